@@ -1,0 +1,243 @@
+/*
+ * iobound: run many I/O-bound operations at once on libuv, in the
+ * concurrency style you choose, and measure how each one ran.
+ *
+ * A batch runs `count` operations, numbered 0..count-1, in one style and
+ * records for each operation when it was queued, started and finished.
+ * Start a batch on your own uv_loop_t (iob_batch_start) or run it to the
+ * end on a private loop (iob_run). The user guide is docs/guide.md.
+ *
+ * Errors are negative numbers. Where libuv has a code that fits, iobound
+ * uses the same value, so an application can handle both the same way.
+ *
+ * Threads: every function must be called from the thread that runs the
+ * batch's loop, unless its comment says otherwise.
+ */
+#ifndef IOBOUND_H
+#define IOBOUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(IOB_BUILDING_LIBRARY)
+#define IOB_EXPORT __attribute__((visibility("default")))
+#else
+#define IOB_EXPORT
+#endif
+
+#define IOB_VERSION_MAJOR 0
+#define IOB_VERSION_MINOR 1
+#define IOB_VERSION_PATCH 0
+
+/** @return the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
+IOB_EXPORT const char *iob_version(void);
+
+/* ---- Errors ------------------------------------------------------------ */
+
+#define IOB_EINVAL UV_EINVAL       /**< NULL or meaningless argument. */
+#define IOB_ENOMEM UV_ENOMEM       /**< an allocation failed. */
+#define IOB_E2BIG UV_E2BIG         /**< count above IOB_COUNT_MAX. */
+#define IOB_ERANGE UV_ERANGE       /**< a duration or size out of range. */
+#define IOB_ENOTSUP UV_ENOTSUP     /**< unknown style or kind of work. */
+#define IOB_EBUSY UV_EBUSY         /**< the batch is started or running. */
+#define IOB_EALREADY UV_EALREADY   /**< too late: the thread pool runs. */
+#define IOB_EAGAIN UV_EAGAIN       /**< the system refused a thread. */
+#define IOB_ECANCELED UV_ECANCELED /**< the operation was cancelled. */
+#define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
+
+/**
+ * Describe an error code in words, in iobound's terms.
+ * @param[in] err a negative code from iobound, or any libuv error code.
+ * @return a static string; never NULL (unknown codes get a generic text).
+ */
+IOB_EXPORT const char *iob_strerror(int err);
+
+/**
+ * Name an error code ("IOB_EINVAL"; libuv's name for codes iobound
+ * does not define).
+ * @return a static string; never NULL.
+ */
+IOB_EXPORT const char *iob_err_name(int err);
+
+/* ---- Styles ------------------------------------------------------------ */
+
+/** How a batch runs its operations. */
+typedef enum iob_style {
+  /** One after another on the loop: never more than one in flight. */
+  IOB_STYLE_SEQUENTIAL = 0,
+  /** All on one event loop: a wait is a timer, no thread is used. */
+  IOB_STYLE_LOOP,
+  /** Each operation is a uv_queue_work job on libuv's thread pool. */
+  IOB_STYLE_POOL,
+  IOB_STYLE_COUNT_ /**< number of styles; not a style. */
+} iob_style;
+
+/** @return the style's short name ("loop"), or NULL for an unknown style. */
+IOB_EXPORT const char *iob_style_name(iob_style style);
+
+/**
+ * Parse a style's short name ("sequential", "loop", "pool").
+ * @param[in] name the name; NULL gives IOB_EINVAL.
+ * @param[out] style where to store the style; NULL gives IOB_EINVAL.
+ * @return 0, or IOB_ENOTSUP for a name that is not a style.
+ */
+IOB_EXPORT int iob_style_parse(const char *name, iob_style *style);
+
+/* ---- Configuration ----------------------------------------------------- */
+
+/** The largest number of operations in one batch. */
+#define IOB_COUNT_MAX (UINT32_C(1) << 28)
+/** The longest duration of one operation: what uv_sleep() accepts. */
+#define IOB_DURATION_MAX_MS ((uint64_t)UINT32_MAX)
+
+/**
+ * What a batch runs. Fill it with iob_config_init() first, then set the
+ * fields you need: fields added by later versions get safe defaults.
+ */
+typedef struct iob_config {
+  iob_style style;      /**< default IOB_STYLE_LOOP. */
+  uint32_t count;       /**< number of operations, 1..IOB_COUNT_MAX. */
+  uint64_t duration_ms; /**< each operation's simulated wait, in ms. */
+  /**
+   * Optional per-operation waits: count entries, read while the batch runs
+   * (the caller keeps the array alive). When set, duration_ms is ignored.
+   */
+  const uint32_t *durations_ms;
+  void *data; /**< yours; read it back with iob_batch_data(). */
+} iob_config;
+
+/** Set every field of @p config to its default; NULL is a no-op. */
+IOB_EXPORT void iob_config_init(iob_config *config);
+
+/* ---- Batches ----------------------------------------------------------- */
+
+/** A batch of operations and, once it has run, its measurements. */
+typedef struct iob_batch iob_batch;
+
+/** Called once when every operation of @p batch has settled. */
+typedef void (*iob_batch_cb)(iob_batch *batch, int status);
+
+/**
+ * Create a batch from a configuration (copied; durations_ms is not).
+ * All of the per-operation state is allocated here, in one block.
+ * @param[out] batch receives the new batch; NULL gives IOB_EINVAL.
+ * @param[in] config what to run; NULL gives IOB_EINVAL.
+ * @return 0; IOB_EINVAL for count 0, IOB_E2BIG for a count above
+ *         IOB_COUNT_MAX, IOB_ERANGE for a duration above
+ *         IOB_DURATION_MAX_MS, IOB_ENOTSUP for an unknown style,
+ *         IOB_ENOMEM when memory runs out. On error *batch is NULL.
+ */
+IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
+
+/**
+ * Start every operation of @p batch on @p loop and return at once; @p cb
+ * runs from @p loop when the batch is done. A batch runs only once.
+ * Once @p cb has run, the batch holds no libuv handle or request: free
+ * it and your loop closes cleanly.
+ * @return 0; IOB_EINVAL if an argument is NULL; IOB_EBUSY if the batch
+ *         was started before. On error nothing was started.
+ */
+IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
+                               iob_batch_cb cb);
+
+/**
+ * Free a batch that is not running (never started, or whose callback
+ * has run; freeing from inside that callback is allowed).
+ * @param[in] batch the batch; NULL is a no-op.
+ * @return 0, or IOB_EBUSY if the batch is running (nothing is freed).
+ */
+IOB_EXPORT int iob_batch_free(iob_batch *batch);
+
+/** @return the config's data pointer, or NULL for a NULL batch. */
+IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
+
+/**
+ * Run a batch to the end on a private loop, blocking the calling thread:
+ * the C form of the tutorial's run_with_multiple_threads().
+ * @param[out] batch receives the finished batch, to read and then free
+ *             with iob_batch_free(); NULL gives IOB_EINVAL.
+ * @param[in] config what to run, as for iob_batch_create().
+ * @return 0 or an error as for iob_batch_create(); on error *batch is NULL.
+ */
+IOB_EXPORT int iob_run(iob_batch **batch, const iob_config *config);
+
+/* ---- Measurements ------------------------------------------------------ */
+
+/**
+ * One operation's timing. Times are nanoseconds since the batch started
+ * (uv_hrtime(), monotonic); queued <= started <= finished once finished.
+ */
+typedef struct iob_record {
+  uint64_t queued_ns;   /**< when it was handed to its style. */
+  uint64_t started_ns;  /**< when it began to run (a thread picked it up). */
+  uint64_t finished_ns; /**< when it was over. */
+  int32_t status;       /**< 0, or a negative error code. */
+  uint32_t worker;      /**< 0: the loop thread; else a thread's number. */
+} iob_record;
+
+/** A summary of a finished batch. */
+typedef struct iob_report {
+  iob_style style;
+  uint32_t count;          /**< operations in the batch. */
+  uint32_t failed;         /**< operations whose status is not 0. */
+  uint32_t peak_in_flight; /**< most operations running at one moment. */
+  uint32_t threads;        /**< threads the run could use (0: loop only). */
+  uint32_t workers_used;   /**< distinct threads that ran an operation. */
+  int status;              /**< the batch's status, as given to the cb. */
+  uint64_t elapsed_ns;     /**< start to the last operation's end. */
+  /** Sum of the operations' own run times (finished - started). */
+  double work_ns;
+  /** work_ns / elapsed_ns: 1 for sequential, about count when all overlap. */
+  double speedup;
+} iob_report;
+
+/**
+ * Summarise a finished batch.
+ * @param[in] batch the batch; NULL gives IOB_EINVAL.
+ * @param[out] report filled in; NULL gives IOB_EINVAL.
+ * @return 0, or IOB_EBUSY if the batch has not finished.
+ */
+IOB_EXPORT int iob_batch_report(const iob_batch *batch, iob_report *report);
+
+/**
+ * The per-operation records of a finished batch, indexed by operation.
+ * @param[in] batch the batch.
+ * @param[out] count receives the number of records; may be NULL.
+ * @return the records (owned by the batch), or NULL if @p batch is NULL
+ *         or has not finished.
+ */
+IOB_EXPORT const iob_record *iob_batch_records(const iob_batch *batch,
+                                               uint32_t *count);
+
+/* ---- libuv's thread pool ----------------------------------------------- */
+
+/**
+ * Ask for @p threads threads in libuv's thread pool. The pool is shared
+ * by the whole process and libuv sizes it once, from UV_THREADPOOL_SIZE,
+ * the first time anything queues work on it; this sets that variable.
+ * iobound knows only of its own use: if your program used the pool first
+ * (uv_queue_work, uv_fs_* with a callback, uv_getaddrinfo), the request
+ * comes too late and has no effect. Not thread-safe (it calls setenv).
+ * @param[in] threads 1..1024.
+ * @return 0; IOB_ERANGE outside 1..1024; IOB_EALREADY once an iobound
+ *         batch has used the pool.
+ */
+IOB_EXPORT int iob_pool_request_size(unsigned int threads);
+
+/**
+ * @return the number of threads libuv's pool has (or will have, if it has
+ *         not started yet), read from UV_THREADPOOL_SIZE as libuv reads it:
+ *         4 by default, 1..1024.
+ */
+IOB_EXPORT unsigned int iob_pool_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOBOUND_H */

@@ -1,0 +1,219 @@
+/* The batch: checks its configuration, holds the per-operation records,
+ * launches operations up to the limit, and ends the run. How an operation
+ * runs is the style's business (style-*.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const iob__style_ops *const styles[IOB_STYLE_COUNT_] = {
+    [IOB_STYLE_SEQUENTIAL] = &iob__style_sequential,
+    [IOB_STYLE_LOOP] = &iob__style_loop,
+    [IOB_STYLE_POOL] = &iob__style_pool,
+};
+
+void iob_config_init(iob_config *config) {
+  if (config == NULL)
+    return;
+  memset(config, 0, sizeof(*config));
+  config->style = IOB_STYLE_LOOP;
+}
+
+static int check_config(const iob_config *c) {
+  if ((unsigned)c->style >= IOB_STYLE_COUNT_)
+    return IOB_ENOTSUP;
+  if (c->count == 0)
+    return IOB_EINVAL;
+  if (c->count > IOB_COUNT_MAX)
+    return IOB_E2BIG;
+  /* Per-operation durations are uint32_t, which uv_sleep() takes whole. */
+  if (c->durations_ms == NULL && c->duration_ms > IOB_DURATION_MAX_MS)
+    return IOB_ERANGE;
+  return 0;
+}
+
+int iob_batch_create(iob_batch **batch, const iob_config *config) {
+  if (batch == NULL)
+    return IOB_EINVAL;
+  *batch = NULL;
+  if (config == NULL)
+    return IOB_EINVAL;
+  int err = check_config(config);
+  if (err != 0)
+    return err;
+
+  iob_batch *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return IOB_ENOMEM;
+  b->records = calloc(config->count, sizeof(*b->records));
+  if (b->records == NULL) {
+    free(b);
+    return IOB_ENOMEM;
+  }
+  b->config = *config;
+  b->ops = styles[config->style];
+  b->limit = config->count;
+  *batch = b;
+  return 0;
+}
+
+int iob_batch_free(iob_batch *batch) {
+  if (batch == NULL)
+    return 0;
+  if (batch->state == IOB__RUNNING)
+    return IOB_EBUSY;
+  free(batch->records);
+  free(batch);
+  return 0;
+}
+
+void *iob_batch_data(const iob_batch *batch) {
+  return batch ? batch->config.data : NULL;
+}
+
+/* Launch operations until the limit or the end. Iterative, and guarded,
+ * so an operation settled during a launch never recurses into here. */
+static void launch_more(iob_batch *b) {
+  if (b->launching)
+    return;
+  b->launching = true;
+  while (b->next < b->config.count && b->in_flight < b->limit) {
+    uint32_t i = b->next++;
+    b->records[i].queued_ns = iob__stamp(b);
+    b->in_flight++;
+    b->ops->launch(b, i);
+  }
+  b->launching = false;
+}
+
+int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
+  if (batch == NULL || loop == NULL || cb == NULL)
+    return IOB_EINVAL;
+  if (batch->state != IOB__CREATED)
+    return IOB_EBUSY;
+
+  batch->loop = loop;
+  batch->cb = cb;
+  batch->t0 = uv_hrtime();
+  iob__stamp_fresh(batch);
+  int err = batch->ops->start(batch);
+  if (err != 0)
+    return err;
+  batch->state = IOB__RUNNING;
+  launch_more(batch);
+  return 0;
+}
+
+void iob__op_done(iob_batch *b, uint32_t i, int status) {
+  b->records[i].status = status;
+  if (status != 0)
+    b->failed++;
+  b->in_flight--;
+  b->settled++;
+  if (b->settled == b->config.count) {
+    b->end_ns = uv_hrtime() - b->t0;
+    b->ops->finish(b);
+    return;
+  }
+  launch_more(b);
+}
+
+void iob__batch_closed(iob_batch *b) {
+  b->state = IOB__FINISHED;
+  /* The callback may free the batch: touch nothing after it. */
+  b->cb(b, b->status);
+}
+
+/* Distinct thread numbers among the records; small numbers, so a bitmap. */
+static uint32_t count_workers(const iob_batch *b) {
+  uint32_t top = 0;
+  for (uint32_t i = 0; i < b->config.count; i++)
+    if (b->records[i].worker > top)
+      top = b->records[i].worker;
+  if (top == 0)
+    return 0;
+  unsigned char *seen = calloc((size_t)top + 1, 1);
+  if (seen == NULL)
+    return 0;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b->config.count; i++) {
+    uint32_t w = b->records[i].worker;
+    if (w != 0 && !seen[w]) {
+      seen[w] = 1;
+      n++;
+    }
+  }
+  free(seen);
+  return n;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The most operations running at one moment, from the measured times
+ * (not from what was handed to the style: a pool queues more than it
+ * runs). An operation that ends when another starts does not overlap it. */
+static int measure_peak(const iob_batch *b, uint32_t *peak) {
+  uint32_t n = b->config.count;
+  uint64_t *starts = malloc(2 * (size_t)n * sizeof(*starts));
+  if (starts == NULL)
+    return IOB_ENOMEM;
+  uint64_t *ends = starts + n;
+  for (uint32_t i = 0; i < n; i++) {
+    starts[i] = b->records[i].started_ns;
+    ends[i] = b->records[i].finished_ns;
+  }
+  qsort(starts, n, sizeof(*starts), cmp_u64);
+  qsort(ends, n, sizeof(*ends), cmp_u64);
+  uint32_t running = 0, top = 0, e = 0;
+  for (uint32_t s = 0; s < n; s++) {
+    while (e < n && ends[e] <= starts[s]) {
+      e++;
+      running--;
+    }
+    if (++running > top)
+      top = running;
+  }
+  free(starts);
+  *peak = top;
+  return 0;
+}
+
+int iob_batch_report(const iob_batch *batch, iob_report *report) {
+  if (batch == NULL || report == NULL)
+    return IOB_EINVAL;
+  if (batch->state != IOB__FINISHED)
+    return IOB_EBUSY;
+
+  memset(report, 0, sizeof(*report));
+  int err = measure_peak(batch, &report->peak_in_flight);
+  if (err != 0)
+    return err;
+  report->style = batch->config.style;
+  report->count = batch->config.count;
+  report->failed = batch->failed;
+  report->threads = batch->ops->threads(batch);
+  report->workers_used = count_workers(batch);
+  report->status = batch->status;
+  report->elapsed_ns = batch->end_ns;
+  for (uint32_t i = 0; i < batch->config.count; i++) {
+    const iob_record *r = &batch->records[i];
+    report->work_ns += (double)(r->finished_ns - r->started_ns);
+  }
+  if (report->elapsed_ns > 0)
+    report->speedup = report->work_ns / (double)report->elapsed_ns;
+  return 0;
+}
+
+const iob_record *iob_batch_records(const iob_batch *batch, uint32_t *count) {
+  if (batch == NULL || batch->state != IOB__FINISHED) {
+    if (count != NULL)
+      *count = 0;
+    return NULL;
+  }
+  if (count != NULL)
+    *count = batch->config.count;
+  return batch->records;
+}

@@ -1,0 +1,67 @@
+/* Error texts and names, version and style names. */
+#include <string.h>
+
+#include "internal.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *iob_version(void) {
+  return STR(IOB_VERSION_MAJOR) "." STR(IOB_VERSION_MINOR) "." STR(
+      IOB_VERSION_PATCH);
+}
+
+/* iobound's words for the codes it defines; libuv's for the rest. */
+#define IOB_ERRORS(X)                                                        \
+  X(IOB_EINVAL, "invalid argument")                                          \
+  X(IOB_ENOMEM, "not enough memory")                                         \
+  X(IOB_E2BIG, "too many operations for one batch")                          \
+  X(IOB_ERANGE, "value out of range")                                        \
+  X(IOB_ENOTSUP, "unknown concurrency style or kind of work")                \
+  X(IOB_EBUSY, "batch already started or still running")                     \
+  X(IOB_EALREADY, "too late: libuv's thread pool is already running")        \
+  X(IOB_EAGAIN, "the system refused to create a thread")                     \
+  X(IOB_ECANCELED, "operation cancelled")                                    \
+  X(IOB_ETIMEDOUT, "operation timed out")
+
+const char *iob_strerror(int err) {
+#define X(code, text)                                                        \
+  if (err == code)                                                           \
+    return text;
+  IOB_ERRORS(X)
+#undef X
+  if (err == 0)
+    return "success";
+  return uv_strerror(err);
+}
+
+const char *iob_err_name(int err) {
+#define X(code, text)                                                        \
+  if (err == code)                                                           \
+    return #code;
+  IOB_ERRORS(X)
+#undef X
+  return uv_err_name(err);
+}
+
+static const char *const style_names[IOB_STYLE_COUNT_] = {
+    [IOB_STYLE_SEQUENTIAL] = "sequential",
+    [IOB_STYLE_LOOP] = "loop",
+    [IOB_STYLE_POOL] = "pool",
+};
+
+const char *iob_style_name(iob_style style) {
+  return (unsigned)style < IOB_STYLE_COUNT_ ? style_names[style] : NULL;
+}
+
+int iob_style_parse(const char *name, iob_style *style) {
+  if (name == NULL || style == NULL)
+    return IOB_EINVAL;
+  for (int s = 0; s < IOB_STYLE_COUNT_; s++) {
+    if (strcmp(name, style_names[s]) == 0) {
+      *style = (iob_style)s;
+      return 0;
+    }
+  }
+  return IOB_ENOTSUP;
+}

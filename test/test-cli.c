@@ -1,0 +1,84 @@
+/* iobound-compare's arguments: defaults, every flag, every bad value. */
+#include <string.h>
+
+#include "../examples/compare.h"
+#include "helpers.h"
+
+#define PARSE(o, err, ...)                                                   \
+  parse_args((char *[]){"iobound-compare", __VA_ARGS__, NULL}, o, err)
+
+static int parse_args(char **argv, compare_opts *o, char *err) {
+  int argc = 0;
+  while (argv[argc] != NULL)
+    argc++;
+  return compare_parse(argc, argv, o, err, 256);
+}
+
+static void no_arguments_give_the_tutorials_case_in_every_style(void **s) {
+  compare_opts o;
+  char err[256] = "";
+  char *argv[] = {"iobound-compare", NULL};
+  assert_int_equal(compare_parse(1, argv, &o, err, sizeof(err)), 0);
+  assert_int_equal(o.action, COMPARE_RUN);
+  assert_int_equal(o.count, 10);
+  assert_int_equal(o.duration_ms, 200);
+  assert_int_equal(o.nstyles, IOB_STYLE_COUNT_);
+}
+
+static void every_flag_is_understood_in_both_spellings(void **state) {
+  compare_opts o;
+  char err[256];
+  assert_int_equal(PARSE(&o, err, "--count", "25", "--duration=7",
+                         "--styles", "pool,loop"),
+                   0);
+  assert_int_equal(o.count, 25);
+  assert_int_equal(o.duration_ms, 7);
+  assert_int_equal(o.nstyles, 2);
+  assert_int_equal(o.styles[0], IOB_STYLE_POOL);
+  assert_int_equal(o.styles[1], IOB_STYLE_LOOP);
+  assert_int_equal(PARSE(&o, err, "--count=3", "--styles=loop,loop"), 0);
+  assert_int_equal(o.count, 3);
+  assert_int_equal(o.nstyles, 1);
+  assert_int_equal(PARSE(&o, err, "--help"), 0);
+  assert_int_equal(o.action, COMPARE_HELP);
+  assert_int_equal(PARSE(&o, err, "--version"), 0);
+  assert_int_equal(o.action, COMPARE_VERSION);
+  assert_non_null(strstr(compare_usage, "--styles"));
+}
+
+static void bad_values_are_refused_with_a_message_naming_them(void **s) {
+  static const char *const bad[][2] = {
+      {"--count", "0"},          {"--count", "-3"},
+      {"--count", "12abc"},      {"--count", "268435457"},
+      {"--count", ""},           {"--duration", "-1"},
+      {"--duration", "4294967296"}, {"--duration", "1.5"},
+      {"--styles", "loop,fibers"}, {"--styles", ","},
+      {"--bogus", "1"},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    compare_opts o;
+    char err[256] = "";
+    int rc = PARSE(&o, err, (char *)bad[k][0], (char *)bad[k][1]);
+    assert_int_equal(rc, COMPARE_EX_USAGE);
+    assert_true(strlen(err) > 0);
+    /* The message quotes what was wrong. */
+    assert_non_null(strstr(err, bad[k][0][2] == 'b' ? "--bogus" : bad[k][1]));
+  }
+}
+
+static void a_flag_without_its_value_is_refused(void **state) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "--count"), COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "needs a value"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(no_arguments_give_the_tutorials_case_in_every_style),
+      cmocka_unit_test(every_flag_is_understood_in_both_spellings),
+      cmocka_unit_test(bad_values_are_refused_with_a_message_naming_them),
+      cmocka_unit_test(a_flag_without_its_value_is_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

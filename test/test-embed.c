@@ -1,0 +1,148 @@
+/* A batch on the caller's own loop, among the caller's own handles. */
+#include "helpers.h"
+
+typedef struct app {
+  uv_loop_t loop;
+  uv_idle_t idle;
+  uv_timer_t ticker;
+  int idle_runs;
+  int ticks;
+  int done_calls;
+  int done_status;
+  iob_batch *done_batch;
+  uint64_t ticks_at_done;
+} app;
+
+static void on_idle(uv_idle_t *idle) {
+  app *a = idle->data;
+  a->idle_runs++;
+}
+
+static void on_tick(uv_timer_t *t) {
+  app *a = t->data;
+  a->ticks++;
+}
+
+static void on_done(iob_batch *batch, int status) {
+  app *a = iob_batch_data(batch);
+  a->done_calls++;
+  a->done_status = status;
+  a->done_batch = batch;
+  a->ticks_at_done = (uint64_t)a->ticks;
+  /* The application's own handles are its to stop. */
+  uv_idle_stop(&a->idle);
+  uv_timer_stop(&a->ticker);
+}
+
+static void close_app(app *a) {
+  uv_close((uv_handle_t *)&a->idle, NULL);
+  uv_close((uv_handle_t *)&a->ticker, NULL);
+  assert_int_equal(uv_run(&a->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&a->loop), 0);
+}
+
+static void open_app(app *a) {
+  *a = (app){0};
+  assert_int_equal(uv_loop_init(&a->loop), 0);
+  assert_int_equal(uv_idle_init(&a->loop, &a->idle), 0);
+  assert_int_equal(uv_timer_init(&a->loop, &a->ticker), 0);
+  a->idle.data = a->ticker.data = a;
+  assert_int_equal(uv_idle_start(&a->idle, on_idle), 0);
+  assert_int_equal(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
+}
+
+static void batch_finishes_beside_the_callers_handles_in_every_style(
+    void **state) {
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    app a;
+    open_app(&a);
+    iob_config c = config_of((iob_style)style, 4, 100);
+    c.data = &a;
+    iob_batch *b;
+    assert_int_equal(iob_batch_create(&b, &c), 0);
+    assert_int_equal(iob_batch_start(b, &a.loop, on_done), 0);
+    assert_int_equal(uv_run(&a.loop, UV_RUN_DEFAULT), 0);
+
+    assert_int_equal(a.done_calls, 1);
+    assert_int_equal(a.done_status, 0);
+    assert_ptr_equal(a.done_batch, b);
+    /* The caller's handles kept working while the batch ran. */
+    assert_true(a.idle_runs > 0);
+    assert_true(a.ticks_at_done >= 3);
+    assert_int_equal(iob_batch_free(b), 0);
+    close_app(&a);
+  }
+}
+
+static void free_from_the_callback(iob_batch *batch, int status) {
+  int *calls = iob_batch_data(batch);
+  (*calls)++;
+  assert_int_equal(iob_batch_free(batch), 0);
+}
+
+static void batch_can_be_freed_inside_its_callback(void **state) {
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int calls = 0;
+    iob_config c = config_of((iob_style)style, 3, 1);
+    c.data = &calls;
+    iob_batch *b;
+    assert_int_equal(iob_batch_create(&b, &c), 0);
+    assert_int_equal(iob_batch_start(b, &loop, free_from_the_callback), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(calls, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+  }
+}
+
+static void count_done(iob_batch *batch, int status) {
+  int *calls = iob_batch_data(batch);
+  (*calls)++;
+}
+
+static void several_batches_share_one_loop(void **state) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  int calls = 0;
+  iob_batch *b[IOB_STYLE_COUNT_ * 2];
+  for (int k = 0; k < IOB_STYLE_COUNT_ * 2; k++) {
+    iob_config c = config_of((iob_style)(k % IOB_STYLE_COUNT_), 5, 20);
+    c.data = &calls;
+    assert_int_equal(iob_batch_create(&b[k], &c), 0);
+    assert_int_equal(iob_batch_start(b[k], &loop, count_done), 0);
+  }
+  uint64_t t = uv_hrtime();
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(calls, IOB_STYLE_COUNT_ * 2);
+  /* They ran side by side: the slowest alone, sequential, is 100 ms. */
+  assert_true(MS(uv_hrtime() - t) < 1000);
+  for (int k = 0; k < IOB_STYLE_COUNT_ * 2; k++)
+    assert_int_equal(iob_batch_free(b[k]), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void blocking_run_returns_a_finished_batch(void **state) {
+  iob_config c = config_of(IOB_STYLE_LOOP, 10, 20);
+  int mine;
+  c.data = &mine;
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  assert_ptr_equal(iob_batch_data(b), &mine);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.count, 10);
+  assert_true(MS(r.elapsed_ns) >= 20);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(
+          batch_finishes_beside_the_callers_handles_in_every_style),
+      cmocka_unit_test(batch_can_be_freed_inside_its_callback),
+      cmocka_unit_test(several_batches_share_one_loop),
+      cmocka_unit_test(blocking_run_returns_a_finished_batch),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,194 @@
+/* Bad input: each gets its own clear error, and nothing is left behind. */
+#include <string.h>
+
+#include "helpers.h"
+
+static void on_done(iob_batch *batch, int status) {
+  int *calls = iob_batch_data(batch);
+  (*calls)++;
+  (void)status;
+}
+
+static void create_refuses_count_zero(void **state) {
+  iob_config c = config_of(IOB_STYLE_LOOP, 0, 10);
+  iob_batch *b = (iob_batch *)&c; /* must be reset to NULL */
+  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_null(b);
+}
+
+static void create_refuses_a_count_too_large_to_allocate(void **state) {
+  iob_config c = config_of(IOB_STYLE_LOOP, IOB_COUNT_MAX + 1, 10);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_E2BIG);
+  assert_null(b);
+  c.count = UINT32_MAX;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_E2BIG);
+}
+
+static void create_refuses_null_arguments(void **state) {
+  iob_config c = config_of(IOB_STYLE_LOOP, 1, 10);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(NULL, &c), IOB_EINVAL);
+  assert_int_equal(iob_batch_create(&b, NULL), IOB_EINVAL);
+  assert_null(b);
+  assert_int_equal(iob_run(NULL, &c), IOB_EINVAL);
+  assert_int_equal(iob_run(&b, NULL), IOB_EINVAL);
+}
+
+static void create_refuses_an_unknown_style(void **state) {
+  iob_config c = config_of((iob_style)IOB_STYLE_COUNT_, 1, 10);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
+  c.style = (iob_style)-1;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
+  assert_null(b);
+}
+
+static void create_refuses_durations_that_would_overflow(void **state) {
+  iob_config c = config_of(IOB_STYLE_LOOP, 1, IOB_DURATION_MAX_MS + 1);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  c.duration_ms = UINT64_MAX;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  c.duration_ms = IOB_DURATION_MAX_MS; /* the largest that is allowed */
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void start_refuses_null_arguments_and_starts_nothing(void **state) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  int calls = 0;
+  iob_config c = config_of(IOB_STYLE_LOOP, 3, 1);
+  c.data = &calls;
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(NULL, &loop, on_done), IOB_EINVAL);
+  assert_int_equal(iob_batch_start(b, NULL, on_done), IOB_EINVAL);
+  assert_int_equal(iob_batch_start(b, &loop, NULL), IOB_EINVAL);
+  /* Nothing started: the loop has nothing to run. */
+  assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
+  assert_int_equal(calls, 0);
+  /* And the batch can still start after the refusals. */
+  assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(calls, 1);
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void starting_a_batch_twice_is_refused(void **state) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  int calls = 0;
+  iob_config c = config_of(IOB_STYLE_POOL, 2, 1);
+  c.data = &calls;
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
+  assert_int_equal(iob_batch_start(b, &loop, on_done), IOB_EBUSY);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(calls, 1);
+  /* A finished batch does not run again either. */
+  assert_int_equal(iob_batch_start(b, &loop, on_done), IOB_EBUSY);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(calls, 1);
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void freeing_a_running_batch_is_refused_and_frees_nothing(void **s) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    int calls = 0;
+    iob_config c = config_of((iob_style)style, 3, 5);
+    c.data = &calls;
+    iob_batch *b;
+    assert_int_equal(iob_batch_create(&b, &c), 0);
+    assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
+    assert_int_equal(iob_batch_free(b), IOB_EBUSY);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(calls, 1);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void results_of_an_unfinished_batch_are_refused(void **state) {
+  iob_config c = config_of(IOB_STYLE_LOOP, 2, 1);
+  iob_batch *b;
+  iob_report r;
+  uint32_t n = 99;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_report(b, &r), IOB_EBUSY);
+  assert_null(iob_batch_records(b, &n));
+  assert_int_equal(n, 0);
+  assert_int_equal(iob_batch_report(NULL, &r), IOB_EINVAL);
+  assert_int_equal(iob_batch_report(b, NULL), IOB_EINVAL);
+  assert_null(iob_batch_records(NULL, NULL));
+  assert_null(iob_batch_data(NULL));
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(iob_batch_free(NULL), 0);
+  iob_config_init(NULL); /* a no-op, not a crash */
+}
+
+static void pool_sizes_outside_one_to_1024_are_refused(void **state) {
+  assert_int_equal(iob_pool_request_size(0), IOB_ERANGE);
+  assert_int_equal(iob_pool_request_size(1025), IOB_ERANGE);
+  assert_int_equal(iob_pool_request_size(UINT32_MAX), IOB_ERANGE);
+}
+
+static void every_error_has_a_name_and_words_of_its_own(void **state) {
+  const int codes[] = {IOB_EINVAL, IOB_ENOMEM,   IOB_E2BIG,  IOB_ERANGE,
+                       IOB_ENOTSUP, IOB_EBUSY,   IOB_EALREADY, IOB_EAGAIN,
+                       IOB_ECANCELED, IOB_ETIMEDOUT};
+  size_t n = sizeof(codes) / sizeof(codes[0]);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(codes[i] < 0);
+    assert_non_null(iob_strerror(codes[i]));
+    assert_true(strncmp(iob_err_name(codes[i]), "IOB_E", 5) == 0);
+    for (size_t j = 0; j < i; j++) {
+      assert_int_not_equal(codes[i], codes[j]);
+      assert_string_not_equal(iob_strerror(codes[i]), iob_strerror(codes[j]));
+    }
+  }
+  assert_string_equal(iob_strerror(IOB_E2BIG), "too many operations for one batch");
+  /* Codes iobound does not define still read as libuv's. */
+  assert_string_equal(iob_strerror(UV_ECONNREFUSED), uv_strerror(UV_ECONNREFUSED));
+  assert_string_equal(iob_err_name(UV_ECONNREFUSED), "ECONNREFUSED");
+  assert_string_equal(iob_strerror(0), "success");
+}
+
+static void styles_have_names_that_parse_back(void **state) {
+  for (int s = 0; s < IOB_STYLE_COUNT_; s++) {
+    iob_style parsed;
+    assert_int_equal(iob_style_parse(iob_style_name((iob_style)s), &parsed), 0);
+    assert_int_equal(parsed, s);
+  }
+  iob_style st;
+  assert_null(iob_style_name(IOB_STYLE_COUNT_));
+  assert_int_equal(iob_style_parse("fibers", &st), IOB_ENOTSUP);
+  assert_int_equal(iob_style_parse("", &st), IOB_ENOTSUP);
+  assert_int_equal(iob_style_parse(NULL, &st), IOB_EINVAL);
+  assert_int_equal(iob_style_parse("loop", NULL), IOB_EINVAL);
+  assert_string_equal(iob_version(), "0.1.0");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(create_refuses_count_zero),
+      cmocka_unit_test(create_refuses_a_count_too_large_to_allocate),
+      cmocka_unit_test(create_refuses_null_arguments),
+      cmocka_unit_test(create_refuses_an_unknown_style),
+      cmocka_unit_test(create_refuses_durations_that_would_overflow),
+      cmocka_unit_test(start_refuses_null_arguments_and_starts_nothing),
+      cmocka_unit_test(starting_a_batch_twice_is_refused),
+      cmocka_unit_test(freeing_a_running_batch_is_refused_and_frees_nothing),
+      cmocka_unit_test(results_of_an_unfinished_batch_are_refused),
+      cmocka_unit_test(pool_sizes_outside_one_to_1024_are_refused),
+      cmocka_unit_test(every_error_has_a_name_and_words_of_its_own),
+      cmocka_unit_test(styles_have_names_that_parse_back),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

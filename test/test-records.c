@@ -1,0 +1,114 @@
+/* Every operation is reported once, with times that make sense. */
+#include <stdlib.h>
+
+#include "helpers.h"
+
+static void check_records(const iob_batch *b, uint32_t count) {
+  uint32_t n;
+  const iob_record *rec = iob_batch_records(b, &n);
+  assert_non_null(rec);
+  assert_int_equal(n, count);
+  for (uint32_t i = 0; i < n; i++) {
+    assert_true(rec[i].queued_ns <= rec[i].started_ns);
+    assert_true(rec[i].started_ns <= rec[i].finished_ns);
+    assert_int_equal(rec[i].status, 0);
+  }
+}
+
+static void records_are_consistent_in_every_style(void **state) {
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    iob_config c = config_of((iob_style)style, 20, 2);
+    iob_batch *b;
+    assert_int_equal(iob_run(&b, &c), 0);
+    check_records(b, 20);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_int_equal(r.count, 20);
+    assert_int_equal(r.failed, 0);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.style, style);
+    /* No operation ends after the batch does. */
+    const iob_record *rec = iob_batch_records(b, NULL);
+    for (int i = 0; i < 20; i++)
+      assert_true(rec[i].finished_ns <= r.elapsed_ns);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+static void sequential_operations_never_overlap(void **state) {
+  iob_config c = config_of(IOB_STYLE_SEQUENTIAL, 10, 3);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (int i = 1; i < 10; i++)
+    assert_true(rec[i].started_ns >= rec[i - 1].finished_ns);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void pool_operations_run_on_pool_threads_not_the_loop(void **state) {
+  iob_config c = config_of(IOB_STYLE_POOL, 8, 5);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (int i = 0; i < 8; i++)
+    assert_int_not_equal(rec[i].worker, 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_true(r.workers_used >= 1 && r.workers_used <= r.threads);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void mixed_durations_end_in_deadline_order(void **state) {
+  enum { N = 200 };
+  uint32_t durations[N];
+  for (int i = 0; i < N; i++)
+    durations[i] = (uint32_t)((i * 37) % 50); /* 0..49 ms, shuffled */
+  iob_config c = config_of(IOB_STYLE_LOOP, N, 0);
+  c.durations_ms = durations;
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (int i = 0; i < N; i++) {
+    /* Each waited at least its own duration (1 ms of loop-clock slack). */
+    assert_true(MS(rec[i].finished_ns - rec[i].started_ns) + 1.0 >=
+                durations[i]);
+    for (int j = 0; j < N; j++)
+      if (durations[i] < durations[j])
+        assert_true(rec[i].finished_ns <= rec[j].finished_ns);
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void zero_length_waits_finish_at_once(void **state) {
+  iob_report r = run_report(IOB_STYLE_LOOP, 1000, 0);
+  assert_true(MS(r.elapsed_ns) < 500);
+  assert_int_equal(r.failed, 0);
+}
+
+static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
+  enum { N = 100000 };
+  iob_config c = config_of(IOB_STYLE_LOOP, N, 20);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (int i = 0; i < N; i++) {
+    assert_true(rec[i].finished_ns >= rec[i].started_ns + 19000000u);
+    assert_int_equal(rec[i].worker, 0);
+  }
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.peak_in_flight, N);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(records_are_consistent_in_every_style),
+      cmocka_unit_test(sequential_operations_never_overlap),
+      cmocka_unit_test(pool_operations_run_on_pool_threads_not_the_loop),
+      cmocka_unit_test(mixed_durations_end_in_deadline_order),
+      cmocka_unit_test(zero_length_waits_finish_at_once),
+      cmocka_unit_test(one_hundred_thousand_waits_all_complete_exactly_once),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
