@@ -108,6 +108,12 @@ typedef struct iob_config {
    * (the caller keeps the array alive). When set, duration_ms is ignored.
    */
   const uint32_t *durations_ms;
+  /**
+   * The most operations in flight at once, like a semaphore; 0 (the
+   * default) is no limit. The next operation starts when one ends, at O(1)
+   * cost. The sequential style is the limit 1.
+   */
+  uint32_t max_in_flight;
   void *data; /**< yours; read it back with iob_batch_data(). */
 } iob_config;
 

@@ -52,7 +52,9 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   }
   b->config = *config;
   b->ops = styles[config->style];
-  b->limit = config->count;
+  b->limit = config->max_in_flight == 0 || config->max_in_flight > config->count
+                 ? config->count
+                 : config->max_in_flight;
   *batch = b;
   return 0;
 }
