@@ -11,15 +11,25 @@
 
 const char compare_usage[] =
     "Usage: iobound-compare [OPTION]...\n"
-    "Run the same simulated I/O waits in several concurrency styles and\n"
-    "compare how long each style takes.\n"
+    "Run the same operations in several concurrency styles and compare how\n"
+    "long each style takes.\n"
     "\n"
-    "  --count N        operations per style (default 10)\n"
-    "  --duration MS    each operation's wait in ms (default 200)\n"
-    "  --styles LIST    comma-separated, from sequential,loop,pool\n"
-    "                   (default: all, in that order)\n"
-    "  --help           show this help and exit\n"
-    "  --version        show the version and exit\n";
+    "  --styles LIST      comma-separated, from sequential,loop,pool,threads\n"
+    "                     (default: all four)\n"
+    "  --work KIND        wait (simulated I/O, the default) or cpu (spinning)\n"
+    "  --count N          operations per style (default 10)\n"
+    "  --duration MS      each operation's length in ms (default 200)\n"
+    "  --limit N          at most N operations in flight (default: no limit)\n"
+    "  --pool-size N      threads in libuv's pool, 1..1024 (default 4)\n"
+    "  --format FORMAT    table (default), csv or json, on stdout\n"
+    "  --progress WHEN    auto (default: if stderr is a terminal), always,\n"
+    "                     never: a progress line on stderr\n"
+    "  -q, --quiet        only the results: no progress, no explanation\n"
+    "  -h, --help         show this help and exit\n"
+    "  --version          show the version and exit\n"
+    "\n"
+    "Exit status: 0 on success, 1 if a style failed to run, 64 for bad\n"
+    "arguments.\n";
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -66,6 +76,76 @@ static int parse_styles(const char *text, compare_opts *o) {
   return o->nstyles > 0 ? 0 : -1;
 }
 
+/* Index of `text` in a NULL-terminated list of words, or -1. */
+static int parse_word(const char *text, const char *const *words) {
+  for (int k = 0; words[k] != NULL; k++)
+    if (strcmp(text, words[k]) == 0)
+      return k;
+  return -1;
+}
+
+static const char *const formats[] = {"table", "csv", "json", NULL};
+static const char *const progresses[] = {"auto", "always", "never", NULL};
+
+/* Apply one "--name value" option. */
+static int apply(compare_opts *o, const char *name, const char *value,
+                 char *error, size_t size) {
+  uint64_t n;
+  int k;
+  if (strcmp(name, "--count") == 0) {
+    if (parse_number(value, 1, IOB_COUNT_MAX, &n) != 0)
+      return fail(error, size,
+                  "--count takes a whole number from 1 to %" PRIu32
+                  ", not '%s'",
+                  IOB_COUNT_MAX, value);
+    o->count = (uint32_t)n;
+  } else if (strcmp(name, "--duration") == 0) {
+    if (parse_number(value, 0, IOB_DURATION_MAX_MS, &n) != 0)
+      return fail(error, size,
+                  "--duration takes milliseconds from 0 to %" PRIu64
+                  ", not '%s'",
+                  IOB_DURATION_MAX_MS, value);
+    o->duration_ms = n;
+  } else if (strcmp(name, "--limit") == 0) {
+    if (parse_number(value, 0, UINT32_MAX, &n) != 0)
+      return fail(error, size,
+                  "--limit takes a whole number (0 for no limit), not '%s'",
+                  value);
+    o->limit = (uint32_t)n;
+  } else if (strcmp(name, "--pool-size") == 0) {
+    if (parse_number(value, 1, 1024, &n) != 0)
+      return fail(error, size,
+                  "--pool-size takes a number of threads from 1 to 1024, "
+                  "not '%s'",
+                  value);
+    o->pool_size = (unsigned int)n;
+  } else if (strcmp(name, "--styles") == 0) {
+    if (parse_styles(value, o) != 0)
+      return fail(error, size,
+                  "--styles takes a comma-separated list from "
+                  "sequential,loop,pool,threads, not '%s'",
+                  value);
+  } else if (strcmp(name, "--work") == 0) {
+    iob_work w;
+    if (iob_work_parse(value, &w) != 0 || w == IOB_WORK_USER)
+      return fail(error, size, "--work takes wait or cpu, not '%s'", value);
+    o->work = w;
+  } else if (strcmp(name, "--format") == 0) {
+    if ((k = parse_word(value, formats)) < 0)
+      return fail(error, size, "--format takes table, csv or json, not '%s'",
+                  value);
+    o->format = (compare_format)k;
+  } else if (strcmp(name, "--progress") == 0) {
+    if ((k = parse_word(value, progresses)) < 0)
+      return fail(error, size,
+                  "--progress takes auto, always or never, not '%s'", value);
+    o->progress = (compare_progress)k;
+  } else {
+    return fail(error, size, "unknown option '%s'", name);
+  }
+  return 0;
+}
+
 int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                   size_t error_size) {
   *o = (compare_opts){.action = COMPARE_RUN, .count = 10, .duration_ms = 200};
@@ -76,54 +156,44 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
     const char *arg = argv[i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
       o->action = COMPARE_HELP;
-      continue;
-    }
-    if (strcmp(arg, "--version") == 0) {
+    } else if (strcmp(arg, "--version") == 0) {
       o->action = COMPARE_VERSION;
-      continue;
-    }
-    /* The rest take a value: "--name value" or "--name=value". */
-    char name[32];
-    const char *value = NULL;
-    const char *eq = strchr(arg, '=');
-    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (len >= sizeof(name))
+    } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+      o->quiet = true;
+    } else if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
       return fail(error, error_size, "unknown option '%s'", arg);
-    memcpy(name, arg, len);
-    name[len] = '\0';
-    bool known = strcmp(name, "--count") == 0 ||
-                 strcmp(name, "--duration") == 0 ||
-                 strcmp(name, "--styles") == 0;
-    if (!known)
-      return fail(error, error_size, "unknown option '%s'", arg);
-    if (eq != NULL)
-      value = eq + 1;
-    else if (i + 1 < argc)
-      value = argv[++i];
-    else
-      return fail(error, error_size, "option '%s' needs a value", name);
-
-    uint64_t n;
-    if (strcmp(name, "--count") == 0) {
-      if (parse_number(value, 1, IOB_COUNT_MAX, &n) != 0)
-        return fail(error, error_size,
-                    "--count takes a whole number from 1 to %" PRIu32
-                    ", not '%s'",
-                    IOB_COUNT_MAX, value);
-      o->count = (uint32_t)n;
-    } else if (strcmp(name, "--duration") == 0) {
-      if (parse_number(value, 0, IOB_DURATION_MAX_MS, &n) != 0)
-        return fail(error, error_size,
-                    "--duration takes milliseconds from 0 to %" PRIu64
-                    ", not '%s'",
-                    IOB_DURATION_MAX_MS, value);
-      o->duration_ms = n;
-    } else if (parse_styles(value, o) != 0) {
-      return fail(error, error_size,
-                  "--styles takes a comma-separated list from "
-                  "sequential,loop,pool, not '%s'",
-                  value);
+    } else {
+      /* The rest take a value: "--name value" or "--name=value". */
+      char name[32];
+      const char *eq = strchr(arg, '=');
+      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+      if (len >= sizeof(name))
+        return fail(error, error_size, "unknown option '%s'", arg);
+      memcpy(name, arg, len);
+      name[len] = '\0';
+      const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+      if (value == NULL)
+        return fail(error, error_size, "option '%s' needs a value", name);
+      int err = apply(o, name, value, error, error_size);
+      if (err != 0)
+        return err;
     }
   }
   return 0;
+}
+
+int compare_check_threads(const compare_opts *o, uint32_t available,
+                          char *error, size_t error_size) {
+  bool threads = false;
+  for (int k = 0; k < o->nstyles; k++)
+    threads = threads || o->styles[k] == IOB_STYLE_THREADS;
+  uint32_t needed =
+      o->limit != 0 && o->limit < o->count ? o->limit : o->count;
+  if (!threads || needed <= available)
+    return 0;
+  return fail(error, error_size,
+              "the threads style would need %" PRIu32
+              " threads at once, but this system allows about %" PRIu32
+              " more; add --limit %" PRIu32 " (or less)",
+              needed, available, available);
 }

@@ -1,32 +1,89 @@
-/* iobound-compare: the same simulated I/O waits, run in each concurrency
- * style in turn, and a table of how long each style took. */
+/* iobound-compare: the same operations run in each concurrency style in
+ * turn, then a table (or CSV, or JSON) of how each style did. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "compare.h"
 
 typedef struct result {
   iob_style style;
   iob_report report;
+  long max_rss_kib; /* the process's peak resident memory so far */
 } result;
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
-static int run_style(const compare_opts *o, iob_style style, result *out) {
+/* ---- running one style, with a progress line on stderr ----------------- */
+
+typedef struct run {
+  iob_batch *batch;
+  iob_style style;
+  uv_timer_t ticker;
+  bool progress;
+} run;
+
+static void on_tick(uv_timer_t *t) {
+  run *r = t->data;
+  iob_progress p;
+  iob_batch_progress(r->batch, &p);
+  fprintf(stderr,
+          "\r%-10s %" PRIu32 " of %" PRIu32 " done, %" PRIu32 " in flight",
+          iob_style_name(r->style), p.done, p.done + p.in_flight + p.waiting,
+          p.in_flight);
+}
+
+static void on_done(iob_batch *batch, int status) {
+  run *r = iob_batch_data(batch);
+  uv_close((uv_handle_t *)&r->ticker, NULL);
+  if (r->progress)
+    fputs("\r\033[K", stderr); /* wipe the progress line */
+}
+
+static int run_style(const compare_opts *o, iob_style style, bool progress,
+                     result *out) {
+  run r = {.style = style, .progress = progress};
   iob_config config;
   iob_config_init(&config);
   config.style = style;
+  config.work = o->work;
   config.count = o->count;
   config.duration_ms = o->duration_ms;
+  config.max_in_flight = o->limit;
+  config.data = &r;
 
-  iob_batch *batch;
-  int err = iob_run(&batch, &config);
+  uv_loop_t loop;
+  int err = uv_loop_init(&loop);
+  if (err != 0)
+    return err;
+  uv_timer_init(&loop, &r.ticker);
+  r.ticker.data = &r;
+  err = iob_batch_create(&r.batch, &config);
   if (err == 0)
-    err = iob_batch_report(batch, &out->report);
-  iob_batch_free(batch);
+    err = iob_batch_start(r.batch, &loop, on_done);
+  if (err != 0) {
+    uv_close((uv_handle_t *)&r.ticker, NULL);
+  } else if (progress) {
+    uv_timer_start(&r.ticker, on_tick, 200, 200);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (err == 0)
+    err = iob_batch_report(r.batch, &out->report);
+  if (err == 0)
+    err = out->report.status;
+  iob_batch_free(r.batch);
+  uv_loop_close(&loop);
+
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
   out->style = style;
+  out->max_rss_kib = ru.ru_maxrss;
   return err;
 }
+
+/* ---- printing ----------------------------------------------------------- */
 
 /* The baseline every speed-up is measured against: sequential, if it ran. */
 static const result *find_sequential(const result *r, int n) {
@@ -44,44 +101,126 @@ static double speedup(const result *r, const result *base) {
 
 static void print_table(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
-  printf("%" PRIu32 " operations of %" PRIu64 " ms each\n\n", o->count,
-         o->duration_ms);
-  printf("%-12s %12s %10s %15s %8s\n", "style", "elapsed", "speed-up",
-         "peak in flight", "threads");
+  if (!o->quiet)
+    printf("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
+           o->count, o->duration_ms,
+           o->work == IOB_WORK_CPU ? "computing" : "waiting",
+           n > 0 ? r[0].report.cores : 0);
+  printf("%-11s %12s %9s %8s %8s %10s\n", "style", "elapsed", "speed-up",
+         "peak", "threads", "cpu time");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
-    printf("%-12s %9.1f ms %9.1fx %15" PRIu32 " %8" PRIu32 "\n",
+    printf("%-11s %9.1f ms %8.1fx %8" PRIu32 " %8" PRIu32 " %7.1f ms\n",
            iob_style_name(r[k].style), ms(rep->elapsed_ns),
-           speedup(&r[k], base), rep->peak_in_flight, rep->threads);
+           speedup(&r[k], base), rep->peak_in_flight, rep->threads,
+           ms(rep->cpu_ns));
   }
-  printf("\nspeed-up: %s\n",
-         base ? "sequential time / this style's time"
-              : "sum of the operations' own times / this style's time");
+  if (!o->quiet)
+    printf("\nspeed-up: %s; peak: most operations running at once\n",
+           base ? "sequential time / this style's time"
+                : "sum of the operations' own times / this style's time");
 }
 
-/* One sentence that says what the table shows. */
-static void print_verdict(const result *r, int n) {
-  const result *base = find_sequential(r, n), *best = &r[0];
+static void print_csv(const result *r, int n) {
+  puts("style,elapsed_ms,speedup,peak_in_flight,threads,workers_used,cpu_ms,"
+       "failed");
+  const result *base = find_sequential(r, n);
+  for (int k = 0; k < n; k++) {
+    const iob_report *rep = &r[k].report;
+    printf("%s,%.3f,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
+           "\n",
+           iob_style_name(r[k].style), ms(rep->elapsed_ns),
+           speedup(&r[k], base), rep->peak_in_flight, rep->threads,
+           rep->workers_used, ms(rep->cpu_ns), rep->failed);
+  }
+}
+
+static void print_json(const compare_opts *o, const result *r, int n) {
+  const result *base = find_sequential(r, n);
+  printf("{\"count\": %" PRIu32 ", \"duration_ms\": %" PRIu64
+         ", \"work\": \"%s\", \"limit\": %" PRIu32 ", \"pool_size\": %u"
+         ", \"cores\": %u, \"styles\": [",
+         o->count, o->duration_ms, iob_work_name(o->work), o->limit,
+         iob_pool_size(), uv_available_parallelism());
+  for (int k = 0; k < n; k++) {
+    const iob_report *rep = &r[k].report;
+    printf("%s\n  {\"style\": \"%s\", \"elapsed_ms\": %.3f, \"speedup\": %.3f"
+           ", \"peak_in_flight\": %" PRIu32 ", \"threads\": %" PRIu32
+           ", \"workers_used\": %" PRIu32 ", \"cpu_ms\": %.3f"
+           ", \"failed\": %" PRIu32 ", \"max_rss_kib\": %ld}",
+           k ? "," : "", iob_style_name(r[k].style), ms(rep->elapsed_ns),
+           speedup(&r[k], base), rep->peak_in_flight, rep->threads,
+           rep->workers_used, ms(rep->cpu_ns), rep->failed, r[k].max_rss_kib);
+  }
+  puts("\n]}");
+}
+
+static const result *fastest(const result *r, int n) {
+  const result *best = &r[0];
   for (int k = 1; k < n; k++)
     if (r[k].report.elapsed_ns < best->report.elapsed_ns)
       best = &r[k];
-  if (base == NULL || best == base || n < 2)
+  return best;
+}
+
+/* Print `text` folded at spaces into lines of at most `width` columns. */
+static void print_folded(const char *text, size_t width) {
+  while (strlen(text) > width) {
+    size_t cut = width;
+    while (cut > 0 && text[cut] != ' ')
+      cut--;
+    if (cut == 0)
+      break;
+    printf("%.*s\n", (int)cut, text);
+    text += cut + 1;
+  }
+  puts(text);
+}
+
+/* A plain sentence that says what the table shows, and why. */
+static void print_verdict(const compare_opts *o, const result *r, int n) {
+  const result *base = find_sequential(r, n), *best = fastest(r, n);
+  if (n < 2)
     return;
-  printf("\nThe %s style was fastest, %.1fx faster than one after another: "
-         "these operations only wait, and waits that overlap cost the time "
-         "of about %.1f of them.\n",
-         iob_style_name(best->style), speedup(best, base),
-         ms(best->report.elapsed_ns) /
-             (ms(base->report.elapsed_ns) / base->report.count));
+  char text[512];
+  int len = snprintf(text, sizeof(text), "The %s style was fastest",
+                     iob_style_name(best->style));
+  if (base != NULL && best != base)
+    len += snprintf(text + len, sizeof(text) - (size_t)len,
+                    ", %.1fx faster than one after another",
+                    speedup(best, base));
+  if (o->work == IOB_WORK_CPU)
+    snprintf(text + len, sizeof(text) - (size_t)len,
+             ". This work computes: it only overlaps on the %u cores the "
+             "machine has, so no style gets much past %ux, and on the event "
+             "loop it runs one operation after another, because computing "
+             "blocks the loop.",
+             best->report.cores, best->report.cores);
+  else
+    snprintf(text + len, sizeof(text) - (size_t)len,
+             ". These operations only wait, and waits overlap: the time of "
+             "%" PRIu32 " of them is about the time of %.0f. Threads help "
+             "only as far as there are threads to wait on; the event loop "
+             "waits on all of them with one.",
+             o->count,
+             o->duration_ms
+                 ? ms(best->report.elapsed_ns) / (double)o->duration_ms
+                 : 1.0);
+  putchar('\n');
+  print_folded(text, 76);
 }
 
 int main(int argc, char **argv) {
   compare_opts o;
   char error[256];
-  if (compare_parse(argc, argv, &o, error, sizeof(error)) != 0) {
+  int rc = compare_parse(argc, argv, &o, error, sizeof(error));
+  if (rc == 0 && o.action == COMPARE_RUN)
+    rc = compare_check_threads(&o, iob_threads_available(), error,
+                               sizeof(error));
+  if (rc != 0) {
     fprintf(stderr, "iobound-compare: %s\nTry 'iobound-compare --help'.\n",
             error);
-    return COMPARE_EX_USAGE;
+    return rc;
   }
   if (o.action == COMPARE_HELP) {
     fputs(compare_usage, stdout);
@@ -91,17 +230,30 @@ int main(int argc, char **argv) {
     printf("iobound-compare %s\n", iob_version());
     return 0;
   }
+  if (o.pool_size != 0 && iob_pool_request_size(o.pool_size) != 0) {
+    fprintf(stderr, "iobound-compare: cannot size the pool\n");
+    return 1;
+  }
 
+  bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
+                  (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
   result results[IOB_STYLE_COUNT_];
   for (int k = 0; k < o.nstyles; k++) {
-    int err = run_style(&o, o.styles[k], &results[k]);
+    int err = run_style(&o, o.styles[k], progress, &results[k]);
     if (err != 0) {
       fprintf(stderr, "iobound-compare: the %s style failed: %s\n",
               iob_style_name(o.styles[k]), iob_strerror(err));
       return 1;
     }
   }
-  print_table(&o, results, o.nstyles);
-  print_verdict(results, o.nstyles);
+  if (o.format == COMPARE_JSON) {
+    print_json(&o, results, o.nstyles);
+  } else if (o.format == COMPARE_CSV) {
+    print_csv(results, o.nstyles);
+  } else {
+    print_table(&o, results, o.nstyles);
+    if (!o.quiet)
+      print_verdict(&o, results, o.nstyles);
+  }
   return 0;
 }

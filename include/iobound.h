@@ -74,6 +74,8 @@ typedef enum iob_style {
   IOB_STYLE_LOOP,
   /** Each operation is a uv_queue_work job on libuv's thread pool. */
   IOB_STYLE_POOL,
+  /** One OS thread of its own per operation in flight (the tutorial's). */
+  IOB_STYLE_THREADS,
   IOB_STYLE_COUNT_ /**< number of styles; not a style. */
 } iob_style;
 
@@ -81,12 +83,54 @@ typedef enum iob_style {
 IOB_EXPORT const char *iob_style_name(iob_style style);
 
 /**
- * Parse a style's short name ("sequential", "loop", "pool").
+ * Parse a style's short name ("sequential", "loop", "pool", "threads").
  * @param[in] name the name; NULL gives IOB_EINVAL.
  * @param[out] style where to store the style; NULL gives IOB_EINVAL.
  * @return 0, or IOB_ENOTSUP for a name that is not a style.
  */
 IOB_EXPORT int iob_style_parse(const char *name, iob_style *style);
+
+/* ---- Kinds of work ----------------------------------------------------- */
+
+/** What each operation does. */
+typedef enum iob_work {
+  /** A simulated I/O wait: a timer on the loop, a sleep on a thread. */
+  IOB_WORK_WAIT = 0,
+  /** CPU-bound work: spin for the duration without sleeping. On the loop
+   *  this blocks the loop, so operations run one after another. */
+  IOB_WORK_CPU,
+  /** Your own operation: iob_config's start and/or blocking functions. */
+  IOB_WORK_USER,
+  IOB_WORK_COUNT_ /**< number of kinds; not a kind. */
+} iob_work;
+
+/** @return the kind's short name ("wait", "cpu", "user"), or NULL. */
+IOB_EXPORT const char *iob_work_name(iob_work work);
+
+/**
+ * Parse a kind of work's short name.
+ * @return 0; IOB_EINVAL for a NULL argument; IOB_ENOTSUP for other names.
+ */
+IOB_EXPORT int iob_work_parse(const char *name, iob_work *work);
+
+typedef struct iob_batch iob_batch;
+
+/**
+ * Start operation @p index of @p batch without blocking, on the batch's
+ * loop (iob_batch_loop()), for the loop and sequential styles. Return 0 and
+ * call iob_op_done() later, once; or return a negative code and do not
+ * call it: that code becomes the operation's status.
+ */
+typedef int (*iob_start_fn)(iob_batch *batch, uint32_t index);
+
+/**
+ * Run operation @p index to its end, blocking the calling thread, for the
+ * thread styles (and, on the loop styles when no start function is given,
+ * on the loop thread, blocking it). Runs on any thread: touch no batch.
+ * @param data the config's data pointer.
+ * @return 0 or a negative code, kept as the operation's status.
+ */
+typedef int (*iob_blocking_fn)(void *data, uint32_t index);
 
 /* ---- Configuration ----------------------------------------------------- */
 
@@ -114,6 +158,20 @@ typedef struct iob_config {
    * cost. The sequential style is the limit 1.
    */
   uint32_t max_in_flight;
+  iob_work work;            /**< default IOB_WORK_WAIT. */
+  iob_start_fn start;       /**< IOB_WORK_USER on the loop styles. */
+  iob_blocking_fn blocking; /**< IOB_WORK_USER on the thread styles. */
+  /**
+   * IOB_STYLE_THREADS: each thread's stack in bytes (0: 64 KiB, so that
+   * ten thousand threads fit; rounded up to the system's minimum).
+   */
+  size_t thread_stack_size;
+  /**
+   * IOB_STYLE_THREADS, when the system refuses a thread: false (default)
+   * ends the batch with IOB_EAGAIN; true runs on with the threads it got,
+   * lowering the limit to the number of threads running then.
+   */
+  int threads_adapt;
   void *data; /**< yours; read it back with iob_batch_data(). */
 } iob_config;
 
@@ -121,9 +179,6 @@ typedef struct iob_config {
 IOB_EXPORT void iob_config_init(iob_config *config);
 
 /* ---- Batches ----------------------------------------------------------- */
-
-/** A batch of operations and, once it has run, its measurements. */
-typedef struct iob_batch iob_batch;
 
 /** Called once when every operation of @p batch has settled. */
 typedef void (*iob_batch_cb)(iob_batch *batch, int status);
@@ -133,10 +188,12 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
  * All of the per-operation state is allocated here, in one block.
  * @param[out] batch receives the new batch; NULL gives IOB_EINVAL.
  * @param[in] config what to run; NULL gives IOB_EINVAL.
- * @return 0; IOB_EINVAL for count 0, IOB_E2BIG for a count above
- *         IOB_COUNT_MAX, IOB_ERANGE for a duration above
- *         IOB_DURATION_MAX_MS, IOB_ENOTSUP for an unknown style,
- *         IOB_ENOMEM when memory runs out. On error *batch is NULL.
+ * @return 0; IOB_EINVAL for count 0 or IOB_WORK_USER without a
+ *         function, IOB_E2BIG for a count above IOB_COUNT_MAX, IOB_ERANGE
+ *         for a duration above IOB_DURATION_MAX_MS, IOB_ENOTSUP for an
+ *         unknown style or kind of work, or IOB_WORK_USER on a thread style
+ *         without a blocking function; IOB_ENOMEM when memory runs out.
+ *         On error *batch is NULL.
  */
 IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
 
@@ -161,6 +218,32 @@ IOB_EXPORT int iob_batch_free(iob_batch *batch);
 
 /** @return the config's data pointer, or NULL for a NULL batch. */
 IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
+
+/** @return the loop the batch runs on, or NULL if not started or NULL. */
+IOB_EXPORT uv_loop_t *iob_batch_loop(const iob_batch *batch);
+
+/**
+ * Settle operation @p index, started by your iob_start_fn, with @p status
+ * (0 or a negative code). Call it once, from the loop's thread.
+ * @return 0; IOB_EINVAL for a NULL batch, an index out of range or an
+ *         operation that is not in flight (never started, or settled).
+ */
+IOB_EXPORT int iob_op_done(iob_batch *batch, uint32_t index, int status);
+
+/** Counters of a batch, readable at any time. */
+typedef struct iob_progress {
+  uint32_t waiting;   /**< not yet handed to the style. */
+  uint32_t in_flight; /**< handed to the style, not yet settled. */
+  uint32_t done;      /**< settled, with any status. */
+  uint32_t failed;    /**< settled with a status other than 0. */
+} iob_progress;
+
+/**
+ * Read a batch's counters; cheap, for progress displays.
+ * @return 0, or IOB_EINVAL if an argument is NULL.
+ */
+IOB_EXPORT int iob_batch_progress(const iob_batch *batch,
+                                  iob_progress *progress);
 
 /**
  * Run a batch to the end on a private loop, blocking the calling thread:
@@ -192,10 +275,16 @@ typedef struct iob_report {
   uint32_t count;          /**< operations in the batch. */
   uint32_t failed;         /**< operations whose status is not 0. */
   uint32_t peak_in_flight; /**< most operations running at one moment. */
-  uint32_t threads;        /**< threads the run could use (0: loop only). */
+  /** Threads the run could use: 0 for the loop styles, the pool's size,
+   *  or the most threads of its own the threads style had at once. */
+  uint32_t threads;
   uint32_t workers_used;   /**< distinct threads that ran an operation. */
+  uint32_t cores;          /**< CPU cores the machine offered. */
   int status;              /**< the batch's status, as given to the cb. */
+  iob_work work;
   uint64_t elapsed_ns;     /**< start to the last operation's end. */
+  /** CPU time the whole process used while the batch ran (user + sys). */
+  uint64_t cpu_ns;
   /** Sum of the operations' own run times (finished - started). */
   double work_ns;
   /** work_ns / elapsed_ns: 1 for sequential, about count when all overlap. */
@@ -219,6 +308,17 @@ IOB_EXPORT int iob_batch_report(const iob_batch *batch, iob_report *report);
  */
 IOB_EXPORT const iob_record *iob_batch_records(const iob_batch *batch,
                                                uint32_t *count);
+
+/* ---- Threads ----------------------------------------------------------- */
+
+/**
+ * Estimate how many more threads this process may create: the least of
+ * RLIMIT_NPROC, the kernel's threads-max and half of vm.max_map_count,
+ * less the threads the system runs already. A guide for limits, not a
+ * promise.
+ * @return the estimate; UINT32_MAX if no limit could be read.
+ */
+IOB_EXPORT uint32_t iob_threads_available(void);
 
 /* ---- libuv's thread pool ----------------------------------------------- */
 

@@ -10,6 +10,7 @@ static const iob__style_ops *const styles[IOB_STYLE_COUNT_] = {
     [IOB_STYLE_SEQUENTIAL] = &iob__style_sequential,
     [IOB_STYLE_LOOP] = &iob__style_loop,
     [IOB_STYLE_POOL] = &iob__style_pool,
+    [IOB_STYLE_THREADS] = &iob__style_threads,
 };
 
 void iob_config_init(iob_config *config) {
@@ -19,11 +20,23 @@ void iob_config_init(iob_config *config) {
   config->style = IOB_STYLE_LOOP;
 }
 
+static bool on_threads(iob_style style) {
+  return style == IOB_STYLE_POOL || style == IOB_STYLE_THREADS;
+}
+
 static int check_config(const iob_config *c) {
-  if ((unsigned)c->style >= IOB_STYLE_COUNT_)
+  if ((unsigned)c->style >= IOB_STYLE_COUNT_ ||
+      (unsigned)c->work >= IOB_WORK_COUNT_)
     return IOB_ENOTSUP;
   if (c->count == 0)
     return IOB_EINVAL;
+  if (c->work == IOB_WORK_USER) {
+    if (c->start == NULL && c->blocking == NULL)
+      return IOB_EINVAL;
+    /* A start function needs the loop; threads can only block. */
+    if (on_threads(c->style) && c->blocking == NULL)
+      return IOB_ENOTSUP;
+  }
   if (c->count > IOB_COUNT_MAX)
     return IOB_E2BIG;
   /* Per-operation durations are uint32_t, which uv_sleep() takes whole. */
@@ -73,6 +86,20 @@ void *iob_batch_data(const iob_batch *batch) {
   return batch ? batch->config.data : NULL;
 }
 
+uv_loop_t *iob_batch_loop(const iob_batch *batch) {
+  return batch ? batch->loop : NULL;
+}
+
+int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
+  if (batch == NULL || progress == NULL)
+    return IOB_EINVAL;
+  progress->waiting = batch->config.count - batch->next;
+  progress->in_flight = batch->in_flight;
+  progress->done = batch->settled;
+  progress->failed = batch->failed;
+  return 0;
+}
+
 /* Launch operations until the limit or the end. Iterative, and guarded,
  * so an operation settled during a launch never recurses into here. */
 static void launch_more(iob_batch *b) {
@@ -97,6 +124,7 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   batch->loop = loop;
   batch->cb = cb;
   batch->t0 = uv_hrtime();
+  batch->cpu0_ns = iob__cpu_ns();
   iob__stamp_fresh(batch);
   int err = batch->ops->start(batch);
   if (err != 0)
@@ -106,18 +134,56 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   return 0;
 }
 
+/* Every operation has settled: measure, and let the style clean up. */
+static void end_batch(iob_batch *b) {
+  b->end_ns = uv_hrtime() - b->t0;
+  b->cpu_ns = iob__cpu_ns() - b->cpu0_ns;
+  b->ops->finish(b);
+}
+
 void iob__op_done(iob_batch *b, uint32_t i, int status) {
   b->records[i].status = status;
   if (status != 0)
     b->failed++;
   b->in_flight--;
   b->settled++;
-  if (b->settled == b->config.count) {
-    b->end_ns = uv_hrtime() - b->t0;
-    b->ops->finish(b);
-    return;
+  if (b->settled == b->config.count)
+    end_batch(b);
+  else
+    launch_more(b);
+}
+
+int iob_op_done(iob_batch *batch, uint32_t index, int status) {
+  if (batch == NULL || batch->state != IOB__RUNNING ||
+      index >= batch->config.count ||
+      batch->records[index].worker != IOB__USER_IN_FLIGHT)
+    return IOB_EINVAL;
+  iob_record *r = &batch->records[index];
+  iob__stamp_fresh(batch); /* called from the user's callbacks */
+  r->finished_ns = iob__stamp(batch);
+  r->worker = 0;
+  iob__op_done(batch, index, status);
+  return 0;
+}
+
+void iob__op_unlaunch(iob_batch *b, uint32_t i) {
+  b->next = i;
+  b->in_flight--;
+}
+
+void iob__batch_fail(iob_batch *b, int status) {
+  if (b->status == 0)
+    b->status = status;
+  uint64_t now = iob__stamp(b);
+  uint32_t from = b->next;
+  b->next = b->config.count;
+  for (uint32_t i = from; i < b->config.count; i++) {
+    b->records[i] = (iob_record){now, now, now, IOB_ECANCELED, 0};
+    b->failed++;
+    b->settled++;
   }
-  launch_more(b);
+  if (b->settled == b->config.count)
+    end_batch(b);
 }
 
 void iob__batch_closed(iob_batch *b) {
@@ -194,6 +260,9 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   if (err != 0)
     return err;
   report->style = batch->config.style;
+  report->work = batch->config.work;
+  report->cores = uv_available_parallelism();
+  report->cpu_ns = batch->cpu_ns;
   report->count = batch->config.count;
   report->failed = batch->failed;
   report->threads = batch->ops->threads(batch);

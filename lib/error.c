@@ -48,6 +48,7 @@ static const char *const style_names[IOB_STYLE_COUNT_] = {
     [IOB_STYLE_SEQUENTIAL] = "sequential",
     [IOB_STYLE_LOOP] = "loop",
     [IOB_STYLE_POOL] = "pool",
+    [IOB_STYLE_THREADS] = "threads",
 };
 
 const char *iob_style_name(iob_style style) {
@@ -60,6 +61,28 @@ int iob_style_parse(const char *name, iob_style *style) {
   for (int s = 0; s < IOB_STYLE_COUNT_; s++) {
     if (strcmp(name, style_names[s]) == 0) {
       *style = (iob_style)s;
+      return 0;
+    }
+  }
+  return IOB_ENOTSUP;
+}
+
+static const char *const work_names[IOB_WORK_COUNT_] = {
+    [IOB_WORK_WAIT] = "wait",
+    [IOB_WORK_CPU] = "cpu",
+    [IOB_WORK_USER] = "user",
+};
+
+const char *iob_work_name(iob_work work) {
+  return (unsigned)work < IOB_WORK_COUNT_ ? work_names[work] : NULL;
+}
+
+int iob_work_parse(const char *name, iob_work *work) {
+  if (name == NULL || work == NULL)
+    return IOB_EINVAL;
+  for (int w = 0; w < IOB_WORK_COUNT_; w++) {
+    if (strcmp(name, work_names[w]) == 0) {
+      *work = (iob_work)w;
       return 0;
     }
   }

@@ -25,6 +25,17 @@ typedef struct iob__style_ops {
 extern const iob__style_ops iob__style_sequential;
 extern const iob__style_ops iob__style_loop;
 extern const iob__style_ops iob__style_pool;
+extern const iob__style_ops iob__style_threads;
+
+/* How the threads style creates a thread: uv_thread_create_ex, or a test's
+ * stand-in that refuses, to exercise refusals without exhausting the
+ * machine. */
+extern int (*iob__thread_create)(uv_thread_t *tid,
+                                 const uv_thread_options_t *options,
+                                 uv_thread_cb entry, void *arg);
+
+/* A record's worker while a user's start function has it in flight. */
+#define IOB__USER_IN_FLIGHT UINT32_MAX
 
 typedef enum iob__state {
   IOB__CREATED = 0,
@@ -42,6 +53,8 @@ struct iob_batch {
 
   uint64_t t0;         /* uv_hrtime() at start: records count from here */
   uint64_t end_ns;     /* when the last operation settled */
+  uint64_t cpu0_ns;    /* the process's CPU time at start */
+  uint64_t cpu_ns;     /* CPU time used while it ran */
   uint64_t stamp;      /* a recent clock reading, shared by a burst */
   uint32_t stamp_left; /* readings left before the clock is read again */
 
@@ -50,6 +63,7 @@ struct iob_batch {
   uint32_t in_flight; /* launched and not yet settled */
   uint32_t settled;
   uint32_t failed;
+  uint32_t threads_used; /* threads style: most threads it had at once */
   bool launching; /* guards launch_more() against re-entry */
 
   void *style; /* the style's own state */
@@ -62,9 +76,17 @@ static inline uint64_t iob__duration_ms(const iob_batch *b, uint32_t i) {
                                 : b->config.duration_ms;
 }
 
+/* True when the operation's work runs on the loop thread itself: CPU work,
+ * or a user's blocking function with no start function. */
+static inline bool iob__work_inline(const iob_batch *b) {
+  return b->config.work == IOB_WORK_CPU ||
+         (b->config.work == IOB_WORK_USER && b->config.start == NULL);
+}
+
 /* Nanoseconds since the batch started, read at most once per 1024 calls:
  * operations handled in one burst share a reading, which keeps a million
- * timestamps cheap. iob__stamp_fresh() forces a new reading. */
+ * timestamps cheap. Every entry into the batch from a libuv callback calls
+ * iob__stamp_fresh() first, so a burst never spans two callbacks. */
 static inline uint64_t iob__stamp(iob_batch *b) {
   if (b->stamp_left == 0) {
     b->stamp = uv_hrtime() - b->t0;
@@ -82,12 +104,22 @@ void iob__op_done(iob_batch *b, uint32_t i, int status);
 /* The style released everything: the batch is over. */
 void iob__batch_closed(iob_batch *b);
 
+/* Stop the batch with a status: operations not yet launched settle at
+ * once with IOB_ECANCELED; those in flight settle as they end. */
+void iob__batch_fail(iob_batch *b, int status);
+
+/* Give back operation i, just launched, to launch it again later. */
+void iob__op_unlaunch(iob_batch *b, uint32_t i);
+
 /* A small number for the calling thread, the same for its whole life:
  * 1, 2, 3... in the order threads first ask. */
 uint32_t iob__thread_number(void);
 
 /* Run operation i's work, blocking the calling thread. */
-int iob__work_blocking(iob_batch *b, uint32_t i);
+int iob__work_blocking(const iob_batch *b, uint32_t i);
+
+/* The process's CPU time, user and system, in ns. */
+uint64_t iob__cpu_ns(void);
 
 /* Mark libuv's pool as used by iobound: its size is now fixed. */
 void iob__pool_mark_used(void);

@@ -47,6 +47,12 @@ static inline uint64_t deadline_of(iob_batch *b, uint32_t i) {
   return b->records[i].finished_ns;
 }
 
+/* How long operation i waits on the timer before it ends (a wait) or runs
+ * on the loop thread (work that blocks it: due at once). */
+static inline uint64_t wait_ms(const iob_batch *b, uint32_t i) {
+  return iob__work_inline(b) ? 0 : iob__duration_ms(b, i);
+}
+
 /* ---- duration -> list -------------------------------------------------- */
 
 static uint32_t slot_of(const loop_state *s, uint64_t duration) {
@@ -113,7 +119,7 @@ static int make_lists(iob_batch *b, loop_state *s) {
     return IOB_ENOMEM;
   uint32_t n = b->config.durations_ms ? b->config.count : 1;
   for (uint32_t i = 0; i < n; i++) {
-    uint64_t d = iob__duration_ms(b, i);
+    uint64_t d = wait_ms(b, i);
     if (find_list(s, d) == NONE) {
       int err = add_list(s, d, &cap);
       if (err != 0)
@@ -189,9 +195,9 @@ static void arm(iob_batch *b, loop_state *s) {
 }
 
 static void enqueue(iob_batch *b, loop_state *s, uint32_t i) {
-  dlist *l = &s->lists[find_list(s, iob__duration_ms(b, i))];
+  dlist *l = &s->lists[find_list(s, wait_ms(b, i))];
   iob_record *r = &b->records[i];
-  r->finished_ns = r->started_ns + iob__duration_ms(b, i) * 1000000;
+  r->finished_ns = r->started_ns + wait_ms(b, i) * 1000000;
   *next_of(b, i) = NONE;
   if (l->head == NONE) {
     l->head = l->tail = i;
@@ -201,6 +207,14 @@ static void enqueue(iob_batch *b, loop_state *s, uint32_t i) {
     *next_of(b, l->tail) = i;
     l->tail = i;
   }
+}
+
+/* Put list `list` back in its place in the heap after its head left. */
+static void reorder(iob_batch *b, loop_state *s, uint32_t list) {
+  if (s->lists[list].head == NONE)
+    heap_pop(b, s);
+  else
+    sift_down(b, s, s->lists[list].heap_pos);
 }
 
 /* Settle every operation of list `list` whose deadline has come. */
@@ -214,10 +228,22 @@ static void expire_list(iob_batch *b, loop_state *s, uint32_t list,
     b->records[i].worker = 0;
     iob__op_done(b, i, 0);
   }
-  if (l->head == NONE)
-    heap_pop(b, s);
-  else
-    sift_down(b, s, l->heap_pos);
+  reorder(b, s, list);
+}
+
+/* Run the first due operation whose work blocks the loop. One a callback,
+ * so the loop serves its other handles between two of them. */
+static void run_inline(iob_batch *b, loop_state *s) {
+  uint32_t list = s->heap[0];
+  uint32_t i = s->lists[list].head;
+  s->lists[list].head = *next_of(b, i);
+  reorder(b, s, list);
+  iob_record *r = &b->records[i];
+  r->started_ns = uv_hrtime() - b->t0;
+  r->worker = 0;
+  int status = iob__work_blocking(b, i);
+  r->finished_ns = uv_hrtime() - b->t0;
+  iob__op_done(b, i, status);
 }
 
 static void on_timer(uv_timer_t *timer) {
@@ -228,7 +254,9 @@ static void on_timer(uv_timer_t *timer) {
   uint64_t now = iob__stamp(b);
   s->in_timer = true;
   s->armed = UINT64_MAX;
-  while (s->nheap > 0) {
+  if (iob__work_inline(b) && s->nheap > 0 && key(b, s, 0) <= now)
+    run_inline(b, s);
+  while (!iob__work_inline(b) && s->nheap > 0) {
     if (key(b, s, 0) > now) {
       /* Settling takes time: deadlines may have come meanwhile. */
       iob__stamp_fresh(b);
@@ -281,9 +309,25 @@ static int loop_start(iob_batch *b) {
   return 0;
 }
 
+/* The user's own asynchronous operation: it calls iob_op_done() itself. */
+static void launch_user(iob_batch *b, uint32_t i) {
+  iob_record *r = &b->records[i];
+  r->worker = IOB__USER_IN_FLIGHT;
+  int status = b->config.start(b, i);
+  if (status != 0 && r->worker == IOB__USER_IN_FLIGHT) {
+    r->finished_ns = iob__stamp(b);
+    r->worker = 0;
+    iob__op_done(b, i, status);
+  }
+}
+
 static void loop_launch(iob_batch *b, uint32_t i) {
   loop_state *s = b->style;
   b->records[i].started_ns = b->records[i].queued_ns;
+  if (b->config.work == IOB_WORK_USER && b->config.start != NULL) {
+    launch_user(b, i);
+    return;
+  }
   if (s->in_timer) {
     *next_of(b, i) = NONE;
     if (s->pending_head == NONE)

@@ -79,6 +79,7 @@ static void on_after_work(uv_work_t *req, int status) {
   pool_slot *slot = req->data;
   iob_batch *b = slot->batch;
   pool_state *s = b->style;
+  iob__stamp_fresh(b);
   s->free[s->nfree++] = (uint32_t)(slot - s->slots);
   /* Last: settling the last operation may end and free the batch. */
   iob__op_done(b, slot->index, status != 0 ? status : slot->status);

@@ -1,12 +1,15 @@
 #!/bin/sh
 # iobound-compare as a user meets it: bad arguments exit 64 with a message
-# and a usage hint on stderr and nothing on stdout; help and version exit 0.
+# and a usage hint on stderr and nothing on stdout; results go to stdout in
+# each format; progress goes to stderr, and only when asked or on a terminal.
 exe=$1
 fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" "--count"; do
+for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
+            "--count" "--work user" "--format yaml" "--progress maybe" \
+            "--pool-size 2000" "--limit x" "--count 100000000 --styles threads"; do
   # shellcheck disable=SC2086
   "$exe" $args >"$tmp/out" 2>"$tmp/err"
   rc=$?
@@ -15,10 +18,44 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" "--count"
   grep -q "^iobound-compare: " "$tmp/err" || fail "'$args': no message"
   grep -q -- "--help" "$tmp/err" || fail "'$args': no usage hint"
 done
+grep -q -- "--limit" "$tmp/err" || fail "too many threads: no --limit hint"
+
 "$exe" --help | grep -q "^Usage: iobound-compare" || fail "--help"
 "$exe" --version | grep -q "^iobound-compare [0-9]" || fail "--version"
-"$exe" --count 3 --duration 10 >"$tmp/out" || fail "a small run failed"
-for style in sequential loop pool; do
+
+# A table with a row per style, and the sentence that explains it.
+"$exe" --count 3 --duration 10 >"$tmp/out" 2>"$tmp/err" || fail "table run"
+for style in sequential loop pool threads; do
   grep -q "^$style " "$tmp/out" || fail "no row for $style"
 done
+grep -q "style was fastest" "$tmp/out" || fail "no verdict sentence"
+# stderr is a file here, not a terminal: no progress line.
+[ -s "$tmp/err" ] && fail "progress shown on a non-terminal"
+
+"$exe" --count 3 --duration 300 --styles loop --progress always \
+  >"$tmp/out" 2>"$tmp/err" || fail "progress run"
+grep -q "of 3 done" "$tmp/err" || fail "--progress always showed nothing"
+grep -q "done" "$tmp/out" && fail "progress leaked onto stdout"
+
+"$exe" -q --count 2 --duration 1 --styles loop,pool >"$tmp/out" || fail "-q"
+[ "$(wc -l <"$tmp/out")" -eq 3 ] || fail "-q printed more than the table"
+
+"$exe" --format csv --count 2 --duration 1 --work cpu >"$tmp/out" || fail csv
+head -1 "$tmp/out" | grep -q "^style,elapsed_ms,speedup" || fail "csv header"
+[ "$(wc -l <"$tmp/out")" -eq 5 ] || fail "csv rows"
+
+"$exe" --format json --count 4 --duration 5 --limit 2 --pool-size 3 \
+  >"$tmp/out" || fail "json run"
+if command -v python3 >/dev/null; then
+  python3 - "$tmp/out" <<'PY' || fail "json content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["count"] == 4 and d["limit"] == 2 and d["pool_size"] == 3, d
+assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "threads"]
+for s in d["styles"]:
+    for k in ("elapsed_ms", "speedup", "peak_in_flight", "threads", "cpu_ms"):
+        assert k in s, k
+    assert s["peak_in_flight"] <= 2, s
+PY
+fi
 echo "cli exit codes: ok"

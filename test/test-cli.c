@@ -23,6 +23,12 @@ static void no_arguments_give_the_tutorials_case_in_every_style(void **s) {
   assert_int_equal(o.count, 10);
   assert_int_equal(o.duration_ms, 200);
   assert_int_equal(o.nstyles, IOB_STYLE_COUNT_);
+  assert_int_equal(o.work, IOB_WORK_WAIT);
+  assert_int_equal(o.limit, 0);
+  assert_int_equal(o.pool_size, 0);
+  assert_int_equal(o.format, COMPARE_TABLE);
+  assert_int_equal(o.progress, COMPARE_PROGRESS_AUTO);
+  assert_false(o.quiet);
 }
 
 static void every_flag_is_understood_in_both_spellings(void **state) {
@@ -39,6 +45,23 @@ static void every_flag_is_understood_in_both_spellings(void **state) {
   assert_int_equal(PARSE(&o, err, "--count=3", "--styles=loop,loop"), 0);
   assert_int_equal(o.count, 3);
   assert_int_equal(o.nstyles, 1);
+  assert_int_equal(PARSE(&o, err, "--work", "cpu", "--limit=5",
+                         "--pool-size", "8", "--format", "json",
+                         "--progress=never", "-q", "--styles=threads"),
+                   0);
+  assert_int_equal(o.work, IOB_WORK_CPU);
+  assert_int_equal(o.limit, 5);
+  assert_int_equal(o.pool_size, 8);
+  assert_int_equal(o.format, COMPARE_JSON);
+  assert_int_equal(o.progress, COMPARE_PROGRESS_NEVER);
+  assert_true(o.quiet);
+  assert_int_equal(o.styles[0], IOB_STYLE_THREADS);
+  assert_int_equal(PARSE(&o, err, "--format=csv", "--progress", "always",
+                         "--quiet", "--work=wait"),
+                   0);
+  assert_int_equal(o.format, COMPARE_CSV);
+  assert_int_equal(o.progress, COMPARE_PROGRESS_ALWAYS);
+  assert_int_equal(o.work, IOB_WORK_WAIT);
   assert_int_equal(PARSE(&o, err, "--help"), 0);
   assert_int_equal(o.action, COMPARE_HELP);
   assert_int_equal(PARSE(&o, err, "--version"), 0);
@@ -53,7 +76,10 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
       {"--count", ""},           {"--duration", "-1"},
       {"--duration", "4294967296"}, {"--duration", "1.5"},
       {"--styles", "loop,fibers"}, {"--styles", ","},
-      {"--bogus", "1"},
+      {"--bogus", "1"},          {"--work", "user"},
+      {"--work", "sleep"},       {"--limit", "-1"},
+      {"--pool-size", "0"},      {"--pool-size", "1025"},
+      {"--format", "xml"},       {"--progress", "sometimes"},
   };
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     compare_opts o;
@@ -64,6 +90,29 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
     /* The message quotes what was wrong. */
     assert_non_null(strstr(err, bad[k][0][2] == 'b' ? "--bogus" : bad[k][1]));
   }
+}
+
+static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "--count", "50000"), 0);
+  assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)),
+                   COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "50000 threads"));
+  assert_non_null(strstr(err, "about 30000"));
+  assert_non_null(strstr(err, "--limit 30000"));
+  /* A limit, or no threads style, makes it fine. */
+  assert_int_equal(PARSE(&o, err, "--count", "50000", "--limit", "100"), 0);
+  assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
+  assert_int_equal(PARSE(&o, err, "--count", "50000", "--styles", "loop"), 0);
+  assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
+}
+
+static void a_stray_word_is_refused(void **state) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "loop"), COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "'loop'"));
 }
 
 static void a_flag_without_its_value_is_refused(void **state) {
@@ -79,6 +128,8 @@ int main(void) {
       cmocka_unit_test(every_flag_is_understood_in_both_spellings),
       cmocka_unit_test(bad_values_are_refused_with_a_message_naming_them),
       cmocka_unit_test(a_flag_without_its_value_is_refused),
+      cmocka_unit_test(too_many_threads_are_refused_with_the_limit_and_a_hint),
+      cmocka_unit_test(a_stray_word_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,31 +50,6 @@ static void every_wait_lasts_at_least_its_duration(void **state) {
   }
 }
 
-static void a_limit_of_ten_runs_one_hundred_waits_in_ten_rounds(void **s) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 100, 100);
-  c.max_in_flight = 10;
-  iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
-  iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_true(MS(r.elapsed_ns) >= 1000);
-  assert_true(MS(r.elapsed_ns) < 2000);
-  assert_int_equal(r.peak_in_flight, 10);
-  assert_int_equal(iob_batch_free(b), 0);
-}
-
-static void a_limit_above_the_count_changes_nothing(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 10, 100);
-  c.max_in_flight = 1000;
-  iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
-  iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_true(MS(r.elapsed_ns) >= 100 && MS(r.elapsed_ns) < 500);
-  assert_int_equal(r.peak_in_flight, 10);
-  assert_int_equal(iob_batch_free(b), 0);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(event_loop_runs_ten_waits_in_about_one_wait_time),
@@ -82,8 +57,6 @@ int main(void) {
           thread_pool_runs_ten_waits_in_ceil_ten_over_pool_size_rounds),
       cmocka_unit_test(sequential_takes_at_least_the_sum_of_the_waits),
       cmocka_unit_test(every_wait_lasts_at_least_its_duration),
-      cmocka_unit_test(a_limit_of_ten_runs_one_hundred_waits_in_ten_rounds),
-      cmocka_unit_test(a_limit_above_the_count_changes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,150 @@
+/* Thread per operation: every thread joined, refusals handled cleanly. */
+#include <stdbool.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+static void threads_style_runs_ten_waits_in_about_one_wait_time(void **s) {
+  iob_report r = run_report(IOB_STYLE_THREADS, 10, 200);
+  assert_true(MS(r.elapsed_ns) >= 200);
+  assert_true(MS(r.elapsed_ns) < 1000);
+  assert_int_equal(r.threads, 10);
+  assert_int_equal(r.workers_used, 10);
+  assert_int_equal(r.peak_in_flight, 10);
+}
+
+static void a_thousand_threads_each_wait_once(void **state) {
+  iob_config c = config_of(IOB_STYLE_THREADS, 1000, 100);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  uint32_t n;
+  const iob_record *rec = iob_batch_records(b, &n);
+  assert_int_equal(n, 1000);
+  for (uint32_t i = 0; i < n; i++) {
+    assert_int_equal(rec[i].status, 0);
+    assert_int_not_equal(rec[i].worker, 0);
+    assert_true(rec[i].finished_ns - rec[i].started_ns >= 100000000u);
+  }
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.workers_used, 1000);
+  /* Creating a thousand threads takes a while, but far less than the
+   * sequential 100 s. */
+  assert_true(MS(r.elapsed_ns) < 5000);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* ---- refusals, through the seam that creates threads ------------------- */
+
+/* The system refuses thread number `allow + 1`, and every one after it
+ * too unless `once`: a limit reached, or a passing shortage. */
+static int allow;
+static bool once;
+static int attempts;
+static int created;
+
+static int refusing_create(uv_thread_t *tid,
+                           const uv_thread_options_t *options,
+                           uv_thread_cb entry, void *arg) {
+  attempts++;
+  if (attempts == allow + 1 || (!once && attempts > allow))
+    return UV_EAGAIN;
+  created++;
+  return uv_thread_create_ex(tid, options, entry, arg);
+}
+
+static int use_refusing_threads(void **state) {
+  attempts = created = 0;
+  once = false;
+  iob__thread_create = refusing_create;
+  return 0;
+}
+
+static int use_real_threads(void **state) {
+  iob__thread_create = uv_thread_create_ex;
+  return 0;
+}
+
+static void done_count(iob_batch *batch, int status) {
+  int *calls = iob_batch_data(batch);
+  calls[0]++;
+  calls[1] = status;
+}
+
+static void a_refused_thread_fails_the_batch_cleanly(void **state) {
+  allow = 3;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  int calls[2] = {0, 0};
+  iob_config c = config_of(IOB_STYLE_THREADS, 10, 50);
+  c.data = calls;
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(b, &loop, done_count), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(calls[0], 1);
+  assert_int_equal(calls[1], IOB_EAGAIN);
+
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (int i = 0; i < 3; i++) /* the threads it got ran to the end */
+    assert_int_equal(rec[i].status, 0);
+  assert_int_equal(rec[3].status, IOB_EAGAIN); /* the one refused */
+  for (int i = 4; i < 10; i++) /* the rest never started */
+    assert_int_equal(rec[i].status, IOB_ECANCELED);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.status, IOB_EAGAIN);
+  assert_int_equal(r.failed, 7);
+  assert_int_equal(r.threads, 3);
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void refusing_the_very_first_thread_settles_everything(void **s) {
+  allow = 0;
+  iob_config c = config_of(IOB_STYLE_THREADS, 5, 50);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.status, IOB_EAGAIN);
+  assert_int_equal(r.failed, 5);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
+  allow = 4;
+  once = true;
+  iob_config c = config_of(IOB_STYLE_THREADS, 12, 50);
+  c.threads_adapt = 1;
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.failed, 0);
+  assert_int_equal(r.threads, 4);
+  assert_true(r.peak_in_flight <= 4);
+  /* Every operation got its thread, and each thread was joined. */
+  assert_int_equal(created, 12);
+  assert_int_equal(r.workers_used, 12);
+  /* 12 waits, 4 at a time: 3 rounds. */
+  assert_true(MS(r.elapsed_ns) >= 150);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(threads_style_runs_ten_waits_in_about_one_wait_time),
+      cmocka_unit_test(a_thousand_threads_each_wait_once),
+      cmocka_unit_test_setup_teardown(a_refused_thread_fails_the_batch_cleanly,
+                                      use_refusing_threads, use_real_threads),
+      cmocka_unit_test_setup_teardown(
+          refusing_the_very_first_thread_settles_everything,
+          use_refusing_threads, use_real_threads),
+      cmocka_unit_test_setup_teardown(
+          an_adapting_batch_runs_on_with_the_threads_it_got,
+          use_refusing_threads, use_real_threads),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
