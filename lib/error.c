@@ -55,16 +55,21 @@ const char *iob_style_name(iob_style style) {
   return (unsigned)style < IOB_STYLE_COUNT_ ? style_names[style] : NULL;
 }
 
+/* The index of `name` among `n` names, or IOB_ENOTSUP. */
+static int find_name(const char *const *names, int n, const char *name) {
+  for (int k = 0; k < n; k++)
+    if (strcmp(name, names[k]) == 0)
+      return k;
+  return IOB_ENOTSUP;
+}
+
 int iob_style_parse(const char *name, iob_style *style) {
   if (name == NULL || style == NULL)
     return IOB_EINVAL;
-  for (int s = 0; s < IOB_STYLE_COUNT_; s++) {
-    if (strcmp(name, style_names[s]) == 0) {
-      *style = (iob_style)s;
-      return 0;
-    }
-  }
-  return IOB_ENOTSUP;
+  int k = find_name(style_names, IOB_STYLE_COUNT_, name);
+  if (k >= 0)
+    *style = (iob_style)k;
+  return k < 0 ? k : 0;
 }
 
 static const char *const work_names[IOB_WORK_COUNT_] = {
@@ -80,11 +85,8 @@ const char *iob_work_name(iob_work work) {
 int iob_work_parse(const char *name, iob_work *work) {
   if (name == NULL || work == NULL)
     return IOB_EINVAL;
-  for (int w = 0; w < IOB_WORK_COUNT_; w++) {
-    if (strcmp(name, work_names[w]) == 0) {
-      *work = (iob_work)w;
-      return 0;
-    }
-  }
-  return IOB_ENOTSUP;
+  int k = find_name(work_names, IOB_WORK_COUNT_, name);
+  if (k >= 0)
+    *work = (iob_work)k;
+  return k < 0 ? k : 0;
 }

@@ -27,15 +27,19 @@ static inline iob_config config_of(iob_style style, uint32_t count,
 
 /* Run a batch with iob_run() and return its report; the test fails if
  * the run does. */
-static inline iob_report run_report(iob_style style, uint32_t count,
-                                    uint64_t duration_ms) {
-  iob_config c = config_of(style, count, duration_ms);
+static inline iob_report report_of(const iob_config *c) {
   iob_batch *b = NULL;
   iob_report r;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_int_equal(iob_run(&b, c), 0);
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(iob_batch_free(b), 0);
   return r;
+}
+
+static inline iob_report run_report(iob_style style, uint32_t count,
+                                    uint64_t duration_ms) {
+  iob_config c = config_of(style, count, duration_ms);
+  return report_of(&c);
 }
 
 #endif

@@ -4,12 +4,7 @@
 static iob_report run_cpu(iob_style style, uint32_t count, uint64_t ms) {
   iob_config c = config_of(style, count, ms);
   c.work = IOB_WORK_CPU;
-  iob_batch *b;
-  iob_report r;
-  assert_int_equal(iob_run(&b, &c), 0);
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(iob_batch_free(b), 0);
-  return r;
+  return report_of(&c);
 }
 
 static void cpu_work_on_the_loop_runs_one_after_another(void **state) {
