@@ -175,6 +175,39 @@ static void styles_have_names_that_parse_back(void **state) {
   assert_string_equal(iob_version(), "0.1.0");
 }
 
+static void kinds_of_work_have_names_that_parse_back(void **state) {
+  for (int w = 0; w < IOB_WORK_COUNT_; w++) {
+    iob_work parsed;
+    assert_int_equal(iob_work_parse(iob_work_name((iob_work)w), &parsed), 0);
+    assert_int_equal(parsed, w);
+  }
+  iob_work w;
+  assert_null(iob_work_name(IOB_WORK_COUNT_));
+  assert_int_equal(iob_work_parse("nap", &w), IOB_ENOTSUP);
+  assert_int_equal(iob_work_parse(NULL, &w), IOB_EINVAL);
+  assert_int_equal(iob_work_parse("cpu", NULL), IOB_EINVAL);
+}
+
+static void the_system_allows_some_threads_and_says_how_many(void **s) {
+  uint32_t n = iob_threads_available();
+  assert_true(n > 100); /* any machine that runs these tests */
+}
+
+static void progress_needs_a_batch_and_somewhere_to_put_it(void **state) {
+  iob_progress p;
+  assert_int_equal(iob_batch_progress(NULL, &p), IOB_EINVAL);
+  iob_config c = config_of(IOB_STYLE_LOOP, 7, 1);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_progress(b, NULL), IOB_EINVAL);
+  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_int_equal(p.waiting, 7);
+  assert_int_equal(p.in_flight + p.done + p.failed, 0);
+  assert_null(iob_batch_loop(b));
+  assert_null(iob_batch_loop(NULL));
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(create_refuses_count_zero),
@@ -189,6 +222,9 @@ int main(void) {
       cmocka_unit_test(pool_sizes_outside_one_to_1024_are_refused),
       cmocka_unit_test(every_error_has_a_name_and_words_of_its_own),
       cmocka_unit_test(styles_have_names_that_parse_back),
+      cmocka_unit_test(kinds_of_work_have_names_that_parse_back),
+      cmocka_unit_test(the_system_allows_some_threads_and_says_how_many),
+      cmocka_unit_test(progress_needs_a_batch_and_somewhere_to_put_it),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
