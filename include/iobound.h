@@ -10,8 +10,16 @@
  * Errors are negative numbers. Where libuv has a code that fits, iobound
  * uses the same value, so an application can handle both the same way.
  *
- * Threads: every function must be called from the thread that runs the
- * batch's loop, unless its comment says otherwise.
+ * Threads and lifetime, the rules in one place:
+ * - A batch runs once, on the loop it was started on, and the thread that
+ *   called iob_batch_start() is taken to be that loop's thread. While it
+ *   runs, iob_batch_cancel(), iob_op_done() and iob_batch_progress() must
+ *   be called from that thread; from another they return IOB_EPERM.
+ * - Free a batch only when it is not running: before iob_batch_start(), or
+ *   once its callback has run (inside the callback is fine). Otherwise
+ *   iob_batch_free() returns IOB_EBUSY and frees nothing.
+ * - The batch callback runs exactly once, from the loop, after every
+ *   operation has settled; never from inside an iobound call.
  */
 #ifndef IOBOUND_H
 #define IOBOUND_H
@@ -49,6 +57,7 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_EAGAIN UV_EAGAIN       /**< the system refused a thread. */
 #define IOB_ECANCELED UV_ECANCELED /**< the operation was cancelled. */
 #define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
+#define IOB_EPERM UV_EPERM         /**< called from the wrong thread. */
 
 /**
  * Describe an error code in words, in iobound's terms.
@@ -132,6 +141,22 @@ typedef int (*iob_start_fn)(iob_batch *batch, uint32_t index);
  */
 typedef int (*iob_blocking_fn)(void *data, uint32_t index);
 
+/**
+ * Ask operation @p index, started by your iob_start_fn, to stop soon: the
+ * batch was cancelled or the operation timed out. Stop the I/O and call
+ * iob_op_done() as usual (the operation is in flight until you do).
+ */
+typedef void (*iob_cancel_fn)(iob_batch *batch, uint32_t index);
+
+typedef struct iob_record iob_record;
+
+/**
+ * Operation @p index has settled; @p record holds its final timing and
+ * status. Runs on the loop thread; may call iob_batch_cancel().
+ */
+typedef void (*iob_op_cb)(iob_batch *batch, uint32_t index,
+                          const iob_record *record);
+
 /* ---- Configuration ----------------------------------------------------- */
 
 /** The largest number of operations in one batch. */
@@ -161,6 +186,18 @@ typedef struct iob_config {
   iob_work work;            /**< default IOB_WORK_WAIT. */
   iob_start_fn start;       /**< IOB_WORK_USER on the loop styles. */
   iob_blocking_fn blocking; /**< IOB_WORK_USER on the thread styles. */
+  iob_cancel_fn cancel;     /**< optional: stops a started operation. */
+  iob_op_cb on_op;          /**< optional: called as each op settles. */
+  /**
+   * 0: none. An operation not finished this many ms after it started is
+   * reported IOB_ETIMEDOUT: a wait on the loop ends then; a start
+   * function's operation is asked to stop (cancel); blocking work cannot
+   * be interrupted, so its result is discarded when it arrives.
+   */
+  uint64_t timeout_ms;
+  /** Non-zero: the first operation that fails cancels the rest, and its
+   *  status becomes the batch's. */
+  int fail_fast;
   /**
    * IOB_STYLE_THREADS: each thread's stack in bytes (0: 64 KiB, so that
    * ten thousand threads fit; rounded up to the system's minimum).
@@ -216,6 +253,18 @@ IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
  */
 IOB_EXPORT int iob_batch_free(iob_batch *batch);
 
+/**
+ * Cancel a running batch: operations not started never start, waits on
+ * the loop end now, jobs still queued on the pool are cancelled
+ * (uv_cancel), start-function operations are asked to stop (cancel), and
+ * blocking work already running finishes and is recorded as it ends.
+ * Cancelled operations get IOB_ECANCELED. The batch callback then runs
+ * once, with IOB_ECANCELED (or the first failure's status, for fail_fast).
+ * @return 0, also for a batch already cancelled, finished or never
+ *         started; IOB_EINVAL for NULL; IOB_EPERM from another thread.
+ */
+IOB_EXPORT int iob_batch_cancel(iob_batch *batch);
+
 /** @return the config's data pointer, or NULL for a NULL batch. */
 IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
 
@@ -224,9 +273,11 @@ IOB_EXPORT uv_loop_t *iob_batch_loop(const iob_batch *batch);
 
 /**
  * Settle operation @p index, started by your iob_start_fn, with @p status
- * (0 or a negative code). Call it once, from the loop's thread.
+ * (0 or a negative code). Call it once, from the loop's thread. An
+ * operation that timed out is recorded IOB_ETIMEDOUT whatever @p status.
  * @return 0; IOB_EINVAL for a NULL batch, an index out of range or an
- *         operation that is not in flight (never started, or settled).
+ *         operation that is not in flight (never started, or settled);
+ *         IOB_EPERM from another thread.
  */
 IOB_EXPORT int iob_op_done(iob_batch *batch, uint32_t index, int status);
 
@@ -240,7 +291,8 @@ typedef struct iob_progress {
 
 /**
  * Read a batch's counters; cheap, for progress displays.
- * @return 0, or IOB_EINVAL if an argument is NULL.
+ * @return 0; IOB_EINVAL if an argument is NULL; IOB_EPERM from a thread
+ *         other than the running batch's loop thread.
  */
 IOB_EXPORT int iob_batch_progress(const iob_batch *batch,
                                   iob_progress *progress);
@@ -260,14 +312,16 @@ IOB_EXPORT int iob_run(iob_batch **batch, const iob_config *config);
 /**
  * One operation's timing. Times are nanoseconds since the batch started
  * (uv_hrtime(), monotonic); queued <= started <= finished once finished.
+ * An operation that never started has all three equal to when it was
+ * settled, and the status IOB_ECANCELED.
  */
-typedef struct iob_record {
+struct iob_record {
   uint64_t queued_ns;   /**< when it was handed to its style. */
   uint64_t started_ns;  /**< when it began to run (a thread picked it up). */
   uint64_t finished_ns; /**< when it was over. */
   int32_t status;       /**< 0, or a negative error code. */
   uint32_t worker;      /**< 0: the loop thread; else a thread's number. */
-} iob_record;
+};
 
 /** A summary of a finished batch. */
 typedef struct iob_report {

@@ -90,9 +90,17 @@ uv_loop_t *iob_batch_loop(const iob_batch *batch) {
   return batch ? batch->loop : NULL;
 }
 
+/* Calls that touch a running batch must come from its loop's thread. */
+static bool wrong_thread(const iob_batch *b) {
+  uv_thread_t self = uv_thread_self();
+  return b->state == IOB__RUNNING && !uv_thread_equal(&self, &b->loop_thread);
+}
+
 int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
   if (batch == NULL || progress == NULL)
     return IOB_EINVAL;
+  if (wrong_thread(batch))
+    return IOB_EPERM;
   progress->waiting = batch->config.count - batch->next;
   progress->in_flight = batch->in_flight;
   progress->done = batch->settled;
@@ -123,6 +131,7 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
 
   batch->loop = loop;
   batch->cb = cb;
+  batch->loop_thread = uv_thread_self();
   batch->t0 = uv_hrtime();
   batch->cpu0_ns = iob__cpu_ns();
   iob__stamp_fresh(batch);
@@ -130,12 +139,26 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   if (err != 0)
     return err;
   batch->state = IOB__RUNNING;
-  launch_more(batch);
+  if (batch->cancelled) {
+    /* Cancelled before it started: nothing starts. */
+    batch->cancelled = false;
+    iob__batch_fail(batch, IOB_ECANCELED);
+  } else {
+    launch_more(batch);
+  }
   return 0;
 }
 
-/* Every operation has settled: measure, and let the style clean up. */
-static void end_batch(iob_batch *b) {
+/* Every operation has settled: measure, and let the style clean up. Or,
+ * while some have not, launch more. */
+static void end_or_launch(iob_batch *b) {
+  if (b->ended)
+    return;
+  if (b->settled < b->config.count) {
+    launch_more(b);
+    return;
+  }
+  b->ended = true;
   b->end_ns = uv_hrtime() - b->t0;
   b->cpu_ns = iob__cpu_ns() - b->cpu0_ns;
   b->ops->finish(b);
@@ -147,33 +170,20 @@ void iob__op_done(iob_batch *b, uint32_t i, int status) {
     b->failed++;
   b->in_flight--;
   b->settled++;
-  if (b->settled == b->config.count)
-    end_batch(b);
-  else
-    launch_more(b);
-}
-
-int iob_op_done(iob_batch *batch, uint32_t index, int status) {
-  if (batch == NULL || batch->state != IOB__RUNNING ||
-      index >= batch->config.count ||
-      batch->records[index].worker != IOB__USER_IN_FLIGHT)
-    return IOB_EINVAL;
-  iob_record *r = &batch->records[index];
-  iob__stamp_fresh(batch); /* called from the user's callbacks */
-  r->finished_ns = iob__stamp(batch);
-  r->worker = 0;
-  iob__op_done(batch, index, status);
-  return 0;
-}
-
-void iob__op_unlaunch(iob_batch *b, uint32_t i) {
-  b->next = i;
-  b->in_flight--;
+  if (b->config.on_op != NULL)
+    b->config.on_op(b, i, &b->records[i]);
+  if (status != 0 && b->config.fail_fast)
+    iob__batch_fail(b, status);
+  end_or_launch(b);
 }
 
 void iob__batch_fail(iob_batch *b, int status) {
+  if (b->cancelled)
+    return;
+  b->cancelled = true;
   if (b->status == 0)
     b->status = status;
+  /* Operations never launched settle at once, as never started. */
   uint64_t now = iob__stamp(b);
   uint32_t from = b->next;
   b->next = b->config.count;
@@ -181,9 +191,55 @@ void iob__batch_fail(iob_batch *b, int status) {
     b->records[i] = (iob_record){now, now, now, IOB_ECANCELED, 0};
     b->failed++;
     b->settled++;
+    if (b->config.on_op != NULL)
+      b->config.on_op(b, i, &b->records[i]);
   }
-  if (b->settled == b->config.count)
-    end_batch(b);
+  b->ops->cancel(b);
+  end_or_launch(b);
+}
+
+int iob_batch_cancel(iob_batch *batch) {
+  if (batch == NULL)
+    return IOB_EINVAL;
+  if (wrong_thread(batch))
+    return IOB_EPERM;
+  if (batch->state == IOB__CREATED) {
+    batch->cancelled = true; /* takes effect when it starts */
+  } else if (batch->state == IOB__RUNNING && !batch->ended) {
+    iob__stamp_fresh(batch);
+    iob__batch_fail(batch, IOB_ECANCELED);
+  }
+  return 0;
+}
+
+int iob_op_done(iob_batch *batch, uint32_t index, int status) {
+  if (batch == NULL || batch->state != IOB__RUNNING ||
+      index >= batch->config.count ||
+      !iob__user_in_flight(batch->records[index].worker))
+    return IOB_EINVAL;
+  if (wrong_thread(batch))
+    return IOB_EPERM;
+  iob_record *r = &batch->records[index];
+  if (r->worker == IOB__USER_TIMED_OUT)
+    status = IOB_ETIMEDOUT;
+  iob__stamp_fresh(batch); /* called from the user's callbacks */
+  r->finished_ns = iob__stamp(batch);
+  r->worker = 0;
+  iob__op_done(batch, index, status);
+  return 0;
+}
+
+int iob__late(const iob_batch *b, uint32_t i, int status) {
+  const iob_record *r = &b->records[i];
+  uint64_t limit = b->config.timeout_ms * 1000000;
+  if (status == 0 && limit != 0 && r->finished_ns - r->started_ns > limit)
+    return IOB_ETIMEDOUT;
+  return status;
+}
+
+void iob__op_unlaunch(iob_batch *b, uint32_t i) {
+  b->next = i;
+  b->in_flight--;
 }
 
 void iob__batch_closed(iob_batch *b) {

@@ -15,8 +15,11 @@ typedef struct iob__style_ops {
   /* Begin operation i. Must not settle it before returning: settle it
    * later, from the loop thread, with iob__op_done(). */
   void (*launch)(iob_batch *b, uint32_t i);
+  /* Settle what can be settled now among the operations in flight
+   * (iob__op_done with IOB_ECANCELED); the rest settle as they end. */
+  void (*cancel)(iob_batch *b);
   /* Every operation settled: release what start() made, then call
-   * iob__batch_closed() (possibly from a close callback). */
+   * iob__batch_closed() from a close callback, never synchronously. */
   void (*finish)(iob_batch *b);
   /* Threads the style can run operations on (0: only the loop's). */
   uint32_t (*threads)(const iob_batch *b);
@@ -34,8 +37,15 @@ extern int (*iob__thread_create)(uv_thread_t *tid,
                                  const uv_thread_options_t *options,
                                  uv_thread_cb entry, void *arg);
 
-/* A record's worker while a user's start function has it in flight. */
+/* A record's worker while a user's start function has it in flight: as
+ * started, told to stop after its timeout, or told to stop by a cancel. */
 #define IOB__USER_IN_FLIGHT UINT32_MAX
+#define IOB__USER_TIMED_OUT (UINT32_MAX - 1)
+#define IOB__USER_CANCELLED (UINT32_MAX - 2)
+
+static inline bool iob__user_in_flight(uint32_t worker) {
+  return worker >= IOB__USER_CANCELLED;
+}
 
 typedef enum iob__state {
   IOB__CREATED = 0,
@@ -65,6 +75,9 @@ struct iob_batch {
   uint32_t failed;
   uint32_t threads_used; /* threads style: most threads it had at once */
   bool launching; /* guards launch_more() against re-entry */
+  bool cancelled;
+  bool ended;            /* every operation settled; finish() called */
+  uv_thread_t loop_thread; /* the thread that started the batch */
 
   void *style; /* the style's own state */
   iob_record *records;
@@ -104,9 +117,12 @@ void iob__op_done(iob_batch *b, uint32_t i, int status);
 /* The style released everything: the batch is over. */
 void iob__batch_closed(iob_batch *b);
 
-/* Stop the batch with a status: operations not yet launched settle at
- * once with IOB_ECANCELED; those in flight settle as they end. */
+/* Stop the batch with a status, as iob_batch_cancel() does. */
 void iob__batch_fail(iob_batch *b, int status);
+
+/* IOB_ETIMEDOUT for a successful operation that ran past the timeout
+ * (blocking work, which nothing can interrupt); else `status`. */
+int iob__late(const iob_batch *b, uint32_t i, int status);
 
 /* Give back operation i, just launched, to launch it again later. */
 void iob__op_unlaunch(iob_batch *b, uint32_t i);

@@ -37,6 +37,9 @@ typedef struct loop_state {
   uint32_t nheap;
   uint32_t *table; /* open addressing: duration -> list index + 1 */
   uint32_t table_mask;
+  /* Start-function operations start in index order, all with the same
+   * timeout, so their deadlines come in index order: the next to check. */
+  uint32_t timeout_next;
 } loop_state;
 
 static inline uint32_t *next_of(iob_batch *b, uint32_t i) {
@@ -47,10 +50,18 @@ static inline uint64_t deadline_of(iob_batch *b, uint32_t i) {
   return b->records[i].finished_ns;
 }
 
-/* How long operation i waits on the timer before it ends (a wait) or runs
- * on the loop thread (work that blocks it: due at once). */
+/* How long operation i waits on the timer before it ends (a wait, cut
+ * short by the timeout) or runs on the loop thread (work that blocks it:
+ * due at once). */
 static inline uint64_t wait_ms(const iob_batch *b, uint32_t i) {
-  return iob__work_inline(b) ? 0 : iob__duration_ms(b, i);
+  if (iob__work_inline(b))
+    return 0;
+  uint64_t d = iob__duration_ms(b, i), t = b->config.timeout_ms;
+  return t != 0 && t < d ? t : d;
+}
+
+static inline bool user_async(const iob_batch *b) {
+  return b->config.work == IOB_WORK_USER && b->config.start != NULL;
 }
 
 /* ---- duration -> list -------------------------------------------------- */
@@ -180,11 +191,35 @@ static void heap_pop(iob_batch *b, loop_state *s) {
 
 static void on_timer(uv_timer_t *timer);
 
+/* The next start-function operation still in flight whose timeout is
+ * yet to be checked; NONE if there is none. */
+static uint32_t next_timeout(iob_batch *b, loop_state *s) {
+  if (!user_async(b) || b->config.timeout_ms == 0)
+    return NONE;
+  while (s->timeout_next < b->next &&
+         b->records[s->timeout_next].worker != IOB__USER_IN_FLIGHT)
+    s->timeout_next++;
+  return s->timeout_next < b->next ? s->timeout_next : NONE;
+}
+
+static uint64_t timeout_of(const iob_batch *b, uint32_t i) {
+  return b->records[i].started_ns + b->config.timeout_ms * 1000000;
+}
+
+/* The earliest deadline of all; UINT64_MAX if nothing waits. */
+static uint64_t earliest(iob_batch *b, loop_state *s) {
+  uint64_t first = s->nheap > 0 ? key(b, s, 0) : UINT64_MAX;
+  uint32_t t = next_timeout(b, s);
+  if (t != NONE && timeout_of(b, t) < first)
+    first = timeout_of(b, t);
+  return first;
+}
+
 /* Sleep until the earliest deadline, unless already set to wake by then. */
 static void arm(iob_batch *b, loop_state *s) {
-  if (s->nheap == 0)
+  uint64_t first = earliest(b, s);
+  if (first == UINT64_MAX)
     return;
-  uint64_t first = key(b, s, 0);
   if (first >= s->armed && uv_is_active((uv_handle_t *)&s->timer))
     return;
   uint64_t now = uv_hrtime() - b->t0;
@@ -209,8 +244,11 @@ static void enqueue(iob_batch *b, loop_state *s, uint32_t i) {
   }
 }
 
-/* Put list `list` back in its place in the heap after its head left. */
+/* Put list `list` back in its place in the heap after its head left
+ * (unless a cancel emptied everything meanwhile). */
 static void reorder(iob_batch *b, loop_state *s, uint32_t list) {
+  if (s->lists[list].heap_pos == NONE)
+    return;
   if (s->lists[list].head == NONE)
     heap_pop(b, s);
   else
@@ -221,12 +259,14 @@ static void reorder(iob_batch *b, loop_state *s, uint32_t list) {
 static void expire_list(iob_batch *b, loop_state *s, uint32_t list,
                         uint64_t now) {
   dlist *l = &s->lists[list];
+  uint64_t timeout = b->config.timeout_ms;
   while (l->head != NONE && deadline_of(b, l->head) <= now) {
     uint32_t i = l->head;
     l->head = *next_of(b, i);
     b->records[i].finished_ns = iob__stamp(b);
     b->records[i].worker = 0;
-    iob__op_done(b, i, 0);
+    bool late = timeout != 0 && iob__duration_ms(b, i) > timeout;
+    iob__op_done(b, i, late ? IOB_ETIMEDOUT : 0);
   }
   reorder(b, s, list);
 }
@@ -243,7 +283,19 @@ static void run_inline(iob_batch *b, loop_state *s) {
   r->worker = 0;
   int status = iob__work_blocking(b, i);
   r->finished_ns = uv_hrtime() - b->t0;
-  iob__op_done(b, i, status);
+  iob__op_done(b, i, iob__late(b, i, status));
+}
+
+/* Start-function operations past their timeout are told to stop; they
+ * stay in flight until they call iob_op_done(). */
+static void expire_timeouts(iob_batch *b, loop_state *s, uint64_t now) {
+  uint32_t i;
+  while ((i = next_timeout(b, s)) != NONE && timeout_of(b, i) <= now) {
+    b->records[i].worker = IOB__USER_TIMED_OUT;
+    s->timeout_next++;
+    if (b->config.cancel != NULL)
+      b->config.cancel(b, i);
+  }
 }
 
 static void on_timer(uv_timer_t *timer) {
@@ -254,6 +306,7 @@ static void on_timer(uv_timer_t *timer) {
   uint64_t now = iob__stamp(b);
   s->in_timer = true;
   s->armed = UINT64_MAX;
+  expire_timeouts(b, s, now);
   if (iob__work_inline(b) && s->nheap > 0 && key(b, s, 0) <= now)
     run_inline(b, s);
   while (!iob__work_inline(b) && s->nheap > 0) {
@@ -267,7 +320,7 @@ static void on_timer(uv_timer_t *timer) {
     expire_list(b, s, s->heap[0], now);
   }
   s->in_timer = false;
-  if (b->settled == b->config.count)
+  if (b->ended)
     return; /* finish() has closed the timer */
 
   /* Operations launched by the ones that ended start their wait now. */
@@ -324,8 +377,10 @@ static void launch_user(iob_batch *b, uint32_t i) {
 static void loop_launch(iob_batch *b, uint32_t i) {
   loop_state *s = b->style;
   b->records[i].started_ns = b->records[i].queued_ns;
-  if (b->config.work == IOB_WORK_USER && b->config.start != NULL) {
+  if (user_async(b)) {
     launch_user(b, i);
+    if (b->config.timeout_ms != 0 && !s->in_timer && !b->ended)
+      arm(b, s);
     return;
   }
   if (s->in_timer) {
@@ -339,6 +394,48 @@ static void loop_launch(iob_batch *b, uint32_t i) {
   }
   enqueue(b, s, i);
   arm(b, s);
+}
+
+/* Settle, as cancelled, the chain of waiting operations from `i`. */
+static void cancel_chain(iob_batch *b, uint32_t i, uint64_t now) {
+  while (i != NONE) {
+    uint32_t next = *next_of(b, i);
+    iob_record *r = &b->records[i];
+    if (iob__work_inline(b))
+      r->started_ns = now; /* it never ran */
+    r->finished_ns = now;
+    r->worker = 0;
+    iob__op_done(b, i, IOB_ECANCELED);
+    i = next;
+  }
+}
+
+static void loop_cancel(iob_batch *b) {
+  loop_state *s = b->style;
+  uint64_t now = iob__stamp(b);
+  uv_timer_stop(&s->timer);
+  s->armed = UINT64_MAX;
+  /* Detach everything first: settling runs callbacks that may look. */
+  uint32_t pending = s->pending_head;
+  s->pending_head = s->pending_tail = NONE;
+  s->nheap = 0;
+  for (uint32_t k = 0; k < s->nlists; k++) {
+    uint32_t head = s->lists[k].head;
+    s->lists[k].head = s->lists[k].tail = NONE;
+    s->lists[k].heap_pos = NONE;
+    cancel_chain(b, head, now);
+  }
+  cancel_chain(b, pending, now);
+
+  if (!user_async(b))
+    return;
+  for (uint32_t i = 0; i < b->next; i++) {
+    if (b->records[i].worker != IOB__USER_IN_FLIGHT)
+      continue;
+    b->records[i].worker = IOB__USER_CANCELLED;
+    if (b->config.cancel != NULL)
+      b->config.cancel(b, i);
+  }
 }
 
 static void on_close(uv_handle_t *handle) {
@@ -361,6 +458,7 @@ static uint32_t loop_threads(const iob_batch *b) {
 const iob__style_ops iob__style_loop = {
     .start = loop_start,
     .launch = loop_launch,
+    .cancel = loop_cancel,
     .finish = loop_finish,
     .threads = loop_threads,
 };

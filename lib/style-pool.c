@@ -14,11 +14,13 @@ typedef struct pool_slot {
   uv_work_t req;
   iob_batch *batch;
   uint32_t index;
-  int status; /* what the work returned, set on the pool thread */
+  int status;  /* what the work returned, set on the pool thread */
+  bool queued; /* handed to the pool, its after-work callback not run */
 } pool_slot;
 
 typedef struct pool_state {
-  pool_slot *slots; /* one per operation that may be in flight */
+  uv_timer_t closer; /* never started: closing it defers the batch's end */
+  pool_slot *slots;  /* one per operation that may be in flight */
   uint32_t *free;   /* stack of unused slots */
   uint32_t nfree;
 } pool_state;
@@ -71,8 +73,9 @@ static void on_work(uv_work_t *req) {
   iob_record *r = &b->records[slot->index];
   r->worker = iob__thread_number();
   r->started_ns = uv_hrtime() - b->t0;
-  slot->status = iob__work_blocking(b, slot->index);
+  int status = iob__work_blocking(b, slot->index);
   r->finished_ns = uv_hrtime() - b->t0;
+  slot->status = iob__late(b, slot->index, status);
 }
 
 static void on_after_work(uv_work_t *req, int status) {
@@ -80,8 +83,14 @@ static void on_after_work(uv_work_t *req, int status) {
   iob_batch *b = slot->batch;
   pool_state *s = b->style;
   iob__stamp_fresh(b);
+  slot->queued = false;
   s->free[s->nfree++] = (uint32_t)(slot - s->slots);
-  /* Last: settling the last operation may end and free the batch. */
+  if (status == UV_ECANCELED) {
+    /* Taken off the queue before a thread picked it up. */
+    iob_record *r = &b->records[slot->index];
+    r->started_ns = r->finished_ns = iob__stamp(b);
+    r->worker = 0;
+  }
   iob__op_done(b, slot->index, status != 0 ? status : slot->status);
 }
 
@@ -109,6 +118,8 @@ static int pool_start(iob_batch *b) {
     s->free[k] = b->limit - 1 - k;
   }
   s->nfree = b->limit;
+  uv_timer_init(b->loop, &s->closer);
+  s->closer.data = b;
   b->style = s;
   iob__pool_mark_used();
   return 0;
@@ -119,14 +130,30 @@ static void pool_launch(iob_batch *b, uint32_t i) {
   pool_slot *slot = &s->slots[s->free[--s->nfree]];
   slot->index = i;
   slot->status = 0;
+  slot->queued = true;
   /* Fails only for a NULL work callback, which this never passes. */
   uv_queue_work(b->loop, &slot->req, on_work, on_after_work);
 }
 
-static void pool_finish(iob_batch *b) {
+/* Jobs still queued come back through on_after_work with UV_ECANCELED;
+ * uv_cancel() refuses those a thread is running, which finish as usual. */
+static void pool_cancel(iob_batch *b) {
+  pool_state *s = b->style;
+  for (uint32_t k = 0; k < b->limit; k++)
+    if (s->slots[k].queued)
+      uv_cancel((uv_req_t *)&s->slots[k].req);
+}
+
+static void on_close(uv_handle_t *handle) {
+  iob_batch *b = handle->data;
   free_state(b->style);
   b->style = NULL;
   iob__batch_closed(b);
+}
+
+static void pool_finish(iob_batch *b) {
+  pool_state *s = b->style;
+  uv_close((uv_handle_t *)&s->closer, on_close);
 }
 
 static uint32_t pool_threads(const iob_batch *b) {
@@ -137,6 +164,7 @@ static uint32_t pool_threads(const iob_batch *b) {
 const iob__style_ops iob__style_pool = {
     .start = pool_start,
     .launch = pool_launch,
+    .cancel = pool_cancel,
     .finish = pool_finish,
     .threads = pool_threads,
 };

@@ -12,6 +12,8 @@ static void sequential_launch(iob_batch *b, uint32_t i) {
   iob__style_loop.launch(b, i);
 }
 
+static void sequential_cancel(iob_batch *b) { iob__style_loop.cancel(b); }
+
 static void sequential_finish(iob_batch *b) { iob__style_loop.finish(b); }
 
 static uint32_t sequential_threads(const iob_batch *b) {
@@ -21,6 +23,7 @@ static uint32_t sequential_threads(const iob_batch *b) {
 const iob__style_ops iob__style_sequential = {
     .start = sequential_start,
     .launch = sequential_launch,
+    .cancel = sequential_cancel,
     .finish = sequential_finish,
     .threads = sequential_threads,
 };

@@ -44,8 +44,9 @@ static void thread_main(void *arg) {
   iob_record *r = &b->records[slot->index];
   r->worker = iob__thread_number();
   r->started_ns = uv_hrtime() - b->t0;
-  slot->status = iob__work_blocking(b, slot->index);
+  int status = iob__work_blocking(b, slot->index);
   r->finished_ns = uv_hrtime() - b->t0;
+  slot->status = iob__late(b, slot->index, status);
 
   uv_mutex_lock(&s->lock);
   slot->next_done = s->done_head;
@@ -144,6 +145,9 @@ static void threads_launch(iob_batch *b, uint32_t i) {
     s->most = s->running;
 }
 
+/* Threads cannot be interrupted: those running finish as usual. */
+static void threads_cancel(iob_batch *b) { (void)b; }
+
 static void on_close(uv_handle_t *handle) {
   iob_batch *b = handle->data;
   threads_state *s = b->style;
@@ -164,6 +168,7 @@ static uint32_t threads_threads(const iob_batch *b) { return b->threads_used; }
 const iob__style_ops iob__style_threads = {
     .start = threads_start,
     .launch = threads_launch,
+    .cancel = threads_cancel,
     .finish = threads_finish,
     .threads = threads_threads,
 };
