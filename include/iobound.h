@@ -49,6 +49,7 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_EAGAIN UV_EAGAIN       /**< the system refused a thread. */
 #define IOB_ECANCELED UV_ECANCELED /**< the operation was cancelled. */
 #define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
+#define IOB_EIO UV_EIO             /**< writing an export failed. */
 
 /**
  * Describe an error code in words, in iobound's terms.

@@ -22,7 +22,8 @@ const char *iob_version(void) {
   X(IOB_EALREADY, "too late: libuv's thread pool is already running")        \
   X(IOB_EAGAIN, "the system refused to create a thread")                     \
   X(IOB_ECANCELED, "operation cancelled")                                    \
-  X(IOB_ETIMEDOUT, "operation timed out")
+  X(IOB_ETIMEDOUT, "operation timed out")                                    \
+  X(IOB_EIO, "could not write the output")
 
 const char *iob_strerror(int err) {
 #define X(code, text)                                                        \
