@@ -9,6 +9,9 @@
 
 #include "internal.h"
 
+/* A batch of more operations than this is drawn in the SVG as operations
+ * in flight over time, not as one bar per operation. */
+#define IOB__SVG_BARS_MAX 200
 /* Room for any caption, title or tooltip the exporters write. */
 #define IOB__TEXT_MAX 256
 
@@ -72,5 +75,23 @@ void iob__caption(char *buf, size_t size, const iob_batch *b,
 
 void iob__slices(const iob_record *records, uint32_t count, uint64_t span,
                  double *values, size_t n);
+
+/* ---- one operation, in each format --------------------------------------
+ * These take a record, not a batch, so a test can show them any status. */
+
+/* Where an SVG row goes: x of time 0, pixels per ns, the row's box, and
+ * the colour of a successful run. */
+typedef struct iob__svg_row {
+  double left;
+  double px_per_ns;
+  double y;
+  double height;
+  const char *fill;
+} iob__svg_row;
+
+/* Operation i's queued bar (hatched), its run bar (class "op ok", "op
+ * failed" or "op cancelled") with a tooltip, and its thread if it fits. */
+void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
+                 const iob_record *r);
 
 #endif /* IOB_EXPORT_H */

@@ -43,6 +43,240 @@ static int free_every_style(void **state) {
   return 0;
 }
 
+/* ---- helpers ------------------------------------------------------------ */
+
+static iob_batch *run_batch(iob_style style, uint32_t count, uint64_t ms) {
+  iob_config config = config_of(style, count, ms);
+  iob_batch *b = NULL;
+  assert_int_equal(iob_run(&b, &config), 0);
+  return b;
+}
+
+/* An exporter's output, in memory. */
+typedef struct capture {
+  FILE *stream;
+  char *text;
+  size_t size;
+} capture;
+
+static FILE *capture_start(capture *c) {
+  *c = (capture){0};
+  c->stream = open_memstream(&c->text, &c->size);
+  assert_non_null(c->stream);
+  return c->stream;
+}
+
+static char *capture_end(capture *c) {
+  assert_int_equal(fclose(c->stream), 0);
+  return c->text;
+}
+
+static size_t count_of(const char *text, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(text, needle); p != NULL;
+       p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+static bool have_tool(const char *name) {
+  char command[128];
+  snprintf(command, sizeof(command), "command -v %s >/dev/null 2>&1", name);
+  return system(command) == 0;
+}
+
+/* Run `tool` with a file holding text as its last argument: its exit
+ * status, or -1 if the file could not be written. */
+static int check_with(const char *tool, const char *text) {
+  char path[] = "/tmp/iobound-export-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0)
+    return -1;
+  size_t len = strlen(text);
+  bool written = write(fd, text, len) == (ssize_t)len;
+  close(fd);
+  char command[256];
+  snprintf(command, sizeof(command), "%s %s >/dev/null 2>&1", tool, path);
+  int status = written ? system(command) : -1;
+  unlink(path);
+  return status;
+}
+
+/* A name: what may follow '<' or '</', up to the first space, '/' or '>'. */
+static size_t name_length(const char *s) { return strcspn(s, " \t\n/>=\"'"); }
+
+/* "&amp;" and the other four, or a character reference. */
+static bool entity_ok(const char *s) {
+  static const char *const known[] = {"&amp;", "&lt;", "&gt;", "&quot;",
+                                      "&apos;"};
+  for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+    if (strncmp(s, known[k], strlen(known[k])) == 0)
+      return true;
+  return s[1] == '#' && strchr(s, ';') != NULL;
+}
+
+/* Attributes up to the end of a start tag: name="value" pairs with no '<'
+ * and no bare '&' in the values. Returns the '>' or "/>", or NULL. */
+static const char *skip_attributes(const char *p) {
+  for (;;) {
+    p += strspn(p, " \t\n");
+    if (*p == '>' || (p[0] == '/' && p[1] == '>'))
+      return p;
+    size_t len = name_length(p);
+    if (len == 0 || p[len] != '=' || (p[len + 1] != '"' && p[len + 1] != '\''))
+      return NULL;
+    char quote = p[len + 1];
+    for (p += len + 2; *p != quote; p++)
+      if (*p == 0 || *p == '<' || (*p == '&' && !entity_ok(p)))
+        return NULL;
+    p++;
+  }
+}
+
+/* A small XML well-formedness check, so the test holds where xmllint is
+ * not installed: one root, tags that nest and close, quoted attributes,
+ * escaped text. Enough for what the exporter writes. */
+static bool well_formed(const char *s) {
+  const char *open[32];
+  size_t depth = 0, roots = 0;
+  if (strncmp(s, "<?xml ", 6) == 0)
+    s = strstr(s, "?>") + 2;
+  while (*s != 0) {
+    if (*s == '&' && !entity_ok(s))
+      return false;
+    if (*s != '<') {
+      if (depth == 0 && strchr(" \t\n", *s) == NULL)
+        return false; /* text outside the root */
+      s++;
+      continue;
+    }
+    if (s[1] == '/') {
+      size_t len = name_length(s + 2);
+      if (depth == 0 || strncmp(open[depth - 1], s + 2, len) != 0 ||
+          name_length(open[depth - 1]) != len || s[2 + len] != '>')
+        return false;
+      depth--;
+      s += 3 + len;
+      continue;
+    }
+    const char *end = skip_attributes(s + 1 + name_length(s + 1));
+    if (name_length(s + 1) == 0 || end == NULL || depth == 32)
+      return false;
+    if (depth == 0 && roots++ > 0)
+      return false;
+    if (*end == '>')
+      open[depth++] = s + 1;
+    s = end + (*end == '>' ? 1 : 2);
+  }
+  return depth == 0 && roots == 1;
+}
+
+static void assert_valid_svg(const char *svg) {
+  assert_true(well_formed(svg));
+  if (have_tool("xmllint"))
+    assert_int_equal(check_with("xmllint --noout", svg), 0);
+}
+
+/* ---- the SVG picture ---------------------------------------------------- */
+
+static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
+  fixture *f = *state;
+  capture c;
+  assert_int_equal(iob_export_svg(capture_start(&c), f->batches,
+                                  IOB_STYLE_COUNT_, "Five waits"),
+                   0);
+  char *svg = capture_end(&c);
+  assert_valid_svg(svg);
+  assert_int_equal(count_of(svg, "class=\"op "), OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(svg, "class=\"op ok\""), OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(svg, "class=\"op-label\""), OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(svg, "<title>op "), OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(svg, "class=\"caption\""), IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(svg, ">time (ms)</text>"), 1);
+  assert_non_null(strstr(svg, ">Five waits</text>"));
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    char caption[64];
+    snprintf(caption, sizeof(caption), ">%s: 5 operations of 5 ms, ",
+             iob_style_name((iob_style)style));
+    assert_int_equal(count_of(svg, caption), 1);
+  }
+  /* No aggregate for batches this small. */
+  assert_null(strstr(svg, "in-flight"));
+  free(svg);
+}
+
+static void
+svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
+  const iob_record waited = {0, 1000000, 3000000, 0, 1};
+  const iob_record at_once = {1000000, 1000000, 3000000, 0, 0};
+  iob__svg_row row = {100, 1e-4, 10, 18, "#123456"};
+  capture c;
+  FILE *out = capture_start(&c);
+  iob__svg_op(out, &row, 0, &waited);
+  iob__svg_op(out, &row, 1, &at_once);
+  char *svg = capture_end(&c);
+  /* 1 ms queued is 100 px, from x = 100 to the run's start. */
+  assert_int_equal(count_of(svg, "<rect class=\"queued\""), 1);
+  assert_non_null(strstr(svg, "<rect class=\"queued\" x=\"100.0\" y=\"12.5\" "
+                              "width=\"100.0\" height=\"13.0\""));
+  free(svg);
+
+  /* In a real run, only operations that waited can have one. */
+  fixture *f = *state;
+  size_t waiting = 0;
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++)
+    for (uint32_t i = 0; i < OPS; i++) {
+      const iob_record *r = &iob_batch_records(f->batches[style], NULL)[i];
+      waiting += r->started_ns > r->queued_ns;
+    }
+  assert_int_equal(
+      iob_export_svg(capture_start(&c), f->batches, IOB_STYLE_COUNT_, NULL), 0);
+  svg = capture_end(&c);
+  assert_true(count_of(svg, "<rect class=\"queued\"") <= waiting);
+  free(svg);
+}
+
+static void svg_escapes_any_title(void **state) {
+  fixture *f = *state;
+  capture c;
+  const char *title = "<b>\"R&D\"</b> caf\xc3\xa9\x01 \xff\xc3";
+  assert_int_equal(iob_export_svg(capture_start(&c), f->batches, 1, title), 0);
+  char *svg = capture_end(&c);
+  assert_valid_svg(svg);
+  assert_non_null(strstr(svg,
+                         "&lt;b&gt;&quot;R&amp;D&quot;&lt;/b&gt; caf\xc3\xa9  "
+                         "\xef\xbf\xbd\xef\xbf\xbd</text>"));
+  free(svg);
+}
+
+static void svg_without_a_title_names_what_ran(void **state) {
+  fixture *f = *state;
+  capture c;
+  assert_int_equal(
+      iob_export_svg(capture_start(&c), f->batches, IOB_STYLE_COUNT_, NULL), 0);
+  char *svg = capture_end(&c);
+  assert_non_null(strstr(svg, ">Timeline of 5 operations of 5 ms</text>"));
+  free(svg);
+}
+
+static void svg_of_a_large_batch_is_aggregated_and_stays_small(void **s) {
+  iob_batch *large = run_batch(IOB_STYLE_LOOP, 5000, 0);
+  fixture *f = *s;
+  const iob_batch *batches[] = {large, f->batches[IOB_STYLE_POOL]};
+  capture c;
+  assert_int_equal(iob_export_svg(capture_start(&c), batches, 2, NULL), 0);
+  char *svg = capture_end(&c);
+  assert_valid_svg(svg);
+  assert_true(c.size < 200 * 1024);
+  /* The small batch keeps its bars; the large one is an area. */
+  assert_int_equal(count_of(svg, "class=\"op "), OPS);
+  assert_int_equal(count_of(svg, "class=\"in-flight running\""), 1);
+  assert_non_null(strstr(svg, "Too many operations to draw one by one"));
+  assert_non_null(strstr(svg, ">Timeline of 2 batches</text>"));
+  free(svg);
+  assert_int_equal(iob_batch_free(large), 0);
+}
+
 /* ---- the arithmetic under the pictures ---------------------------------- */
 
 static void slices_hold_the_mean_number_in_flight(void **state) {
@@ -88,6 +322,11 @@ static void numbers_are_written_with_a_point_and_round_ticks(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(svg_draws_one_bar_and_one_label_per_operation),
+      cmocka_unit_test(svg_hatches_queued_time_only_where_an_operation_waited),
+      cmocka_unit_test(svg_escapes_any_title),
+      cmocka_unit_test(svg_without_a_title_names_what_ran),
+      cmocka_unit_test(svg_of_a_large_batch_is_aggregated_and_stays_small),
       cmocka_unit_test(slices_hold_the_mean_number_in_flight),
       cmocka_unit_test(numbers_are_written_with_a_point_and_round_ticks),
   };
