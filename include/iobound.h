@@ -275,6 +275,19 @@ IOB_EXPORT unsigned int iob_pool_size(void);
 IOB_EXPORT int iob_export_svg(FILE *out, const iob_batch *const *batches,
                               size_t nbatches, const char *title);
 
+/**
+ * Write finished batches as a Chrome Trace Event Format JSON file, for
+ * ui.perfetto.dev or chrome://tracing: a process per batch, a track per
+ * operation holding its queued time and its run (complete "X" events, in
+ * microseconds), and a counter of the operations in flight.
+ * @param[in] out where to write.
+ * @param[in] batches @p nbatches finished batches, one process each.
+ * @param[in] nbatches how many; 1 or more.
+ * @return 0, or an error as above.
+ */
+IOB_EXPORT int iob_export_trace(FILE *out, const iob_batch *const *batches,
+                                size_t nbatches);
+
 #ifdef __cplusplus
 }
 #endif

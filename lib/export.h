@@ -94,4 +94,9 @@ typedef struct iob__svg_row {
 void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
                  const iob_record *r);
 
+/* Operation i's Trace Event Format events on track i + 1 of process pid:
+ * the track's name, its queued time and its run, each line starting with
+ * the ",\n" that separates it from the event before. */
+void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r);
+
 #endif /* IOB_EXPORT_H */

@@ -177,6 +177,15 @@ static void assert_valid_svg(const char *svg) {
     assert_int_equal(check_with("xmllint --noout", svg), 0);
 }
 
+static void assert_valid_json(const char *json) {
+  if (have_tool("python3"))
+    assert_int_equal(check_with("python3 -m json.tool", json), 0);
+  else if (have_tool("jq"))
+    assert_int_equal(check_with("jq -e .", json), 0);
+  else
+    print_message("neither python3 nor jq: JSON not parsed\n");
+}
+
 /* ---- the SVG picture ---------------------------------------------------- */
 
 static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
@@ -277,6 +286,101 @@ static void svg_of_a_large_batch_is_aggregated_and_stays_small(void **s) {
   assert_int_equal(iob_batch_free(large), 0);
 }
 
+/* ---- the trace ---------------------------------------------------------- */
+
+typedef struct trace_event {
+  unsigned pid, tid;
+  uint64_t ts_ns, dur_ns;
+  char name[64];
+} trace_event;
+
+/* A complete event of category `cat` on one line of the trace, or false. */
+static bool parse_complete(const char *line, const char *cat, trace_event *e) {
+  uint64_t ts_us, dur_us;
+  unsigned ts_frac, dur_frac;
+  int used = 0;
+  if (sscanf(line,
+             "{\"ph\":\"X\",\"pid\":%u,\"tid\":%u,\"ts\":%" SCNu64
+             ".%3u,\"dur\":%" SCNu64 ".%3u,\"name\":\"%63[^\"]\",%n",
+             &e->pid, &e->tid, &ts_us, &ts_frac, &dur_us, &dur_frac, e->name,
+             &used) != 7 ||
+      used == 0)
+    return false;
+  char want[32];
+  snprintf(want, sizeof(want), "\"cat\":\"%s\"", cat);
+  if (strncmp(line + used, want, strlen(want)) != 0)
+    return false;
+  e->ts_ns = ts_us * 1000 + ts_frac;
+  e->dur_ns = dur_us * 1000 + dur_frac;
+  return true;
+}
+
+static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
+  fixture *f = *s;
+  capture c;
+  assert_int_equal(
+      iob_export_trace(capture_start(&c), f->batches, IOB_STYLE_COUNT_), 0);
+  char *json = capture_end(&c);
+  assert_valid_json(json);
+  size_t runs = 0, queued = 0, waited = 0;
+  for (char *line = strtok(json, "\n"); line != NULL;
+       line = strtok(NULL, "\n")) {
+    trace_event e;
+    if (parse_complete(line, "queued", &e)) {
+      queued++;
+      continue;
+    }
+    if (!parse_complete(line, "run", &e))
+      continue;
+    runs++;
+    /* Process = batch, track = operation + 1, times exact to the ns. */
+    assert_in_range(e.pid, 1, IOB_STYLE_COUNT_);
+    assert_in_range(e.tid, 1, OPS);
+    const iob_record *r =
+        &iob_batch_records(f->batches[e.pid - 1], NULL)[e.tid - 1];
+    assert_int_equal(e.ts_ns, r->started_ns);
+    assert_int_equal(e.dur_ns, r->finished_ns - r->started_ns);
+    assert_true(strncmp(e.name, "run on ", 7) == 0);
+  }
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++)
+    for (uint32_t i = 0; i < OPS; i++) {
+      const iob_record *r = &iob_batch_records(f->batches[style], NULL)[i];
+      waited += r->started_ns > r->queued_ns;
+    }
+  assert_int_equal(runs, OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(queued, waited);
+  free(json);
+}
+
+static void
+trace_names_a_process_per_batch_and_a_track_per_operation(void **state) {
+  fixture *f = *state;
+  capture c;
+  assert_int_equal(
+      iob_export_trace(capture_start(&c), f->batches, IOB_STYLE_COUNT_), 0);
+  char *json = capture_end(&c);
+  assert_int_equal(count_of(json, "\"name\":\"process_name\""),
+                   IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(json, "\"name\":\"thread_name\""),
+                   OPS * IOB_STYLE_COUNT_);
+  assert_non_null(strstr(json, "\"args\":{\"name\":\"pool: 5 operations"));
+  assert_true(count_of(json, "\"ph\":\"C\"") >= IOB_STYLE_COUNT_);
+  free(json);
+}
+
+static void trace_of_a_single_operation_is_complete(void **state) {
+  iob_batch *one = run_batch(IOB_STYLE_POOL, 1, 1);
+  const iob_batch *batches[] = {one};
+  capture c;
+  assert_int_equal(iob_export_trace(capture_start(&c), batches, 1), 0);
+  char *json = capture_end(&c);
+  assert_valid_json(json);
+  assert_int_equal(count_of(json, "\"cat\":\"run\""), 1);
+  assert_non_null(strstr(json, "\"name\":\"op 0\""));
+  free(json);
+  assert_int_equal(iob_batch_free(one), 0);
+}
+
 /* ---- the arithmetic under the pictures ---------------------------------- */
 
 static void slices_hold_the_mean_number_in_flight(void **state) {
@@ -327,6 +431,10 @@ int main(void) {
       cmocka_unit_test(svg_escapes_any_title),
       cmocka_unit_test(svg_without_a_title_names_what_ran),
       cmocka_unit_test(svg_of_a_large_batch_is_aggregated_and_stays_small),
+      cmocka_unit_test(trace_has_one_run_per_operation_with_its_own_times),
+      cmocka_unit_test(
+          trace_names_a_process_per_batch_and_a_track_per_operation),
+      cmocka_unit_test(trace_of_a_single_operation_is_complete),
       cmocka_unit_test(slices_hold_the_mean_number_in_flight),
       cmocka_unit_test(numbers_are_written_with_a_point_and_round_ticks),
   };
