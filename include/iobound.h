@@ -288,6 +288,21 @@ IOB_EXPORT int iob_export_svg(FILE *out, const iob_batch *const *batches,
 IOB_EXPORT int iob_export_trace(FILE *out, const iob_batch *const *batches,
                                 size_t nbatches);
 
+/**
+ * Write finished batches as a plain ASCII chart for a terminal: per batch
+ * a caption, then a row per operation ('.' queued, '#' running, 'x'
+ * failed, 'c' cancelled) and a time scale; a batch of more than 40
+ * operations gets a row per group of operations.
+ * @param[in] out where to write, e.g. stdout.
+ * @param[in] batches @p nbatches finished batches.
+ * @param[in] nbatches how many; 1 or more.
+ * @param[in] width the width of a line in characters: 40..1000, or 0 for
+ *            80; other widths give IOB_ERANGE.
+ * @return 0, or an error as above.
+ */
+IOB_EXPORT int iob_export_chart(FILE *out, const iob_batch *const *batches,
+                                size_t nbatches, unsigned width);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,9 @@
 /* A batch of more operations than this is drawn in the SVG as operations
  * in flight over time, not as one bar per operation. */
 #define IOB__SVG_BARS_MAX 200
+/* A batch of more operations than this gets one chart row per group. */
+#define IOB__CHART_ROWS_MAX 40
+
 /* Room for any caption, title or tooltip the exporters write. */
 #define IOB__TEXT_MAX 256
 
@@ -98,5 +101,11 @@ void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
  * the track's name, its queued time and its run, each line starting with
  * the ",\n" that separates it from the event before. */
 void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r);
+
+/* One chart row for records[0..n): ncols cells over 0..span, each the
+ * strongest thing any of the operations did in it: 'x' failed, 'c'
+ * cancelled, '#' running, '.' queued, ' ' nothing. */
+void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
+                      const iob_record *records, uint32_t n);
 
 #endif /* IOB_EXPORT_H */

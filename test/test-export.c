@@ -186,6 +186,16 @@ static void assert_valid_json(const char *json) {
     print_message("neither python3 nor jq: JSON not parsed\n");
 }
 
+static bool lines_fit(const char *text, size_t width) {
+  for (const char *line = text; *line != 0;) {
+    size_t len = strcspn(line, "\n");
+    if (len > width)
+      return false;
+    line += len + (line[len] == '\n');
+  }
+  return true;
+}
+
 /* ---- the SVG picture ---------------------------------------------------- */
 
 static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
@@ -381,6 +391,64 @@ static void trace_of_a_single_operation_is_complete(void **state) {
   assert_int_equal(iob_batch_free(one), 0);
 }
 
+/* ---- the terminal chart ------------------------------------------------- */
+
+static void chart_has_a_row_per_operation_within_the_width(void **state) {
+  fixture *f = *state;
+  capture c;
+  assert_int_equal(
+      iob_export_chart(capture_start(&c), f->batches, IOB_STYLE_COUNT_, 60), 0);
+  char *text = capture_end(&c);
+  assert_true(lines_fit(text, 60));
+  assert_int_equal(count_of(text, "\n  op "), OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(text, "\n  time (ms) +"), IOB_STYLE_COUNT_);
+  for (const char *p = text; *p != 0; p++)
+    assert_true(*p == '\n' || (*p >= ' ' && *p < 0x7f)); /* plain ASCII */
+  /* Every row shows its run. */
+  for (const char *row = strstr(text, "\n  op "); row != NULL;
+       row = strstr(row + 1, "\n  op ")) {
+    const char *bar = strchr(row, '|');
+    assert_true(bar[strcspn(bar, "#\n")] == '#');
+  }
+  free(text);
+}
+
+static void chart_width_zero_is_eighty_and_others_are_checked(void **state) {
+  fixture *f = *state;
+  capture c;
+  assert_int_equal(iob_export_chart(capture_start(&c), f->batches, 1, 0), 0);
+  char *text = capture_end(&c);
+  assert_true(lines_fit(text, 80));
+  assert_non_null(strstr(text, "|\n"));
+  /* The rows take all 80 columns. */
+  const char *row = strstr(text, "\n  op 0");
+  assert_int_equal(strcspn(row + 1, "\n"), 80);
+  free(text);
+  FILE *out = capture_start(&c);
+  assert_int_equal(iob_export_chart(out, f->batches, 1, 39), IOB_ERANGE);
+  assert_int_equal(iob_export_chart(out, f->batches, 1, 1001), IOB_ERANGE);
+  assert_int_equal(iob_export_chart(out, f->batches, 1, 40), 0);
+  text = capture_end(&c);
+  assert_true(lines_fit(text, 40));
+  free(text);
+}
+
+static void chart_of_a_large_batch_has_a_row_per_group(void **state) {
+  iob_batch *large = run_batch(IOB_STYLE_LOOP, 5000, 0);
+  const iob_batch *batches[] = {large};
+  capture c;
+  assert_int_equal(iob_export_chart(capture_start(&c), batches, 1, 72), 0);
+  char *text = capture_end(&c);
+  assert_true(lines_fit(text, 72));
+  assert_int_equal(count_of(text, "\n  op "), 0);
+  size_t rows = count_of(text, "\n  ops ");
+  assert_in_range(rows, 2, IOB__CHART_ROWS_MAX);
+  assert_non_null(strstr(text, "\n  ops 0-"));
+  assert_non_null(strstr(text, "-4999 "));
+  free(text);
+  assert_int_equal(iob_batch_free(large), 0);
+}
+
 /* ---- the arithmetic under the pictures ---------------------------------- */
 
 static void slices_hold_the_mean_number_in_flight(void **state) {
@@ -435,6 +503,9 @@ int main(void) {
       cmocka_unit_test(
           trace_names_a_process_per_batch_and_a_track_per_operation),
       cmocka_unit_test(trace_of_a_single_operation_is_complete),
+      cmocka_unit_test(chart_has_a_row_per_operation_within_the_width),
+      cmocka_unit_test(chart_width_zero_is_eighty_and_others_are_checked),
+      cmocka_unit_test(chart_of_a_large_batch_has_a_row_per_group),
       cmocka_unit_test(slices_hold_the_mean_number_in_flight),
       cmocka_unit_test(numbers_are_written_with_a_point_and_round_ticks),
   };
