@@ -196,6 +196,17 @@ static bool lines_fit(const char *text, size_t width) {
   return true;
 }
 
+static void assert_all_refused(int err, const iob_batch *const *batches,
+                               size_t n) {
+  capture c;
+  FILE *out = capture_start(&c);
+  assert_int_equal(iob_export_svg(out, batches, n, NULL), err);
+  assert_int_equal(iob_export_trace(out, batches, n), err);
+  assert_int_equal(iob_export_chart(out, batches, n, 0), err);
+  assert_int_equal(strlen(capture_end(&c)), 0); /* nothing written */
+  free(c.text);
+}
+
 /* ---- the SVG picture ---------------------------------------------------- */
 
 static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
@@ -449,6 +460,126 @@ static void chart_of_a_large_batch_has_a_row_per_group(void **state) {
   assert_int_equal(iob_batch_free(large), 0);
 }
 
+/* ---- bad input, broken streams ----------------------------------------- */
+
+static void exporters_refuse_null_arguments_and_no_batches(void **state) {
+  fixture *f = *state;
+  const iob_batch *with_null[] = {f->batches[0], NULL};
+  assert_all_refused(IOB_EINVAL, NULL, 1);
+  assert_all_refused(IOB_EINVAL, f->batches, 0);
+  assert_all_refused(IOB_EINVAL, with_null, 2);
+  assert_int_equal(iob_export_svg(NULL, f->batches, 1, NULL), IOB_EINVAL);
+  assert_int_equal(iob_export_trace(NULL, f->batches, 1), IOB_EINVAL);
+  assert_int_equal(iob_export_chart(NULL, f->batches, 1, 0), IOB_EINVAL);
+}
+
+static void on_done(iob_batch *batch, int status) {
+  (void)batch;
+  (void)status;
+}
+
+static void exporters_refuse_an_unfinished_batch(void **state) {
+  fixture *f = *state;
+  iob_config config = config_of(IOB_STYLE_POOL, 3, 5);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &config), 0);
+  const iob_batch *batches[] = {f->batches[0], b};
+  assert_all_refused(IOB_EBUSY, batches, 2); /* not started */
+
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
+  assert_all_refused(IOB_EBUSY, batches, 2); /* running */
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  capture c;
+  assert_int_equal(iob_export_chart(capture_start(&c), batches, 2, 0), 0);
+  free(capture_end(&c));
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void exporters_report_a_full_disk(void **state) {
+  fixture *f = *state;
+  FILE *full = fopen("/dev/full", "w");
+  if (full == NULL)
+    skip();
+  assert_int_equal(iob_export_svg(full, f->batches, IOB_STYLE_COUNT_, NULL),
+                   IOB_EIO);
+  clearerr(full);
+  assert_int_equal(iob_export_trace(full, f->batches, IOB_STYLE_COUNT_),
+                   IOB_EIO);
+  clearerr(full);
+  assert_int_equal(iob_export_chart(full, f->batches, IOB_STYLE_COUNT_, 0),
+                   IOB_EIO);
+  fclose(full); /* fails too: the stream had nothing it could write */
+}
+
+static void exporters_report_a_read_only_stream(void **state) {
+  fixture *f = *state;
+  char path[] = "/tmp/iobound-export-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  FILE *read_only = fopen(path, "r");
+  assert_non_null(read_only);
+  assert_int_equal(iob_export_svg(read_only, f->batches, 1, NULL), IOB_EIO);
+  assert_int_equal(iob_export_trace(read_only, f->batches, 1), IOB_EIO);
+  assert_int_equal(iob_export_chart(read_only, f->batches, 1, 0), IOB_EIO);
+  assert_int_equal(fclose(read_only), 0);
+  assert_int_equal(unlink(path), 0);
+}
+
+/* ---- failed and cancelled operations ------------------------------------
+ * No style can fail an operation yet, so these draw records made here,
+ * through the functions that draw one operation. */
+
+static void failed_and_cancelled_operations_look_different(void **state) {
+  const iob_record ok = {0, 1000000, 3000000, 0, 2};
+  const iob_record failed = {0, 1000000, 3000000, IOB_ETIMEDOUT, 2};
+  const iob_record cancelled = {0, 1000000, 3000000, IOB_ECANCELED, 0};
+  assert_int_equal(iob__outcome_of(0), IOB__OK);
+  assert_int_equal(iob__outcome_of(IOB_ETIMEDOUT), IOB__FAILED);
+  assert_int_equal(iob__outcome_of(UV_ECONNREFUSED), IOB__FAILED);
+  assert_int_equal(iob__outcome_of(IOB_ECANCELED), IOB__CANCELLED);
+
+  iob__svg_row row = {100, 1e-4, 10, 18, "#123456"};
+  capture c;
+  FILE *out = capture_start(&c);
+  iob__svg_op(out, &row, 7, &ok);
+  iob__svg_op(out, &row, 8, &failed);
+  iob__svg_op(out, &row, 9, &cancelled);
+  char *svg = capture_end(&c);
+  assert_int_equal(count_of(svg, "class=\"op ok\" x=\"200.0\""), 1);
+  assert_int_equal(count_of(svg, "class=\"op failed\""), 1);
+  assert_int_equal(count_of(svg, "class=\"op cancelled\""), 1);
+  assert_int_equal(count_of(svg, "fill=\"#123456\""), 1); /* only ok's */
+  assert_non_null(strstr(svg, "op 8: queued for 1.00 ms, ran from 1.00 ms to "
+                              "3.00 ms (2.00 ms) on thread 2; failed: "
+                              "IOB_ETIMEDOUT (operation timed out)"));
+  assert_non_null(strstr(svg, "; cancelled: IOB_ECANCELED"));
+  free(svg);
+
+  out = capture_start(&c);
+  iob__trace_op(out, 1, 8, &failed);
+  iob__trace_op(out, 1, 9, &cancelled);
+  char *json = capture_end(&c);
+  assert_non_null(strstr(json, "\"name\":\"failed: IOB_ETIMEDOUT\""));
+  assert_non_null(strstr(json, "\"status\":\"IOB_ETIMEDOUT\""));
+  assert_non_null(strstr(json, "\"name\":\"cancelled\""));
+  free(json);
+
+  /* Ten columns of 0.5 ms: queued in 0..1 ms, run in 1..3 ms. */
+  const iob_record records[] = {ok, failed, cancelled};
+  char cells[10];
+  const char *want[] = {"..####    ", "..xxxx    ", "..cccc    "};
+  for (int k = 0; k < 3; k++) {
+    iob__chart_cells(cells, 10, 5000000, &records[k], 1);
+    assert_memory_equal(cells, want[k], 10);
+  }
+  iob__chart_cells(cells, 10, 5000000, records, 3); /* a group: the worst */
+  assert_memory_equal(cells, "..xxxx    ", 10);
+}
+
 /* ---- the arithmetic under the pictures ---------------------------------- */
 
 static void slices_hold_the_mean_number_in_flight(void **state) {
@@ -506,6 +637,11 @@ int main(void) {
       cmocka_unit_test(chart_has_a_row_per_operation_within_the_width),
       cmocka_unit_test(chart_width_zero_is_eighty_and_others_are_checked),
       cmocka_unit_test(chart_of_a_large_batch_has_a_row_per_group),
+      cmocka_unit_test(exporters_refuse_null_arguments_and_no_batches),
+      cmocka_unit_test(exporters_refuse_an_unfinished_batch),
+      cmocka_unit_test(exporters_report_a_full_disk),
+      cmocka_unit_test(exporters_report_a_read_only_stream),
+      cmocka_unit_test(failed_and_cancelled_operations_look_different),
       cmocka_unit_test(slices_hold_the_mean_number_in_flight),
       cmocka_unit_test(numbers_are_written_with_a_point_and_round_ticks),
   };
