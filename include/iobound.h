@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #ifdef __cplusplus
@@ -58,6 +59,7 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_ECANCELED UV_ECANCELED /**< the operation was cancelled. */
 #define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
 #define IOB_EPERM UV_EPERM         /**< called from the wrong thread. */
+#define IOB_EIO UV_EIO             /**< writing an export failed. */
 
 /**
  * Describe an error code in words, in iobound's terms.
@@ -395,6 +397,65 @@ IOB_EXPORT int iob_pool_request_size(unsigned int threads);
  *         4 by default, 1..1024.
  */
 IOB_EXPORT unsigned int iob_pool_size(void);
+
+/* ---- Timelines --------------------------------------------------------- */
+
+/*
+ * Draw finished batches for people: a picture, a trace for a trace viewer,
+ * or a chart for the terminal. Each takes a list of batches, shown on one
+ * time axis, each batch's time counted from its own start. They write and
+ * flush @p out but never close it. Before anything is written they return
+ * IOB_EINVAL for a NULL @p out, a NULL @p batches or entry, or
+ * @p nbatches 0, and IOB_EBUSY if a batch has not finished. IOB_ENOMEM if
+ * memory runs out, IOB_EIO if a write to @p out failed (a full disk, a
+ * read-only stream, a stream already in error): the output is then
+ * incomplete. The reference, with pictures, is docs/timelines.md.
+ */
+
+/**
+ * Write an SVG picture of finished batches: a section per batch, one row
+ * per operation with its queued time hatched and its run coloured by the
+ * thread that ran it, failed (red) and cancelled (red outline) operations
+ * apart, a legend, an axis in ms, and a caption per batch. A batch of more
+ * than 200 operations is drawn as the number of operations in flight over
+ * time instead, so the file stays small.
+ * @param[in] out where to write, e.g. a file opened with fopen(name, "w").
+ * @param[in] batches @p nbatches finished batches, drawn top to bottom.
+ * @param[in] nbatches how many; 1 or more.
+ * @param[in] title the picture's title (UTF-8); NULL for one made from the
+ *            batches' configurations.
+ * @return 0, or an error as above.
+ */
+IOB_EXPORT int iob_export_svg(FILE *out, const iob_batch *const *batches,
+                              size_t nbatches, const char *title);
+
+/**
+ * Write finished batches as a Chrome Trace Event Format JSON file, for
+ * ui.perfetto.dev or chrome://tracing: a process per batch, a track per
+ * operation holding its queued time and its run (complete "X" events, in
+ * microseconds), and a counter of the operations in flight.
+ * @param[in] out where to write.
+ * @param[in] batches @p nbatches finished batches, one process each.
+ * @param[in] nbatches how many; 1 or more.
+ * @return 0, or an error as above.
+ */
+IOB_EXPORT int iob_export_trace(FILE *out, const iob_batch *const *batches,
+                                size_t nbatches);
+
+/**
+ * Write finished batches as a plain ASCII chart for a terminal: per batch
+ * a caption, then a row per operation ('.' queued, '#' running, 'x'
+ * failed, 'c' cancelled) and a time scale; a batch of more than 40
+ * operations gets a row per group of operations.
+ * @param[in] out where to write, e.g. stdout.
+ * @param[in] batches @p nbatches finished batches.
+ * @param[in] nbatches how many; 1 or more.
+ * @param[in] width the width of a line in characters: 40..1000, or 0 for
+ *            80; other widths give IOB_ERANGE.
+ * @return 0, or an error as above.
+ */
+IOB_EXPORT int iob_export_chart(FILE *out, const iob_batch *const *batches,
+                                size_t nbatches, unsigned width);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,8 @@ const char *iob_version(void) {
   X(IOB_EAGAIN, "the system refused to create a thread")                     \
   X(IOB_ECANCELED, "operation cancelled")                                    \
   X(IOB_ETIMEDOUT, "operation timed out")                                   \
-  X(IOB_EPERM, "called from a thread that does not run the batch's loop")
+  X(IOB_EPERM, "called from a thread that does not run the batch's loop")    \
+  X(IOB_EIO, "could not write the output")
 
 const char *iob_strerror(int err) {
 #define X(code, text)                                                        \

@@ -1,0 +1,111 @@
+/* Private to the library: what the three timeline exporters share
+ * (export-svg.c, export-trace.c, export-chart.c), and the functions that
+ * draw one operation, which the tests call with records of their own to
+ * see how a failed or cancelled operation looks. */
+#ifndef IOB_EXPORT_H
+#define IOB_EXPORT_H
+
+#include <stdio.h>
+
+#include "internal.h"
+
+/* A batch of more operations than this is drawn in the SVG as operations
+ * in flight over time, not as one bar per operation. */
+#define IOB__SVG_BARS_MAX 200
+/* A batch of more operations than this gets one chart row per group. */
+#define IOB__CHART_ROWS_MAX 40
+
+/* Room for any caption, title or tooltip the exporters write. */
+#define IOB__TEXT_MAX 256
+
+/* How an operation ended, as the pictures tell it apart. */
+typedef enum iob__outcome {
+  IOB__OK = 0,
+  IOB__FAILED,    /* any other negative status, timeouts included */
+  IOB__CANCELLED, /* IOB_ECANCELED: it was stopped, it did not fail */
+} iob__outcome;
+
+iob__outcome iob__outcome_of(int32_t status);
+
+/* IOB_EINVAL for a NULL stream, list or entry or no batch; IOB_EBUSY for
+ * a batch that has not finished. Called before anything is written. */
+int iob__export_check(FILE *out, const iob_batch *const *batches, size_t n);
+
+/* Fill reports[0..n) for checked batches; IOB_ENOMEM if one fails. */
+int iob__export_reports(const iob_batch *const *batches, size_t n,
+                        iob_report *reports);
+
+/* Flush the stream: IOB_EIO if this or any earlier write failed. */
+int iob__export_flush(FILE *out);
+
+/* The shared time axis: the latest moment any batch records, >= 1 us so
+ * a batch of instant operations still has an axis to draw on. */
+uint64_t iob__export_span(const iob_batch *const *batches, size_t n);
+
+/* A round step (1, 2 or 5 times a power of ten) that cuts 0..span into
+ * at most max_steps steps; at least 1. For time in ns and for counts. */
+uint64_t iob__nice_step(uint64_t span, unsigned max_steps);
+
+/* Decimals a tick label in ms needs for ticks step_ns apart. */
+unsigned iob__ms_decimals(uint64_t step_ns);
+
+/* Write value with a fixed number of decimals (at most 6) into buf. Not
+ * printf("%f"), whose decimal point follows the locale: SVG and JSON
+ * need a '.' whatever the application's locale is. */
+void iob__format_decimal(char *buf, size_t size, double value,
+                         unsigned decimals);
+
+/* A duration in ms, "2002.6 ms", with more decimals for short ones. */
+void iob__format_ms(char *buf, size_t size, uint64_t ns);
+
+/* What a batch was asked to do: "10 operations of 200 ms (at most 4 in
+ * flight)". */
+void iob__describe_inputs(char *buf, size_t size, const iob_batch *b);
+
+/* One line that says what a batch did, for someone who has never heard
+ * of libuv: "pool: 10 operations of 200 ms, up to 4 at once on 4 threads
+ * <dash> 600.7 ms". Made from the report, never from the style's name. */
+void iob__caption(char *buf, size_t size, const iob_batch *b,
+                  const iob_report *r, const char *dash);
+
+/* The mean number of operations in flight in each of n equal slices of
+ * 0..span, in layers: running, by how the run ended (layer = its
+ * iob__outcome), and queued, waiting to start. The layers add up to all
+ * in flight. Slice k's layer is values[k * IOB__LAYERS + layer]; values
+ * must have room for n + 1 slices. O(count + n), whatever the durations. */
+#define IOB__QUEUED 3
+#define IOB__LAYERS 4
+
+void iob__slices(const iob_record *records, uint32_t count, uint64_t span,
+                 double *values, size_t n);
+
+/* ---- one operation, in each format --------------------------------------
+ * These take a record, not a batch, so a test can show them any status. */
+
+/* Where an SVG row goes: x of time 0, pixels per ns, the row's box, and
+ * the colour of a successful run. */
+typedef struct iob__svg_row {
+  double left;
+  double px_per_ns;
+  double y;
+  double height;
+  const char *fill;
+} iob__svg_row;
+
+/* Operation i's queued bar (hatched), its run bar (class "op ok", "op
+ * failed" or "op cancelled") with a tooltip, and its thread if it fits. */
+void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
+                 const iob_record *r);
+
+/* Operation i's Trace Event Format events on track i + 1 of process pid:
+ * the track's name, its queued time and its run, each line starting with
+ * the ",\n" that separates it from the event before. */
+void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r);
+
+/* One chart row for records[0..n): ncols cells over 0..span, each the
+ * strongest thing any of the operations did in it: 'x' failed, 'c'
+ * cancelled, '#' running, '.' queued, ' ' nothing. */
+void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
+                      const iob_record *records, uint32_t n);
+
+#endif /* IOB_EXPORT_H */
