@@ -24,12 +24,15 @@ const char compare_usage[] =
     "  --format FORMAT    table (default), csv or json, on stdout\n"
     "  --progress WHEN    auto (default: if stderr is a terminal), always,\n"
     "                     never: a progress line on stderr\n"
+    "  --timeline         a text chart of every operation under the table\n"
+    "  --svg FILE         write the timeline as an SVG picture\n"
+    "  --trace FILE       write a Chrome trace (open in ui.perfetto.dev)\n"
     "  -q, --quiet        only the results: no progress, no explanation\n"
     "  -h, --help         show this help and exit\n"
     "  --version          show the version and exit\n"
     "\n"
     "Exit status: 0 on success, 1 if a style failed to run, 64 for bad\n"
-    "arguments.\n";
+    "arguments, 73 if an output file cannot be written.\n";
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -135,6 +138,13 @@ static int apply(compare_opts *o, const char *name, const char *value,
       return fail(error, size, "--format takes table, csv or json, not '%s'",
                   value);
     o->format = (compare_format)k;
+  } else if (strcmp(name, "--svg") == 0 || strcmp(name, "--trace") == 0) {
+    if (value[0] == '\0')
+      return fail(error, size, "%s takes a file name", name);
+    if (name[2] == 's')
+      o->svg_path = value;
+    else
+      o->trace_path = value;
   } else if (strcmp(name, "--progress") == 0) {
     if ((k = parse_word(value, progresses)) < 0)
       return fail(error, size,
@@ -160,6 +170,8 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
       o->action = COMPARE_VERSION;
     } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
       o->quiet = true;
+    } else if (strcmp(arg, "--timeline") == 0) {
+      o->timeline = true;
     } else if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
       return fail(error, error_size, "unknown option '%s'", arg);
     } else {

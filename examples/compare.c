@@ -1,5 +1,6 @@
 /* iobound-compare: the same operations run in each concurrency style in
  * turn, then a table (or CSV, or JSON) of how each style did. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 typedef struct result {
   iob_style style;
+  iob_batch *batch; /* finished, kept for the timelines */
   iob_report report;
   long max_rss_kib; /* the process's peak resident memory so far */
 } result;
@@ -73,7 +75,12 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
     err = iob_batch_report(r.batch, &out->report);
   if (err == 0)
     err = out->report.status;
-  iob_batch_free(r.batch);
+  if (err == 0) {
+    out->batch = r.batch;
+  } else {
+    iob_batch_free(r.batch);
+    out->batch = NULL;
+  }
   uv_loop_close(&loop);
 
   struct rusage ru;
@@ -210,6 +217,39 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
   print_folded(text, 76);
 }
 
+/* Open every output file before anything runs: a typo in a path should
+ * not cost a long comparison. */
+static FILE *open_output(const char *path) {
+  if (path == NULL)
+    return NULL;
+  FILE *f = fopen(path, "w");
+  if (f == NULL)
+    fprintf(stderr, "iobound-compare: cannot write '%s': %s\n", path,
+            strerror(errno));
+  return f;
+}
+
+/* Write one timeline and close its file; false (and a message) on error. */
+static bool write_output(FILE *f, const char *path, int (*export_fn)(FILE *,
+                         const iob_batch *const *, size_t),
+                         const iob_batch *const *batches, size_t n) {
+  if (f == NULL)
+    return true;
+  int err = export_fn(f, batches, n);
+  if (fclose(f) != 0 && err == 0)
+    err = IOB_EIO;
+  if (err != 0)
+    fprintf(stderr, "iobound-compare: cannot write '%s': %s\n", path,
+            iob_strerror(err));
+  return err == 0;
+}
+
+static char svg_title[128];
+
+static int svg_titled(FILE *f, const iob_batch *const *b, size_t n) {
+  return iob_export_svg(f, b, n, svg_title);
+}
+
 int main(int argc, char **argv) {
   compare_opts o;
   char error[256];
@@ -234,26 +274,59 @@ int main(int argc, char **argv) {
     fprintf(stderr, "iobound-compare: cannot size the pool\n");
     return 1;
   }
+  FILE *svg = open_output(o.svg_path);
+  FILE *trace = open_output(o.trace_path);
+  if ((o.svg_path && svg == NULL) || (o.trace_path && trace == NULL)) {
+    if (svg != NULL)
+      fclose(svg);
+    if (trace != NULL)
+      fclose(trace);
+    return COMPARE_EX_CANTCREAT;
+  }
 
   bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
                   (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
-  result results[IOB_STYLE_COUNT_];
-  for (int k = 0; k < o.nstyles; k++) {
+  result results[IOB_STYLE_COUNT_] = {0};
+  const iob_batch *batches[IOB_STYLE_COUNT_];
+  for (int k = 0; k < o.nstyles && rc == 0; k++) {
     int err = run_style(&o, o.styles[k], progress, &results[k]);
+    batches[k] = results[k].batch;
     if (err != 0) {
       fprintf(stderr, "iobound-compare: the %s style failed: %s\n",
               iob_style_name(o.styles[k]), iob_strerror(err));
-      return 1;
+      rc = 1;
     }
   }
-  if (o.format == COMPARE_JSON) {
-    print_json(&o, results, o.nstyles);
-  } else if (o.format == COMPARE_CSV) {
-    print_csv(results, o.nstyles);
-  } else {
-    print_table(&o, results, o.nstyles);
-    if (!o.quiet)
-      print_verdict(&o, results, o.nstyles);
+  if (rc == 0) {
+    size_t n = (size_t)o.nstyles;
+    if (o.format == COMPARE_JSON) {
+      print_json(&o, results, o.nstyles);
+    } else if (o.format == COMPARE_CSV) {
+      print_csv(results, o.nstyles);
+    } else {
+      print_table(&o, results, o.nstyles);
+      if (o.timeline) {
+        putchar('\n');
+        iob_export_chart(stdout, batches, n, 80);
+      }
+      if (!o.quiet)
+        print_verdict(&o, results, o.nstyles);
+    }
+    snprintf(svg_title, sizeof(svg_title),
+             "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
+             o.count, o.duration_ms,
+             o.work == IOB_WORK_CPU ? "computing" : "waiting",
+             uv_available_parallelism());
+    if (!write_output(svg, o.svg_path, svg_titled, batches, n) ||
+        !write_output(trace, o.trace_path, iob_export_trace, batches, n))
+      rc = COMPARE_EX_CANTCREAT;
+    svg = trace = NULL;
   }
-  return 0;
+  if (svg != NULL)
+    fclose(svg);
+  if (trace != NULL)
+    fclose(trace);
+  for (int k = 0; k < o.nstyles; k++)
+    iob_batch_free(results[k].batch);
+  return rc;
 }

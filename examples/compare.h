@@ -8,7 +8,8 @@
 
 #include "iobound.h"
 
-#define COMPARE_EX_USAGE 64 /* sysexits.h's EX_USAGE */
+#define COMPARE_EX_USAGE 64     /* sysexits.h's EX_USAGE */
+#define COMPARE_EX_CANTCREAT 73 /* sysexits.h's: cannot write an output */
 
 typedef enum compare_action {
   COMPARE_RUN,
@@ -38,6 +39,9 @@ typedef struct compare_opts {
   compare_format format;
   compare_progress progress;
   bool quiet;
+  bool timeline;          /* a text chart under the table */
+  const char *svg_path;   /* NULL: no SVG */
+  const char *trace_path; /* NULL: no trace */
   iob_style styles[IOB_STYLE_COUNT_]; /* in the order asked for */
   int nstyles;
 } compare_opts;

@@ -58,4 +58,26 @@ for s in d["styles"]:
     assert s["peak_in_flight"] <= 2, s
 PY
 fi
+# Timelines: a chart under the table, an SVG and a trace that parse.
+"$exe" --count 3 --duration 5 --styles loop,pool --timeline \
+  --svg "$tmp/t.svg" --trace "$tmp/t.json" >"$tmp/out" || fail "timelines"
+grep -q "time (ms)" "$tmp/out" || fail "--timeline printed no chart"
+grep -q "<svg" "$tmp/t.svg" || fail "--svg wrote no SVG"
+if command -v xmllint >/dev/null; then
+  xmllint --noout "$tmp/t.svg" || fail "the SVG is not valid XML"
+fi
+if command -v python3 >/dev/null; then
+  python3 -m json.tool "$tmp/t.json" >/dev/null || fail "the trace is not JSON"
+fi
+# An output that cannot be written is found before anything runs: 73.
+start=$(date +%s)
+"$exe" --count 2 --duration 3000 --svg /nonexistent/dir/t.svg \
+  >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 73 ] || fail "unwritable --svg exited $rc, not 73"
+grep -q "cannot write '/nonexistent/dir/t.svg'" "$tmp/err" || fail "no message"
+[ $(( $(date +%s) - start )) -lt 3 ] || fail "it ran before finding the bad path"
+"$exe" --trace= >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 64 ] || fail "an empty --trace is not a usage error"
+
 echo "cli exit codes: ok"

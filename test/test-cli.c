@@ -62,6 +62,14 @@ static void every_flag_is_understood_in_both_spellings(void **state) {
   assert_int_equal(o.format, COMPARE_CSV);
   assert_int_equal(o.progress, COMPARE_PROGRESS_ALWAYS);
   assert_int_equal(o.work, IOB_WORK_WAIT);
+  assert_false(o.timeline);
+  assert_null(o.svg_path);
+  assert_int_equal(PARSE(&o, err, "--timeline", "--svg", "a.svg",
+                         "--trace=b.json"),
+                   0);
+  assert_true(o.timeline);
+  assert_string_equal(o.svg_path, "a.svg");
+  assert_string_equal(o.trace_path, "b.json");
   assert_int_equal(PARSE(&o, err, "--help"), 0);
   assert_int_equal(o.action, COMPARE_HELP);
   assert_int_equal(PARSE(&o, err, "--version"), 0);
@@ -80,6 +88,7 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
       {"--work", "sleep"},       {"--limit", "-1"},
       {"--pool-size", "0"},      {"--pool-size", "1025"},
       {"--format", "xml"},       {"--progress", "sometimes"},
+      {"--svg", ""},
   };
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     compare_opts o;
