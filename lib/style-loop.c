@@ -188,19 +188,24 @@ static void arm(iob_batch *b, loop_state *s) {
   uv_timer_start(&s->timer, on_timer, wait_ms, 0);
 }
 
-static void enqueue(iob_batch *b, loop_state *s, uint32_t i) {
-  dlist *l = &s->lists[find_list(s, iob__duration_ms(b, i))];
+/* Add operation i to the end of its list. Returns true if that made a new
+ * earliest deadline: only then may the timer need to be set again. */
+static bool enqueue(iob_batch *b, loop_state *s, uint32_t i) {
+  uint64_t duration = iob__duration_ms(b, i);
+  /* One duration for the whole batch is the common case: no lookup. */
+  dlist *l = &s->lists[s->nlists == 1 ? 0 : find_list(s, duration)];
   iob_record *r = &b->records[i];
-  r->finished_ns = r->started_ns + iob__duration_ms(b, i) * 1000000;
+  r->finished_ns = r->started_ns + duration * 1000000;
   *next_of(b, i) = NONE;
-  if (l->head == NONE) {
-    l->head = l->tail = i;
-    heap_set(s, s->nheap, (uint32_t)(l - s->lists));
-    sift_up(b, s, s->nheap++);
-  } else {
+  if (l->head != NONE) {
     *next_of(b, l->tail) = i;
     l->tail = i;
+    return false; /* behind the list's head: its place in the heap holds */
   }
+  l->head = l->tail = i;
+  heap_set(s, s->nheap, (uint32_t)(l - s->lists));
+  sift_up(b, s, s->nheap++);
+  return l->heap_pos == 0;
 }
 
 /* Settle every operation of list `list` whose deadline has come. */
@@ -293,8 +298,8 @@ static void loop_launch(iob_batch *b, uint32_t i) {
     s->pending_tail = i;
     return;
   }
-  enqueue(b, s, i);
-  arm(b, s);
+  if (enqueue(b, s, i))
+    arm(b, s);
 }
 
 static void on_close(uv_handle_t *handle) {
