@@ -26,11 +26,11 @@ typedef struct loop_case {
 
 /* One side's figures from one run. */
 typedef struct side_result {
-  double setup_ms;   /* iobound: create + start; plain: init + start all */
-  double done_ms;    /* first setup step to the last wait's end */
-  double elapsed_ms; /* iobound: the report's, from iob_batch_start */
-  double cleanup_ms; /* iobound: report + free; plain: close every timer */
-  double cpu_ms;     /* CPU time, first setup step to the last wait's end */
+  double setup_ms;       /* iobound: create + start; plain: init + start all */
+  double done_ms;        /* first setup step to the last wait's end */
+  double elapsed_ms;     /* iobound: the report's, from iob_batch_start */
+  double cleanup_ms;     /* iobound: report + free; plain: close every timer */
+  double cpu_ms;         /* CPU time, first setup step to the last wait's end */
   double bytes_per_wait; /* growth of peak RSS at the end, per wait */
   double peak_mib;       /* peak RSS of the whole child */
   uint32_t peak_in_flight;
@@ -98,8 +98,8 @@ static int run_library(const void *in, void *out) {
   const loop_case *lc = in;
   side_result *r = out;
   uint32_t *durations = NULL;
-  if (lc->mixed && (durations = make_durations(lc->count, lc->duration_ms)) ==
-                       NULL)
+  if (lc->mixed &&
+      (durations = make_durations(lc->count, lc->duration_ms)) == NULL)
     return -1;
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0)
@@ -189,8 +189,8 @@ static int run_plain(const void *in, void *out) {
   side_result *r = out;
   plain_run run = {.lc = lc};
   uint32_t *durations = NULL;
-  if (lc->mixed && (durations = make_durations(lc->count, lc->duration_ms)) ==
-                       NULL)
+  if (lc->mixed &&
+      (durations = make_durations(lc->count, lc->duration_ms)) == NULL)
     return -1;
   run.durations = durations;
   uint32_t n = lc->limit != 0 && lc->limit < lc->count ? lc->limit : lc->count;
@@ -356,8 +356,8 @@ static int section_scaling(void) {
   printf("\n== scaling: N waits of 100 ms, all started at once ==\n");
   printf("  over = done - 100 ms; medians of 3 runs (1 for 10,000,000)\n");
   printf("  %10s | %12s %12s %8s | %12s %12s %8s | %7s\n", "waits",
-         "over ns/op", "CPU ns/op", "B/op", "plain over", "plain CPU",
-         "B/op", "CPU x");
+         "over ns/op", "CPU ns/op", "B/op", "plain over", "plain CPU", "B/op",
+         "CPU x");
   for (int k = 0; k < SIZES; k++) {
     loop_case lc = {.count = counts[k], .duration_ms = 100};
     side_result lib, plain;

@@ -130,8 +130,8 @@ static int measure(const pool_case *pc, pool_result *lib, pool_result *plain) {
 
 int main(int argc, char **argv) {
   unsigned int max = 128;
-  if (argc > 2 || (argc == 2 && (sscanf(argv[1], "%u", &max) != 1 ||
-                                 max < 1 || max > 1024))) {
+  if (argc > 2 || (argc == 2 && (sscanf(argv[1], "%u", &max) != 1 || max < 1 ||
+                                 max > 1024))) {
     fprintf(stderr, "usage: benchmark-pool [MAX_THREADS (1..1024)]\n");
     return 2;
   }
@@ -141,9 +141,9 @@ int main(int argc, char **argv) {
          "%d ms = %d ms ==\n",
          ROUNDS, WAIT_MS, WAIT_MS, ROUNDS * WAIT_MS);
   printf("  medians of %d runs; over = done / ideal - 1\n", RUNS);
-  printf("  %7s %7s | %10s %8s %8s %9s | %10s %8s | %8s\n", "threads",
-         "waits", "iobound ms", "over", "workers", "peak MiB", "plain ms",
-         "over", "iob/plain");
+  printf("  %7s %7s | %10s %8s %8s %9s | %10s %8s | %8s\n", "threads", "waits",
+         "iobound ms", "over", "workers", "peak MiB", "plain ms", "over",
+         "iob/plain");
   bool all_met = true;
   double worst = 0;
   unsigned int largest = 1;
@@ -161,8 +161,8 @@ int main(int argc, char **argv) {
     all_met = all_met && over <= 0.02;
     printf("  %7u %7" PRIu32 " | %10.1f %+7.2f%% %8" PRIu32 " %9.1f | %10.1f "
            "%+7.2f%% | %8.3fx\n",
-           p, pc.count, lib.done_ms, 100 * over, lib.workers_used,
-           lib.peak_mib, plain.done_ms, 100 * (plain.done_ms / ideal - 1),
+           p, pc.count, lib.done_ms, 100 * over, lib.workers_used, lib.peak_mib,
+           plain.done_ms, 100 * (plain.done_ms / ideal - 1),
            lib.done_ms / plain.done_ms);
     fflush(stdout);
     largest = p;

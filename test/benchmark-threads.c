@@ -59,8 +59,7 @@ static int run_library(const void *in, void *out) {
     return -1;
   }
   r->done_ms = BENCH_MS(report.elapsed_ns);
-  r->bytes_per_thread =
-      bench_bytes_per(rss0, bench_peak_rss_kib(), tc->count);
+  r->bytes_per_thread = bench_bytes_per(rss0, bench_peak_rss_kib(), tc->count);
   r->peak_mib = (double)bench_peak_rss_kib() / 1024;
   r->peak_in_flight = report.peak_in_flight;
   return 0;
@@ -96,15 +95,15 @@ static int run_plain(const void *in, void *out) {
   pthread_attr_destroy(&attr);
   free(threads);
   if (made < tc->count) {
-    fprintf(stderr, "benchmark-threads: thread %" PRIu32 " of %" PRIu32
-                    " could not start: %s\n",
+    fprintf(stderr,
+            "benchmark-threads: thread %" PRIu32 " of %" PRIu32
+            " could not start: %s\n",
             made + 1, tc->count, uv_strerror(uv_translate_sys_error(err)));
     return -1;
   }
   r->start_ms = BENCH_MS(t1 - t0); /* the last pthread_create() returned */
   r->done_ms = BENCH_MS(t2 - t0);
-  r->bytes_per_thread =
-      bench_bytes_per(rss0, bench_peak_rss_kib(), tc->count);
+  r->bytes_per_thread = bench_bytes_per(rss0, bench_peak_rss_kib(), tc->count);
   r->peak_mib = (double)bench_peak_rss_kib() / 1024;
   return 0;
 }
@@ -137,8 +136,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   bool have_style = iob_style_parse(STYLE_NAME, &tc.style) == 0;
-  if (have_style &&
-      bench_in_child(run_library, &tc, &lib, sizeof(lib)) != 0) {
+  if (have_style && bench_in_child(run_library, &tc, &lib, sizeof(lib)) != 0) {
     fprintf(stderr, "benchmark-threads: the %s style failed\n", STYLE_NAME);
     return 1;
   }
