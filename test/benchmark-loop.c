@@ -12,6 +12,7 @@
  * each timer starts the next wait from its callback. Each measurement runs
  * in a fresh child process (benchmark.h), so peak RSS is its own. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "benchmark.h"
@@ -44,19 +45,24 @@ static double ideal_ms(const loop_case *lc) {
   return (double)rounds * lc->duration_ms;
 }
 
-/* Waits of 1..max ms, the same every run (splitmix64, fixed seed). */
-static uint32_t *make_durations(uint32_t count, uint32_t max) {
-  uint32_t *d = malloc((size_t)count * sizeof(*d));
+/* The case's own waits, if mixed: 1..duration_ms, the same every run
+ * (splitmix64, fixed seed); else NULL. Returns 0, or -1 without memory. */
+static int make_durations(const loop_case *lc, uint32_t **out) {
+  *out = NULL;
+  if (!lc->mixed)
+    return 0;
+  uint32_t *d = malloc((size_t)lc->count * sizeof(*d));
   if (d == NULL)
-    return NULL;
+    return -1;
   uint64_t x = 0x1b873593;
-  for (uint32_t i = 0; i < count; i++) {
+  for (uint32_t i = 0; i < lc->count; i++) {
     uint64_t z = (x += UINT64_C(0x9E3779B97F4A7C15));
     z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    d[i] = 1 + (uint32_t)((z ^ (z >> 31)) % max);
+    d[i] = 1 + (uint32_t)((z ^ (z >> 31)) % lc->duration_ms);
   }
-  return d;
+  *out = d;
+  return 0;
 }
 
 /* ---- iobound's event-loop style ----------------------------------------- */
@@ -97,9 +103,8 @@ static int check_records(const iob_batch *b, const loop_case *lc,
 static int run_library(const void *in, void *out) {
   const loop_case *lc = in;
   side_result *r = out;
-  uint32_t *durations = NULL;
-  if (lc->mixed &&
-      (durations = make_durations(lc->count, lc->duration_ms)) == NULL)
+  uint32_t *durations;
+  if (make_durations(lc, &durations) != 0)
     return -1;
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0)
@@ -188,9 +193,8 @@ static int run_plain(const void *in, void *out) {
   const loop_case *lc = in;
   side_result *r = out;
   plain_run run = {.lc = lc};
-  uint32_t *durations = NULL;
-  if (lc->mixed &&
-      (durations = make_durations(lc->count, lc->duration_ms)) == NULL)
+  uint32_t *durations;
+  if (make_durations(lc, &durations) != 0)
     return -1;
   run.durations = durations;
   uint32_t n = lc->limit != 0 && lc->limit < lc->count ? lc->limit : lc->count;
@@ -236,34 +240,29 @@ static int run_plain(const void *in, void *out) {
 
 /* ---- measuring and printing --------------------------------------------- */
 
-#define MAX_RUNS 5
-
-static int cmp_done(const void *a, const void *b) {
-  const side_result *x = a, *y = b;
-  return (x->done_ms > y->done_ms) - (x->done_ms < y->done_ms);
-}
-
-/* Run both sides `runs` times, alternating, and keep each side's run with
- * the median end time; `quiet` leaves out the list of runs. */
+/* Both sides `runs` times, in turn; each side's median run by end time.
+ * `quiet` leaves out the list of runs. */
 static int measure(const loop_case *lc, int runs, bool quiet, side_result *lib,
                    side_result *plain) {
-  side_result l[MAX_RUNS], p[MAX_RUNS];
-  for (int k = 0; k < runs; k++) {
-    if (bench_in_child(run_library, lc, &l[k], sizeof(l[k])) != 0 ||
-        bench_in_child(run_plain, lc, &p[k], sizeof(p[k])) != 0)
-      return -1;
-  }
-  qsort(l, (size_t)runs, sizeof(l[0]), cmp_done);
-  qsort(p, (size_t)runs, sizeof(p[0]), cmp_done);
-  *lib = l[runs / 2];
-  *plain = p[runs / 2];
+  const bench_fn fn[2] = {run_library, run_plain};
+  void *const out[2] = {lib, plain};
+  double done[2][BENCH_MAX_RUNS];
+  if (bench_compare(lc, fn, out, sizeof(side_result),
+                    offsetof(side_result, done_ms), runs, done) != 0)
+    return -1;
   if (quiet)
     return 0;
   printf("  runs (done ms):");
   for (int k = 0; k < runs; k++)
-    printf(" %.1f/%.1f", l[k].done_ms, p[k].done_ms);
+    printf(" %.1f/%.1f", done[0][k], done[1][k]);
   printf("  (iobound/plain, sorted; the medians follow)\n");
   return 0;
+}
+
+static void print_row(const char *name, const side_result *r, double ideal) {
+  printf("  %-20s %10.1f %10.1f %10.1f %10.1f %10.1f %9.1f\n", name,
+         r->setup_ms, r->done_ms, r->done_ms - ideal, r->cleanup_ms, r->cpu_ms,
+         r->bytes_per_wait);
 }
 
 static void print_sides(const loop_case *lc, const side_result *lib,
@@ -271,14 +270,8 @@ static void print_sides(const loop_case *lc, const side_result *lib,
   double ideal = ideal_ms(lc);
   printf("  %-20s %10s %10s %10s %10s %10s %9s\n", "", "setup ms", "done ms",
          "over ms", "cleanup ms", "CPU ms", "B/wait");
-  printf("  %-20s %10.1f %10.1f %10.1f %10.1f %10.1f %9.1f\n",
-         "iobound loop style", lib->setup_ms, lib->done_ms,
-         lib->done_ms - ideal, lib->cleanup_ms, lib->cpu_ms,
-         lib->bytes_per_wait);
-  printf("  %-20s %10.1f %10.1f %10.1f %10.1f %10.1f %9.1f\n",
-         "plain uv_timer_t", plain->setup_ms, plain->done_ms,
-         plain->done_ms - ideal, plain->cleanup_ms, plain->cpu_ms,
-         plain->bytes_per_wait);
+  print_row("iobound loop style", lib, ideal);
+  print_row("plain uv_timer_t", plain, ideal);
   printf("  %-20s %10s %9.2fx %9.2fx %10s %9.2fx %8.2fx\n",
          "ratio plain/iobound", "", plain->done_ms / lib->done_ms,
          (plain->done_ms - ideal) / (lib->done_ms - ideal), "",

@@ -9,6 +9,7 @@
  * runs in a fresh child process (benchmark.h) that asks for its own size
  * before anything touches the pool. */
 #include <inttypes.h>
+#include <stddef.h>
 
 #include "benchmark.h"
 #include "iobound.h"
@@ -109,23 +110,13 @@ static int run_plain(const void *in, void *out) {
 
 #define RUNS 3
 
-static int cmp_done(const void *a, const void *b) {
-  const pool_result *x = a, *y = b;
-  return (x->done_ms > y->done_ms) - (x->done_ms < y->done_ms);
-}
-
-/* Each side's run with the median time, runs alternating. */
+/* Both sides RUNS times, in turn; each side's median run by end time. */
 static int measure(const pool_case *pc, pool_result *lib, pool_result *plain) {
-  pool_result l[RUNS], p[RUNS];
-  for (int k = 0; k < RUNS; k++)
-    if (bench_in_child(run_library, pc, &l[k], sizeof(l[k])) != 0 ||
-        bench_in_child(run_plain, pc, &p[k], sizeof(p[k])) != 0)
-      return -1;
-  qsort(l, RUNS, sizeof(l[0]), cmp_done);
-  qsort(p, RUNS, sizeof(p[0]), cmp_done);
-  *lib = l[RUNS / 2];
-  *plain = p[RUNS / 2];
-  return 0;
+  const bench_fn fn[2] = {run_library, run_plain};
+  void *const out[2] = {lib, plain};
+  double done[2][BENCH_MAX_RUNS];
+  return bench_compare(pc, fn, out, sizeof(pool_result),
+                       offsetof(pool_result, done_ms), RUNS, done);
 }
 
 int main(int argc, char **argv) {

@@ -3,7 +3,8 @@
  *
  * Every measurement runs in a child of its own, so one run's memory and
  * libuv's process-wide thread pool never leak into the next: the child
- * fills a result struct and sends it back through a pipe. */
+ * fills a result struct and sends it back through a pipe. A comparison
+ * runs both of its sides a few times, in turn, and keeps the medians. */
 #ifndef IOB_BENCHMARK_H
 #define IOB_BENCHMARK_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -94,15 +96,43 @@ static inline int bench_in_child(bench_fn fn, const void *in, void *out,
   return rc;
 }
 
-static inline int bench_cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#define BENCH_MAX_RUNS 5
 
-/* The median of n values (sorts them). */
-static inline double bench_median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+/* A comparison: each of two sides `runs` times (1..BENCH_MAX_RUNS), in
+ * turn, every run in a fresh child. Results are `size` bytes with a double
+ * at offset `done_at` that ranks them; out[side] receives the side's run
+ * with the median of those, and times[side] every run's, sorted. */
+static inline int bench_compare(const void *in, const bench_fn fn[2],
+                                void *const out[2], size_t size, size_t done_at,
+                                int runs, double times[2][BENCH_MAX_RUNS]) {
+  if (runs < 1 || runs > BENCH_MAX_RUNS)
+    return -1;
+  char *all = malloc(2 * (size_t)runs * size);
+  if (all == NULL)
+    return -1;
+  int err = 0;
+  for (int k = 0; k < runs && err == 0; k++)
+    for (int side = 0; side < 2 && err == 0; side++)
+      err = bench_in_child(fn[side], in, all + (2 * (size_t)k + side) * size,
+                           size);
+  for (int side = 0; side < 2 && err == 0; side++) {
+    int order[BENCH_MAX_RUNS];
+    for (int k = 0; k < runs; k++) { /* insertion sort: a handful */
+      char *r = all + (2 * (size_t)k + side) * size;
+      double t;
+      memcpy(&t, r + done_at, sizeof(t));
+      int j = k;
+      for (; j > 0 && times[side][j - 1] > t; j--) {
+        times[side][j] = times[side][j - 1];
+        order[j] = order[j - 1];
+      }
+      times[side][j] = t;
+      order[j] = k;
+    }
+    memcpy(out[side], all + (2 * (size_t)order[runs / 2] + side) * size, size);
+  }
+  free(all);
+  return err;
 }
 
 /* Print "target met: ..." or "target MISSED: ..."; returns met. A missed
