@@ -223,25 +223,30 @@ static void arm(iob_batch *b, loop_state *s) {
   if (first >= s->armed && uv_is_active((uv_handle_t *)&s->timer))
     return;
   uint64_t now = uv_hrtime() - b->t0;
-  uint64_t wait_ms = first > now ? (first - now + 999999) / 1000000 : 0;
+  uint64_t sleep_ms = first > now ? (first - now + 999999) / 1000000 : 0;
   s->armed = first;
   uv_update_time(b->loop); /* the timer counts from the loop's clock */
-  uv_timer_start(&s->timer, on_timer, wait_ms, 0);
+  uv_timer_start(&s->timer, on_timer, sleep_ms, 0);
 }
 
-static void enqueue(iob_batch *b, loop_state *s, uint32_t i) {
-  dlist *l = &s->lists[find_list(s, wait_ms(b, i))];
+/* Add operation i to the end of its list. Returns true if that made a new
+ * earliest deadline: only then may the timer need to be set again. */
+static bool enqueue(iob_batch *b, loop_state *s, uint32_t i) {
+  uint64_t wait = wait_ms(b, i);
+  /* One duration for the whole batch is the common case: no lookup. */
+  dlist *l = &s->lists[s->nlists == 1 ? 0 : find_list(s, wait)];
   iob_record *r = &b->records[i];
-  r->finished_ns = r->started_ns + wait_ms(b, i) * 1000000;
+  r->finished_ns = r->started_ns + wait * 1000000;
   *next_of(b, i) = NONE;
-  if (l->head == NONE) {
-    l->head = l->tail = i;
-    heap_set(s, s->nheap, (uint32_t)(l - s->lists));
-    sift_up(b, s, s->nheap++);
-  } else {
+  if (l->head != NONE) {
     *next_of(b, l->tail) = i;
     l->tail = i;
+    return false; /* behind the list's head: its place in the heap holds */
   }
+  l->head = l->tail = i;
+  heap_set(s, s->nheap, (uint32_t)(l - s->lists));
+  sift_up(b, s, s->nheap++);
+  return l->heap_pos == 0;
 }
 
 /* Put list `list` back in its place in the heap after its head left
@@ -392,8 +397,8 @@ static void loop_launch(iob_batch *b, uint32_t i) {
     s->pending_tail = i;
     return;
   }
-  enqueue(b, s, i);
-  arm(b, s);
+  if (enqueue(b, s, i))
+    arm(b, s);
 }
 
 /* Settle, as cancelled, the chain of waiting operations from `i`. */

@@ -1,0 +1,151 @@
+/* Shared by the benchmark programs (test/benchmark-*.c): a fresh child
+ * process per measurement, peak memory, medians and the verdict lines.
+ *
+ * Every measurement runs in a child of its own, so one run's memory and
+ * libuv's process-wide thread pool never leak into the next: the child
+ * fills a result struct and sends it back through a pipe. A comparison
+ * runs both of its sides a few times, in turn, and keeps the medians. */
+#ifndef IOB_BENCHMARK_H
+#define IOB_BENCHMARK_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#define BENCH_MS(ns) ((double)(ns) / 1e6)
+
+/* The most memory this process has had resident so far, in KiB. */
+static inline long bench_peak_rss_kib(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}
+
+/* CPU time this process has used so far, user and system, in ms. */
+static inline double bench_cpu_ms(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Bytes per item of a growth in peak RSS (KiB) over `count` items. */
+static inline double bench_bytes_per(long before_kib, long after_kib,
+                                     uint64_t count) {
+  return (double)(after_kib - before_kib) * 1024.0 / (double)count;
+}
+
+/* A measurement: reads `in`, fills `out`, returns 0 if it ran. */
+typedef int (*bench_fn)(const void *in, void *out);
+
+static inline int bench_pipe_io(int fd, void *buf, size_t size, bool rd) {
+  char *p = buf;
+  while (size > 0) {
+    ssize_t n = rd ? read(fd, p, size) : write(fd, p, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    size -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Run fn(in, out) in a child process and copy its `out` (size bytes)
+ * back. Returns 0, or -1 if the child could not run or failed. */
+static inline int bench_in_child(bench_fn fn, const void *in, void *out,
+                                 size_t size) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    return -1;
+  fflush(NULL); /* or the child would print our buffered lines again */
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    int rc = fn(in, out);
+    if (rc == 0)
+      rc = bench_pipe_io(fds[1], out, size, false);
+    fflush(NULL);
+    _exit(rc == 0 ? 0 : 1);
+  }
+  close(fds[1]);
+  int rc = bench_pipe_io(fds[0], out, size, true);
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    rc = -1;
+  return rc;
+}
+
+#define BENCH_MAX_RUNS 5
+
+/* A comparison: each of two sides `runs` times (1..BENCH_MAX_RUNS), in
+ * turn, every run in a fresh child. Results are `size` bytes with a double
+ * at offset `done_at` that ranks them; out[side] receives the side's run
+ * with the median of those, and times[side] every run's, sorted. */
+static inline int bench_compare(const void *in, const bench_fn fn[2],
+                                void *const out[2], size_t size, size_t done_at,
+                                int runs, double times[2][BENCH_MAX_RUNS]) {
+  if (runs < 1 || runs > BENCH_MAX_RUNS)
+    return -1;
+  char *all = malloc(2 * (size_t)runs * size);
+  if (all == NULL)
+    return -1;
+  int err = 0;
+  for (int k = 0; k < runs && err == 0; k++)
+    for (int side = 0; side < 2 && err == 0; side++)
+      err = bench_in_child(fn[side], in, all + (2 * (size_t)k + side) * size,
+                           size);
+  for (int side = 0; side < 2 && err == 0; side++) {
+    int order[BENCH_MAX_RUNS];
+    for (int k = 0; k < runs; k++) { /* insertion sort: a handful */
+      char *r = all + (2 * (size_t)k + side) * size;
+      double t;
+      memcpy(&t, r + done_at, sizeof(t));
+      int j = k;
+      for (; j > 0 && times[side][j - 1] > t; j--) {
+        times[side][j] = times[side][j - 1];
+        order[j] = order[j - 1];
+      }
+      times[side][j] = t;
+      order[j] = k;
+    }
+    memcpy(out[side], all + (2 * (size_t)order[runs / 2] + side) * size, size);
+  }
+  free(all);
+  return err;
+}
+
+/* Print "target met: ..." or "target MISSED: ..."; returns met. A missed
+ * target is a finding, not a failure: benchmarks exit 0 all the same. */
+__attribute__((format(printf, 2, 3))) static inline bool
+bench_target(bool met, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("target %s: ", met ? "met" : "MISSED");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+  return met;
+}
+
+#endif
