@@ -4,7 +4,8 @@
  * The link wraps iob__op_done() (-Wl,--wrap=iob__op_done, test/meson.build),
  * so every operation a style settles passes through here first: the test
  * sees how often each one settled, in what order, and in which turn of the
- * loop. Cancellation is not in iobound yet, so nothing here cancels. */
+ * loop. Cancellation at scale counts through the public per-operation
+ * callback instead. */
 #include <stdlib.h>
 
 #include "helpers.h"
@@ -204,12 +205,69 @@ static void a_limit_holds_and_every_wait_still_ends_once(void **state) {
   forget_watch();
 }
 
+/* ---- cancelling a million ------------------------------------------------ */
+
+typedef struct cancel_watch {
+  uint8_t *times;
+  uint32_t calls, ok, cancelled, cancel_after;
+  int batch_status, batch_calls;
+} cancel_watch;
+
+static void count_op(iob_batch *batch, uint32_t index, const iob_record *r) {
+  cancel_watch *w = iob_batch_data(batch);
+  w->times[index]++;
+  w->calls++;
+  if (r->status == 0)
+    w->ok++;
+  else if (r->status == IOB_ECANCELED)
+    w->cancelled++;
+  if (w->calls == w->cancel_after)
+    assert_int_equal(iob_batch_cancel(batch), 0);
+}
+
+static void count_batch(iob_batch *batch, int status) {
+  cancel_watch *w = iob_batch_data(batch);
+  w->batch_calls++;
+  w->batch_status = status;
+}
+
+static void cancelling_a_million_midway_settles_each_exactly_once(void **s) {
+  cancel_watch w = {.cancel_after = 300000};
+  w.times = calloc(MILLION, 1);
+  assert_non_null(w.times);
+  iob_config c = config_of(IOB_STYLE_LOOP, MILLION, 5);
+  c.max_in_flight = 20000;
+  c.on_op = count_op;
+  c.data = &w;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  iob_batch *batch;
+  assert_int_equal(iob_batch_create(&batch, &c), 0);
+  assert_int_equal(iob_batch_start(batch, &loop, count_batch), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+
+  assert_int_equal(w.batch_calls, 1);
+  assert_int_equal(w.batch_status, IOB_ECANCELED);
+  assert_int_equal(w.calls, MILLION);
+  for (uint32_t i = 0; i < MILLION; i++)
+    assert_int_equal(w.times[i], 1);
+  assert_int_equal(w.ok, 300000);
+  assert_int_equal(w.cancelled, MILLION - 300000);
+  iob_report r;
+  assert_int_equal(iob_batch_report(batch, &r), 0);
+  assert_int_equal(r.failed, MILLION - 300000);
+  assert_int_equal(iob_batch_free(batch), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  free(w.times);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
           every_one_of_a_million_waits_ends_once_in_the_order_it_started),
       cmocka_unit_test(a_million_mixed_waits_end_in_deadline_order),
       cmocka_unit_test(a_limit_holds_and_every_wait_still_ends_once),
+      cmocka_unit_test(cancelling_a_million_midway_settles_each_exactly_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
