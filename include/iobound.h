@@ -396,6 +396,52 @@ IOB_EXPORT int iob_pool_request_size(unsigned int threads);
  */
 IOB_EXPORT unsigned int iob_pool_size(void);
 
+/* ---- Real I/O: a request over TCP -------------------------------------- */
+
+/**
+ * A service to send requests to over TCP: its address, parsed once (no
+ * name lookup while a batch runs). Each operation connects, sends the line
+ * "wait MS\n" and expects "done MS\n" back, where MS is the operation's
+ * duration; iobound-slow-service answers so after MS ms. One connection
+ * per operation. A target serves one batch at a time.
+ */
+typedef struct iob_tcp_target iob_tcp_target;
+
+/**
+ * Parse "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT" (127.0.0.1).
+ * @param[out] addr receives the address.
+ * @return 0; IOB_EINVAL for NULL or anything else (host names included).
+ */
+IOB_EXPORT int iob_tcp_address_parse(const char *text,
+                                     struct sockaddr_storage *addr);
+
+/**
+ * Create a target for the service at @p address (as iob_tcp_address_parse).
+ * @return 0; IOB_EINVAL for NULL or a bad address; IOB_ENOMEM.
+ *         On error *target is NULL.
+ */
+IOB_EXPORT int iob_tcp_target_create(iob_tcp_target **target,
+                                     const char *address);
+
+/** Free a target no batch is running with; NULL is a no-op. */
+IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
+
+/**
+ * Make @p config's operations requests to @p target: sets work
+ * (IOB_WORK_USER), start (libuv TCP on the loop, no thread), blocking
+ * (plain sockets, for the thread styles), cancel (closes the connection)
+ * and data (the target: config->data is taken, iob_batch_data() returns
+ * the target). Call it after setting count and duration_ms (or
+ * durations_ms): each operation asks for its duration.
+ * Statuses: 0; a libuv code such as UV_ECONNREFUSED, UV_ECONNRESET or
+ * UV_EMFILE (out of file descriptors); UV_EOF if the service hung up
+ * without answering; UV_EPROTO for an answer that is not "done MS".
+ * Programs that use it should ignore SIGPIPE, as libuv programs do.
+ * @return 0; IOB_EINVAL for NULL or count 0; IOB_ERANGE for a duration
+ *         above IOB_DURATION_MAX_MS; IOB_ENOMEM.
+ */
+IOB_EXPORT int iob_tcp_use(iob_config *config, iob_tcp_target *target);
+
 #ifdef __cplusplus
 }
 #endif
