@@ -35,8 +35,10 @@ static void on_tick(uv_timer_t *t) {
           p.in_flight);
 }
 
+static run *running; /* the data pointer may be the real I/O's target */
+
 static void on_done(iob_batch *batch, int status) {
-  run *r = iob_batch_data(batch);
+  run *r = running;
   uv_close((uv_handle_t *)&r->ticker, NULL);
   if (r->progress)
     fputs("\r\033[K", stderr); /* wipe the progress line */
@@ -53,9 +55,13 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
   config.duration_ms = o->duration_ms;
   config.max_in_flight = o->limit;
   config.data = &r;
+  running = &r;
+  int err = compare_real_use(o, &config);
+  if (err != 0)
+    return err;
 
   uv_loop_t loop;
-  int err = uv_loop_init(&loop);
+  err = uv_loop_init(&loop);
   if (err != 0)
     return err;
   uv_timer_init(&loop, &r.ticker);
@@ -73,6 +79,8 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
     err = iob_batch_report(r.batch, &out->report);
   if (err == 0)
     err = out->report.status;
+  if (err == 0)
+    compare_real_failures(o, r.batch);
   iob_batch_free(r.batch);
   uv_loop_close(&loop);
 
@@ -104,7 +112,9 @@ static void print_table(const compare_opts *o, const result *r, int n) {
   if (!o->quiet)
     printf("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
            o->count, o->duration_ms,
-           o->work == IOB_WORK_CPU ? "computing" : "waiting",
+           o->io == COMPARE_TCP         ? "requests over TCP"
+           : o->work == IOB_WORK_CPU ? "computing"
+                                     : "waiting",
            n > 0 ? r[0].report.cores : 0);
   printf("%-11s %12s %9s %8s %8s %10s\n", "style", "elapsed", "speed-up",
          "peak", "threads", "cpu time");
@@ -237,15 +247,21 @@ int main(int argc, char **argv) {
 
   bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
                   (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
+  if (compare_real_start(&o) != 0)
+    return 1;
   result results[IOB_STYLE_COUNT_];
+  int failed = 0;
   for (int k = 0; k < o.nstyles; k++) {
     int err = run_style(&o, o.styles[k], progress, &results[k]);
     if (err != 0) {
       fprintf(stderr, "iobound-compare: the %s style failed: %s\n",
               iob_style_name(o.styles[k]), iob_strerror(err));
+      compare_real_stop();
       return 1;
     }
+    failed += results[k].report.failed != 0;
   }
+  compare_real_stop();
   if (o.format == COMPARE_JSON) {
     print_json(&o, results, o.nstyles);
   } else if (o.format == COMPARE_CSV) {
@@ -255,5 +271,5 @@ int main(int argc, char **argv) {
     if (!o.quiet)
       print_verdict(&o, results, o.nstyles);
   }
-  return 0;
+  return failed ? 1 : 0;
 }
