@@ -442,6 +442,58 @@ IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
  */
 IOB_EXPORT int iob_tcp_use(iob_config *config, iob_tcp_target *target);
 
+/* ---- Real I/O: a query on PostgreSQL ----------------------------------- */
+
+/**
+ * A PostgreSQL database and the query each operation runs on a connection
+ * of its own. On the loop styles: libpq's asynchronous API, driven by a
+ * uv_poll_t on the connection's socket (no thread). On the thread styles:
+ * PQconnectdb() and PQexec(), blocking. A target serves one batch at a
+ * time, and keeps each operation's error message until its next batch.
+ */
+typedef struct iob_pg_target iob_pg_target;
+
+/** @return 1 if iobound was built with libpq, else 0 (and the iob_pg_
+ *  functions return IOB_ENOTSUP). */
+IOB_EXPORT int iob_pg_available(void);
+
+/**
+ * Create a target: @p conninfo is a libpq connection string
+ * ("host=/run/postgresql dbname=app"), @p query any SQL (e.g.
+ * "SELECT pg_sleep(0.2)"). Both are copied.
+ * @return 0; IOB_EINVAL for NULL or a connection string libpq cannot
+ *         parse; IOB_ENOMEM; IOB_ENOTSUP without libpq. On error *target
+ *         is NULL.
+ */
+IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
+                                    const char *conninfo, const char *query);
+
+/** Free a target no batch is running with; NULL is a no-op. */
+IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);
+
+/**
+ * Make @p config's operations run the target's query: sets work, start,
+ * blocking, cancel and data (the target: config->data is taken), and
+ * raises thread_stack_size to 256 KiB, which libpq needs. Call it after
+ * setting count. Statuses: 0; UV_ECONNREFUSED when the connection failed
+ * (whatever the reason: see the message); UV_EIO when the server reported
+ * an error for the query; UV_ECONNRESET when the connection was lost
+ * during the query; IOB_ENOMEM. A cancelled operation closes its
+ * connection; the server notices when the query ends.
+ * @return 0; IOB_EINVAL for NULL or count 0; IOB_ENOMEM; IOB_ENOTSUP
+ *         without libpq.
+ */
+IOB_EXPORT int iob_pg_use(iob_config *config, iob_pg_target *target);
+
+/**
+ * The error message of operation @p index of the target's last batch
+ * (libpq's, without its final newline), read once the batch is over.
+ * @return the message, owned by the target; NULL if the operation had
+ *         none, or for NULL or an index out of range.
+ */
+IOB_EXPORT const char *iob_pg_error(const iob_pg_target *target,
+                                    uint32_t index);
+
 #ifdef __cplusplus
 }
 #endif
