@@ -16,10 +16,12 @@ const char compare_usage[] =
     "\n"
     "  --styles LIST      comma-separated, from sequential,loop,pool,threads\n"
     "                     (default: all four)\n"
-    "  --work KIND        wait (simulated I/O, the default), cpu (spinning)\n"
-    "                     or tcp (requests to a slow service: --target)\n"
+    "  --work KIND        wait (simulated I/O, the default), cpu (spinning),\n"
+    "                     tcp (requests to a slow service: --target) or pg\n"
+    "                     (SELECT pg_sleep(duration) on PostgreSQL: --pg)\n"
     "  --target HOST:PORT with --work tcp, the service to ask (default: start\n"
     "                     iobound-slow-service on a free port for the run)\n"
+    "  --pg CONNINFO      with --work pg, the database (a libpq string)\n"
     "  --count N          operations per style (default 10)\n"
     "  --duration MS      each operation's length in ms (default 200)\n"
     "  --limit N          at most N operations in flight (default: no limit)\n"
@@ -130,11 +132,13 @@ static int apply(compare_opts *o, const char *name, const char *value,
                   value);
   } else if (strcmp(name, "--work") == 0) {
     iob_work w;
-    o->io = strcmp(value, "tcp") == 0 ? COMPARE_TCP : COMPARE_SIMULATED;
+    o->io = strcmp(value, "tcp") == 0  ? COMPARE_TCP
+            : strcmp(value, "pg") == 0 ? COMPARE_PG
+                                       : COMPARE_SIMULATED;
     if (o->io != COMPARE_SIMULATED)
       w = IOB_WORK_USER;
     else if (iob_work_parse(value, &w) != 0 || w == IOB_WORK_USER)
-      return fail(error, size, "--work takes wait, cpu or tcp, not '%s'",
+      return fail(error, size, "--work takes wait, cpu, tcp or pg, not '%s'",
                   value);
     o->work = w;
   } else if (strcmp(name, "--target") == 0) {
@@ -145,6 +149,8 @@ static int apply(compare_opts *o, const char *name, const char *value,
                   "or localhost, not '%s'",
                   value);
     o->target = value;
+  } else if (strcmp(name, "--pg") == 0) {
+    o->pg = value;
   } else if (strcmp(name, "--format") == 0) {
     if ((k = parse_word(value, formats)) < 0)
       return fail(error, size, "--format takes table, csv or json, not '%s'",
@@ -196,6 +202,12 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
   }
   if (o->target != NULL && o->io != COMPARE_TCP)
     return fail(error, error_size, "--target goes with --work tcp");
+  if (o->pg != NULL && o->io != COMPARE_PG)
+    return fail(error, error_size, "--pg goes with --work pg");
+  if (o->io == COMPARE_PG && (o->pg == NULL || o->pg[0] == '\0'))
+    return fail(error, error_size,
+                "--work pg needs --pg CONNINFO, e.g. --pg 'host=/run/"
+                "postgresql dbname=postgres'");
   return 0;
 }
 

@@ -1,5 +1,6 @@
 /* iobound-compare on real I/O: requests over TCP to the slow service, or
- * to any service that speaks its protocol (--target). */
+ * to any service that speaks its protocol (--target); or queries that
+ * sleep on PostgreSQL (--pg). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -8,12 +9,29 @@
 #include "slow-server.h"
 
 static iob_tcp_target *tcp;
+static iob_pg_target *pg;
 static pid_t service; /* the slow service we started; 0: none */
 
 int compare_real_start(const compare_opts *o) {
   if (o->io == COMPARE_SIMULATED)
     return 0;
   fd_limit_raise(); /* every connection is a descriptor */
+  if (o->io == COMPARE_PG) {
+    char query[64]; /* each operation's duration, slept by the server */
+    snprintf(query, sizeof(query), "SELECT pg_sleep(%.3f)",
+             (double)o->duration_ms / 1000.0);
+    int err = iob_pg_target_create(&pg, o->pg, query);
+    if (err == IOB_EINVAL)
+      fprintf(stderr,
+              "iobound-compare: --pg takes a libpq connection string, not "
+              "'%s'\nTry 'iobound-compare --help'.\n",
+              o->pg);
+    else if (err != 0)
+      fprintf(stderr, "iobound-compare: --pg: %s\n",
+              err == IOB_ENOTSUP ? "built without libpq (PostgreSQL)"
+                                 : iob_strerror(err));
+    return err;
+  }
   char address[64];
   const char *target = o->target;
   if (target == NULL) {
@@ -36,6 +54,8 @@ int compare_real_start(const compare_opts *o) {
 }
 
 int compare_real_use(const compare_opts *o, iob_config *config) {
+  if (o->io == COMPARE_PG)
+    return iob_pg_use(config, pg);
   return o->io == COMPARE_TCP ? iob_tcp_use(config, tcp) : 0;
 }
 
@@ -55,6 +75,9 @@ uint32_t compare_real_failures(const compare_opts *o, const iob_batch *batch) {
           " operations failed; the first, #%" PRIu32 ": %s (%s)\n",
           iob_style_name(r.style), failed, n, first,
           iob_strerror(rec[first].status), iob_err_name(rec[first].status));
+  if (o->io == COMPARE_PG && iob_pg_error(pg, first) != NULL)
+    fprintf(stderr, "iobound-compare: PostgreSQL said: %s\n",
+            iob_pg_error(pg, first));
   if (emfile != 0) {
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -69,7 +92,9 @@ uint32_t compare_real_failures(const compare_opts *o, const iob_batch *batch) {
 
 void compare_real_stop(void) {
   iob_tcp_target_destroy(tcp);
+  iob_pg_target_destroy(pg);
   tcp = NULL;
+  pg = NULL;
   if (service != 0)
     slow_server_kill(service);
   service = 0;

@@ -113,6 +113,7 @@ static void print_table(const compare_opts *o, const result *r, int n) {
     printf("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
            o->count, o->duration_ms,
            o->io == COMPARE_TCP         ? "requests over TCP"
+           : o->io == COMPARE_PG     ? "PostgreSQL queries"
            : o->work == IOB_WORK_CPU ? "computing"
                                      : "waiting",
            n > 0 ? r[0].report.cores : 0);
@@ -247,8 +248,9 @@ int main(int argc, char **argv) {
 
   bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
                   (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
-  if (compare_real_start(&o) != 0)
-    return 1;
+  int real = compare_real_start(&o);
+  if (real != 0)
+    return real == IOB_EINVAL ? COMPARE_EX_USAGE : 1;
   result results[IOB_STYLE_COUNT_];
   int failed = 0;
   for (int k = 0; k < o.nstyles; k++) {

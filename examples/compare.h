@@ -32,6 +32,7 @@ typedef enum compare_progress {
 typedef enum compare_io {
   COMPARE_SIMULATED,
   COMPARE_TCP, /* requests to the slow service */
+  COMPARE_PG,  /* SELECT pg_sleep() on PostgreSQL */
 } compare_io;
 
 typedef struct compare_opts {
@@ -48,6 +49,7 @@ typedef struct compare_opts {
   int nstyles;
   compare_io io;
   const char *target; /* --target HOST:PORT; NULL: start the slow service */
+  const char *pg;     /* --pg CONNINFO */
 } compare_opts;
 
 /**
@@ -68,7 +70,8 @@ int compare_check_threads(const compare_opts *opts, uint32_t available,
 
 /* ---- real I/O (compare-real.c) ---- */
 
-/** Start the slow service if needed and make the target; before threads. */
+/** Start the slow service if needed and make the target; before threads.
+ *  @return 0, or an error (IOB_EINVAL: a bad argument), said on stderr. */
 int compare_real_start(const compare_opts *opts);
 
 /** Make @p config's operations the real ones. @return 0 or an error. */

@@ -11,6 +11,7 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--count" "--work user" "--format yaml" "--progress maybe" \
             "--pool-size 2000" "--limit x" "--work tcp --target nohost:80" \
             "--work tcp --target 127.0.0.1" "--target 127.0.0.1:80" \
+            "--work pg" "--pg dbname=x" "--work tcp --pg dbname=x" \
             "--count 100000000 --styles threads"; do
   # shellcheck disable=SC2086
   "$exe" $args >"$tmp/out" 2>"$tmp/err"
@@ -77,4 +78,14 @@ grep -q "2 of 2 operations failed.*ECONNREFUSED" "$tmp/err" ||
 [ $? -eq 1 ] || fail "out of descriptors did not exit 1"
 grep -q "out of file descriptors: the limit is 40 (ulimit -n).*--limit" \
   "$tmp/err" || fail "no word on the descriptor limit: $(cat "$tmp/err")"
+# A connection string libpq cannot parse is a bad argument too (or, built
+# without libpq, a run that cannot be made).
+"$exe" --work pg --pg bogus >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if grep -q "without libpq" "$tmp/err"; then
+  [ $rc -eq 1 ] || fail "--work pg without libpq exited $rc"
+else
+  [ $rc -eq 64 ] || fail "--pg bogus exited $rc, not 64"
+  grep -q -- "--help" "$tmp/err" || fail "--pg bogus: no usage hint"
+fi
 echo "cli exit codes: ok"

@@ -140,6 +140,16 @@ static void real_io_is_asked_for_with_work_and_target(void **state) {
                    COMPARE_EX_USAGE);
   assert_non_null(strstr(err, "--work tcp"));
   assert_non_null(strstr(compare_usage, "--target HOST:PORT"));
+
+  assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", "dbname=x"), 0);
+  assert_int_equal(o.io, COMPARE_PG);
+  assert_string_equal(o.pg, "dbname=x");
+  assert_int_equal(PARSE(&o, err, "--work", "pg"), COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "--pg CONNINFO"));
+  assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", ""),
+                   COMPARE_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--pg", "dbname=x"), COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "--work pg"));
 }
 
 int main(void) {
