@@ -16,7 +16,12 @@ const char compare_usage[] =
     "\n"
     "  --styles LIST      comma-separated, from sequential,loop,pool,threads\n"
     "                     (default: all four)\n"
-    "  --work KIND        wait (simulated I/O, the default) or cpu (spinning)\n"
+    "  --work KIND        wait (simulated I/O, the default), cpu (spinning),\n"
+    "                     tcp (requests to a slow service: --target) or pg\n"
+    "                     (SELECT pg_sleep(duration) on PostgreSQL: --pg)\n"
+    "  --target HOST:PORT with --work tcp, the service to ask (default: start\n"
+    "                     iobound-slow-service on a free port for the run)\n"
+    "  --pg CONNINFO      with --work pg, the database (a libpq string)\n"
     "  --count N          operations per style (default 10)\n"
     "  --duration MS      each operation's length in ms (default 200)\n"
     "  --limit N          at most N operations in flight (default: no limit)\n"
@@ -31,8 +36,8 @@ const char compare_usage[] =
     "  -h, --help         show this help and exit\n"
     "  --version          show the version and exit\n"
     "\n"
-    "Exit status: 0 on success, 1 if a style failed to run, 64 for bad\n"
-    "arguments, 73 if an output file cannot be written.\n";
+    "Exit status: 0 on success, 1 if a style failed to run or an operation\n"
+    "failed, 64 for bad arguments, 73 if an output file cannot be written.\n";
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -130,9 +135,25 @@ static int apply(compare_opts *o, const char *name, const char *value,
                   value);
   } else if (strcmp(name, "--work") == 0) {
     iob_work w;
-    if (iob_work_parse(value, &w) != 0 || w == IOB_WORK_USER)
-      return fail(error, size, "--work takes wait or cpu, not '%s'", value);
+    o->io = strcmp(value, "tcp") == 0  ? COMPARE_TCP
+            : strcmp(value, "pg") == 0 ? COMPARE_PG
+                                       : COMPARE_SIMULATED;
+    if (o->io != COMPARE_SIMULATED)
+      w = IOB_WORK_USER;
+    else if (iob_work_parse(value, &w) != 0 || w == IOB_WORK_USER)
+      return fail(error, size, "--work takes wait, cpu, tcp or pg, not '%s'",
+                  value);
     o->work = w;
+  } else if (strcmp(name, "--target") == 0) {
+    struct sockaddr_storage addr;
+    if (iob_tcp_address_parse(value, &addr) != 0)
+      return fail(error, size,
+                  "--target takes HOST:PORT, HOST an IPv4 address, [IPv6] "
+                  "or localhost, not '%s'",
+                  value);
+    o->target = value;
+  } else if (strcmp(name, "--pg") == 0) {
+    o->pg = value;
   } else if (strcmp(name, "--format") == 0) {
     if ((k = parse_word(value, formats)) < 0)
       return fail(error, size, "--format takes table, csv or json, not '%s'",
@@ -191,6 +212,14 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
         return err;
     }
   }
+  if (o->target != NULL && o->io != COMPARE_TCP)
+    return fail(error, error_size, "--target goes with --work tcp");
+  if (o->pg != NULL && o->io != COMPARE_PG)
+    return fail(error, error_size, "--pg goes with --work pg");
+  if (o->io == COMPARE_PG && (o->pg == NULL || o->pg[0] == '\0'))
+    return fail(error, error_size,
+                "--work pg needs --pg CONNINFO, e.g. --pg 'host=/run/"
+                "postgresql dbname=postgres'");
   return 0;
 }
 

@@ -37,8 +37,10 @@ static void on_tick(uv_timer_t *t) {
           p.in_flight);
 }
 
+static run *running; /* the data pointer may be the real I/O's target */
+
 static void on_done(iob_batch *batch, int status) {
-  run *r = iob_batch_data(batch);
+  run *r = running;
   uv_close((uv_handle_t *)&r->ticker, NULL);
   if (r->progress)
     fputs("\r\033[K", stderr); /* wipe the progress line */
@@ -55,9 +57,13 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
   config.duration_ms = o->duration_ms;
   config.max_in_flight = o->limit;
   config.data = &r;
+  running = &r;
+  int err = compare_real_use(o, &config);
+  if (err != 0)
+    return err;
 
   uv_loop_t loop;
-  int err = uv_loop_init(&loop);
+  err = uv_loop_init(&loop);
   if (err != 0)
     return err;
   uv_timer_init(&loop, &r.ticker);
@@ -75,6 +81,8 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
     err = iob_batch_report(r.batch, &out->report);
   if (err == 0)
     err = out->report.status;
+  if (err == 0)
+    compare_real_failures(o, r.batch);
   if (err == 0) {
     out->batch = r.batch;
   } else {
@@ -106,12 +114,19 @@ static double speedup(const result *r, const result *base) {
   return (double)base->report.elapsed_ns / (double)r->report.elapsed_ns;
 }
 
+/* What the operations do, in words for titles. */
+static const char *work_words(const compare_opts *o) {
+  return o->io == COMPARE_TCP       ? "requests over TCP"
+         : o->io == COMPARE_PG      ? "PostgreSQL queries"
+         : o->work == IOB_WORK_CPU ? "computing"
+                                   : "waiting";
+}
+
 static void print_table(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
   if (!o->quiet)
     printf("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
-           o->count, o->duration_ms,
-           o->work == IOB_WORK_CPU ? "computing" : "waiting",
+           o->count, o->duration_ms, work_words(o),
            n > 0 ? r[0].report.cores : 0);
   printf("%-11s %12s %9s %8s %8s %10s\n", "style", "elapsed", "speed-up",
          "peak", "threads", "cpu time");
@@ -286,8 +301,17 @@ int main(int argc, char **argv) {
 
   bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
                   (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
+  int real = compare_real_start(&o);
+  if (real != 0) {
+    if (svg != NULL)
+      fclose(svg);
+    if (trace != NULL)
+      fclose(trace);
+    return real == IOB_EINVAL ? COMPARE_EX_USAGE : 1;
+  }
   result results[IOB_STYLE_COUNT_] = {0};
   const iob_batch *batches[IOB_STYLE_COUNT_];
+  int failed = 0;
   for (int k = 0; k < o.nstyles && rc == 0; k++) {
     int err = run_style(&o, o.styles[k], progress, &results[k]);
     batches[k] = results[k].batch;
@@ -296,7 +320,9 @@ int main(int argc, char **argv) {
               iob_style_name(o.styles[k]), iob_strerror(err));
       rc = 1;
     }
+    failed += results[k].report.failed != 0;
   }
+  compare_real_stop();
   if (rc == 0) {
     size_t n = (size_t)o.nstyles;
     if (o.format == COMPARE_JSON) {
@@ -314,13 +340,14 @@ int main(int argc, char **argv) {
     }
     snprintf(svg_title, sizeof(svg_title),
              "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
-             o.count, o.duration_ms,
-             o.work == IOB_WORK_CPU ? "computing" : "waiting",
+             o.count, o.duration_ms, work_words(&o),
              uv_available_parallelism());
     if (!write_output(svg, o.svg_path, svg_titled, batches, n) ||
         !write_output(trace, o.trace_path, iob_export_trace, batches, n))
       rc = COMPARE_EX_CANTCREAT;
     svg = trace = NULL;
+    if (rc == 0 && failed)
+      rc = 1;
   }
   if (svg != NULL)
     fclose(svg);

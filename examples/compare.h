@@ -29,6 +29,13 @@ typedef enum compare_progress {
   COMPARE_PROGRESS_NEVER,
 } compare_progress;
 
+/* Real I/O instead of a simulated wait (issue 7). */
+typedef enum compare_io {
+  COMPARE_SIMULATED,
+  COMPARE_TCP, /* requests to the slow service */
+  COMPARE_PG,  /* SELECT pg_sleep() on PostgreSQL */
+} compare_io;
+
 typedef struct compare_opts {
   compare_action action;
   uint32_t count;
@@ -44,6 +51,9 @@ typedef struct compare_opts {
   const char *trace_path; /* NULL: no trace */
   iob_style styles[IOB_STYLE_COUNT_]; /* in the order asked for */
   int nstyles;
+  compare_io io;
+  const char *target; /* --target HOST:PORT; NULL: start the slow service */
+  const char *pg;     /* --pg CONNINFO */
 } compare_opts;
 
 /**
@@ -61,6 +71,23 @@ int compare_parse(int argc, char **argv, compare_opts *opts, char *error,
  */
 int compare_check_threads(const compare_opts *opts, uint32_t available,
                           char *error, size_t error_size);
+
+/* ---- real I/O (compare-real.c) ---- */
+
+/** Start the slow service if needed and make the target; before threads.
+ *  @return 0, or an error (IOB_EINVAL: a bad argument), said on stderr. */
+int compare_real_start(const compare_opts *opts);
+
+/** Make @p config's operations the real ones. @return 0 or an error. */
+int compare_real_use(const compare_opts *opts, iob_config *config);
+
+/** Say on stderr why operations of a finished batch failed.
+ *  @return the number that failed. */
+uint32_t compare_real_failures(const compare_opts *opts,
+                               const iob_batch *batch);
+
+/** Free the target and stop the service, if started. */
+void compare_real_stop(void);
 
 /** The --help text. */
 extern const char compare_usage[];

@@ -457,6 +457,104 @@ IOB_EXPORT int iob_export_trace(FILE *out, const iob_batch *const *batches,
 IOB_EXPORT int iob_export_chart(FILE *out, const iob_batch *const *batches,
                                 size_t nbatches, unsigned width);
 
+/* ---- Real I/O: a request over TCP -------------------------------------- */
+
+/**
+ * A service to send requests to over TCP: its address, parsed once (no
+ * name lookup while a batch runs). Each operation connects, sends the line
+ * "wait MS\n" and expects "done MS\n" back, where MS is the operation's
+ * duration; iobound-slow-service answers so after MS ms. One connection
+ * per operation. A target serves one batch at a time.
+ */
+typedef struct iob_tcp_target iob_tcp_target;
+
+/**
+ * Parse "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT" (127.0.0.1).
+ * @param[out] addr receives the address.
+ * @return 0; IOB_EINVAL for NULL or anything else (host names included).
+ */
+IOB_EXPORT int iob_tcp_address_parse(const char *text,
+                                     struct sockaddr_storage *addr);
+
+/**
+ * Create a target for the service at @p address (as iob_tcp_address_parse).
+ * @return 0; IOB_EINVAL for NULL or a bad address; IOB_ENOMEM.
+ *         On error *target is NULL.
+ */
+IOB_EXPORT int iob_tcp_target_create(iob_tcp_target **target,
+                                     const char *address);
+
+/** Free a target no batch is running with; NULL is a no-op. */
+IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
+
+/**
+ * Make @p config's operations requests to @p target: sets work
+ * (IOB_WORK_USER), start (libuv TCP on the loop, no thread), blocking
+ * (plain sockets, for the thread styles), cancel (closes the connection)
+ * and data (the target: config->data is taken, iob_batch_data() returns
+ * the target). Call it after setting count and duration_ms (or
+ * durations_ms): each operation asks for its duration.
+ * Statuses: 0; a libuv code such as UV_ECONNREFUSED, UV_ECONNRESET or
+ * UV_EMFILE (out of file descriptors); UV_EOF if the service hung up
+ * without answering; UV_EPROTO for an answer that is not "done MS".
+ * Programs that use it should ignore SIGPIPE, as libuv programs do.
+ * @return 0; IOB_EINVAL for NULL or count 0; IOB_ERANGE for a duration
+ *         above IOB_DURATION_MAX_MS; IOB_ENOMEM.
+ */
+IOB_EXPORT int iob_tcp_use(iob_config *config, iob_tcp_target *target);
+
+/* ---- Real I/O: a query on PostgreSQL ----------------------------------- */
+
+/**
+ * A PostgreSQL database and the query each operation runs on a connection
+ * of its own. On the loop styles: libpq's asynchronous API, driven by a
+ * uv_poll_t on the connection's socket (no thread). On the thread styles:
+ * PQconnectdb() and PQexec(), blocking. A target serves one batch at a
+ * time, and keeps each operation's error message until its next batch.
+ */
+typedef struct iob_pg_target iob_pg_target;
+
+/** @return 1 if iobound was built with libpq, else 0 (and the iob_pg_
+ *  functions return IOB_ENOTSUP). */
+IOB_EXPORT int iob_pg_available(void);
+
+/**
+ * Create a target: @p conninfo is a libpq connection string
+ * ("host=/run/postgresql dbname=app"), @p query any SQL (e.g.
+ * "SELECT pg_sleep(0.2)"). Both are copied.
+ * @return 0; IOB_EINVAL for NULL or a connection string libpq cannot
+ *         parse; IOB_ENOMEM; IOB_ENOTSUP without libpq. On error *target
+ *         is NULL.
+ */
+IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
+                                    const char *conninfo, const char *query);
+
+/** Free a target no batch is running with; NULL is a no-op. */
+IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);
+
+/**
+ * Make @p config's operations run the target's query: sets work, start,
+ * blocking, cancel and data (the target: config->data is taken), and
+ * raises thread_stack_size to 256 KiB, which libpq needs. Call it after
+ * setting count. Statuses: 0; UV_ECONNREFUSED when the connection failed
+ * (whatever the reason: see the message); UV_EIO when the server reported
+ * an error for the query; UV_ECONNRESET when the connection was lost
+ * during the query; IOB_ENOMEM. A cancelled operation closes its
+ * connection; the server notices when the query ends.
+ * @return 0; IOB_EINVAL for NULL or count 0; IOB_ENOMEM; IOB_ENOTSUP
+ *         without libpq.
+ */
+IOB_EXPORT int iob_pg_use(iob_config *config, iob_pg_target *target);
+
+/**
+ * The error message of operation @p index of the target's last batch
+ * (libpq's, without its final newline), read once the batch is over.
+ * @return the message, owned by the target; NULL if the operation had
+ *         none, or for NULL or an index out of range.
+ */
+IOB_EXPORT const char *iob_pg_error(const iob_pg_target *target,
+                                    uint32_t index);
+
 #ifdef __cplusplus
 }
 #endif

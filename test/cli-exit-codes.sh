@@ -9,7 +9,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--count" "--work user" "--format yaml" "--progress maybe" \
-            "--pool-size 2000" "--limit x" "--count 100000000 --styles threads"; do
+            "--pool-size 2000" "--limit x" "--work tcp --target nohost:80" \
+            "--work tcp --target 127.0.0.1" "--target 127.0.0.1:80" \
+            "--work pg" "--pg dbname=x" "--work tcp --pg dbname=x" \
+            "--count 100000000 --styles threads"; do
   # shellcheck disable=SC2086
   "$exe" $args >"$tmp/out" 2>"$tmp/err"
   rc=$?
@@ -80,4 +83,31 @@ grep -q "cannot write '/nonexistent/dir/t.svg'" "$tmp/err" || fail "no message"
 "$exe" --trace= >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 64 ] || fail "an empty --trace is not a usage error"
 
+# Real I/O: the bundled slow service, started for the run and stopped.
+"$exe" --work tcp --count 5 --duration 50 >"$tmp/out" 2>"$tmp/err" ||
+  fail "--work tcp exited $?: $(cat "$tmp/err")"
+grep -q "^loop " "$tmp/out" || fail "--work tcp: no row for loop"
+grep -q "requests over TCP" "$tmp/out" || fail "--work tcp: no title"
+# Nothing listens: every operation fails, the run says why and exits 1.
+"$exe" --work tcp --target 127.0.0.1:1 --count 2 --styles loop,threads \
+  >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "a refused target did not exit 1"
+grep -q "2 of 2 operations failed.*ECONNREFUSED" "$tmp/err" ||
+  fail "no word on refused connections: $(cat "$tmp/err")"
+# Out of descriptors: a clear message naming the limit.
+(ulimit -n 40 && "$exe" --work tcp --count 100 --duration 100 \
+  --styles loop >"$tmp/out" 2>"$tmp/err")
+[ $? -eq 1 ] || fail "out of descriptors did not exit 1"
+grep -q "out of file descriptors: the limit is 40 (ulimit -n).*--limit" \
+  "$tmp/err" || fail "no word on the descriptor limit: $(cat "$tmp/err")"
+# A connection string libpq cannot parse is a bad argument too (or, built
+# without libpq, a run that cannot be made).
+"$exe" --work pg --pg bogus >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if grep -q "without libpq" "$tmp/err"; then
+  [ $rc -eq 1 ] || fail "--work pg without libpq exited $rc"
+else
+  [ $rc -eq 64 ] || fail "--pg bogus exited $rc, not 64"
+  grep -q -- "--help" "$tmp/err" || fail "--pg bogus: no usage hint"
+fi
 echo "cli exit codes: ok"

@@ -89,6 +89,8 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
       {"--pool-size", "0"},      {"--pool-size", "1025"},
       {"--format", "xml"},       {"--progress", "sometimes"},
       {"--svg", ""},
+      {"--target", "example.org:80"}, {"--target", "127.0.0.1"},
+      {"--target", "127.0.0.1:70000"}, {"--target", "[::1:80"},
   };
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     compare_opts o;
@@ -131,6 +133,34 @@ static void a_flag_without_its_value_is_refused(void **state) {
   assert_non_null(strstr(err, "needs a value"));
 }
 
+static void real_io_is_asked_for_with_work_and_target(void **state) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "--work", "tcp"), 0);
+  assert_int_equal(o.io, COMPARE_TCP);
+  assert_int_equal(o.work, IOB_WORK_USER);
+  assert_null(o.target); /* the slow service is started for the run */
+  assert_int_equal(PARSE(&o, err, "--work=tcp", "--target", "[::1]:8080"), 0);
+  assert_string_equal(o.target, "[::1]:8080");
+  assert_int_equal(PARSE(&o, err, "--work", "wait"), 0);
+  assert_int_equal(o.io, COMPARE_SIMULATED);
+  /* A target means nothing to simulated work. */
+  assert_int_equal(PARSE(&o, err, "--target", "127.0.0.1:80"),
+                   COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "--work tcp"));
+  assert_non_null(strstr(compare_usage, "--target HOST:PORT"));
+
+  assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", "dbname=x"), 0);
+  assert_int_equal(o.io, COMPARE_PG);
+  assert_string_equal(o.pg, "dbname=x");
+  assert_int_equal(PARSE(&o, err, "--work", "pg"), COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "--pg CONNINFO"));
+  assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", ""),
+                   COMPARE_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--pg", "dbname=x"), COMPARE_EX_USAGE);
+  assert_non_null(strstr(err, "--work pg"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(no_arguments_give_the_tutorials_case_in_every_style),
@@ -139,6 +169,7 @@ int main(void) {
       cmocka_unit_test(a_flag_without_its_value_is_refused),
       cmocka_unit_test(too_many_threads_are_refused_with_the_limit_and_a_hint),
       cmocka_unit_test(a_stray_word_is_refused),
+      cmocka_unit_test(real_io_is_asked_for_with_work_and_target),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,256 @@
+/* Queries on a real PostgreSQL server, started for the test by
+ * pg-test.sh (IOB_PG_DIR holds its socket): every style, a wrong
+ * connection string, a query error, the server gone mid-batch, timeouts
+ * and bad input. Each operation's status and message land in the report;
+ * nothing hangs, every loop closes. Without a server: exit 77, skipped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static char conninfo[512];
+static const char *server_dir, *server_script;
+
+static void on_batch_done(iob_batch *batch, int status) {}
+
+/* ---- running a batch of queries ----------------------------------------- */
+
+typedef struct outcome {
+  iob_report report;
+  int status[32];   /* each operation's status */
+  char message[32][160]; /* and its message, "" if none */
+} outcome;
+
+/* Called on the loop thread while the batch runs, e.g. to stop the server. */
+typedef void (*meanwhile_fn)(uv_loop_t *loop);
+
+static void run_queries(const char *where, const char *query, iob_style style,
+                        uint32_t count, uint64_t timeout_ms,
+                        meanwhile_fn meanwhile, outcome *out) {
+  assert_true(count <= 32);
+  iob_pg_target *t;
+  assert_int_equal(iob_pg_target_create(&t, where, query), 0);
+  iob_config c = config_of(style, count, 0);
+  c.timeout_ms = timeout_ms;
+  assert_int_equal(iob_pg_use(&c, t), 0);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(b, &loop, on_batch_done), 0);
+  if (meanwhile != NULL)
+    meanwhile(&loop);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(iob_batch_report(b, &out->report), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (uint32_t i = 0; i < count; i++) {
+    out->status[i] = rec[i].status;
+    const char *m = iob_pg_error(t, i);
+    snprintf(out->message[i], sizeof(out->message[i]), "%s", m ? m : "");
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_pg_target_destroy(t);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void queries_overlap_on_the_loop_and_on_threads(void **state) {
+  outcome o;
+  const iob_style overlapping[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  for (int k = 0; k < 2; k++) {
+    run_queries(conninfo, "SELECT pg_sleep(0.2)", overlapping[k], 10, 0, NULL,
+                &o);
+    assert_int_equal(o.report.failed, 0);
+    for (int i = 0; i < 10; i++)
+      assert_string_equal(o.message[i], "");
+    printf("%s: 10 queries of 200 ms in %.1f ms\n",
+           iob_style_name(overlapping[k]), MS(o.report.elapsed_ns));
+    assert_true(MS(o.report.elapsed_ns) >= 199);
+    assert_true(MS(o.report.elapsed_ns) < 2000); /* not 10 x 200 ms */
+    assert_true(o.report.peak_in_flight >= 5);
+  }
+  /* One at a time: three queries take three times as long. */
+  run_queries(conninfo, "SELECT pg_sleep(0.1)", IOB_STYLE_SEQUENTIAL, 3, 0,
+              NULL, &o);
+  assert_int_equal(o.report.failed, 0);
+  assert_int_equal(o.report.peak_in_flight, 1);
+  assert_true(MS(o.report.elapsed_ns) >= 3 * 99);
+  /* The pool runs as many at once as it has threads. */
+  uint32_t n = iob_pool_size() + 1;
+  run_queries(conninfo, "SELECT pg_sleep(0.1)", IOB_STYLE_POOL, n, 0, NULL,
+              &o);
+  assert_int_equal(o.report.failed, 0);
+  assert_true(o.report.peak_in_flight <= iob_pool_size());
+  assert_true(MS(o.report.elapsed_ns) >= 2 * 99);
+}
+
+static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
+  char nodb[600], nosocket[600];
+  snprintf(nodb, sizeof(nodb), "%s dbname=no_such_db", conninfo);
+  snprintf(nosocket, sizeof(nosocket), "host=%s/nowhere user=postgres",
+           server_dir);
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    outcome o;
+    run_queries(nodb, "SELECT 1", (iob_style)style, 3, 0, NULL, &o);
+    assert_int_equal(o.report.failed, 3);
+    for (int i = 0; i < 3; i++) {
+      assert_int_equal(o.status[i], UV_ECONNREFUSED);
+      assert_non_null(strstr(o.message[i], "no_such_db"));
+    }
+    run_queries(nosocket, "SELECT 1", (iob_style)style, 2, 0, NULL, &o);
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(o.status[i], UV_ECONNREFUSED);
+      assert_non_null(strstr(o.message[i], "nowhere"));
+    }
+  }
+}
+
+static void a_query_error_lands_with_the_servers_message(void **state) {
+  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_POOL,
+                              IOB_STYLE_THREADS};
+  for (int k = 0; k < 3; k++) {
+    outcome o;
+    run_queries(conninfo, "SELECT 1/0", styles[k], 2, 0, NULL, &o);
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(o.status[i], UV_EIO);
+      assert_non_null(strstr(o.message[i], "division by zero"));
+    }
+    run_queries(conninfo, "SELEKT", styles[k], 1, 0, NULL, &o);
+    assert_int_equal(o.status[0], UV_EIO);
+    assert_non_null(strstr(o.message[0], "syntax error"));
+  }
+}
+
+/* ---- the server goes away ------------------------------------------------- */
+
+static uv_timer_t stop_timer;
+static uv_process_t stopper;
+static int64_t stopper_status = -1;
+
+static void on_stopped(uv_process_t *p, int64_t status, int signal) {
+  stopper_status = status;
+  uv_close((uv_handle_t *)p, NULL);
+}
+
+/* pg_ctl stop -m immediate: the server kills its backends at once. */
+static void stop_server(uv_timer_t *timer) {
+  char *args[] = {(char *)server_script, "stop", (char *)server_dir,
+                  "immediate", NULL};
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = UV_IGNORE},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_process_options_t options = {.file = server_script,
+                                  .args = args,
+                                  .exit_cb = on_stopped,
+                                  .stdio = stdio,
+                                  .stdio_count = 3};
+  assert_int_equal(uv_spawn(timer->loop, &stopper, &options), 0);
+  uv_close((uv_handle_t *)timer, NULL);
+}
+
+static void stop_server_soon(uv_loop_t *loop) {
+  stopper_status = -1;
+  uv_timer_init(loop, &stop_timer);
+  uv_timer_start(&stop_timer, stop_server, 500, 0);
+}
+
+static void restart_server(void) {
+  char command[1024];
+  snprintf(command, sizeof(command), "'%s' start '%s'", server_script,
+           server_dir);
+  assert_int_equal(system(command), 0);
+}
+
+static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
+  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  for (int k = 0; k < 2; k++) {
+    outcome o;
+    run_queries(conninfo, "SELECT pg_sleep(10)", styles[k], 8, 0,
+                stop_server_soon, &o);
+    assert_int_equal(stopper_status, 0);
+    assert_int_equal(o.report.failed, 8);
+    int reset = 0;
+    for (int i = 0; i < 8; i++) {
+      /* Lost mid-query; or, if it had not connected yet, refused. */
+      assert_true(o.status[i] == UV_ECONNRESET ||
+                  o.status[i] == UV_ECONNREFUSED);
+      assert_true(strlen(o.message[i]) > 0);
+      reset += o.status[i] == UV_ECONNRESET;
+    }
+    assert_true(reset > 0);
+    assert_true(MS(o.report.elapsed_ns) < 5000); /* not the 10 s asked */
+    restart_server();
+  }
+}
+
+/* ---- timeouts and cancel --------------------------------------------------- */
+
+static void queries_past_the_timeout_are_cut_off_on_the_loop(void **state) {
+  outcome o;
+  run_queries(conninfo, "SELECT pg_sleep(10)", IOB_STYLE_LOOP, 5, 300, NULL,
+              &o);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(o.status[i], IOB_ETIMEDOUT);
+  assert_true(MS(o.report.elapsed_ns) >= 299);
+  assert_true(MS(o.report.elapsed_ns) < 3000);
+}
+
+/* ---- bad input ------------------------------------------------------------ */
+
+static void bad_arguments_are_refused(void **state) {
+  iob_pg_target *t = (iob_pg_target *)&t;
+  assert_int_equal(iob_pg_target_create(&t, NULL, "SELECT 1"), IOB_EINVAL);
+  assert_null(t);
+  assert_int_equal(iob_pg_target_create(&t, conninfo, NULL), IOB_EINVAL);
+  assert_int_equal(iob_pg_target_create(NULL, conninfo, "SELECT 1"),
+                   IOB_EINVAL);
+  /* libpq cannot parse it: refused before anything connects. */
+  assert_int_equal(iob_pg_target_create(&t, "host", "SELECT 1"), IOB_EINVAL);
+  assert_int_equal(iob_pg_target_create(&t, "nosuchkey=1", "SELECT 1"),
+                   IOB_EINVAL);
+  assert_null(t);
+
+  assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT 1"), 0);
+  iob_config c = config_of(IOB_STYLE_LOOP, 0, 0);
+  assert_int_equal(iob_pg_use(&c, t), IOB_EINVAL);
+  c.count = 2;
+  assert_int_equal(iob_pg_use(NULL, t), IOB_EINVAL);
+  assert_int_equal(iob_pg_use(&c, NULL), IOB_EINVAL);
+  assert_null(iob_pg_error(t, 0)); /* no batch yet */
+  assert_int_equal(iob_pg_use(&c, t), 0);
+  assert_int_equal(c.thread_stack_size, 256 * 1024);
+  assert_null(iob_pg_error(t, 2)); /* out of range */
+  assert_null(iob_pg_error(NULL, 0));
+  iob_pg_target_destroy(t);
+  iob_pg_target_destroy(NULL);
+}
+
+int main(void) {
+  if (!iob_pg_available()) {
+    /* Built without libpq: the API is there, and says so. */
+    iob_pg_target *t;
+    iob_config c = config_of(IOB_STYLE_LOOP, 1, 0);
+    if (iob_pg_target_create(&t, "", "SELECT 1") != IOB_ENOTSUP ||
+        t != NULL || iob_pg_use(&c, NULL) != IOB_ENOTSUP)
+      return 1;
+    puts("built without libpq: nothing else to test");
+    return 77;
+  }
+  server_dir = getenv("IOB_PG_DIR");
+  server_script = getenv("IOB_PG_SERVER");
+  if (server_dir == NULL || server_script == NULL) {
+    fputs("test-pg: no server (run it through pg-test.sh)\n", stderr);
+    return 77;
+  }
+  snprintf(conninfo, sizeof(conninfo),
+           "host=%s user=postgres dbname=postgres", server_dir);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(queries_overlap_on_the_loop_and_on_threads),
+      cmocka_unit_test(a_wrong_connection_string_fails_each_operation_with_why),
+      cmocka_unit_test(a_query_error_lands_with_the_servers_message),
+      cmocka_unit_test(the_server_gone_mid_batch_fails_each_query_with_why),
+      cmocka_unit_test(queries_past_the_timeout_are_cut_off_on_the_loop),
+      cmocka_unit_test(bad_arguments_are_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

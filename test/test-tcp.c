@@ -1,0 +1,480 @@
+/* Requests over TCP to the slow service, started by the test on a free
+ * loopback port: every style, thousands at once on one loop, refused
+ * connections, running out of file descriptors, cancel and bad input. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "../examples/slow-server.h"
+#include "helpers.h"
+
+/* The services run in processes of their own, forked before any thread
+ * exists: descriptors numbered alike in two threads of one process would
+ * look like races to ThreadSanitizer (libuv closes them unseen). */
+static pid_t service, service6;
+static char address[64];  /* the service's "127.0.0.1:PORT" */
+static char address6[64]; /* "[::1]:PORT"; empty without IPv6 */
+static const char *self;  /* this program, to run the fd-limit child */
+
+static void on_batch_done(iob_batch *batch, int status) {}
+
+/* Run `config` on a loop of the test's own; the loop must close cleanly.
+ * Returns the finished batch, for the caller to read and free. */
+static iob_batch *run_on_loop(const iob_config *config, uv_loop_t *loop) {
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, config), 0);
+  assert_int_equal(iob_batch_start(b, loop, on_batch_done), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+  return b;
+}
+
+/* Requests to `where` in one style; returns the report, and counts the
+ * operations whose status is `status` in *matching. */
+static iob_report run_requests(const char *where, iob_style style,
+                               uint32_t count, uint64_t ms, int status,
+                               uint32_t *matching) {
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  iob_config c = config_of(style, count, ms);
+  assert_int_equal(iob_tcp_use(&c, t), 0);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  iob_batch *b = run_on_loop(&c, &loop);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  *matching = 0;
+  for (uint32_t i = 0; i < count; i++)
+    *matching += rec[i].status == status;
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_tcp_target_destroy(t);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  return r;
+}
+
+static void every_style_gets_its_answers_from_the_slow_service(void **s) {
+  uint32_t ok;
+  iob_report r = run_requests(address, IOB_STYLE_LOOP, 20, 100, 0, &ok);
+  assert_int_equal(ok, 20);
+  assert_int_equal(r.threads, 0);
+  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 600);
+
+  r = run_requests(address, IOB_STYLE_SEQUENTIAL, 4, 100, 0, &ok);
+  assert_int_equal(ok, 4);
+  assert_int_equal(r.peak_in_flight, 1);
+  assert_true(MS(r.elapsed_ns) >= 4 * 99);
+
+  r = run_requests(address, IOB_STYLE_THREADS, 20, 100, 0, &ok);
+  assert_int_equal(ok, 20);
+  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 1000);
+
+  /* The pool has iob_pool_size() threads: rounds of that many requests. */
+  uint32_t n = 2 * iob_pool_size();
+  r = run_requests(address, IOB_STYLE_POOL, n, 100, 0, &ok);
+  assert_int_equal(ok, n);
+  assert_true(r.peak_in_flight <= iob_pool_size());
+  assert_true(MS(r.elapsed_ns) >= 2 * 99);
+}
+
+static void thousands_of_requests_overlap_on_one_loop(void **state) {
+  uint32_t ok;
+  iob_report r = run_requests(address, IOB_STYLE_LOOP, 2000, 100, 0, &ok);
+  assert_int_equal(ok, 2000);
+  assert_int_equal(r.failed, 0);
+  assert_true(r.peak_in_flight > 1000);
+  printf("2000 requests of 100 ms on one loop: %.1f ms\n",
+         MS(r.elapsed_ns));
+  assert_true(MS(r.elapsed_ns) < 1000);
+}
+
+static void each_request_asks_for_its_own_duration(void **state) {
+  uint32_t durations[4] = {10, 200, 50, 0};
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  for (int k = 0; k < 2; k++) {
+    iob_config c = config_of(styles[k], 4, 0);
+    c.durations_ms = durations;
+    assert_int_equal(iob_tcp_use(&c, t), 0); /* a target, reused */
+    iob_batch *b;
+    assert_int_equal(iob_run(&b, &c), 0);
+    const iob_record *rec = iob_batch_records(b, NULL);
+    for (int i = 0; i < 4; i++) {
+      assert_int_equal(rec[i].status, 0);
+      double took = MS(rec[i].finished_ns - rec[i].started_ns);
+      /* The service's timer counts whole ms: it may answer within 1 ms
+       * early, by the test's clock. */
+      if (took < durations[i] - 1.5 || took > durations[i] + 300)
+        fail_msg("%s: %u ms asked, %.3f ms taken", iob_style_name(styles[k]),
+                 durations[i], took);
+    }
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+  iob_tcp_target_destroy(t);
+}
+
+/* A port nothing listens on: one the service had, now closed. */
+static void closed_address(char *out, size_t size) {
+  slow_server *gone;
+  assert_int_equal(slow_server_open(&gone, "127.0.0.1", 0), 0);
+  snprintf(out, size, "127.0.0.1:%u", slow_server_port(gone));
+  slow_server_close(gone);
+}
+
+static void a_refused_connection_lands_in_each_operations_status(void **s) {
+  char nowhere[64];
+  closed_address(nowhere, sizeof(nowhere));
+  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+    uint32_t refused;
+    iob_report r =
+        run_requests(nowhere, (iob_style)style, 6, 100, UV_ECONNREFUSED,
+                     &refused);
+    assert_int_equal(refused, 6);
+    assert_int_equal(r.failed, 6);
+    assert_int_equal(r.status, 0); /* the batch itself ran to its end */
+  }
+}
+
+/* ---- a service that answers wrongly, on the test's loop ------------------ */
+
+typedef struct rude {
+  uv_tcp_t listener;
+  const char *answer; /* NULL: hang up without a word */
+  uv_tcp_t client[8];
+  int clients;
+  char request[64];
+} rude;
+
+static void on_rude_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+  rude *r = h->data;
+  *buf = uv_buf_init(r->request, sizeof(r->request));
+}
+
+/* Once the request is in, answer (or not) and hang up. */
+static void on_rude_read(uv_stream_t *c, ssize_t nread, const uv_buf_t *b) {
+  rude *r = c->data;
+  if (nread > 0 && r->answer != NULL) {
+    uv_buf_t buf = uv_buf_init((char *)r->answer, (unsigned)strlen(r->answer));
+    assert_int_equal(uv_try_write(c, &buf, 1), (int)buf.len);
+  }
+  if (nread != 0)
+    uv_close((uv_handle_t *)c, NULL);
+}
+
+static void on_rude_connection(uv_stream_t *listener, int status) {
+  rude *r = listener->data;
+  assert_int_equal(status, 0);
+  assert_true(r->clients < 8);
+  uv_tcp_t *c = &r->client[r->clients++];
+  uv_tcp_init(listener->loop, c);
+  c->data = r;
+  assert_int_equal(uv_accept(listener, (uv_stream_t *)c), 0);
+  assert_int_equal(
+      uv_read_start((uv_stream_t *)c, on_rude_alloc, on_rude_read), 0);
+}
+
+/* One request, in `style`, to a service that gives `answer`. */
+static int status_of_answer(iob_style style, const char *answer) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  rude r = {.answer = answer};
+  uv_tcp_init(&loop, &r.listener);
+  r.listener.data = &r;
+  struct sockaddr_in any;
+  uv_ip4_addr("127.0.0.1", 0, &any);
+  assert_int_equal(uv_tcp_bind(&r.listener, (struct sockaddr *)&any, 0), 0);
+  assert_int_equal(uv_listen((uv_stream_t *)&r.listener, 8,
+                             on_rude_connection),
+                   0);
+  struct sockaddr_storage addr;
+  int len = sizeof(addr);
+  uv_tcp_getsockname(&r.listener, (struct sockaddr *)&addr, &len);
+  char where[64];
+  snprintf(where, sizeof(where), "127.0.0.1:%u",
+           ntohs(((struct sockaddr_in *)&addr)->sin_port));
+
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  iob_config c = config_of(style, 1, 5);
+  assert_int_equal(iob_tcp_use(&c, t), 0);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(b, &loop, on_batch_done), 0);
+  /* Run until the batch is over, then close the listener too. */
+  iob_progress p = {0};
+  while (iob_batch_progress(b, &p) == 0 && p.done < 1)
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&r.listener, NULL);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  int status = iob_batch_records(b, NULL)[0].status;
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_tcp_target_destroy(t);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  return status;
+}
+
+static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
+  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(status_of_answer(styles[k], "done 6\n"), UV_EPROTO);
+    assert_int_equal(status_of_answer(styles[k], "nope\n"), UV_EPROTO);
+    assert_int_equal(
+        status_of_answer(styles[k], "an answer far too long for any request\n"),
+        UV_EPROTO);
+    assert_int_equal(status_of_answer(styles[k], "done 5\n"), 0);
+    assert_int_equal(status_of_answer(styles[k], NULL), UV_EOF);
+  }
+}
+
+/* ---- cancel and timeouts -------------------------------------------------- */
+
+static void cancel_now(uv_timer_t *timer) {
+  assert_int_equal(iob_batch_cancel(timer->data), 0);
+  uv_close((uv_handle_t *)timer, NULL);
+}
+
+static void cancel_mid_batch_closes_every_connection_at_once(void **s) {
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  iob_config c = config_of(IOB_STYLE_LOOP, 50, 5000);
+  assert_int_equal(iob_tcp_use(&c, t), 0);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(b, &loop, on_batch_done), 0);
+  uv_timer_t timer;
+  uv_timer_init(&loop, &timer);
+  timer.data = b;
+  uv_timer_start(&timer, cancel_now, 100, 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.status, IOB_ECANCELED);
+  assert_int_equal(r.failed, 50);
+  for (int i = 0; i < 50; i++)
+    assert_int_equal(iob_batch_records(b, NULL)[i].status, IOB_ECANCELED);
+  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 1000);
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_tcp_target_destroy(t);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void requests_past_the_timeout_are_cut_off(void **state) {
+  uint32_t durations[6] = {20, 2000, 20, 2000, 20, 2000};
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  iob_config c = config_of(IOB_STYLE_LOOP, 6, 0);
+  c.durations_ms = durations;
+  c.timeout_ms = 100;
+  assert_int_equal(iob_tcp_use(&c, t), 0);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(rec[i].status, durations[i] > 100 ? IOB_ETIMEDOUT : 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 1000);
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_tcp_target_destroy(t);
+}
+
+static void the_first_refusal_stops_the_rest_when_failing_fast(void **s) {
+  char nowhere[64];
+  closed_address(nowhere, sizeof(nowhere));
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, nowhere), 0);
+  iob_config c = config_of(IOB_STYLE_LOOP, 100, 10);
+  c.fail_fast = 1;
+  c.max_in_flight = 10;
+  assert_int_equal(iob_tcp_use(&c, t), 0);
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.status, UV_ECONNREFUSED);
+  assert_int_equal(r.failed, 100);
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_tcp_target_destroy(t);
+}
+
+/* ---- out of file descriptors, in a child process -------------------------- */
+
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL)
+    return -1;
+  int n = 0;
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n;
+}
+
+/* In the child: 200 requests of 300 ms with at most 64 descriptors, in the loop and
+ * the threads styles. Every operation ends answered or with UV_EMFILE, the
+ * batch completes and gives every descriptor back. Exits 0 if so. */
+static int run_out_of_descriptors(const char *where) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = 64;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 2;
+  /* libuv opens descriptors of its own, for good, with the first loop. */
+  uv_loop_t first;
+  if (uv_loop_init(&first) != 0 || uv_loop_close(&first) != 0)
+    return 2;
+  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  for (int k = 0; k < 2; k++) {
+    int before = open_fds();
+    iob_tcp_target *t;
+    iob_config c = config_of(styles[k], 200, 300);
+    if (iob_tcp_target_create(&t, where) != 0 || iob_tcp_use(&c, t) != 0)
+      return 3;
+    uv_loop_t loop;
+    iob_batch *b;
+    if (uv_loop_init(&loop) != 0 || iob_batch_create(&b, &c) != 0 ||
+        iob_batch_start(b, &loop, on_batch_done) != 0)
+      return 4;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    const iob_record *rec = iob_batch_records(b, NULL);
+    int answered = 0, emfile = 0;
+    for (int i = 0; i < 200; i++) {
+      answered += rec[i].status == 0;
+      emfile += rec[i].status == UV_EMFILE;
+    }
+    fprintf(stderr, "%s: %d answered, %d out of descriptors\n",
+            iob_style_name(styles[k]), answered, emfile);
+    /* All start at once on the loop; threads start one by one, slowly
+     * under sanitizers, yet with 300 ms each many overlap. */
+    int least = styles[k] == IOB_STYLE_LOOP ? 100 : 20;
+    if (answered + emfile != 200 || emfile < least || answered < 10)
+      return 5;
+    iob_batch_free(b);
+    iob_tcp_target_destroy(t);
+    if (uv_loop_close(&loop) != 0)
+      return 6;
+    if (open_fds() != before) {
+      fprintf(stderr, "%d descriptors open before, %d after\n", before,
+              open_fds());
+      return 7;
+    }
+  }
+  return 0;
+}
+
+static void on_child_exit(uv_process_t *child, int64_t status, int signal) {
+  *(int64_t *)child->data = signal ? -signal : status;
+  uv_close((uv_handle_t *)child, NULL);
+}
+
+static void running_out_of_descriptors_fails_operations_not_the_batch(
+    void **state) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char *args[] = {(char *)self, "--out-of-descriptors", address, NULL};
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_process_options_t options = {.file = self,
+                                  .args = args,
+                                  .exit_cb = on_child_exit,
+                                  .stdio = stdio,
+                                  .stdio_count = 3};
+  uv_process_t child;
+  int64_t status = -1000;
+  child.data = &status;
+  assert_int_equal(uv_spawn(&loop, &child, &options), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(status, 0);
+}
+
+/* ---- bad input ------------------------------------------------------------ */
+
+static void bad_addresses_and_arguments_are_refused(void **state) {
+  const char *bad[] = {"",          "127.0.0.1",    "127.0.0.1:",
+                       ":80",       "example.org:80", "127.0.0.1:65536",
+                       "1.2.3.4x:80", "[::1:80",      "::1:80x",
+                       "[]:80",     "1.2.3.4:-1",   "1.2.3.4:123456"};
+  iob_tcp_target *t = (iob_tcp_target *)&t;
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    assert_int_equal(iob_tcp_target_create(&t, bad[k]), IOB_EINVAL);
+    assert_null(t);
+  }
+  struct sockaddr_storage addr;
+  assert_int_equal(iob_tcp_address_parse(NULL, &addr), IOB_EINVAL);
+  assert_int_equal(iob_tcp_address_parse("127.0.0.1:1", NULL), IOB_EINVAL);
+  assert_int_equal(iob_tcp_address_parse("[::1]:8080", &addr), 0);
+  assert_int_equal(addr.ss_family, AF_INET6);
+  assert_int_equal(iob_tcp_address_parse("localhost:8080", &addr), 0);
+  assert_int_equal(addr.ss_family, AF_INET);
+  assert_int_equal(ntohs(((struct sockaddr_in *)&addr)->sin_port), 8080);
+  assert_int_equal(iob_tcp_target_create(NULL, "127.0.0.1:1"), IOB_EINVAL);
+  assert_int_equal(iob_tcp_target_create(&t, NULL), IOB_EINVAL);
+
+  assert_int_equal(iob_tcp_target_create(&t, "127.0.0.1:1"), 0);
+  iob_config c = config_of(IOB_STYLE_LOOP, 0, 100);
+  assert_int_equal(iob_tcp_use(&c, t), IOB_EINVAL); /* count 0 */
+  c.count = 1;
+  assert_int_equal(iob_tcp_use(NULL, t), IOB_EINVAL);
+  assert_int_equal(iob_tcp_use(&c, NULL), IOB_EINVAL);
+  c.duration_ms = IOB_DURATION_MAX_MS + 1;
+  assert_int_equal(iob_tcp_use(&c, t), IOB_ERANGE);
+  assert_int_equal(c.work, IOB_WORK_WAIT); /* untouched on error */
+  iob_tcp_target_destroy(t);
+  iob_tcp_target_destroy(NULL);
+}
+
+static void an_ipv6_service_answers_too(void **state) {
+  if (address6[0] == '\0') {
+    print_message("no IPv6 loopback here: nothing to check\n");
+    return;
+  }
+  uint32_t ok;
+  run_requests(address6, IOB_STYLE_LOOP, 5, 20, 0, &ok);
+  assert_int_equal(ok, 5);
+  run_requests(address6, IOB_STYLE_THREADS, 5, 20, 0, &ok);
+  assert_int_equal(ok, 5);
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  self = argv[0];
+  if (argc == 3 && strcmp(argv[1], "--out-of-descriptors") == 0)
+    return run_out_of_descriptors(argv[2]);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(every_style_gets_its_answers_from_the_slow_service),
+      cmocka_unit_test(thousands_of_requests_overlap_on_one_loop),
+      cmocka_unit_test(each_request_asks_for_its_own_duration),
+      cmocka_unit_test(a_refused_connection_lands_in_each_operations_status),
+      cmocka_unit_test(a_wrong_answer_or_a_hang_up_is_an_operations_error),
+      cmocka_unit_test(cancel_mid_batch_closes_every_connection_at_once),
+      cmocka_unit_test(requests_past_the_timeout_are_cut_off),
+      cmocka_unit_test(the_first_refusal_stops_the_rest_when_failing_fast),
+      cmocka_unit_test(
+          running_out_of_descriptors_fails_operations_not_the_batch),
+      cmocka_unit_test(bad_addresses_and_arguments_are_refused),
+      cmocka_unit_test(an_ipv6_service_answers_too),
+  };
+  fd_limit_raise();
+  unsigned port;
+  if (slow_server_fork("127.0.0.1", &port, &service) != 0) {
+    fprintf(stderr, "test-tcp: cannot start the slow service\n");
+    return 1;
+  }
+  snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+  if (slow_server_fork("::1", &port, &service6) == 0)
+    snprintf(address6, sizeof(address6), "[::1]:%u", port);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  if (slow_server_kill(service) != 0 ||
+      (address6[0] != '\0' && slow_server_kill(service6) != 0)) {
+    fprintf(stderr, "test-tcp: the slow service did not end cleanly\n");
+    failed++;
+  }
+  return failed;
+}
