@@ -37,10 +37,8 @@ static void on_tick(uv_timer_t *t) {
           p.in_flight);
 }
 
-static run *running; /* the data pointer may be the real I/O's target */
-
 static void on_done(iob_batch *batch, int status) {
-  run *r = running;
+  run *r = iob_batch_data(batch);
   uv_close((uv_handle_t *)&r->ticker, NULL);
   if (r->progress)
     fputs("\r\033[K", stderr); /* wipe the progress line */
@@ -57,7 +55,6 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
   config.duration_ms = o->duration_ms;
   config.max_in_flight = o->limit;
   config.data = &r;
-  running = &r;
   int err = compare_real_use(o, &config);
   if (err != 0)
     return err;

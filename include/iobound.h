@@ -138,7 +138,7 @@ typedef int (*iob_start_fn)(iob_batch *batch, uint32_t index);
  * Run operation @p index to its end, blocking the calling thread, for the
  * thread styles (and, on the loop styles when no start function is given,
  * on the loop thread, blocking it). Runs on any thread: touch no batch.
- * @param data the config's data pointer.
+ * @param data the config's op_data, or its data if op_data is NULL.
  * @return 0 or a negative code, kept as the operation's status.
  */
 typedef int (*iob_blocking_fn)(void *data, uint32_t index);
@@ -212,6 +212,12 @@ typedef struct iob_config {
    */
   int threads_adapt;
   void *data; /**< yours; read it back with iob_batch_data(). */
+  /**
+   * The operations' own data: given to `blocking`, and read by `start` and
+   * `cancel` with iob_batch_op_data(). NULL (the default): `data`. Built-in
+   * operations (iob_tcp_use(), iob_pg_use()) set it and leave `data` yours.
+   */
+  void *op_data;
 } iob_config;
 
 /** Set every field of @p config to its default; NULL is a no-op. */
@@ -269,6 +275,10 @@ IOB_EXPORT int iob_batch_cancel(iob_batch *batch);
 
 /** @return the config's data pointer, or NULL for a NULL batch. */
 IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
+
+/** @return the config's op_data, or its data if op_data is NULL; NULL for
+ *  a NULL batch. */
+IOB_EXPORT void *iob_batch_op_data(const iob_batch *batch);
 
 /** @return the loop the batch runs on, or NULL if not started or NULL. */
 IOB_EXPORT uv_loop_t *iob_batch_loop(const iob_batch *batch);
@@ -491,9 +501,9 @@ IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
  * Make @p config's operations requests to @p target: sets work
  * (IOB_WORK_USER), start (libuv TCP on the loop, no thread), blocking
  * (plain sockets, for the thread styles), cancel (closes the connection)
- * and data (the target: config->data is taken, iob_batch_data() returns
- * the target). Call it after setting count and duration_ms (or
- * durations_ms): each operation asks for its duration.
+ * and op_data (the target; config->data stays yours). Call it after
+ * setting count and duration_ms (or durations_ms): each operation asks
+ * for its duration.
  * Statuses: 0; a libuv code such as UV_ECONNREFUSED, UV_ECONNRESET or
  * UV_EMFILE (out of file descriptors); UV_EOF if the service hung up
  * without answering; UV_EPROTO for an answer that is not "done MS".
@@ -534,7 +544,7 @@ IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);
 
 /**
  * Make @p config's operations run the target's query: sets work, start,
- * blocking, cancel and data (the target: config->data is taken), and
+ * blocking, cancel and op_data (the target; config->data stays yours), and
  * raises thread_stack_size to 256 KiB, which libpq needs. Call it after
  * setting count. Statuses: 0; UV_ECONNREFUSED when the connection failed
  * (whatever the reason: see the message); UV_EIO when the server reported

@@ -99,6 +99,10 @@ void *iob_batch_data(const iob_batch *batch) {
   return batch ? batch->config.data : NULL;
 }
 
+void *iob_batch_op_data(const iob_batch *batch) {
+  return batch ? iob__op_data(batch) : NULL;
+}
+
 uv_loop_t *iob_batch_loop(const iob_batch *batch) {
   return batch ? batch->loop : NULL;
 }
@@ -291,22 +295,28 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* The most operations running at one moment, from the measured times
  * (not from what was handed to the style: a pool queues more than it
- * runs). An operation that ends when another starts does not overlap it. */
+ * runs). An operation that ends when another starts does not overlap it.
+ * Operations that took no time at all (failed at once) overlap nothing,
+ * but still count as one running. */
 static int measure_peak(const iob_batch *b, uint32_t *peak) {
-  uint32_t n = b->config.count;
+  uint32_t n = b->config.count, m = 0;
   uint64_t *starts = malloc(2 * (size_t)n * sizeof(*starts));
   if (starts == NULL)
     return IOB_ENOMEM;
   uint64_t *ends = starts + n;
   for (uint32_t i = 0; i < n; i++) {
-    starts[i] = b->records[i].started_ns;
-    ends[i] = b->records[i].finished_ns;
+    if (b->records[i].finished_ns > b->records[i].started_ns) {
+      starts[m] = b->records[i].started_ns;
+      ends[m++] = b->records[i].finished_ns;
+    }
   }
-  qsort(starts, n, sizeof(*starts), cmp_u64);
-  qsort(ends, n, sizeof(*ends), cmp_u64);
-  uint32_t running = 0, top = 0, e = 0;
-  for (uint32_t s = 0; s < n; s++) {
-    while (e < n && ends[e] <= starts[s]) {
+  qsort(starts, m, sizeof(*starts), cmp_u64);
+  qsort(ends, m, sizeof(*ends), cmp_u64);
+  /* Every end popped here belongs to an operation that started earlier
+   * (its start < its end <= this start), so `running` never wraps. */
+  uint32_t running = 0, top = m < n ? 1 : 0, e = 0;
+  for (uint32_t s = 0; s < m; s++) {
+    while (e < m && ends[e] <= starts[s]) {
       e++;
       running--;
     }

@@ -89,6 +89,11 @@ static inline uint64_t iob__duration_ms(const iob_batch *b, uint32_t i) {
                                 : b->config.duration_ms;
 }
 
+/* What the operation functions get: op_data, or data if there is none. */
+static inline void *iob__op_data(const iob_batch *b) {
+  return b->config.op_data ? b->config.op_data : b->config.data;
+}
+
 /* True when the operation's work runs on the loop thread itself: CPU work,
  * or a user's blocking function with no start function. */
 static inline bool iob__work_inline(const iob_batch *b) {

@@ -242,7 +242,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 }
 
 static int pg_start(iob_batch *batch, uint32_t index) {
-  iob_pg_target *t = iob_batch_data(batch);
+  iob_pg_target *t = iob_batch_op_data(batch);
   if (index >= t->count)
     return IOB_EINVAL;
   pg_op *op = calloc(1, sizeof(*op));
@@ -278,7 +278,7 @@ static int pg_start(iob_batch *batch, uint32_t index) {
 }
 
 static void pg_cancel(iob_batch *batch, uint32_t index) {
-  iob_pg_target *t = iob_batch_data(batch);
+  iob_pg_target *t = iob_batch_op_data(batch);
   if (index < t->count && t->ops[index] != NULL)
     op_end(t->ops[index], IOB_ECANCELED, NULL);
 }
@@ -333,7 +333,7 @@ int iob_pg_use(iob_config *config, iob_pg_target *target) {
   config->start = pg_start;
   config->blocking = pg_blocking;
   config->cancel = pg_cancel;
-  config->data = target;
+  config->op_data = target;
   if (config->thread_stack_size < 256 * 1024)
     config->thread_stack_size = 256 * 1024;
   return 0;

@@ -186,7 +186,7 @@ static void on_connect(uv_connect_t *req, int status) {
 }
 
 static int tcp_start(iob_batch *batch, uint32_t index) {
-  iob_tcp_target *t = iob_batch_data(batch);
+  iob_tcp_target *t = iob_batch_op_data(batch);
   if (index >= t->count)
     return IOB_EINVAL;
   tcp_op *op = calloc(1, sizeof(*op));
@@ -215,7 +215,7 @@ static int tcp_start(iob_batch *batch, uint32_t index) {
 }
 
 static void tcp_cancel(iob_batch *batch, uint32_t index) {
-  iob_tcp_target *t = iob_batch_data(batch);
+  iob_tcp_target *t = iob_batch_op_data(batch);
   if (index < t->count && t->ops[index] != NULL)
     op_end(t->ops[index], IOB_ECANCELED);
 }
@@ -305,6 +305,6 @@ int iob_tcp_use(iob_config *config, iob_tcp_target *target) {
   config->start = tcp_start;
   config->blocking = tcp_blocking;
   config->cancel = tcp_cancel;
-  config->data = target;
+  config->op_data = target;
   return 0;
 }

@@ -36,7 +36,7 @@ int iob__work_blocking(const iob_batch *b, uint32_t i) {
     spin(iob__duration_ms(b, i));
     return 0;
   case IOB_WORK_USER:
-    return b->config.blocking(b->config.data, i);
+    return b->config.blocking(iob__op_data(b), i);
   default:
     /* A simulated blocking I/O call: the thread can do nothing else. */
     uv_sleep((unsigned int)iob__duration_ms(b, i));

@@ -108,6 +108,13 @@ static void a_start_function_may_refuse_at_once(void **state) {
   assert_int_equal(r.failed, 5);
 }
 
+static void operations_that_fail_at_once_count_as_one_running(void **s) {
+  user_ctx ctx = {.refuse_every = 1};
+  iob_report r = run_user(IOB_STYLE_LOOP, 5, &ctx);
+  assert_int_equal(r.failed, 5);
+  assert_int_equal(r.peak_in_flight, 1);
+}
+
 static void settling_what_is_not_in_flight_is_refused(void **state) {
   assert_int_equal(iob_op_done(NULL, 0, 0), IOB_EINVAL);
   iob_config c = config_of(IOB_STYLE_LOOP, 2, 0);
@@ -153,6 +160,25 @@ static void blocking_user_operations_run_on_threads(void **state) {
   }
 }
 
+static void operations_get_op_data_and_the_batch_keeps_data(void **state) {
+  int delay = 1, mine = 0;
+  iob_config c = config_of(IOB_STYLE_THREADS, 2, 0);
+  c.work = IOB_WORK_USER;
+  c.blocking = blocking_op; /* reads its delay from op_data */
+  c.op_data = &delay;
+  c.data = &mine;
+  iob_batch *b;
+  assert_int_equal(iob_run(&b, &c), 0);
+  assert_ptr_equal(iob_batch_data(b), &mine);
+  assert_ptr_equal(iob_batch_op_data(b), &delay);
+  assert_int_equal(iob_batch_free(b), 0);
+  c.op_data = NULL; /* falls back to data */
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_ptr_equal(iob_batch_op_data(b), &mine);
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_null(iob_batch_op_data(NULL));
+}
+
 static void a_blocking_operation_on_the_loop_blocks_it(void **state) {
   int delay = 30;
   iob_config c = config_of(IOB_STYLE_LOOP, 4, 0);
@@ -193,8 +219,10 @@ int main(void) {
       cmocka_unit_test(a_failing_operations_status_lands_in_the_report),
       cmocka_unit_test(a_start_function_may_refuse_at_once),
       cmocka_unit_test(settling_what_is_not_in_flight_is_refused),
+      cmocka_unit_test(operations_that_fail_at_once_count_as_one_running),
       cmocka_unit_test(blocking_user_operations_run_on_threads),
       cmocka_unit_test(a_blocking_operation_on_the_loop_blocks_it),
+      cmocka_unit_test(operations_get_op_data_and_the_batch_keeps_data),
       cmocka_unit_test(user_work_needs_the_right_function_for_its_style),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
