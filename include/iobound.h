@@ -64,14 +64,16 @@ IOB_EXPORT const char *iob_version(void);
 /**
  * Describe an error code in words, in iobound's terms.
  * @param[in] err a negative code from iobound, or any libuv error code.
- * @return a static string; never NULL (unknown codes get a generic text).
+ * @return a string that needs no freeing and stays valid until the calling
+ *         thread's next call with an unknown code; never NULL (unknown
+ *         codes get a generic text).
  */
 IOB_EXPORT const char *iob_strerror(int err);
 
 /**
  * Name an error code ("IOB_EINVAL"; libuv's name for codes iobound
- * does not define).
- * @return a static string; never NULL.
+ * does not define; "OK" for 0).
+ * @return a string as for iob_strerror(); never NULL.
  */
 IOB_EXPORT const char *iob_err_name(int err);
 

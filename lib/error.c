@@ -34,7 +34,10 @@ const char *iob_strerror(int err) {
 #undef X
   if (err == 0)
     return "success";
-  return uv_strerror(err);
+  /* uv_strerror() allocates a new string for codes it does not know, on
+   * every call; the _r form writes into a buffer of ours instead. */
+  static _Thread_local char text[80];
+  return uv_strerror_r(err, text, sizeof(text));
 }
 
 const char *iob_err_name(int err) {
@@ -43,7 +46,10 @@ const char *iob_err_name(int err) {
     return #code;
   IOB_ERRORS(X)
 #undef X
-  return uv_err_name(err);
+  if (err == 0)
+    return "OK";
+  static _Thread_local char name[80];
+  return uv_err_name_r(err, name, sizeof(name));
 }
 
 static const char *const style_names[IOB_STYLE_COUNT_] = {
