@@ -55,6 +55,27 @@ typedef struct server_proc {
   int port;
 } server_proc;
 
+/* The servers started and not yet reaped, so that a failed test (whose
+ * assertion jumps out of it) does not leave one running. */
+static int running_pids[8];
+
+static void note_pid(int pid, int replaced) {
+  for (int k = 0; k < 8; k++)
+    if (running_pids[k] == replaced) {
+      running_pids[k] = pid;
+      return;
+    }
+}
+
+static int kill_strays(void **state) {
+  for (int k = 0; k < 8; k++) {
+    if (running_pids[k] != 0)
+      kill(running_pids[k], SIGKILL);
+    running_pids[k] = 0;
+  }
+  return 0;
+}
+
 static void on_output_closed(uv_handle_t *h) {
   ((output *)h->data)->closed = true;
 }
@@ -83,6 +104,7 @@ static void on_proc_closed(uv_handle_t *h) {
 
 static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal) {
   server_proc *p = h->data;
+  note_pid(0, p->handle.pid);
   p->exited = true;
   p->status = status;
   p->term_signal = term_signal;
@@ -117,6 +139,7 @@ static void spawn_server(server_proc *p, const char *const *args) {
                                   .stdio = stdio,
                                   .stdio_count = 3};
   assert_int_equal(uv_spawn(&the_loop, &p->handle, &options), 0);
+  note_pid(p->handle.pid, 0);
   uv_read_start((uv_stream_t *)&p->out.pipe, on_output_alloc, on_output);
   uv_read_start((uv_stream_t *)&p->err.pipe, on_output_alloc, on_output);
 }
@@ -673,15 +696,23 @@ int main(int argc, char **argv) {
   /* A server that died would make our writes raise SIGPIPE: fail instead. */
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(batches_run_side_by_side_while_pings_stay_fast),
-      cmocka_unit_test(bad_requests_get_error_lines),
-      cmocka_unit_test(quit_answers_the_running_batch_then_closes),
-      cmocka_unit_test(timeouts_and_cpu_work_are_reported),
-      cmocka_unit_test(vanished_clients_cost_the_server_nothing),
-      cmocka_unit_test(a_client_that_never_reads_is_dropped),
-      cmocka_unit_test(sigint_stops_the_server_with_batches_running),
-      cmocka_unit_test(bad_arguments_exit_64_with_a_message_and_a_hint),
-      cmocka_unit_test(a_port_in_use_exits_1_and_says_why),
+      cmocka_unit_test_teardown(batches_run_side_by_side_while_pings_stay_fast,
+                                kill_strays),
+      cmocka_unit_test_teardown(bad_requests_get_error_lines, kill_strays),
+      cmocka_unit_test_teardown(quit_answers_the_running_batch_then_closes,
+                                kill_strays),
+      cmocka_unit_test_teardown(timeouts_and_cpu_work_are_reported,
+                                kill_strays),
+      cmocka_unit_test_teardown(vanished_clients_cost_the_server_nothing,
+                                kill_strays),
+      cmocka_unit_test_teardown(a_client_that_never_reads_is_dropped,
+                                kill_strays),
+      cmocka_unit_test_teardown(sigint_stops_the_server_with_batches_running,
+                                kill_strays),
+      cmocka_unit_test_teardown(bad_arguments_exit_64_with_a_message_and_a_hint,
+                                kill_strays),
+      cmocka_unit_test_teardown(a_port_in_use_exits_1_and_says_why,
+                                kill_strays),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
