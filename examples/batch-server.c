@@ -78,8 +78,7 @@ PRINTF_LIKE(1, 2) static void log_line(const char *fmt, ...) {
   putchar('\n');
 }
 
-/* ---- closing a client -----------------------------------------------------
- */
+/* ---- closing a client -------------------------------------------------- */
 
 static void free_if_done(client *c) {
   if (!c->closed || c->batch != NULL)
@@ -150,8 +149,7 @@ static void client_end(client *c) {
   shutdown_when_written(c);
 }
 
-/* ---- answering ------------------------------------------------------------
- */
+/* ---- answering --------------------------------------------------------- */
 
 /* Make room for `more` bytes (and a NUL) in `o`, up to OUTBOX_MAX. */
 static bool outbox_reserve(outbox *o, size_t more) {
@@ -254,8 +252,7 @@ static void send_stats(client *c) {
             s->connected, s->running, s->done, s->cancelled);
 }
 
-/* ---- batches --------------------------------------------------------------
- */
+/* ---- batches ----------------------------------------------------------- */
 
 /* stream=1: a line per operation as it settles. It also runs from inside
  * iob_batch_cancel(), for the operations the cancel settles; the client is
@@ -309,8 +306,7 @@ static void start_batch(client *c, const request *r) {
   c->srv->running++;
 }
 
-/* ---- reading requests -----------------------------------------------------
- */
+/* ---- reading requests -------------------------------------------------- */
 
 static void handle_line(client *c, const char *line) {
   request r;
@@ -381,8 +377,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     take_byte(c, buf->base[i]);
 }
 
-/* ---- the server -----------------------------------------------------------
- */
+/* ---- the server -------------------------------------------------------- */
 
 static void on_connection(uv_stream_t *listener, int status) {
   server *s = listener->data;

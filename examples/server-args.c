@@ -51,7 +51,7 @@ static bool parse_uint(const char *text, uint64_t min, uint64_t max,
   return true;
 }
 
-/* ---- the command line ---------------------------------------------------- */
+/* ---- the command line -------------------------------------------------- */
 
 /* Fill opts->addr from host and port: an IPv4 address, else an IPv6 one. */
 static bool resolve(server_opts *o) {
@@ -122,7 +122,7 @@ int server_parse_args(int argc, char **argv, server_opts *o, char *error,
   return 0;
 }
 
-/* ---- requests ------------------------------------------------------------ */
+/* ---- requests ---------------------------------------------------------- */
 
 #define RUN_USAGE                                                              \
   "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "                 \

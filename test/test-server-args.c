@@ -80,7 +80,7 @@ static void bad_arguments_are_refused_with_a_message_naming_them(void **state) {
   }
 }
 
-/* ---- requests ------------------------------------------------------------ */
+/* ---- requests ---------------------------------------------------------- */
 
 static request parsed(const char *line) {
   request r;

@@ -36,8 +36,7 @@ static void close_loop(void) {
   assert_int_equal(uv_loop_close(&the_loop), 0);
 }
 
-/* ---- the server process ---------------------------------------------------
- */
+/* ---- the server process ------------------------------------------------ */
 
 typedef struct output {
   uv_pipe_t pipe;
@@ -180,8 +179,7 @@ static int count_in(const char *text, const char *what) {
   return n;
 }
 
-/* ---- clients --------------------------------------------------------------
- */
+/* ---- clients ----------------------------------------------------------- */
 
 #define LINES_MAX 64
 #define PINGS_MAX 1024
@@ -329,8 +327,7 @@ static void send_ping(uv_timer_t *t) {
   send_text(c, "ping\n");
 }
 
-/* ---- reading the answers --------------------------------------------------
- */
+/* ---- reading the answers ----------------------------------------------- */
 
 static double json_number(const char *line, const char *key) {
   char pattern[64];
@@ -356,8 +353,25 @@ static const char *stats_once_idle(client *c) {
   return stats;
 }
 
-/* ---- the tests ------------------------------------------------------------
- */
+/* ---- the fixture: a loop and a server on port 0 ------------------------ */
+
+static server_proc the_server;
+
+static int server_up(void **state) {
+  open_loop();
+  start_server(&the_server);
+  *state = &the_server;
+  return 0;
+}
+
+/* The end of a test that passed: the server must stop cleanly, and this
+ * test's loop close with nothing left on it. */
+static void server_down(server_proc *p) {
+  stop_server(p);
+  close_loop();
+}
+
+/* ---- the tests --------------------------------------------------------- */
 
 #define RUNNERS 3
 
@@ -373,20 +387,18 @@ static void check_loop_report(const char *line) {
 }
 
 static void batches_run_side_by_side_while_pings_stay_fast(void **state) {
-  open_loop();
-  server_proc p;
-  start_server(&p);
-  client *pinger = connect_client(p.port);
+  server_proc *p = *state;
+  client *pinger = connect_client(p->port);
   assert_int_equal(uv_timer_start(&pinger->pinger, send_ping, 0, 20), 0);
   client *runners[RUNNERS], *pool, *leaver;
   uint64_t t0 = uv_hrtime();
   for (int k = 0; k < RUNNERS; k++) {
-    runners[k] = connect_client(p.port);
+    runners[k] = connect_client(p->port);
     send_text(runners[k], "run loop 1000 300\n");
   }
-  pool = connect_client(p.port);
+  pool = connect_client(p->port);
   send_text(pool, "run pool 8 100\n");
-  leaver = connect_client(p.port);
+  leaver = connect_client(p->port);
   /* Lines are answered in order: the pong says its batch runs. */
   assert_string_equal(ask(leaver, "run loop 1000 300\nping"), "pong");
   pump_for(100);
@@ -421,16 +433,15 @@ static void batches_run_side_by_side_while_pings_stay_fast(void **state) {
   assert_int_equal(json_number(stats, "batches_done"), RUNNERS + 1);
   assert_int_equal(json_number(stats, "batches_cancelled"), 1);
   assert_int_equal(json_number(stats, "clients"), RUNNERS + 2);
-  assert_int_equal(count_in(p.out.text, "cancelled batch for client"), 1);
-  assert_int_equal(count_in(p.out.text, "batch over, IOB_ECANCELED"), 1);
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 1);
+  assert_int_equal(count_in(p->out.text, "batch over, IOB_ECANCELED"), 1);
 
   for (int k = 0; k < RUNNERS; k++)
     free_client(runners[k]);
   free_client(pool);
   free_client(leaver);
   free_client(pinger);
-  stop_server(&p);
-  close_loop();
+  server_down(p);
 }
 
 static void bad_requests_get_error_lines(void **state) {
@@ -454,10 +465,8 @@ static void bad_requests_get_error_lines(void **state) {
       {"jump", "error unknown command 'jump'"},
       {"ping now", "error ping takes no arguments"},
   };
-  open_loop();
-  server_proc p;
-  start_server(&p);
-  client *c = connect_client(p.port);
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
   for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
     const char *answer = ask(c, cases[k].request);
     if (strncmp(answer, cases[k].answer, strlen(cases[k].answer)) != 0)
@@ -480,15 +489,12 @@ static void bad_requests_get_error_lines(void **state) {
   assert_true(json_has(c->lines[c->nlines - 1], "\"count\":3"));
 
   free_client(c);
-  stop_server(&p);
-  close_loop();
+  server_down(p);
 }
 
 static void quit_answers_the_running_batch_then_closes(void **state) {
-  open_loop();
-  server_proc p;
-  start_server(&p);
-  client *c = connect_client(p.port);
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
   /* As `printf 'run ...\nquit\n' | nc` sends it: all at once. */
   send_text(c, "run loop 3 100 stream=1\nquit\nping\n");
   WAIT_UNTIL(c->eof, 2000);
@@ -504,13 +510,13 @@ static void quit_answers_the_running_batch_then_closes(void **state) {
 
   /* Answers that pile up behind a slow reader all go out before the
    * connection closes: 150000 pongs, three operations, the report. */
-  c = connect_client_ex(p.port, 2048);
+  c = connect_client_ex(p->port, 2048);
   uv_read_stop((uv_stream_t *)&c->tcp);
   char *pings = pings_text(150000);
   send_text(c, pings);
   free(pings);
   send_text(c, "run loop 3 1 stream=1\nquit\n");
-  WAIT_UNTIL(strstr(p.out.text, "client 2: batch over"), 5000);
+  WAIT_UNTIL(strstr(p->out.text, "client 2: batch over"), 5000);
   pump_for(50);
   uv_read_start((uv_stream_t *)&c->tcp, on_client_alloc, on_client_read);
   WAIT_UNTIL(c->eof, 5000);
@@ -518,21 +524,18 @@ static void quit_answers_the_running_batch_then_closes(void **state) {
   assert_true(json_has(c->last, "\"status\":\"OK\""));
   free_client(c);
 
-  c = connect_client(p.port);
+  c = connect_client(p->port);
   send_text(c, "quit\n");
   WAIT_UNTIL(c->eof, 2000);
   assert_true(c->eof);
   assert_int_equal(c->nlines, 0);
   free_client(c);
-  stop_server(&p);
-  close_loop();
+  server_down(p);
 }
 
 static void timeouts_and_cpu_work_are_reported(void **state) {
-  open_loop();
-  server_proc p;
-  start_server(&p);
-  client *c = connect_client(p.port);
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
   const char *r = ask(c, "run loop 10 2000 timeout=50");
   assert_int_equal(json_number(r, "failed"), 10);
   assert_int_equal(json_number(r, "timeout_ms"), 50);
@@ -544,92 +547,83 @@ static void timeouts_and_cpu_work_are_reported(void **state) {
   assert_true(json_number(r, "peak_in_flight") <= 2);
   assert_int_equal(json_number(r, "failed"), 0);
   free_client(c);
-  stop_server(&p);
-  close_loop();
+  server_down(p);
 }
 
 /* Clients that vanish, mid-batch or mid-answer, cost the server nothing:
  * no crash on writing to them (SIGPIPE), no batch left running. */
 static void vanished_clients_cost_the_server_nothing(void **state) {
-  open_loop();
-  server_proc p;
-  start_server(&p);
+  server_proc *p = *state;
   /* Gone before the server reads its pings: the server answers a closed
    * socket, and its second answer would raise SIGPIPE. The server is
    * stopped meanwhile so that the pings and the FIN both wait for it. */
-  client *rude = connect_client(p.port);
+  client *rude = connect_client(p->port);
   assert_string_equal(ask(rude, "ping"), "pong"); /* accepted and read */
-  assert_int_equal(uv_process_kill(&p.handle, SIGSTOP), 0);
+  assert_int_equal(uv_process_kill(&p->handle, SIGSTOP), 0);
   for (int k = 0; k < 200; k++)
     send_text(rude, "ping\n");
   close_client(rude);
-  assert_int_equal(uv_process_kill(&p.handle, SIGCONT), 0);
+  assert_int_equal(uv_process_kill(&p->handle, SIGCONT), 0);
   /* Gone mid-batch, with a FIN and with an RST. Lines are answered in
    * order, so the pong says the batch runs. */
-  client *gone = connect_client(p.port), *reset = connect_client(p.port);
+  client *gone = connect_client(p->port), *reset = connect_client(p->port);
   assert_string_equal(ask(gone, "run threads 20 300 limit=4\nping"), "pong");
   assert_string_equal(ask(reset, "run pool 8 300\nping"), "pong");
   close_client(gone);
   reset->reset = true;
   close_client(reset);
 
-  client *c = connect_client(p.port);
+  client *c = connect_client(p->port);
   const char *stats = stats_once_idle(c);
   assert_int_equal(json_number(stats, "batches_running"), 0);
   assert_int_equal(json_number(stats, "batches_cancelled"), 2);
   assert_int_equal(json_number(stats, "batches_done"), 0);
   assert_int_equal(json_number(stats, "clients"), 1);
-  assert_int_equal(count_in(p.out.text, "cancelled batch for client"), 2);
-  assert_int_equal(count_in(p.out.text, "disconnected (ECONNRESET)"), 1);
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 2);
+  assert_int_equal(count_in(p->out.text, "disconnected (ECONNRESET)"), 1);
   free_client(rude);
   free_client(gone);
   free_client(reset);
   free_client(c);
-  stop_server(&p);
-  close_loop();
+  server_down(p);
 }
 
 /* A client that sends and never reads is dropped once its unwritten
  * answers pass the server's bound (1 MiB), rather than grow its memory. */
 static void a_client_that_never_reads_is_dropped(void **state) {
-  open_loop();
-  server_proc p;
-  start_server(&p);
-  client *deaf = connect_client_ex(p.port, 2048);
+  server_proc *p = *state;
+  client *deaf = connect_client_ex(p->port, 2048);
   uv_read_stop((uv_stream_t *)&deaf->tcp);
   char *pings = pings_text(2000000); /* 10 MB of pongs to come */
   send_text(deaf, pings);
   free(pings);
-  WAIT_UNTIL(strstr(p.out.text, "client 1 does not read its answers"), 5000);
-  assert_non_null(strstr(p.out.text, "client 1 does not read its answers"));
-  client *c = connect_client(p.port);
+  WAIT_UNTIL(strstr(p->out.text, "client 1 does not read its answers"), 5000);
+  assert_non_null(strstr(p->out.text, "client 1 does not read its answers"));
+  client *c = connect_client(p->port);
   assert_string_equal(ask(c, "stats"),
                       "{\"clients\":1,\"batches_running\":0,"
                       "\"batches_done\":0,\"batches_cancelled\":0}");
   free_client(deaf);
   free_client(c);
-  stop_server(&p);
-  close_loop();
+  server_down(p);
 }
 
 static void sigint_stops_the_server_with_batches_running(void **state) {
-  open_loop();
-  server_proc p;
-  start_server(&p);
-  client *a = connect_client(p.port), *b = connect_client(p.port);
+  server_proc *p = *state;
+  client *a = connect_client(p->port), *b = connect_client(p->port);
   send_text(a, "run loop 1000 10000\n");
   send_text(b, "run pool 8 400\n"); /* queued jobs come off the pool */
   assert_string_equal(ask(a, "ping"), "pong"); /* both batches started */
   assert_string_equal(ask(b, "ping"), "pong");
   uint64_t t0 = uv_hrtime();
-  assert_int_equal(uv_process_kill(&p.handle, SIGINT), 0);
+  assert_int_equal(uv_process_kill(&p->handle, SIGINT), 0);
   WAIT_UNTIL(a->eof && b->eof, 1000);
   assert_true(a->eof && b->eof);
-  wait_for_exit(&p, 15000);
-  assert_int_equal(p.status, 0);
-  assert_int_equal(p.term_signal, 0);
-  assert_non_null(strstr(p.out.text, "stopping on SIGINT\n"));
-  assert_int_equal(count_in(p.out.text, "cancelled batch for client"), 2);
+  wait_for_exit(p, 15000);
+  assert_int_equal(p->status, 0);
+  assert_int_equal(p->term_signal, 0);
+  assert_non_null(strstr(p->out.text, "stopping on SIGINT\n"));
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 2);
   /* The loop batch ends at once; the pool's running jobs end their wait. */
   print_message("stopped in %.1f ms\n", MS(uv_hrtime() - t0));
   assert_int_equal(a->nlines + b->nlines, 2); /* the pongs, no report */
@@ -638,8 +632,7 @@ static void sigint_stops_the_server_with_batches_running(void **state) {
   close_loop();
 }
 
-/* ---- the command line -----------------------------------------------------
- */
+/* ---- the command line -------------------------------------------------- */
 
 static void run_to_exit(server_proc *p, const char *const *args) {
   spawn_server(p, args);
@@ -696,19 +689,21 @@ int main(int argc, char **argv) {
   /* A server that died would make our writes raise SIGPIPE: fail instead. */
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(batches_run_side_by_side_while_pings_stay_fast,
-                                kill_strays),
-      cmocka_unit_test_teardown(bad_requests_get_error_lines, kill_strays),
-      cmocka_unit_test_teardown(quit_answers_the_running_batch_then_closes,
-                                kill_strays),
-      cmocka_unit_test_teardown(timeouts_and_cpu_work_are_reported,
-                                kill_strays),
-      cmocka_unit_test_teardown(vanished_clients_cost_the_server_nothing,
-                                kill_strays),
-      cmocka_unit_test_teardown(a_client_that_never_reads_is_dropped,
-                                kill_strays),
-      cmocka_unit_test_teardown(sigint_stops_the_server_with_batches_running,
-                                kill_strays),
+      cmocka_unit_test_setup_teardown(
+          batches_run_side_by_side_while_pings_stay_fast, server_up,
+          kill_strays),
+      cmocka_unit_test_setup_teardown(bad_requests_get_error_lines, server_up,
+                                      kill_strays),
+      cmocka_unit_test_setup_teardown(
+          quit_answers_the_running_batch_then_closes, server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(timeouts_and_cpu_work_are_reported,
+                                      server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(vanished_clients_cost_the_server_nothing,
+                                      server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(a_client_that_never_reads_is_dropped,
+                                      server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(
+          sigint_stops_the_server_with_batches_running, server_up, kill_strays),
       cmocka_unit_test_teardown(bad_arguments_exit_64_with_a_message_and_a_hint,
                                 kill_strays),
       cmocka_unit_test_teardown(a_port_in_use_exits_1_and_says_why,
