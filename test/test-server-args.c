@@ -1,0 +1,215 @@
+/* iobound-server's arguments and request lines, parsed without a network:
+ * defaults, every option, every bad value. */
+#include <string.h>
+
+#include "../examples/server.h"
+#include "helpers.h"
+
+#define PARSE(o, err, ...)                                                     \
+  parse_args((char *[]){"iobound-server", __VA_ARGS__, NULL}, o, err)
+
+static int parse_args(char **argv, server_opts *o, char *err) {
+  int argc = 0;
+  while (argv[argc] != NULL)
+    argc++;
+  return server_parse_args(argc, argv, o, err, 256);
+}
+
+static unsigned int port_of(const server_opts *o) {
+  const struct sockaddr_in *in = (const struct sockaddr_in *)&o->addr;
+  const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&o->addr;
+  return ntohs(o->addr.ss_family == AF_INET6 ? in6->sin6_port : in->sin_port);
+}
+
+static void
+no_arguments_listen_on_loopback_on_a_port_of_the_systems(void **state) {
+  server_opts o;
+  char err[256];
+  char *argv[] = {"iobound-server", NULL};
+  assert_int_equal(server_parse_args(1, argv, &o, err, sizeof(err)), 0);
+  assert_int_equal(o.action, SERVER_SERVE);
+  assert_string_equal(o.host, "127.0.0.1");
+  assert_int_equal(o.port, 0);
+  assert_int_equal(o.addr.ss_family, AF_INET);
+}
+
+static void host_and_port_are_understood_in_both_spellings(void **state) {
+  server_opts o;
+  char err[256];
+  assert_int_equal(PARSE(&o, err, "--host", "0.0.0.0", "--port", "7000"), 0);
+  assert_string_equal(o.host, "0.0.0.0");
+  assert_int_equal(port_of(&o), 7000);
+  assert_int_equal(PARSE(&o, err, "--host=::1", "--port=65535"), 0);
+  assert_int_equal(o.addr.ss_family, AF_INET6);
+  assert_int_equal(port_of(&o), 65535);
+  assert_int_equal(PARSE(&o, err, "--port", "8", "-h"), 0);
+  assert_int_equal(o.action, SERVER_HELP);
+  assert_int_equal(PARSE(&o, err, "--version"), 0);
+  assert_int_equal(o.action, SERVER_VERSION);
+}
+
+static void bad_arguments_are_refused_with_a_message_naming_them(void **state) {
+  static const struct {
+    const char *args[3];
+    const char *message;
+  } cases[] = {
+      {{"--port", "65536"},
+       "--port takes a number from 0 to 65535, not '65536'"},
+      {{"--port", "+80"}, "--port takes a number from 0 to 65535, not '+80'"},
+      {{"--port", "0x50"}, "--port takes a number from 0 to 65535, not '0x50'"},
+      {{"--port="}, "--port takes a number from 0 to 65535, not ''"},
+      {{"--port"}, "option '--port' needs a value"},
+      {{"--host"}, "option '--host' needs a value"},
+      {{"--host", "localhost"},
+       "--host takes an IPv4 or IPv6 address, not 'localhost'"},
+      {{"--host", "1.2.3.4.5"},
+       "--host takes an IPv4 or IPv6 address, not '1.2.3.4.5'"},
+      {{"--hostname", "x"}, "unknown option '--hostname'"},
+      {{"-p", "1"}, "unknown option '-p'"},
+      {{"7000"}, "unknown option '7000'"},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    server_opts o;
+    char err[256] = "";
+    char *argv[4] = {"iobound-server", (char *)cases[k].args[0],
+                     (char *)cases[k].args[1], NULL};
+    int argc = argv[2] != NULL ? 3 : 2;
+    assert_int_equal(server_parse_args(argc, argv, &o, err, sizeof(err)),
+                     SERVER_EX_USAGE);
+    assert_string_equal(err, cases[k].message);
+  }
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static request parsed(const char *line) {
+  request r;
+  char err[256] = "";
+  if (server_parse_request(line, &r, err, sizeof(err)) != 0)
+    fail_msg("'%s' refused: %s", line, err);
+  return r;
+}
+
+static void a_run_request_fills_the_config(void **state) {
+  request r = parsed("run loop 1000 200");
+  assert_int_equal(r.kind, REQUEST_RUN);
+  assert_int_equal(r.config.style, IOB_STYLE_LOOP);
+  assert_int_equal(r.config.count, 1000);
+  assert_int_equal(r.config.duration_ms, 200);
+  assert_int_equal(r.config.work, IOB_WORK_WAIT);
+  assert_int_equal(r.config.max_in_flight, 0);
+  assert_int_equal(r.config.timeout_ms, 0);
+  assert_false(r.stream);
+
+  r = parsed("  run\tpool 8 100 limit=3 timeout=50 work=cpu stream=1\r");
+  assert_int_equal(r.config.style, IOB_STYLE_POOL);
+  assert_int_equal(r.config.count, 8);
+  assert_int_equal(r.config.max_in_flight, 3);
+  assert_int_equal(r.config.timeout_ms, 50);
+  assert_int_equal(r.config.work, IOB_WORK_CPU);
+  assert_true(r.stream);
+
+  /* The bounds themselves are allowed. */
+  r = parsed("run threads 100000 60000 limit=1000 timeout=60000");
+  assert_int_equal(r.config.count, SERVER_COUNT_MAX);
+  r = parsed("run sequential 1000 0 stream=1 stream=0");
+  assert_false(r.stream);
+}
+
+static void the_other_commands_take_no_arguments(void **state) {
+  assert_int_equal(parsed("ping").kind, REQUEST_PING);
+  assert_int_equal(parsed("stats\r").kind, REQUEST_STATS);
+  assert_int_equal(parsed(" quit ").kind, REQUEST_QUIT);
+  assert_int_equal(parsed("").kind, REQUEST_NONE);
+  assert_int_equal(parsed(" \t\r").kind, REQUEST_NONE);
+}
+
+static void bad_requests_are_refused_with_a_reason(void **state) {
+  static const struct {
+    const char *line, *error;
+  } cases[] = {
+      {"run", "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
+              "[work=wait|cpu] [stream=1]"},
+      {"run loop 5", "usage: run STYLE COUNT DURATION_MS [limit=N] "
+                     "[timeout=MS] [work=wait|cpu] [stream=1]"},
+      {"run fast 5 5",
+       "unknown style 'fast' (sequential, loop, pool or threads)"},
+      {"run loop 0 5", "count must be 1..100000, not '0'"},
+      {"run loop 100001 5", "count must be 1..100000, not '100001'"},
+      {"run loop 99999999999999999999 5",
+       "count must be 1..100000, not '99999999999999999999'"},
+      {"run loop 5x 5", "count must be 1..100000, not '5x'"},
+      {"run loop 5 60001", "duration must be 0..60000 ms, not '60001'"},
+      {"run loop 5 -1", "duration must be 0..60000 ms, not '-1'"},
+      {"run loop 5 5 limit=100001",
+       "limit must be 0..100000 (0: none), not '100001'"},
+      {"run loop 5 5 limit", "limit must be 0..100000 (0: none), not ''"},
+      {"run loop 5 5 timeout=1s",
+       "timeout must be 0..60000 ms (0: none), not '1s'"},
+      {"run loop 5 5 stream=2", "stream must be 0 or 1, not '2'"},
+      {"run loop 5 5 work=user", "work must be wait or cpu, not 'user'"},
+      {"run loop 5 5 work=", "work must be wait or cpu, not ''"},
+      {"run loop 5 5 limits=3",
+       "unknown option 'limits=3' (usage: run STYLE COUNT DURATION_MS "
+       "[limit=N] [timeout=MS] [work=wait|cpu] [stream=1])"},
+      {"run sequential 5 5 work=cpu",
+       "work=cpu would block the server's loop in the sequential style; "
+       "use pool or threads"},
+      {"run threads 1001 5",
+       "the threads style runs at most 1000 operations at once here; add "
+       "limit=1000 (or less)"},
+      {"run threads 1001 5 limit=1001",
+       "the threads style runs at most 1000 operations at once here; add "
+       "limit=1000 (or less)"},
+      {"run loop 1001 5 stream=1", "stream=1 takes at most 1000 operations"},
+      {"RUN loop 5 5", "unknown command 'RUN' (run, ping, stats or quit)"},
+      {"pong", "unknown command 'pong' (run, ping, stats or quit)"},
+      {"quit now", "quit takes no arguments"},
+      {"stats all", "stats takes no arguments"},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    request r;
+    char err[256] = "";
+    if (server_parse_request(cases[k].line, &r, err, sizeof(err)) != -1)
+      fail_msg("'%s' was accepted", cases[k].line);
+    assert_string_equal(err, cases[k].error);
+  }
+  /* The threads limit counts what runs at once, not the whole batch. */
+  assert_int_equal(parsed("run threads 5000 5 limit=1000").config.count, 5000);
+}
+
+static void a_line_longer_than_the_bound_is_refused(void **state) {
+  char line[SERVER_LINE_MAX + 2];
+  memset(line, ' ', sizeof(line) - 1);
+  line[sizeof(line) - 1] = '\0';
+  memcpy(line, "ping", 4);
+  request r;
+  char err[256];
+  assert_int_equal(server_parse_request(line, &r, err, sizeof(err)), -1);
+  assert_string_equal(err, "line too long (at most 1024 bytes)");
+  line[SERVER_LINE_MAX] = '\0'; /* exactly the bound: fine */
+  assert_int_equal(server_parse_request(line, &r, err, sizeof(err)), 0);
+  assert_int_equal(r.kind, REQUEST_PING);
+}
+
+static void a_small_error_buffer_gets_a_truncated_message(void **state) {
+  request r;
+  char err[12];
+  assert_int_equal(server_parse_request("nope", &r, err, sizeof(err)), -1);
+  assert_string_equal(err, "unknown com");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(
+          no_arguments_listen_on_loopback_on_a_port_of_the_systems),
+      cmocka_unit_test(host_and_port_are_understood_in_both_spellings),
+      cmocka_unit_test(bad_arguments_are_refused_with_a_message_naming_them),
+      cmocka_unit_test(a_run_request_fills_the_config),
+      cmocka_unit_test(the_other_commands_take_no_arguments),
+      cmocka_unit_test(bad_requests_are_refused_with_a_reason),
+      cmocka_unit_test(a_line_longer_than_the_bound_is_refused),
+      cmocka_unit_test(a_small_error_buffer_gets_a_truncated_message),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

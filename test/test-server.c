@@ -1,0 +1,713 @@
+/* iobound-server as its clients meet it: the server runs as a child
+ * process (uv_spawn, port 0, the "listening on" line read from its
+ * stdout), and real TCP clients on this test's own loop talk to it over
+ * loopback. The server's path is the first argument. */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static const char *server_path;
+static uv_loop_t the_loop;
+static uv_timer_t tick; /* wakes the loop, so waits can check the clock */
+
+static void on_tick(uv_timer_t *t) {}
+
+/* Run the loop until `cond` holds or `ms` have passed. */
+#define WAIT_UNTIL(cond, ms)                                                   \
+  for (uint64_t t0_ = uv_hrtime();                                             \
+       !(cond) && uv_hrtime() - t0_ < (uint64_t)(ms)*1000000;)                 \
+  uv_run(&the_loop, UV_RUN_ONCE)
+
+static void pump_for(uint64_t ms) { WAIT_UNTIL(false, ms); }
+
+static void open_loop(void) {
+  assert_int_equal(uv_loop_init(&the_loop), 0);
+  assert_int_equal(uv_timer_init(&the_loop, &tick), 0);
+  assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
+}
+
+static void close_loop(void) {
+  uv_close((uv_handle_t *)&tick, NULL);
+  assert_int_equal(uv_run(&the_loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&the_loop), 0);
+}
+
+/* ---- the server process ------------------------------------------------ */
+
+typedef struct output {
+  uv_pipe_t pipe;
+  char text[64 * 1024]; /* the start of it; the rest is read and dropped */
+  size_t len;
+  bool closed;
+} output;
+
+typedef struct server_proc {
+  uv_process_t handle;
+  output out, err;
+  bool exited, closed;
+  int64_t status;
+  int term_signal;
+  int port;
+} server_proc;
+
+/* The servers started and not yet reaped, so that a failed test (whose
+ * assertion jumps out of it) does not leave one running. */
+static int running_pids[8];
+
+static void note_pid(int pid, int replaced) {
+  for (int k = 0; k < 8; k++)
+    if (running_pids[k] == replaced) {
+      running_pids[k] = pid;
+      return;
+    }
+}
+
+static int kill_strays(void **state) {
+  for (int k = 0; k < 8; k++) {
+    if (running_pids[k] != 0)
+      kill(running_pids[k], SIGKILL);
+    running_pids[k] = 0;
+  }
+  return 0;
+}
+
+static void on_output_closed(uv_handle_t *h) {
+  ((output *)h->data)->closed = true;
+}
+
+static void on_output_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+  static char scratch[4096]; /* read at once into the output's text */
+  *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+static void on_output(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  output *o = s->data;
+  if (nread < 0) {
+    uv_close((uv_handle_t *)s, on_output_closed);
+    return;
+  }
+  size_t room = sizeof(o->text) - 1 - o->len;
+  size_t n = (size_t)nread < room ? (size_t)nread : room;
+  memcpy(o->text + o->len, buf->base, n);
+  o->len += n;
+  o->text[o->len] = '\0';
+}
+
+static void on_proc_closed(uv_handle_t *h) {
+  ((server_proc *)h->data)->closed = true;
+}
+
+static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal) {
+  server_proc *p = h->data;
+  note_pid(0, p->handle.pid);
+  p->exited = true;
+  p->status = status;
+  p->term_signal = term_signal;
+  uv_close((uv_handle_t *)h, on_proc_closed);
+}
+
+static bool finished(const server_proc *p) {
+  return p->closed && p->out.closed && p->err.closed;
+}
+
+/* Start the server with `args` (NULL-terminated, after the program). */
+static void spawn_server(server_proc *p, const char *const *args) {
+  char *argv[16] = {(char *)server_path};
+  for (int k = 0; args[k] != NULL; k++)
+    argv[k + 1] = (char *)args[k];
+  memset(p, 0, sizeof(*p));
+  p->handle.data = p;
+  p->out.pipe.data = &p->out;
+  p->err.pipe.data = &p->err;
+  assert_int_equal(uv_pipe_init(&the_loop, &p->out.pipe, 0), 0);
+  assert_int_equal(uv_pipe_init(&the_loop, &p->err.pipe, 0), 0);
+  uv_stdio_container_t stdio[3] = {
+      {.flags = UV_IGNORE},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+       .data.stream = (uv_stream_t *)&p->out.pipe},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+       .data.stream = (uv_stream_t *)&p->err.pipe},
+  };
+  uv_process_options_t options = {.file = server_path,
+                                  .args = argv,
+                                  .exit_cb = on_exit_cb,
+                                  .stdio = stdio,
+                                  .stdio_count = 3};
+  assert_int_equal(uv_spawn(&the_loop, &p->handle, &options), 0);
+  note_pid(p->handle.pid, 0);
+  uv_read_start((uv_stream_t *)&p->out.pipe, on_output_alloc, on_output);
+  uv_read_start((uv_stream_t *)&p->err.pipe, on_output_alloc, on_output);
+}
+
+/* Start a server on port 0 and read the port it chose from its log. */
+static void start_server(server_proc *p) {
+  spawn_server(p, (const char *const[]){"--port", "0", NULL});
+  const char *at;
+  WAIT_UNTIL((at = strstr(p->out.text, "listening on 127.0.0.1:")) &&
+                 strchr(at, '\n'),
+             5000);
+  assert_non_null(at);
+  p->port = atoi(at + strlen("listening on 127.0.0.1:"));
+  assert_true(p->port > 0 && p->port < 65536);
+}
+
+static void wait_for_exit(server_proc *p, uint64_t ms) {
+  WAIT_UNTIL(finished(p), ms);
+  assert_true(finished(p));
+}
+
+/* SIGTERM: the server must stop cleanly and exit 0. */
+static void stop_server(server_proc *p) {
+  assert_int_equal(uv_process_kill(&p->handle, SIGTERM), 0);
+  wait_for_exit(p, 5000);
+  if (p->status != 0 || p->term_signal != 0)
+    print_message("server stderr:\n%s\n", p->err.text);
+  assert_int_equal(p->term_signal, 0);
+  assert_int_equal(p->status, 0);
+  assert_non_null(strstr(p->out.text, "stopping on SIGTERM\n"));
+  assert_non_null(strstr(p->out.text, "\nstopped\n"));
+}
+
+static int count_in(const char *text, const char *what) {
+  int n = 0;
+  for (const char *at = text; (at = strstr(at, what)) != NULL; at++)
+    n++;
+  return n;
+}
+
+/* ---- clients ----------------------------------------------------------- */
+
+#define LINES_MAX 64
+#define PINGS_MAX 1024
+
+typedef struct client {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_timer_t pinger;
+  bool connected, eof, closed, reset;
+  char partial[512]; /* the line being received (answers are shorter) */
+  size_t len;
+  char lines[LINES_MAX][512]; /* the first lines other than "pong" */
+  int nlines;
+  int all_lines;                    /* every line, kept or not */
+  char last[512];                   /* the last line */
+  uint64_t ping_sent_ns[PINGS_MAX]; /* answers come in order */
+  int pings, pongs;
+  uint64_t worst_pong_ns;
+} client;
+
+static void on_connected(uv_connect_t *req, int status) {
+  client *c = req->data;
+  assert_int_equal(status, 0);
+  c->connected = true;
+}
+
+static void take_line(client *c, const char *line) {
+  c->all_lines++;
+  snprintf(c->last, sizeof(c->last), "%s", line);
+  if (strcmp(line, "pong") == 0 && c->pongs < c->pings) {
+    uint64_t took = uv_hrtime() - c->ping_sent_ns[c->pongs++ % PINGS_MAX];
+    if (took > c->worst_pong_ns)
+      c->worst_pong_ns = took;
+  } else if (c->nlines < LINES_MAX) {
+    snprintf(c->lines[c->nlines++], sizeof(c->lines[0]), "%s", line);
+  }
+}
+
+static void on_client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+  static char scratch[64 * 1024];
+  *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  client *c = s->data;
+  if (nread < 0) {
+    c->eof = true;
+    uv_read_stop(s);
+    return;
+  }
+  for (ssize_t i = 0; i < nread; i++) {
+    if (buf->base[i] == '\n') {
+      c->partial[c->len] = '\0';
+      take_line(c, c->partial);
+      c->len = 0;
+    } else if (c->len < sizeof(c->partial) - 1) {
+      c->partial[c->len++] = buf->base[i];
+    }
+  }
+}
+
+/* Connect to the server; rcvbuf, when not 0, makes the socket's receive
+ * buffer that small, so that the server's answers back up behind it. */
+static client *connect_client_ex(int port, int rcvbuf) {
+  client *c = calloc(1, sizeof(*c));
+  struct sockaddr_in addr;
+  assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
+  assert_int_equal(uv_tcp_init_ex(&the_loop, &c->tcp, AF_INET), 0);
+  if (rcvbuf != 0)
+    assert_int_equal(uv_recv_buffer_size((uv_handle_t *)&c->tcp, &rcvbuf), 0);
+  assert_int_equal(uv_timer_init(&the_loop, &c->pinger), 0);
+  c->tcp.data = c->connect.data = c->pinger.data = c;
+  assert_int_equal(uv_tcp_connect(&c->connect, &c->tcp,
+                                  (const struct sockaddr *)&addr, on_connected),
+                   0);
+  WAIT_UNTIL(c->connected, 5000);
+  assert_true(c->connected);
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_read_start((uv_stream_t *)&c->tcp, on_client_alloc, on_client_read);
+  return c;
+}
+
+static client *connect_client(int port) { return connect_client_ex(port, 0); }
+
+static void on_sent(uv_write_t *req, int status) { free(req); }
+
+static void send_text(client *c, const char *text) {
+  size_t len = strlen(text);
+  uv_write_t *req = malloc(sizeof(*req) + len);
+  char *copy = (char *)(req + 1);
+  memcpy(copy, text, len);
+  uv_buf_t buf = uv_buf_init(copy, (unsigned int)len);
+  assert_int_equal(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
+}
+
+/* A text of `n` pings, to be freed. */
+static char *pings_text(int n) {
+  char *text = malloc((size_t)n * 5 + 1);
+  for (int k = 0; k < n; k++)
+    memcpy(text + 5 * k, "ping\n", 6);
+  return text;
+}
+
+/* Send one request line and wait for the next line of answer. */
+static const char *ask(client *c, const char *request) {
+  int before = c->nlines;
+  send_text(c, request);
+  send_text(c, "\n");
+  WAIT_UNTIL(c->nlines > before || c->eof, 5000);
+  assert_true(c->nlines > before);
+  return c->lines[before];
+}
+
+static void on_client_closed(uv_handle_t *h) {
+  client *c = h->data;
+  c->closed = true;
+}
+
+static void on_pinger_closed(uv_handle_t *h) {
+  client *c = h->data;
+  if (c->reset)
+    assert_int_equal(uv_tcp_close_reset(&c->tcp, on_client_closed), 0);
+  else
+    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+}
+
+/* Disconnect (with a FIN, or an RST if c->reset): for the server, the
+ * client is gone. */
+static void close_client(client *c) {
+  uv_close((uv_handle_t *)&c->pinger, on_pinger_closed);
+  WAIT_UNTIL(c->closed, 1000);
+  assert_true(c->closed);
+}
+
+static void free_client(client *c) {
+  if (!c->closed)
+    close_client(c);
+  free(c);
+}
+
+static void send_ping(uv_timer_t *t) {
+  client *c = t->data;
+  assert_true(c->pings - c->pongs < PINGS_MAX);
+  c->ping_sent_ns[c->pings++ % PINGS_MAX] = uv_hrtime();
+  send_text(c, "ping\n");
+}
+
+/* ---- reading the answers ----------------------------------------------- */
+
+static double json_number(const char *line, const char *key) {
+  char pattern[64];
+  snprintf(pattern, sizeof(pattern), "\"%s\":", key);
+  const char *at = strstr(line, pattern);
+  assert_non_null(at);
+  return strtod(at + strlen(pattern), NULL);
+}
+
+static bool json_has(const char *line, const char *key_value) {
+  return strstr(line, key_value) != NULL;
+}
+
+/* The server's counters, asked for on `c`, until none run (or 2 s). */
+static const char *stats_once_idle(client *c) {
+  const char *stats = ask(c, "stats");
+  uint64_t t0 = uv_hrtime();
+  while (json_number(stats, "batches_running") != 0 &&
+         uv_hrtime() - t0 < 2000000000u) {
+    pump_for(20);
+    stats = ask(c, "stats");
+  }
+  return stats;
+}
+
+/* ---- the fixture: a loop and a server on port 0 ------------------------ */
+
+static server_proc the_server;
+
+static int server_up(void **state) {
+  open_loop();
+  start_server(&the_server);
+  *state = &the_server;
+  return 0;
+}
+
+/* The end of a test that passed: the server must stop cleanly, and this
+ * test's loop close with nothing left on it. */
+static void server_down(server_proc *p) {
+  stop_server(p);
+  close_loop();
+}
+
+/* ---- the tests --------------------------------------------------------- */
+
+#define RUNNERS 3
+
+static void check_loop_report(const char *line) {
+  assert_true(json_has(line, "\"style\":\"loop\""));
+  assert_int_equal(json_number(line, "count"), 1000);
+  assert_int_equal(json_number(line, "failed"), 0);
+  assert_true(json_has(line, "\"status\":\"OK\""));
+  double elapsed = json_number(line, "elapsed_ms");
+  assert_true(elapsed >= 299 && elapsed < 1000);
+  /* A thousand waits of 300 ms overlapped: the loop ran them at once. */
+  assert_int_equal(json_number(line, "peak_in_flight"), 1000);
+}
+
+static void batches_run_side_by_side_while_pings_stay_fast(void **state) {
+  server_proc *p = *state;
+  client *pinger = connect_client(p->port);
+  assert_int_equal(uv_timer_start(&pinger->pinger, send_ping, 0, 20), 0);
+  client *runners[RUNNERS], *pool, *leaver;
+  uint64_t t0 = uv_hrtime();
+  for (int k = 0; k < RUNNERS; k++) {
+    runners[k] = connect_client(p->port);
+    send_text(runners[k], "run loop 1000 300\n");
+  }
+  pool = connect_client(p->port);
+  send_text(pool, "run pool 8 100\n");
+  leaver = connect_client(p->port);
+  /* Lines are answered in order: the pong says its batch runs. */
+  assert_string_equal(ask(leaver, "run loop 1000 300\nping"), "pong");
+  pump_for(100);
+  close_client(leaver); /* mid-batch: the server must cancel its batch */
+
+  bool all = false;
+  WAIT_UNTIL((all = runners[0]->nlines && runners[1]->nlines &&
+                    runners[2]->nlines && pool->nlines),
+             5000);
+  assert_true(all);
+  double wall_ms = MS(uv_hrtime() - t0);
+  uv_timer_stop(&pinger->pinger);
+  WAIT_UNTIL(pinger->pongs == pinger->pings, 1000);
+
+  for (int k = 0; k < RUNNERS; k++)
+    check_loop_report(runners[k]->lines[0]);
+  /* Eight waits of 100 ms on libuv's four pool threads: two rounds. */
+  assert_true(json_has(pool->lines[0], "\"style\":\"pool\""));
+  assert_true(json_number(pool->lines[0], "elapsed_ms") >= 199);
+  /* Side by side: one after another would take 3 x 300 + 200 ms. */
+  assert_true(wall_ms < 900);
+
+  /* The server answered every ping at once while the batches ran. */
+  print_message("%d pings; worst pong %.1f ms; batches over in %.1f ms\n",
+                pinger->pings, MS(pinger->worst_pong_ns), wall_ms);
+  assert_int_equal(pinger->pongs, pinger->pings);
+  assert_true(pinger->pings >= 10);
+  assert_true(MS(pinger->worst_pong_ns) < 100);
+
+  const char *stats = stats_once_idle(pinger);
+  assert_int_equal(json_number(stats, "batches_running"), 0);
+  assert_int_equal(json_number(stats, "batches_done"), RUNNERS + 1);
+  assert_int_equal(json_number(stats, "batches_cancelled"), 1);
+  assert_int_equal(json_number(stats, "clients"), RUNNERS + 2);
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 1);
+  assert_int_equal(count_in(p->out.text, "batch over, IOB_ECANCELED"), 1);
+
+  for (int k = 0; k < RUNNERS; k++)
+    free_client(runners[k]);
+  free_client(pool);
+  free_client(leaver);
+  free_client(pinger);
+  server_down(p);
+}
+
+static void bad_requests_get_error_lines(void **state) {
+  static const struct {
+    const char *request, *answer;
+  } cases[] = {
+      {"run x 10 10", "error unknown style 'x'"},
+      {"run loop 0 10", "error count must be 1..100000, not '0'"},
+      {"run loop 100001 10", "error count must be 1..100000"},
+      {"run loop -1 10", "error count must be 1..100000, not '-1'"},
+      {"run loop 10 60001", "error duration must be 0..60000 ms"},
+      {"run loop 10", "error usage: run STYLE COUNT DURATION_MS"},
+      {"run", "error usage: run STYLE COUNT DURATION_MS"},
+      {"run loop 10 10 limit=x", "error limit must be 0..100000"},
+      {"run loop 10 10 timeout=", "error timeout must be 0..60000 ms"},
+      {"run loop 10 10 work=user", "error work must be wait or cpu"},
+      {"run loop 10 10 colour=red", "error unknown option 'colour=red'"},
+      {"run loop 10 10 work=cpu", "error work=cpu would block"},
+      {"run threads 5000 10", "error the threads style runs at most 1000"},
+      {"run loop 5000 1 stream=1", "error stream=1 takes at most 1000"},
+      {"jump", "error unknown command 'jump'"},
+      {"ping now", "error ping takes no arguments"},
+  };
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    const char *answer = ask(c, cases[k].request);
+    if (strncmp(answer, cases[k].answer, strlen(cases[k].answer)) != 0)
+      fail_msg("'%s' got '%s'", cases[k].request, answer);
+  }
+  /* A line past 1 KiB is refused once, skipped, and the next one works. */
+  char long_line[3000];
+  memset(long_line, 'x', sizeof(long_line) - 1);
+  long_line[sizeof(long_line) - 1] = '\0';
+  assert_string_equal(ask(c, long_line),
+                      "error line too long (at most 1024 bytes)");
+  assert_string_equal(ask(c, "stats\r"), /* as telnet sends it */
+                      "{\"clients\":1,\"batches_running\":0,"
+                      "\"batches_done\":0,\"batches_cancelled\":0}");
+  /* One batch at a time per connection. */
+  send_text(c, "run loop 3 100\n");
+  assert_string_equal(ask(c, "run loop 3 100"),
+                      "error a batch is already running on this connection");
+  WAIT_UNTIL(c->nlines == (int)(sizeof(cases) / sizeof(cases[0])) + 4, 2000);
+  assert_true(json_has(c->lines[c->nlines - 1], "\"count\":3"));
+
+  free_client(c);
+  server_down(p);
+}
+
+static void quit_answers_the_running_batch_then_closes(void **state) {
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
+  /* As `printf 'run ...\nquit\n' | nc` sends it: all at once. */
+  send_text(c, "run loop 3 100 stream=1\nquit\nping\n");
+  WAIT_UNTIL(c->eof, 2000);
+  assert_true(c->eof);
+  assert_int_equal(c->nlines, 4); /* three operations and the report */
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(json_number(c->lines[k], "op"), k);
+    assert_true(json_number(c->lines[k], "finished_ms") >= 99);
+  }
+  assert_true(json_has(c->lines[3], "\"status\":\"OK\""));
+  assert_int_equal(c->pongs, 0); /* nothing after quit is read */
+  free_client(c);
+
+  /* Answers that pile up behind a slow reader all go out before the
+   * connection closes: 150000 pongs, three operations, the report. */
+  c = connect_client_ex(p->port, 2048);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  char *pings = pings_text(150000);
+  send_text(c, pings);
+  free(pings);
+  send_text(c, "run loop 3 1 stream=1\nquit\n");
+  WAIT_UNTIL(strstr(p->out.text, "client 2: batch over"), 5000);
+  pump_for(50);
+  uv_read_start((uv_stream_t *)&c->tcp, on_client_alloc, on_client_read);
+  WAIT_UNTIL(c->eof, 5000);
+  assert_int_equal(c->all_lines, 150000 + 4);
+  assert_true(json_has(c->last, "\"status\":\"OK\""));
+  free_client(c);
+
+  c = connect_client(p->port);
+  send_text(c, "quit\n");
+  WAIT_UNTIL(c->eof, 2000);
+  assert_true(c->eof);
+  assert_int_equal(c->nlines, 0);
+  free_client(c);
+  server_down(p);
+}
+
+static void timeouts_and_cpu_work_are_reported(void **state) {
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
+  const char *r = ask(c, "run loop 10 2000 timeout=50");
+  assert_int_equal(json_number(r, "failed"), 10);
+  assert_int_equal(json_number(r, "timeout_ms"), 50);
+  assert_true(json_number(r, "elapsed_ms") < 1000);
+  assert_true(json_has(r, "\"status\":\"OK\"")); /* timeouts alone */
+  r = ask(c, "run threads 4 20 work=cpu limit=2");
+  assert_true(json_has(r, "\"work\":\"cpu\""));
+  assert_int_equal(json_number(r, "limit"), 2);
+  assert_true(json_number(r, "peak_in_flight") <= 2);
+  assert_int_equal(json_number(r, "failed"), 0);
+  free_client(c);
+  server_down(p);
+}
+
+/* Clients that vanish, mid-batch or mid-answer, cost the server nothing:
+ * no crash on writing to them (SIGPIPE), no batch left running. */
+static void vanished_clients_cost_the_server_nothing(void **state) {
+  server_proc *p = *state;
+  /* Gone before the server reads its pings: the server answers a closed
+   * socket, and its second answer would raise SIGPIPE. The server is
+   * stopped meanwhile so that the pings and the FIN both wait for it. */
+  client *rude = connect_client(p->port);
+  assert_string_equal(ask(rude, "ping"), "pong"); /* accepted and read */
+  assert_int_equal(uv_process_kill(&p->handle, SIGSTOP), 0);
+  for (int k = 0; k < 200; k++)
+    send_text(rude, "ping\n");
+  close_client(rude);
+  assert_int_equal(uv_process_kill(&p->handle, SIGCONT), 0);
+  /* Gone mid-batch, with a FIN and with an RST. Lines are answered in
+   * order, so the pong says the batch runs. */
+  client *gone = connect_client(p->port), *reset = connect_client(p->port);
+  assert_string_equal(ask(gone, "run threads 20 300 limit=4\nping"), "pong");
+  assert_string_equal(ask(reset, "run pool 8 300\nping"), "pong");
+  close_client(gone);
+  reset->reset = true;
+  close_client(reset);
+
+  client *c = connect_client(p->port);
+  const char *stats = stats_once_idle(c);
+  assert_int_equal(json_number(stats, "batches_running"), 0);
+  assert_int_equal(json_number(stats, "batches_cancelled"), 2);
+  assert_int_equal(json_number(stats, "batches_done"), 0);
+  assert_int_equal(json_number(stats, "clients"), 1);
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 2);
+  assert_int_equal(count_in(p->out.text, "disconnected (ECONNRESET)"), 1);
+  free_client(rude);
+  free_client(gone);
+  free_client(reset);
+  free_client(c);
+  server_down(p);
+}
+
+/* A client that sends and never reads is dropped once its unwritten
+ * answers pass the server's bound (1 MiB), rather than grow its memory. */
+static void a_client_that_never_reads_is_dropped(void **state) {
+  server_proc *p = *state;
+  client *deaf = connect_client_ex(p->port, 2048);
+  uv_read_stop((uv_stream_t *)&deaf->tcp);
+  char *pings = pings_text(2000000); /* 10 MB of pongs to come */
+  send_text(deaf, pings);
+  free(pings);
+  WAIT_UNTIL(strstr(p->out.text, "client 1 does not read its answers"), 5000);
+  assert_non_null(strstr(p->out.text, "client 1 does not read its answers"));
+  client *c = connect_client(p->port);
+  assert_string_equal(ask(c, "stats"),
+                      "{\"clients\":1,\"batches_running\":0,"
+                      "\"batches_done\":0,\"batches_cancelled\":0}");
+  free_client(deaf);
+  free_client(c);
+  server_down(p);
+}
+
+static void sigint_stops_the_server_with_batches_running(void **state) {
+  server_proc *p = *state;
+  client *a = connect_client(p->port), *b = connect_client(p->port);
+  send_text(a, "run loop 1000 10000\n");
+  send_text(b, "run pool 8 400\n"); /* queued jobs come off the pool */
+  assert_string_equal(ask(a, "ping"), "pong"); /* both batches started */
+  assert_string_equal(ask(b, "ping"), "pong");
+  uint64_t t0 = uv_hrtime();
+  assert_int_equal(uv_process_kill(&p->handle, SIGINT), 0);
+  WAIT_UNTIL(a->eof && b->eof, 1000);
+  assert_true(a->eof && b->eof);
+  wait_for_exit(p, 15000);
+  assert_int_equal(p->status, 0);
+  assert_int_equal(p->term_signal, 0);
+  assert_non_null(strstr(p->out.text, "stopping on SIGINT\n"));
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 2);
+  /* The loop batch ends at once; the pool's running jobs end their wait. */
+  print_message("stopped in %.1f ms\n", MS(uv_hrtime() - t0));
+  assert_int_equal(a->nlines + b->nlines, 2); /* the pongs, no report */
+  free_client(a);
+  free_client(b);
+  close_loop();
+}
+
+/* ---- the command line -------------------------------------------------- */
+
+static void run_to_exit(server_proc *p, const char *const *args) {
+  spawn_server(p, args);
+  wait_for_exit(p, 5000);
+}
+
+static void bad_arguments_exit_64_with_a_message_and_a_hint(void **state) {
+  static const char *const bad[][3] = {
+      {"--port", "65536", NULL},   {"--port", "-1", NULL},
+      {"--port", NULL, NULL},      {"--port=x", NULL, NULL},
+      {"--host", "nowhere", NULL}, {"--frobnicate", NULL, NULL},
+      {"extra", NULL, NULL},       {"--host=", NULL, NULL},
+  };
+  open_loop();
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    server_proc p;
+    run_to_exit(&p, bad[k]);
+    if (p.status != 64)
+      fail_msg("'%s' exited %d", bad[k][0], (int)p.status);
+    assert_int_equal(p.out.len, 0);
+    assert_non_null(strstr(p.err.text, "iobound-server: "));
+    assert_non_null(strstr(p.err.text, "Try 'iobound-server --help'."));
+  }
+  server_proc p;
+  run_to_exit(&p, (const char *const[]){"--help", NULL});
+  assert_int_equal(p.status, 0);
+  assert_non_null(strstr(p.out.text, "Usage: iobound-server"));
+  run_to_exit(&p, (const char *const[]){"--version", NULL});
+  assert_int_equal(p.status, 0);
+  assert_non_null(strstr(p.out.text, "iobound-server 0."));
+  close_loop();
+}
+
+static void a_port_in_use_exits_1_and_says_why(void **state) {
+  open_loop();
+  server_proc first, second;
+  start_server(&first);
+  char port[16];
+  snprintf(port, sizeof(port), "%d", first.port);
+  run_to_exit(&second, (const char *const[]){"--port", port, NULL});
+  assert_int_equal(second.status, 1);
+  assert_non_null(strstr(second.err.text, "cannot listen on 127.0.0.1"));
+  assert_non_null(strstr(second.err.text, "address already in use"));
+  stop_server(&first);
+  close_loop();
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: test-server PATH-TO-iobound-server\n");
+    return 1;
+  }
+  server_path = argv[1];
+  /* A server that died would make our writes raise SIGPIPE: fail instead. */
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          batches_run_side_by_side_while_pings_stay_fast, server_up,
+          kill_strays),
+      cmocka_unit_test_setup_teardown(bad_requests_get_error_lines, server_up,
+                                      kill_strays),
+      cmocka_unit_test_setup_teardown(
+          quit_answers_the_running_batch_then_closes, server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(timeouts_and_cpu_work_are_reported,
+                                      server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(vanished_clients_cost_the_server_nothing,
+                                      server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(a_client_that_never_reads_is_dropped,
+                                      server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(
+          sigint_stops_the_server_with_batches_running, server_up, kill_strays),
+      cmocka_unit_test_teardown(bad_arguments_exit_64_with_a_message_and_a_hint,
+                                kill_strays),
+      cmocka_unit_test_teardown(a_port_in_use_exits_1_and_says_why,
+                                kill_strays),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
