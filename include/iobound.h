@@ -109,8 +109,9 @@ IOB_EXPORT int iob_style_parse(const char *name, iob_style *style);
 typedef enum iob_work {
   /** A simulated I/O wait: a timer on the loop, a sleep on a thread. */
   IOB_WORK_WAIT = 0,
-  /** CPU-bound work: spin for the duration without sleeping. On the loop
-   *  this blocks the loop, so operations run one after another. */
+  /** CPU-bound work: compute for the duration, counted in the thread's
+   *  own CPU time, without sleeping. On the loop this blocks the loop, so
+   *  operations run one after another. */
   IOB_WORK_CPU,
   /** Your own operation: iob_config's start and/or blocking functions. */
   IOB_WORK_USER,
