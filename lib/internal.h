@@ -136,6 +136,10 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i);
  * 1, 2, 3... in the order threads first ask. */
 uint32_t iob__thread_number(void);
 
+/* For styles that keep a slot per operation in flight: a new stack of the
+ * free slot numbers, 0 on top, or NULL when memory runs out. */
+uint32_t *iob__slot_stack(uint32_t n);
+
 /* Run operation i's work, blocking the calling thread. */
 int iob__work_blocking(const iob_batch *b, uint32_t i);
 

@@ -107,7 +107,7 @@ static int pool_start(iob_batch *b) {
   if (s == NULL)
     return IOB_ENOMEM;
   s->slots = calloc(b->limit, sizeof(*s->slots));
-  s->free = malloc(b->limit * sizeof(*s->free));
+  s->free = iob__slot_stack(b->limit);
   if (s->slots == NULL || s->free == NULL) {
     free_state(s);
     return IOB_ENOMEM;
@@ -115,7 +115,6 @@ static int pool_start(iob_batch *b) {
   for (uint32_t k = 0; k < b->limit; k++) {
     s->slots[k].req.data = &s->slots[k];
     s->slots[k].batch = b;
-    s->free[k] = b->limit - 1 - k;
   }
   s->nfree = b->limit;
   uv_timer_init(b->loop, &s->closer);

@@ -87,7 +87,7 @@ static int threads_start(iob_batch *b) {
   if (s == NULL)
     return IOB_ENOMEM;
   s->slots = calloc(b->limit, sizeof(*s->slots));
-  s->free = malloc(b->limit * sizeof(*s->free));
+  s->free = iob__slot_stack(b->limit);
   int err = (s->slots == NULL || s->free == NULL) ? IOB_ENOMEM : 0;
   if (err == 0)
     err = uv_mutex_init(&s->lock);
@@ -102,10 +102,8 @@ static int threads_start(iob_batch *b) {
   }
   s->wakeup.data = b;
   s->done_head = NONE;
-  for (uint32_t k = 0; k < b->limit; k++) {
+  for (uint32_t k = 0; k < b->limit; k++)
     s->slots[k].batch = b;
-    s->free[k] = b->limit - 1 - k;
-  }
   s->nfree = b->limit;
   b->style = s;
   return 0;

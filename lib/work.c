@@ -1,6 +1,8 @@
-/* The work an operation does when it runs on a thread: a blocking wait,
- * CPU-bound spinning, or the user's blocking function. */
+/* The work an operation does when it runs on a thread (a blocking wait,
+ * CPU-bound spinning, or the user's blocking function), and what the
+ * thread styles share. */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "internal.h"
@@ -42,6 +44,13 @@ int iob__work_blocking(const iob_batch *b, uint32_t i) {
     uv_sleep((unsigned int)iob__duration_ms(b, i));
     return 0;
   }
+}
+
+uint32_t *iob__slot_stack(uint32_t n) {
+  uint32_t *stack = malloc((n ? n : 1) * sizeof(*stack));
+  for (uint32_t k = 0; stack != NULL && k < n; k++)
+    stack[k] = n - 1 - k;
+  return stack;
 }
 
 uint64_t iob__cpu_ns(void) {
