@@ -59,21 +59,21 @@ int compare_real_use(const compare_opts *o, iob_config *config) {
   return o->io == COMPARE_TCP ? iob_tcp_use(config, tcp) : 0;
 }
 
-uint32_t compare_real_failures(const compare_opts *o, const iob_batch *batch) {
-  uint32_t n = 0, failed = 0, emfile = 0, first = 0;
+uint32_t compare_real_failures(const compare_opts *o, const iob_batch *batch,
+                               const iob_report *r) {
+  if (r->failed == 0)
+    return 0;
+  uint32_t n = 0, emfile = 0, first = UINT32_MAX;
   const iob_record *rec = iob_batch_records(batch, &n);
   for (uint32_t i = 0; i < n; i++) {
-    if (rec[i].status != 0 && failed++ == 0)
+    if (rec[i].status != 0 && first == UINT32_MAX)
       first = i;
     emfile += rec[i].status == UV_EMFILE;
   }
-  if (failed == 0)
-    return 0;
-  iob_report r;
-  iob_batch_report(batch, &r);
+  uint32_t failed = r->failed;
   fprintf(stderr, "iobound-compare: the %s style: %" PRIu32 " of %" PRIu32
           " operations failed; the first, #%" PRIu32 ": %s (%s)\n",
-          iob_style_name(r.style), failed, n, first,
+          iob_style_name(r->style), failed, n, first,
           iob_strerror(rec[first].status), iob_err_name(rec[first].status));
   if (o->io == COMPARE_PG && iob_pg_error(pg, first) != NULL)
     fprintf(stderr, "iobound-compare: PostgreSQL said: %s\n",

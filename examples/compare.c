@@ -79,7 +79,7 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
   if (err == 0)
     err = out->report.status;
   if (err == 0)
-    compare_real_failures(o, r.batch);
+    compare_real_failures(o, r.batch, &out->report);
   if (err == 0) {
     out->batch = r.batch;
   } else {

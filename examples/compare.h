@@ -81,10 +81,10 @@ int compare_real_start(const compare_opts *opts);
 /** Make @p config's operations the real ones. @return 0 or an error. */
 int compare_real_use(const compare_opts *opts, iob_config *config);
 
-/** Say on stderr why operations of a finished batch failed.
- *  @return the number that failed. */
+/** Say on stderr why operations of a finished batch failed, given its
+ *  report. @return the number that failed. */
 uint32_t compare_real_failures(const compare_opts *opts,
-                               const iob_batch *batch);
+                               const iob_batch *batch, const iob_report *r);
 
 /** Free the target and stop the service, if started. */
 void compare_real_stop(void);

@@ -3,6 +3,7 @@
 #ifndef IOB_INTERNAL_H
 #define IOB_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "iobound.h"
@@ -74,6 +75,10 @@ struct iob_batch {
   uint32_t settled;
   uint32_t failed;
   uint32_t threads_used; /* threads style: most threads it had at once */
+  /* The measured peak, sorted out of the records once (the exporters and
+   * the application may each ask for a report): 0 until known, else peak
+   * + 1. Atomic because a finished batch may be read from any thread. */
+  _Atomic uint32_t peak_known;
   bool launching; /* guards launch_more() against re-entry */
   bool cancelled;
   bool ended;            /* every operation settled; finish() called */

@@ -95,9 +95,13 @@ static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
     assert_true(rec[i].finished_ns >= rec[i].started_ns + 19000000u);
     assert_int_equal(rec[i].worker, 0);
   }
-  iob_report r;
+  iob_report r, again;
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(r.peak_in_flight, N);
+  /* Asked again (as every exporter does), the report is the same. */
+  assert_int_equal(iob_batch_report(b, &again), 0);
+  assert_int_equal(again.peak_in_flight, N);
+  assert_int_equal(again.elapsed_ns, r.elapsed_ns);
   assert_int_equal(iob_batch_free(b), 0);
 }
 
