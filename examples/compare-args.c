@@ -1,69 +1,81 @@
 /* Parsing iobound-compare's arguments: every bad value is refused with a
  * message that names it. */
-#include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "compare.h"
 
-const char compare_usage[] =
-    "Usage: iobound-compare [OPTION]...\n"
-    "Run the same operations in several concurrency styles and compare how\n"
-    "long each style takes.\n"
-    "\n"
-    "  --styles LIST      comma-separated, from sequential,loop,pool,threads\n"
-    "                     (default: all four)\n"
-    "  --work KIND        wait (simulated I/O, the default), cpu (spinning),\n"
-    "                     tcp (requests to a slow service: --target) or pg\n"
-    "                     (SELECT pg_sleep(duration) on PostgreSQL: --pg)\n"
-    "  --target HOST:PORT with --work tcp, the service to ask (default: start\n"
-    "                     iobound-slow-service on a free port for the run)\n"
-    "  --pg CONNINFO      with --work pg, the database (a libpq string)\n"
-    "  --count N          operations per style (default 10)\n"
-    "  --duration MS      each operation's length in ms (default 200)\n"
-    "  --limit N          at most N operations in flight (default: no limit)\n"
-    "  --pool-size N      threads in libuv's pool, 1..1024 (default 4)\n"
-    "  --format FORMAT    table (default), csv or json, on stdout\n"
-    "  --progress WHEN    auto (default: if stderr is a terminal), always,\n"
-    "                     never: a progress line on stderr\n"
-    "  --timeline         a text chart of every operation under the table\n"
-    "  --svg FILE         write the timeline as an SVG picture\n"
-    "  --trace FILE       write a Chrome trace (open in ui.perfetto.dev)\n"
-    "  -q, --quiet        only the results: no progress, no explanation\n"
-    "  -h, --help         show this help and exit\n"
-    "  --version          show the version and exit\n"
-    "\n"
-    "Exit status: 0 on success, 1 if a style failed to run or an operation\n"
-    "failed, 64 for bad arguments, 73 if an output file cannot be written.\n";
+enum {
+  OPT_STYLES = 256,
+  OPT_WORK,
+  OPT_TARGET,
+  OPT_PG,
+  OPT_COUNT,
+  OPT_DURATION,
+  OPT_LIMIT,
+  OPT_POOL_SIZE,
+  OPT_FORMAT,
+  OPT_PROGRESS,
+  OPT_TIMELINE,
+  OPT_SVG,
+  OPT_TRACE,
+  OPT_VERSION,
+};
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(char *error, size_t size, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(error, size, fmt, ap);
-  va_end(ap);
-  return COMPARE_EX_USAGE;
+/* The options, as --help lists them; "%s" is the library's styles. */
+static const cli_option options[] = {
+    {OPT_STYLES, "styles", "LIST",
+     "comma-separated, from %s (default: all of them)"},
+    {OPT_WORK, "work", "KIND",
+     "wait (simulated I/O, the default), cpu (spinning), tcp (requests to "
+     "a slow service: --target) or pg (SELECT pg_sleep(duration) on "
+     "PostgreSQL: --pg)"},
+    {OPT_TARGET, "target", "HOST:PORT",
+     "with --work tcp, the service to ask (default: start "
+     "iobound-slow-service on a free port for the run)"},
+    {OPT_PG, "pg", "CONNINFO", "with --work pg, the database (a libpq string)"},
+    {OPT_COUNT, "count", "N", "operations per style (default 10)"},
+    {OPT_DURATION, "duration", "MS",
+     "each operation's length in ms (default 200)"},
+    {OPT_LIMIT, "limit", "N",
+     "at most N operations in flight (default: no limit)"},
+    {OPT_POOL_SIZE, "pool-size", "N",
+     "threads in libuv's pool, 1..1024 (default 4)"},
+    {OPT_FORMAT, "format", "FORMAT", "table (default), csv or json, on stdout"},
+    {OPT_PROGRESS, "progress", "WHEN",
+     "auto (default: if stderr is a terminal), always, never: a progress "
+     "line on stderr"},
+    {OPT_TIMELINE, "timeline", NULL,
+     "a text chart of every operation under the table"},
+    {OPT_SVG, "svg", "FILE", "write the timeline as an SVG picture"},
+    {OPT_TRACE, "trace", "FILE",
+     "write a Chrome trace (open in ui.perfetto.dev)"},
+    {'q', "quiet", NULL, "only the results: no progress, no explanation"},
+    {'h', "help", NULL, "show this help and exit"},
+    {OPT_VERSION, "version", NULL, "show the version and exit"},
+    {0, NULL, NULL, NULL},
+};
+
+const char *compare_usage(void) {
+  static char text[3072];
+  char styles[128], lines[2560];
+  cli_style_names(styles, sizeof(styles), 0, ",", ",");
+  snprintf(
+      text, sizeof(text),
+      "Usage: iobound-compare [OPTION]...\n"
+      "Run the same operations in several concurrency styles and compare how\n"
+      "long each style takes.\n"
+      "\n"
+      "%s"
+      "\n"
+      "Exit status: 0 on success, 1 if a style failed to run or an operation\n"
+      "failed, 64 for bad arguments, 73 if an output file cannot be written.\n",
+      cli_help(lines, sizeof(lines), options, styles));
+  return text;
 }
 
-/* A whole decimal number in [min, max]; no sign, no trailing junk. */
-static int parse_number(const char *text, uint64_t min, uint64_t max,
-                        uint64_t *out) {
-  if (text[0] < '0' || text[0] > '9')
-    return -1;
-  errno = 0;
-  char *end;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v < min || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
-
+/* "--styles loop,pool": the styles in the order given, each once. */
 static int parse_styles(const char *text, compare_opts *o) {
   char buf[128];
   if (strlen(text) >= sizeof(buf))
@@ -72,16 +84,33 @@ static int parse_styles(const char *text, compare_opts *o) {
   o->nstyles = 0;
   for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
        tok = strtok_r(NULL, ",", &save)) {
-    iob_style s;
-    if (iob_style_parse(tok, &s) != 0)
+    const iob_style *s = iob_style_find(tok);
+    if (s == NULL)
       return -1;
     bool seen = false;
     for (int k = 0; k < o->nstyles; k++)
       seen = seen || o->styles[k] == s;
-    if (!seen)
+    if (!seen && o->nstyles < COMPARE_STYLES_MAX)
       o->styles[o->nstyles++] = s;
   }
   return o->nstyles > 0 ? 0 : -1;
+}
+
+/* "--work cpu": a kind built into the library, or iobound-pg's. */
+static int parse_work(const char *text, compare_opts *o, char *error,
+                      size_t size) {
+  if (iob_kind_find(text) != NULL || strcmp(text, COMPARE_PG_KIND) == 0) {
+    o->work = text;
+    return 0;
+  }
+  const char *names[16];
+  size_t n = 0;
+  for (const iob_kind *k; n < 15 && (k = iob_kind_at(n)) != NULL; n++)
+    names[n] = k->name;
+  names[n++] = COMPARE_PG_KIND;
+  char list[128];
+  return cli_fail(error, size, "--work takes %s, not '%s'",
+                  cli_join(list, sizeof(list), names, n, ", ", " or "), text);
 }
 
 /* Index of `text` in a NULL-terminated list of words, or -1. */
@@ -95,146 +124,147 @@ static int parse_word(const char *text, const char *const *words) {
 static const char *const formats[] = {"table", "csv", "json", NULL};
 static const char *const progresses[] = {"auto", "always", "never", NULL};
 
-/* Apply one "--name value" option. */
-static int apply(compare_opts *o, const char *name, const char *value,
-                 char *error, size_t size) {
+/* Apply one option and its value. */
+static int apply(compare_opts *o, int opt, const char *value, char *error,
+                 size_t size) {
   uint64_t n;
   int k;
-  if (strcmp(name, "--count") == 0) {
-    if (parse_number(value, 1, IOB_COUNT_MAX, &n) != 0)
-      return fail(error, size,
-                  "--count takes a whole number from 1 to %" PRIu32
-                  ", not '%s'",
-                  IOB_COUNT_MAX, value);
+  switch (opt) {
+  case OPT_COUNT:
+    if (!cli_parse_uint(value, 1, IOB_COUNT_MAX, &n))
+      return cli_fail(error, size,
+                      "--count takes a whole number from 1 to %" PRIu32
+                      ", not '%s'",
+                      IOB_COUNT_MAX, value);
     o->count = (uint32_t)n;
-  } else if (strcmp(name, "--duration") == 0) {
-    if (parse_number(value, 0, IOB_DURATION_MAX_MS, &n) != 0)
-      return fail(error, size,
-                  "--duration takes milliseconds from 0 to %" PRIu64
-                  ", not '%s'",
-                  IOB_DURATION_MAX_MS, value);
-    o->duration_ms = n;
-  } else if (strcmp(name, "--limit") == 0) {
-    if (parse_number(value, 0, UINT32_MAX, &n) != 0)
-      return fail(error, size,
-                  "--limit takes a whole number (0 for no limit), not '%s'",
-                  value);
+    break;
+  case OPT_DURATION:
+    if (!cli_parse_uint(value, 0, IOB_DURATION_MAX_MS, &o->duration_ms))
+      return cli_fail(error, size,
+                      "--duration takes milliseconds from 0 to %" PRIu64
+                      ", not '%s'",
+                      IOB_DURATION_MAX_MS, value);
+    break;
+  case OPT_LIMIT:
+    if (!cli_parse_uint(value, 0, UINT32_MAX, &n))
+      return cli_fail(error, size,
+                      "--limit takes a whole number (0 for no limit), not '%s'",
+                      value);
     o->limit = (uint32_t)n;
-  } else if (strcmp(name, "--pool-size") == 0) {
-    if (parse_number(value, 1, 1024, &n) != 0)
-      return fail(error, size,
-                  "--pool-size takes a number of threads from 1 to 1024, "
-                  "not '%s'",
-                  value);
+    break;
+  case OPT_POOL_SIZE:
+    if (!cli_parse_uint(value, 1, 1024, &n))
+      return cli_fail(error, size,
+                      "--pool-size takes a number of threads from 1 to "
+                      "1024, not '%s'",
+                      value);
     o->pool_size = (unsigned int)n;
-  } else if (strcmp(name, "--styles") == 0) {
-    if (parse_styles(value, o) != 0)
-      return fail(error, size,
-                  "--styles takes a comma-separated list from "
-                  "sequential,loop,pool,threads, not '%s'",
-                  value);
-  } else if (strcmp(name, "--work") == 0) {
-    iob_work w;
-    o->io = strcmp(value, "tcp") == 0  ? COMPARE_TCP
-            : strcmp(value, "pg") == 0 ? COMPARE_PG
-                                       : COMPARE_SIMULATED;
-    if (o->io != COMPARE_SIMULATED)
-      w = IOB_WORK_USER;
-    else if (iob_work_parse(value, &w) != 0 || w == IOB_WORK_USER)
-      return fail(error, size, "--work takes wait, cpu, tcp or pg, not '%s'",
-                  value);
-    o->work = w;
-  } else if (strcmp(name, "--target") == 0) {
+    break;
+  case OPT_STYLES:
+    if (parse_styles(value, o) != 0) {
+      char list[128];
+      return cli_fail(error, size,
+                      "--styles takes a comma-separated list from %s, not "
+                      "'%s'",
+                      cli_style_names(list, sizeof(list), 0, ",", ","), value);
+    }
+    break;
+  case OPT_WORK:
+    return parse_work(value, o, error, size);
+  case OPT_TARGET: {
     struct sockaddr_storage addr;
     if (iob_tcp_address_parse(value, &addr) != 0)
-      return fail(error, size,
-                  "--target takes HOST:PORT, HOST an IPv4 address, [IPv6] "
-                  "or localhost, not '%s'",
-                  value);
+      return cli_fail(error, size,
+                      "--target takes HOST:PORT, HOST an IPv4 address, "
+                      "[IPv6] or localhost, not '%s'",
+                      value);
     o->target = value;
-  } else if (strcmp(name, "--pg") == 0) {
+    break;
+  }
+  case OPT_PG:
     o->pg = value;
-  } else if (strcmp(name, "--format") == 0) {
+    break;
+  case OPT_FORMAT:
     if ((k = parse_word(value, formats)) < 0)
-      return fail(error, size, "--format takes table, csv or json, not '%s'",
-                  value);
+      return cli_fail(error, size,
+                      "--format takes table, csv or json, not '%s'", value);
     o->format = (compare_format)k;
-  } else if (strcmp(name, "--svg") == 0 || strcmp(name, "--trace") == 0) {
-    if (value[0] == '\0')
-      return fail(error, size, "%s takes a file name", name);
-    if (name[2] == 's')
-      o->svg_path = value;
-    else
-      o->trace_path = value;
-  } else if (strcmp(name, "--progress") == 0) {
+    break;
+  case OPT_PROGRESS:
     if ((k = parse_word(value, progresses)) < 0)
-      return fail(error, size,
-                  "--progress takes auto, always or never, not '%s'", value);
+      return cli_fail(error, size,
+                      "--progress takes auto, always or never, not '%s'",
+                      value);
     o->progress = (compare_progress)k;
-  } else {
-    return fail(error, size, "unknown option '%s'", name);
+    break;
+  case OPT_SVG:
+  case OPT_TRACE:
+    if (value[0] == '\0')
+      return cli_fail(error, size, "%s takes a file name",
+                      opt == OPT_SVG ? "--svg" : "--trace");
+    *(opt == OPT_SVG ? &o->svg_path : &o->trace_path) = value;
+    break;
+  case OPT_TIMELINE:
+    o->timeline = true;
+    break;
+  case 'q':
+    o->quiet = true;
+    break;
+  case 'h':
+    o->action = CLI_HELP;
+    break;
+  case OPT_VERSION:
+    o->action = CLI_VERSION;
+    break;
   }
   return 0;
 }
 
 int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                   size_t error_size) {
-  *o = (compare_opts){.action = COMPARE_RUN, .count = 10, .duration_ms = 200};
-  for (int s = 0; s < IOB_STYLE_COUNT_; s++)
-    o->styles[o->nstyles++] = (iob_style)s;
+  *o = (compare_opts){
+      .action = CLI_RUN, .count = 10, .duration_ms = 200, .work = "wait"};
+  for (const iob_style *s; o->nstyles < COMPARE_STYLES_MAX &&
+                           (s = iob_style_at((size_t)o->nstyles));)
+    o->styles[o->nstyles++] = s;
 
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-      o->action = COMPARE_HELP;
-    } else if (strcmp(arg, "--version") == 0) {
-      o->action = COMPARE_VERSION;
-    } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-      o->quiet = true;
-    } else if (strcmp(arg, "--timeline") == 0) {
-      o->timeline = true;
-    } else if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-      return fail(error, error_size, "unknown option '%s'", arg);
-    } else {
-      /* The rest take a value: "--name value" or "--name=value". */
-      char name[32];
-      const char *eq = strchr(arg, '=');
-      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-      if (len >= sizeof(name))
-        return fail(error, error_size, "unknown option '%s'", arg);
-      memcpy(name, arg, len);
-      name[len] = '\0';
-      const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-      if (value == NULL)
-        return fail(error, error_size, "option '%s' needs a value", name);
-      int err = apply(o, name, value, error, error_size);
-      if (err != 0)
-        return err;
-    }
+  cli_options args = {.argc = argc,
+                      .argv = argv,
+                      .table = options,
+                      .error = error,
+                      .size = error_size};
+  for (int opt; (opt = cli_next_option(&args)) != CLI_END;) {
+    if (opt == CLI_BAD)
+      return CLI_EX_USAGE;
+    int err = apply(o, opt, args.value, error, error_size);
+    if (err != 0)
+      return err;
   }
-  if (o->target != NULL && o->io != COMPARE_TCP)
-    return fail(error, error_size, "--target goes with --work tcp");
-  if (o->pg != NULL && o->io != COMPARE_PG)
-    return fail(error, error_size, "--pg goes with --work pg");
-  if (o->io == COMPARE_PG && (o->pg == NULL || o->pg[0] == '\0'))
-    return fail(error, error_size,
-                "--work pg needs --pg CONNINFO, e.g. --pg 'host=/run/"
-                "postgresql dbname=postgres'");
+  bool tcp = iob_kind_find(o->work) == &iob_kind_tcp;
+  bool pg = strcmp(o->work, COMPARE_PG_KIND) == 0;
+  if (o->target != NULL && !tcp)
+    return cli_fail(error, error_size, "--target goes with --work tcp");
+  if (o->pg != NULL && !pg)
+    return cli_fail(error, error_size, "--pg goes with --work pg");
+  if (pg && (o->pg == NULL || o->pg[0] == '\0'))
+    return cli_fail(error, error_size,
+                    "--work pg needs --pg CONNINFO, e.g. --pg 'host=/run/"
+                    "postgresql dbname=postgres'");
   return 0;
 }
 
 int compare_check_threads(const compare_opts *o, uint32_t available,
                           char *error, size_t error_size) {
-  bool threads = false;
-  for (int k = 0; k < o->nstyles; k++)
-    threads = threads || o->styles[k] == IOB_STYLE_THREADS;
-  uint32_t needed =
-      o->limit != 0 && o->limit < o->count ? o->limit : o->count;
-  if (!threads || needed <= available)
+  const iob_style *each = NULL; /* a style that makes a thread per op */
+  for (int k = 0; k < o->nstyles && each == NULL; k++)
+    if (iob_style_flags(o->styles[k]) & IOB_STYLE_THREAD_EACH)
+      each = o->styles[k];
+  uint32_t needed = o->limit != 0 && o->limit < o->count ? o->limit : o->count;
+  if (each == NULL || needed <= available)
     return 0;
-  return fail(error, error_size,
-              "the threads style would need %" PRIu32
-              " threads at once, but this system allows about %" PRIu32
-              " more; add --limit %" PRIu32 " (or less)",
-              needed, available, available);
+  return cli_fail(error, error_size,
+                  "the %s style would need %" PRIu32
+                  " threads at once, but this system allows about %" PRIu32
+                  " more; add --limit %" PRIu32 " (or less)",
+                  iob_style_name(each), needed, available, available);
 }

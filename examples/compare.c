@@ -4,13 +4,13 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "compare.h"
 
 typedef struct result {
-  iob_style style;
+  const iob_style *style;
+  iob_config config;
   iob_batch *batch; /* finished, kept for the timelines */
   iob_report report;
   long max_rss_kib; /* the process's peak resident memory so far */
@@ -22,7 +22,7 @@ static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
 typedef struct run {
   iob_batch *batch;
-  iob_style style;
+  const iob_style *style;
   uv_timer_t ticker;
   bool progress;
 } run;
@@ -44,28 +44,25 @@ static void on_done(iob_batch *batch, int status) {
     fputs("\r\033[K", stderr); /* wipe the progress line */
 }
 
-static int run_style(const compare_opts *o, iob_style style, bool progress,
-                     result *out) {
+static int run_style(const compare_opts *o, const iob_style *style,
+                     bool progress, result *out) {
   run r = {.style = style, .progress = progress};
-  iob_config config;
-  iob_config_init(&config);
-  config.style = style;
-  config.work = o->work;
-  config.count = o->count;
-  config.duration_ms = o->duration_ms;
-  config.max_in_flight = o->limit;
-  config.data = &r;
-  int err = compare_real_use(o, &config);
-  if (err != 0)
-    return err;
+  iob_config *config = &out->config;
+  iob_config_init(config);
+  config->style = style;
+  compare_work_use(config); /* its kind and target */
+  config->count = o->count;
+  config->duration_ms = o->duration_ms;
+  config->max_in_flight = o->limit;
+  config->data = &r;
 
   uv_loop_t loop;
-  err = uv_loop_init(&loop);
+  int err = uv_loop_init(&loop);
   if (err != 0)
     return err;
   uv_timer_init(&loop, &r.ticker);
   r.ticker.data = &r;
-  err = iob_batch_create(&r.batch, &config);
+  err = iob_batch_create(&r.batch, config);
   if (err == 0)
     err = iob_batch_start(r.batch, &loop, on_done);
   if (err != 0) {
@@ -79,7 +76,7 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
   if (err == 0)
     err = out->report.status;
   if (err == 0)
-    compare_real_failures(o, r.batch, &out->report);
+    compare_work_failures(r.batch, &out->report);
   if (err == 0) {
     out->batch = r.batch;
   } else {
@@ -88,10 +85,8 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
   }
   uv_loop_close(&loop);
 
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   out->style = style;
-  out->max_rss_kib = ru.ru_maxrss;
+  out->max_rss_kib = cli_max_rss_kib();
   return err;
 }
 
@@ -100,7 +95,7 @@ static int run_style(const compare_opts *o, iob_style style, bool progress,
 /* The baseline every speed-up is measured against: sequential, if it ran. */
 static const result *find_sequential(const result *r, int n) {
   for (int k = 0; k < n; k++)
-    if (r[k].style == IOB_STYLE_SEQUENTIAL)
+    if (r[k].style == &iob_style_sequential)
       return &r[k];
   return NULL;
 }
@@ -111,12 +106,21 @@ static double speedup(const result *r, const result *base) {
   return (double)base->report.elapsed_ns / (double)r->report.elapsed_ns;
 }
 
-/* What the operations do, in words for titles. */
+/* What the operations do, in words for titles: "N operations of D ms of
+ * waiting". A kind without words of its own is named. */
 static const char *work_words(const compare_opts *o) {
-  return o->io == COMPARE_TCP       ? "requests over TCP"
-         : o->io == COMPARE_PG      ? "PostgreSQL queries"
-         : o->work == IOB_WORK_CPU ? "computing"
-                                   : "waiting";
+  static const struct {
+    const char *kind, *words;
+  } words[] = {
+      {"wait", "waiting"},
+      {"cpu", "computing"},
+      {"tcp", "requests over TCP"},
+      {COMPARE_PG_KIND, "PostgreSQL queries"},
+  };
+  for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+    if (strcmp(o->work, words[k].kind) == 0)
+      return words[k].words;
+  return o->work;
 }
 
 static void print_table(const compare_opts *o, const result *r, int n) {
@@ -154,22 +158,23 @@ static void print_csv(const result *r, int n) {
   }
 }
 
+/* The inputs, then a line per style as iobound-server reports a batch. */
 static void print_json(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
-  printf("{\"count\": %" PRIu32 ", \"duration_ms\": %" PRIu64
-         ", \"work\": \"%s\", \"limit\": %" PRIu32 ", \"pool_size\": %u"
-         ", \"cores\": %u, \"styles\": [",
-         o->count, o->duration_ms, iob_work_name(o->work), o->limit,
-         iob_pool_size(), uv_available_parallelism());
+  printf("{\"count\":%" PRIu32 ",\"duration_ms\":%" PRIu64
+         ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"pool_size\":%u"
+         ",\"cores\":%u,\"styles\":[",
+         o->count, o->duration_ms, o->work, o->limit, iob_pool_size(),
+         uv_available_parallelism());
   for (int k = 0; k < n; k++) {
-    const iob_report *rep = &r[k].report;
-    printf("%s\n  {\"style\": \"%s\", \"elapsed_ms\": %.3f, \"speedup\": %.3f"
-           ", \"peak_in_flight\": %" PRIu32 ", \"threads\": %" PRIu32
-           ", \"workers_used\": %" PRIu32 ", \"cpu_ms\": %.3f"
-           ", \"failed\": %" PRIu32 ", \"max_rss_kib\": %ld}",
-           k ? "," : "", iob_style_name(r[k].style), ms(rep->elapsed_ns),
-           speedup(&r[k], base), rep->peak_in_flight, rep->threads,
-           rep->workers_used, ms(rep->cpu_ns), rep->failed, r[k].max_rss_kib);
+    char line[1024];
+    cli_json_batch b = {.config = &r[k].config,
+                        .report = &r[k].report,
+                        .speedup = speedup(&r[k], base),
+                        .max_rss_kib = r[k].max_rss_kib};
+    if (cli_json_report(line, sizeof(line), &b) < 0)
+      snprintf(line, sizeof(line), "{}");
+    printf("%s\n%s", k ? "," : "", line);
   }
   puts("\n]}");
 }
@@ -182,20 +187,6 @@ static const result *fastest(const result *r, int n) {
   return best;
 }
 
-/* Print `text` folded at spaces into lines of at most `width` columns. */
-static void print_folded(const char *text, size_t width) {
-  while (strlen(text) > width) {
-    size_t cut = width;
-    while (cut > 0 && text[cut] != ' ')
-      cut--;
-    if (cut == 0)
-      break;
-    printf("%.*s\n", (int)cut, text);
-    text += cut + 1;
-  }
-  puts(text);
-}
-
 /* A plain sentence that says what the table shows, and why. */
 static void print_verdict(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n), *best = fastest(r, n);
@@ -205,10 +196,10 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
   int len = snprintf(text, sizeof(text), "The %s style was fastest",
                      iob_style_name(best->style));
   if (base != NULL && best != base)
-    len += snprintf(text + len, sizeof(text) - (size_t)len,
-                    ", %.1fx faster than one after another",
-                    speedup(best, base));
-  if (o->work == IOB_WORK_CPU)
+    len +=
+        snprintf(text + len, sizeof(text) - (size_t)len,
+                 ", %.1fx faster than one after another", speedup(best, base));
+  if (cli_kind_blocks(best->report.kind))
     snprintf(text + len, sizeof(text) - (size_t)len,
              ". This work computes: it only overlaps on the %u cores the "
              "machine has, so no style gets much past %ux, and on the event "
@@ -225,8 +216,8 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
              o->duration_ms
                  ? ms(best->report.elapsed_ns) / (double)o->duration_ms
                  : 1.0);
-  putchar('\n');
-  print_folded(text, 76);
+  char folded[600];
+  printf("\n%s\n", cli_fold(folded, sizeof(folded), text, 76, 0));
 }
 
 /* Open every output file before anything runs: a typo in a path should
@@ -242,8 +233,9 @@ static FILE *open_output(const char *path) {
 }
 
 /* Write one timeline and close its file; false (and a message) on error. */
-static bool write_output(FILE *f, const char *path, int (*export_fn)(FILE *,
-                         const iob_batch *const *, size_t),
+static bool write_output(FILE *f, const char *path,
+                         int (*export_fn)(FILE *, const iob_batch *const *,
+                                          size_t),
                          const iob_batch *const *batches, size_t n) {
   if (f == NULL)
     return true;
@@ -266,60 +258,39 @@ int main(int argc, char **argv) {
   compare_opts o;
   char error[256];
   int rc = compare_parse(argc, argv, &o, error, sizeof(error));
-  if (rc == 0 && o.action == COMPARE_RUN)
+  if (rc == 0 && o.action == CLI_RUN)
     rc = compare_check_threads(&o, iob_threads_available(), error,
                                sizeof(error));
-  if (rc != 0) {
-    fprintf(stderr, "iobound-compare: %s\nTry 'iobound-compare --help'.\n",
-            error);
+  rc = cli_settle("iobound-compare", rc, o.action, error, compare_usage());
+  if (rc >= 0)
     return rc;
-  }
-  if (o.action == COMPARE_HELP) {
-    fputs(compare_usage, stdout);
-    return 0;
-  }
-  if (o.action == COMPARE_VERSION) {
-    printf("iobound-compare %s\n", iob_version());
-    return 0;
-  }
+  rc = 0;
   if (o.pool_size != 0 && iob_pool_request_size(o.pool_size) != 0) {
     fprintf(stderr, "iobound-compare: cannot size the pool\n");
-    return 1;
+    return CLI_EX_FAILED;
   }
   FILE *svg = open_output(o.svg_path);
   FILE *trace = open_output(o.trace_path);
-  if ((o.svg_path && svg == NULL) || (o.trace_path && trace == NULL)) {
-    if (svg != NULL)
-      fclose(svg);
-    if (trace != NULL)
-      fclose(trace);
-    return COMPARE_EX_CANTCREAT;
-  }
-
+  if ((o.svg_path && svg == NULL) || (o.trace_path && trace == NULL))
+    rc = CLI_EX_CANTCREAT;
   bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
                   (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
-  int real = compare_real_start(&o);
-  if (real != 0) {
-    if (svg != NULL)
-      fclose(svg);
-    if (trace != NULL)
-      fclose(trace);
-    return real == IOB_EINVAL ? COMPARE_EX_USAGE : 1;
-  }
-  result results[IOB_STYLE_COUNT_] = {0};
-  const iob_batch *batches[IOB_STYLE_COUNT_];
-  int failed = 0;
-  for (int k = 0; k < o.nstyles && rc == 0; k++) {
-    int err = run_style(&o, o.styles[k], progress, &results[k]);
-    batches[k] = results[k].batch;
+  if (rc == 0)
+    rc = compare_work_start(&o);
+  result results[COMPARE_STYLES_MAX] = {0};
+  const iob_batch *batches[COMPARE_STYLES_MAX];
+  int nran = 0, failed = 0;
+  for (; nran < o.nstyles && rc == 0; nran++) {
+    int err = run_style(&o, o.styles[nran], progress, &results[nran]);
+    batches[nran] = results[nran].batch;
     if (err != 0) {
       fprintf(stderr, "iobound-compare: the %s style failed: %s\n",
-              iob_style_name(o.styles[k]), iob_strerror(err));
-      rc = 1;
+              iob_style_name(o.styles[nran]), iob_strerror(err));
+      rc = CLI_EX_FAILED;
     }
-    failed += results[k].report.failed != 0;
+    failed += results[nran].report.failed != 0;
   }
-  compare_real_stop();
+  compare_work_stop();
   if (rc == 0) {
     size_t n = (size_t)o.nstyles;
     if (o.format == COMPARE_JSON) {
@@ -341,16 +312,16 @@ int main(int argc, char **argv) {
              uv_available_parallelism());
     if (!write_output(svg, o.svg_path, svg_titled, batches, n) ||
         !write_output(trace, o.trace_path, iob_export_trace, batches, n))
-      rc = COMPARE_EX_CANTCREAT;
+      rc = CLI_EX_CANTCREAT;
     svg = trace = NULL;
     if (rc == 0 && failed)
-      rc = 1;
+      rc = CLI_EX_FAILED;
   }
   if (svg != NULL)
     fclose(svg);
   if (trace != NULL)
     fclose(trace);
-  for (int k = 0; k < o.nstyles; k++)
+  for (int k = 0; k < nran; k++)
     iob_batch_free(results[k].batch);
   return rc;
 }

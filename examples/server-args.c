@@ -6,140 +6,73 @@
 
 #include "server.h"
 
-const char server_usage[] =
-    "Usage: iobound-server [OPTION]...\n"
-    "Serve iobound batches over TCP, one request per line, on one event\n"
-    "loop: several clients, several batches at once.\n"
-    "\n"
-    "  --host ADDRESS     IPv4 or IPv6 address to listen on (default\n"
-    "                     127.0.0.1)\n"
-    "  --port N           TCP port, 0..65535; 0 (the default) lets the\n"
-    "                     system choose one\n"
-    "  -h, --help         show this help and exit\n"
-    "  --version          show the version and exit\n"
-    "\n"
-    "Once listening it prints 'listening on ADDRESS:PORT'. Requests:\n"
-    "  run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] [work=wait|cpu]\n"
-    "      [stream=1]     run a batch; answers one line of JSON\n"
-    "  ping               answers 'pong' at once, even while batches run\n"
-    "  stats              answers the server's counters as JSON\n"
-    "  quit               closes the connection (after a running batch's\n"
-    "                     answer)\n"
-    "A client that disconnects cancels its running batch. SIGINT or SIGTERM\n"
-    "stops the server.\n"
-    "\n"
-    "Exit status: 0 once stopped by a signal, 1 if it cannot listen, 64 for\n"
-    "bad arguments.\n";
+/* The kinds a client may ask for: those that need no target. */
+static const iob_kind *const kinds[] = {&iob_kind_wait, &iob_kind_cpu};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-/* A whole decimal number in min..max: digits only (no sign, no spaces, no
- * hex). Gives up as soon as it passes max, so it cannot overflow. */
-static bool parse_uint(const char *text, uint64_t min, uint64_t max,
-                       uint64_t *out) {
-  uint64_t v = 0;
-  if (*text == '\0')
-    return false;
-  for (const char *p = text; *p != '\0'; p++) {
-    if (*p < '0' || *p > '9')
-      return false;
-    v = v * 10 + (uint64_t)(*p - '0');
-    if (v > max)
-      return false;
-  }
-  if (v < min)
-    return false;
-  *out = v;
-  return true;
+static const char *kind_names(char *out, size_t size, const char *sep,
+                              const char *last) {
+  const char *names[NKINDS];
+  for (size_t k = 0; k < NKINDS; k++)
+    names[k] = kinds[k]->name;
+  return cli_join(out, size, names, NKINDS, sep, last);
 }
 
-/* ---- the command line -------------------------------------------------- */
-
-/* Fill opts->addr from host and port: an IPv4 address, else an IPv6 one. */
-static bool resolve(server_opts *o) {
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&o->addr;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&o->addr;
-  memset(&o->addr, 0, sizeof(o->addr));
-  return uv_ip4_addr(o->host, (int)o->port, v4) == 0 ||
-         uv_ip6_addr(o->host, (int)o->port, v6) == 0;
+/* "usage: run STYLE COUNT DURATION_MS [limit=N] ...", for error lines. */
+static const char *run_usage(void) {
+  static char text[160];
+  char names[64];
+  snprintf(text, sizeof(text),
+           "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
+           "[work=%s] [stream=1]",
+           kind_names(names, sizeof(names), "|", "|"));
+  return text;
 }
 
-/* "--name value" or "--name=value": the value, or NULL if there is none.
- * Advances *i past a separate value. */
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *name) {
-  size_t len = strlen(name);
-  const char *arg = argv[*i];
-  if (strncmp(arg, name, len) != 0)
-    return NULL;
-  if (arg[len] == '=')
-    return arg + len + 1;
-  if (arg[len] == '\0' && *i + 1 < argc)
-    return argv[++*i];
-  return NULL;
-}
-
-static bool is_option(const char *arg, const char *name) {
-  size_t len = strlen(name);
-  return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
-}
-
-int server_parse_args(int argc, char **argv, server_opts *o, char *error,
-                      size_t error_size) {
-  *o = (server_opts){.action = SERVER_SERVE, .host = "127.0.0.1"};
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i], *value;
-    uint64_t n;
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-      o->action = SERVER_HELP;
-    } else if (strcmp(arg, "--version") == 0) {
-      o->action = SERVER_VERSION;
-    } else if (is_option(arg, "--host")) {
-      if ((value = option_value(argc, argv, &i, "--host")) == NULL) {
-        snprintf(error, error_size, "option '--host' needs a value");
-        return SERVER_EX_USAGE;
-      }
-      o->host = value;
-    } else if (is_option(arg, "--port")) {
-      if ((value = option_value(argc, argv, &i, "--port")) == NULL) {
-        snprintf(error, error_size, "option '--port' needs a value");
-        return SERVER_EX_USAGE;
-      }
-      if (!parse_uint(value, 0, 65535, &n)) {
-        snprintf(error, error_size,
-                 "--port takes a number from 0 to 65535, not '%s'", value);
-        return SERVER_EX_USAGE;
-      }
-      o->port = (unsigned int)n;
-    } else {
-      snprintf(error, error_size, "unknown option '%s'", arg);
-      return SERVER_EX_USAGE;
-    }
-  }
-  if (!resolve(o)) {
-    snprintf(error, error_size,
-             "--host takes an IPv4 or IPv6 address, not '%s'", o->host);
-    return SERVER_EX_USAGE;
-  }
-  return 0;
+const char *server_usage(void) {
+  static char text[2048];
+  char options[1024], run[256];
+  snprintf(
+      text, sizeof(text),
+      "Usage: iobound-server [OPTION]...\n"
+      "Serve iobound batches over TCP, one request per line, on one event\n"
+      "loop: several clients, several batches at once.\n"
+      "\n"
+      "%s"
+      "\n"
+      "Once listening it prints 'listening on ADDRESS:PORT'. Requests:\n"
+      "  %s\n"
+      "                     run a batch; answers one line of JSON\n"
+      "  ping               answers 'pong' at once, even while batches run\n"
+      "  stats              answers the server's counters as JSON\n"
+      "  quit               closes the connection (after a running batch's\n"
+      "                     answer)\n"
+      "A client that disconnects cancels its running batch. SIGINT or SIGTERM\n"
+      "stops the server.\n"
+      "\n"
+      "Exit status: 0 once stopped by a signal, 1 if it cannot listen, 64 for\n"
+      "bad arguments.\n",
+      cli_help(options, sizeof(options), cli_listen_options, NULL),
+      cli_fold(run, sizeof(run), run_usage() + strlen("usage: "), 76, 6));
+  return text;
 }
 
 /* ---- requests ---------------------------------------------------------- */
-
-#define RUN_USAGE                                                              \
-  "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "                 \
-  "[work=wait|cpu] [stream=1]"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
 static int apply_work(request *r, const char *value, char *error, size_t size) {
-  iob_work w;
-  /* "user" needs functions of ours: not something a client can send. */
-  if (iob_work_parse(value, &w) != 0 || w == IOB_WORK_USER) {
-    snprintf(error, size, "work must be wait or cpu, not '%s'", value);
-    return -1;
-  }
-  r->config.work = w;
-  return 0;
+  const iob_kind *kind = iob_kind_find(value);
+  for (size_t k = 0; k < NKINDS; k++)
+    if (kind == kinds[k]) {
+      r->config.kind = kind;
+      return 0;
+    }
+  char names[64];
+  snprintf(error, size, "work must be %s, not '%s'",
+           kind_names(names, sizeof(names), ", ", " or "), value);
+  return -1;
 }
 
 /* One "name=value" option of a run request. */
@@ -165,7 +98,7 @@ static int apply_option(request *r, const char *word, char *error,
     if (strlen(numbers[k].name) != len ||
         strncmp(word, numbers[k].name, len) != 0)
       continue;
-    if (!parse_uint(value, 0, numbers[k].max, &n)) {
+    if (!cli_parse_uint(value, 0, numbers[k].max, &n)) {
       snprintf(error, size, "%s must be %s, not '%s'", numbers[k].name,
                numbers[k].range, value);
       return -1;
@@ -178,30 +111,33 @@ static int apply_option(request *r, const char *word, char *error,
       r->stream = n == 1;
     return 0;
   }
-  snprintf(error, size, "unknown option '%s' (%s)", word, RUN_USAGE);
+  snprintf(error, size, "unknown option '%s' (%s)", word, run_usage());
   return -1;
 }
 
 /* What the server refuses though iobound would run it. */
 static int check_run(const request *r, char *error, size_t size) {
   const iob_config *c = &r->config;
-  bool on_loop = c->style == IOB_STYLE_LOOP || c->style == IOB_STYLE_SEQUENTIAL;
+  unsigned flags = iob_style_flags(c->style);
   uint32_t at_once = c->max_in_flight != 0 && c->max_in_flight < c->count
                          ? c->max_in_flight
                          : c->count;
-  if (c->work == IOB_WORK_CPU && on_loop) {
+  if (cli_kind_blocks(c->kind) && !(flags & IOB_STYLE_ON_THREADS)) {
     /* Computing on the loop stops it: every other client would wait. */
+    char styles[64];
     snprintf(error, size,
-             "work=cpu would block the server's loop in the %s style; "
-             "use pool or threads",
-             iob_style_name(c->style));
+             "work=%s would block the server's loop in the %s style; "
+             "use %s",
+             c->kind->name, iob_style_name(c->style),
+             cli_style_names(styles, sizeof(styles), IOB_STYLE_ON_THREADS, ", ",
+                             " or "));
     return -1;
   }
-  if (c->style == IOB_STYLE_THREADS && at_once > SERVER_THREADS_MAX) {
+  if ((flags & IOB_STYLE_THREAD_EACH) && at_once > SERVER_THREADS_MAX) {
     snprintf(error, size,
-             "the threads style runs at most %d operations at once here; "
+             "the %s style runs at most %d operations at once here; "
              "add limit=%d (or less)",
-             SERVER_THREADS_MAX, SERVER_THREADS_MAX);
+             iob_style_name(c->style), SERVER_THREADS_MAX, SERVER_THREADS_MAX);
     return -1;
   }
   if (r->stream && c->count > SERVER_STREAM_MAX) {
@@ -219,24 +155,24 @@ static int parse_run(request *r, char **save, char *error, size_t size) {
   const char *duration = strtok_r(NULL, " \t", save);
   uint64_t n;
   iob_config_init(&r->config);
+  r->config.kind = &iob_kind_wait;
   if (duration == NULL) {
-    snprintf(error, size, RUN_USAGE);
+    snprintf(error, size, "%s", run_usage());
     return -1;
   }
-  if (iob_style_parse(style, &r->config.style) != 0) {
-    snprintf(error, size,
-             "unknown style '%s' (sequential, loop, pool or "
-             "threads)",
-             style);
+  if ((r->config.style = iob_style_find(style)) == NULL) {
+    char styles[64];
+    snprintf(error, size, "unknown style '%s' (%s)", style,
+             cli_style_names(styles, sizeof(styles), 0, ", ", " or "));
     return -1;
   }
-  if (!parse_uint(count, 1, SERVER_COUNT_MAX, &n)) {
+  if (!cli_parse_uint(count, 1, SERVER_COUNT_MAX, &n)) {
     snprintf(error, size, "count must be 1..%d, not '%s'", SERVER_COUNT_MAX,
              count);
     return -1;
   }
   r->config.count = (uint32_t)n;
-  if (!parse_uint(duration, 0, SERVER_DURATION_MAX_MS, &n)) {
+  if (!cli_parse_uint(duration, 0, SERVER_DURATION_MAX_MS, &n)) {
     snprintf(error, size, "duration must be 0..%d ms, not '%s'",
              SERVER_DURATION_MAX_MS, duration);
     return -1;

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "cli.h"
 #include "slow-server.h"
 
 struct slow_server {
@@ -27,8 +28,8 @@ typedef struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
   uv_write_t write;
-  int handles;    /* open handles: freed when none is left */
-  bool asked;     /* the request line has arrived */
+  int handles; /* open handles: freed when none is left */
+  bool asked;  /* the request line has arrived */
   size_t len;
   char line[64];
   char reply[32];
@@ -71,16 +72,10 @@ static void on_waited(uv_timer_t *timer) {
 static bool parse_request(conn *c, uint64_t *ms) {
   if (c->len > 0 && c->line[c->len - 1] == '\r')
     c->len--;
-  if (c->len < 6 || c->len > 15 || memcmp(c->line, "wait ", 5) != 0)
+  if (c->len < 5 || c->len > 15 || memcmp(c->line, "wait ", 5) != 0)
     return false;
-  uint64_t v = 0;
-  for (size_t k = 5; k < c->len; k++) {
-    if (c->line[k] < '0' || c->line[k] > '9')
-      return false;
-    v = v * 10 + (uint64_t)(c->line[k] - '0');
-  }
-  *ms = v;
-  return v <= UINT32_MAX;
+  c->line[c->len] = '\0';
+  return cli_parse_uint(c->line + 5, 0, UINT32_MAX, ms);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
@@ -90,7 +85,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   if (c->asked)
     *buf = uv_buf_init(sink, sizeof(sink));
   else
-    *buf = uv_buf_init(c->line + c->len, (unsigned int)(sizeof(c->line) - c->len));
+    *buf =
+        uv_buf_init(c->line + c->len, (unsigned int)(sizeof(c->line) - c->len));
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -155,17 +151,14 @@ static void on_signal(uv_signal_t *signal, int signum) {
 int slow_server_open(slow_server **server, const char *ip, unsigned port) {
   *server = NULL;
   struct sockaddr_storage addr;
-  int err = uv_ip4_addr(ip, (int)port, (struct sockaddr_in *)&addr);
-  if (err != 0)
-    err = uv_ip6_addr(ip, (int)port, (struct sockaddr_in6 *)&addr);
-  if (err != 0 || port > 65535)
+  if (cli_address(ip, port, &addr) != 0)
     return UV_EINVAL;
   signal(SIGPIPE, SIG_IGN);
 
   slow_server *s = calloc(1, sizeof(*s));
   if (s == NULL)
     return UV_ENOMEM;
-  err = uv_loop_init(&s->loop);
+  int err = uv_loop_init(&s->loop);
   if (err != 0) {
     free(s);
     return err;
@@ -238,7 +231,8 @@ int slow_server_fork(const char *ip, unsigned *port, pid_t *pid) {
       slow_server_run(s);
     if (got != 0)
       slow_server_close(s);
-    _exit(got != 0 ? 0 : 1); /* not exit(): the stdio buffers are the parent's */
+    _exit(got != 0 ? 0
+                   : 1); /* not exit(): the stdio buffers are the parent's */
   }
   close(fds[1]);
   ssize_t n;

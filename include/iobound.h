@@ -2,10 +2,13 @@
  * iobound: run many I/O-bound operations at once on libuv, in the
  * concurrency style you choose, and measure how each one ran.
  *
- * A batch runs `count` operations, numbered 0..count-1, in one style and
- * records for each operation when it was queued, started and finished.
- * Start a batch on your own uv_loop_t (iob_batch_start) or run it to the
- * end on a private loop (iob_run). The user guide is docs/guide.md.
+ * A batch runs `count` operations, numbered 0..count-1, of one kind (a
+ * wait, CPU work, a TCP request, your own...) in one style (an event
+ * loop, a thread pool, a thread each...) and records for each operation
+ * when it was queued, started and finished, its status, and what it
+ * handed back. Kinds and styles are descriptors: tables of functions with
+ * a name. Start a batch on your own uv_loop_t (iob_batch_start) or run it
+ * to the end on a private loop (iob_run). The guide is docs/guide.md.
  *
  * Errors are negative numbers. Where libuv has a code that fits, iobound
  * uses the same value, so an application can handle both the same way.
@@ -40,7 +43,7 @@ extern "C" {
 #endif
 
 #define IOB_VERSION_MAJOR 0
-#define IOB_VERSION_MINOR 1
+#define IOB_VERSION_MINOR 2
 #define IOB_VERSION_PATCH 0
 
 /** @return the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
@@ -52,18 +55,21 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_ENOMEM UV_ENOMEM       /**< an allocation failed. */
 #define IOB_E2BIG UV_E2BIG         /**< count above IOB_COUNT_MAX. */
 #define IOB_ERANGE UV_ERANGE       /**< a duration or size out of range. */
-#define IOB_ENOTSUP UV_ENOTSUP     /**< unknown style or kind of work. */
+#define IOB_ENOTSUP UV_ENOTSUP     /**< a kind the style cannot run. */
 #define IOB_EBUSY UV_EBUSY         /**< the batch is started or running. */
 #define IOB_EALREADY UV_EALREADY   /**< too late: the thread pool runs. */
 #define IOB_EAGAIN UV_EAGAIN       /**< the system refused a thread. */
 #define IOB_ECANCELED UV_ECANCELED /**< the operation was cancelled. */
 #define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
 #define IOB_EPERM UV_EPERM         /**< called from the wrong thread. */
-#define IOB_EIO UV_EIO             /**< writing an export failed. */
+#define IOB_EIO UV_EIO             /**< input or output failed. */
 
 /**
- * Describe an error code in words, in iobound's terms.
- * @param[in] err a negative code from iobound, or any libuv error code.
+ * Describe an error code in words that are true for the code whatever
+ * returned it: an iobound call, a libuv call, or an operation's status.
+ * What a code means for one call is in that call's documentation here;
+ * why one operation failed is its message (iob_batch_outcome()).
+ * @param[in] err any negative libuv or iobound code, or 0.
  * @return a string that needs no freeing and stays valid until the calling
  *         thread's next call with an unknown code; never NULL (unknown
  *         codes get a generic text).
@@ -77,83 +83,197 @@ IOB_EXPORT const char *iob_strerror(int err);
  */
 IOB_EXPORT const char *iob_err_name(int err);
 
-/* ---- Styles ------------------------------------------------------------ */
-
-/** How a batch runs its operations. */
-typedef enum iob_style {
-  /** One after another on the loop: never more than one in flight. */
-  IOB_STYLE_SEQUENTIAL = 0,
-  /** All on one event loop: a wait is a timer, no thread is used. */
-  IOB_STYLE_LOOP,
-  /** Each operation is a uv_queue_work job on libuv's thread pool. */
-  IOB_STYLE_POOL,
-  /** One OS thread of its own per operation in flight (the tutorial's). */
-  IOB_STYLE_THREADS,
-  IOB_STYLE_COUNT_ /**< number of styles; not a style. */
-} iob_style;
-
-/** @return the style's short name ("loop"), or NULL for an unknown style. */
-IOB_EXPORT const char *iob_style_name(iob_style style);
-
-/**
- * Parse a style's short name ("sequential", "loop", "pool", "threads").
- * @param[in] name the name; NULL gives IOB_EINVAL.
- * @param[out] style where to store the style; NULL gives IOB_EINVAL.
- * @return 0, or IOB_ENOTSUP for a name that is not a style.
- */
-IOB_EXPORT int iob_style_parse(const char *name, iob_style *style);
-
-/* ---- Kinds of work ----------------------------------------------------- */
-
-/** What each operation does. */
-typedef enum iob_work {
-  /** A simulated I/O wait: a timer on the loop, a sleep on a thread. */
-  IOB_WORK_WAIT = 0,
-  /** CPU-bound work: compute for the duration, counted in the thread's
-   *  own CPU time, without sleeping. On the loop this blocks the loop, so
-   *  operations run one after another. */
-  IOB_WORK_CPU,
-  /** Your own operation: iob_config's start and/or blocking functions. */
-  IOB_WORK_USER,
-  IOB_WORK_COUNT_ /**< number of kinds; not a kind. */
-} iob_work;
-
-/** @return the kind's short name ("wait", "cpu", "user"), or NULL. */
-IOB_EXPORT const char *iob_work_name(iob_work work);
-
-/**
- * Parse a kind of work's short name.
- * @return 0; IOB_EINVAL for a NULL argument; IOB_ENOTSUP for other names.
- */
-IOB_EXPORT int iob_work_parse(const char *name, iob_work *work);
-
 typedef struct iob_batch iob_batch;
-
-/**
- * Start operation @p index of @p batch without blocking, on the batch's
- * loop (iob_batch_loop()), for the loop and sequential styles. Return 0 and
- * call iob_op_done() later, once; or return a negative code and do not
- * call it: that code becomes the operation's status.
- */
-typedef int (*iob_start_fn)(iob_batch *batch, uint32_t index);
-
-/**
- * Run operation @p index to its end, blocking the calling thread, for the
- * thread styles (and, on the loop styles when no start function is given,
- * on the loop thread, blocking it). Runs on any thread: touch no batch.
- * @param data the config's op_data, or its data if op_data is NULL.
- * @return 0 or a negative code, kept as the operation's status.
- */
-typedef int (*iob_blocking_fn)(void *data, uint32_t index);
-
-/**
- * Ask operation @p index, started by your iob_start_fn, to stop soon: the
- * batch was cancelled or the operation timed out. Stop the I/O and call
- * iob_op_done() as usual (the operation is in flight until you do).
- */
-typedef void (*iob_cancel_fn)(iob_batch *batch, uint32_t index);
-
+typedef struct iob_config iob_config;
 typedef struct iob_record iob_record;
+
+/* ---- Styles: how a batch runs its operations --------------------------- */
+
+/**
+ * A concurrency style: a descriptor defined by the library. Use the
+ * built-in ones below, by address, or find one by name.
+ */
+typedef struct iob_style iob_style;
+
+/** One after another on the loop: never more than one in flight. */
+IOB_EXPORT extern const iob_style iob_style_sequential;
+/** All on one event loop: a wait is a deadline on the loop, no thread. */
+IOB_EXPORT extern const iob_style iob_style_loop;
+/** Each operation is a uv_queue_work() job on libuv's thread pool. */
+IOB_EXPORT extern const iob_style iob_style_pool;
+/** One OS thread of its own per operation in flight (the tutorial's). */
+IOB_EXPORT extern const iob_style iob_style_threads;
+
+/** The style runs each operation's blocking `run` function on a thread
+ *  (a kind needs one to run in it). */
+#define IOB_STYLE_ON_THREADS 0x1u
+/** The style creates a thread for each operation in flight, so the
+ *  threads the system allows bound how many run at once. */
+#define IOB_STYLE_THREAD_EACH 0x2u
+
+/** @return the style's short name ("loop"); NULL for NULL. */
+IOB_EXPORT const char *iob_style_name(const iob_style *style);
+
+/** @return the style's IOB_STYLE_* flags; 0 for NULL. */
+IOB_EXPORT unsigned iob_style_flags(const iob_style *style);
+
+/**
+ * Find a style by its short name ("sequential", "loop", "pool",
+ * "threads").
+ * @return the style, or NULL for NULL or a name that is not a style.
+ */
+IOB_EXPORT const iob_style *iob_style_find(const char *name);
+
+/**
+ * List the styles: iob_style_at(0), iob_style_at(1)... in the order the
+ * tutorial shows them, until NULL.
+ * @return the style at @p position, or NULL past the last one.
+ */
+IOB_EXPORT const iob_style *iob_style_at(size_t position);
+
+/* ---- Operations and their kinds ---------------------------------------- */
+
+/**
+ * One operation while it runs: what every function of its kind is given.
+ * The fields are read-only. The object is the library's, valid from the
+ * call of start() or run() until the operation settles (start) or run()
+ * returns; a kind keeps what it needs across callbacks in `state`.
+ */
+typedef struct iob_op {
+  iob_batch *batch;     /**< the batch it belongs to. */
+  const void *target;   /**< the config's target, shared by all. */
+  void *state;          /**< kind->op_size bytes of its own, zeroed
+                             before start() or run(); NULL if 0. */
+  uint32_t index;       /**< its number in the batch, 0..count-1. */
+  uint32_t duration_ms; /**< its duration: durations_ms[index], or
+                             duration_ms. */
+} iob_op;
+
+/** The kind's operations first wait their duration; then start() or
+ *  run(), if the kind has one, does the rest. On the loop styles the
+ *  batch's own timer does the waiting, at no cost per operation; on a
+ *  thread the thread sleeps. A kind with this flag has no start(). */
+#define IOB_KIND_WAITS 0x1u
+
+/**
+ * A kind of operation: a descriptor. The built-in kinds are defined
+ * exactly so, and so is yours: a static const iob_kind with a name and the
+ * functions the styles you use need. Members later versions add go at the
+ * end, so a designated initialiser keeps compiling and means the same.
+ *
+ * Every function runs on the batch's loop thread, except run(), which a
+ * thread style calls on one of its threads.
+ */
+typedef struct iob_kind {
+  /** Short name, shown in reports and exports ("tcp"). */
+  const char *name;
+  /** IOB_KIND_* flags. */
+  unsigned flags;
+  /** Bytes of op->state each operation in flight gets (0: none, NULL). */
+  size_t op_size;
+  /** The least stack run() needs on a thread of the threads style; 0:
+   *  the style's default (64 KiB). */
+  size_t stack_size;
+  /**
+   * Optional: check a configuration (its target, its durations) when the
+   * batch is created. @return 0, or a negative code for
+   * iob_batch_create() to return.
+   */
+  int (*check)(const iob_config *config);
+  /**
+   * Loop styles: begin the operation without blocking and return 0, then
+   * call iob_op_done() once, later, from the loop thread; or return a
+   * negative code at once (that is then its status; do not call
+   * iob_op_done()).
+   */
+  int (*start)(iob_op *op);
+  /**
+   * Thread styles, and the loop styles when there is no start(): run the
+   * operation to its end, blocking the calling thread, and return 0 or a
+   * negative code, its status. On the loop styles it blocks the loop, so
+   * such operations run one after another. It may poll
+   * iob_op_stopping() to give up early.
+   */
+  int (*run)(iob_op *op);
+  /**
+   * Optional, loop styles: the operation started by start() must stop
+   * soon (iob_op_stopping() says why): stop its I/O and call
+   * iob_op_done() as usual. It stays in flight until it does.
+   */
+  void (*stop)(iob_op *op);
+  /**
+   * Optional: the operation has settled; release what start() or run()
+   * kept in op->state (the state's memory itself is the library's).
+   */
+  void (*cleanup)(iob_op *op);
+  /** Optional: frees a result set by iob_op_set_result() when the batch
+   *  is freed. Without it, results are the application's to free. */
+  void (*free_result)(void *result);
+} iob_kind;
+
+/** Wait the operation's duration: a timer on the loop, a sleep on a
+ *  thread. The default kind. */
+IOB_EXPORT extern const iob_kind iob_kind_wait;
+/** CPU-bound work: compute for the duration, counted in the thread's
+ *  own CPU time, without sleeping. On the loop it blocks the loop. */
+IOB_EXPORT extern const iob_kind iob_kind_cpu;
+
+/**
+ * Find a kind built into this library by name ("wait", "cpu", "tcp").
+ * Kinds of other libraries (iob_kind_pg, in iobound-pg) are not listed.
+ * @return the kind, or NULL for NULL or an unknown name.
+ */
+IOB_EXPORT const iob_kind *iob_kind_find(const char *name);
+
+/** @return the built-in kind at @p position (0, 1...), or NULL past the
+ *  last one. */
+IOB_EXPORT const iob_kind *iob_kind_at(size_t position);
+
+/**
+ * Settle operation @p op, begun by its kind's start(), with @p status (0
+ * or a negative code). Call it once, from the loop thread; @p op is not
+ * valid after it. An operation told to stop because it timed out is
+ * recorded IOB_ETIMEDOUT whatever @p status.
+ * @return 0; IOB_EINVAL for NULL or an operation that is not in flight
+ *         from a start() (settled already, or given to run());
+ *         IOB_EPERM from another thread.
+ */
+IOB_EXPORT int iob_op_done(iob_op *op, int status);
+
+/**
+ * Say why operation @p op failed, in words for a person ("connection
+ * refused by 127.0.0.1:5432"); the text is copied, and replaces an
+ * earlier one. Read it with iob_batch_outcome(). Call it from start(),
+ * stop() or run() (from run() on its own thread), before the operation
+ * settles.
+ * @return 0; IOB_EINVAL for NULL; IOB_ENOMEM (the message is then lost).
+ */
+IOB_EXPORT int iob_op_set_message(iob_op *op, const char *message);
+
+/**
+ * Hand back a number (a count of rows, bytes received...), read with
+ * iob_batch_outcome(); as for iob_op_set_message().
+ * @return 0; IOB_EINVAL for NULL.
+ */
+IOB_EXPORT int iob_op_set_value(iob_op *op, uint64_t value);
+
+/**
+ * Hand back a pointer to a result, read with iob_batch_outcome(). If the
+ * kind has free_result, the batch owns the result and frees it with the
+ * batch; otherwise the application does. A later call replaces it (the
+ * earlier result is then the caller's).
+ * @return 0; IOB_EINVAL for a NULL @p op.
+ */
+IOB_EXPORT int iob_op_set_result(iob_op *op, void *result);
+
+/**
+ * Whether the operation has been told to stop, from any thread: a run()
+ * on a thread may poll it between steps.
+ * @return 0 while it may run on; IOB_ECANCELED once the batch or the
+ *         operation was cancelled; IOB_ETIMEDOUT once it ran past the
+ *         timeout; IOB_EINVAL for NULL.
+ */
+IOB_EXPORT int iob_op_stopping(const iob_op *op);
 
 /**
  * Operation @p index has settled; @p record holds its final timing and
@@ -173,13 +293,19 @@ typedef void (*iob_op_cb)(iob_batch *batch, uint32_t index,
  * What a batch runs. Fill it with iob_config_init() first, then set the
  * fields you need: fields added by later versions get safe defaults.
  */
-typedef struct iob_config {
-  iob_style style;      /**< default IOB_STYLE_LOOP. */
+struct iob_config {
+  const iob_style *style; /**< how; NULL: iob_style_loop. */
+  const iob_kind *kind;   /**< what; NULL: iob_kind_wait. */
+  /** What the kind's operations act on, shared by all of them and read
+   *  only (an address, a database and a query...). Many batches may use
+   *  one target at once. Keep it alive while the batch runs. */
+  const void *target;
   uint32_t count;       /**< number of operations, 1..IOB_COUNT_MAX. */
-  uint64_t duration_ms; /**< each operation's simulated wait, in ms. */
+  uint64_t duration_ms; /**< each operation's duration, in ms. */
   /**
-   * Optional per-operation waits: count entries, read while the batch runs
-   * (the caller keeps the array alive). When set, duration_ms is ignored.
+   * Optional per-operation durations: count entries, read while the batch
+   * runs (the caller keeps the array alive). When set, duration_ms is
+   * ignored.
    */
   const uint32_t *durations_ms;
   /**
@@ -188,40 +314,32 @@ typedef struct iob_config {
    * cost. The sequential style is the limit 1.
    */
   uint32_t max_in_flight;
-  iob_work work;            /**< default IOB_WORK_WAIT. */
-  iob_start_fn start;       /**< IOB_WORK_USER on the loop styles. */
-  iob_blocking_fn blocking; /**< IOB_WORK_USER on the thread styles. */
-  iob_cancel_fn cancel;     /**< optional: stops a started operation. */
-  iob_op_cb on_op;          /**< optional: called as each op settles. */
+  iob_op_cb on_op; /**< optional: called as each operation settles. */
   /**
    * 0: none. An operation not finished this many ms after it started is
-   * reported IOB_ETIMEDOUT: a wait on the loop ends then; a start
-   * function's operation is asked to stop (cancel); blocking work cannot
-   * be interrupted, so its result is discarded when it arrives.
+   * reported IOB_ETIMEDOUT: a wait ends then; an operation begun by
+   * start() is told to stop (the kind's stop()); run() on a thread cannot
+   * be interrupted (it may poll iob_op_stopping()), so its result is
+   * discarded when it arrives.
    */
   uint64_t timeout_ms;
   /** Non-zero: the first operation that fails cancels the rest, and its
    *  status becomes the batch's. */
   int fail_fast;
   /**
-   * IOB_STYLE_THREADS: each thread's stack in bytes (0: 64 KiB, so that
-   * ten thousand threads fit; rounded up to the system's minimum).
+   * iob_style_threads: each thread's stack in bytes (0: 64 KiB, so that
+   * ten thousand threads fit, or the kind's stack_size if larger;
+   * rounded up to the system's minimum).
    */
   size_t thread_stack_size;
   /**
-   * IOB_STYLE_THREADS, when the system refuses a thread: false (default)
+   * iob_style_threads, when the system refuses a thread: false (default)
    * ends the batch with IOB_EAGAIN; true runs on with the threads it got,
    * lowering the limit to the number of threads running then.
    */
   int threads_adapt;
   void *data; /**< yours; read it back with iob_batch_data(). */
-  /**
-   * The operations' own data: given to `blocking`, and read by `start` and
-   * `cancel` with iob_batch_op_data(). NULL (the default): `data`. Built-in
-   * operations (iob_tcp_use(), iob_pg_use()) set it and leave `data` yours.
-   */
-  void *op_data;
-} iob_config;
+};
 
 /** Set every field of @p config to its default; NULL is a no-op. */
 IOB_EXPORT void iob_config_init(iob_config *config);
@@ -232,15 +350,16 @@ IOB_EXPORT void iob_config_init(iob_config *config);
 typedef void (*iob_batch_cb)(iob_batch *batch, int status);
 
 /**
- * Create a batch from a configuration (copied; durations_ms is not).
- * All of the per-operation state is allocated here, in one block.
+ * Create a batch from a configuration (copied; durations_ms and target
+ * are not). All of the per-operation state is allocated here, in one
+ * block.
  * @param[out] batch receives the new batch; NULL gives IOB_EINVAL.
  * @param[in] config what to run; NULL gives IOB_EINVAL.
- * @return 0; IOB_EINVAL for count 0 or IOB_WORK_USER without a
- *         function, IOB_E2BIG for a count above IOB_COUNT_MAX, IOB_ERANGE
- *         for a duration above IOB_DURATION_MAX_MS, IOB_ENOTSUP for an
- *         unknown style or kind of work, or IOB_WORK_USER on a thread style
- *         without a blocking function; IOB_ENOMEM when memory runs out.
+ * @return 0; IOB_EINVAL for count 0 or a kind with nothing to run;
+ *         IOB_E2BIG for a count above IOB_COUNT_MAX; IOB_ERANGE for a
+ *         duration above IOB_DURATION_MAX_MS; IOB_ENOTSUP for a kind the
+ *         style cannot run (no run() on a thread style); what the kind's
+ *         check() returns; IOB_ENOMEM when memory runs out.
  *         On error *batch is NULL.
  */
 IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
@@ -251,14 +370,15 @@ IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
  * Once @p cb has run, the batch holds no libuv handle or request: free
  * it and your loop closes cleanly.
  * @return 0; IOB_EINVAL if an argument is NULL; IOB_EBUSY if the batch
- *         was started before. On error nothing was started.
+ *         was started before; IOB_ENOMEM. On error nothing was started.
  */
 IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
                                iob_batch_cb cb);
 
 /**
  * Free a batch that is not running (never started, or whose callback
- * has run; freeing from inside that callback is allowed).
+ * has run; freeing from inside that callback is allowed), with its
+ * operations' messages, and their results if the kind frees them.
  * @param[in] batch the batch; NULL is a no-op.
  * @return 0, or IOB_EBUSY if the batch is running (nothing is freed).
  */
@@ -267,8 +387,9 @@ IOB_EXPORT int iob_batch_free(iob_batch *batch);
 /**
  * Cancel a running batch: operations not started never start, waits on
  * the loop end now, jobs still queued on the pool are cancelled
- * (uv_cancel), start-function operations are asked to stop (cancel), and
- * blocking work already running finishes and is recorded as it ends.
+ * (uv_cancel), operations begun by start() are told to stop (the kind's
+ * stop()), and run() already running on a thread finishes and is
+ * recorded as it ends (iob_op_stopping() tells it to hurry).
  * Cancelled operations get IOB_ECANCELED. The batch callback then runs
  * once, with IOB_ECANCELED (or the first failure's status, for fail_fast).
  * @return 0, also for a batch already cancelled, finished or never
@@ -279,22 +400,8 @@ IOB_EXPORT int iob_batch_cancel(iob_batch *batch);
 /** @return the config's data pointer, or NULL for a NULL batch. */
 IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
 
-/** @return the config's op_data, or its data if op_data is NULL; NULL for
- *  a NULL batch. */
-IOB_EXPORT void *iob_batch_op_data(const iob_batch *batch);
-
 /** @return the loop the batch runs on, or NULL if not started or NULL. */
 IOB_EXPORT uv_loop_t *iob_batch_loop(const iob_batch *batch);
-
-/**
- * Settle operation @p index, started by your iob_start_fn, with @p status
- * (0 or a negative code). Call it once, from the loop's thread. An
- * operation that timed out is recorded IOB_ETIMEDOUT whatever @p status.
- * @return 0; IOB_EINVAL for a NULL batch, an index out of range or an
- *         operation that is not in flight (never started, or settled);
- *         IOB_EPERM from another thread.
- */
-IOB_EXPORT int iob_op_done(iob_batch *batch, uint32_t index, int status);
 
 /** Counters of a batch, readable at any time. */
 typedef struct iob_progress {
@@ -338,9 +445,28 @@ struct iob_record {
   uint32_t worker;      /**< 0: the loop thread; else a thread's number. */
 };
 
+/** What one operation handed back, beside its record. */
+typedef struct iob_outcome {
+  int status;          /**< as in its record. */
+  const char *message; /**< why it failed, or NULL; owned by the batch. */
+  uint64_t value;      /**< iob_op_set_value()'s number, or 0. */
+  /** iob_op_set_result()'s pointer, or NULL: owned by the batch when the
+   *  kind has free_result, else by the application. */
+  void *result;
+} iob_outcome;
+
+/**
+ * Read operation @p index's outcome once the batch has finished.
+ * @return 0; IOB_EINVAL for NULL or an index out of range; IOB_EBUSY if
+ *         the batch has not finished.
+ */
+IOB_EXPORT int iob_batch_outcome(const iob_batch *batch, uint32_t index,
+                                 iob_outcome *outcome);
+
 /** A summary of a finished batch. */
 typedef struct iob_report {
-  iob_style style;
+  const iob_style *style;
+  const iob_kind *kind;
   uint32_t count;          /**< operations in the batch. */
   uint32_t failed;         /**< operations whose status is not 0. */
   uint32_t peak_in_flight; /**< most operations running at one moment. */
@@ -350,7 +476,6 @@ typedef struct iob_report {
   uint32_t workers_used;   /**< distinct threads that ran an operation. */
   uint32_t cores;          /**< CPU cores the machine offered. */
   int status;              /**< the batch's status, as given to the cb. */
-  iob_work work;
   uint64_t elapsed_ns;     /**< start to the last operation's end. */
   /** CPU time the whole process used while the batch ran (user + sys). */
   uint64_t cpu_ns;
@@ -361,7 +486,8 @@ typedef struct iob_report {
 } iob_report;
 
 /**
- * Summarise a finished batch.
+ * Summarise a finished batch, in time proportional to its count and no
+ * memory of its own.
  * @param[in] batch the batch; NULL gives IOB_EINVAL.
  * @param[out] report filled in; NULL gives IOB_EINVAL.
  * @return 0, or IOB_EBUSY if the batch has not finished.
@@ -474,12 +600,24 @@ IOB_EXPORT int iob_export_chart(FILE *out, const iob_batch *const *batches,
 
 /**
  * A service to send requests to over TCP: its address, parsed once (no
- * name lookup while a batch runs). Each operation connects, sends the line
- * "wait MS\n" and expects "done MS\n" back, where MS is the operation's
- * duration; iobound-slow-service answers so after MS ms. One connection
- * per operation. A target serves one batch at a time.
+ * name lookup while a batch runs), and nothing else, so any number of
+ * batches may use one target at once. Run with iob_kind_tcp.
  */
 typedef struct iob_tcp_target iob_tcp_target;
+
+/**
+ * Requests over TCP, one connection each: connect, send "wait MS\n",
+ * expect "done MS\n" back, where MS is the operation's duration
+ * (iobound-slow-service answers so after MS ms). The config's target is
+ * an iob_tcp_target. On the loop styles libuv TCP (no thread); on the
+ * thread styles blocking sockets. Statuses: 0; a libuv code such as
+ * UV_ECONNREFUSED, UV_ECONNRESET or UV_EMFILE (out of file descriptors);
+ * UV_EOF if the service hung up without answering; UV_EPROTO for an
+ * answer that is not "done MS". Its value (iob_batch_outcome()) is the MS
+ * the service answered. Programs that use it should ignore SIGPIPE, as
+ * libuv programs do.
+ */
+IOB_EXPORT extern const iob_kind iob_kind_tcp;
 
 /**
  * Parse "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT" (127.0.0.1).
@@ -499,74 +637,6 @@ IOB_EXPORT int iob_tcp_target_create(iob_tcp_target **target,
 
 /** Free a target no batch is running with; NULL is a no-op. */
 IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
-
-/**
- * Make @p config's operations requests to @p target: sets work
- * (IOB_WORK_USER), start (libuv TCP on the loop, no thread), blocking
- * (plain sockets, for the thread styles), cancel (closes the connection)
- * and op_data (the target; config->data stays yours). Call it after
- * setting count and duration_ms (or durations_ms): each operation asks
- * for its duration.
- * Statuses: 0; a libuv code such as UV_ECONNREFUSED, UV_ECONNRESET or
- * UV_EMFILE (out of file descriptors); UV_EOF if the service hung up
- * without answering; UV_EPROTO for an answer that is not "done MS".
- * Programs that use it should ignore SIGPIPE, as libuv programs do.
- * @return 0; IOB_EINVAL for NULL or count 0; IOB_ERANGE for a duration
- *         above IOB_DURATION_MAX_MS; IOB_ENOMEM.
- */
-IOB_EXPORT int iob_tcp_use(iob_config *config, iob_tcp_target *target);
-
-/* ---- Real I/O: a query on PostgreSQL ----------------------------------- */
-
-/**
- * A PostgreSQL database and the query each operation runs on a connection
- * of its own. On the loop styles: libpq's asynchronous API, driven by a
- * uv_poll_t on the connection's socket (no thread). On the thread styles:
- * PQconnectdb() and PQexec(), blocking. A target serves one batch at a
- * time, and keeps each operation's error message until its next batch.
- */
-typedef struct iob_pg_target iob_pg_target;
-
-/** @return 1 if iobound was built with libpq, else 0 (and the iob_pg_
- *  functions return IOB_ENOTSUP). */
-IOB_EXPORT int iob_pg_available(void);
-
-/**
- * Create a target: @p conninfo is a libpq connection string
- * ("host=/run/postgresql dbname=app"), @p query any SQL (e.g.
- * "SELECT pg_sleep(0.2)"). Both are copied.
- * @return 0; IOB_EINVAL for NULL or a connection string libpq cannot
- *         parse; IOB_ENOMEM; IOB_ENOTSUP without libpq. On error *target
- *         is NULL.
- */
-IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
-                                    const char *conninfo, const char *query);
-
-/** Free a target no batch is running with; NULL is a no-op. */
-IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);
-
-/**
- * Make @p config's operations run the target's query: sets work, start,
- * blocking, cancel and op_data (the target; config->data stays yours), and
- * raises thread_stack_size to 256 KiB, which libpq needs. Call it after
- * setting count. Statuses: 0; UV_ECONNREFUSED when the connection failed
- * (whatever the reason: see the message); UV_EIO when the server reported
- * an error for the query; UV_ECONNRESET when the connection was lost
- * during the query; IOB_ENOMEM. A cancelled operation closes its
- * connection; the server notices when the query ends.
- * @return 0; IOB_EINVAL for NULL or count 0; IOB_ENOMEM; IOB_ENOTSUP
- *         without libpq.
- */
-IOB_EXPORT int iob_pg_use(iob_config *config, iob_pg_target *target);
-
-/**
- * The error message of operation @p index of the target's last batch
- * (libpq's, without its final newline), read once the batch is over.
- * @return the message, owned by the target; NULL if the operation had
- *         none, or for NULL or an index out of range.
- */
-IOB_EXPORT const char *iob_pg_error(const iob_pg_target *target,
-                                    uint32_t index);
 
 #ifdef __cplusplus
 }

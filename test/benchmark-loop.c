@@ -113,7 +113,7 @@ static int run_library(const void *in, void *out) {
   lib_end end = {0};
   iob_config config;
   iob_config_init(&config);
-  config.style = IOB_STYLE_LOOP;
+  config.style = &iob_style_loop;
   config.count = lc->count;
   config.duration_ms = lc->duration_ms;
   config.durations_ms = durations;

@@ -40,7 +40,7 @@ static int run_library(const void *in, void *out) {
   }
   iob_config config;
   iob_config_init(&config);
-  config.style = IOB_STYLE_POOL;
+  config.style = &iob_style_pool;
   config.count = pc->count;
   config.duration_ms = WAIT_MS;
   iob_batch *batch;

@@ -54,12 +54,23 @@ if command -v python3 >/dev/null; then
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["count"] == 4 and d["limit"] == 2 and d["pool_size"] == 3, d
+assert d["work"] == "wait", d
 assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "threads"]
 for s in d["styles"]:
-    for k in ("elapsed_ms", "speedup", "peak_in_flight", "threads", "cpu_ms"):
+    # The keys of cli_json_report(), which iobound-server writes too.
+    for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",
+              "elapsed_ms", "speedup", "peak_in_flight", "threads",
+              "workers_used", "cpu_ms", "failed", "status", "max_rss_kib"):
         assert k in s, k
+    assert s["work"] == "wait" and s["status"] == "OK", s
     assert s["peak_in_flight"] <= 2, s
 PY
+  # The kind's own name, whatever it is.
+  "$exe" --format json -q --work tcp --count 2 --duration 5 --styles loop \
+    >"$tmp/out" || fail "json tcp run"
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1]));
+assert d["work"] == "tcp" and d["styles"][0]["work"] == "tcp", d' \
+    "$tmp/out" || fail "json tcp: work is not tcp"
 fi
 # Timelines: a chart under the table, an SVG and a trace that parse.
 "$exe" --count 3 --duration 5 --styles loop,pool --timeline \
@@ -101,11 +112,11 @@ grep -q "2 of 2 operations failed.*ECONNREFUSED" "$tmp/err" ||
 grep -q "out of file descriptors: the limit is 40 (ulimit -n).*--limit" \
   "$tmp/err" || fail "no word on the descriptor limit: $(cat "$tmp/err")"
 # A connection string libpq cannot parse is a bad argument too (or, built
-# without libpq, a run that cannot be made).
+# without iobound-pg, a run that cannot be made).
 "$exe" --work pg --pg bogus >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if grep -q "without libpq" "$tmp/err"; then
-  [ $rc -eq 1 ] || fail "--work pg without libpq exited $rc"
+if grep -q "built without PostgreSQL support" "$tmp/err"; then
+  [ $rc -eq 1 ] || fail "--work pg without iobound-pg exited $rc"
 else
   [ $rc -eq 64 ] || fail "--pg bogus exited $rc, not 64"
   grep -q -- "--help" "$tmp/err" || fail "--pg bogus: no usage hint"

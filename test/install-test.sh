@@ -46,9 +46,28 @@ quietly meson install -C "$tmp/build" --no-rebuild
 for f in include/iobound.h lib/libiobound.so lib/pkgconfig/iobound.pc; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
-# The .pc must describe the prefix, not the trees it was built from.
-grep -q -e "$src" -e "$tmp/build" "$prefix/lib/pkgconfig/iobound.pc" &&
-  fail "iobound.pc names a build or source directory"
+# iobound-pg, PostgreSQL's kind, is a library of its own, built when libpq
+# is found: then it is installed with its header and .pc, else none of it.
+pg_files="include/iobound/pg.h lib/libiobound-pg.so lib/pkgconfig/iobound-pg.pc"
+if meson introspect "$tmp/build" --targets | grep -q '"name": "iobound-pg"'; then
+  with_pg=yes
+  for f in $pg_files; do
+    [ -e "$prefix/$f" ] || fail "built with libpq, but not installed: $f"
+  done
+else
+  with_pg=no
+  for f in $pg_files; do
+    [ -e "$prefix/$f" ] && fail "built without libpq, yet installed: $f"
+  done
+fi
+# The .pc files must describe the prefix, not the trees they were built
+# from; and only iobound-pg may bring libpq.
+for pc in "$prefix"/lib/pkgconfig/*.pc; do
+  grep -q -e "$src" -e "$tmp/build" "$pc" &&
+    fail "$(basename "$pc") names a build or source directory"
+done
+grep -qi libpq "$prefix/lib/pkgconfig/iobound.pc" &&
+  fail "iobound.pc mentions libpq: every user would link it"
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 [ "$(pkg-config --modversion iobound)" = "$version" ] ||
@@ -64,6 +83,47 @@ out=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/user") || fail "installed: $out"
 echo "installed: $out"
 echo "$out" | grep -q "^iobound $version: 10 waits of 20 ms took" ||
   fail "installed: unexpected output"
+# A program that runs no query does not load libpq.
+if command -v ldd >/dev/null; then
+  LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/user" | grep -q libpq &&
+    fail "a program built with iobound alone loads libpq"
+fi
+
+# ---- (a') iobound-pg, installed, found with pkg-config --------------------
+if [ "$with_pg" = yes ]; then
+  [ "$(pkg-config --modversion iobound-pg)" = "$version" ] ||
+    fail "pkg-config says iobound-pg $(pkg-config --modversion iobound-pg)"
+  pkg-config --print-requires iobound-pg | grep -q '^iobound' ||
+    fail "iobound-pg.pc does not require iobound"
+  pkg-config --print-requires-private iobound-pg | grep -q '^libpq' ||
+    fail "iobound-pg.pc does not require libpq privately"
+  cat >"$tmp/pg-user.c" <<'EOF'
+#include <stdio.h>
+#include <iobound/pg.h>
+
+int main(void) {
+  iob_pg_target *target;
+  int err = iob_pg_target_create(&target, "host=/nowhere", "SELECT 1");
+  if (err != 0) {
+    fprintf(stderr, "iob_pg_target_create: %s\n", iob_strerror(err));
+    return 1;
+  }
+  iob_pg_target_destroy(target);
+  printf("iobound-pg: kind %s\n", iob_kind_pg.name);
+  return 0;
+}
+EOF
+  # shellcheck disable=SC2046
+  "$cc" -o "$tmp/pg-user" "$tmp/pg-user.c" \
+    $(pkg-config --cflags --libs iobound-pg) 2>"$tmp/log" ||
+    { cat "$tmp/log"; fail "cannot build against the installed iobound-pg"; }
+  out=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/pg-user") ||
+    fail "installed iobound-pg: $out"
+  echo "installed: $out"
+  [ "$out" = "iobound-pg: kind pg" ] || fail "iobound-pg: unexpected output"
+else
+  echo "installed: built without libpq, so no iobound-pg to try"
+fi
 
 # Not a failure, but worth knowing: uv.h, and so iobound.h, needs POSIX
 # feature macros under strict ISO C, and neither iobound.pc nor the Meson

@@ -1,10 +1,11 @@
-/* iobound-compare's arguments: defaults, every flag, every bad value. */
+/* iobound-compare's arguments: defaults, every flag, every bad value; and
+ * what the example programs share (cli.c). */
 #include <string.h>
 
 #include "../examples/compare.h"
 #include "helpers.h"
 
-#define PARSE(o, err, ...)                                                   \
+#define PARSE(o, err, ...)                                                     \
   parse_args((char *[]){"iobound-compare", __VA_ARGS__, NULL}, o, err)
 
 static int parse_args(char **argv, compare_opts *o, char *err) {
@@ -19,11 +20,14 @@ static void no_arguments_give_the_tutorials_case_in_every_style(void **s) {
   char err[256] = "";
   char *argv[] = {"iobound-compare", NULL};
   assert_int_equal(compare_parse(1, argv, &o, err, sizeof(err)), 0);
-  assert_int_equal(o.action, COMPARE_RUN);
+  assert_int_equal(o.action, CLI_RUN);
   assert_int_equal(o.count, 10);
   assert_int_equal(o.duration_ms, 200);
-  assert_int_equal(o.nstyles, IOB_STYLE_COUNT_);
-  assert_int_equal(o.work, IOB_WORK_WAIT);
+  /* Every style of the library, in its order. */
+  assert_int_equal(o.nstyles, style_count());
+  for (int k = 0; k < o.nstyles; k++)
+    assert_ptr_equal(o.styles[k], iob_style_at((size_t)k));
+  assert_string_equal(o.work, "wait");
   assert_int_equal(o.limit, 0);
   assert_int_equal(o.pool_size, 0);
   assert_int_equal(o.format, COMPARE_TABLE);
@@ -34,69 +38,83 @@ static void no_arguments_give_the_tutorials_case_in_every_style(void **s) {
 static void every_flag_is_understood_in_both_spellings(void **state) {
   compare_opts o;
   char err[256];
-  assert_int_equal(PARSE(&o, err, "--count", "25", "--duration=7",
-                         "--styles", "pool,loop"),
-                   0);
+  assert_int_equal(
+      PARSE(&o, err, "--count", "25", "--duration=7", "--styles", "pool,loop"),
+      0);
   assert_int_equal(o.count, 25);
   assert_int_equal(o.duration_ms, 7);
   assert_int_equal(o.nstyles, 2);
-  assert_int_equal(o.styles[0], IOB_STYLE_POOL);
-  assert_int_equal(o.styles[1], IOB_STYLE_LOOP);
+  assert_ptr_equal(o.styles[0], &iob_style_pool);
+  assert_ptr_equal(o.styles[1], &iob_style_loop);
   assert_int_equal(PARSE(&o, err, "--count=3", "--styles=loop,loop"), 0);
   assert_int_equal(o.count, 3);
   assert_int_equal(o.nstyles, 1);
-  assert_int_equal(PARSE(&o, err, "--work", "cpu", "--limit=5",
-                         "--pool-size", "8", "--format", "json",
-                         "--progress=never", "-q", "--styles=threads"),
+  assert_int_equal(PARSE(&o, err, "--work", "cpu", "--limit=5", "--pool-size",
+                         "8", "--format", "json", "--progress=never", "-q",
+                         "--styles=threads"),
                    0);
-  assert_int_equal(o.work, IOB_WORK_CPU);
+  assert_string_equal(o.work, "cpu");
   assert_int_equal(o.limit, 5);
   assert_int_equal(o.pool_size, 8);
   assert_int_equal(o.format, COMPARE_JSON);
   assert_int_equal(o.progress, COMPARE_PROGRESS_NEVER);
   assert_true(o.quiet);
-  assert_int_equal(o.styles[0], IOB_STYLE_THREADS);
+  assert_ptr_equal(o.styles[0], &iob_style_threads);
   assert_int_equal(PARSE(&o, err, "--format=csv", "--progress", "always",
                          "--quiet", "--work=wait"),
                    0);
   assert_int_equal(o.format, COMPARE_CSV);
   assert_int_equal(o.progress, COMPARE_PROGRESS_ALWAYS);
-  assert_int_equal(o.work, IOB_WORK_WAIT);
+  assert_string_equal(o.work, "wait");
   assert_false(o.timeline);
   assert_null(o.svg_path);
-  assert_int_equal(PARSE(&o, err, "--timeline", "--svg", "a.svg",
-                         "--trace=b.json"),
-                   0);
+  assert_int_equal(
+      PARSE(&o, err, "--timeline", "--svg", "a.svg", "--trace=b.json"), 0);
   assert_true(o.timeline);
   assert_string_equal(o.svg_path, "a.svg");
   assert_string_equal(o.trace_path, "b.json");
   assert_int_equal(PARSE(&o, err, "--help"), 0);
-  assert_int_equal(o.action, COMPARE_HELP);
+  assert_int_equal(o.action, CLI_HELP);
+  assert_int_equal(PARSE(&o, err, "-h"), 0);
+  assert_int_equal(o.action, CLI_HELP);
   assert_int_equal(PARSE(&o, err, "--version"), 0);
-  assert_int_equal(o.action, COMPARE_VERSION);
-  assert_non_null(strstr(compare_usage, "--styles"));
+  assert_int_equal(o.action, CLI_VERSION);
+  assert_non_null(strstr(compare_usage(), "--styles"));
+  /* The help lists the library's styles, read from its table. */
+  assert_non_null(strstr(compare_usage(), "sequential,loop,pool,threads"));
 }
 
 static void bad_values_are_refused_with_a_message_naming_them(void **s) {
   static const char *const bad[][2] = {
-      {"--count", "0"},          {"--count", "-3"},
-      {"--count", "12abc"},      {"--count", "268435457"},
-      {"--count", ""},           {"--duration", "-1"},
-      {"--duration", "4294967296"}, {"--duration", "1.5"},
-      {"--styles", "loop,fibers"}, {"--styles", ","},
-      {"--bogus", "1"},          {"--work", "user"},
-      {"--work", "sleep"},       {"--limit", "-1"},
-      {"--pool-size", "0"},      {"--pool-size", "1025"},
-      {"--format", "xml"},       {"--progress", "sometimes"},
+      {"--count", "0"},
+      {"--count", "-3"},
+      {"--count", "12abc"},
+      {"--count", "268435457"},
+      {"--count", ""},
+      {"--duration", "-1"},
+      {"--duration", "4294967296"},
+      {"--duration", "1.5"},
+      {"--styles", "loop,fibers"},
+      {"--styles", ","},
+      {"--bogus", "1"},
+      {"--work", "user"},
+      {"--work", "sleep"},
+      {"--limit", "-1"},
+      {"--pool-size", "0"},
+      {"--pool-size", "1025"},
+      {"--format", "xml"},
+      {"--progress", "sometimes"},
       {"--svg", ""},
-      {"--target", "example.org:80"}, {"--target", "127.0.0.1"},
-      {"--target", "127.0.0.1:70000"}, {"--target", "[::1:80"},
+      {"--target", "example.org:80"},
+      {"--target", "127.0.0.1"},
+      {"--target", "127.0.0.1:70000"},
+      {"--target", "[::1:80"},
   };
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     compare_opts o;
     char err[256] = "";
     int rc = PARSE(&o, err, (char *)bad[k][0], (char *)bad[k][1]);
-    assert_int_equal(rc, COMPARE_EX_USAGE);
+    assert_int_equal(rc, CLI_EX_USAGE);
     assert_true(strlen(err) > 0);
     /* The message quotes what was wrong. */
     assert_non_null(strstr(err, bad[k][0][2] == 'b' ? "--bogus" : bad[k][1]));
@@ -108,7 +126,8 @@ static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
   char err[256] = "";
   assert_int_equal(PARSE(&o, err, "--count", "50000"), 0);
   assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)),
-                   COMPARE_EX_USAGE);
+                   CLI_EX_USAGE);
+  assert_non_null(strstr(err, "the threads style"));
   assert_non_null(strstr(err, "50000 threads"));
   assert_non_null(strstr(err, "about 30000"));
   assert_non_null(strstr(err, "--limit 30000"));
@@ -117,48 +136,186 @@ static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
   assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
   assert_int_equal(PARSE(&o, err, "--count", "50000", "--styles", "loop"), 0);
   assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
+  /* The pool's threads are the pool's: no thread per operation. */
+  assert_int_equal(PARSE(&o, err, "--count", "50000", "--styles", "pool"), 0);
+  assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
 }
 
 static void a_stray_word_is_refused(void **state) {
   compare_opts o;
   char err[256] = "";
-  assert_int_equal(PARSE(&o, err, "loop"), COMPARE_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "loop"), CLI_EX_USAGE);
   assert_non_null(strstr(err, "'loop'"));
+  /* Options come first: a word ends them, and is refused. */
+  assert_int_equal(PARSE(&o, err, "--count", "3", "loop", "--quiet"),
+                   CLI_EX_USAGE);
+  assert_string_equal(err, "unknown option 'loop'");
+}
+
+static void an_unknown_or_misspelt_option_is_named(void **state) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "--bogus=1"), CLI_EX_USAGE);
+  assert_string_equal(err, "unknown option '--bogus'");
+  assert_int_equal(PARSE(&o, err, "-x"), CLI_EX_USAGE);
+  assert_string_equal(err, "unknown option '-x'");
+  assert_int_equal(PARSE(&o, err, "--quiet=yes"), CLI_EX_USAGE);
+  assert_string_equal(err, "option '--quiet' takes no value");
+  /* A long option may be shortened while it names one option only. */
+  assert_int_equal(PARSE(&o, err, "--dur", "5", "--ti"), 0);
+  assert_int_equal(o.duration_ms, 5);
+  assert_true(o.timeline);
+  assert_int_equal(PARSE(&o, err, "--p", "5"), CLI_EX_USAGE);
+  assert_string_equal(err, "option '--p' is ambiguous");
+  /* A parse after a refusal starts again from the first argument. */
+  assert_int_equal(PARSE(&o, err, "--count", "4"), 0);
+  assert_int_equal(o.count, 4);
 }
 
 static void a_flag_without_its_value_is_refused(void **state) {
   compare_opts o;
   char err[256] = "";
-  assert_int_equal(PARSE(&o, err, "--count"), COMPARE_EX_USAGE);
-  assert_non_null(strstr(err, "needs a value"));
+  assert_int_equal(PARSE(&o, err, "--count"), CLI_EX_USAGE);
+  assert_string_equal(err, "option '--count' needs a value");
 }
 
 static void real_io_is_asked_for_with_work_and_target(void **state) {
   compare_opts o;
   char err[256] = "";
   assert_int_equal(PARSE(&o, err, "--work", "tcp"), 0);
-  assert_int_equal(o.io, COMPARE_TCP);
-  assert_int_equal(o.work, IOB_WORK_USER);
+  assert_string_equal(o.work, "tcp");
   assert_null(o.target); /* the slow service is started for the run */
   assert_int_equal(PARSE(&o, err, "--work=tcp", "--target", "[::1]:8080"), 0);
   assert_string_equal(o.target, "[::1]:8080");
   assert_int_equal(PARSE(&o, err, "--work", "wait"), 0);
-  assert_int_equal(o.io, COMPARE_SIMULATED);
+  assert_string_equal(o.work, "wait");
   /* A target means nothing to simulated work. */
-  assert_int_equal(PARSE(&o, err, "--target", "127.0.0.1:80"),
-                   COMPARE_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--target", "127.0.0.1:80"), CLI_EX_USAGE);
   assert_non_null(strstr(err, "--work tcp"));
-  assert_non_null(strstr(compare_usage, "--target HOST:PORT"));
+  assert_non_null(strstr(compare_usage(), "--target HOST:PORT"));
 
+  /* pg is iobound-pg's kind: the parser knows its name without it. */
   assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", "dbname=x"), 0);
-  assert_int_equal(o.io, COMPARE_PG);
+  assert_string_equal(o.work, "pg");
   assert_string_equal(o.pg, "dbname=x");
-  assert_int_equal(PARSE(&o, err, "--work", "pg"), COMPARE_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--work", "pg"), CLI_EX_USAGE);
   assert_non_null(strstr(err, "--pg CONNINFO"));
-  assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", ""),
-                   COMPARE_EX_USAGE);
-  assert_int_equal(PARSE(&o, err, "--pg", "dbname=x"), COMPARE_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--work", "pg", "--pg", ""), CLI_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--pg", "dbname=x"), CLI_EX_USAGE);
   assert_non_null(strstr(err, "--work pg"));
+  /* The kinds it takes are named: the library's, then pg. */
+  assert_int_equal(PARSE(&o, err, "--work", "dns"), CLI_EX_USAGE);
+  assert_string_equal(err, "--work takes wait, cpu, tcp or pg, not 'dns'");
+}
+
+/* ---- what the example programs share (cli.c) ---------------------------- */
+
+static void numbers_are_whole_decimals_within_their_bounds(void **state) {
+  uint64_t n = 7;
+  assert_true(cli_parse_uint("0", 0, 10, &n));
+  assert_int_equal(n, 0);
+  assert_true(cli_parse_uint("0010", 1, 10, &n));
+  assert_int_equal(n, 10);
+  assert_true(cli_parse_uint("18446744073709551615", 0, UINT64_MAX, &n));
+  assert_true(n == UINT64_MAX);
+  static const char *const bad[] = {"",
+                                    "11",
+                                    "+1",
+                                    "-1",
+                                    " 1",
+                                    "1 ",
+                                    "0x1",
+                                    "1e3",
+                                    "18446744073709551616",
+                                    "99999999999999999999999"};
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    n = 7;
+    if (cli_parse_uint(bad[k], 0, strlen(bad[k]) > 3 ? UINT64_MAX : 10, &n))
+      fail_msg("'%s' was taken", bad[k]);
+    assert_int_equal(n, 7); /* untouched */
+  }
+  assert_false(cli_parse_uint("0", 1, 10, &n));
+  assert_false(cli_parse_uint(NULL, 0, 10, &n));
+}
+
+static void addresses_are_read_by_the_librarys_parser(void **state) {
+  struct sockaddr_storage a;
+  assert_int_equal(cli_address("127.0.0.1", 80, &a), 0);
+  assert_int_equal(a.ss_family, AF_INET);
+  assert_int_equal(ntohs(((struct sockaddr_in *)&a)->sin_port), 80);
+  assert_int_equal(cli_address("::1", 65535, &a), 0);
+  assert_int_equal(a.ss_family, AF_INET6);
+  assert_int_equal(cli_address("[::1]", 0, &a), 0);
+  assert_int_equal(a.ss_family, AF_INET6);
+  assert_int_equal(cli_address("localhost", 7, &a), 0);
+  assert_int_equal(a.ss_family, AF_INET);
+  assert_int_equal(cli_address("nowhere", 80, &a), IOB_EINVAL);
+  assert_int_equal(cli_address("", 80, &a), IOB_EINVAL);
+  assert_int_equal(cli_address("1.2.3.4.5", 80, &a), IOB_EINVAL);
+  assert_int_equal(cli_address("127.0.0.1", 65536, &a), IOB_EINVAL);
+  assert_int_equal(cli_address("127.0.0.1:80", 0, &a), IOB_EINVAL);
+}
+
+static void names_are_joined_from_the_librarys_tables(void **state) {
+  char out[64];
+  const char *names[] = {"a", "b", "c"};
+  assert_string_equal(cli_join(out, sizeof(out), names, 3, ", ", " or "),
+                      "a, b or c");
+  assert_string_equal(cli_join(out, sizeof(out), names, 1, ", ", " or "), "a");
+  assert_string_equal(cli_join(out, sizeof(out), names, 0, ", ", " or "), "");
+  assert_string_equal(cli_join(out, 4, names, 3, ",", ","), "a,b");
+  assert_string_equal(cli_style_names(out, sizeof(out), 0, ",", ","),
+                      "sequential,loop,pool,threads");
+  assert_string_equal(
+      cli_style_names(out, sizeof(out), IOB_STYLE_ON_THREADS, ", ", " or "),
+      "pool or threads");
+  assert_string_equal(
+      cli_style_names(out, sizeof(out), IOB_STYLE_THREAD_EACH, ", ", " or "),
+      "threads");
+  /* Work that keeps its thread busy blocks a loop; waits do not. */
+  assert_true(cli_kind_blocks(&iob_kind_cpu));
+  assert_false(cli_kind_blocks(&iob_kind_wait));
+  assert_false(cli_kind_blocks(&iob_kind_tcp));
+  assert_false(cli_kind_blocks(NULL));
+}
+
+static void a_batch_is_one_line_of_json_with_every_key(void **state) {
+  iob_config config;
+  iob_config_init(&config);
+  config.count = 3;
+  config.duration_ms = 20;
+  config.max_in_flight = 2;
+  config.timeout_ms = 500;
+  iob_report report = {.style = &iob_style_pool,
+                       .kind = &iob_kind_cpu,
+                       .count = 3,
+                       .failed = 1,
+                       .peak_in_flight = 2,
+                       .threads = 4,
+                       .workers_used = 2,
+                       .status = IOB_ECANCELED,
+                       .elapsed_ns = 40123456,
+                       .cpu_ns = 60000000};
+  cli_json_batch b = {.config = &config,
+                      .report = &report,
+                      .speedup = 1.5,
+                      .max_rss_kib = 4096};
+  char line[512];
+  int n = cli_json_report(line, sizeof(line), &b);
+  assert_string_equal(
+      line, "{\"style\":\"pool\",\"work\":\"cpu\",\"count\":3,"
+            "\"duration_ms\":20,\"limit\":2,\"timeout_ms\":500,"
+            "\"elapsed_ms\":40.123,\"speedup\":1.500,\"peak_in_flight\":2,"
+            "\"threads\":4,\"workers_used\":2,\"cpu_ms\":60.000,"
+            "\"failed\":1,\"status\":\"IOB_ECANCELED\",\"max_rss_kib\":4096}");
+  assert_int_equal(n, (int)strlen(line));
+  /* A name that needs escaping is escaped; a line that does not fit is
+   * refused, not cut. */
+  iob_kind odd = {.name = "a\"b\\c\n"};
+  report.kind = &odd;
+  assert_true(cli_json_report(line, sizeof(line), &b) > 0);
+  assert_non_null(strstr(line, "\"work\":\"a\\\"b\\\\c\\u000a\""));
+  assert_int_equal(cli_json_report(line, 40, &b), -1);
 }
 
 int main(void) {
@@ -169,7 +326,12 @@ int main(void) {
       cmocka_unit_test(a_flag_without_its_value_is_refused),
       cmocka_unit_test(too_many_threads_are_refused_with_the_limit_and_a_hint),
       cmocka_unit_test(a_stray_word_is_refused),
+      cmocka_unit_test(an_unknown_or_misspelt_option_is_named),
       cmocka_unit_test(real_io_is_asked_for_with_work_and_target),
+      cmocka_unit_test(numbers_are_whole_decimals_within_their_bounds),
+      cmocka_unit_test(addresses_are_read_by_the_librarys_parser),
+      cmocka_unit_test(names_are_joined_from_the_librarys_tables),
+      cmocka_unit_test(a_batch_is_one_line_of_json_with_every_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

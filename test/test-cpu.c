@@ -4,7 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "common.h"
 
 /* ---- is anyone else computing? -------------------------------------------
  * Parallel computing needs free cores. When another process keeps a core
@@ -36,23 +36,25 @@ static double own_busy_ms(void) {
 
 static bool machine_was_busy;
 
-static iob_report run_cpu(iob_style style, uint32_t count, uint64_t ms) {
+static iob_report run_cpu(const iob_style *style, uint32_t count, uint64_t ms) {
   iob_config c = config_of(style, count, ms);
-  c.work = IOB_WORK_CPU;
-  return report_of(&c);
+  c.kind = &iob_kind_cpu;
+  iob_report r = report_of(&c);
+  assert_ptr_equal(r.kind, &iob_kind_cpu);
+  return r;
 }
 
 static void cpu_work_on_the_loop_runs_one_after_another(void **state) {
-  iob_report r = run_cpu(IOB_STYLE_LOOP, 4, 100);
+  iob_report r = run_cpu(&iob_style_loop, 4, 100);
   /* Each operation computes for 100 ms of its own CPU time. */
-  assert_true(MS(r.elapsed_ns) >= 4 * 100 * 0.95);
+  assert_ms_at_least(MS(r.elapsed_ns), 4 * 100 * 0.95);
   assert_int_equal(r.peak_in_flight, 1);
-  assert_true(MS(r.cpu_ns) >= 4 * 100 * 0.95);
+  assert_ms_at_least(MS(r.cpu_ns), 4 * 100 * 0.95);
 }
 
 /* The quickest of three runs: another busy process can take a core for a
  * while, and parallel computing needs the cores to be there. */
-static iob_report best_of_three(iob_style style) {
+static iob_report best_of_three(const iob_style *style) {
   iob_report best = run_cpu(style, 4, 100);
   for (int k = 0; k < 2; k++) {
     iob_report r = run_cpu(style, 4, 100);
@@ -65,9 +67,9 @@ static iob_report best_of_three(iob_style style) {
 static void cpu_work_on_threads_runs_in_parallel_up_to_the_cores(void **s) {
   double machine0 = machine_busy_ms(), own0 = own_busy_ms();
   uint64_t t0 = uv_hrtime();
-  iob_report loop = run_cpu(IOB_STYLE_LOOP, 4, 100);
-  iob_report threads = best_of_three(IOB_STYLE_THREADS);
-  iob_report pool = best_of_three(IOB_STYLE_POOL);
+  iob_report loop = run_cpu(&iob_style_loop, 4, 100);
+  iob_report threads = best_of_three(&iob_style_threads);
+  iob_report pool = best_of_three(&iob_style_pool);
   /* Others' share of the machine while we measured, in cores. */
   double others = (machine_busy_ms() - machine0 - (own_busy_ms() - own0)) /
                   MS(uv_hrtime() - t0);
@@ -80,15 +82,15 @@ static void cpu_work_on_threads_runs_in_parallel_up_to_the_cores(void **s) {
   }
   /* Two cores or more: clearly faster than on the loop, but never faster
    * than the total CPU time spread over every core. */
-  assert_true(MS(threads.elapsed_ns) < 0.8 * MS(loop.elapsed_ns));
-  assert_true(MS(pool.elapsed_ns) < 0.8 * MS(loop.elapsed_ns));
-  assert_true(MS(threads.elapsed_ns) >= 400.0 / threads.cores * 0.95);
+  assert_ms_below(MS(threads.elapsed_ns), 0.8 * MS(loop.elapsed_ns));
+  assert_ms_below(MS(pool.elapsed_ns), 0.8 * MS(loop.elapsed_ns));
+  assert_ms_at_least(MS(threads.elapsed_ns), 400.0 / threads.cores * 0.95);
   assert_true(threads.cores >= 2);
 }
 
 static void waiting_on_the_loop_uses_almost_no_cpu(void **state) {
-  iob_report r = run_report(IOB_STYLE_LOOP, 100, 100);
-  assert_true(MS(r.cpu_ns) < 50);
+  iob_report r = run_report(&iob_style_loop, 100, 100);
+  assert_ms_below(MS(r.cpu_ns), 50);
 }
 
 int main(void) {

@@ -1,8 +1,8 @@
 /* A batch on the caller's own loop, among the caller's own handles. */
-#include "helpers.h"
+#include "common.h"
 
 typedef struct app {
-  uv_loop_t loop;
+  test_loop t;
   uv_idle_t idle;
   uv_timer_t ticker;
   int idle_runs;
@@ -37,15 +37,15 @@ static void on_done(iob_batch *batch, int status) {
 static void close_app(app *a) {
   uv_close((uv_handle_t *)&a->idle, NULL);
   uv_close((uv_handle_t *)&a->ticker, NULL);
-  assert_int_equal(uv_run(&a->loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&a->loop), 0);
+  test_loop_run(&a->t);
+  test_loop_close(&a->t);
 }
 
 static void open_app(app *a) {
   *a = (app){0};
-  assert_int_equal(uv_loop_init(&a->loop), 0);
-  assert_int_equal(uv_idle_init(&a->loop, &a->idle), 0);
-  assert_int_equal(uv_timer_init(&a->loop, &a->ticker), 0);
+  test_loop_init(&a->t);
+  assert_int_equal(uv_idle_init(&a->t.loop, &a->idle), 0);
+  assert_int_equal(uv_timer_init(&a->t.loop, &a->ticker), 0);
   a->idle.data = a->ticker.data = a;
   assert_int_equal(uv_idle_start(&a->idle, on_idle), 0);
   assert_int_equal(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
@@ -53,15 +53,14 @@ static void open_app(app *a) {
 
 static void batch_finishes_beside_the_callers_handles_in_every_style(
     void **state) {
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     app a;
     open_app(&a);
-    iob_config c = config_of((iob_style)style, 4, 100);
+    iob_config c = config_of(style, 4, 100);
     c.data = &a;
-    iob_batch *b;
-    assert_int_equal(iob_batch_create(&b, &c), 0);
-    assert_int_equal(iob_batch_start(b, &a.loop, on_done), 0);
-    assert_int_equal(uv_run(&a.loop, UV_RUN_DEFAULT), 0);
+    iob_batch *b = test_loop_start(&a.t, &c, on_done);
+    test_loop_run(&a.t);
 
     assert_int_equal(a.done_calls, 1);
     assert_int_equal(a.done_status, 0);
@@ -81,18 +80,17 @@ static void free_from_the_callback(iob_batch *batch, int status) {
 }
 
 static void batch_can_be_freed_inside_its_callback(void **state) {
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    test_loop t;
+    test_loop_init(&t);
     int calls = 0;
-    iob_config c = config_of((iob_style)style, 3, 1);
+    iob_config c = config_of(style, 3, 1);
     c.data = &calls;
-    iob_batch *b;
-    assert_int_equal(iob_batch_create(&b, &c), 0);
-    assert_int_equal(iob_batch_start(b, &loop, free_from_the_callback), 0);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    test_loop_start(&t, &c, free_from_the_callback);
+    test_loop_run(&t);
     assert_int_equal(calls, 1);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    test_loop_close(&t);
   }
 }
 
@@ -102,28 +100,28 @@ static void count_done(iob_batch *batch, int status) {
 }
 
 static void several_batches_share_one_loop(void **state) {
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  test_loop t;
+  test_loop_init(&t);
   int calls = 0;
-  iob_batch *b[IOB_STYLE_COUNT_ * 2];
-  for (int k = 0; k < IOB_STYLE_COUNT_ * 2; k++) {
-    iob_config c = config_of((iob_style)(k % IOB_STYLE_COUNT_), 5, 20);
+  size_t n = 2 * style_count();
+  iob_batch *b[2 * STYLES_MAX];
+  for (size_t k = 0; k < n; k++) {
+    iob_config c = config_of(iob_style_at(k % style_count()), 5, 20);
     c.data = &calls;
-    assert_int_equal(iob_batch_create(&b[k], &c), 0);
-    assert_int_equal(iob_batch_start(b[k], &loop, count_done), 0);
+    b[k] = test_loop_start(&t, &c, count_done);
   }
-  uint64_t t = uv_hrtime();
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(calls, IOB_STYLE_COUNT_ * 2);
+  uint64_t t0 = uv_hrtime();
+  test_loop_run(&t);
+  assert_int_equal(calls, n);
   /* They ran side by side: the slowest alone, sequential, is 100 ms. */
-  assert_true(MS(uv_hrtime() - t) < 1000);
-  for (int k = 0; k < IOB_STYLE_COUNT_ * 2; k++)
+  assert_ms_below(MS(uv_hrtime() - t0), 1000);
+  for (size_t k = 0; k < n; k++)
     assert_int_equal(iob_batch_free(b[k]), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  test_loop_close(&t);
 }
 
 static void blocking_run_returns_a_finished_batch(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 10, 20);
+  iob_config c = config_of(&iob_style_loop, 10, 20);
   int mine;
   c.data = &mine;
   iob_batch *b;
@@ -132,7 +130,7 @@ static void blocking_run_returns_a_finished_batch(void **state) {
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(r.count, 10);
-  assert_true(MS(r.elapsed_ns) >= 20);
+  assert_ms_at_least(MS(r.elapsed_ns), 20);
   assert_int_equal(iob_batch_free(b), 0);
 }
 

@@ -1,7 +1,8 @@
 /* Bad input: each gets its own clear error, and nothing is left behind. */
+#include <stdio.h>
 #include <string.h>
 
-#include "helpers.h"
+#include "common.h"
 
 static void on_done(iob_batch *batch, int status) {
   int *calls = iob_batch_data(batch);
@@ -10,14 +11,14 @@ static void on_done(iob_batch *batch, int status) {
 }
 
 static void create_refuses_count_zero(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 0, 10);
+  iob_config c = config_of(&iob_style_loop, 0, 10);
   iob_batch *b = (iob_batch *)&c; /* must be reset to NULL */
   assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
   assert_null(b);
 }
 
 static void create_refuses_a_count_too_large_to_allocate(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, IOB_COUNT_MAX + 1, 10);
+  iob_config c = config_of(&iob_style_loop, IOB_COUNT_MAX + 1, 10);
   iob_batch *b;
   assert_int_equal(iob_batch_create(&b, &c), IOB_E2BIG);
   assert_null(b);
@@ -26,7 +27,7 @@ static void create_refuses_a_count_too_large_to_allocate(void **state) {
 }
 
 static void create_refuses_null_arguments(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 1, 10);
+  iob_config c = config_of(&iob_style_loop, 1, 10);
   iob_batch *b;
   assert_int_equal(iob_batch_create(NULL, &c), IOB_EINVAL);
   assert_int_equal(iob_batch_create(&b, NULL), IOB_EINVAL);
@@ -35,17 +36,35 @@ static void create_refuses_null_arguments(void **state) {
   assert_int_equal(iob_run(&b, NULL), IOB_EINVAL);
 }
 
-static void create_refuses_an_unknown_style(void **state) {
-  iob_config c = config_of((iob_style)IOB_STYLE_COUNT_, 1, 10);
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
-  c.style = (iob_style)-1;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
-  assert_null(b);
+static void an_unknown_style_name_finds_no_style(void **state) {
+  assert_null(iob_style_find("fibers"));
+  assert_null(iob_style_find(""));
+  assert_null(iob_style_find("Loop")); /* names are exact */
+  assert_null(iob_style_find(NULL));
+  assert_null(iob_style_name(NULL));
+  assert_int_equal(iob_style_flags(NULL), 0);
+  assert_null(iob_kind_find("nap"));
+  assert_null(iob_kind_find(NULL));
+}
+
+static void no_style_or_kind_means_waits_on_the_loop(void **state) {
+  iob_config c;
+  iob_config_init(&c);
+  assert_ptr_equal(c.style, &iob_style_loop);
+  assert_ptr_equal(c.kind, &iob_kind_wait);
+  assert_null(c.target);
+  c.count = 2;
+  c.duration_ms = 1;
+  c.style = NULL;
+  c.kind = NULL;
+  iob_report r = report_of(&c);
+  assert_ptr_equal(r.style, &iob_style_loop);
+  assert_ptr_equal(r.kind, &iob_kind_wait);
+  assert_int_equal(r.failed, 0);
 }
 
 static void create_refuses_durations_that_would_overflow(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 1, IOB_DURATION_MAX_MS + 1);
+  iob_config c = config_of(&iob_style_loop, 1, IOB_DURATION_MAX_MS + 1);
   iob_batch *b;
   assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
   c.duration_ms = UINT64_MAX;
@@ -56,74 +75,80 @@ static void create_refuses_durations_that_would_overflow(void **state) {
 }
 
 static void start_refuses_null_arguments_and_starts_nothing(void **state) {
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  test_loop t;
+  test_loop_init(&t);
+  uv_loop_t *loop = &t.loop;
   int calls = 0;
-  iob_config c = config_of(IOB_STYLE_LOOP, 3, 1);
+  iob_config c = config_of(&iob_style_loop, 3, 1);
   c.data = &calls;
   iob_batch *b;
   assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(NULL, &loop, on_done), IOB_EINVAL);
+  assert_int_equal(iob_batch_start(NULL, loop, on_done), IOB_EINVAL);
   assert_int_equal(iob_batch_start(b, NULL, on_done), IOB_EINVAL);
-  assert_int_equal(iob_batch_start(b, &loop, NULL), IOB_EINVAL);
+  assert_int_equal(iob_batch_start(b, loop, NULL), IOB_EINVAL);
   /* Nothing started: the loop has nothing to run. */
-  assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
+  assert_int_equal(uv_run(loop, UV_RUN_NOWAIT), 0);
   assert_int_equal(calls, 0);
+  assert_null(iob_batch_loop(b));
   /* And the batch can still start after the refusals. */
-  assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(iob_batch_start(b, loop, on_done), 0);
+  assert_ptr_equal(iob_batch_loop(b), loop);
+  test_loop_run(&t);
   assert_int_equal(calls, 1);
   assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  test_loop_close(&t);
 }
 
 static void starting_a_batch_twice_is_refused(void **state) {
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  test_loop t;
+  test_loop_init(&t);
+  uv_loop_t *loop = &t.loop;
   int calls = 0;
-  iob_config c = config_of(IOB_STYLE_POOL, 2, 1);
+  iob_config c = config_of(&iob_style_pool, 2, 1);
   c.data = &calls;
   iob_batch *b;
   assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
-  assert_int_equal(iob_batch_start(b, &loop, on_done), IOB_EBUSY);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(iob_batch_start(b, loop, on_done), 0);
+  assert_int_equal(iob_batch_start(b, loop, on_done), IOB_EBUSY);
+  test_loop_run(&t);
   assert_int_equal(calls, 1);
   /* A finished batch does not run again either. */
-  assert_int_equal(iob_batch_start(b, &loop, on_done), IOB_EBUSY);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(iob_batch_start(b, loop, on_done), IOB_EBUSY);
+  test_loop_run(&t);
   assert_int_equal(calls, 1);
   assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  test_loop_close(&t);
 }
 
 static void freeing_a_running_batch_is_refused_and_frees_nothing(void **s) {
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
-    int calls = 0;
-    iob_config c = config_of((iob_style)style, 3, 5);
-    c.data = &calls;
-    iob_batch *b;
-    assert_int_equal(iob_batch_create(&b, &c), 0);
-    assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
+  test_loop t;
+  test_loop_init(&t);
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = config_of(style, 3, 5);
+    iob_batch *b = test_loop_start(&t, &c, NULL);
     assert_int_equal(iob_batch_free(b), IOB_EBUSY);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(calls, 1);
+    test_loop_run(&t);
+    assert_int_equal(test_loop_counts(&t, b)->batch_calls, 1);
     assert_int_equal(iob_batch_free(b), 0);
   }
-  assert_int_equal(uv_loop_close(&loop), 0);
+  test_loop_close(&t);
 }
 
 static void results_of_an_unfinished_batch_are_refused(void **state) {
-  iob_config c = config_of(IOB_STYLE_LOOP, 2, 1);
+  iob_config c = config_of(&iob_style_loop, 2, 1);
   iob_batch *b;
   iob_report r;
   uint32_t n = 99;
   assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_outcome o;
   assert_int_equal(iob_batch_report(b, &r), IOB_EBUSY);
   assert_null(iob_batch_records(b, &n));
   assert_int_equal(n, 0);
+  assert_int_equal(iob_batch_outcome(b, 0, &o), IOB_EBUSY);
+  assert_int_equal(iob_batch_outcome(b, 2, &o), IOB_EINVAL); /* of 2 */
+  assert_int_equal(iob_batch_outcome(b, 0, NULL), IOB_EINVAL);
+  assert_int_equal(iob_batch_outcome(NULL, 0, &o), IOB_EINVAL);
   assert_int_equal(iob_batch_report(NULL, &r), IOB_EINVAL);
   assert_int_equal(iob_batch_report(b, NULL), IOB_EINVAL);
   assert_null(iob_batch_records(NULL, NULL));
@@ -153,7 +178,10 @@ static void every_error_has_a_name_and_words_of_its_own(void **state) {
       assert_string_not_equal(iob_strerror(codes[i]), iob_strerror(codes[j]));
     }
   }
-  assert_string_equal(iob_strerror(IOB_E2BIG), "too many operations for one batch");
+  /* Words true for the code whatever returned it. */
+  assert_string_equal(iob_strerror(IOB_E2BIG), "too many or too large");
+  assert_string_equal(iob_strerror(IOB_ETIMEDOUT), "timed out");
+  assert_string_equal(iob_strerror(IOB_EIO), "input/output error");
   /* Codes iobound does not define still read as libuv's. */
   assert_string_equal(iob_strerror(UV_ECONNREFUSED), uv_strerror(UV_ECONNREFUSED));
   assert_string_equal(iob_err_name(UV_ECONNREFUSED), "ECONNREFUSED");
@@ -167,32 +195,45 @@ static void every_error_has_a_name_and_words_of_its_own(void **state) {
   }
 }
 
-static void styles_have_names_that_parse_back(void **state) {
-  for (int s = 0; s < IOB_STYLE_COUNT_; s++) {
-    iob_style parsed;
-    assert_int_equal(iob_style_parse(iob_style_name((iob_style)s), &parsed), 0);
-    assert_int_equal(parsed, s);
+static void styles_are_listed_in_order_and_found_by_name(void **state) {
+  static const char *const names[] = {"sequential", "loop", "pool", "threads"};
+  static const iob_style *const styles[] = {&iob_style_sequential,
+                                            &iob_style_loop, &iob_style_pool,
+                                            &iob_style_threads};
+  assert_int_equal(style_count(), 4);
+  for (size_t k = 0; k < 4; k++) {
+    assert_ptr_equal(iob_style_at(k), styles[k]);
+    assert_string_equal(iob_style_name(styles[k]), names[k]);
+    assert_ptr_equal(iob_style_find(names[k]), styles[k]);
   }
-  iob_style st;
-  assert_null(iob_style_name(IOB_STYLE_COUNT_));
-  assert_int_equal(iob_style_parse("fibers", &st), IOB_ENOTSUP);
-  assert_int_equal(iob_style_parse("", &st), IOB_ENOTSUP);
-  assert_int_equal(iob_style_parse(NULL, &st), IOB_EINVAL);
-  assert_int_equal(iob_style_parse("loop", NULL), IOB_EINVAL);
-  assert_string_equal(iob_version(), "0.1.0");
+  assert_null(iob_style_at(4));
+  assert_null(iob_style_at(SIZE_MAX));
+  /* What each style does with threads. */
+  assert_int_equal(iob_style_flags(&iob_style_sequential), 0);
+  assert_int_equal(iob_style_flags(&iob_style_loop), 0);
+  assert_int_equal(iob_style_flags(&iob_style_pool), IOB_STYLE_ON_THREADS);
+  assert_int_equal(iob_style_flags(&iob_style_threads),
+                   IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH);
+  char version[32];
+  snprintf(version, sizeof(version), "%d.%d.%d", IOB_VERSION_MAJOR,
+           IOB_VERSION_MINOR, IOB_VERSION_PATCH);
+  assert_string_equal(iob_version(), version);
+  assert_string_equal(iob_version(), "0.2.0");
 }
 
-static void kinds_of_work_have_names_that_parse_back(void **state) {
-  for (int w = 0; w < IOB_WORK_COUNT_; w++) {
-    iob_work parsed;
-    assert_int_equal(iob_work_parse(iob_work_name((iob_work)w), &parsed), 0);
-    assert_int_equal(parsed, w);
+static void kinds_are_listed_and_found_by_name(void **state) {
+  static const char *const names[] = {"wait", "cpu", "tcp"};
+  static const iob_kind *const kinds[] = {&iob_kind_wait, &iob_kind_cpu,
+                                          &iob_kind_tcp};
+  for (size_t k = 0; k < 3; k++) {
+    assert_ptr_equal(iob_kind_at(k), kinds[k]);
+    assert_string_equal(kinds[k]->name, names[k]);
+    assert_ptr_equal(iob_kind_find(names[k]), kinds[k]);
   }
-  iob_work w;
-  assert_null(iob_work_name(IOB_WORK_COUNT_));
-  assert_int_equal(iob_work_parse("nap", &w), IOB_ENOTSUP);
-  assert_int_equal(iob_work_parse(NULL, &w), IOB_EINVAL);
-  assert_int_equal(iob_work_parse("cpu", NULL), IOB_EINVAL);
+  assert_null(iob_kind_at(3));
+  /* The kinds of other libraries are not listed here. */
+  assert_null(iob_kind_find("pg"));
+  assert_null(iob_kind_find(""));
 }
 
 static void the_system_allows_some_threads_and_says_how_many(void **s) {
@@ -203,7 +244,7 @@ static void the_system_allows_some_threads_and_says_how_many(void **s) {
 static void progress_needs_a_batch_and_somewhere_to_put_it(void **state) {
   iob_progress p;
   assert_int_equal(iob_batch_progress(NULL, &p), IOB_EINVAL);
-  iob_config c = config_of(IOB_STYLE_LOOP, 7, 1);
+  iob_config c = config_of(&iob_style_loop, 7, 1);
   iob_batch *b;
   assert_int_equal(iob_batch_create(&b, &c), 0);
   assert_int_equal(iob_batch_progress(b, NULL), IOB_EINVAL);
@@ -220,7 +261,8 @@ int main(void) {
       cmocka_unit_test(create_refuses_count_zero),
       cmocka_unit_test(create_refuses_a_count_too_large_to_allocate),
       cmocka_unit_test(create_refuses_null_arguments),
-      cmocka_unit_test(create_refuses_an_unknown_style),
+      cmocka_unit_test(an_unknown_style_name_finds_no_style),
+      cmocka_unit_test(no_style_or_kind_means_waits_on_the_loop),
       cmocka_unit_test(create_refuses_durations_that_would_overflow),
       cmocka_unit_test(start_refuses_null_arguments_and_starts_nothing),
       cmocka_unit_test(starting_a_batch_twice_is_refused),
@@ -228,8 +270,8 @@ int main(void) {
       cmocka_unit_test(results_of_an_unfinished_batch_are_refused),
       cmocka_unit_test(pool_sizes_outside_one_to_1024_are_refused),
       cmocka_unit_test(every_error_has_a_name_and_words_of_its_own),
-      cmocka_unit_test(styles_have_names_that_parse_back),
-      cmocka_unit_test(kinds_of_work_have_names_that_parse_back),
+      cmocka_unit_test(styles_are_listed_in_order_and_found_by_name),
+      cmocka_unit_test(kinds_are_listed_and_found_by_name),
       cmocka_unit_test(the_system_allows_some_threads_and_says_how_many),
       cmocka_unit_test(progress_needs_a_batch_and_somewhere_to_put_it),
   };

@@ -8,28 +8,35 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "helpers.h"
+#include "common.h"
 
 #include "export.h"
 
 #define OPS 5
 
-/* One finished batch of OPS waits of 5 ms in every style, shared by the
- * tests that only read them. */
+/* One finished batch of OPS waits of 5 ms in every style (n of them, in
+ * the order iob_style_at() lists them), shared by the tests that only
+ * read them. */
 typedef struct fixture {
-  iob_batch *own[IOB_STYLE_COUNT_];
-  const iob_batch *batches[IOB_STYLE_COUNT_];
+  size_t n;
+  size_t pool; /* the pool's batch */
+  iob_batch *own[STYLES_MAX];
+  const iob_batch *batches[STYLES_MAX];
 } fixture;
 
 static int run_every_style(void **state) {
   fixture *f = calloc(1, sizeof(*f));
   if (f == NULL)
     return -1;
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
-    iob_config c = config_of((iob_style)style, OPS, 5);
-    if (iob_run(&f->own[style], &c) != 0)
+  const iob_style *style;
+  for (size_t k = 0; k < STYLES_MAX && (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = config_of(style, OPS, 5);
+    if (iob_run(&f->own[k], &c) != 0)
       return -1;
-    f->batches[style] = f->own[style];
+    f->batches[k] = f->own[k];
+    if (style == &iob_style_pool)
+      f->pool = k;
+    f->n++;
   }
   *state = f;
   return 0;
@@ -37,15 +44,16 @@ static int run_every_style(void **state) {
 
 static int free_every_style(void **state) {
   fixture *f = *state;
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++)
-    iob_batch_free(f->own[style]);
+  for (size_t k = 0; k < f->n; k++)
+    iob_batch_free(f->own[k]);
   free(f);
   return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static iob_batch *run_batch(iob_style style, uint32_t count, uint64_t ms) {
+static iob_batch *run_batch(const iob_style *style, uint32_t count,
+                            uint64_t ms) {
   iob_config config = config_of(style, count, ms);
   iob_batch *b = NULL;
   assert_int_equal(iob_run(&b, &config), 0);
@@ -212,22 +220,21 @@ static void assert_all_refused(int err, const iob_batch *const *batches,
 static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(iob_export_svg(capture_start(&c), f->batches,
-                                  IOB_STYLE_COUNT_, "Five waits"),
-                   0);
+  assert_int_equal(
+      iob_export_svg(capture_start(&c), f->batches, f->n, "Five waits"), 0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
-  assert_int_equal(count_of(svg, "class=\"op "), OPS * IOB_STYLE_COUNT_);
-  assert_int_equal(count_of(svg, "class=\"op ok\""), OPS * IOB_STYLE_COUNT_);
-  assert_int_equal(count_of(svg, "class=\"op-label\""), OPS * IOB_STYLE_COUNT_);
-  assert_int_equal(count_of(svg, "<title>op "), OPS * IOB_STYLE_COUNT_);
-  assert_int_equal(count_of(svg, "class=\"caption\""), IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(svg, "class=\"op "), OPS * f->n);
+  assert_int_equal(count_of(svg, "class=\"op ok\""), OPS * f->n);
+  assert_int_equal(count_of(svg, "class=\"op-label\""), OPS * f->n);
+  assert_int_equal(count_of(svg, "<title>op "), OPS * f->n);
+  assert_int_equal(count_of(svg, "class=\"caption\""), f->n);
   assert_int_equal(count_of(svg, ">time (ms)</text>"), 1);
   assert_non_null(strstr(svg, ">Five waits</text>"));
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+  for (size_t k = 0; k < f->n; k++) {
     char caption[64];
     snprintf(caption, sizeof(caption), ">%s: 5 operations of 5 ms, ",
-             iob_style_name((iob_style)style));
+             iob_style_name(iob_style_at(k)));
     assert_int_equal(count_of(svg, caption), 1);
   }
   /* No aggregate for batches this small. */
@@ -254,13 +261,13 @@ svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
   /* In a real run, only operations that waited can have one. */
   fixture *f = *state;
   size_t waiting = 0;
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++)
+  for (size_t k = 0; k < f->n; k++)
     for (uint32_t i = 0; i < OPS; i++) {
-      const iob_record *r = &iob_batch_records(f->batches[style], NULL)[i];
+      const iob_record *r = &iob_batch_records(f->batches[k], NULL)[i];
       waiting += r->started_ns > r->queued_ns;
     }
-  assert_int_equal(
-      iob_export_svg(capture_start(&c), f->batches, IOB_STYLE_COUNT_, NULL), 0);
+  assert_int_equal(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
+                   0);
   svg = capture_end(&c);
   assert_true(count_of(svg, "<rect class=\"queued\"") <= waiting);
   free(svg);
@@ -282,17 +289,17 @@ static void svg_escapes_any_title(void **state) {
 static void svg_without_a_title_names_what_ran(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(
-      iob_export_svg(capture_start(&c), f->batches, IOB_STYLE_COUNT_, NULL), 0);
+  assert_int_equal(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
+                   0);
   char *svg = capture_end(&c);
   assert_non_null(strstr(svg, ">Timeline of 5 operations of 5 ms</text>"));
   free(svg);
 }
 
 static void svg_of_a_large_batch_is_aggregated_and_stays_small(void **s) {
-  iob_batch *large = run_batch(IOB_STYLE_LOOP, 5000, 0);
+  iob_batch *large = run_batch(&iob_style_loop, 5000, 0);
   fixture *f = *s;
-  const iob_batch *batches[] = {large, f->batches[IOB_STYLE_POOL]};
+  const iob_batch *batches[] = {large, f->batches[f->pool]};
   capture c;
   assert_int_equal(iob_export_svg(capture_start(&c), batches, 2, NULL), 0);
   char *svg = capture_end(&c);
@@ -339,8 +346,7 @@ static bool parse_complete(const char *line, const char *cat, trace_event *e) {
 static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
   fixture *f = *s;
   capture c;
-  assert_int_equal(
-      iob_export_trace(capture_start(&c), f->batches, IOB_STYLE_COUNT_), 0);
+  assert_int_equal(iob_export_trace(capture_start(&c), f->batches, f->n), 0);
   char *json = capture_end(&c);
   assert_valid_json(json);
   size_t runs = 0, queued = 0, waited = 0;
@@ -355,7 +361,7 @@ static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
       continue;
     runs++;
     /* Process = batch, track = operation + 1, times exact to the ns. */
-    assert_in_range(e.pid, 1, IOB_STYLE_COUNT_);
+    assert_in_range(e.pid, 1, f->n);
     assert_in_range(e.tid, 1, OPS);
     const iob_record *r =
         &iob_batch_records(f->batches[e.pid - 1], NULL)[e.tid - 1];
@@ -363,12 +369,12 @@ static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
     assert_int_equal(e.dur_ns, r->finished_ns - r->started_ns);
     assert_true(strncmp(e.name, "run on ", 7) == 0);
   }
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++)
+  for (size_t k = 0; k < f->n; k++)
     for (uint32_t i = 0; i < OPS; i++) {
-      const iob_record *r = &iob_batch_records(f->batches[style], NULL)[i];
+      const iob_record *r = &iob_batch_records(f->batches[k], NULL)[i];
       waited += r->started_ns > r->queued_ns;
     }
-  assert_int_equal(runs, OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(runs, OPS * f->n);
   assert_int_equal(queued, waited);
   free(json);
 }
@@ -377,20 +383,17 @@ static void
 trace_names_a_process_per_batch_and_a_track_per_operation(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(
-      iob_export_trace(capture_start(&c), f->batches, IOB_STYLE_COUNT_), 0);
+  assert_int_equal(iob_export_trace(capture_start(&c), f->batches, f->n), 0);
   char *json = capture_end(&c);
-  assert_int_equal(count_of(json, "\"name\":\"process_name\""),
-                   IOB_STYLE_COUNT_);
-  assert_int_equal(count_of(json, "\"name\":\"thread_name\""),
-                   OPS * IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(json, "\"name\":\"process_name\""), f->n);
+  assert_int_equal(count_of(json, "\"name\":\"thread_name\""), OPS * f->n);
   assert_non_null(strstr(json, "\"args\":{\"name\":\"pool: 5 operations"));
-  assert_true(count_of(json, "\"ph\":\"C\"") >= IOB_STYLE_COUNT_);
+  assert_true(count_of(json, "\"ph\":\"C\"") >= f->n);
   free(json);
 }
 
 static void trace_of_a_single_operation_is_complete(void **state) {
-  iob_batch *one = run_batch(IOB_STYLE_POOL, 1, 1);
+  iob_batch *one = run_batch(&iob_style_pool, 1, 1);
   const iob_batch *batches[] = {one};
   capture c;
   assert_int_equal(iob_export_trace(capture_start(&c), batches, 1), 0);
@@ -407,12 +410,12 @@ static void trace_of_a_single_operation_is_complete(void **state) {
 static void chart_has_a_row_per_operation_within_the_width(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(
-      iob_export_chart(capture_start(&c), f->batches, IOB_STYLE_COUNT_, 60), 0);
+  assert_int_equal(iob_export_chart(capture_start(&c), f->batches, f->n, 60),
+                   0);
   char *text = capture_end(&c);
   assert_true(lines_fit(text, 60));
-  assert_int_equal(count_of(text, "\n  op "), OPS * IOB_STYLE_COUNT_);
-  assert_int_equal(count_of(text, "\n  time (ms) +"), IOB_STYLE_COUNT_);
+  assert_int_equal(count_of(text, "\n  op "), OPS * f->n);
+  assert_int_equal(count_of(text, "\n  time (ms) +"), f->n);
   for (const char *p = text; *p != 0; p++)
     assert_true(*p == '\n' || (*p >= ' ' && *p < 0x7f)); /* plain ASCII */
   /* Every row shows its run. */
@@ -445,7 +448,7 @@ static void chart_width_zero_is_eighty_and_others_are_checked(void **state) {
 }
 
 static void chart_of_a_large_batch_has_a_row_per_group(void **state) {
-  iob_batch *large = run_batch(IOB_STYLE_LOOP, 5000, 0);
+  iob_batch *large = run_batch(&iob_style_loop, 5000, 0);
   const iob_batch *batches[] = {large};
   capture c;
   assert_int_equal(iob_export_chart(capture_start(&c), batches, 1, 72), 0);
@@ -460,7 +463,7 @@ static void chart_of_a_large_batch_has_a_row_per_group(void **state) {
   assert_int_equal(iob_batch_free(large), 0);
 }
 
-/* ---- bad input, broken streams ----------------------------------------- */
+/* ---- bad input, broken streams ------------------------------------------ */
 
 static void exporters_refuse_null_arguments_and_no_batches(void **state) {
   fixture *f = *state;
@@ -473,29 +476,23 @@ static void exporters_refuse_null_arguments_and_no_batches(void **state) {
   assert_int_equal(iob_export_chart(NULL, f->batches, 1, 0), IOB_EINVAL);
 }
 
-static void on_done(iob_batch *batch, int status) {
-  (void)batch;
-  (void)status;
-}
-
 static void exporters_refuse_an_unfinished_batch(void **state) {
   fixture *f = *state;
-  iob_config config = config_of(IOB_STYLE_POOL, 3, 5);
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &config), 0);
+  iob_config config = config_of(&iob_style_pool, 3, 5);
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_create(&t, &config, NULL);
   const iob_batch *batches[] = {f->batches[0], b};
   assert_all_refused(IOB_EBUSY, batches, 2); /* not started */
 
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(iob_batch_start(b, &loop, on_done), 0);
+  test_loop_start_created(&t, b);
   assert_all_refused(IOB_EBUSY, batches, 2); /* running */
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  test_loop_run(&t);
   capture c;
   assert_int_equal(iob_export_chart(capture_start(&c), batches, 2, 0), 0);
   free(capture_end(&c));
+  test_loop_close(&t);
   assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void exporters_report_a_full_disk(void **state) {
@@ -503,14 +500,11 @@ static void exporters_report_a_full_disk(void **state) {
   FILE *full = fopen("/dev/full", "w");
   if (full == NULL)
     skip();
-  assert_int_equal(iob_export_svg(full, f->batches, IOB_STYLE_COUNT_, NULL),
-                   IOB_EIO);
+  assert_int_equal(iob_export_svg(full, f->batches, f->n, NULL), IOB_EIO);
   clearerr(full);
-  assert_int_equal(iob_export_trace(full, f->batches, IOB_STYLE_COUNT_),
-                   IOB_EIO);
+  assert_int_equal(iob_export_trace(full, f->batches, f->n), IOB_EIO);
   clearerr(full);
-  assert_int_equal(iob_export_chart(full, f->batches, IOB_STYLE_COUNT_, 0),
-                   IOB_EIO);
+  assert_int_equal(iob_export_chart(full, f->batches, f->n, 0), IOB_EIO);
   fclose(full); /* fails too: the stream had nothing it could write */
 }
 
@@ -530,7 +524,7 @@ static void exporters_report_a_read_only_stream(void **state) {
 }
 
 /* ---- failed and cancelled operations ------------------------------------
- * No style can fail an operation yet, so these draw records made here,
+ * Records made here, so that each outcome is drawn from known times,
  * through the functions that draw one operation. */
 
 static void failed_and_cancelled_operations_look_different(void **state) {
@@ -555,7 +549,7 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   assert_int_equal(count_of(svg, "fill=\"#123456\""), 1); /* only ok's */
   assert_non_null(strstr(svg, "op 8: queued for 1.00 ms, ran from 1.00 ms to "
                               "3.00 ms (2.00 ms) on thread 2; failed: "
-                              "IOB_ETIMEDOUT (operation timed out)"));
+                              "IOB_ETIMEDOUT (timed out)"));
   assert_non_null(strstr(svg, "; cancelled: IOB_ECANCELED"));
   free(svg);
 

@@ -1,87 +1,168 @@
 /* Queries on a real PostgreSQL server, started for the test by
- * pg-test.sh (IOB_PG_DIR holds its socket): every style, a wrong
- * connection string, a query error, the server gone mid-batch, timeouts
- * and bad input. Each operation's status and message land in the report;
- * nothing hangs, every loop closes. Without a server: exit 77, skipped. */
+ * pg-test.sh (IOB_PG_DIR holds its socket), through iobound-pg's kind:
+ * every style, one target shared by batches at once, a wrong connection
+ * string, a query error, the server gone mid-batch, timeouts and bad
+ * input. Each operation's status, message and rows land in its outcome;
+ * nothing hangs, every loop closes. Without a server: exit 77, skipped
+ * (and without libpq, test/meson.build skips it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers.h"
+#include "common.h"
+#include "iobound/pg.h"
 
 static char conninfo[512];
 static const char *server_dir, *server_script;
-
-static void on_batch_done(iob_batch *batch, int status) {}
 
 /* ---- running a batch of queries ----------------------------------------- */
 
 typedef struct outcome {
   iob_report report;
-  int status[32];   /* each operation's status */
+  int status[32];        /* each operation's status */
   char message[32][160]; /* and its message, "" if none */
+  uint64_t rows[32];     /* and its value: the rows the query brought */
 } outcome;
 
 /* Called on the loop thread while the batch runs, e.g. to stop the server. */
 typedef void (*meanwhile_fn)(uv_loop_t *loop);
 
-static void run_queries(const char *where, const char *query, iob_style style,
-                        uint32_t count, uint64_t timeout_ms,
-                        meanwhile_fn meanwhile, outcome *out) {
+static iob_config queries_to(const iob_pg_target *t, const iob_style *style,
+                             uint32_t count) {
+  iob_config c = config_of(style, count, 0);
+  c.kind = &iob_kind_pg;
+  c.target = t;
+  return c;
+}
+
+/* Each operation's outcome: its record's status, its message, its rows. */
+static void read_outcomes(const iob_batch *b, outcome *out) {
+  assert_int_equal(iob_batch_report(b, &out->report), 0);
+  assert_ptr_equal(out->report.kind, &iob_kind_pg);
+  uint32_t n;
+  const iob_record *rec = iob_batch_records(b, &n);
+  assert_true(n <= 32);
+  for (uint32_t i = 0; i < n; i++) {
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_int_equal(o.status, rec[i].status);
+    out->status[i] = o.status;
+    snprintf(out->message[i], sizeof(out->message[i]), "%s",
+             o.message ? o.message : "");
+    out->rows[i] = o.value;
+  }
+}
+
+static void run_queries(const char *where, const char *query,
+                        const iob_style *style, uint32_t count,
+                        uint64_t timeout_ms, meanwhile_fn meanwhile,
+                        outcome *out) {
   assert_true(count <= 32);
   iob_pg_target *t;
   assert_int_equal(iob_pg_target_create(&t, where, query), 0);
-  iob_config c = config_of(style, count, 0);
+  iob_config c = queries_to(t, style, count);
   c.timeout_ms = timeout_ms;
-  assert_int_equal(iob_pg_use(&c, t), 0);
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, &loop, on_batch_done), 0);
+  test_loop loop;
+  test_loop_init(&loop);
+  iob_batch *b = test_loop_start(&loop, &c, NULL);
   if (meanwhile != NULL)
-    meanwhile(&loop);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(iob_batch_report(b, &out->report), 0);
-  const iob_record *rec = iob_batch_records(b, NULL);
-  for (uint32_t i = 0; i < count; i++) {
-    out->status[i] = rec[i].status;
-    const char *m = iob_pg_error(t, i);
-    snprintf(out->message[i], sizeof(out->message[i]), "%s", m ? m : "");
-  }
+    meanwhile(&loop.loop);
+  test_loop_run(&loop);
+  test_loop_close(&loop);
+  read_outcomes(b, out);
   assert_int_equal(iob_batch_free(b), 0);
   iob_pg_target_destroy(t);
-  assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void queries_overlap_on_the_loop_and_on_threads(void **state) {
   outcome o;
-  const iob_style overlapping[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  const iob_style *overlapping[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     run_queries(conninfo, "SELECT pg_sleep(0.2)", overlapping[k], 10, 0, NULL,
                 &o);
     assert_int_equal(o.report.failed, 0);
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 10; i++) {
       assert_string_equal(o.message[i], "");
+      assert_int_equal(o.rows[i], 1);
+    }
     printf("%s: 10 queries of 200 ms in %.1f ms\n",
            iob_style_name(overlapping[k]), MS(o.report.elapsed_ns));
-    assert_true(MS(o.report.elapsed_ns) >= 199);
-    assert_true(MS(o.report.elapsed_ns) < 2000); /* not 10 x 200 ms */
+    /* Not 10 x 200 ms. */
+    assert_ms_between(MS(o.report.elapsed_ns), 199, 2000);
     assert_true(o.report.peak_in_flight >= 5);
   }
   /* One at a time: three queries take three times as long. */
-  run_queries(conninfo, "SELECT pg_sleep(0.1)", IOB_STYLE_SEQUENTIAL, 3, 0,
+  run_queries(conninfo, "SELECT pg_sleep(0.1)", &iob_style_sequential, 3, 0,
               NULL, &o);
   assert_int_equal(o.report.failed, 0);
   assert_int_equal(o.report.peak_in_flight, 1);
-  assert_true(MS(o.report.elapsed_ns) >= 3 * 99);
+  assert_ms_at_least(MS(o.report.elapsed_ns), 3 * 99);
   /* The pool runs as many at once as it has threads. */
   uint32_t n = iob_pool_size() + 1;
-  run_queries(conninfo, "SELECT pg_sleep(0.1)", IOB_STYLE_POOL, n, 0, NULL,
+  run_queries(conninfo, "SELECT pg_sleep(0.1)", &iob_style_pool, n, 0, NULL,
               &o);
   assert_int_equal(o.report.failed, 0);
   assert_true(o.report.peak_in_flight <= iob_pool_size());
-  assert_true(MS(o.report.elapsed_ns) >= 2 * 99);
+  assert_ms_at_least(MS(o.report.elapsed_ns), 2 * 99);
+}
+
+/* A target is read only: a batch in every style uses one at once, on one
+ * loop; each query brings its own rows. */
+static void one_target_serves_several_batches_at_once(void **state) {
+  iob_pg_target *t;
+  assert_int_equal(
+      iob_pg_target_create(&t, conninfo, "SELECT generate_series(1, 3)"), 0);
+  test_loop loop;
+  test_loop_init(&loop);
+  iob_batch *b[STYLES_MAX];
+  size_t n = style_count();
+  for (size_t k = 0; k < n; k++) {
+    iob_config c = queries_to(t, iob_style_at(k), 4);
+    b[k] = test_loop_start(&loop, &c, NULL);
+  }
+  test_loop_run(&loop);
+  test_loop_close(&loop);
+  for (size_t k = 0; k < n; k++) {
+    outcome o;
+    read_outcomes(b[k], &o);
+    assert_int_equal(o.report.failed, 0);
+    for (int i = 0; i < 4; i++)
+      assert_int_equal(o.rows[i], 3);
+    assert_int_equal(iob_batch_free(b[k]), 0);
+  }
+  iob_pg_target_destroy(t);
+}
+
+/* Two batches on one loop share a target; cancelling one midway settles
+ * its own queries only, and the other's all bring their rows. */
+static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
+    void **state) {
+  iob_pg_target *t;
+  assert_int_equal(iob_pg_target_create(
+                       &t, conninfo, "SELECT 1 FROM pg_sleep(0.3)"),
+                   0);
+  test_loop loop;
+  test_loop_init(&loop);
+  iob_config doomed = queries_to(t, &iob_style_loop, 4);
+  iob_config kept = queries_to(t, &iob_style_loop, 4);
+  iob_batch *a = test_loop_start(&loop, &doomed, NULL);
+  iob_batch *b = test_loop_start(&loop, &kept, NULL);
+  test_loop_cancel_after(&loop, a, 100);
+  test_loop_run(&loop);
+  test_loop_close(&loop);
+  outcome oa, ob;
+  read_outcomes(a, &oa);
+  read_outcomes(b, &ob);
+  assert_int_equal(oa.report.status, IOB_ECANCELED);
+  assert_int_equal(ob.report.status, 0);
+  assert_int_equal(ob.report.failed, 0);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(oa.status[i], IOB_ECANCELED);
+    assert_int_equal(ob.rows[i], 1);
+  }
+  assert_int_equal(iob_batch_free(a), 0);
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_pg_target_destroy(t);
 }
 
 static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
@@ -89,15 +170,16 @@ static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
   snprintf(nodb, sizeof(nodb), "%s dbname=no_such_db", conninfo);
   snprintf(nosocket, sizeof(nosocket), "host=%s/nowhere user=postgres",
            server_dir);
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     outcome o;
-    run_queries(nodb, "SELECT 1", (iob_style)style, 3, 0, NULL, &o);
+    run_queries(nodb, "SELECT 1", style, 3, 0, NULL, &o);
     assert_int_equal(o.report.failed, 3);
     for (int i = 0; i < 3; i++) {
       assert_int_equal(o.status[i], UV_ECONNREFUSED);
       assert_non_null(strstr(o.message[i], "no_such_db"));
     }
-    run_queries(nosocket, "SELECT 1", (iob_style)style, 2, 0, NULL, &o);
+    run_queries(nosocket, "SELECT 1", style, 2, 0, NULL, &o);
     for (int i = 0; i < 2; i++) {
       assert_int_equal(o.status[i], UV_ECONNREFUSED);
       assert_non_null(strstr(o.message[i], "nowhere"));
@@ -106,8 +188,8 @@ static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
 }
 
 static void a_query_error_lands_with_the_servers_message(void **state) {
-  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_POOL,
-                              IOB_STYLE_THREADS};
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_pool,
+                               &iob_style_threads};
   for (int k = 0; k < 3; k++) {
     outcome o;
     run_queries(conninfo, "SELECT 1/0", styles[k], 2, 0, NULL, &o);
@@ -121,7 +203,7 @@ static void a_query_error_lands_with_the_servers_message(void **state) {
   }
 }
 
-/* ---- the server goes away ------------------------------------------------- */
+/* ---- the server goes away ----------------------------------------------- */
 
 static uv_timer_t stop_timer;
 static uv_process_t stopper;
@@ -162,7 +244,7 @@ static void restart_server(void) {
 }
 
 static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
-  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     outcome o;
     run_queries(conninfo, "SELECT pg_sleep(10)", styles[k], 8, 0,
@@ -178,24 +260,23 @@ static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
       reset += o.status[i] == UV_ECONNRESET;
     }
     assert_true(reset > 0);
-    assert_true(MS(o.report.elapsed_ns) < 5000); /* not the 10 s asked */
+    assert_ms_below(MS(o.report.elapsed_ns), 5000); /* not the 10 s asked */
     restart_server();
   }
 }
 
-/* ---- timeouts and cancel --------------------------------------------------- */
+/* ---- timeouts and cancel ------------------------------------------------ */
 
 static void queries_past_the_timeout_are_cut_off_on_the_loop(void **state) {
   outcome o;
-  run_queries(conninfo, "SELECT pg_sleep(10)", IOB_STYLE_LOOP, 5, 300, NULL,
+  run_queries(conninfo, "SELECT pg_sleep(10)", &iob_style_loop, 5, 300, NULL,
               &o);
   for (int i = 0; i < 5; i++)
     assert_int_equal(o.status[i], IOB_ETIMEDOUT);
-  assert_true(MS(o.report.elapsed_ns) >= 299);
-  assert_true(MS(o.report.elapsed_ns) < 3000);
+  assert_ms_between(MS(o.report.elapsed_ns), 299, 3000);
 }
 
-/* ---- bad input ------------------------------------------------------------ */
+/* ---- bad input ---------------------------------------------------------- */
 
 static void bad_arguments_are_refused(void **state) {
   iob_pg_target *t = (iob_pg_target *)&t;
@@ -211,31 +292,39 @@ static void bad_arguments_are_refused(void **state) {
   assert_null(t);
 
   assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT 1"), 0);
-  iob_config c = config_of(IOB_STYLE_LOOP, 0, 0);
-  assert_int_equal(iob_pg_use(&c, t), IOB_EINVAL);
+  iob_config c = queries_to(t, &iob_style_loop, 0);
+  iob_batch *b = (iob_batch *)&b;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL); /* count 0 */
+  assert_null(b);
   c.count = 2;
-  assert_int_equal(iob_pg_use(NULL, t), IOB_EINVAL);
-  assert_int_equal(iob_pg_use(&c, NULL), IOB_EINVAL);
-  assert_null(iob_pg_error(t, 0)); /* no batch yet */
-  assert_int_equal(iob_pg_use(&c, t), 0);
-  assert_int_equal(c.thread_stack_size, 256 * 1024);
-  assert_null(iob_pg_error(t, 2)); /* out of range */
-  assert_null(iob_pg_error(NULL, 0));
+  c.target = NULL; /* queries to no database, in every style */
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    c.style = style;
+    assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+    assert_null(b);
+  }
+  /* libpq needs a larger stack than a thread's default: the kind asks. */
+  assert_int_equal(iob_kind_pg.stack_size, 256 * 1024);
+  assert_string_equal(iob_kind_pg.name, "pg");
+  c.target = t;
+  c.style = &iob_style_threads;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), IOB_EBUSY); /* not run */
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(iob_run(&b, &c), 0);
+  assert_int_equal(iob_batch_outcome(b, 2, &o), IOB_EINVAL); /* of 2 */
+  assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+  assert_int_equal(o.status, 0);
+  assert_null(o.message);
+  assert_int_equal(o.value, 1); /* one row */
+  assert_int_equal(iob_batch_free(b), 0);
   iob_pg_target_destroy(t);
   iob_pg_target_destroy(NULL);
 }
 
 int main(void) {
-  if (!iob_pg_available()) {
-    /* Built without libpq: the API is there, and says so. */
-    iob_pg_target *t;
-    iob_config c = config_of(IOB_STYLE_LOOP, 1, 0);
-    if (iob_pg_target_create(&t, "", "SELECT 1") != IOB_ENOTSUP ||
-        t != NULL || iob_pg_use(&c, NULL) != IOB_ENOTSUP)
-      return 1;
-    puts("built without libpq: nothing else to test");
-    return 77;
-  }
   server_dir = getenv("IOB_PG_DIR");
   server_script = getenv("IOB_PG_SERVER");
   if (server_dir == NULL || server_script == NULL) {
@@ -246,6 +335,9 @@ int main(void) {
            "host=%s user=postgres dbname=postgres", server_dir);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(queries_overlap_on_the_loop_and_on_threads),
+      cmocka_unit_test(one_target_serves_several_batches_at_once),
+      cmocka_unit_test(
+          cancelling_one_of_two_batches_on_a_target_spares_the_other),
       cmocka_unit_test(a_wrong_connection_string_fails_each_operation_with_why),
       cmocka_unit_test(a_query_error_lands_with_the_servers_message),
       cmocka_unit_test(the_server_gone_mid_batch_fails_each_query_with_why),

@@ -2,7 +2,7 @@
  * The tests run in order, in a process of their own. */
 #include <stdlib.h>
 
-#include "helpers.h"
+#include "common.h"
 
 static void pool_size_follows_libuvs_reading_of_the_environment(void **s) {
   unsetenv("UV_THREADPOOL_SIZE");
@@ -22,12 +22,11 @@ static void a_request_before_first_use_sets_the_size(void **state) {
 }
 
 static void the_pool_runs_with_the_requested_size(void **state) {
-  iob_report r = run_report(IOB_STYLE_POOL, 12, 100);
+  iob_report r = run_report(&iob_style_pool, 12, 100);
   assert_int_equal(r.threads, 6);
   assert_int_equal(r.peak_in_flight, 6);
   /* 12 waits on 6 threads: two rounds. */
-  assert_true(MS(r.elapsed_ns) >= 200);
-  assert_true(MS(r.elapsed_ns) < 900);
+  assert_ms_between(MS(r.elapsed_ns), 200, 900);
 }
 
 static void a_request_after_first_use_is_too_late(void **state) {

@@ -1,4 +1,5 @@
-/* iobound-server's arguments and request lines, parsed without a network:
+/* iobound-server's arguments (those of every program that listens,
+ * cli_parse_listen) and request lines, parsed without a network:
  * defaults, every option, every bad value. */
 #include <string.h>
 
@@ -8,14 +9,14 @@
 #define PARSE(o, err, ...)                                                     \
   parse_args((char *[]){"iobound-server", __VA_ARGS__, NULL}, o, err)
 
-static int parse_args(char **argv, server_opts *o, char *err) {
+static int parse_args(char **argv, cli_listen *o, char *err) {
   int argc = 0;
   while (argv[argc] != NULL)
     argc++;
-  return server_parse_args(argc, argv, o, err, 256);
+  return cli_parse_listen(argc, argv, o, err, 256);
 }
 
-static unsigned int port_of(const server_opts *o) {
+static unsigned int port_of(const cli_listen *o) {
   const struct sockaddr_in *in = (const struct sockaddr_in *)&o->addr;
   const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&o->addr;
   return ntohs(o->addr.ss_family == AF_INET6 ? in6->sin6_port : in->sin_port);
@@ -23,18 +24,18 @@ static unsigned int port_of(const server_opts *o) {
 
 static void
 no_arguments_listen_on_loopback_on_a_port_of_the_systems(void **state) {
-  server_opts o;
+  cli_listen o;
   char err[256];
   char *argv[] = {"iobound-server", NULL};
-  assert_int_equal(server_parse_args(1, argv, &o, err, sizeof(err)), 0);
-  assert_int_equal(o.action, SERVER_SERVE);
+  assert_int_equal(cli_parse_listen(1, argv, &o, err, sizeof(err)), 0);
+  assert_int_equal(o.action, CLI_RUN);
   assert_string_equal(o.host, "127.0.0.1");
   assert_int_equal(o.port, 0);
   assert_int_equal(o.addr.ss_family, AF_INET);
 }
 
 static void host_and_port_are_understood_in_both_spellings(void **state) {
-  server_opts o;
+  cli_listen o;
   char err[256];
   assert_int_equal(PARSE(&o, err, "--host", "0.0.0.0", "--port", "7000"), 0);
   assert_string_equal(o.host, "0.0.0.0");
@@ -43,9 +44,18 @@ static void host_and_port_are_understood_in_both_spellings(void **state) {
   assert_int_equal(o.addr.ss_family, AF_INET6);
   assert_int_equal(port_of(&o), 65535);
   assert_int_equal(PARSE(&o, err, "--port", "8", "-h"), 0);
-  assert_int_equal(o.action, SERVER_HELP);
+  assert_int_equal(o.action, CLI_HELP);
   assert_int_equal(PARSE(&o, err, "--version"), 0);
-  assert_int_equal(o.action, SERVER_VERSION);
+  assert_int_equal(o.action, CLI_VERSION);
+  /* The library's address parser: localhost, and IPv6 in brackets too. */
+  assert_int_equal(PARSE(&o, err, "--host", "localhost"), 0);
+  assert_int_equal(o.addr.ss_family, AF_INET);
+  assert_int_equal(PARSE(&o, err, "--host", "[::1]", "--port", "80"), 0);
+  assert_int_equal(o.addr.ss_family, AF_INET6);
+  assert_int_equal(port_of(&o), 80);
+  /* The kinds a client may ask for, named from their descriptors. */
+  assert_non_null(strstr(server_usage(), "[work=wait|cpu]"));
+  assert_non_null(strstr(server_usage(), "--host ADDRESS"));
 }
 
 static void bad_arguments_are_refused_with_a_message_naming_them(void **state) {
@@ -60,22 +70,27 @@ static void bad_arguments_are_refused_with_a_message_naming_them(void **state) {
       {{"--port="}, "--port takes a number from 0 to 65535, not ''"},
       {{"--port"}, "option '--port' needs a value"},
       {{"--host"}, "option '--host' needs a value"},
-      {{"--host", "localhost"},
-       "--host takes an IPv4 or IPv6 address, not 'localhost'"},
+      {{"--host", "example.org"},
+       "--host takes an IPv4 or IPv6 address or localhost, not "
+       "'example.org'"},
+      {{"--host="},
+       "--host takes an IPv4 or IPv6 address or localhost, not "
+       "''"},
+      {{"--help=yes"}, "option '--help' takes no value"},
       {{"--host", "1.2.3.4.5"},
-       "--host takes an IPv4 or IPv6 address, not '1.2.3.4.5'"},
+       "--host takes an IPv4 or IPv6 address or localhost, not '1.2.3.4.5'"},
       {{"--hostname", "x"}, "unknown option '--hostname'"},
       {{"-p", "1"}, "unknown option '-p'"},
       {{"7000"}, "unknown option '7000'"},
   };
   for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-    server_opts o;
+    cli_listen o;
     char err[256] = "";
     char *argv[4] = {"iobound-server", (char *)cases[k].args[0],
                      (char *)cases[k].args[1], NULL};
     int argc = argv[2] != NULL ? 3 : 2;
-    assert_int_equal(server_parse_args(argc, argv, &o, err, sizeof(err)),
-                     SERVER_EX_USAGE);
+    assert_int_equal(cli_parse_listen(argc, argv, &o, err, sizeof(err)),
+                     CLI_EX_USAGE);
     assert_string_equal(err, cases[k].message);
   }
 }
@@ -93,20 +108,20 @@ static request parsed(const char *line) {
 static void a_run_request_fills_the_config(void **state) {
   request r = parsed("run loop 1000 200");
   assert_int_equal(r.kind, REQUEST_RUN);
-  assert_int_equal(r.config.style, IOB_STYLE_LOOP);
+  assert_ptr_equal(r.config.style, &iob_style_loop);
   assert_int_equal(r.config.count, 1000);
   assert_int_equal(r.config.duration_ms, 200);
-  assert_int_equal(r.config.work, IOB_WORK_WAIT);
+  assert_ptr_equal(r.config.kind, &iob_kind_wait);
   assert_int_equal(r.config.max_in_flight, 0);
   assert_int_equal(r.config.timeout_ms, 0);
   assert_false(r.stream);
 
   r = parsed("  run\tpool 8 100 limit=3 timeout=50 work=cpu stream=1\r");
-  assert_int_equal(r.config.style, IOB_STYLE_POOL);
+  assert_ptr_equal(r.config.style, &iob_style_pool);
   assert_int_equal(r.config.count, 8);
   assert_int_equal(r.config.max_in_flight, 3);
   assert_int_equal(r.config.timeout_ms, 50);
-  assert_int_equal(r.config.work, IOB_WORK_CPU);
+  assert_ptr_equal(r.config.kind, &iob_kind_cpu);
   assert_true(r.stream);
 
   /* The bounds themselves are allowed. */
@@ -149,6 +164,8 @@ static void bad_requests_are_refused_with_a_reason(void **state) {
       {"run loop 5 5 stream=2", "stream must be 0 or 1, not '2'"},
       {"run loop 5 5 work=user", "work must be wait or cpu, not 'user'"},
       {"run loop 5 5 work=", "work must be wait or cpu, not ''"},
+      /* tcp needs a service to ask: not something a client can give. */
+      {"run loop 5 5 work=tcp", "work must be wait or cpu, not 'tcp'"},
       {"run loop 5 5 limits=3",
        "unknown option 'limits=3' (usage: run STYLE COUNT DURATION_MS "
        "[limit=N] [timeout=MS] [work=wait|cpu] [stream=1])"},

@@ -384,6 +384,12 @@ static void check_loop_report(const char *line) {
   assert_true(elapsed >= 299 && elapsed < 1000);
   /* A thousand waits of 300 ms overlapped: the loop ran them at once. */
   assert_int_equal(json_number(line, "peak_in_flight"), 1000);
+  /* The keys iobound-compare writes too (cli_json_report). */
+  assert_true(json_has(line, "\"work\":\"wait\""));
+  assert_int_equal(json_number(line, "workers_used"), 0);
+  assert_true(json_number(line, "cpu_ms") >= 0);
+  assert_true(json_number(line, "speedup") > 100);
+  assert_true(json_number(line, "max_rss_kib") > 0);
 }
 
 static void batches_run_side_by_side_while_pings_stay_fast(void **state) {

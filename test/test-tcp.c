@@ -1,6 +1,7 @@
 /* Requests over TCP to the slow service, started by the test on a free
- * loopback port: every style, thousands at once on one loop, refused
- * connections, running out of file descriptors, cancel and bad input. */
+ * loopback port: every style, thousands at once on one loop, one target
+ * shared by batches at once, refused connections, running out of file
+ * descriptors, cancel and bad input. */
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +10,7 @@
 #include <sys/resource.h>
 
 #include "../examples/slow-server.h"
-#include "helpers.h"
+#include "common.h"
 
 /* The services run in processes of their own, forked before any thread
  * exists: descriptors numbered alike in two threads of one process would
@@ -21,96 +22,187 @@ static const char *self;  /* this program, to run the fd-limit child */
 
 static void on_batch_done(iob_batch *batch, int status) {}
 
-/* Run `config` on a loop of the test's own; the loop must close cleanly.
- * Returns the finished batch, for the caller to read and free. */
-static iob_batch *run_on_loop(const iob_config *config, uv_loop_t *loop) {
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, config), 0);
-  assert_int_equal(iob_batch_start(b, loop, on_batch_done), 0);
-  assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
-  return b;
+/* A configuration of requests to `t`. */
+static iob_config requests_to(const iob_tcp_target *t, const iob_style *style,
+                              uint32_t count, uint64_t ms) {
+  iob_config c = config_of(style, count, ms);
+  c.kind = &iob_kind_tcp;
+  c.target = t;
+  return c;
 }
 
-/* Requests to `where` in one style; returns the report, and counts the
- * operations whose status is `status` in *matching. */
-static iob_report run_requests(const char *where, iob_style style,
+/* Each answered request hands back the duration the service answered;
+ * each failed one says why, naming the address. */
+static void check_outcomes(const iob_batch *b, const char *where) {
+  uint32_t n;
+  const iob_record *rec = iob_batch_records(b, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_int_equal(o.status, rec[i].status);
+    assert_null(o.result);
+    if (o.status == 0) {
+      assert_null(o.message);
+    } else if (o.status != IOB_ECANCELED && o.status != IOB_ETIMEDOUT) {
+      assert_non_null(o.message);
+      if (strstr(o.message, where) == NULL)
+        fail_msg("operation %u: \"%s\" does not name %s", i, o.message, where);
+    }
+  }
+}
+
+/* Requests to `where` in one style, on a loop of the test's own; returns
+ * the report, and counts the operations whose status is `status` in
+ * *matching. */
+static iob_report run_requests(const char *where, const iob_style *style,
                                uint32_t count, uint64_t ms, int status,
                                uint32_t *matching) {
   iob_tcp_target *t;
   assert_int_equal(iob_tcp_target_create(&t, where), 0);
-  iob_config c = config_of(style, count, ms);
-  assert_int_equal(iob_tcp_use(&c, t), 0);
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  iob_batch *b = run_on_loop(&c, &loop);
+  iob_config c = requests_to(t, style, count, ms);
+  iob_batch *b = run_on_own_loop(&c, NULL);
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_ptr_equal(r.kind, &iob_kind_tcp);
   const iob_record *rec = iob_batch_records(b, NULL);
   *matching = 0;
-  for (uint32_t i = 0; i < count; i++)
+  for (uint32_t i = 0; i < count; i++) {
     *matching += rec[i].status == status;
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    if (o.status == 0) /* the MS of "done MS" */
+      assert_int_equal(o.value, ms);
+  }
+  check_outcomes(b, where);
   assert_int_equal(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
-  assert_int_equal(uv_loop_close(&loop), 0);
   return r;
 }
 
 static void every_style_gets_its_answers_from_the_slow_service(void **s) {
   uint32_t ok;
-  iob_report r = run_requests(address, IOB_STYLE_LOOP, 20, 100, 0, &ok);
+  iob_report r = run_requests(address, &iob_style_loop, 20, 100, 0, &ok);
   assert_int_equal(ok, 20);
   assert_int_equal(r.threads, 0);
-  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 600);
+  assert_ms_between(MS(r.elapsed_ns), 99, 600);
 
-  r = run_requests(address, IOB_STYLE_SEQUENTIAL, 4, 100, 0, &ok);
+  r = run_requests(address, &iob_style_sequential, 4, 100, 0, &ok);
   assert_int_equal(ok, 4);
   assert_int_equal(r.peak_in_flight, 1);
-  assert_true(MS(r.elapsed_ns) >= 4 * 99);
+  assert_ms_at_least(MS(r.elapsed_ns), 4 * 99);
 
-  r = run_requests(address, IOB_STYLE_THREADS, 20, 100, 0, &ok);
+  r = run_requests(address, &iob_style_threads, 20, 100, 0, &ok);
   assert_int_equal(ok, 20);
-  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 1000);
+  assert_ms_between(MS(r.elapsed_ns), 99, 1000);
 
   /* The pool has iob_pool_size() threads: rounds of that many requests. */
   uint32_t n = 2 * iob_pool_size();
-  r = run_requests(address, IOB_STYLE_POOL, n, 100, 0, &ok);
+  r = run_requests(address, &iob_style_pool, n, 100, 0, &ok);
   assert_int_equal(ok, n);
   assert_true(r.peak_in_flight <= iob_pool_size());
-  assert_true(MS(r.elapsed_ns) >= 2 * 99);
+  assert_ms_at_least(MS(r.elapsed_ns), 2 * 99);
 }
 
 static void thousands_of_requests_overlap_on_one_loop(void **state) {
   uint32_t ok;
-  iob_report r = run_requests(address, IOB_STYLE_LOOP, 2000, 100, 0, &ok);
+  iob_report r = run_requests(address, &iob_style_loop, 2000, 100, 0, &ok);
   assert_int_equal(ok, 2000);
   assert_int_equal(r.failed, 0);
   assert_true(r.peak_in_flight > 1000);
   printf("2000 requests of 100 ms on one loop: %.1f ms\n",
          MS(r.elapsed_ns));
-  assert_true(MS(r.elapsed_ns) < 1000);
+  assert_ms_below(MS(r.elapsed_ns), 1000);
 }
 
 static void each_request_asks_for_its_own_duration(void **state) {
   uint32_t durations[4] = {10, 200, 50, 0};
   iob_tcp_target *t;
   assert_int_equal(iob_tcp_target_create(&t, address), 0);
-  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
-    iob_config c = config_of(styles[k], 4, 0);
+    iob_config c = requests_to(t, styles[k], 4, 0); /* a target, reused */
     c.durations_ms = durations;
-    assert_int_equal(iob_tcp_use(&c, t), 0); /* a target, reused */
     iob_batch *b;
     assert_int_equal(iob_run(&b, &c), 0);
     const iob_record *rec = iob_batch_records(b, NULL);
     for (int i = 0; i < 4; i++) {
       assert_int_equal(rec[i].status, 0);
-      double took = MS(rec[i].finished_ns - rec[i].started_ns);
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, (uint32_t)i, &o), 0);
+      assert_int_equal(o.value, durations[i]);
       /* The service's timer counts whole ms: it may answer within 1 ms
        * early, by the test's clock. */
-      if (took < durations[i] - 1.5 || took > durations[i] + 300)
-        fail_msg("%s: %u ms asked, %.3f ms taken", iob_style_name(styles[k]),
-                 durations[i], took);
+      assert_ms_between(MS(rec[i].finished_ns - rec[i].started_ns),
+                        durations[i] - 1.5, durations[i] + 300);
     }
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+  iob_tcp_target_destroy(t);
+}
+
+/* A target is read only: batches in every style use one at once, on one
+ * loop, each operation asking for its own duration. */
+static void one_target_serves_several_batches_at_once(void **state) {
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  test_loop loop;
+  test_loop_init(&loop);
+  iob_batch *b[2 * STYLES_MAX];
+  size_t n = 2 * style_count();
+  uint32_t durations[2 * STYLES_MAX][3];
+  for (size_t k = 0; k < n; k++) {
+    for (uint32_t i = 0; i < 3; i++)
+      durations[k][i] = (uint32_t)(20 + 10 * k + i);
+    iob_config c = requests_to(t, iob_style_at(k % style_count()), 3, 0);
+    c.durations_ms = durations[k];
+    b[k] = test_loop_start(&loop, &c, NULL);
+  }
+  test_loop_run(&loop);
+  for (size_t k = 0; k < n; k++) {
+    assert_int_equal(test_loop_counts(&loop, b[k])->ok, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b[k], i, &o), 0);
+      assert_int_equal(o.value, durations[k][i]); /* its own answer */
+    }
+  }
+  test_loop_close(&loop);
+  for (size_t k = 0; k < n; k++)
+    assert_int_equal(iob_batch_free(b[k]), 0);
+  iob_tcp_target_destroy(t);
+}
+
+/* Two batches on one loop share a target; cancelling one midway settles
+ * its own requests only, and the other's all get their own answers. */
+static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
+    void **state) {
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++) {
+    test_loop loop;
+    test_loop_init(&loop);
+    iob_config doomed = requests_to(t, styles[k], 10, 300);
+    iob_config kept = requests_to(t, styles[k], 10, 150);
+    iob_batch *a = test_loop_start(&loop, &doomed, NULL);
+    iob_batch *b = test_loop_start(&loop, &kept, NULL);
+    test_loop_cancel_after(&loop, a, 50);
+    test_loop_run(&loop);
+    const test_counts *ca = test_loop_counts(&loop, a);
+    const test_counts *cb = test_loop_counts(&loop, b);
+    assert_int_equal(ca->batch_status, IOB_ECANCELED);
+    /* On the loop every request stops; a thread's runs to its end. */
+    if (styles[k] == &iob_style_loop)
+      assert_int_equal(ca->cancelled, 10);
+    assert_int_equal(cb->batch_status, 0);
+    assert_int_equal(cb->ok, 10);
+    for (uint32_t i = 0; i < 10; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_int_equal(o.value, 150); /* its own duration, not the other's */
+    }
+    test_loop_close(&loop);
+    assert_int_equal(iob_batch_free(a), 0);
     assert_int_equal(iob_batch_free(b), 0);
   }
   iob_tcp_target_destroy(t);
@@ -127,18 +219,18 @@ static void closed_address(char *out, size_t size) {
 static void a_refused_connection_lands_in_each_operations_status(void **s) {
   char nowhere[64];
   closed_address(nowhere, sizeof(nowhere));
-  for (int style = 0; style < IOB_STYLE_COUNT_; style++) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     uint32_t refused;
     iob_report r =
-        run_requests(nowhere, (iob_style)style, 6, 100, UV_ECONNREFUSED,
-                     &refused);
+        run_requests(nowhere, style, 6, 100, UV_ECONNREFUSED, &refused);
     assert_int_equal(refused, 6);
     assert_int_equal(r.failed, 6);
     assert_int_equal(r.status, 0); /* the batch itself ran to its end */
   }
 }
 
-/* ---- a service that answers wrongly, on the test's loop ------------------ */
+/* ---- a service that answers wrongly, on the test's loop ----------------- */
 
 typedef struct rude {
   uv_tcp_t listener;
@@ -177,11 +269,12 @@ static void on_rude_connection(uv_stream_t *listener, int status) {
 }
 
 /* One request, in `style`, to a service that gives `answer`. */
-static int status_of_answer(iob_style style, const char *answer) {
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+static int status_of_answer(const iob_style *style, const char *answer) {
+  test_loop t;
+  test_loop_init(&t);
+  uv_loop_t *loop = &t.loop;
   rude r = {.answer = answer};
-  uv_tcp_init(&loop, &r.listener);
+  uv_tcp_init(loop, &r.listener);
   r.listener.data = &r;
   struct sockaddr_in any;
   uv_ip4_addr("127.0.0.1", 0, &any);
@@ -196,28 +289,25 @@ static int status_of_answer(iob_style style, const char *answer) {
   snprintf(where, sizeof(where), "127.0.0.1:%u",
            ntohs(((struct sockaddr_in *)&addr)->sin_port));
 
-  iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, where), 0);
-  iob_config c = config_of(style, 1, 5);
-  assert_int_equal(iob_tcp_use(&c, t), 0);
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, &loop, on_batch_done), 0);
+  iob_tcp_target *target;
+  assert_int_equal(iob_tcp_target_create(&target, where), 0);
+  iob_config c = requests_to(target, style, 1, 5);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
   /* Run until the batch is over, then close the listener too. */
-  iob_progress p = {0};
-  while (iob_batch_progress(b, &p) == 0 && p.done < 1)
-    uv_run(&loop, UV_RUN_ONCE);
+  while (test_loop_counts(&t, b)->batch_calls == 0)
+    uv_run(loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&r.listener, NULL);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  test_loop_run(&t);
+  test_loop_close(&t);
   int status = iob_batch_records(b, NULL)[0].status;
+  check_outcomes(b, where);
   assert_int_equal(iob_batch_free(b), 0);
-  iob_tcp_target_destroy(t);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  iob_tcp_target_destroy(target);
   return status;
 }
 
 static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
-  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     assert_int_equal(status_of_answer(styles[k], "done 6\n"), UV_EPROTO);
     assert_int_equal(status_of_answer(styles[k], "nope\n"), UV_EPROTO);
@@ -229,48 +319,36 @@ static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
   }
 }
 
-/* ---- cancel and timeouts -------------------------------------------------- */
-
-static void cancel_now(uv_timer_t *timer) {
-  assert_int_equal(iob_batch_cancel(timer->data), 0);
-  uv_close((uv_handle_t *)timer, NULL);
-}
+/* ---- cancel and timeouts ------------------------------------------------ */
 
 static void cancel_mid_batch_closes_every_connection_at_once(void **s) {
   iob_tcp_target *t;
   assert_int_equal(iob_tcp_target_create(&t, address), 0);
-  iob_config c = config_of(IOB_STYLE_LOOP, 50, 5000);
-  assert_int_equal(iob_tcp_use(&c, t), 0);
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, &loop, on_batch_done), 0);
-  uv_timer_t timer;
-  uv_timer_init(&loop, &timer);
-  timer.data = b;
-  uv_timer_start(&timer, cancel_now, 100, 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  iob_config c = requests_to(t, &iob_style_loop, 50, 5000);
+  test_loop loop;
+  test_loop_init(&loop);
+  iob_batch *b = test_loop_start(&loop, &c, NULL);
+  test_loop_cancel_after(&loop, b, 100);
+  test_loop_run(&loop);
+  test_loop_close(&loop);
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(r.status, IOB_ECANCELED);
   assert_int_equal(r.failed, 50);
   for (int i = 0; i < 50; i++)
     assert_int_equal(iob_batch_records(b, NULL)[i].status, IOB_ECANCELED);
-  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 1000);
+  assert_ms_between(MS(r.elapsed_ns), 99, 1000);
   assert_int_equal(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
-  assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void requests_past_the_timeout_are_cut_off(void **state) {
   uint32_t durations[6] = {20, 2000, 20, 2000, 20, 2000};
   iob_tcp_target *t;
   assert_int_equal(iob_tcp_target_create(&t, address), 0);
-  iob_config c = config_of(IOB_STYLE_LOOP, 6, 0);
+  iob_config c = requests_to(t, &iob_style_loop, 6, 0);
   c.durations_ms = durations;
   c.timeout_ms = 100;
-  assert_int_equal(iob_tcp_use(&c, t), 0);
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
@@ -278,7 +356,7 @@ static void requests_past_the_timeout_are_cut_off(void **state) {
     assert_int_equal(rec[i].status, durations[i] > 100 ? IOB_ETIMEDOUT : 0);
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_true(MS(r.elapsed_ns) >= 99 && MS(r.elapsed_ns) < 1000);
+  assert_ms_between(MS(r.elapsed_ns), 99, 1000);
   assert_int_equal(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
 }
@@ -288,10 +366,9 @@ static void the_first_refusal_stops_the_rest_when_failing_fast(void **s) {
   closed_address(nowhere, sizeof(nowhere));
   iob_tcp_target *t;
   assert_int_equal(iob_tcp_target_create(&t, nowhere), 0);
-  iob_config c = config_of(IOB_STYLE_LOOP, 100, 10);
+  iob_config c = requests_to(t, &iob_style_loop, 100, 10);
   c.fail_fast = 1;
   c.max_in_flight = 10;
-  assert_int_equal(iob_tcp_use(&c, t), 0);
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
   iob_report r;
@@ -302,7 +379,7 @@ static void the_first_refusal_stops_the_rest_when_failing_fast(void **s) {
   iob_tcp_target_destroy(t);
 }
 
-/* ---- out of file descriptors, in a child process -------------------------- */
+/* ---- out of file descriptors, in a child process ------------------------ */
 
 static int open_fds(void) {
   DIR *d = opendir("/proc/self/fd");
@@ -328,13 +405,13 @@ static int run_out_of_descriptors(const char *where) {
   uv_loop_t first;
   if (uv_loop_init(&first) != 0 || uv_loop_close(&first) != 0)
     return 2;
-  const iob_style styles[] = {IOB_STYLE_LOOP, IOB_STYLE_THREADS};
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     int before = open_fds();
     iob_tcp_target *t;
-    iob_config c = config_of(styles[k], 200, 300);
-    if (iob_tcp_target_create(&t, where) != 0 || iob_tcp_use(&c, t) != 0)
+    if (iob_tcp_target_create(&t, where) != 0)
       return 3;
+    iob_config c = requests_to(t, styles[k], 200, 300);
     uv_loop_t loop;
     iob_batch *b;
     if (uv_loop_init(&loop) != 0 || iob_batch_create(&b, &c) != 0 ||
@@ -351,7 +428,7 @@ static int run_out_of_descriptors(const char *where) {
             iob_style_name(styles[k]), answered, emfile);
     /* All start at once on the loop; threads start one by one, slowly
      * under sanitizers, yet with 300 ms each many overlap. */
-    int least = styles[k] == IOB_STYLE_LOOP ? 100 : 20;
+    int least = styles[k] == &iob_style_loop ? 100 : 20;
     if (answered + emfile != 200 || emfile < least || answered < 10)
       return 5;
     iob_batch_free(b);
@@ -374,8 +451,8 @@ static void on_child_exit(uv_process_t *child, int64_t status, int signal) {
 
 static void running_out_of_descriptors_fails_operations_not_the_batch(
     void **state) {
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  test_loop loop;
+  test_loop_init(&loop);
   char *args[] = {(char *)self, "--out-of-descriptors", address, NULL};
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -388,13 +465,13 @@ static void running_out_of_descriptors_fails_operations_not_the_batch(
   uv_process_t child;
   int64_t status = -1000;
   child.data = &status;
-  assert_int_equal(uv_spawn(&loop, &child, &options), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(uv_spawn(&loop.loop, &child, &options), 0);
+  test_loop_run(&loop);
+  test_loop_close(&loop);
   assert_int_equal(status, 0);
 }
 
-/* ---- bad input ------------------------------------------------------------ */
+/* ---- bad input ---------------------------------------------------------- */
 
 static void bad_addresses_and_arguments_are_refused(void **state) {
   const char *bad[] = {"",          "127.0.0.1",    "127.0.0.1:",
@@ -418,14 +495,22 @@ static void bad_addresses_and_arguments_are_refused(void **state) {
   assert_int_equal(iob_tcp_target_create(&t, NULL), IOB_EINVAL);
 
   assert_int_equal(iob_tcp_target_create(&t, "127.0.0.1:1"), 0);
-  iob_config c = config_of(IOB_STYLE_LOOP, 0, 100);
-  assert_int_equal(iob_tcp_use(&c, t), IOB_EINVAL); /* count 0 */
+  iob_config c = requests_to(t, &iob_style_loop, 0, 100);
+  iob_batch *b = (iob_batch *)&b;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL); /* count 0 */
+  assert_null(b);
   c.count = 1;
-  assert_int_equal(iob_tcp_use(NULL, t), IOB_EINVAL);
-  assert_int_equal(iob_tcp_use(&c, NULL), IOB_EINVAL);
+  c.target = NULL; /* requests to nowhere, in every style */
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    c.style = style;
+    assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+    assert_null(b);
+  }
+  c.target = t;
   c.duration_ms = IOB_DURATION_MAX_MS + 1;
-  assert_int_equal(iob_tcp_use(&c, t), IOB_ERANGE);
-  assert_int_equal(c.work, IOB_WORK_WAIT); /* untouched on error */
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_null(b);
   iob_tcp_target_destroy(t);
   iob_tcp_target_destroy(NULL);
 }
@@ -436,9 +521,9 @@ static void an_ipv6_service_answers_too(void **state) {
     return;
   }
   uint32_t ok;
-  run_requests(address6, IOB_STYLE_LOOP, 5, 20, 0, &ok);
+  run_requests(address6, &iob_style_loop, 5, 20, 0, &ok);
   assert_int_equal(ok, 5);
-  run_requests(address6, IOB_STYLE_THREADS, 5, 20, 0, &ok);
+  run_requests(address6, &iob_style_threads, 5, 20, 0, &ok);
   assert_int_equal(ok, 5);
 }
 
@@ -451,6 +536,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(every_style_gets_its_answers_from_the_slow_service),
       cmocka_unit_test(thousands_of_requests_overlap_on_one_loop),
       cmocka_unit_test(each_request_asks_for_its_own_duration),
+      cmocka_unit_test(one_target_serves_several_batches_at_once),
+      cmocka_unit_test(
+          cancelling_one_of_two_batches_on_a_target_spares_the_other),
       cmocka_unit_test(a_refused_connection_lands_in_each_operations_status),
       cmocka_unit_test(a_wrong_answer_or_a_hang_up_is_an_operations_error),
       cmocka_unit_test(cancel_mid_batch_closes_every_connection_at_once),

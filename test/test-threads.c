@@ -1,20 +1,19 @@
 /* Thread per operation: every thread joined, refusals handled cleanly. */
 #include <stdbool.h>
 
-#include "helpers.h"
+#include "common.h"
 #include "internal.h"
 
 static void threads_style_runs_ten_waits_in_about_one_wait_time(void **s) {
-  iob_report r = run_report(IOB_STYLE_THREADS, 10, 200);
-  assert_true(MS(r.elapsed_ns) >= 200);
-  assert_true(MS(r.elapsed_ns) < 1000);
+  iob_report r = run_report(&iob_style_threads, 10, 200);
+  assert_ms_between(MS(r.elapsed_ns), 200, 1000);
   assert_int_equal(r.threads, 10);
   assert_int_equal(r.workers_used, 10);
   assert_int_equal(r.peak_in_flight, 10);
 }
 
 static void a_thousand_threads_each_wait_once(void **state) {
-  iob_config c = config_of(IOB_STYLE_THREADS, 1000, 100);
+  iob_config c = config_of(&iob_style_threads, 1000, 100);
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
   uint32_t n;
@@ -23,18 +22,18 @@ static void a_thousand_threads_each_wait_once(void **state) {
   for (uint32_t i = 0; i < n; i++) {
     assert_int_equal(rec[i].status, 0);
     assert_int_not_equal(rec[i].worker, 0);
-    assert_true(rec[i].finished_ns - rec[i].started_ns >= 100000000u);
+    assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 100);
   }
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(r.workers_used, 1000);
   /* Creating a thousand threads takes a while, but far less than the
    * sequential 100 s. */
-  assert_true(MS(r.elapsed_ns) < 5000);
+  assert_ms_below(MS(r.elapsed_ns), 5000);
   assert_int_equal(iob_batch_free(b), 0);
 }
 
-/* ---- refusals, through the seam that creates threads ------------------- */
+/* ---- refusals, through the seam that creates threads -------------------- */
 
 /* The system refuses thread number `allow + 1`, and every one after it
  * too unless `once`: a limit reached, or a passing shortage. */
@@ -65,25 +64,18 @@ static int use_real_threads(void **state) {
   return 0;
 }
 
-static void done_count(iob_batch *batch, int status) {
-  int *calls = iob_batch_data(batch);
-  calls[0]++;
-  calls[1] = status;
-}
-
 static void a_refused_thread_fails_the_batch_cleanly(void **state) {
   allow = 3;
-  uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  int calls[2] = {0, 0};
-  iob_config c = config_of(IOB_STYLE_THREADS, 10, 50);
-  c.data = calls;
-  iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, &loop, done_count), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(calls[0], 1);
-  assert_int_equal(calls[1], IOB_EAGAIN);
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = config_of(&iob_style_threads, 10, 50);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  test_loop_run(&t);
+  const test_counts *seen = test_loop_counts(&t, b);
+  assert_int_equal(seen->batch_calls, 1);
+  assert_int_equal(seen->batch_status, IOB_EAGAIN);
+  assert_int_equal(seen->ok, 3);
+  assert_int_equal(seen->cancelled, 6);
 
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 3; i++) /* the threads it got ran to the end */
@@ -97,12 +89,12 @@ static void a_refused_thread_fails_the_batch_cleanly(void **state) {
   assert_int_equal(r.failed, 7);
   assert_int_equal(r.threads, 3);
   assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  test_loop_close(&t);
 }
 
 static void refusing_the_very_first_thread_settles_everything(void **s) {
   allow = 0;
-  iob_config c = config_of(IOB_STYLE_THREADS, 5, 50);
+  iob_config c = config_of(&iob_style_threads, 5, 50);
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
   iob_report r;
@@ -115,7 +107,7 @@ static void refusing_the_very_first_thread_settles_everything(void **s) {
 static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   allow = 4;
   once = true;
-  iob_config c = config_of(IOB_STYLE_THREADS, 12, 50);
+  iob_config c = config_of(&iob_style_threads, 12, 50);
   c.threads_adapt = 1;
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
@@ -129,7 +121,7 @@ static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   assert_int_equal(created, 12);
   assert_int_equal(r.workers_used, 12);
   /* 12 waits, 4 at a time: 3 rounds. */
-  assert_true(MS(r.elapsed_ns) >= 150);
+  assert_ms_at_least(MS(r.elapsed_ns), 150);
   assert_int_equal(iob_batch_free(b), 0);
 }
 

@@ -18,7 +18,7 @@ int main(void) {
 
   iob_config config;
   iob_config_init(&config);
-  config.style = IOB_STYLE_LOOP;
+  config.style = &iob_style_loop;
   config.count = 10;
   config.duration_ms = 20;
 

@@ -1,5 +1,6 @@
-/* Built-in operations that query PostgreSQL through libpq, one connection
- * per operation.
+/* PostgreSQL queries through libpq, one connection per operation: the
+ * kind iob_kind_pg, in a library of its own (libiobound-pg) so that only
+ * the programs that use it load libpq.
  *
  * On the loop styles, libpq's asynchronous API: PQconnectStart() and
  * PQconnectPoll() to connect, then PQsendQuery(), PQconsumeInput(),
@@ -12,33 +13,27 @@
  * On the thread styles, the blocking PQconnectdb() and PQexec(). */
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "iobound.h"
-
-typedef struct pg_op pg_op;
+#include "iobound/pg.h"
 
 struct iob_pg_target {
   char *conninfo;
   char *query;
-  uint32_t count;
-  pg_op **ops;   /* operations in flight on the loop, by index */
-  char **errors; /* each operation's message, or NULL */
 };
 
-struct pg_op {
-  iob_batch *batch;
-  iob_pg_target *target;
-  uint32_t index;
+/* An operation's state on the loop. */
+typedef struct pg_op {
+  iob_op *op;
   PGconn *conn;
   uv_poll_t *poll; /* on `fd`; allocated: it outlives the op to close */
   int fd;
   bool connecting;
   int status; /* the first failure among the query's results */
-};
-
-int iob_pg_available(void) { return 1; }
+  bool said;  /* it has its message */
+} pg_op;
 
 /* ---- the target ---------------------------------------------------------- */
 
@@ -68,43 +63,40 @@ int iob_pg_target_create(iob_pg_target **target, const char *conninfo,
   return 0;
 }
 
-static void free_errors(iob_pg_target *t) {
-  for (uint32_t i = 0; t->errors != NULL && i < t->count; i++)
-    free(t->errors[i]);
-  free(t->errors);
-  t->errors = NULL;
-}
-
 void iob_pg_target_destroy(iob_pg_target *target) {
   if (target == NULL)
     return;
-  free_errors(target);
-  free(target->ops);
   free(target->conninfo);
   free(target->query);
   free(target);
 }
 
-const char *iob_pg_error(const iob_pg_target *target, uint32_t index) {
-  if (target == NULL || target->errors == NULL || index >= target->count)
-    return NULL;
-  return target->errors[index];
+static int pg_check(const iob_config *config) {
+  return config->target != NULL ? 0 : IOB_EINVAL;
 }
 
-/* Keep operation `index`'s message (the first one), without the newline
- * libpq ends it with. Each operation writes only its own slot. */
-static void set_error(iob_pg_target *t, uint32_t index, const char *message) {
-  if (message == NULL || t->errors[index] != NULL)
+static const char *query_of(const iob_op *op) {
+  const iob_pg_target *t = op->target;
+  return t->query;
+}
+
+/* Keep libpq's message (the first one) as the operation's, without the
+ * newline libpq ends it with. */
+static void explain(iob_op *op, bool *said, const char *message) {
+  if (message == NULL || *said)
     return;
   size_t len = strlen(message);
   while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == ' '))
     len--;
-  char *copy = malloc(len + 1);
-  if (copy == NULL)
-    return;
-  memcpy(copy, message, len);
-  copy[len] = '\0';
-  t->errors[index] = copy;
+  char text[512];
+  snprintf(text, sizeof(text), "%.*s", (int)len, message);
+  *said = iob_op_set_message(op, text) == 0;
+}
+
+/* The rows a result brought, as the operation's value. */
+static void count_rows(iob_op *op, const PGresult *res) {
+  if (PQresultStatus(res) == PGRES_TUPLES_OK)
+    iob_op_set_value(op, (uint64_t)PQntuples(res));
 }
 
 /* libpq prints the server's notices on stderr by default; a library
@@ -122,17 +114,15 @@ static bool result_ok(const PGresult *res) {
 static void free_handle(uv_handle_t *handle) { free(handle); }
 
 /* Settle the operation: stop polling before libpq closes the socket. */
-static void op_end(pg_op *op, int status, const char *message) {
-  iob_pg_target *t = op->target;
-  set_error(t, op->index, message);
-  t->ops[op->index] = NULL;
-  if (op->poll != NULL)
-    uv_close((uv_handle_t *)op->poll, free_handle);
-  PQfinish(op->conn);
-  iob_batch *batch = op->batch;
-  uint32_t index = op->index;
-  free(op);
-  iob_op_done(batch, index, status); /* may end the batch */
+static void op_end(pg_op *p, int status, const char *message) {
+  iob_op *op = p->op;
+  explain(op, &p->said, message);
+  if (p->poll != NULL)
+    uv_close((uv_handle_t *)p->poll, free_handle);
+  p->poll = NULL;
+  PQfinish(p->conn);
+  p->conn = NULL;
+  iob_op_done(op, status); /* may end the batch */
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events);
@@ -153,7 +143,7 @@ static int watch(pg_op *op, int events) {
     op->poll = malloc(sizeof(*op->poll));
     if (op->poll == NULL)
       return IOB_ENOMEM;
-    int err = uv_poll_init(iob_batch_loop(op->batch), op->poll, fd);
+    int err = uv_poll_init(iob_batch_loop(op->op->batch), op->poll, fd);
     if (err != 0) {
       free(op->poll);
       op->poll = NULL;
@@ -168,7 +158,7 @@ static int watch(pg_op *op, int events) {
 static void send_query(pg_op *op) {
   op->connecting = false;
   if (PQsetnonblocking(op->conn, 1) != 0 ||
-      PQsendQuery(op->conn, op->target->query) == 0) {
+      PQsendQuery(op->conn, query_of(op->op)) == 0) {
     op_end(op, UV_ECONNRESET, PQerrorMessage(op->conn));
     return;
   }
@@ -225,8 +215,9 @@ static void query_step(pg_op *op, int events) {
     }
     if (!result_ok(res) && op->status == 0) {
       op->status = UV_EIO;
-      set_error(op->target, op->index, PQresultErrorMessage(res));
+      explain(op->op, &op->said, PQresultErrorMessage(res));
     }
+    count_rows(op->op, res);
     PQclear(res);
   }
 }
@@ -241,68 +232,54 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     query_step(op, events);
 }
 
-static int pg_start(iob_batch *batch, uint32_t index) {
-  iob_pg_target *t = iob_batch_op_data(batch);
-  if (index >= t->count)
-    return IOB_EINVAL;
-  pg_op *op = calloc(1, sizeof(*op));
-  if (op == NULL)
+static int pg_start(iob_op *op) {
+  const iob_pg_target *t = op->target;
+  pg_op *p = op->state;
+  p->op = op;
+  p->conn = PQconnectStart(t->conninfo);
+  if (p->conn == NULL)
     return IOB_ENOMEM;
-  op->conn = PQconnectStart(t->conninfo);
-  if (op->conn == NULL) {
-    free(op);
-    return IOB_ENOMEM;
-  }
-  if (PQstatus(op->conn) == CONNECTION_BAD) {
-    set_error(t, index, PQerrorMessage(op->conn));
-    PQfinish(op->conn);
-    free(op);
+  if (PQstatus(p->conn) == CONNECTION_BAD) {
+    explain(op, &p->said, PQerrorMessage(p->conn));
+    PQfinish(p->conn);
     return UV_ECONNREFUSED;
   }
-  PQsetNoticeProcessor(op->conn, ignore_notice, NULL);
-  op->batch = batch;
-  op->target = t;
-  op->index = index;
-  op->connecting = true;
+  PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
+  p->connecting = true;
   /* Before the first PQconnectPoll(), act as if it asked to write. */
-  int err = watch(op, UV_WRITABLE);
+  int err = watch(p, UV_WRITABLE);
   if (err != 0) {
-    if (op->poll != NULL)
-      uv_close((uv_handle_t *)op->poll, free_handle);
-    PQfinish(op->conn);
-    free(op);
+    if (p->poll != NULL)
+      uv_close((uv_handle_t *)p->poll, free_handle);
+    PQfinish(p->conn);
     return err;
   }
-  t->ops[index] = op;
   return 0;
 }
 
-static void pg_cancel(iob_batch *batch, uint32_t index) {
-  iob_pg_target *t = iob_batch_op_data(batch);
-  if (index < t->count && t->ops[index] != NULL)
-    op_end(t->ops[index], IOB_ECANCELED, NULL);
-}
+static void pg_stop(iob_op *op) { op_end(op->state, IOB_ECANCELED, NULL); }
 
 /* ---- on a thread: libpq's blocking API ------------------------------------ */
 
-static int pg_blocking(void *data, uint32_t index) {
-  iob_pg_target *t = data;
-  if (index >= t->count)
-    return IOB_EINVAL;
+static int pg_run(iob_op *op) {
+  const iob_pg_target *t = op->target;
+  bool said = false;
   PGconn *conn = PQconnectdb(t->conninfo);
   if (conn == NULL)
     return IOB_ENOMEM;
   int status = 0;
   if (PQstatus(conn) != CONNECTION_OK) {
-    set_error(t, index, PQerrorMessage(conn));
+    explain(op, &said, PQerrorMessage(conn));
     status = UV_ECONNREFUSED;
   } else {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     PGresult *res = PQexec(conn, t->query);
     if (res == NULL || !result_ok(res)) {
       status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNRESET : UV_EIO;
-      set_error(t, index,
-                res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+      explain(op, &said,
+              res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    } else {
+      count_rows(op, res);
     }
     PQclear(res);
   }
@@ -310,31 +287,12 @@ static int pg_blocking(void *data, uint32_t index) {
   return status;
 }
 
-/* ---- the configuration --------------------------------------------------- */
-
-int iob_pg_use(iob_config *config, iob_pg_target *target) {
-  if (config == NULL || target == NULL || config->count == 0)
-    return IOB_EINVAL;
-  if (config->count > IOB_COUNT_MAX)
-    return IOB_E2BIG;
-  pg_op **ops = calloc(config->count, sizeof(*ops));
-  char **errors = calloc(config->count, sizeof(*errors));
-  if (ops == NULL || errors == NULL) {
-    free(ops);
-    free(errors);
-    return IOB_ENOMEM;
-  }
-  free_errors(target);
-  free(target->ops);
-  target->ops = ops;
-  target->errors = errors;
-  target->count = config->count;
-  config->work = IOB_WORK_USER;
-  config->start = pg_start;
-  config->blocking = pg_blocking;
-  config->cancel = pg_cancel;
-  config->op_data = target;
-  if (config->thread_stack_size < 256 * 1024)
-    config->thread_stack_size = 256 * 1024;
-  return 0;
-}
+const iob_kind iob_kind_pg = {
+    .name = "pg",
+    .op_size = sizeof(pg_op),
+    .stack_size = 256 * 1024, /* libpq needs more than the default */
+    .check = pg_check,
+    .start = pg_start,
+    .run = pg_run,
+    .stop = pg_stop,
+};

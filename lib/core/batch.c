@@ -1,49 +1,45 @@
 /* The batch: checks its configuration, holds the per-operation records,
  * launches operations up to the limit, and ends the run. How an operation
- * runs is the style's business (style-*.c). */
+ * runs is its style's business (lib/styles/), what it does its kind's
+ * (lib/ops/). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-static const iob__style_ops *const styles[IOB_STYLE_COUNT_] = {
-    [IOB_STYLE_SEQUENTIAL] = &iob__style_sequential,
-    [IOB_STYLE_LOOP] = &iob__style_loop,
-    [IOB_STYLE_POOL] = &iob__style_pool,
-    [IOB_STYLE_THREADS] = &iob__style_threads,
-};
+#include "peak.h"
 
 void iob_config_init(iob_config *config) {
   if (config == NULL)
     return;
   memset(config, 0, sizeof(*config));
-  config->style = IOB_STYLE_LOOP;
+  config->style = &iob_style_loop;
+  config->kind = &iob_kind_wait;
 }
 
-static bool on_threads(iob_style style) {
-  return style == IOB_STYLE_POOL || style == IOB_STYLE_THREADS;
+static int check_kind(const iob_kind *k, const iob_style *style) {
+  bool waits = k->flags & IOB_KIND_WAITS;
+  if (k->name == NULL || (!waits && k->start == NULL && k->run == NULL))
+    return IOB_EINVAL; /* nothing to run */
+  if (waits && k->start != NULL)
+    return IOB_EINVAL; /* the wait is iobound's: the rest runs in run() */
+  if ((style->flags & IOB_STYLE_ON_THREADS) && !waits && k->run == NULL)
+    return IOB_ENOTSUP; /* a thread can only block */
+  return 0;
 }
 
 static int check_config(const iob_config *c) {
-  if ((unsigned)c->style >= IOB_STYLE_COUNT_ ||
-      (unsigned)c->work >= IOB_WORK_COUNT_)
-    return IOB_ENOTSUP;
   if (c->count == 0)
     return IOB_EINVAL;
-  if (c->work == IOB_WORK_USER) {
-    if (c->start == NULL && c->blocking == NULL)
-      return IOB_EINVAL;
-    /* A start function needs the loop; threads can only block. */
-    if (on_threads(c->style) && c->blocking == NULL)
-      return IOB_ENOTSUP;
-  }
+  int err = check_kind(c->kind, c->style);
+  if (err != 0)
+    return err;
   if (c->count > IOB_COUNT_MAX)
     return IOB_E2BIG;
   /* Per-operation durations are uint32_t, which uv_sleep() takes whole. */
   if (c->durations_ms == NULL && c->duration_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
-  return 0;
+  return c->kind->check != NULL ? c->kind->check(c) : 0;
 }
 
 /* Touch every page of a fresh block so that the kernel backs it now. A
@@ -57,39 +53,58 @@ static void commit_pages(void *block, size_t size) {
     ((volatile char *)block)[at] = 0;
 }
 
+static uint32_t least(uint32_t limit, uint32_t other) {
+  return other != 0 && other < limit ? other : limit;
+}
+
 int iob_batch_create(iob_batch **batch, const iob_config *config) {
   if (batch == NULL)
     return IOB_EINVAL;
   *batch = NULL;
   if (config == NULL)
     return IOB_EINVAL;
-  int err = check_config(config);
+  iob_config c = *config;
+  if (c.style == NULL)
+    c.style = &iob_style_loop;
+  if (c.kind == NULL)
+    c.kind = &iob_kind_wait;
+  int err = check_config(&c);
   if (err != 0)
     return err;
 
   iob_batch *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return IOB_ENOMEM;
-  b->records = calloc(config->count, sizeof(*b->records));
+  b->records = calloc(c.count, sizeof(*b->records));
   if (b->records == NULL) {
     free(b);
     return IOB_ENOMEM;
   }
-  commit_pages(b->records, config->count * sizeof(*b->records));
-  b->config = *config;
-  b->ops = styles[config->style];
-  b->limit = config->max_in_flight == 0 || config->max_in_flight > config->count
-                 ? config->count
-                 : config->max_in_flight;
+  commit_pages(b->records, c.count * sizeof(*b->records));
+  b->config = c;
+  b->limit = least(least(c.count, c.max_in_flight), c.style->limit);
   *batch = b;
   return 0;
+}
+
+static void free_kept(iob_batch *b) {
+  if (b->kept == NULL)
+    return;
+  void (*free_result)(void *) = b->config.kind->free_result;
+  for (uint32_t i = 0; i < b->config.count; i++) {
+    free(b->kept[i].message);
+    if (free_result != NULL && b->kept[i].result != NULL)
+      free_result(b->kept[i].result);
+  }
+  free(b->kept);
 }
 
 int iob_batch_free(iob_batch *batch) {
   if (batch == NULL)
     return 0;
-  if (batch->state == IOB__RUNNING)
+  if (batch->state == IOB__ACTIVE)
     return IOB_EBUSY;
+  free_kept(batch);
   free(batch->records);
   free(batch);
   return 0;
@@ -99,10 +114,6 @@ void *iob_batch_data(const iob_batch *batch) {
   return batch ? batch->config.data : NULL;
 }
 
-void *iob_batch_op_data(const iob_batch *batch) {
-  return batch ? iob__op_data(batch) : NULL;
-}
-
 uv_loop_t *iob_batch_loop(const iob_batch *batch) {
   return batch ? batch->loop : NULL;
 }
@@ -110,7 +121,7 @@ uv_loop_t *iob_batch_loop(const iob_batch *batch) {
 /* Calls that touch a running batch must come from its loop's thread. */
 static bool wrong_thread(const iob_batch *b) {
   uv_thread_t self = uv_thread_self();
-  return b->state == IOB__RUNNING && !uv_thread_equal(&self, &b->loop_thread);
+  return b->state == IOB__ACTIVE && !uv_thread_equal(&self, &b->loop_thread);
 }
 
 int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
@@ -135,9 +146,47 @@ static void launch_more(iob_batch *b) {
     uint32_t i = b->next++;
     b->records[i].queued_ns = iob__stamp(b);
     b->in_flight++;
-    b->ops->launch(b, i);
+    b->config.style->launch(b, i);
   }
   b->launching = false;
+}
+
+static void on_async(uv_async_t *async) {
+  iob_batch *b = async->data;
+  iob__stamp_fresh(b);
+  if (b->config.style->wakeup != NULL)
+    b->config.style->wakeup(b);
+}
+
+static void free_handle(uv_handle_t *handle) { free(handle); }
+
+/* What a run needs besides the records: the wake-up handle, the style's
+ * state, the slots. On error none of it is left. */
+static int make_run_state(iob_batch *b) {
+  const iob_style *style = b->config.style;
+  b->async = malloc(sizeof(*b->async));
+  if (b->async == NULL)
+    return IOB_ENOMEM;
+  int err = uv_async_init(b->loop, b->async, on_async);
+  if (err != 0) {
+    free(b->async);
+    return err;
+  }
+  b->async->data = b;
+  b->style_state = style->state_size ? calloc(1, style->state_size) : NULL;
+  err = style->state_size && b->style_state == NULL ? IOB_ENOMEM
+                                                    : iob__slots_make(b);
+  if (err == 0 && style->start != NULL)
+    err = style->start(b);
+  if (err != 0) {
+    iob__slots_free(b);
+    free(b->style_state);
+    b->style_state = NULL;
+    /* The handle's memory lives until libuv is done with it. */
+    uv_close((uv_handle_t *)b->async, free_handle);
+    b->async = NULL;
+  }
+  return err;
 }
 
 int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
@@ -152,10 +201,12 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   batch->t0 = uv_hrtime();
   batch->cpu0_ns = iob__cpu_ns();
   iob__stamp_fresh(batch);
-  int err = batch->ops->start(batch);
-  if (err != 0)
+  int err = make_run_state(batch);
+  if (err != 0) {
+    batch->loop = NULL;
     return err;
-  batch->state = IOB__RUNNING;
+  }
+  batch->state = IOB__ACTIVE;
   if (batch->cancelled) {
     /* Cancelled before it started: nothing starts. */
     batch->cancelled = false;
@@ -166,8 +217,32 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   return 0;
 }
 
-/* Every operation has settled: measure, and let the style clean up. Or,
- * while some have not, launch more. */
+/* The last handle has been called back: the batch is over. */
+static void on_closed(uv_handle_t *handle) {
+  iob_batch *b = handle->data;
+  if (--b->closing > 0)
+    return;
+  free(b->async);
+  b->async = NULL;
+  iob__slots_free(b);
+  free(b->style_state);
+  b->style_state = NULL;
+  b->state = IOB__FINISHED;
+  /* The callback may free the batch: touch nothing after it. */
+  b->cb(b, b->status);
+}
+
+void iob__close(iob_batch *b, uv_handle_t *handle) {
+  handle->data = b;
+  b->closing++;
+  uv_close(handle, on_closed);
+}
+
+void iob__wakeup(iob_batch *b) { uv_async_send(b->async); }
+
+/* Every operation has settled: measure, let the style clean up, and end
+ * from a close callback, never from inside an iobound call. Or, while
+ * some have not settled, launch more. */
 static void end_or_launch(iob_batch *b) {
   if (b->ended)
     return;
@@ -176,12 +251,16 @@ static void end_or_launch(iob_batch *b) {
     return;
   }
   b->ended = true;
-  b->end_ns = uv_hrtime() - b->t0;
+  b->end_ns = iob__now(b);
   b->cpu_ns = iob__cpu_ns() - b->cpu0_ns;
-  b->ops->finish(b);
+  const iob_style *style = b->config.style;
+  b->threads = style->threads != NULL ? style->threads(b) : 0;
+  if (style->finish != NULL)
+    style->finish(b);
+  iob__close(b, (uv_handle_t *)b->async);
 }
 
-void iob__op_done(iob_batch *b, uint32_t i, int status) {
+void iob__settle(iob_batch *b, uint32_t i, int status) {
   b->records[i].status = status;
   if (status != 0)
     b->failed++;
@@ -192,6 +271,16 @@ void iob__op_done(iob_batch *b, uint32_t i, int status) {
   if (status != 0 && b->config.fail_fast)
     iob__batch_fail(b, status);
   end_or_launch(b);
+}
+
+/* Tell every operation in a slot to stop; those from start() get their
+ * kind's stop(), which may settle them at once. */
+static void stop_slots(iob_batch *b) {
+  for (uint32_t k = 0; k < b->nslots && !b->ended; k++) {
+    iob__slot *s = iob__slot_at(b, k);
+    if (s->phase == IOB__STARTED || s->phase == IOB__RUNNING)
+      iob__slot_stop(b, s, IOB_ECANCELED);
+  }
 }
 
 void iob__batch_fail(iob_batch *b, int status) {
@@ -211,7 +300,9 @@ void iob__batch_fail(iob_batch *b, int status) {
     if (b->config.on_op != NULL)
       b->config.on_op(b, i, &b->records[i]);
   }
-  b->ops->cancel(b);
+  if (!b->ended && b->config.style->cancel != NULL)
+    b->config.style->cancel(b);
+  stop_slots(b);
   end_or_launch(b);
 }
 
@@ -222,65 +313,55 @@ int iob_batch_cancel(iob_batch *batch) {
     return IOB_EPERM;
   if (batch->state == IOB__CREATED) {
     batch->cancelled = true; /* takes effect when it starts */
-  } else if (batch->state == IOB__RUNNING && !batch->ended) {
+  } else if (batch->state == IOB__ACTIVE && !batch->ended) {
     iob__stamp_fresh(batch);
     iob__batch_fail(batch, IOB_ECANCELED);
   }
   return 0;
 }
 
-int iob_op_done(iob_batch *batch, uint32_t index, int status) {
-  if (batch == NULL || batch->state != IOB__RUNNING ||
-      index >= batch->config.count ||
-      !iob__user_in_flight(batch->records[index].worker))
-    return IOB_EINVAL;
-  if (wrong_thread(batch))
-    return IOB_EPERM;
-  iob_record *r = &batch->records[index];
-  if (r->worker == IOB__USER_TIMED_OUT)
-    status = IOB_ETIMEDOUT;
-  iob__stamp_fresh(batch); /* called from the user's callbacks */
-  r->finished_ns = iob__stamp(batch);
-  r->worker = 0;
-  iob__op_done(batch, index, status);
-  return 0;
-}
-
 int iob__late(const iob_batch *b, uint32_t i, int status) {
   const iob_record *r = &b->records[i];
-  uint64_t limit = b->config.timeout_ms * 1000000;
+  uint64_t limit = iob__timeout_ns(b);
   if (status == 0 && limit != 0 && r->finished_ns - r->started_ns > limit)
     return IOB_ETIMEDOUT;
   return status;
 }
 
-void iob__op_unlaunch(iob_batch *b, uint32_t i) {
+void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
   b->next = i;
   b->in_flight--;
+  b->limit = limit;
 }
 
-void iob__batch_closed(iob_batch *b) {
-  b->state = IOB__FINISHED;
-  /* The callback may free the batch: touch nothing after it. */
-  b->cb(b, b->status);
-}
+/* ---- the report ----------------------------------------------------------- */
 
-/* Distinct thread numbers among the records; small numbers, so a bitmap. */
+/* Distinct threads among the records. Thread numbers are small and
+ * dense, so a bitmap over the batch's own range of them: its size follows
+ * the batch, not how many threads the process made before. */
 static uint32_t count_workers(const iob_batch *b) {
-  uint32_t top = 0;
-  for (uint32_t i = 0; i < b->config.count; i++)
-    if (b->records[i].worker > top)
-      top = b->records[i].worker;
-  if (top == 0)
+  uint32_t lo = UINT32_MAX, hi = 0;
+  for (uint32_t i = 0; i < b->config.count; i++) {
+    uint32_t w = b->records[i].worker;
+    if (w != 0 && w < lo)
+      lo = w;
+    if (w > hi)
+      hi = w;
+  }
+  if (hi == 0)
     return 0;
-  unsigned char *seen = calloc((size_t)top + 1, 1);
+  size_t span = (size_t)(hi - lo) + 1;
+  unsigned char *seen = calloc((span + 7) / 8, 1);
   if (seen == NULL)
     return 0;
   uint32_t n = 0;
   for (uint32_t i = 0; i < b->config.count; i++) {
     uint32_t w = b->records[i].worker;
-    if (w != 0 && !seen[w]) {
-      seen[w] = 1;
+    if (w == 0)
+      continue;
+    size_t bit = w - lo;
+    if (!(seen[bit / 8] & (1u << (bit % 8)))) {
+      seen[bit / 8] |= (unsigned char)(1u << (bit % 8));
       n++;
     }
   }
@@ -288,51 +369,19 @@ static uint32_t count_workers(const iob_batch *b) {
   return n;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* The most operations running at one moment, from the measured times
- * (not from what was handed to the style: a pool queues more than it
- * runs). An operation that ends when another starts does not overlap it.
- * Operations that took no time at all (failed at once) overlap nothing,
- * but still count as one running. */
+/* The peak, worked out once and then cached in the batch. */
 static int measure_peak(const iob_batch *b, uint32_t *peak) {
   uint32_t known = atomic_load_explicit(&b->peak_known, memory_order_relaxed);
   if (known != 0) {
     *peak = known - 1;
     return 0;
   }
-  uint32_t n = b->config.count, m = 0;
-  uint64_t *starts = malloc(2 * (size_t)n * sizeof(*starts));
-  if (starts == NULL)
-    return IOB_ENOMEM;
-  uint64_t *ends = starts + n;
-  for (uint32_t i = 0; i < n; i++) {
-    if (b->records[i].finished_ns > b->records[i].started_ns) {
-      starts[m] = b->records[i].started_ns;
-      ends[m++] = b->records[i].finished_ns;
-    }
-  }
-  qsort(starts, m, sizeof(*starts), cmp_u64);
-  qsort(ends, m, sizeof(*ends), cmp_u64);
-  /* Every end popped here belongs to an operation that started earlier
-   * (its start < its end <= this start), so `running` never wraps. */
-  uint32_t running = 0, top = m < n ? 1 : 0, e = 0;
-  for (uint32_t s = 0; s < m; s++) {
-    while (e < m && ends[e] <= starts[s]) {
-      e++;
-      running--;
-    }
-    if (++running > top)
-      top = running;
-  }
-  free(starts);
-  *peak = top;
+  int err = iob__peak_in_flight(b->records, b->config.count, peak);
+  if (err != 0)
+    return err;
   /* The batch is const to its readers; the cache is not part of what
    * they read, and the block itself was never const. */
-  atomic_store_explicit(&((iob_batch *)b)->peak_known, top + 1,
+  atomic_store_explicit(&((iob_batch *)b)->peak_known, *peak + 1,
                         memory_order_relaxed);
   return 0;
 }
@@ -348,12 +397,12 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   if (err != 0)
     return err;
   report->style = batch->config.style;
-  report->work = batch->config.work;
+  report->kind = batch->config.kind;
   report->cores = uv_available_parallelism();
   report->cpu_ns = batch->cpu_ns;
   report->count = batch->config.count;
   report->failed = batch->failed;
-  report->threads = batch->ops->threads(batch);
+  report->threads = batch->threads;
   report->workers_used = count_workers(batch);
   report->status = batch->status;
   report->elapsed_ns = batch->end_ns;
@@ -375,4 +424,20 @@ const iob_record *iob_batch_records(const iob_batch *batch, uint32_t *count) {
   if (count != NULL)
     *count = batch->config.count;
   return batch->records;
+}
+
+int iob_batch_outcome(const iob_batch *batch, uint32_t index,
+                      iob_outcome *outcome) {
+  if (batch == NULL || outcome == NULL || index >= batch->config.count)
+    return IOB_EINVAL;
+  if (batch->state != IOB__FINISHED)
+    return IOB_EBUSY;
+  const iob__kept *k = batch->kept ? &batch->kept[index] : NULL;
+  *outcome = (iob_outcome){
+      .status = batch->records[index].status,
+      .message = k ? k->message : NULL,
+      .value = k ? k->value : 0,
+      .result = k ? k->result : NULL,
+  };
+  return 0;
 }

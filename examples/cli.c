@@ -1,0 +1,313 @@
+/* The example programs' shared command-line code (cli.h). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+
+int cli_fail(char *error, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(error, size, fmt, ap);
+  va_end(ap);
+  return CLI_EX_USAGE;
+}
+
+/* ---- the command line --------------------------------------------------- */
+
+/* Say what was wrong with `word`, the argument getopt_long() refused with
+ * `c` (':' a value is missing, '?' anything else). */
+static int refuse(const cli_options *o, int c, const char *word) {
+  if (strncmp(word, "--", 2) != 0) /* a short option: getopt names it */
+    return cli_fail(o->error, o->size,
+                    c == ':' ? "option '-%c' needs a value"
+                             : "unknown option '-%c'",
+                    optopt);
+  int len = (int)strcspn(word, "=");
+  if (c == ':')
+    return cli_fail(o->error, o->size, "option '%.*s' needs a value", len,
+                    word);
+  if (optopt != 0) /* a known option, given a value it does not take */
+    return cli_fail(o->error, o->size, "option '%.*s' takes no value", len,
+                    word);
+  int matches = 0; /* options the word is the start of */
+  for (const cli_option *t = o->table; t->name != NULL; t++)
+    matches += strncmp(t->name, word + 2, (size_t)len - 2) == 0;
+  return cli_fail(o->error, o->size,
+                  matches > 1 ? "option '%.*s' is ambiguous"
+                              : "unknown option '%.*s'",
+                  len, word);
+}
+
+int cli_next_option(cli_options *o) {
+  /* getopt_long's view of the table. '+': stop at the first word that is
+   * not an option (no reordering); ':': tell a missing value from an
+   * unknown option. */
+  struct option longs[CLI_OPTIONS_MAX + 1] = {{0}};
+  char shorts[2 * CLI_OPTIONS_MAX + 3] = "+:";
+  size_t n = 0, len = 2;
+  for (const cli_option *t = o->table; t->name != NULL && n < CLI_OPTIONS_MAX;
+       t++, n++) {
+    longs[n] = (struct option){
+        t->name, t->arg ? required_argument : no_argument, NULL, t->val};
+    if (t->val < 256) {
+      shorts[len++] = (char)t->val;
+      if (t->arg != NULL)
+        shorts[len++] = ':';
+    }
+  }
+  shorts[len] = '\0';
+  if (!o->started) {
+    o->started = true;
+    optind = 0; /* glibc: start again, from argv[1] */
+    opterr = 0; /* the caller prints the messages */
+  }
+  int before = optind > 0 ? optind : 1;
+  int c = getopt_long(o->argc, o->argv, shorts, longs, NULL);
+  o->value = optarg;
+  if (c == ':' || c == '?')
+    refuse(o, c, optind > before ? o->argv[optind - 1] : o->argv[before]);
+  else if (c == -1 && optind < o->argc)
+    cli_fail(o->error, o->size, "unknown option '%s'", o->argv[optind]);
+  else
+    return c == -1 ? CLI_END : c;
+  o->started = false;
+  return CLI_BAD;
+}
+
+/* Append to out[*len..size) as snprintf does, never past the end. */
+CLI_PRINTF(4, 5)
+static void append(char *out, size_t size, size_t *len, const char *fmt, ...) {
+  if (*len >= size)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out + *len, size - *len, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+const char *cli_fold(char *out, size_t size, const char *text, size_t width,
+                     size_t indent) {
+  size_t len = 0;
+  out[0] = '\0';
+  while (strlen(text) > width) {
+    size_t cut = width;
+    while (cut > 0 && text[cut] != ' ')
+      cut--;
+    if (cut == 0) /* one long word: the line holds it whole */
+      cut = strcspn(text, " ");
+    if (text[cut] == '\0')
+      break;
+    append(out, size, &len, "%.*s\n%*s", (int)cut, text, (int)indent, "");
+    text += cut + 1;
+  }
+  append(out, size, &len, "%s", text);
+  return out;
+}
+
+/* Where the help of every option starts, and where its lines end. */
+#define HELP_COLUMN 21
+#define HELP_WIDTH 78
+
+const char *cli_help(char *out, size_t size, const cli_option *table,
+                     const char *names) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (const cli_option *t = table; t->name != NULL; t++) {
+    char letter[8] = "", label[64], help[512], folded[1024];
+    if (t->val < 256)
+      snprintf(letter, sizeof(letter), "-%c, ", t->val);
+    snprintf(label, sizeof(label), "%s--%s%s%s", letter, t->name,
+             t->arg ? " " : "", t->arg ? t->arg : "");
+    const char *at = strstr(t->help, "%s");
+    if (at != NULL)
+      snprintf(help, sizeof(help), "%.*s%s%s", (int)(at - t->help), t->help,
+               names ? names : "", at + 2);
+    else
+      snprintf(help, sizeof(help), "%s", t->help);
+    cli_fold(folded, sizeof(folded), help, HELP_WIDTH - HELP_COLUMN,
+             HELP_COLUMN);
+    if (strlen(label) + 3 > HELP_COLUMN) /* the help on a line of its own */
+      append(out, size, &len, "  %s\n%*s%s\n", label, HELP_COLUMN, "", folded);
+    else
+      append(out, size, &len, "  %-*s%s\n", HELP_COLUMN - 2, label, folded);
+  }
+  return out;
+}
+
+int cli_settle(const char *program, int status, cli_action action,
+               const char *error, const char *usage) {
+  if (status != 0) {
+    fprintf(stderr, "%s: %s\nTry '%s --help'.\n", program, error, program);
+    return status;
+  }
+  if (action == CLI_HELP) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (action == CLI_VERSION) {
+    printf("%s %s\n", program, iob_version());
+    return 0;
+  }
+  return -1;
+}
+
+bool cli_parse_uint(const char *text, uint64_t min, uint64_t max,
+                    uint64_t *out) {
+  uint64_t v = 0;
+  if (text == NULL || *text == '\0')
+    return false;
+  for (const char *p = text; *p != '\0'; p++) {
+    if (*p < '0' || *p > '9')
+      return false;
+    uint64_t digit = (uint64_t)(*p - '0');
+    if (digit > max || v > (max - digit) / 10) /* past max: stop */
+      return false;
+    v = v * 10 + digit;
+  }
+  if (v < min)
+    return false;
+  *out = v;
+  return true;
+}
+
+int cli_address(const char *host, unsigned port,
+                struct sockaddr_storage *addr) {
+  /* iob_tcp_address_parse() wants an IPv6 address in brackets. */
+  bool bare_v6 = host != NULL && host[0] != '[' && strchr(host, ':') != NULL;
+  char text[96];
+  int n = snprintf(text, sizeof(text), "%s%s%s:%u", bare_v6 ? "[" : "",
+                   host ? host : "", bare_v6 ? "]" : "", port);
+  if (n < 0 || (size_t)n >= sizeof(text))
+    return IOB_EINVAL;
+  return iob_tcp_address_parse(text, addr);
+}
+
+/* ---- programs that listen ---------------------------------------------- */
+
+enum { LISTEN_HOST = 256, LISTEN_PORT, LISTEN_VERSION };
+
+const cli_option cli_listen_options[] = {
+    {LISTEN_HOST, "host", "ADDRESS",
+     "the IPv4 or IPv6 address to listen on, or localhost (default "
+     "127.0.0.1)"},
+    {LISTEN_PORT, "port", "N",
+     "the TCP port, 0..65535; 0 (the default) lets the system choose one"},
+    {'h', "help", NULL, "show this help and exit"},
+    {LISTEN_VERSION, "version", NULL, "show the version and exit"},
+    {0, NULL, NULL, NULL},
+};
+
+int cli_parse_listen(int argc, char **argv, cli_listen *l, char *error,
+                     size_t size) {
+  *l = (cli_listen){.action = CLI_RUN, .host = "127.0.0.1"};
+  cli_options args = {.argc = argc,
+                      .argv = argv,
+                      .table = cli_listen_options,
+                      .error = error,
+                      .size = size};
+  for (int opt; (opt = cli_next_option(&args)) != CLI_END;) {
+    uint64_t port;
+    if (opt == CLI_BAD)
+      return CLI_EX_USAGE;
+    if (opt == 'h')
+      l->action = CLI_HELP;
+    else if (opt == LISTEN_VERSION)
+      l->action = CLI_VERSION;
+    else if (opt == LISTEN_HOST)
+      l->host = args.value;
+    else if (cli_parse_uint(args.value, 0, 65535, &port))
+      l->port = (unsigned int)port;
+    else
+      return cli_fail(error, size,
+                      "--port takes a number from 0 to 65535, not '%s'",
+                      args.value);
+  }
+  if (cli_address(l->host, l->port, &l->addr) != 0)
+    return cli_fail(
+        error, size,
+        "--host takes an IPv4 or IPv6 address or localhost, not '%s'", l->host);
+  return 0;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+const char *cli_join(char *out, size_t size, const char *const *names, size_t n,
+                     const char *sep, const char *last) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t k = 0; k < n && len < size; k++) {
+    const char *before = k == 0 ? "" : k + 1 == n ? last : sep;
+    int w = snprintf(out + len, size - len, "%s%s", before, names[k]);
+    if (w < 0)
+      break;
+    len += (size_t)w;
+  }
+  return out;
+}
+
+const char *cli_style_names(char *out, size_t size, unsigned flags,
+                            const char *sep, const char *last) {
+  const char *names[32];
+  size_t n = 0;
+  const iob_style *s;
+  for (size_t k = 0; (s = iob_style_at(k)) != NULL && n < 32; k++)
+    if ((iob_style_flags(s) & flags) == flags)
+      names[n++] = iob_style_name(s);
+  return cli_join(out, size, names, n, sep, last);
+}
+
+bool cli_kind_blocks(const iob_kind *kind) {
+  return kind != NULL && !(kind->flags & IOB_KIND_WAITS) && kind->start == NULL;
+}
+
+/* ---- the JSON report of a batch ----------------------------------------- */
+
+/* `name` as the inside of a JSON string: quotes, backslashes and control
+ * characters escaped (a kind of the application's may be named anyhow). */
+static const char *json_text(const char *name, char *out, size_t size) {
+  size_t len = 0;
+  for (const char *p = name ? name : ""; *p != '\0' && len + 7 < size; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch == '"' || ch == '\\')
+      len += (size_t)snprintf(out + len, size - len, "\\%c", ch);
+    else if (ch < 0x20)
+      len += (size_t)snprintf(out + len, size - len, "\\u%04x", ch);
+    else
+      out[len++] = (char)ch;
+  }
+  out[len] = '\0';
+  return out;
+}
+
+static double ms(uint64_t ns) { return (double)ns / 1e6; }
+
+int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
+  const iob_report *r = b->report;
+  char style[64], work[64];
+  int n = snprintf(
+      out, size,
+      "{\"style\":\"%s\",\"work\":\"%s\",\"count\":%" PRIu32
+      ",\"duration_ms\":%" PRIu64 ",\"limit\":%" PRIu32
+      ",\"timeout_ms\":%" PRIu64 ",\"elapsed_ms\":%.3f,\"speedup\":%.3f"
+      ",\"peak_in_flight\":%" PRIu32 ",\"threads\":%" PRIu32
+      ",\"workers_used\":%" PRIu32 ",\"cpu_ms\":%.3f,\"failed\":%" PRIu32
+      ",\"status\":\"%s\",\"max_rss_kib\":%ld}",
+      json_text(iob_style_name(r->style), style, sizeof(style)),
+      json_text(r->kind ? r->kind->name : NULL, work, sizeof(work)), r->count,
+      b->config->duration_ms, b->config->max_in_flight, b->config->timeout_ms,
+      ms(r->elapsed_ns), isfinite(b->speedup) ? b->speedup : 0.0,
+      r->peak_in_flight, r->threads, r->workers_used, ms(r->cpu_ns), r->failed,
+      iob_err_name(r->status), b->max_rss_kib);
+  return n >= 0 && (size_t)n < size ? n : -1;
+}
+
+long cli_max_rss_kib(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}

@@ -1,0 +1,137 @@
+/* What iobound-compare's operations do: a kind built into the library
+ * (wait, cpu, tcp) or iobound-pg's, and what they act on: requests over
+ * TCP to the slow service, or to any service that speaks its protocol
+ * (--target); queries that sleep on PostgreSQL (--pg). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include "compare.h"
+#include "slow-server.h"
+#if IOB_EXAMPLES_PG
+#include "iobound/pg.h"
+#endif
+
+static const iob_kind *kind;
+static const void *target; /* tcp or pg below, or NULL */
+static iob_tcp_target *tcp;
+#if IOB_EXAMPLES_PG
+static iob_pg_target *pg;
+#endif
+static pid_t service; /* the slow service we started; 0: none */
+
+/* --work pg: a query that sleeps each operation's duration on the server. */
+static int start_pg(const compare_opts *o) {
+#if IOB_EXAMPLES_PG
+  char query[64];
+  snprintf(query, sizeof(query), "SELECT pg_sleep(%.3f)",
+           (double)o->duration_ms / 1000.0);
+  int err = iob_pg_target_create(&pg, o->pg, query);
+  if (err == IOB_EINVAL) {
+    fprintf(stderr,
+            "iobound-compare: --pg takes a libpq connection string, not "
+            "'%s'\nTry 'iobound-compare --help'.\n",
+            o->pg);
+    return CLI_EX_USAGE;
+  }
+  if (err != 0) {
+    fprintf(stderr, "iobound-compare: --pg: %s\n", iob_strerror(err));
+    return CLI_EX_FAILED;
+  }
+  kind = &iob_kind_pg;
+  target = pg;
+  return 0;
+#else
+  fprintf(stderr,
+          "iobound-compare: --work %s: iobound was built without "
+          "PostgreSQL support\n",
+          o->work);
+  return CLI_EX_FAILED;
+#endif
+}
+
+/* --work tcp: the service at --target, or the slow service, started now. */
+static int start_tcp(const compare_opts *o) {
+  char address[64];
+  const char *where = o->target;
+  if (where == NULL) {
+    unsigned port;
+    int err = slow_server_fork("127.0.0.1", &port, &service);
+    if (err != 0) {
+      fprintf(stderr, "iobound-compare: cannot start the slow service: %s\n",
+              iob_strerror(err));
+      return CLI_EX_FAILED;
+    }
+    snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+    where = address;
+    if (!o->quiet)
+      printf("The slow service runs on %s for this comparison.\n", where);
+  }
+  int err = iob_tcp_target_create(&tcp, where);
+  if (err != 0) {
+    fprintf(stderr, "iobound-compare: bad target %s: %s\n", where,
+            iob_strerror(err));
+    return err == IOB_EINVAL ? CLI_EX_USAGE : CLI_EX_FAILED;
+  }
+  target = tcp;
+  return 0;
+}
+
+int compare_work_start(const compare_opts *o) {
+  kind = iob_kind_find(o->work); /* NULL: iobound-pg's, not built in */
+  target = NULL;
+  if (kind != NULL && kind != &iob_kind_tcp)
+    return 0;
+  fd_limit_raise(); /* every connection is a descriptor */
+  return kind == &iob_kind_tcp ? start_tcp(o) : start_pg(o);
+}
+
+void compare_work_use(iob_config *config) {
+  config->kind = kind;
+  config->target = target;
+}
+
+uint32_t compare_work_failures(const iob_batch *batch, const iob_report *r) {
+  if (r->failed == 0)
+    return 0;
+  uint32_t n = 0, emfile = 0, first = UINT32_MAX;
+  const iob_record *rec = iob_batch_records(batch, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    if (rec[i].status != 0 && first == UINT32_MAX)
+      first = i;
+    emfile += rec[i].status == UV_EMFILE;
+  }
+  /* Its message says why in the kind's own words ("connect to
+   * 127.0.0.1:1: connection refused", what PostgreSQL said...). */
+  iob_outcome out = {.status = rec[first].status};
+  iob_batch_outcome(batch, first, &out);
+  fprintf(stderr,
+          "iobound-compare: the %s style: %" PRIu32 " of %" PRIu32
+          " operations failed; the first, #%" PRIu32 ": %s (%s)\n",
+          iob_style_name(r->style), r->failed, n, first,
+          out.message ? out.message : iob_strerror(out.status),
+          iob_err_name(out.status));
+  if (emfile != 0) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    fprintf(stderr,
+            "iobound-compare: out of file descriptors: the limit is %llu "
+            "(ulimit -n) and %" PRIu32 " operations found none; use --limit "
+            "to run fewer at once\n",
+            (unsigned long long)rl.rlim_cur, emfile);
+  }
+  return r->failed;
+}
+
+void compare_work_stop(void) {
+  iob_tcp_target_destroy(tcp);
+  tcp = NULL;
+#if IOB_EXAMPLES_PG
+  iob_pg_target_destroy(pg);
+  pg = NULL;
+#endif
+  target = NULL;
+  if (service != 0)
+    slow_server_kill(service);
+  service = 0;
+}

@@ -1,0 +1,91 @@
+/* A client's TCP connection to iobound-server, a line at a time: the
+ * bytes it sends cut into lines, the lines sent back queued and written
+ * one uv_write at a time, and its end (at once, or once every answer is
+ * written). It knows nothing of batches: its owner is told of lines and
+ * of the end through callbacks. */
+#ifndef IOB_CONNECTION_H
+#define IOB_CONNECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "cli.h"
+
+/* The longest line kept for the owner, in bytes: a request of 1024 and
+ * its '\r'. A longer one is reported too long and skipped to its end. */
+#define CONNECTION_LINE_MAX 1025
+/* A client whose unwritten answers pile up past this is not reading
+ * them: it is closed rather than allowed to grow the server's memory. */
+#define CONNECTION_OUTBOX_MAX (1024 * 1024)
+
+typedef struct connection connection;
+
+/** What happens to a connection, for its owner. Each runs on the loop. */
+typedef struct connection_events {
+  /** A line arrived, without its '\n' (with a '\r' if the client sent
+   *  one); NULL for a line longer than CONNECTION_LINE_MAX, skipped. */
+  void (*line)(connection *conn, const char *line);
+  /**
+   * The connection is closing, once, from connection_close() or on its
+   * own: stop what works for it. @p reason: the read's error (UV_EOF:
+   * the client hung up), UV_ENOBUFS (it did not read its answers), or 0
+   * (closed on purpose, or a write failed).
+   */
+  void (*closing)(connection *conn, int reason);
+  /** The handle has closed and the connection's buffers are freed: its
+   *  memory is the owner's again. */
+  void (*closed)(connection *conn);
+} connection_events;
+
+/* Answers waiting to be written, one growing block of text. */
+typedef struct outbox {
+  char *text;
+  size_t len, size;
+} outbox;
+
+struct connection {
+  uv_tcp_t tcp;
+  uv_shutdown_t shutdown; /* connection_end(): flush, then close */
+  /* Answers go out in one uv_write at a time: what comes meanwhile waits
+   * in `queued`, and goes out in one piece when `sending` is written. */
+  uv_write_t write;
+  outbox sending, queued;
+  bool writing;
+  bool ending;     /* connection_end(): send and read no more */
+  bool shut;       /* uv_shutdown() called */
+  bool closing;    /* uv_close() called: the handle is going */
+  bool discarding; /* inside a line that is too long: skip to '\n' */
+  const connection_events *events;
+  void *data; /* the owner's */
+  size_t len;
+  char line[CONNECTION_LINE_MAX + 1]; /* a line so far, and a NUL */
+};
+
+/**
+ * Accept a client of @p listener into @p conn (zeroed memory of the
+ * owner's, with data set) and start reading its lines.
+ * @return 0; or an error, and then the handle closes (events->closed
+ *         follows, events->closing does not).
+ */
+int connection_accept(connection *conn, uv_stream_t *listener,
+                      const connection_events *events);
+
+/** Whether lines may still be sent (not closing, not ending). */
+bool connection_open(const connection *conn);
+
+/**
+ * Queue one line (a '\n' is added) and write it as soon as the writes
+ * before it are done. Sends nothing once the connection closes or ends;
+ * closes it (reason UV_ENOBUFS) if CONNECTION_OUTBOX_MAX would be passed.
+ */
+CLI_PRINTF(2, 3)
+void connection_send(connection *conn, const char *fmt, ...);
+
+/** Read no more; close once every queued line has been written. */
+void connection_end(connection *conn);
+
+/** Close now: what is queued is dropped. Again is a no-op. */
+void connection_close(connection *conn);
+
+#endif

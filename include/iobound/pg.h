@@ -1,0 +1,54 @@
+/*
+ * iobound-pg: PostgreSQL queries as an iobound kind of operation, in a
+ * library of its own (libiobound-pg, pkg-config iobound-pg) so that only
+ * the programs that query PostgreSQL load libpq.
+ */
+#ifndef IOBOUND_PG_H
+#define IOBOUND_PG_H
+
+#include "../iobound.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * A PostgreSQL database and the query each operation runs: a libpq
+ * connection string and SQL, copied, and nothing else, so any number of
+ * batches may use one target at once.
+ */
+typedef struct iob_pg_target iob_pg_target;
+
+/**
+ * The query of an iob_pg_target, on a connection of its own per
+ * operation. On the loop styles libpq's asynchronous API, driven by a
+ * uv_poll_t on the connection's socket (no thread); on the thread styles
+ * PQconnectdb() and PQexec(), blocking (run() needs a 256 KiB stack, which
+ * the kind asks for). Statuses: 0; UV_ECONNREFUSED when the connection
+ * failed (whatever the reason); UV_EIO when the server reported an error
+ * for the query; UV_ECONNRESET when the connection was lost during the
+ * query; IOB_ENOMEM. libpq's message (without its final newline) is the
+ * operation's message and the number of rows its value
+ * (iob_batch_outcome()). A cancelled operation closes its connection;
+ * the server notices when the query ends.
+ */
+IOB_EXPORT extern const iob_kind iob_kind_pg;
+
+/**
+ * Create a target: @p conninfo is a libpq connection string
+ * ("host=/run/postgresql dbname=app"), @p query any SQL (e.g.
+ * "SELECT pg_sleep(0.2)"). Both are copied.
+ * @return 0; IOB_EINVAL for NULL or a connection string libpq cannot
+ *         parse; IOB_ENOMEM. On error *target is NULL.
+ */
+IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
+                                    const char *conninfo, const char *query);
+
+/** Free a target no batch is running with; NULL is a no-op. */
+IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOBOUND_PG_H */

@@ -1,0 +1,157 @@
+/* The loop style's timer queue: lists of equal waits, ordered by a heap
+ * (deadlines.h says why). */
+#include <stdlib.h>
+
+#include "deadlines.h"
+
+#define NONE IOB__NO_ITEM
+
+int iob__deadlines_init(iob__deadlines *d, const iob_record *records,
+                        uint32_t count) {
+  *d = (iob__deadlines){.records = records, .table_mask = 15};
+  d->next = malloc((count ? count : 1) * sizeof(*d->next));
+  d->table = calloc(d->table_mask + 1, sizeof(*d->table));
+  return d->next != NULL && d->table != NULL ? 0 : IOB_ENOMEM;
+}
+
+void iob__deadlines_free(iob__deadlines *d) {
+  free(d->next);
+  free(d->lists);
+  free(d->heap);
+  free(d->table);
+  *d = (iob__deadlines){0};
+}
+
+/* ---- wait -> list ------------------------------------------------------ */
+
+static uint32_t slot_of(const iob__deadlines *d, uint64_t wait) {
+  uint32_t h = (uint32_t)((wait * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
+  return h & d->table_mask;
+}
+
+uint32_t iob__deadlines_find(const iob__deadlines *d, uint64_t wait) {
+  for (uint32_t k = slot_of(d, wait);; k = (k + 1) & d->table_mask) {
+    uint32_t v = d->table[k];
+    if (v == 0 || d->lists[v - 1].wait_ns == wait)
+      return v == 0 ? NONE : v - 1;
+  }
+}
+
+static void put_list(iob__deadlines *d, uint32_t list) {
+  uint32_t k = slot_of(d, d->lists[list].wait_ns);
+  while (d->table[k] != 0)
+    k = (k + 1) & d->table_mask;
+  d->table[k] = list + 1;
+}
+
+/* Keep the table at most half full. */
+static int grow_table(iob__deadlines *d) {
+  uint32_t size = (d->table_mask + 1) * 2;
+  uint32_t *t = calloc(size, sizeof(*t));
+  if (t == NULL)
+    return IOB_ENOMEM;
+  free(d->table);
+  d->table = t;
+  d->table_mask = size - 1;
+  for (uint32_t k = 0; k < d->nlists; k++)
+    put_list(d, k);
+  return 0;
+}
+
+static int grow_lists(iob__deadlines *d) {
+  uint32_t n = d->cap ? d->cap * 2 : 8;
+  iob__dlist *lists = realloc(d->lists, n * sizeof(*lists));
+  if (lists == NULL)
+    return IOB_ENOMEM;
+  d->lists = lists;
+  uint32_t *heap = realloc(d->heap, n * sizeof(*heap));
+  if (heap == NULL)
+    return IOB_ENOMEM;
+  d->heap = heap;
+  d->cap = n;
+  return 0;
+}
+
+int iob__deadlines_make_list(iob__deadlines *d, uint64_t wait_ns) {
+  if (iob__deadlines_find(d, wait_ns) != NONE)
+    return 0;
+  int err = d->nlists == d->cap ? grow_lists(d) : 0;
+  if (err == 0 && 2 * (d->nlists + 1) > d->table_mask + 1)
+    err = grow_table(d);
+  if (err != 0)
+    return err;
+  d->lists[d->nlists] = (iob__dlist){wait_ns, NONE, NONE, NONE, true};
+  put_list(d, d->nlists++);
+  return 0;
+}
+
+/* ---- the heap of lists ------------------------------------------------- */
+
+static uint64_t key(const iob__deadlines *d, uint32_t h) {
+  return iob__deadlines_head(d, &d->lists[d->heap[h]]);
+}
+
+static void heap_set(iob__deadlines *d, uint32_t h, uint32_t list) {
+  d->heap[h] = list;
+  d->lists[list].heap_pos = h;
+}
+
+static void sift_up(iob__deadlines *d, uint32_t h) {
+  uint32_t list = d->heap[h];
+  uint64_t k = iob__deadlines_head(d, &d->lists[list]);
+  while (h > 0 && key(d, (h - 1) / 2) > k) {
+    heap_set(d, h, d->heap[(h - 1) / 2]);
+    h = (h - 1) / 2;
+  }
+  heap_set(d, h, list);
+}
+
+static void sift_down(iob__deadlines *d, uint32_t h) {
+  uint32_t list = d->heap[h];
+  uint64_t k = iob__deadlines_head(d, &d->lists[list]);
+  for (;;) {
+    uint32_t c = 2 * h + 1;
+    if (c >= d->nheap)
+      break;
+    if (c + 1 < d->nheap && key(d, c + 1) < key(d, c))
+      c++;
+    if (key(d, c) >= k)
+      break;
+    heap_set(d, h, d->heap[c]);
+    h = c;
+  }
+  heap_set(d, h, list);
+}
+
+/* ---- items ------------------------------------------------------------- */
+
+bool iob__deadlines_add_slow(iob__deadlines *d, iob__dlist *l, uint32_t i) {
+  if (l->head != NONE) {
+    if (l->dense) { /* no longer consecutive: link what it holds */
+      for (uint32_t k = l->head; k != l->tail; k++)
+        d->next[k] = k + 1;
+      l->dense = false;
+    }
+    d->next[l->tail] = i;
+    l->tail = i;
+    return false;
+  }
+  l->head = l->tail = i;
+  l->dense = true;
+  heap_set(d, d->nheap, (uint32_t)(l - d->lists));
+  sift_up(d, d->nheap++);
+  return l->heap_pos == 0;
+}
+
+/* List l's head went: put it back in its place, or out if it is empty. */
+void iob__deadlines_reorder(iob__deadlines *d, iob__dlist *l) {
+  if (l->head != NONE) {
+    sift_down(d, l->heap_pos);
+    return;
+  }
+  l->heap_pos = NONE;
+  if (--d->nheap > 0) {
+    heap_set(d, 0, d->heap[d->nheap]);
+    sift_down(d, 0);
+  }
+}

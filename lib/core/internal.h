@@ -1,0 +1,236 @@
+/* Private to the library: the batch's layout, what a style is, and the
+ * operations' slots, which the core (batch.c, op.c) and the styles
+ * (lib/styles/, one file each) share. */
+#ifndef IOB_INTERNAL_H
+#define IOB_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "iobound.h"
+
+/* A concurrency style. The core owns everything common: the limit, the
+ * counting, the slots, the end of the batch and its deferral; a style
+ * supplies only how an operation runs. Optional members may be NULL.
+ * Adding a style is one file with one of these, and its line in
+ * registry.c. */
+struct iob_style {
+  const char *name;
+  unsigned flags;     /* IOB_STYLE_* */
+  uint32_t limit;     /* a limit of its own (sequential: 1); 0: none */
+  size_t state_size;  /* zeroed memory at b->style_state while it runs */
+  size_t slot_size;   /* the style's part of each slot (iob__slot_style) */
+  /* Optional: set up. On error nothing may be left started. */
+  int (*start)(iob_batch *b);
+  /* Begin operation i. It must not settle before this returns, except
+   * through the kind's own start(); settle it later with iob__settle()
+   * or iob__slot_settle(), from the loop thread. */
+  void (*launch)(iob_batch *b, uint32_t i);
+  /* Optional: settle what can be settled now (IOB_ECANCELED); the core
+   * then tells the operations in slots to stop. */
+  void (*cancel)(iob_batch *b);
+  /* Optional: iob__wakeup() was called from another thread. */
+  void (*wakeup)(iob_batch *b);
+  /* Optional: every operation settled; release what start() made and
+   * close its handles with iob__close(). */
+  void (*finish)(iob_batch *b);
+  /* Optional: the threads it could run operations on (0: the loop's). */
+  uint32_t (*threads)(const iob_batch *b);
+};
+
+/* Where an operation is, while it has a slot. */
+typedef enum iob__phase {
+  IOB__FREE = 0,
+  IOB__STARTING, /* in its kind's start() */
+  IOB__STARTED,  /* start() returned 0: awaits iob_op_done() */
+  IOB__RUNNING,  /* handed to run(), on a thread or the loop */
+} iob__phase;
+
+/* An operation in flight that needs more than its record: one from a
+ * kind's start(), or on a thread. There are as many as may be in flight,
+ * reused; each is followed by the style's part and the kind's state. */
+typedef struct iob__slot {
+  iob_op op;
+  atomic_int stop; /* 0, IOB_ECANCELED or IOB_ETIMEDOUT */
+  int status;      /* run()'s status, on a thread */
+  iob__phase phase;
+  bool has_outcome; /* message, value or result set */
+  char *message;
+  uint64_t value;
+  void *result;
+} iob__slot;
+
+/* What an operation handed back, kept after it settles. */
+typedef struct iob__kept {
+  char *message;
+  uint64_t value;
+  void *result;
+} iob__kept;
+
+typedef enum iob__state {
+  IOB__CREATED = 0,
+  IOB__ACTIVE,
+  IOB__FINISHED,
+} iob__state;
+
+struct iob_batch {
+  iob_config config; /* style and kind never NULL */
+  iob__state state;
+  uv_loop_t *loop;
+  iob_batch_cb cb;
+  int status;
+  uv_async_t *async; /* wakes the loop from threads; its close ends */
+  uint32_t closing;  /* handles closed at the end, not yet called back */
+
+  uint64_t t0;         /* uv_hrtime() at start: records count from here */
+  uint64_t end_ns;     /* when the last operation settled */
+  uint64_t cpu0_ns;    /* the process's CPU time at start */
+  uint64_t cpu_ns;     /* CPU time used while it ran */
+  uint64_t stamp;      /* a recent clock reading, shared by a burst */
+  uint32_t stamp_left; /* readings left before the clock is read again */
+
+  uint32_t limit;     /* most operations in flight; count if unlimited */
+  uint32_t next;      /* next operation to launch */
+  uint32_t in_flight; /* launched and not yet settled */
+  uint32_t settled;
+  uint32_t failed;
+  uint32_t threads; /* the style's threads, asked once it ended */
+  /* The measured peak, worked out of the records once (the exporters and
+   * the application may each ask for a report): 0 until known, else peak
+   * + 1. Atomic because a finished batch may be read from any thread. */
+  _Atomic uint32_t peak_known;
+  bool launching; /* guards launch_more() against re-entry */
+  bool cancelled;
+  bool ended;              /* every operation settled; finish() called */
+  uv_thread_t loop_thread; /* the thread that started the batch */
+
+  void *style_state;
+
+  /* Slots, when the kind has start() or the style runs on threads. */
+  char *slots;
+  size_t slot_stride, slot_style_at, slot_state_at;
+  uint32_t nslots;
+  uint32_t *free_slots; /* stack of unused slot numbers */
+  uint32_t nfree;
+  uint32_t *slot_of; /* start() kinds: operation -> slot, or UINT32_MAX */
+
+  iob_record *records;
+  iob__kept *kept; /* NULL until an operation hands something back */
+};
+
+/* ---- the clock ----------------------------------------------------------- */
+
+/* Nanoseconds since the batch started, read at most once per 1024 calls:
+ * operations handled in one burst share a reading, which keeps a million
+ * timestamps cheap. Every entry into the batch from a libuv callback calls
+ * iob__stamp_fresh() first, so a burst never spans two callbacks. */
+static inline uint64_t iob__stamp(iob_batch *b) {
+  if (b->stamp_left == 0) {
+    b->stamp = uv_hrtime() - b->t0;
+    b->stamp_left = 1024;
+  }
+  b->stamp_left--;
+  return b->stamp;
+}
+
+static inline void iob__stamp_fresh(iob_batch *b) { b->stamp_left = 0; }
+
+/* Nanoseconds since the batch started, read now, from any thread. */
+static inline uint64_t iob__now(const iob_batch *b) {
+  return uv_hrtime() - b->t0;
+}
+
+/* ---- operations ----------------------------------------------------------- */
+
+/* The operation's own duration, in ms. */
+static inline uint32_t iob__duration_ms(const iob_batch *b, uint32_t i) {
+  return b->config.durations_ms ? b->config.durations_ms[i]
+                                : (uint32_t)b->config.duration_ms;
+}
+
+/* The timeout in ns; 0 for none. */
+static inline uint64_t iob__timeout_ns(const iob_batch *b) {
+  return b->config.timeout_ms * 1000000;
+}
+
+/* Settle operation i with a status, on the loop thread (its record's
+ * times are set already). */
+void iob__settle(iob_batch *b, uint32_t i, int status);
+
+/* IOB_ETIMEDOUT for a successful operation that ran past the timeout
+ * (run() on a thread, which nothing can interrupt); else `status`. */
+int iob__late(const iob_batch *b, uint32_t i, int status);
+
+/* Give back operation i, just launched, to launch it again later, and
+ * run on with at most `limit` in flight (threads refused). */
+void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit);
+
+/* Stop the batch with a status, as iob_batch_cancel() does. */
+void iob__batch_fail(iob_batch *b, int status);
+
+/* Wake the loop thread: the style's wakeup() runs there. Any thread. */
+void iob__wakeup(iob_batch *b);
+
+/* Close a handle of the batch's (its data is set to the batch); the
+ * batch ends once every handle closed so has been called back. */
+void iob__close(iob_batch *b, uv_handle_t *handle);
+
+/* ---- slots (op.c) ---------------------------------------------------------- */
+
+/* Make the slots this style and kind need; 0 or IOB_ENOMEM. */
+int iob__slots_make(iob_batch *b);
+void iob__slots_free(iob_batch *b);
+
+/* A free slot for operation i, its op filled in and its state zeroed.
+ * There is always one: the core launches no more than there are. */
+iob__slot *iob__slot_take(iob_batch *b, uint32_t i);
+
+static inline iob__slot *iob__slot_at(const iob_batch *b, uint32_t k) {
+  return (iob__slot *)(b->slots + (size_t)k * b->slot_stride);
+}
+
+static inline void *iob__slot_style(const iob_batch *b, iob__slot *s) {
+  return (char *)s + b->slot_style_at;
+}
+
+/* The slot of operation i of a start() kind, or NULL if it has none. */
+iob__slot *iob__slot_find(const iob_batch *b, uint32_t i);
+
+/* Run the operation in slot s, launched in phase IOB__RUNNING, to its end
+ * on a thread of the style's: its wait, if the kind waits, then run().
+ * Sets the record's worker and times; returns the status. Touches nothing
+ * of the batch but the slot's op and its record. */
+int iob__slot_run(iob_batch *b, iob__slot *s);
+
+/* On the loop thread: keep what the operation handed back, give the slot
+ * back, and settle the operation with `status`. */
+void iob__slot_settle(iob_batch *b, iob__slot *s, int status);
+
+/* Give the slot back without settling (the operation is launched again
+ * later). */
+void iob__slot_release(iob_batch *b, iob__slot *s);
+
+/* Tell an operation in flight to stop: `why` is IOB_ECANCELED or
+ * IOB_ETIMEDOUT. An operation from start() gets its kind's stop(). */
+void iob__slot_stop(iob_batch *b, iob__slot *s, int why);
+
+/* ---- the system (system.c) ------------------------------------------------- */
+
+/* A small number for the calling thread, the same for its whole life:
+ * 1, 2, 3... in the order threads first ask. */
+uint32_t iob__thread_number(void);
+
+/* The process's CPU time, user and system, in ns. */
+uint64_t iob__cpu_ns(void);
+
+/* How the threads style creates a thread: uv_thread_create_ex, or a test's
+ * stand-in that refuses, to exercise refusals without exhausting the
+ * machine. */
+extern int (*iob__thread_create)(uv_thread_t *tid,
+                                 const uv_thread_options_t *options,
+                                 uv_thread_cb entry, void *arg);
+
+/* Mark libuv's pool as used by iobound: its size is now fixed. */
+void iob__pool_mark_used(void);
+
+#endif /* IOB_INTERNAL_H */

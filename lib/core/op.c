@@ -1,0 +1,222 @@
+/* Operations in flight: their slots, what a kind calls on its operation
+ * (iob_op_*), and running one to its end on a thread. A plain wait on the
+ * loop needs none of this: its record is all it has. */
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NONE UINT32_MAX
+
+static size_t aligned(size_t n) {
+  size_t a = alignof(max_align_t);
+  return (n + a - 1) / a * a;
+}
+
+static iob__slot *slot_of_op(const iob_op *op) {
+  return (iob__slot *)((char *)op - offsetof(iob__slot, op));
+}
+
+/* How many slots a run needs: one per operation in flight for a start()
+ * kind or a thread style; one for run() on the loop, which runs one at a
+ * time; none for a plain wait on the loop. */
+static uint32_t slots_needed(const iob_batch *b) {
+  const iob_kind *k = b->config.kind;
+  if (k->start != NULL || (b->config.style->flags & IOB_STYLE_ON_THREADS))
+    return b->limit;
+  return k->run != NULL ? 1 : 0;
+}
+
+int iob__slots_make(iob_batch *b) {
+  uint32_t n = slots_needed(b);
+  if (n == 0)
+    return 0;
+  b->slot_style_at = aligned(sizeof(iob__slot));
+  b->slot_state_at = b->slot_style_at + aligned(b->config.style->slot_size);
+  b->slot_stride = b->slot_state_at + aligned(b->config.kind->op_size);
+  b->slots = calloc(n, b->slot_stride);
+  b->free_slots = malloc(n * sizeof(*b->free_slots));
+  if (b->config.kind->start != NULL) {
+    b->slot_of = malloc(b->config.count * sizeof(*b->slot_of));
+    if (b->slot_of != NULL)
+      memset(b->slot_of, 0xff, b->config.count * sizeof(*b->slot_of));
+  }
+  if (b->slots == NULL || b->free_slots == NULL ||
+      (b->config.kind->start != NULL && b->slot_of == NULL)) {
+    iob__slots_free(b);
+    return IOB_ENOMEM;
+  }
+  b->nslots = b->nfree = n;
+  for (uint32_t k = 0; k < n; k++) {
+    b->free_slots[k] = n - 1 - k; /* slot 0 on top */
+    atomic_init(&iob__slot_at(b, k)->stop, 0);
+  }
+  return 0;
+}
+
+void iob__slots_free(iob_batch *b) {
+  free(b->slots);
+  free(b->free_slots);
+  free(b->slot_of);
+  b->slots = NULL;
+  b->free_slots = b->slot_of = NULL;
+  b->nslots = b->nfree = 0;
+}
+
+iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
+  uint32_t k = b->free_slots[--b->nfree];
+  iob__slot *s = iob__slot_at(b, k);
+  size_t op_size = b->config.kind->op_size;
+  void *state = op_size ? (char *)s + b->slot_state_at : NULL;
+  if (state != NULL)
+    memset(state, 0, op_size);
+  s->op = (iob_op){b, b->config.target, state, i, iob__duration_ms(b, i)};
+  atomic_store_explicit(&s->stop, 0, memory_order_relaxed);
+  s->status = 0;
+  s->has_outcome = false;
+  s->message = NULL;
+  s->value = 0;
+  s->result = NULL;
+  if (b->slot_of != NULL)
+    b->slot_of[i] = k;
+  return s;
+}
+
+iob__slot *iob__slot_find(const iob_batch *b, uint32_t i) {
+  if (b->slot_of == NULL || b->slot_of[i] == NONE)
+    return NULL;
+  return iob__slot_at(b, b->slot_of[i]);
+}
+
+/* Keep what operation i handed back. Memory for it comes with the first
+ * operation that hands anything back; without it, that is lost. */
+static void keep(iob_batch *b, iob__slot *s) {
+  uint32_t i = s->op.index;
+  if (b->kept == NULL)
+    b->kept = calloc(b->config.count, sizeof(*b->kept));
+  if (b->kept == NULL) {
+    free(s->message);
+    if (s->result != NULL && b->config.kind->free_result != NULL)
+      b->config.kind->free_result(s->result);
+    return;
+  }
+  b->kept[i] = (iob__kept){s->message, s->value, s->result};
+}
+
+void iob__slot_release(iob_batch *b, iob__slot *s) {
+  s->phase = IOB__FREE;
+  if (b->slot_of != NULL)
+    b->slot_of[s->op.index] = NONE;
+  b->free_slots[b->nfree++] =
+      (uint32_t)((size_t)((char *)s - b->slots) / b->slot_stride);
+}
+
+void iob__slot_settle(iob_batch *b, iob__slot *s, int status) {
+  uint32_t i = s->op.index;
+  int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
+  if (stop != 0 && s->phase == IOB__STARTED)
+    status = stop; /* told to stop: that is why it ended */
+  if (b->config.kind->cleanup != NULL)
+    b->config.kind->cleanup(&s->op);
+  if (s->has_outcome)
+    keep(b, s);
+  iob__slot_release(b, s);
+  iob__settle(b, i, status);
+}
+
+void iob__slot_stop(iob_batch *b, iob__slot *s, int why) {
+  int none = 0;
+  if (!atomic_compare_exchange_strong(&s->stop, &none, why))
+    return; /* told already */
+  if (s->phase == IOB__STARTED && b->config.kind->stop != NULL)
+    b->config.kind->stop(&s->op);
+}
+
+int iob__slot_run(iob_batch *b, iob__slot *s) {
+  iob_record *r = &b->records[s->op.index];
+  const iob_kind *k = b->config.kind;
+  r->worker = iob__thread_number();
+  r->started_ns = iob__now(b);
+  int status = 0;
+  if (k->flags & IOB_KIND_WAITS) {
+    /* A simulated blocking call: the thread can do nothing else. A wait
+     * the timeout cuts short ends then, timed out. */
+    uint64_t ms = s->op.duration_ms, t = b->config.timeout_ms;
+    bool cut = t != 0 && t < ms;
+    uv_sleep((unsigned int)(cut ? t : ms));
+    if (cut)
+      status = IOB_ETIMEDOUT;
+  }
+  if (status == 0 && k->run != NULL)
+    status = k->run(&s->op);
+  r->finished_ns = iob__now(b);
+  return iob__late(b, s->op.index, status);
+}
+
+/* ---- what a kind calls ------------------------------------------------------ */
+
+int iob_op_done(iob_op *op, int status) {
+  if (op == NULL)
+    return IOB_EINVAL;
+  iob__slot *s = slot_of_op(op);
+  iob_batch *b = op->batch;
+  if (s->phase != IOB__STARTING && s->phase != IOB__STARTED)
+    return IOB_EINVAL;
+  uv_thread_t self = uv_thread_self();
+  if (!uv_thread_equal(&self, &b->loop_thread))
+    return IOB_EPERM;
+  iob__stamp_fresh(b); /* called from the kind's own callbacks */
+  b->records[op->index].finished_ns = iob__stamp(b);
+  if (s->phase == IOB__STARTING)
+    s->phase = IOB__STARTED; /* settled inside start(): as if returned */
+  iob__slot_settle(b, s, status);
+  return 0;
+}
+
+int iob_op_set_message(iob_op *op, const char *message) {
+  if (op == NULL || message == NULL)
+    return IOB_EINVAL;
+  iob__slot *s = slot_of_op(op);
+  char *copy = strdup(message);
+  if (copy == NULL)
+    return IOB_ENOMEM;
+  free(s->message);
+  s->message = copy;
+  s->has_outcome = true;
+  return 0;
+}
+
+int iob_op_set_value(iob_op *op, uint64_t value) {
+  if (op == NULL)
+    return IOB_EINVAL;
+  iob__slot *s = slot_of_op(op);
+  s->value = value;
+  s->has_outcome = true;
+  return 0;
+}
+
+int iob_op_set_result(iob_op *op, void *result) {
+  if (op == NULL)
+    return IOB_EINVAL;
+  iob__slot *s = slot_of_op(op);
+  s->result = result;
+  s->has_outcome = true;
+  return 0;
+}
+
+int iob_op_stopping(const iob_op *op) {
+  if (op == NULL)
+    return IOB_EINVAL;
+  const iob__slot *s = slot_of_op(op);
+  int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
+  /* Nothing watches the clock for a run() (it may be on a thread): it
+   * learns of its timeout here, from its own start time. */
+  uint64_t timeout = iob__timeout_ns(op->batch);
+  if (stop == 0 && s->phase == IOB__RUNNING && timeout != 0 &&
+      iob__now(op->batch) - op->batch->records[op->index].started_ns >
+          timeout)
+    return IOB_ETIMEDOUT;
+  return stop;
+}

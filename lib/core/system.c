@@ -1,0 +1,56 @@
+/* What iobound asks of the system: thread numbers, CPU time, and how
+ * many more threads it may create. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include "internal.h"
+
+uint32_t iob__thread_number(void) {
+  static atomic_uint last;
+  static _Thread_local uint32_t mine;
+  if (mine == 0)
+    mine = atomic_fetch_add(&last, 1) + 1;
+  return mine;
+}
+
+uint64_t iob__cpu_ns(void) {
+  uv_rusage_t ru;
+  if (uv_getrusage(&ru) != 0)
+    return 0;
+  uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  return us * 1000;
+}
+
+/* ---- how many threads the system allows -------------------------------- */
+
+static uint64_t read_number(const char *path, int field) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return UINT64_MAX;
+  unsigned long long v = UINT64_MAX;
+  /* /proc/loadavg's fourth field is "running/total". */
+  int ok = field == 0 ? fscanf(f, "%llu", &v)
+                      : fscanf(f, "%*s %*s %*s %*u/%llu", &v);
+  fclose(f);
+  return ok == 1 ? v : UINT64_MAX;
+}
+
+uint32_t iob_threads_available(void) {
+  uint64_t n = UINT64_MAX;
+  uint64_t max = read_number("/proc/sys/kernel/threads-max", 0);
+  uint64_t used = read_number("/proc/loadavg", 1);
+  if (max != UINT64_MAX && used != UINT64_MAX)
+    n = max > used ? max - used : 0;
+  /* Each thread's stack is a mapping, and its guard page another. */
+  uint64_t maps = read_number("/proc/sys/vm/max_map_count", 0);
+  if (maps != UINT64_MAX && maps / 2 < n)
+    n = maps / 2;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < n)
+    n = rl.rlim_cur;
+  return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}

@@ -1,0 +1,26 @@
+/* CPU-bound work: compute for the operation's duration, counted in the
+ * calling thread's own CPU time, a fixed amount of work: threads that
+ * share a core take longer in wall time, as real computations do. */
+#include <time.h>
+
+#include "iobound.h"
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cpu_run(iob_op *op) {
+  uint64_t end = thread_cpu_ns() + (uint64_t)op->duration_ms * 1000000;
+  volatile uint32_t x = 1;
+  while (thread_cpu_ns() < end)
+    for (int k = 0; k < 4096; k++)
+      x = x * 1664525u + 1013904223u;
+  return 0;
+}
+
+const iob_kind iob_kind_cpu = {
+    .name = "cpu",
+    .run = cpu_run,
+};

@@ -1,0 +1,248 @@
+/* Event-loop style: every operation runs on the loop's own thread.
+ *
+ * A wait is a deadline in the batch's timer queue (core/deadlines.h): one
+ * libuv timer serves the whole batch, and waits that end in the same loop
+ * millisecond end in one timer callback. Deadlines are measured on the
+ * records' own clock (ns since the batch started), not on the loop's
+ * millisecond clock, so every record shows a wait at least as long as
+ * asked for; the timer is a wake-up call, and when it fires early the
+ * batch sleeps again for what remains.
+ *
+ * A kind with start() runs its own I/O and calls iob_op_done(); its
+ * timeout is a deadline in the same queue. A kind with only run() blocks
+ * the loop: its operations run one per timer callback, so the loop serves
+ * its other handles between two of them.
+ *
+ * The sequential style is this one with never more than one in flight. */
+#include "deadlines.h"
+#include "internal.h"
+
+typedef struct loop_state {
+  uv_timer_t timer;
+  uint64_t armed; /* deadline the timer is set for; UINT64_MAX if none */
+  bool in_timer;  /* launches wait in [pending, pending_end) meanwhile */
+  uint32_t pending, pending_end;
+  iob__deadlines queue;
+} loop_state;
+
+static bool is_async(const iob_batch *b) {
+  return b->config.kind->start != NULL;
+}
+
+/* How long operation i stays in the queue before it ends (a wait, cut
+ * short by the timeout) or runs (run() on the loop: due at once). */
+static uint64_t wait_ns(const iob_batch *b, uint32_t i) {
+  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+    return 0;
+  uint64_t d = iob__duration_ms(b, i), t = b->config.timeout_ms;
+  return (t != 0 && t < d ? t : d) * 1000000;
+}
+
+static bool cut_short(const iob_batch *b, uint32_t i) {
+  uint64_t t = b->config.timeout_ms;
+  return (b->config.kind->flags & IOB_KIND_WAITS) && t != 0 &&
+         iob__duration_ms(b, i) > t;
+}
+
+/* Every wait the batch can have gets its list before anything starts, so
+ * a launch never allocates and never fails. */
+static int make_queue(iob_batch *b, loop_state *s) {
+  uint64_t timeout = iob__timeout_ns(b);
+  if (is_async(b) && timeout == 0)
+    return 0; /* nothing to time */
+  int err = iob__deadlines_init(&s->queue, b->records, b->config.count);
+  if (err == 0 && is_async(b))
+    return iob__deadlines_make_list(&s->queue, timeout);
+  uint32_t n = b->config.durations_ms ? b->config.count : 1;
+  for (uint32_t i = 0; i < n && err == 0; i++)
+    err = iob__deadlines_make_list(&s->queue, wait_ns(b, i));
+  return err;
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* Sleep until the earliest deadline, unless already set to wake by then. */
+static void arm(iob_batch *b, loop_state *s) {
+  uint64_t first = iob__deadlines_first(&s->queue);
+  if (first == UINT64_MAX)
+    return;
+  if (first >= s->armed && uv_is_active((uv_handle_t *)&s->timer))
+    return;
+  uint64_t now = iob__now(b);
+  uint64_t sleep_ms = first > now ? (first - now + 999999) / 1000000 : 0;
+  s->armed = first;
+  uv_update_time(b->loop); /* the timer counts from the loop's clock */
+  uv_timer_start(&s->timer, on_timer, sleep_ms, 0);
+}
+
+/* ---- running an operation ------------------------------------------------ */
+
+static void start_async(iob_batch *b, loop_state *s, uint32_t i) {
+  iob__slot *slot = iob__slot_take(b, i);
+  slot->phase = IOB__STARTING;
+  int err = b->config.kind->start(&slot->op);
+  if (slot->phase != IOB__STARTING)
+    return; /* it settled inside start() */
+  if (err != 0) {
+    b->records[i].finished_ns = iob__stamp(b);
+    iob__slot_settle(b, slot, err);
+    return;
+  }
+  slot->phase = IOB__STARTED;
+  if (b->config.timeout_ms != 0) {
+    iob__deadlines_add(&s->queue, i, iob__timeout_ns(b));
+    if (!s->in_timer)
+      arm(b, s);
+  }
+}
+
+/* run() on the loop thread, blocking it. */
+static void run_here(iob_batch *b, uint32_t i) {
+  iob__slot *slot = iob__slot_take(b, i);
+  iob_record *r = &b->records[i];
+  slot->phase = IOB__RUNNING;
+  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+    r->started_ns = iob__now(b); /* a wait before it counts as its run */
+  int status = b->config.kind->run(&slot->op);
+  r->finished_ns = iob__now(b);
+  iob__slot_settle(b, slot, iob__late(b, i, status));
+}
+
+/* Operation i's time in the queue is over. Returns true if it ran on
+ * the loop: one of those a callback. */
+static bool due(iob_batch *b, uint32_t i) {
+  if (is_async(b)) { /* its timeout, unless it settled already */
+    iob__slot *slot = iob__slot_find(b, i);
+    if (slot != NULL && slot->phase == IOB__STARTED)
+      iob__slot_stop(b, slot, IOB_ETIMEDOUT);
+    return false;
+  }
+  if (!cut_short(b, i) && b->config.kind->run != NULL) {
+    run_here(b, i);
+    return true;
+  }
+  b->records[i].finished_ns = iob__stamp(b);
+  iob__settle(b, i, cut_short(b, i) ? IOB_ETIMEDOUT : 0);
+  return false;
+}
+
+static void on_timer(uv_timer_t *timer) {
+  iob_batch *b = timer->data;
+  loop_state *s = b->style_state;
+
+  iob__stamp_fresh(b);
+  uint64_t now = iob__stamp(b);
+  s->in_timer = true;
+  s->armed = UINT64_MAX;
+  for (;;) {
+    uint32_t i = iob__deadlines_pop(&s->queue, now);
+    if (i == IOB__NO_ITEM) {
+      /* Settling takes time: deadlines may have come meanwhile. */
+      iob__stamp_fresh(b);
+      now = iob__stamp(b);
+      if (iob__deadlines_first(&s->queue) > now)
+        break;
+      continue;
+    }
+    bool ran = due(b, i);
+    if (b->ended)
+      return; /* finish() has closed the timer */
+    if (ran)
+      break;
+  }
+  s->in_timer = false;
+
+  /* Operations launched by the ones that ended start their wait now. */
+  iob__stamp_fresh(b);
+  for (uint32_t i = s->pending; i < s->pending_end; i++) {
+    b->records[i].started_ns = iob__stamp(b);
+    iob__deadlines_add(&s->queue, i, wait_ns(b, i));
+  }
+  s->pending = s->pending_end = 0;
+  arm(b, s);
+}
+
+/* ---- the style ------------------------------------------------------------ */
+
+static int loop_start(iob_batch *b) {
+  loop_state *s = b->style_state;
+  int err = make_queue(b, s);
+  if (err != 0) {
+    iob__deadlines_free(&s->queue);
+    return err;
+  }
+  uv_timer_init(b->loop, &s->timer); /* cannot fail */
+  s->timer.data = b;
+  s->armed = UINT64_MAX;
+  return 0;
+}
+
+static void loop_launch(iob_batch *b, uint32_t i) {
+  loop_state *s = b->style_state;
+  b->records[i].started_ns = b->records[i].queued_ns;
+  if (is_async(b)) {
+    start_async(b, s, i);
+  } else if (s->in_timer) {
+    /* Launches come in the order of their numbers: a range. */
+    if (s->pending == s->pending_end)
+      s->pending = i;
+    s->pending_end = i + 1;
+  } else if (iob__deadlines_add(&s->queue, i, wait_ns(b, i))) {
+    arm(b, s);
+  }
+}
+
+/* Settle operation i, waiting, as cancelled; true if the batch ended. */
+static bool cancel_one(iob_batch *b, uint32_t i, uint64_t now) {
+  iob_record *r = &b->records[i];
+  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+    r->started_ns = now; /* due to run, it never ran */
+  r->finished_ns = now;
+  iob__settle(b, i, IOB_ECANCELED);
+  return b->ended;
+}
+
+/* Settle, as cancelled, what waits: launched in a timer callback, or in
+ * the queue. Operations from start() are the core's to stop; their
+ * timeouts no longer matter. */
+static void loop_cancel(iob_batch *b) {
+  loop_state *s = b->style_state;
+  uv_timer_stop(&s->timer);
+  s->armed = UINT64_MAX;
+  if (is_async(b))
+    return;
+  uint64_t now = iob__stamp(b);
+  uint32_t from = s->pending, to = s->pending_end, i;
+  s->pending = s->pending_end = 0;
+  for (i = from; i < to; i++)
+    if (cancel_one(b, i, now))
+      return;
+  while ((i = iob__deadlines_pop(&s->queue, UINT64_MAX)) != IOB__NO_ITEM)
+    if (cancel_one(b, i, now))
+      return;
+}
+
+static void loop_finish(iob_batch *b) {
+  loop_state *s = b->style_state;
+  iob__deadlines_free(&s->queue);
+  iob__close(b, (uv_handle_t *)&s->timer);
+}
+
+const iob_style iob_style_loop = {
+    .name = "loop",
+    .state_size = sizeof(loop_state),
+    .start = loop_start,
+    .launch = loop_launch,
+    .cancel = loop_cancel,
+    .finish = loop_finish,
+};
+
+const iob_style iob_style_sequential = {
+    .name = "sequential",
+    .limit = 1,
+    .state_size = sizeof(loop_state),
+    .start = loop_start,
+    .launch = loop_launch,
+    .cancel = loop_cancel,
+    .finish = loop_finish,
+};

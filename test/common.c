@@ -1,0 +1,212 @@
+/* The helper library every test links: see common.h. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* ---- configurations and reports ----------------------------------------- */
+
+iob_config config_of(const iob_style *style, uint32_t count,
+                     uint64_t duration_ms) {
+  iob_config c;
+  iob_config_init(&c);
+  if (style != NULL)
+    c.style = style;
+  c.count = count;
+  c.duration_ms = duration_ms;
+  return c;
+}
+
+iob_report report_of(const iob_config *config) {
+  iob_batch *b = run_on_own_loop(config, NULL);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(iob_batch_free(b), 0);
+  return r;
+}
+
+iob_report run_report(const iob_style *style, uint32_t count,
+                      uint64_t duration_ms) {
+  iob_config c = config_of(style, count, duration_ms);
+  return report_of(&c);
+}
+
+size_t style_count(void) {
+  size_t n = 0;
+  while (iob_style_at(n) != NULL)
+    n++;
+  assert_true(n <= STYLES_MAX);
+  return n;
+}
+
+/* ---- timing ------------------------------------------------------------- */
+
+void test_assert_ms(const char *what, double ms, double lo, double hi,
+                    const char *file, int line) {
+  bool low = !isnan(lo) && !(ms >= lo);
+  bool high = !isnan(hi) && !(ms < hi);
+  if (!low && !high)
+    return;
+  /* "MS(r.elapsed_ns)" reads as "r.elapsed_ns". */
+  int len = (int)strlen(what);
+  if (len > 4 && strncmp(what, "MS(", 3) == 0 && what[len - 1] == ')') {
+    int depth = 1, k = 3;
+    for (; k < len && depth > 0; k++)
+      depth += (what[k] == '(') - (what[k] == ')');
+    if (k == len) { /* its parenthesis closes at the end */
+      what += 3;
+      len -= 4;
+    }
+  }
+  if (isnan(hi))
+    print_error("%.*s: %.1f ms, expected at least %.6g ms\n", len, what, ms,
+                lo);
+  else if (isnan(lo))
+    print_error("%.*s: %.1f ms, expected less than %.6g ms\n", len, what, ms,
+                hi);
+  else
+    print_error("%.*s: %.1f ms, expected %.6g..%.6g ms\n", len, what, ms, lo,
+                hi);
+  _fail(file, line);
+}
+
+/* ---- a batch on a loop of the test's own -------------------------------- */
+
+/* The entry of batch b, newest first: a batch freed in its callback may
+ * leave its address to a later one. */
+static test_loop_batch *entry_of(const test_loop *t, const iob_batch *b) {
+  for (int k = t->nbatches - 1; k >= 0; k--)
+    if (t->batches[k].batch == b)
+      return (test_loop_batch *)&t->batches[k];
+  fail_msg("batch %p was not started on this test_loop", (const void *)b);
+  return NULL;
+}
+
+static test_loop *test_loop_of(const iob_batch *b) {
+  uv_loop_t *loop = iob_batch_loop(b);
+  assert_non_null(loop);
+  return loop->data;
+}
+
+static void count_op(iob_batch *batch, uint32_t index,
+                     const iob_record *record) {
+  test_loop_batch *e = entry_of(test_loop_of(batch), batch);
+  if (index >= e->count)
+    fail_msg("operation %u reported, of %u", index, e->count);
+  test_counts *c = &e->counts;
+  c->op_calls++;
+  if (record->status == 0) {
+    c->ok++;
+  } else {
+    c->failed++;
+    c->cancelled += record->status == IOB_ECANCELED;
+  }
+  if (e->op_seen[index] < UINT8_MAX)
+    e->op_seen[index]++;
+  if (e->on_op != NULL)
+    e->on_op(batch, index, record);
+}
+
+static void count_batch(iob_batch *batch, int status) {
+  test_loop_batch *e = entry_of(test_loop_of(batch), batch);
+  e->counts.batch_calls++;
+  e->counts.batch_status = status;
+  if (e->cb != NULL)
+    e->cb(batch, status); /* may free the batch */
+}
+
+void test_loop_init(test_loop *t) {
+  *t = (test_loop){0};
+  assert_int_equal(uv_loop_init(&t->loop), 0);
+  t->loop.data = t;
+}
+
+iob_batch *test_loop_create(test_loop *t, const iob_config *config,
+                            iob_batch_cb cb) {
+  assert_true(t->nbatches < TEST_LOOP_BATCHES);
+  test_loop_batch *e = &t->batches[t->nbatches];
+  *e = (test_loop_batch){
+      .cb = cb, .on_op = config->on_op, .count = config->count};
+  iob_config c = *config;
+  c.on_op = count_op;
+  assert_int_equal(iob_batch_create(&e->batch, &c), 0);
+  e->op_seen = calloc(c.count, 1);
+  assert_non_null(e->op_seen);
+  t->nbatches++;
+  return e->batch;
+}
+
+void test_loop_start_created(test_loop *t, iob_batch *b) {
+  entry_of(t, b); /* created by test_loop_create() */
+  assert_int_equal(iob_batch_start(b, &t->loop, count_batch), 0);
+}
+
+iob_batch *test_loop_start(test_loop *t, const iob_config *config,
+                           iob_batch_cb cb) {
+  iob_batch *b = test_loop_create(t, config, cb);
+  test_loop_start_created(t, b);
+  return b;
+}
+
+void test_loop_run(test_loop *t) {
+  assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+}
+
+static void cancel_now(uv_timer_t *timer) {
+  test_loop *t = timer->data;
+  assert_int_equal(iob_batch_cancel(t->cancel_batch), 0);
+  assert_int_equal(iob_batch_cancel(t->cancel_batch), 0);
+  uv_close((uv_handle_t *)timer, NULL);
+}
+
+void test_loop_cancel_after(test_loop *t, iob_batch *b, uint64_t ms) {
+  t->cancel_batch = b;
+  assert_int_equal(uv_timer_init(&t->loop, &t->cancel_timer), 0);
+  t->cancel_timer.data = t;
+  assert_int_equal(uv_timer_start(&t->cancel_timer, cancel_now, ms, 0), 0);
+}
+
+const test_counts *test_loop_counts(const test_loop *t, const iob_batch *b) {
+  return &entry_of(t, b)->counts;
+}
+
+static void name_handle(uv_handle_t *handle, void *arg) {
+  (void)arg;
+  print_error("  left on the loop: a %s handle%s\n",
+              uv_handle_type_name(uv_handle_get_type(handle)),
+              uv_is_closing(handle) ? ", closing" : "");
+}
+
+void test_loop_close(test_loop *t) {
+  for (int k = 0; k < t->nbatches; k++) {
+    test_loop_batch *e = &t->batches[k];
+    if (e->counts.batch_calls != 1)
+      fail_msg("batch %d called back %d times, not once", k,
+               e->counts.batch_calls);
+    for (uint32_t i = 0; i < e->count; i++)
+      if (e->op_seen[i] != 1)
+        fail_msg("batch %d: operation %u reported %u times, not once", k, i,
+                 e->op_seen[i]);
+    free(e->op_seen);
+    e->op_seen = NULL;
+  }
+  t->nbatches = 0;
+  int err = uv_loop_close(&t->loop);
+  if (err != 0) {
+    uv_walk(&t->loop, name_handle, NULL);
+    fail_msg("uv_loop_close: %s", uv_err_name(err));
+  }
+}
+
+iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_start(&t, config, NULL);
+  test_loop_run(&t);
+  if (counts != NULL)
+    *counts = t.batches[0].counts;
+  test_loop_close(&t);
+  return b;
+}

@@ -1,0 +1,142 @@
+/* The helper library every test links (test/common.c, built once by
+ * test/meson.build, as libxkbcommon builds its test/common.c):
+ *
+ * - cmocka's headers in the order it needs;
+ * - a configuration or a report in one line;
+ * - a batch run on a loop of the test's own (test_loop_*, run_on_own_loop)
+ *   that counts what every callback saw and proves, at the end, that each
+ *   batch called back once, each operation once, and that the loop closes
+ *   (uv_loop_close() == 0);
+ * - timing assertions that print what they measured and the bounds when
+ *   they fail: "r.elapsed_ns: 512.3 ms, expected 480..700 ms". */
+#ifndef IOB_TEST_COMMON_H
+#define IOB_TEST_COMMON_H
+
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <math.h>
+
+#include "iobound.h"
+
+/* Nanoseconds as milliseconds. */
+#define MS(ns) ((double)(ns) / 1e6)
+
+/* ---- configurations and reports ----------------------------------------- */
+
+/* A default configuration with a style (NULL: the default), a count and a
+ * duration. */
+iob_config config_of(const iob_style *style, uint32_t count,
+                     uint64_t duration_ms);
+
+/* Run a batch to its end on a loop of its own (run_on_own_loop(): the
+ * loop must close) and return its report; the test fails if the run
+ * does. */
+iob_report report_of(const iob_config *config);
+
+/* report_of() for `count` waits of `duration_ms` in `style`. */
+iob_report run_report(const iob_style *style, uint32_t count,
+                      uint64_t duration_ms);
+
+/* The most styles a test keeps an array for. */
+#define STYLES_MAX 8
+
+/* How many styles iob_style_at() lists (at most STYLES_MAX). */
+size_t style_count(void);
+
+/* ---- timing ------------------------------------------------------------- */
+
+/* Fail, saying what was measured and what was expected, unless
+ * lo <= ms < hi. The bounds must hold on a busy two-core machine. */
+#define assert_ms_between(ms, lo, hi)                                          \
+  test_assert_ms(#ms, (double)(ms), (double)(lo), (double)(hi), __FILE__,      \
+                 __LINE__)
+/* Unless lo <= ms. */
+#define assert_ms_at_least(ms, lo)                                             \
+  test_assert_ms(#ms, (double)(ms), (double)(lo), NAN, __FILE__, __LINE__)
+/* Unless ms < hi. */
+#define assert_ms_below(ms, hi)                                                \
+  test_assert_ms(#ms, (double)(ms), NAN, (double)(hi), __FILE__, __LINE__)
+
+/* What the macros call: a bound that is NAN is no bound. */
+void test_assert_ms(const char *what, double ms, double lo, double hi,
+                    const char *file, int line);
+
+/* ---- a batch on a loop of the test's own -------------------------------- */
+
+/* What the callbacks of one batch saw. */
+typedef struct test_counts {
+  int batch_calls;    /* runs of the batch callback: 1 once it ended */
+  int batch_status;   /* the status the batch callback was given */
+  uint32_t op_calls;  /* runs of the per-operation callback */
+  uint32_t ok;        /* of those, with status 0 */
+  uint32_t failed;    /* with any other status (as report.failed) */
+  uint32_t cancelled; /* of the failed, with IOB_ECANCELED */
+} test_counts;
+
+/* The most batches one test_loop runs. */
+#define TEST_LOOP_BATCHES 16
+
+/* One batch started on a test_loop: its callbacks, and what they saw. */
+typedef struct test_loop_batch {
+  iob_batch *batch;
+  iob_batch_cb cb; /* the test's own, called after counting; or NULL */
+  iob_op_cb on_op; /* the config's own, likewise */
+  uint32_t count;
+  uint8_t *op_seen; /* per operation: callbacks (saturates at 255) */
+  test_counts counts;
+} test_loop_batch;
+
+/* A loop of the test's own and the batches started on it. The loop's data
+ * pointer is the test_loop; batches keep their config's data. */
+typedef struct test_loop {
+  uv_loop_t loop;
+  int nbatches;
+  test_loop_batch batches[TEST_LOOP_BATCHES];
+  uv_timer_t cancel_timer; /* test_loop_cancel_after() */
+  iob_batch *cancel_batch;
+} test_loop;
+
+/* uv_loop_init() on t->loop, which must succeed. */
+void test_loop_init(test_loop *t);
+
+/* Create a batch from `config` and start it on t (both must succeed). Its
+ * callbacks are counted, then passed on to `cb` (may be NULL) and to
+ * config->on_op. Returns the batch, which the test frees. */
+iob_batch *test_loop_start(test_loop *t, const iob_config *config,
+                           iob_batch_cb cb);
+
+/* The two halves of test_loop_start(), for a test that does something in
+ * between (cancels the batch before it starts, tries bad arguments...). */
+iob_batch *test_loop_create(test_loop *t, const iob_config *config,
+                            iob_batch_cb cb);
+void test_loop_start_created(test_loop *t, iob_batch *b);
+
+/* uv_run(UV_RUN_DEFAULT) until nothing is left, which must return 0. */
+void test_loop_run(test_loop *t);
+
+/* Cancel batch b `ms` after now, from a timer of t's that then closes;
+ * twice, for the second call must be harmless too (both return 0). */
+void test_loop_cancel_after(test_loop *t, iob_batch *b, uint64_t ms);
+
+/* What batch b's callbacks have seen so far (b started on t). */
+const test_counts *test_loop_counts(const test_loop *t, const iob_batch *b);
+
+/* The end of every test that uses a loop: each batch started on t called
+ * back exactly once and reported each operation exactly once, and
+ * uv_loop_close() returns 0: nothing was left on the loop. The test's own
+ * handles must be closed (and called back) first. Batches are not freed:
+ * a finished batch holds nothing of the loop's. */
+void test_loop_close(test_loop *t);
+
+/* All of the above in one: a batch from `config`, started on a loop of its
+ * own and run to its end; the loop closed (proved). Copies what the
+ * callbacks saw to *counts unless NULL. Returns the finished batch, for
+ * the test to read and free. */
+iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
+
+#endif

@@ -1,0 +1,167 @@
+/* The loop style's timer queue on its own (lib/core/deadlines.c): items
+ * come out earliest deadline first, never before their deadline, in the
+ * order they went in for equal waits, whatever mix of waits. */
+#include <stdlib.h>
+
+#include "common.h"
+#include "deadlines.h"
+
+#define MSEC UINT64_C(1000000)
+
+typedef struct fixture {
+  iob_record records[4096];
+  iob__deadlines queue;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof(*f));
+  if (f == NULL || iob__deadlines_init(&f->queue, f->records, 4096) != 0)
+    return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  iob__deadlines_free(&f->queue);
+  free(f);
+  return 0;
+}
+
+/* Add item i, started at `start`, to end `wait` later. */
+static bool add(fixture *f, uint32_t i, uint64_t start, uint64_t wait) {
+  f->records[i].started_ns = start;
+  assert_int_equal(iob__deadlines_make_list(&f->queue, wait), 0);
+  return iob__deadlines_add(&f->queue, i, wait);
+}
+
+static void an_empty_queue_has_no_deadline_and_gives_nothing(void **state) {
+  fixture *f = *state;
+  assert_true(iob__deadlines_first(&f->queue) == UINT64_MAX);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
+}
+
+static void items_of_one_wait_come_out_in_the_order_they_went_in(void **s) {
+  fixture *f = *s;
+  for (uint32_t i = 0; i < 100; i++)
+    add(f, i, i * MSEC, 50 * MSEC);
+  assert_true(iob__deadlines_first(&f->queue) == 50 * MSEC);
+  for (uint32_t i = 0; i < 100; i++)
+    assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), i);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
+}
+
+static void nothing_comes_out_before_its_deadline(void **state) {
+  fixture *f = *state;
+  add(f, 0, 10 * MSEC, 100 * MSEC); /* due at 110 ms */
+  assert_int_equal(iob__deadlines_pop(&f->queue, 110 * MSEC - 1), IOB__NO_ITEM);
+  assert_int_equal(iob__deadlines_pop(&f->queue, 110 * MSEC), 0);
+}
+
+static void the_earliest_deadline_comes_first_across_waits(void **state) {
+  fixture *f = *state;
+  assert_true(add(f, 0, 0, 300 * MSEC)); /* due 300: the first, so earliest */
+  assert_true(add(f, 1, 0, 100 * MSEC)); /* due 100: a new earliest */
+  assert_false(add(f, 2, 1 * MSEC, 300 * MSEC)); /* behind item 0 */
+  assert_false(add(f, 3, 0, 200 * MSEC));      /* 200 is not earlier */
+  assert_true(iob__deadlines_first(&f->queue) == 100 * MSEC);
+  uint32_t want[] = {1, 3, 0, 2};
+  for (int k = 0; k < 4; k++)
+    assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), want[k]);
+}
+
+static void a_wait_of_zero_is_due_at_its_start(void **state) {
+  fixture *f = *state;
+  add(f, 7, 5 * MSEC, 0);
+  assert_true(iob__deadlines_first(&f->queue) == 5 * MSEC);
+  assert_int_equal(iob__deadlines_pop(&f->queue, 5 * MSEC), 7);
+}
+
+static void making_a_list_twice_makes_one(void **state) {
+  fixture *f = *state;
+  assert_int_equal(iob__deadlines_make_list(&f->queue, 42), 0);
+  assert_int_equal(iob__deadlines_make_list(&f->queue, 42), 0);
+  assert_int_equal(f->queue.nlists, 1);
+}
+
+/* Thousands of distinct waits, added in start order with each start later
+ * than the one before, against the simplest answer: sort by deadline. */
+static void any_mix_of_waits_comes_out_in_deadline_order(void **state) {
+  fixture *f = *state;
+  enum { N = 4096 };
+  srand(12345);
+  uint64_t deadline[N];
+  for (uint32_t i = 0; i < N; i++) {
+    uint64_t wait = (uint64_t)(rand() % 1500) * (MSEC / 4);
+    add(f, i, i * 1000, wait);
+    deadline[i] = i * 1000 + wait;
+  }
+  assert_true(f->queue.nlists > 1000);
+  uint64_t last = 0;
+  for (uint32_t k = 0; k < N; k++) {
+    uint32_t i = iob__deadlines_pop(&f->queue, UINT64_MAX);
+    assert_true(i < N);
+    assert_true(deadline[i] >= last);
+    last = deadline[i];
+    deadline[i] = UINT64_MAX; /* each comes out once */
+  }
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
+}
+
+/* Taking items out while others go in, as a running loop does. */
+static void items_added_between_pops_keep_their_order(void **state) {
+  fixture *f = *state;
+  add(f, 0, 0, 10 * MSEC);
+  add(f, 1, 0, 30 * MSEC);
+  assert_int_equal(iob__deadlines_pop(&f->queue, 10 * MSEC), 0);
+  add(f, 2, 10 * MSEC, 10 * MSEC); /* due 20: before item 1 */
+  assert_true(iob__deadlines_first(&f->queue) == 20 * MSEC);
+  assert_int_equal(iob__deadlines_pop(&f->queue, 25 * MSEC), 2);
+  assert_int_equal(iob__deadlines_pop(&f->queue, 25 * MSEC), IOB__NO_ITEM);
+  assert_int_equal(iob__deadlines_pop(&f->queue, 30 * MSEC), 1);
+}
+
+/* A list of consecutive items needs no links until one breaks the run;
+ * then its items keep their order. */
+static void a_gap_in_a_run_of_items_keeps_their_order(void **state) {
+  fixture *f = *state;
+  for (uint32_t i = 10; i < 20; i++)
+    add(f, i, i, 5 * MSEC);
+  add(f, 25, 25, 5 * MSEC); /* a gap: 20..24 were never added */
+  add(f, 26, 26, 5 * MSEC);
+  for (uint32_t i = 10; i < 20; i++)
+    assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), i);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), 25);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), 26);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
+  /* Emptied, a list starts a new run anywhere. */
+  add(f, 3, 30, 5 * MSEC);
+  add(f, 4, 31, 5 * MSEC);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), 3);
+  assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), 4);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          an_empty_queue_has_no_deadline_and_gives_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          items_of_one_wait_come_out_in_the_order_they_went_in, setup,
+          teardown),
+      cmocka_unit_test_setup_teardown(nothing_comes_out_before_its_deadline,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          the_earliest_deadline_comes_first_across_waits, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_wait_of_zero_is_due_at_its_start,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(making_a_list_twice_makes_one, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          any_mix_of_waits_comes_out_in_deadline_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          items_added_between_pops_keep_their_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          a_gap_in_a_run_of_items_keeps_their_order, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

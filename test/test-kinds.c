@@ -1,0 +1,356 @@
+/* Kinds of operation as descriptors: what a kind's functions are given
+ * (the operation's context), what an operation hands back (status,
+ * message, value, result), how it is told to stop, and which kinds each
+ * style refuses. A user's kind here is written exactly as the built-in
+ * ones are. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* ---- a user's kind: an asynchronous timer of its own -------------------- */
+
+typedef struct target {
+  int magic;
+  int fail_index; /* this operation fails, with a message; -1: none */
+  int never_ends; /* operations end only when told to stop */
+} target;
+
+typedef struct timer_state {
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+  int stopped; /* stop() was called */
+} timer_state;
+
+static int cleanups, results_freed, stops_seen_timed_out, stops_seen_cancel;
+
+static void on_closed(uv_handle_t *handle) {
+  timer_state *t = handle->data;
+  assert_int_equal(iob_op_done(t->op, t->status), 0);
+}
+
+static void end(timer_state *t, int status) {
+  if (uv_is_closing((uv_handle_t *)&t->timer))
+    return;
+  t->status = status;
+  uv_close((uv_handle_t *)&t->timer, on_closed);
+}
+
+static void on_timer(uv_timer_t *timer) {
+  timer_state *t = timer->data;
+  const target *tg = t->op->target;
+  if ((int)t->op->index == tg->fail_index) {
+    iob_op_set_message(t->op, "operation 3 was told to fail");
+    end(t, UV_ECONNRESET);
+    return;
+  }
+  iob_op_set_value(t->op, (uint64_t)t->op->index * 10);
+  int *result = malloc(sizeof(*result));
+  *result = (int)t->op->index;
+  iob_op_set_result(t->op, result);
+  end(t, 0);
+}
+
+static int timer_start(iob_op *op) {
+  const target *tg = op->target;
+  timer_state *t = op->state;
+  assert_non_null(t);
+  assert_int_equal(tg->magic, 42);
+  /* The state comes zeroed, every time. */
+  assert_null(t->op);
+  assert_int_equal(t->stopped, 0);
+  assert_int_equal(iob_op_stopping(op), 0);
+  t->op = op;
+  uv_loop_t *loop = iob_batch_loop(op->batch);
+  uv_update_time(loop);
+  uv_timer_init(loop, &t->timer);
+  t->timer.data = t;
+  if (tg->never_ends)
+    return 0;
+  return uv_timer_start(&t->timer, on_timer, op->duration_ms, 0);
+}
+
+static void timer_stop(iob_op *op) {
+  timer_state *t = op->state;
+  t->stopped = 1;
+  int why = iob_op_stopping(op);
+  stops_seen_timed_out += why == IOB_ETIMEDOUT;
+  stops_seen_cancel += why == IOB_ECANCELED;
+  end(t, 0); /* recorded with the reason it was told, not 0 */
+}
+
+static void timer_cleanup(iob_op *op) { cleanups++; }
+
+static void free_result(void *result) {
+  results_freed++;
+  free(result);
+}
+
+static const iob_kind timer_kind = {
+    .name = "timer",
+    .op_size = sizeof(timer_state),
+    .start = timer_start,
+    .stop = timer_stop,
+    .cleanup = timer_cleanup,
+    .free_result = free_result,
+};
+
+/* Run config to its end on a loop of its own, which must close. */
+static iob_batch *run(const iob_config *c) {
+  test_counts counts;
+  iob_batch *b = run_on_own_loop(c, &counts);
+  assert_int_equal(counts.batch_calls, 1);
+  return b;
+}
+
+static iob_config kind_config(const iob_style *style, const iob_kind *kind,
+                              uint32_t count, const void *tg) {
+  iob_config c = config_of(style, count, 5);
+  c.kind = kind;
+  c.target = tg;
+  return c;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void an_operation_hands_back_its_message_value_and_result(void **s) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential};
+  for (int k = 0; k < 2; k++) {
+    target tg = {.magic = 42, .fail_index = 3};
+    cleanups = results_freed = 0;
+    iob_config c = kind_config(styles[k], &timer_kind, 6, &tg);
+    iob_batch *b = run(&c);
+    for (uint32_t i = 0; i < 6; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      if (i == 3) {
+        assert_int_equal(o.status, UV_ECONNRESET);
+        assert_string_equal(o.message, "operation 3 was told to fail");
+        assert_null(o.result);
+      } else {
+        assert_int_equal(o.status, 0);
+        assert_null(o.message);
+        assert_int_equal(o.value, i * 10);
+        assert_int_equal(*(int *)o.result, (int)i);
+      }
+    }
+    assert_int_equal(cleanups, 6); /* once for every operation */
+    assert_int_equal(iob_batch_free(b), 0);
+    assert_int_equal(results_freed, 5); /* the kind's free_result */
+  }
+}
+
+static void outcomes_are_read_only_once_the_batch_is_over(void **state) {
+  iob_config c = kind_config(&iob_style_loop, &iob_kind_wait, 2, NULL);
+  iob_batch *b;
+  iob_outcome o;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_outcome(b, 0, &o), IOB_EBUSY);
+  assert_int_equal(iob_batch_outcome(b, 2, &o), IOB_EINVAL);
+  assert_int_equal(iob_batch_outcome(b, 0, NULL), IOB_EINVAL);
+  assert_int_equal(iob_batch_outcome(NULL, 0, &o), IOB_EINVAL);
+  assert_int_equal(iob_batch_free(b), 0);
+  /* A plain wait hands nothing back: empty outcomes, no memory. */
+  b = run(&c);
+  assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+  assert_int_equal(o.status, 0);
+  assert_null(o.message);
+  assert_int_equal(o.value, 0);
+  assert_null(o.result);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void an_operation_past_its_timeout_is_told_why_it_stops(void **s) {
+  target tg = {.magic = 42, .fail_index = -1, .never_ends = 1};
+  stops_seen_timed_out = 0;
+  iob_config c = kind_config(&iob_style_loop, &timer_kind, 4, &tg);
+  c.timeout_ms = 20;
+  iob_batch *b = run(&c);
+  assert_int_equal(stops_seen_timed_out, 4);
+  const iob_record *r = iob_batch_records(b, NULL);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(r[i].status, IOB_ETIMEDOUT);
+    assert_true(r[i].finished_ns - r[i].started_ns >= 20 * 1000000);
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* Start config's batch on a loop of the test's own, cancel it after
+ * `ms`, and run the loop until it closes cleanly. */
+static iob_batch *run_and_cancel_after(const iob_config *c, uint64_t ms) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_start(&t, c, NULL);
+  test_loop_cancel_after(&t, b, ms);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  return b;
+}
+
+static void a_cancelled_operation_is_told_it_was_cancelled(void **state) {
+  target tg = {.magic = 42, .fail_index = -1, .never_ends = 1};
+  stops_seen_cancel = 0;
+  iob_config c = kind_config(&iob_style_loop, &timer_kind, 5, &tg);
+  c.max_in_flight = 2;
+  iob_batch *b = run_and_cancel_after(&c, 20);
+  /* The two in flight are told why they stop; the three never started
+   * settle at once. All five are cancelled. */
+  assert_int_equal(stops_seen_cancel, 2);
+  const iob_record *r = iob_batch_records(b, NULL);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(r[i].status, IOB_ECANCELED);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* ---- settling what may not be settled ----------------------------------- */
+
+static int done_inside_run;
+
+static int run_and_try_to_settle(iob_op *op) {
+  done_inside_run = iob_op_done(op, 0);
+  return 0;
+}
+
+static const iob_kind blocking_kind = {.name = "blocking",
+                                       .run = run_and_try_to_settle};
+
+static void settling_an_operation_not_begun_by_start_is_refused(void **s) {
+  assert_int_equal(iob_op_done(NULL, 0), IOB_EINVAL);
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_pool,
+                               &iob_style_threads};
+  for (int k = 0; k < 3; k++) {
+    iob_config c = kind_config(styles[k], &blocking_kind, 1, NULL);
+    done_inside_run = 1;
+    iob_batch *b = run(&c);
+    assert_int_equal(done_inside_run, IOB_EINVAL); /* run() returns it */
+    assert_int_equal(iob_batch_records(b, NULL)[0].status, 0);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+static int run_until_stopped(iob_op *op) {
+  while (iob_op_stopping(op) == 0)
+    uv_sleep(1);
+  return iob_op_stopping(op);
+}
+
+static const iob_kind patient_kind = {.name = "patient",
+                                      .run = run_until_stopped};
+
+static void a_run_on_a_thread_sees_the_cancel_and_may_give_up(void **s) {
+  const iob_style *styles[] = {&iob_style_pool, &iob_style_threads};
+  for (int k = 0; k < 2; k++) {
+    iob_config c = kind_config(styles[k], &patient_kind, 3, NULL);
+    iob_batch *b = run_and_cancel_after(&c, 30);
+    const iob_record *r = iob_batch_records(b, NULL);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(r[i].status, IOB_ECANCELED);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* ---- what each style accepts ---------------------------------------------- */
+
+static int refuse_check(const iob_config *config) { return IOB_ERANGE; }
+static int run_nothing(iob_op *op) { return 0; }
+static int start_nothing(iob_op *op) { return 0; }
+
+static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
+  const iob_kind nothing = {.name = "nothing"};
+  const iob_kind unnamed = {.run = run_nothing};
+  const iob_kind async_only = {.name = "async", .start = start_nothing};
+  const iob_kind wait_then_start = {
+      .name = "w", .flags = IOB_KIND_WAITS, .start = start_nothing};
+  const iob_kind checked = {
+      .name = "checked", .run = run_nothing, .check = refuse_check};
+  struct {
+    const iob_style *style;
+    const iob_kind *kind;
+    int err;
+  } cases[] = {
+      {&iob_style_loop, &nothing, IOB_EINVAL},
+      {&iob_style_loop, &unnamed, IOB_EINVAL},
+      {&iob_style_loop, &wait_then_start, IOB_EINVAL},
+      {&iob_style_pool, &async_only, IOB_ENOTSUP},
+      {&iob_style_threads, &async_only, IOB_ENOTSUP},
+      {&iob_style_loop, &checked, IOB_ERANGE},
+      {&iob_style_loop, &iob_kind_tcp, IOB_EINVAL}, /* no target */
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    iob_config c = kind_config(cases[k].style, cases[k].kind, 1, NULL);
+    iob_batch *b = (iob_batch *)&c;
+    assert_int_equal(iob_batch_create(&b, &c), cases[k].err);
+    assert_null(b);
+  }
+}
+
+static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
+  const char *styles[] = {"sequential", "loop", "pool", "threads"};
+  for (size_t k = 0; k < 4; k++) {
+    const iob_style *style = iob_style_at(k);
+    assert_non_null(style);
+    assert_string_equal(iob_style_name(style), styles[k]);
+    assert_ptr_equal(iob_style_find(styles[k]), style);
+  }
+  assert_null(iob_style_at(4));
+  assert_null(iob_style_find("fibers"));
+  assert_null(iob_style_find(NULL));
+  assert_null(iob_style_name(NULL));
+  assert_int_equal(iob_style_flags(NULL), 0);
+  assert_int_equal(iob_style_flags(&iob_style_loop), 0);
+  assert_int_equal(iob_style_flags(&iob_style_pool), IOB_STYLE_ON_THREADS);
+  assert_int_equal(iob_style_flags(&iob_style_threads),
+                   IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH);
+
+  const char *kinds[] = {"wait", "cpu", "tcp"};
+  for (size_t k = 0; k < 3; k++) {
+    const iob_kind *kind = iob_kind_at(k);
+    assert_non_null(kind);
+    assert_string_equal(kind->name, kinds[k]);
+    assert_ptr_equal(iob_kind_find(kinds[k]), kind);
+  }
+  assert_null(iob_kind_at(3));
+  assert_null(iob_kind_find("user"));
+  assert_null(iob_kind_find(NULL));
+}
+
+static void the_defaults_are_a_wait_on_the_loop(void **state) {
+  iob_config c;
+  iob_config_init(&c);
+  assert_ptr_equal(c.style, &iob_style_loop);
+  assert_ptr_equal(c.kind, &iob_kind_wait);
+  c.style = NULL; /* NULL means the default too */
+  c.kind = NULL;
+  c.count = 2;
+  iob_batch *b = run(&c);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_ptr_equal(r.style, &iob_style_loop);
+  assert_ptr_equal(r.kind, &iob_kind_wait);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void op_functions_refuse_null(void **state) {
+  assert_int_equal(iob_op_set_message(NULL, "x"), IOB_EINVAL);
+  assert_int_equal(iob_op_set_value(NULL, 1), IOB_EINVAL);
+  assert_int_equal(iob_op_set_result(NULL, NULL), IOB_EINVAL);
+  assert_int_equal(iob_op_stopping(NULL), IOB_EINVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(an_operation_hands_back_its_message_value_and_result),
+      cmocka_unit_test(outcomes_are_read_only_once_the_batch_is_over),
+      cmocka_unit_test(an_operation_past_its_timeout_is_told_why_it_stops),
+      cmocka_unit_test(a_cancelled_operation_is_told_it_was_cancelled),
+      cmocka_unit_test(settling_an_operation_not_begun_by_start_is_refused),
+      cmocka_unit_test(a_run_on_a_thread_sees_the_cancel_and_may_give_up),
+      cmocka_unit_test(a_kind_a_style_cannot_run_is_refused_at_create),
+      cmocka_unit_test(styles_and_kinds_are_found_by_name_and_listed),
+      cmocka_unit_test(the_defaults_are_a_wait_on_the_loop),
+      cmocka_unit_test(op_functions_refuse_null),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
