@@ -15,7 +15,7 @@ typedef struct fixture {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof(*f));
-  if (f == NULL || iob__deadlines_init(&f->queue, f->records, 4096) != 0)
+  if (f == NULL || iob__deadlines_init(&f->queue, f->records) != 0)
     return -1;
   *state = f;
   return 0;
@@ -28,21 +28,33 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* Plan for n items of a wait, as the queue asks before anything is added;
+ * then ready(). */
+static void plan(fixture *f, uint64_t wait, uint32_t n) {
+  assert_int_equal(iob__deadlines_make_list(&f->queue, wait, n), 0);
+}
+
+static void ready(fixture *f) {
+  assert_int_equal(iob__deadlines_ready(&f->queue), 0);
+}
+
 /* Add item i, started at `start`, to end `wait` later. */
 static bool add(fixture *f, uint32_t i, uint64_t start, uint64_t wait) {
   f->records[i].started_ns = start;
-  assert_int_equal(iob__deadlines_make_list(&f->queue, wait), 0);
   return iob__deadlines_add(&f->queue, i, wait);
 }
 
 static void an_empty_queue_has_no_deadline_and_gives_nothing(void **state) {
   fixture *f = *state;
+  ready(f);
   assert_true(iob__deadlines_first(&f->queue) == UINT64_MAX);
   assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
 }
 
 static void items_of_one_wait_come_out_in_the_order_they_went_in(void **s) {
   fixture *f = *s;
+  plan(f, 50 * MSEC, 100);
+  ready(f);
   for (uint32_t i = 0; i < 100; i++)
     add(f, i, i * MSEC, 50 * MSEC);
   assert_true(iob__deadlines_first(&f->queue) == 50 * MSEC);
@@ -53,6 +65,8 @@ static void items_of_one_wait_come_out_in_the_order_they_went_in(void **s) {
 
 static void nothing_comes_out_before_its_deadline(void **state) {
   fixture *f = *state;
+  plan(f, 100 * MSEC, 1);
+  ready(f);
   add(f, 0, 10 * MSEC, 100 * MSEC); /* due at 110 ms */
   assert_int_equal(iob__deadlines_pop(&f->queue, 110 * MSEC - 1), IOB__NO_ITEM);
   assert_int_equal(iob__deadlines_pop(&f->queue, 110 * MSEC), 0);
@@ -60,6 +74,10 @@ static void nothing_comes_out_before_its_deadline(void **state) {
 
 static void the_earliest_deadline_comes_first_across_waits(void **state) {
   fixture *f = *state;
+  plan(f, 300 * MSEC, 2);
+  plan(f, 100 * MSEC, 1);
+  plan(f, 200 * MSEC, 1);
+  ready(f);
   assert_true(add(f, 0, 0, 300 * MSEC)); /* due 300: the first, so earliest */
   assert_true(add(f, 1, 0, 100 * MSEC)); /* due 100: a new earliest */
   assert_false(add(f, 2, 1 * MSEC, 300 * MSEC)); /* behind item 0 */
@@ -72,45 +90,66 @@ static void the_earliest_deadline_comes_first_across_waits(void **state) {
 
 static void a_wait_of_zero_is_due_at_its_start(void **state) {
   fixture *f = *state;
+  plan(f, 0, 1);
+  ready(f);
   add(f, 7, 5 * MSEC, 0);
   assert_true(iob__deadlines_first(&f->queue) == 5 * MSEC);
   assert_int_equal(iob__deadlines_pop(&f->queue, 5 * MSEC), 7);
 }
 
-static void making_a_list_twice_makes_one(void **state) {
+static void planning_one_wait_twice_makes_one_list_with_room_for_both(
+    void **state) {
   fixture *f = *state;
-  assert_int_equal(iob__deadlines_make_list(&f->queue, 42), 0);
-  assert_int_equal(iob__deadlines_make_list(&f->queue, 42), 0);
+  plan(f, 42, 1);
+  plan(f, 42, 2);
   assert_int_equal(f->queue.nlists, 1);
+  assert_int_equal(f->queue.lists[0].room, 3);
 }
 
 /* Thousands of distinct waits, added in start order with each start later
- * than the one before, against the simplest answer: sort by deadline. */
-static void any_mix_of_waits_comes_out_in_deadline_order(void **state) {
+ * than the one before, taken out as a timer would: at each moment, every
+ * item due then and none that is not, each once. */
+static void any_mix_of_waits_comes_out_when_due(void **state) {
   fixture *f = *state;
   enum { N = 4096 };
   srand(12345);
-  uint64_t deadline[N];
+  uint64_t deadline[N], wait[N], last = 0;
   for (uint32_t i = 0; i < N; i++) {
-    uint64_t wait = (uint64_t)(rand() % 1500) * (MSEC / 4);
-    add(f, i, i * 1000, wait);
-    deadline[i] = i * 1000 + wait;
+    wait[i] = (uint64_t)(rand() % 1500) * (MSEC / 4);
+    plan(f, wait[i], 1);
+  }
+  ready(f);
+  for (uint32_t i = 0; i < N; i++) {
+    add(f, i, i * 1000, wait[i]);
+    deadline[i] = i * 1000 + wait[i];
+    if (deadline[i] > last)
+      last = deadline[i];
   }
   assert_true(f->queue.nlists > 1000);
-  uint64_t last = 0;
-  for (uint32_t k = 0; k < N; k++) {
-    uint32_t i = iob__deadlines_pop(&f->queue, UINT64_MAX);
-    assert_true(i < N);
-    assert_true(deadline[i] >= last);
-    last = deadline[i];
-    deadline[i] = UINT64_MAX; /* each comes out once */
+  uint32_t out = 0;
+  for (uint64_t now = 0; now <= last + MSEC; now += 7 * MSEC) {
+    uint32_t i;
+    while ((i = iob__deadlines_pop(&f->queue, now)) != IOB__NO_ITEM) {
+      assert_true(i < N);
+      assert_true(deadline[i] <= now);
+      deadline[i] = UINT64_MAX; /* each comes out once */
+      out++;
+    }
+    /* Nothing due is left behind. */
+    assert_true(iob__deadlines_first(&f->queue) > now);
+    for (uint32_t k = 0; k < N; k++)
+      assert_true(deadline[k] == UINT64_MAX || deadline[k] > now);
   }
+  assert_int_equal(out, N);
   assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
 }
 
 /* Taking items out while others go in, as a running loop does. */
 static void items_added_between_pops_keep_their_order(void **state) {
   fixture *f = *state;
+  plan(f, 10 * MSEC, 2);
+  plan(f, 30 * MSEC, 1);
+  ready(f);
   add(f, 0, 0, 10 * MSEC);
   add(f, 1, 0, 30 * MSEC);
   assert_int_equal(iob__deadlines_pop(&f->queue, 10 * MSEC), 0);
@@ -125,6 +164,8 @@ static void items_added_between_pops_keep_their_order(void **state) {
  * then its items keep their order. */
 static void a_gap_in_a_run_of_items_keeps_their_order(void **state) {
   fixture *f = *state;
+  plan(f, 5 * MSEC, 14);
+  ready(f);
   for (uint32_t i = 10; i < 20; i++)
     add(f, i, i, 5 * MSEC);
   add(f, 25, 25, 5 * MSEC); /* a gap: 20..24 were never added */
@@ -154,10 +195,10 @@ int main(void) {
           the_earliest_deadline_comes_first_across_waits, setup, teardown),
       cmocka_unit_test_setup_teardown(a_wait_of_zero_is_due_at_its_start,
                                       setup, teardown),
-      cmocka_unit_test_setup_teardown(making_a_list_twice_makes_one, setup,
+      cmocka_unit_test_setup_teardown(planning_one_wait_twice_makes_one_list_with_room_for_both, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(
-          any_mix_of_waits_comes_out_in_deadline_order, setup, teardown),
+          any_mix_of_waits_comes_out_when_due, setup, teardown),
       cmocka_unit_test_setup_teardown(
           items_added_between_pops_keep_their_order, setup, teardown),
       cmocka_unit_test_setup_teardown(

@@ -6,16 +6,14 @@
 
 #define NONE IOB__NO_ITEM
 
-int iob__deadlines_init(iob__deadlines *d, const iob_record *records,
-                        uint32_t count) {
+int iob__deadlines_init(iob__deadlines *d, const iob_record *records) {
   *d = (iob__deadlines){.records = records, .table_mask = 15};
-  d->next = malloc((count ? count : 1) * sizeof(*d->next));
   d->table = calloc(d->table_mask + 1, sizeof(*d->table));
-  return d->next != NULL && d->table != NULL ? 0 : IOB_ENOMEM;
+  return d->table != NULL ? 0 : IOB_ENOMEM;
 }
 
 void iob__deadlines_free(iob__deadlines *d) {
-  free(d->next);
+  free(d->items);
   free(d->lists);
   free(d->heap);
   free(d->table);
@@ -24,21 +22,10 @@ void iob__deadlines_free(iob__deadlines *d) {
 
 /* ---- wait -> list ------------------------------------------------------ */
 
-static uint32_t slot_of(const iob__deadlines *d, uint64_t wait) {
-  uint32_t h = (uint32_t)((wait * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
-  return h & d->table_mask;
-}
-
-uint32_t iob__deadlines_find(const iob__deadlines *d, uint64_t wait) {
-  for (uint32_t k = slot_of(d, wait);; k = (k + 1) & d->table_mask) {
-    uint32_t v = d->table[k];
-    if (v == 0 || d->lists[v - 1].wait_ns == wait)
-      return v == 0 ? NONE : v - 1;
-  }
-}
-
 static void put_list(iob__deadlines *d, uint32_t list) {
-  uint32_t k = slot_of(d, d->lists[list].wait_ns);
+  uint64_t wait = d->lists[list].wait_ns;
+  uint32_t k = (uint32_t)((wait * UINT64_C(0x9E3779B97F4A7C15)) >> 32) &
+               d->table_mask;
   while (d->table[k] != 0)
     k = (k + 1) & d->table_mask;
   d->table[k] = list + 1;
@@ -72,17 +59,34 @@ static int grow_lists(iob__deadlines *d) {
   return 0;
 }
 
-int iob__deadlines_make_list(iob__deadlines *d, uint64_t wait_ns) {
-  if (iob__deadlines_find(d, wait_ns) != NONE)
-    return 0;
-  int err = d->nlists == d->cap ? grow_lists(d) : 0;
-  if (err == 0 && 2 * (d->nlists + 1) > d->table_mask + 1)
-    err = grow_table(d);
-  if (err != 0)
-    return err;
-  d->lists[d->nlists] = (iob__dlist){wait_ns, NONE, NONE, NONE, true};
-  put_list(d, d->nlists++);
+int iob__deadlines_make_list(iob__deadlines *d, uint64_t wait_ns,
+                             uint32_t items) {
+  uint32_t list = iob__deadlines_find(d, wait_ns);
+  if (list == NONE) {
+    int err = d->nlists == d->cap ? grow_lists(d) : 0;
+    if (err == 0 && 2 * (d->nlists + 1) > d->table_mask + 1)
+      err = grow_table(d);
+    if (err != 0)
+      return err;
+    list = d->nlists++;
+    d->lists[list] = (iob__dlist){.wait_ns = wait_ns, .head = NONE,
+                                  .tail = NONE, .heap_pos = NONE};
+    put_list(d, list);
+  }
+  d->lists[list].room += items;
   return 0;
+}
+
+/* Give each list its segment. Pages of the array that a dense list never
+ * writes are never touched, so they cost no memory. */
+int iob__deadlines_ready(iob__deadlines *d) {
+  size_t total = 0;
+  for (uint32_t k = 0; k < d->nlists; k++) {
+    d->lists[k].read = d->lists[k].write = (uint32_t)total;
+    total += d->lists[k].room;
+  }
+  d->items = malloc((total ? total : 1) * sizeof(*d->items));
+  return d->items != NULL ? 0 : IOB_ENOMEM;
 }
 
 /* ---- the heap of lists ------------------------------------------------- */
@@ -126,14 +130,11 @@ static void sift_down(iob__deadlines *d, uint32_t h) {
 /* ---- items ------------------------------------------------------------- */
 
 bool iob__deadlines_add_slow(iob__deadlines *d, iob__dlist *l, uint32_t i) {
-  if (l->head != NONE) {
-    if (l->dense) { /* no longer consecutive: link what it holds */
-      for (uint32_t k = l->head; k != l->tail; k++)
-        d->next[k] = k + 1;
-      l->dense = false;
-    }
-    d->next[l->tail] = i;
-    l->tail = i;
+  if (l->head != NONE) { /* no longer consecutive: write down its items */
+    for (uint32_t k = l->head; k != l->tail + 1; k++)
+      d->items[l->write++] = k;
+    l->dense = false;
+    d->items[l->write++] = i;
     return false;
   }
   l->head = l->tail = i;

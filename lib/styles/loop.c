@@ -48,15 +48,18 @@ static bool cut_short(const iob_batch *b, uint32_t i) {
  * a launch never allocates and never fails. */
 static int make_queue(iob_batch *b, loop_state *s) {
   uint64_t timeout = iob__timeout_ns(b);
+  uint32_t count = b->config.count;
   if (is_async(b) && timeout == 0)
     return 0; /* nothing to time */
-  int err = iob__deadlines_init(&s->queue, b->records, b->config.count);
-  if (err == 0 && is_async(b))
-    return iob__deadlines_make_list(&s->queue, timeout);
-  uint32_t n = b->config.durations_ms ? b->config.count : 1;
-  for (uint32_t i = 0; i < n && err == 0; i++)
-    err = iob__deadlines_make_list(&s->queue, wait_ns(b, i));
-  return err;
+  int err = iob__deadlines_init(&s->queue, b->records);
+  if (err == 0 && (is_async(b) || b->config.durations_ms == NULL))
+    err = iob__deadlines_make_list(&s->queue,
+                                   is_async(b) ? timeout : wait_ns(b, 0),
+                                   count);
+  else
+    for (uint32_t i = 0; i < count && err == 0; i++)
+      err = iob__deadlines_make_list(&s->queue, wait_ns(b, i), 1);
+  return err == 0 ? iob__deadlines_ready(&s->queue) : err;
 }
 
 static void on_timer(uv_timer_t *timer);
