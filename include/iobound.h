@@ -176,8 +176,9 @@ typedef struct iob_kind {
   size_t stack_size;
   /**
    * Optional: check a configuration (its target, its durations) when the
-   * batch is created. @return 0, or a negative code for
-   * iob_batch_create() to return.
+   * batch is created. @return 0, or a negative code of its choosing for
+   * iob_batch_create() to return (the built-in kinds: IOB_EINVAL for a
+   * NULL target).
    */
   int (*check)(const iob_config *config);
   /**
@@ -198,7 +199,9 @@ typedef struct iob_kind {
   /**
    * Optional, loop styles: the operation started by start() must stop
    * soon (iob_op_stopping() says why): stop its I/O and call
-   * iob_op_done() as usual. It stays in flight until it does.
+   * iob_op_done() as usual. It stays in flight until it does, and is
+   * recorded with the reason, whatever status it gives. Without stop(),
+   * the operation runs to its end and is then recorded with the reason.
    */
   void (*stop)(iob_op *op);
   /**
@@ -231,9 +234,9 @@ IOB_EXPORT const iob_kind *iob_kind_at(size_t position);
 
 /**
  * Settle operation @p op, begun by its kind's start(), with @p status (0
- * or a negative code). Call it once, from the loop thread; @p op is not
- * valid after it. An operation told to stop because it timed out is
- * recorded IOB_ETIMEDOUT whatever @p status.
+ * or a negative code). Call it once, from the loop thread; @p op and its
+ * state are not valid after it. An operation told to stop is recorded
+ * with the reason (IOB_ECANCELED or IOB_ETIMEDOUT) whatever @p status.
  * @return 0; IOB_EINVAL for NULL or an operation that is not in flight
  *         from a start() (settled already, or given to run());
  *         IOB_EPERM from another thread.
@@ -318,9 +321,9 @@ struct iob_config {
   /**
    * 0: none. An operation not finished this many ms after it started is
    * reported IOB_ETIMEDOUT: a wait ends then; an operation begun by
-   * start() is told to stop (the kind's stop()); run() on a thread cannot
-   * be interrupted (it may poll iob_op_stopping()), so its result is
-   * discarded when it arrives.
+   * start() is told to stop (the kind's stop()); run() cannot be
+   * interrupted (it may poll iob_op_stopping()), so when it returns its
+   * status is replaced (its message, value and result are kept).
    */
   uint64_t timeout_ms;
   /** Non-zero: the first operation that fails cancels the rest, and its
