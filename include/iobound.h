@@ -424,7 +424,9 @@ IOB_EXPORT int iob_batch_progress(const iob_batch *batch,
 
 /**
  * Run a batch to the end on a private loop, blocking the calling thread:
- * the C form of the tutorial's run_with_multiple_threads().
+ * the C form of the tutorial's run_with_multiple_threads(). The loop is
+ * closed before it returns, so a kind must close every handle it opened
+ * before its operations settle (as the built-in kinds do).
  * @param[out] batch receives the finished batch, to read and then free
  *             with iob_batch_free(); NULL gives IOB_EINVAL.
  * @param[in] config what to run, as for iob_batch_create().
