@@ -149,6 +149,9 @@ typedef struct iob_op {
                              duration_ms. */
 } iob_op;
 
+/** The most state a kind may ask for each operation (iob_kind.op_size). */
+#define IOB_OP_SIZE_MAX ((size_t)1 << 30)
+
 /** The kind's operations first wait their duration; then start() or
  *  run(), if the kind has one, does the rest. On the loop styles the
  *  batch's own timer does the waiting, at no cost per operation; on a
@@ -169,7 +172,8 @@ typedef struct iob_kind {
   const char *name;
   /** IOB_KIND_* flags. */
   unsigned flags;
-  /** Bytes of op->state each operation in flight gets (0: none, NULL). */
+  /** Bytes of op->state each operation in flight gets (0: none, NULL),
+   *  up to IOB_OP_SIZE_MAX. */
   size_t op_size;
   /** The least stack run() needs on a thread of the threads style; 0:
    *  the style's default (64 KiB). */
@@ -234,12 +238,14 @@ IOB_EXPORT const iob_kind *iob_kind_at(size_t position);
 
 /**
  * Settle operation @p op, begun by its kind's start(), with @p status (0
- * or a negative code). Call it once, from the loop thread; @p op and its
- * state are not valid after it. An operation told to stop is recorded
- * with the reason (IOB_ECANCELED or IOB_ETIMEDOUT) whatever @p status.
- * @return 0; IOB_EINVAL for NULL or an operation that is not in flight
- *         from a start() (settled already, or given to run());
- *         IOB_EPERM from another thread.
+ * or a negative code). Call it once, from the loop thread: @p op and its
+ * state are not valid after it (the library reuses them for another
+ * operation, so a second call is a bug it cannot always tell). An
+ * operation told to stop is recorded with the reason (IOB_ECANCELED or
+ * IOB_ETIMEDOUT) whatever @p status.
+ * @return 0; IOB_EINVAL for NULL or an operation given to run(), not
+ *         begun by start(); IOB_EPERM from a thread other than the loop's
+ *         (a run() on a thread of the style's included).
  */
 IOB_EXPORT int iob_op_done(iob_op *op, int status);
 
@@ -280,7 +286,10 @@ IOB_EXPORT int iob_op_stopping(const iob_op *op);
 
 /**
  * Operation @p index has settled; @p record holds its final timing and
- * status. Runs on the loop thread; may call iob_batch_cancel().
+ * status. Runs on the loop thread, from a libuv callback or from inside
+ * iob_batch_cancel() (for what a cancel settles), and from inside
+ * iob_batch_start() for a batch cancelled before it started or a start()
+ * that settled at once; may call iob_batch_cancel().
  */
 typedef void (*iob_op_cb)(iob_batch *batch, uint32_t index,
                           const iob_record *record);
@@ -322,8 +331,9 @@ struct iob_config {
    * 0: none. An operation not finished this many ms after it started is
    * reported IOB_ETIMEDOUT: a wait ends then; an operation begun by
    * start() is told to stop (the kind's stop()); run() cannot be
-   * interrupted (it may poll iob_op_stopping()), so when it returns its
-   * status is replaced (its message, value and result are kept).
+   * interrupted (it may poll iob_op_stopping()), so when it returns a
+   * successful status is replaced (its message, value and result are
+   * kept). At most IOB_DURATION_MAX_MS.
    */
   uint64_t timeout_ms;
   /** Non-zero: the first operation that fails cancels the rest, and its
@@ -354,13 +364,15 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
 
 /**
  * Create a batch from a configuration (copied; durations_ms and target
- * are not). All of the per-operation state is allocated here, in one
- * block.
+ * are not). The records of every operation are allocated here, in one
+ * block; the state of the operations in flight (the kind's op_size for
+ * each, up to the limit) when it starts.
  * @param[out] batch receives the new batch; NULL gives IOB_EINVAL.
  * @param[in] config what to run; NULL gives IOB_EINVAL.
  * @return 0; IOB_EINVAL for count 0 or a kind with nothing to run;
  *         IOB_E2BIG for a count above IOB_COUNT_MAX; IOB_ERANGE for a
- *         duration above IOB_DURATION_MAX_MS; IOB_ENOTSUP for a kind the
+ *         duration or timeout above IOB_DURATION_MAX_MS or an op_size
+ *         above IOB_OP_SIZE_MAX; IOB_ENOTSUP for a kind the
  *         style cannot run (no run() on a thread style); what the kind's
  *         check() returns; IOB_ENOMEM when memory runs out.
  *         On error *batch is NULL.
@@ -373,7 +385,8 @@ IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
  * Once @p cb has run, the batch holds no libuv handle or request: free
  * it and your loop closes cleanly.
  * @return 0; IOB_EINVAL if an argument is NULL; IOB_EBUSY if the batch
- *         was started before; IOB_ENOMEM. On error nothing was started.
+ *         was started before; IOB_ENOMEM. On error nothing was started
+ *         and nothing is left on @p loop.
  */
 IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
                                iob_batch_cb cb);
@@ -391,12 +404,14 @@ IOB_EXPORT int iob_batch_free(iob_batch *batch);
  * Cancel a running batch: operations not started never start, waits on
  * the loop end now, jobs still queued on the pool are cancelled
  * (uv_cancel), operations begun by start() are told to stop (the kind's
- * stop()), and run() already running on a thread finishes and is
- * recorded as it ends (iob_op_stopping() tells it to hurry).
+ * stop()), and a wait or run() already running on a thread finishes and
+ * is recorded as it ends (iob_op_stopping() tells run() to hurry).
  * Cancelled operations get IOB_ECANCELED. The batch callback then runs
  * once, with IOB_ECANCELED (or the first failure's status, for fail_fast).
  * @return 0, also for a batch already cancelled, finished or never
- *         started; IOB_EINVAL for NULL; IOB_EPERM from another thread.
+ *         started, and from the on_op of its last operation (nothing is
+ *         left to cancel: the batch's status stays); IOB_EINVAL for NULL;
+ *         IOB_EPERM from another thread.
  */
 IOB_EXPORT int iob_batch_cancel(iob_batch *batch);
 

@@ -219,6 +219,18 @@ static void waits_past_the_timeout_end_at_the_timeout(void **state) {
   }
 }
 
+/* A wait exactly as long as the timeout ends on time in every style,
+ * however long a thread oversleeps. */
+static void a_wait_as_long_as_the_timeout_ends_on_time_everywhere(void **s) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = config_of(style, 3, 20);
+    c.timeout_ms = 20;
+    iob_report r = report_of(&c);
+    assert_int_equal(r.failed, 0);
+  }
+}
+
 /* run() on a thread that takes 200 ms and looks at nothing. */
 static int nap(iob_op *op) {
   uv_sleep(200);
@@ -432,6 +444,7 @@ int main(void) {
       cmocka_unit_test(an_operation_callback_can_cancel_the_rest),
       cmocka_unit_test(the_first_failure_cancels_the_rest_when_failing_fast),
       cmocka_unit_test(waits_past_the_timeout_end_at_the_timeout),
+      cmocka_unit_test(a_wait_as_long_as_the_timeout_ends_on_time_everywhere),
       cmocka_unit_test(
           blocking_work_past_the_timeout_is_discarded_when_it_ends),
       cmocka_unit_test(a_run_that_asks_gives_up_when_cancelled),

@@ -74,6 +74,20 @@ static void create_refuses_durations_that_would_overflow(void **state) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+/* A timeout counts in ns: 18446744073710 ms would wrap to half a ms. */
+static void create_refuses_timeouts_that_would_overflow(void **state) {
+  iob_config c = config_of(&iob_style_loop, 1, 1);
+  iob_batch *b;
+  c.timeout_ms = UINT64_MAX / 1000000 + 1;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_null(b);
+  c.timeout_ms = IOB_DURATION_MAX_MS + 1;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  c.timeout_ms = IOB_DURATION_MAX_MS;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
 static void start_refuses_null_arguments_and_starts_nothing(void **state) {
   test_loop t;
   test_loop_init(&t);
@@ -264,6 +278,7 @@ int main(void) {
       cmocka_unit_test(an_unknown_style_name_finds_no_style),
       cmocka_unit_test(no_style_or_kind_means_waits_on_the_loop),
       cmocka_unit_test(create_refuses_durations_that_would_overflow),
+      cmocka_unit_test(create_refuses_timeouts_that_would_overflow),
       cmocka_unit_test(start_refuses_null_arguments_and_starts_nothing),
       cmocka_unit_test(starting_a_batch_twice_is_refused),
       cmocka_unit_test(freeing_a_running_batch_is_refused_and_frees_nothing),

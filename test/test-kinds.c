@@ -113,6 +113,11 @@ static iob_config kind_config(const iob_style *style, const iob_kind *kind,
   return c;
 }
 
+static int refuse_check(const iob_config *config) { return IOB_ERANGE; }
+static int run_nothing(iob_op *op) { return 0; }
+static int start_nothing(iob_op *op) { return 0; }
+static void on_nothing(iob_batch *batch, int status) {}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 static void an_operation_hands_back_its_message_value_and_result(void **s) {
@@ -204,6 +209,79 @@ static void a_cancelled_operation_is_told_it_was_cancelled(void **state) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+/* A start() that cancels its own batch (as an application might, from
+ * inside a callback) is told to stop once it returns, like the rest. */
+static int start_and_cancel(iob_op *op) {
+  int err = timer_start(op);
+  if (op->index == 1)
+    assert_int_equal(iob_batch_cancel(op->batch), 0);
+  return err;
+}
+
+static const iob_kind self_cancelling_kind = {
+    .name = "self-cancelling",
+    .op_size = sizeof(timer_state),
+    .start = start_and_cancel,
+    .stop = timer_stop,
+};
+
+static void a_cancel_from_inside_start_stops_that_operation_too(void **s) {
+  target tg = {.magic = 42, .fail_index = -1, .never_ends = 1};
+  for (uint64_t timeout = 0; timeout <= 5000; timeout += 5000) {
+    stops_seen_cancel = 0;
+    iob_config c = kind_config(&iob_style_loop, &self_cancelling_kind, 4,
+                               &tg);
+    c.timeout_ms = timeout;
+    iob_batch *b = run(&c);
+    assert_int_equal(stops_seen_cancel, 2); /* 0, and 1 inside its start */
+    const iob_record *r = iob_batch_records(b, NULL);
+    for (int i = 0; i < 4; i++)
+      assert_int_equal(r[i].status, IOB_ECANCELED);
+    iob_report rep;
+    assert_int_equal(iob_batch_report(b, &rep), 0);
+    assert_ms_below(MS(rep.elapsed_ns), 1000); /* not the timeout's 5 s */
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+static void cancel_after_the_last(iob_batch *batch, uint32_t index,
+                                  const iob_record *record) {
+  if (index == 2)
+    assert_int_equal(iob_batch_cancel(batch), 0);
+}
+
+static void a_cancel_once_every_operation_settled_changes_nothing(void **s) {
+  iob_config c = config_of(&iob_style_sequential, 3, 1);
+  c.on_op = cancel_after_the_last;
+  test_counts counts;
+  iob_batch *b = run_on_own_loop(&c, &counts);
+  assert_int_equal(counts.batch_status, 0);
+  assert_int_equal(counts.ok, 3);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* The most state a kind may ask for, for as many operations in flight as
+ * memory cannot hold: iob_batch_start() fails, and leaves nothing on the
+ * loop, which closes at once, without running. */
+static const iob_kind greedy_kind = {.name = "greedy",
+                                     .op_size = IOB_OP_SIZE_MAX,
+                                     .start = start_nothing};
+
+static void a_start_out_of_memory_leaves_nothing_on_the_loop(void **state) {
+  iob_config c = kind_config(&iob_style_loop, &greedy_kind, 4096, NULL);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_start(b, &loop, NULL), IOB_EINVAL);
+  assert_int_equal(iob_batch_start(b, &loop, on_nothing), IOB_ENOMEM);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(iob_batch_free(b), 0);
+  /* The same through iob_run(), whose private loop must not leak. */
+  assert_int_equal(iob_run(&b, &c), IOB_ENOMEM);
+  assert_null(b);
+}
+
 /* ---- settling what may not be settled ----------------------------------- */
 
 static int done_inside_run;
@@ -220,11 +298,14 @@ static void settling_an_operation_not_begun_by_start_is_refused(void **s) {
   assert_int_equal(iob_op_done(NULL, 0), IOB_EINVAL);
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool,
                                &iob_style_threads};
+  /* On the loop's thread it is not an operation from start(); on another
+   * thread, the wrong thread to call from at all. */
+  const int refusal[] = {IOB_EINVAL, IOB_EPERM, IOB_EPERM};
   for (int k = 0; k < 3; k++) {
     iob_config c = kind_config(styles[k], &blocking_kind, 1, NULL);
     done_inside_run = 1;
     iob_batch *b = run(&c);
-    assert_int_equal(done_inside_run, IOB_EINVAL); /* run() returns it */
+    assert_int_equal(done_inside_run, refusal[k]); /* run() returns 0 */
     assert_int_equal(iob_batch_records(b, NULL)[0].status, 0);
     assert_int_equal(iob_batch_free(b), 0);
   }
@@ -253,9 +334,6 @@ static void a_run_on_a_thread_sees_the_cancel_and_may_give_up(void **s) {
 
 /* ---- what each style accepts ---------------------------------------------- */
 
-static int refuse_check(const iob_config *config) { return IOB_ERANGE; }
-static int run_nothing(iob_op *op) { return 0; }
-static int start_nothing(iob_op *op) { return 0; }
 
 static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
   const iob_kind nothing = {.name = "nothing"};
@@ -265,6 +343,8 @@ static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
       .name = "w", .flags = IOB_KIND_WAITS, .start = start_nothing};
   const iob_kind checked = {
       .name = "checked", .run = run_nothing, .check = refuse_check};
+  const iob_kind too_big = {
+      .name = "too big", .run = run_nothing, .op_size = IOB_OP_SIZE_MAX + 1};
   struct {
     const iob_style *style;
     const iob_kind *kind;
@@ -277,6 +357,7 @@ static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
       {&iob_style_threads, &async_only, IOB_ENOTSUP},
       {&iob_style_loop, &checked, IOB_ERANGE},
       {&iob_style_loop, &iob_kind_tcp, IOB_EINVAL}, /* no target */
+      {&iob_style_loop, &too_big, IOB_ERANGE},
   };
   for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
     iob_config c = kind_config(cases[k].style, cases[k].kind, 1, NULL);
@@ -345,6 +426,10 @@ int main(void) {
       cmocka_unit_test(outcomes_are_read_only_once_the_batch_is_over),
       cmocka_unit_test(an_operation_past_its_timeout_is_told_why_it_stops),
       cmocka_unit_test(a_cancelled_operation_is_told_it_was_cancelled),
+      cmocka_unit_test(a_cancel_from_inside_start_stops_that_operation_too),
+      cmocka_unit_test(
+          a_cancel_once_every_operation_settled_changes_nothing),
+      cmocka_unit_test(a_start_out_of_memory_leaves_nothing_on_the_loop),
       cmocka_unit_test(settling_an_operation_not_begun_by_start_is_refused),
       cmocka_unit_test(a_run_on_a_thread_sees_the_cancel_and_may_give_up),
       cmocka_unit_test(a_kind_a_style_cannot_run_is_refused_at_create),

@@ -21,6 +21,8 @@ static int check_kind(const iob_kind *k, const iob_style *style) {
   bool waits = k->flags & IOB_KIND_WAITS;
   if (k->name == NULL || (!waits && k->start == NULL && k->run == NULL))
     return IOB_EINVAL; /* nothing to run */
+  if (k->op_size > IOB_OP_SIZE_MAX)
+    return IOB_ERANGE;
   if (waits && k->start != NULL)
     return IOB_EINVAL; /* the wait is iobound's: the rest runs in run() */
   if ((style->flags & IOB_STYLE_ON_THREADS) && !waits && k->run == NULL)
@@ -38,6 +40,8 @@ static int check_config(const iob_config *c) {
     return IOB_E2BIG;
   /* Per-operation durations are uint32_t, which uv_sleep() takes whole. */
   if (c->durations_ms == NULL && c->duration_ms > IOB_DURATION_MAX_MS)
+    return IOB_ERANGE;
+  if (c->timeout_ms > IOB_DURATION_MAX_MS) /* so that it counts in ns */
     return IOB_ERANGE;
   return c->kind->check != NULL ? c->kind->check(c) : 0;
 }
@@ -158,35 +162,35 @@ static void on_async(uv_async_t *async) {
     b->config.style->wakeup(b);
 }
 
-static void free_handle(uv_handle_t *handle) { free(handle); }
+static void free_run_state(iob_batch *b) {
+  iob__slots_free(b);
+  free(b->style_state);
+  b->style_state = NULL;
+}
 
-/* What a run needs besides the records: the wake-up handle, the style's
- * state, the slots. On error none of it is left. */
+/* What a run needs besides the records: the style's state, the slots,
+ * then the two handles, made last: uv_async_init() is the only step after
+ * which there would be something to close, and nothing after it can fail.
+ * On error none of it is left. */
 static int make_run_state(iob_batch *b) {
   const iob_style *style = b->config.style;
-  b->async = malloc(sizeof(*b->async));
-  if (b->async == NULL)
-    return IOB_ENOMEM;
-  int err = uv_async_init(b->loop, b->async, on_async);
-  if (err != 0) {
-    free(b->async);
-    return err;
-  }
-  b->async->data = b;
   b->style_state = style->state_size ? calloc(1, style->state_size) : NULL;
-  err = style->state_size && b->style_state == NULL ? IOB_ENOMEM
-                                                    : iob__slots_make(b);
+  int err = style->state_size && b->style_state == NULL ? IOB_ENOMEM
+                                                        : iob__slots_make(b);
   if (err == 0 && style->start != NULL)
     err = style->start(b);
+  bool started = err == 0;
+  if (err == 0)
+    err = uv_async_init(b->loop, &b->async, on_async);
   if (err != 0) {
-    iob__slots_free(b);
-    free(b->style_state);
-    b->style_state = NULL;
-    /* The handle's memory lives until libuv is done with it. */
-    uv_close((uv_handle_t *)b->async, free_handle);
-    b->async = NULL;
+    if (started && style->finish != NULL)
+      style->finish(b);
+    free_run_state(b);
+    return err;
   }
-  return err;
+  uv_timer_init(b->loop, &b->timer); /* cannot fail */
+  b->async.data = b->timer.data = b;
+  return 0;
 }
 
 int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
@@ -217,28 +221,18 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   return 0;
 }
 
-/* The last handle has been called back: the batch is over. */
+/* Both handles have been called back: the batch is over. */
 static void on_closed(uv_handle_t *handle) {
   iob_batch *b = handle->data;
   if (--b->closing > 0)
     return;
-  free(b->async);
-  b->async = NULL;
-  iob__slots_free(b);
-  free(b->style_state);
-  b->style_state = NULL;
+  free_run_state(b);
   b->state = IOB__FINISHED;
   /* The callback may free the batch: touch nothing after it. */
   b->cb(b, b->status);
 }
 
-void iob__close(iob_batch *b, uv_handle_t *handle) {
-  handle->data = b;
-  b->closing++;
-  uv_close(handle, on_closed);
-}
-
-void iob__wakeup(iob_batch *b) { uv_async_send(b->async); }
+void iob__wakeup(iob_batch *b) { uv_async_send(&b->async); }
 
 /* Every operation has settled: measure, let the style clean up, and end
  * from a close callback, never from inside an iobound call. Or, while
@@ -257,7 +251,9 @@ static void end_or_launch(iob_batch *b) {
   b->threads = style->threads != NULL ? style->threads(b) : 0;
   if (style->finish != NULL)
     style->finish(b);
-  iob__close(b, (uv_handle_t *)b->async);
+  b->closing = 2;
+  uv_close((uv_handle_t *)&b->timer, on_closed);
+  uv_close((uv_handle_t *)&b->async, on_closed);
 }
 
 void iob__settle(iob_batch *b, uint32_t i, int status) {
@@ -278,7 +274,7 @@ void iob__settle(iob_batch *b, uint32_t i, int status) {
 static void stop_slots(iob_batch *b) {
   for (uint32_t k = 0; k < b->nslots && !b->ended; k++) {
     iob__slot *s = iob__slot_at(b, k);
-    if (s->phase == IOB__STARTED || s->phase == IOB__RUNNING)
+    if (s->phase != IOB__FREE)
       iob__slot_stop(b, s, IOB_ECANCELED);
   }
 }
@@ -313,7 +309,10 @@ int iob_batch_cancel(iob_batch *batch) {
     return IOB_EPERM;
   if (batch->state == IOB__CREATED) {
     batch->cancelled = true; /* takes effect when it starts */
-  } else if (batch->state == IOB__ACTIVE && !batch->ended) {
+  } else if (batch->state == IOB__ACTIVE &&
+             batch->settled < batch->config.count) {
+    /* (From the last operation's on_op, every one has settled: too late
+     * to cancel anything, so the batch's status stays.) */
     iob__stamp_fresh(batch);
     iob__batch_fail(batch, IOB_ECANCELED);
   }

@@ -31,8 +31,11 @@ struct iob_style {
   void (*cancel)(iob_batch *b);
   /* Optional: iob__wakeup() was called from another thread. */
   void (*wakeup)(iob_batch *b);
-  /* Optional: every operation settled; release what start() made and
-   * close its handles with iob__close(). */
+  /* Optional: release what start() made. Called once every operation
+   * settled, or when the batch could not start after start() succeeded.
+   * A style makes no libuv handle of its own: it uses the batch's timer
+   * (b->timer) and wake-up (iob__wakeup()), which the core makes after
+   * everything that can fail, so a failed start leaves nothing to close. */
   void (*finish)(iob_batch *b);
   /* Optional: the threads it could run operations on (0: the loop's). */
   uint32_t (*threads)(const iob_batch *b);
@@ -79,8 +82,9 @@ struct iob_batch {
   uv_loop_t *loop;
   iob_batch_cb cb;
   int status;
-  uv_async_t *async; /* wakes the loop from threads; its close ends */
-  uint32_t closing;  /* handles closed at the end, not yet called back */
+  uv_timer_t timer; /* the styles' to use; the loop style's queue */
+  uv_async_t async; /* wakes the loop from threads (iob__wakeup()) */
+  uint32_t closing; /* the two, closed at the end, not yet called back */
 
   uint64_t t0;         /* uv_hrtime() at start: records count from here */
   uint64_t end_ns;     /* when the last operation settled */
@@ -171,9 +175,6 @@ void iob__batch_fail(iob_batch *b, int status);
 /* Wake the loop thread: the style's wakeup() runs there. Any thread. */
 void iob__wakeup(iob_batch *b);
 
-/* Close a handle of the batch's (its data is set to the batch); the
- * batch ends once every handle closed so has been called back. */
-void iob__close(iob_batch *b, uv_handle_t *handle);
 
 /* ---- slots (op.c) ---------------------------------------------------------- */
 

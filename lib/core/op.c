@@ -130,6 +130,7 @@ void iob__slot_stop(iob_batch *b, iob__slot *s, int why) {
   int none = 0;
   if (!atomic_compare_exchange_strong(&s->stop, &none, why))
     return; /* told already */
+  /* Still inside its start(): the style calls stop() once it returns. */
   if (s->phase == IOB__STARTED && b->config.kind->stop != NULL)
     b->config.kind->stop(&s->op);
 }
@@ -152,7 +153,9 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
   if (status == 0 && k->run != NULL)
     status = k->run(&s->op);
   r->finished_ns = iob__now(b);
-  return iob__late(b, s->op.index, status);
+  /* A wait that was not cut short ended on time, however long the thread
+   * overslept: as on the loop. */
+  return k->run != NULL ? iob__late(b, s->op.index, status) : status;
 }
 
 /* ---- what a kind calls ------------------------------------------------------ */
@@ -162,11 +165,12 @@ int iob_op_done(iob_op *op, int status) {
     return IOB_EINVAL;
   iob__slot *s = slot_of_op(op);
   iob_batch *b = op->batch;
-  if (s->phase != IOB__STARTING && s->phase != IOB__STARTED)
-    return IOB_EINVAL;
+  /* The thread first: the phase is the loop thread's to read. */
   uv_thread_t self = uv_thread_self();
   if (!uv_thread_equal(&self, &b->loop_thread))
     return IOB_EPERM;
+  if (s->phase != IOB__STARTING && s->phase != IOB__STARTED)
+    return IOB_EINVAL;
   iob__stamp_fresh(b); /* called from the kind's own callbacks */
   b->records[op->index].finished_ns = iob__stamp(b);
   if (s->phase == IOB__STARTING)

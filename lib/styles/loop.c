@@ -1,7 +1,7 @@
 /* Event-loop style: every operation runs on the loop's own thread.
  *
- * A wait is a deadline in the batch's timer queue (core/deadlines.h): one
- * libuv timer serves the whole batch, and waits that end in the same loop
+ * A wait is a deadline in the batch's timer queue (core/deadlines.h): the
+ * batch's one libuv timer serves all of it, and waits that end in the same loop
  * millisecond end in one timer callback. Deadlines are measured on the
  * records' own clock (ns since the batch started), not on the loop's
  * millisecond clock, so every record shows a wait at least as long as
@@ -18,7 +18,6 @@
 #include "internal.h"
 
 typedef struct loop_state {
-  uv_timer_t timer;
   uint64_t armed; /* deadline the timer is set for; UINT64_MAX if none */
   bool in_timer;  /* launches wait in [pending, pending_end) meanwhile */
   uint32_t pending, pending_end;
@@ -69,13 +68,13 @@ static void arm(iob_batch *b, loop_state *s) {
   uint64_t first = iob__deadlines_first(&s->queue);
   if (first == UINT64_MAX)
     return;
-  if (first >= s->armed && uv_is_active((uv_handle_t *)&s->timer))
+  if (first >= s->armed && uv_is_active((uv_handle_t *)&b->timer))
     return;
   uint64_t now = iob__now(b);
   uint64_t sleep_ms = first > now ? (first - now + 999999) / 1000000 : 0;
   s->armed = first;
   uv_update_time(b->loop); /* the timer counts from the loop's clock */
-  uv_timer_start(&s->timer, on_timer, sleep_ms, 0);
+  uv_timer_start(&b->timer, on_timer, sleep_ms, 0);
 }
 
 /* ---- running an operation ------------------------------------------------ */
@@ -92,6 +91,11 @@ static void start_async(iob_batch *b, loop_state *s, uint32_t i) {
     return;
   }
   slot->phase = IOB__STARTED;
+  if (atomic_load(&slot->stop) != 0) { /* cancelled from inside start() */
+    if (b->config.kind->stop != NULL)
+      b->config.kind->stop(&slot->op);
+    return;
+  }
   if (b->config.timeout_ms != 0) {
     iob__deadlines_add(&s->queue, i, iob__timeout_ns(b));
     if (!s->in_timer)
@@ -149,7 +153,7 @@ static void on_timer(uv_timer_t *timer) {
     }
     bool ran = due(b, i);
     if (b->ended)
-      return; /* finish() has closed the timer */
+      return; /* the batch has closed the timer */
     if (ran)
       break;
   }
@@ -174,8 +178,6 @@ static int loop_start(iob_batch *b) {
     iob__deadlines_free(&s->queue);
     return err;
   }
-  uv_timer_init(b->loop, &s->timer); /* cannot fail */
-  s->timer.data = b;
   s->armed = UINT64_MAX;
   return 0;
 }
@@ -210,7 +212,7 @@ static bool cancel_one(iob_batch *b, uint32_t i, uint64_t now) {
  * timeouts no longer matter. */
 static void loop_cancel(iob_batch *b) {
   loop_state *s = b->style_state;
-  uv_timer_stop(&s->timer);
+  uv_timer_stop(&b->timer);
   s->armed = UINT64_MAX;
   if (is_async(b))
     return;
@@ -228,7 +230,6 @@ static void loop_cancel(iob_batch *b) {
 static void loop_finish(iob_batch *b) {
   loop_state *s = b->style_state;
   iob__deadlines_free(&s->queue);
-  iob__close(b, (uv_handle_t *)&s->timer);
 }
 
 const iob_style iob_style_loop = {
