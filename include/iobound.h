@@ -285,6 +285,14 @@ IOB_EXPORT int iob_op_set_result(iob_op *op, void *result);
 IOB_EXPORT int iob_op_stopping(const iob_op *op);
 
 /**
+ * How long operation @p op has left before its timeout, from any thread:
+ * a run() on a thread that waits for I/O waits no longer than this.
+ * @return the milliseconds left (0 once past the timeout); -1 when the
+ *         batch has no timeout, or for NULL.
+ */
+IOB_EXPORT int64_t iob_op_remaining_ms(const iob_op *op);
+
+/**
  * Operation @p index has settled; @p record holds its final timing and
  * status. Runs on the loop thread, from a libuv callback or from inside
  * iob_batch_cancel() (for what a cancel settles), and from inside
@@ -633,9 +641,11 @@ typedef struct iob_tcp_target iob_tcp_target;
  * thread styles blocking sockets. Statuses: 0; a libuv code such as
  * UV_ECONNREFUSED, UV_ECONNRESET or UV_EMFILE (out of file descriptors);
  * UV_EOF if the service hung up without answering; UV_EPROTO for an
- * answer that is not "done MS". Its value (iob_batch_outcome()) is the MS
- * the service answered. Programs that use it should ignore SIGPIPE, as
- * libuv programs do.
+ * answer that is not "done MS"; IOB_ETIMEDOUT and IOB_ECANCELED in every
+ * style (on a thread the socket's waits end at the timeout, and within a
+ * quarter of a second of a cancel, even when the service never answers).
+ * Its value (iob_batch_outcome()) is the MS the service answered.
+ * Programs that use it should ignore SIGPIPE, as libuv programs do.
  */
 IOB_EXPORT extern const iob_kind iob_kind_tcp;
 

@@ -413,6 +413,28 @@ static void the_defaults_are_a_wait_on_the_loop(void **state) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+static int64_t remaining_seen;
+
+static int note_remaining(iob_op *op) {
+  remaining_seen = iob_op_remaining_ms(op);
+  return 0;
+}
+
+static const iob_kind remaining_kind = {.name = "remaining",
+                                        .run = note_remaining};
+
+static void an_operation_knows_how_long_it_has_left(void **state) {
+  iob_config c = kind_config(&iob_style_threads, &remaining_kind, 1, NULL);
+  iob_batch *b = run(&c);
+  assert_int_equal(remaining_seen, -1); /* no timeout */
+  assert_int_equal(iob_batch_free(b), 0);
+  c.timeout_ms = 5000;
+  b = run(&c);
+  assert_true(remaining_seen > 4000 && remaining_seen <= 5000);
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(iob_op_remaining_ms(NULL), -1);
+}
+
 static void op_functions_refuse_null(void **state) {
   assert_int_equal(iob_op_set_message(NULL, "x"), IOB_EINVAL);
   assert_int_equal(iob_op_set_value(NULL, 1), IOB_EINVAL);
@@ -435,6 +457,7 @@ int main(void) {
       cmocka_unit_test(a_kind_a_style_cannot_run_is_refused_at_create),
       cmocka_unit_test(styles_and_kinds_are_found_by_name_and_listed),
       cmocka_unit_test(the_defaults_are_a_wait_on_the_loop),
+      cmocka_unit_test(an_operation_knows_how_long_it_has_left),
       cmocka_unit_test(op_functions_refuse_null),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

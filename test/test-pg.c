@@ -1,13 +1,17 @@
 /* Queries on a real PostgreSQL server, started for the test by
  * pg-test.sh (IOB_PG_DIR holds its socket), through iobound-pg's kind:
  * every style, one target shared by batches at once, a wrong connection
- * string, a query error, the server gone mid-batch, timeouts and bad
- * input. Each operation's status, message and rows land in its outcome;
+ * string, a refused connection over TCP, a query error, a COPY, the
+ * server gone mid-batch, timeouts and bad input. Each operation's status, message and rows land in its outcome;
  * nothing hangs, every loop closes. Without a server: exit 77, skipped
  * (and without libpq, test/meson.build skips it). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "iobound/pg.h"
@@ -187,6 +191,57 @@ static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
   }
 }
 
+/* A port of this machine's that nothing listens on. */
+static int closed_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/* Over TCP, a refused connection is refused in every style, with libpq's
+ * words: on the loop, libuv sees only a failed socket (UV_EBADF), and
+ * libpq is asked why. */
+static void a_refused_tcp_connection_says_why_in_every_style(void **state) {
+  char where[128];
+  snprintf(where, sizeof(where),
+           "host=127.0.0.1 port=%d user=postgres dbname=postgres "
+           "connect_timeout=5",
+           closed_port());
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    outcome o;
+    run_queries(where, "SELECT 1", style, 3, 0, NULL, &o);
+    for (int i = 0; i < 3; i++) {
+      assert_int_equal(o.status[i], UV_ECONNREFUSED);
+      assert_non_null(strstr(o.message[i], "refused"));
+    }
+  }
+}
+
+/* A COPY would wait for data no one sends, or send rows no one reads:
+ * every style ends it at once, saying so. */
+static void a_copy_ends_the_operation_with_why_in_every_style(void **state) {
+  const char *copies[] = {"COPY (SELECT 1) TO STDOUT",
+                          "CREATE TEMP TABLE t (x int); COPY t FROM STDIN"};
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    for (int q = 0; q < 2; q++) {
+      outcome o;
+      run_queries(conninfo, copies[q], style, 2, 0, NULL, &o);
+      for (int i = 0; i < 2; i++) {
+        assert_int_equal(o.status[i], IOB_ENOTSUP);
+        assert_non_null(strstr(o.message[i], "COPY"));
+      }
+    }
+  }
+}
+
 static void a_query_error_lands_with_the_servers_message(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool,
                                &iob_style_threads};
@@ -267,13 +322,20 @@ static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
 
 /* ---- timeouts and cancel ------------------------------------------------ */
 
-static void queries_past_the_timeout_are_cut_off_on_the_loop(void **state) {
-  outcome o;
-  run_queries(conninfo, "SELECT pg_sleep(10)", &iob_style_loop, 5, 300, NULL,
-              &o);
-  for (int i = 0; i < 5; i++)
-    assert_int_equal(o.status[i], IOB_ETIMEDOUT);
-  assert_ms_between(MS(o.report.elapsed_ns), 299, 3000);
+/* Every style cuts a query off at its timeout: on the loop the kind's
+ * stop(), on a thread a wait that ends then. (The pool runs 4 at once:
+ * two rounds.) */
+static void queries_past_the_timeout_are_cut_off_in_every_style(void **s) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    outcome o;
+    uint32_t n = style == &iob_style_sequential ? 2 : 5;
+    run_queries(conninfo, "SELECT pg_sleep(10)", style, n, 300, NULL, &o);
+    for (uint32_t i = 0; i < n; i++) {
+      assert_int_equal(o.status[i], IOB_ETIMEDOUT);
+      assert_ms_below(MS(o.report.elapsed_ns), 4000);
+    }
+  }
 }
 
 /* ---- bad input ---------------------------------------------------------- */
@@ -340,8 +402,10 @@ int main(void) {
           cancelling_one_of_two_batches_on_a_target_spares_the_other),
       cmocka_unit_test(a_wrong_connection_string_fails_each_operation_with_why),
       cmocka_unit_test(a_query_error_lands_with_the_servers_message),
+      cmocka_unit_test(a_refused_tcp_connection_says_why_in_every_style),
+      cmocka_unit_test(a_copy_ends_the_operation_with_why_in_every_style),
       cmocka_unit_test(the_server_gone_mid_batch_fails_each_query_with_why),
-      cmocka_unit_test(queries_past_the_timeout_are_cut_off_on_the_loop),
+      cmocka_unit_test(queries_past_the_timeout_are_cut_off_in_every_style),
       cmocka_unit_test(bad_arguments_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

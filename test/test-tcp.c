@@ -2,12 +2,16 @@
  * loopback port: every style, thousands at once on one loop, one target
  * shared by batches at once, refused connections, running out of file
  * descriptors, cancel and bad input. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../examples/slow-server.h"
 #include "common.h"
@@ -228,6 +232,73 @@ static void a_refused_connection_lands_in_each_operations_status(void **s) {
     assert_int_equal(r.failed, 6);
     assert_int_equal(r.status, 0); /* the batch itself ran to its end */
   }
+}
+
+/* ---- a peer that never answers ------------------------------------------- */
+
+/* A socket that listens and never accepts: the kernel completes the
+ * connections (into the backlog) and takes the requests, and nothing ever
+ * answers. Returns its fd; its "127.0.0.1:PORT" in out. */
+static int silent_peer(char *out, size_t size) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(listen(fd, 64), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  snprintf(out, size, "127.0.0.1:%u", ntohs(a.sin_port));
+  return fd;
+}
+
+/* Every style ends a request to a silent peer at its timeout: on the
+ * loop the kind's stop(), on a thread the socket waits no longer. */
+static void a_peer_that_never_answers_times_out_in_every_style(void **s) {
+  char where[64];
+  int fd = silent_peer(where, sizeof(where));
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = requests_to(t, style, 4, 100);
+    c.timeout_ms = 150;
+    c.max_in_flight = 4;
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    const iob_record *rec = iob_batch_records(b, NULL);
+    for (int i = 0; i < 4; i++) {
+      assert_int_equal(rec[i].status, IOB_ETIMEDOUT);
+      assert_ms_between(MS(rec[i].finished_ns - rec[i].started_ns), 149, 900);
+    }
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+  iob_tcp_target_destroy(t);
+  close(fd);
+}
+
+/* Without a timeout, a cancel ends them all the same, threads too. */
+static void a_cancel_ends_requests_to_a_silent_peer_in_every_style(void **s) {
+  char where[64];
+  int fd = silent_peer(where, sizeof(where));
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = requests_to(t, style, 4, 100);
+    test_loop loop;
+    test_loop_init(&loop);
+    iob_batch *b = test_loop_start(&loop, &c, NULL);
+    test_loop_cancel_after(&loop, b, 100);
+    test_loop_run(&loop);
+    test_loop_close(&loop);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_int_equal(r.failed, 4);
+    assert_ms_below(MS(r.elapsed_ns), 1500); /* a slice past the cancel */
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+  iob_tcp_target_destroy(t);
+  close(fd);
 }
 
 /* ---- a service that answers wrongly, on the test's loop ----------------- */
@@ -540,6 +611,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(
           cancelling_one_of_two_batches_on_a_target_spares_the_other),
       cmocka_unit_test(a_refused_connection_lands_in_each_operations_status),
+      cmocka_unit_test(a_peer_that_never_answers_times_out_in_every_style),
+      cmocka_unit_test(
+          a_cancel_ends_requests_to_a_silent_peer_in_every_style),
       cmocka_unit_test(a_wrong_answer_or_a_hang_up_is_an_operations_error),
       cmocka_unit_test(cancel_mid_batch_closes_every_connection_at_once),
       cmocka_unit_test(requests_past_the_timeout_are_cut_off),

@@ -23,11 +23,14 @@ typedef struct iob_pg_target iob_pg_target;
  * The query of an iob_pg_target, on a connection of its own per
  * operation. On the loop styles libpq's asynchronous API, driven by a
  * uv_poll_t on the connection's socket (no thread); on the thread styles
- * PQconnectdb() and PQexec(), blocking (run() needs a 256 KiB stack, which
- * the kind asks for). Statuses: 0; UV_ECONNREFUSED when the connection
- * failed (whatever the reason); UV_EIO when the server reported an error
- * for the query; UV_ECONNRESET when the connection was lost during the
- * query; IOB_ENOMEM. libpq's message (without its final newline) is the
+ * the same calls, each wait a poll() that ends at the timeout or soon
+ * after a cancel (run() needs a 256 KiB stack, which the kind asks for).
+ * Statuses: 0; UV_ECONNREFUSED when the connection failed (whatever the
+ * reason); UV_EIO when the server reported an error for the query, or
+ * answered what the kind does not expect; IOB_ENOTSUP for a query that
+ * begins a COPY (the kind sends and reads no COPY data); UV_ECONNRESET
+ * when the connection was lost during the query; IOB_ECANCELED,
+ * IOB_ETIMEDOUT; IOB_ENOMEM. libpq's message (without its final newline) is the
  * operation's message and the number of rows its value
  * (iob_batch_outcome()). A cancelled operation closes its connection;
  * the server notices when the query ends.

@@ -210,6 +210,15 @@ int iob_op_set_result(iob_op *op, void *result) {
   return 0;
 }
 
+int64_t iob_op_remaining_ms(const iob_op *op) {
+  if (op == NULL || op->batch->config.timeout_ms == 0)
+    return -1;
+  const iob_batch *b = op->batch;
+  uint64_t ran = iob__now(b) - b->records[op->index].started_ns;
+  uint64_t timeout = iob__timeout_ns(b);
+  return ran >= timeout ? 0 : (int64_t)((timeout - ran + 999999) / 1000000);
+}
+
 int iob_op_stopping(const iob_op *op) {
   if (op == NULL)
     return IOB_EINVAL;

@@ -10,8 +10,12 @@
  * every PQconnectPoll() the poll is stopped, which forgets the old socket,
  * and started again on PQsocket(), on a new handle if the number changed.
  *
- * On the thread styles, the blocking PQconnectdb() and PQexec(). */
+ * On the thread styles, the same non-blocking calls, each wait a poll()
+ * bounded by the timeout, so that a timeout or a cancel ends a query that
+ * would otherwise block its thread. */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,10 +107,38 @@ static void count_rows(iob_op *op, const PGresult *res) {
  * stays quiet. (A lost connection's reason comes as an error anyway.) */
 static void ignore_notice(void *arg, const char *message) {}
 
-static bool result_ok(const PGresult *res) {
+/* What one result of the query means for the operation: 0 (its rows are
+ * the operation's value), IOB_ENOTSUP for a COPY, or UV_EIO for an error
+ * or anything else unexpected; every failure gets words. A COPY is
+ * refused rather than waited on: the server would wait for data iobound
+ * never sends, or send rows it never reads, and libpq would hand back the
+ * same COPY result for ever. */
+static int judge(iob_op *op, bool *said, const PGresult *res) {
   ExecStatusType s = PQresultStatus(res);
-  return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ||
-         s == PGRES_EMPTY_QUERY;
+  switch (s) {
+  case PGRES_COMMAND_OK:
+  case PGRES_TUPLES_OK:
+  case PGRES_EMPTY_QUERY:
+    count_rows(op, res);
+    return 0;
+  case PGRES_COPY_OUT:
+  case PGRES_COPY_IN:
+  case PGRES_COPY_BOTH:
+    explain(op, said, "the query began a COPY, which iob_kind_pg does not "
+                      "run: it sends no COPY data and reads none");
+    return IOB_ENOTSUP;
+  default: {
+    const char *message = PQresultErrorMessage(res);
+    char text[128];
+    if (message == NULL || message[0] == '\0') {
+      snprintf(text, sizeof(text), "unexpected result from the server: %s",
+               PQresStatus(s));
+      message = text;
+    }
+    explain(op, said, message);
+    return UV_EIO;
+  }
+  }
 }
 
 /* ---- on the loop: libpq's asynchronous API ------------------------------- */
@@ -186,7 +218,7 @@ static void connect_step(pg_op *op) {
     return;
   }
   if (err != 0)
-    op_end(op, err, NULL);
+    op_end(op, err, PQerrorMessage(op->conn));
 }
 
 /* Read what arrived; once every result is in, settle. */
@@ -213,19 +245,40 @@ static void query_step(pg_op *op, int events) {
       op_end(op, status, NULL);
       return;
     }
-    if (!result_ok(res) && op->status == 0) {
-      op->status = UV_EIO;
-      explain(op->op, &op->said, PQresultErrorMessage(res));
-    }
-    count_rows(op->op, res);
+    int status = judge(op->op, &op->said, res);
     PQclear(res);
+    if (status == IOB_ENOTSUP) { /* a COPY never ends by itself */
+      op_end(op, status, NULL);
+      return;
+    }
+    if (op->status == 0)
+      op->status = status;
   }
+}
+
+/* The socket failed (libuv says UV_EBADF for any error on it, and stops
+ * polling): libpq reads the real reason, a refused connection or a reset
+ * one, with its words, as it does on the thread styles. */
+static void socket_failed(pg_op *op, int status) {
+  if (op->connecting) {
+    connect_step(op);
+    return;
+  }
+  PQconsumeInput(op->conn);
+  const char *message = PQerrorMessage(op->conn);
+  char text[64];
+  if (message == NULL || message[0] == '\0') {
+    snprintf(text, sizeof(text), "the connection failed: %s",
+             uv_strerror(status));
+    message = text;
+  }
+  op_end(op, UV_ECONNRESET, message);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   pg_op *op = handle->data;
   if (status < 0)
-    op_end(op, status, NULL);
+    socket_failed(op, status);
   else if (op->connecting)
     connect_step(op);
   else
@@ -261,28 +314,98 @@ static void pg_stop(iob_op *op) { op_end(op->state, IOB_ECANCELED, NULL); }
 
 /* ---- on a thread: libpq's blocking API ------------------------------------ */
 
+/* A cancel is noticed within this many ms; a timeout, on time. */
+#define SLICE_MS 250
+
+/* Wait until the connection's socket is ready for `events`: until the
+ * timeout at the latest, and a slice at a time, so that a cancel is
+ * noticed too. 0, or why the operation stops. */
+static int wait_for(PGconn *conn, short events, iob_op *op) {
+  for (;;) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    int64_t left = iob_op_remaining_ms(op);
+    struct pollfd p = {.fd = PQsocket(conn), .events = events};
+    int n = poll(&p, 1, left >= 0 && left < SLICE_MS ? (int)left : SLICE_MS);
+    if (n > 0 || (n < 0 && errno != EINTR))
+      return 0; /* ready, or in error: libpq says which */
+  }
+}
+
+static int connect_here(PGconn *conn, iob_op *op) {
+  for (;;) {
+    switch (PQconnectPoll(conn)) {
+    case PGRES_POLLING_OK:
+      return 0;
+    case PGRES_POLLING_READING: {
+      int stop = wait_for(conn, POLLIN, op);
+      if (stop != 0)
+        return stop;
+      break;
+    }
+    case PGRES_POLLING_WRITING: {
+      int stop = wait_for(conn, POLLOUT, op);
+      if (stop != 0)
+        return stop;
+      break;
+    }
+    default:
+      return UV_ECONNREFUSED;
+    }
+  }
+}
+
+/* Send the query and read every result: the worst one is the status. */
+static int query_here(PGconn *conn, iob_op *op, bool *said) {
+  if (PQsetnonblocking(conn, 1) != 0 || !PQsendQuery(conn, query_of(op)))
+    return UV_ECONNRESET;
+  int more, status = 0;
+  while ((more = PQflush(conn)) == 1) {
+    int stop = wait_for(conn, POLLIN | POLLOUT, op);
+    if (stop != 0)
+      return stop;
+  }
+  if (more < 0)
+    return UV_ECONNRESET;
+  for (;;) {
+    while (PQisBusy(conn)) {
+      int stop = wait_for(conn, POLLIN, op);
+      if (stop != 0)
+        return stop;
+      if (!PQconsumeInput(conn))
+        return UV_ECONNRESET;
+    }
+    PGresult *res = PQgetResult(conn);
+    if (res == NULL)
+      return status;
+    int got = judge(op, said, res);
+    PQclear(res);
+    if (got == IOB_ENOTSUP)
+      return got; /* a COPY never ends by itself */
+    if (status == 0)
+      status = got;
+  }
+}
+
+/* On a thread: libpq's non-blocking calls, each wait a poll() that ends
+ * at the timeout or soon after a cancel, as blocking PQexec() would not. */
 static int pg_run(iob_op *op) {
   const iob_pg_target *t = op->target;
   bool said = false;
-  PGconn *conn = PQconnectdb(t->conninfo);
+  PGconn *conn = PQconnectStart(t->conninfo);
   if (conn == NULL)
     return IOB_ENOMEM;
-  int status = 0;
-  if (PQstatus(conn) != CONNECTION_OK) {
-    explain(op, &said, PQerrorMessage(conn));
-    status = UV_ECONNREFUSED;
-  } else {
+  int status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
+                                                : connect_here(conn, op);
+  if (status == 0) {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
-    PGresult *res = PQexec(conn, t->query);
-    if (res == NULL || !result_ok(res)) {
-      status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNRESET : UV_EIO;
-      explain(op, &said,
-              res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-    } else {
-      count_rows(op, res);
-    }
-    PQclear(res);
+    status = query_here(conn, op, &said);
+    if (status == UV_EIO && PQstatus(conn) == CONNECTION_BAD)
+      status = UV_ECONNRESET;
   }
+  if (status != 0 && status != IOB_ECANCELED && status != IOB_ETIMEDOUT)
+    explain(op, &said, PQerrorMessage(conn));
   PQfinish(conn);
   return status;
 }

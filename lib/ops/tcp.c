@@ -4,8 +4,11 @@
  * On the loop styles an operation is a uv_tcp_t in its state: connect,
  * write the request, read the answer, close. It settles once the handle
  * is closed, so libuv is done with the state before the slot is reused.
- * On the thread styles the same exchange with blocking POSIX calls. */
+ * On the thread styles the same exchange with POSIX calls that wait with
+ * poll(), a slice at a time, so that a timeout or a cancel ends it even
+ * when the peer never answers. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,15 +218,58 @@ static int tcp_start(iob_op *op) {
 
 static void tcp_stop(iob_op *op) { end(op->state, IOB_ECANCELED, NULL); }
 
-/* ---- on a thread: blocking sockets --------------------------------------- */
+/* ---- on a thread: a socket that waits with poll() ------------------------ */
 
 static int sys_error(void) { return uv_translate_sys_error(errno); }
 
-static int send_all(int fd, const char *data, size_t len) {
+/* A cancel is noticed within this many ms; a timeout, on time. */
+#define SLICE_MS 250
+
+/* Wait until fd is ready for `events`: until the timeout at the latest,
+ * and a slice at a time, so that a cancel is noticed too, however silent
+ * the peer. A blocking call would wait for ever. 0, or why it stops. */
+static int wait_for(int fd, short events, iob_op *op) {
+  for (;;) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    int64_t left = iob_op_remaining_ms(op);
+    struct pollfd p = {.fd = fd, .events = events};
+    int n = poll(&p, 1, left >= 0 && left < SLICE_MS ? (int)left : SLICE_MS);
+    if (n > 0)
+      return 0; /* ready, or in error: the next call says which */
+    if (n < 0 && errno != EINTR)
+      return sys_error();
+  }
+}
+
+static int connect_to(int fd, const struct sockaddr_storage *addr,
+                      iob_op *op) {
+  socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+  if (connect(fd, (const struct sockaddr *)addr, len) == 0)
+    return 0;
+  if (errno != EINPROGRESS)
+    return sys_error();
+  int err = wait_for(fd, POLLOUT, op);
+  if (err != 0)
+    return err;
+  int so_error = 0;
+  socklen_t so_len = sizeof(so_error);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0)
+    return sys_error();
+  return so_error != 0 ? uv_translate_sys_error(so_error) : 0;
+}
+
+static int send_all(int fd, const char *data, size_t len, iob_op *op) {
   while (len > 0) {
     ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      int err = wait_for(fd, POLLOUT, op);
+      if (err != 0)
+        return err;
       continue;
+    }
     if (n < 0)
       return sys_error();
     data += n;
@@ -233,12 +279,17 @@ static int send_all(int fd, const char *data, size_t len) {
 }
 
 /* Read until a newline; its length, or a negative code. */
-static int read_line(int fd, char *buf, size_t size, size_t *len) {
+static int read_line(int fd, char *buf, size_t size, size_t *len,
+                     iob_op *op) {
   size_t got = 0;
   while (got < size) {
     ssize_t n = recv(fd, buf + got, size - got, 0);
-    if (n < 0 && errno == EINTR)
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      int err = wait_for(fd, POLLIN, op);
+      if (err != 0)
+        return err;
       continue;
+    }
     if (n < 0)
       return sys_error();
     if (n == 0)
@@ -255,25 +306,21 @@ static int read_line(int fd, char *buf, size_t size, size_t *len) {
 
 static int tcp_run(iob_op *op) {
   const iob_tcp_target *t = op->target;
-  int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(t->addr.ss_family,
+                  SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     int err = sys_error();
     finish(op, err, "connecting to");
     return err;
   }
-  socklen_t alen = t->addr.ss_family == AF_INET6
-                       ? sizeof(struct sockaddr_in6)
-                       : sizeof(struct sockaddr_in);
   char request[24], reply[32];
   size_t len = format_request(op->duration_ms, request, sizeof(request));
   const char *step = "connecting to";
-  int err = 0;
-  if (connect(fd, (const struct sockaddr *)&t->addr, alen) != 0)
-    err = sys_error();
+  int err = connect_to(fd, &t->addr, op);
   if (err == 0 && (step = "sending to"))
-    err = send_all(fd, request, len);
+    err = send_all(fd, request, len, op);
   if (err == 0 && (step = "reading from"))
-    err = read_line(fd, reply, sizeof(reply), &len);
+    err = read_line(fd, reply, sizeof(reply), &len, op);
   if (err == 0)
     err = check_reply(reply, len, op->duration_ms);
   close(fd);
