@@ -323,9 +323,9 @@ struct iob_config {
   uint32_t count;       /**< number of operations, 1..IOB_COUNT_MAX. */
   uint64_t duration_ms; /**< each operation's duration, in ms. */
   /**
-   * Optional per-operation durations: count entries, read while the batch
-   * runs (the caller keeps the array alive). When set, duration_ms is
-   * ignored.
+   * Optional per-operation durations: count entries, copied by
+   * iob_batch_create() (4 bytes an operation), so the array is the
+   * caller's again once it returns. When set, duration_ms is ignored.
    */
   const uint32_t *durations_ms;
   /**
@@ -371,8 +371,8 @@ IOB_EXPORT void iob_config_init(iob_config *config);
 typedef void (*iob_batch_cb)(iob_batch *batch, int status);
 
 /**
- * Create a batch from a configuration (copied; durations_ms and target
- * are not). The records of every operation are allocated here, in one
+ * Create a batch from a configuration (copied, durations_ms too; the
+ * target is not). The records of every operation are allocated here, in one
  * block; the state of the operations in flight (the kind's op_size for
  * each, up to the limit) when it starts.
  * @param[out] batch receives the new batch; NULL gives IOB_EINVAL.

@@ -273,6 +273,31 @@ svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
   free(svg);
 }
 
+/* Thread numbers only grow in a process: after millions of threads a
+ * picture still costs what its own bars do, and the report too. */
+static void thread_numbers_near_the_top_cost_what_the_batch_does(void **s) {
+  fixture *f = *s;
+  iob_batch *b = f->own[f->pool];
+  uint32_t saved[OPS];
+  for (uint32_t i = 0; i < OPS; i++) {
+    saved[i] = b->records[i].worker;
+    b->records[i].worker = UINT32_MAX - i % 3; /* three threads, very late */
+  }
+  const iob_batch *one[] = {b};
+  capture c;
+  assert_int_equal(iob_export_svg(capture_start(&c), one, 1, NULL), 0);
+  char *svg = capture_end(&c);
+  assert_valid_svg(svg);
+  assert_non_null(strstr(svg, "ran on thread 4294967295"));
+  free(svg);
+  iob_report r;
+  atomic_store(&b->peak_known, 0);
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.workers_used, 3);
+  for (uint32_t i = 0; i < OPS; i++)
+    b->records[i].worker = saved[i];
+}
+
 static void svg_escapes_any_title(void **state) {
   fixture *f = *state;
   capture c;
@@ -622,6 +647,7 @@ int main(void) {
       cmocka_unit_test(svg_draws_one_bar_and_one_label_per_operation),
       cmocka_unit_test(svg_hatches_queued_time_only_where_an_operation_waited),
       cmocka_unit_test(svg_escapes_any_title),
+      cmocka_unit_test(thread_numbers_near_the_top_cost_what_the_batch_does),
       cmocka_unit_test(svg_without_a_title_names_what_ran),
       cmocka_unit_test(svg_of_a_large_batch_is_aggregated_and_stays_small),
       cmocka_unit_test(trace_has_one_run_per_operation_with_its_own_times),

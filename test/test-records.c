@@ -107,6 +107,37 @@ static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+/* The durations are the batch's own once it is created: the caller may
+ * change or free its array, even to values no list was made for. */
+static void durations_are_copied_when_the_batch_is_made(void **state) {
+  enum { N = 50 };
+  uint32_t *durations = malloc(N * sizeof(*durations));
+  for (int i = 0; i < N; i++)
+    durations[i] = (uint32_t)(i % 5) * 4; /* 0..16 ms */
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = config_of(style, N, 0);
+    c.durations_ms = durations;
+    c.max_in_flight = 10;
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_create(&t, &c, NULL);
+    for (int i = 0; i < N; i++)
+      durations[i] = 3600 * 1000; /* an hour, had it been read */
+    test_loop_start_created(&t, b);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_int_equal(r.failed, 0);
+    assert_ms_below(MS(r.elapsed_ns), 3000);
+    assert_int_equal(iob_batch_free(b), 0);
+    for (int i = 0; i < N; i++)
+      durations[i] = (uint32_t)(i % 5) * 4;
+  }
+  free(durations);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(records_are_consistent_in_every_style),
@@ -114,6 +145,7 @@ int main(void) {
       cmocka_unit_test(pool_operations_run_on_pool_threads_not_the_loop),
       cmocka_unit_test(mixed_durations_end_in_deadline_order),
       cmocka_unit_test(zero_length_waits_finish_at_once),
+      cmocka_unit_test(durations_are_copied_when_the_batch_is_made),
       cmocka_unit_test(one_hundred_thousand_waits_all_complete_exactly_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

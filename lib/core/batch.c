@@ -80,11 +80,20 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   if (b == NULL)
     return IOB_ENOMEM;
   b->records = calloc(c.count, sizeof(*b->records));
-  if (b->records == NULL) {
+  /* A copy: the caller's array may change or go while the batch runs, and
+   * the loop style has made a list for each duration it held. */
+  uint32_t *durations = NULL;
+  if (c.durations_ms != NULL &&
+      (durations = malloc(c.count * sizeof(*durations))) != NULL)
+    memcpy(durations, c.durations_ms, c.count * sizeof(*durations));
+  if (b->records == NULL || (c.durations_ms != NULL && durations == NULL)) {
+    free(durations);
+    free(b->records);
     free(b);
     return IOB_ENOMEM;
   }
   commit_pages(b->records, c.count * sizeof(*b->records));
+  c.durations_ms = durations;
   b->config = c;
   b->limit = least(least(c.count, c.max_in_flight), c.style->limit);
   *batch = b;
@@ -109,6 +118,7 @@ int iob_batch_free(iob_batch *batch) {
   if (batch->state == IOB__ACTIVE)
     return IOB_EBUSY;
   free_kept(batch);
+  free((void *)batch->config.durations_ms); /* the batch's own copy */
   free(batch->records);
   free(batch);
   return 0;

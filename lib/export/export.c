@@ -102,7 +102,7 @@ void iob__format_ms(char *buf, size_t size, uint64_t ns) {
   snprintf(buf, size, "%s ms", number);
 }
 
-/* Per-operation durations are the caller's array, which may be gone. */
+/* With per-operation durations there is no one duration to name. */
 void iob__describe_inputs(char *buf, size_t size, const iob_batch *b) {
   const iob_config *c = &b->config;
   int len = snprintf(buf, size, "%" PRIu32 " operation%s", c->count,

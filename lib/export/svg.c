@@ -54,7 +54,10 @@ typedef struct svg {
   uint64_t step; /* between ticks, ns */
   double px_per_ns;
   /* Threads that ran bars, numbered 1.. in order, for their colours. */
-  uint32_t *thread_rank; /* indexed by worker; 0 for none */
+  /* The threads that ran a bar, in order: a thread's colour is its place
+   * here. As many as the bars at most, whatever thread numbers the process
+   * has reached. */
+  uint32_t *thread_ids;
   uint32_t threads;
   bool any_loop, any_area, any_failed, any_cancelled;
   double *slices; /* SLICES + 1 slices, for the large batches */
@@ -235,8 +238,13 @@ static double section_height(const iob_batch *b) {
 
 /* Which kinds of mark the picture holds, for the legend, and a colour
  * number for each thread that ran a bar, in the order of the threads. */
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
 static int survey(svg *s) {
-  uint32_t top = 0;
+  size_t bars = 0;
   for (size_t k = 0; k < s->n; k++) {
     const iob_batch *b = s->batches[k];
     for (uint32_t i = 0; i < b->config.count; i++) {
@@ -244,32 +252,37 @@ static int survey(svg *s) {
       iob__outcome outcome = iob__outcome_of(r->status);
       s->any_failed |= outcome == IOB__FAILED;
       s->any_cancelled |= outcome == IOB__CANCELLED;
-      if (!drawn_as_bars(b))
-        continue;
-      s->any_loop |= r->worker == 0;
-      if (r->worker > top)
-        top = r->worker;
+      if (drawn_as_bars(b))
+        s->any_loop |= r->worker == 0;
     }
     s->any_area |= !drawn_as_bars(b);
+    if (drawn_as_bars(b))
+      bars += b->config.count;
   }
-  s->thread_rank = calloc((size_t)top + 1, sizeof(*s->thread_rank));
-  if (s->thread_rank == NULL)
+  s->thread_ids = malloc((bars ? bars : 1) * sizeof(*s->thread_ids));
+  if (s->thread_ids == NULL)
     return IOB_ENOMEM;
+  size_t n = 0;
   for (size_t k = 0; k < s->n; k++) {
     const iob_batch *b = s->batches[k];
     for (uint32_t i = 0; i < b->config.count && drawn_as_bars(b); i++)
-      s->thread_rank[b->records[i].worker] = 1;
+      if (b->records[i].worker != 0)
+        s->thread_ids[n++] = b->records[i].worker;
   }
-  for (uint32_t w = 1; w <= top; w++)
-    if (s->thread_rank[w] != 0)
-      s->thread_rank[w] = ++s->threads;
+  qsort(s->thread_ids, n, sizeof(*s->thread_ids), cmp_u32);
+  for (size_t k = 0; k < n; k++) /* keep each once */
+    if (s->threads == 0 || s->thread_ids[s->threads - 1] != s->thread_ids[k])
+      s->thread_ids[s->threads++] = s->thread_ids[k];
   return 0;
 }
 
 static const char *thread_fill(const svg *s, uint32_t worker) {
   if (worker == 0)
     return LOOP_FILL;
-  return thread_fills[(s->thread_rank[worker] - 1) % THREAD_FILLS];
+  const uint32_t *at = bsearch(&worker, s->thread_ids, s->threads,
+                               sizeof(worker), cmp_u32);
+  size_t rank = at != NULL ? (size_t)(at - s->thread_ids) : 0;
+  return thread_fills[rank % THREAD_FILLS];
 }
 
 /* ---- title, legend, grid, axis ----------------------------------------- */
@@ -325,13 +338,11 @@ static size_t legend_items(const svg *s, legend_item *items) {
     items[n++] = (legend_item){thread_fills[0], NULL,
                                "ran on a thread (colours repeat)"};
   } else {
-    for (size_t w = 1, seen = 0; seen < s->threads; w++) {
-      if (s->thread_rank[w] == 0)
-        continue;
-      items[n] = (legend_item){thread_fill(s, (uint32_t)w), NULL, ""};
-      snprintf(items[n++].label, sizeof(items[0].label), "ran on thread %zu",
-               w);
-      seen++;
+    for (uint32_t k = 0; k < s->threads; k++) {
+      uint32_t w = s->thread_ids[k];
+      items[n] = (legend_item){thread_fill(s, w), NULL, ""};
+      snprintf(items[n++].label, sizeof(items[0].label),
+               "ran on thread %" PRIu32, w);
     }
   }
   if (s->any_area)
@@ -621,7 +632,7 @@ int iob_export_svg(FILE *out, const iob_batch *const *batches, size_t nbatches,
     write_svg(&s, title);
     err = iob__export_flush(out);
   }
-  free(s.thread_rank);
+  free(s.thread_ids);
   free(s.slices);
   free(reports);
   return err;
