@@ -14,6 +14,7 @@ enum {
   OPT_COUNT,
   OPT_DURATION,
   OPT_LIMIT,
+  OPT_TIMEOUT,
   OPT_POOL_SIZE,
   OPT_FORMAT,
   OPT_PROGRESS,
@@ -40,6 +41,9 @@ static const cli_option options[] = {
      "each operation's length in ms (default 200)"},
     {OPT_LIMIT, "limit", "N",
      "at most N operations in flight (default: no limit)"},
+    {OPT_TIMEOUT, "timeout", "MS",
+     "an operation not done MS after it started fails, timed out "
+     "(default: no timeout)"},
     {OPT_POOL_SIZE, "pool-size", "N",
      "threads in libuv's pool, 1..1024 (default 4)"},
     {OPT_FORMAT, "format", "FORMAT", "table (default), csv or json, on stdout"},
@@ -152,6 +156,13 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       value);
     o->limit = (uint32_t)n;
     break;
+  case OPT_TIMEOUT:
+    if (!cli_parse_uint(value, 0, IOB_DURATION_MAX_MS, &o->timeout_ms))
+      return cli_fail(error, size,
+                      "--timeout takes milliseconds from 0 (none) to %" PRIu64
+                      ", not '%s'",
+                      IOB_DURATION_MAX_MS, value);
+    break;
   case OPT_POOL_SIZE:
     if (!cli_parse_uint(value, 1, 1024, &n))
       return cli_fail(error, size,
@@ -255,16 +266,23 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
 
 int compare_check_threads(const compare_opts *o, uint32_t available,
                           char *error, size_t error_size) {
-  const iob_style *each = NULL; /* a style that makes a thread per op */
-  for (int k = 0; k < o->nstyles && each == NULL; k++)
-    if (iob_style_flags(o->styles[k]) & IOB_STYLE_THREAD_EACH)
-      each = o->styles[k];
   uint32_t needed = o->limit != 0 && o->limit < o->count ? o->limit : o->count;
-  if (each == NULL || needed <= available)
-    return 0;
-  return cli_fail(error, error_size,
-                  "the %s style would need %" PRIu32
-                  " threads at once, but this system allows about %" PRIu32
-                  " more; add --limit %" PRIu32 " (or less)",
-                  iob_style_name(each), needed, available, available);
+  unsigned pool = o->pool_size != 0 ? o->pool_size : iob_pool_size();
+  for (int k = 0; k < o->nstyles; k++) {
+    const iob_style *s = o->styles[k];
+    if ((iob_style_flags(s) & IOB_STYLE_THREAD_EACH) && needed > available)
+      return cli_fail(error, error_size,
+                      "the %s style would need %" PRIu32
+                      " threads at once, but this system allows about "
+                      "%" PRIu32 " more (ulimit -u, threads-max); add "
+                      "--limit %" PRIu32 " (or less)",
+                      iob_style_name(s), needed, available, available);
+    if (s == &iob_style_pool && pool > available)
+      return cli_fail(error, error_size,
+                      "the pool style would start %u threads, but this "
+                      "system allows about %" PRIu32 " more (ulimit -u, "
+                      "threads-max); add --pool-size %" PRIu32 " (or less)",
+                      pool, available, available > 0 ? available : 1);
+  }
+  return 0;
 }

@@ -111,6 +111,14 @@ uint32_t compare_work_failures(const iob_batch *batch, const iob_report *r) {
           iob_style_name(r->style), r->failed, n, first,
           out.message ? out.message : iob_strerror(out.status),
           iob_err_name(out.status));
+  if (r->status == IOB_EAGAIN) /* a thread refused: the batch stopped */
+    fprintf(stderr,
+            "iobound-compare: the system refused a thread with %" PRIu32
+            " running: it allows about %" PRIu32
+            " more now (ulimit -u, threads-max); add --limit %" PRIu32
+            " (or less)\n",
+            r->threads, iob_threads_available(),
+            r->threads > 1 ? r->threads / 2 : 1);
   if (emfile != 0) {
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);

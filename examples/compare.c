@@ -54,6 +54,7 @@ static int run_style(const compare_opts *o, const iob_style *style,
   config->count = o->count;
   config->duration_ms = o->duration_ms;
   config->max_in_flight = o->limit;
+  config->timeout_ms = o->timeout_ms;
   config->data = &r;
 
   uv_loop_t loop;
@@ -286,6 +287,12 @@ int main(int argc, char **argv) {
     if (err != 0) {
       fprintf(stderr, "iobound-compare: the %s style failed: %s\n",
               iob_style_name(o.styles[nran]), iob_strerror(err));
+      if (err == IOB_EAGAIN)
+        fprintf(stderr,
+                "iobound-compare: the system refused the pool's %u threads: "
+                "it allows about %" PRIu32 " more (ulimit -u, threads-max); "
+                "use --pool-size with fewer\n",
+                iob_pool_size(), iob_threads_available());
       rc = CLI_EX_FAILED;
     }
     failed += results[nran].report.failed != 0;

@@ -36,6 +36,7 @@ typedef struct compare_opts {
    * or COMPARE_PG_KIND. */
   const char *work;
   uint32_t limit;         /* 0: none */
+  uint64_t timeout_ms;    /* each operation's; 0: none */
   unsigned int pool_size; /* 0: libuv's own choice */
   compare_format format;
   compare_progress progress;
@@ -58,9 +59,10 @@ int compare_parse(int argc, char **argv, compare_opts *opts, char *error,
                   size_t error_size);
 
 /**
- * Refuse a run whose styles that make a thread per operation
- * (IOB_STYLE_THREAD_EACH) would need more threads at once than
- * @p available (iob_threads_available()).
+ * Refuse a run whose styles would need more new threads than
+ * @p available (iob_threads_available()): one per operation in flight for
+ * a style that makes a thread each (IOB_STYLE_THREAD_EACH), the pool's
+ * size for the pool style (libuv would abort the process otherwise).
  * @return 0, or CLI_EX_USAGE with @p error saying the limit.
  */
 int compare_check_threads(const compare_opts *opts, uint32_t available,

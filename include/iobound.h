@@ -393,8 +393,11 @@ IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
  * Once @p cb has run, the batch holds no libuv handle or request: free
  * it and your loop closes cleanly.
  * @return 0; IOB_EINVAL if an argument is NULL; IOB_EBUSY if the batch
- *         was started before; IOB_ENOMEM. On error nothing was started
- *         and nothing is left on @p loop.
+ *         was started before; IOB_ENOMEM; IOB_EAGAIN for a first batch
+ *         of iob_style_pool when iob_threads_available() is below
+ *         iob_pool_size() (libuv would abort the process when the system
+ *         refused one of the pool's threads). On error nothing was
+ *         started and nothing is left on @p loop.
  */
 IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
                                iob_batch_cb cb);
@@ -535,10 +538,12 @@ IOB_EXPORT const iob_record *iob_batch_records(const iob_batch *batch,
 /* ---- Threads ----------------------------------------------------------- */
 
 /**
- * Estimate how many more threads this process may create: the least of
- * RLIMIT_NPROC, the kernel's threads-max and half of vm.max_map_count,
- * less the threads the system runs already. A guide for limits, not a
- * promise.
+ * Estimate how many more threads this process may create, erring low:
+ * the least of the kernel's threads-max and RLIMIT_NPROC (not for root,
+ * whom the kernel does not hold to it), each less every thread the system
+ * runs already, and half of vm.max_map_count. A count above it may well
+ * fail; one below it should not, unless other processes race for the
+ * same threads.
  * @return the estimate; UINT32_MAX if no limit could be read.
  */
 IOB_EXPORT uint32_t iob_threads_available(void);

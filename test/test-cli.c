@@ -139,6 +139,27 @@ static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
   /* The pool's threads are the pool's: no thread per operation. */
   assert_int_equal(PARSE(&o, err, "--count", "50000", "--styles", "pool"), 0);
   assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
+  /* But the pool needs its own threads at its first use: libuv would
+   * abort the process if the system refused one. */
+  assert_int_equal(PARSE(&o, err, "--styles", "pool", "--pool-size", "300"),
+                   0);
+  assert_int_equal(compare_check_threads(&o, 100, err, sizeof(err)),
+                   CLI_EX_USAGE);
+  assert_non_null(strstr(err, "the pool style would start 300 threads"));
+  assert_non_null(strstr(err, "about 100 more"));
+  assert_non_null(strstr(err, "--pool-size 100"));
+}
+
+static void a_timeout_is_milliseconds_up_to_the_longest_duration(void **s) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "--count", "1"), 0);
+  assert_int_equal(o.timeout_ms, 0); /* none by default */
+  assert_int_equal(PARSE(&o, err, "--timeout", "250"), 0);
+  assert_int_equal(o.timeout_ms, 250);
+  assert_int_equal(PARSE(&o, err, "--timeout", "4294967296"), CLI_EX_USAGE);
+  assert_non_null(strstr(err, "--timeout takes milliseconds"));
+  assert_int_equal(PARSE(&o, err, "--timeout", "-1"), CLI_EX_USAGE);
 }
 
 static void a_stray_word_is_refused(void **state) {
@@ -162,7 +183,7 @@ static void an_unknown_or_misspelt_option_is_named(void **state) {
   assert_int_equal(PARSE(&o, err, "--quiet=yes"), CLI_EX_USAGE);
   assert_string_equal(err, "option '--quiet' takes no value");
   /* A long option may be shortened while it names one option only. */
-  assert_int_equal(PARSE(&o, err, "--dur", "5", "--ti"), 0);
+  assert_int_equal(PARSE(&o, err, "--dur", "5", "--timel"), 0);
   assert_int_equal(o.duration_ms, 5);
   assert_true(o.timeline);
   assert_int_equal(PARSE(&o, err, "--p", "5"), CLI_EX_USAGE);
@@ -320,6 +341,7 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_timeout_is_milliseconds_up_to_the_longest_duration),
       cmocka_unit_test(no_arguments_give_the_tutorials_case_in_every_style),
       cmocka_unit_test(every_flag_is_understood_in_both_spellings),
       cmocka_unit_test(bad_values_are_refused_with_a_message_naming_them),

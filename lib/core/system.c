@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -38,19 +39,28 @@ static uint64_t read_number(const char *path, int field) {
   return ok == 1 ? v : UINT64_MAX;
 }
 
+/* An estimate that errs low: a count it allows should not then fail. */
 uint32_t iob_threads_available(void) {
   uint64_t n = UINT64_MAX;
   uint64_t max = read_number("/proc/sys/kernel/threads-max", 0);
-  uint64_t used = read_number("/proc/loadavg", 1);
+  uint64_t used = read_number("/proc/loadavg", 1); /* the whole system's */
   if (max != UINT64_MAX && used != UINT64_MAX)
     n = max > used ? max - used : 0;
   /* Each thread's stack is a mapping, and its guard page another. */
   uint64_t maps = read_number("/proc/sys/vm/max_map_count", 0);
   if (maps != UINT64_MAX && maps / 2 < n)
     n = maps / 2;
+  /* RLIMIT_NPROC counts the user's threads, which are some of the
+   * system's: less all of those, for want of the user's own count. The
+   * kernel does not hold root to it. */
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur < n)
-    n = rl.rlim_cur;
+  if (getuid() != 0 && getrlimit(RLIMIT_NPROC, &rl) == 0 &&
+      rl.rlim_cur != RLIM_INFINITY) {
+    uint64_t left = rl.rlim_cur;
+    if (used != UINT64_MAX)
+      left = left > used ? left - used : 0;
+    if (left < n)
+      n = left;
+  }
   return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }

@@ -79,7 +79,13 @@ static void on_after_work(uv_work_t *req, int status) {
   iob__slot_settle(b, job->slot, status != 0 ? status : job->slot->status);
 }
 
+/* libuv creates the pool's threads on its first use, and abort()s the
+ * process if the system refuses one: refuse the batch first instead. Once
+ * the pool runs (iobound's use; an application's own is beyond knowing),
+ * its threads exist and cost nothing more. */
 static int pool_start(iob_batch *b) {
+  if (!atomic_load(&pool_used) && iob_threads_available() < iob_pool_size())
+    return IOB_EAGAIN;
   iob__pool_mark_used();
   return 0;
 }
