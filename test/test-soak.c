@@ -1,0 +1,108 @@
+/* Thousands of batches one after another on one loop, in every style and
+ * with kinds that hand things back: nothing may grow. Each batch starts
+ * the next from its callback, as a long-lived application would. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* The resident set, in KiB, from /proc (0 where there is none). */
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[128];
+  long kib = 0;
+  while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  if (f != NULL)
+    fclose(f);
+  return kib;
+}
+
+/* A kind that hands back a message and a result for every operation. */
+static int talk(iob_op *op) {
+  iob_op_set_message(op, "said something");
+  iob_op_set_result(op, malloc(64));
+  return op->index % 2 ? UV_ECONNRESET : 0;
+}
+
+static const iob_kind talking_kind = {
+    .name = "talking", .op_size = 48, .run = talk, .free_result = free};
+
+/* Sanitizers and valgrind hold freed memory back on purpose (quarantine,
+ * to catch use after free): the RSS says nothing under them, and their
+ * own leak checks stand in for it. */
+static bool rss_means_something(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return false;
+#else
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[512];
+  bool valgrind = false;
+  while (f != NULL && !valgrind && fgets(line, sizeof(line), f) != NULL)
+    valgrind = strstr(line, "vgpreload") != NULL;
+  if (f != NULL)
+    fclose(f);
+  return !valgrind;
+#endif
+}
+
+typedef struct soak {
+  uv_loop_t *loop;
+  iob_config config;
+  int left;     /* batches still to run */
+  long rss_mid; /* after the first half, once everything warmed up */
+  int halfway;
+} soak;
+
+static void next_batch(soak *s);
+
+static void on_done(iob_batch *batch, int status) {
+  soak *s = iob_batch_data(batch);
+  assert_int_equal(iob_batch_free(batch), 0);
+  if (--s->left == s->halfway)
+    s->rss_mid = rss_kib();
+  if (s->left > 0)
+    next_batch(s);
+}
+
+static void next_batch(soak *s) {
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &s->config), 0);
+  assert_int_equal(iob_batch_start(b, s->loop, on_done), 0);
+}
+
+static void batch_after_batch_leaves_nothing_behind(void **state) {
+  const iob_kind *kinds[] = {&iob_kind_wait, &talking_kind};
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    for (int j = 0; j < 2; j++) {
+      uv_loop_t loop;
+      assert_int_equal(uv_loop_init(&loop), 0);
+      /* Threads cost a thread per operation: fewer batches of them. */
+      int batches = iob_style_flags(style) & IOB_STYLE_THREAD_EACH ? 400 : 2000;
+      soak s = {.loop = &loop, .left = batches, .halfway = batches / 2};
+      s.config = config_of(style, 8, 0);
+      s.config.kind = kinds[j];
+      s.config.data = &s;
+      next_batch(&s);
+      assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+      assert_int_equal(s.left, 0);
+      assert_int_equal(uv_loop_close(&loop), 0);
+      long growth = rss_kib() - s.rss_mid;
+      if (growth > 1024 && rss_means_something())
+        fail_msg("%s/%s: RSS grew %ld KiB over the second half of %d "
+                 "batches (expected under 1024)",
+                 iob_style_name(style), kinds[j]->name, growth, batches);
+    }
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(batch_after_batch_leaves_nothing_behind),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
