@@ -23,6 +23,13 @@
  *   iob_batch_free() returns IOB_EBUSY and frees nothing.
  * - The batch callback runs exactly once, from the loop, after every
  *   operation has settled; never from inside an iobound call.
+ * - What a batch keeps of its config: a copy of the config and of
+ *   durations_ms, made by iob_batch_create(); pointers to the style and
+ *   the kind (descriptors: keep them, and leave them unchanged, while the
+ *   batch lives), to the target (read by the operations while the batch
+ *   runs) and to data (yours, never read). Every number is range-checked
+ *   there (count, durations, timeout, op_size), so none can overflow
+ *   later.
  */
 #ifndef IOBOUND_H
 #define IOBOUND_H
@@ -350,7 +357,8 @@ struct iob_config {
   /**
    * iob_style_threads: each thread's stack in bytes (0: 64 KiB, so that
    * ten thousand threads fit, or the kind's stack_size if larger;
-   * rounded up to the system's minimum).
+   * rounded up to the system's minimum). A stack the system cannot give
+   * makes each thread's creation fail, as a refused thread does.
    */
   size_t thread_stack_size;
   /**

@@ -243,16 +243,15 @@ static void a_copy_ends_the_operation_with_why_in_every_style(void **state) {
 }
 
 static void a_query_error_lands_with_the_servers_message(void **state) {
-  const iob_style *styles[] = {&iob_style_loop, &iob_style_pool,
-                               &iob_style_threads};
-  for (int k = 0; k < 3; k++) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     outcome o;
-    run_queries(conninfo, "SELECT 1/0", styles[k], 2, 0, NULL, &o);
+    run_queries(conninfo, "SELECT 1/0", style, 2, 0, NULL, &o);
     for (int i = 0; i < 2; i++) {
       assert_int_equal(o.status[i], UV_EIO);
       assert_non_null(strstr(o.message[i], "division by zero"));
     }
-    run_queries(conninfo, "SELEKT", styles[k], 1, 0, NULL, &o);
+    run_queries(conninfo, "SELEKT", style, 1, 0, NULL, &o);
     assert_int_equal(o.status[0], UV_EIO);
     assert_non_null(strstr(o.message[0], "syntax error"));
   }
@@ -299,10 +298,10 @@ static void restart_server(void) {
 }
 
 static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
-  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
-  for (int k = 0; k < 2; k++) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     outcome o;
-    run_queries(conninfo, "SELECT pg_sleep(10)", styles[k], 8, 0,
+    run_queries(conninfo, "SELECT pg_sleep(10)", style, 8, 0,
                 stop_server_soon, &o);
     assert_int_equal(stopper_status, 0);
     assert_int_equal(o.report.failed, 8);
