@@ -269,7 +269,8 @@ IOB_EXPORT int iob_op_set_message(iob_op *op, const char *message);
 /**
  * Hand back a number (a count of rows, bytes received...), read with
  * iob_batch_outcome(); as for iob_op_set_message().
- * @return 0; IOB_EINVAL for NULL.
+ * @return 0; IOB_EINVAL for NULL; IOB_ENOMEM (the first call of a batch
+ *         makes room for every operation's outcome: nothing was kept).
  */
 IOB_EXPORT int iob_op_set_value(iob_op *op, uint64_t value);
 
@@ -278,7 +279,8 @@ IOB_EXPORT int iob_op_set_value(iob_op *op, uint64_t value);
  * kind has free_result, the batch owns the result and frees it with the
  * batch; otherwise the application does. A later call replaces it (the
  * earlier result is then the caller's).
- * @return 0; IOB_EINVAL for a NULL @p op.
+ * @return 0; IOB_EINVAL for a NULL @p op; IOB_ENOMEM, and the result is
+ *         still the caller's (nothing was kept).
  */
 IOB_EXPORT int iob_op_set_result(iob_op *op, void *result);
 
@@ -525,11 +527,12 @@ typedef struct iob_report {
 } iob_report;
 
 /**
- * Summarise a finished batch, in time proportional to its count and no
- * memory of its own.
+ * Summarise a finished batch, in time proportional to its count and
+ * memory proportional to its threads and its peak in flight, not its
+ * count.
  * @param[in] batch the batch; NULL gives IOB_EINVAL.
  * @param[out] report filled in; NULL gives IOB_EINVAL.
- * @return 0, or IOB_EBUSY if the batch has not finished.
+ * @return 0; IOB_EBUSY if the batch has not finished; IOB_ENOMEM.
  */
 IOB_EXPORT int iob_batch_report(const iob_batch *batch, iob_report *report);
 

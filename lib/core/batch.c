@@ -101,15 +101,16 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
 }
 
 static void free_kept(iob_batch *b) {
-  if (b->kept == NULL)
+  iob__kept *kept = atomic_load(&b->kept);
+  if (kept == NULL)
     return;
   void (*free_result)(void *) = b->config.kind->free_result;
   for (uint32_t i = 0; i < b->config.count; i++) {
-    free(b->kept[i].message);
-    if (free_result != NULL && b->kept[i].result != NULL)
-      free_result(b->kept[i].result);
+    free(kept[i].message);
+    if (free_result != NULL && kept[i].result != NULL)
+      free_result(kept[i].result);
   }
-  free(b->kept);
+  free(kept);
 }
 
 int iob_batch_free(iob_batch *batch) {
@@ -345,10 +346,11 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
 
 /* ---- the report ----------------------------------------------------------- */
 
-/* Distinct threads among the records. Thread numbers are small and
- * dense, so a bitmap over the batch's own range of them: its size follows
- * the batch, not how many threads the process made before. */
-static uint32_t count_workers(const iob_batch *b) {
+/* Distinct threads among the records, in *n. Thread numbers are small
+ * and dense, so a bitmap over the batch's own range of them: its size
+ * follows the batch's threads, not how many the process made before.
+ * 0 or IOB_ENOMEM. */
+static int count_workers(const iob_batch *b, uint32_t *n) {
   uint32_t lo = UINT32_MAX, hi = 0;
   for (uint32_t i = 0; i < b->config.count; i++) {
     uint32_t w = b->records[i].worker;
@@ -357,13 +359,13 @@ static uint32_t count_workers(const iob_batch *b) {
     if (w > hi)
       hi = w;
   }
+  *n = 0;
   if (hi == 0)
     return 0;
   size_t span = (size_t)(hi - lo) + 1;
   unsigned char *seen = calloc((span + 7) / 8, 1);
   if (seen == NULL)
-    return 0;
-  uint32_t n = 0;
+    return IOB_ENOMEM;
   for (uint32_t i = 0; i < b->config.count; i++) {
     uint32_t w = b->records[i].worker;
     if (w == 0)
@@ -371,11 +373,11 @@ static uint32_t count_workers(const iob_batch *b) {
     size_t bit = w - lo;
     if (!(seen[bit / 8] & (1u << (bit % 8)))) {
       seen[bit / 8] |= (unsigned char)(1u << (bit % 8));
-      n++;
+      (*n)++;
     }
   }
   free(seen);
-  return n;
+  return 0;
 }
 
 /* The peak, worked out once and then cached in the batch. */
@@ -412,7 +414,9 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   report->count = batch->config.count;
   report->failed = batch->failed;
   report->threads = batch->threads;
-  report->workers_used = count_workers(batch);
+  err = count_workers(batch, &report->workers_used);
+  if (err != 0)
+    return err;
   report->status = batch->status;
   report->elapsed_ns = batch->end_ns;
   for (uint32_t i = 0; i < batch->config.count; i++) {
@@ -441,7 +445,8 @@ int iob_batch_outcome(const iob_batch *batch, uint32_t index,
     return IOB_EINVAL;
   if (batch->state != IOB__FINISHED)
     return IOB_EBUSY;
-  const iob__kept *k = batch->kept ? &batch->kept[index] : NULL;
+  const iob__kept *kept = atomic_load(&batch->kept);
+  const iob__kept *k = kept ? &kept[index] : NULL;
   *outcome = (iob_outcome){
       .status = batch->records[index].status,
       .message = k ? k->message : NULL,

@@ -119,7 +119,9 @@ struct iob_batch {
   uint32_t *slot_of; /* start() kinds: operation -> slot, or UINT32_MAX */
 
   iob_record *records;
-  iob__kept *kept; /* NULL until an operation hands something back */
+  /* NULL until an operation hands something back; made then, from any
+   * thread (a run() on a thread), hence atomic. */
+  _Atomic(iob__kept *) kept;
 };
 
 /* ---- the clock ----------------------------------------------------------- */

@@ -90,19 +90,26 @@ iob__slot *iob__slot_find(const iob_batch *b, uint32_t i) {
   return iob__slot_at(b, b->slot_of[i]);
 }
 
-/* Keep what operation i handed back. Memory for it comes with the first
- * operation that hands anything back; without it, that is lost. */
+/* Make room to keep what operations hand back, once: the first
+ * iob_op_set_*() call makes it, from whatever thread it runs on, so that
+ * running out of memory shows there, while the kind still holds what it
+ * handed (and keep() below cannot fail). */
+static int make_room_to_keep(iob_batch *b) {
+  if (atomic_load_explicit(&b->kept, memory_order_acquire) != NULL)
+    return 0;
+  iob__kept *kept = calloc(b->config.count, sizeof(*kept));
+  if (kept == NULL)
+    return IOB_ENOMEM;
+  iob__kept *none = NULL;
+  if (!atomic_compare_exchange_strong(&b->kept, &none, kept))
+    free(kept); /* another thread made it first */
+  return 0;
+}
+
+/* Keep what operation i handed back, in the room made for it. */
 static void keep(iob_batch *b, iob__slot *s) {
-  uint32_t i = s->op.index;
-  if (b->kept == NULL)
-    b->kept = calloc(b->config.count, sizeof(*b->kept));
-  if (b->kept == NULL) {
-    free(s->message);
-    if (s->result != NULL && b->config.kind->free_result != NULL)
-      b->config.kind->free_result(s->result);
-    return;
-  }
-  b->kept[i] = (iob__kept){s->message, s->value, s->result};
+  iob__kept *kept = atomic_load_explicit(&b->kept, memory_order_acquire);
+  kept[s->op.index] = (iob__kept){s->message, s->value, s->result};
 }
 
 void iob__slot_release(iob_batch *b, iob__slot *s) {
@@ -183,7 +190,7 @@ int iob_op_set_message(iob_op *op, const char *message) {
   if (op == NULL || message == NULL)
     return IOB_EINVAL;
   iob__slot *s = slot_of_op(op);
-  char *copy = strdup(message);
+  char *copy = make_room_to_keep(op->batch) == 0 ? strdup(message) : NULL;
   if (copy == NULL)
     return IOB_ENOMEM;
   free(s->message);
@@ -195,6 +202,8 @@ int iob_op_set_message(iob_op *op, const char *message) {
 int iob_op_set_value(iob_op *op, uint64_t value) {
   if (op == NULL)
     return IOB_EINVAL;
+  if (make_room_to_keep(op->batch) != 0)
+    return IOB_ENOMEM;
   iob__slot *s = slot_of_op(op);
   s->value = value;
   s->has_outcome = true;
@@ -204,6 +213,8 @@ int iob_op_set_value(iob_op *op, uint64_t value) {
 int iob_op_set_result(iob_op *op, void *result) {
   if (op == NULL)
     return IOB_EINVAL;
+  if (make_room_to_keep(op->batch) != 0)
+    return IOB_ENOMEM;
   iob__slot *s = slot_of_op(op);
   s->result = result;
   s->has_outcome = true;

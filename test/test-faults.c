@@ -1,0 +1,898 @@
+/* Fault injection (issue 11): every allocation iobound makes fails in
+ * turn, and so does every thread the threads style creates, across every
+ * style and kind. Each run must end with IOB_ENOMEM from the call whose
+ * allocation failed, or run to its end with every operation settled once
+ * and a status it may have; never crash, never hang (a watchdog ends a
+ * run that does), leak nothing (ASan and valgrind check that: ./run
+ * sanitize, ./run valgrind) and leave nothing on the loop
+ * (uv_loop_close() == 0).
+ *
+ * How: test/meson.build links this test with --wrap=malloc, calloc,
+ * realloc and strdup, so every allocation made by this program's own
+ * objects, the static libiobound among them, goes through the __wrap_
+ * functions below (strdup too: glibc's strdup calls malloc inside libc,
+ * which --wrap cannot reach). libuv and libc are shared libraries: their
+ * own allocations are not wrapped, and are not failed here (libuv
+ * aborts on some of them anyway). An allocation counts only while the
+ * test has armed the injector, around the iobound calls under test and
+ * what they call back (the kinds here are the application's code), never
+ * around the test's own bookkeeping. Armed with N, the injector fails the
+ * Nth allocation from then on (and, in the second mode, every one after
+ * it); each scenario runs with N = 1, 2, 3... until a run makes fewer
+ * than N allocations. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../examples/slow-server.h"
+#include "common.h"
+#include "internal.h"
+
+/* ---- the injector -------------------------------------------------------- */
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *block, size_t size);
+char *__real_strdup(const char *s);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *block, size_t size);
+char *__wrap_strdup(const char *s);
+
+static atomic_bool fi_armed;
+static atomic_long fi_seen;      /* allocations since armed */
+static atomic_long fi_target;    /* fail the fi_target-th of them... */
+static atomic_bool fi_persist;   /* ...and, if set, every one after it */
+static atomic_long fi_failed;    /* allocations failed since armed */
+static atomic_uintptr_t fi_site; /* where the first of them was asked for */
+
+/* Totals, printed at the end. */
+static long total_runs, total_failures, total_refusals, total_refusal_runs;
+#define SITES_MAX 256
+static uintptr_t sites[SITES_MAX];
+static int nsites;
+
+static bool fi_fail(void *site) {
+  if (!atomic_load(&fi_armed))
+    return false;
+  long n = atomic_fetch_add(&fi_seen, 1) + 1, target = atomic_load(&fi_target);
+  if (n < target || (n > target && !atomic_load(&fi_persist)))
+    return false;
+  if (atomic_fetch_add(&fi_failed, 1) == 0)
+    atomic_store(&fi_site, (uintptr_t)site);
+  return true;
+}
+
+void *__wrap_malloc(size_t size) {
+  return fi_fail(__builtin_return_address(0)) ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size) {
+  return fi_fail(__builtin_return_address(0)) ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *block, size_t size) {
+  return fi_fail(__builtin_return_address(0)) ? NULL
+                                              : __real_realloc(block, size);
+}
+
+char *__wrap_strdup(const char *s) {
+  return fi_fail(__builtin_return_address(0)) ? NULL : __real_strdup(s);
+}
+
+static void fi_arm(long target, bool persist) {
+  atomic_store(&fi_seen, 0);
+  atomic_store(&fi_failed, 0);
+  atomic_store(&fi_site, 0);
+  atomic_store(&fi_target, target);
+  atomic_store(&fi_persist, persist);
+  atomic_store(&fi_armed, true);
+}
+
+/* Stop counting; returns how many allocations were failed, and counts
+ * them in the totals. */
+static long fi_disarm(void) {
+  atomic_store(&fi_armed, false);
+  long failed = atomic_load(&fi_failed);
+  total_runs++;
+  total_failures += failed;
+  uintptr_t site = atomic_load(&fi_site);
+  if (failed > 0) {
+    int k = 0;
+    while (k < nsites && sites[k] != site)
+      k++;
+    if (k == nsites && nsites < SITES_MAX)
+      sites[nsites++] = site;
+  }
+  return failed;
+}
+
+/* ---- the watchdog: a run that does not end is a failure ------------------ */
+
+/* Seconds a run may take: it takes milliseconds, even in valgrind. */
+#define WATCHDOG_S 60
+static char watching[200]; /* what runs, for the watchdog's message */
+
+static void on_watchdog(int sig) {
+  (void)sig;
+  static const char hang[] = "test-faults: hung: ";
+  size_t len = 0;
+  while (len < sizeof(watching) && watching[len] != '\0')
+    len++;
+  if (write(2, hang, sizeof(hang) - 1) < 0 || write(2, watching, len) < 0 ||
+      write(2, "\n", 1) < 0)
+    _exit(3);
+  _exit(3);
+}
+
+static void watch(const char *what) {
+  snprintf(watching, sizeof(watching), "%s", what);
+  alarm(WATCHDOG_S);
+}
+
+static void watch_allocation(const char *what, long n, bool persist) {
+  char text[sizeof(watching)];
+  snprintf(text, sizeof(text), "%.150s, allocation %ld%s", what, n,
+           persist ? " and all after it" : "");
+  watch(text);
+}
+
+/* ---- kinds of the application's: one with every hook --------------------- */
+
+#define COUNT_MAX 16
+#define MAGIC 0x10b0u
+
+typedef struct user_result {
+  uint32_t magic, index;
+} user_result;
+
+/* Every result made, by operation, until freed: a result still here after
+ * the batch and the application let go of theirs has leaked. */
+static _Atomic(user_result *) made[COUNT_MAX];
+
+typedef struct user_state { /* op->state */
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+  bool ending;
+  unsigned char dirty; /* set once used: the next operation must not see it */
+} user_state;
+
+static bool zeroed(const iob_op *op) {
+  const unsigned char *p = op->state;
+  for (size_t k = 0; k < sizeof(user_state); k++)
+    if (p[k] != 0)
+      return false;
+  return true;
+}
+
+#define ODD_TEXT "an odd operation"
+#define NOMEM_TEXT "no memory for its result"
+
+/* Hand back a result (allocated), a value and, for odd operations, a
+ * message; IOB_ENOMEM if there is no memory for the result. */
+static int hand_back(iob_op *op) {
+  user_result *r = malloc(sizeof(*r));
+  if (r == NULL) {
+    iob_op_set_message(op, NOMEM_TEXT); /* may fail: then it is lost */
+    return IOB_ENOMEM;
+  }
+  *r = (user_result){MAGIC, op->index};
+  int err = iob_op_set_result(op, r);
+  if (err != 0) { /* no room to keep it: the result is still ours */
+    assert_int_equal(err, IOB_ENOMEM);
+    free(r);
+    return IOB_ENOMEM;
+  }
+  atomic_store(&made[op->index], r);
+  /* The room is made: a value needs nothing more. */
+  assert_int_equal(iob_op_set_value(op, op->index + 1), 0);
+  if (op->index % 2 == 1) {
+    err = iob_op_set_message(op, ODD_TEXT);
+    assert_true(err == 0 || err == IOB_ENOMEM);
+  }
+  return 0;
+}
+
+static void user_closed(uv_handle_t *handle) {
+  user_state *s = handle->data;
+  iob_op_done(s->op, s->status);
+}
+
+static void user_end(user_state *s, int status) {
+  if (s->ending)
+    return;
+  s->ending = true;
+  s->status = status;
+  uv_close((uv_handle_t *)&s->timer, user_closed);
+}
+
+static void user_fire(uv_timer_t *timer) { user_end(timer->data, 0); }
+
+static int user_start(iob_op *op) {
+  user_state *s = op->state;
+  if (!zeroed(op))
+    return IOB_EIO; /* a status no check allows */
+  s->dirty = 1;
+  int err = hand_back(op);
+  if (err != 0)
+    return err;
+  s->op = op;
+  s->timer.data = s;
+  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
+  uv_timer_start(&s->timer, user_fire, op->duration_ms, 0);
+  return 0;
+}
+
+static void user_stop(iob_op *op) { user_end(op->state, IOB_ECANCELED); }
+
+static int user_run(iob_op *op) {
+  user_state *s = op->state;
+  if (!zeroed(op))
+    return IOB_EIO;
+  s->dirty = 1;
+  int err = hand_back(op);
+  if (err != 0)
+    return err;
+  uint64_t end = uv_hrtime() + (uint64_t)op->duration_ms * 1000000;
+  while (uv_hrtime() < end) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    uv_sleep(1);
+  }
+  return 0;
+}
+
+static void user_free_result(void *result) {
+  user_result *r = result;
+  assert_int_equal(r->magic, MAGIC);
+  atomic_store(&made[r->index], NULL);
+  free(r);
+}
+
+/* Results owned by the batch. */
+static const iob_kind kind_user = {
+    .name = "user",
+    .op_size = sizeof(user_state),
+    .start = user_start,
+    .run = user_run,
+    .stop = user_stop,
+    .free_result = user_free_result,
+};
+
+/* The same, its results the application's to free. */
+static const iob_kind kind_user_owned = {
+    .name = "user-owned",
+    .op_size = sizeof(user_state),
+    .start = user_start,
+    .run = user_run,
+    .stop = user_stop,
+};
+
+static bool is_user(const iob_kind *k) {
+  return k == &kind_user || k == &kind_user_owned;
+}
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+static pid_t service;
+static iob_tcp_target *tcp_target; /* the slow service, forked in main() */
+
+/* Every built-in kind (iob_kind_at()), then the application's two. */
+#define KINDS_MAX 16
+static const iob_kind *kinds[KINDS_MAX];
+static size_t nkinds;
+
+static void list_kinds(void) {
+  const iob_kind *k;
+  for (size_t at = 0; (k = iob_kind_at(at)) != NULL; at++)
+    if (nkinds < KINDS_MAX - 2)
+      kinds[nkinds++] = k;
+  kinds[nkinds++] = &kind_user;
+  kinds[nkinds++] = &kind_user_owned;
+}
+
+#define TIMEOUT_MS 5
+/* Ten lengths make the loop style's queue grow its tables for a wait;
+ * other kinds make no list per length, and are spared the time. */
+static const uint32_t spread[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const uint32_t short_ones[10] = {1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+static const uint32_t one_late[6] = {1, 1, 3 * TIMEOUT_MS, 1, 1, 1};
+
+typedef struct variant {
+  const char *name;
+  uint32_t count;
+  const uint32_t *durations_ms; /* NULL: duration_ms */
+  uint64_t duration_ms;
+  uint32_t max_in_flight;
+  uint64_t timeout_ms;
+  int fail_fast, on_op;
+} variant;
+
+static const variant variants[] = {
+    {"plain", 4, NULL, 2, 0, 0, 0, 0},
+    /* Ten waits of ten lengths: the loop style's queue grows its tables. */
+    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1},
+    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1},
+    {"fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS, 1, 1},
+};
+#define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
+
+typedef struct scenario {
+  char name[120];
+  iob_config config; /* data and on_op set per run */
+  bool on_op;
+} scenario;
+
+static scenario scenario_of(const iob_style *style, const iob_kind *kind,
+                            const variant *v) {
+  scenario sc = {.on_op = v->on_op};
+  snprintf(sc.name, sizeof(sc.name), "%s/%s/%s", iob_style_name(style),
+           kind->name, v->name);
+  iob_config_init(&sc.config);
+  sc.config.style = style;
+  sc.config.kind = kind;
+  /* A built-in kind added later that needs a target of its own fails
+   * iob_batch_create() with IOB_EINVAL here: give it one. */
+  sc.config.target = kind == &iob_kind_tcp ? tcp_target : NULL;
+  sc.config.count = v->count;
+  sc.config.durations_ms = v->durations_ms == spread && kind != &iob_kind_wait
+                               ? short_ones
+                               : v->durations_ms;
+  sc.config.duration_ms = v->duration_ms;
+  sc.config.max_in_flight = v->max_in_flight;
+  sc.config.timeout_ms = v->timeout_ms;
+  sc.config.fail_fast = v->fail_fast;
+  return sc;
+}
+
+static uint32_t duration_of(const iob_config *c, uint32_t i) {
+  return c->durations_ms ? c->durations_ms[i] : (uint32_t)c->duration_ms;
+}
+
+/* ---- what the callbacks saw ---------------------------------------------- */
+
+typedef struct seen {
+  int batch_calls, batch_status;
+  uint32_t op_calls;
+  int first_failure; /* the first status on_op saw other than 0, ECANCELED */
+  uint8_t per_op[COUNT_MAX];
+} seen;
+
+static void count_op(iob_batch *batch, uint32_t index,
+                     const iob_record *record) {
+  seen *s = iob_batch_data(batch);
+  s->op_calls++;
+  if (index < COUNT_MAX && s->per_op[index] < UINT8_MAX)
+    s->per_op[index]++;
+  if (s->first_failure == 0 && record->status != 0 &&
+      record->status != IOB_ECANCELED)
+    s->first_failure = record->status;
+}
+
+static void count_batch(iob_batch *batch, int status) {
+  seen *s = iob_batch_data(batch);
+  s->batch_calls++;
+  s->batch_status = status;
+}
+
+/* ---- checks of a finished batch ------------------------------------------ */
+
+/* Operation i's status is one it may have: 0; IOB_ETIMEDOUT under a
+ * timeout; IOB_ECANCELED when failing fast; IOB_ENOMEM from a kind of
+ * the application's that could not allocate. An operation longer than
+ * the timeout does not end with 0. */
+static void check_status(const scenario *sc, uint32_t i, int st, bool hit) {
+  const iob_config *c = &sc->config;
+  bool nomem = hit && is_user(c->kind) && st == IOB_ENOMEM;
+  bool ok = st == 0 || (c->timeout_ms != 0 && st == IOB_ETIMEDOUT) ||
+            (c->fail_fast && st == IOB_ECANCELED) || nomem;
+  if (ok && c->timeout_ms != 0 && duration_of(c, i) > c->timeout_ms)
+    ok = st != 0;
+  if (!ok)
+    fail_msg("%s: operation %u ended with %s", sc->name, i, iob_err_name(st));
+}
+
+/* What operation i handed back: right, or lost to a failed allocation. */
+static void check_outcome(const scenario *sc, const iob_batch *b, uint32_t i,
+                          bool hit) {
+  const iob_config *c = &sc->config;
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  if (c->kind == &iob_kind_tcp) {
+    if (o.status == 0 && o.message != NULL)
+      fail_msg("%s: operation %u (%s): \"%s\"", sc->name, i,
+               iob_err_name(o.status), o.message);
+    if (o.status == 0 && !(hit && o.value == 0))
+      assert_int_equal(o.value, duration_of(c, i));
+    return;
+  }
+  if (!is_user(c->kind)) {
+    assert_null(o.message);
+    assert_null(o.result);
+    return;
+  }
+  user_result *r = o.result;
+  if (r != NULL) {
+    assert_int_equal(r->magic, MAGIC);
+    assert_int_equal(r->index, i);
+    assert_int_equal(o.value, i + 1);
+  }
+  if (o.message != NULL && strcmp(o.message, NOMEM_TEXT) != 0) {
+    assert_string_equal(o.message, ODD_TEXT);
+    assert_int_equal(i % 2, 1);
+  }
+  if (o.status == IOB_ENOMEM) {
+    assert_null(r);
+  } else if (o.status == 0 && !hit) { /* nothing lost */
+    assert_non_null(r);
+    if (i % 2 == 1)
+      assert_non_null(o.message);
+    else
+      assert_null(o.message);
+  }
+}
+
+/* Everything about a batch that ran to its end: called back once, each
+ * operation once, statuses it may have, the report agrees. */
+static void check_finished(const scenario *sc, const iob_batch *b,
+                           const seen *s, bool hit) {
+  const iob_config *c = &sc->config;
+  if (s->batch_calls != 1)
+    fail_msg("%s: batch called back %d times", sc->name, s->batch_calls);
+  if (sc->on_op) {
+    assert_int_equal(s->op_calls, c->count);
+    for (uint32_t i = 0; i < c->count; i++)
+      if (s->per_op[i] != 1)
+        fail_msg("%s: operation %u reported %u times", sc->name, i,
+                 s->per_op[i]);
+  }
+  uint32_t n, failed = 0;
+  const iob_record *rec = iob_batch_records(b, &n);
+  assert_non_null(rec);
+  assert_int_equal(n, c->count);
+  for (uint32_t i = 0; i < n; i++) {
+    check_status(sc, i, rec[i].status, hit);
+    check_outcome(sc, b, i, hit);
+    failed += rec[i].status != 0;
+  }
+  /* The batch's status: 0, or failing fast, the first failure's. */
+  if (!c->fail_fast)
+    assert_int_equal(s->batch_status, 0);
+  else if (failed == 0)
+    assert_int_equal(s->batch_status, 0);
+  else if (sc->on_op)
+    assert_int_equal(s->batch_status, s->first_failure);
+  else
+    assert_int_not_equal(s->batch_status, 0);
+  iob_report r;
+  int err = iob_batch_report(b, &r);
+  assert_int_equal(err, 0);
+  assert_int_equal(r.count, c->count);
+  assert_int_equal(r.failed, failed);
+  assert_int_equal(r.status, s->batch_status);
+}
+
+/* Let go of a finished batch (NULL: none) as the application does,
+ * results first when they are its own; then every result made must have
+ * been freed. */
+static void release(const scenario *sc, iob_batch *b, bool hit) {
+  if (b != NULL && sc->config.kind == &kind_user_owned) {
+    for (uint32_t i = 0; i < sc->config.count; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      user_result *r = o.result;
+      if (r != NULL) {
+        atomic_store(&made[r->index], NULL);
+        free(r);
+      }
+    }
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+  for (uint32_t i = 0; i < COUNT_MAX; i++) {
+    user_result *r = atomic_exchange(&made[i], NULL);
+    if (r == NULL)
+      continue;
+    fail_msg("%s: the result of operation %u leaked", sc->name, i);
+  }
+}
+
+static void close_loop(const scenario *sc, uv_loop_t *loop) {
+  int err = uv_loop_close(loop);
+  if (err != 0)
+    fail_msg("%s: uv_loop_close: %s", sc->name, uv_err_name(err));
+}
+
+/* ---- one run ------------------------------------------------------------- */
+
+/* Run the scenario with allocation n failing (and all after it, if
+ * persist). Returns whether an allocation failed; if none did, the
+ * finished batch is left in *clean for the caller to read and release. */
+static bool run_once(const scenario *sc, long n, bool persist,
+                     iob_batch **clean) {
+  *clean = NULL;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  seen s = {0};
+  iob_config c = sc->config;
+  c.data = &s;
+  c.on_op = sc->on_op ? count_op : NULL;
+  iob_batch *b = (iob_batch *)&b;
+
+  watch_allocation(sc->name, n, persist);
+  fi_arm(n, persist);
+  int err = iob_batch_create(&b, &c);
+  if (err != 0) {
+    bool hit = fi_disarm() > 0;
+    alarm(0);
+    if (err != IOB_ENOMEM || !hit)
+      fail_msg("%s: iob_batch_create: %s", sc->name, iob_err_name(err));
+    assert_null(b);
+    close_loop(sc, &loop);
+    return true;
+  }
+  err = iob_batch_start(b, &loop, count_batch);
+  if (err != 0) {
+    bool hit = fi_disarm() > 0;
+    if (err != IOB_ENOMEM || !hit)
+      fail_msg("%s: iob_batch_start: %s", sc->name, iob_err_name(err));
+    /* Nothing was started, nothing is left on the loop: the batch can
+     * still start, and runs as if nothing had happened. */
+    assert_int_equal(uv_loop_alive(&loop), 0);
+    assert_int_equal(s.batch_calls, 0);
+    assert_int_equal(s.op_calls, 0);
+    assert_null(iob_batch_loop(b));
+    assert_int_equal(iob_batch_start(b, &loop, count_batch), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    alarm(0);
+    check_finished(sc, b, &s, false);
+    release(sc, b, false);
+    close_loop(sc, &loop);
+    return true;
+  }
+  int left = uv_run(&loop, UV_RUN_DEFAULT);
+  bool hit = fi_disarm() > 0;
+  alarm(0);
+  assert_int_equal(left, 0);
+  check_finished(sc, b, &s, hit);
+  close_loop(sc, &loop);
+  if (hit)
+    release(sc, b, true);
+  else
+    *clean = b;
+  return hit;
+}
+
+/* ---- the readers of a finished batch ------------------------------------- */
+
+/* Distinct threads among the records, as the report counts them. */
+static uint32_t workers_of(const iob_batch *b) {
+  uint32_t n = 0, count;
+  const iob_record *rec = iob_batch_records(b, &count);
+  for (uint32_t i = 0; i < count; i++) {
+    bool seen_before = false;
+    for (uint32_t j = 0; j < i && !seen_before; j++)
+      seen_before = rec[j].worker == rec[i].worker;
+    n += rec[i].worker != 0 && !seen_before;
+  }
+  return n;
+}
+
+typedef enum reader { REPORT, SVG, TRACE, CHART, NREADERS } reader;
+static const char *const reader_names[] = {"iob_batch_report", "iob_export_svg",
+                                           "iob_export_trace",
+                                           "iob_export_chart"};
+
+static int read_batch(reader which, const iob_batch *b, FILE *out,
+                      iob_report *r) {
+  const iob_batch *const list[] = {b};
+  switch (which) {
+  case REPORT:
+    return iob_batch_report(b, r);
+  case SVG:
+    return iob_export_svg(out, list, 1, NULL);
+  case TRACE:
+    return iob_export_trace(out, list, 1);
+  default:
+    return iob_export_chart(out, list, 1, 0);
+  }
+}
+
+/* Each reader of a finished batch, with each of its allocations failing
+ * in turn: IOB_ENOMEM, or 0 and the whole output. */
+static void inject_into_readers(const scenario *sc, iob_batch *b,
+                                bool persist) {
+  uint32_t workers = workers_of(b);
+  for (reader which = REPORT; which < NREADERS; which++) {
+    char what[200];
+    snprintf(what, sizeof(what), "%s: %s", sc->name, reader_names[which]);
+    for (long n = 1;; n++) {
+      /* The peak is worked out once, then kept: forget it, so that its
+       * allocations are made (and failed) again. */
+      atomic_store(&b->peak_known, 0);
+      FILE *out = tmpfile();
+      assert_non_null(out);
+      iob_report r;
+      watch_allocation(what, n, persist);
+      fi_arm(n, persist);
+      int err = read_batch(which, b, out, &r);
+      bool hit = fi_disarm() > 0;
+      alarm(0);
+      fclose(out);
+      if (!hit) {
+        if (err != 0)
+          fail_msg("%s: %s", what, iob_err_name(err));
+        if (which == REPORT)
+          assert_int_equal(r.workers_used, workers);
+        break;
+      }
+      if (err != IOB_ENOMEM)
+        fail_msg("%s, allocation %ld failed: %s, expected IOB_ENOMEM", what, n,
+                 iob_err_name(err));
+    }
+  }
+}
+
+/* ---- the tests ----------------------------------------------------------- */
+
+/* Fail each allocation of a scenario in turn (and every one after it, if
+ * persist), until a run makes fewer; then do the same to the readers of
+ * the batch that ran clean. */
+static void inject(const scenario *sc, bool persist) {
+  for (long n = 1;; n++) {
+    iob_batch *clean;
+    if (run_once(sc, n, persist, &clean))
+      continue;
+    inject_into_readers(sc, clean, persist);
+    release(sc, clean, false);
+    break;
+  }
+}
+
+static void every_style_and_kind(bool persist) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++)
+    for (size_t j = 0; j < nkinds; j++)
+      for (size_t v = 0; v < NVARIANTS; v++) {
+        scenario sc = scenario_of(style, kinds[j], &variants[v]);
+        inject(&sc, persist);
+      }
+}
+
+static void
+each_failed_allocation_is_survived_in_every_style_and_kind(void **state) {
+  every_style_and_kind(false);
+}
+
+static void
+allocations_failing_from_each_one_on_are_survived_too(void **state) {
+  every_style_and_kind(true);
+}
+
+static void iob_run_fails_cleanly_at_each_allocation(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    for (size_t j = 0; j < nkinds; j++) {
+      scenario sc = scenario_of(style, kinds[j], &variants[0]);
+      strncat(sc.name, " (iob_run)", sizeof(sc.name) - strlen(sc.name) - 1);
+      for (long n = 1;; n++) {
+        iob_batch *b = (iob_batch *)&b;
+        watch_allocation(sc.name, n, false);
+        fi_arm(n, false);
+        int err = iob_run(&b, &sc.config);
+        bool hit = fi_disarm() > 0;
+        alarm(0);
+        if (err != 0) {
+          if (err != IOB_ENOMEM || !hit)
+            fail_msg("%s: %s", sc.name, iob_err_name(err));
+          assert_null(b);
+          release(&sc, NULL, true); /* nothing may be left of it */
+          continue;
+        }
+        seen s = {.batch_calls = 1};
+        check_finished(&sc, b, &s, hit);
+        release(&sc, b, hit);
+        if (!hit)
+          break;
+      }
+    }
+  }
+}
+
+/* 600 waits, 300 at a time: the peak's sweep keeps more ends than fit on
+ * its stack, and the exporters draw the batch as a count over time. */
+static void
+a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
+  for (int k = 0; k < 2; k++) {
+    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0};
+    scenario sc = scenario_of(styles[k], &iob_kind_wait, &large);
+    iob_batch *b;
+    assert_int_equal(iob_run(&b, &sc.config), 0);
+    inject_into_readers(&sc, b, false);
+    inject_into_readers(&sc, b, true);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+static void a_tcp_target_fails_cleanly_at_each_allocation(void **state) {
+  for (long n = 1;; n++) {
+    iob_tcp_target *t = (iob_tcp_target *)&t;
+    fi_arm(n, false);
+    int err = iob_tcp_target_create(&t, "127.0.0.1:9");
+    bool hit = fi_disarm() > 0;
+    if (!hit) {
+      assert_int_equal(err, 0);
+      assert_non_null(t);
+      iob_tcp_target_destroy(t);
+      break;
+    }
+    assert_int_equal(err, IOB_ENOMEM);
+    assert_null(t);
+  }
+}
+
+/* ---- threads the system refuses ------------------------------------------ */
+
+/* Refuse thread number refuse_at, and every one after it unless once. */
+static atomic_int attempts, refused;
+static int refuse_at;
+static bool refuse_once;
+
+static int refusing_create(uv_thread_t *tid, const uv_thread_options_t *options,
+                           uv_thread_cb entry, void *arg) {
+  int k = atomic_fetch_add(&attempts, 1) + 1;
+  if (k == refuse_at || (!refuse_once && k > refuse_at)) {
+    atomic_fetch_add(&refused, 1);
+    return UV_EAGAIN;
+  }
+  return uv_thread_create_ex(tid, options, entry, arg);
+}
+
+/* Returns whether a thread was refused. */
+static bool refuse_thread(const scenario *sc, int k, bool once) {
+  refuse_at = k;
+  refuse_once = once;
+  atomic_store(&attempts, 0);
+  atomic_store(&refused, 0);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  seen s = {0};
+  iob_config c = sc->config;
+  c.data = &s;
+  c.on_op = count_op;
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  char what[200];
+  snprintf(what, sizeof(what), "%s, thread %d refused%s", sc->name, k,
+           once ? "" : " and all after it");
+  watch(what);
+  iob__thread_create = refusing_create;
+  assert_int_equal(iob_batch_start(b, &loop, count_batch), 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  iob__thread_create = uv_thread_create_ex;
+  alarm(0);
+  close_loop(sc, &loop);
+  int no = atomic_load(&refused);
+  total_refusals += no;
+  total_refusal_runs += no > 0;
+
+  assert_int_equal(s.batch_calls, 1);
+  assert_int_equal(s.op_calls, c.count);
+  for (uint32_t i = 0; i < c.count; i++)
+    assert_int_equal(s.per_op[i], 1);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  uint32_t again = 0, failed = 0;
+  for (uint32_t i = 0; i < c.count; i++) {
+    int st = rec[i].status;
+    if (st != 0 && st != UV_EAGAIN && st != IOB_ECANCELED)
+      fail_msg("%s: operation %u ended with %s", what, i, iob_err_name(st));
+    again += st == UV_EAGAIN;
+    failed += st != 0;
+    check_outcome(sc, b, i, false);
+  }
+  if (no == 0) { /* every thread came */
+    assert_int_equal(s.batch_status, 0);
+    assert_int_equal(failed, 0);
+  } else if (s.batch_status == 0) {
+    /* Adapting, it ran on with the threads it had: all got one. */
+    if (!c.threads_adapt)
+      fail_msg("%s: the batch ignored a refused thread", what);
+    assert_int_equal(failed, 0);
+  } else {
+    /* The batch ends, the operation refused with the refusal, those not
+     * started cancelled. */
+    assert_int_equal(s.batch_status, IOB_EAGAIN);
+    assert_int_equal(again, 1);
+    /* Adapting, a refusal with threads running only lowers the limit:
+     * all at once, the first thread's refusal alone ends the batch. */
+    if (c.threads_adapt && once && c.max_in_flight == 0 && k > 1)
+      fail_msg("%s: adapting, the batch still failed", what);
+    if (!c.threads_adapt) /* operations refused in the order they came */
+      assert_int_equal(rec[k - 1].status, UV_EAGAIN);
+  }
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.failed, failed);
+  release(sc, b, false);
+  return no > 0;
+}
+
+static void
+each_refused_thread_is_survived_with_and_without_adapting(void **state) {
+  static const variant shapes[] = {
+      {"all at once", 5, NULL, 5, 0, 0, 0, 1},
+      {"limit 2", 6, NULL, 5, 2, 0, 0, 1},
+  };
+  for (size_t j = 0; j < nkinds; j++)
+    for (size_t v = 0; v < 2; v++)
+      for (int adapt = 0; adapt < 2; adapt++)
+        for (int once = 0; once < 2; once++) {
+          scenario sc = scenario_of(&iob_style_threads, kinds[j], &shapes[v]);
+          sc.config.threads_adapt = adapt;
+          if (adapt)
+            strncat(sc.name, ", threads_adapt",
+                    sizeof(sc.name) - strlen(sc.name) - 1);
+          for (int k = 1; refuse_thread(&sc, k, once); k++)
+            assert_true(k <= 2 * COUNT_MAX);
+        }
+}
+
+static int disarm_all(void **state) {
+  atomic_store(&fi_armed, false);
+  iob__thread_create = uv_thread_create_ex;
+  alarm(0);
+  return 0;
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGALRM, on_watchdog);
+  /* The service in a process of its own, forked before any thread. */
+  fd_limit_raise();
+  unsigned port;
+  if (slow_server_fork("127.0.0.1", &port, &service) != 0) {
+    fprintf(stderr, "test-faults: cannot start the slow service\n");
+    return 1;
+  }
+  char address[64];
+  snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+  if (iob_tcp_target_create(&tcp_target, address) != 0)
+    return 1;
+  list_kinds();
+
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(a_tcp_target_fails_cleanly_at_each_allocation,
+                                disarm_all),
+      cmocka_unit_test_teardown(
+          each_failed_allocation_is_survived_in_every_style_and_kind,
+          disarm_all),
+      cmocka_unit_test_teardown(
+          allocations_failing_from_each_one_on_are_survived_too, disarm_all),
+      cmocka_unit_test_teardown(iob_run_fails_cleanly_at_each_allocation,
+                                disarm_all),
+      cmocka_unit_test_teardown(
+          a_large_batchs_readers_fail_cleanly_at_each_allocation, disarm_all),
+      cmocka_unit_test_teardown(
+          each_refused_thread_is_survived_with_and_without_adapting,
+          disarm_all),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+  printf("fault injection: %ld allocations failed in %ld runs "
+         "(%d distinct call sites); %ld threads refused in %ld runs\n",
+         total_failures, total_runs, nsites, total_refusals,
+         total_refusal_runs);
+
+  iob_tcp_target_destroy(tcp_target);
+  if (slow_server_kill(service) != 0) {
+    fprintf(stderr, "test-faults: the slow service did not end cleanly\n");
+    failed++;
+  }
+  return failed;
+}
