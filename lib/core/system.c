@@ -11,7 +11,8 @@
 uint32_t iob__thread_number(void) {
   static atomic_uint last;
   static _Thread_local uint32_t mine;
-  if (mine == 0)
+  /* After 2^32 threads the count wraps; 0 is the loop's, so skip it. */
+  while (mine == 0)
     mine = atomic_fetch_add(&last, 1) + 1;
   return mine;
 }
