@@ -270,6 +270,14 @@ int compare_check_threads(const compare_opts *o, uint32_t available,
   unsigned pool = o->pool_size != 0 ? o->pool_size : iob_pool_size();
   for (int k = 0; k < o->nstyles; k++) {
     const iob_style *s = o->styles[k];
+    bool threads = (iob_style_flags(s) & IOB_STYLE_THREAD_EACH) ||
+                   s == &iob_style_pool;
+    if (threads && available == 0) /* no number to suggest */
+      return cli_fail(error, error_size,
+                      "the %s style needs threads, but this system allows "
+                      "no more (ulimit -u, threads-max); leave it out of "
+                      "--styles",
+                      iob_style_name(s));
     if ((iob_style_flags(s) & IOB_STYLE_THREAD_EACH) && needed > available)
       return cli_fail(error, error_size,
                       "the %s style would need %" PRIu32

@@ -148,6 +148,12 @@ static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
   assert_non_null(strstr(err, "the pool style would start 300 threads"));
   assert_non_null(strstr(err, "about 100 more"));
   assert_non_null(strstr(err, "--pool-size 100"));
+  /* With none to be had, there is no number to suggest. */
+  assert_int_equal(PARSE(&o, err, "--styles", "loop,threads"), 0);
+  assert_int_equal(compare_check_threads(&o, 0, err, sizeof(err)),
+                   CLI_EX_USAGE);
+  assert_non_null(strstr(err, "the threads style needs threads"));
+  assert_null(strstr(err, "--limit 0"));
 }
 
 static void a_timeout_is_milliseconds_up_to_the_longest_duration(void **s) {
