@@ -5,11 +5,17 @@
  * JSON from the batch's callback. This file is the batches and the server;
  * connection.c cuts a client's bytes into lines and writes the answers.
  * docs/embedding.md walks through it. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "connection.h"
 #include "server.h"
@@ -26,30 +32,111 @@ typedef struct client {
   server *srv;
   struct client *prev, *next; /* the server's clients not yet closing */
   unsigned long id;
-  iob_batch *batch;      /* the running batch, or NULL */
-  request req;           /* what the running batch was asked for */
-  bool closed;           /* the connection's closed callback ran */
-  bool quit_after_batch; /* "quit" came while the batch ran */
+  iob_batch *batch;     /* the running batch, or NULL */
+  request req;          /* what the running batch was asked for */
+  uint32_t threads;     /* of the server's --max-threads it holds */
+  uint64_t active_ms;   /* the loop's time of its last request */
+  bool closed;          /* the connection's closed callback ran */
+  bool end_after_batch; /* "quit" or EOF came while the batch ran */
 } client;
+
+/* A connection refused (too many, or no memory for it): accepted into
+ * one of a few handles of the server's own, told why and closed. While
+ * all are busy the next connection waits in the listener's backlog. */
+typedef struct refusal {
+  uv_tcp_t tcp;
+  uv_shutdown_t shutdown;
+  server *srv;
+  bool busy;
+} refusal;
+
+#define REFUSALS 16
+/* Connections taken in one turn of the loop, at most: a burst of a
+ * thousand is taken over several turns, with the clients' requests
+ * answered between. */
+#define ACCEPTS_PER_TURN 64
+/* Idle clients closed in one check, at most; the rest a turn later. */
+#define IDLE_CLOSES_PER_CHECK 64
 
 struct server {
   uv_loop_t loop;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
+  uv_timer_t idle;
+  uv_timer_t accept_later; /* takes a connection left waiting, next turn */
   bool stopping;
+  bool accept_waiting;      /* a connection waits in the listener */
+  uint64_t accept_turn;     /* the loop's turn of the last accept */
+  unsigned accepts_in_turn; /* connections taken in it */
+  server_options opt;
   client *clients;
   unsigned long next_id;
   unsigned long connected;                /* clients in the list */
   unsigned long running, done, cancelled; /* batches */
+  uint64_t threads, operations;           /* of the running batches */
+  unsigned long refused, refused_runs, idle_closed;
+  unsigned long refused_logged; /* refusals the log has told of */
+  uint64_t refused_log_ms;      /* when it last did */
+  refusal refusals[REFUSALS];
+  connection_budget budget; /* answers waiting, turns of the loop */
 };
 
-/* The server's log, on stdout, a line at a time (tests read it). */
+/* ---- the log ------------------------------------------------------------ */
+
+/* The server's log, on stdout, a line at a time (tests read it). The loop
+ * must not wait for whoever reads it: on a pipe or a socket stdout is made
+ * non-blocking, and a line that does not fit is dropped and counted; the
+ * next line that fits says how many were. */
+static struct {
+  bool nonblocking;
+  int flags; /* stdout's, to put back */
+  unsigned long dropped;
+} the_log;
+
+static void log_open(void) {
+  struct stat st;
+  setvbuf(stdout, NULL, _IOLBF, 0); /* a terminal or a file */
+  if (fstat(STDOUT_FILENO, &st) != 0 ||
+      !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    return;
+  int flags = fcntl(STDOUT_FILENO, F_GETFL);
+  if (flags >= 0 && fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) == 0) {
+    the_log.nonblocking = true;
+    the_log.flags = flags;
+  }
+}
+
+static void log_close(void) {
+  if (the_log.nonblocking)
+    fcntl(STDOUT_FILENO, F_SETFL, the_log.flags);
+  the_log.nonblocking = false;
+}
+
 CLI_PRINTF(1, 2) static void log_line(const char *fmt, ...) {
+  char line[512];
+  int n = 0;
+  if (the_log.dropped > 0)
+    n = snprintf(line, sizeof(line), "(%lu log lines dropped)\n",
+                 the_log.dropped);
   va_list ap;
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
+  va_start(ap, fmt); /* room is left for the '\n' */
+  vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
   va_end(ap);
-  putchar('\n');
+  size_t len = strlen(line);
+  line[len++] = '\n';
+  if (!the_log.nonblocking) {
+    fwrite(line, 1, len, stdout);
+    return;
+  }
+  /* A pipe takes a write of up to PIPE_BUF bytes whole, or not at all. */
+  ssize_t w;
+  do
+    w = write(STDOUT_FILENO, line, len);
+  while (w < 0 && errno == EINTR);
+  if (w < 0)
+    the_log.dropped++;
+  else
+    the_log.dropped = 0;
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -72,10 +159,14 @@ static void send_report(client *c, const iob_batch *batch) {
 
 static void send_stats(client *c) {
   const server *s = c->srv;
-  connection_send(&c->conn,
-                  "{\"clients\":%lu,\"batches_running\":%lu,\"batches_done\""
-                  ":%lu,\"batches_cancelled\":%lu}",
-                  s->connected, s->running, s->done, s->cancelled);
+  connection_send(
+      &c->conn,
+      "{\"clients\":%lu,\"batches_running\":%lu,\"batches_done\":%lu"
+      ",\"batches_cancelled\":%lu,\"threads_running\":%" PRIu64
+      ",\"operations_running\":%" PRIu64 ",\"refused_connections\":%lu"
+      ",\"refused_runs\":%lu,\"idle_closed\":%lu}",
+      s->connected, s->running, s->done, s->cancelled, s->threads,
+      s->operations, s->refused, s->refused_runs, s->idle_closed);
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -105,32 +196,86 @@ static void on_op_settled(iob_batch *batch, uint32_t index,
  * the batch, and free the client if its connection has closed too. */
 static void on_batch_done(iob_batch *batch, int status) {
   client *c = iob_batch_data(batch);
-  c->srv->running--;
+  server *s = c->srv;
+  s->running--;
+  s->threads -= c->threads;
+  s->operations -= c->req.config.count;
   if (connection_open(&c->conn)) {
     send_report(c, batch);
-    c->srv->done++;
+    s->done++;
   }
   log_line("client %lu: batch over, %s", c->id, iob_err_name(status));
   c->batch = NULL;
+  c->active_ms = uv_now(&s->loop); /* idle from now */
   iob_batch_free(batch);
-  if (c->quit_after_batch && connection_open(&c->conn))
+  if (c->end_after_batch && connection_open(&c->conn))
     connection_end(&c->conn);
   free_if_done(c);
 }
 
+/* The threads a run would hold of --max-threads: one per operation in
+ * flight in the threads style, none elsewhere (the pool's are shared and
+ * fixed in number). */
+static uint32_t threads_of(const iob_config *config) {
+  if (!(iob_style_flags(config->style) & IOB_STYLE_THREAD_EACH))
+    return 0;
+  uint32_t limit = config->max_in_flight;
+  return limit != 0 && limit < config->count ? limit : config->count;
+}
+
+/* Whether the server-wide caps leave room for the run; if not, say which
+ * cap it would pass. */
+static bool fits_caps(client *c, const iob_config *config, uint32_t threads) {
+  const server *s = c->srv;
+  if (s->threads + threads > s->opt.max_threads) {
+    connection_send(&c->conn,
+                    "error server busy: this run needs %" PRIu32
+                    " threads and %" PRIu64 " of %" PRIu32
+                    " are in use (--max-threads); try later, or a smaller "
+                    "limit=N",
+                    threads, s->threads, s->opt.max_threads);
+    return false;
+  }
+  if (s->operations + config->count > s->opt.max_operations) {
+    connection_send(&c->conn,
+                    "error server busy: this run has %" PRIu32
+                    " operations and %" PRIu64 " of %" PRIu32
+                    " are in use (--max-operations); try later, or a "
+                    "smaller COUNT",
+                    config->count, s->operations, s->opt.max_operations);
+    return false;
+  }
+  return true;
+}
+
 static void start_batch(client *c, const request *r) {
+  server *s = c->srv;
   if (c->batch != NULL) {
     connection_send(&c->conn,
                     "error a batch is already running on this connection");
     return;
   }
+  uint32_t threads = threads_of(&r->config);
+  if (!fits_caps(c, &r->config, threads)) {
+    s->refused_runs++;
+    return;
+  }
   c->req = *r;
   c->req.config.data = c;
   c->req.config.on_op = r->stream ? on_op_settled : NULL;
+  /* libuv's pool is the process's, and takes jobs in the order queued: a
+   * batch that queued all its operations at once would make every other
+   * client wait behind them. With at most a pool's worth queued each,
+   * the clients' batches take turns on it. */
+  unsigned flags = iob_style_flags(r->config.style);
+  uint32_t pool = iob_pool_size();
+  if ((flags & IOB_STYLE_ON_THREADS) && !(flags & IOB_STYLE_THREAD_EACH) &&
+      (c->req.config.max_in_flight == 0 || c->req.config.max_in_flight > pool))
+    c->req.config.max_in_flight = pool;
   iob_batch *b;
   int err = iob_batch_create(&b, &c->req.config);
   if (err == 0) {
-    err = iob_batch_start(b, &c->srv->loop, on_batch_done);
+    err = iob_batch_start(b, &s->loop, on_batch_done);
     if (err != 0)
       iob_batch_free(b);
   }
@@ -139,7 +284,10 @@ static void start_batch(client *c, const request *r) {
     return;
   }
   c->batch = b;
-  c->srv->running++;
+  c->threads = threads;
+  s->threads += threads;
+  s->operations += c->req.config.count;
+  s->running++;
 }
 
 /* Cancel the client's batch: its callback still runs later, from the loop
@@ -156,18 +304,19 @@ static void cancel_batch(client *c) {
 
 /* ---- a client's connection ---------------------------------------------- */
 
-static void on_line(connection *conn, const char *line) {
+static void on_line(connection *conn, const char *line, size_t len) {
   client *c = conn->data;
   request r;
   char error[256];
+  c->active_ms = uv_now(&c->srv->loop);
+  if (c->end_after_batch)
+    return; /* after "quit", the rest is not read */
   if (line == NULL) {
     connection_send(conn, "error line too long (at most %d bytes)",
                     SERVER_LINE_MAX);
     return;
   }
-  if (c->quit_after_batch)
-    return; /* after "quit", the rest is not read */
-  if (server_parse_request(line, &r, error, sizeof(error)) != 0) {
+  if (server_parse_request_n(line, len, &r, error, sizeof(error)) != 0) {
     connection_send(conn, "error %s", error);
     return;
   }
@@ -186,11 +335,23 @@ static void on_line(connection *conn, const char *line) {
   case REQUEST_QUIT:
     log_line("client %lu quit", c->id);
     if (c->batch != NULL)
-      c->quit_after_batch = true;
+      c->end_after_batch = true;
     else
       connection_end(conn);
     break;
   }
+}
+
+/* EOF: the client sends no more requests, but may wait for its answers
+ * (shutdown(SHUT_WR) after a request): as "quit". */
+static void on_end(connection *conn) {
+  client *c = conn->data;
+  log_line("client %lu sends no more%s", c->id,
+           c->batch != NULL ? "; answering its batch, then closing" : "");
+  if (c->batch != NULL)
+    c->end_after_batch = true;
+  else
+    connection_end(conn);
 }
 
 /* The connection closes: the client leaves the list, its batch is
@@ -219,29 +380,214 @@ static void on_closed(connection *conn) {
   free_if_done(c);
 }
 
-static const connection_events client_events = {on_line, on_closing, on_closed};
+static const connection_events client_events = {on_line, on_end, on_closing,
+                                                on_closed};
 
-/* ---- the server --------------------------------------------------------- */
+/* ---- idle clients ------------------------------------------------------ */
 
-static void on_connection(uv_stream_t *listener, int status) {
-  server *s = listener->data;
-  client *c = status == 0 ? calloc(1, sizeof(*c)) : NULL;
+/* Every so often, close the clients that have asked nothing for
+ * --idle-timeout ms while no batch of theirs ran: told why, then closed
+ * once that is written. One that does not read its answers (its reading
+ * is paused) is closed at once; one whose last answers cannot be written
+ * is still there a timeout later, and closed then. */
+static void on_idle_check(uv_timer_t *timer) {
+  server *s = timer->data;
+  uint64_t now = uv_now(&s->loop);
+  unsigned closed = 0;
+  for (client *c = s->clients, *next; c != NULL; c = next) {
+    next = c->next; /* connection_close() takes c off the list */
+    if (c->batch != NULL || now - c->active_ms < s->opt.idle_timeout_ms)
+      continue;
+    if (closed++ == IDLE_CLOSES_PER_CHECK) { /* the rest in a moment */
+      uint64_t every = uv_timer_get_repeat(timer);
+      uv_timer_start(timer, on_idle_check, 1, every);
+      return;
+    }
+    if (!connection_open(&c->conn)) { /* ending, and stuck */
+      connection_close(&c->conn);
+      continue;
+    }
+    if (c->conn.paused) { /* no answer of ours could reach it */
+      log_line("client %lu does not read its answers; closing (idle for "
+               "%" PRIu64 " ms)",
+               c->id, now - c->active_ms);
+      s->idle_closed++;
+      connection_close(&c->conn);
+      continue;
+    }
+    log_line("client %lu idle for %" PRIu64 " ms; closing", c->id,
+             now - c->active_ms);
+    s->idle_closed++;
+    connection_send(&c->conn,
+                    "error idle timeout: no request for %" PRIu64
+                    " ms (--idle-timeout)",
+                    s->opt.idle_timeout_ms);
+    c->active_ms = now;
+    connection_end(&c->conn);
+  }
+}
+
+/* ---- taking connections -------------------------------------------------- */
+
+/* The tests' seam: built with -DSERVER_FAULTS, the server fails its first
+ * N client allocations, N from IOBOUND_SERVER_FAIL_ALLOCS. */
+static client *client_new(void) {
+#ifdef SERVER_FAULTS
+  static long fail = -1;
+  if (fail < 0) {
+    const char *n = getenv("IOBOUND_SERVER_FAIL_ALLOCS");
+    fail = n != NULL ? atol(n) : 0;
+  }
+  if (fail > 0) {
+    fail--;
+    return NULL;
+  }
+#endif
+  return calloc(1, sizeof(client));
+}
+
+static void take_connection(server *s);
+static void on_connection(uv_stream_t *listener, int status);
+
+/* After a uv_accept() that failed, libuv watches the listener no more
+ * (1.44: it restarts the watch only on success). Listening again, on a
+ * socket that listens already, only starts the watch again. */
+static void listen_again(server *s, int err) {
+  log_line("cannot take a connection: %s", iob_strerror(err));
+  if (!s->stopping)
+    uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
+}
+
+/* A connection was left waiting in the listener (libuv watches it no
+ * more until uv_accept()): take it now. */
+static void on_accept_later(uv_timer_t *timer) {
+  server *s = timer->data;
+  if (s->accept_waiting && !s->stopping) {
+    s->accept_waiting = false;
+    s->accepts_in_turn = 0; /* a turn later (the timers come first) */
+    take_connection(s);
+  }
+}
+
+static void accept_later(server *s) {
+  s->accept_waiting = true;
+  uv_timer_start(&s->accept_later, on_accept_later, 0, 0);
+}
+
+static void on_refusal_closed(uv_handle_t *handle) {
+  refusal *r = handle->data;
+  server *s = r->srv;
+  r->busy = false;
+  if (s->accept_waiting && !s->stopping)
+    on_accept_later(&s->accept_later);
+}
+
+static void on_refusal_shut(uv_shutdown_t *req, int status) {
+  uv_close((uv_handle_t *)req->handle, on_refusal_closed);
+}
+
+/* Log a refusal, at most once a second under a flood. */
+static void log_refusal(server *s, const char *why) {
+  uint64_t now = uv_now(&s->loop);
+  if (s->refused_logged != 0 && now - s->refused_log_ms < 1000)
+    return;
+  log_line("refused %lu connection%s (%s); %lu so far",
+           s->refused - s->refused_logged,
+           s->refused - s->refused_logged == 1 ? "" : "s", why, s->refused);
+  s->refused_logged = s->refused;
+  s->refused_log_ms = now;
+}
+
+/* Accept the waiting connection into refusal `r`, tell it `why` and
+ * close it. No memory is taken: the line goes out with uv_try_write(),
+ * which a new connection's empty send buffer takes whole. */
+static void refuse(server *s, refusal *r, const char *why) {
+  r->busy = true;
+  r->srv = s;
+  r->tcp.data = r;
+  uv_tcp_init(&s->loop, &r->tcp);
+  s->refused++;
+  log_refusal(s, why);
+  int err = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&r->tcp);
+  if (err != 0)
+    listen_again(s, err);
+  else {
+    char line[128];
+    int n = snprintf(line, sizeof(line), "error %s\n", why);
+    uv_buf_t buf = uv_buf_init(line, (unsigned int)n);
+    uv_try_write((uv_stream_t *)&r->tcp, &buf, 1);
+    /* FIN after the line, then close. */
+    if (uv_shutdown(&r->shutdown, (uv_stream_t *)&r->tcp, on_refusal_shut) == 0)
+      return;
+  }
+  uv_close((uv_handle_t *)&r->tcp, on_refusal_closed);
+}
+
+/* Take the connection waiting in the listener: as a client, or refused.
+ * A refusal must stay possible, so while all of them are busy the
+ * connection is left in the listener (libuv stops watching it until
+ * uv_accept()) and taken when one is free, a turn of the loop later; so
+ * is one past ACCEPTS_PER_TURN. */
+static void take_connection(server *s) {
+  if (s->accept_turn != s->budget.turn) {
+    s->accept_turn = s->budget.turn;
+    s->accepts_in_turn = 0;
+  }
+  if (s->accepts_in_turn == ACCEPTS_PER_TURN) {
+    accept_later(s); /* the next turn */
+    return;
+  }
+  refusal *r = NULL;
+  for (int k = 0; k < REFUSALS && r == NULL; k++)
+    if (!s->refusals[k].busy)
+      r = &s->refusals[k];
+  if (r == NULL) {
+    s->accept_waiting = true; /* when a refusal has closed */
+    return;
+  }
+  s->accepts_in_turn++;
+  if (s->connected >= s->opt.max_connections) {
+    char why[64];
+    snprintf(why, sizeof(why), "too many connections (max %" PRIu32 ")",
+             s->opt.max_connections);
+    refuse(s, r, why);
+    return;
+  }
+  client *c = client_new();
   if (c == NULL) {
-    log_line("cannot take a connection: %s",
-             iob_strerror(status ? status : UV_ENOMEM));
+    refuse(s, r, "out of memory");
     return;
   }
   c->srv = s;
   c->conn.data = c;
-  if (connection_accept(&c->conn, listener, &client_events) != 0)
-    return; /* never listed; freed when its handle has closed */
+  c->conn.budget = &s->budget;
+  int err =
+      connection_accept(&c->conn, (uv_stream_t *)&s->listener, &client_events);
+  if (err != 0) { /* never listed; freed when its handle has closed */
+    listen_again(s, err);
+    return;
+  }
   c->id = ++s->next_id;
+  c->active_ms = uv_now(&s->loop);
   c->next = s->clients;
   if (s->clients != NULL)
     s->clients->prev = c;
   s->clients = c;
   s->connected++;
   log_line("client %lu connected", c->id);
+}
+
+/* A connection waits in the listener, or accepting one failed (status:
+ * UV_EMFILE, after libuv closed it for us). Either way the listener goes
+ * on: a connection libuv handed us is accepted, as a client or refused,
+ * or libuv would stop watching the listener. */
+static void on_connection(uv_stream_t *listener, int status) {
+  server *s = listener->data;
+  if (status != 0) {
+    log_line("cannot take a connection: %s", iob_strerror(status));
+    return;
+  }
+  take_connection(s);
 }
 
 /* Stop taking clients, close every client (cancelling its batch) and the
@@ -254,6 +600,9 @@ static void server_stop(server *s) {
   uv_close((uv_handle_t *)&s->listener, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
+  uv_close((uv_handle_t *)&s->idle, NULL);
+  uv_close((uv_handle_t *)&s->accept_later, NULL);
+  connection_budget_close(&s->budget);
   while (s->clients != NULL)
     connection_close(&s->clients->conn);
 }
@@ -284,27 +633,71 @@ static int print_address(server *s) {
 
 static int server_listen(server *s, const cli_listen *o) {
   int err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&o->addr, 0);
+  /* A burst of clients waits in the backlog rather than being turned
+   * away by the kernel (it caps the backlog at net.core.somaxconn). */
   if (err == 0)
-    err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    err = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
   if (err == 0)
     err = print_address(s);
   return err;
 }
 
+/* Raise the soft limit on open files to the hard one, as the slow service
+ * does (fd_limit_raise() in slow-server.c): every client is a file
+ * descriptor. Then keep --max-connections within it, with room for the
+ * server's own descriptors, so that a client over the cap is refused
+ * with a reason rather than left in the backlog. */
+#define FD_RESERVE (REFUSALS + 48)
+
+static void fit_fd_limit(server *s) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur >= (rlim_t)s->opt.max_connections + FD_RESERVE)
+    return;
+  uint32_t fit =
+      rl.rlim_cur > FD_RESERVE ? (uint32_t)(rl.rlim_cur - FD_RESERVE) : 0;
+  log_line("--max-connections lowered to %" PRIu32
+           ": the open files limit is %llu",
+           fit, (unsigned long long)rl.rlim_cur);
+  s->opt.max_connections = fit;
+}
+
 /* Run the server until a signal stops it. @return the exit status. */
-static int serve(server *s, const cli_listen *o) {
+static int serve(server *s) {
+  const cli_listen *o = &s->opt.listen;
   int err = uv_loop_init(&s->loop);
   if (err != 0) {
     fprintf(stderr, "iobound-server: %s\n", iob_strerror(err));
     return CLI_EX_FAILED;
   }
+  fit_fd_limit(s);
+  connection_budget_init(&s->budget, &s->loop, SERVER_OUTBOX_TOTAL_MAX);
   uv_tcp_init(&s->loop, &s->listener);
   uv_signal_init(&s->loop, &s->sigint);
   uv_signal_init(&s->loop, &s->sigterm);
-  s->listener.data = s->sigint.data = s->sigterm.data = s;
+  uv_timer_init(&s->loop, &s->idle);
+  uv_timer_init(&s->loop, &s->accept_later);
+  s->listener.data = s->sigint.data = s->sigterm.data = s->idle.data = s;
+  s->accept_later.data = s;
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uint64_t every = s->opt.idle_timeout_ms / 8;
+  every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+  if (s->opt.idle_timeout_ms != 0)
+    uv_timer_start(&s->idle, on_idle_check, every, every);
   err = server_listen(s, o);
+  if (err == 0)
+    log_line("caps: %" PRIu32 " connections, idle timeout %" PRIu64
+             " ms, %" PRIu32 " threads, %" PRIu32 " operations",
+             s->opt.max_connections, s->opt.idle_timeout_ms, s->opt.max_threads,
+             s->opt.max_operations);
   if (err != 0) {
     fprintf(stderr, "iobound-server: cannot listen on %s port %u: %s\n",
             o->host, o->port, iob_strerror(err));
@@ -324,23 +717,24 @@ static int serve(server *s, const cli_listen *o) {
 }
 
 int main(int argc, char **argv) {
-  cli_listen o;
+  server_options o;
   char error[256];
-  int rc = cli_parse_listen(argc, argv, &o, error, sizeof(error));
-  rc = cli_settle("iobound-server", rc, o.action, error, server_usage());
+  int rc = server_parse_args(argc, argv, &o, error, sizeof(error));
+  rc = cli_settle("iobound-server", rc, o.listen.action, error, server_usage());
   if (rc >= 0)
     return rc;
   /* A client that vanishes while we write to it must cost an EPIPE, not
    * the whole server. */
   signal(SIGPIPE, SIG_IGN);
-  /* Whoever reads the log through a pipe sees each line as it happens. */
-  setvbuf(stdout, NULL, _IOLBF, 0);
   server *s = calloc(1, sizeof(*s));
   if (s == NULL) {
     fprintf(stderr, "iobound-server: out of memory\n");
     return CLI_EX_FAILED;
   }
-  rc = serve(s, &o);
+  s->opt = o;
+  log_open();
+  rc = serve(s);
+  log_close();
   free(s);
   return rc;
 }

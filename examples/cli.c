@@ -140,10 +140,48 @@ const char *cli_help(char *out, size_t size, const cli_option *table,
   return out;
 }
 
+/* One byte as text: itself, "\\" or "\xNN". @return its length. */
+static size_t escape_byte(unsigned char ch, char out[5]) {
+  if (ch == '\\')
+    return (size_t)snprintf(out, 5, "\\\\");
+  if (ch < 0x20 || ch > 0x7e)
+    return (size_t)snprintf(out, 5, "\\x%02x", ch);
+  out[0] = (char)ch;
+  out[1] = '\0';
+  return 1;
+}
+
+const char *cli_escape(const char *text, size_t len, char *out,
+                          size_t size) {
+  char one[5];
+  size_t full = 0, n = 0;
+  if (size == 0)
+    return out;
+  for (size_t k = 0; k < len; k++)
+    full += escape_byte((unsigned char)text[k], one);
+  /* What fits whole, or what fits before "..." */
+  size_t room = full < size ? full : size > 4 ? size - 4 : 0;
+  for (size_t k = 0; k < len; k++) {
+    size_t w = escape_byte((unsigned char)text[k], one);
+    if (n + w > room)
+      break;
+    memcpy(out + n, one, w);
+    n += w;
+  }
+  out[n] = '\0';
+  if (full >= size)
+    snprintf(out + n, size - n, "...");
+  return out;
+}
+
 int cli_settle(const char *program, int status, cli_action action,
                const char *error, const char *usage) {
   if (status != 0) {
-    fprintf(stderr, "%s: %s\nTry '%s --help'.\n", program, error, program);
+    /* The message may quote an argument: no byte of it reaches the
+     * terminal raw (an escape sequence would be obeyed, not shown). */
+    char shown[512];
+    cli_escape(error, strlen(error), shown, sizeof(shown));
+    fprintf(stderr, "%s: %s\nTry '%s --help'.\n", program, shown, program);
     return status;
   }
   if (action == CLI_HELP) {

@@ -102,6 +102,15 @@ const char *cli_fold(char *out, size_t size, const char *text, size_t width,
                      size_t indent);
 
 /**
+ * Copy @p len bytes of @p text into @p out, printable ASCII as it is,
+ * backslashes doubled and every other byte as \xNN, so that what a user
+ * or a client sent can be shown in a log or an error without reaching a
+ * terminal raw. Cut short (with "...") to fit @p size.
+ * @return out.
+ */
+const char *cli_escape(const char *text, size_t len, char *out, size_t size);
+
+/**
  * What main() does once it has parsed its arguments: print a usage error
  * with a hint on stderr ("PROGRAM: ERROR\nTry 'PROGRAM --help'."), the
  * help or the version on stdout.

@@ -5,14 +5,24 @@
 
 #include "connection.h"
 
+/* Buffers of answers larger than this are freed once written: a burst
+ * of answers does not keep its memory for the connection's life. */
+#define OUTBOX_KEEP (64 * 1024)
+
 /* ---- closing ------------------------------------------------------------ */
+
+static void outbox_free(connection *conn, outbox *o) {
+  if (conn->budget != NULL)
+    conn->budget->used -= o->size;
+  free(o->text);
+  *o = (outbox){0};
+}
 
 static void on_closed(uv_handle_t *handle) {
   connection *conn = handle->data;
   /* Writes still queued were called back (UV_ECANCELED) before this. */
-  free(conn->sending.text);
-  free(conn->queued.text);
-  conn->sending = conn->queued = (outbox){0};
+  outbox_free(conn, &conn->sending);
+  outbox_free(conn, &conn->queued);
   conn->events->closed(conn);
 }
 
@@ -55,8 +65,9 @@ bool connection_open(const connection *conn) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* Make room for `more` bytes (and a NUL) in `o`, up to the bound. */
-static bool outbox_reserve(outbox *o, size_t more) {
+/* Make room for `more` bytes (and a NUL) in `o`, up to the bounds: the
+ * connection's own and its share of the budget. */
+static bool outbox_reserve(connection *conn, outbox *o, size_t more) {
   size_t need = o->len + more + 1;
   if (need <= o->size)
     return true;
@@ -65,25 +76,52 @@ static bool outbox_reserve(outbox *o, size_t more) {
   size_t size = o->size ? o->size : 256;
   while (size < need)
     size *= 2;
+  connection_budget *b = conn->budget;
+  if (b != NULL && b->used - o->size + size > b->max)
+    return false;
   char *text = realloc(o->text, size);
   if (text == NULL)
     return false;
+  if (b != NULL)
+    b->used = b->used - o->size + size;
   o->text = text;
   o->size = size;
   return true;
 }
 
 static void flush(connection *conn);
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static size_t unwritten(const connection *conn) {
+  return conn->sending.len + conn->queued.len;
+}
+
+/* Read again once the answers that stopped the reading are half gone. */
+static void resume(connection *conn) {
+  if (!conn->paused || conn->closing || conn->eof ||
+      unwritten(conn) > CONNECTION_PAUSE / 2)
+    return;
+  conn->paused = false;
+  if (uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0)
+    connection_close(conn);
+}
 
 static void on_written(uv_write_t *req, int status) {
   connection *conn = req->data;
   conn->writing = false;
   conn->sending.len = 0;
-  /* On an error the client is gone or going: its read or close ends it. */
-  if (status == 0) {
-    flush(conn);
-    shutdown_when_written(conn);
+  if (conn->sending.size > OUTBOX_KEEP)
+    outbox_free(conn, &conn->sending);
+  /* A write that fails (EPIPE, ECONNRESET) says the client is gone, also
+   * once it stopped sending and nothing reads its socket any more. */
+  if (status != 0) {
+    close_for(conn, status);
+    return;
   }
+  flush(conn);
+  resume(conn);
+  shutdown_when_written(conn);
 }
 
 /* Write what is queued, unless a write is already on its way. */
@@ -111,7 +149,7 @@ void connection_send(connection *conn, const char *fmt, ...) {
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
   outbox *q = &conn->queued;
-  if (n < 0 || !outbox_reserve(q, (size_t)n + 1)) {
+  if (n < 0 || !outbox_reserve(conn, q, (size_t)n + 1)) {
     close_for(conn, UV_ENOBUFS);
     return;
   }
@@ -131,14 +169,14 @@ static void take_byte(connection *conn, char ch) {
   if (ch == '\n') {
     if (!conn->discarding) {
       conn->line[conn->len] = '\0';
-      conn->events->line(conn, conn->line);
+      conn->events->line(conn, conn->line, conn->len);
     }
     conn->discarding = false;
     conn->len = 0;
   } else if (conn->discarding) {
     return;
   } else if (conn->len == CONNECTION_LINE_MAX) {
-    conn->events->line(conn, NULL);
+    conn->events->line(conn, NULL, 0);
     conn->discarding = true;
   } else {
     conn->line[conn->len++] = ch;
@@ -146,22 +184,85 @@ static void take_byte(connection *conn, char ch) {
 }
 
 /* libuv hands the bytes of one read to on_read() before the next read,
- * so one buffer serves every connection of the loop's thread. */
+ * so one buffer serves every connection of the loop's thread. A
+ * connection that has had its CONNECTION_TURN_BYTES this turn gets an
+ * empty buffer: libuv then calls on_read() with UV_ENOBUFS, reads no
+ * more now, and tries again the next turn. */
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
-  static char bytes[64 * 1024];
-  *buf = uv_buf_init(bytes, sizeof(bytes));
+  static char bytes[CONNECTION_TURN_BYTES];
+  connection *conn = handle->data;
+  connection_budget *b = conn->budget;
+  size_t room = sizeof(bytes);
+  if (b != NULL) {
+    if (conn->turn != b->turn) {
+      conn->turn = b->turn;
+      conn->taken = 0;
+    }
+    room -= conn->taken;
+  }
+  *buf = uv_buf_init(bytes, (unsigned int)room);
+}
+
+/* EOF: the client sends no more, but may still read (it called
+ * shutdown(SHUT_WR)), or may have closed: nothing tells the two apart
+ * until a write fails. So its answers still go out, then it is closed.
+ * libuv has stopped reading. */
+static void take_eof(connection *conn) {
+  conn->eof = true;
+  if (!connection_open(conn))
+    return; /* ending already: closes once written */
+  if (conn->len > 0 && !conn->discarding) /* a last line with no '\n' */
+    take_byte(conn, '\n');
+  if (!connection_open(conn))
+    return;
+  if (conn->events->end != NULL)
+    conn->events->end(conn);
+  else
+    connection_end(conn);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   connection *conn = stream->data;
-  if (nread < 0) { /* EOF or an error: the client is gone */
+  if (nread == UV_EOF) {
+    take_eof(conn);
+    return;
+  }
+  if (nread == UV_ENOBUFS) /* its turn is over: the next one */
+    return;
+  if (nread < 0) { /* an error: the client is gone */
     close_for(conn, (int)nread);
     return;
   }
+  conn->taken += (size_t)nread;
   /* After connection_end() the rest is read, to see the client leave,
    * but not taken. */
   for (ssize_t i = 0; i < nread && connection_open(conn); i++)
     take_byte(conn, buf->base[i]);
+  if (!conn->closing && unwritten(conn) > CONNECTION_PAUSE) {
+    uv_read_stop(stream); /* until its answers are written: resume() */
+    conn->paused = true;
+  }
+}
+
+static void on_turn(uv_prepare_t *turns) {
+  connection_budget *b = turns->data;
+  b->turn++;
+}
+
+int connection_budget_init(connection_budget *b, uv_loop_t *loop, size_t max) {
+  *b = (connection_budget){.max = max};
+  b->turns.data = b;
+  int err = uv_prepare_init(loop, &b->turns);
+  if (err == 0)
+    err = uv_prepare_start(&b->turns, on_turn);
+  if (err == 0) /* counting turns is no reason to keep the loop running */
+    uv_unref((uv_handle_t *)&b->turns);
+  return err;
+}
+
+void connection_budget_close(connection_budget *b) {
+  if (!uv_is_closing((uv_handle_t *)&b->turns))
+    uv_close((uv_handle_t *)&b->turns, NULL);
 }
 
 int connection_accept(connection *conn, uv_stream_t *listener,

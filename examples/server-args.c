@@ -1,5 +1,6 @@
 /* Parsing iobound-server's arguments and its requests: every bad value is
- * refused with a message that names it, never with a crash. */
+ * refused with a message that names it, never with a crash, and what a
+ * client sent is echoed quoted and escaped, never raw. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,9 +30,131 @@ static const char *run_usage(void) {
   return text;
 }
 
+/* ---- the command line -------------------------------------------------- */
+
+enum {
+  OPT_MAX_CONNECTIONS = 512,
+  OPT_IDLE_TIMEOUT,
+  OPT_MAX_THREADS,
+  OPT_MAX_OPERATIONS,
+};
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The server's own options, with their ranges. */
+static const struct {
+  cli_option option;
+  uint64_t max;
+} caps[] = {
+    {{OPT_MAX_CONNECTIONS, "max-connections", "N",
+      "clients at once, 0..1000000 (default " STR(
+          SERVER_CONNECTIONS_DEFAULT) "); one more is told 'error too many "
+                                      "connections' and closed"},
+     1000000},
+    {{OPT_IDLE_TIMEOUT, "idle-timeout", "MS",
+      "close a client that has sent no request for MS ms while no batch of "
+      "its runs, 0..86400000 (default " STR(
+          SERVER_IDLE_DEFAULT_MS) "; 0: never)"},
+     86400000},
+    {{OPT_MAX_THREADS, "max-threads", "N",
+      "threads the threads style runs at once, all clients together, "
+      "0..100000 (default " STR(SERVER_THREADS_DEFAULT) ")"},
+     100000},
+    {{OPT_MAX_OPERATIONS, "max-operations", "N",
+      "operations in all running batches together, 0..100000000 (default " STR(
+          SERVER_OPERATIONS_DEFAULT) ")"},
+     100000000},
+};
+#define NCAPS (sizeof(caps) / sizeof(caps[0]))
+
+/* cli_listen_options with the caps before --help: the server's table. */
+static const cli_option *options_table(void) {
+  static cli_option table[CLI_OPTIONS_MAX + 1];
+  if (table[0].name != NULL)
+    return table;
+  size_t n = 0;
+  for (const cli_option *t = cli_listen_options; t->name != NULL; t++) {
+    if (strcmp(t->name, "help") == 0)
+      for (size_t k = 0; k < NCAPS; k++)
+        table[n++] = caps[k].option;
+    table[n++] = *t;
+  }
+  return table;
+}
+
+static bool is_listen_option(int val) {
+  for (const cli_option *t = cli_listen_options; t->name != NULL; t++)
+    if (t->val == val)
+      return true;
+  return false;
+}
+
+static const cli_option *listen_option(int val) {
+  for (const cli_option *t = cli_listen_options; t->name != NULL; t++)
+    if (t->val == val)
+      return t;
+  return NULL;
+}
+
+#define ARGS_MAX 64
+
+int server_parse_args(int argc, char **argv, server_options *o, char *error,
+                      size_t size) {
+  *o = (server_options){.max_connections = SERVER_CONNECTIONS_DEFAULT,
+                        .idle_timeout_ms = SERVER_IDLE_DEFAULT_MS,
+                        .max_threads = SERVER_THREADS_DEFAULT,
+                        .max_operations = SERVER_OPERATIONS_DEFAULT};
+  /* The listening options are gathered, as "--name value", and read by
+   * cli_parse_listen() itself: its defaults and messages are the same. */
+  char *listen_argv[2 * ARGS_MAX + 1] = {argv[0]};
+  int listen_argc = 1;
+  if (argc > ARGS_MAX)
+    return cli_fail(error, size, "too many arguments (at most %d)",
+                    ARGS_MAX - 1);
+  cli_options args = {.argc = argc,
+                      .argv = argv,
+                      .table = options_table(),
+                      .error = error,
+                      .size = size};
+  static char names[CLI_OPTIONS_MAX][32];
+  for (int opt; (opt = cli_next_option(&args)) != CLI_END;) {
+    if (opt == CLI_BAD)
+      return CLI_EX_USAGE;
+    if (is_listen_option(opt)) {
+      const cli_option *t = listen_option(opt);
+      size_t k = (size_t)(t - cli_listen_options);
+      snprintf(names[k], sizeof(names[k]), "--%s", t->name);
+      listen_argv[listen_argc++] = names[k];
+      if (t->arg != NULL)
+        listen_argv[listen_argc++] = (char *)args.value;
+      continue;
+    }
+    for (size_t k = 0; k < NCAPS; k++) {
+      uint64_t n;
+      if (caps[k].option.val != opt)
+        continue;
+      if (!cli_parse_uint(args.value, 0, caps[k].max, &n))
+        return cli_fail(error, size,
+                        "--%s takes a number from 0 to %" PRIu64 ", not '%s'",
+                        caps[k].option.name, caps[k].max, args.value);
+      if (opt == OPT_MAX_CONNECTIONS)
+        o->max_connections = (uint32_t)n;
+      else if (opt == OPT_IDLE_TIMEOUT)
+        o->idle_timeout_ms = n;
+      else if (opt == OPT_MAX_THREADS)
+        o->max_threads = (uint32_t)n;
+      else
+        o->max_operations = (uint32_t)n;
+    }
+  }
+  listen_argv[listen_argc] = NULL;
+  return cli_parse_listen(listen_argc, listen_argv, &o->listen, error, size);
+}
+
 const char *server_usage(void) {
-  static char text[2048];
-  char options[1024], run[256];
+  static char text[4096];
+  char options[2048], run[256];
   snprintf(
       text, sizeof(text),
       "Usage: iobound-server [OPTION]...\n"
@@ -47,20 +170,36 @@ const char *server_usage(void) {
       "  stats              answers the server's counters as JSON\n"
       "  quit               closes the connection (after a running batch's\n"
       "                     answer)\n"
-      "A client that disconnects cancels its running batch. SIGINT or SIGTERM\n"
-      "stops the server.\n"
+      "A line may hold text, spaces and tabs, and end in '\\r'; other control\n"
+      "bytes are refused. A client that stops sending (EOF) still gets its\n"
+      "answers, then the server closes; a client whose connection breaks\n"
+      "cancels its running batch. A run that would pass --max-threads or\n"
+      "--max-operations is refused ('error server busy: ...'); a pool batch\n"
+      "runs at most as many operations at once as libuv's pool has threads,\n"
+      "so that pool clients take turns. SIGINT or SIGTERM stops the server.\n"
       "\n"
       "Exit status: 0 once stopped by a signal, 1 if it cannot listen, 64 for\n"
       "bad arguments.\n",
-      cli_help(options, sizeof(options), cli_listen_options, NULL),
+      cli_help(options, sizeof(options), options_table(), NULL),
       cli_fold(run, sizeof(run), run_usage() + strlen("usage: "), 76, 6));
   return text;
 }
 
 /* ---- requests ---------------------------------------------------------- */
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
+/* A word of the client's, for an error line: quoted, escaped, and cut
+ * short ("...") past 45 bytes. */
+typedef struct quoted {
+  char text[48];
+} quoted;
+
+static quoted quote(const char *word) {
+  quoted q;
+  char inner[sizeof(q.text) - 2];
+  cli_escape(word, strlen(word), inner, sizeof(inner));
+  snprintf(q.text, sizeof(q.text), "'%s'", inner);
+  return q;
+}
 
 static int apply_work(request *r, const char *value, char *error, size_t size) {
   const iob_kind *kind = iob_kind_find(value);
@@ -70,8 +209,8 @@ static int apply_work(request *r, const char *value, char *error, size_t size) {
       return 0;
     }
   char names[64];
-  snprintf(error, size, "work must be %s, not '%s'",
-           kind_names(names, sizeof(names), ", ", " or "), value);
+  snprintf(error, size, "work must be %s, not %s",
+           kind_names(names, sizeof(names), ", ", " or "), quote(value).text);
   return -1;
 }
 
@@ -99,8 +238,8 @@ static int apply_option(request *r, const char *word, char *error,
         strncmp(word, numbers[k].name, len) != 0)
       continue;
     if (!cli_parse_uint(value, 0, numbers[k].max, &n)) {
-      snprintf(error, size, "%s must be %s, not '%s'", numbers[k].name,
-               numbers[k].range, value);
+      snprintf(error, size, "%s must be %s, not %s", numbers[k].name,
+               numbers[k].range, quote(value).text);
       return -1;
     }
     if (k == 0)
@@ -111,7 +250,8 @@ static int apply_option(request *r, const char *word, char *error,
       r->stream = n == 1;
     return 0;
   }
-  snprintf(error, size, "unknown option '%s' (%s)", word, run_usage());
+  snprintf(error, size, "unknown option %s (%s)", quote(word).text,
+           run_usage());
   return -1;
 }
 
@@ -162,19 +302,19 @@ static int parse_run(request *r, char **save, char *error, size_t size) {
   }
   if ((r->config.style = iob_style_find(style)) == NULL) {
     char styles[64];
-    snprintf(error, size, "unknown style '%s' (%s)", style,
+    snprintf(error, size, "unknown style %s (%s)", quote(style).text,
              cli_style_names(styles, sizeof(styles), 0, ", ", " or "));
     return -1;
   }
   if (!cli_parse_uint(count, 1, SERVER_COUNT_MAX, &n)) {
-    snprintf(error, size, "count must be 1..%d, not '%s'", SERVER_COUNT_MAX,
-             count);
+    snprintf(error, size, "count must be 1..%d, not %s", SERVER_COUNT_MAX,
+             quote(count).text);
     return -1;
   }
   r->config.count = (uint32_t)n;
   if (!cli_parse_uint(duration, 0, SERVER_DURATION_MAX_MS, &n)) {
-    snprintf(error, size, "duration must be 0..%d ms, not '%s'",
-             SERVER_DURATION_MAX_MS, duration);
+    snprintf(error, size, "duration must be 0..%d ms, not %s",
+             SERVER_DURATION_MAX_MS, quote(duration).text);
     return -1;
   }
   r->config.duration_ms = n;
@@ -184,10 +324,9 @@ static int parse_run(request *r, char **save, char *error, size_t size) {
   return check_run(r, error, size);
 }
 
-int server_parse_request(const char *line, request *r, char *error,
-                         size_t error_size) {
+int server_parse_request_n(const char *line, size_t len, request *r,
+                           char *error, size_t error_size) {
   char buf[SERVER_LINE_MAX + 1];
-  size_t len = strlen(line);
   *r = (request){.kind = REQUEST_NONE};
   if (len > 0 && line[len - 1] == '\r') /* telnet and nc -C send CRLF */
     len--;
@@ -195,6 +334,18 @@ int server_parse_request(const char *line, request *r, char *error,
     snprintf(error, error_size, "line too long (at most %d bytes)",
              SERVER_LINE_MAX);
     return -1;
+  }
+  /* A NUL would cut the line short unseen, an escape reach a terminal
+   * through the error that echoes it: text, spaces and tabs only. */
+  for (size_t k = 0; k < len; k++) {
+    unsigned char ch = (unsigned char)line[k];
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+      snprintf(error, error_size,
+               "control byte \\x%02x at byte %zu: a request is text, "
+               "spaces and tabs",
+               ch, k + 1);
+      return -1;
+    }
   }
   memcpy(buf, line, len);
   buf[len] = '\0';
@@ -208,8 +359,8 @@ int server_parse_request(const char *line, request *r, char *error,
     if (strcmp(cmd, names[k]) == 0)
       r->kind = (request_kind)(REQUEST_RUN + k);
   if (r->kind == REQUEST_NONE) {
-    snprintf(error, error_size,
-             "unknown command '%s' (run, ping, stats or quit)", cmd);
+    snprintf(error, error_size, "unknown command %s (run, ping, stats or quit)",
+             quote(cmd).text);
     return -1;
   }
   if (r->kind == REQUEST_RUN)
@@ -219,4 +370,9 @@ int server_parse_request(const char *line, request *r, char *error,
     return -1;
   }
   return 0;
+}
+
+int server_parse_request(const char *line, request *r, char *error,
+                         size_t error_size) {
+  return server_parse_request_n(line, strlen(line), r, error, error_size);
 }

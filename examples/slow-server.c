@@ -89,9 +89,32 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
         uv_buf_init(c->line + c->len, (unsigned int)(sizeof(c->line) - c->len));
 }
 
+/* The request line is in (c->len bytes): answer it, or start its wait. */
+static void take_request(conn *c) {
+  c->asked = true;
+  uint64_t ms;
+  if (!parse_request(c, &ms)) {
+    reply(c, "error expected: wait MS\n");
+    return;
+  }
+  uv_update_time(c->timer.loop); /* the timer counts from the loop's clock */
+  uv_timer_start(&c->timer, on_waited, ms, 0);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   conn *c = stream->data;
-  if (nread < 0) { /* hung up (or failed): the wait is no longer wanted */
+  if (nread == UV_EOF) {
+    /* The client sends no more: it shut its side down after its request
+     * (and waits for the answer), or it closed. Answer all the same,
+     * then close (on_written); a client that is gone makes the write
+     * fail, which closes too. A last line without '\n' is the request. */
+    if (!c->asked && c->len > 0)
+      take_request(c);
+    else if (!c->asked)
+      conn_close(c); /* asked nothing */
+    return;
+  }
+  if (nread < 0) { /* a reset or an error: nobody to answer */
     conn_close(c);
     return;
   }
@@ -106,15 +129,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
-  c->asked = true;
   c->len = (size_t)(nl - c->line);
-  uint64_t ms;
-  if (!parse_request(c, &ms)) {
-    reply(c, "error expected: wait MS\n");
-    return;
-  }
-  uv_update_time(c->timer.loop); /* the timer counts from the loop's clock */
-  uv_timer_start(&c->timer, on_waited, ms, 0);
+  take_request(c);
 }
 
 static void on_connection(uv_stream_t *listener, int status) {

@@ -1,9 +1,10 @@
 /* A slow service on TCP, the stand-in for a remote API: each connection
  * sends one line "wait MS\n" and gets "done MS\n" back after MS ms (a
- * libuv timer), then the service closes the connection. Thousands of
- * connections wait at once on one loop. Used by iobound-slow-service, by
- * iobound-compare --work tcp and by the tests, which run it in a process
- * of its own (slow_server_fork). */
+ * libuv timer), then the service closes the connection; a client that
+ * shuts its side down after the request (shutdown(SHUT_WR)) is answered
+ * all the same. Thousands of connections wait at once on one loop. Used
+ * by iobound-slow-service, by iobound-compare --work tcp and by the tests,
+ * which run it in a process of its own (slow_server_fork). */
 #ifndef IOB_SLOW_SERVER_H
 #define IOB_SLOW_SERVER_H
 

@@ -4,7 +4,8 @@
  *   iobound-slow-service [--host ADDRESS] [--port N]
  *
  * Prints "listening on IP:PORT" once it listens (--port 0, the default,
- * takes any free port), then serves until SIGINT or SIGTERM. */
+ * takes any free port), then serves until SIGINT or SIGTERM. A client may
+ * shut its sending side down after its request: it is answered. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,8 @@ static const char *usage(void) {
   snprintf(text, sizeof(text),
            "Usage: iobound-slow-service [OPTION]...\n"
            "Answer each line \"wait MS\" with \"done MS\" after MS "
-           "milliseconds.\n"
+           "milliseconds,\nthen close; also after the client has shut its "
+           "side down (EOF).\n"
            "\n"
            "%s",
            cli_help(options, sizeof(options), cli_listen_options, NULL));

@@ -23,6 +23,14 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
 done
 grep -q -- "--limit" "$tmp/err" || fail "too many threads: no --limit hint"
 
+# What is echoed of an argument never reaches the terminal raw: an escape
+# sequence is shown as text, not obeyed.
+esc=$(printf '12\033[31mX')
+"$exe" --count "$esc" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 64 ] || fail "a control byte in --count: not a usage error"
+grep -q "$(printf '\033')" "$tmp/err" && fail "an escape byte echoed raw"
+grep -q '12\\x1b\[31mX' "$tmp/err" || fail "the argument not shown escaped"
+
 "$exe" --help | grep -q "^Usage: iobound-compare" || fail "--help"
 "$exe" --version | grep -q "^iobound-compare [0-9]" || fail "--version"
 

@@ -1,6 +1,6 @@
 /* iobound-server's arguments (those of every program that listens,
- * cli_parse_listen) and request lines, parsed without a network:
- * defaults, every option, every bad value. */
+ * cli_parse_listen, and its caps) and request lines, parsed without a
+ * network: defaults, every option, every bad value, every control byte. */
 #include <string.h>
 
 #include "../examples/server.h"
@@ -90,6 +90,96 @@ static void bad_arguments_are_refused_with_a_message_naming_them(void **state) {
                      (char *)cases[k].args[1], NULL};
     int argc = argv[2] != NULL ? 3 : 2;
     assert_int_equal(cli_parse_listen(argc, argv, &o, err, sizeof(err)),
+                     CLI_EX_USAGE);
+    assert_string_equal(err, cases[k].message);
+  }
+}
+
+/* ---- the server's caps ------------------------------------------------- */
+
+#define SERVER_PARSE(o, err, ...)                                              \
+  server_parse((char *[]){"iobound-server", __VA_ARGS__, NULL}, o, err)
+
+static int server_parse(char **argv, server_options *o, char *err) {
+  int argc = 0;
+  while (argv[argc] != NULL)
+    argc++;
+  return server_parse_args(argc, argv, o, err, 256);
+}
+
+static void the_caps_have_defaults_and_flags(void **state) {
+  server_options o;
+  char err[256];
+  char *argv[] = {"iobound-server", NULL};
+  assert_int_equal(server_parse_args(1, argv, &o, err, sizeof(err)), 0);
+  assert_int_equal(o.listen.action, CLI_RUN);
+  assert_string_equal(o.listen.host, "127.0.0.1");
+  assert_int_equal(o.listen.port, 0);
+  assert_int_equal(o.max_connections, 1000);
+  assert_int_equal(o.idle_timeout_ms, 60000);
+  assert_int_equal(o.max_threads, 1000);
+  assert_int_equal(o.max_operations, 1000000);
+
+  assert_int_equal(SERVER_PARSE(&o, err, "--max-connections", "5",
+                                "--idle-timeout=0", "--max-threads", "0",
+                                "--max-operations", "100000000", "--port", "80",
+                                "--host", "::1"),
+                   0);
+  assert_int_equal(o.max_connections, 5);
+  assert_int_equal(o.idle_timeout_ms, 0);
+  assert_int_equal(o.max_threads, 0);
+  assert_int_equal(o.max_operations, 100000000);
+  assert_int_equal(port_of(&o.listen), 80);
+  assert_int_equal(o.listen.addr.ss_family, AF_INET6);
+  /* Shortened while unambiguous, as every option. */
+  assert_int_equal(SERVER_PARSE(&o, err, "--idle", "10", "--max-c=7"), 0);
+  assert_int_equal(o.idle_timeout_ms, 10);
+  assert_int_equal(o.max_connections, 7);
+  assert_int_equal(SERVER_PARSE(&o, err, "--max-threads", "3", "-h"), 0);
+  assert_int_equal(o.listen.action, CLI_HELP);
+  assert_int_equal(SERVER_PARSE(&o, err, "--version"), 0);
+  assert_int_equal(o.listen.action, CLI_VERSION);
+  /* --help lists them with their defaults. */
+  assert_non_null(strstr(server_usage(), "--max-connections N"));
+  assert_non_null(strstr(server_usage(), "--idle-timeout MS"));
+  assert_non_null(strstr(server_usage(), "(default 60000; 0:"));
+  assert_non_null(strstr(server_usage(), "--max-threads N"));
+  assert_non_null(strstr(server_usage(), "--max-operations N"));
+}
+
+static void bad_caps_are_refused_with_a_message_naming_them(void **state) {
+  static const struct {
+    const char *args[3];
+    const char *message;
+  } cases[] = {
+      {{"--max-connections", "1000001"},
+       "--max-connections takes a number from 0 to 1000000, not '1000001'"},
+      {{"--idle-timeout", "1s"},
+       "--idle-timeout takes a number from 0 to 86400000, not '1s'"},
+      {{"--idle-timeout", "86400001"},
+       "--idle-timeout takes a number from 0 to 86400000, not '86400001'"},
+      {{"--max-threads="},
+       "--max-threads takes a number from 0 to 100000, not ''"},
+      {{"--max-operations", "-1"},
+       "--max-operations takes a number from 0 to 100000000, not '-1'"},
+      {{"--max-operations"}, "option '--max-operations' needs a value"},
+      {{"--max", "1"}, "option '--max' is ambiguous"},
+      {{"--idle-timeout=5", "extra"}, "unknown option 'extra'"},
+      /* The listening options, read by cli_parse_listen() itself. */
+      {{"--port", "x"}, "--port takes a number from 0 to 65535, not 'x'"},
+      {{"--port="}, "--port takes a number from 0 to 65535, not ''"},
+      {{"--host", "example.org"},
+       "--host takes an IPv4 or IPv6 address or localhost, not "
+       "'example.org'"},
+      {{"--help=yes"}, "option '--help' takes no value"},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    server_options o;
+    char err[256] = "";
+    char *argv[4] = {"iobound-server", (char *)cases[k].args[0],
+                     (char *)cases[k].args[1], NULL};
+    int argc = argv[2] != NULL ? 3 : 2;
+    assert_int_equal(server_parse_args(argc, argv, &o, err, sizeof(err)),
                      CLI_EX_USAGE);
     assert_string_equal(err, cases[k].message);
   }
@@ -209,6 +299,92 @@ static void a_line_longer_than_the_bound_is_refused(void **state) {
   assert_int_equal(r.kind, REQUEST_PING);
 }
 
+/* A NUL or any control byte but a tab (between words) or a final '\r'
+ * refuses the line: it would cut it short unseen, or reach a terminal. */
+static void control_bytes_refuse_the_request(void **state) {
+  static const struct {
+    const char *line;
+    size_t len;
+    const char *error; /* NULL: taken */
+  } cases[] = {
+      {"run loop 1 1\0 limit=5", 21,
+       "control byte \\x00 at byte 13: a request is text, spaces and tabs"},
+      {"\0", 1,
+       "control byte \\x00 at byte 1: a request is text, spaces and tabs"},
+      {"ping\x1b[2J", 8,
+       "control byte \\x1b at byte 5: a request is text, spaces and tabs"},
+      {"ping\r\r", 6,
+       "control byte \\x0d at byte 5: a request is text, spaces and tabs"},
+      {"ping\n", 5,
+       "control byte \\x0a at byte 5: a request is text, spaces and tabs"},
+      {"\x7fping", 5,
+       "control byte \\x7f at byte 1: a request is text, spaces and tabs"},
+      {"ping\r", 5, NULL},
+      {"\tping\t", 6, NULL},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    request r;
+    char err[256] = "";
+    int rc = server_parse_request_n(cases[k].line, cases[k].len, &r, err,
+                                    sizeof(err));
+    if (cases[k].error == NULL) {
+      if (rc != 0)
+        fail_msg("case %zu refused: %s", k, err);
+      assert_int_equal(r.kind, REQUEST_PING);
+    } else {
+      assert_int_equal(rc, -1);
+      assert_string_equal(err, cases[k].error);
+    }
+  }
+  /* The C string version is the same parser. */
+  request r;
+  char err[256];
+  assert_int_equal(server_parse_request("stats\x1b", &r, err, sizeof(err)), -1);
+  assert_string_equal(
+      err, "control byte \\x1b at byte 6: a request is text, spaces and tabs");
+}
+
+static void words_echoed_in_errors_are_quoted_and_escaped(void **state) {
+  static const struct {
+    const char *line, *error;
+  } cases[] = {
+      {"run \xff\xfe 1 1",
+       "unknown style '\\xff\\xfe' (sequential, loop, pool or threads)"},
+      {"run loop 1 1 work=a\\x1b", "work must be wait or cpu, not 'a\\\\x1b'"},
+      {"run loop \xc3\xa9 1", "count must be 1..100000, not '\\xc3\\xa9'"},
+      {"\xe2\x80\xae", "unknown command '\\xe2\\x80\\xae' (run, ping, stats "
+                       "or quit)"},
+      {"run loop 1 1 limit=\x9b", "limit must be 0..100000 (0: none), not "
+                                  "'\\x9b'"},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    request r;
+    char err[256] = "";
+    assert_int_equal(server_parse_request(cases[k].line, &r, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, cases[k].error);
+  }
+  /* A long word is cut short. */
+  char line[200] = "run ";
+  memset(line + 4, 'x', 100);
+  strcpy(line + 104, " 1 1");
+  request r;
+  char err[256];
+  assert_int_equal(server_parse_request(line, &r, err, sizeof(err)), -1);
+  assert_string_equal(err, "unknown style 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                           "xxxxxxxx...' (sequential, loop, pool or threads)");
+}
+
+static void cli_escape_shows_every_byte_as_text(void **state) {
+  char out[64];
+  assert_string_equal(cli_escape("a\x1b\n\\b\0c", 7, out, sizeof(out)),
+                      "a\\x1b\\x0a\\\\b\\x00c");
+  assert_string_equal(cli_escape("", 0, out, sizeof(out)), "");
+  assert_string_equal(cli_escape("abcdef", 6, out, 6), "ab...");
+  assert_string_equal(cli_escape("abcde", 5, out, 6), "abcde");
+  assert_string_equal(cli_escape("\x01\x02\x03", 3, out, 9), "\\x01...");
+}
+
 static void a_small_error_buffer_gets_a_truncated_message(void **state) {
   request r;
   char err[12];
@@ -222,10 +398,15 @@ int main(void) {
           no_arguments_listen_on_loopback_on_a_port_of_the_systems),
       cmocka_unit_test(host_and_port_are_understood_in_both_spellings),
       cmocka_unit_test(bad_arguments_are_refused_with_a_message_naming_them),
+      cmocka_unit_test(the_caps_have_defaults_and_flags),
+      cmocka_unit_test(bad_caps_are_refused_with_a_message_naming_them),
       cmocka_unit_test(a_run_request_fills_the_config),
       cmocka_unit_test(the_other_commands_take_no_arguments),
       cmocka_unit_test(bad_requests_are_refused_with_a_reason),
       cmocka_unit_test(a_line_longer_than_the_bound_is_refused),
+      cmocka_unit_test(control_bytes_refuse_the_request),
+      cmocka_unit_test(words_echoed_in_errors_are_quoted_and_escaped),
+      cmocka_unit_test(cli_escape_shows_every_byte_as_text),
       cmocka_unit_test(a_small_error_buffer_gets_a_truncated_message),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -143,9 +143,13 @@ static void spawn_server(server_proc *p, const char *const *args) {
   uv_read_start((uv_stream_t *)&p->err.pipe, on_output_alloc, on_output);
 }
 
-/* Start a server on port 0 and read the port it chose from its log. */
-static void start_server(server_proc *p) {
-  spawn_server(p, (const char *const[]){"--port", "0", NULL});
+/* Start a server with `args` (NULL-terminated, "--port 0" added) and read
+ * the port it chose from its log. */
+static void start_server_with(server_proc *p, const char *const *args) {
+  const char *argv[14] = {"--port", "0"};
+  for (int k = 0; args[k] != NULL && k < 11; k++)
+    argv[k + 2] = args[k];
+  spawn_server(p, argv);
   const char *at;
   WAIT_UNTIL((at = strstr(p->out.text, "listening on 127.0.0.1:")) &&
                  strchr(at, '\n'),
@@ -153,6 +157,10 @@ static void start_server(server_proc *p) {
   assert_non_null(at);
   p->port = atoi(at + strlen("listening on 127.0.0.1:"));
   assert_true(p->port > 0 && p->port < 65536);
+}
+
+static void start_server(server_proc *p) {
+  start_server_with(p, (const char *const[]){NULL});
 }
 
 static void wait_for_exit(server_proc *p, uint64_t ms) {
@@ -191,8 +199,8 @@ typedef struct client {
   bool connected, eof, closed, reset;
   char partial[512]; /* the line being received (answers are shorter) */
   size_t len;
-  char lines[LINES_MAX][512]; /* the first lines other than "pong" */
-  int nlines;
+  char lines[LINES_MAX][512];       /* lines other than "pong", the last 64 */
+  int nlines;                       /* of them, all: lines[nlines % 64] next */
   int all_lines;                    /* every line, kept or not */
   char last[512];                   /* the last line */
   uint64_t ping_sent_ns[PINGS_MAX]; /* answers come in order */
@@ -200,10 +208,15 @@ typedef struct client {
   uint64_t worst_pong_ns;
 } client;
 
+static void on_client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf);
+static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
 static void on_connected(uv_connect_t *req, int status) {
   client *c = req->data;
   assert_int_equal(status, 0);
   c->connected = true;
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_read_start((uv_stream_t *)&c->tcp, on_client_alloc, on_client_read);
 }
 
 static void take_line(client *c, const char *line) {
@@ -213,8 +226,9 @@ static void take_line(client *c, const char *line) {
     uint64_t took = uv_hrtime() - c->ping_sent_ns[c->pongs++ % PINGS_MAX];
     if (took > c->worst_pong_ns)
       c->worst_pong_ns = took;
-  } else if (c->nlines < LINES_MAX) {
-    snprintf(c->lines[c->nlines++], sizeof(c->lines[0]), "%s", line);
+  } else {
+    snprintf(c->lines[c->nlines++ % LINES_MAX], sizeof(c->lines[0]), "%s",
+             line);
   }
 }
 
@@ -241,9 +255,8 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
 }
 
-/* Connect to the server; rcvbuf, when not 0, makes the socket's receive
- * buffer that small, so that the server's answers back up behind it. */
-static client *connect_client_ex(int port, int rcvbuf) {
+/* Start connecting to the server (reading starts once connected). */
+static client *dial(int port, int rcvbuf) {
   client *c = calloc(1, sizeof(*c));
   struct sockaddr_in addr;
   assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
@@ -255,10 +268,15 @@ static client *connect_client_ex(int port, int rcvbuf) {
   assert_int_equal(uv_tcp_connect(&c->connect, &c->tcp,
                                   (const struct sockaddr *)&addr, on_connected),
                    0);
+  return c;
+}
+
+/* Connect to the server; rcvbuf, when not 0, makes the socket's receive
+ * buffer that small, so that the server's answers back up behind it. */
+static client *connect_client_ex(int port, int rcvbuf) {
+  client *c = dial(port, rcvbuf);
   WAIT_UNTIL(c->connected, 5000);
   assert_true(c->connected);
-  uv_tcp_nodelay(&c->tcp, 1);
-  uv_read_start((uv_stream_t *)&c->tcp, on_client_alloc, on_client_read);
   return c;
 }
 
@@ -273,6 +291,26 @@ static void send_text(client *c, const char *text) {
   memcpy(copy, text, len);
   uv_buf_t buf = uv_buf_init(copy, (unsigned int)len);
   assert_int_equal(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
+}
+
+/* Send `len` bytes, NUL and all. */
+static void send_bytes(client *c, const char *bytes, size_t len) {
+  uv_write_t *req = malloc(sizeof(*req) + len);
+  memcpy(req + 1, bytes, len);
+  uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned int)len);
+  assert_int_equal(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
+}
+
+static void on_shut(uv_shutdown_t *req, int status) {
+  assert_int_equal(status, 0);
+  free(req);
+}
+
+/* Send no more (shutdown(SHUT_WR) once what is queued is written), but
+ * go on reading. */
+static void half_close(client *c) {
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  assert_int_equal(uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shut), 0);
 }
 
 /* A text of `n` pings, to be freed. */
@@ -290,7 +328,7 @@ static const char *ask(client *c, const char *request) {
   send_text(c, "\n");
   WAIT_UNTIL(c->nlines > before || c->eof, 5000);
   assert_true(c->nlines > before);
-  return c->lines[before];
+  return c->lines[before % LINES_MAX];
 }
 
 static void on_client_closed(uv_handle_t *h) {
@@ -328,6 +366,12 @@ static void send_ping(uv_timer_t *t) {
 }
 
 /* ---- reading the answers ----------------------------------------------- */
+
+/* What "stats" says of a server with one client and nothing else. */
+#define STATS_ONE_IDLE_CLIENT                                                  \
+  "{\"clients\":1,\"batches_running\":0,\"batches_done\":0,"                   \
+  "\"batches_cancelled\":0,\"threads_running\":0,\"operations_running\":0,"    \
+  "\"refused_connections\":0,\"refused_runs\":0,\"idle_closed\":0}"
 
 static double json_number(const char *line, const char *key) {
   char pattern[64];
@@ -408,7 +452,10 @@ static void batches_run_side_by_side_while_pings_stay_fast(void **state) {
   /* Lines are answered in order: the pong says its batch runs. */
   assert_string_equal(ask(leaver, "run loop 1000 300\nping"), "pong");
   pump_for(100);
-  close_client(leaver); /* mid-batch: the server must cancel its batch */
+  /* Gone mid-batch (a reset: the connection broke): the server must
+   * cancel its batch. */
+  leaver->reset = true;
+  close_client(leaver);
 
   bool all = false;
   WAIT_UNTIL((all = runners[0]->nlines && runners[1]->nlines &&
@@ -485,8 +532,7 @@ static void bad_requests_get_error_lines(void **state) {
   assert_string_equal(ask(c, long_line),
                       "error line too long (at most 1024 bytes)");
   assert_string_equal(ask(c, "stats\r"), /* as telnet sends it */
-                      "{\"clients\":1,\"batches_running\":0,"
-                      "\"batches_done\":0,\"batches_cancelled\":0}");
+                      STATS_ONE_IDLE_CLIENT);
   /* One batch at a time per connection. */
   send_text(c, "run loop 3 100\n");
   assert_string_equal(ask(c, "run loop 3 100"),
@@ -571,9 +617,11 @@ static void vanished_clients_cost_the_server_nothing(void **state) {
   close_client(rude);
   assert_int_equal(uv_process_kill(&p->handle, SIGCONT), 0);
   /* Gone mid-batch, with a FIN and with an RST. Lines are answered in
-   * order, so the pong says the batch runs. */
+   * order, so the pong says the batch runs. A FIN is all a client that
+   * only stops sending sends too: its batch runs on and is answered (into
+   * the void), then the connection closes. An RST cancels at once. */
   client *gone = connect_client(p->port), *reset = connect_client(p->port);
-  assert_string_equal(ask(gone, "run threads 20 300 limit=4\nping"), "pong");
+  assert_string_equal(ask(gone, "run threads 8 200 limit=4\nping"), "pong");
   assert_string_equal(ask(reset, "run pool 8 300\nping"), "pong");
   close_client(gone);
   reset->reset = true;
@@ -582,10 +630,16 @@ static void vanished_clients_cost_the_server_nothing(void **state) {
   client *c = connect_client(p->port);
   const char *stats = stats_once_idle(c);
   assert_int_equal(json_number(stats, "batches_running"), 0);
-  assert_int_equal(json_number(stats, "batches_cancelled"), 2);
-  assert_int_equal(json_number(stats, "batches_done"), 0);
+  assert_int_equal(json_number(stats, "batches_cancelled"), 1);
+  assert_int_equal(json_number(stats, "batches_done"), 1);
+  assert_int_equal(json_number(stats, "threads_running"), 0);
+  assert_int_equal(json_number(stats, "operations_running"), 0);
+  for (int k = 0; k < 50 && json_number(stats, "clients") != 1; k++) {
+    pump_for(20); /* the connection closes once the answer is written */
+    stats = ask(c, "stats");
+  }
   assert_int_equal(json_number(stats, "clients"), 1);
-  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 2);
+  assert_int_equal(count_in(p->out.text, "cancelled batch for client"), 1);
   assert_int_equal(count_in(p->out.text, "disconnected (ECONNRESET)"), 1);
   free_client(rude);
   free_client(gone);
@@ -594,24 +648,37 @@ static void vanished_clients_cost_the_server_nothing(void **state) {
   server_down(p);
 }
 
-/* A client that sends and never reads is dropped once its unwritten
- * answers pass the server's bound (1 MiB), rather than grow its memory. */
-static void a_client_that_never_reads_is_dropped(void **state) {
-  server_proc *p = *state;
-  client *deaf = connect_client_ex(p->port, 2048);
+/* A client that sends and never reads is not read from either once 64
+ * KiB of answers wait for it, rather than grow the server's memory, and
+ * the idle timeout closes it; meanwhile the others are served at once. */
+static void a_client_that_never_reads_is_paused_then_dropped(void **state) {
+  server_proc p;
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--idle-timeout", "500", NULL});
+  client *deaf = connect_client_ex(p.port, 2048);
   uv_read_stop((uv_stream_t *)&deaf->tcp);
   char *pings = pings_text(2000000); /* 10 MB of pongs to come */
   send_text(deaf, pings);
   free(pings);
-  WAIT_UNTIL(strstr(p->out.text, "client 1 does not read its answers"), 5000);
-  assert_non_null(strstr(p->out.text, "client 1 does not read its answers"));
-  client *c = connect_client(p->port);
+  client *c = connect_client(p.port);
   assert_string_equal(ask(c, "stats"),
-                      "{\"clients\":1,\"batches_running\":0,"
-                      "\"batches_done\":0,\"batches_cancelled\":0}");
+                      "{\"clients\":2,\"batches_running\":0,"
+                      "\"batches_done\":0,\"batches_cancelled\":0,"
+                      "\"threads_running\":0,\"operations_running\":0,"
+                      "\"refused_connections\":0,\"refused_runs\":0,"
+                      "\"idle_closed\":0}");
+  uv_timer_start(&c->pinger, send_ping, 0, 100); /* c is not idle */
+  WAIT_UNTIL(strstr(p.out.text, "client 1 does not read its answers"), 5000);
+  assert_non_null(strstr(p.out.text, "client 1 does not read its answers; "
+                                     "closing (idle for "));
+  uv_timer_stop(&c->pinger);
+  WAIT_UNTIL(c->pongs == c->pings, 1000);
+  const char *stats = ask(c, "stats");
+  assert_int_equal(json_number(stats, "clients"), 1);
+  assert_int_equal(json_number(stats, "idle_closed"), 1);
   free_client(deaf);
   free_client(c);
-  server_down(p);
+  server_down(&p);
 }
 
 static void sigint_stops_the_server_with_batches_running(void **state) {
@@ -638,6 +705,269 @@ static void sigint_stops_the_server_with_batches_running(void **state) {
   close_loop();
 }
 
+/* ---- half-closes, control bytes, caps, idle clients -------------------- */
+
+/* A client that shuts its sending side down after its requests (as
+ * `printf 'run ...' | nc -N` does) gets every answer, the running
+ * batch's report last, and then the server closes. */
+static void a_client_that_stops_sending_gets_its_answers(void **state) {
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
+  /* The last line has no '\n': the end of the stream ends it. */
+  send_text(c, "run loop 3 100\nping\nstats\nping");
+  half_close(c);
+  WAIT_UNTIL(c->eof, 2000);
+  assert_true(c->eof);
+  assert_int_equal(c->nlines, 4);
+  assert_string_equal(c->lines[0], "pong");
+  assert_int_equal(json_number(c->lines[1], "batches_running"), 1);
+  assert_string_equal(c->lines[2], "pong");
+  assert_true(json_has(c->lines[3], "\"status\":\"OK\""));
+  assert_int_equal(json_number(c->lines[3], "count"), 3);
+  assert_non_null(strstr(p->out.text, "client 1 sends no more; answering "
+                                      "its batch, then closing"));
+  free_client(c);
+
+  /* No request at all: closed at once, nothing said. */
+  c = connect_client(p->port);
+  half_close(c);
+  WAIT_UNTIL(c->eof, 2000);
+  assert_true(c->eof);
+  assert_int_equal(c->nlines, 0);
+  free_client(c);
+
+  c = connect_client(p->port);
+  const char *stats = stats_once_idle(c);
+  assert_int_equal(json_number(stats, "batches_done"), 1);
+  assert_int_equal(json_number(stats, "batches_cancelled"), 0);
+  free_client(c);
+  server_down(p);
+}
+
+static bool printable(const char *line) {
+  for (const unsigned char *b = (const unsigned char *)line; *b != '\0'; b++)
+    if (*b < 0x20 || *b > 0x7e)
+      return false;
+  return true;
+}
+
+/* A NUL would cut a request short unseen ("run loop 1 1\0 limit=5" ran
+ * without its limit), an escape sequence reach whoever reads the answer:
+ * control bytes are refused, and what is echoed is escaped. */
+#define BYTES(literal) literal, sizeof(literal) - 1
+
+static void control_bytes_are_refused_and_echoes_escaped(void **state) {
+  static const struct {
+    const char *bytes;
+    size_t len;
+    const char *answer;
+  } cases[] = {
+      {BYTES("run loop 1 1\0 limit=5\n"),
+       "error control byte \\x00 at byte 13: a request is text, spaces and "
+       "tabs"},
+      {BYTES("\x1b[2J\x1b[31mping\n"),
+       "error control byte \\x1b at byte 1: a request is text, spaces and "
+       "tabs"},
+      {BYTES("pi\rng\n"),
+       "error control byte \\x0d at byte 3: a request is text"},
+      {BYTES("ping\x7f\n"), "error control byte \\x7f at byte 5"},
+      {BYTES("run \xc3\xa9t\xc3\xa9 1 1\n"),
+       "error unknown style '\\xc3\\xa9t\\xc3\\xa9' (sequential, loop"},
+      {BYTES("run loop 1 1 work=\x9b"
+             "31m\n"),
+       "error work must be wait or cpu, not '\\x9b31m'"},
+      {BYTES("jump\\x1b\n"), "error unknown command 'jump\\\\x1b'"},
+      {BYTES("ping\t\r\n"), "pong"}, /* a tab separates; a final \r is CRLF */
+  };
+  server_proc *p = *state;
+  client *c = connect_client(p->port);
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    int before = c->nlines;
+    send_bytes(c, cases[k].bytes, cases[k].len);
+    WAIT_UNTIL(c->nlines > before, 2000);
+    assert_true(c->nlines == before + 1);
+    const char *answer = c->lines[before % LINES_MAX];
+    if (strncmp(answer, cases[k].answer, strlen(cases[k].answer)) != 0)
+      fail_msg("case %zu got '%s'", k, answer);
+    assert_true(printable(answer));
+  }
+  assert_string_equal(ask(c, "stats"), STATS_ONE_IDLE_CLIENT);
+  assert_null(strchr(p->out.text, '\x1b'));
+  free_client(c);
+  server_down(p);
+}
+
+static bool all_eof(client *const *clients, int n) {
+  for (int k = 0; k < n; k++)
+    if (!clients[k]->eof)
+      return false;
+  return true;
+}
+
+/* --max-connections: one more client is accepted, told why and closed,
+ * without memory of its own; the server takes clients again once one
+ * leaves. A burst past the server's 16 refusal handles waits in the
+ * backlog and is refused in turn. */
+static void connections_past_the_cap_are_refused_with_a_reason(void **s) {
+  enum { BURST = 40 };
+  server_proc p;
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--max-connections", "2", NULL});
+  client *a = connect_client(p.port), *b = connect_client(p.port);
+  assert_string_equal(ask(a, "ping"), "pong");
+  assert_string_equal(ask(b, "ping"), "pong");
+  client *more[BURST];
+  for (int k = 0; k < BURST; k++)
+    more[k] = dial(p.port, 0);
+  WAIT_UNTIL(all_eof(more, BURST), 5000);
+  assert_true(all_eof(more, BURST));
+  for (int k = 0; k < BURST; k++) {
+    assert_int_equal(more[k]->nlines, 1);
+    assert_string_equal(more[k]->lines[0],
+                        "error too many connections (max 2)");
+    free_client(more[k]);
+  }
+  const char *stats = ask(a, "stats");
+  assert_int_equal(json_number(stats, "clients"), 2);
+  assert_int_equal(json_number(stats, "refused_connections"), BURST);
+  assert_non_null(strstr(p.out.text, "refused 1 connection (too many "
+                                     "connections (max 2)); 1 so far"));
+  free_client(b);
+  client *c = NULL;
+  for (int k = 0; k < 50; k++) { /* b's leaving is seen on the loop */
+    c = connect_client(p.port);
+    send_text(c, "ping\n");
+    WAIT_UNTIL(c->nlines > 0 || c->eof, 2000);
+    if (c->nlines > 0 && strcmp(c->lines[0], "pong") == 0)
+      break;
+    free_client(c);
+    c = NULL;
+    pump_for(20);
+  }
+  assert_non_null(c);
+  free_client(a);
+  free_client(c);
+  server_down(&p);
+
+  /* --max-connections 0: every client refused, and the server goes on. */
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--max-connections", "0", NULL});
+  for (int k = 0; k < 20; k++) {
+    c = connect_client(p.port);
+    WAIT_UNTIL(c->eof, 2000);
+    assert_true(c->eof);
+    assert_string_equal(c->lines[0], "error too many connections (max 0)");
+    free_client(c);
+  }
+  server_down(&p);
+}
+
+/* --idle-timeout: a client that asks nothing is told why and closed; one
+ * whose batch runs is not, until the timeout has passed after it. */
+static void idle_clients_are_told_why_and_closed(void **s) {
+  server_proc p;
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--idle-timeout", "300", NULL});
+  uint64_t t0 = uv_hrtime();
+  client *idle = connect_client(p.port), *busy = connect_client(p.port),
+         *chatty = connect_client(p.port);
+  send_text(busy, "run loop 1 600\n");
+  assert_int_equal(uv_timer_start(&chatty->pinger, send_ping, 0, 100), 0);
+  WAIT_UNTIL(idle->eof, 3000);
+  double idle_ms = MS(uv_hrtime() - t0);
+  assert_ms_between(idle_ms, 299, 2000);
+  assert_int_equal(idle->nlines, 1);
+  assert_string_equal(idle->lines[0],
+                      "error idle timeout: no request for 300 ms "
+                      "(--idle-timeout)");
+  WAIT_UNTIL(busy->nlines > 0, 3000);
+  double report_ms = MS(uv_hrtime() - t0);
+  assert_false(busy->eof); /* not while its batch ran */
+  assert_true(json_has(busy->lines[0], "\"status\":\"OK\""));
+  WAIT_UNTIL(busy->eof, 3000);
+  double busy_ms = MS(uv_hrtime() - t0);
+  assert_ms_between(busy_ms - report_ms, 250, 2000);
+  assert_string_equal(busy->lines[1],
+                      "error idle timeout: no request for 300 ms "
+                      "(--idle-timeout)");
+  assert_false(chatty->eof); /* a ping every 100 ms keeps it */
+  uv_timer_stop(&chatty->pinger);
+  WAIT_UNTIL(chatty->pongs == chatty->pings, 1000);
+  const char *stats = ask(chatty, "stats");
+  assert_int_equal(json_number(stats, "idle_closed"), 2);
+  assert_int_equal(json_number(stats, "clients"), 1);
+  print_message("idle client closed after %.1f ms, busy one %.1f ms after "
+                "its report\n",
+                idle_ms, busy_ms - report_ms);
+  free_client(idle);
+  free_client(busy);
+  free_client(chatty);
+  server_down(&p);
+}
+
+/* --max-threads and --max-operations count every client's running
+ * batches; a run that would pass one is refused, naming it. */
+static void runs_past_the_server_caps_are_refused(void **s) {
+  server_proc p;
+  open_loop();
+  start_server_with(&p,
+                    (const char *const[]){"--max-threads", "10",
+                                          "--max-operations", "1000", NULL});
+  client *a = connect_client(p.port), *b = connect_client(p.port);
+  send_text(a, "run threads 8 300\n");
+  assert_string_equal(ask(a, "ping"), "pong"); /* a's batch runs */
+  assert_string_equal(ask(b, "run threads 5 10"),
+                      "error server busy: this run needs 5 threads and 8 of "
+                      "10 are in use (--max-threads); try later, or a "
+                      "smaller limit=N");
+  const char *r = ask(b, "run threads 5 10 limit=2");
+  assert_true(json_has(r, "\"status\":\"OK\""));
+  assert_int_equal(json_number(r, "limit"), 2);
+  assert_string_equal(ask(b, "run loop 993 10"),
+                      "error server busy: this run has 993 operations and 8 "
+                      "of 1000 are in use (--max-operations); try later, or "
+                      "a smaller COUNT");
+  r = ask(b, "run loop 992 10");
+  assert_true(json_has(r, "\"status\":\"OK\""));
+  WAIT_UNTIL(a->nlines > 1, 3000);
+  assert_true(json_has(a->lines[1], "\"status\":\"OK\""));
+  const char *stats = ask(b, "stats");
+  assert_int_equal(json_number(stats, "refused_runs"), 2);
+  assert_int_equal(json_number(stats, "threads_running"), 0);
+  assert_int_equal(json_number(stats, "operations_running"), 0);
+  r = ask(b, "run loop 1000 1"); /* the whole cap, once it is free */
+  assert_true(json_has(r, "\"status\":\"OK\""));
+  free_client(a);
+  free_client(b);
+  server_down(&p);
+}
+
+/* libuv's pool is shared and first come, first served: the server queues
+ * at most a pool's worth of each batch, so two clients' batches take
+ * turns instead of one waiting for the other's whole batch. */
+static void pool_clients_take_turns(void **state) {
+  server_proc *p = *state;
+  client *a = connect_client(p->port), *b = connect_client(p->port);
+  send_text(a, "run pool 8 100\n");
+  send_text(b, "run pool 8 100\n");
+  WAIT_UNTIL(a->nlines > 0 && b->nlines > 0, 3000);
+  assert_true(a->nlines > 0 && b->nlines > 0);
+  unsigned pool = iob_pool_size();
+  assert_int_equal(json_number(a->lines[0], "limit"), pool);
+  assert_int_equal(json_number(b->lines[0], "limit"), pool);
+  /* Turns: a 0-100, b 100-200, a 200-300, b 300-400 ms. One after the
+   * other, a would be over in 200 ms. */
+  double ea = json_number(a->lines[0], "elapsed_ms"),
+         eb = json_number(b->lines[0], "elapsed_ms");
+  double first = ea < eb ? ea : eb;
+  print_message("the first pool batch over in %.1f ms\n", first);
+  if (pool == 4)
+    assert_ms_at_least(first, 280);
+  free_client(a);
+  free_client(b);
+  server_down(p);
+}
+
 /* ---- the command line -------------------------------------------------- */
 
 static void run_to_exit(server_proc *p, const char *const *args) {
@@ -647,10 +977,19 @@ static void run_to_exit(server_proc *p, const char *const *args) {
 
 static void bad_arguments_exit_64_with_a_message_and_a_hint(void **state) {
   static const char *const bad[][3] = {
-      {"--port", "65536", NULL},   {"--port", "-1", NULL},
-      {"--port", NULL, NULL},      {"--port=x", NULL, NULL},
-      {"--host", "nowhere", NULL}, {"--frobnicate", NULL, NULL},
-      {"extra", NULL, NULL},       {"--host=", NULL, NULL},
+      {"--port", "65536", NULL},
+      {"--port", "-1", NULL},
+      {"--port", NULL, NULL},
+      {"--port=x", NULL, NULL},
+      {"--host", "nowhere", NULL},
+      {"--frobnicate", NULL, NULL},
+      {"extra", NULL, NULL},
+      {"--host=", NULL, NULL},
+      {"--max-connections", "x", NULL},
+      {"--idle-timeout", "-1", NULL},
+      {"--max-threads", "100001", NULL},
+      {"--max-operations", NULL, NULL},
+      {"--frob\x1b[2J", NULL, NULL},
   };
   open_loop();
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
@@ -661,7 +1000,13 @@ static void bad_arguments_exit_64_with_a_message_and_a_hint(void **state) {
     assert_int_equal(p.out.len, 0);
     assert_non_null(strstr(p.err.text, "iobound-server: "));
     assert_non_null(strstr(p.err.text, "Try 'iobound-server --help'."));
+    assert_null(strchr(p.err.text, '\x1b')); /* escaped: "\x1b" */
   }
+  server_proc q;
+  run_to_exit(&q, (const char *const[]){"--max-threads", "\x1b[2J", NULL});
+  assert_non_null(strstr(q.err.text, "iobound-server: --max-threads takes a "
+                                     "number from 0 to 100000, not "
+                                     "'\\x1b[2J'"));
   server_proc p;
   run_to_exit(&p, (const char *const[]){"--help", NULL});
   assert_int_equal(p.status, 0);
@@ -706,10 +1051,22 @@ int main(int argc, char **argv) {
                                       server_up, kill_strays),
       cmocka_unit_test_setup_teardown(vanished_clients_cost_the_server_nothing,
                                       server_up, kill_strays),
-      cmocka_unit_test_setup_teardown(a_client_that_never_reads_is_dropped,
-                                      server_up, kill_strays),
+      cmocka_unit_test_teardown(
+          a_client_that_never_reads_is_paused_then_dropped, kill_strays),
       cmocka_unit_test_setup_teardown(
           sigint_stops_the_server_with_batches_running, server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(
+          a_client_that_stops_sending_gets_its_answers, server_up, kill_strays),
+      cmocka_unit_test_setup_teardown(
+          control_bytes_are_refused_and_echoes_escaped, server_up, kill_strays),
+      cmocka_unit_test_teardown(
+          connections_past_the_cap_are_refused_with_a_reason, kill_strays),
+      cmocka_unit_test_teardown(idle_clients_are_told_why_and_closed,
+                                kill_strays),
+      cmocka_unit_test_teardown(runs_past_the_server_caps_are_refused,
+                                kill_strays),
+      cmocka_unit_test_setup_teardown(pool_clients_take_turns, server_up,
+                                      kill_strays),
       cmocka_unit_test_teardown(bad_arguments_exit_64_with_a_message_and_a_hint,
                                 kill_strays),
       cmocka_unit_test_teardown(a_port_in_use_exits_1_and_says_why,
