@@ -1,8 +1,11 @@
 /* The helper library every test links: see common.h. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common.h"
 
@@ -209,4 +212,20 @@ iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
     *counts = t.batches[0].counts;
   test_loop_close(&t);
   return b;
+}
+
+/* ---- peers on loopback ---------------------------------------------------- */
+
+int test_loopback_socket(bool listens, int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  if (listens)
+    assert_int_equal(listen(fd, 64), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 /* clang-format on */
 #include <math.h>
+#include <stdbool.h>
 
 #include "iobound.h"
 
@@ -138,5 +139,12 @@ void test_loop_close(test_loop *t);
  * callbacks saw to *counts unless NULL. Returns the finished batch, for
  * the test to read and free. */
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
+
+/* ---- peers on loopback ---------------------------------------------------- */
+
+/* A TCP socket on 127.0.0.1, on a port the system chose (*port), that
+ * listens (and, never accepting, answers nothing) when `listens`; closed
+ * at once, it names a port nothing listens on. Returns its descriptor. */
+int test_loopback_socket(bool listens, int *port);
 
 #endif

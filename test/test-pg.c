@@ -5,12 +5,9 @@
  * server gone mid-batch, timeouts and bad input. Each operation's status, message and rows land in its outcome;
  * nothing hangs, every loop closes. Without a server: exit 77, skipped
  * (and without libpq, test/meson.build skips it). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -193,15 +190,9 @@ static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
 
 /* A port of this machine's that nothing listens on. */
 static int closed_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  close(fd);
-  return ntohs(a.sin_port);
+  int port;
+  close(test_loopback_socket(false, &port));
+  return port;
 }
 
 /* Over TCP, a refused connection is refused in every style, with libpq's

@@ -2,15 +2,12 @@
  * loopback port: every style, thousands at once on one loop, one target
  * shared by batches at once, refused connections, running out of file
  * descriptors, cancel and bad input. */
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../examples/slow-server.h"
@@ -240,15 +237,9 @@ static void a_refused_connection_lands_in_each_operations_status(void **s) {
  * connections (into the backlog) and takes the requests, and nothing ever
  * answers. Returns its fd; its "127.0.0.1:PORT" in out. */
 static int silent_peer(char *out, size_t size) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  assert_int_equal(listen(fd, 64), 0);
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  snprintf(out, size, "127.0.0.1:%u", ntohs(a.sin_port));
+  int port;
+  int fd = test_loopback_socket(true, &port);
+  snprintf(out, size, "127.0.0.1:%d", port);
   return fd;
 }
 
