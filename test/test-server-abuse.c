@@ -40,6 +40,7 @@
 
 #include "../examples/slow-server.h"
 #include "common.h"
+#include "server-proc.h"
 
 #define CROWD 1000       /* clients at once */
 #define CAP 1100         /* the server's --max-connections */
@@ -65,197 +66,15 @@
 #endif
 
 static const char *server_path, *faults_path;
-static uv_loop_t the_loop;
-static uv_timer_t tick; /* wakes the loop, so waits can check the clock */
-
-static void on_tick(uv_timer_t *t) {}
-
-/* Run the loop until `cond` holds or `ms` have passed. */
-#define WAIT_UNTIL(cond, ms)                                                   \
-  for (uint64_t t0_ = uv_hrtime();                                             \
-       !(cond) && uv_hrtime() - t0_ < (uint64_t)(ms)*1000000;)                 \
-  uv_run(&the_loop, UV_RUN_ONCE)
-
-static void pump_for(uint64_t ms) { WAIT_UNTIL(false, ms); }
-
-static void open_loop(void) {
-  assert_int_equal(uv_loop_init(&the_loop), 0);
-  assert_int_equal(uv_timer_init(&the_loop, &tick), 0);
-  assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
-}
-
-static void close_loop(void) {
-  uv_close((uv_handle_t *)&tick, NULL);
-  assert_int_equal(uv_run(&the_loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&the_loop), 0);
-}
-
-/* ---- the server process ------------------------------------------------ */
-
-/* All the server writes on one stream, kept whole (a few hundred KiB). */
-typedef struct output {
-  uv_pipe_t pipe;
-  char *text;
-  size_t len, size;
-  bool closed;
-} output;
-
-typedef struct server_proc {
-  uv_process_t handle;
-  output out, err;
-  bool exited, closed;
-  int64_t status;
-  int term_signal;
-  int port;
-} server_proc;
-
-static int stray_pid;        /* a server not reaped, killed by the teardown */
-static server_proc *current; /* its output, freed by the teardown */
-
-static int kill_stray(void **state) {
-  if (stray_pid != 0)
-    kill(stray_pid, SIGKILL);
-  stray_pid = 0;
-  if (current != NULL) {
-    free(current->out.text);
-    free(current->err.text);
-    current = NULL;
-  }
-  return 0;
-}
-
-static void on_output_closed(uv_handle_t *h) {
-  ((output *)h->data)->closed = true;
-}
-
-static void on_output_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
-  output *o = h->data;
-  if (o->size - o->len < 4096 + 1) {
-    o->size = o->size ? 2 * o->size : 64 * 1024;
-    o->text = realloc(o->text, o->size);
-    assert_non_null(o->text);
-  }
-  *buf = uv_buf_init(o->text + o->len, (unsigned int)(o->size - o->len - 1));
-}
-
-static void on_output(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  output *o = s->data;
-  if (nread < 0) {
-    uv_close((uv_handle_t *)s, on_output_closed);
-    return;
-  }
-  o->len += (size_t)nread;
-  o->text[o->len] = '\0';
-}
-
-static void on_proc_closed(uv_handle_t *h) {
-  ((server_proc *)h->data)->closed = true;
-}
-
-static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal) {
-  server_proc *p = h->data;
-  stray_pid = 0;
-  p->exited = true;
-  p->status = status;
-  p->term_signal = term_signal;
-  uv_close((uv_handle_t *)h, on_proc_closed);
-}
-
-static bool finished(const server_proc *p) {
-  return p->closed && p->out.closed && p->err.closed;
-}
-
-static const char *log_of(const server_proc *p) {
-  return p->out.text ? p->out.text : "";
-}
-
-extern char **environ;
-
-/* Start `path` with `args` (NULL-terminated) and this process's
- * environment, `env_extra` (NULL or one "NAME=VALUE") added; read its
- * port. Under AddressSanitizer the server's quarantine of freed memory
- * (256 MiB by default, which its RSS would show) is made small. */
+/* Start `path` with `args` (NULL-terminated), `env_extra` (NULL or one
+ * "NAME=VALUE") added to the environment, and read its port. */
 static void start_server(server_proc *p, const char *path,
                          const char *const *args, const char *env_extra) {
-  char *argv[16] = {(char *)path};
-  for (int k = 0; args[k] != NULL && k < 14; k++)
-    argv[k + 1] = (char *)args[k];
-  size_t nenv = 0;
-  while (environ[nenv] != NULL)
-    nenv++;
-  char **env = calloc(nenv + 3, sizeof(*env));
-  char asan[512] = "";
-  size_t n = 0;
-  for (size_t k = 0; k < nenv; k++)
-    if (strncmp(environ[k], "ASAN_OPTIONS=", 13) == 0)
-      snprintf(asan, sizeof(asan), "%s:", environ[k]);
-    else
-      env[n++] = environ[k];
-#ifdef UNDER_ASAN
-  size_t len = strlen(asan);
-  snprintf(asan + len, sizeof(asan) - len, "%squarantine_size_mb=4",
-           len == 0 ? "ASAN_OPTIONS=" : "");
-#endif
-  if (asan[0] != '\0')
-    env[n++] = asan;
-  env[n] = (char *)env_extra;
-  memset(p, 0, sizeof(*p));
-  current = p;
-  p->handle.data = p;
-  p->out.pipe.data = &p->out;
-  p->err.pipe.data = &p->err;
-  assert_int_equal(uv_pipe_init(&the_loop, &p->out.pipe, 0), 0);
-  assert_int_equal(uv_pipe_init(&the_loop, &p->err.pipe, 0), 0);
-  uv_stdio_container_t stdio[3] = {
-      {.flags = UV_IGNORE},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-       .data.stream = (uv_stream_t *)&p->out.pipe},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-       .data.stream = (uv_stream_t *)&p->err.pipe},
-  };
-  uv_process_options_t options = {.file = path,
-                                  .args = argv,
-                                  .env = env,
-                                  .exit_cb = on_exit_cb,
-                                  .stdio = stdio,
-                                  .stdio_count = 3};
-  assert_int_equal(uv_spawn(&the_loop, &p->handle, &options), 0);
-  free(env);
-  stray_pid = p->handle.pid;
-  uv_read_start((uv_stream_t *)&p->out.pipe, on_output_alloc, on_output);
-  uv_read_start((uv_stream_t *)&p->err.pipe, on_output_alloc, on_output);
-  const char *at;
-  WAIT_UNTIL((at = strstr(log_of(p), "listening on 127.0.0.1:")) &&
-                 strchr(at, '\n'),
-             5000);
-  assert_non_null(at);
-  p->port = atoi(at + strlen("listening on 127.0.0.1:"));
-  assert_true(p->port > 0 && p->port < 65536);
+  server_proc_spawn(p, path, args, env_extra);
+  server_proc_listening(p);
 }
 
-/* SIGTERM: the server must stop with its loop closed, and exit 0. */
-static void stop_server(server_proc *p) {
-  assert_int_equal(uv_process_kill(&p->handle, SIGTERM), 0);
-  WAIT_UNTIL(finished(p), 10000);
-  assert_true(finished(p));
-  if (p->status != 0 || p->term_signal != 0)
-    print_message("server stderr:\n%s\n", p->err.text ? p->err.text : "");
-  assert_int_equal(p->term_signal, 0);
-  assert_int_equal(p->status, 0);
-  assert_non_null(strstr(log_of(p), "stopping on SIGTERM\n"));
-  assert_non_null(strstr(log_of(p), "\nstopped\n"));
-  assert_null(strstr(log_of(p), "did not close"));
-  free(p->out.text);
-  free(p->err.text);
-  current = NULL;
-}
-
-static int count_in(const char *text, const char *what) {
-  int n = 0;
-  for (const char *at = text; (at = strstr(at, what)) != NULL; at++)
-    n++;
-  return n;
-}
+static const char *log_of(const server_proc *p) { return p->out.text; }
 
 /* The server's resident memory, from /proc/PID/status ("VmRSS" or, for
  * its peak, "VmHWM"), in KiB. */
@@ -304,6 +123,9 @@ static void take_line(client *c, const char *line) {
     c->unprintable |= *b < 0x20 || *b > 0x7e;
 }
 
+/* take_line() for split_lines(). */
+static void take(void *c, const char *line) { take_line(c, line); }
+
 static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   client *c = s->data;
   if (nread < 0) {
@@ -311,15 +133,8 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     return;
   }
-  for (ssize_t i = 0; i < nread; i++) {
-    if (buf->base[i] == '\n') {
-      c->partial[c->len] = '\0';
-      take_line(c, c->partial);
-      c->len = 0;
-    } else if (c->len < sizeof(c->partial) - 1) {
-      c->partial[c->len++] = buf->base[i];
-    }
-  }
+  split_lines(c->partial, sizeof(c->partial), &c->len, buf->base,
+              (size_t)nread, take, c);
 }
 
 static void on_connected(uv_connect_t *req, int status) {
@@ -974,7 +789,7 @@ static void the_server_stands_every_attack(void **state) {
 
   uv_close((uv_handle_t *)&keepalive, NULL);
   close_all(&control, 1, false);
-  stop_server(&p);
+  server_proc_stop(&p);
   close_loop();
 }
 
@@ -1011,7 +826,7 @@ static void a_failed_allocation_costs_one_client_not_the_listener(void **s) {
   assert_non_null(strstr(log_of(&p), "refused 1 connection (out of memory)"));
   close_all(cs, FAIL, false);
   close_all(&c, 1, false);
-  stop_server(&p);
+  server_proc_stop(&p);
   close_loop();
   cases_run += 2;
 }
@@ -1093,7 +908,7 @@ static void the_server_fits_its_open_files_limit(void **state) {
   fd_limits_of(p.handle.pid, &soft, &hard);
   print_message("open files: soft %ld, hard %ld\n", soft, hard);
   assert_true(soft == hard);
-  stop_server(&p);
+  server_proc_stop(&p);
 
   start_server(&p, "/bin/sh",
                (const char *const[]){"-c",
@@ -1104,7 +919,7 @@ static void the_server_fits_its_open_files_limit(void **state) {
                                      "open files limit is 600\n"));
   WAIT_UNTIL(strstr(log_of(&p), "caps: "), 2000);
   assert_non_null(strstr(log_of(&p), "caps: 536 connections,"));
-  stop_server(&p);
+  server_proc_stop(&p);
   close_loop();
   cases_run += 2;
 }
@@ -1121,7 +936,7 @@ static void a_log_nobody_reads_does_not_stop_the_server(void **state) {
   start_server(&p, server_path, (const char *const[]){NULL}, NULL);
   pinger pg;
   pinger_start(&pg, p.port);
-  uv_read_stop((uv_stream_t *)&p.out.pipe);
+  server_proc_read_log(&p, false);
   /* Three lines of log each, some 100 bytes: more than a pipe holds, in
    * waves of a hundred clients. */
   for (int wave = 0; wave < N; wave += 100) {
@@ -1139,14 +954,14 @@ static void a_log_nobody_reads_does_not_stop_the_server(void **state) {
   }
   double worst = pinger_stop(&pg);
   assert_ms_below(worst, PING_BOUND_MS);
-  uv_read_start((uv_stream_t *)&p.out.pipe, on_output_alloc, on_output);
+  server_proc_read_log(&p, true);
   client c;
   dial_all(&c, 1, p.port, 0, true);
   assert_string_equal(ask(&c, "ping"), "pong");
   close_all(&c, 1, false);
   WAIT_UNTIL(strstr(log_of(&p), " log lines dropped)\n"), 2000);
   assert_non_null(strstr(log_of(&p), " log lines dropped)\n"));
-  stop_server(&p);
+  server_proc_stop(&p);
   close_loop();
   cases_run += 1;
 }
@@ -1172,12 +987,12 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_slow_service_answers_a_half_closed_request),
       cmocka_unit_test_teardown(the_server_fits_its_open_files_limit,
-                                kill_stray),
+                                server_proc_teardown),
       cmocka_unit_test_teardown(
-          a_failed_allocation_costs_one_client_not_the_listener, kill_stray),
-      cmocka_unit_test_teardown(the_server_stands_every_attack, kill_stray),
+          a_failed_allocation_costs_one_client_not_the_listener, server_proc_teardown),
+      cmocka_unit_test_teardown(the_server_stands_every_attack, server_proc_teardown),
       cmocka_unit_test_teardown(a_log_nobody_reads_does_not_stop_the_server,
-                                kill_stray),
+                                server_proc_teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   printf("%d abuse cases run\n", cases_run);

@@ -9,139 +9,10 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "server-proc.h"
 
 static const char *server_path;
-static uv_loop_t the_loop;
-static uv_timer_t tick; /* wakes the loop, so waits can check the clock */
-
-static void on_tick(uv_timer_t *t) {}
-
-/* Run the loop until `cond` holds or `ms` have passed. */
-#define WAIT_UNTIL(cond, ms)                                                   \
-  for (uint64_t t0_ = uv_hrtime();                                             \
-       !(cond) && uv_hrtime() - t0_ < (uint64_t)(ms)*1000000;)                 \
-  uv_run(&the_loop, UV_RUN_ONCE)
-
-static void pump_for(uint64_t ms) { WAIT_UNTIL(false, ms); }
-
-static void open_loop(void) {
-  assert_int_equal(uv_loop_init(&the_loop), 0);
-  assert_int_equal(uv_timer_init(&the_loop, &tick), 0);
-  assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
-}
-
-static void close_loop(void) {
-  uv_close((uv_handle_t *)&tick, NULL);
-  assert_int_equal(uv_run(&the_loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&the_loop), 0);
-}
-
 /* ---- the server process ------------------------------------------------ */
-
-typedef struct output {
-  uv_pipe_t pipe;
-  char text[64 * 1024]; /* the start of it; the rest is read and dropped */
-  size_t len;
-  bool closed;
-} output;
-
-typedef struct server_proc {
-  uv_process_t handle;
-  output out, err;
-  bool exited, closed;
-  int64_t status;
-  int term_signal;
-  int port;
-} server_proc;
-
-/* The servers started and not yet reaped, so that a failed test (whose
- * assertion jumps out of it) does not leave one running. */
-static int running_pids[8];
-
-static void note_pid(int pid, int replaced) {
-  for (int k = 0; k < 8; k++)
-    if (running_pids[k] == replaced) {
-      running_pids[k] = pid;
-      return;
-    }
-}
-
-static int kill_strays(void **state) {
-  for (int k = 0; k < 8; k++) {
-    if (running_pids[k] != 0)
-      kill(running_pids[k], SIGKILL);
-    running_pids[k] = 0;
-  }
-  return 0;
-}
-
-static void on_output_closed(uv_handle_t *h) {
-  ((output *)h->data)->closed = true;
-}
-
-static void on_output_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
-  static char scratch[4096]; /* read at once into the output's text */
-  *buf = uv_buf_init(scratch, sizeof(scratch));
-}
-
-static void on_output(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  output *o = s->data;
-  if (nread < 0) {
-    uv_close((uv_handle_t *)s, on_output_closed);
-    return;
-  }
-  size_t room = sizeof(o->text) - 1 - o->len;
-  size_t n = (size_t)nread < room ? (size_t)nread : room;
-  memcpy(o->text + o->len, buf->base, n);
-  o->len += n;
-  o->text[o->len] = '\0';
-}
-
-static void on_proc_closed(uv_handle_t *h) {
-  ((server_proc *)h->data)->closed = true;
-}
-
-static void on_exit_cb(uv_process_t *h, int64_t status, int term_signal) {
-  server_proc *p = h->data;
-  note_pid(0, p->handle.pid);
-  p->exited = true;
-  p->status = status;
-  p->term_signal = term_signal;
-  uv_close((uv_handle_t *)h, on_proc_closed);
-}
-
-static bool finished(const server_proc *p) {
-  return p->closed && p->out.closed && p->err.closed;
-}
-
-/* Start the server with `args` (NULL-terminated, after the program). */
-static void spawn_server(server_proc *p, const char *const *args) {
-  char *argv[16] = {(char *)server_path};
-  for (int k = 0; args[k] != NULL; k++)
-    argv[k + 1] = (char *)args[k];
-  memset(p, 0, sizeof(*p));
-  p->handle.data = p;
-  p->out.pipe.data = &p->out;
-  p->err.pipe.data = &p->err;
-  assert_int_equal(uv_pipe_init(&the_loop, &p->out.pipe, 0), 0);
-  assert_int_equal(uv_pipe_init(&the_loop, &p->err.pipe, 0), 0);
-  uv_stdio_container_t stdio[3] = {
-      {.flags = UV_IGNORE},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-       .data.stream = (uv_stream_t *)&p->out.pipe},
-      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-       .data.stream = (uv_stream_t *)&p->err.pipe},
-  };
-  uv_process_options_t options = {.file = server_path,
-                                  .args = argv,
-                                  .exit_cb = on_exit_cb,
-                                  .stdio = stdio,
-                                  .stdio_count = 3};
-  assert_int_equal(uv_spawn(&the_loop, &p->handle, &options), 0);
-  note_pid(p->handle.pid, 0);
-  uv_read_start((uv_stream_t *)&p->out.pipe, on_output_alloc, on_output);
-  uv_read_start((uv_stream_t *)&p->err.pipe, on_output_alloc, on_output);
-}
 
 /* Start a server with `args` (NULL-terminated, "--port 0" added) and read
  * the port it chose from its log. */
@@ -149,42 +20,12 @@ static void start_server_with(server_proc *p, const char *const *args) {
   const char *argv[14] = {"--port", "0"};
   for (int k = 0; args[k] != NULL && k < 11; k++)
     argv[k + 2] = args[k];
-  spawn_server(p, argv);
-  const char *at;
-  WAIT_UNTIL((at = strstr(p->out.text, "listening on 127.0.0.1:")) &&
-                 strchr(at, '\n'),
-             5000);
-  assert_non_null(at);
-  p->port = atoi(at + strlen("listening on 127.0.0.1:"));
-  assert_true(p->port > 0 && p->port < 65536);
+  server_proc_spawn(p, server_path, argv, NULL);
+  server_proc_listening(p);
 }
 
 static void start_server(server_proc *p) {
   start_server_with(p, (const char *const[]){NULL});
-}
-
-static void wait_for_exit(server_proc *p, uint64_t ms) {
-  WAIT_UNTIL(finished(p), ms);
-  assert_true(finished(p));
-}
-
-/* SIGTERM: the server must stop cleanly and exit 0. */
-static void stop_server(server_proc *p) {
-  assert_int_equal(uv_process_kill(&p->handle, SIGTERM), 0);
-  wait_for_exit(p, 5000);
-  if (p->status != 0 || p->term_signal != 0)
-    print_message("server stderr:\n%s\n", p->err.text);
-  assert_int_equal(p->term_signal, 0);
-  assert_int_equal(p->status, 0);
-  assert_non_null(strstr(p->out.text, "stopping on SIGTERM\n"));
-  assert_non_null(strstr(p->out.text, "\nstopped\n"));
-}
-
-static int count_in(const char *text, const char *what) {
-  int n = 0;
-  for (const char *at = text; (at = strstr(at, what)) != NULL; at++)
-    n++;
-  return n;
 }
 
 /* ---- clients ----------------------------------------------------------- */
@@ -237,6 +78,9 @@ static void on_client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
   *buf = uv_buf_init(scratch, sizeof(scratch));
 }
 
+/* take_line() for split_lines(). */
+static void take(void *c, const char *line) { take_line(c, line); }
+
 static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   client *c = s->data;
   if (nread < 0) {
@@ -244,15 +88,8 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     return;
   }
-  for (ssize_t i = 0; i < nread; i++) {
-    if (buf->base[i] == '\n') {
-      c->partial[c->len] = '\0';
-      take_line(c, c->partial);
-      c->len = 0;
-    } else if (c->len < sizeof(c->partial) - 1) {
-      c->partial[c->len++] = buf->base[i];
-    }
-  }
+  split_lines(c->partial, sizeof(c->partial), &c->len, buf->base,
+              (size_t)nread, take, c);
 }
 
 /* Start connecting to the server (reading starts once connected). */
@@ -411,7 +248,7 @@ static int server_up(void **state) {
 /* The end of a test that passed: the server must stop cleanly, and this
  * test's loop close with nothing left on it. */
 static void server_down(server_proc *p) {
-  stop_server(p);
+  server_proc_stop(p);
   close_loop();
 }
 
@@ -692,7 +529,7 @@ static void sigint_stops_the_server_with_batches_running(void **state) {
   assert_int_equal(uv_process_kill(&p->handle, SIGINT), 0);
   WAIT_UNTIL(a->eof && b->eof, 1000);
   assert_true(a->eof && b->eof);
-  wait_for_exit(p, 15000);
+  server_proc_wait_exit(p, 15000);
   assert_int_equal(p->status, 0);
   assert_int_equal(p->term_signal, 0);
   assert_non_null(strstr(p->out.text, "stopping on SIGINT\n"));
@@ -971,8 +808,8 @@ static void pool_clients_take_turns(void **state) {
 /* ---- the command line -------------------------------------------------- */
 
 static void run_to_exit(server_proc *p, const char *const *args) {
-  spawn_server(p, args);
-  wait_for_exit(p, 5000);
+  server_proc_spawn(p, server_path, args, NULL);
+  server_proc_wait_exit(p, 5000);
 }
 
 static void bad_arguments_exit_64_with_a_message_and_a_hint(void **state) {
@@ -1027,7 +864,7 @@ static void a_port_in_use_exits_1_and_says_why(void **state) {
   assert_int_equal(second.status, 1);
   assert_non_null(strstr(second.err.text, "cannot listen on 127.0.0.1"));
   assert_non_null(strstr(second.err.text, "address already in use"));
-  stop_server(&first);
+  server_proc_stop(&first);
   close_loop();
 }
 
@@ -1042,35 +879,35 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
           batches_run_side_by_side_while_pings_stay_fast, server_up,
-          kill_strays),
+          server_proc_teardown),
       cmocka_unit_test_setup_teardown(bad_requests_get_error_lines, server_up,
-                                      kill_strays),
+                                      server_proc_teardown),
       cmocka_unit_test_setup_teardown(
-          quit_answers_the_running_batch_then_closes, server_up, kill_strays),
+          quit_answers_the_running_batch_then_closes, server_up, server_proc_teardown),
       cmocka_unit_test_setup_teardown(timeouts_and_cpu_work_are_reported,
-                                      server_up, kill_strays),
+                                      server_up, server_proc_teardown),
       cmocka_unit_test_setup_teardown(vanished_clients_cost_the_server_nothing,
-                                      server_up, kill_strays),
+                                      server_up, server_proc_teardown),
       cmocka_unit_test_teardown(
-          a_client_that_never_reads_is_paused_then_dropped, kill_strays),
+          a_client_that_never_reads_is_paused_then_dropped, server_proc_teardown),
       cmocka_unit_test_setup_teardown(
-          sigint_stops_the_server_with_batches_running, server_up, kill_strays),
+          sigint_stops_the_server_with_batches_running, server_up, server_proc_teardown),
       cmocka_unit_test_setup_teardown(
-          a_client_that_stops_sending_gets_its_answers, server_up, kill_strays),
+          a_client_that_stops_sending_gets_its_answers, server_up, server_proc_teardown),
       cmocka_unit_test_setup_teardown(
-          control_bytes_are_refused_and_echoes_escaped, server_up, kill_strays),
+          control_bytes_are_refused_and_echoes_escaped, server_up, server_proc_teardown),
       cmocka_unit_test_teardown(
-          connections_past_the_cap_are_refused_with_a_reason, kill_strays),
+          connections_past_the_cap_are_refused_with_a_reason, server_proc_teardown),
       cmocka_unit_test_teardown(idle_clients_are_told_why_and_closed,
-                                kill_strays),
+                                server_proc_teardown),
       cmocka_unit_test_teardown(runs_past_the_server_caps_are_refused,
-                                kill_strays),
+                                server_proc_teardown),
       cmocka_unit_test_setup_teardown(pool_clients_take_turns, server_up,
-                                      kill_strays),
+                                      server_proc_teardown),
       cmocka_unit_test_teardown(bad_arguments_exit_64_with_a_message_and_a_hint,
-                                kill_strays),
+                                server_proc_teardown),
       cmocka_unit_test_teardown(a_port_in_use_exits_1_and_says_why,
-                                kill_strays),
+                                server_proc_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
