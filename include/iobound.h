@@ -15,9 +15,18 @@
  *
  * Threads and lifetime, the rules in one place:
  * - A batch runs once, on the loop it was started on, and the thread that
- *   called iob_batch_start() is taken to be that loop's thread. While it
- *   runs, iob_batch_cancel(), iob_op_done() and iob_batch_progress() must
- *   be called from that thread; from another they return IOB_EPERM.
+ *   called iob_batch_start() is taken to be that loop's thread. Calls that
+ *   change a running batch (iob_op_done(), iob_batch_cancel_op(),
+ *   iob_group_add()) must come from that thread; from another they return
+ *   IOB_EPERM. iob_batch_cancel(), iob_batch_cancel_async() and
+ *   iob_batch_progress() work from any thread, and
+ *   iob_batch_cancel_async() from a signal handler too.
+ * - A batch is reference-counted. iob_batch_create() gives you one
+ *   reference, which iob_batch_free() drops; a thread that is to use the
+ *   batch gets its own with iob_batch_ref() (taken while yours is held)
+ *   and drops it with iob_batch_unref(). The memory goes with the last
+ *   reference, so a thread holding one may cancel or read the batch
+ *   whenever it likes, even after it finished.
  * - Free a batch only when it is not running: before iob_batch_start(), or
  *   once its callback has run (inside the callback is fine). Otherwise
  *   iob_batch_free() returns IOB_EBUSY and frees nothing.
@@ -50,7 +59,7 @@ extern "C" {
 #endif
 
 #define IOB_VERSION_MAJOR 0
-#define IOB_VERSION_MINOR 2
+#define IOB_VERSION_MINOR 3
 #define IOB_VERSION_PATCH 0
 
 /** @return the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
@@ -93,6 +102,8 @@ IOB_EXPORT const char *iob_err_name(int err);
 typedef struct iob_batch iob_batch;
 typedef struct iob_config iob_config;
 typedef struct iob_record iob_record;
+typedef struct iob_limit iob_limit;
+typedef struct iob_workers iob_workers;
 
 /* ---- Styles: how a batch runs its operations --------------------------- */
 
@@ -110,6 +121,10 @@ IOB_EXPORT extern const iob_style iob_style_loop;
 IOB_EXPORT extern const iob_style iob_style_pool;
 /** One OS thread of its own per operation in flight (the tutorial's). */
 IOB_EXPORT extern const iob_style iob_style_threads;
+/** On a pool of threads of iobound's own (iob_workers), not libuv's: a
+ *  batch of long blocking operations leaves libuv's pool, and with it the
+ *  application's file system and DNS requests, alone. */
+IOB_EXPORT extern const iob_style iob_style_workers;
 
 /** The style runs each operation's blocking `run` function on a thread
  *  (a kind needs one to run in it). */
@@ -126,7 +141,7 @@ IOB_EXPORT unsigned iob_style_flags(const iob_style *style);
 
 /**
  * Find a style by its short name ("sequential", "loop", "pool",
- * "threads").
+ * "threads", "workers").
  * @return the style, or NULL for NULL or a name that is not a style.
  */
 IOB_EXPORT const iob_style *iob_style_find(const char *name);
@@ -182,8 +197,9 @@ typedef struct iob_kind {
   /** Bytes of op->state each operation in flight gets (0: none, NULL),
    *  up to IOB_OP_SIZE_MAX. */
   size_t op_size;
-  /** The least stack run() needs on a thread of the threads style; 0:
-   *  the style's default (64 KiB). */
+  /** The least stack run() needs on a thread of the threads or workers
+   *  style; 0: the style's default (64 KiB, 256 KiB). A shared workers
+   *  pool with smaller stacks refuses the batch (IOB_ENOTSUP). */
   size_t stack_size;
   /**
    * Optional: check a configuration (its target, its durations) when the
@@ -294,10 +310,11 @@ IOB_EXPORT int iob_op_set_result(iob_op *op, void *result);
 IOB_EXPORT int iob_op_stopping(const iob_op *op);
 
 /**
- * How long operation @p op has left before its timeout, from any thread:
- * a run() on a thread that waits for I/O waits no longer than this.
- * @return the milliseconds left (0 once past the timeout); -1 when the
- *         batch has no timeout, or for NULL.
+ * How long operation @p op has left before its timeout or its batch's
+ * deadline, whichever comes first, from any thread: a run() on a thread
+ * that waits for I/O waits no longer than this.
+ * @return the milliseconds left (0 once past either); -1 when the batch
+ *         has neither a timeout nor a deadline, or for NULL.
  */
 IOB_EXPORT int64_t iob_op_remaining_ms(const iob_op *op);
 
@@ -360,7 +377,8 @@ struct iob_config {
    * iob_style_threads: each thread's stack in bytes (0: 64 KiB, so that
    * ten thousand threads fit, or the kind's stack_size if larger;
    * rounded up to the system's minimum). A stack the system cannot give
-   * makes each thread's creation fail, as a refused thread does.
+   * makes each thread's creation fail, as a refused thread does. Also
+   * the stacks of iob_style_workers' private pool (0: 256 KiB).
    */
   size_t thread_stack_size;
   /**
@@ -370,6 +388,31 @@ struct iob_config {
    */
   int threads_adapt;
   void *data; /**< yours; read it back with iob_batch_data(). */
+  /**
+   * 0: none. The whole batch's time, in ms from iob_batch_start(): when
+   * it passes, the batch is cancelled as by iob_batch_cancel() (what has
+   * not settled gets IOB_ECANCELED) and ends with IOB_ETIMEDOUT. At most
+   * IOB_DURATION_MAX_MS.
+   */
+  uint64_t deadline_ms;
+  /**
+   * Optional: a limit this batch shares with other batches on its loop
+   * (iob_limit_create()): each operation holds one of its permits while
+   * in flight, besides max_in_flight. Keep it alive until the batch has
+   * called back, or was freed without starting.
+   */
+  iob_limit *shared_limit;
+  /**
+   * iob_style_workers: the pool of threads to run on, which other batches
+   * may share (iob_workers_create()); NULL: a pool of the batch's own,
+   * of max_in_flight threads (IOB_WORKERS_DEFAULT if 0; never more than
+   * count or IOB_WORKERS_MAX), made when it starts and joined when it
+   * ends. Keep a shared pool alive until the batch has called back, or
+   * was freed without starting. A shared pool takes jobs in the order
+   * they come: give its batches a shared_limit of its threads to make
+   * them take turns.
+   */
+  iob_workers *workers;
 };
 
 /** Set every field of @p config to its default; NULL is a no-op. */
@@ -406,8 +449,12 @@ IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
  *         was started before; IOB_ENOMEM; IOB_EAGAIN for a first batch
  *         of iob_style_pool when iob_threads_available() is below
  *         iob_pool_size() (libuv would abort the process when the system
- *         refused one of the pool's threads). On error nothing was
- *         started and nothing is left on @p loop.
+ *         refused one of the pool's threads), and for iob_style_workers
+ *         without a shared pool when the system refuses one of its
+ *         threads; IOB_EINVAL for a shared_limit in use on another loop;
+ *         IOB_ENOTSUP for a shared workers pool whose stacks are smaller
+ *         than the kind's stack_size. On error nothing was started and
+ *         nothing is left on @p loop.
  */
 IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
                                iob_batch_cb cb);
@@ -429,12 +476,77 @@ IOB_EXPORT int iob_batch_free(iob_batch *batch);
  * is recorded as it ends (iob_op_stopping() tells run() to hurry).
  * Cancelled operations get IOB_ECANCELED. The batch callback then runs
  * once, with IOB_ECANCELED (or the first failure's status, for fail_fast).
+ * From the loop's thread the cancel happens before this returns; from
+ * any other thread (holding a reference) it is asked for, as by
+ * iob_batch_cancel_async(). A batch cancelled before it started starts
+ * nothing: its operations settle as cancelled when it starts.
  * @return 0, also for a batch already cancelled, finished or never
  *         started, and from the on_op of its last operation (nothing is
- *         left to cancel: the batch's status stays); IOB_EINVAL for NULL;
- *         IOB_EPERM from another thread.
+ *         left to cancel: the batch's status stays); IOB_EINVAL for NULL.
+ *         Never from a signal handler: use iob_batch_cancel_async().
  */
 IOB_EXPORT int iob_batch_cancel(iob_batch *batch);
+
+/**
+ * Ask for @p batch to be cancelled, and return at once: the cancel
+ * happens on the batch's loop thread, in its next iteration, exactly as
+ * iob_batch_cancel() does there. Safe from any thread and from a signal
+ * handler (it does atomic operations and uv_async_send(), nothing else),
+ * as long as the batch's memory lives: the caller holds a reference
+ * (iob_batch_ref()), or knows the batch is not freed meanwhile.
+ * @return 0, also for a batch finished or not yet started (it is then
+ *         cancelled when it starts); IOB_EINVAL for NULL.
+ */
+IOB_EXPORT int iob_batch_cancel_async(iob_batch *batch);
+
+/**
+ * Cancel operation @p index alone, with what iob_batch_cancel() does to
+ * each operation: not yet started, it never starts and settles now; a
+ * wait on the loop ends now; a job still queued on a pool is taken off
+ * it; one begun by start() is told to stop; a wait or run() already
+ * running on a thread is told (iob_op_stopping()) and recorded as it
+ * ends, with the status it ends with. The others get IOB_ECANCELED; the
+ * rest of the batch runs on, and fail_fast does not count it as a
+ * failure. Before the batch starts (from the thread that starts it), it
+ * marks the operation, which then never starts.
+ * @return 0, also for an operation that has settled or a batch that has
+ *         finished (nothing to cancel); IOB_EINVAL for NULL or an index
+ *         out of range; IOB_EPERM from a thread other than the running
+ *         batch's loop thread.
+ */
+IOB_EXPORT int iob_batch_cancel_op(iob_batch *batch, uint32_t index);
+
+/**
+ * Take a reference to @p batch, for another thread or a later time: the
+ * batch's memory lives until every reference is dropped. Take it while
+ * you hold one (the creator's, or another); any thread.
+ * @return @p batch (NULL for NULL).
+ */
+IOB_EXPORT iob_batch *iob_batch_ref(iob_batch *batch);
+
+/**
+ * Drop a reference taken with iob_batch_ref(); any thread. The last one
+ * frees the batch as iob_batch_free() does, on the calling thread (the
+ * kind's free_result runs there). A running batch holds a
+ * reference of its own from iob_batch_start() until its callback has
+ * returned, so this never frees one that runs. NULL is a no-op.
+ */
+IOB_EXPORT void iob_batch_unref(iob_batch *batch);
+
+/**
+ * The batch that owns a libuv handle, for applications that walk their
+ * loop (uv_walk()) to close every handle at shutdown: a batch's own
+ * handle must not be closed by anyone else. Cancel its batch instead
+ * (iob_batch_cancel()), let the loop run until the batch's callback has
+ * run, and the batch closes its handles itself. The handles that its
+ * operations open (iob_kind_tcp's sockets, a kind's of yours) are their
+ * kind's, not the batch's: this gives NULL for them, and closing one
+ * under a running operation breaks it, so cancel the batches first (a
+ * kind's stop() closes them). docs/embedding.md shows the pattern.
+ * @return the running batch @p handle belongs to; NULL for NULL or a
+ *         handle that is not a batch's own.
+ */
+IOB_EXPORT iob_batch *iob_handle_batch(const uv_handle_t *handle);
 
 /** @return the config's data pointer, or NULL for a NULL batch. */
 IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
@@ -451,9 +563,11 @@ typedef struct iob_progress {
 } iob_progress;
 
 /**
- * Read a batch's counters; cheap, for progress displays.
- * @return 0; IOB_EINVAL if an argument is NULL; IOB_EPERM from a thread
- *         other than the running batch's loop thread.
+ * Read a batch's counters; cheap, for progress displays, from any thread
+ * (holding a reference, iob_batch_ref()) and from a signal handler (two
+ * atomic loads). They agree: waiting + in_flight + done is always the
+ * count, and failed is never more than done.
+ * @return 0; IOB_EINVAL if an argument is NULL.
  */
 IOB_EXPORT int iob_batch_progress(const iob_batch *batch,
                                   iob_progress *progress);
@@ -469,6 +583,118 @@ IOB_EXPORT int iob_batch_progress(const iob_batch *batch,
  * @return 0 or an error as for iob_batch_create(); on error *batch is NULL.
  */
 IOB_EXPORT int iob_run(iob_batch **batch, const iob_config *config);
+
+/* ---- Between batches: a shared limit, a group, a pool ------------------ */
+
+/**
+ * A limit several batches share, like a semaphore or a database's
+ * max_connections: each operation in flight holds one of its permits.
+ * Set it as iob_config.shared_limit. Permits go to waiting batches in
+ * turn (first come, first served, one operation a turn), so a batch of a
+ * million operations cannot starve a batch of ten; taking and giving back
+ * a permit costs O(1). It serves batches on one loop, and is used only
+ * from that loop's thread.
+ * @param[out] limit receives the limit; NULL gives IOB_EINVAL.
+ * @param[in] permits how many operations may be in flight at once across
+ *            its batches: 1..IOB_COUNT_MAX.
+ * @return 0; IOB_EINVAL; IOB_ERANGE for 0 or more than IOB_COUNT_MAX
+ *         permits; IOB_ENOMEM. On error *limit is NULL. A batch started
+ *         with a limit that batches on another loop are using gets
+ *         IOB_EINVAL from iob_batch_start().
+ */
+IOB_EXPORT int iob_limit_create(iob_limit **limit, uint32_t permits);
+
+/**
+ * Free a limit no running batch uses; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is freed).
+ */
+IOB_EXPORT int iob_limit_free(iob_limit *limit);
+
+/** @return the permits held now by operations in flight; 0 for NULL. */
+IOB_EXPORT uint32_t iob_limit_in_use(const iob_limit *limit);
+
+/** A group of batches: its callback runs once every batch in it ended. */
+typedef struct iob_group iob_group;
+
+/**
+ * Called when the last batch of @p group has ended, after that batch's
+ * own callback, on its loop thread. @p status is 0 if every batch ended
+ * with 0, else the status of the first batch that did not. The group is
+ * then empty, and may take new batches or be freed (from here too; not
+ * from a batch's own callback, which comes before the group knows).
+ */
+typedef void (*iob_group_cb)(iob_group *group, int status);
+
+/**
+ * Make a group, to be told when a set of batches has ended (as
+ * Promise.all, a dispatch_group or a WaitGroup), without counting.
+ * @param[out] group receives the group; NULL gives IOB_EINVAL.
+ * @param[in] cb called when the group's batches have ended; NULL gives
+ *            IOB_EINVAL.
+ * @param[in] data yours; read it back with iob_group_data().
+ * @return 0; IOB_EINVAL; IOB_ENOMEM. On error *group is NULL.
+ */
+IOB_EXPORT int iob_group_create(iob_group **group, iob_group_cb cb,
+                                void *data);
+
+/**
+ * Add a batch to @p group: one not started yet (from the thread that
+ * owns it), or one running (from its loop thread). Add every batch
+ * before any of them can end, as by adding them all before starting
+ * them, or the group calls back early (each time no batch in it is left
+ * running). Batches of one group may run on different loops; the
+ * callback then runs on the thread of whichever ends last. A batch that
+ * is freed without having started leaves the group as if it had ended
+ * with IOB_ECANCELED, and if it was the last, the callback runs from
+ * inside that iob_batch_free(). A batch is in one group at most.
+ * @return 0; IOB_EINVAL for NULL or a batch that has finished;
+ *         IOB_EBUSY for a batch already in a group; IOB_EPERM for a
+ *         running batch, from a thread other than its loop thread.
+ */
+IOB_EXPORT int iob_group_add(iob_group *group, iob_batch *batch);
+
+/** @return the group's data pointer; NULL for NULL. */
+IOB_EXPORT void *iob_group_data(const iob_group *group);
+
+/**
+ * Free a group with no batch left in it; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a batch in it has not ended, or its
+ *         callback runs on another thread (nothing is freed).
+ */
+IOB_EXPORT int iob_group_free(iob_group *group);
+
+/** The threads of a pool of the workers style when the config does not
+ *  say: as many as libuv's pool has by default. */
+#define IOB_WORKERS_DEFAULT 4
+/** The most threads one pool of workers may have. */
+#define IOB_WORKERS_MAX 1024
+
+/**
+ * Make a pool of @p threads threads of iobound's own, for batches of
+ * iob_style_workers (iob_config.workers): started now, reused by every
+ * operation of every batch that uses it, in the order they were queued,
+ * and joined by iob_workers_free(). Any number of batches, on any loops,
+ * may share it.
+ * @param[out] workers receives the pool; NULL gives IOB_EINVAL.
+ * @param[in] threads 1..IOB_WORKERS_MAX.
+ * @param[in] stack_size each thread's stack in bytes; 0 for 256 KiB. A
+ *            kind whose stack_size is larger cannot run on it.
+ * @return 0; IOB_EINVAL; IOB_ERANGE for a thread count out of range;
+ *         IOB_ENOMEM; IOB_EAGAIN if the system refused a thread (none is
+ *         left running). On error *workers is NULL.
+ */
+IOB_EXPORT int iob_workers_create(iob_workers **workers, uint32_t threads,
+                                  size_t stack_size);
+
+/**
+ * Stop and join the pool's threads, and free it; NULL is a no-op. Not
+ * from one of its own threads.
+ * @return 0; IOB_EBUSY while a batch uses it (nothing is freed).
+ */
+IOB_EXPORT int iob_workers_free(iob_workers *workers);
+
+/** @return the pool's number of threads; 0 for NULL. */
+IOB_EXPORT uint32_t iob_workers_threads(const iob_workers *workers);
 
 /* ---- Measurements ------------------------------------------------------ */
 
@@ -511,8 +737,10 @@ typedef struct iob_report {
   uint32_t count;          /**< operations in the batch. */
   uint32_t failed;         /**< operations whose status is not 0. */
   uint32_t peak_in_flight; /**< most operations running at one moment. */
-  /** Threads the run could use: 0 for the loop styles, the pool's size,
-   *  or the most threads of its own the threads style had at once. */
+  /** Threads the run could use: 0 for the loop styles; libuv's pool's
+   *  size when iobound can know it (see iob_pool_request_size()), else 0;
+   *  the workers' pool's size; or the most threads of its own the threads
+   *  style had at once. */
   uint32_t threads;
   uint32_t workers_used;   /**< distinct threads that ran an operation. */
   uint32_t cores;          /**< CPU cores the machine offered. */
@@ -567,7 +795,10 @@ IOB_EXPORT uint32_t iob_threads_available(void);
  * the first time anything queues work on it; this sets that variable.
  * iobound knows only of its own use: if your program used the pool first
  * (uv_queue_work, uv_fs_* with a callback, uv_getaddrinfo), the request
- * comes too late and has no effect. Not thread-safe (it calls setenv).
+ * comes too late and has no effect. So a request made while the process
+ * had other threads than the caller's leaves the pool's size unknown to
+ * iobound, and reports give 0 threads for the pool style rather than a
+ * size that may be false. Not thread-safe (it calls setenv).
  * @param[in] threads 1..1024.
  * @return 0; IOB_ERANGE outside 1..1024; IOB_EALREADY once an iobound
  *         batch has used the pool.

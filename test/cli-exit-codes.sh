@@ -36,7 +36,7 @@ grep -q '12\\x1b\[31mX' "$tmp/err" || fail "the argument not shown escaped"
 
 # A table with a row per style, and the sentence that explains it.
 "$exe" --count 3 --duration 10 >"$tmp/out" 2>"$tmp/err" || fail "table run"
-for style in sequential loop pool threads; do
+for style in sequential loop pool threads workers; do
   grep -q "^$style " "$tmp/out" || fail "no row for $style"
 done
 grep -q "style was fastest" "$tmp/out" || fail "no verdict sentence"
@@ -53,7 +53,7 @@ grep -q "done" "$tmp/out" && fail "progress leaked onto stdout"
 
 "$exe" --format csv --count 2 --duration 1 --work cpu >"$tmp/out" || fail csv
 head -1 "$tmp/out" | grep -q "^style,elapsed_ms,speedup" || fail "csv header"
-[ "$(wc -l <"$tmp/out")" -eq 5 ] || fail "csv rows"
+[ "$(wc -l <"$tmp/out")" -eq 6 ] || fail "csv rows"
 
 "$exe" --format json --count 4 --duration 5 --limit 2 --pool-size 3 \
   >"$tmp/out" || fail "json run"
@@ -63,7 +63,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["count"] == 4 and d["limit"] == 2 and d["pool_size"] == 3, d
 assert d["work"] == "wait", d
-assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "threads"]
+assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "threads",
+                                         "workers"]
 for s in d["styles"]:
     # The keys of cli_json_report(), which iobound-server writes too.
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",

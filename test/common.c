@@ -171,6 +171,21 @@ void test_loop_cancel_after(test_loop *t, iob_batch *b, uint64_t ms) {
   assert_int_equal(uv_timer_start(&t->cancel_timer, cancel_now, ms, 0), 0);
 }
 
+static void call_at(uv_timer_t *timer) {
+  test_loop_timer *at = timer->data;
+  at->fn(at->t, at->arg);
+  uv_close((uv_handle_t *)timer, NULL);
+}
+
+void test_loop_at(test_loop *t, uint64_t ms, test_loop_fn fn, void *arg) {
+  assert_true(t->ntimers < TEST_LOOP_TIMERS);
+  test_loop_timer *at = &t->timers[t->ntimers++];
+  *at = (test_loop_timer){.t = t, .fn = fn, .arg = arg};
+  assert_int_equal(uv_timer_init(&t->loop, &at->timer), 0);
+  at->timer.data = at;
+  assert_int_equal(uv_timer_start(&at->timer, call_at, ms, 0), 0);
+}
+
 const test_counts *test_loop_counts(const test_loop *t, const iob_batch *b) {
   return &entry_of(t, b)->counts;
 }
@@ -196,6 +211,7 @@ void test_loop_close(test_loop *t) {
     e->op_seen = NULL;
   }
   t->nbatches = 0;
+  t->ntimers = 0;
   int err = uv_loop_close(&t->loop);
   if (err != 0) {
     uv_walk(&t->loop, name_handle, NULL);
@@ -213,6 +229,20 @@ iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
   test_loop_close(&t);
   return b;
 }
+
+/* ---- kinds --------------------------------------------------------------- */
+
+static int patient_run(iob_op *op) {
+  for (uint32_t ms = 0; ms < op->duration_ms; ms++) {
+    int why = iob_op_stopping(op);
+    if (why != 0)
+      return why;
+    uv_sleep(1);
+  }
+  return 0;
+}
+
+const iob_kind test_kind_patient = {.name = "patient", .run = patient_run};
 
 /* ---- peers on loopback ---------------------------------------------------- */
 

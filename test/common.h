@@ -92,6 +92,21 @@ typedef struct test_loop_batch {
   test_counts counts;
 } test_loop_batch;
 
+struct test_loop;
+
+/* What test_loop_at() calls, on the loop thread. */
+typedef void (*test_loop_fn)(struct test_loop *t, void *arg);
+
+/* The most calls test_loop_at() may have planned on one test_loop. */
+#define TEST_LOOP_TIMERS 8
+
+typedef struct test_loop_timer {
+  uv_timer_t timer;
+  struct test_loop *t;
+  test_loop_fn fn;
+  void *arg;
+} test_loop_timer;
+
 /* A loop of the test's own and the batches started on it. The loop's data
  * pointer is the test_loop; batches keep their config's data. */
 typedef struct test_loop {
@@ -100,6 +115,8 @@ typedef struct test_loop {
   test_loop_batch batches[TEST_LOOP_BATCHES];
   uv_timer_t cancel_timer; /* test_loop_cancel_after() */
   iob_batch *cancel_batch;
+  int ntimers;
+  test_loop_timer timers[TEST_LOOP_TIMERS]; /* test_loop_at() */
 } test_loop;
 
 /* uv_loop_init() on t->loop, which must succeed. */
@@ -124,6 +141,10 @@ void test_loop_run(test_loop *t);
  * twice, for the second call must be harmless too (both return 0). */
 void test_loop_cancel_after(test_loop *t, iob_batch *b, uint64_t ms);
 
+/* Call fn(t, arg) on t's loop thread `ms` after now, from a timer of t's
+ * that then closes (so the loop still ends when the batches do). */
+void test_loop_at(test_loop *t, uint64_t ms, test_loop_fn fn, void *arg);
+
 /* What batch b's callbacks have seen so far (b started on t). */
 const test_counts *test_loop_counts(const test_loop *t, const iob_batch *b);
 
@@ -139,6 +160,13 @@ void test_loop_close(test_loop *t);
  * callbacks saw to *counts unless NULL. Returns the finished batch, for
  * the test to read and free. */
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
+
+/* ---- kinds --------------------------------------------------------------- */
+
+/* "patient": run() waits its duration a millisecond at a time, asking
+ * iob_op_stopping() before each, and gives up with its answer: on a
+ * thread, it ends within a few ms of a cancel. */
+extern const iob_kind test_kind_patient;
 
 /* ---- peers on loopback ---------------------------------------------------- */
 

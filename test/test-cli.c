@@ -292,10 +292,10 @@ static void names_are_joined_from_the_librarys_tables(void **state) {
   assert_string_equal(cli_join(out, sizeof(out), names, 0, ", ", " or "), "");
   assert_string_equal(cli_join(out, 4, names, 3, ",", ","), "a,b");
   assert_string_equal(cli_style_names(out, sizeof(out), 0, ",", ","),
-                      "sequential,loop,pool,threads");
+                      "sequential,loop,pool,threads,workers");
   assert_string_equal(
       cli_style_names(out, sizeof(out), IOB_STYLE_ON_THREADS, ", ", " or "),
-      "pool or threads");
+      "pool, threads or workers");
   assert_string_equal(
       cli_style_names(out, sizeof(out), IOB_STYLE_THREAD_EACH, ", ", " or "),
       "threads");

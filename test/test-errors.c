@@ -210,17 +210,18 @@ static void every_error_has_a_name_and_words_of_its_own(void **state) {
 }
 
 static void styles_are_listed_in_order_and_found_by_name(void **state) {
-  static const char *const names[] = {"sequential", "loop", "pool", "threads"};
-  static const iob_style *const styles[] = {&iob_style_sequential,
-                                            &iob_style_loop, &iob_style_pool,
-                                            &iob_style_threads};
-  assert_int_equal(style_count(), 4);
-  for (size_t k = 0; k < 4; k++) {
+  static const char *const names[] = {"sequential", "loop", "pool", "threads",
+                                      "workers"};
+  static const iob_style *const styles[] = {
+      &iob_style_sequential, &iob_style_loop, &iob_style_pool,
+      &iob_style_threads, &iob_style_workers};
+  assert_int_equal(style_count(), 5);
+  for (size_t k = 0; k < 5; k++) {
     assert_ptr_equal(iob_style_at(k), styles[k]);
     assert_string_equal(iob_style_name(styles[k]), names[k]);
     assert_ptr_equal(iob_style_find(names[k]), styles[k]);
   }
-  assert_null(iob_style_at(4));
+  assert_null(iob_style_at(5));
   assert_null(iob_style_at(SIZE_MAX));
   /* What each style does with threads. */
   assert_int_equal(iob_style_flags(&iob_style_sequential), 0);
@@ -232,7 +233,7 @@ static void styles_are_listed_in_order_and_found_by_name(void **state) {
   snprintf(version, sizeof(version), "%d.%d.%d", IOB_VERSION_MAJOR,
            IOB_VERSION_MINOR, IOB_VERSION_PATCH);
   assert_string_equal(iob_version(), version);
-  assert_string_equal(iob_version(), "0.2.0");
+  assert_string_equal(iob_version(), "0.3.0");
 }
 
 static void kinds_are_listed_and_found_by_name(void **state) {

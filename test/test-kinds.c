@@ -368,14 +368,14 @@ static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
 }
 
 static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
-  const char *styles[] = {"sequential", "loop", "pool", "threads"};
-  for (size_t k = 0; k < 4; k++) {
+  const char *styles[] = {"sequential", "loop", "pool", "threads", "workers"};
+  for (size_t k = 0; k < 5; k++) {
     const iob_style *style = iob_style_at(k);
     assert_non_null(style);
     assert_string_equal(iob_style_name(style), styles[k]);
     assert_ptr_equal(iob_style_find(styles[k]), style);
   }
-  assert_null(iob_style_at(4));
+  assert_null(iob_style_at(5));
   assert_null(iob_style_find("fibers"));
   assert_null(iob_style_find(NULL));
   assert_null(iob_style_name(NULL));
@@ -431,6 +431,15 @@ static void an_operation_knows_how_long_it_has_left(void **state) {
   c.timeout_ms = 5000;
   b = run(&c);
   assert_true(remaining_seen > 4000 && remaining_seen <= 5000);
+  assert_int_equal(iob_batch_free(b), 0);
+  /* The batch's deadline, when it comes first, and alone. */
+  c.deadline_ms = 3000;
+  b = run(&c);
+  assert_true(remaining_seen > 2000 && remaining_seen <= 3000);
+  assert_int_equal(iob_batch_free(b), 0);
+  c.timeout_ms = 0;
+  b = run(&c);
+  assert_true(remaining_seen > 2000 && remaining_seen <= 3000);
   assert_int_equal(iob_batch_free(b), 0);
   assert_int_equal(iob_op_remaining_ms(NULL), -1);
 }

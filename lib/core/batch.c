@@ -2,6 +2,7 @@
  * launches operations up to the limit, and ends the run. How an operation
  * runs is its style's business (lib/styles/), what it does its kind's
  * (lib/ops/). */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,7 +42,8 @@ static int check_config(const iob_config *c) {
   /* Per-operation durations are uint32_t, which uv_sleep() takes whole. */
   if (c->durations_ms == NULL && c->duration_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
-  if (c->timeout_ms > IOB_DURATION_MAX_MS) /* so that it counts in ns */
+  if (c->timeout_ms > IOB_DURATION_MAX_MS || /* so that it counts in ns */
+      c->deadline_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
   return c->kind->check != NULL ? c->kind->check(c) : 0;
 }
@@ -96,6 +98,9 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   c.durations_ms = durations;
   b->config = c;
   b->limit = least(least(c.count, c.max_in_flight), c.style->limit);
+  atomic_init(&b->refs, 1);
+  atomic_init(&b->state, IOB__CREATED);
+  iob__publish(b);
   *batch = b;
   return 0;
 }
@@ -113,15 +118,38 @@ static void free_kept(iob_batch *b) {
   free(kept);
 }
 
+static void destroy(iob_batch *b) {
+  free_kept(b);
+  free((void *)b->config.durations_ms); /* the batch's own copy */
+  free(b->records);
+  free(b);
+}
+
+iob_batch *iob_batch_ref(iob_batch *batch) {
+  if (batch != NULL)
+    atomic_fetch_add_explicit(&batch->refs, 1, memory_order_relaxed);
+  return batch;
+}
+
+void iob_batch_unref(iob_batch *batch) {
+  /* Release, and acquire for the last: whatever a holder wrote happens
+   * before the memory is freed. (acq_rel rather than a fence, which
+   * ThreadSanitizer cannot follow.) */
+  if (batch != NULL &&
+      atomic_fetch_sub_explicit(&batch->refs, 1, memory_order_acq_rel) == 1)
+    destroy(batch);
+}
+
 int iob_batch_free(iob_batch *batch) {
   if (batch == NULL)
     return 0;
-  if (batch->state == IOB__ACTIVE)
+  iob__state state = atomic_load_explicit(&batch->state, memory_order_acquire);
+  if (state == IOB__ACTIVE)
     return IOB_EBUSY;
-  free_kept(batch);
-  free((void *)batch->config.durations_ms); /* the batch's own copy */
-  free(batch->records);
-  free(batch);
+  struct iob_group *group = state == IOB__CREATED ? batch->group : NULL;
+  iob_batch_unref(batch);
+  if (group != NULL) /* it never ran: it leaves its group as cancelled */
+    iob__group_ended(group, IOB_ECANCELED);
   return 0;
 }
 
@@ -133,44 +161,136 @@ uv_loop_t *iob_batch_loop(const iob_batch *batch) {
   return batch ? batch->loop : NULL;
 }
 
-/* Calls that touch a running batch must come from its loop's thread. */
-static bool wrong_thread(const iob_batch *b) {
+/* The running batch's own thread: the state first (acquire), which
+ * makes loop_thread, written before it, safe to read. */
+static bool on_loop_thread(const iob_batch *b) {
   uv_thread_t self = uv_thread_self();
-  return b->state == IOB__ACTIVE && !uv_thread_equal(&self, &b->loop_thread);
+  return atomic_load_explicit(&b->state, memory_order_acquire) ==
+             IOB__ACTIVE &&
+         uv_thread_equal(&self, &b->loop_thread);
 }
 
 int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
   if (batch == NULL || progress == NULL)
     return IOB_EINVAL;
-  if (wrong_thread(batch))
-    return IOB_EPERM;
-  progress->waiting = batch->config.count - batch->next;
-  progress->in_flight = batch->in_flight;
-  progress->done = batch->settled;
-  progress->failed = batch->failed;
+  const iob__published *p = &batch->published;
+  uint32_t failed = atomic_load_explicit(&p->failed, memory_order_acquire);
+  uint64_t both = atomic_load_explicit(&p->done_in_flight, memory_order_acquire);
+  progress->done = (uint32_t)both;
+  progress->in_flight = (uint32_t)(both >> 32);
+  progress->waiting = batch->config.count - progress->done - progress->in_flight;
+  progress->failed = failed;
   return 0;
 }
 
-/* Launch operations until the limit or the end. Iterative, and guarded,
+/* Launch operations until the limits or the end. Iterative, and guarded,
  * so an operation settled during a launch never recurses into here. */
-static void launch_more(iob_batch *b) {
+void iob__launch_more(iob_batch *b) {
   if (b->launching)
     return;
   b->launching = true;
-  while (b->next < b->config.count && b->in_flight < b->limit) {
-    uint32_t i = b->next++;
+  while (!b->ended && b->next < b->config.count && b->in_flight < b->limit) {
+    uint32_t i = b->next;
+    if (b->records[i].status != 0) { /* cancelled alone, settled already */
+      b->next++;
+      b->ahead--;
+      continue;
+    }
+    if (b->config.shared_limit != NULL && !iob__limit_take(b))
+      break; /* called again in its turn */
+    b->next++;
     b->records[i].queued_ns = iob__stamp(b);
+    b->records[i].status = IOB__IN_FLIGHT;
     b->in_flight++;
     b->config.style->launch(b, i);
   }
   b->launching = false;
+  iob__publish(b);
+}
+
+static void shut_gate(iob_batch *b);
+
+/* The batch's wake-up was closed by someone else (a uv_walk() closing
+ * every handle): its threads can no longer tell the loop they finished,
+ * and must not try once the loop may be gone. Shut the gate, and wait on
+ * this thread for the operations on threads, told to stop already, to
+ * finish, settling them as they do. */
+static void rescue(iob_batch *b) {
+  shut_gate(b);
+  while (!b->ended && b->in_flight > 0) {
+    b->config.style->wakeup(b);
+    if (!b->ended && b->in_flight > 0)
+      uv_sleep(1);
+  }
+}
+
+static void cancel_now(iob_batch *b) {
+  /* (From the last operation's on_op, every one has settled: too late to
+   * cancel anything, so the batch's status stays.) */
+  if (b->settled < b->config.count) {
+    iob__stamp_fresh(b);
+    iob__batch_fail(b, IOB_ECANCELED);
+  }
+  if (!b->ended && b->config.style->wakeup != NULL &&
+      uv_is_closing((uv_handle_t *)&b->async))
+    rescue(b);
 }
 
 static void on_async(uv_async_t *async) {
-  iob_batch *b = async->data;
+  iob_batch *b = iob__batch_of(async, async);
   iob__stamp_fresh(b);
-  if (b->config.style->wakeup != NULL)
+  if (atomic_load(&b->cancel_asked) && !b->cancelled)
+    cancel_now(b);
+  if (!b->ended && b->config.style->wakeup != NULL)
     b->config.style->wakeup(b);
+}
+
+static void on_deadline(uv_timer_t *timer) {
+  iob_batch *b = iob__batch_of(timer, deadline);
+  iob__stamp_fresh(b);
+  if (b->settled < b->config.count)
+    iob__batch_fail(b, IOB_ETIMEDOUT);
+}
+
+/* ---- handles ----------------------------------------------------------- */
+
+/* What the data of iobound's handles points at: one tag each, so that a
+ * handle names the member of the batch it is. */
+static const char tags[4];
+#define TAG_TIMER (&tags[0])
+#define TAG_ASYNC (&tags[1])
+#define TAG_DEADLINE (&tags[2])
+#define TAG_FENCE (&tags[3])
+
+iob_batch *iob_handle_batch(const uv_handle_t *h) {
+  if (h == NULL)
+    return NULL;
+  if (h->data == TAG_TIMER)
+    return iob__batch_of(h, timer);
+  if (h->data == TAG_ASYNC)
+    return iob__batch_of(h, async);
+  if (h->data == TAG_DEADLINE)
+    return iob__batch_of(h, deadline);
+  if (h->data == TAG_FENCE)
+    return iob__batch_of(h, fence);
+  return NULL;
+}
+
+/* Another thread's way to the loop thread: the async handle, while the
+ * gate is open (see struct iob_batch). */
+void iob__wakeup(iob_batch *b) {
+  unsigned gate = atomic_fetch_add(&b->gate, 2);
+  if (gate & 1)
+    uv_async_send(&b->async);
+  atomic_fetch_sub(&b->gate, 2);
+}
+
+/* Shut the gate, and wait for senders inside it: a send is a few atomic
+ * operations and a write(), so the wait is short. */
+static void shut_gate(iob_batch *b) {
+  atomic_fetch_and(&b->gate, ~1u);
+  while (atomic_load(&b->gate) != 0)
+    sched_yield();
 }
 
 static void free_run_state(iob_batch *b) {
@@ -180,7 +300,7 @@ static void free_run_state(iob_batch *b) {
 }
 
 /* What a run needs besides the records: the style's state, the slots,
- * then the two handles, made last: uv_async_init() is the only step after
+ * then the handles, made last: uv_async_init() is the only step after
  * which there would be something to close, and nothing after it can fail.
  * On error none of it is left. */
 static int make_run_state(iob_batch *b) {
@@ -200,14 +320,50 @@ static int make_run_state(iob_batch *b) {
     return err;
   }
   uv_timer_init(b->loop, &b->timer); /* cannot fail */
-  b->async.data = b->timer.data = b;
+  uv_timer_init(b->loop, &b->deadline);
+  b->timer.data = (void *)TAG_TIMER;
+  b->async.data = (void *)TAG_ASYNC;
+  b->deadline.data = (void *)TAG_DEADLINE;
   return 0;
+}
+
+static void end_or_launch(iob_batch *b);
+
+/* Operation i, not launched, settles as cancelled: never started. */
+static void settle_unlaunched(iob_batch *b, uint32_t i, uint64_t now) {
+  b->records[i] = (iob_record){now, now, now, IOB_ECANCELED, 0};
+  b->failed++;
+  b->settled++;
+  if (b->config.on_op != NULL)
+    b->config.on_op(b, i, &b->records[i]);
+}
+
+
+/* Operations cancelled alone before the batch started settle first,
+ * before anything launches: an on_op that cancels another operation
+ * would launch, and the launch would pass over marks not yet settled. An
+ * on_op may cancel the batch meanwhile: the marks it passed over (they
+ * are not 0) settle here still, but no longer count as ahead of b->next,
+ * which the cancel moved to the end. */
+static void settle_marked(iob_batch *b) {
+  if (b->cancel_at_start == 0)
+    return;
+  uint64_t now = iob__stamp(b);
+  b->launching = true;
+  for (uint32_t i = 0; i < b->config.count; i++)
+    if (b->records[i].status == IOB__MARKED) {
+      if (i >= b->next)
+        b->ahead++;
+      b->records[i].status = 0;
+      settle_unlaunched(b, i, now);
+    }
+  b->launching = false;
 }
 
 int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   if (batch == NULL || loop == NULL || cb == NULL)
     return IOB_EINVAL;
-  if (batch->state != IOB__CREATED)
+  if (atomic_load(&batch->state) != IOB__CREATED)
     return IOB_EBUSY;
 
   batch->loop = loop;
@@ -216,34 +372,78 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   batch->t0 = uv_hrtime();
   batch->cpu0_ns = iob__cpu_ns();
   iob__stamp_fresh(batch);
-  int err = make_run_state(batch);
+  int err = batch->config.shared_limit ? iob__limit_attach(batch) : 0;
+  if (err == 0 && (err = make_run_state(batch)) != 0 &&
+      batch->config.shared_limit)
+    iob__limit_detach(batch);
   if (err != 0) {
     batch->loop = NULL;
     return err;
   }
-  batch->state = IOB__ACTIVE;
-  if (batch->cancelled) {
-    /* Cancelled before it started: nothing starts. */
-    batch->cancelled = false;
-    iob__batch_fail(batch, IOB_ECANCELED);
-  } else {
-    launch_more(batch);
+  if (batch->config.deadline_ms != 0) {
+    uv_update_time(loop); /* the timer counts from the loop's clock */
+    uv_timer_start(&batch->deadline, on_deadline, batch->config.deadline_ms,
+                   0);
   }
+  /* The run holds a reference of its own until its callback has
+   * returned: whoever drops theirs meanwhile frees nothing that runs. */
+  iob_batch_ref(batch);
+  /* Open the gate before reading cancel_asked: a thread that asks after
+   * this read finds the gate open and wakes the loop. */
+  atomic_fetch_or(&batch->gate, 1u);
+  atomic_store_explicit(&batch->state, IOB__ACTIVE, memory_order_release);
+  settle_marked(batch);
+  if (atomic_load(&batch->cancel_asked))
+    iob__batch_fail(batch, IOB_ECANCELED); /* nothing starts */
+  else
+    end_or_launch(batch);
   return 0;
 }
 
-/* Both handles have been called back: the batch is over. */
-static void on_closed(uv_handle_t *handle) {
-  iob_batch *b = handle->data;
-  if (--b->closing > 0)
-    return;
+/* Every handle closed at the end has been called back: the batch is
+ * over. */
+static void over(iob_batch *b) {
   free_run_state(b);
-  b->state = IOB__FINISHED;
-  /* The callback may free the batch: touch nothing after it. */
-  b->cb(b, b->status);
+  iob__publish(b);
+  struct iob_group *group = b->group;
+  int status = b->status;
+  /* Once finished, the batch may be freed, by its callback or by another
+   * thread that saw it finish: the run's own reference, taken at start,
+   * keeps it until the callback has returned. */
+  atomic_store_explicit(&b->state, IOB__FINISHED, memory_order_release);
+  b->cb(b, status);
+  iob_batch_unref(b);
+  if (group != NULL)
+    iob__group_ended(group, status);
 }
 
-void iob__wakeup(iob_batch *b) { uv_async_send(&b->async); }
+static void on_closed(uv_handle_t *handle) {
+  iob_batch *b = iob_handle_batch(handle);
+  if (--b->closing == 0)
+    over(b);
+}
+
+/* The fence's first close came in the same pass of libuv's closing
+ * handles as, perhaps, a handle of ours closed by someone else, which
+ * libuv may touch after this callback: close the fence once more, to be
+ * called back in the next pass, when libuv is done with that one. */
+static void on_fence_closed(uv_handle_t *handle) {
+  iob_batch *b = iob_handle_batch(handle);
+  uv_idle_init(b->loop, &b->fence);
+  b->fence.data = (void *)TAG_FENCE;
+  uv_close((uv_handle_t *)&b->fence, on_closed);
+}
+
+/* Close a handle of the batch's, unless someone else has (uv_walk() at a
+ * shutdown): then it must not be closed again, and its memory, which is
+ * the batch's, must outlive libuv's use of it. */
+static bool close_own(iob_batch *b, uv_handle_t *h) {
+  if (uv_is_closing(h))
+    return false;
+  b->closing++;
+  uv_close(h, on_closed);
+  return true;
+}
 
 /* Every operation has settled: measure, let the style clean up, and end
  * from a close callback, never from inside an iobound call. Or, while
@@ -252,7 +452,7 @@ static void end_or_launch(iob_batch *b) {
   if (b->ended)
     return;
   if (b->settled < b->config.count) {
-    launch_more(b);
+    iob__launch_more(b);
     return;
   }
   b->ended = true;
@@ -262,9 +462,19 @@ static void end_or_launch(iob_batch *b) {
   b->threads = style->threads != NULL ? style->threads(b) : 0;
   if (style->finish != NULL)
     style->finish(b);
-  b->closing = 2;
-  uv_close((uv_handle_t *)&b->timer, on_closed);
-  uv_close((uv_handle_t *)&b->async, on_closed);
+  if (b->config.shared_limit != NULL)
+    iob__limit_detach(b);
+  shut_gate(b);
+  b->closing = 0;
+  bool own = close_own(b, (uv_handle_t *)&b->timer);
+  own &= close_own(b, (uv_handle_t *)&b->async);
+  own &= close_own(b, (uv_handle_t *)&b->deadline);
+  if (!own) {
+    uv_idle_init(b->loop, &b->fence);
+    b->fence.data = (void *)TAG_FENCE;
+    uv_close((uv_handle_t *)&b->fence, on_fence_closed);
+    b->closing++;
+  }
 }
 
 void iob__settle(iob_batch *b, uint32_t i, int status) {
@@ -273,10 +483,16 @@ void iob__settle(iob_batch *b, uint32_t i, int status) {
     b->failed++;
   b->in_flight--;
   b->settled++;
+  iob__publish(b);
   if (b->config.on_op != NULL)
     b->config.on_op(b, i, &b->records[i]);
-  if (status != 0 && b->config.fail_fast)
+  /* A cancel is the application's choice, not a failure. */
+  if (status != 0 && status != IOB_ECANCELED && b->config.fail_fast)
     iob__batch_fail(b, status);
+  /* Its permit goes to the batch whose turn it is, after its own on_op:
+   * that batch's operations then launch, and may settle, after it. */
+  if (b->config.shared_limit != NULL)
+    iob__limit_give(b);
   end_or_launch(b);
 }
 
@@ -296,17 +512,17 @@ void iob__batch_fail(iob_batch *b, int status) {
   b->cancelled = true;
   if (b->status == 0)
     b->status = status;
+  if (b->config.shared_limit != NULL)
+    iob__limit_unqueue(b);
   /* Operations never launched settle at once, as never started. */
   uint64_t now = iob__stamp(b);
   uint32_t from = b->next;
   b->next = b->config.count;
-  for (uint32_t i = from; i < b->config.count; i++) {
-    b->records[i] = (iob_record){now, now, now, IOB_ECANCELED, 0};
-    b->failed++;
-    b->settled++;
-    if (b->config.on_op != NULL)
-      b->config.on_op(b, i, &b->records[i]);
-  }
+  b->ahead = 0;
+  for (uint32_t i = from; i < b->config.count; i++)
+    if (b->records[i].status == 0) /* else settled alone already */
+      settle_unlaunched(b, i, now);
+  iob__publish(b);
   if (!b->ended && b->config.style->cancel != NULL)
     b->config.style->cancel(b);
   stop_slots(b);
@@ -316,17 +532,74 @@ void iob__batch_fail(iob_batch *b, int status) {
 int iob_batch_cancel(iob_batch *batch) {
   if (batch == NULL)
     return IOB_EINVAL;
-  if (wrong_thread(batch))
-    return IOB_EPERM;
-  if (batch->state == IOB__CREATED) {
-    batch->cancelled = true; /* takes effect when it starts */
-  } else if (batch->state == IOB__ACTIVE &&
-             batch->settled < batch->config.count) {
-    /* (From the last operation's on_op, every one has settled: too late
-     * to cancel anything, so the batch's status stays.) */
-    iob__stamp_fresh(batch);
-    iob__batch_fail(batch, IOB_ECANCELED);
+  if (!on_loop_thread(batch))
+    return iob_batch_cancel_async(batch);
+  cancel_now(batch);
+  return 0;
+}
+
+int iob_batch_cancel_async(iob_batch *batch) {
+  if (batch == NULL)
+    return IOB_EINVAL;
+  atomic_store(&batch->cancel_asked, true);
+  iob__wakeup(batch);
+  return 0;
+}
+
+/* The slot of operation i in flight, if it has one: from the map, or
+ * the loop's one slot for run(). */
+static iob__slot *slot_of(const iob_batch *b, uint32_t i) {
+  if (b->slot_of != NULL)
+    return iob__slot_find(b, i);
+  iob__slot *s = b->nslots == 1 ? iob__slot_at(b, 0) : NULL;
+  return s != NULL && s->phase != IOB__FREE && s->op.index == i ? s : NULL;
+}
+
+/* Operation i was launched and has not settled: the style settles it if
+ * it can, else its slot is told to stop. */
+static void cancel_in_flight(iob_batch *b, uint32_t i) {
+  iob__slot *s = slot_of(b, i);
+  if (b->config.style->cancel_op != NULL)
+    b->config.style->cancel_op(b, i, s);
+  if (s != NULL && !b->ended && b->records[i].status == IOB__IN_FLIGHT &&
+      s->phase != IOB__FREE && s->op.index == i)
+    iob__slot_stop(b, s, IOB_ECANCELED);
+}
+
+int iob_batch_cancel_op(iob_batch *batch, uint32_t index) {
+  if (batch == NULL || index >= batch->config.count)
+    return IOB_EINVAL;
+  iob__state state = atomic_load_explicit(&batch->state, memory_order_acquire);
+  if (state == IOB__FINISHED)
+    return 0;
+  iob_record *r = &batch->records[index];
+  if (state == IOB__CREATED) {
+    /* Marked: it settles, never started, when the batch starts. */
+    if (r->status == 0) {
+      r->status = IOB__MARKED;
+      batch->cancel_at_start++;
+    }
+    return 0;
   }
+  if (!on_loop_thread(batch))
+    return IOB_EPERM;
+  if (batch->ended)
+    return 0;
+  iob__stamp_fresh(batch);
+  if (r->status == IOB__IN_FLIGHT) {
+    cancel_in_flight(batch, index);
+    return 0;
+  }
+  /* Not launched yet only at or past b->next, with nothing settled: one
+   * before it settled, perhaps with 0, or was settled by a cancel of the
+   * batch (which moves b->next to the end); one past it with a status
+   * was cancelled alone already, or is marked and settles in a moment. */
+  if (index < batch->next || r->status != 0)
+    return 0; /* settled */
+  batch->ahead++;
+  settle_unlaunched(batch, index, iob__stamp(batch));
+  iob__publish(batch);
+  end_or_launch(batch);
   return 0;
 }
 
@@ -342,6 +615,10 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
   b->next = i;
   b->in_flight--;
   b->limit = limit;
+  b->records[i].status = 0;
+  if (b->config.shared_limit != NULL)
+    iob__limit_give(b);
+  iob__publish(b);
 }
 
 /* ---- the report ----------------------------------------------------------- */

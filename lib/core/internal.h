@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "iobound.h"
 
@@ -14,6 +15,8 @@
  * supplies only how an operation runs. Optional members may be NULL.
  * Adding a style is one file with one of these, and its line in
  * registry.c. */
+struct iob__slot;
+
 struct iob_style {
   const char *name;
   unsigned flags;     /* IOB_STYLE_* */
@@ -29,6 +32,11 @@ struct iob_style {
   /* Optional: settle what can be settled now (IOB_ECANCELED); the core
    * then tells the operations in slots to stop. */
   void (*cancel)(iob_batch *b);
+  /* Optional: operation i, in flight, is cancelled alone
+   * (iob_batch_cancel_op()): settle it now if it can be (IOB_ECANCELED),
+   * as cancel() does. `s` is its slot, NULL if it has none. The core then
+   * tells the slot to stop if the operation is still in flight. */
+  void (*cancel_op)(iob_batch *b, uint32_t i, struct iob__slot *s);
   /* Optional: iob__wakeup() was called from another thread. */
   void (*wakeup)(iob_batch *b);
   /* Optional: release what start() made. Called once every operation
@@ -76,15 +84,51 @@ typedef enum iob__state {
   IOB__FINISHED,
 } iob__state;
 
+/* A record's status while its operation is in flight: no real status is
+ * positive. Records are public only once final. */
+#define IOB__IN_FLIGHT 1
+/* A record's status while its operation, cancelled alone before the batch
+ * started, waits to settle when it starts. */
+#define IOB__MARKED 2
+
+/* The counters iob_batch_progress() reads from any thread, as the loop
+ * thread publishes them. Done and in flight share one word, so a reader
+ * gets the two from one moment, and waiting is the rest of the count. */
+typedef struct iob__published {
+  _Atomic uint64_t done_in_flight; /* done | in_flight << 32 */
+  _Atomic uint32_t failed;
+} iob__published;
+
 struct iob_batch {
   iob_config config; /* style and kind never NULL */
-  iob__state state;
+  /* Written by the loop thread (release), read by any (acquire), which
+   * then may read loop_thread. */
+  _Atomic iob__state state;
+  atomic_uint refs;
   uv_loop_t *loop;
   iob_batch_cb cb;
   int status;
-  uv_timer_t timer; /* the styles' to use; the loop style's queue */
-  uv_async_t async; /* wakes the loop from threads (iob__wakeup()) */
-  uint32_t closing; /* the two, closed at the end, not yet called back */
+  /* Every handle of the batch has its data set to the same tag, so that
+   * iob_handle_batch() knows iobound's own; the batch is found from the
+   * handle's address. */
+  uv_timer_t timer;    /* the styles' to use; the loop style's queue */
+  uv_async_t async;    /* wakes the loop from threads (iob__wakeup()) */
+  uv_timer_t deadline; /* the config's deadline_ms for the whole batch */
+  /* Closed last when a handle of the batch's was closed by someone else:
+   * twice, so that its second close callback comes after libuv has
+   * finished with the other one (see end_with_fence()). */
+  uv_idle_t fence;
+  uint32_t closing; /* handles closed at the end, not yet called back */
+  /* Other threads' way in: the async handle may be sent to while bit 0
+   * (open) is set; each sender adds 2 while it sends, and the loop thread
+   * waits for them to leave before it closes the handle. */
+  atomic_uint gate;
+  atomic_bool cancel_asked; /* by another thread, or before start */
+  iob__published published;
+  struct iob_group *group; /* the group it is in, or NULL */
+  /* Its shared limit's queue of batches waiting for a permit. */
+  iob_batch *limit_next, *limit_prev;
+  bool limit_waiting;
 
   uint64_t t0;         /* uv_hrtime() at start: records count from here */
   uint64_t end_ns;     /* when the last operation settled */
@@ -98,12 +142,14 @@ struct iob_batch {
   uint32_t in_flight; /* launched and not yet settled */
   uint32_t settled;
   uint32_t failed;
+  uint32_t ahead; /* settled before their launch (iob_batch_cancel_op) */
+  uint32_t cancel_at_start; /* marked by iob_batch_cancel_op() before it */
   uint32_t threads; /* the style's threads, asked once it ended */
   /* The measured peak, worked out of the records once (the exporters and
    * the application may each ask for a report): 0 until known, else peak
    * + 1. Atomic because a finished batch may be read from any thread. */
   _Atomic uint32_t peak_known;
-  bool launching; /* guards launch_more() against re-entry */
+  bool launching; /* guards iob__launch_more() against re-entry */
   bool cancelled;
   bool ended;              /* every operation settled; finish() called */
   uv_thread_t loop_thread; /* the thread that started the batch */
@@ -116,13 +162,26 @@ struct iob_batch {
   uint32_t nslots;
   uint32_t *free_slots; /* stack of unused slot numbers */
   uint32_t nfree;
-  uint32_t *slot_of; /* start() kinds: operation -> slot, or UINT32_MAX */
+  uint32_t *slot_of; /* operation -> slot, or UINT32_MAX; NULL for run()
+                      * on the loop, whose one slot is slot 0 */
 
   iob_record *records;
   /* NULL until an operation hands something back; made then, from any
    * thread (a run() on a thread), hence atomic. */
   _Atomic(iob__kept *) kept;
 };
+
+/* Publish the counters for iob_batch_progress(): the loop thread, after
+ * changing them. Two plain stores on common machines. Failed goes last:
+ * a reader that reads it first (acquire) then sees at least as many done,
+ * so it never reads more failed than done. */
+static inline void iob__publish(iob_batch *b) {
+  iob__published *p = &b->published;
+  atomic_store_explicit(&p->done_in_flight,
+                        b->settled | (uint64_t)b->in_flight << 32,
+                        memory_order_release);
+  atomic_store_explicit(&p->failed, b->failed, memory_order_release);
+}
 
 /* ---- the clock ----------------------------------------------------------- */
 
@@ -177,6 +236,31 @@ void iob__batch_fail(iob_batch *b, int status);
 /* Wake the loop thread: the style's wakeup() runs there. Any thread. */
 void iob__wakeup(iob_batch *b);
 
+/* Launch operations until the limits or the end (loop thread). */
+void iob__launch_more(iob_batch *b);
+
+/* The batch a handle embedded in it belongs to. */
+#define iob__batch_of(handle, member)                                         \
+  ((iob_batch *)((char *)(handle)-offsetof(iob_batch, member)))
+
+/* ---- sharing (limit.c, group.c) ------------------------------------------- */
+
+/* The batch starts using its shared limit: 0, or IOB_EINVAL when the
+ * limit serves batches of another loop. */
+int iob__limit_attach(iob_batch *b);
+/* The batch has ended: out of the limit's queue, and off the limit. */
+void iob__limit_detach(iob_batch *b);
+/* The batch wants no more permits (cancelled): out of the queue. */
+void iob__limit_unqueue(iob_batch *b);
+/* Take a permit to launch one operation; false: the batch now waits in
+ * the limit's queue, and is called back (iob__launch_more()) in its turn. */
+bool iob__limit_take(iob_batch *b);
+/* An operation that held a permit settled, or was given back. */
+void iob__limit_give(iob_batch *b);
+
+/* A batch of the group ended with `status` (after its own callback). */
+void iob__group_ended(struct iob_group *g, int status);
+
 
 /* ---- slots (op.c) ---------------------------------------------------------- */
 
@@ -223,12 +307,17 @@ void iob__slot_stop(iob_batch *b, iob__slot *s, int why);
  * 1, 2, 3... in the order threads first ask. */
 uint32_t iob__thread_number(void);
 
+/* Block every signal on the calling thread, one of iobound's own: a
+ * signal for the process then goes to a thread of the application's,
+ * whose handler may expect to be the only code of its own running. */
+void iob__block_signals(void);
+
 /* The process's CPU time, user and system, in ns. */
 uint64_t iob__cpu_ns(void);
 
-/* How the threads style creates a thread: uv_thread_create_ex, or a test's
- * stand-in that refuses, to exercise refusals without exhausting the
- * machine. */
+/* How the threads and workers styles create a thread: uv_thread_create_ex,
+ * or a test's stand-in that refuses, to exercise refusals without
+ * exhausting the machine. */
 extern int (*iob__thread_create)(uv_thread_t *tid,
                                  const uv_thread_options_t *options,
                                  uv_thread_cb entry, void *arg);

@@ -38,13 +38,17 @@ int iob__slots_make(iob_batch *b) {
   b->slot_stride = b->slot_state_at + aligned(b->config.kind->op_size);
   b->slots = calloc(n, b->slot_stride);
   b->free_slots = malloc(n * sizeof(*b->free_slots));
-  if (b->config.kind->start != NULL) {
+  /* Operation -> slot, for iob_op_done()'s kinds and to cancel one
+   * operation in O(1): every slot but the loop's one for run(). */
+  bool map = b->config.kind->start != NULL ||
+             (b->config.style->flags & IOB_STYLE_ON_THREADS);
+  if (map) {
     b->slot_of = malloc(b->config.count * sizeof(*b->slot_of));
     if (b->slot_of != NULL)
       memset(b->slot_of, 0xff, b->config.count * sizeof(*b->slot_of));
   }
   if (b->slots == NULL || b->free_slots == NULL ||
-      (b->config.kind->start != NULL && b->slot_of == NULL)) {
+      (map && b->slot_of == NULL)) {
     iob__slots_free(b);
     return IOB_ENOMEM;
   }
@@ -221,13 +225,25 @@ int iob_op_set_result(iob_op *op, void *result) {
   return 0;
 }
 
+/* Nanoseconds left of `limit` after `used`, in whole ms rounded up. */
+static int64_t ms_left(uint64_t used, uint64_t limit) {
+  return used >= limit ? 0 : (int64_t)((limit - used + 999999) / 1000000);
+}
+
 int64_t iob_op_remaining_ms(const iob_op *op) {
-  if (op == NULL || op->batch->config.timeout_ms == 0)
+  if (op == NULL)
     return -1;
   const iob_batch *b = op->batch;
-  uint64_t ran = iob__now(b) - b->records[op->index].started_ns;
-  uint64_t timeout = iob__timeout_ns(b);
-  return ran >= timeout ? 0 : (int64_t)((timeout - ran + 999999) / 1000000);
+  uint64_t now = iob__now(b);
+  int64_t left = -1;
+  if (b->config.timeout_ms != 0)
+    left = ms_left(now - b->records[op->index].started_ns, iob__timeout_ns(b));
+  if (b->config.deadline_ms != 0) { /* the batch's, counted from its start */
+    int64_t batch_left = ms_left(now, b->config.deadline_ms * 1000000);
+    if (left < 0 || batch_left < left)
+      left = batch_left;
+  }
+  return left;
 }
 
 int iob_op_stopping(const iob_op *op) {

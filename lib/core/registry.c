@@ -9,6 +9,7 @@ static const iob_style *const styles[] = {
     &iob_style_loop,
     &iob_style_pool,
     &iob_style_threads,
+    &iob_style_workers,
 };
 
 static const iob_kind *const kinds[] = {

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -15,6 +16,12 @@ uint32_t iob__thread_number(void) {
   while (mine == 0)
     mine = atomic_fetch_add(&last, 1) + 1;
   return mine;
+}
+
+void iob__block_signals(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
 uint64_t iob__cpu_ns(void) {

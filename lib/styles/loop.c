@@ -118,6 +118,8 @@ static void run_here(iob_batch *b, uint32_t i) {
 /* Operation i's time in the queue is over. Returns true if it ran on
  * the loop: one of those a callback. */
 static bool due(iob_batch *b, uint32_t i) {
+  if (b->records[i].status != IOB__IN_FLIGHT)
+    return false; /* cancelled alone while it waited */
   if (is_async(b)) { /* its timeout, unless it settled already */
     iob__slot *slot = iob__slot_find(b, i);
     if (slot != NULL && slot->phase == IOB__STARTED)
@@ -134,7 +136,7 @@ static bool due(iob_batch *b, uint32_t i) {
 }
 
 static void on_timer(uv_timer_t *timer) {
-  iob_batch *b = timer->data;
+  iob_batch *b = iob__batch_of(timer, timer);
   loop_state *s = b->style_state;
 
   iob__stamp_fresh(b);
@@ -162,6 +164,8 @@ static void on_timer(uv_timer_t *timer) {
   /* Operations launched by the ones that ended start their wait now. */
   iob__stamp_fresh(b);
   for (uint32_t i = s->pending; i < s->pending_end; i++) {
+    if (b->records[i].status != IOB__IN_FLIGHT)
+      continue; /* cancelled alone meanwhile */
     b->records[i].started_ns = iob__stamp(b);
     iob__deadlines_add(&s->queue, i, wait_ns(b, i));
   }
@@ -200,6 +204,8 @@ static void loop_launch(iob_batch *b, uint32_t i) {
 /* Settle operation i, waiting, as cancelled; true if the batch ended. */
 static bool cancel_one(iob_batch *b, uint32_t i, uint64_t now) {
   iob_record *r = &b->records[i];
+  if (r->status != IOB__IN_FLIGHT)
+    return false; /* cancelled alone before */
   if (!(b->config.kind->flags & IOB_KIND_WAITS))
     r->started_ns = now; /* due to run, it never ran */
   r->finished_ns = now;
@@ -227,6 +233,14 @@ static void loop_cancel(iob_batch *b) {
       return;
 }
 
+/* A wait, or a run() waiting its turn, settles now; what it left in the
+ * queue is skipped when it comes out. An operation with a slot (begun by
+ * start(), or running) is the core's to stop. */
+static void loop_cancel_op(iob_batch *b, uint32_t i, iob__slot *slot) {
+  if (slot == NULL)
+    cancel_one(b, i, iob__stamp(b));
+}
+
 static void loop_finish(iob_batch *b) {
   loop_state *s = b->style_state;
   iob__deadlines_free(&s->queue);
@@ -238,6 +252,7 @@ const iob_style iob_style_loop = {
     .start = loop_start,
     .launch = loop_launch,
     .cancel = loop_cancel,
+    .cancel_op = loop_cancel_op,
     .finish = loop_finish,
 };
 
@@ -248,5 +263,6 @@ const iob_style iob_style_sequential = {
     .start = loop_start,
     .launch = loop_launch,
     .cancel = loop_cancel,
+    .cancel_op = loop_cancel_op,
     .finish = loop_finish,
 };

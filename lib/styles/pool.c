@@ -23,6 +23,27 @@ typedef struct pool_job {
 static atomic_bool pool_used;
 static unsigned int pool_frozen;
 static uv_once_t pool_once = UV_ONCE_INIT;
+/* Whether libuv's pool has, or will have, the size iob_pool_size() says.
+ * It reads UV_THREADPOOL_SIZE once, when anything first uses it; while
+ * iobound has not changed the variable, whenever that was, it read what
+ * the variable says. A change is sure to count only if libuv's pool had
+ * not started, and it had not if the process had no thread but the
+ * caller's: the pool's threads never end. */
+static atomic_bool pool_size_known = true;
+
+/* The threads of this process, from /proc; 0 if unknown. */
+static unsigned long process_threads(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL)
+    return 0;
+  char line[128];
+  unsigned long n = 0;
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "Threads: %lu", &n) == 1)
+      break;
+  fclose(f);
+  return n;
+}
 
 /* Read UV_THREADPOOL_SIZE the way libuv does (threadpool.c, init_threads). */
 static unsigned int size_from_env(void) {
@@ -55,7 +76,12 @@ int iob_pool_request_size(unsigned int threads) {
     return IOB_EALREADY;
   char text[16];
   snprintf(text, sizeof(text), "%u", threads);
-  return setenv("UV_THREADPOOL_SIZE", text, 1) == 0 ? 0 : IOB_ENOMEM;
+  if (threads == size_from_env())
+    return 0; /* no change: what was known stays known */
+  if (setenv("UV_THREADPOOL_SIZE", text, 1) != 0)
+    return IOB_ENOMEM;
+  atomic_store(&pool_size_known, process_threads() == 1);
+  return 0;
 }
 
 /* ---- the style ---------------------------------------------------------- */
@@ -111,9 +137,17 @@ static void pool_cancel(iob_batch *b) {
   }
 }
 
+/* One job still queued comes back through on_after_work as cancelled. */
+static void pool_cancel_op(iob_batch *b, uint32_t i, iob__slot *slot) {
+  (void)i;
+  pool_job *job = slot != NULL ? iob__slot_style(b, slot) : NULL;
+  if (job != NULL && job->queued)
+    uv_cancel((uv_req_t *)&job->req);
+}
+
 static uint32_t pool_threads(const iob_batch *b) {
   (void)b;
-  return iob_pool_size();
+  return pool_size_known ? iob_pool_size() : 0;
 }
 
 const iob_style iob_style_pool = {
@@ -123,5 +157,6 @@ const iob_style iob_style_pool = {
     .start = pool_start,
     .launch = pool_launch,
     .cancel = pool_cancel,
+    .cancel_op = pool_cancel_op,
     .threads = pool_threads,
 };

@@ -32,6 +32,7 @@ static void thread_main(void *arg) {
   thread_job *job = arg;
   iob_batch *b = job->batch;
   threads_state *s = b->style_state;
+  iob__block_signals();
   job->slot->status = iob__slot_run(b, job->slot);
 
   uv_mutex_lock(&s->lock);
