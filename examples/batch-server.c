@@ -34,7 +34,6 @@ typedef struct client {
   unsigned long id;
   iob_batch *batch;     /* the running batch, or NULL */
   request req;          /* what the running batch was asked for */
-  uint32_t threads;     /* of the server's --max-threads it holds */
   uint64_t active_ms;   /* the loop's time of its last request */
   bool closed;          /* the connection's closed callback ran */
   bool end_after_batch; /* "quit" or EOF came while the batch ran */
@@ -73,7 +72,14 @@ struct server {
   unsigned long next_id;
   unsigned long connected;                /* clients in the list */
   unsigned long running, done, cancelled; /* batches */
-  uint64_t threads, operations;           /* of the running batches */
+  uint64_t operations;                    /* of the running batches */
+  /* Limits shared by all clients' batches, so that they take turns:
+   * libuv's pool, whose jobs start in the order queued, the threads of
+   * the threads style (--max-threads), and the server's own pool for the
+   * workers style (--workers), whose queue is first come, first served
+   * too. */
+  iob_limit *pool_turns, *thread_turns, *worker_turns;
+  iob_workers *workers;
   unsigned long refused, refused_runs, idle_closed;
   unsigned long refused_logged; /* refusals the log has told of */
   uint64_t refused_log_ms;      /* when it last did */
@@ -165,8 +171,8 @@ static void send_stats(client *c) {
       ",\"batches_cancelled\":%lu,\"threads_running\":%" PRIu64
       ",\"operations_running\":%" PRIu64 ",\"refused_connections\":%lu"
       ",\"refused_runs\":%lu,\"idle_closed\":%lu}",
-      s->connected, s->running, s->done, s->cancelled, s->threads,
-      s->operations, s->refused, s->refused_runs, s->idle_closed);
+      s->connected, s->running, s->done, s->cancelled,
+      (uint64_t)iob_limit_in_use(s->thread_turns), s->operations, s->refused, s->refused_runs, s->idle_closed);
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -198,7 +204,6 @@ static void on_batch_done(iob_batch *batch, int status) {
   client *c = iob_batch_data(batch);
   server *s = c->srv;
   s->running--;
-  s->threads -= c->threads;
   s->operations -= c->req.config.count;
   if (connection_open(&c->conn)) {
     send_report(c, batch);
@@ -213,27 +218,33 @@ static void on_batch_done(iob_batch *batch, int status) {
   free_if_done(c);
 }
 
-/* The threads a run would hold of --max-threads: one per operation in
- * flight in the threads style, none elsewhere (the pool's are shared and
- * fixed in number). */
-static uint32_t threads_of(const iob_config *config) {
-  if (!(iob_style_flags(config->style) & IOB_STYLE_THREAD_EACH))
-    return 0;
-  uint32_t limit = config->max_in_flight;
-  return limit != 0 && limit < config->count ? limit : config->count;
+/* The limit the run shares with the other clients' runs of its style, if
+ * any: a pool batch that queued all its operations at once would make
+ * every other client's pool jobs wait behind them, and the threads style
+ * makes a thread per operation in flight. */
+static iob_limit *turns_of(const server *s, const iob_config *config) {
+  unsigned flags = iob_style_flags(config->style);
+  if (flags & IOB_STYLE_THREAD_EACH)
+    return s->thread_turns;
+  if (config->style == &iob_style_workers)
+    return s->worker_turns;
+  return config->style == &iob_style_pool ? s->pool_turns : NULL;
 }
 
 /* Whether the server-wide caps leave room for the run; if not, say which
- * cap it would pass. */
-static bool fits_caps(client *c, const iob_config *config, uint32_t threads) {
+ * cap it would pass. Threads are not a reason to refuse: a run waits for
+ * its turn on them. */
+static bool fits_caps(client *c, const iob_config *config) {
   const server *s = c->srv;
-  if (s->threads + threads > s->opt.max_threads) {
-    connection_send(&c->conn,
-                    "error server busy: this run needs %" PRIu32
-                    " threads and %" PRIu64 " of %" PRIu32
-                    " are in use (--max-threads); try later, or a smaller "
-                    "limit=N",
-                    threads, s->threads, s->opt.max_threads);
+  if ((iob_style_flags(config->style) & IOB_STYLE_THREAD_EACH) &&
+      s->thread_turns == NULL) {
+    connection_send(&c->conn, "error server busy: this server runs no "
+                              "threads (--max-threads 0); try another style");
+    return false;
+  }
+  if (config->style == &iob_style_workers && s->workers == NULL) {
+    connection_send(&c->conn, "error server busy: this server has no "
+                              "workers (--workers 0); try another style");
     return false;
   }
   if (s->operations + config->count > s->opt.max_operations) {
@@ -255,23 +266,16 @@ static void start_batch(client *c, const request *r) {
                     "error a batch is already running on this connection");
     return;
   }
-  uint32_t threads = threads_of(&r->config);
-  if (!fits_caps(c, &r->config, threads)) {
+  if (!fits_caps(c, &r->config)) {
     s->refused_runs++;
     return;
   }
   c->req = *r;
   c->req.config.data = c;
   c->req.config.on_op = r->stream ? on_op_settled : NULL;
-  /* libuv's pool is the process's, and takes jobs in the order queued: a
-   * batch that queued all its operations at once would make every other
-   * client wait behind them. With at most a pool's worth queued each,
-   * the clients' batches take turns on it. */
-  unsigned flags = iob_style_flags(r->config.style);
-  uint32_t pool = iob_pool_size();
-  if ((flags & IOB_STYLE_ON_THREADS) && !(flags & IOB_STYLE_THREAD_EACH) &&
-      (c->req.config.max_in_flight == 0 || c->req.config.max_in_flight > pool))
-    c->req.config.max_in_flight = pool;
+  c->req.config.shared_limit = turns_of(s, &r->config);
+  if (r->config.style == &iob_style_workers)
+    c->req.config.workers = s->workers; /* not a pool per request */
   iob_batch *b;
   int err = iob_batch_create(&b, &c->req.config);
   if (err == 0) {
@@ -284,8 +288,6 @@ static void start_batch(client *c, const request *r) {
     return;
   }
   c->batch = b;
-  c->threads = threads;
-  s->threads += threads;
   s->operations += c->req.config.count;
   s->running++;
 }
@@ -669,6 +671,28 @@ static void fit_fd_limit(server *s) {
   s->opt.max_connections = fit;
 }
 
+/* What the clients' batches share: turns on libuv's pool (as many as it
+ * has threads: each client's next job waits for a thread, not behind
+ * every job of the others), on --max-threads threads, and on the
+ * server's own pool of --workers threads. */
+static int make_shared(server *s) {
+  int err = iob_limit_create(&s->pool_turns, iob_pool_size());
+  if (err == 0 && s->opt.max_threads > 0)
+    err = iob_limit_create(&s->thread_turns, s->opt.max_threads);
+  if (err == 0 && s->opt.workers > 0)
+    err = iob_workers_create(&s->workers, s->opt.workers, 0);
+  if (err == 0 && s->opt.workers > 0)
+    err = iob_limit_create(&s->worker_turns, s->opt.workers);
+  return err;
+}
+
+static void free_shared(server *s) {
+  iob_limit_free(s->pool_turns);
+  iob_limit_free(s->thread_turns);
+  iob_limit_free(s->worker_turns);
+  iob_workers_free(s->workers);
+}
+
 /* Run the server until a signal stops it. @return the exit status. */
 static int serve(server *s) {
   const cli_listen *o = &s->opt.listen;
@@ -678,6 +702,13 @@ static int serve(server *s) {
     return CLI_EX_FAILED;
   }
   fit_fd_limit(s);
+  err = make_shared(s);
+  if (err != 0) {
+    fprintf(stderr, "iobound-server: %s\n", iob_strerror(err));
+    free_shared(s);
+    uv_loop_close(&s->loop);
+    return CLI_EX_FAILED;
+  }
   connection_budget_init(&s->budget, &s->loop, SERVER_OUTBOX_TOTAL_MAX);
   uv_tcp_init(&s->loop, &s->listener);
   uv_signal_init(&s->loop, &s->sigint);
@@ -695,15 +726,17 @@ static int serve(server *s) {
   err = server_listen(s, o);
   if (err == 0)
     log_line("caps: %" PRIu32 " connections, idle timeout %" PRIu64
-             " ms, %" PRIu32 " threads, %" PRIu32 " operations",
+             " ms, %" PRIu32 " threads, %" PRIu32 " operations, %" PRIu32
+             " workers",
              s->opt.max_connections, s->opt.idle_timeout_ms, s->opt.max_threads,
-             s->opt.max_operations);
+             s->opt.max_operations, s->opt.workers);
   if (err != 0) {
     fprintf(stderr, "iobound-server: cannot listen on %s port %u: %s\n",
             o->host, o->port, iob_strerror(err));
     server_stop(s);
   }
   uv_run(&s->loop, UV_RUN_DEFAULT);
+  free_shared(s); /* every batch has called back: nothing uses them */
   int closed = uv_loop_close(&s->loop);
   if (closed != 0) {
     fprintf(stderr, "iobound-server: the loop did not close: %s\n",

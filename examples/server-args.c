@@ -37,6 +37,7 @@ enum {
   OPT_IDLE_TIMEOUT,
   OPT_MAX_THREADS,
   OPT_MAX_OPERATIONS,
+  OPT_WORKERS,
 };
 
 #define STR_(x) #x
@@ -58,13 +59,19 @@ static const struct {
           SERVER_IDLE_DEFAULT_MS) "; 0: never)"},
      86400000},
     {{OPT_MAX_THREADS, "max-threads", "N",
-      "threads the threads style runs at once, all clients together, "
-      "0..100000 (default " STR(SERVER_THREADS_DEFAULT) ")"},
+      "threads the threads style runs at once, all clients together (more "
+      "wait their turn), 0..100000 (default " STR(
+          SERVER_THREADS_DEFAULT) "; 0: no threads style)"},
      100000},
     {{OPT_MAX_OPERATIONS, "max-operations", "N",
       "operations in all running batches together, 0..100000000 (default " STR(
           SERVER_OPERATIONS_DEFAULT) ")"},
      100000000},
+    {{OPT_WORKERS, "workers", "N",
+      "threads of the server's own pool, which every workers-style batch "
+      "shares, taking turns, 0..1024 (default " STR(
+          SERVER_WORKERS_DEFAULT) "; 0: no workers style)"},
+     IOB_WORKERS_MAX},
 };
 #define NCAPS (sizeof(caps) / sizeof(caps[0]))
 
@@ -104,7 +111,8 @@ int server_parse_args(int argc, char **argv, server_options *o, char *error,
   *o = (server_options){.max_connections = SERVER_CONNECTIONS_DEFAULT,
                         .idle_timeout_ms = SERVER_IDLE_DEFAULT_MS,
                         .max_threads = SERVER_THREADS_DEFAULT,
-                        .max_operations = SERVER_OPERATIONS_DEFAULT};
+                        .max_operations = SERVER_OPERATIONS_DEFAULT,
+                        .workers = SERVER_WORKERS_DEFAULT};
   /* The listening options are gathered, as "--name value", and read by
    * cli_parse_listen() itself: its defaults and messages are the same. */
   char *listen_argv[2 * ARGS_MAX + 1] = {argv[0]};
@@ -144,6 +152,8 @@ int server_parse_args(int argc, char **argv, server_options *o, char *error,
         o->idle_timeout_ms = n;
       else if (opt == OPT_MAX_THREADS)
         o->max_threads = (uint32_t)n;
+      else if (opt == OPT_WORKERS)
+        o->workers = (uint32_t)n;
       else
         o->max_operations = (uint32_t)n;
     }
@@ -173,10 +183,11 @@ const char *server_usage(void) {
       "A line may hold text, spaces and tabs, and end in '\\r'; other control\n"
       "bytes are refused. A client that stops sending (EOF) still gets its\n"
       "answers, then the server closes; a client whose connection breaks\n"
-      "cancels its running batch. A run that would pass --max-threads or\n"
-      "--max-operations is refused ('error server busy: ...'); a pool batch\n"
-      "runs at most as many operations at once as libuv's pool has threads,\n"
-      "so that pool clients take turns. SIGINT or SIGTERM stops the server.\n"
+      "cancels its running batch. A run that would pass --max-operations is\n"
+      "refused ('error server busy: ...'). Pool batches share libuv's pool,\n"
+      "threads batches share --max-threads threads, and workers batches\n"
+      "the --workers pool, taking turns an operation at a time. SIGINT or\n"
+      "SIGTERM stops the server.\n"
       "\n"
       "Exit status: 0 once stopped by a signal, 1 if it cannot listen, 64 for\n"
       "bad arguments.\n",

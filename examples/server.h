@@ -23,6 +23,7 @@
 #define SERVER_IDLE_DEFAULT_MS 60000      /* --idle-timeout; 0: none */
 #define SERVER_THREADS_DEFAULT 1000       /* --max-threads */
 #define SERVER_OPERATIONS_DEFAULT 1000000 /* --max-operations */
+#define SERVER_WORKERS_DEFAULT IOB_WORKERS_DEFAULT /* --workers */
 /* Answers waiting for slow readers, all clients together: past it, the
  * client whose answer does not fit is dropped (each client's own bound
  * is CONNECTION_OUTBOX_MAX). */
@@ -35,12 +36,13 @@ typedef struct server_options {
   uint64_t idle_timeout_ms; /* a client with no batch running; 0: none */
   uint32_t max_threads;     /* threads-style threads, all batches */
   uint32_t max_operations;  /* operations in all running batches */
+  uint32_t workers;         /* threads of the workers style's pool */
 } server_options;
 
 /**
  * Parse iobound-server's arguments: those of cli_parse_listen() and
  * --max-connections N, --idle-timeout MS, --max-threads N,
- * --max-operations N (defaults above).
+ * --max-operations N, --workers N (defaults above).
  * @return 0, or CLI_EX_USAGE with @p error filled in.
  */
 int server_parse_args(int argc, char **argv, server_options *o, char *error,

@@ -119,12 +119,14 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_int_equal(o.idle_timeout_ms, 60000);
   assert_int_equal(o.max_threads, 1000);
   assert_int_equal(o.max_operations, 1000000);
+  assert_int_equal(o.workers, IOB_WORKERS_DEFAULT);
 
   assert_int_equal(SERVER_PARSE(&o, err, "--max-connections", "5",
                                 "--idle-timeout=0", "--max-threads", "0",
                                 "--max-operations", "100000000", "--port", "80",
-                                "--host", "::1"),
+                                "--host", "::1", "--workers", "1024"),
                    0);
+  assert_int_equal(o.workers, 1024);
   assert_int_equal(o.max_connections, 5);
   assert_int_equal(o.idle_timeout_ms, 0);
   assert_int_equal(o.max_threads, 0);
@@ -145,6 +147,7 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_non_null(strstr(server_usage(), "(default 60000; 0:"));
   assert_non_null(strstr(server_usage(), "--max-threads N"));
   assert_non_null(strstr(server_usage(), "--max-operations N"));
+  assert_non_null(strstr(server_usage(), "--workers N"));
 }
 
 static void bad_caps_are_refused_with_a_message_naming_them(void **state) {
@@ -163,6 +166,8 @@ static void bad_caps_are_refused_with_a_message_naming_them(void **state) {
       {{"--max-operations", "-1"},
        "--max-operations takes a number from 0 to 100000000, not '-1'"},
       {{"--max-operations"}, "option '--max-operations' needs a value"},
+      {{"--workers", "1025"},
+       "--workers takes a number from 0 to 1024, not '1025'"},
       {{"--max", "1"}, "option '--max' is ambiguous"},
       {{"--idle-timeout=5", "extra"}, "unknown option 'extra'"},
       /* The listening options, read by cli_parse_listen() itself. */

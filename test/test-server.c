@@ -742,9 +742,11 @@ static void idle_clients_are_told_why_and_closed(void **s) {
   server_down(&p);
 }
 
-/* --max-threads and --max-operations count every client's running
- * batches; a run that would pass one is refused, naming it. */
-static void runs_past_the_server_caps_are_refused(void **s) {
+/* --max-operations counts every client's running batches: a run that
+ * would pass it is refused, naming it. --max-threads is shared: a run
+ * that finds the threads taken waits its turn on them. */
+static void runs_share_the_threads_cap_and_past_the_operations_cap_are_refused(
+    void **s) {
   server_proc p;
   open_loop();
   start_server_with(&p,
@@ -753,13 +755,13 @@ static void runs_past_the_server_caps_are_refused(void **s) {
   client *a = connect_client(p.port), *b = connect_client(p.port);
   send_text(a, "run threads 8 300\n");
   assert_string_equal(ask(a, "ping"), "pong"); /* a's batch runs */
-  assert_string_equal(ask(b, "run threads 5 10"),
-                      "error server busy: this run needs 5 threads and 8 of "
-                      "10 are in use (--max-threads); try later, or a "
-                      "smaller limit=N");
-  const char *r = ask(b, "run threads 5 10 limit=2");
+  const char *stats = ask(b, "stats");
+  assert_int_equal(json_number(stats, "threads_running"), 8);
+  /* The 2 threads left take b's 5 operations in turns, while a runs. */
+  const char *r = ask(b, "run threads 5 10");
   assert_true(json_has(r, "\"status\":\"OK\""));
-  assert_int_equal(json_number(r, "limit"), 2);
+  assert_true(json_number(r, "peak_in_flight") <= 2);
+  assert_int_equal(a->nlines, 1); /* a has not answered yet */
   assert_string_equal(ask(b, "run loop 993 10"),
                       "error server busy: this run has 993 operations and 8 "
                       "of 1000 are in use (--max-operations); try later, or "
@@ -768,8 +770,8 @@ static void runs_past_the_server_caps_are_refused(void **s) {
   assert_true(json_has(r, "\"status\":\"OK\""));
   WAIT_UNTIL(a->nlines > 1, 3000);
   assert_true(json_has(a->lines[1], "\"status\":\"OK\""));
-  const char *stats = ask(b, "stats");
-  assert_int_equal(json_number(stats, "refused_runs"), 2);
+  stats = ask(b, "stats");
+  assert_int_equal(json_number(stats, "refused_runs"), 1);
   assert_int_equal(json_number(stats, "threads_running"), 0);
   assert_int_equal(json_number(stats, "operations_running"), 0);
   r = ask(b, "run loop 1000 1"); /* the whole cap, once it is free */
@@ -779,8 +781,58 @@ static void runs_past_the_server_caps_are_refused(void **s) {
   server_down(&p);
 }
 
-/* libuv's pool is shared and first come, first served: the server queues
- * at most a pool's worth of each batch, so two clients' batches take
+/* Workers batches run on the server's one pool of --workers threads,
+ * not a pool each, and take turns on it; with --workers 0 the style is
+ * refused, saying why. */
+static void workers_batches_share_the_servers_pool(void **s) {
+  server_proc p;
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--workers", "2", NULL});
+  client *a = connect_client(p.port), *b = connect_client(p.port);
+  send_text(a, "run workers 4 100\n");
+  send_text(b, "run workers 4 100\n");
+  WAIT_UNTIL(a->nlines > 0 && b->nlines > 0, 3000);
+  assert_true(a->nlines > 0 && b->nlines > 0);
+  /* 8 waits of 100 ms on 2 threads: 400 ms for the last; each batch's
+   * operations ran on those 2 threads, 2 at once at most. */
+  double ea = json_number(a->lines[0], "elapsed_ms"),
+         eb = json_number(b->lines[0], "elapsed_ms");
+  double last = ea > eb ? ea : eb;
+  print_message("two workers batches over in %.1f and %.1f ms\n", ea, eb);
+  assert_ms_at_least(last, 390);
+  assert_int_equal(json_number(a->lines[0], "threads"), 2);
+  assert_true(json_number(a->lines[0], "peak_in_flight") <= 2);
+  assert_true(json_number(b->lines[0], "peak_in_flight") <= 2);
+  free_client(a);
+  free_client(b);
+  server_down(&p);
+
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--workers", "0", NULL});
+  a = connect_client(p.port);
+  assert_string_equal(ask(a, "run workers 1 1"),
+                      "error server busy: this server has no workers "
+                      "(--workers 0); try another style");
+  free_client(a);
+  server_down(&p);
+}
+
+/* With --max-threads 0 the threads style is refused, saying why. */
+static void a_server_without_threads_refuses_the_threads_style(void **s) {
+  server_proc p;
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--max-threads", "0", NULL});
+  client *a = connect_client(p.port);
+  assert_string_equal(ask(a, "run threads 1 1"),
+                      "error server busy: this server runs no threads "
+                      "(--max-threads 0); try another style");
+  assert_true(json_has(ask(a, "run pool 1 1"), "\"status\":\"OK\""));
+  free_client(a);
+  server_down(&p);
+}
+
+/* libuv's pool is shared and first come, first served: the server's pool
+ * batches share a limit of the pool's size, so two clients' batches take
  * turns instead of one waiting for the other's whole batch. */
 static void pool_clients_take_turns(void **state) {
   server_proc *p = *state;
@@ -790,8 +842,8 @@ static void pool_clients_take_turns(void **state) {
   WAIT_UNTIL(a->nlines > 0 && b->nlines > 0, 3000);
   assert_true(a->nlines > 0 && b->nlines > 0);
   unsigned pool = iob_pool_size();
-  assert_int_equal(json_number(a->lines[0], "limit"), pool);
-  assert_int_equal(json_number(b->lines[0], "limit"), pool);
+  assert_true(json_number(a->lines[0], "peak_in_flight") <= pool);
+  assert_true(json_number(b->lines[0], "peak_in_flight") <= pool);
   /* Turns: a 0-100, b 100-200, a 200-300, b 300-400 ms. One after the
    * other, a would be over in 200 ms. */
   double ea = json_number(a->lines[0], "elapsed_ms"),
@@ -900,7 +952,13 @@ int main(int argc, char **argv) {
           connections_past_the_cap_are_refused_with_a_reason, server_proc_teardown),
       cmocka_unit_test_teardown(idle_clients_are_told_why_and_closed,
                                 server_proc_teardown),
-      cmocka_unit_test_teardown(runs_past_the_server_caps_are_refused,
+      cmocka_unit_test_teardown(
+          runs_share_the_threads_cap_and_past_the_operations_cap_are_refused,
+          server_proc_teardown),
+      cmocka_unit_test_teardown(
+          a_server_without_threads_refuses_the_threads_style,
+          server_proc_teardown),
+      cmocka_unit_test_teardown(workers_batches_share_the_servers_pool,
                                 server_proc_teardown),
       cmocka_unit_test_setup_teardown(pool_clients_take_turns, server_up,
                                       server_proc_teardown),
