@@ -168,6 +168,9 @@ void test_loop_cancel_after(test_loop *t, iob_batch *b, uint64_t ms) {
   t->cancel_batch = b;
   assert_int_equal(uv_timer_init(&t->loop, &t->cancel_timer), 0);
   t->cancel_timer.data = t;
+  /* From now, not from the loop's last reading of its clock: a batch
+   * started since counts its times from then. */
+  uv_update_time(&t->loop);
   assert_int_equal(uv_timer_start(&t->cancel_timer, cancel_now, ms, 0), 0);
 }
 
@@ -183,6 +186,7 @@ void test_loop_at(test_loop *t, uint64_t ms, test_loop_fn fn, void *arg) {
   *at = (test_loop_timer){.t = t, .fn = fn, .arg = arg};
   assert_int_equal(uv_timer_init(&t->loop, &at->timer), 0);
   at->timer.data = at;
+  uv_update_time(&t->loop); /* from now, as above */
   assert_int_equal(uv_timer_start(&at->timer, call_at, ms, 0), 0);
 }
 
