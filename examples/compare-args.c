@@ -11,6 +11,8 @@ enum {
   OPT_WORK,
   OPT_TARGET,
   OPT_PG,
+  OPT_URL,
+  OPT_DIR,
   OPT_COUNT,
   OPT_DURATION,
   OPT_LIMIT,
@@ -30,12 +32,20 @@ static const cli_option options[] = {
      "comma-separated, from %s (default: all of them)"},
     {OPT_WORK, "work", "KIND",
      "wait (simulated I/O, the default), cpu (spinning), tcp (requests to "
-     "a slow service: --target) or pg (SELECT pg_sleep(duration) on "
-     "PostgreSQL: --pg)"},
+     "a slow service: --target), pg (SELECT pg_sleep(duration) on "
+     "PostgreSQL: --pg), http (HTTP requests: --url) or file (write "
+     "256 KiB, fsync and remove a file of its own: --dir; no duration)"},
     {OPT_TARGET, "target", "HOST:PORT",
      "with --work tcp, the service to ask (default: start "
      "iobound-slow-service on a free port for the run)"},
     {OPT_PG, "pg", "CONNINFO", "with --work pg, the database (a libpq string)"},
+    {OPT_URL, "url", "URL",
+     "with --work http, what each operation GETs, {i} and {ms} replaced by "
+     "its index and duration (default: start iobound-slow-service and GET "
+     "its /wait/{ms})"},
+    {OPT_DIR, "dir", "DIR",
+     "with --work file, the directory to write in (default: a new one "
+     "under /tmp, removed at the end)"},
     {OPT_COUNT, "count", "N", "operations per style (default 10)"},
     {OPT_DURATION, "duration", "MS",
      "each operation's length in ms (default 200)"},
@@ -103,7 +113,8 @@ static int parse_styles(const char *text, compare_opts *o) {
 /* "--work cpu": a kind built into the library, or iobound-pg's. */
 static int parse_work(const char *text, compare_opts *o, char *error,
                       size_t size) {
-  if (iob_kind_find(text) != NULL || strcmp(text, COMPARE_PG_KIND) == 0) {
+  if (iob_kind_find(text) != NULL || strcmp(text, COMPARE_PG_KIND) == 0 ||
+      strcmp(text, COMPARE_HTTP_KIND) == 0) {
     o->work = text;
     return 0;
   }
@@ -112,6 +123,7 @@ static int parse_work(const char *text, compare_opts *o, char *error,
   for (const iob_kind *k; n < 15 && (k = iob_kind_at(n)) != NULL; n++)
     names[n] = k->name;
   names[n++] = COMPARE_PG_KIND;
+  names[n++] = COMPARE_HTTP_KIND;
   char list[128];
   return cli_fail(error, size, "--work takes %s, not '%s'",
                   cli_join(list, sizeof(list), names, n, ", ", " or "), text);
@@ -195,6 +207,18 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
   case OPT_PG:
     o->pg = value;
     break;
+  case OPT_URL:
+    if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+      return cli_fail(error, size,
+                      "--url takes an http:// or https:// URL, not '%s'",
+                      value);
+    o->url = value;
+    break;
+  case OPT_DIR:
+    if (value[0] == '\0')
+      return cli_fail(error, size, "--dir takes a directory, not ''");
+    o->dir = value;
+    break;
   case OPT_FORMAT:
     if ((k = parse_word(value, formats)) < 0)
       return cli_fail(error, size,
@@ -257,6 +281,10 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
     return cli_fail(error, error_size, "--target goes with --work tcp");
   if (o->pg != NULL && !pg)
     return cli_fail(error, error_size, "--pg goes with --work pg");
+  if (o->url != NULL && strcmp(o->work, COMPARE_HTTP_KIND) != 0)
+    return cli_fail(error, error_size, "--url goes with --work http");
+  if (o->dir != NULL && iob_kind_find(o->work) != &iob_kind_file)
+    return cli_fail(error, error_size, "--dir goes with --work file");
   if (pg && (o->pg == NULL || o->pg[0] == '\0'))
     return cli_fail(error, error_size,
                     "--work pg needs --pg CONNINFO, e.g. --pg 'host=/run/"

@@ -4,12 +4,18 @@
  * (--target); queries that sleep on PostgreSQL (--pg). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "compare.h"
 #include "slow-server.h"
 #if IOB_EXAMPLES_PG
 #include "iobound/pg.h"
+#endif
+#if IOB_EXAMPLES_HTTP
+#include "iobound/http.h"
 #endif
 
 static const iob_kind *kind;
@@ -18,7 +24,12 @@ static iob_tcp_target *tcp;
 #if IOB_EXAMPLES_PG
 static iob_pg_target *pg;
 #endif
+#if IOB_EXAMPLES_HTTP
+static iob_http_target *http;
+#endif
 static pid_t service; /* the slow service we started; 0: none */
+static iob_file_target *files;
+static char own_dir[64]; /* made for --work file without --dir; "": none */
 
 /* --work pg: a query that sleeps each operation's duration on the server. */
 static int start_pg(const compare_opts *o) {
@@ -50,22 +61,60 @@ static int start_pg(const compare_opts *o) {
 #endif
 }
 
+/* Start the slow service for this run: its address in `address`. */
+static int start_service(const compare_opts *o, char *address, size_t size) {
+  unsigned port;
+  int err = slow_server_fork("127.0.0.1", &port, &service);
+  if (err != 0) {
+    fprintf(stderr, "iobound-compare: cannot start the slow service: %s\n",
+            iob_strerror(err));
+    return CLI_EX_FAILED;
+  }
+  snprintf(address, size, "127.0.0.1:%u", port);
+  if (!o->quiet)
+    printf("The slow service runs on %s for this comparison.\n", address);
+  return 0;
+}
+
+/* --work http: GET --url, or the slow service's /wait/{ms}. */
+static int start_http(const compare_opts *o) {
+#if IOB_EXAMPLES_HTTP
+  char address[64], url[96];
+  const char *where = o->url;
+  if (where == NULL) {
+    int err = start_service(o, address, sizeof(address));
+    if (err != 0)
+      return err;
+    snprintf(url, sizeof(url), "http://%s/wait/{ms}", address);
+    where = url;
+  }
+  iob_http_options options = {.url = where};
+  int err = iob_http_target_create(&http, &options);
+  if (err != 0) {
+    fprintf(stderr, "iobound-compare: --url %s: %s\n", where,
+            iob_strerror(err));
+    return err == IOB_EINVAL ? CLI_EX_USAGE : CLI_EX_FAILED;
+  }
+  kind = &iob_kind_http;
+  target = http;
+  return 0;
+#else
+  fprintf(stderr,
+          "iobound-compare: --work %s: iobound was built without libcurl\n",
+          o->work);
+  return CLI_EX_FAILED;
+#endif
+}
+
 /* --work tcp: the service at --target, or the slow service, started now. */
 static int start_tcp(const compare_opts *o) {
   char address[64];
   const char *where = o->target;
   if (where == NULL) {
-    unsigned port;
-    int err = slow_server_fork("127.0.0.1", &port, &service);
-    if (err != 0) {
-      fprintf(stderr, "iobound-compare: cannot start the slow service: %s\n",
-              iob_strerror(err));
-      return CLI_EX_FAILED;
-    }
-    snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+    int err = start_service(o, address, sizeof(address));
+    if (err != 0)
+      return err;
     where = address;
-    if (!o->quiet)
-      printf("The slow service runs on %s for this comparison.\n", where);
   }
   int err = iob_tcp_target_create(&tcp, where);
   if (err != 0) {
@@ -77,13 +126,44 @@ static int start_tcp(const compare_opts *o) {
   return 0;
 }
 
+/* --work file: 256 KiB written with fsync, per operation, in --dir or in
+ * a directory of our own under /tmp (removed by compare_work_stop()). */
+static int start_file(const compare_opts *o) {
+  const char *where = o->dir;
+  if (where == NULL) {
+    snprintf(own_dir, sizeof(own_dir), "/tmp/iobound-compare-XXXXXX");
+    if (mkdtemp(own_dir) == NULL) {
+      own_dir[0] = '\0';
+      perror("iobound-compare: cannot make a directory under /tmp");
+      return CLI_EX_FAILED;
+    }
+    where = own_dir;
+  }
+  iob_file_options options;
+  iob_file_options_init(&options);
+  options.size_kib = 256;
+  options.fsync = 1;
+  int err = iob_file_target_create(&files, where, &options);
+  if (err != 0) {
+    fprintf(stderr, "iobound-compare: --dir %s: %s\n", where,
+            iob_strerror(err));
+    return CLI_EX_FAILED;
+  }
+  target = files;
+  return 0;
+}
+
 int compare_work_start(const compare_opts *o) {
   kind = iob_kind_find(o->work); /* NULL: iobound-pg's, not built in */
   target = NULL;
+  if (kind == &iob_kind_file)
+    return start_file(o);
   if (kind != NULL && kind != &iob_kind_tcp)
     return 0;
   fd_limit_raise(); /* every connection is a descriptor */
-  return kind == &iob_kind_tcp ? start_tcp(o) : start_pg(o);
+  if (kind == &iob_kind_tcp)
+    return start_tcp(o);
+  return strcmp(o->work, COMPARE_HTTP_KIND) == 0 ? start_http(o) : start_pg(o);
 }
 
 void compare_work_use(iob_config *config) {
@@ -134,9 +214,18 @@ uint32_t compare_work_failures(const iob_batch *batch, const iob_report *r) {
 void compare_work_stop(void) {
   iob_tcp_target_destroy(tcp);
   tcp = NULL;
+  iob_file_target_destroy(files);
+  files = NULL;
+  if (own_dir[0] != '\0')
+    rmdir(own_dir); /* empty: each operation removed its file */
+  own_dir[0] = '\0';
 #if IOB_EXAMPLES_PG
   iob_pg_target_destroy(pg);
   pg = NULL;
+#endif
+#if IOB_EXAMPLES_HTTP
+  iob_http_target_destroy(http);
+  http = NULL;
 #endif
   target = NULL;
   if (service != 0)

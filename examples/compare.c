@@ -117,6 +117,8 @@ static const char *work_words(const compare_opts *o) {
       {"cpu", "computing"},
       {"tcp", "requests over TCP"},
       {COMPARE_PG_KIND, "PostgreSQL queries"},
+      {COMPARE_HTTP_KIND, "HTTP requests"},
+      {"file", "writing 256 KiB files (the duration is not used)"},
   };
   for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
     if (strcmp(o->work, words[k].kind) == 0)
@@ -207,6 +209,13 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
              "loop it runs one operation after another, because computing "
              "blocks the loop.",
              best->report.cores, best->report.cores);
+  else if (best->report.kind == &iob_kind_file)
+    snprintf(text + len, sizeof(text) - (size_t)len,
+             ". These are files on disk: libuv runs every file request of the "
+             "event loop on its thread pool (%u threads), so the loop's files "
+             "overlap no more than the pool's, and wait behind the pool's "
+             "other work.",
+             iob_pool_size());
   else
     snprintf(text + len, sizeof(text) - (size_t)len,
              ". These operations only wait, and waits overlap: the time of "

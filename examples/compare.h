@@ -15,6 +15,8 @@
 /* The kind of operation of iobound-pg, a library of its own that the
  * parser does not need: --work takes its name beside the built-in ones. */
 #define COMPARE_PG_KIND "pg"
+/* Likewise iobound-http's. */
+#define COMPARE_HTTP_KIND "http"
 
 typedef enum compare_format {
   COMPARE_TABLE,
@@ -33,7 +35,7 @@ typedef struct compare_opts {
   uint32_t count;
   uint64_t duration_ms;
   /* The kind of operation, by name: a built-in kind's (iob_kind_find)
-   * or COMPARE_PG_KIND. */
+   * or COMPARE_PG_KIND or COMPARE_HTTP_KIND. */
   const char *work;
   uint32_t limit;         /* 0: none */
   uint64_t timeout_ms;    /* each operation's; 0: none */
@@ -48,6 +50,8 @@ typedef struct compare_opts {
   int nstyles;
   const char *target; /* --target HOST:PORT; NULL: start the slow service */
   const char *pg;     /* --pg CONNINFO */
+  const char *url;    /* --url URL; NULL: the slow service's /wait/{ms} */
+  const char *dir;    /* --dir DIR for --work file; NULL: a new one */
 } compare_opts;
 
 /**

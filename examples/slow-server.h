@@ -1,15 +1,31 @@
-/* A slow service on TCP, the stand-in for a remote API: each connection
- * sends one line "wait MS\n" and gets "done MS\n" back after MS ms (a
- * libuv timer), then the service closes the connection; a client that
- * shuts its side down after the request (shutdown(SHUT_WR)) is answered
- * all the same. Thousands of connections wait at once on one loop. Used
- * by iobound-slow-service, by iobound-compare --work tcp and by the tests,
+/* A slow service on TCP, the stand-in for a remote API. It speaks two
+ * protocols on one port, told apart by a connection's first byte:
+ *
+ * - a line "wait MS\n" gets "done MS\n" back after MS ms (a libuv timer),
+ *   then the service closes the connection; a client that shuts its side
+ *   down after the request (shutdown(SHUT_WR)) is answered all the same;
+ * - HTTP/1.0 and 1.1 (the first byte is an uppercase letter: "GET ..."):
+ *   GET /wait/MS is answered "200 OK" with the body "done MS\n" after MS
+ *   ms. Connections are kept alive (HTTP/1.1 unless "Connection: close";
+ *   HTTP/1.0 only with "Connection: keep-alive"), and pipelined requests
+ *   are answered one after another, in order. Other paths get 404, MS past
+ *   32 bits 400 (both keep the connection); a malformed request 400, a
+ *   body or a method other than GET or HEAD 405 or 400, another version
+ *   505, a request line or head past SLOW_HTTP_HEAD_MAX 414 or 431: each
+ *   of those closes it.
+ *
+ * Thousands of connections wait at once on one loop. Used by
+ * iobound-slow-service, by iobound-compare --work tcp and by the tests,
  * which run it in a process of its own (slow_server_fork). */
 #ifndef IOB_SLOW_SERVER_H
 #define IOB_SLOW_SERVER_H
 
 #include <sys/types.h>
 #include <uv.h>
+
+/** An HTTP request's line and headers, the blank line included, must fit
+ *  in this many bytes. */
+#define SLOW_HTTP_HEAD_MAX 8192
 
 typedef struct slow_server slow_server;
 

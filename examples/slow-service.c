@@ -1,5 +1,6 @@
 /* iobound-slow-service: the slow service on its own, to compare against
- * (iobound-compare --work tcp --target 127.0.0.1:PORT).
+ * (iobound-compare --work tcp --target 127.0.0.1:PORT). It answers HTTP
+ * on the same port: curl http://127.0.0.1:PORT/wait/100.
  *
  *   iobound-slow-service [--host ADDRESS] [--port N]
  *
@@ -20,6 +21,8 @@ static const char *usage(void) {
            "Answer each line \"wait MS\" with \"done MS\" after MS "
            "milliseconds,\nthen close; also after the client has shut its "
            "side down (EOF).\n"
+           "Answer HTTP/1.1 \"GET /wait/MS\" with \"done MS\" after MS "
+           "milliseconds,\nkeeping the connection alive.\n"
            "\n"
            "%s",
            cli_help(options, sizeof(options), cli_listen_options, NULL));

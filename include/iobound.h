@@ -169,6 +169,10 @@ typedef struct iob_op {
   uint32_t index;       /**< its number in the batch, 0..count-1. */
   uint32_t duration_ms; /**< its duration: durations_ms[index], or
                              duration_ms. */
+  /** The kind's state for the whole batch (iob_kind.batch_size bytes,
+   *  made by its open()), shared by every operation of the batch; NULL
+   *  if batch_size is 0. */
+  void *shared;
 } iob_op;
 
 /** The most state a kind may ask for each operation (iob_kind.op_size). */
@@ -239,6 +243,23 @@ typedef struct iob_kind {
   /** Optional: frees a result set by iob_op_set_result() when the batch
    *  is freed. Without it, results are the application's to free. */
   void (*free_result)(void *result);
+  /** Bytes of state the kind keeps for a whole batch while it runs (a
+   *  connection cache, an HTTP client's event loop glue), zeroed, given
+   *  to open(), close() and every operation as op->shared; 0: none. */
+  size_t batch_size;
+  /**
+   * Optional: the batch starts, on its loop thread, before any operation:
+   * set up what its operations share in @p shared. @return 0, or a
+   * negative code that iob_batch_start() returns (nothing is started).
+   */
+  int (*open)(iob_batch *batch, void *shared);
+  /**
+   * Optional: every operation of the batch has settled (or the batch
+   * could not start after open() succeeded): release what open() made.
+   * Runs on the loop thread; handles it closes may finish closing after
+   * the batch's callback, while the loop runs on.
+   */
+  void (*close)(iob_batch *batch, void *shared);
 } iob_kind;
 
 /** Wait the operation's duration: a timer on the loop, a sleep on a
@@ -249,7 +270,8 @@ IOB_EXPORT extern const iob_kind iob_kind_wait;
 IOB_EXPORT extern const iob_kind iob_kind_cpu;
 
 /**
- * Find a kind built into this library by name ("wait", "cpu", "tcp").
+ * Find a kind built into this library by name ("wait", "cpu", "tcp",
+ * "file").
  * Kinds of other libraries (iob_kind_pg, in iobound-pg) are not listed.
  * @return the kind, or NULL for NULL or an unknown name.
  */
@@ -553,6 +575,15 @@ IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
 
 /** @return the loop the batch runs on, or NULL if not started or NULL. */
 IOB_EXPORT uv_loop_t *iob_batch_loop(const iob_batch *batch);
+
+/** @return the style the batch runs in (the config's, or the default);
+ *  NULL for NULL. A kind's open() reads it to know where it runs. */
+IOB_EXPORT const iob_style *iob_batch_style(const iob_batch *batch);
+
+/** @return the batch's own copy of its configuration (style and kind
+ *  never NULL, durations_ms its own copy), valid as long as the batch;
+ *  NULL for NULL. A kind's open() may read how the batch will run. */
+IOB_EXPORT const iob_config *iob_batch_config(const iob_batch *batch);
 
 /** Counters of a batch, readable at any time. */
 typedef struct iob_progress {
@@ -914,6 +945,99 @@ IOB_EXPORT int iob_tcp_target_create(iob_tcp_target **target,
 
 /** Free a target no batch is running with; NULL is a no-op. */
 IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
+
+/* ---- Real I/O: files on disk ------------------------------------------- */
+
+/**
+ * Files in a directory, and what to do with them: write a file of its own
+ * per operation, or read one prepared beforehand. Immutable once made, so
+ * any number of batches may use one target at once. Run with
+ * iob_kind_file.
+ */
+typedef struct iob_file_target iob_file_target;
+
+/** What the operations of an iob_file_target do. */
+typedef enum iob_file_mode {
+  /** Create a file of its own, write size_kib KiB, fsync if asked, close
+   *  and remove it. */
+  IOB_FILE_WRITE = 0,
+  /** Open a file the target prepared, read it all, close it. */
+  IOB_FILE_READ = 1,
+} iob_file_mode;
+
+/** The longest directory name a target takes, in bytes. */
+#define IOB_FILE_DIR_MAX 1024
+/** The largest file, in KiB: 1 GiB. */
+#define IOB_FILE_SIZE_MAX_KIB (UINT32_C(1) << 20)
+/** The most files a read target prepares. */
+#define IOB_FILE_FILES_MAX (UINT32_C(1) << 16)
+
+/** How an iob_file_target's operations work. Fill it with
+ *  iob_file_options_init() first: fields added later get defaults. */
+typedef struct iob_file_options {
+  /** Each file's size in KiB, 1..IOB_FILE_SIZE_MAX_KIB (default 64). */
+  uint32_t size_kib;
+  /** Non-zero: fsync each file before closing it, so a write waits for
+   *  the disk, not only for the page cache (default 0). In read mode it
+   *  applies to the files the target prepares. */
+  int fsync;
+  iob_file_mode mode; /**< IOB_FILE_WRITE (default) or IOB_FILE_READ. */
+  /** IOB_FILE_READ: the files the target prepares, 1..IOB_FILE_FILES_MAX
+   *  (default 1); operation i reads file i % files. Ignored in write
+   *  mode. */
+  uint32_t files;
+} iob_file_options;
+
+/** Set @p options to the defaults; NULL is a no-op. */
+IOB_EXPORT void iob_file_options_init(iob_file_options *options);
+
+/**
+ * Make a target for files in @p directory, which must exist. In read mode
+ * it writes its files there now (files x size_kib KiB, blocking the
+ * caller), named after the process and the target, and
+ * iob_file_target_destroy() removes them.
+ * @param[out] target receives the target; NULL gives IOB_EINVAL.
+ * @param[in] directory where the files go; NULL or "" gives IOB_EINVAL.
+ * @param[in] options NULL for the defaults.
+ * @return 0; IOB_EINVAL as above or for an unknown mode; IOB_ERANGE for
+ *         size_kib 0 or above IOB_FILE_SIZE_MAX_KIB, or (read mode) files
+ *         0 or above IOB_FILE_FILES_MAX; UV_ENAMETOOLONG for a directory
+ *         name longer than IOB_FILE_DIR_MAX; the libuv code of stat()
+ *         for a directory that cannot be found (UV_ENOENT, UV_EACCES...);
+ *         UV_ENOTDIR for one that is not a directory; in read mode, the
+ *         code of the write that failed (UV_ENOSPC, UV_EACCES..., having
+ *         removed what it wrote); IOB_ENOMEM. On error *target is NULL.
+ */
+IOB_EXPORT int iob_file_target_create(iob_file_target **target,
+                                      const char *directory,
+                                      const iob_file_options *options);
+
+/** Free a target no batch is running with, removing a read target's
+ *  files; NULL is a no-op. */
+IOB_EXPORT void iob_file_target_destroy(iob_file_target *target);
+
+/**
+ * Files on disk, on an iob_file_target. Write mode: each operation
+ * creates a file of its own in the directory, named after the process,
+ * its batch and its index (concurrent batches never collide), writes it,
+ * fsyncs it if asked, closes and removes it: a batch leaves nothing
+ * behind, even cancelled. Read mode: operation i reads the target's file
+ * i % files to its end. Writes and reads move at most 1 MiB at a time.
+ * On the loop styles a chain of uv_fs_open / uv_fs_write or uv_fs_read /
+ * uv_fs_fsync / uv_fs_close / uv_fs_unlink requests, which libuv runs on
+ * its thread pool: file operations of the loop style wait for the pool's
+ * threads as the pool style's do (docs/real-io.md). On the thread styles
+ * the same blocking calls. The operation's duration is not used.
+ * Statuses: 0; the libuv code of the step that failed (UV_EACCES,
+ * UV_ENOENT, UV_ENOTDIR, UV_ENOSPC, UV_EDQUOT, UV_EIO...), with a message
+ * "cannot STEP PATH: REASON" (STEP: open, write, read, fsync, close,
+ * remove); IOB_ECANCELED and IOB_ETIMEDOUT: a request still queued on the
+ * pool is taken off it, one running finishes first (a file system call
+ * cannot be interrupted), then the file is closed and removed; on a
+ * thread, a stop is noticed between two writes or reads. Its value is
+ * the bytes written or read (a file shorter than size_kib reads short).
+ */
+IOB_EXPORT extern const iob_kind iob_kind_file;
 
 #ifdef __cplusplus
 }

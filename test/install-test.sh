@@ -68,6 +68,19 @@ for pc in "$prefix"/lib/pkgconfig/*.pc; do
 done
 grep -qi libpq "$prefix/lib/pkgconfig/iobound.pc" &&
   fail "iobound.pc mentions libpq: every user would link it"
+grep -qi libcurl "$prefix/lib/pkgconfig/iobound.pc" &&
+  fail "iobound.pc mentions libcurl: every user would link it"
+# iobound-http likewise, built when libcurl is found.
+http_files="include/iobound/http.h lib/libiobound-http.so lib/pkgconfig/iobound-http.pc"
+if meson introspect "$tmp/build" --targets | grep -q '"name": "iobound-http"'; then
+  for f in $http_files; do
+    [ -e "$prefix/$f" ] || fail "built with libcurl, but not installed: $f"
+  done
+else
+  for f in $http_files; do
+    [ -e "$prefix/$f" ] && fail "built without libcurl, yet installed: $f"
+  done
+fi
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 [ "$(pkg-config --modversion iobound)" = "$version" ] ||
@@ -87,6 +100,8 @@ echo "$out" | grep -q "^iobound $version: 10 waits of 20 ms took" ||
 if command -v ldd >/dev/null; then
   LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/user" | grep -q libpq &&
     fail "a program built with iobound alone loads libpq"
+  LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/user" | grep -q libcurl &&
+    fail "a program built with iobound alone loads libcurl"
 fi
 
 # ---- (a') iobound-pg, installed, found with pkg-config --------------------

@@ -232,7 +232,33 @@ static void real_io_is_asked_for_with_work_and_target(void **state) {
   assert_non_null(strstr(err, "--work pg"));
   /* The kinds it takes are named: the library's, then pg. */
   assert_int_equal(PARSE(&o, err, "--work", "dns"), CLI_EX_USAGE);
-  assert_string_equal(err, "--work takes wait, cpu, tcp or pg, not 'dns'");
+  assert_string_equal(err,
+                      "--work takes wait, cpu, tcp, file, pg or http, not 'dns'");
+
+  /* http is iobound-http's: --url is its, and only http:// or https://. */
+  assert_int_equal(PARSE(&o, err, "--work", "http"), 0);
+  assert_null(o.url); /* the slow service, started for the run */
+  assert_int_equal(
+      PARSE(&o, err, "--work", "http", "--url", "https://example.org/{i}"), 0);
+  assert_string_equal(o.url, "https://example.org/{i}");
+  assert_int_equal(PARSE(&o, err, "--work", "http", "--url", "ftp://x/"),
+                   CLI_EX_USAGE);
+  assert_string_equal(err, "--url takes an http:// or https:// URL, not "
+                           "'ftp://x/'");
+  assert_int_equal(PARSE(&o, err, "--url", "http://x/"), CLI_EX_USAGE);
+  assert_string_equal(err, "--url goes with --work http");
+  assert_non_null(strstr(compare_usage(), "--url URL"));
+
+  /* file is the library's: --dir is its, else a directory of its own. */
+  assert_int_equal(PARSE(&o, err, "--work", "file"), 0);
+  assert_null(o.dir);
+  assert_int_equal(PARSE(&o, err, "--work", "file", "--dir", "/tmp"), 0);
+  assert_string_equal(o.dir, "/tmp");
+  assert_int_equal(PARSE(&o, err, "--work", "file", "--dir", ""),
+                   CLI_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--dir", "/tmp"), CLI_EX_USAGE);
+  assert_string_equal(err, "--dir goes with --work file");
+  assert_non_null(strstr(compare_usage(), "--dir DIR"));
 }
 
 /* ---- what the example programs share (cli.c) ---------------------------- */

@@ -237,15 +237,15 @@ static void styles_are_listed_in_order_and_found_by_name(void **state) {
 }
 
 static void kinds_are_listed_and_found_by_name(void **state) {
-  static const char *const names[] = {"wait", "cpu", "tcp"};
+  static const char *const names[] = {"wait", "cpu", "tcp", "file"};
   static const iob_kind *const kinds[] = {&iob_kind_wait, &iob_kind_cpu,
-                                          &iob_kind_tcp};
-  for (size_t k = 0; k < 3; k++) {
+                                          &iob_kind_tcp, &iob_kind_file};
+  for (size_t k = 0; k < 4; k++) {
     assert_ptr_equal(iob_kind_at(k), kinds[k]);
     assert_string_equal(kinds[k]->name, names[k]);
     assert_ptr_equal(iob_kind_find(names[k]), kinds[k]);
   }
-  assert_null(iob_kind_at(3));
+  assert_null(iob_kind_at(4));
   /* The kinds of other libraries are not listed here. */
   assert_null(iob_kind_find("pg"));
   assert_null(iob_kind_find(""));

@@ -282,6 +282,8 @@ static bool is_user(const iob_kind *k) {
 
 static pid_t service;
 static iob_tcp_target *tcp_target; /* the slow service, forked in main() */
+static iob_file_target *file_target; /* files of 4 KiB in file_dir */
+static char file_dir[64];
 
 /* Every built-in kind (iob_kind_at()), then the application's two. */
 #define KINDS_MAX 16
@@ -339,7 +341,9 @@ static scenario scenario_of(const iob_style *style, const iob_kind *kind,
   sc.config.kind = kind;
   /* A built-in kind added later that needs a target of its own fails
    * iob_batch_create() with IOB_EINVAL here: give it one. */
-  sc.config.target = kind == &iob_kind_tcp ? tcp_target : NULL;
+  sc.config.target = kind == &iob_kind_tcp    ? (const void *)tcp_target
+                     : kind == &iob_kind_file ? (const void *)file_target
+                                              : NULL;
   sc.config.count = v->count;
   sc.config.durations_ms = v->durations_ms == spread && kind != &iob_kind_wait
                                ? short_ones
@@ -392,7 +396,9 @@ static void check_status(const scenario *sc, uint32_t i, int st, bool hit) {
   bool nomem = hit && is_user(c->kind) && st == IOB_ENOMEM;
   bool ok = st == 0 || (c->timeout_ms != 0 && st == IOB_ETIMEDOUT) ||
             (c->fail_fast && st == IOB_ECANCELED) || nomem;
-  if (ok && c->timeout_ms != 0 && duration_of(c, i) > c->timeout_ms)
+  /* (A file's operations take no duration: they may beat the timeout.) */
+  if (ok && c->timeout_ms != 0 && duration_of(c, i) > c->timeout_ms &&
+      c->kind != &iob_kind_file)
     ok = st != 0;
   if (!ok)
     fail_msg("%s: operation %u ended with %s", sc->name, i, iob_err_name(st));
@@ -410,6 +416,13 @@ static void check_outcome(const scenario *sc, const iob_batch *b, uint32_t i,
                iob_err_name(o.status), o.message);
     if (o.status == 0 && !(hit && o.value == 0))
       assert_int_equal(o.value, duration_of(c, i));
+    return;
+  }
+  if (c->kind == &iob_kind_file) { /* the bytes written */
+    if (o.status == 0 && o.message != NULL)
+      fail_msg("%s: operation %u: \"%s\"", sc->name, i, o.message);
+    if (o.status == 0 && !(hit && o.value == 0))
+      assert_int_equal(o.value, 4096);
     return;
   }
   if (!is_user(c->kind)) {
@@ -864,6 +877,13 @@ int main(void) {
   snprintf(address, sizeof(address), "127.0.0.1:%u", port);
   if (iob_tcp_target_create(&tcp_target, address) != 0)
     return 1;
+  iob_file_options fo;
+  iob_file_options_init(&fo);
+  fo.size_kib = 4;
+  snprintf(file_dir, sizeof(file_dir), "/tmp/iobound-test-faults-XXXXXX");
+  if (mkdtemp(file_dir) == NULL ||
+      iob_file_target_create(&file_target, file_dir, &fo) != 0)
+    return 1;
   list_kinds();
 
   const struct CMUnitTest tests[] = {
@@ -890,6 +910,11 @@ int main(void) {
          total_refusal_runs);
 
   iob_tcp_target_destroy(tcp_target);
+  iob_file_target_destroy(file_target);
+  if (rmdir(file_dir) != 0) { /* every operation removed its file */
+    fprintf(stderr, "test-faults: %s was not left empty\n", file_dir);
+    failed++;
+  }
   if (slow_server_kill(service) != 0) {
     fprintf(stderr, "test-faults: the slow service did not end cleanly\n");
     failed++;

@@ -385,14 +385,14 @@ static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
   assert_int_equal(iob_style_flags(&iob_style_threads),
                    IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH);
 
-  const char *kinds[] = {"wait", "cpu", "tcp"};
-  for (size_t k = 0; k < 3; k++) {
+  const char *kinds[] = {"wait", "cpu", "tcp", "file"};
+  for (size_t k = 0; k < 4; k++) {
     const iob_kind *kind = iob_kind_at(k);
     assert_non_null(kind);
     assert_string_equal(kind->name, kinds[k]);
     assert_ptr_equal(iob_kind_find(kinds[k]), kind);
   }
-  assert_null(iob_kind_at(3));
+  assert_null(iob_kind_at(4));
   assert_null(iob_kind_find("user"));
   assert_null(iob_kind_find(NULL));
 }

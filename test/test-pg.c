@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "iobound/pg.h"
+#include <libpq-fe.h>
 
 static char conninfo[512];
 static const char *server_dir, *server_script;
@@ -376,6 +377,63 @@ static void bad_arguments_are_refused(void **state) {
   iob_pg_target_destroy(NULL);
 }
 
+/* Sessions the server has seen since it started (PostgreSQL 14 and
+ * later count them in pg_stat_database), asked on a connection of the
+ * test's own, which counts too. */
+static long sessions(void) {
+  PGconn *c = PQconnectdb(conninfo);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  /* The statistics collector is told at the end of a transaction, a
+   * moment later: ask for a fresh snapshot. */
+  PGresult *r = PQexec(c, "SELECT pg_stat_clear_snapshot(), sum(sessions) "
+                          "FROM pg_stat_database");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  long n = atol(PQgetvalue(r, 0, 1));
+  PQclear(r);
+  PQfinish(c);
+  return n;
+}
+
+/* A pooled target: 40 queries with 4 in flight connect 4 times, in every
+ * style; a plain one connects for each query. */
+static void pooled_connections_are_reused_within_a_batch(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    for (int pooled = 0; pooled < 2; pooled++) {
+      iob_pg_target *t;
+      assert_int_equal(
+          (pooled ? iob_pg_target_create_pooled : iob_pg_target_create)(
+              &t, conninfo, "SELECT 1"),
+          0);
+      iob_config c = queries_to(t, style, 40);
+      c.max_in_flight = 4;
+      long before = sessions();
+      test_counts counts;
+      iob_batch *b = run_on_own_loop(&c, &counts);
+      assert_int_equal(counts.failed, 0);
+      iob_report r;
+      assert_int_equal(iob_batch_report(b, &r), 0);
+      /* Sessions are counted when they end: wait for the server. */
+      long made = 0;
+      for (int tries = 0; tries < 100; tries++) {
+        made = sessions() - before - 1; /* less the first count's own */
+        if (made >= (pooled ? (long)r.peak_in_flight : 40))
+          break;
+        uv_sleep(20);
+      }
+      print_message("%-10s %s: %ld connections for 40 queries in %.1f ms\n",
+                    iob_style_name(style), pooled ? "pooled" : "one each",
+                    made, MS(r.elapsed_ns));
+      if (pooled)
+        assert_true(made >= 1 && made <= 4);
+      else
+        assert_int_equal(made, 40);
+      assert_int_equal(iob_batch_free(b), 0);
+      iob_pg_target_destroy(t);
+    }
+  }
+}
+
 int main(void) {
   server_dir = getenv("IOB_PG_DIR");
   server_script = getenv("IOB_PG_SERVER");
@@ -397,6 +455,7 @@ int main(void) {
       cmocka_unit_test(the_server_gone_mid_batch_fails_each_query_with_why),
       cmocka_unit_test(queries_past_the_timeout_are_cut_off_in_every_style),
       cmocka_unit_test(bad_arguments_are_refused),
+      cmocka_unit_test(pooled_connections_are_reused_within_a_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

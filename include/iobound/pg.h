@@ -33,7 +33,8 @@ typedef struct iob_pg_target iob_pg_target;
  * IOB_ETIMEDOUT; IOB_ENOMEM. libpq's message (without its final newline) is the
  * operation's message and the number of rows its value
  * (iob_batch_outcome()). A cancelled operation closes its connection;
- * the server notices when the query ends.
+ * the server notices when the query ends. One connection per operation,
+ * or, with iob_pg_target_create_pooled(), reused within each batch.
  */
 IOB_EXPORT extern const iob_kind iob_kind_pg;
 
@@ -46,6 +47,20 @@ IOB_EXPORT extern const iob_kind iob_kind_pg;
  */
 IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
                                     const char *conninfo, const char *query);
+
+/**
+ * Create a target as iob_pg_target_create() does, whose connections are
+ * pooled: each batch keeps the connections its queries opened, once a
+ * query ran its course outside a transaction, and gives them to its
+ * later queries. So a batch of M queries with at most N in flight (its
+ * max_in_flight, or a shared_limit of N that its batches share) opens at
+ * most N connections, and pays for connecting N times, not M. They are
+ * closed when the batch ends. A query that failed closes its connection.
+ * @return as iob_pg_target_create().
+ */
+IOB_EXPORT int iob_pg_target_create_pooled(iob_pg_target **target,
+                                           const char *conninfo,
+                                           const char *query);
 
 /** Free a target no batch is running with; NULL is a no-op. */
 IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);

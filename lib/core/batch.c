@@ -22,7 +22,7 @@ static int check_kind(const iob_kind *k, const iob_style *style) {
   bool waits = k->flags & IOB_KIND_WAITS;
   if (k->name == NULL || (!waits && k->start == NULL && k->run == NULL))
     return IOB_EINVAL; /* nothing to run */
-  if (k->op_size > IOB_OP_SIZE_MAX)
+  if (k->op_size > IOB_OP_SIZE_MAX || k->batch_size > IOB_OP_SIZE_MAX)
     return IOB_ERANGE;
   if (waits && k->start != NULL)
     return IOB_EINVAL; /* the wait is iobound's: the rest runs in run() */
@@ -161,6 +161,14 @@ uv_loop_t *iob_batch_loop(const iob_batch *batch) {
   return batch ? batch->loop : NULL;
 }
 
+const iob_style *iob_batch_style(const iob_batch *batch) {
+  return batch ? batch->config.style : NULL;
+}
+
+const iob_config *iob_batch_config(const iob_batch *batch) {
+  return batch ? &batch->config : NULL;
+}
+
 /* The running batch's own thread: the state first (acquire), which
  * makes loop_thread, written before it, safe to read. */
 static bool on_loop_thread(const iob_batch *b) {
@@ -296,7 +304,22 @@ static void shut_gate(iob_batch *b) {
 static void free_run_state(iob_batch *b) {
   iob__slots_free(b);
   free(b->style_state);
-  b->style_state = NULL;
+  free(b->kind_shared);
+  b->style_state = b->kind_shared = NULL;
+}
+
+/* The kind's state for the batch, and its open(); 0 or an error, with
+ * nothing left. */
+static int open_kind(iob_batch *b) {
+  const iob_kind *k = b->config.kind;
+  if (k->batch_size != 0 && (b->kind_shared = calloc(1, k->batch_size)) == NULL)
+    return IOB_ENOMEM;
+  return k->open != NULL ? k->open(b, b->kind_shared) : 0;
+}
+
+static void close_kind(iob_batch *b) {
+  if (b->config.kind->close != NULL)
+    b->config.kind->close(b, b->kind_shared);
 }
 
 /* What a run needs besides the records: the style's state, the slots,
@@ -312,8 +335,13 @@ static int make_run_state(iob_batch *b) {
     err = style->start(b);
   bool started = err == 0;
   if (err == 0)
+    err = open_kind(b);
+  bool opened = err == 0;
+  if (err == 0)
     err = uv_async_init(b->loop, &b->async, on_async);
   if (err != 0) {
+    if (opened)
+      close_kind(b);
     if (started && style->finish != NULL)
       style->finish(b);
     free_run_state(b);
@@ -462,6 +490,7 @@ static void end_or_launch(iob_batch *b) {
   b->threads = style->threads != NULL ? style->threads(b) : 0;
   if (style->finish != NULL)
     style->finish(b);
+  close_kind(b);
   if (b->config.shared_limit != NULL)
     iob__limit_detach(b);
   shut_gate(b);

@@ -155,6 +155,7 @@ struct iob_batch {
   uv_thread_t loop_thread; /* the thread that started the batch */
 
   void *style_state;
+  void *kind_shared; /* the kind's batch_size bytes, while it runs */
 
   /* Slots, when the kind has start() or the style runs on threads. */
   char *slots;

@@ -76,7 +76,8 @@ iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
   void *state = op_size ? (char *)s + b->slot_state_at : NULL;
   if (state != NULL)
     memset(state, 0, op_size);
-  s->op = (iob_op){b, b->config.target, state, i, iob__duration_ms(b, i)};
+  s->op = (iob_op){b, b->config.target, state, i, iob__duration_ms(b, i),
+                   b->kind_shared};
   atomic_store_explicit(&s->stop, 0, memory_order_relaxed);
   s->status = 0;
   s->has_outcome = false;

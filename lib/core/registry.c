@@ -16,6 +16,7 @@ static const iob_kind *const kinds[] = {
     &iob_kind_wait,
     &iob_kind_cpu,
     &iob_kind_tcp,
+    &iob_kind_file,
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -26,7 +26,17 @@
 struct iob_pg_target {
   char *conninfo;
   char *query;
+  bool pooled; /* each batch keeps its connections for its next queries */
 };
+
+/* A batch's idle connections, when its target is pooled: any thread of
+ * the batch's may take one or give one back. */
+typedef struct pg_pool {
+  bool made;
+  uv_mutex_t lock;
+  PGconn **idle;
+  uint32_t nidle, room;
+} pg_pool;
 
 /* An operation's state on the loop. */
 typedef struct pg_op {
@@ -41,8 +51,8 @@ typedef struct pg_op {
 
 /* ---- the target ---------------------------------------------------------- */
 
-int iob_pg_target_create(iob_pg_target **target, const char *conninfo,
-                         const char *query) {
+static int create(iob_pg_target **target, const char *conninfo,
+                  const char *query, bool pooled) {
   if (target == NULL)
     return IOB_EINVAL;
   *target = NULL;
@@ -59,12 +69,23 @@ int iob_pg_target_create(iob_pg_target **target, const char *conninfo,
     return IOB_ENOMEM;
   t->conninfo = strdup(conninfo);
   t->query = strdup(query);
+  t->pooled = pooled;
   if (t->conninfo == NULL || t->query == NULL) {
     iob_pg_target_destroy(t);
     return IOB_ENOMEM;
   }
   *target = t;
   return 0;
+}
+
+int iob_pg_target_create(iob_pg_target **target, const char *conninfo,
+                         const char *query) {
+  return create(target, conninfo, query, false);
+}
+
+int iob_pg_target_create_pooled(iob_pg_target **target, const char *conninfo,
+                                const char *query) {
+  return create(target, conninfo, query, true);
 }
 
 void iob_pg_target_destroy(iob_pg_target *target) {
@@ -77,6 +98,68 @@ void iob_pg_target_destroy(iob_pg_target *target) {
 
 static int pg_check(const iob_config *config) {
   return config->target != NULL ? 0 : IOB_EINVAL;
+}
+
+/* ---- a batch's pool of connections ----------------------------------------- */
+
+static int pool_open(iob_batch *batch, void *shared) {
+  (void)batch;
+  pg_pool *p = shared;
+  if (uv_mutex_init(&p->lock) != 0)
+    return IOB_ENOMEM;
+  p->made = true;
+  return 0;
+}
+
+static void pool_close(iob_batch *batch, void *shared) {
+  (void)batch;
+  pg_pool *p = shared;
+  if (!p->made)
+    return;
+  for (uint32_t k = 0; k < p->nidle; k++)
+    PQfinish(p->idle[k]);
+  free(p->idle);
+  uv_mutex_destroy(&p->lock);
+  *p = (pg_pool){0};
+}
+
+/* An idle connection of the batch's, or NULL: connect anew. */
+static PGconn *pool_take(const iob_op *op) {
+  const iob_pg_target *t = op->target;
+  pg_pool *p = op->shared;
+  if (!t->pooled)
+    return NULL;
+  uv_mutex_lock(&p->lock);
+  PGconn *conn = p->nidle > 0 ? p->idle[--p->nidle] : NULL;
+  uv_mutex_unlock(&p->lock);
+  return conn;
+}
+
+/* The query is over: keep the connection for the batch's next query if
+ * it is pooled and fit for one (connected, outside a transaction), else
+ * close it. */
+static void pool_give(const iob_op *op, PGconn *conn) {
+  const iob_pg_target *t = op->target;
+  pg_pool *p = op->shared;
+  bool keep = t->pooled && PQstatus(conn) == CONNECTION_OK &&
+              PQtransactionStatus(conn) == PQTRANS_IDLE;
+  if (keep) {
+    uv_mutex_lock(&p->lock);
+    if (p->nidle == p->room) {
+      uint32_t room = p->room ? 2 * p->room : 8;
+      PGconn **more = realloc(p->idle, room * sizeof(*more));
+      if (more != NULL) {
+        p->idle = more;
+        p->room = room;
+      }
+    }
+    keep = p->nidle < p->room; /* no memory: close it instead */
+    if (keep)
+      p->idle[p->nidle++] = conn;
+    uv_mutex_unlock(&p->lock);
+  }
+  if (!keep)
+    PQfinish(conn);
 }
 
 static const char *query_of(const iob_op *op) {
@@ -152,7 +235,11 @@ static void op_end(pg_op *p, int status, const char *message) {
   if (p->poll != NULL)
     uv_close((uv_handle_t *)p->poll, free_handle);
   p->poll = NULL;
-  PQfinish(p->conn);
+  /* Kept only after a query that ran its course, all results read. */
+  if (status == 0 && !p->connecting)
+    pool_give(op, p->conn);
+  else
+    PQfinish(p->conn);
   p->conn = NULL;
   iob_op_done(op, status); /* may end the batch */
 }
@@ -289,6 +376,10 @@ static int pg_start(iob_op *op) {
   const iob_pg_target *t = op->target;
   pg_op *p = op->state;
   p->op = op;
+  if ((p->conn = pool_take(op)) != NULL) {
+    send_query(p); /* connected already; it may settle here */
+    return 0;
+  }
   p->conn = PQconnectStart(t->conninfo);
   if (p->conn == NULL)
     return IOB_ENOMEM;
@@ -393,11 +484,13 @@ static int query_here(PGconn *conn, iob_op *op, bool *said) {
 static int pg_run(iob_op *op) {
   const iob_pg_target *t = op->target;
   bool said = false;
-  PGconn *conn = PQconnectStart(t->conninfo);
-  if (conn == NULL)
+  PGconn *conn = pool_take(op);
+  bool fresh = conn == NULL;
+  if (fresh && (conn = PQconnectStart(t->conninfo)) == NULL)
     return IOB_ENOMEM;
-  int status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
-                                                : connect_here(conn, op);
+  int status = !fresh ? 0
+               : PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
+                                                  : connect_here(conn, op);
   if (status == 0) {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     status = query_here(conn, op, &said);
@@ -406,7 +499,10 @@ static int pg_run(iob_op *op) {
   }
   if (status != 0 && status != IOB_ECANCELED && status != IOB_ETIMEDOUT)
     explain(op, &said, PQerrorMessage(conn));
-  PQfinish(conn);
+  if (status == 0)
+    pool_give(op, conn);
+  else
+    PQfinish(conn);
   return status;
 }
 
@@ -418,4 +514,7 @@ const iob_kind iob_kind_pg = {
     .start = pg_start,
     .run = pg_run,
     .stop = pg_stop,
+    .batch_size = sizeof(pg_pool),
+    .open = pool_open,
+    .close = pool_close,
 };

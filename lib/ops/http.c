@@ -1,0 +1,554 @@
+/* HTTP requests on libcurl. On the loop styles, libcurl's multi interface
+ * driven by the batch's loop, as curl's own docs/examples/multi-uv.c
+ * does: libcurl says which sockets to watch (a uv_poll_t each) and when
+ * to call it back (one uv_timer_t); the multi handle, and with it the
+ * connection cache, is the batch's (the kind's open()). On the thread
+ * styles, curl_easy_perform() on each thread, the connections shared
+ * between them through a curl share handle. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "iobound/http.h"
+
+struct iob_http_target {
+  char *method, *url, *body;
+  struct curl_slist *headers;
+  int no_reuse;
+};
+
+/* ---- the target ----------------------------------------------------------- */
+
+static uv_once_t global_once = UV_ONCE_INIT;
+static CURLcode global_status;
+
+static void global_init(void) {
+  global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static bool has_control_byte(const char *s) {
+  for (; s != NULL && *s != '\0'; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return true;
+  return false;
+}
+
+static char *copy(const char *s, bool *failed) {
+  if (s == NULL)
+    return NULL;
+  char *c = strdup(s);
+  *failed |= c == NULL;
+  return c;
+}
+
+void iob_http_target_destroy(iob_http_target *t) {
+  if (t == NULL)
+    return;
+  free(t->method);
+  free(t->url);
+  free(t->body);
+  curl_slist_free_all(t->headers);
+  free(t);
+}
+
+int iob_http_target_create(iob_http_target **target,
+                           const iob_http_options *o) {
+  if (target == NULL)
+    return IOB_EINVAL;
+  *target = NULL;
+  if (o == NULL || o->url == NULL ||
+      (strncmp(o->url, "http://", 7) != 0 &&
+       strncmp(o->url, "https://", 8) != 0) ||
+      has_control_byte(o->url) || has_control_byte(o->method))
+    return IOB_EINVAL;
+  for (size_t k = 0; o->headers != NULL && o->headers[k] != NULL; k++)
+    if (has_control_byte(o->headers[k]))
+      return IOB_EINVAL;
+  uv_once(&global_once, global_init);
+  if (global_status != CURLE_OK)
+    return IOB_EIO;
+  iob_http_target *t = calloc(1, sizeof(*t));
+  if (t == NULL)
+    return IOB_ENOMEM;
+  bool failed = false;
+  t->method = copy(o->method, &failed);
+  t->url = copy(o->url, &failed);
+  t->body = copy(o->body, &failed);
+  t->no_reuse = o->no_reuse;
+  for (size_t k = 0; !failed && o->headers && o->headers[k]; k++) {
+    struct curl_slist *more = curl_slist_append(t->headers, o->headers[k]);
+    failed = more == NULL;
+    if (more != NULL)
+      t->headers = more;
+  }
+  if (failed) {
+    iob_http_target_destroy(t);
+    return IOB_ENOMEM;
+  }
+  *target = t;
+  return 0;
+}
+
+/* ---- one request ------------------------------------------------------------ */
+
+/* An operation's state. */
+typedef struct http_op {
+  CURL *easy;
+  char *url;
+  uint64_t bytes;
+  char error[CURL_ERROR_SIZE];
+} http_op;
+
+/* The URL with {i} and {ms} replaced; NULL when memory runs out. */
+static char *url_of(const char *tmpl, uint32_t index, uint32_t ms) {
+  char i_text[16], ms_text[16];
+  snprintf(i_text, sizeof(i_text), "%u", index);
+  snprintf(ms_text, sizeof(ms_text), "%u", ms);
+  size_t len = 1;
+  for (const char *p = tmpl; *p != '\0';) {
+    if (strncmp(p, "{i}", 3) == 0)
+      len += strlen(i_text), p += 3;
+    else if (strncmp(p, "{ms}", 4) == 0)
+      len += strlen(ms_text), p += 4;
+    else
+      len++, p++;
+  }
+  char *url = malloc(len), *w = url;
+  if (url == NULL)
+    return NULL;
+  for (const char *p = tmpl; *p != '\0';) {
+    if (strncmp(p, "{i}", 3) == 0)
+      w = stpcpy(w, i_text), p += 3;
+    else if (strncmp(p, "{ms}", 4) == 0)
+      w = stpcpy(w, ms_text), p += 4;
+    else
+      *w++ = *p++;
+  }
+  *w = '\0';
+  return url;
+}
+
+/* The body goes nowhere: it is counted. */
+static size_t on_body(char *data, size_t size, size_t n, void *arg) {
+  (void)data;
+  ((http_op *)arg)->bytes += size * n;
+  return size * n;
+}
+
+/* An easy handle for the operation, its options set. 0 or IOB_ENOMEM. */
+static int make_easy(iob_op *op) {
+  const iob_http_target *t = op->target;
+  http_op *h = op->state;
+  h->url = url_of(t->url, op->index, op->duration_ms);
+  h->easy = h->url != NULL ? curl_easy_init() : NULL;
+  if (h->easy == NULL)
+    return IOB_ENOMEM;
+  CURL *e = h->easy;
+  curl_easy_setopt(e, CURLOPT_URL, h->url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, op);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  if (t->body != NULL)
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+  if (t->method != NULL)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+  if (t->headers != NULL)
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  if (t->no_reuse) {
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  }
+  return 0;
+}
+
+/* What libcurl's result means as a status. */
+static int status_of(CURLcode rc) {
+  switch (rc) {
+  case CURLE_OK:
+    return 0;
+  case CURLE_COULDNT_CONNECT:
+    return UV_ECONNREFUSED;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return UV_EAI_NONAME;
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    return UV_ECONNRESET;
+  case CURLE_GOT_NOTHING:
+    return UV_EOF;
+  case CURLE_OPERATION_TIMEDOUT:
+    return IOB_ETIMEDOUT;
+  case CURLE_ABORTED_BY_CALLBACK:
+    return IOB_ECANCELED;
+  case CURLE_OUT_OF_MEMORY:
+    return IOB_ENOMEM;
+  default:
+    return UV_EIO;
+  }
+}
+
+/* The transfer is over with rc: hand back what it got, and the status. */
+static int finish(iob_op *op, CURLcode rc) {
+  http_op *h = op->state;
+  long code = 0;
+  double connect = 0, total = 0;
+  curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(h->easy, CURLINFO_CONNECT_TIME, &connect);
+  curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME, &total);
+  iob_http_result *r = malloc(sizeof(*r));
+  if (r != NULL) {
+    *r = (iob_http_result){code, h->bytes, connect * 1e3, total * 1e3};
+    if (iob_op_set_result(op, r) != 0)
+      free(r);
+  }
+  iob_op_set_value(op, (uint64_t)code);
+  int status = status_of(rc);
+  if (status != 0) {
+    iob_op_set_message(op, h->error[0] ? h->error : curl_easy_strerror(rc));
+    return status;
+  }
+  if (code < 200 || code > 299) {
+    char text[64];
+    snprintf(text, sizeof(text), "HTTP %ld from %s", code,
+             strlen(h->url) < 40 ? h->url : "the server");
+    iob_op_set_message(op, text);
+    return UV_EIO;
+  }
+  return 0;
+}
+
+static void cleanup(iob_op *op) {
+  http_op *h = op->state;
+  if (h->easy != NULL)
+    curl_easy_cleanup(h->easy);
+  free(h->url);
+  h->easy = NULL;
+  h->url = NULL;
+}
+
+/* ---- the loop styles: the multi interface on the batch's loop -------------- */
+
+/* The batch's part, made by open(): a pointer to the glue, which lives on
+ * past the batch until its handles have closed. */
+typedef struct glue {
+  CURLM *multi;
+  uv_loop_t *loop;
+  uv_timer_t timer;
+  uint32_t handles; /* the timer and the sockets' polls not yet closed */
+  struct watch *watches;
+  /* Connections that may wait in libcurl's cache for a next request: a
+   * transfer that ended well leaves one; one that starts while there are
+   * any may take one. While there are none, a transfer connects afresh
+   * without searching the cache, which libcurl 7.x walks whole for every
+   * transfer: with ten thousand at once, most of the batch's time. */
+  uint32_t idle;
+  /* Every operation starts at once (no limit): none can reuse another's
+   * connection, so none is kept; libcurl then has no cache to walk. */
+  bool all_at_once;
+} glue;
+
+/* A socket libcurl asked to watch. */
+typedef struct watch {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  glue *g;
+  struct watch *prev, *next;
+} watch;
+
+typedef struct shared {
+  glue *g;
+  CURLSH *share; /* the thread styles' connection cache */
+  uv_mutex_t locks[CURL_LOCK_DATA_LAST];
+  bool locks_made;
+} shared;
+
+static void glue_release(glue *g) {
+  if (--g->handles == 0)
+    free(g);
+}
+
+static void on_timer_closed(uv_handle_t *h) { glue_release(h->data); }
+
+static void on_watch_closed(uv_handle_t *h) {
+  watch *w = h->data;
+  glue *g = w->g;
+  free(w);
+  glue_release(g);
+}
+
+static void unwatch(watch *w) {
+  glue *g = w->g;
+  if (w->prev != NULL)
+    w->prev->next = w->next;
+  else
+    g->watches = w->next;
+  if (w->next != NULL)
+    w->next->prev = w->prev;
+  uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+}
+
+/* Settle the transfers libcurl has finished. */
+static void check_done(glue *g) {
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    iob_op *op = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&op);
+    CURLcode rc = m->data.result;
+    curl_multi_remove_handle(g->multi, m->easy_handle);
+    if (rc == CURLE_OK && !g->all_at_once)
+      g->idle++;
+    iob_op_done(op, finish(op, rc));
+  }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  watch *w = p->data;
+  glue *g = w->g;
+  int flags = 0;
+  if (status < 0)
+    flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE)
+    flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE)
+    flags |= CURL_CSELECT_OUT;
+  int running;
+  curl_multi_socket_action(g->multi, w->fd, flags, &running);
+  check_done(g);
+}
+
+static void on_timer(uv_timer_t *t) {
+  glue *g = t->data;
+  int running;
+  curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(g);
+}
+
+/* libcurl: watch socket s for `what`, or no more. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg,
+                     void *socketp) {
+  (void)easy;
+  glue *g = arg;
+  watch *w = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (w != NULL) {
+      curl_multi_assign(g->multi, s, NULL);
+      unwatch(w);
+    }
+    return 0;
+  }
+  if (w == NULL) {
+    w = calloc(1, sizeof(*w));
+    if (w == NULL || uv_poll_init_socket(g->loop, &w->poll, s) != 0) {
+      free(w);
+      return -1; /* libcurl fails the transfer */
+    }
+    w->fd = s;
+    w->g = g;
+    w->poll.data = w;
+    w->next = g->watches;
+    if (g->watches != NULL)
+      g->watches->prev = w;
+    g->watches = w;
+    g->handles++;
+    curl_multi_assign(g->multi, s, w);
+  }
+  int events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
+               (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+  uv_poll_start(&w->poll, events, on_poll);
+  return 0;
+}
+
+/* libcurl: call me back in ms (-1: never). */
+static int on_timeout(CURLM *multi, long ms, void *arg) {
+  (void)multi;
+  glue *g = arg;
+  if (ms < 0)
+    uv_timer_stop(&g->timer);
+  else
+    uv_timer_start(&g->timer, on_timer, (uint64_t)ms, 0);
+  return 0;
+}
+
+static int glue_open(shared *s, iob_batch *batch) {
+  uv_loop_t *loop = iob_batch_loop(batch);
+  const iob_config *c = iob_batch_config(batch);
+  glue *g = calloc(1, sizeof(*g));
+  if (g == NULL || (g->multi = curl_multi_init()) == NULL) {
+    free(g);
+    return IOB_ENOMEM;
+  }
+  g->loop = loop;
+  g->all_at_once = c->max_in_flight == 0 && c->shared_limit == NULL &&
+                   c->style != &iob_style_sequential;
+  uv_timer_init(loop, &g->timer);
+  g->timer.data = g;
+  g->handles = 1;
+  curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
+  curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
+  curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
+  /* Keep every connection the batch made (libcurl would keep only four
+   * per transfer still in it, closing the oldest idle one each time). */
+  curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, 1L << 20);
+  s->g = g;
+  return 0;
+}
+
+/* Close the connections libcurl keeps, then every handle; the glue goes
+ * with the last. */
+static void glue_close(glue *g) {
+  curl_multi_cleanup(g->multi);
+  g->multi = NULL;
+  while (g->watches != NULL)
+    unwatch(g->watches);
+  uv_close((uv_handle_t *)&g->timer, on_timer_closed);
+}
+
+static int http_start(iob_op *op) {
+  shared *s = op->shared;
+  http_op *h = op->state;
+  int err = make_easy(op);
+  if (err != 0)
+    return err;
+  glue *g = s->g;
+  if (g->all_at_once)
+    curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
+  if (g->idle == 0)
+    curl_easy_setopt(h->easy, CURLOPT_FRESH_CONNECT, 1L);
+  else
+    g->idle--;
+  if (curl_multi_add_handle(g->multi, h->easy) != CURLM_OK)
+    return IOB_ENOMEM;
+  return 0;
+}
+
+/* Told to stop: the transfer leaves the multi handle (its connection is
+ * closed, or kept if it may be reused) and settles now. */
+static void http_stop(iob_op *op) {
+  shared *s = op->shared;
+  http_op *h = op->state;
+  curl_multi_remove_handle(s->g->multi, h->easy);
+  iob_op_done(op, iob_op_stopping(op));
+}
+
+/* ---- the thread styles ------------------------------------------------------ */
+
+static void share_lock(CURL *e, curl_lock_data data, curl_lock_access a,
+                       void *arg) {
+  (void)e;
+  (void)a;
+  uv_mutex_lock(&((shared *)arg)->locks[data]);
+}
+
+static void share_unlock(CURL *e, curl_lock_data data, void *arg) {
+  (void)e;
+  uv_mutex_unlock(&((shared *)arg)->locks[data]);
+}
+
+static int share_open(shared *s) {
+  for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
+    if (uv_mutex_init(&s->locks[k]) != 0) {
+      while (k-- > 0)
+        uv_mutex_destroy(&s->locks[k]);
+      return IOB_ENOMEM;
+    }
+  s->locks_made = true;
+  s->share = curl_share_init();
+  if (s->share == NULL)
+    return IOB_ENOMEM;
+  curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  return 0;
+}
+
+static void share_close(shared *s) {
+  if (s->share != NULL)
+    curl_share_cleanup(s->share);
+  s->share = NULL;
+  if (s->locks_made)
+    for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
+      uv_mutex_destroy(&s->locks[k]);
+  s->locks_made = false;
+}
+
+/* libcurl calls this now and then, at least once a second: a cancelled
+ * or timed-out operation stops its transfer. */
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c,
+                       curl_off_t d) {
+  (void)a, (void)b, (void)c, (void)d;
+  return iob_op_stopping(arg) != 0;
+}
+
+static int http_run(iob_op *op) {
+  shared *s = op->shared;
+  http_op *h = op->state;
+  int err = make_easy(op);
+  if (err != 0)
+    return err;
+  curl_easy_setopt(h->easy, CURLOPT_SHARE, s->share);
+  curl_easy_setopt(h->easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(h->easy, CURLOPT_XFERINFODATA, op);
+  int64_t left = iob_op_remaining_ms(op);
+  if (left >= 0)
+    curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+  CURLcode rc = curl_easy_perform(h->easy);
+  if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT) {
+    int why = iob_op_stopping(op);
+    if (why != 0)
+      return why; /* the reason, not libcurl's words for it */
+  }
+  return finish(op, rc);
+}
+
+/* ---- the kind -------------------------------------------------------------- */
+
+static int http_check(const iob_config *c) {
+  return c->target != NULL ? 0 : IOB_EINVAL;
+}
+
+static int http_open(iob_batch *batch, void *arg) {
+  shared *s = arg;
+  bool threads = iob_style_flags(iob_batch_style(batch)) & IOB_STYLE_ON_THREADS;
+  int err = threads ? share_open(s) : glue_open(s, batch);
+  if (err != 0)
+    share_close(s);
+  return err;
+}
+
+static void http_close(iob_batch *batch, void *arg) {
+  (void)batch;
+  shared *s = arg;
+  if (s->g != NULL)
+    glue_close(s->g);
+  s->g = NULL;
+  share_close(s);
+}
+
+static void free_result(void *r) { free(r); }
+
+const iob_kind iob_kind_http = {
+    .name = "http",
+    .op_size = sizeof(http_op),
+    .stack_size = 256 * 1024, /* libcurl and OpenSSL on a thread */
+    .check = http_check,
+    .start = http_start,
+    .run = http_run,
+    .stop = http_stop,
+    .cleanup = cleanup,
+    .free_result = free_result,
+    .batch_size = sizeof(shared),
+    .open = http_open,
+    .close = http_close,
+};
