@@ -1,7 +1,9 @@
 /* What iobound-compare's operations do: a kind built into the library
- * (wait, cpu, tcp) or iobound-pg's, and what they act on: requests over
- * TCP to the slow service, or to any service that speaks its protocol
- * (--target); queries that sleep on PostgreSQL (--pg). */
+ * (wait, cpu, tcp, file) or iobound-pg's or iobound-http's, and what they
+ * act on: requests over TCP to the slow service, or to any service that
+ * speaks its protocol (--target); queries that sleep on PostgreSQL
+ * (--pg); HTTP GETs of the slow service or of any URL (--url); files in
+ * a directory (--dir). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * concurrency style you choose, and measure how each one ran.
  *
  * A batch runs `count` operations, numbered 0..count-1, of one kind (a
- * wait, CPU work, a TCP request, your own...) in one style (an event
+ * wait, CPU work, a TCP request, a file, your own...) in one style (an event
  * loop, a thread pool, a thread each...) and records for each operation
  * when it was queued, started and finished, its status, and what it
  * handed back. Kinds and styles are descriptors: tables of functions with
@@ -455,7 +455,7 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
  * @return 0; IOB_EINVAL for count 0 or a kind with nothing to run;
  *         IOB_E2BIG for a count above IOB_COUNT_MAX; IOB_ERANGE for a
  *         duration or timeout above IOB_DURATION_MAX_MS or an op_size
- *         above IOB_OP_SIZE_MAX; IOB_ENOTSUP for a kind the
+ *         or batch_size above IOB_OP_SIZE_MAX; IOB_ENOTSUP for a kind the
  *         style cannot run (no run() on a thread style); what the kind's
  *         check() returns; IOB_ENOMEM when memory runs out.
  *         On error *batch is NULL.

@@ -243,6 +243,30 @@ static void nginx_answers_every_style(void **state) {
   iob_http_target_destroy(t);
 }
 
+/* HEAD gets the headers, no body, and does not wait for one. */
+static void a_head_request_ends_without_a_body(void **state) {
+  char url[128];
+  snprintf(url, sizeof(url), "%s/wait/{ms}", service);
+  iob_http_options o = {.method = "HEAD", .url = url};
+  iob_http_target *t;
+  assert_int_equal(iob_http_target_create(&t, &o), 0);
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
+  for (size_t k = 0; k < 2; k++) {
+    iob_config c = config_of(styles[k], 4, 10);
+    c.kind = &iob_kind_http;
+    c.target = t;
+    c.timeout_ms = 2000; /* a HEAD that waited for a body would hit it */
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    iob_outcome out;
+    assert_int_equal(iob_batch_outcome(b, 0, &out), 0);
+    assert_int_equal(out.status, 0);
+    assert_int_equal(out.value, 200);
+    assert_int_equal(((const iob_http_result *)out.result)->bytes, 0);
+    iob_batch_free(b);
+  }
+  iob_http_target_destroy(t);
+}
+
 static void bad_targets_are_refused(void **state) {
   iob_http_target *t = (iob_http_target *)&t;
   iob_http_options o = {.url = "ftp://127.0.0.1/"};
@@ -286,6 +310,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(an_answer_that_is_not_2xx_fails_with_its_code),
       cmocka_unit_test(a_closed_port_is_refused_in_every_style),
       cmocka_unit_test(timeouts_and_cancels_end_slow_requests),
+      cmocka_unit_test(a_head_request_ends_without_a_body),
       cmocka_unit_test(bad_targets_are_refused),
   };
   return cmocka_run_group_tests(tests, start_service, stop_service);

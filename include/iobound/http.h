@@ -15,7 +15,8 @@ extern "C" {
 
 /** What each request of an iob_http_target is. */
 typedef struct iob_http_options {
-  /** "GET", "POST", "PUT", "DELETE"...; NULL: GET, or POST with a body. */
+  /** "GET", "POST", "PUT", "DELETE", "HEAD"...; NULL: GET, or POST with
+   *  a body. */
   const char *method;
   /**
    * The URL, http:// or https://; "{i}" in it is replaced by the
@@ -58,9 +59,11 @@ typedef struct iob_http_result {
  * styles libcurl's multi interface driven by the batch's loop (a
  * uv_poll_t per socket and one timer: no thread, and the connections are
  * shared by the batch's requests); on the thread styles curl_easy_perform(),
- * the connections shared between the threads. Statuses: 0 for a 2xx
- * answer; UV_EIO for any other answer (the message says "HTTP 404" and
- * the reason phrase's code); UV_ECONNREFUSED when no connection could be
+ * each finished request's handle, with its connections, handed to the
+ * next request on any thread (libcurl does not let threads share
+ * connections while they transfer; they share the DNS cache). Statuses: 0
+ * for a 2xx answer; UV_EIO for any other answer (the message says "HTTP
+ * 404 from" and the URL); UV_ECONNREFUSED when no connection could be
  * made; UV_EAI_NONAME when the host name does not resolve; UV_ECONNRESET
  * when the connection broke; UV_EOF when the server closed it without an
  * answer; IOB_ETIMEDOUT, IOB_ECANCELED (on a thread within a second of a
@@ -74,7 +77,8 @@ IOB_EXPORT extern const iob_kind iob_kind_http;
 /**
  * Create a target from @p options, which are copied.
  * @return 0; IOB_EINVAL for NULL, a URL that is not http:// or https://,
- *         or a URL, body or header with a control byte; IOB_ENOMEM; the
+ *         or a URL, method or header with a control byte (a body may
+ *         hold any bytes but NUL); IOB_ENOMEM; the
  *         libcurl library's initialisation failing gives IOB_EIO. On
  *         error *target is NULL.
  */

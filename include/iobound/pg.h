@@ -53,9 +53,12 @@ IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
  * pooled: each batch keeps the connections its queries opened, once a
  * query ran its course outside a transaction, and gives them to its
  * later queries. So a batch of M queries with at most N in flight (its
- * max_in_flight, or a shared_limit of N that its batches share) opens at
- * most N connections, and pays for connecting N times, not M. They are
- * closed when the batch ends. A query that failed closes its connection.
+ * max_in_flight, or a shared_limit of N) opens at most N connections, and
+ * pays for connecting N times, not M. They are closed when the batch
+ * ends; each batch has its own. A query that failed closes its
+ * connection; a connection keeps its session's settings for the next
+ * query, and one the server closed while idle fails the next query
+ * (UV_ECONNRESET).
  * @return as iob_pg_target_create().
  */
 IOB_EXPORT int iob_pg_target_create_pooled(iob_pg_target **target,

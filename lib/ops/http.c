@@ -138,13 +138,16 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
-/* An easy handle for the operation, its options set. 0 or IOB_ENOMEM. */
-static int make_easy(iob_op *op) {
+/* An easy handle for the operation, its options set: `reuse` (reset) if
+ * given, else a new one. 0 or IOB_ENOMEM. */
+static int make_easy(iob_op *op, CURL *reuse) {
   const iob_http_target *t = op->target;
   http_op *h = op->state;
   h->url = url_of(t->url, op->index, op->duration_ms);
-  h->easy = h->url != NULL ? curl_easy_init() : NULL;
-  if (h->easy == NULL)
+  if (reuse != NULL)
+    curl_easy_reset(reuse); /* keeps its connections */
+  h->easy = reuse != NULL ? reuse : curl_easy_init();
+  if (h->url == NULL || h->easy == NULL)
     return IOB_ENOMEM;
   CURL *e = h->easy;
   curl_easy_setopt(e, CURLOPT_URL, h->url);
@@ -155,7 +158,9 @@ static int make_easy(iob_op *op) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
   if (t->body != NULL)
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
-  if (t->method != NULL)
+  if (t->method != NULL && strcmp(t->method, "HEAD") == 0)
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L); /* or it waits for a body */
+  else if (t->method != NULL)
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
   if (t->headers != NULL)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
@@ -247,6 +252,9 @@ typedef struct glue {
    * without searching the cache, which libcurl 7.x walks whole for every
    * transfer: with ten thousand at once, most of the batch's time. */
   uint32_t idle;
+  /* Why the socket callback failed (libcurl then aborts every transfer of
+   * the multi handle with CURLE_ABORTED_BY_CALLBACK); 0 if it did not. */
+  int error;
   /* Every operation starts at once (no limit): none can reuse another's
    * connection, so none is kept; libcurl then has no cache to walk. */
   bool all_at_once;
@@ -262,9 +270,17 @@ typedef struct watch {
 
 typedef struct shared {
   glue *g;
-  CURLSH *share; /* the thread styles' connection cache */
+  /* The thread styles: a DNS cache shared by the threads, and easy
+   * handles that finished their transfer, each with the connections it
+   * keeps. libcurl cannot share connections between threads transferring
+   * at once, so each easy handle, and its connections, is one thread's at
+   * a time, handed to the next operation under the lock. */
+  CURLSH *share;
   uv_mutex_t locks[CURL_LOCK_DATA_LAST];
   bool locks_made;
+  uv_mutex_t spare_lock;
+  CURL **spare;
+  uint32_t nspare, room;
 } shared;
 
 static void glue_release(glue *g) {
@@ -296,7 +312,8 @@ static void unwatch(watch *w) {
 static void check_done(glue *g) {
   CURLMsg *m;
   int left;
-  while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
+  while (g->multi != NULL &&
+         (m = curl_multi_info_read(g->multi, &left)) != NULL) {
     if (m->msg != CURLMSG_DONE)
       continue;
     iob_op *op = NULL;
@@ -305,7 +322,10 @@ static void check_done(glue *g) {
     curl_multi_remove_handle(g->multi, m->easy_handle);
     if (rc == CURLE_OK && !g->all_at_once)
       g->idle++;
-    iob_op_done(op, finish(op, rc));
+    int status = finish(op, rc);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) /* ours failed: not a cancel */
+      status = g->error != 0 ? g->error : UV_EIO;
+    iob_op_done(op, status);
   }
 }
 
@@ -346,9 +366,11 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg,
   }
   if (w == NULL) {
     w = calloc(1, sizeof(*w));
-    if (w == NULL || uv_poll_init_socket(g->loop, &w->poll, s) != 0) {
+    int err = w == NULL ? IOB_ENOMEM : uv_poll_init_socket(g->loop, &w->poll, s);
+    if (err != 0) {
       free(w);
-      return -1; /* libcurl fails the transfer */
+      g->error = err;
+      return -1; /* libcurl aborts every transfer of the batch */
     }
     w->fd = s;
     w->g = g;
@@ -415,7 +437,7 @@ static void glue_close(glue *g) {
 static int http_start(iob_op *op) {
   shared *s = op->shared;
   http_op *h = op->state;
-  int err = make_easy(op);
+  int err = make_easy(op, NULL);
   if (err != 0)
     return err;
   glue *g = s->g;
@@ -423,10 +445,11 @@ static int http_start(iob_op *op) {
     curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
   if (g->idle == 0)
     curl_easy_setopt(h->easy, CURLOPT_FRESH_CONNECT, 1L);
-  else
-    g->idle--;
-  if (curl_multi_add_handle(g->multi, h->easy) != CURLM_OK)
-    return IOB_ENOMEM;
+  CURLMcode mc = curl_multi_add_handle(g->multi, h->easy);
+  if (mc != CURLM_OK)
+    return mc == CURLM_OUT_OF_MEMORY ? IOB_ENOMEM : UV_EIO;
+  if (g->idle > 0)
+    g->idle--; /* it may take one */
   return 0;
 }
 
@@ -454,10 +477,13 @@ static void share_unlock(CURL *e, curl_lock_data data, void *arg) {
 }
 
 static int share_open(shared *s) {
+  if (uv_mutex_init(&s->spare_lock) != 0)
+    return IOB_ENOMEM;
   for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
     if (uv_mutex_init(&s->locks[k]) != 0) {
       while (k-- > 0)
         uv_mutex_destroy(&s->locks[k]);
+      uv_mutex_destroy(&s->spare_lock);
       return IOB_ENOMEM;
     }
   s->locks_made = true;
@@ -467,18 +493,52 @@ static int share_open(shared *s) {
   curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
   curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
   curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
-  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   return 0;
 }
 
+/* An easy handle a finished operation left, or NULL. */
+static CURL *spare_take(shared *s) {
+  uv_mutex_lock(&s->spare_lock);
+  CURL *e = s->nspare > 0 ? s->spare[--s->nspare] : NULL;
+  uv_mutex_unlock(&s->spare_lock);
+  return e;
+}
+
+/* Keep an easy handle, and its connections, for a later operation; with
+ * no room for it, let it go. */
+static void spare_give(shared *s, CURL *e) {
+  uv_mutex_lock(&s->spare_lock);
+  if (s->nspare == s->room) {
+    uint32_t room = s->room ? 2 * s->room : 8;
+    CURL **more = realloc(s->spare, room * sizeof(*more));
+    if (more != NULL) {
+      s->spare = more;
+      s->room = room;
+    }
+  }
+  bool kept = s->nspare < s->room;
+  if (kept)
+    s->spare[s->nspare++] = e;
+  uv_mutex_unlock(&s->spare_lock);
+  if (!kept)
+    curl_easy_cleanup(e);
+}
+
 static void share_close(shared *s) {
+  for (uint32_t k = 0; k < s->nspare; k++)
+    curl_easy_cleanup(s->spare[k]);
+  free(s->spare);
+  s->spare = NULL;
+  s->nspare = s->room = 0;
   if (s->share != NULL)
     curl_share_cleanup(s->share);
   s->share = NULL;
-  if (s->locks_made)
+  if (s->locks_made) {
     for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
       uv_mutex_destroy(&s->locks[k]);
+    uv_mutex_destroy(&s->spare_lock);
+  }
   s->locks_made = false;
 }
 
@@ -493,7 +553,7 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c,
 static int http_run(iob_op *op) {
   shared *s = op->shared;
   http_op *h = op->state;
-  int err = make_easy(op);
+  int err = make_easy(op, spare_take(s));
   if (err != 0)
     return err;
   curl_easy_setopt(h->easy, CURLOPT_SHARE, s->share);
@@ -504,12 +564,15 @@ static int http_run(iob_op *op) {
   if (left >= 0)
     curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
   CURLcode rc = curl_easy_perform(h->easy);
+  int status = finish(op, rc);
   if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT) {
     int why = iob_op_stopping(op);
     if (why != 0)
-      return why; /* the reason, not libcurl's words for it */
+      status = why; /* the reason, not libcurl's words for it */
   }
-  return finish(op, rc);
+  spare_give(s, h->easy); /* for the next operation, on any thread */
+  h->easy = NULL;
+  return status;
 }
 
 /* ---- the kind -------------------------------------------------------------- */
