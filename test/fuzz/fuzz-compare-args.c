@@ -93,7 +93,8 @@ static void check_same(const compare_opts *x, const compare_opts *y,
   for (int k = 0; k < x->nstyles; k++)
     FUZZ_CHECK(x->styles[k] == y->styles[k], "%s: style %d differs", what, k);
   FUZZ_CHECK(same_text(x->work, y->work) && same_text(x->target, y->target) &&
-                 same_text(x->pg, y->pg) &&
+                 same_text(x->pg, y->pg) && same_text(x->url, y->url) &&
+                 same_text(x->dir, y->dir) &&
                  same_text(x->svg_path, y->svg_path) &&
                  same_text(x->trace_path, y->trace_path),
              "%s: other names", what);
@@ -132,9 +133,22 @@ static void check_ranges(const args *a, const compare_opts *o) {
   FUZZ_CHECK(points_into(a, o->work) || strcmp(o->work, "wait") == 0,
              "the kind '%s' is neither an argument nor the default", o->work);
   bool pg = strcmp(o->work, COMPARE_PG_KIND) == 0;
+  bool http = strcmp(o->work, COMPARE_HTTP_KIND) == 0;
   bool tcp = iob_kind_find(o->work) == &iob_kind_tcp;
-  FUZZ_CHECK(iob_kind_find(o->work) != NULL || pg, "unknown kind '%s'",
-             o->work);
+  bool file = iob_kind_find(o->work) == &iob_kind_file;
+  FUZZ_CHECK(iob_kind_find(o->work) != NULL || pg || http,
+             "unknown kind '%s'", o->work);
+  if (o->url != NULL) {
+    FUZZ_CHECK(http, "--url with --work %s", o->work);
+    FUZZ_CHECK(points_into(a, o->url), "the URL is not an argument");
+    FUZZ_CHECK(strncmp(o->url, "http://", 7) == 0 ||
+                   strncmp(o->url, "https://", 8) == 0,
+               "the URL '%s' is not http:// or https://", o->url);
+  }
+  if (o->dir != NULL) {
+    FUZZ_CHECK(file, "--dir with --work %s", o->work);
+    FUZZ_CHECK(points_into(a, o->dir), "the directory is not an argument");
+  }
   if (o->target != NULL) {
     struct sockaddr_storage addr;
     FUZZ_CHECK(tcp, "--target with --work %s", o->work);
@@ -193,11 +207,11 @@ static void check_round_trip(const compare_opts *o) {
     words[n++] = "--pool-size";
     words[n++] = pool;
   }
-  const char *const named[][2] = {{"--target", o->target},
-                                  {"--pg", o->pg},
-                                  {"--svg", o->svg_path},
-                                  {"--trace", o->trace_path}};
-  for (int k = 0; k < 4; k++)
+  const char *const named[][2] = {
+      {"--target", o->target}, {"--pg", o->pg},
+      {"--url", o->url},       {"--dir", o->dir},
+      {"--svg", o->svg_path},  {"--trace", o->trace_path}};
+  for (int k = 0; k < 6; k++)
     if (named[k][1] != NULL) {
       words[n++] = named[k][0];
       words[n++] = named[k][1];
