@@ -42,8 +42,10 @@ static int child(void) {
   iob_batch *b;
   if (iob_run(&b, &c) != IOB_EAGAIN || b != NULL)
     return 4;
-  /* A thread per operation: refused part way, the batch says so... */
-  c = config_of(&iob_style_threads, 64, 50);
+  /* A thread per operation: refused part way, the batch says so. Each
+   * waits long enough for more than NPROC to be alive at once however slow
+   * creating them is (5 ms a thread under ThreadSanitizer)... */
+  c = config_of(&iob_style_threads, 64, 400);
   if (iob_run(&b, &c) != 0)
     return 5;
   iob_report r;

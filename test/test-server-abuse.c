@@ -19,9 +19,10 @@
  *  11. the slow service, half-closed;
  *  12. a low limit on open files, soft and hard.
  *
- * Throughout 1 to 8, every ping must be answered within 50 ms; the
- * server's resident memory must stay bounded; and at the end SIGTERM
- * stops it with its loop closed (exit 0), as after 9, 10 and 12.
+ * Throughout 1 to 8, every ping must be answered within 50 ms (100 under
+ * AddressSanitizer); the server's resident memory must stay bounded; and
+ * at the end SIGTERM stops it with its loop closed (exit 0), as after 9,
+ * 10 and 12.
  *
  * test-server-abuse PATH-TO-iobound-server PATH-TO-iobound-server-faults */
 #include <errno.h>
@@ -46,13 +47,21 @@
 #define CAP 1100         /* the server's --max-connections */
 #define PAST_CAP 100     /* idle connections beyond it */
 #define IDLE_MS 1500     /* the server's --idle-timeout */
-#define PING_BOUND_MS 50 /* every ping answered within */
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define UNDER_ASAN 1
 #endif
+#endif
+/* Every ping answered within this. A server built with AddressSanitizer
+ * does its work two to three times slower: a thousand clients arriving at
+ * once kept its pongs at 31 to 72 ms on a two-core machine, so it gets
+ * twice the bound. */
+#ifdef UNDER_ASAN
+#define PING_BOUND_MS 100
+#else
+#define PING_BOUND_MS 50
 #endif
 
 /* The server's RSS once the attacks are over, less before, and its peak

@@ -27,9 +27,10 @@ static void a_thousand_threads_each_wait_once(void **state) {
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(r.workers_used, 1000);
-  /* Creating a thousand threads takes a while, but far less than the
+  /* Creating a thousand threads takes a while (5 to 7 s under
+   * ThreadSanitizer on a loaded two-core machine), but far less than the
    * sequential 100 s. */
-  assert_ms_below(MS(r.elapsed_ns), 5000);
+  assert_ms_below(MS(r.elapsed_ns), 20000);
   assert_int_equal(iob_batch_free(b), 0);
 }
 
