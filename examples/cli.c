@@ -295,7 +295,7 @@ const char *cli_style_names(char *out, size_t size, unsigned flags,
   size_t n = 0;
   const iob_style *s;
   for (size_t k = 0; (s = iob_style_at(k)) != NULL && n < 32; k++)
-    if ((iob_style_flags(s) & flags) == flags)
+    if (flags == 0 || (iob_style_flags(s) & flags) != 0)
       names[n++] = iob_style_name(s);
   return cli_join(out, size, names, n, sep, last);
 }

@@ -167,7 +167,7 @@ const char *cli_join(char *out, size_t size, const char *const *names, size_t n,
                      const char *sep, const char *last);
 
 /**
- * The names of the library's styles (iob_style_at()) that have every flag
+ * The names of the library's styles (iob_style_at()) that have any flag
  * in @p flags (0: all of them), joined as by cli_join().
  * @return out.
  */

@@ -13,6 +13,8 @@ enum {
   OPT_PG,
   OPT_URL,
   OPT_DIR,
+  OPT_CPU_US,
+  OPT_LOOPS,
   OPT_COUNT,
   OPT_DURATION,
   OPT_LIMIT,
@@ -31,7 +33,8 @@ static const cli_option options[] = {
     {OPT_STYLES, "styles", "LIST",
      "comma-separated, from %s (default: all of them)"},
     {OPT_WORK, "work", "KIND",
-     "wait (simulated I/O, the default), cpu (spinning), tcp (requests to "
+     "wait (simulated I/O, the default), cpu (spinning), mixed (a wait, "
+     "then --cpu-us of spinning), tcp (requests to "
      "a slow service: --target), pg (SELECT pg_sleep(duration) on "
      "PostgreSQL: --pg), http (HTTP requests: --url) or file (write "
      "256 KiB, fsync and remove a file of its own: --dir; no duration)"},
@@ -46,6 +49,11 @@ static const cli_option options[] = {
     {OPT_DIR, "dir", "DIR",
      "with --work file, the directory to write in (default: a new one "
      "under /tmp, removed at the end)"},
+    {OPT_CPU_US, "cpu-us", "N",
+     "with --work mixed, the microseconds of CPU each operation computes "
+     "after its wait (default 1000)"},
+    {OPT_LOOPS, "loops", "N",
+     "the loops style's event loops, 1..256 (default: one per core)"},
     {OPT_COUNT, "count", "N", "operations per style (default 10)"},
     {OPT_DURATION, "duration", "MS",
      "each operation's length in ms (default 200)"},
@@ -214,6 +222,23 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       value);
     o->url = value;
     break;
+  case OPT_CPU_US:
+    if (!cli_parse_uint(value, 0, IOB_MIXED_CPU_US_MAX, &n))
+      return cli_fail(error, size,
+                      "--cpu-us takes microseconds from 0 to %" PRIu32
+                      ", not '%s'",
+                      IOB_MIXED_CPU_US_MAX, value);
+    o->cpu_us = (uint32_t)n;
+    o->cpu_us_given = true;
+    break;
+  case OPT_LOOPS:
+    if (!cli_parse_uint(value, 1, IOB_LOOPS_MAX, &n))
+      return cli_fail(error, size,
+                      "--loops takes a number of loops from 1 to %d, not "
+                      "'%s'",
+                      IOB_LOOPS_MAX, value);
+    o->loops = (uint32_t)n;
+    break;
   case OPT_DIR:
     if (value[0] == '\0')
       return cli_fail(error, size, "--dir takes a directory, not ''");
@@ -258,7 +283,8 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
 int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                   size_t error_size) {
   *o = (compare_opts){
-      .action = CLI_RUN, .count = 10, .duration_ms = 200, .work = "wait"};
+      .action = CLI_RUN, .count = 10, .duration_ms = 200, .work = "wait",
+      .cpu_us = COMPARE_CPU_US_DEFAULT};
   for (const iob_style *s; o->nstyles < COMPARE_STYLES_MAX &&
                            (s = iob_style_at((size_t)o->nstyles));)
     o->styles[o->nstyles++] = s;
@@ -285,6 +311,14 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
     return cli_fail(error, error_size, "--url goes with --work http");
   if (o->dir != NULL && iob_kind_find(o->work) != &iob_kind_file)
     return cli_fail(error, error_size, "--dir goes with --work file");
+  if (o->cpu_us_given && iob_kind_find(o->work) != &iob_kind_mixed)
+    return cli_fail(error, error_size, "--cpu-us goes with --work mixed");
+  bool loops = false;
+  for (int k = 0; k < o->nstyles; k++)
+    loops = loops || o->styles[k] == &iob_style_loops;
+  if (o->loops != 0 && !loops)
+    return cli_fail(error, error_size,
+                    "--loops goes with the loops style (--styles ...,loops)");
   if (pg && (o->pg == NULL || o->pg[0] == '\0'))
     return cli_fail(error, error_size,
                     "--work pg needs --pg CONNINFO, e.g. --pg 'host=/run/"

@@ -22,6 +22,7 @@
 
 static const iob_kind *kind;
 static const void *target; /* tcp or pg below, or NULL */
+static iob_mixed mixed;
 static iob_tcp_target *tcp;
 #if IOB_EXAMPLES_PG
 static iob_pg_target *pg;
@@ -160,6 +161,11 @@ int compare_work_start(const compare_opts *o) {
   target = NULL;
   if (kind == &iob_kind_file)
     return start_file(o);
+  if (kind == &iob_kind_mixed) {
+    mixed.cpu_us = o->cpu_us;
+    target = &mixed;
+    return 0;
+  }
   if (kind != NULL && kind != &iob_kind_tcp)
     return 0;
   fd_limit_raise(); /* every connection is a descriptor */

@@ -55,6 +55,7 @@ static int run_style(const compare_opts *o, const iob_style *style,
   config->duration_ms = o->duration_ms;
   config->max_in_flight = o->limit;
   config->timeout_ms = o->timeout_ms;
+  config->loops = o->loops;
   config->data = &r;
 
   uv_loop_t loop;
@@ -120,6 +121,12 @@ static const char *work_words(const compare_opts *o) {
       {COMPARE_HTTP_KIND, "HTTP requests"},
       {"file", "writing 256 KiB files (the duration is not used)"},
   };
+  static char mixed[64];
+  if (strcmp(o->work, "mixed") == 0) {
+    snprintf(mixed, sizeof(mixed), "waiting, then %" PRIu32 " us of computing",
+             o->cpu_us);
+    return mixed;
+  }
   for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
     if (strcmp(o->work, words[k].kind) == 0)
       return words[k].words;
@@ -209,6 +216,13 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
              "loop it runs one operation after another, because computing "
              "blocks the loop.",
              best->report.cores, best->report.cores);
+  else if (best->report.kind == &iob_kind_mixed)
+    snprintf(text + len, sizeof(text) - (size_t)len,
+             ". This work waits, then computes. One event loop overlaps the "
+             "waits but computes on one core; threads compute on every core "
+             "but hold a thread through every wait; an event loop per core "
+             "(loops) overlaps the waits and computes on all %u cores.",
+             best->report.cores);
   else if (best->report.kind == &iob_kind_file)
     snprintf(text + len, sizeof(text) - (size_t)len,
              ". These are files on disk: libuv runs every file request of the "

@@ -12,6 +12,9 @@
 /* The most styles one comparison runs. */
 #define COMPARE_STYLES_MAX 16
 
+/* What --work mixed computes after each wait, in µs, unless --cpu-us. */
+#define COMPARE_CPU_US_DEFAULT 1000
+
 /* The kind of operation of iobound-pg, a library of its own that the
  * parser does not need: --work takes its name beside the built-in ones. */
 #define COMPARE_PG_KIND "pg"
@@ -52,6 +55,9 @@ typedef struct compare_opts {
   const char *pg;     /* --pg CONNINFO */
   const char *url;    /* --url URL; NULL: the slow service's /wait/{ms} */
   const char *dir;    /* --dir DIR for --work file; NULL: a new one */
+  uint32_t cpu_us;    /* --cpu-us N for --work mixed */
+  bool cpu_us_given;
+  uint32_t loops;     /* --loops N for the loops style; 0: the cores */
 } compare_opts;
 
 /**

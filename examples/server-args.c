@@ -273,14 +273,16 @@ static int check_run(const request *r, char *error, size_t size) {
   uint32_t at_once = c->max_in_flight != 0 && c->max_in_flight < c->count
                          ? c->max_in_flight
                          : c->count;
-  if (cli_kind_blocks(c->kind) && !(flags & IOB_STYLE_ON_THREADS)) {
+  if (cli_kind_blocks(c->kind) &&
+      !(flags & (IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS))) {
     /* Computing on the loop stops it: every other client would wait. */
     char styles[64];
     snprintf(error, size,
              "work=%s would block the server's loop in the %s style; "
              "use %s",
              c->kind->name, iob_style_name(c->style),
-             cli_style_names(styles, sizeof(styles), IOB_STYLE_ON_THREADS, ", ",
+             cli_style_names(styles, sizeof(styles),
+                             IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS, ", ",
                              " or "));
     return -1;
   }

@@ -59,7 +59,7 @@ extern "C" {
 #endif
 
 #define IOB_VERSION_MAJOR 0
-#define IOB_VERSION_MINOR 3
+#define IOB_VERSION_MINOR 4
 #define IOB_VERSION_PATCH 0
 
 /** @return the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
@@ -126,12 +126,32 @@ IOB_EXPORT extern const iob_style iob_style_threads;
  *  application's file system and DNS requests, alone. */
 IOB_EXPORT extern const iob_style iob_style_workers;
 
+/**
+ * An event loop per core: N loops on N threads of the batch's own
+ * (iob_config.loops; default the cores libuv reports), each running its
+ * share of the operations as iob_style_loop runs all of them. Waits cost
+ * no thread, and what operations compute runs on N cores. Each operation
+ * goes to the loop with the fewest in flight (ties round robin), so equal
+ * work spreads evenly. The batch's own loop, the caller's, hands
+ * operations out and settles them: the limit, shared limits, on_op,
+ * fail_fast, deadlines and the batch callback are as in every style, on
+ * that loop's thread. A kind's start(), stop(), cleanup() and run() run on
+ * the operation's loop, and its open() and close() once on each loop,
+ * each with kind state of its own (IOB_STYLE_LOOPS says so).
+ */
+IOB_EXPORT extern const iob_style iob_style_loops;
+
 /** The style runs each operation's blocking `run` function on a thread
  *  (a kind needs one to run in it). */
 #define IOB_STYLE_ON_THREADS 0x1u
 /** The style creates a thread for each operation in flight, so the
  *  threads the system allows bound how many run at once. */
 #define IOB_STYLE_THREAD_EACH 0x2u
+/** The style runs operations on event loops of its own, one per thread,
+ *  not on the batch's loop: a kind's functions run on the operation's
+ *  loop, where iob_batch_loop() gives that loop, and its open() and
+ *  close() run once per loop, with a batch_size state each. */
+#define IOB_STYLE_LOOPS 0x4u
 
 /** @return the style's short name ("loop"); NULL for NULL. */
 IOB_EXPORT const char *iob_style_name(const iob_style *style);
@@ -141,7 +161,7 @@ IOB_EXPORT unsigned iob_style_flags(const iob_style *style);
 
 /**
  * Find a style by its short name ("sequential", "loop", "pool",
- * "threads", "workers").
+ * "threads", "workers", "loops").
  * @return the style, or NULL for NULL or a name that is not a style.
  */
 IOB_EXPORT const iob_style *iob_style_find(const char *name);
@@ -191,7 +211,9 @@ typedef struct iob_op {
  * end, so a designated initialiser keeps compiling and means the same.
  *
  * Every function runs on the batch's loop thread, except run(), which a
- * thread style calls on one of its threads.
+ * thread style calls on one of its threads. Under iob_style_loops every
+ * function runs on the thread of the operation's own loop (open() and
+ * close() once on each loop), and iob_batch_loop() gives that loop.
  */
 typedef struct iob_kind {
   /** Short name, shown in reports and exports ("tcp"). */
@@ -270,8 +292,30 @@ IOB_EXPORT extern const iob_kind iob_kind_wait;
 IOB_EXPORT extern const iob_kind iob_kind_cpu;
 
 /**
- * Find a kind built into this library by name ("wait", "cpu", "tcp",
- * "file").
+ * Wait, then compute: each operation waits its duration (as
+ * iob_kind_wait), then computes for the target's cpu_us microseconds of
+ * its thread's own CPU time (as iob_kind_cpu), as a request that waits
+ * for a database and then turns the rows into JSON. The config's target
+ * is an iob_mixed (NULL gives IOB_EINVAL). On the loop style the waits
+ * overlap and the computing is serial, one core; on threads the
+ * computing spreads over the cores, at a thread per wait; on
+ * iob_style_loops, both.
+ */
+IOB_EXPORT extern const iob_kind iob_kind_mixed;
+
+/** What iob_kind_mixed's operations compute after their wait. */
+typedef struct iob_mixed {
+  /** Microseconds of CPU time each operation computes after its wait,
+   *  0..IOB_MIXED_CPU_US_MAX (0: a plain wait). */
+  uint32_t cpu_us;
+} iob_mixed;
+
+/** The most CPU time one mixed operation computes: 60 s. */
+#define IOB_MIXED_CPU_US_MAX (UINT32_C(60000000))
+
+/**
+ * Find a kind built into this library by name ("wait", "cpu", "mixed",
+ * "tcp", "file").
  * Kinds of other libraries (iob_kind_pg, in iobound-pg) are not listed.
  * @return the kind, or NULL for NULL or an unknown name.
  */
@@ -435,7 +479,17 @@ struct iob_config {
    * them take turns.
    */
   iob_workers *workers;
+  /**
+   * iob_style_loops: how many event loops, each on a thread of its own,
+   * 1..IOB_LOOPS_MAX; 0 (the default): as many as the cores libuv reports
+   * (uv_available_parallelism()). Never more than the count or
+   * max_in_flight: a loop with nothing to run is not made.
+   */
+  uint32_t loops;
 };
+
+/** The most loops iob_style_loops runs one batch on. */
+#define IOB_LOOPS_MAX 256
 
 /** Set every field of @p config to its default; NULL is a no-op. */
 IOB_EXPORT void iob_config_init(iob_config *config);
@@ -454,8 +508,9 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
  * @param[in] config what to run; NULL gives IOB_EINVAL.
  * @return 0; IOB_EINVAL for count 0 or a kind with nothing to run;
  *         IOB_E2BIG for a count above IOB_COUNT_MAX; IOB_ERANGE for a
- *         duration or timeout above IOB_DURATION_MAX_MS or an op_size
- *         or batch_size above IOB_OP_SIZE_MAX; IOB_ENOTSUP for a kind the
+ *         duration or timeout above IOB_DURATION_MAX_MS, an op_size
+ *         or batch_size above IOB_OP_SIZE_MAX, or loops above
+ *         IOB_LOOPS_MAX; IOB_ENOTSUP for a kind the
  *         style cannot run (no run() on a thread style); what the kind's
  *         check() returns; IOB_ENOMEM when memory runs out.
  *         On error *batch is NULL.
@@ -475,7 +530,9 @@ IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
  *         without a shared pool when the system refuses one of its
  *         threads; IOB_EINVAL for a shared_limit in use on another loop;
  *         IOB_ENOTSUP for a shared workers pool whose stacks are smaller
- *         than the kind's stack_size. On error nothing was started and
+ *         than the kind's stack_size; for iob_style_loops, IOB_EAGAIN
+ *         when the system refuses a loop's thread, and whatever the
+ *         kind's open() returns on a loop. On error nothing was started and
  *         nothing is left on @p loop.
  */
 IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
@@ -573,7 +630,13 @@ IOB_EXPORT iob_batch *iob_handle_batch(const uv_handle_t *handle);
 /** @return the config's data pointer, or NULL for a NULL batch. */
 IOB_EXPORT void *iob_batch_data(const iob_batch *batch);
 
-/** @return the loop the batch runs on, or NULL if not started or NULL. */
+/**
+ * The loop to use for the batch's I/O. Called by a kind's function on one
+ * of iob_style_loops' loops (start(), open()...), the loop of the calling
+ * thread, where the operation runs; anywhere else, the loop the batch was
+ * started on.
+ * @return that loop; NULL for NULL or a batch not started.
+ */
 IOB_EXPORT uv_loop_t *iob_batch_loop(const iob_batch *batch);
 
 /** @return the style the batch runs in (the config's, or the default);
@@ -740,7 +803,9 @@ struct iob_record {
   uint64_t started_ns;  /**< when it began to run (a thread picked it up). */
   uint64_t finished_ns; /**< when it was over. */
   int32_t status;       /**< 0, or a negative error code. */
-  uint32_t worker;      /**< 0: the loop thread; else a thread's number. */
+  /** 0: the batch's loop thread; else the number of the thread that ran
+   *  it (iob_style_loops: its loop's thread). */
+  uint32_t worker;
 };
 
 /** What one operation handed back, beside its record. */
@@ -768,7 +833,8 @@ typedef struct iob_report {
   uint32_t count;          /**< operations in the batch. */
   uint32_t failed;         /**< operations whose status is not 0. */
   uint32_t peak_in_flight; /**< most operations running at one moment. */
-  /** Threads the run could use: 0 for the loop styles; libuv's pool's
+  /** Threads the run could use: 0 for the loop styles; the number of
+   *  loops for iob_style_loops; libuv's pool's
    *  size when iobound can know it (see iob_pool_request_size()), else 0;
    *  the workers' pool's size; or the most threads of its own the threads
    *  style had at once. */

@@ -53,7 +53,7 @@ grep -q "done" "$tmp/out" && fail "progress leaked onto stdout"
 
 "$exe" --format csv --count 2 --duration 1 --work cpu >"$tmp/out" || fail csv
 head -1 "$tmp/out" | grep -q "^style,elapsed_ms,speedup" || fail "csv header"
-[ "$(wc -l <"$tmp/out")" -eq 6 ] || fail "csv rows"
+[ "$(wc -l <"$tmp/out")" -eq 7 ] || fail "csv rows"
 
 "$exe" --format json --count 4 --duration 5 --limit 2 --pool-size 3 \
   >"$tmp/out" || fail "json run"
@@ -64,7 +64,7 @@ d = json.load(open(sys.argv[1]))
 assert d["count"] == 4 and d["limit"] == 2 and d["pool_size"] == 3, d
 assert d["work"] == "wait", d
 assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "threads",
-                                         "workers"]
+                                         "workers", "loops"]
 for s in d["styles"]:
     # The keys of cli_json_report(), which iobound-server writes too.
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",

@@ -59,8 +59,9 @@ static iob_report finish_watched(watch *w) {
 }
 
 static void cancel_mid_run_ends_waits_on_the_loop_at_once(void **state) {
-  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential};
-  for (int k = 0; k < 2; k++) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential,
+                               &iob_style_loops};
+  for (int k = 0; k < 3; k++) {
     watch w = {0};
     iob_config c = config_of(styles[k], 12, 300);
     start_watched(&c, &w, 100);
@@ -880,8 +881,10 @@ static const iob_kind timed_kind_unstoppable = {
 };
 
 static void cancelling_one_operation_begun_by_start_calls_its_stop(void **s) {
-  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential};
-  for (int k = 0; k < 2; k++) {
+  /* The loops style too: there stop() runs on the operation's loop. */
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential,
+                               &iob_style_loops};
+  for (int k = 0; k < 3; k++) {
     for (int timeout = 0; timeout < 2; timeout++) {
       solo o;
       timed_stops = 0;

@@ -233,7 +233,7 @@ static void real_io_is_asked_for_with_work_and_target(void **state) {
   /* The kinds it takes are named: the library's, then pg. */
   assert_int_equal(PARSE(&o, err, "--work", "dns"), CLI_EX_USAGE);
   assert_string_equal(err,
-                      "--work takes wait, cpu, tcp, file, pg or http, not 'dns'");
+                      "--work takes wait, cpu, mixed, tcp, file, pg or http, not 'dns'");
 
   /* http is iobound-http's: --url is its, and only http:// or https://. */
   assert_int_equal(PARSE(&o, err, "--work", "http"), 0);
@@ -318,7 +318,7 @@ static void names_are_joined_from_the_librarys_tables(void **state) {
   assert_string_equal(cli_join(out, sizeof(out), names, 0, ", ", " or "), "");
   assert_string_equal(cli_join(out, 4, names, 3, ",", ","), "a,b");
   assert_string_equal(cli_style_names(out, sizeof(out), 0, ",", ","),
-                      "sequential,loop,pool,threads,workers");
+                      "sequential,loop,pool,threads,workers,loops");
   assert_string_equal(
       cli_style_names(out, sizeof(out), IOB_STYLE_ON_THREADS, ", ", " or "),
       "pool, threads or workers");

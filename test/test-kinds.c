@@ -368,14 +368,15 @@ static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
 }
 
 static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
-  const char *styles[] = {"sequential", "loop", "pool", "threads", "workers"};
-  for (size_t k = 0; k < 5; k++) {
+  const char *styles[] = {"sequential", "loop",    "pool",
+                          "threads",    "workers", "loops"};
+  for (size_t k = 0; k < 6; k++) {
     const iob_style *style = iob_style_at(k);
     assert_non_null(style);
     assert_string_equal(iob_style_name(style), styles[k]);
     assert_ptr_equal(iob_style_find(styles[k]), style);
   }
-  assert_null(iob_style_at(5));
+  assert_null(iob_style_at(6));
   assert_null(iob_style_find("fibers"));
   assert_null(iob_style_find(NULL));
   assert_null(iob_style_name(NULL));
@@ -385,14 +386,14 @@ static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
   assert_int_equal(iob_style_flags(&iob_style_threads),
                    IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH);
 
-  const char *kinds[] = {"wait", "cpu", "tcp", "file"};
-  for (size_t k = 0; k < 4; k++) {
+  const char *kinds[] = {"wait", "cpu", "mixed", "tcp", "file"};
+  for (size_t k = 0; k < 5; k++) {
     const iob_kind *kind = iob_kind_at(k);
     assert_non_null(kind);
     assert_string_equal(kind->name, kinds[k]);
     assert_ptr_equal(iob_kind_find(kinds[k]), kind);
   }
-  assert_null(iob_kind_at(4));
+  assert_null(iob_kind_at(5));
   assert_null(iob_kind_find("user"));
   assert_null(iob_kind_find(NULL));
 }

@@ -243,7 +243,7 @@ static void bad_requests_are_refused_with_a_reason(void **state) {
       {"run loop 5", "usage: run STYLE COUNT DURATION_MS [limit=N] "
                      "[timeout=MS] [work=wait|cpu] [stream=1]"},
       {"run fast 5 5",
-       "unknown style 'fast' (sequential, loop, pool, threads or workers)"},
+       "unknown style 'fast' (sequential, loop, pool, threads, workers or loops)"},
       {"run loop 0 5", "count must be 1..100000, not '0'"},
       {"run loop 100001 5", "count must be 1..100000, not '100001'"},
       {"run loop 99999999999999999999 5",
@@ -266,7 +266,7 @@ static void bad_requests_are_refused_with_a_reason(void **state) {
        "[limit=N] [timeout=MS] [work=wait|cpu] [stream=1])"},
       {"run sequential 5 5 work=cpu",
        "work=cpu would block the server's loop in the sequential style; "
-       "use pool, threads or workers"},
+       "use pool, threads, workers or loops"},
       {"run threads 1001 5",
        "the threads style runs at most 1000 operations at once here; add "
        "limit=1000 (or less)"},
@@ -354,8 +354,8 @@ static void words_echoed_in_errors_are_quoted_and_escaped(void **state) {
     const char *line, *error;
   } cases[] = {
       {"run \xff\xfe 1 1",
-       "unknown style '\\xff\\xfe' (sequential, loop, pool, threads or "
-       "workers)"},
+       "unknown style '\\xff\\xfe' (sequential, loop, pool, threads, "
+       "workers or loops)"},
       {"run loop 1 1 work=a\\x1b", "work must be wait or cpu, not 'a\\\\x1b'"},
       {"run loop \xc3\xa9 1", "count must be 1..100000, not '\\xc3\\xa9'"},
       {"\xe2\x80\xae", "unknown command '\\xe2\\x80\\xae' (run, ping, stats "
@@ -378,8 +378,8 @@ static void words_echoed_in_errors_are_quoted_and_escaped(void **state) {
   char err[256];
   assert_int_equal(server_parse_request(line, &r, err, sizeof(err)), -1);
   assert_string_equal(err, "unknown style 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                           "xxxxxxxx...' (sequential, loop, pool, threads "
-                           "or workers)");
+                           "xxxxxxxx...' (sequential, loop, pool, threads, "
+                           "workers or loops)");
 }
 
 static void cli_escape_shows_every_byte_as_text(void **state) {

@@ -43,7 +43,7 @@ static int check_config(const iob_config *c) {
   if (c->durations_ms == NULL && c->duration_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
   if (c->timeout_ms > IOB_DURATION_MAX_MS || /* so that it counts in ns */
-      c->deadline_ms > IOB_DURATION_MAX_MS)
+      c->deadline_ms > IOB_DURATION_MAX_MS || c->loops > IOB_LOOPS_MAX)
     return IOB_ERANGE;
   return c->kind->check != NULL ? c->kind->check(c) : 0;
 }
@@ -158,7 +158,11 @@ void *iob_batch_data(const iob_batch *batch) {
 }
 
 uv_loop_t *iob_batch_loop(const iob_batch *batch) {
-  return batch ? batch->loop : NULL;
+  if (batch == NULL)
+    return NULL;
+  uv_loop_t *(*here)(const iob_batch *) = batch->config.style->loop_here;
+  uv_loop_t *loop = here != NULL ? here(batch) : NULL;
+  return loop != NULL ? loop : batch->loop;
 }
 
 const iob_style *iob_batch_style(const iob_batch *batch) {
@@ -308,17 +312,24 @@ static void free_run_state(iob_batch *b) {
   b->style_state = b->kind_shared = NULL;
 }
 
+/* A style with loops of its own opens the kind on each of them. */
+static bool kind_per_loop(const iob_batch *b) {
+  return b->config.style->flags & IOB_STYLE_LOOPS;
+}
+
 /* The kind's state for the batch, and its open(); 0 or an error, with
  * nothing left. */
 static int open_kind(iob_batch *b) {
   const iob_kind *k = b->config.kind;
+  if (kind_per_loop(b))
+    return 0;
   if (k->batch_size != 0 && (b->kind_shared = calloc(1, k->batch_size)) == NULL)
     return IOB_ENOMEM;
   return k->open != NULL ? k->open(b, b->kind_shared) : 0;
 }
 
 static void close_kind(iob_batch *b) {
-  if (b->config.kind->close != NULL)
+  if (!kind_per_loop(b) && b->config.kind->close != NULL)
     b->config.kind->close(b, b->kind_shared);
 }
 

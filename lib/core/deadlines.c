@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "deadlines.h"
+#include "internal.h"
 
 #define NONE IOB__NO_ITEM
 
@@ -155,4 +156,23 @@ void iob__deadlines_reorder(iob__deadlines *d, iob__dlist *l) {
     heap_set(d, 0, d->heap[d->nheap]);
     sift_down(d, 0);
   }
+}
+
+/* ---- a batch's plan --------------------------------------------------- */
+
+int iob__deadlines_plan(iob__deadlines *d, const iob_batch *b) {
+  uint64_t timeout = iob__timeout_ns(b);
+  uint32_t count = b->config.count;
+  bool async = iob__is_async(b);
+  *d = (iob__deadlines){0};
+  if (async && timeout == 0)
+    return 0; /* nothing to time */
+  int err = iob__deadlines_init(d, b->records);
+  if (err == 0 && (async || b->config.durations_ms == NULL))
+    err = iob__deadlines_make_list(d, async ? timeout : iob__wait_ns(b, 0),
+                                   count);
+  else
+    for (uint32_t i = 0; i < count && err == 0; i++)
+      err = iob__deadlines_make_list(d, iob__wait_ns(b, i), 1);
+  return err == 0 ? iob__deadlines_ready(d) : err;
 }

@@ -55,6 +55,13 @@ int iob__deadlines_make_list(iob__deadlines *d, uint64_t wait_ns,
                              uint32_t items);
 int iob__deadlines_ready(iob__deadlines *d);
 
+/* Make and plan a queue for every wait batch b's operations can have
+ * on a loop (their waits, or their timeouts for a start() kind), before
+ * anything starts, so that adding never allocates or fails. 0, or
+ * IOB_ENOMEM (then free it). Nothing to time: 0, and d stays empty. */
+struct iob_batch;
+int iob__deadlines_plan(iob__deadlines *d, const struct iob_batch *b);
+
 /* The slow paths of the two below. */
 bool iob__deadlines_add_slow(iob__deadlines *d, iob__dlist *l, uint32_t i);
 void iob__deadlines_reorder(iob__deadlines *d, iob__dlist *l);

@@ -47,6 +47,13 @@ struct iob_style {
   void (*finish)(iob_batch *b);
   /* Optional: the threads it could run operations on (0: the loop's). */
   uint32_t (*threads)(const iob_batch *b);
+  /* Optional, for a style that runs operations on loops of its own
+   * (IOB_STYLE_LOOPS): iob_op_done() of an operation of this batch, from
+   * whatever thread the kind calls it. */
+  int (*op_done)(iob_batch *b, struct iob__slot *s, int status);
+  /* Optional, likewise: the calling thread's loop if it is one of the
+   * batch's own, else NULL (iob_batch_loop() then gives the batch's). */
+  uv_loop_t *(*loop_here)(const iob_batch *b);
 };
 
 /* Where an operation is, while it has a slot. */
@@ -90,6 +97,9 @@ typedef enum iob__state {
 /* A record's status while its operation, cancelled alone before the batch
  * started, waits to settle when it starts. */
 #define IOB__MARKED 2
+/* A record's status while its operation, in flight on another thread's
+ * loop (the loops style), has been asked to stop: asked once. */
+#define IOB__STOPPING 3
 
 /* The counters iob_batch_progress() reads from any thread, as the loop
  * thread publishes them. Done and in flight share one word, so a reader
@@ -219,6 +229,28 @@ static inline uint64_t iob__timeout_ns(const iob_batch *b) {
   return b->config.timeout_ms * 1000000;
 }
 
+/* Does a kind of the batch's begin its operations with start()? */
+static inline bool iob__is_async(const iob_batch *b) {
+  return b->config.kind->start != NULL;
+}
+
+/* How long operation i stays in a loop's timer queue before it ends (a
+ * wait, cut short by the timeout) or runs (run() on a loop: due at
+ * once). */
+static inline uint64_t iob__wait_ns(const iob_batch *b, uint32_t i) {
+  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+    return 0;
+  uint64_t d = iob__duration_ms(b, i), t = b->config.timeout_ms;
+  return (t != 0 && t < d ? t : d) * 1000000;
+}
+
+/* Does the timeout end operation i's wait before its duration? */
+static inline bool iob__cut_short(const iob_batch *b, uint32_t i) {
+  uint64_t t = b->config.timeout_ms;
+  return (b->config.kind->flags & IOB_KIND_WAITS) && t != 0 &&
+         iob__duration_ms(b, i) > t;
+}
+
 /* Settle operation i with a status, on the loop thread (its record's
  * times are set already). */
 void iob__settle(iob_batch *b, uint32_t i, int status);
@@ -281,6 +313,14 @@ static inline void *iob__slot_style(const iob_batch *b, iob__slot *s) {
   return (char *)s + b->slot_style_at;
 }
 
+/* Fill slot s for operation i: its op (shared: the batch's kind state),
+ * its state zeroed, no stop, no outcome. */
+void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i);
+
+/* The kind's side of settling, on the thread the operation ran on: its
+ * cleanup(), and keep what it handed back. The slot stays taken. */
+void iob__slot_close(iob_batch *b, iob__slot *s);
+
 /* The slot of operation i of a start() kind, or NULL if it has none. */
 iob__slot *iob__slot_find(const iob_batch *b, uint32_t i);
 
@@ -322,6 +362,9 @@ uint64_t iob__cpu_ns(void);
 extern int (*iob__thread_create)(uv_thread_t *tid,
                                  const uv_thread_options_t *options,
                                  uv_thread_cb entry, void *arg);
+
+/* Compute for `ns` nanoseconds of the calling thread's own CPU time. */
+void iob__compute_ns(uint64_t ns);
 
 /* Mark libuv's pool as used by iobound: its size is now fixed. */
 void iob__pool_mark_used(void);

@@ -69,9 +69,7 @@ void iob__slots_free(iob_batch *b) {
   b->nslots = b->nfree = 0;
 }
 
-iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
-  uint32_t k = b->free_slots[--b->nfree];
-  iob__slot *s = iob__slot_at(b, k);
+void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   size_t op_size = b->config.kind->op_size;
   void *state = op_size ? (char *)s + b->slot_state_at : NULL;
   if (state != NULL)
@@ -84,6 +82,12 @@ iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
   s->message = NULL;
   s->value = 0;
   s->result = NULL;
+}
+
+iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
+  uint32_t k = b->free_slots[--b->nfree];
+  iob__slot *s = iob__slot_at(b, k);
+  iob__slot_prepare(b, s, i);
   if (b->slot_of != NULL)
     b->slot_of[i] = k;
   return s;
@@ -125,15 +129,19 @@ void iob__slot_release(iob_batch *b, iob__slot *s) {
       (uint32_t)((size_t)((char *)s - b->slots) / b->slot_stride);
 }
 
+void iob__slot_close(iob_batch *b, iob__slot *s) {
+  if (b->config.kind->cleanup != NULL)
+    b->config.kind->cleanup(&s->op);
+  if (s->has_outcome)
+    keep(b, s);
+}
+
 void iob__slot_settle(iob_batch *b, iob__slot *s, int status) {
   uint32_t i = s->op.index;
   int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
   if (stop != 0 && s->phase == IOB__STARTED)
     status = stop; /* told to stop: that is why it ended */
-  if (b->config.kind->cleanup != NULL)
-    b->config.kind->cleanup(&s->op);
-  if (s->has_outcome)
-    keep(b, s);
+  iob__slot_close(b, s);
   iob__slot_release(b, s);
   iob__settle(b, i, status);
 }
@@ -177,6 +185,8 @@ int iob_op_done(iob_op *op, int status) {
     return IOB_EINVAL;
   iob__slot *s = slot_of_op(op);
   iob_batch *b = op->batch;
+  if (b->config.style->op_done != NULL) /* on a loop of the style's own */
+    return b->config.style->op_done(b, s, status);
   /* The thread first: the phase is the loop thread's to read. */
   uv_thread_t self = uv_thread_self();
   if (!uv_thread_equal(&self, &b->loop_thread))

@@ -10,11 +10,13 @@ static const iob_style *const styles[] = {
     &iob_style_pool,
     &iob_style_threads,
     &iob_style_workers,
+    &iob_style_loops,
 };
 
 static const iob_kind *const kinds[] = {
     &iob_kind_wait,
     &iob_kind_cpu,
+    &iob_kind_mixed,
     &iob_kind_tcp,
     &iob_kind_file,
 };

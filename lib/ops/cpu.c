@@ -3,7 +3,7 @@
  * share a core take longer in wall time, as real computations do. */
 #include <time.h>
 
-#include "iobound.h"
+#include "internal.h"
 
 static uint64_t thread_cpu_ns(void) {
   struct timespec ts;
@@ -11,12 +11,16 @@ static uint64_t thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int cpu_run(iob_op *op) {
-  uint64_t end = thread_cpu_ns() + (uint64_t)op->duration_ms * 1000000;
+void iob__compute_ns(uint64_t ns) {
+  uint64_t end = thread_cpu_ns() + ns;
   volatile uint32_t x = 1;
   while (thread_cpu_ns() < end)
-    for (int k = 0; k < 4096; k++)
+    for (int k = 0; k < 1024; k++)
       x = x * 1664525u + 1013904223u;
+}
+
+static int cpu_run(iob_op *op) {
+  iob__compute_ns((uint64_t)op->duration_ms * 1000000);
   return 0;
 }
 

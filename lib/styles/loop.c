@@ -24,43 +24,6 @@ typedef struct loop_state {
   iob__deadlines queue;
 } loop_state;
 
-static bool is_async(const iob_batch *b) {
-  return b->config.kind->start != NULL;
-}
-
-/* How long operation i stays in the queue before it ends (a wait, cut
- * short by the timeout) or runs (run() on the loop: due at once). */
-static uint64_t wait_ns(const iob_batch *b, uint32_t i) {
-  if (!(b->config.kind->flags & IOB_KIND_WAITS))
-    return 0;
-  uint64_t d = iob__duration_ms(b, i), t = b->config.timeout_ms;
-  return (t != 0 && t < d ? t : d) * 1000000;
-}
-
-static bool cut_short(const iob_batch *b, uint32_t i) {
-  uint64_t t = b->config.timeout_ms;
-  return (b->config.kind->flags & IOB_KIND_WAITS) && t != 0 &&
-         iob__duration_ms(b, i) > t;
-}
-
-/* Every wait the batch can have gets its list before anything starts, so
- * a launch never allocates and never fails. */
-static int make_queue(iob_batch *b, loop_state *s) {
-  uint64_t timeout = iob__timeout_ns(b);
-  uint32_t count = b->config.count;
-  if (is_async(b) && timeout == 0)
-    return 0; /* nothing to time */
-  int err = iob__deadlines_init(&s->queue, b->records);
-  if (err == 0 && (is_async(b) || b->config.durations_ms == NULL))
-    err = iob__deadlines_make_list(&s->queue,
-                                   is_async(b) ? timeout : wait_ns(b, 0),
-                                   count);
-  else
-    for (uint32_t i = 0; i < count && err == 0; i++)
-      err = iob__deadlines_make_list(&s->queue, wait_ns(b, i), 1);
-  return err == 0 ? iob__deadlines_ready(&s->queue) : err;
-}
-
 static void on_timer(uv_timer_t *timer);
 
 /* Sleep until the earliest deadline, unless already set to wake by then. */
@@ -120,18 +83,18 @@ static void run_here(iob_batch *b, uint32_t i) {
 static bool due(iob_batch *b, uint32_t i) {
   if (b->records[i].status != IOB__IN_FLIGHT)
     return false; /* cancelled alone while it waited */
-  if (is_async(b)) { /* its timeout, unless it settled already */
+  if (iob__is_async(b)) { /* its timeout, unless it settled already */
     iob__slot *slot = iob__slot_find(b, i);
     if (slot != NULL && slot->phase == IOB__STARTED)
       iob__slot_stop(b, slot, IOB_ETIMEDOUT);
     return false;
   }
-  if (!cut_short(b, i) && b->config.kind->run != NULL) {
+  if (!iob__cut_short(b, i) && b->config.kind->run != NULL) {
     run_here(b, i);
     return true;
   }
   b->records[i].finished_ns = iob__stamp(b);
-  iob__settle(b, i, cut_short(b, i) ? IOB_ETIMEDOUT : 0);
+  iob__settle(b, i, iob__cut_short(b, i) ? IOB_ETIMEDOUT : 0);
   return false;
 }
 
@@ -167,7 +130,7 @@ static void on_timer(uv_timer_t *timer) {
     if (b->records[i].status != IOB__IN_FLIGHT)
       continue; /* cancelled alone meanwhile */
     b->records[i].started_ns = iob__stamp(b);
-    iob__deadlines_add(&s->queue, i, wait_ns(b, i));
+    iob__deadlines_add(&s->queue, i, iob__wait_ns(b, i));
   }
   s->pending = s->pending_end = 0;
   arm(b, s);
@@ -177,7 +140,7 @@ static void on_timer(uv_timer_t *timer) {
 
 static int loop_start(iob_batch *b) {
   loop_state *s = b->style_state;
-  int err = make_queue(b, s);
+  int err = iob__deadlines_plan(&s->queue, b);
   if (err != 0) {
     iob__deadlines_free(&s->queue);
     return err;
@@ -189,14 +152,14 @@ static int loop_start(iob_batch *b) {
 static void loop_launch(iob_batch *b, uint32_t i) {
   loop_state *s = b->style_state;
   b->records[i].started_ns = b->records[i].queued_ns;
-  if (is_async(b)) {
+  if (iob__is_async(b)) {
     start_async(b, s, i);
   } else if (s->in_timer) {
     /* Launches come in the order of their numbers: a range. */
     if (s->pending == s->pending_end)
       s->pending = i;
     s->pending_end = i + 1;
-  } else if (iob__deadlines_add(&s->queue, i, wait_ns(b, i))) {
+  } else if (iob__deadlines_add(&s->queue, i, iob__wait_ns(b, i))) {
     arm(b, s);
   }
 }
@@ -220,7 +183,7 @@ static void loop_cancel(iob_batch *b) {
   loop_state *s = b->style_state;
   uv_timer_stop(&b->timer);
   s->armed = UINT64_MAX;
-  if (is_async(b))
+  if (iob__is_async(b))
     return;
   uint64_t now = iob__stamp(b);
   uint32_t from = s->pending, to = s->pending_end, i;
