@@ -378,60 +378,21 @@ static int run_plain_tcp(const bench_case *bc, run_result *r) {
 
 /* ---- Node.js and Go: a program of their own, one line of results --------- */
 
-/* Run argv with the raised descriptor limit and read its line
- * "result WALL_MS CPU_MS USER_MS SYS_MS OK FAILED ERROR...". */
+/* Run argv with the raised descriptor limit (inherited already; the
+ * program cannot raise it) and read its result line. */
+static void prepare_program(void) { fd_limit_raise(); }
+
 static int run_program(char *const argv[], run_result *r) {
-  int fds[2];
-  if (pipe(fds) != 0)
-    return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0)
-    return -1;
-  if (pid == 0) {
-    close(fds[0]);
-    fd_limit_raise(); /* inherited already; the program cannot do it */
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[1]);
-    execvp(argv[0], argv);
-    fprintf(stderr, "benchmark-http: cannot run %s: %s\n", argv[0],
-            strerror(errno));
-    _exit(127);
-  }
-  close(fds[1]);
-  char out[4096];
-  size_t len = 0;
-  ssize_t n;
-  while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      break;
-    len += (size_t)n;
-    if (len == sizeof(out) - 1)
-      break;
-  }
-  out[len] = '\0';
-  close(fds[0]);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -1;
-  const char *line = strstr(out, "result ");
-  int used = 0;
-  if (line == NULL ||
-      sscanf(line, "result %lf %lf %lf %lf %" SCNu32 " %" SCNu32 " %n",
-             &r->wall_ms, &r->cpu_ms, &r->user_ms, &r->sys_ms, &r->ok,
-             &r->failed, &used) < 6) {
-    fprintf(stderr, "benchmark-http: %s gave no result (%s)\n", argv[0],
-            out);
-    return -1;
-  }
-  snprintf(r->error, sizeof(r->error), "%.*s",
-           (int)strcspn(line + used, "\n"), line + used);
-  if (strcmp(r->error, "-") == 0)
-    r->error[0] = '\0';
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+  bench_line line = {0};
+  int err = bench_run_program(argv, prepare_program, &line);
+  r->wall_ms = line.wall_ms;
+  r->cpu_ms = line.cpu_ms;
+  r->user_ms = line.user_ms;
+  r->sys_ms = line.sys_ms;
+  r->ok = line.ok;
+  r->failed = line.failed;
+  snprintf(r->error, sizeof(r->error), "%s", line.error);
+  return err;
 }
 
 static char node_script[512], go_script[512];
@@ -517,39 +478,12 @@ static int measure(peer *p, bench_case *bc) {
   return 0;
 }
 
-static bool on_path(const char *program) {
-  const char *path = getenv("PATH");
-  if (path == NULL)
-    return false;
-  char dir[4096];
-  for (const char *p = path; *p != '\0';) {
-    size_t n = strcspn(p, ":");
-    snprintf(dir, sizeof(dir), "%.*s/%s", (int)n, p, program);
-    if (access(dir, X_OK) == 0)
-      return true;
-    p += n + (p[n] == ':');
-  }
-  return false;
-}
-
 /* Build the Go client once, into a directory of its own. */
 static bool build_go(bench_case *bc, char *tmpdir) {
-  if (!on_path("go") || access(go_script, R_OK) != 0)
-    return false;
-  if (mkdtemp(tmpdir) == NULL)
+  if (!bench_on_path("go") || mkdtemp(tmpdir) == NULL)
     return false;
   snprintf(bc->go_binary, sizeof(bc->go_binary), "%s/bench-go-http", tmpdir);
-  char cmd[2048];
-  const char *cache = getenv("GOCACHE") || getenv("HOME") ? "" : "GOCACHE=";
-  snprintf(cmd, sizeof(cmd), "%s%s%s go build -o '%s' '%s'", cache,
-           *cache ? tmpdir : "", *cache ? "/cache" : "", bc->go_binary,
-           go_script);
-  fflush(NULL);
-  if (system(cmd) != 0) {
-    fprintf(stderr, "benchmark-http: go build failed: no Go row\n");
-    return false;
-  }
-  return true;
+  return bench_go_build(go_script, tmpdir, bc->go_binary);
 }
 
 /* Medians and minimum of a peer's runs. */
@@ -667,7 +601,7 @@ int main(int argc, char **argv) {
     if (p->mode != NULL && strcmp(p->mode, "go") == 0)
       p->enabled = build_go(&bc, tmpdir);
     else if (p->mode != NULL)
-      p->enabled = on_path("node") && access(node_script, R_OK) == 0;
+      p->enabled = bench_on_path("node") && access(node_script, R_OK) == 0;
   }
   printf("%" PRIu32 " concurrent GET /wait/%" PRIu32 " (and, for the TCP "
          "rows, \"wait %" PRIu32 "\\n\") to the slow service, a process of its "

@@ -9,6 +9,7 @@
 #define IOB_BENCHMARK_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -146,6 +147,111 @@ bench_target(bool met, const char *fmt, ...) {
   printf("\n");
   va_end(ap);
   return met;
+}
+
+/* ---- peers: programs of their own (Go, Node.js, tokio) ------------------- */
+
+/* What a peer program prints, as one line:
+ * "result WALL_MS CPU_MS USER_MS SYS_MS OK FAILED FIRST_ERROR|-". */
+typedef struct bench_line {
+  double wall_ms, cpu_ms, user_ms, sys_ms;
+  uint32_t ok, failed;
+  char error[160]; /* the first failure, in the peer's words; "" if none */
+} bench_line;
+
+/* Run argv (its child calls prepare(), if not NULL, before the exec) and
+ * read its result line. 0, or -1 if it gave none or exited with an
+ * error (the line, if any, is read all the same). */
+static inline int bench_run_program(char *const argv[], void (*prepare)(void),
+                                    bench_line *r) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    if (prepare != NULL)
+      prepare();
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[1]);
+    execvp(argv[0], argv);
+    fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(fds[1]);
+  char out[4096];
+  size_t len = 0;
+  ssize_t n;
+  while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      break;
+    len += (size_t)n;
+    if (len == sizeof(out) - 1)
+      break;
+  }
+  out[len] = '\0';
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return -1;
+  const char *line = strstr(out, "result ");
+  int used = 0;
+  if (line == NULL ||
+      sscanf(line, "result %lf %lf %lf %lf %" SCNu32 " %" SCNu32 " %n",
+             &r->wall_ms, &r->cpu_ms, &r->user_ms, &r->sys_ms, &r->ok,
+             &r->failed, &used) < 6) {
+    fprintf(stderr, "%s gave no result (%s)\n", argv[0], out);
+    return -1;
+  }
+  snprintf(r->error, sizeof(r->error), "%.*s",
+           (int)strcspn(line + used, "\n"), line + used);
+  if (strcmp(r->error, "-") == 0)
+    r->error[0] = '\0';
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Is `program` an executable in a directory of PATH? */
+static inline bool bench_on_path(const char *program) {
+  const char *path = getenv("PATH");
+  if (path == NULL)
+    return false;
+  char file[4096];
+  for (const char *p = path; *p != '\0';) {
+    size_t n = strcspn(p, ":");
+    snprintf(file, sizeof(file), "%.*s/%s", (int)n, p, program);
+    if (access(file, X_OK) == 0)
+      return true;
+    p += n + (p[n] == ':');
+  }
+  return false;
+}
+
+/* Build the Go program `source` into `binary` (a file in `dir`, which
+ * exists), with a build cache in `dir` when there is no HOME to keep one.
+ * false, said on stderr, when there is no go or the build fails. */
+static inline bool bench_go_build(const char *source, const char *dir,
+                                  const char *binary) {
+  if (!bench_on_path("go") || access(source, R_OK) != 0)
+    return false;
+  char cmd[2048];
+  const char *cache = getenv("GOCACHE") || getenv("HOME") ? "" : "GOCACHE=";
+  snprintf(cmd, sizeof(cmd), "%s%s%s go build -o '%s' '%s'", cache,
+           *cache ? dir : "", *cache ? "/cache" : "", binary, source);
+  fflush(NULL);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "go build %s failed: no Go row\n", source);
+    return false;
+  }
+  return true;
 }
 
 #endif
