@@ -72,6 +72,7 @@ struct server {
   unsigned long next_id;
   unsigned long connected;                /* clients in the list */
   unsigned long running, done, cancelled; /* batches */
+  uint32_t loop_threads; /* the loops of running loops-style batches */
   uint64_t operations;                    /* of the running batches */
   /* Limits shared by all clients' batches, so that they take turns:
    * libuv's pool, whose jobs start in the order queued, the threads of
@@ -172,7 +173,8 @@ static void send_stats(client *c) {
       ",\"operations_running\":%" PRIu64 ",\"refused_connections\":%lu"
       ",\"refused_runs\":%lu,\"idle_closed\":%lu}",
       s->connected, s->running, s->done, s->cancelled,
-      (uint64_t)iob_limit_in_use(s->thread_turns), s->operations, s->refused, s->refused_runs, s->idle_closed);
+      (uint64_t)iob_limit_in_use(s->thread_turns) + s->loop_threads,
+      s->operations, s->refused, s->refused_runs, s->idle_closed);
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -198,6 +200,19 @@ static void on_op_settled(iob_batch *batch, uint32_t index,
                   (double)rec->finished_ns / 1e6);
 }
 
+/* The threads a loops-style run makes for its loops: one per core, no
+ * more than it may have operations in flight (iob_config.loops). */
+static uint32_t loop_threads_of(const iob_config *config) {
+  if (!(iob_style_flags(config->style) & IOB_STYLE_LOOPS))
+    return 0;
+  uint32_t n = (uint32_t)uv_available_parallelism();
+  uint32_t at_once = config->max_in_flight != 0 &&
+                             config->max_in_flight < config->count
+                         ? config->max_in_flight
+                         : config->count;
+  return n < at_once ? n : at_once;
+}
+
 /* Every operation has settled: answer, if the client is still there, free
  * the batch, and free the client if its connection has closed too. */
 static void on_batch_done(iob_batch *batch, int status) {
@@ -205,6 +220,7 @@ static void on_batch_done(iob_batch *batch, int status) {
   server *s = c->srv;
   s->running--;
   s->operations -= c->req.config.count;
+  s->loop_threads -= loop_threads_of(&c->req.config);
   if (connection_open(&c->conn)) {
     send_report(c, batch);
     s->done++;
@@ -232,10 +248,21 @@ static iob_limit *turns_of(const server *s, const iob_config *config) {
 }
 
 /* Whether the server-wide caps leave room for the run; if not, say which
- * cap it would pass. Threads are not a reason to refuse: a run waits for
- * its turn on them. */
+ * cap it would pass. A threads-style run's threads are not a reason to
+ * refuse: it waits for its turn on them. A loops-style run makes its
+ * loops' threads when it starts, so they count against --max-threads
+ * while it runs, and a run that would pass it is refused. */
 static bool fits_caps(client *c, const iob_config *config) {
   const server *s = c->srv;
+  uint32_t loops = loop_threads_of(config);
+  if (loops != 0 && s->loop_threads + loops > s->opt.max_threads) {
+    connection_send(&c->conn,
+                    "error server busy: the loops style runs %" PRIu32
+                    " threads and %" PRIu32 " of --max-threads %" PRIu32
+                    " are in use by loops; try later, or another style",
+                    loops, s->loop_threads, s->opt.max_threads);
+    return false;
+  }
   if ((iob_style_flags(config->style) & IOB_STYLE_THREAD_EACH) &&
       s->thread_turns == NULL) {
     connection_send(&c->conn, "error server busy: this server runs no "
@@ -289,6 +316,7 @@ static void start_batch(client *c, const request *r) {
   }
   c->batch = b;
   s->operations += c->req.config.count;
+  s->loop_threads += loop_threads_of(&c->req.config);
   s->running++;
 }
 

@@ -60,8 +60,9 @@ static const struct {
      86400000},
     {{OPT_MAX_THREADS, "max-threads", "N",
       "threads the threads style runs at once, all clients together (more "
-      "wait their turn), 0..100000 (default " STR(
-          SERVER_THREADS_DEFAULT) "; 0: no threads style)"},
+      "wait their turn), and the most the loops style's batches may have "
+      "for their loops (more are refused), 0..100000 (default " STR(
+          SERVER_THREADS_DEFAULT) "; 0: neither style)"},
      100000},
     {{OPT_MAX_OPERATIONS, "max-operations", "N",
       "operations in all running batches together, 0..100000000 (default " STR(
@@ -186,8 +187,9 @@ const char *server_usage(void) {
       "cancels its running batch. A run that would pass --max-operations is\n"
       "refused ('error server busy: ...'). Pool batches share libuv's pool,\n"
       "threads batches share --max-threads threads, and workers batches\n"
-      "the --workers pool, taking turns an operation at a time. SIGINT or\n"
-      "SIGTERM stops the server.\n"
+      "the --workers pool, taking turns an operation at a time; loops\n"
+      "batches run while their loops' threads fit in --max-threads. SIGINT\n"
+      "or SIGTERM stops the server.\n"
       "\n"
       "Exit status: 0 once stopped by a signal, 1 if it cannot listen, 64 for\n"
       "bad arguments.\n",

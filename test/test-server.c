@@ -831,6 +831,33 @@ static void a_server_without_threads_refuses_the_threads_style(void **s) {
   server_down(&p);
 }
 
+/* A loops batch makes a thread per loop when it starts: those count
+ * against --max-threads while it runs, and a run that would pass it is
+ * refused until they are free again. CPU work is fine there: it runs on
+ * the batch's loops, not the server's. */
+static void loops_batches_threads_count_against_max_threads(void **s) {
+  server_proc p;
+  open_loop();
+  start_server_with(&p, (const char *const[]){"--max-threads", "1", NULL});
+  client *a = connect_client(p.port), *b = connect_client(p.port);
+  send_text(a, "run loops 4 300 limit=1\n"); /* one loop: limit 1 */
+  WAIT_UNTIL(json_has(ask(b, "stats"), "\"batches_running\":1"), 5000);
+  assert_true(json_has(b->lines[(b->nlines - 1) % LINES_MAX],
+                       "\"threads_running\":1"));
+  assert_string_equal(ask(b, "run loops 1 1"),
+                      "error server busy: the loops style runs 1 threads "
+                      "and 1 of --max-threads 1 are in use by loops; try "
+                      "later, or another style");
+  assert_true(json_has(ask(b, "run loop 1 1"), "\"status\":\"OK\""));
+  WAIT_UNTIL(a->nlines > 0, 5000);
+  assert_true(json_has(a->lines[0], "\"status\":\"OK\""));
+  assert_true(
+      json_has(ask(b, "run loops 2 10 work=cpu limit=1"), "\"status\":\"OK\""));
+  free_client(a);
+  free_client(b);
+  server_down(&p);
+}
+
 /* libuv's pool is shared and first come, first served: the server's pool
  * batches share a limit of the pool's size, so two clients' batches take
  * turns instead of one waiting for the other's whole batch. */
@@ -957,6 +984,9 @@ int main(int argc, char **argv) {
           server_proc_teardown),
       cmocka_unit_test_teardown(
           a_server_without_threads_refuses_the_threads_style,
+          server_proc_teardown),
+      cmocka_unit_test_teardown(
+          loops_batches_threads_count_against_max_threads,
           server_proc_teardown),
       cmocka_unit_test_teardown(workers_batches_share_the_servers_pool,
                                 server_proc_teardown),
