@@ -43,6 +43,15 @@
 #ifndef IOBOUND_H
 #define IOBOUND_H
 
+/* uv.h, included below, uses POSIX types (pthread_rwlock_t...) that a C
+ * library hides under strict ISO C (-std=c11, not gnu11) unless POSIX is
+ * asked for. Say so here rather than fail deep inside uv.h. */
+#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) &&                      \
+    !defined(_DEFAULT_SOURCE) && !defined(_XOPEN_SOURCE) &&                    \
+    (!defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200112L)
+#error "iobound.h (through uv.h) needs POSIX under strict ISO C: compile with -D_POSIX_C_SOURCE=200809L, or with -std=gnu11"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -2,8 +2,12 @@
 # iobound as a project outside this tree meets it:
 #  (a) installed into a prefix, then a program built with
 #      `pkg-config --cflags --libs iobound` and run;
+#      The installed programs must start from the prefix as they are, with
+#      no LD_LIBRARY_PATH and no ldconfig (an install rpath).
 #  (b) as a Meson subproject: test/subproject-user with this tree in its
-#      subprojects/iobound, configured with --wrap-mode=forcefallback.
+#      subprojects/iobound, configured with --wrap-mode=forcefallback and
+#      default_library=static: linked statically, and nothing of iobound's
+#      installed with the parent.
 # Usage: install-test.sh BUILD_DIR SOURCE_DIR
 # Everything it writes goes into one mktemp directory, removed at the end.
 # Exit 77 (skipped) when pkg-config, meson, ninja or a C compiler is missing.
@@ -39,7 +43,7 @@ version=$(meson introspect "$build" --projectinfo |
 # ---- (a) installed, found with pkg-config --------------------------------
 prefix="$tmp/prefix"
 quietly meson setup "$tmp/build" "$src" --prefix="$prefix" --libdir=lib \
-  --buildtype=plain -Dtests=disabled -Dexamples=disabled
+  --buildtype=plain -Dtests=disabled
 quietly ninja -C "$tmp/build"
 quietly meson install -C "$tmp/build" --no-rebuild
 
@@ -104,6 +108,27 @@ if command -v ldd >/dev/null; then
     fail "a program built with iobound alone loads libcurl"
 fi
 
+# The programs, run from the prefix as a user would, after nothing but
+# the install.
+for p in iobound-compare iobound-server iobound-slow-service \
+  iobound-starvation; do
+  [ -x "$prefix/bin/$p" ] || fail "not installed: bin/$p"
+done
+out=$(env -u LD_LIBRARY_PATH "$prefix/bin/iobound-compare" --version 2>&1) ||
+  fail "the installed iobound-compare does not start: $out"
+echo "$out" | grep -q "$version" || fail "installed --version: $out"
+env -u LD_LIBRARY_PATH "$prefix/bin/iobound-compare" -q --count 2 \
+  --duration 1 --styles loop,loops >"$tmp/log" 2>&1 ||
+  { cat "$tmp/log"; fail "the installed iobound-compare cannot run"; }
+env -u LD_LIBRARY_PATH "$prefix/bin/iobound-server" --help >/dev/null 2>&1 ||
+  fail "the installed iobound-server does not start"
+if command -v ldd >/dev/null; then
+  env -u LD_LIBRARY_PATH ldd "$prefix/bin/iobound-compare" |
+    grep -q "libiobound.so.* => $prefix/lib/" ||
+    fail "the installed iobound-compare does not load the prefix's library"
+fi
+echo "installed programs: $out"
+
 # ---- (a') iobound-pg, installed, found with pkg-config --------------------
 if [ "$with_pg" = yes ]; then
   [ "$(pkg-config --modversion iobound-pg)" = "$version" ] ||
@@ -140,13 +165,21 @@ else
   echo "installed: built without libpq, so no iobound-pg to try"
 fi
 
-# Not a failure, but worth knowing: uv.h, and so iobound.h, needs POSIX
-# feature macros under strict ISO C, and neither iobound.pc nor the Meson
-# dependency passes the -D_POSIX_C_SOURCE iobound builds itself with.
+# Under strict ISO C, uv.h (and so iobound.h) needs POSIX's feature
+# macros: iobound.h says how, instead of an error deep inside uv.h. The
+# define, or gnu11, is enough.
 # shellcheck disable=SC2046
 "$cc" -std=c11 -fsyntax-only $(pkg-config --cflags iobound) \
-  "$src/test/subproject-user/main.c" >/dev/null 2>&1 ||
-  echo "note: with -std=c11, iobound.h needs -D_POSIX_C_SOURCE=200809L"
+  "$src/test/subproject-user/main.c" >"$tmp/log" 2>&1 &&
+  fail "-std=c11 without POSIX compiled: uv.h changed, or the check did"
+grep -q "compile with -D_POSIX_C_SOURCE=200809L" "$tmp/log" ||
+  { cat "$tmp/log"; fail "-std=c11: no clear error from iobound.h"; }
+for flags in "-std=c11 -D_POSIX_C_SOURCE=200809L" -std=gnu11; do
+  # shellcheck disable=SC2046,SC2086
+  "$cc" $flags -fsyntax-only $(pkg-config --cflags iobound) \
+    "$src/test/subproject-user/main.c" >"$tmp/log" 2>&1 ||
+    { cat "$tmp/log"; fail "$flags: iobound.h does not compile"; }
+done
 
 # ---- (b) as a Meson subproject -------------------------------------------
 unset PKG_CONFIG_PATH
@@ -156,7 +189,7 @@ cp "$src/test/subproject-user/meson.build" "$src/test/subproject-user/main.c" \
   "$user/"
 ln -s "$(cd "$src" && pwd)" "$user/subprojects/iobound"
 quietly meson setup "$tmp/user-build" "$user" --wrap-mode=forcefallback \
-  --buildtype=plain
+  --buildtype=plain -Ddefault_library=static --prefix="$tmp/user-prefix"
 grep -q "Dependency iobound found: YES $version (overridden)" \
   "$tmp/user-build/meson-logs/meson-log.txt" ||
   fail "dependency('iobound') did not fall back to the subproject"
@@ -165,4 +198,15 @@ out=$("$tmp/user-build/iobound-user") || fail "subproject: $out"
 echo "subproject: $out"
 echo "$out" | grep -q "^iobound $version: 10 waits of 20 ms took" ||
   fail "subproject: unexpected output"
+# default_library=static: the program carries iobound, and needs no
+# libiobound.so; the parent's install holds nothing of iobound's.
+if command -v ldd >/dev/null; then
+  ldd "$tmp/user-build/iobound-user" | grep -q libiobound &&
+    fail "subproject, default_library=static: linked the shared library"
+fi
+quietly meson install -C "$tmp/user-build" --no-rebuild
+if [ -d "$tmp/user-prefix" ]; then
+  found=$(find "$tmp/user-prefix" -name '*iobound*' | head -3)
+  [ -z "$found" ] || fail "the parent's install holds iobound's files: $found"
+fi
 echo "install and subproject: ok"
