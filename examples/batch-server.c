@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,10 +153,8 @@ static void send_report(client *c, const iob_batch *batch) {
   iob_report r;
   int err = iob_batch_report(batch, &r);
   char line[1024];
-  cli_json_batch json = {.config = &c->req.config,
-                         .report = &r,
-                         .speedup = r.speedup,
-                         .max_rss_kib = cli_max_rss_kib()};
+  cli_json_batch json = {
+      .config = &c->req.config, .report = &r, .vs_sequential = NAN};
   if (err == 0 && cli_json_report(line, sizeof(line), &json) < 0)
     err = IOB_ENOMEM;
   if (err != 0)

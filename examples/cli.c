@@ -327,25 +327,23 @@ static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
 int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
   const iob_report *r = b->report;
-  char style[64], work[64];
+  char style[64], work[64], vs[32] = "null";
+  if (isfinite(b->vs_sequential))
+    snprintf(vs, sizeof(vs), "%.3f", b->vs_sequential);
   int n = snprintf(
       out, size,
       "{\"style\":\"%s\",\"work\":\"%s\",\"count\":%" PRIu32
       ",\"duration_ms\":%" PRIu64 ",\"limit\":%" PRIu32
-      ",\"timeout_ms\":%" PRIu64 ",\"elapsed_ms\":%.3f,\"speedup\":%.3f"
+      ",\"timeout_ms\":%" PRIu64 ",\"elapsed_ms\":%.3f,\"overlap\":%.3f"
+      ",\"vs_sequential\":%s"
       ",\"peak_in_flight\":%" PRIu32 ",\"threads\":%" PRIu32
       ",\"workers_used\":%" PRIu32 ",\"cpu_ms\":%.3f,\"failed\":%" PRIu32
-      ",\"status\":\"%s\",\"max_rss_kib\":%ld}",
+      ",\"status\":\"%s\"}",
       json_text(iob_style_name(r->style), style, sizeof(style)),
       json_text(r->kind ? r->kind->name : NULL, work, sizeof(work)), r->count,
       b->config->duration_ms, b->config->max_in_flight, b->config->timeout_ms,
-      ms(r->elapsed_ns), isfinite(b->speedup) ? b->speedup : 0.0,
+      ms(r->elapsed_ns), isfinite(r->speedup) ? r->speedup : 0.0, vs,
       r->peak_in_flight, r->threads, r->workers_used, ms(r->cpu_ns), r->failed,
-      iob_err_name(r->status), b->max_rss_kib);
+      iob_err_name(r->status));
   return n >= 0 && (size_t)n < size ? n : -1;
-}
-
-long cli_max_rss_kib(void) {
-  struct rusage ru;
-  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
 }

@@ -187,21 +187,21 @@ bool cli_kind_blocks(const iob_kind *kind);
 typedef struct cli_json_batch {
   const iob_config *config; /* what it was asked to run */
   const iob_report *report; /* how it went */
-  double speedup;           /* report->speedup, or one against a baseline */
-  long max_rss_kib;         /* the process's peak memory when it ended */
+  /* The sequential style's elapsed time / this batch's, when a sequential
+   * batch of the same operations ran; NAN when none did. */
+  double vs_sequential;
 } cli_json_batch;
 
 /**
  * Write one batch's report as one line of JSON, without a newline:
  * "style", "work" (its kind), "count", "duration_ms", "limit",
- * "timeout_ms", "elapsed_ms", "speedup", "peak_in_flight", "threads",
- * "workers_used", "cpu_ms", "failed", "status" and "max_rss_kib".
- * Milliseconds and the speed-up have three decimals.
+ * "timeout_ms", "elapsed_ms", "overlap" (the operations' own times added
+ * up / elapsed: how many ran at once, on average), "vs_sequential" (null
+ * when no sequential batch ran), "peak_in_flight", "threads",
+ * "workers_used", "cpu_ms", "failed" and "status". Milliseconds and the
+ * ratios have three decimals.
  * @return its length, or -1 if it does not fit in @p size bytes.
  */
 int cli_json_report(char *out, size_t size, const cli_json_batch *batch);
-
-/** @return this process's peak resident memory so far, in KiB. */
-long cli_max_rss_kib(void);
 
 #endif

@@ -148,6 +148,19 @@ static int parse_word(const char *text, const char *const *words) {
 static const char *const formats[] = {"table", "csv", "json", NULL};
 static const char *const progresses[] = {"auto", "always", "never", NULL};
 
+/* A value that is an option of ours, given where a name was due. */
+static bool looks_like_option(const char *value) {
+  if (strcmp(value, "-q") == 0 || strcmp(value, "-h") == 0)
+    return true;
+  if (strncmp(value, "--", 2) != 0)
+    return false;
+  size_t n = strcspn(value + 2, "=");
+  for (const cli_option *opt = options; opt->name != NULL; opt++)
+    if (strlen(opt->name) == n && strncmp(opt->name, value + 2, n) == 0)
+      return true;
+  return false;
+}
+
 /* Apply one option and its value. */
 static int apply(compare_opts *o, int opt, const char *value, char *error,
                  size_t size) {
@@ -168,6 +181,7 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       "--duration takes milliseconds from 0 to %" PRIu64
                       ", not '%s'",
                       IOB_DURATION_MAX_MS, value);
+    o->duration_given = true;
     break;
   case OPT_LIMIT:
     if (!cli_parse_uint(value, 0, UINT32_MAX, &n))
@@ -242,6 +256,11 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
   case OPT_DIR:
     if (value[0] == '\0')
       return cli_fail(error, size, "--dir takes a directory, not ''");
+    if (looks_like_option(value))
+      return cli_fail(error, size,
+                      "--dir takes a directory, not the option '%s' (for a "
+                      "directory of that name, write ./%s)",
+                      value, value);
     o->dir = value;
     break;
   case OPT_FORMAT:
@@ -262,6 +281,12 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
     if (value[0] == '\0')
       return cli_fail(error, size, "%s takes a file name",
                       opt == OPT_SVG ? "--svg" : "--trace");
+    /* "--svg --count 3" forgot the file: not a file named "--count". */
+    if (looks_like_option(value))
+      return cli_fail(error, size,
+                      "%s takes a file name, not the option '%s' (for a file "
+                      "of that name, write ./%s)",
+                      opt == OPT_SVG ? "--svg" : "--trace", value, value);
     *(opt == OPT_SVG ? &o->svg_path : &o->trace_path) = value;
     break;
   case OPT_TIMELINE:
@@ -311,6 +336,15 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
     return cli_fail(error, error_size, "--url goes with --work http");
   if (o->dir != NULL && iob_kind_find(o->work) != &iob_kind_file)
     return cli_fail(error, error_size, "--dir goes with --work file");
+  if (o->timeline && o->format != COMPARE_TABLE)
+    return cli_fail(error, error_size,
+                    "--timeline draws under the table: it goes with "
+                    "--format table (for csv or json, write the timeline "
+                    "with --svg FILE or --trace FILE)");
+  if (o->duration_given && iob_kind_find(o->work) == &iob_kind_file)
+    return cli_fail(error, error_size,
+                    "--work file takes no --duration: each operation writes "
+                    "its file, however long that takes");
   if (o->cpu_us_given && iob_kind_find(o->work) != &iob_kind_mixed)
     return cli_fail(error, error_size, "--cpu-us goes with --work mixed");
   bool loops = false;

@@ -74,8 +74,9 @@ static int start_service(const compare_opts *o, char *address, size_t size) {
     return CLI_EX_FAILED;
   }
   snprintf(address, size, "127.0.0.1:%u", port);
-  if (!o->quiet)
-    printf("The slow service runs on %s for this comparison.\n", address);
+  if (!o->quiet) /* not a result: stdout is for results only */
+    fprintf(stderr, "The slow service runs on %s for this comparison.\n",
+            address);
   return 0;
 }
 

@@ -2,8 +2,11 @@
  * turn, then a table (or CSV, or JSON) of how each style did. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "compare.h"
@@ -13,7 +16,6 @@ typedef struct result {
   iob_config config;
   iob_batch *batch; /* finished, kept for the timelines */
   iob_report report;
-  long max_rss_kib; /* the process's peak resident memory so far */
 } result;
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
@@ -25,23 +27,30 @@ typedef struct run {
   const iob_style *style;
   uv_timer_t ticker;
   bool progress;
+  int width; /* of the last progress line written */
 } run;
 
+/* Rewrite the progress line, padded with spaces over a longer one before
+ * it (no terminal escapes: stderr may be a file). */
 static void on_tick(uv_timer_t *t) {
   run *r = t->data;
   iob_progress p;
   iob_batch_progress(r->batch, &p);
-  fprintf(stderr,
-          "\r%-10s %" PRIu32 " of %" PRIu32 " done, %" PRIu32 " in flight",
-          iob_style_name(r->style), p.done, p.done + p.in_flight + p.waiting,
-          p.in_flight);
+  char line[128];
+  int n = snprintf(line, sizeof(line),
+                   "%-10s %" PRIu32 " of %" PRIu32 " done, %" PRIu32
+                   " in flight",
+                   iob_style_name(r->style), p.done,
+                   p.done + p.in_flight + p.waiting, p.in_flight);
+  fprintf(stderr, "\r%s%*s", line, r->width > n ? r->width - n : 0, "");
+  r->width = n;
 }
 
 static void on_done(iob_batch *batch, int status) {
   run *r = iob_batch_data(batch);
   uv_close((uv_handle_t *)&r->ticker, NULL);
-  if (r->progress)
-    fputs("\r\033[K", stderr); /* wipe the progress line */
+  if (r->progress && r->width > 0) /* wipe the progress line */
+    fprintf(stderr, "\r%*s\r", r->width, "");
 }
 
 static int run_style(const compare_opts *o, const iob_style *style,
@@ -88,11 +97,23 @@ static int run_style(const compare_opts *o, const iob_style *style,
   uv_loop_close(&loop);
 
   out->style = style;
-  out->max_rss_kib = cli_max_rss_kib();
   return err;
 }
 
 /* ---- printing ----------------------------------------------------------- */
+
+/* The width for the text chart: the terminal's when stdout is one (else
+ * COLUMNS, else 80), within what iob_export_chart() draws, 40..1000. */
+static unsigned terminal_width(void) {
+  unsigned width = 80;
+  struct winsize ws;
+  const char *columns = getenv("COLUMNS");
+  if (isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    width = ws.ws_col;
+  else if (columns != NULL && atoi(columns) > 0)
+    width = (unsigned)atoi(columns);
+  return width < 40 ? 40 : width > 1000 ? 1000 : width;
+}
 
 /* The baseline every speed-up is measured against: sequential, if it ran. */
 static const result *find_sequential(const result *r, int n) {
@@ -102,9 +123,10 @@ static const result *find_sequential(const result *r, int n) {
   return NULL;
 }
 
-static double speedup(const result *r, const result *base) {
-  if (base == NULL)
-    return r->report.speedup;
+/* Sequential's time / this style's: NAN when sequential did not run. */
+static double vs_sequential(const result *r, const result *base) {
+  if (base == NULL || r->report.elapsed_ns == 0)
+    return NAN;
   return (double)base->report.elapsed_ns / (double)r->report.elapsed_ns;
 }
 
@@ -139,32 +161,45 @@ static void print_table(const compare_opts *o, const result *r, int n) {
     printf("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
            o->count, o->duration_ms, work_words(o),
            n > 0 ? r[0].report.cores : 0);
-  printf("%-11s %12s %9s %8s %8s %10s\n", "style", "elapsed", "speed-up",
-         "peak", "threads", "cpu time");
+  printf("%-11s %12s %8s %9s %8s %8s %10s\n", "style", "elapsed", "vs seq",
+         "overlap", "peak", "threads", "cpu time");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
-    printf("%-11s %9.1f ms %8.1fx %8" PRIu32 " %8" PRIu32 " %7.1f ms\n",
-           iob_style_name(r[k].style), ms(rep->elapsed_ns),
-           speedup(&r[k], base), rep->peak_in_flight, rep->threads,
-           ms(rep->cpu_ns));
+    double vs = vs_sequential(&r[k], base);
+    char vs_text[16] = "-";
+    if (isfinite(vs))
+      snprintf(vs_text, sizeof(vs_text), "%.1fx", vs);
+    printf("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms\n",
+           iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text,
+           rep->speedup, rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
   }
-  if (!o->quiet)
-    printf("\nspeed-up: %s; peak: most operations running at once\n",
-           base ? "sequential time / this style's time"
-                : "sum of the operations' own times / this style's time");
+  if (!o->quiet) {
+    char legend[400], folded[480];
+    snprintf(legend, sizeof(legend),
+             "vs seq: the sequential style's time / this style's%s; "
+             "overlap: the operations' own times added up / this style's "
+             "time (how many ran at once, on average); peak: the most at "
+             "once",
+             base ? "" : " (sequential did not run)");
+    printf("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
+  }
 }
 
 static void print_csv(const result *r, int n) {
-  puts("style,elapsed_ms,speedup,peak_in_flight,threads,workers_used,cpu_ms,"
-       "failed");
+  puts("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
+       "workers_used,cpu_ms,failed");
   const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
-    printf("%s,%.3f,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
+    double vs = vs_sequential(&r[k], base);
+    char vs_text[32] = ""; /* empty: sequential did not run */
+    if (isfinite(vs))
+      snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
+    printf("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
            "\n",
-           iob_style_name(r[k].style), ms(rep->elapsed_ns),
-           speedup(&r[k], base), rep->peak_in_flight, rep->threads,
-           rep->workers_used, ms(rep->cpu_ns), rep->failed);
+           iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text,
+           rep->speedup, rep->peak_in_flight, rep->threads, rep->workers_used,
+           ms(rep->cpu_ns), rep->failed);
   }
 }
 
@@ -180,8 +215,7 @@ static void print_json(const compare_opts *o, const result *r, int n) {
     char line[1024];
     cli_json_batch b = {.config = &r[k].config,
                         .report = &r[k].report,
-                        .speedup = speedup(&r[k], base),
-                        .max_rss_kib = r[k].max_rss_kib};
+                        .vs_sequential = vs_sequential(&r[k], base)};
     if (cli_json_report(line, sizeof(line), &b) < 0)
       snprintf(line, sizeof(line), "{}");
     printf("%s\n%s", k ? "," : "", line);
@@ -189,10 +223,13 @@ static void print_json(const compare_opts *o, const result *r, int n) {
   puts("\n]}");
 }
 
+/* The quickest style whose operations all succeeded, or NULL: a time
+ * with failures in it is not the time of the work. */
 static const result *fastest(const result *r, int n) {
-  const result *best = &r[0];
-  for (int k = 1; k < n; k++)
-    if (r[k].report.elapsed_ns < best->report.elapsed_ns)
+  const result *best = NULL;
+  for (int k = 0; k < n; k++)
+    if (r[k].report.failed == 0 &&
+        (best == NULL || r[k].report.elapsed_ns < best->report.elapsed_ns))
       best = &r[k];
   return best;
 }
@@ -200,6 +237,11 @@ static const result *fastest(const result *r, int n) {
 /* A plain sentence that says what the table shows, and why. */
 static void print_verdict(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n), *best = fastest(r, n);
+  if (best == NULL) {
+    printf("\nNo style ran every operation without a failure, so none is "
+           "called fastest: the failures are on stderr.\n");
+    return;
+  }
   if (n < 2)
     return;
   char text[512];
@@ -208,13 +250,15 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
   if (base != NULL && best != base)
     len +=
         snprintf(text + len, sizeof(text) - (size_t)len,
-                 ", %.1fx faster than one after another", speedup(best, base));
+                 ", %.1fx faster than one after another",
+                 vs_sequential(best, base));
   if (cli_kind_blocks(best->report.kind))
     snprintf(text + len, sizeof(text) - (size_t)len,
-             ". This work computes: it only overlaps on the %u cores the "
-             "machine has, so no style gets much past %ux, and on the event "
-             "loop it runs one operation after another, because computing "
-             "blocks the loop.",
+             ". This work computes: however many operations overlap, only "
+             "as many as the machine has cores (%u) make progress at once, so "
+             "no style runs it much more than %ux faster than one after "
+             "another; on the event loop it runs one operation after "
+             "another, because computing blocks the loop.",
              best->report.cores, best->report.cores);
   else if (best->report.kind == &iob_kind_mixed)
     snprintf(text + len, sizeof(text) - (size_t)len,
@@ -297,44 +341,45 @@ int main(int argc, char **argv) {
   FILE *trace = open_output(o.trace_path);
   if ((o.svg_path && svg == NULL) || (o.trace_path && trace == NULL))
     rc = CLI_EX_CANTCREAT;
-  bool progress = !o.quiet && o.progress != COMPARE_PROGRESS_NEVER &&
-                  (o.progress == COMPARE_PROGRESS_ALWAYS || isatty(2));
+  /* -q means no progress unless asked for by name. */
+  bool progress = o.progress == COMPARE_PROGRESS_ALWAYS ||
+                  (o.progress == COMPARE_PROGRESS_AUTO && !o.quiet &&
+                   isatty(2));
   if (rc == 0)
     rc = compare_work_start(&o);
+  /* Every style runs; those that could not are told of after the
+   * results of those that could. */
   result results[COMPARE_STYLES_MAX] = {0};
   const iob_batch *batches[COMPARE_STYLES_MAX];
-  int nran = 0, failed = 0;
-  for (; nran < o.nstyles && rc == 0; nran++) {
-    int err = run_style(&o, o.styles[nran], progress, &results[nran]);
-    batches[nran] = results[nran].batch;
+  const iob_style *broken[COMPARE_STYLES_MAX];
+  int broken_err[COMPARE_STYLES_MAX];
+  int nran = 0, nbroken = 0, failed = 0;
+  bool started = rc == 0;
+  for (int k = 0; k < o.nstyles && started; k++) {
+    int err = run_style(&o, o.styles[k], progress, &results[nran]);
     if (err != 0) {
-      fprintf(stderr, "iobound-compare: the %s style failed: %s\n",
-              iob_style_name(o.styles[nran]), iob_strerror(err));
-      if (err == IOB_EAGAIN)
-        fprintf(stderr,
-                "iobound-compare: the system refused the pool's %u threads: "
-                "it allows about %" PRIu32 " more (ulimit -u, threads-max); "
-                "use --pool-size with fewer\n",
-                iob_pool_size(), iob_threads_available());
-      rc = CLI_EX_FAILED;
+      broken[nbroken] = o.styles[k];
+      broken_err[nbroken++] = err;
+      continue;
     }
-    failed += results[nran].report.failed != 0;
+    batches[nran] = results[nran].batch;
+    failed += results[nran++].report.failed != 0;
   }
   compare_work_stop();
-  if (rc == 0) {
-    size_t n = (size_t)o.nstyles;
+  if (started && nran > 0) {
+    size_t n = (size_t)nran;
     if (o.format == COMPARE_JSON) {
-      print_json(&o, results, o.nstyles);
+      print_json(&o, results, nran);
     } else if (o.format == COMPARE_CSV) {
-      print_csv(results, o.nstyles);
+      print_csv(results, nran);
     } else {
-      print_table(&o, results, o.nstyles);
+      print_table(&o, results, nran);
       if (o.timeline) {
         putchar('\n');
-        iob_export_chart(stdout, batches, n, 80);
+        iob_export_chart(stdout, batches, n, terminal_width());
       }
       if (!o.quiet)
-        print_verdict(&o, results, o.nstyles);
+        print_verdict(&o, results, nran);
     }
     snprintf(svg_title, sizeof(svg_title),
              "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
@@ -344,9 +389,25 @@ int main(int argc, char **argv) {
         !write_output(trace, o.trace_path, iob_export_trace, batches, n))
       rc = CLI_EX_CANTCREAT;
     svg = trace = NULL;
-    if (rc == 0 && failed)
-      rc = CLI_EX_FAILED;
   }
+  fflush(stdout); /* the results, then what kept a style from running */
+  for (int k = 0; k < nbroken; k++) {
+    fprintf(stderr, "iobound-compare: the %s style could not run: %s\n",
+            iob_style_name(broken[k]), iob_strerror(broken_err[k]));
+    if (broken_err[k] == IOB_EAGAIN && broken[k] == &iob_style_pool)
+      fprintf(stderr,
+              "iobound-compare: the system refused the pool's %u threads: "
+              "it allows about %" PRIu32 " more (ulimit -u, threads-max); "
+              "use --pool-size with fewer\n",
+              iob_pool_size(), iob_threads_available());
+    else if (broken_err[k] == IOB_EAGAIN)
+      fprintf(stderr,
+              "iobound-compare: the system refused the %s style a thread: "
+              "it allows about %" PRIu32 " more (ulimit -u, threads-max)\n",
+              iob_style_name(broken[k]), iob_threads_available());
+  }
+  if (rc == 0 && (failed || nbroken))
+    rc = CLI_EX_FAILED;
   if (svg != NULL)
     fclose(svg);
   if (trace != NULL)

@@ -55,6 +55,7 @@ typedef struct compare_opts {
   const char *pg;     /* --pg CONNINFO */
   const char *url;    /* --url URL; NULL: the slow service's /wait/{ms} */
   const char *dir;    /* --dir DIR for --work file; NULL: a new one */
+  bool duration_given; /* --duration was given */
   uint32_t cpu_us;    /* --cpu-us N for --work mixed */
   bool cpu_us_given;
   uint32_t loops;     /* --loops N for the loops style; 0: the cores */

@@ -12,7 +12,13 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--pool-size 2000" "--limit x" "--work tcp --target nohost:80" \
             "--work tcp --target 127.0.0.1" "--target 127.0.0.1:80" \
             "--work pg" "--pg dbname=x" "--work tcp --pg dbname=x" \
+            "--timeline --format json" "--timeline --format csv" \
+            "--svg --count 3" "--trace -q" "--work file --dir --count" \
+            "--work file --duration 5" "--cpu-us 5" "--work cpu --cpu-us 5" \
+            "--loops 2 --styles loop" "--loops 0" "--loops 257" \
+            "--work mixed --cpu-us 60000001" \
             "--count 100000000 --styles threads"; do
+  # (the last, too many threads, is checked for its hint below)
   # shellcheck disable=SC2086
   "$exe" $args >"$tmp/out" 2>"$tmp/err"
   rc=$?
@@ -36,12 +42,62 @@ grep -q '12\\x1b\[31mX' "$tmp/err" || fail "the argument not shown escaped"
 
 # A table with a row per style, and the sentence that explains it.
 "$exe" --count 3 --duration 10 >"$tmp/out" 2>"$tmp/err" || fail "table run"
-for style in sequential loop pool threads workers; do
+for style in sequential loop pool threads workers loops; do
   grep -q "^$style " "$tmp/out" || fail "no row for $style"
 done
 grep -q "style was fastest" "$tmp/out" || fail "no verdict sentence"
 # stderr is a file here, not a terminal: no progress line.
 [ -s "$tmp/err" ] && fail "progress shown on a non-terminal"
+
+# A progress line asked for by name is shown even with -q (which means
+# "no progress" only unless asked); each rewrite covers the one before it
+# with spaces, so a shorter line leaves nothing of a longer one behind.
+"$exe" -q --progress always --count 4 --duration 300 \
+  --styles sequential,loop >"$tmp/out" 2>"$tmp/err" || fail "-q --progress always"
+grep -q "done" "$tmp/err" || fail "-q hid an explicit --progress always"
+python3 - "$tmp/err" <<'PY' || fail "the progress line left stale characters"
+import sys
+parts = open(sys.argv[1]).read().split("\r")
+for a, b in zip(parts, parts[1:]):
+    if a.strip() and len(b) < len(a):
+        sys.exit(f"{b!r} written over the longer {a!r}")
+PY
+
+# The chart takes the terminal's width (COLUMNS when stdout is no
+# terminal), not always 80 columns.
+COLUMNS=150 "$exe" --timeline --count 4 --duration 20 --styles loop \
+  >"$tmp/out" || fail "--timeline"
+awk 'length > 80 { wide = 1 } length > 150 { exit 1 } END { exit !wide }' \
+  "$tmp/out" || fail "the chart did not take COLUMNS=150"
+
+# Every operation failed (a port nothing listens on): the table is there,
+# but no style is called fastest.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$exe" --work tcp --target "127.0.0.1:$port" --count 2 --duration 1 \
+  --styles loop,threads >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "every operation failed, yet not exit 1"
+grep -q "^loop " "$tmp/out" || fail "all failed: the table is missing"
+grep -q "fastest" "$tmp/out" && ! grep -q "none is called fastest" "$tmp/out" &&
+  fail "all failed, yet a style was called fastest"
+grep -q "ECONNREFUSED" "$tmp/err" || fail "all failed: no reason on stderr"
+
+# A style that cannot run (a workers pool of 64 threads, for a user held
+# to 16) does not hide the others' results: they are printed, then why it
+# could not run. Needs root, to become nobody under a low RLIMIT_NPROC.
+as_nobody() {
+  setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"
+}
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
+  command -v prlimit >/dev/null && id nobody >/dev/null 2>&1 &&
+  as_nobody "$exe" --version >/dev/null 2>&1; then
+  as_nobody prlimit --nproc=16 "$exe" --count 64 --duration 1 --limit 64 \
+    --styles loop,workers >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  [ $rc -eq 1 ] || fail "a style that could not run: exit $rc, not 1"
+  grep -q "^loop " "$tmp/out" || fail "the loop style's results were lost"
+  grep -q "the workers style could not run" "$tmp/err" ||
+    fail "no word of the workers style ($(cat "$tmp/err"))"
+fi
 
 "$exe" --count 3 --duration 300 --styles loop --progress always \
   >"$tmp/out" 2>"$tmp/err" || fail "progress run"
@@ -52,7 +108,8 @@ grep -q "done" "$tmp/out" && fail "progress leaked onto stdout"
 [ "$(wc -l <"$tmp/out")" -eq 3 ] || fail "-q printed more than the table"
 
 "$exe" --format csv --count 2 --duration 1 --work cpu >"$tmp/out" || fail csv
-head -1 "$tmp/out" | grep -q "^style,elapsed_ms,speedup" || fail "csv header"
+head -1 "$tmp/out" | grep -q "^style,elapsed_ms,vs_sequential,overlap," ||
+  fail "csv header"
 [ "$(wc -l <"$tmp/out")" -eq 7 ] || fail "csv rows"
 
 "$exe" --format json --count 4 --duration 5 --limit 2 --pool-size 3 \
@@ -68,11 +125,36 @@ assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "thre
 for s in d["styles"]:
     # The keys of cli_json_report(), which iobound-server writes too.
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",
-              "elapsed_ms", "speedup", "peak_in_flight", "threads",
-              "workers_used", "cpu_ms", "failed", "status", "max_rss_kib"):
+              "elapsed_ms", "overlap", "vs_sequential", "peak_in_flight",
+              "threads", "workers_used", "cpu_ms", "failed", "status"):
         assert k in s, k
     assert s["work"] == "wait" and s["status"] == "OK", s
     assert s["peak_in_flight"] <= 2, s
+PY
+  # Only results on stdout: without -q too, what the tool says of the
+  # slow service it started goes to stderr, so the JSON still parses.
+  "$exe" --format json --work tcp --count 2 --duration 5 --styles loop \
+    >"$tmp/out" 2>"$tmp/err" || fail "json tcp run without -q"
+  python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/out" ||
+    fail "json with --work tcp, without -q: stdout is not JSON alone"
+  grep -q "slow service runs on" "$tmp/err" ||
+    fail "the slow service's address was not said on stderr"
+  # One name per quantity: without the sequential style there is no
+  # speed-up over it (null), only how much the operations overlapped.
+  "$exe" --format json -q --work cpu --count 4 --duration 20 \
+    --styles threads,pool >"$tmp/out" || fail "json cpu run"
+  python3 - "$tmp/out" <<'PY' || fail "vs_sequential without sequential"
+import json, sys
+for s in json.load(open(sys.argv[1]))["styles"]:
+    assert s["vs_sequential"] is None and s["overlap"] > 0, s
+PY
+  "$exe" --format json -q --work cpu --count 4 --duration 20 \
+    --styles sequential,threads >"$tmp/out" || fail "json cpu run"
+  python3 - "$tmp/out" <<'PY' || fail "vs_sequential with sequential"
+import json, sys
+seq, threads = json.load(open(sys.argv[1]))["styles"]
+assert seq["vs_sequential"] == 1.0, seq
+assert threads["vs_sequential"] > 0, threads  # a number (how much: timing)
 PY
   # The kind's own name, whatever it is.
   "$exe" --format json -q --work tcp --count 2 --duration 5 --styles loop \

@@ -1,5 +1,6 @@
 /* iobound-compare's arguments: defaults, every flag, every bad value; and
  * what the example programs share (cli.c). */
+#include <math.h>
 #include <string.h>
 
 #include "../examples/compare.h"
@@ -348,20 +349,24 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
                        .workers_used = 2,
                        .status = IOB_ECANCELED,
                        .elapsed_ns = 40123456,
-                       .cpu_ns = 60000000};
-  cli_json_batch b = {.config = &config,
-                      .report = &report,
-                      .speedup = 1.5,
-                      .max_rss_kib = 4096};
+                       .cpu_ns = 60000000,
+                       .speedup = 1.25};
+  cli_json_batch b = {.config = &config, .report = &report,
+                      .vs_sequential = 1.5};
   char line[512];
   int n = cli_json_report(line, sizeof(line), &b);
   assert_string_equal(
       line, "{\"style\":\"pool\",\"work\":\"cpu\",\"count\":3,"
             "\"duration_ms\":20,\"limit\":2,\"timeout_ms\":500,"
-            "\"elapsed_ms\":40.123,\"speedup\":1.500,\"peak_in_flight\":2,"
-            "\"threads\":4,\"workers_used\":2,\"cpu_ms\":60.000,"
-            "\"failed\":1,\"status\":\"IOB_ECANCELED\",\"max_rss_kib\":4096}");
+            "\"elapsed_ms\":40.123,\"overlap\":1.250,\"vs_sequential\":1.500,"
+            "\"peak_in_flight\":2,\"threads\":4,\"workers_used\":2,"
+            "\"cpu_ms\":60.000,\"failed\":1,\"status\":\"IOB_ECANCELED\"}");
   assert_int_equal(n, (int)strlen(line));
+  /* Without a sequential batch to compare with, the ratio is null: the
+   * overlap is not passed off as a speed-up. */
+  b.vs_sequential = NAN;
+  assert_true(cli_json_report(line, sizeof(line), &b) > 0);
+  assert_non_null(strstr(line, "\"overlap\":1.250,\"vs_sequential\":null,"));
   /* A name that needs escaping is escaped; a line that does not fit is
    * refused, not cut. */
   iob_kind odd = {.name = "a\"b\\c\n"};

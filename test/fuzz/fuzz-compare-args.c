@@ -88,7 +88,10 @@ static void check_same(const compare_opts *x, const compare_opts *y,
                  x->timeout_ms == y->timeout_ms &&
                  x->pool_size == y->pool_size && x->format == y->format &&
                  x->progress == y->progress && x->quiet == y->quiet &&
-                 x->timeline == y->timeline && x->nstyles == y->nstyles,
+                 x->timeline == y->timeline && x->nstyles == y->nstyles &&
+                 x->duration_given == y->duration_given &&
+                 x->cpu_us == y->cpu_us &&
+                 x->cpu_us_given == y->cpu_us_given && x->loops == y->loops,
              "%s: other numbers or flags", what);
   for (int k = 0; k < x->nstyles; k++)
     FUZZ_CHECK(x->styles[k] == y->styles[k], "%s: style %d differs", what, k);
@@ -145,6 +148,19 @@ static void check_ranges(const args *a, const compare_opts *o) {
                    strncmp(o->url, "https://", 8) == 0,
                "the URL '%s' is not http:// or https://", o->url);
   }
+  FUZZ_CHECK(!o->timeline || o->format == COMPARE_TABLE,
+             "--timeline with a format that draws no chart");
+  FUZZ_CHECK(!(o->duration_given && file), "--duration with --work file");
+  FUZZ_CHECK(!o->cpu_us_given || iob_kind_find(o->work) == &iob_kind_mixed,
+             "--cpu-us with --work %s", o->work);
+  FUZZ_CHECK(o->cpu_us <= IOB_MIXED_CPU_US_MAX, "--cpu-us %" PRIu32, o->cpu_us);
+  FUZZ_CHECK(o->loops <= IOB_LOOPS_MAX, "--loops %" PRIu32, o->loops);
+  if (o->loops != 0) {
+    bool loops = false;
+    for (int k = 0; k < o->nstyles; k++)
+      loops = loops || o->styles[k] == &iob_style_loops;
+    FUZZ_CHECK(loops, "--loops without the loops style");
+  }
   if (o->dir != NULL) {
     FUZZ_CHECK(file, "--dir with --work %s", o->work);
     FUZZ_CHECK(points_into(a, o->dir), "the directory is not an argument");
@@ -174,6 +190,9 @@ static void check_round_trip(const compare_opts *o) {
   static const char *const formats[] = {"table", "csv", "json"};
   static const char *const progresses[] = {"auto", "always", "never"};
   char count[16], duration[24], limit[16], timeout[24], pool[16];
+  char cpu_us[16], loops[16];
+  snprintf(cpu_us, sizeof(cpu_us), "%" PRIu32, o->cpu_us);
+  snprintf(loops, sizeof(loops), "%" PRIu32, o->loops);
   char styles[160] = "";
   snprintf(count, sizeof(count), "%" PRIu32, o->count);
   snprintf(duration, sizeof(duration), "%" PRIu64, o->duration_ms);
@@ -185,12 +204,22 @@ static void check_round_trip(const compare_opts *o) {
     snprintf(styles + len, sizeof(styles) - len, "%s%s", k ? "," : "",
              iob_style_name(o->styles[k]));
   }
-  const char *words[40];
+  const char *words[48];
   int n = 0;
   words[n++] = "--count";
   words[n++] = count;
-  words[n++] = "--duration";
-  words[n++] = duration;
+  if (o->duration_given) {
+    words[n++] = "--duration";
+    words[n++] = duration;
+  }
+  if (o->cpu_us_given) {
+    words[n++] = "--cpu-us";
+    words[n++] = cpu_us;
+  }
+  if (o->loops != 0) {
+    words[n++] = "--loops";
+    words[n++] = loops;
+  }
   words[n++] = "--limit";
   words[n++] = limit;
   words[n++] = "--timeout";
