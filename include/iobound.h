@@ -808,7 +808,10 @@ IOB_EXPORT uint32_t iob_workers_threads(const iob_workers *workers);
  * settled, and the status IOB_ECANCELED.
  */
 struct iob_record {
-  uint64_t queued_ns;   /**< when it was handed to its style. */
+  /** When it was handed to its style. Every operation is asked for when
+   *  the batch starts: under a limit, one waited for a free slot from 0
+   *  to queued_ns (the timelines draw that wait). */
+  uint64_t queued_ns;
   uint64_t started_ns;  /**< when it began to run (a thread picked it up). */
   uint64_t finished_ns; /**< when it was over. */
   int32_t status;       /**< 0, or a negative error code. */

@@ -263,8 +263,9 @@ svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
   size_t waiting = 0;
   for (size_t k = 0; k < f->n; k++)
     for (uint32_t i = 0; i < OPS; i++) {
-      const iob_record *r = &iob_batch_records(f->batches[k], NULL)[i];
-      waiting += r->started_ns > r->queued_ns;
+      iob_record r = iob__drawn(&iob_batch_records(f->batches[k], NULL)[i],
+                                iob__waits_for_slot(f->batches[k]));
+      waiting += r.started_ns > r.queued_ns;
     }
   assert_int_equal(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
                    0);
@@ -396,12 +397,59 @@ static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
   }
   for (size_t k = 0; k < f->n; k++)
     for (uint32_t i = 0; i < OPS; i++) {
-      const iob_record *r = &iob_batch_records(f->batches[k], NULL)[i];
-      waited += r->started_ns > r->queued_ns;
+      iob_record r = iob__drawn(&iob_batch_records(f->batches[k], NULL)[i],
+                                iob__waits_for_slot(f->batches[k]));
+      waited += r.started_ns > r.queued_ns;
     }
   assert_int_equal(runs, OPS * f->n);
   assert_int_equal(queued, waited);
   free(json);
+}
+
+/* Under max_in_flight an operation waits for a slot from the batch's
+ * start, when every operation was asked for, until one frees: that wait
+ * is drawn as queued time in all three pictures, though the record's
+ * queued_ns is when the operation was handed to its style. */
+static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
+  iob_config c = config_of(&iob_style_loop, 4, 50);
+  c.max_in_flight = 1;
+  iob_batch *b = run_on_own_loop(&c, NULL);
+  const iob_record *r = iob_batch_records(b, NULL);
+  assert_true(r[3].queued_ns >= 150 * 1000000); /* handed over late */
+  const iob_batch *one[] = {b};
+  capture cap;
+  assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+  char *svg = capture_end(&cap);
+  /* Operations 1 to 3 waited 50, 100 and 150 ms, from x = the axis. */
+  assert_int_equal(count_of(svg, "<rect class=\"queued\""), 3);
+  assert_non_null(strstr(svg, "op 3: queued for 15"));
+  free(svg);
+  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 60), 0);
+  char *chart = capture_end(&cap);
+  /* Operation 3's row: waiting ('.') from the first column. */
+  const char *row = strstr(chart, "op 3");
+  assert_non_null(row);
+  assert_non_null(strstr(row, "|..."));
+  free(chart);
+  assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+  char *json = capture_end(&cap);
+  size_t queued = 0;
+  bool op3 = false;
+  for (char *line = strtok(json, "\n"); line != NULL;
+       line = strtok(NULL, "\n")) {
+    trace_event e;
+    if (!parse_complete(line, "queued", &e))
+      continue;
+    queued++; /* operation 0 too, if its launch took a nanosecond */
+    assert_int_equal(e.ts_ns, 0); /* from the batch's start */
+    if (e.tid == 4) { /* operation 3 */
+      op3 = true;
+      assert_true(e.dur_ns >= 150 * 1000000);
+    }
+  }
+  assert_true(op3 && queued >= 3);
+  free(json);
+  iob_batch_free(b);
 }
 
 static void
@@ -592,10 +640,10 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   char cells[10];
   const char *want[] = {"..####    ", "..xxxx    ", "..cccc    "};
   for (int k = 0; k < 3; k++) {
-    iob__chart_cells(cells, 10, 5000000, &records[k], 1);
+    iob__chart_cells(cells, 10, 5000000, &records[k], 1, false);
     assert_memory_equal(cells, want[k], 10);
   }
-  iob__chart_cells(cells, 10, 5000000, records, 3); /* a group: the worst */
+  iob__chart_cells(cells, 10, 5000000, records, 3, false); /* the worst */
   assert_memory_equal(cells, "..xxxx    ", 10);
 }
 
@@ -606,14 +654,14 @@ static void slices_hold_the_mean_number_in_flight(void **state) {
    * 5..15; one instant op at 12, which adds nothing to a mean. */
   const iob_record records[] = {{0, 5, 15, 0, 0}, {12, 12, 12, 0, 0}};
   double v[3 * IOB__LAYERS];
-  iob__slices(records, 2, 20, v, 2);
+  iob__slices(records, 2, 20, v, 2, false);
   assert_true(v[IOB__QUEUED] == 0.5 && v[IOB__OK] == 0.5);
   assert_true(v[IOB__LAYERS + IOB__QUEUED] == 0);
   assert_true(v[IOB__LAYERS + IOB__OK] == 0.5);
   /* Many whole slices at once, and a failed run in its own layer. */
   const iob_record failed = {0, 0, 1000, IOB_ETIMEDOUT, 0};
   double many[11 * IOB__LAYERS];
-  iob__slices(&failed, 1, 1000, many, 10);
+  iob__slices(&failed, 1, 1000, many, 10, false);
   for (size_t k = 0; k < 10; k++) {
     assert_true(many[k * IOB__LAYERS + IOB__FAILED] == 1);
     assert_true(many[k * IOB__LAYERS + IOB__OK] == 0);
@@ -648,6 +696,7 @@ int main(void) {
       cmocka_unit_test(svg_hatches_queued_time_only_where_an_operation_waited),
       cmocka_unit_test(svg_escapes_any_title),
       cmocka_unit_test(thread_numbers_near_the_top_cost_what_the_batch_does),
+      cmocka_unit_test(the_wait_for_a_slot_under_a_limit_is_drawn),
       cmocka_unit_test(svg_without_a_title_names_what_ran),
       cmocka_unit_test(svg_of_a_large_batch_is_aggregated_and_stays_small),
       cmocka_unit_test(trace_has_one_run_per_operation_with_its_own_times),

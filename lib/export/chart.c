@@ -53,7 +53,7 @@ static void mark(char *cells, unsigned first, unsigned last, char symbol) {
 }
 
 void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
-                      const iob_record *records, uint32_t n) {
+                      const iob_record *records, uint32_t n, bool from_start) {
   static const char run_marks[] = {
       [IOB__OK] = '#', [IOB__FAILED] = 'x', [IOB__CANCELLED] = 'c'};
   memset(cells, ' ', ncols);
@@ -65,8 +65,9 @@ void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
                         : first; /* an instant still shows */
     if (last < first)
       last = first;
-    if (r->started_ns > r->queued_ns)
-      mark(cells, column_at(r->queued_ns, span, ncols), first, '.');
+    uint64_t queued = from_start ? 0 : r->queued_ns;
+    if (r->started_ns > queued)
+      mark(cells, column_at(queued, span, ncols), first, '.');
     mark(cells, first, last, run_marks[iob__outcome_of(r->status)]);
   }
 }
@@ -193,7 +194,8 @@ static void write_rows(const chart *ch, const iob_batch *b, char *cells) {
     uint32_t n =
         b->config.count - first < group ? b->config.count - first : group;
     row_label(label, sizeof(label), b, first, group, threads);
-    iob__chart_cells(cells, ch->ncols, ch->span, &b->records[first], n);
+    iob__chart_cells(cells, ch->ncols, ch->span, &b->records[first], n,
+                     iob__waits_for_slot(b));
     fprintf(ch->out, "%*s%-*s |%.*s|\n", INDENT, "", (int)ch->label_w, label,
             (int)ch->ncols, cells);
   }

@@ -176,8 +176,12 @@ static void add_interval(double *values, int layer, size_t n, double slice_ns,
   }
 }
 
+bool iob__waits_for_slot(const iob_batch *b) {
+  return b->limit < b->config.count || b->config.shared_limit != NULL;
+}
+
 void iob__slices(const iob_record *records, uint32_t count, uint64_t span,
-                 double *values, size_t n) {
+                 double *values, size_t n, bool from_start) {
   size_t size = (n + 1) * IOB__LAYERS;
   memset(values, 0, size * sizeof(*values));
   double slice_ns = (double)span / (double)n;
@@ -185,7 +189,8 @@ void iob__slices(const iob_record *records, uint32_t count, uint64_t span,
     const iob_record *r = &records[i];
     add_interval(values, (int)iob__outcome_of(r->status), n, slice_ns,
                  r->started_ns, r->finished_ns);
-    add_interval(values, IOB__QUEUED, n, slice_ns, r->queued_ns, r->started_ns);
+    add_interval(values, IOB__QUEUED, n, slice_ns,
+                 from_start ? 0 : r->queued_ns, r->started_ns);
   }
   for (size_t k = IOB__LAYERS; k < size; k++)
     values[k] += values[k - IOB__LAYERS];

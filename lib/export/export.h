@@ -27,6 +27,23 @@ typedef enum iob__outcome {
 
 iob__outcome iob__outcome_of(int32_t status);
 
+/* Did the batch's operations wait for a slot under a limit (its
+ * max_in_flight, its style's, a shared limit)? Then each was waiting from
+ * the batch's start, when all of them were asked for, until it was handed
+ * to its style (queued_ns): the pictures draw that wait as queued time,
+ * with the wait for a thread after it. Else queued time starts at
+ * queued_ns. */
+bool iob__waits_for_slot(const iob_batch *b);
+
+/* Operation r as drawn: its queued time from the batch's start when it
+ * waited for a slot. */
+static inline iob_record iob__drawn(const iob_record *r, bool from_start) {
+  iob_record d = *r;
+  if (from_start)
+    d.queued_ns = 0;
+  return d;
+}
+
 /* IOB_EINVAL for a NULL stream, list or entry or no batch; IOB_EBUSY for
  * a batch that has not finished. Called before anything is written. */
 int iob__export_check(FILE *out, const iob_batch *const *batches, size_t n);
@@ -70,14 +87,15 @@ void iob__caption(char *buf, size_t size, const iob_batch *b,
 
 /* The mean number of operations in flight in each of n equal slices of
  * 0..span, in layers: running, by how the run ended (layer = its
- * iob__outcome), and queued, waiting to start. The layers add up to all
+ * iob__outcome), and queued, waiting to start (from the batch's start
+ * when from_start, as iob__drawn()). The layers add up to all
  * in flight. Slice k's layer is values[k * IOB__LAYERS + layer]; values
  * must have room for n + 1 slices. O(count + n), whatever the durations. */
 #define IOB__QUEUED 3
 #define IOB__LAYERS 4
 
 void iob__slices(const iob_record *records, uint32_t count, uint64_t span,
-                 double *values, size_t n);
+                 double *values, size_t n, bool from_start);
 
 /* ---- one operation, in each format --------------------------------------
  * These take a record, not a batch, so a test can show them any status. */
@@ -104,8 +122,9 @@ void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r);
 
 /* One chart row for records[0..n): ncols cells over 0..span, each the
  * strongest thing any of the operations did in it: 'x' failed, 'c'
- * cancelled, '#' running, '.' queued, ' ' nothing. */
+ * cancelled, '#' running, '.' queued, ' ' nothing; queued from the
+ * batch's start when from_start (iob__waits_for_slot()). */
 void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
-                      const iob_record *records, uint32_t n);
+                      const iob_record *records, uint32_t n, bool from_start);
 
 #endif /* IOB_EXPORT_H */

@@ -448,13 +448,14 @@ static void write_bars(const svg *s, const iob_batch *b, double top) {
   double h = row_height(count);
   /* Low rows share labels: one every `every` rows keeps them apart. */
   uint32_t every = h >= LABEL_ROW_H ? 1 : (uint32_t)(LABEL_ROW_H / h) + 1;
+  bool from_start = iob__waits_for_slot(b);
   for (uint32_t i = 0; i < count; i++) {
-    const iob_record *r = &b->records[i];
+    iob_record r = iob__drawn(&b->records[i], from_start);
     iob__svg_row row = {LEFT, s->px_per_ns, top + (double)i * h, h,
-                        thread_fill(s, r->worker)};
+                        thread_fill(s, r.worker)};
     if (i % every == 0)
       row_label(s->out, row.y, every == 1 ? h : LABEL_ROW_H, i);
-    iob__svg_op(s->out, &row, i, r);
+    iob__svg_op(s->out, &row, i, &r);
   }
 }
 
@@ -513,7 +514,8 @@ static void write_area(const svg *s, const iob_batch *b, double top) {
   double height = AREA_H - 4;
   double running[SLICES], failed[SLICES], queued[SLICES], below[SLICES];
   double peak = 0;
-  iob__slices(b->records, b->config.count, s->span, s->slices, SLICES);
+  iob__slices(b->records, b->config.count, s->span, s->slices, SLICES,
+              iob__waits_for_slot(b));
   for (size_t k = 0; k < SLICES; k++) {
     const double *v = &s->slices[k * IOB__LAYERS];
     running[k] = v[IOB__OK];

@@ -135,7 +135,8 @@ static void write_counter(FILE *out, unsigned pid, const iob_batch *b,
                           double *slices) {
   const iob_batch *one[] = {b};
   uint64_t span = iob__export_span(one, 1);
-  iob__slices(b->records, b->config.count, span, slices, COUNTER_SLICES);
+  iob__slices(b->records, b->config.count, span, slices, COUNTER_SLICES,
+              iob__waits_for_slot(b));
   /* The end: nothing is in flight any more. */
   memset(&slices[COUNTER_SLICES * IOB__LAYERS], 0,
          IOB__LAYERS * sizeof(*slices));
@@ -158,11 +159,13 @@ static void write_batch(FILE *out, unsigned pid, const iob_batch *b,
                         const iob_report *r, double *slices) {
   write_process(out, pid, b, r);
   write_counter(out, pid, b, slices);
+  bool from_start = iob__waits_for_slot(b);
   for (uint32_t i = 0; i < b->config.count; i++) {
     /* A full disk fails every write from here on: stop early. */
     if (i % 4096 == 0 && ferror(out))
       return;
-    iob__trace_op(out, pid, i, &b->records[i]);
+    iob_record drawn = iob__drawn(&b->records[i], from_start);
+    iob__trace_op(out, pid, i, &drawn);
   }
 }
 
