@@ -18,7 +18,8 @@
  *   called iob_batch_start() is taken to be that loop's thread. Calls that
  *   change a running batch (iob_op_done(), iob_batch_cancel_op(),
  *   iob_group_add()) must come from that thread; from another they return
- *   IOB_EPERM. iob_batch_cancel(), iob_batch_cancel_async() and
+ *   IOB_EPERM. Under iob_style_loops, iob_op_done() comes from the
+ *   operation's own loop's thread instead (where its kind runs). iob_batch_cancel(), iob_batch_cancel_async() and
  *   iob_batch_progress() work from any thread, and
  *   iob_batch_cancel_async() from a signal handler too.
  * - A batch is reference-counted. iob_batch_create() gives you one
@@ -247,7 +248,8 @@ typedef struct iob_kind {
    * Loop styles: begin the operation without blocking and return 0, then
    * call iob_op_done() once, later, from the loop thread; or return a
    * negative code at once (that is then its status; do not call
-   * iob_op_done()).
+   * iob_op_done()). Statuses are 0 or negative here and everywhere: a
+   * positive one is recorded as IOB_EINVAL.
    */
   int (*start)(iob_op *op);
   /**
@@ -336,14 +338,16 @@ IOB_EXPORT const iob_kind *iob_kind_at(size_t position);
 
 /**
  * Settle operation @p op, begun by its kind's start(), with @p status (0
- * or a negative code). Call it once, from the loop thread: @p op and its
- * state are not valid after it (the library reuses them for another
- * operation, so a second call is a bug it cannot always tell). An
+ * or a negative code; a positive one is recorded as IOB_EINVAL). Call it
+ * once, from the loop thread: @p op and its state are not valid after it
+ * (the library reuses them for another operation, so a second call is a
+ * bug it cannot always tell). An
  * operation told to stop is recorded with the reason (IOB_ECANCELED or
  * IOB_ETIMEDOUT) whatever @p status.
  * @return 0; IOB_EINVAL for NULL or an operation given to run(), not
  *         begun by start(); IOB_EPERM from a thread other than the loop's
- *         (a run() on a thread of the style's included).
+ *         (a run() on a thread of the style's included; under
+ *         iob_style_loops, any thread but the operation's own loop's).
  */
 IOB_EXPORT int iob_op_done(iob_op *op, int status);
 
@@ -489,16 +493,26 @@ struct iob_config {
    */
   iob_workers *workers;
   /**
-   * iob_style_loops: how many event loops, each on a thread of its own,
-   * 1..IOB_LOOPS_MAX; 0 (the default): as many as the cores libuv reports
-   * (uv_available_parallelism()). Never more than the count or
-   * max_in_flight: a loop with nothing to run is not made.
+   * iob_style_loops: how many event loops, each on a thread of its own
+   * with the system's default stack, 1..IOB_LOOPS_MAX; 0 (the default): as
+   * many as the cores libuv reports (uv_available_parallelism()), at most
+   * IOB_LOOPS_MAX. Never more than the count or max_in_flight: a loop with
+   * nothing to run is not made.
    */
   uint32_t loops;
+  /**
+   * Optional: the application's name for the batch ("nightly import"),
+   * shown in the timelines' captions beside the style. Copied by
+   * iob_batch_create(): at most IOB_LABEL_MAX bytes, UTF-8, no control
+   * characters. NULL: none.
+   */
+  const char *label;
 };
 
 /** The most loops iob_style_loops runs one batch on. */
 #define IOB_LOOPS_MAX 256
+/** The longest iob_config.label, in bytes. */
+#define IOB_LABEL_MAX 80
 
 /** Set every field of @p config to its default; NULL is a no-op. */
 IOB_EXPORT void iob_config_init(iob_config *config);
@@ -518,8 +532,9 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
  * @return 0; IOB_EINVAL for count 0 or a kind with nothing to run;
  *         IOB_E2BIG for a count above IOB_COUNT_MAX; IOB_ERANGE for a
  *         duration or timeout above IOB_DURATION_MAX_MS, an op_size
- *         or batch_size above IOB_OP_SIZE_MAX, or loops above
- *         IOB_LOOPS_MAX; IOB_ENOTSUP for a kind the
+ *         or batch_size above IOB_OP_SIZE_MAX, loops above
+ *         IOB_LOOPS_MAX, or a label longer than IOB_LABEL_MAX; IOB_EINVAL
+ *         for a label with a control character; IOB_ENOTSUP for a kind the
  *         style cannot run (no run() on a thread style); what the kind's
  *         check() returns; IOB_ENOMEM when memory runs out.
  *         On error *batch is NULL.
@@ -566,7 +581,10 @@ IOB_EXPORT int iob_batch_free(iob_batch *batch);
  * once, with IOB_ECANCELED (or the first failure's status, for fail_fast).
  * From the loop's thread the cancel happens before this returns; from
  * any other thread (holding a reference) it is asked for, as by
- * iob_batch_cancel_async(). A batch cancelled before it started starts
+ * iob_batch_cancel_async(). Under iob_style_loops what runs on its loops
+ * is told before this returns, and settles once its loop has handed it
+ * back, on the batch's loop, an iteration or so later (a loop busy with a
+ * run() hears it when that run() returns). A batch cancelled before it started starts
  * nothing: its operations settle as cancelled when it starts.
  * @return 0, also for a batch already cancelled, finished or never
  *         started, and from the on_op of its last operation (nothing is
@@ -595,8 +613,11 @@ IOB_EXPORT int iob_batch_cancel_async(iob_batch *batch);
  * running on a thread is told (iob_op_stopping()) and recorded as it
  * ends, with the status it ends with. The others get IOB_ECANCELED; the
  * rest of the batch runs on, and fail_fast does not count it as a
- * failure. Before the batch starts (from the thread that starts it), it
- * marks the operation, which then never starts.
+ * failure. Under iob_style_loops the operation settles once its loop has
+ * handed it back, not before this returns, and a run() running on a loop
+ * is not told: it ends, and is recorded as it ends. Before the batch
+ * starts (from the thread that starts it), it marks the operation, which
+ * then never starts.
  * @return 0, also for an operation that has settled or a batch that has
  *         finished (nothing to cancel); IOB_EINVAL for NULL or an index
  *         out of range; IOB_EPERM from a thread other than the running
@@ -816,7 +837,8 @@ struct iob_record {
   uint64_t finished_ns; /**< when it was over. */
   int32_t status;       /**< 0, or a negative error code. */
   /** 0: the batch's loop thread; else the number of the thread that ran
-   *  it (iob_style_loops: its loop's thread). */
+   *  it (iob_style_loops: the thread of the loop it was handed to, also
+   *  when it was cancelled before it ran). */
   uint32_t worker;
 };
 

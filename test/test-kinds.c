@@ -452,8 +452,47 @@ static void op_functions_refuse_null(void **state) {
   assert_int_equal(iob_op_stopping(NULL), IOB_EINVAL);
 }
 
+/* A kind that gives a positive status, which no status is. */
+static int positive_run(iob_op *op) { return 1 + (int)(op->index % 3); }
+
+static int positive_start(iob_op *op) {
+  if (op->index % 2) /* settled inside start() */
+    return iob_op_done(op, 1) == 0 ? 0 : IOB_EIO;
+  return 2; /* refused at once, with a status no status is */
+}
+
+static const iob_kind positive_runs = {.name = "positive", .run = positive_run};
+static const iob_kind positive_starts = {.name = "positive-start",
+                                         .start = positive_start};
+
+/* The core marks operations in flight with positive numbers; a kind's
+ * positive status must not pass for one: it is recorded as IOB_EINVAL,
+ * in every style, and the batch ends as usual. */
+static void a_positive_status_is_recorded_as_einval(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    for (int starts = 0; starts < 2; starts++) {
+      if (starts && (iob_style_flags(style) & IOB_STYLE_ON_THREADS))
+        continue; /* start() is for the loop styles */
+      iob_config c = config_of(style, 6, 1);
+      c.kind = starts ? &positive_starts : &positive_runs;
+      c.timeout_ms = 1000; /* a timeout's queue meets the statuses too */
+      test_counts n;
+      iob_batch *b = run_on_own_loop(&c, &n);
+      const iob_record *r = iob_batch_records(b, NULL);
+      for (uint32_t i = 0; i < 6; i++)
+        if (r[i].status != IOB_EINVAL)
+          fail_msg("%s/%s: operation %u ended %d, not IOB_EINVAL",
+                   iob_style_name(style), c.kind->name, i, r[i].status);
+      assert_int_equal(n.failed, 6);
+      iob_batch_free(b);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_positive_status_is_recorded_as_einval),
       cmocka_unit_test(an_operation_hands_back_its_message_value_and_result),
       cmocka_unit_test(outcomes_are_read_only_once_the_batch_is_over),
       cmocka_unit_test(an_operation_past_its_timeout_is_told_why_it_stops),

@@ -550,6 +550,107 @@ static void iob_op_done_from_the_callers_thread_is_refused(void **state) {
   iob_batch_free(b);
 }
 
+/* ---- what a loop must not trust its kinds with ------------------------- */
+
+/* Operation 1, on the other loop, tries to settle operation 0: only
+ * operation 0's own loop may. */
+static iob_op *_Atomic first_op;
+static atomic_int wrong_loop_done = 1;
+
+static void on_own_timer(uv_timer_t *t) {
+  timer_op *o = t->data;
+  uv_close((uv_handle_t *)t, on_timer_closed);
+  (void)o;
+}
+
+static int cross_start(iob_op *op) {
+  timer_op *t = op->state;
+  t->op = op;
+  if (op->index == 0) {
+    atomic_store(&first_op, op);
+  } else {
+    iob_op *other;
+    while ((other = atomic_load(&first_op)) == NULL)
+      uv_sleep(1);
+    atomic_store(&wrong_loop_done, iob_op_done(other, 0));
+  }
+  uv_loop_t *loop = iob_batch_loop(op->batch);
+  uv_update_time(loop);
+  uv_timer_init(loop, &t->timer);
+  t->timer.data = t;
+  return uv_timer_start(&t->timer, on_own_timer, 50, 0);
+}
+
+static const iob_kind cross_kind = {
+    .name = "cross", .op_size = sizeof(timer_op), .start = cross_start};
+
+static void iob_op_done_from_another_loop_is_refused(void **state) {
+  atomic_store(&first_op, NULL);
+  iob_config c = loops_config(2, 0, 2); /* one operation per loop */
+  c.kind = &cross_kind;
+  test_counts n;
+  iob_batch *b = run_on_own_loop(&c, &n);
+  assert_int_equal(atomic_load(&wrong_loop_done), IOB_EPERM);
+  assert_int_equal(n.ok, 2); /* each settled by its own loop, once */
+  const iob_record *r = iob_batch_records(b, NULL);
+  assert_int_not_equal(r[0].worker, r[1].worker);
+  iob_batch_free(b);
+}
+
+/* A loop busy with a queue of run()s due still hears a cancel of one of
+ * them: the first to end cancels all the others, and only those running
+ * then run to their end. */
+static void cancel_all_but_first(iob_batch *b, uint32_t i,
+                                 const iob_record *r) {
+  static bool done;
+  if (i == 0 || done)
+    return;
+  done = true;
+  for (uint32_t k = 0; k < 40; k++)
+    iob_batch_cancel_op(b, k);
+}
+
+static void a_loop_busy_with_due_runs_hears_a_cancel_of_one(void **state) {
+  iob_config c = loops_config(40, 100, 2);
+  c.kind = &test_kind_patient; /* run(): 100 ms, one after another */
+  c.on_op = cancel_all_but_first;
+  uint64_t t0 = uv_hrtime();
+  test_counts n;
+  iob_batch *b = run_on_own_loop(&c, &n);
+  /* One loop's first run() ends at 100 ms, and cancels the rest; the
+   * other loop's running one ends too. 40 x 100 ms / 2 loops would be
+   * 2 s. */
+  assert_ms_below(MS(uv_hrtime() - t0), 1000);
+  assert_true(n.ok <= 4);
+  assert_true(n.cancelled >= 36);
+  iob_batch_free(b);
+}
+
+/* A kind whose close() forgets a running timer (its mistake): the batch
+ * still ends, and the caller's loop closes, rather than wait for ever on
+ * a loop that cannot end. */
+static void on_leaky_tick(uv_timer_t *t) { (void)t; }
+
+static int leaky_open(iob_batch *b, void *shared) {
+  uv_timer_t *t = shared;
+  uv_timer_init(iob_batch_loop(b), t);
+  return uv_timer_start(t, on_leaky_tick, 1, 1);
+}
+
+static const iob_kind leaky_kind = {.name = "leaky",
+                                    .flags = IOB_KIND_WAITS,
+                                    .batch_size = sizeof(uv_timer_t),
+                                    .open = leaky_open};
+
+static void a_handle_a_kind_left_open_does_not_hang_the_end(void **state) {
+  iob_config c = loops_config(4, 10, 2);
+  c.kind = &leaky_kind;
+  test_counts n;
+  iob_batch *b = run_on_own_loop(&c, &n); /* ends, and the loop closes */
+  assert_int_equal(n.ok, 4);
+  iob_batch_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(operations_spread_evenly_over_the_loops),
@@ -573,6 +674,9 @@ int main(void) {
           run_runs_on_the_loops_threads_and_keeps_what_it_hands_back),
       cmocka_unit_test(a_running_run_hears_the_batchs_cancel),
       cmocka_unit_test(iob_op_done_from_the_callers_thread_is_refused),
+      cmocka_unit_test(iob_op_done_from_another_loop_is_refused),
+      cmocka_unit_test(a_loop_busy_with_due_runs_hears_a_cancel_of_one),
+      cmocka_unit_test(a_handle_a_kind_left_open_does_not_hang_the_end),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

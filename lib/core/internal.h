@@ -251,6 +251,13 @@ static inline bool iob__cut_short(const iob_batch *b, uint32_t i) {
          iob__duration_ms(b, i) > t;
 }
 
+/* A status from a kind: 0 or negative. A positive one is a mistake of the
+ * kind's, and would pass for one of the core's markers (IOB__IN_FLIGHT):
+ * it is recorded as IOB_EINVAL. */
+static inline int iob__kind_status(int status) {
+  return status > 0 ? IOB_EINVAL : status;
+}
+
 /* Settle operation i with a status, on the loop thread (its record's
  * times are set already). */
 void iob__settle(iob_batch *b, uint32_t i, int status);

@@ -171,7 +171,7 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
       status = IOB_ETIMEDOUT;
   }
   if (status == 0 && k->run != NULL)
-    status = k->run(&s->op);
+    status = iob__kind_status(k->run(&s->op));
   r->finished_ns = iob__now(b);
   /* A wait that was not cut short ended on time, however long the thread
    * overslept: as on the loop. */
@@ -185,6 +185,7 @@ int iob_op_done(iob_op *op, int status) {
     return IOB_EINVAL;
   iob__slot *s = slot_of_op(op);
   iob_batch *b = op->batch;
+  status = iob__kind_status(status);
   if (b->config.style->op_done != NULL) /* on a loop of the style's own */
     return b->config.style->op_done(b, s, status);
   /* The thread first: the phase is the loop thread's to read. */

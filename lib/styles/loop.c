@@ -45,7 +45,7 @@ static void arm(iob_batch *b, loop_state *s) {
 static void start_async(iob_batch *b, loop_state *s, uint32_t i) {
   iob__slot *slot = iob__slot_take(b, i);
   slot->phase = IOB__STARTING;
-  int err = b->config.kind->start(&slot->op);
+  int err = iob__kind_status(b->config.kind->start(&slot->op));
   if (slot->phase != IOB__STARTING)
     return; /* it settled inside start() */
   if (err != 0) {
@@ -73,7 +73,7 @@ static void run_here(iob_batch *b, uint32_t i) {
   slot->phase = IOB__RUNNING;
   if (!(b->config.kind->flags & IOB_KIND_WAITS))
     r->started_ns = iob__now(b); /* a wait before it counts as its run */
-  int status = b->config.kind->run(&slot->op);
+  int status = iob__kind_status(b->config.kind->run(&slot->op));
   r->finished_ns = iob__now(b);
   iob__slot_settle(b, slot, iob__late(b, i, status));
 }

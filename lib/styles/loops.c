@@ -87,6 +87,7 @@ typedef struct shard {
   bool quit;
 
   uint32_t in_flight; /* handed to it, not yet settled: the batch's */
+  op_list taken;      /* taken from the outbox, to settle: the batch's */
 
   /* The rest is the shard's own. */
   iob__deadlines queue;
@@ -257,7 +258,7 @@ static void start_job(shard *sh, uint32_t i) {
   s->op.shared = sh->kind_shared;
   job->phase = JOB_STARTING;
   ring_add(&sh->started, &job->started);
-  int err = b->config.kind->start(&s->op);
+  int err = iob__kind_status(b->config.kind->start(&s->op));
   if (job->phase == JOB_SETTLED)
     return; /* inside start(); it waits in `done` until this returns */
   if (err != 0) {
@@ -294,7 +295,7 @@ static void run_job(shard *sh, uint32_t i) {
   }
   if (!(b->config.kind->flags & IOB_KIND_WAITS))
     r->started_ns = iob__now(b); /* a wait before it counts as its run */
-  int status = b->config.kind->run(&s->op);
+  int status = iob__kind_status(b->config.kind->run(&s->op));
   r->finished_ns = iob__now(b);
   status = iob__late(b, i, status);
   iob__slot_close(b, s);
@@ -321,6 +322,8 @@ static bool due(shard *sh, uint32_t i) {
   return false;
 }
 
+static void serve(shard *sh);
+
 static void on_timer(uv_timer_t *timer) {
   shard *sh = timer->data;
   stamp_fresh(sh);
@@ -337,8 +340,16 @@ static void on_timer(uv_timer_t *timer) {
         break;
       continue;
     }
-    if (due(sh, i) && iob__now(sh->b) >= slice_end)
-      break; /* the rest of what is due runs in the next callback */
+    if (due(sh, i) && iob__now(sh->b) >= slice_end) {
+      /* A queue of run()s keeps this callback busy (a timer due again
+       * runs in the same pass of the loop, before the loop polls): hand
+       * back what settled and hear what was asked meanwhile, a cancel of
+       * one of those still due above all, every slice. */
+      flush(sh);
+      serve(sh);
+      sh->gathering = true;
+      slice_end = iob__now(sh->b) + SLICE_NS;
+    }
   }
   sh->gathering = false;
   flush(sh);
@@ -414,47 +425,59 @@ static void stop_asked(shard *sh, uint32_t i) {
 
 static void on_closed(uv_handle_t *h) { (void)h; }
 
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, on_closed);
+}
+
 /* Every operation has settled and the batch ends: the kind closes on this
- * loop, then the shard's own handles. */
+ * loop, then the shard's own handles. A handle the kind left open (a
+ * mistake of its close()) is closed too: else this loop would run for
+ * ever, and the batch's loop thread wait for it. The kind's state is
+ * freed only once the loop has ended. */
 static void shard_close(shard *sh) {
   const iob_kind *k = sh->b->config.kind;
   if (k->close != NULL)
     k->close(sh->b, sh->kind_shared);
-  uv_close((uv_handle_t *)&sh->wake, on_closed);
-  uv_close((uv_handle_t *)&sh->timer, on_closed);
+  uv_walk(&sh->loop, close_walk, NULL); /* the wake-up and timer too */
 }
 
-static void on_wake(uv_async_t *async) {
-  shard *sh = async->data;
+/* What the batch's loop asked for: the batch's cancel, operations to
+ * begin, operations to stop. From on_wake(), and from on_timer() between
+ * two slices of run()s. */
+static void serve(shard *sh) {
   uv_mutex_lock(&sh->lock);
   op_list in = sh->inbox, stops = sh->stops;
   sh->inbox = sh->stops = EMPTY;
-  bool quit = sh->quit;
   uv_mutex_unlock(&sh->lock);
 
   loops_state *st = sh->b->style_state;
   stamp_fresh(sh);
+  bool was_gathering = sh->gathering;
   sh->gathering = true;
   if (atomic_load(&st->cancel) && !sh->cancelling)
     cancel_all(sh);
   take(sh, in.head); /* before the stops: one may be for one of these */
   stop_asked(sh, stops.head);
-  sh->gathering = false;
-  flush(sh);
+  sh->gathering = was_gathering;
+  if (!was_gathering)
+    flush(sh);
+}
+
+static void on_wake(uv_async_t *async) {
+  shard *sh = async->data;
+  serve(sh);
+  uv_mutex_lock(&sh->lock);
+  bool quit = sh->quit;
+  uv_mutex_unlock(&sh->lock);
   if (quit)
     shard_close(sh);
 }
 
 /* ---- a shard's thread ---------------------------------------------------- */
 
-static void close_walk(uv_handle_t *h, void *arg) {
-  (void)arg;
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
-/* Run the loop until nothing is left on it, and close it. A kind's
- * handle left open is closed here rather than kept forever. */
+/* Run the loop until nothing is left on it, and close it. */
 static void loop_end(uv_loop_t *loop) {
   uv_run(loop, UV_RUN_DEFAULT);
   if (uv_loop_close(loop) != 0) {
@@ -526,23 +549,29 @@ static void shard_main(void *arg) {
 static uint32_t loops_wanted(const iob_batch *b) {
   uint32_t n = b->config.loops ? b->config.loops
                                : (uint32_t)uv_available_parallelism();
+  if (n > IOB_LOOPS_MAX)
+    n = IOB_LOOPS_MAX;
   if (n > b->limit)
     n = b->limit;
   return n > 0 ? n : 1;
 }
 
-/* Tell every shard that was made to end, join them, free it all. */
+/* Tell every shard that was made to end, then join them, so that their
+ * kinds close at once, not one after another; free it all. */
 static void shards_end(loops_state *st) {
+  for (uint32_t k = 0; k < st->n; k++) {
+    shard *sh = &st->shards[k];
+    if (!sh->made || sh->open_err != 0)
+      continue; /* (one that failed to open ends by itself) */
+    uv_mutex_lock(&sh->lock);
+    sh->quit = true;
+    uv_mutex_unlock(&sh->lock);
+    uv_async_send(&sh->wake);
+  }
   for (uint32_t k = 0; k < st->n; k++) {
     shard *sh = &st->shards[k];
     if (!sh->made)
       continue;
-    if (sh->open_err == 0) {
-      uv_mutex_lock(&sh->lock);
-      sh->quit = true;
-      uv_mutex_unlock(&sh->lock);
-      uv_async_send(&sh->wake);
-    }
     uv_thread_join(&sh->tid);
     uv_mutex_destroy(&sh->lock);
   }
@@ -553,10 +582,10 @@ static void shards_end(loops_state *st) {
   st->hops = NULL;
 }
 
-/* Start one shard's thread and wait for its start-up. */
+/* Start one shard's thread; its start-up is waited for later. */
 static int shard_start(loops_state *st, shard *sh, iob_batch *b) {
   *sh = (shard){.b = b, .hops = st->hops, .inbox = EMPTY, .stops = EMPTY,
-                .outbox = EMPTY, .done = EMPTY};
+                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY};
   int err = uv_mutex_init(&sh->lock);
   if (err != 0)
     return err;
@@ -566,8 +595,7 @@ static int shard_start(loops_state *st, shard *sh, iob_batch *b) {
     return IOB_EAGAIN;
   }
   sh->made = true;
-  uv_sem_wait(&st->ready);
-  return sh->open_err;
+  return 0;
 }
 
 static int loops_start(iob_batch *b) {
@@ -584,15 +612,20 @@ static int loops_start(iob_batch *b) {
     return IOB_ENOMEM;
   }
   atomic_init(&st->cancel, false);
-  for (st->n = 0; st->n < n; st->n++) {
+  /* Every thread first, then their start-ups, which run side by side
+   * (a kind's open() may take a while: an HTTP client's, a pool's). */
+  for (st->n = 0; st->n < n && err == 0; st->n++)
     err = shard_start(st, &st->shards[st->n], b);
-    if (err != 0) {
-      st->n += st->shards[st->n].made; /* to be joined */
-      shards_end(st);
-      return err;
-    }
-  }
-  return 0;
+  if (err != 0)
+    st->n--; /* the one that failed was not made */
+  for (uint32_t k = 0; k < st->n; k++)
+    uv_sem_wait(&st->ready);
+  /* Every shard wrote its open_err before its post. */
+  for (uint32_t k = 0; k < st->n && err == 0; k++)
+    err = st->shards[k].open_err;
+  if (err != 0)
+    shards_end(st);
+  return err;
 }
 
 /* The shard with the fewest operations in flight, from where the last
@@ -626,23 +659,28 @@ static void loops_launch(iob_batch *b, uint32_t i) {
     uv_async_send(&sh->wake);
 }
 
-/* Settle what the shards handed back. */
+/* Settle what the shards handed back, one at a time from a list of the
+ * shard's, not a local one: a settle may come back in here (a cancel from
+ * on_op that must wait for the operations, iob_batch_cancel()'s rescue),
+ * and the call inside goes on where this one was. The last settle ends
+ * the batch, and frees the shards: nothing is read after it. */
 static void loops_wakeup(iob_batch *b) {
   loops_state *st = b->style_state;
   for (uint32_t k = 0; k < st->n && !b->ended; k++) {
     shard *sh = &st->shards[k];
     uv_mutex_lock(&sh->lock);
-    uint32_t i = sh->outbox.head;
+    list_join(st->hops, &sh->taken, sh->outbox);
     sh->outbox = EMPTY;
     uv_mutex_unlock(&sh->lock);
-    while (i != NONE) {
-      uint32_t next = st->hops[i].next;
+    while (!b->ended && sh->taken.head != NONE) {
+      uint32_t i = sh->taken.head;
+      sh->taken.head = st->hops[i].next;
+      if (sh->taken.head == NONE)
+        sh->taken.tail = NONE;
       sh->in_flight--;
       if (iob__is_async(b))
         iob__slot_release(b, iob__slot_find(b, i));
-      /* May end the batch, but not before the last of these settles. */
       iob__settle(b, i, st->hops[i].status);
-      i = next;
     }
   }
 }
@@ -699,7 +737,9 @@ static uint32_t loops_threads(const iob_batch *b) {
 /* iob_op_done() for a start() operation, on its shard's thread. */
 static int loops_op_done(iob_batch *b, iob__slot *s, int status) {
   shard *sh = here;
-  if (sh == NULL || sh->b != b)
+  /* Its own loop's thread only: the batch's loop thread wrote worker
+   * before handing the operation over, and changes it no more. */
+  if (sh == NULL || sh->b != b || b->records[s->op.index].worker != sh->number)
     return IOB_EPERM;
   loops_job *job = iob__slot_style(b, s);
   if (job->phase != JOB_STARTING && job->phase != JOB_STARTED)

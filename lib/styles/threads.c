@@ -45,18 +45,22 @@ static void thread_main(void *arg) {
 /* Join the threads that finished and settle their operations. */
 static void threads_wakeup(iob_batch *b) {
   threads_state *s = b->style_state;
-  uv_mutex_lock(&s->lock);
-  thread_job *job = s->done;
-  s->done = NULL;
-  uv_mutex_unlock(&s->lock);
-
-  while (job != NULL) {
-    thread_job *next = job->next_done;
+  /* One at a time off the batch's list, not a local one: a settle may
+   * come back in here (a cancel from on_op that must wait for the
+   * threads, iob_batch_cancel()'s rescue), and the call inside goes on
+   * where this one was. The last settle ends the batch, which destroys
+   * the lock: nothing is touched after it. */
+  while (!b->ended) {
+    uv_mutex_lock(&s->lock);
+    thread_job *job = s->done;
+    if (job != NULL)
+      s->done = job->next_done;
+    uv_mutex_unlock(&s->lock);
+    if (job == NULL)
+      return;
     uv_thread_join(&job->tid);
     s->running--;
-    /* May end the batch; the state lives until the batch is over. */
     iob__slot_settle(b, job->slot, job->slot->status);
-    job = next;
   }
 }
 

@@ -270,19 +270,22 @@ static void workers_launch(iob_batch *b, uint32_t i) {
   uv_mutex_unlock(&w->lock);
 }
 
-/* Settle the jobs the threads finished. */
+/* Settle the jobs the threads finished, one at a time off the batch's
+ * list, not a local one: a settle may come back in here (a cancel from
+ * on_op that must wait for the threads, iob_batch_cancel()'s rescue), and
+ * the call inside goes on where this one was. The last settle ends the
+ * batch, which destroys the lock: nothing is touched after it. */
 static void workers_wakeup(iob_batch *b) {
   workers_state *s = b->style_state;
-  uv_mutex_lock(&s->lock);
-  workers_job *job = s->done;
-  s->done = s->done_last = NULL;
-  uv_mutex_unlock(&s->lock);
-
-  while (job != NULL) {
-    workers_job *next = job->next_done;
-    /* May end the batch, but not before the last of these settles. */
+  while (!b->ended) {
+    uv_mutex_lock(&s->lock);
+    workers_job *job = s->done;
+    if (job != NULL && (s->done = job->next_done) == NULL)
+      s->done_last = NULL;
+    uv_mutex_unlock(&s->lock);
+    if (job == NULL)
+      return;
     iob__slot_settle(b, job->slot, job->slot->status);
-    job = next;
   }
 }
 
@@ -299,7 +302,10 @@ static void settle_unrun(iob_batch *b, workers_job *job) {
  * Those a thread runs cannot be interrupted: they finish as usual, told
  * to stop by the core (iob_op_stopping()). They settle once the pool's
  * lock is let go: settling calls the application (on_op), and the last
- * one may end the batch, which joins a private pool's threads. */
+ * one may end the batch, which joins a private pool's threads. They go
+ * on the finished list and settle as the threads' jobs do: an on_op that
+ * cancels may wait there for every operation (iob_batch_cancel()'s
+ * rescue), and must find them, not a list of this call's own. */
 static void workers_cancel(iob_batch *b) {
   workers_state *s = b->style_state;
   workers_job *taken = NULL;
@@ -314,12 +320,25 @@ static void workers_cancel(iob_batch *b) {
     }
   }
   uv_mutex_unlock(&s->pool->lock);
+  if (taken == NULL)
+    return;
 
-  while (taken != NULL) {
-    workers_job *next = taken->next_done;
-    settle_unrun(b, taken);
-    taken = next;
+  uint64_t now = iob__stamp(b);
+  workers_job *last = taken;
+  for (workers_job *job = taken; job != NULL; job = job->next_done) {
+    iob_record *r = &b->records[job->slot->op.index];
+    r->started_ns = r->finished_ns = now; /* it never ran, on no thread */
+    r->worker = 0;
+    job->slot->status = IOB_ECANCELED;
+    last = job;
   }
+  uv_mutex_lock(&s->lock);
+  last->next_done = s->done;
+  if (s->done == NULL)
+    s->done_last = last;
+  s->done = taken;
+  uv_mutex_unlock(&s->lock);
+  workers_wakeup(b);
 }
 
 /* Operation i alone: off the queue if it is still there; if a thread

@@ -102,7 +102,8 @@ static void check_run(const request *r) {
              c->max_in_flight);
   unsigned flags = iob_style_flags(c->style);
   if (cli_kind_blocks(c->kind))
-    FUZZ_CHECK(flags & IOB_STYLE_ON_THREADS, "work=%s on the loop (%s)",
+    FUZZ_CHECK(flags & (IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS),
+               "work=%s on the loop (%s)",
                c->kind->name, iob_style_name(c->style));
   uint32_t at_once = c->max_in_flight != 0 && c->max_in_flight < c->count
                          ? c->max_in_flight
