@@ -61,7 +61,8 @@ static int run_style(const compare_opts *o, const iob_style *style,
   config->style = style;
   compare_work_use(config); /* its kind and target */
   config->count = o->count;
-  config->duration_ms = o->duration_ms;
+  /* A file takes as long as it takes: it has no duration to show. */
+  config->duration_ms = config->kind == &iob_kind_file ? 0 : o->duration_ms;
   config->max_in_flight = o->limit;
   config->timeout_ms = o->timeout_ms;
   config->loops = o->loops;

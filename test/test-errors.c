@@ -88,6 +88,33 @@ static void create_refuses_timeouts_that_would_overflow(void **state) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+static void a_label_is_copied_and_checked(void **state) {
+  iob_config c = config_of(NULL, 1, 1);
+  iob_batch *b;
+  char long_label[IOB_LABEL_MAX + 2];
+  memset(long_label, 'x', sizeof(long_label) - 1);
+  long_label[sizeof(long_label) - 1] = '\0';
+  c.label = long_label;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_null(b);
+  long_label[IOB_LABEL_MAX] = '\0'; /* the longest that fits */
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_batch_free(b);
+  /* It reaches terminals: no control character, escapes above all. */
+  c.label = "red \033[31m";
+  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  c.label = "tab\there";
+  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  /* A copy: the caller's buffer may change or go. */
+  char mine[] = "nightly import";
+  c.label = mine;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  strcpy(mine, "overwritten");
+  assert_string_equal(iob_batch_config(b)->label, "nightly import");
+  assert_ptr_not_equal(iob_batch_config(b)->label, mine);
+  iob_batch_free(b);
+}
+
 static void start_refuses_null_arguments_and_starts_nothing(void **state) {
   test_loop t;
   test_loop_init(&t);
@@ -282,6 +309,7 @@ int main(void) {
       cmocka_unit_test(no_style_or_kind_means_waits_on_the_loop),
       cmocka_unit_test(create_refuses_durations_that_would_overflow),
       cmocka_unit_test(create_refuses_timeouts_that_would_overflow),
+      cmocka_unit_test(a_label_is_copied_and_checked),
       cmocka_unit_test(start_refuses_null_arguments_and_starts_nothing),
       cmocka_unit_test(starting_a_batch_twice_is_refused),
       cmocka_unit_test(freeing_a_running_batch_is_refused_and_frees_nothing),

@@ -452,6 +452,49 @@ static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
   iob_batch_free(b);
 }
 
+static int no_wait_run(iob_op *op) { return op->index == 2 ? UV_EPIPE : 0; }
+
+static const iob_kind query_kind = {.name = "query", .run = no_wait_run};
+
+/* A caption says what ran: a kind other than waits by its name, with no
+ * "of 0 ms" when it has no duration; the application's label beside the
+ * style; and a chart row names no thread 0 for an operation that never
+ * had a thread (cancelled while queued on the pool). */
+static void captions_name_the_kind_and_the_label(void **state) {
+  iob_config c = config_of(&iob_style_loop, 5, 0);
+  c.kind = &query_kind;
+  c.label = "nightly import";
+  iob_batch *b = run_on_own_loop(&c, NULL);
+  const iob_batch *one[] = {b};
+  capture cap;
+  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
+  char *chart = capture_end(&cap);
+  assert_non_null(strstr(chart, "loop (nightly import): 5 query operations,"));
+  assert_null(strstr(chart, "0 ms,"));
+  free(chart);
+  assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+  char *svg = capture_end(&cap);
+  assert_non_null(strstr(svg, ">loop (nightly import): 5 query operations"));
+  free(svg);
+  iob_batch_free(b);
+
+  c = config_of(&iob_style_pool, 8, 200);
+  c.max_in_flight = 8;
+  test_loop t;
+  test_loop_init(&t);
+  b = test_loop_start(&t, &c, NULL);
+  /* libuv's pool runs 4: four wait on its queue, and are taken off it. */
+  test_loop_cancel_after(&t, b, 50);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  one[0] = b;
+  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
+  chart = capture_end(&cap);
+  assert_null(strstr(chart, " t0 "));
+  free(chart);
+  iob_batch_free(b);
+}
+
 static void
 trace_names_a_process_per_batch_and_a_track_per_operation(void **state) {
   fixture *f = *state;
@@ -704,6 +747,7 @@ int main(void) {
           trace_names_a_process_per_batch_and_a_track_per_operation),
       cmocka_unit_test(trace_of_a_single_operation_is_complete),
       cmocka_unit_test(chart_has_a_row_per_operation_within_the_width),
+      cmocka_unit_test(captions_name_the_kind_and_the_label),
       cmocka_unit_test(chart_width_zero_is_eighty_and_others_are_checked),
       cmocka_unit_test(chart_of_a_large_batch_has_a_row_per_group),
       cmocka_unit_test(exporters_refuse_null_arguments_and_no_batches),

@@ -45,6 +45,14 @@ static int check_config(const iob_config *c) {
   if (c->timeout_ms > IOB_DURATION_MAX_MS || /* so that it counts in ns */
       c->deadline_ms > IOB_DURATION_MAX_MS || c->loops > IOB_LOOPS_MAX)
     return IOB_ERANGE;
+  if (c->label != NULL) {
+    size_t len = strnlen(c->label, IOB_LABEL_MAX + 1);
+    if (len > IOB_LABEL_MAX)
+      return IOB_ERANGE;
+    for (size_t k = 0; k < len; k++) /* it is printed to terminals too */
+      if ((unsigned char)c->label[k] < 0x20 || c->label[k] == 0x7f)
+        return IOB_EINVAL;
+  }
   return c->kind->check != NULL ? c->kind->check(c) : 0;
 }
 
@@ -88,12 +96,16 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   if (c.durations_ms != NULL &&
       (durations = malloc(c.count * sizeof(*durations))) != NULL)
     memcpy(durations, c.durations_ms, c.count * sizeof(*durations));
-  if (b->records == NULL || (c.durations_ms != NULL && durations == NULL)) {
+  char *label = c.label != NULL ? strdup(c.label) : NULL;
+  if (b->records == NULL || (c.durations_ms != NULL && durations == NULL) ||
+      (c.label != NULL && label == NULL)) {
+    free(label);
     free(durations);
     free(b->records);
     free(b);
     return IOB_ENOMEM;
   }
+  c.label = label;
   commit_pages(b->records, c.count * sizeof(*b->records));
   c.durations_ms = durations;
   b->config = c;
@@ -120,7 +132,8 @@ static void free_kept(iob_batch *b) {
 
 static void destroy(iob_batch *b) {
   free_kept(b);
-  free((void *)b->config.durations_ms); /* the batch's own copy */
+  free((void *)b->config.durations_ms); /* the batch's own copies */
+  free((void *)b->config.label);
   free(b->records);
   free(b);
 }

@@ -130,14 +130,15 @@ static bool ran_on_threads(const iob_batch *b) {
   return false;
 }
 
-/* "op 4 t2" (operation 4 ran on thread 2) or "ops 0-99". */
+/* "op 4 t2" (operation 4 ran on thread 2), "op 5" (it never ran on one:
+ * cancelled before a thread took it), or "ops 0-99". */
 static int row_label(char *buf, size_t size, const iob_batch *b, uint32_t first,
                      uint32_t group, bool threads) {
   uint32_t last =
       group > b->config.count - first ? b->config.count - 1 : first + group - 1;
   if (last > first)
     return snprintf(buf, size, "ops %" PRIu32 "-%" PRIu32, first, last);
-  if (threads)
+  if (threads && b->records[first].worker != 0)
     return snprintf(buf, size, "op %" PRIu32 " t%" PRIu32, first,
                     b->records[first].worker);
   return snprintf(buf, size, "op %" PRIu32, first);

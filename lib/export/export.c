@@ -105,11 +105,15 @@ void iob__format_ms(char *buf, size_t size, uint64_t ns) {
 /* With per-operation durations there is no one duration to name. */
 void iob__describe_inputs(char *buf, size_t size, const iob_batch *b) {
   const iob_config *c = &b->config;
-  int len = snprintf(buf, size, "%" PRIu32 " operation%s", c->count,
+  /* Waits are what a duration means; any other kind is named, and its
+   * duration shown only when it has one. */
+  bool wait = c->kind == &iob_kind_wait;
+  int len = snprintf(buf, size, "%" PRIu32 "%s%s operation%s", c->count,
+                     wait ? "" : " ", wait ? "" : c->kind->name,
                      c->count == 1 ? "" : "s");
   if (len < 0 || (size_t)len >= size)
     return;
-  if (c->durations_ms == NULL)
+  if (c->durations_ms == NULL && (wait || c->duration_ms != 0))
     len += snprintf(buf + len, size - (size_t)len, " of %" PRIu64 " ms",
                     c->duration_ms);
   if ((size_t)len < size && c->max_in_flight != 0 &&
@@ -144,8 +148,10 @@ void iob__caption(char *buf, size_t size, const iob_batch *b,
   if (r->failed > 0)
     snprintf(failed, sizeof(failed), ", %" PRIu32 " failed", r->failed);
   iob__format_ms(elapsed, sizeof(elapsed), r->elapsed_ns);
-  snprintf(buf, size, "%s: %s, %s%s %s %s", iob_style_name(r->style), inputs,
-           run, failed, dash, elapsed);
+  const char *label = b->config.label;
+  snprintf(buf, size, "%s%s%s%s: %s, %s%s %s %s", iob_style_name(r->style),
+           label ? " (" : "", label ? label : "", label ? ")" : "", inputs, run,
+           failed, dash, elapsed);
 }
 
 /* Add one interval, [from, to) in ns, to a layer of the slices, each
