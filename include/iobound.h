@@ -974,11 +974,20 @@ IOB_EXPORT unsigned int iob_pool_size(void);
 IOB_EXPORT int iob_export_svg(FILE *out, const iob_batch *const *batches,
                               size_t nbatches, const char *title);
 
+/** The most operations of one batch that get a track of their own in a
+ *  trace (iob_export_trace()). */
+#define IOB_TRACE_OPS_MAX 10000
+
 /**
  * Write finished batches as a Chrome Trace Event Format JSON file, for
  * ui.perfetto.dev or chrome://tracing: a process per batch, a track per
  * operation holding its queued time and its run (complete "X" events, in
- * microseconds), and a counter of the operations in flight.
+ * microseconds), and a counter of the operations in flight. A batch of
+ * more than IOB_TRACE_OPS_MAX operations gets a track for one operation
+ * in every ceil(count / IOB_TRACE_OPS_MAX) only, so that the file stays
+ * small enough for a viewer (a million operations would take 325 MB): its
+ * process is labelled "sampled: ...", the file's otherData says
+ * "sampled": true, and the counter counts every operation.
  * @param[in] out where to write.
  * @param[in] batches @p nbatches finished batches, one process each.
  * @param[in] nbatches how many; 1 or more.

@@ -508,6 +508,37 @@ trace_names_a_process_per_batch_and_a_track_per_operation(void **state) {
   free(json);
 }
 
+/* Above IOB_TRACE_OPS_MAX operations, one in every K has a track, the
+ * counter still counts all, and the file says it was sampled; below, every
+ * operation has one and the file says it was not. */
+static void a_large_batch_is_sampled_in_the_trace_and_says_so(void **state) {
+  iob_config c = config_of(&iob_style_loop, 25000, 1);
+  iob_batch *b = run_on_own_loop(&c, NULL);
+  const iob_batch *one[] = {b};
+  capture cap;
+  assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+  char *json = capture_end(&cap);
+  assert_non_null(strstr(json, "\"sampled\":true"));
+  assert_non_null(strstr(json, "\"labels\":\"sampled: a track for 1 "
+                               "operation in 3 (operations 0, 3, 6...)"));
+  assert_non_null(strstr(json, "counts all 25000"));
+  assert_int_equal(count_of(json, "\"name\":\"run on "), (25000 + 2) / 3);
+  assert_true(strlen(json) < 8 * 1024 * 1024);
+  free(json);
+  iob_batch_free(b);
+
+  c = config_of(&iob_style_loop, 10, 1);
+  b = run_on_own_loop(&c, NULL);
+  one[0] = b;
+  assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+  json = capture_end(&cap);
+  assert_non_null(strstr(json, "\"sampled\":false"));
+  assert_null(strstr(json, "process_labels"));
+  assert_int_equal(count_of(json, "\"name\":\"run on "), 10);
+  free(json);
+  iob_batch_free(b);
+}
+
 static void trace_of_a_single_operation_is_complete(void **state) {
   iob_batch *one = run_batch(&iob_style_pool, 1, 1);
   const iob_batch *batches[] = {one};
@@ -748,6 +779,7 @@ int main(void) {
       cmocka_unit_test(trace_of_a_single_operation_is_complete),
       cmocka_unit_test(chart_has_a_row_per_operation_within_the_width),
       cmocka_unit_test(captions_name_the_kind_and_the_label),
+      cmocka_unit_test(a_large_batch_is_sampled_in_the_trace_and_says_so),
       cmocka_unit_test(chart_width_zero_is_eighty_and_others_are_checked),
       cmocka_unit_test(chart_of_a_large_batch_has_a_row_per_group),
       cmocka_unit_test(exporters_refuse_null_arguments_and_no_batches),

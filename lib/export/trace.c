@@ -6,8 +6,10 @@
  * in a queue, when it had one, and its run. Operations that overlap on
  * one real thread, as on the event loop, must be on tracks of their own:
  * the format nests events of one track, it cannot overlap them. A
- * counter per batch shows the operations in flight, which stays readable
- * when a batch has a hundred thousand tracks.
+ * counter per batch shows the operations in flight. A batch of more than
+ * IOB_TRACE_OPS_MAX operations has a track for one operation in every K
+ * (0, K, 2K...), so that a million make a file a viewer opens, not 325
+ * MB: its counter still counts them all, and the file says so.
  *
  * Times are microseconds since each batch's own start, written exactly
  * from the nanoseconds, not through printf("%f") and the locale. */
@@ -155,14 +157,30 @@ static void write_counter(FILE *out, unsigned pid, const iob_batch *b,
   }
 }
 
+/* One operation in every `step` has a track: 1 up to IOB_TRACE_OPS_MAX. */
+static uint32_t sample_step(const iob_batch *b) {
+  uint32_t count = b->config.count;
+  return count <= IOB_TRACE_OPS_MAX
+             ? 1
+             : (count + IOB_TRACE_OPS_MAX - 1) / IOB_TRACE_OPS_MAX;
+}
+
 static void write_batch(FILE *out, unsigned pid, const iob_batch *b,
                         const iob_report *r, double *slices) {
   write_process(out, pid, b, r);
+  uint32_t step = sample_step(b);
+  if (step > 1)
+    fprintf(out,
+            ",\n{\"ph\":\"M\",\"pid\":%u,\"name\":\"process_labels\","
+            "\"args\":{\"labels\":\"sampled: a track for 1 operation in "
+            "%" PRIu32 " (operations 0, %" PRIu32 ", %" PRIu32
+            "...); the in-flight counter counts all %" PRIu32 "\"}}",
+            pid, step, step, 2 * step, b->config.count);
   write_counter(out, pid, b, slices);
   bool from_start = iob__waits_for_slot(b);
-  for (uint32_t i = 0; i < b->config.count; i++) {
+  for (uint32_t i = 0; i < b->config.count; i += step) {
     /* A full disk fails every write from here on: stop early. */
-    if (i % 4096 == 0 && ferror(out))
+    if (i / step % 4096 == 0 && ferror(out))
       return;
     iob_record drawn = iob__drawn(&b->records[i], from_start);
     iob__trace_op(out, pid, i, &drawn);
@@ -180,10 +198,15 @@ int iob_export_trace(FILE *out, const iob_batch *const *batches,
   if (err == 0)
     err = iob__export_reports(batches, nbatches, reports);
   if (err == 0) {
+    bool sampled = false;
+    for (size_t k = 0; k < nbatches; k++)
+      sampled = sampled || sample_step(batches[k]) > 1;
     fprintf(out,
             "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"generator\":"
-            "\"iobound %s\"},\n\"traceEvents\":[\n",
-            iob_version());
+            "\"iobound %s\",\"tracks_per_batch_max\":%u,\"sampled\":%s},"
+            "\n\"traceEvents\":[\n",
+            iob_version(), (unsigned)IOB_TRACE_OPS_MAX,
+            sampled ? "true" : "false");
     for (size_t k = 0; k < nbatches; k++)
       write_batch(out, (unsigned)k + 1, batches[k], &reports[k], slices);
     fputs("\n]}\n", out);
