@@ -73,7 +73,9 @@ static const cli_option options[] = {
     {OPT_SVG, "svg", "FILE", "write the timeline as an SVG picture"},
     {OPT_TRACE, "trace", "FILE",
      "write a Chrome trace (open in ui.perfetto.dev)"},
-    {'q', "quiet", NULL, "only the results: no progress, no explanation"},
+    {'q', "quiet", NULL,
+     "only the results: no explanation, and no progress unless "
+     "--progress always"},
     {'h', "help", NULL, "show this help and exit"},
     {OPT_VERSION, "version", NULL, "show the version and exit"},
     {0, NULL, NULL, NULL},

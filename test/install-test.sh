@@ -128,6 +128,18 @@ if command -v ldd >/dev/null; then
     fail "the installed iobound-compare does not load the prefix's library"
 fi
 echo "installed programs: $out"
+# Their manual pages (built when scdoc is found) and the completion.
+[ -f "$prefix/share/bash-completion/completions/iobound-compare" ] ||
+  fail "not installed: the bash completion of iobound-compare"
+if command -v scdoc >/dev/null; then
+  for p in iobound-compare iobound-server iobound-slow-service; do
+    [ -f "$prefix/share/man/man1/$p.1" ] || fail "not installed: man page $p.1"
+  done
+  if command -v man >/dev/null; then
+    MANPATH="$prefix/share/man" man iobound-compare 2>/dev/null |
+      grep -q -- "--cpu-us" || fail "man iobound-compare: no --cpu-us"
+  fi
+fi
 
 # ---- (a') iobound-pg, installed, found with pkg-config --------------------
 if [ "$with_pg" = yes ]; then
