@@ -362,14 +362,42 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
   return 0;
 }
 
+/* The threads a style of a fixed number starts for the run: the workers
+ * style's private pool (the limit, or 4; never more than the operations
+ * or IOB_WORKERS_MAX), the loops style's loops (--loops, or the cores;
+ * never more than can run). 0 for the other styles. */
+static uint32_t fixed_threads(const compare_opts *o, const iob_style *s,
+                              uint32_t at_once) {
+  uint32_t n;
+  if (s == &iob_style_workers)
+    n = o->limit != 0 ? o->limit : IOB_WORKERS_DEFAULT;
+  else if (s == &iob_style_loops)
+    n = o->loops != 0 ? o->loops : (uint32_t)uv_available_parallelism();
+  else
+    return 0;
+  uint32_t most = s == &iob_style_workers ? IOB_WORKERS_MAX : IOB_LOOPS_MAX;
+  n = n < most ? n : most;
+  return n < at_once ? n : at_once;
+}
+
 int compare_check_threads(const compare_opts *o, uint32_t available,
                           char *error, size_t error_size) {
   uint32_t needed = o->limit != 0 && o->limit < o->count ? o->limit : o->count;
   unsigned pool = o->pool_size != 0 ? o->pool_size : iob_pool_size();
   for (int k = 0; k < o->nstyles; k++) {
     const iob_style *s = o->styles[k];
+    uint32_t fixed = fixed_threads(o, s, needed);
+    if (fixed > available && available > 0)
+      return cli_fail(error, error_size,
+                      "the %s style would start %" PRIu32
+                      " threads, but this system allows about %" PRIu32
+                      " more (ulimit -u, threads-max); add %s %" PRIu32
+                      " (or less)",
+                      iob_style_name(s), fixed, available,
+                      s == &iob_style_loops ? "--loops" : "--limit",
+                      available);
     bool threads = (iob_style_flags(s) & IOB_STYLE_THREAD_EACH) ||
-                   s == &iob_style_pool;
+                   s == &iob_style_pool || fixed > 0;
     if (threads && available == 0) /* no number to suggest */
       return cli_fail(error, error_size,
                       "the %s style needs threads, but this system allows "

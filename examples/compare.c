@@ -404,7 +404,8 @@ int main(int argc, char **argv) {
     else if (broken_err[k] == IOB_EAGAIN)
       fprintf(stderr,
               "iobound-compare: the system refused the %s style a thread: "
-              "it allows about %" PRIu32 " more (ulimit -u, threads-max)\n",
+              "it allows about %" PRIu32 " more (ulimit -u, threads-max), "
+              "or has too little memory left for their stacks (ulimit -v)\n",
               iob_style_name(broken[k]), iob_threads_available());
   }
   if (rc == 0 && (failed || nbroken))

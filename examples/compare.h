@@ -73,7 +73,8 @@ int compare_parse(int argc, char **argv, compare_opts *opts, char *error,
  * Refuse a run whose styles would need more new threads than
  * @p available (iob_threads_available()): one per operation in flight for
  * a style that makes a thread each (IOB_STYLE_THREAD_EACH), the pool's
- * size for the pool style (libuv would abort the process otherwise).
+ * size for the pool style (libuv would abort the process otherwise), the
+ * workers style's pool and the loops style's loops.
  * @return 0, or CLI_EX_USAGE with @p error saying the limit.
  */
 int compare_check_threads(const compare_opts *opts, uint32_t available,

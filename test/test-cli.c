@@ -149,6 +149,23 @@ static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
   assert_non_null(strstr(err, "the pool style would start 300 threads"));
   assert_non_null(strstr(err, "about 100 more"));
   assert_non_null(strstr(err, "--pool-size 100"));
+  /* The workers' pool and the loops start their threads too. */
+  assert_int_equal(PARSE(&o, err, "--styles", "workers", "--limit", "64",
+                         "--count", "100"), 0);
+  assert_int_equal(compare_check_threads(&o, 16, err, sizeof(err)),
+                   CLI_EX_USAGE);
+  assert_non_null(strstr(err, "the workers style would start 64 threads"));
+  assert_non_null(strstr(err, "--limit 16"));
+  assert_int_equal(PARSE(&o, err, "--styles", "loops", "--loops", "200",
+                         "--count", "1000"), 0);
+  assert_int_equal(compare_check_threads(&o, 50, err, sizeof(err)),
+                   CLI_EX_USAGE);
+  assert_non_null(strstr(err, "the loops style would start 200 threads"));
+  assert_non_null(strstr(err, "--loops 50"));
+  /* No more loops than operations: 3 need 3 threads. */
+  assert_int_equal(PARSE(&o, err, "--styles", "loops", "--loops", "200",
+                         "--count", "3"), 0);
+  assert_int_equal(compare_check_threads(&o, 50, err, sizeof(err)), 0);
   /* With none to be had, there is no number to suggest. */
   assert_int_equal(PARSE(&o, err, "--styles", "loop,threads"), 0);
   assert_int_equal(compare_check_threads(&o, 0, err, sizeof(err)),

@@ -278,18 +278,34 @@ static void apply_hint(const char *error, compare_opts *o) {
   } else if (sscanf(at, "add --pool-size %lu", &n) == 1) {
     FUZZ_CHECK(n >= 1 && n <= 1024, "the hint --pool-size %lu", n);
     o->pool_size = (unsigned)n;
+  } else if (sscanf(at, "add --loops %lu", &n) == 1) {
+    FUZZ_CHECK(n >= 1 && n <= IOB_LOOPS_MAX, "the hint --loops %lu", n);
+    o->loops = (uint32_t)n;
   } else {
     FUZZ_CHECK(false, "a hint naming no option: %s", error);
   }
 }
 
+static uint32_t least(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
 static void check_threads(const compare_opts *o) {
-  bool each = false, pool = false;
+  bool each = false, pool = false, workers = false, loops = false;
   for (int k = 0; k < o->nstyles; k++) {
     each = each || (iob_style_flags(o->styles[k]) & IOB_STYLE_THREAD_EACH);
     pool = pool || o->styles[k] == &iob_style_pool;
+    workers = workers || o->styles[k] == &iob_style_workers;
+    loops = loops || o->styles[k] == &iob_style_loops;
   }
   uint32_t needed = o->limit != 0 && o->limit < o->count ? o->limit : o->count;
+  /* The threads of the workers' private pool and of the loops, made when
+   * their batch starts, written here from their documentation. */
+  uint32_t workers_threads = least(
+      least(o->limit ? o->limit : IOB_WORKERS_DEFAULT, IOB_WORKERS_MAX),
+      needed);
+  uint32_t loops_threads = least(
+      least(o->loops ? o->loops : (uint32_t)uv_available_parallelism(),
+            IOB_LOOPS_MAX),
+      needed);
   unsigned pool_threads = o->pool_size != 0 ? o->pool_size : iob_pool_size();
   /* 0 is left out: no hint can make room where there is none. */
   const uint32_t availables[] = {
@@ -301,8 +317,10 @@ static void check_threads(const compare_opts *o) {
     char error[ERROR_SIZE];
     memset(error, 0xaa, sizeof(error));
     int rc = compare_check_threads(o, available, error, sizeof(error));
-    bool refuse =
-        (each && needed > available) || (pool && pool_threads > available);
+    bool refuse = (each && needed > available) ||
+                  (pool && pool_threads > available) ||
+                  (workers && workers_threads > available) ||
+                  (loops && loops_threads > available);
     FUZZ_CHECK(rc == (refuse ? CLI_EX_USAGE : 0),
                "%" PRIu32 " threads at once, a pool of %u, %" PRIu32
                " available: returned %d",
@@ -313,7 +331,8 @@ static void check_threads(const compare_opts *o) {
     /* Following the hints, one refusal at a time, the run passes. */
     compare_opts hinted = *o;
     for (int step = 0; rc != 0; step++) {
-      FUZZ_CHECK(step < 2, "refused after following two hints: %s", error);
+      /* --limit (threads, workers), --pool-size, --loops */
+      FUZZ_CHECK(step < 3, "refused after following three hints: %s", error);
       apply_hint(error, &hinted);
       memset(error, 0xaa, sizeof(error));
       rc = compare_check_threads(&hinted, available, error, sizeof(error));
