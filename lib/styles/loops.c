@@ -79,7 +79,9 @@ typedef struct shard {
   uv_loop_t loop;
   uv_async_t wake; /* from the batch's loop thread */
   uv_timer_t timer;
-  int open_err; /* what its start-up ended with */
+  int open_err;   /* what its start-up ended with */
+  bool listening; /* its wake-up exists: it hears quit (set before post) */
+  bool opened;    /* the kind's open() succeeded on it: close() is due */
   uint32_t number; /* its thread's number: its operations' worker */
 
   uv_mutex_t lock; /* the lists and quit */
@@ -438,7 +440,7 @@ static void close_walk(uv_handle_t *h, void *arg) {
  * freed only once the loop has ended. */
 static void shard_close(shard *sh) {
   const iob_kind *k = sh->b->config.kind;
-  if (k->close != NULL)
+  if (sh->opened && k->close != NULL)
     k->close(sh->b, sh->kind_shared);
   uv_walk(&sh->loop, close_walk, NULL); /* the wake-up and timer too */
 }
@@ -530,15 +532,22 @@ static void shard_main(void *arg) {
   if (err == 0) {
     uv_timer_init(&sh->loop, &sh->timer);
     sh->wake.data = sh->timer.data = sh;
+    sh->listening = true;
     err = shard_open(sh);
-    if (err != 0) {
-      uv_close((uv_handle_t *)&sh->wake, on_closed);
-      uv_close((uv_handle_t *)&sh->timer, on_closed);
-    }
+    sh->opened = err == 0;
   }
   sh->open_err = err;
   uv_sem_post(&st->ready);
-  loop_end(&sh->loop); /* until shard_close() */
+  /* Until the batch's loop says quit (shard_close()), even when the
+   * start-up failed: a loop that ended now would free its descriptors
+   * while its siblings start, and a sibling could take the same numbers
+   * with nothing to order the two (ThreadSanitizer, which cannot see
+   * libuv close them, calls that a race). Without a wake-up it cannot
+   * hear quit: it ends now. */
+  if (!sh->listening)
+    uv_loop_close(&sh->loop);
+  else
+    loop_end(&sh->loop);
   shard_free(sh);
 }
 
@@ -561,8 +570,8 @@ static uint32_t loops_wanted(const iob_batch *b) {
 static void shards_end(loops_state *st) {
   for (uint32_t k = 0; k < st->n; k++) {
     shard *sh = &st->shards[k];
-    if (!sh->made || sh->open_err != 0)
-      continue; /* (one that failed to open ends by itself) */
+    if (!sh->made || !sh->listening)
+      continue; /* (one with no wake-up ended by itself) */
     uv_mutex_lock(&sh->lock);
     sh->quit = true;
     uv_mutex_unlock(&sh->lock);
