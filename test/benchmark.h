@@ -63,11 +63,9 @@ static inline int bench_pipe_io(int fd, void *buf, size_t size, bool rd) {
   return 0;
 }
 
-/* Run fn(in, out) in a child process and copy its `out` (size bytes)
- * back. Returns 0, or -1 if the child could not run or failed. */
-static inline int bench_in_child(bench_fn fn, const void *in, void *out,
-                                 size_t size) {
-  int fds[2];
+/* A child with a pipe to its parent: fds[1] is the child's end, fds[0]
+ * the parent's. Returns fork()'s pid, or -1 with nothing left open. */
+static inline pid_t bench_fork_piped(int fds[2]) {
   if (pipe(fds) != 0)
     return -1;
   fflush(NULL); /* or the child would print our buffered lines again */
@@ -75,8 +73,18 @@ static inline int bench_in_child(bench_fn fn, const void *in, void *out,
   if (pid < 0) {
     close(fds[0]);
     close(fds[1]);
-    return -1;
   }
+  return pid;
+}
+
+/* Run fn(in, out) in a child process and copy its `out` (size bytes)
+ * back. Returns 0, or -1 if the child could not run or failed. */
+static inline int bench_in_child(bench_fn fn, const void *in, void *out,
+                                 size_t size) {
+  int fds[2];
+  pid_t pid = bench_fork_piped(fds);
+  if (pid < 0)
+    return -1;
   if (pid == 0) {
     close(fds[0]);
     int rc = fn(in, out);
@@ -165,15 +173,9 @@ typedef struct bench_line {
 static inline int bench_run_program(char *const argv[], void (*prepare)(void),
                                     bench_line *r) {
   int fds[2];
-  if (pipe(fds) != 0)
+  pid_t pid = bench_fork_piped(fds);
+  if (pid < 0)
     return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return -1;
-  }
   if (pid == 0) {
     close(fds[0]);
     if (prepare != NULL)

@@ -240,15 +240,22 @@ static const iob_kind timer_kind = {
     .stop = timer_stop,
 };
 
+/* Start on t a loops batch of timer_kind: count timers of ms, on `loops`
+ * loops, what they see noted in *s. */
+static iob_batch *start_timers(test_loop *t, seen_by_kind *s, uint32_t count,
+                               uint64_t ms, uint32_t loops) {
+  iob_config c = loops_config(count, ms, loops);
+  c.kind = &timer_kind;
+  c.data = s;
+  return test_loop_start(t, &c, NULL);
+}
+
 static void a_kinds_functions_run_on_the_operations_loop_with_its_state(
     void **state) {
   test_loop t;
   test_loop_init(&t);
   seen_by_kind s = {.callers = &t.loop};
-  iob_config c = loops_config(40, 20, 2);
-  c.kind = &timer_kind;
-  c.data = &s;
-  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_batch *b = start_timers(&t, &s, 40, 20, 2);
   assert_ptr_equal(iob_batch_loop(b), &t.loop); /* from the caller */
   test_loop_run(&t);
   test_counts n = *test_loop_counts(&t, b);
@@ -330,18 +337,26 @@ static void a_refused_loop_thread_fails_the_start_and_leaves_nothing(
 
 /* ---- cancel, timeouts, fail_fast ------------------------------------------ */
 
+/* Cancel batch b, started on t, 50 ms after now; run t to its end, which
+ * must come within 2 s (the waits are far longer), and close it. Returns
+ * what b's callbacks saw. */
+static test_counts cancel_at_50_ms(test_loop *t, iob_batch *b) {
+  test_loop_cancel_after(t, b, 50);
+  uint64_t t0 = uv_hrtime();
+  test_loop_run(t);
+  test_counts n = *test_loop_counts(t, b);
+  test_loop_close(t);
+  assert_ms_below(MS(uv_hrtime() - t0), 2000);
+  return n;
+}
+
 static void cancelling_settles_the_waits_of_every_loop_at_once(void **state) {
   test_loop t;
   test_loop_init(&t);
   iob_config c = loops_config(1000, 10000, 2);
   iob_batch *b = test_loop_start(&t, &c, NULL);
-  test_loop_cancel_after(&t, b, 50);
-  uint64_t t0 = uv_hrtime();
-  test_loop_run(&t);
-  test_counts n = *test_loop_counts(&t, b);
-  test_loop_close(&t);
-  assert_ms_below(MS(uv_hrtime() - t0), 2000);
-    assert_int_equal(n.batch_status, IOB_ECANCELED);
+  test_counts n = cancel_at_50_ms(&t, b);
+  assert_int_equal(n.batch_status, IOB_ECANCELED);
   assert_int_equal(n.cancelled, 1000);
   iob_batch_free(b);
 }
@@ -350,16 +365,8 @@ static void cancelling_stops_what_a_kind_started_on_every_loop(void **state) {
   test_loop t;
   test_loop_init(&t);
   seen_by_kind s = {.callers = &t.loop};
-  iob_config c = loops_config(20, 10000, 2);
-  c.kind = &timer_kind;
-  c.data = &s;
-  iob_batch *b = test_loop_start(&t, &c, NULL);
-  test_loop_cancel_after(&t, b, 50);
-  uint64_t t0 = uv_hrtime();
-  test_loop_run(&t);
-  test_counts n = *test_loop_counts(&t, b);
-  test_loop_close(&t);
-  assert_ms_below(MS(uv_hrtime() - t0), 2000);
+  iob_batch *b = start_timers(&t, &s, 20, 10000, 2);
+  test_counts n = cancel_at_50_ms(&t, b);
   assert_int_equal(atomic_load(&s.stops), 20);
   assert_int_equal(n.cancelled, 20);
   iob_batch_free(b);
