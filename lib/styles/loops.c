@@ -84,9 +84,10 @@ typedef struct shard {
   bool opened;    /* the kind's open() succeeded on it: close() is due */
   uint32_t number; /* its thread's number: its operations' worker */
 
-  uv_mutex_t lock; /* the lists and quit */
+  uv_mutex_t lock; /* the lists, quit and closed */
   op_list inbox, stops, outbox;
   bool quit;
+  bool closed; /* its handles are closing: nothing may be sent to it */
 
   uint32_t in_flight; /* handed to it, not yet settled: the batch's */
   op_list taken;      /* taken from the outbox, to settle: the batch's */
@@ -440,6 +441,12 @@ static void close_walk(uv_handle_t *h, void *arg) {
  * freed only once the loop has ended. */
 static void shard_close(shard *sh) {
   const iob_kind *k = sh->b->config.kind;
+  uv_mutex_lock(&sh->lock);
+  bool closed = sh->closed;
+  sh->closed = true;
+  uv_mutex_unlock(&sh->lock);
+  if (closed)
+    return; /* told twice */
   if (sh->opened && k->close != NULL)
     k->close(sh->b, sh->kind_shared);
   uv_walk(&sh->loop, close_walk, NULL); /* the wake-up and timer too */
@@ -572,10 +579,13 @@ static void shards_end(loops_state *st) {
     shard *sh = &st->shards[k];
     if (!sh->made || !sh->listening)
       continue; /* (one with no wake-up ended by itself) */
+    /* Under the lock, and only to a loop not closing: its wake-up may
+     * not exist a moment later (uv_async_send() would abort). */
     uv_mutex_lock(&sh->lock);
     sh->quit = true;
+    if (!sh->closed)
+      uv_async_send(&sh->wake);
     uv_mutex_unlock(&sh->lock);
-    uv_async_send(&sh->wake);
   }
   for (uint32_t k = 0; k < st->n; k++) {
     shard *sh = &st->shards[k];
