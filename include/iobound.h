@@ -771,8 +771,9 @@ IOB_EXPORT int iob_group_create(iob_group **group, iob_group_cb cb,
  * is freed without having started leaves the group as if it had ended
  * with IOB_ECANCELED, and if it was the last, the callback runs from
  * inside that iob_batch_free(). A batch is in one group at most.
- * @return 0; IOB_EINVAL for NULL or a batch that has finished;
- *         IOB_EBUSY for a batch already in a group; IOB_EPERM for a
+ * @return 0; IOB_EINVAL for NULL, a batch that has finished, or a
+ *         group freed in its callback; IOB_EBUSY for a batch already in
+ *         a group; IOB_EPERM for a
  *         running batch, from a thread other than its loop thread.
  */
 IOB_EXPORT int iob_group_add(iob_group *group, iob_batch *batch);
@@ -781,7 +782,11 @@ IOB_EXPORT int iob_group_add(iob_group *group, iob_batch *batch);
 IOB_EXPORT void *iob_group_data(const iob_group *group);
 
 /**
- * Free a group with no batch left in it; NULL is a no-op.
+ * Free a group with no batch left in it; NULL is a no-op. From its own
+ * callback (a call nested in another call of it included) the memory
+ * goes once the last of those calls has returned and every other loop's
+ * thread has finished counting its batch's end; until then
+ * iob_group_add() refuses the group (IOB_EINVAL).
  * @return 0; IOB_EBUSY while a batch in it has not ended, or its
  *         callback runs on another thread (nothing is freed).
  */

@@ -864,6 +864,111 @@ static void a_group_spans_batches_on_two_loops_in_two_threads(void **state) {
   }
 }
 
+/* The group's callback adds a batch and frees it unstarted (as after a
+ * start that failed): the batch leaves the group as cancelled, which
+ * calls the callback again from inside iob_batch_free(), and that inner
+ * call frees the group. The outer call returns to a group freed once,
+ * not twice (ASan saw a double free). */
+typedef struct nested {
+  int calls;
+  int inner_free;
+} nested;
+
+static void add_and_drop(iob_group *group, int status) {
+  nested *n = iob_group_data(group);
+  n->calls++;
+  if (n->calls == 1) {
+    assert_int_equal(status, 0);
+    iob_config c = config_of(&iob_style_loop, 1, 1);
+    iob_batch *next;
+    assert_int_equal(iob_batch_create(&next, &c), 0);
+    assert_int_equal(iob_group_add(group, next), 0);
+    assert_int_equal(iob_batch_free(next), 0); /* calls back, nested */
+    assert_int_equal(n->calls, 2);
+  } else {
+    assert_int_equal(status, IOB_ECANCELED);
+    n->inner_free = iob_group_free(group);
+  }
+}
+
+static void a_group_freed_in_a_nested_call_of_its_callback_is_freed_once(
+    void **state) {
+  nested n = {0};
+  iob_group *g;
+  assert_int_equal(iob_group_create(&g, add_and_drop, &n), 0);
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = config_of(&iob_style_loop, 2, 1);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  assert_int_equal(iob_group_add(g, b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  assert_int_equal(n.calls, 2);
+  assert_int_equal(n.inner_free, 0);
+  test_loop_close(&t);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* Four loops on four threads end their batches of one group at once; the
+ * thread that runs the group's callback frees the group there, while the
+ * others may still be counting their batch's end. None of them may touch
+ * the group after it is gone (TSan and ASan saw it within seconds). */
+#define LOOPS 4
+typedef struct racer {
+  iob_group *group;
+  uv_barrier_t *added;
+} racer;
+
+static atomic_int freed_calls;
+
+static void free_when_all_ended(iob_group *group, int status) {
+  assert_int_equal(status, 0);
+  assert_int_equal(iob_group_free(group), 0);
+  atomic_fetch_add(&freed_calls, 1);
+}
+
+static void ended_quietly(iob_batch *batch, int status) {
+  (void)batch;
+  (void)status;
+}
+
+static void race_one_batch(void *arg) {
+  racer *r = arg;
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0)
+    abort();
+  iob_config c = config_of(&iob_style_loop, 1, 0);
+  iob_batch *b;
+  if (iob_batch_create(&b, &c) != 0 || iob_group_add(r->group, b) != 0)
+    abort();
+  uv_barrier_wait(r->added); /* every batch is in before any can end */
+  if (iob_batch_start(b, &loop, ended_quietly) != 0)
+    abort();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0 || iob_batch_free(b) != 0)
+    abort();
+}
+
+static void a_group_freed_in_its_callback_outlives_batches_on_other_loops(
+    void **state) {
+  atomic_store(&freed_calls, 0);
+  int rounds = 200;
+  for (int round = 0; round < rounds; round++) {
+    iob_group *g;
+    assert_int_equal(iob_group_create(&g, free_when_all_ended, NULL), 0);
+    uv_barrier_t added;
+    assert_int_equal(uv_barrier_init(&added, LOOPS), 0);
+    racer r = {.group = g, .added = &added};
+    uv_thread_t tid[LOOPS];
+    for (int k = 0; k < LOOPS; k++)
+      assert_int_equal(uv_thread_create(&tid[k], race_one_batch, &r), 0);
+    for (int k = 0; k < LOOPS; k++)
+      assert_int_equal(uv_thread_join(&tid[k]), 0);
+    uv_barrier_destroy(&added);
+  }
+  assert_int_equal(atomic_load(&freed_calls), rounds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_shared_limit_is_never_exceeded_across_batches),
@@ -886,6 +991,10 @@ int main(void) {
       cmocka_unit_test(batches_join_a_group_before_they_start),
       cmocka_unit_test(a_group_refuses_what_it_cannot_take),
       cmocka_unit_test(a_group_spans_batches_on_two_loops_in_two_threads),
+      cmocka_unit_test(
+          a_group_freed_in_a_nested_call_of_its_callback_is_freed_once),
+      cmocka_unit_test(
+          a_group_freed_in_its_callback_outlives_batches_on_other_loops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,16 +7,22 @@
 
 struct iob_group {
   atomic_uint running; /* batches added that have not ended */
-  /* Batch ends being counted, the callback included: the group may not
-   * be freed under them, though running is 0 already. */
+  /* Users of the group's memory: each batch end being counted (its
+   * callback included) holds one, so the group outlives them though
+   * running is 0 already; and FREED once it was freed from its own
+   * callback. One word, so that letting go and learning whether to free
+   * are one atomic step: a thread that let go never reads the group
+   * again, since another may free it at once. */
   atomic_uint busy;
   atomic_int status; /* the first non-zero status of an ended batch */
-  bool freed;        /* freed from its own callback: free it after */
   iob_group_cb cb;
   void *data;
 };
 
-/* The group whose callback this thread is in, if any. */
+#define FREED 0x80000000u
+
+/* The group whose callback this thread is in, if any (the innermost one,
+ * when a callback ends a batch of another group). */
 static _Thread_local iob_group *calling;
 
 int iob_group_create(iob_group **group, iob_group_cb cb, void *data) {
@@ -38,7 +44,7 @@ int iob_group_create(iob_group **group, iob_group_cb cb, void *data) {
 }
 
 int iob_group_add(iob_group *group, iob_batch *batch) {
-  if (group == NULL || batch == NULL)
+  if (group == NULL || batch == NULL || (atomic_load(&group->busy) & FREED))
     return IOB_EINVAL;
   iob__state state = atomic_load_explicit(&batch->state, memory_order_acquire);
   if (state == IOB__FINISHED)
@@ -57,17 +63,26 @@ void *iob_group_data(const iob_group *group) {
   return group ? group->data : NULL;
 }
 
+/* Let go of the group: the last user frees it if it was freed meanwhile. */
+static void release(iob_group *g) {
+  if (atomic_fetch_sub_explicit(&g->busy, 1, memory_order_acq_rel) ==
+      (FREED | 1))
+    free(g);
+}
+
 int iob_group_free(iob_group *group) {
   if (group == NULL)
     return 0;
   if (atomic_load(&group->running) > 0)
     return IOB_EBUSY;
-  if (group == calling) { /* its callback: freed once that returns */
-    group->freed = true;
+  if (group == calling) {
+    /* Its callback, perhaps nested in another call of it, holds the
+     * group: the last of them to return frees it (release()). */
+    atomic_fetch_or_explicit(&group->busy, FREED, memory_order_acq_rel);
     return 0;
   }
   if (atomic_load(&group->busy) > 0)
-    return IOB_EBUSY;
+    return IOB_EBUSY; /* its callback runs on another thread */
   free(group);
   return 0;
 }
@@ -85,10 +100,6 @@ void iob__group_ended(iob_group *g, int status) {
     calling = g;
     g->cb(g, first);
     calling = outer;
-    if (g->freed) {
-      free(g);
-      return;
-    }
   }
-  atomic_fetch_sub(&g->busy, 1);
+  release(g);
 }
