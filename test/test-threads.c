@@ -105,6 +105,30 @@ static void refusing_the_very_first_thread_settles_everything(void **s) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+/* A stack near SIZE_MAX, asked for by the config or declared by the kind,
+ * is refused as a thread the system refuses: libuv would round it up past
+ * SIZE_MAX to its smallest stack, below what the kind declared. */
+static void a_stack_no_system_gives_is_a_refused_thread(void **s) {
+  static const iob_kind greedy = {
+      .name = "greedy", .flags = IOB_KIND_WAITS, .stack_size = SIZE_MAX - 7};
+  for (int k = 0; k < 2; k++) {
+    iob_config c = config_of(&iob_style_threads, 3, 1);
+    if (k == 0)
+      c.thread_stack_size = SIZE_MAX - 4095;
+    else
+      c.kind = &greedy;
+    iob_batch *b;
+    assert_int_equal(iob_run(&b, &c), 0);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_int_equal(r.status, IOB_EAGAIN);
+    assert_int_equal(r.failed, 3);
+    assert_int_equal(r.threads, 0);
+    assert_int_equal(iob_batch_records(b, NULL)[0].status, IOB_EAGAIN);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   allow = 4;
   once = true;
@@ -130,6 +154,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(threads_style_runs_ten_waits_in_about_one_wait_time),
       cmocka_unit_test(a_thousand_threads_each_wait_once),
+      cmocka_unit_test(a_stack_no_system_gives_is_a_refused_thread),
       cmocka_unit_test_setup_teardown(a_refused_thread_fails_the_batch_cleanly,
                                       use_refusing_threads, use_real_threads),
       cmocka_unit_test_setup_teardown(

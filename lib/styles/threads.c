@@ -100,7 +100,9 @@ static void threads_launch(iob_batch *b, uint32_t i) {
       .flags = UV_THREAD_HAS_STACK_SIZE,
       .stack_size = stack_size(b),
   };
-  int err = iob__thread_create(&job->tid, &options, thread_main, job);
+  int err = options.stack_size > IOB__STACK_MAX
+                ? IOB_EAGAIN
+                : iob__thread_create(&job->tid, &options, thread_main, job);
   if (err != 0) {
     refused(b, slot, err);
     return;

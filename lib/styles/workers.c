@@ -141,9 +141,7 @@ static void pool_destroy(iob_workers *w, uint32_t n) {
  * 0, IOB_ENOMEM, or IOB_EAGAIN when a thread is refused: the threads
  * already made are then joined, and nothing is left. */
 static int pool_make(iob_workers **out, uint32_t threads, size_t stack_size) {
-  /* No system gives such a stack, and libuv would round it up past
-   * SIZE_MAX to nothing, making threads with its smallest stack. */
-  if (stack_size > SIZE_MAX / 2)
+  if (stack_size > IOB__STACK_MAX)
     return IOB_EAGAIN;
   iob_workers *w = calloc(1, sizeof(*w) + threads * sizeof(w->tids[0]));
   if (w == NULL)
