@@ -174,14 +174,38 @@ const char *cli_escape(const char *text, size_t len, char *out,
   return out;
 }
 
+/* "PROGRAM: MESSAGE" on stderr. The message may quote an argument: no
+ * byte of it reaches the terminal raw (an escape sequence would be
+ * obeyed, not shown). */
+static void print_escaped(const char *program, const char *message) {
+  char shown[1024];
+  cli_escape(message, strlen(message), shown, sizeof(shown));
+  fprintf(stderr, "%s: %s\n", program, shown);
+}
+
+void cli_error(const char *program, const char *fmt, ...) {
+  char message[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof(message), fmt, ap);
+  va_end(ap);
+  print_escaped(program, message);
+}
+
+int cli_usage_error(const char *program, const char *fmt, ...) {
+  char message[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof(message), fmt, ap);
+  va_end(ap);
+  return cli_settle(program, CLI_EX_USAGE, CLI_RUN, message, NULL);
+}
+
 int cli_settle(const char *program, int status, cli_action action,
                const char *error, const char *usage) {
   if (status != 0) {
-    /* The message may quote an argument: no byte of it reaches the
-     * terminal raw (an escape sequence would be obeyed, not shown). */
-    char shown[512];
-    cli_escape(error, strlen(error), shown, sizeof(shown));
-    fprintf(stderr, "%s: %s\nTry '%s --help'.\n", program, shown, program);
+    print_escaped(program, error);
+    fprintf(stderr, "Try '%s --help'.\n", program);
     return status;
   }
   if (action == CLI_HELP) {

@@ -121,6 +121,23 @@ int cli_settle(const char *program, int status, cli_action action,
                const char *error, const char *usage);
 
 /**
+ * Print "PROGRAM: MESSAGE" on stderr, the message escaped as cli_escape()
+ * does: a message that quotes an argument, a path or what a service
+ * answered must not reach the terminal raw, as cli_settle()'s do not.
+ */
+CLI_PRINTF(2, 3)
+void cli_error(const char *program, const char *fmt, ...);
+
+/**
+ * A usage error found after parsing (a connection string the library
+ * refuses, say), printed as cli_settle() prints those of the parser:
+ * escaped, then "Try 'PROGRAM --help'.".
+ * @return CLI_EX_USAGE.
+ */
+CLI_PRINTF(2, 3)
+int cli_usage_error(const char *program, const char *fmt, ...);
+
+/**
  * A whole decimal number in min..max: digits only (no sign, no spaces, no
  * "0x"), of any length: it cannot overflow.
  * @return true with *out set; false, *out untouched.

@@ -2,7 +2,9 @@
  * message that names it. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "compare.h"
 
@@ -31,7 +33,7 @@ enum {
 /* The options, as --help lists them; "%s" is the library's styles. */
 static const cli_option options[] = {
     {OPT_STYLES, "styles", "LIST",
-     "comma-separated, from %s (default: all of them)"},
+     "comma-separated, each once, from %s (default: all of them)"},
     {OPT_WORK, "work", "KIND",
      "wait (simulated I/O, the default), cpu (spinning), mixed (a wait, "
      "then --cpu-us of spinning), tcp (requests to "
@@ -72,7 +74,7 @@ static const cli_option options[] = {
      "a text chart of every operation under the table"},
     {OPT_SVG, "svg", "FILE", "write the timeline as an SVG picture"},
     {OPT_TRACE, "trace", "FILE",
-     "write a Chrome trace (open in ui.perfetto.dev)"},
+     "write a Chrome trace (open in ui.perfetto.dev); not --svg's file"},
     {'q', "quiet", NULL,
      "only the results: no explanation, and no progress unless "
      "--progress always"},
@@ -93,31 +95,76 @@ const char *compare_usage(void) {
       "\n"
       "%s"
       "\n"
-      "Exit status: 0 on success, 1 if a style failed to run or an operation\n"
-      "failed, 64 for bad arguments, 73 if an output file cannot be written.\n",
+      "Exit status: 0 on success, 1 if a style failed to run, an operation\n"
+      "failed or the results could not all be written (stdout, --svg,\n"
+      "--trace), 64 for bad arguments, 73 if an output file cannot be\n"
+      "created.\n",
       cli_help(lines, sizeof(lines), options, styles));
   return text;
 }
 
-/* "--styles loop,pool": the styles in the order given, each once. */
-static int parse_styles(const char *text, compare_opts *o) {
-  char buf[128];
-  if (strlen(text) >= sizeof(buf))
-    return -1;
-  strcpy(buf, text);
-  o->nstyles = 0;
-  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
-       tok = strtok_r(NULL, ",", &save)) {
-    const iob_style *s = iob_style_find(tok);
-    if (s == NULL)
-      return -1;
-    bool seen = false;
-    for (int k = 0; k < o->nstyles; k++)
-      seen = seen || o->styles[k] == s;
-    if (!seen && o->nstyles < COMPARE_STYLES_MAX)
-      o->styles[o->nstyles++] = s;
+/* Refuse the empty item of --styles that starts at `item` in `text`: a
+ * comma at either end or two in a row is a slip, not a style. */
+static int empty_style(const char *text, const char *item, char *error,
+                       size_t size) {
+  const char *what = text[0] == '\0'   ? "at least one style"
+                     : item == text    ? "no leading comma"
+                     : item[0] == '\0' ? "no trailing comma"
+                                       : "no empty item between two commas";
+  return cli_fail(error, size, "--styles takes %s, not '%s'", what, text);
+}
+
+/* Add the style named by the `len` bytes at `item` (an item of `text`) to
+ * styles[0..*n), refusing a name that is no style, and one given twice:
+ * it would run twice and show two rows of one name. */
+static int add_style(const char *text, const char *item, size_t len,
+                     const iob_style **styles, int *n, char *error,
+                     size_t size) {
+  char name[32], list[128];
+  const iob_style *s = NULL;
+  if (len == 0)
+    return empty_style(text, item, error, size);
+  if (len < sizeof(name)) { /* longer than every style's name */
+    memcpy(name, item, len);
+    name[len] = '\0';
+    s = iob_style_find(name);
   }
-  return o->nstyles > 0 ? 0 : -1;
+  if (s == NULL)
+    return cli_fail(error, size,
+                    "--styles takes a comma-separated list from %s, not '%s' "
+                    "(no style '%.*s')",
+                    cli_style_names(list, sizeof(list), 0, ",", ","), text,
+                    (int)len, item);
+  for (int k = 0; k < *n; k++)
+    if (styles[k] == s)
+      return cli_fail(error, size,
+                      "--styles takes each style once, not '%s' (%s twice)",
+                      text, name);
+  if (*n == COMPARE_STYLES_MAX)
+    return cli_fail(error, size, "--styles takes at most %d styles, not '%s'",
+                    COMPARE_STYLES_MAX, text);
+  styles[(*n)++] = s;
+  return 0;
+}
+
+/* "--styles loop,pool": the styles in the order given. opts is changed
+ * only when the whole list is good. */
+static int parse_styles(const char *text, compare_opts *o, char *error,
+                        size_t size) {
+  const iob_style *styles[COMPARE_STYLES_MAX];
+  int n = 0;
+  for (const char *item = text;; item++) {
+    size_t len = strcspn(item, ",");
+    int err = add_style(text, item, len, styles, &n, error, size);
+    if (err != 0)
+      return err;
+    item += len;
+    if (*item == '\0')
+      break;
+  }
+  memcpy(o->styles, styles, (size_t)n * sizeof(styles[0]));
+  o->nstyles = n;
+  return 0;
 }
 
 /* "--work cpu": a kind built into the library, or iobound-pg's. */
@@ -159,6 +206,14 @@ static bool looks_like_option(const char *value) {
   size_t n = strcspn(value + 2, "=");
   for (const cli_option *opt = options; opt->name != NULL; opt++)
     if (strlen(opt->name) == n && strncmp(opt->name, value + 2, n) == 0)
+      return true;
+  return false;
+}
+
+/* Whether `text` holds a byte below 0x20 or 0x7f, which no URL may. */
+static bool has_control_byte(const char *text) {
+  for (; *text != '\0'; text++)
+    if ((unsigned char)*text < 0x20 || *text == 0x7f)
       return true;
   return false;
 }
@@ -208,14 +263,7 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
     o->pool_size = (unsigned int)n;
     break;
   case OPT_STYLES:
-    if (parse_styles(value, o) != 0) {
-      char list[128];
-      return cli_fail(error, size,
-                      "--styles takes a comma-separated list from %s, not "
-                      "'%s'",
-                      cli_style_names(list, sizeof(list), 0, ",", ","), value);
-    }
-    break;
+    return parse_styles(value, o, error, size);
   case OPT_WORK:
     return parse_work(value, o, error, size);
   case OPT_TARGET: {
@@ -235,6 +283,12 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
     if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
       return cli_fail(error, size,
                       "--url takes an http:// or https:// URL, not '%s'",
+                      value);
+    /* iobound-http refuses such a URL too (IOB_EINVAL); said here, it is
+     * said before a service is started, and by a build without it. */
+    if (has_control_byte(value))
+      return cli_fail(error, size,
+                      "--url takes a URL without control bytes, not '%s'",
                       value);
     o->url = value;
     break;
@@ -419,4 +473,57 @@ int compare_check_threads(const compare_opts *o, uint32_t available,
                       pool, available, available > 0 ? available : 1);
   }
   return 0;
+}
+
+/* The directory `path` names its file in ("." or "/" for a path with no
+ * directory or only the root), newly allocated; NULL when out of memory. */
+static char *directory_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    return strdup(".");
+  return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+/* Whether two paths to files that do not exist yet would create one file:
+ * the same last name in the same directory ("x", "./x", "/dir/x"). */
+static bool same_new_file(const char *a, const char *b) {
+  const char *name_a = strrchr(a, '/'), *name_b = strrchr(b, '/');
+  if (strcmp(name_a ? name_a + 1 : a, name_b ? name_b + 1 : b) != 0)
+    return false;
+  char *dir_a = directory_of(a), *dir_b = directory_of(b);
+  struct stat sa, sb;
+  bool same = dir_a != NULL && dir_b != NULL && stat(dir_a, &sa) == 0 &&
+              stat(dir_b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+              sa.st_ino == sb.st_ino;
+  free(dir_a);
+  free(dir_b);
+  return same;
+}
+
+/* Whether two paths name one file: by device and inode when both exist
+ * (hard and symbolic links, /dev/stdout), by name otherwise. */
+static bool same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (strcmp(a, b) == 0)
+    return true;
+  bool has_a = stat(a, &sa) == 0, has_b = stat(b, &sb) == 0;
+  if (has_a && has_b)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return !has_a && !has_b && same_new_file(a, b);
+}
+
+int compare_check_outputs(const compare_opts *o, char *error,
+                          size_t error_size) {
+  if (o->svg_path == NULL || o->trace_path == NULL ||
+      !same_file(o->svg_path, o->trace_path))
+    return 0;
+  if (strcmp(o->svg_path, o->trace_path) == 0)
+    return cli_fail(error, error_size,
+                    "--svg and --trace take a file each, not both '%s': "
+                    "each would overwrite the other",
+                    o->svg_path);
+  return cli_fail(error, error_size,
+                  "--svg '%s' and --trace '%s' are one file: each takes a "
+                  "file of its own, or would overwrite the other",
+                  o->svg_path, o->trace_path);
 }

@@ -4,6 +4,7 @@
  * speaks its protocol (--target); queries that sleep on PostgreSQL
  * (--pg); HTTP GETs of the slow service or of any URL (--url); files in
  * a directory (--dir). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,25 +42,21 @@ static int start_pg(const compare_opts *o) {
   snprintf(query, sizeof(query), "SELECT pg_sleep(%.3f)",
            (double)o->duration_ms / 1000.0);
   int err = iob_pg_target_create(&pg, o->pg, query);
-  if (err == IOB_EINVAL) {
-    fprintf(stderr,
-            "iobound-compare: --pg takes a libpq connection string, not "
-            "'%s'\nTry 'iobound-compare --help'.\n",
-            o->pg);
-    return CLI_EX_USAGE;
-  }
+  if (err == IOB_EINVAL)
+    return cli_usage_error(COMPARE_NAME,
+                           "--pg takes a libpq connection string, not '%s'",
+                           o->pg);
   if (err != 0) {
-    fprintf(stderr, "iobound-compare: --pg: %s\n", iob_strerror(err));
+    cli_error(COMPARE_NAME, "--pg: %s", iob_strerror(err));
     return CLI_EX_FAILED;
   }
   kind = &iob_kind_pg;
   target = pg;
   return 0;
 #else
-  fprintf(stderr,
-          "iobound-compare: --work %s: iobound was built without "
-          "PostgreSQL support\n",
-          o->work);
+  cli_error(COMPARE_NAME,
+            "--work %s: iobound was built without PostgreSQL support",
+            o->work);
   return CLI_EX_FAILED;
 #endif
 }
@@ -69,8 +66,8 @@ static int start_service(const compare_opts *o, char *address, size_t size) {
   unsigned port;
   int err = slow_server_fork("127.0.0.1", &port, &service);
   if (err != 0) {
-    fprintf(stderr, "iobound-compare: cannot start the slow service: %s\n",
-            iob_strerror(err));
+    cli_error(COMPARE_NAME, "cannot start the slow service: %s",
+              iob_strerror(err));
     return CLI_EX_FAILED;
   }
   snprintf(address, size, "127.0.0.1:%u", port);
@@ -94,18 +91,21 @@ static int start_http(const compare_opts *o) {
   }
   iob_http_options options = {.url = where};
   int err = iob_http_target_create(&http, &options);
+  /* The parser refused what the library refuses of a URL; this is in
+   * case the two ever part. */
+  if (err == IOB_EINVAL)
+    return cli_usage_error(COMPARE_NAME, "--url %s: %s", where,
+                           iob_strerror(err));
   if (err != 0) {
-    fprintf(stderr, "iobound-compare: --url %s: %s\n", where,
-            iob_strerror(err));
-    return err == IOB_EINVAL ? CLI_EX_USAGE : CLI_EX_FAILED;
+    cli_error(COMPARE_NAME, "--url %s: %s", where, iob_strerror(err));
+    return CLI_EX_FAILED;
   }
   kind = &iob_kind_http;
   target = http;
   return 0;
 #else
-  fprintf(stderr,
-          "iobound-compare: --work %s: iobound was built without libcurl\n",
-          o->work);
+  cli_error(COMPARE_NAME, "--work %s: iobound was built without libcurl",
+            o->work);
   return CLI_EX_FAILED;
 #endif
 }
@@ -121,10 +121,12 @@ static int start_tcp(const compare_opts *o) {
     where = address;
   }
   int err = iob_tcp_target_create(&tcp, where);
+  if (err == IOB_EINVAL)
+    return cli_usage_error(COMPARE_NAME, "bad target %s: %s", where,
+                           iob_strerror(err));
   if (err != 0) {
-    fprintf(stderr, "iobound-compare: bad target %s: %s\n", where,
-            iob_strerror(err));
-    return err == IOB_EINVAL ? CLI_EX_USAGE : CLI_EX_FAILED;
+    cli_error(COMPARE_NAME, "bad target %s: %s", where, iob_strerror(err));
+    return CLI_EX_FAILED;
   }
   target = tcp;
   return 0;
@@ -137,8 +139,9 @@ static int start_file(const compare_opts *o) {
   if (where == NULL) {
     snprintf(own_dir, sizeof(own_dir), "/tmp/iobound-compare-XXXXXX");
     if (mkdtemp(own_dir) == NULL) {
+      cli_error(COMPARE_NAME, "cannot make a directory under /tmp: %s",
+                strerror(errno));
       own_dir[0] = '\0';
-      perror("iobound-compare: cannot make a directory under /tmp");
       return CLI_EX_FAILED;
     }
     where = own_dir;
@@ -148,9 +151,8 @@ static int start_file(const compare_opts *o) {
   options.size_kib = 256;
   options.fsync = 1;
   int err = iob_file_target_create(&files, where, &options);
-  if (err != 0) {
-    fprintf(stderr, "iobound-compare: --dir %s: %s\n", where,
-            iob_strerror(err));
+  if (err != 0) { /* the directory is the user's: its name is escaped */
+    cli_error(COMPARE_NAME, "--dir %s: %s", where, iob_strerror(err));
     return CLI_EX_FAILED;
   }
   target = files;
@@ -191,31 +193,32 @@ uint32_t compare_work_failures(const iob_batch *batch, const iob_report *r) {
     emfile += rec[i].status == UV_EMFILE;
   }
   /* Its message says why in the kind's own words ("connect to
-   * 127.0.0.1:1: connection refused", what PostgreSQL said...). */
+   * 127.0.0.1:1: connection refused", what PostgreSQL said...), which
+   * may quote --dir, --url or what a server answered: escaped. */
   iob_outcome out = {.status = rec[first].status};
   iob_batch_outcome(batch, first, &out);
-  fprintf(stderr,
-          "iobound-compare: the %s style: %" PRIu32 " of %" PRIu32
-          " operations failed; the first, #%" PRIu32 ": %s (%s)\n",
-          iob_style_name(r->style), r->failed, n, first,
-          out.message ? out.message : iob_strerror(out.status),
-          iob_err_name(out.status));
+  cli_error(COMPARE_NAME,
+            "the %s style: %" PRIu32 " of %" PRIu32
+            " operations failed; the first, #%" PRIu32 ": %s (%s)",
+            iob_style_name(r->style), r->failed, n, first,
+            out.message ? out.message : iob_strerror(out.status),
+            iob_err_name(out.status));
   if (r->status == IOB_EAGAIN) /* a thread refused: the batch stopped */
-    fprintf(stderr,
-            "iobound-compare: the system refused a thread with %" PRIu32
-            " running: it allows about %" PRIu32
-            " more now (ulimit -u, threads-max); add --limit %" PRIu32
-            " (or less)\n",
-            r->threads, iob_threads_available(),
-            r->threads > 1 ? r->threads / 2 : 1);
+    cli_error(COMPARE_NAME,
+              "the system refused a thread with %" PRIu32
+              " running: it allows about %" PRIu32
+              " more now (ulimit -u, threads-max); add --limit %" PRIu32
+              " (or less)",
+              r->threads, iob_threads_available(),
+              r->threads > 1 ? r->threads / 2 : 1);
   if (emfile != 0) {
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    fprintf(stderr,
-            "iobound-compare: out of file descriptors: the limit is %llu "
-            "(ulimit -n) and %" PRIu32 " operations found none; use --limit "
-            "to run fewer at once\n",
-            (unsigned long long)rl.rlim_cur, emfile);
+    cli_error(COMPARE_NAME,
+              "out of file descriptors: the limit is %llu (ulimit -n) and "
+              "%" PRIu32 " operations found none; use --limit to run fewer "
+              "at once",
+              (unsigned long long)rl.rlim_cur, emfile);
   }
   return r->failed;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,47 @@ static int run_style(const compare_opts *o, const iob_style *style,
 
 /* ---- printing ----------------------------------------------------------- */
 
+/* The first error writing the results to stdout (an errno value), 0 while
+ * there is none: a full disk or a closed descriptor must not pass for a
+ * comparison whose results were written. */
+static int stdout_errno;
+
+static void stdout_failed(int err) {
+  if (stdout_errno == 0)
+    stdout_errno = err != 0 ? err : EIO;
+}
+
+/* printf() onto stdout, its failure kept. (A buffered write fails at the
+ * flush rather than here: results_written() checks that.) */
+CLI_PRINTF(1, 2)
+static void out(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vprintf(fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    stdout_failed(errno);
+}
+
+/* Flush the results, then, unless @p keep_open, close stdout: exit()
+ * would flush and close it unchecked. Say on stderr, once, if any write
+ * failed. @return whether every write succeeded. */
+static bool results_written(bool keep_open) {
+  static bool said;
+  if (fflush(stdout) != 0)
+    stdout_failed(errno);
+  if (ferror(stdout))
+    stdout_failed(EIO);
+  if (!keep_open && fclose(stdout) != 0)
+    stdout_failed(errno);
+  if (stdout_errno != 0 && !said) {
+    cli_error(COMPARE_NAME, "cannot write to stdout: %s",
+              strerror(stdout_errno));
+    said = true;
+  }
+  return stdout_errno == 0;
+}
+
 /* The width for the text chart: the terminal's when stdout is one (else
  * COLUMNS, else 80), within what iob_export_chart() draws, 40..1000. */
 static unsigned terminal_width(void) {
@@ -159,20 +201,20 @@ static const char *work_words(const compare_opts *o) {
 static void print_table(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
   if (!o->quiet)
-    printf("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
-           o->count, o->duration_ms, work_words(o),
-           n > 0 ? r[0].report.cores : 0);
-  printf("%-11s %12s %8s %9s %8s %8s %10s\n", "style", "elapsed", "vs seq",
-         "overlap", "peak", "threads", "cpu time");
+    out("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
+        o->count, o->duration_ms, work_words(o),
+        n > 0 ? r[0].report.cores : 0);
+  out("%-11s %12s %8s %9s %8s %8s %10s\n", "style", "elapsed", "vs seq",
+      "overlap", "peak", "threads", "cpu time");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
     double vs = vs_sequential(&r[k], base);
     char vs_text[16] = "-";
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.1fx", vs);
-    printf("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms\n",
-           iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text,
-           rep->speedup, rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
+    out("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms\n",
+        iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
+        rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
   }
   if (!o->quiet) {
     char legend[400], folded[480];
@@ -182,13 +224,13 @@ static void print_table(const compare_opts *o, const result *r, int n) {
              "time (how many ran at once, on average); peak: the most at "
              "once",
              base ? "" : " (sequential did not run)");
-    printf("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
+    out("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
   }
 }
 
 static void print_csv(const result *r, int n) {
-  puts("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
-       "workers_used,cpu_ms,failed");
+  out("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
+      "workers_used,cpu_ms,failed\n");
   const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
@@ -196,22 +238,22 @@ static void print_csv(const result *r, int n) {
     char vs_text[32] = ""; /* empty: sequential did not run */
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
-    printf("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
-           "\n",
-           iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text,
-           rep->speedup, rep->peak_in_flight, rep->threads, rep->workers_used,
-           ms(rep->cpu_ns), rep->failed);
+    out("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
+        "\n",
+        iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
+        rep->peak_in_flight, rep->threads, rep->workers_used, ms(rep->cpu_ns),
+        rep->failed);
   }
 }
 
 /* The inputs, then a line per style as iobound-server reports a batch. */
 static void print_json(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
-  printf("{\"count\":%" PRIu32 ",\"duration_ms\":%" PRIu64
-         ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"pool_size\":%u"
-         ",\"cores\":%u,\"styles\":[",
-         o->count, o->duration_ms, o->work, o->limit, iob_pool_size(),
-         uv_available_parallelism());
+  out("{\"count\":%" PRIu32 ",\"duration_ms\":%" PRIu64
+      ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"pool_size\":%u"
+      ",\"cores\":%u,\"styles\":[",
+      o->count, o->duration_ms, o->work, o->limit, iob_pool_size(),
+      uv_available_parallelism());
   for (int k = 0; k < n; k++) {
     char line[1024];
     cli_json_batch b = {.config = &r[k].config,
@@ -219,9 +261,9 @@ static void print_json(const compare_opts *o, const result *r, int n) {
                         .vs_sequential = vs_sequential(&r[k], base)};
     if (cli_json_report(line, sizeof(line), &b) < 0)
       snprintf(line, sizeof(line), "{}");
-    printf("%s\n%s", k ? "," : "", line);
+    out("%s\n%s", k ? "," : "", line);
   }
-  puts("\n]}");
+  out("\n]}\n");
 }
 
 /* The quickest style whose operations all succeeded, or NULL: a time
@@ -239,8 +281,8 @@ static const result *fastest(const result *r, int n) {
 static void print_verdict(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n), *best = fastest(r, n);
   if (best == NULL) {
-    printf("\nNo style ran every operation without a failure, so none is "
-           "called fastest: the failures are on stderr.\n");
+    out("\nNo style ran every operation without a failure, so none is "
+        "called fastest: the failures are on stderr.\n");
     return;
   }
   if (n < 2)
@@ -286,7 +328,7 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
                  ? ms(best->report.elapsed_ns) / (double)o->duration_ms
                  : 1.0);
   char folded[600];
-  printf("\n%s\n", cli_fold(folded, sizeof(folded), text, 76, 0));
+  out("\n%s\n", cli_fold(folded, sizeof(folded), text, 76, 0));
 }
 
 /* Open every output file before anything runs: a typo in a path should
@@ -296,12 +338,12 @@ static FILE *open_output(const char *path) {
     return NULL;
   FILE *f = fopen(path, "w");
   if (f == NULL)
-    fprintf(stderr, "iobound-compare: cannot write '%s': %s\n", path,
-            strerror(errno));
+    cli_error(COMPARE_NAME, "cannot write '%s': %s", path, strerror(errno));
   return f;
 }
 
-/* Write one timeline and close its file; false (and a message) on error. */
+/* Write one timeline and close its file; false (and a message) on error:
+ * a file cut short by a full disk is no timeline. */
 static bool write_output(FILE *f, const char *path,
                          int (*export_fn)(FILE *, const iob_batch *const *,
                                           size_t),
@@ -309,11 +351,14 @@ static bool write_output(FILE *f, const char *path,
   if (f == NULL)
     return true;
   int err = export_fn(f, batches, n);
-  if (fclose(f) != 0 && err == 0)
+  int sys = errno; /* why the export's flush failed, if it did */
+  if (fclose(f) != 0 && err == 0) {
     err = IOB_EIO;
+    sys = errno;
+  }
   if (err != 0)
-    fprintf(stderr, "iobound-compare: cannot write '%s': %s\n", path,
-            iob_strerror(err));
+    cli_error(COMPARE_NAME, "cannot write '%s': %s", path,
+              err == IOB_EIO && sys != 0 ? strerror(sys) : iob_strerror(err));
   return err == 0;
 }
 
@@ -323,6 +368,63 @@ static int svg_titled(FILE *f, const iob_batch *const *b, size_t n) {
   return iob_export_svg(f, b, n, svg_title);
 }
 
+/* The results on stdout, in the format asked for. */
+static void print_results(const compare_opts *o, const result *r,
+                          const iob_batch *const *batches, int n) {
+  if (o->format == COMPARE_JSON) {
+    print_json(o, r, n);
+    return;
+  }
+  if (o->format == COMPARE_CSV) {
+    print_csv(r, n);
+    return;
+  }
+  print_table(o, r, n);
+  if (o->timeline) {
+    out("\n");
+    if (iob_export_chart(stdout, batches, (size_t)n, terminal_width()) != 0)
+      stdout_failed(errno); /* the chart's flush failed */
+  }
+  if (!o->quiet)
+    print_verdict(o, r, n);
+}
+
+/* Write the timelines asked for, closing their files (each then NULL).
+ * @return whether every one was written whole. */
+static bool write_timelines(const compare_opts *o, FILE **svg, FILE **trace,
+                            const iob_batch *const *batches, size_t n) {
+  snprintf(svg_title, sizeof(svg_title),
+           "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
+           o->count, o->duration_ms, work_words(o), uv_available_parallelism());
+  /* Both are written even when the first fails: each says why. */
+  bool svg_ok = write_output(*svg, o->svg_path, svg_titled, batches, n);
+  bool trace_ok = write_output(*trace, o->trace_path, iob_export_trace,
+                               batches, n);
+  *svg = *trace = NULL;
+  return svg_ok && trace_ok;
+}
+
+/* Say why each style that could not run could not. */
+static void report_broken(const iob_style *const *broken, const int *err,
+                          int n) {
+  for (int k = 0; k < n; k++) {
+    cli_error(COMPARE_NAME, "the %s style could not run: %s",
+              iob_style_name(broken[k]), iob_strerror(err[k]));
+    if (err[k] == IOB_EAGAIN && broken[k] == &iob_style_pool)
+      cli_error(COMPARE_NAME,
+                "the system refused the pool's %u threads: it allows about "
+                "%" PRIu32 " more (ulimit -u, threads-max); use --pool-size "
+                "with fewer",
+                iob_pool_size(), iob_threads_available());
+    else if (err[k] == IOB_EAGAIN)
+      cli_error(COMPARE_NAME,
+                "the system refused the %s style a thread: it allows about "
+                "%" PRIu32 " more (ulimit -u, threads-max), or has too "
+                "little memory left for their stacks (ulimit -v)",
+                iob_style_name(broken[k]), iob_threads_available());
+  }
+}
+
 int main(int argc, char **argv) {
   compare_opts o;
   char error[256];
@@ -330,12 +432,16 @@ int main(int argc, char **argv) {
   if (rc == 0 && o.action == CLI_RUN)
     rc = compare_check_threads(&o, iob_threads_available(), error,
                                sizeof(error));
-  rc = cli_settle("iobound-compare", rc, o.action, error, compare_usage());
-  if (rc >= 0)
+  if (rc == 0 && o.action == CLI_RUN)
+    rc = compare_check_outputs(&o, error, sizeof(error));
+  rc = cli_settle(COMPARE_NAME, rc, o.action, error, compare_usage());
+  if (rc == 0) /* the help or the version, which must reach stdout too */
+    return results_written(false) ? 0 : CLI_EX_FAILED;
+  if (rc > 0)
     return rc;
   rc = 0;
   if (o.pool_size != 0 && iob_pool_request_size(o.pool_size) != 0) {
-    fprintf(stderr, "iobound-compare: cannot size the pool\n");
+    cli_error(COMPARE_NAME, "cannot size the pool");
     return CLI_EX_FAILED;
   }
   FILE *svg = open_output(o.svg_path);
@@ -355,7 +461,7 @@ int main(int argc, char **argv) {
   const iob_style *broken[COMPARE_STYLES_MAX];
   int broken_err[COMPARE_STYLES_MAX];
   int nran = 0, nbroken = 0, failed = 0;
-  bool started = rc == 0;
+  bool started = rc == 0, written = true;
   for (int k = 0; k < o.nstyles && started; k++) {
     int err = run_style(&o, o.styles[k], progress, &results[nran]);
     if (err != 0) {
@@ -368,47 +474,14 @@ int main(int argc, char **argv) {
   }
   compare_work_stop();
   if (started && nran > 0) {
-    size_t n = (size_t)nran;
-    if (o.format == COMPARE_JSON) {
-      print_json(&o, results, nran);
-    } else if (o.format == COMPARE_CSV) {
-      print_csv(results, nran);
-    } else {
-      print_table(&o, results, nran);
-      if (o.timeline) {
-        putchar('\n');
-        iob_export_chart(stdout, batches, n, terminal_width());
-      }
-      if (!o.quiet)
-        print_verdict(&o, results, nran);
-    }
-    snprintf(svg_title, sizeof(svg_title),
-             "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
-             o.count, o.duration_ms, work_words(&o),
-             uv_available_parallelism());
-    if (!write_output(svg, o.svg_path, svg_titled, batches, n) ||
-        !write_output(trace, o.trace_path, iob_export_trace, batches, n))
-      rc = CLI_EX_CANTCREAT;
-    svg = trace = NULL;
+    print_results(&o, results, batches, nran);
+    written = write_timelines(&o, &svg, &trace, batches, (size_t)nran);
   }
-  fflush(stdout); /* the results, then what kept a style from running */
-  for (int k = 0; k < nbroken; k++) {
-    fprintf(stderr, "iobound-compare: the %s style could not run: %s\n",
-            iob_style_name(broken[k]), iob_strerror(broken_err[k]));
-    if (broken_err[k] == IOB_EAGAIN && broken[k] == &iob_style_pool)
-      fprintf(stderr,
-              "iobound-compare: the system refused the pool's %u threads: "
-              "it allows about %" PRIu32 " more (ulimit -u, threads-max); "
-              "use --pool-size with fewer\n",
-              iob_pool_size(), iob_threads_available());
-    else if (broken_err[k] == IOB_EAGAIN)
-      fprintf(stderr,
-              "iobound-compare: the system refused the %s style a thread: "
-              "it allows about %" PRIu32 " more (ulimit -u, threads-max), "
-              "or has too little memory left for their stacks (ulimit -v)\n",
-              iob_style_name(broken[k]), iob_threads_available());
-  }
-  if (rc == 0 && (failed || nbroken))
+  /* The results, then what kept a style from running. */
+  written = results_written(true) && written;
+  report_broken(broken, broken_err, nbroken);
+  written = results_written(false) && written; /* closing can fail too */
+  if (rc == 0 && (failed || nbroken || !written))
     rc = CLI_EX_FAILED;
   if (svg != NULL)
     fclose(svg);

@@ -9,6 +9,9 @@
 #include "cli.h"
 #include "iobound.h"
 
+/* The program's name, before each of its messages. */
+#define COMPARE_NAME "iobound-compare"
+
 /* The most styles one comparison runs. */
 #define COMPARE_STYLES_MAX 16
 
@@ -79,6 +82,15 @@ int compare_parse(int argc, char **argv, compare_opts *opts, char *error,
  */
 int compare_check_threads(const compare_opts *opts, uint32_t available,
                           char *error, size_t error_size);
+
+/**
+ * Refuse --svg and --trace naming one file (the same path, or the same
+ * file by another name: a link, "./x" for "x"): two writers on one file
+ * would leave neither output whole.
+ * @return 0, or CLI_EX_USAGE with @p error saying which.
+ */
+int compare_check_outputs(const compare_opts *opts, char *error,
+                          size_t error_size);
 
 /** @return the --help text; the lists of names in it come from the
  *  library. */

@@ -17,6 +17,10 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--work file --duration 5" "--cpu-us 5" "--work cpu --cpu-us 5" \
             "--loops 2 --styles loop" "--loops 0" "--loops 257" \
             "--work mixed --cpu-us 60000001" \
+            "--styles loop," "--styles ,loop" "--styles loop,,pool" \
+            "--styles loop,pool,loop" "--styles=" "--styles ," \
+            "--svg $tmp/same --trace $tmp/same" \
+            "--svg $tmp/same --trace $tmp/./same" \
             "--count 100000000 --styles threads"; do
   # (the last, too many threads, is checked for its hint below)
   # shellcheck disable=SC2086
@@ -36,6 +40,44 @@ esc=$(printf '12\033[31mX')
 [ $? -eq 64 ] || fail "a control byte in --count: not a usage error"
 grep -q "$(printf '\033')" "$tmp/err" && fail "an escape byte echoed raw"
 grep -q '12\\x1b\[31mX' "$tmp/err" || fail "the argument not shown escaped"
+
+# A list says what is wrong with it: an empty item, a style twice.
+"$exe" --styles loop,pool, 2>&1 >/dev/null | grep -q "no trailing comma" ||
+  fail "--styles loop,pool,: no reason"
+"$exe" --styles loop,pool,loop 2>&1 >/dev/null |
+  grep -q "each style once.*(loop twice)" || fail "--styles twice: no reason"
+# One file by two names is one file: a hard link, as for the same path.
+: >"$tmp/one"
+ln "$tmp/one" "$tmp/other"
+"$exe" --svg "$tmp/one" --trace "$tmp/other" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 64 ] || fail "--svg and --trace on one file by two names: not 64"
+grep -q "are one file" "$tmp/err" || fail "one file twice: no reason"
+grep -q -- "--help" "$tmp/err" || fail "one file twice: no usage hint"
+
+# Nor does what is echoed of --url, of a --dir that does not exist, or of
+# an operation's message that quotes --dir; and a URL the library would
+# refuse is a usage error like any other, with its hint.
+esc_url=$(printf 'http://127.0.0.1:1/\033[2J')
+"$exe" --work http --url "$esc_url" --count 1 >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 64 ] || fail "a control byte in --url: not a usage error"
+grep -q "$(printf '\033')" "$tmp/err" && fail "--url echoed raw"
+grep -q '1/\\x1b\[2J' "$tmp/err" || fail "--url not shown escaped"
+grep -q -- "--help" "$tmp/err" || fail "--url: no usage hint"
+"$exe" --work file --dir "$tmp/$(printf 'no\033[2J')" --count 1 \
+  --styles loop >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "a --dir that does not exist: not exit 1"
+grep -q "$(printf '\033')" "$tmp/err" && fail "--dir echoed raw"
+grep -q 'no\\x1b\[2J' "$tmp/err" || fail "--dir not shown escaped"
+# /proc takes no new file: the operation fails, its message naming --dir.
+if [ -d /proc/self ]; then
+  ln -s /proc "$tmp/$(printf 'proc\033[2J')"
+  "$exe" --work file --dir "$tmp/$(printf 'proc\033[2J')" --count 1 \
+    --styles loop >"$tmp/out" 2>"$tmp/err"
+  [ $? -eq 1 ] || fail "files that cannot be made: not exit 1"
+  grep -q 'operations failed.*proc\\x1b\[2J' "$tmp/err" ||
+    fail "the operation's message not shown escaped: $(cat -v "$tmp/err")"
+  grep -q "$(printf '\033')" "$tmp/err" && fail "an operation's message raw"
+fi
 
 "$exe" --help | grep -q "^Usage: iobound-compare" || fail "--help"
 "$exe" --version | grep -q "^iobound-compare [0-9]" || fail "--version"
@@ -203,6 +245,27 @@ grep -q "cannot write '/nonexistent/dir/t.svg'" "$tmp/err" || fail "no message"
 [ $(( $(date +%s) - start )) -lt 3 ] || fail "it ran before finding the bad path"
 "$exe" --trace= >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 64 ] || fail "an empty --trace is not a usage error"
+
+# Results that cannot be written (a full disk: /dev/full) are a failure,
+# in every format, and so is a timeline cut short: exit 1, and why.
+if [ -w /dev/full ]; then
+  for args in "--format table" "--format csv" "--format json" "-q" \
+              "--timeline" "--help" "--version"; do
+    # shellcheck disable=SC2086
+    "$exe" $args --count 2 --duration 1 --styles loop,pool \
+      >/dev/full 2>"$tmp/err"
+    [ $? -eq 1 ] || fail "'$args' on a full stdout did not exit 1"
+    grep -q "^iobound-compare: cannot write to stdout: " \
+      "$tmp/err" || fail "'$args' on a full stdout: no message"
+  done
+  for opt in --svg --trace; do
+    "$exe" $opt /dev/full -q --count 2 --duration 1 --styles loop \
+      >"$tmp/out" 2>"$tmp/err"
+    [ $? -eq 1 ] || fail "$opt on a full disk did not exit 1"
+    grep -q "cannot write '/dev/full'" "$tmp/err" || fail "$opt: no message"
+    grep -q "^loop " "$tmp/out" || fail "$opt on a full disk: no table"
+  done
+fi
 
 # Real I/O: the bundled slow service, started for the run and stopped.
 "$exe" --work tcp --count 5 --duration 50 >"$tmp/out" 2>"$tmp/err" ||

@@ -1,7 +1,10 @@
 /* iobound-compare's arguments: defaults, every flag, every bad value; and
  * what the example programs share (cli.c). */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../examples/compare.h"
 #include "helpers.h"
@@ -47,7 +50,7 @@ static void every_flag_is_understood_in_both_spellings(void **state) {
   assert_int_equal(o.nstyles, 2);
   assert_ptr_equal(o.styles[0], &iob_style_pool);
   assert_ptr_equal(o.styles[1], &iob_style_loop);
-  assert_int_equal(PARSE(&o, err, "--count=3", "--styles=loop,loop"), 0);
+  assert_int_equal(PARSE(&o, err, "--count=3", "--styles=loop"), 0);
   assert_int_equal(o.count, 3);
   assert_int_equal(o.nstyles, 1);
   assert_int_equal(PARSE(&o, err, "--work", "cpu", "--limit=5", "--pool-size",
@@ -120,6 +123,112 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
     /* The message quotes what was wrong. */
     assert_non_null(strstr(err, bad[k][0][2] == 'b' ? "--bogus" : bad[k][1]));
   }
+}
+
+static void a_list_of_styles_names_each_style_once_with_no_empty_item(
+    void **state) {
+  /* Each refused with what is wrong with it, and the list as given. */
+  static const char *const bad[][2] = {
+      {"", "--styles takes at least one style, not ''"},
+      {",", "--styles takes no leading comma, not ','"},
+      {",loop", "--styles takes no leading comma, not ',loop'"},
+      {"loop,", "--styles takes no trailing comma, not 'loop,'"},
+      {"loop,pool,", "--styles takes no trailing comma, not 'loop,pool,'"},
+      {"loop,,pool",
+       "--styles takes no empty item between two commas, not 'loop,,pool'"},
+      {"loop,loop", "--styles takes each style once, not 'loop,loop' (loop "
+                    "twice)"},
+      {"pool,loop,threads,loop",
+       "--styles takes each style once, not 'pool,loop,threads,loop' (loop "
+       "twice)"},
+      {"loop,fibers,pool",
+       "--styles takes a comma-separated list from sequential,loop,pool,"
+       "threads,workers,loops, not 'loop,fibers,pool' (no style 'fibers')"},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    compare_opts o;
+    char err[256] = "";
+    assert_int_equal(PARSE(&o, err, "--styles", (char *)bad[k][0]),
+                     CLI_EX_USAGE);
+    assert_string_equal(err, bad[k][1]);
+  }
+  /* Every style once, in any order, is a list. */
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(
+      PARSE(&o, err, "--styles", "loops,workers,threads,pool,loop,sequential"),
+      0);
+  assert_int_equal(o.nstyles, style_count());
+  assert_ptr_equal(o.styles[0], &iob_style_loops);
+  assert_ptr_equal(o.styles[5], &iob_style_sequential);
+}
+
+static void a_url_with_a_control_byte_is_refused_as_the_library_would(
+    void **state) {
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(
+      PARSE(&o, err, "--work", "http", "--url", "http://x/\x1b[2J"),
+      CLI_EX_USAGE);
+  assert_string_equal(
+      err, "--url takes a URL without control bytes, not 'http://x/\x1b[2J'");
+  assert_int_equal(PARSE(&o, err, "--work", "http", "--url", "http://x/a\tb"),
+                   CLI_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--work", "http", "--url", "http://x/\x7f"),
+                   CLI_EX_USAGE);
+  /* Bytes past ASCII are the server's business (UTF-8 in a path). */
+  assert_int_equal(
+      PARSE(&o, err, "--work", "http", "--url", "http://x/\xc3\xa9"), 0);
+}
+
+/* A file of the given name under `dir`: "DIR/NAME". */
+static const char *in_dir(char *out, size_t size, const char *dir,
+                          const char *name) {
+  snprintf(out, size, "%s/%s", dir, name);
+  return out;
+}
+
+static void svg_and_trace_on_one_file_are_refused(void **state) {
+  char dir[] = "/tmp/iobound-test-cli-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char a[128], b[128], c[128], err[256] = "";
+  in_dir(a, sizeof(a), dir, "a");
+  in_dir(b, sizeof(b), dir, "b");
+  compare_opts o;
+  /* Two files, or only one output: nothing to refuse. */
+  assert_int_equal(PARSE(&o, err, "--svg", a, "--trace", b), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), 0);
+  assert_int_equal(PARSE(&o, err, "--svg", a), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), 0);
+  /* The same path, whether or not the file exists yet. */
+  assert_int_equal(PARSE(&o, err, "--svg", a, "--trace", a), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), CLI_EX_USAGE);
+  assert_non_null(strstr(err, "--svg and --trace take a file each"));
+  assert_non_null(strstr(err, a));
+  /* Another name of a file yet to be made: the same name, same directory. */
+  snprintf(c, sizeof(c), "%s/./a", dir);
+  assert_int_equal(PARSE(&o, err, "--svg", a, "--trace", c), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), CLI_EX_USAGE);
+  assert_non_null(strstr(err, "are one file"));
+  /* Another name of a file that exists: a hard link, a symbolic one. */
+  FILE *f = fopen(a, "w");
+  assert_non_null(f);
+  fclose(f);
+  assert_int_equal(link(a, b), 0);
+  assert_int_equal(PARSE(&o, err, "--svg", a, "--trace", b), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), CLI_EX_USAGE);
+  assert_non_null(strstr(err, "are one file"));
+  in_dir(c, sizeof(c), dir, "c");
+  assert_int_equal(symlink(a, c), 0);
+  assert_int_equal(PARSE(&o, err, "--svg", c, "--trace", a), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), CLI_EX_USAGE);
+  /* A file that exists and one that does not are two files. */
+  assert_int_equal(unlink(b), 0);
+  assert_int_equal(PARSE(&o, err, "--svg", a, "--trace", b), 0);
+  assert_int_equal(compare_check_outputs(&o, err, sizeof(err)), 0);
+  unlink(c);
+  unlink(a);
+  rmdir(dir);
 }
 
 static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
@@ -350,6 +459,42 @@ static void names_are_joined_from_the_librarys_tables(void **state) {
   assert_false(cli_kind_blocks(NULL));
 }
 
+/* What cli_error() and cli_usage_error() print, each called the one way
+ * these tests need. */
+static void say_dir_error(void) {
+  cli_error("prog", "--dir %s: %s", "a\x1b[2J\\b\xc3\xa9", "gone");
+}
+static void say_url_error(void) {
+  assert_int_equal(cli_usage_error("prog", "--url %s", "x\a"), CLI_EX_USAGE);
+}
+
+/* What `print` writes on stderr, read back from a temporary file. */
+static void stderr_of(void (*print)(void), char *out, size_t size) {
+  FILE *tmp = tmpfile();
+  assert_non_null(tmp);
+  int saved = dup(2);
+  assert_true(saved >= 0);
+  fflush(stderr);
+  assert_true(dup2(fileno(tmp), 2) >= 0);
+  print();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  rewind(tmp);
+  size_t n = fread(out, 1, size - 1, tmp);
+  out[n] = '\0';
+  fclose(tmp);
+}
+
+static void messages_show_every_byte_of_an_argument_as_text(void **state) {
+  char text[256];
+  stderr_of(say_dir_error, text, sizeof(text));
+  assert_string_equal(text,
+                      "prog: --dir a\\x1b[2J\\\\b\\xc3\\xa9: gone\n");
+  stderr_of(say_url_error, text, sizeof(text));
+  assert_string_equal(text, "prog: --url x\\x07\nTry 'prog --help'.\n");
+}
+
 static void a_batch_is_one_line_of_json_with_every_key(void **state) {
   iob_config config;
   iob_config_init(&config);
@@ -399,6 +544,11 @@ int main(void) {
       cmocka_unit_test(no_arguments_give_the_tutorials_case_in_every_style),
       cmocka_unit_test(every_flag_is_understood_in_both_spellings),
       cmocka_unit_test(bad_values_are_refused_with_a_message_naming_them),
+      cmocka_unit_test(
+          a_list_of_styles_names_each_style_once_with_no_empty_item),
+      cmocka_unit_test(
+          a_url_with_a_control_byte_is_refused_as_the_library_would),
+      cmocka_unit_test(svg_and_trace_on_one_file_are_refused),
       cmocka_unit_test(a_flag_without_its_value_is_refused),
       cmocka_unit_test(too_many_threads_are_refused_with_the_limit_and_a_hint),
       cmocka_unit_test(a_stray_word_is_refused),
@@ -408,6 +558,7 @@ int main(void) {
       cmocka_unit_test(addresses_are_read_by_the_librarys_parser),
       cmocka_unit_test(names_are_joined_from_the_librarys_tables),
       cmocka_unit_test(a_batch_is_one_line_of_json_with_every_key),
+      cmocka_unit_test(messages_show_every_byte_of_an_argument_as_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,13 @@ _iobound_compare() {
   local styles="sequential loop pool threads workers loops"
   case $prev in
     --styles)
-      # A comma-separated list: complete the word after the last comma.
-      local done=${cur%"${cur##*,}"}
-      COMPREPLY=($(compgen -P "$done" -W "$styles" -- "${cur##*,}"))
+      # A comma-separated list: complete the word after the last comma,
+      # from the styles not in the list yet (it takes each style once).
+      local done=${cur%"${cur##*,}"} left="" s
+      for s in $styles; do
+        case ",$done" in *",$s,"*) ;; *) left="$left $s" ;; esac
+      done
+      COMPREPLY=($(compgen -P "$done" -W "$left" -- "${cur##*,}"))
       return ;;
     --work)
       COMPREPLY=($(compgen -W "wait cpu mixed tcp pg http file" -- "$cur"))

@@ -15,6 +15,8 @@
  *   and every string it keeps points into argv;
  * - parsing again gives the same options, and so does the canonical
  *   command line written back from them;
+ * - compare_check_outputs() refuses --svg and --trace of one path, with a
+ *   message, and returns 0 or CLI_EX_USAGE for any two;
  * - compare_check_threads() refuses exactly the runs that need more new
  *   threads than available (one per operation in flight for a thread-each
  *   style, the pool's size for the pool), each refusal ends in a hint
@@ -341,6 +343,22 @@ static void check_threads(const compare_opts *o) {
   }
 }
 
+/* --svg and --trace of one path are one file; of two, the file system
+ * decides (links), but the answer is a yes or a no. */
+static void check_outputs(const compare_opts *o) {
+  char error[ERROR_SIZE];
+  memset(error, 0xaa, sizeof(error));
+  int rc = compare_check_outputs(o, error, sizeof(error));
+  FUZZ_CHECK(rc == 0 || rc == CLI_EX_USAGE, "returned %d", rc);
+  bool both = o->svg_path != NULL && o->trace_path != NULL;
+  if (both && strcmp(o->svg_path, o->trace_path) == 0)
+    FUZZ_CHECK(rc == CLI_EX_USAGE, "--svg and --trace both '%s' taken",
+               o->svg_path);
+  FUZZ_CHECK(both || rc == 0, "one output refused: %s", error);
+  if (rc != 0)
+    fuzz_check_message(error, sizeof(error), false);
+}
+
 static void check_library_accepts(const compare_opts *o) {
   const iob_kind *kind = iob_kind_find(o->work);
   if (o->action != CLI_RUN || o->count > 4096 ||
@@ -385,6 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_ranges(&a, &o);
     check_round_trip(&o);
     check_threads(&o);
+    check_outputs(&o);
     check_library_accepts(&o);
   }
   free(error);
