@@ -1108,7 +1108,8 @@ IOB_EXPORT void iob_file_options_init(iob_file_options *options);
 /**
  * Make a target for files in @p directory, which must exist. In read mode
  * it writes its files there now (files x size_kib KiB, blocking the
- * caller), named after the process and the target, and
+ * caller), named after the process, 64 random bits and the file's
+ * number, created as iob_kind_file creates files, and
  * iob_file_target_destroy() removes them.
  * @param[out] target receives the target; NULL gives IOB_EINVAL.
  * @param[in] directory where the files go; NULL or "" gives IOB_EINVAL.
@@ -1119,8 +1120,9 @@ IOB_EXPORT void iob_file_options_init(iob_file_options *options);
  *         name longer than IOB_FILE_DIR_MAX; the libuv code of stat()
  *         for a directory that cannot be found (UV_ENOENT, UV_EACCES...);
  *         UV_ENOTDIR for one that is not a directory; in read mode, the
- *         code of the write that failed (UV_ENOSPC, UV_EACCES..., having
- *         removed what it wrote); IOB_ENOMEM. On error *target is NULL.
+ *         code of the write that failed (UV_ENOSPC, UV_EACCES...,
+ *         UV_EEXIST if a name was taken, having removed what it wrote);
+ *         IOB_ENOMEM. On error *target is NULL.
  */
 IOB_EXPORT int iob_file_target_create(iob_file_target **target,
                                       const char *directory,
@@ -1132,18 +1134,24 @@ IOB_EXPORT void iob_file_target_destroy(iob_file_target *target);
 
 /**
  * Files on disk, on an iob_file_target. Write mode: each operation
- * creates a file of its own in the directory, named after the process,
- * its batch and its index (concurrent batches never collide), writes it,
- * fsyncs it if asked, closes and removes it: a batch leaves nothing
- * behind, even cancelled. Read mode: operation i reads the target's file
- * i % files to its end. Writes and reads move at most 1 MiB at a time.
+ * creates a file of its own in the directory, named after the process
+ * and 64 random bits ("iobound-PID-RANDOM", which no one can predict),
+ * writes it, fsyncs it if asked, closes and removes it: a batch leaves
+ * nothing behind, even cancelled. Read mode: operation i reads the
+ * target's file i % files to its end. The directory may be shared with
+ * other users (/tmp): a new file is created with O_EXCL | O_NOFOLLOW, so
+ * it is never a file, link or FIFO that was there, and a read opens with
+ * O_NOFOLLOW | O_NONBLOCK and reads only a regular file, so it never
+ * follows a link nor waits on a FIFO someone put in a file's place. Writes and reads move at most 1 MiB at a time.
  * On the loop styles a chain of uv_fs_open / uv_fs_write or uv_fs_read /
  * uv_fs_fsync / uv_fs_close / uv_fs_unlink requests, which libuv runs on
  * its thread pool: file operations of the loop style wait for the pool's
  * threads as the pool style's do (docs/real-io.md). On the thread styles
  * the same blocking calls. The operation's duration is not used.
  * Statuses: 0; the libuv code of the step that failed (UV_EACCES,
- * UV_ENOENT, UV_ENOTDIR, UV_ENOSPC, UV_EDQUOT, UV_EIO...), with a message
+ * UV_ENOENT, UV_ENOTDIR, UV_ENOSPC, UV_EDQUOT, UV_EIO...; for a read,
+ * UV_ELOOP for a link, UV_EISDIR for a directory, UV_EFTYPE for a FIFO
+ * or anything else not a regular file), with a message
  * "cannot STEP PATH: REASON" (STEP: open, write, read, fsync, close,
  * remove); IOB_ECANCELED and IOB_ETIMEDOUT: a request still queued on the
  * pool is taken off it, one running finishes first (a file system call

@@ -2,6 +2,14 @@
  * fsync if asked, close, remove) or reads one the target prepared (open,
  * read, close): the kind iob_kind_file.
  *
+ * The directory may be shared with other users (/tmp): a name someone
+ * else can predict is a name they can plant a symbolic link or a FIFO at
+ * first. So a new file gets 64 random bits in its name and is created
+ * with O_EXCL | O_NOFOLLOW (never a file that was there, never through a
+ * link, whatever fs.protected_symlinks says), and a prepared file is
+ * opened with O_NOFOLLOW | O_NONBLOCK and must be a regular file: an
+ * open never blocks and never follows a link.
+ *
  * On the loop styles an operation is a chain of uv_fs_t requests with
  * callbacks, one at a time, in its state. libuv has no asynchronous file
  * I/O on Linux (without io_uring): it runs each request on its thread
@@ -25,7 +33,7 @@
 /* The most bytes one write or read moves: a file of 1 GiB is 1,024 of
  * them, and an operation in flight never holds more than this. */
 #define CHUNK ((size_t)1 << 20)
-/* Room for "/iobound-PID-ADDRESS-INDEX" after the directory. */
+/* Room for "/iobound-read-PID-RANDOM-INDEX" after the directory. */
 #define NAME_ROOM 64
 
 struct iob_file_target {
@@ -36,22 +44,52 @@ struct iob_file_target {
   uint32_t files;
   iob_file_mode mode;
   bool fsync;
+  uint64_t token; /* read mode: the random part of its files' names */
 };
 
 /* ---- names and steps ----------------------------------------------------- */
 
-/* Where operation `index` of `owner` (its batch; in read mode the target)
- * keeps its file: the process, the owner's address and the index keep
- * concurrent batches, and processes, apart. */
-static void file_path(const iob_file_target *t, const void *owner,
-                      uint32_t index, char *out, size_t size) {
-  snprintf(out, size, "%s/iobound-%s%ld-%" PRIxPTR "-%" PRIu32, t->dir,
-           t->mode == IOB_FILE_READ ? "read-" : "", (long)getpid(),
-           (uintptr_t)owner, index);
+/* 64 bits no one else can predict. */
+static int random_bits(uint64_t *out) {
+  return uv_random(NULL, NULL, out, sizeof(*out), 0, NULL);
+}
+
+/* A name for a new file of a write operation: random, so that no one can
+ * plant anything there first. 0, or the code of the random source. */
+static int new_path(const iob_file_target *t, char *out, size_t size) {
+  uint64_t r;
+  int err = random_bits(&r);
+  if (err == 0)
+    snprintf(out, size, "%s/iobound-%ld-%016" PRIx64, t->dir, (long)getpid(),
+             r);
+  return err;
+}
+
+/* The name of a read target's file `index`. */
+static void read_path(const iob_file_target *t, uint32_t index, char *out,
+                      size_t size) {
+  snprintf(out, size, "%s/iobound-read-%ld-%016" PRIx64 "-%" PRIu32, t->dir,
+           (long)getpid(), t->token, index);
+}
+
+/* How a new file is created: never one that exists, never through a
+ * symbolic link (O_EXCL alone already refuses one; O_NOFOLLOW says it
+ * twice). */
+#define CREATE_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
+/* How a prepared file is opened: not through a link, and without waiting
+ * for a writer should someone have put a FIFO there. */
+#define READ_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+
+/* 0 for a regular file's mode; else why it is not one to read. */
+static int regular(uint64_t mode) {
+  if (S_ISREG(mode))
+    return 0;
+  return S_ISDIR(mode) ? UV_EISDIR : UV_EFTYPE;
 }
 
 typedef enum step {
   STEP_OPEN,
+  STEP_CHECK, /* read mode: what was opened is a regular file */
   STEP_MOVE, /* write or read a chunk */
   STEP_FSYNC,
   STEP_CLOSE,
@@ -61,6 +99,7 @@ typedef enum step {
 static const char *step_verb(step s, iob_file_mode mode) {
   switch (s) {
   case STEP_OPEN:
+  case STEP_CHECK:
     return "open";
   case STEP_MOVE:
     return mode == IOB_FILE_READ ? "read" : "write";
@@ -153,7 +192,7 @@ static int read_file(const iob_file_target *t, iob_op *op, int fd, char *buf,
 static void remove_prepared(const iob_file_target *t, uint32_t n) {
   char path[IOB_FILE_DIR_MAX + NAME_ROOM];
   for (uint32_t k = 0; k < n; k++) {
-    file_path(t, t, k, path, sizeof(path));
+    read_path(t, k, path, sizeof(path));
     unlink(path);
   }
 }
@@ -163,8 +202,8 @@ static void remove_prepared(const iob_file_target *t, uint32_t n) {
 static int prepare(const iob_file_target *t) {
   char path[IOB_FILE_DIR_MAX + NAME_ROOM];
   for (uint32_t k = 0; k < t->files; k++) {
-    file_path(t, t, k, path, sizeof(path));
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    read_path(t, k, path, sizeof(path));
+    int fd = open(path, CREATE_FLAGS, 0600);
     if (fd < 0) {
       int err = sys_error();
       remove_prepared(t, k);
@@ -234,7 +273,9 @@ int iob_file_target_create(iob_file_target **target, const char *directory,
   for (size_t k = 0; k < t->chunk; k++)
     t->pattern[k] = (char)('a' + k % 26);
   if (t->mode == IOB_FILE_READ) {
-    int err = prepare(t);
+    int err = random_bits(&t->token);
+    if (err == 0)
+      err = prepare(t);
     if (err != 0) {
       t->files = 0; /* prepare() removed what it wrote */
       iob_file_target_destroy(t);
@@ -295,10 +336,11 @@ static void next(file_op *f) {
     if (going && !f->opened) {
       f->at = STEP_OPEN;
       f->opened = true; /* asked for: never again */
-      int flags = t->mode == IOB_FILE_READ
-                      ? O_RDONLY | O_CLOEXEC
-                      : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+      int flags = t->mode == IOB_FILE_READ ? READ_FLAGS : CREATE_FLAGS;
       err = uv_fs_open(loop, &f->req, f->path, flags, 0600, on_fs);
+    } else if (going && t->mode == IOB_FILE_READ && f->at < STEP_CHECK) {
+      f->at = STEP_CHECK;
+      err = uv_fs_fstat(loop, &f->req, f->fd, on_fs);
     } else if (going && f->done < t->size && f->at <= STEP_MOVE) {
       f->at = STEP_MOVE;
       size_t want =
@@ -338,6 +380,7 @@ static void next(file_op *f) {
 static void on_fs(uv_fs_t *req) {
   file_op *f = req->data;
   ssize_t result = req->result;
+  uint64_t mode = req->statbuf.st_mode; /* STEP_CHECK's answer */
   uv_fs_req_cleanup(req);
   if (result < 0) {
     fail(f, (int)result, f->at);
@@ -353,6 +396,10 @@ static void on_fs(uv_fs_t *req) {
     f->fd = (uv_file)result;
     f->created =
         ((const iob_file_target *)f->op->target)->mode == IOB_FILE_WRITE;
+    break;
+  case STEP_CHECK:
+    if (regular(mode) != 0)
+      fail(f, regular(mode), STEP_CHECK);
     break;
   case STEP_MOVE:
     if (result == 0) { /* a read at the end, or a write that wrote nothing */
@@ -386,9 +433,11 @@ static int file_start(iob_op *op) {
     f->buf = malloc(t->chunk);
     if (f->buf == NULL)
       return IOB_ENOMEM;
-    file_path(t, t, op->index % t->files, f->path, sizeof(f->path));
+    read_path(t, op->index % t->files, f->path, sizeof(f->path));
   } else {
-    file_path(t, op->batch, op->index, f->path, sizeof(f->path));
+    int err = new_path(t, f->path, sizeof(f->path));
+    if (err != 0)
+      return err;
   }
   next(f);
   return 0;
@@ -410,25 +459,30 @@ static int file_run(iob_op *op) {
   const iob_file_target *t = op->target;
   char path[IOB_FILE_DIR_MAX + NAME_ROOM];
   bool reading = t->mode == IOB_FILE_READ;
+  int err = 0;
   if (reading)
-    file_path(t, t, op->index % t->files, path, sizeof(path));
-  else
-    file_path(t, op->batch, op->index, path, sizeof(path));
+    read_path(t, op->index % t->files, path, sizeof(path));
+  else if ((err = new_path(t, path, sizeof(path))) != 0)
+    return err;
   char *buf = NULL;
   if (reading && (buf = malloc(t->chunk)) == NULL)
     return IOB_ENOMEM;
 
-  int fd = reading ? open(path, O_RDONLY | O_CLOEXEC)
-                   : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    int err = sys_error();
+  int fd = open(path, reading ? READ_FLAGS : CREATE_FLAGS, 0600);
+  err = fd < 0 ? sys_error() : 0;
+  struct stat st;
+  if (err == 0 && reading)
+    err = fstat(fd, &st) != 0 ? sys_error() : regular(st.st_mode);
+  if (err != 0) {
     explain(op, err, STEP_OPEN, path);
+    if (fd >= 0)
+      close(fd);
     free(buf);
     return err;
   }
   step failed = STEP_MOVE;
   uint64_t got = t->size;
-  int err = reading ? read_file(t, op, fd, buf, &got)
+  err = reading ? read_file(t, op, fd, buf, &got)
                     : write_file(t, op, fd, &failed);
   free(buf);
   if (close(fd) != 0 && err == 0) {
