@@ -1057,8 +1057,13 @@ IOB_EXPORT int iob_tcp_address_parse(const char *text,
 IOB_EXPORT int iob_tcp_target_create(iob_tcp_target **target,
                                      const char *address);
 
-/** Free a target no batch is running with; NULL is a no-op. */
-IOB_EXPORT void iob_tcp_target_destroy(iob_tcp_target *target);
+/**
+ * Free a target; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is freed):
+ *         a batch uses its target from iob_batch_start() until its
+ *         callback runs.
+ */
+IOB_EXPORT int iob_tcp_target_destroy(iob_tcp_target *target);
 
 /* ---- Real I/O: files on disk ------------------------------------------- */
 
@@ -1128,9 +1133,13 @@ IOB_EXPORT int iob_file_target_create(iob_file_target **target,
                                       const char *directory,
                                       const iob_file_options *options);
 
-/** Free a target no batch is running with, removing a read target's
- *  files; NULL is a no-op. */
-IOB_EXPORT void iob_file_target_destroy(iob_file_target *target);
+/**
+ * Free a target, removing a read target's files; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is freed):
+ *         a batch uses its target from iob_batch_start() until its
+ *         callback runs.
+ */
+IOB_EXPORT int iob_file_target_destroy(iob_file_target *target);
 
 /**
  * Files on disk, on an iob_file_target. Write mode: each operation

@@ -248,6 +248,23 @@ static int patient_run(iob_op *op) {
 
 const iob_kind test_kind_patient = {.name = "patient", .run = patient_run};
 
+void check_target_busy_while_running(const iob_config *config,
+                                     int (*destroy)(void *target)) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_config c = *config;
+    c.style = style;
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_start(&t, &c, NULL);
+    if (destroy((void *)(uintptr_t)c.target) != IOB_EBUSY)
+      fail_msg("%s: a target in use was not refused", iob_style_name(style));
+    test_loop_run(&t);
+    test_loop_close(&t);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 /* ---- peers on loopback ---------------------------------------------------- */
 
 int test_loopback_socket(bool listens, int *port) {

@@ -168,6 +168,13 @@ iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
  * thread, it ends within a few ms of a cancel. */
 extern const iob_kind test_kind_patient;
 
+/* The rule every built-in target follows: in every style, while a batch
+ * of `kind` runs on `target` (config from the caller: kind, target,
+ * count, duration set), destroy(target) refuses with IOB_EBUSY and frees
+ * nothing; once the batch has called back, the caller destroys it (0). */
+void check_target_busy_while_running(const iob_config *config,
+                                     int (*destroy)(void *target));
+
 /* ---- peers on loopback ---------------------------------------------------- */
 
 /* A TCP socket on 127.0.0.1, on a port the system chose (*port), that

@@ -295,6 +295,23 @@ static void a_read_target_whose_files_went_away_fails_each_read(void **s) {
   iob_file_target_destroy(r); /* its files are gone already: fine */
 }
 
+static int destroy_file_target(void *t) {
+  return iob_file_target_destroy(t);
+}
+
+static void a_target_in_use_refuses_to_be_destroyed(void **state) {
+  iob_file_target *w = target_of(dir, IOB_FILE_WRITE, 4, 0, 0);
+  iob_config c = files_on(w, NULL, 4);
+  check_target_busy_while_running(&c, destroy_file_target);
+  assert_int_equal(iob_file_target_destroy(w), 0);
+  iob_file_target *r = target_of(dir, IOB_FILE_READ, 4, 0, 2);
+  c = files_on(r, NULL, 4);
+  check_target_busy_while_running(&c, destroy_file_target);
+  assert_int_equal(iob_file_target_destroy(r), 0);
+  assert_int_equal(iob_file_target_destroy(NULL), 0);
+  assert_int_equal(entries_in(dir), 0);
+}
+
 static void bad_targets_and_arguments_are_refused(void **state) {
   iob_file_target *t = (iob_file_target *)&t;
   iob_file_options o;
@@ -384,6 +401,7 @@ int main(void) {
       cmocka_unit_test(operations_past_the_timeout_are_cut_off),
       cmocka_unit_test(a_directory_gone_fails_each_operation_with_a_message),
       cmocka_unit_test(a_read_target_whose_files_went_away_fails_each_read),
+      cmocka_unit_test(a_target_in_use_refuses_to_be_destroyed),
       cmocka_unit_test(bad_targets_and_arguments_are_refused),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,6 +173,17 @@ static void one_target_serves_several_batches_at_once(void **state) {
   iob_tcp_target_destroy(t);
 }
 
+static int destroy_tcp_target(void *t) { return iob_tcp_target_destroy(t); }
+
+static void a_target_in_use_refuses_to_be_destroyed(void **state) {
+  iob_tcp_target *t;
+  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  iob_config c = requests_to(t, NULL, 3, 20);
+  check_target_busy_while_running(&c, destroy_tcp_target);
+  assert_int_equal(iob_tcp_target_destroy(t), 0);
+  assert_int_equal(iob_tcp_target_destroy(NULL), 0);
+}
+
 /* Two batches on one loop share a target; cancelling one midway settles
  * its own requests only, and the other's all get their own answers. */
 static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
@@ -599,6 +610,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_style_gets_its_answers_from_the_slow_service),
       cmocka_unit_test(thousands_of_requests_overlap_on_one_loop),
+      cmocka_unit_test(a_target_in_use_refuses_to_be_destroyed),
       cmocka_unit_test(each_request_asks_for_its_own_duration),
       cmocka_unit_test(one_target_serves_several_batches_at_once),
       cmocka_unit_test(

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "iobound.h"
+#include "target.h"
 
 /* The most bytes one write or read moves: a file of 1 GiB is 1,024 of
  * them, and an operation in flight never holds more than this. */
@@ -37,6 +38,7 @@
 #define NAME_ROOM 64
 
 struct iob_file_target {
+  iob__users users; /* first: see target.h */
   char *dir;
   char *pattern; /* chunk bytes to write, shared and read only */
   uint64_t size; /* bytes per file */
@@ -221,14 +223,22 @@ static int prepare(const iob_file_target *t) {
   return 0;
 }
 
-void iob_file_target_destroy(iob_file_target *target) {
-  if (target == NULL)
-    return;
+/* Free what the target holds; its files removed. */
+static void target_free(iob_file_target *target) {
   if (target->mode == IOB_FILE_READ)
     remove_prepared(target, target->files);
   free(target->pattern);
   free(target->dir);
   free(target);
+}
+
+int iob_file_target_destroy(iob_file_target *target) {
+  if (target == NULL)
+    return 0;
+  if (iob__target_in_use(&target->users))
+    return IOB_EBUSY;
+  target_free(target);
+  return 0;
 }
 
 int iob_file_target_create(iob_file_target **target, const char *directory,
@@ -266,7 +276,7 @@ int iob_file_target_create(iob_file_target **target, const char *directory,
   t->dir = strdup(directory);
   t->pattern = malloc(t->chunk);
   if (t->dir == NULL || t->pattern == NULL) {
-    iob_file_target_destroy(t);
+    target_free(t);
     return IOB_ENOMEM;
   }
   /* Not zeros, which a file system might store as a hole. */
@@ -278,7 +288,7 @@ int iob_file_target_create(iob_file_target **target, const char *directory,
       err = prepare(t);
     if (err != 0) {
       t->files = 0; /* prepare() removed what it wrote */
-      iob_file_target_destroy(t);
+      target_free(t);
       return err;
     }
   }
@@ -507,4 +517,6 @@ const iob_kind iob_kind_file = {
     .start = file_start,
     .run = file_run,
     .stop = file_stop,
+    .open = iob__target_open,
+    .close = iob__target_close,
 };

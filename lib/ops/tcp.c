@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "iobound.h"
+#include "target.h"
 
 struct iob_tcp_target {
+  iob__users users; /* first: see target.h */
   struct sockaddr_storage addr;
   char name[64]; /* as given, for messages */
 };
@@ -95,7 +97,14 @@ int iob_tcp_target_create(iob_tcp_target **target, const char *address) {
   return 0;
 }
 
-void iob_tcp_target_destroy(iob_tcp_target *target) { free(target); }
+int iob_tcp_target_destroy(iob_tcp_target *target) {
+  if (target == NULL)
+    return 0;
+  if (iob__target_in_use(&target->users))
+    return IOB_EBUSY;
+  free(target);
+  return 0;
+}
 
 static int tcp_check(const iob_config *config) {
   return config->target != NULL ? 0 : IOB_EINVAL;
@@ -335,4 +344,6 @@ const iob_kind iob_kind_tcp = {
     .start = tcp_start,
     .run = tcp_run,
     .stop = tcp_stop,
+    .open = iob__target_open,
+    .close = iob__target_close,
 };
