@@ -69,7 +69,7 @@ extern "C" {
 #endif
 
 #define IOB_VERSION_MAJOR 0
-#define IOB_VERSION_MINOR 4
+#define IOB_VERSION_MINOR 5
 #define IOB_VERSION_PATCH 0
 
 /** @return the library's version as "MAJOR.MINOR.PATCH"; never NULL. */

@@ -261,7 +261,7 @@ static void styles_are_listed_in_order_and_found_by_name(void **state) {
   snprintf(version, sizeof(version), "%d.%d.%d", IOB_VERSION_MAJOR,
            IOB_VERSION_MINOR, IOB_VERSION_PATCH);
   assert_string_equal(iob_version(), version);
-  assert_string_equal(iob_version(), "0.4.0");
+  assert_string_equal(iob_version(), "0.5.0");
 }
 
 static void kinds_are_listed_and_found_by_name(void **state) {
