@@ -32,12 +32,19 @@ typedef struct client {
   connection conn;
   server *srv;
   struct client *prev, *next; /* the server's clients not yet closing */
+  /* The server's half-closed clients (EOF came, not yet closing), in the
+   * order their EOF came: watched by on_watch(). */
+  struct client *hc_prev, *hc_next;
+  bool half_closed;        /* in that list */
+  uint64_t eof_ms;         /* the loop's time of its EOF */
+  uint64_t answers_due_ms; /* then: closed, its batch cancelled */
   unsigned long id;
   iob_batch *batch;     /* the running batch, or NULL */
   request req;          /* what the running batch was asked for */
   uint64_t active_ms;   /* the loop's time of its last request */
   bool closed;          /* the connection's closed callback ran */
   bool end_after_batch; /* "quit" or EOF came while the batch ran */
+  bool cancelled;       /* its running batch is cancelled: once */
 } client;
 
 /* A connection refused (too many, or no memory for it): accepted into
@@ -57,12 +64,20 @@ typedef struct refusal {
 #define ACCEPTS_PER_TURN 64
 /* Idle clients closed in one check, at most; the rest a turn later. */
 #define IDLE_CLOSES_PER_CHECK 64
+/* Half-closed clients asked whether they are gone every WATCH_MS, at most
+ * WATCHES_PER_TICK of them a tick, in turn: a poll() each. */
+#define WATCH_MS 250
+#define WATCHES_PER_TICK 512
+/* A half-closed client whose last answer is on its way, or who has been
+ * told of --half-close-timeout, gets this long to take it. */
+#define HALF_CLOSE_GRACE_MS 1000
 
 struct server {
   uv_loop_t loop;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
   uv_timer_t idle;
+  uv_timer_t watch;        /* checks the half-closed clients */
   uv_timer_t accept_later; /* takes a connection left waiting, next turn */
   bool stopping;
   bool accept_waiting;      /* a connection waits in the listener */
@@ -72,6 +87,8 @@ struct server {
   client *clients;
   unsigned long next_id;
   unsigned long connected;                /* clients in the list */
+  client *hc_head, *hc_tail, *watch_at;   /* half-closed; next watched */
+  unsigned long half_closed;              /* clients in that list */
   unsigned long running, done, cancelled; /* batches */
   uint32_t loop_threads; /* the loops of running loops-style batches */
   uint64_t operations;                    /* of the running batches */
@@ -82,7 +99,7 @@ struct server {
    * too. */
   iob_limit *pool_turns, *thread_turns, *worker_turns;
   iob_workers *workers;
-  unsigned long refused, refused_runs, idle_closed;
+  unsigned long refused, refused_runs, idle_closed, half_close_timeouts;
   unsigned long refused_logged; /* refusals the log has told of */
   uint64_t refused_log_ms;      /* when it last did */
   refusal refusals[REFUSALS];
@@ -170,10 +187,12 @@ static void send_stats(client *c) {
       "{\"clients\":%lu,\"batches_running\":%lu,\"batches_done\":%lu"
       ",\"batches_cancelled\":%lu,\"threads_running\":%" PRIu64
       ",\"operations_running\":%" PRIu64 ",\"refused_connections\":%lu"
-      ",\"refused_runs\":%lu,\"idle_closed\":%lu}",
+      ",\"refused_runs\":%lu,\"idle_closed\":%lu"
+      ",\"half_close_timeouts\":%lu}",
       s->connected, s->running, s->done, s->cancelled,
       (uint64_t)iob_limit_in_use(s->thread_turns) + s->loop_threads,
-      s->operations, s->refused, s->refused_runs, s->idle_closed);
+      s->operations, s->refused, s->refused_runs, s->idle_closed,
+      s->half_close_timeouts);
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -212,6 +231,8 @@ static uint32_t loop_threads_of(const iob_config *config) {
   return n < at_once ? n : at_once;
 }
 
+static uint64_t later_of(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
 /* Every operation has settled: answer, if the client is still there, free
  * the batch, and free the client if its connection has closed too. */
 static void on_batch_done(iob_batch *batch, int status) {
@@ -226,7 +247,12 @@ static void on_batch_done(iob_batch *batch, int status) {
   }
   log_line("client %lu: batch over, %s", c->id, iob_err_name(status));
   c->batch = NULL;
+  c->cancelled = false;
   c->active_ms = uv_now(&s->loop); /* idle from now */
+  /* A half-closed client's report goes out: it gets time to take it. */
+  if (c->half_closed)
+    c->answers_due_ms =
+        later_of(c->answers_due_ms, c->active_ms + HALF_CLOSE_GRACE_MS);
   iob_batch_free(batch);
   if (c->end_after_batch && connection_open(&c->conn))
     connection_end(&c->conn);
@@ -320,8 +346,13 @@ static void start_batch(client *c, const request *r) {
 }
 
 /* Cancel the client's batch: its callback still runs later, from the loop
- * (never from inside iob_batch_cancel), and frees it. */
+ * (never from inside iob_batch_cancel), and frees it. A batch cancelled
+ * by --half-close-timeout may still run when its connection closes: it
+ * is counted and logged once. */
 static void cancel_batch(client *c) {
+  if (c->cancelled)
+    return;
+  c->cancelled = true;
   iob_progress p;
   iob_batch_progress(c->batch, &p);
   log_line("cancelled batch for client %lu (%" PRIu32 " of %" PRIu32
@@ -329,6 +360,109 @@ static void cancel_batch(client *c) {
            c->id, p.done, p.done + p.in_flight + p.waiting);
   c->srv->cancelled++;
   iob_batch_cancel(c->batch);
+}
+
+/* ---- clients that send no more ------------------------------------------ */
+
+/* After EOF libuv reads no more, and a client whose batch runs is written
+ * nothing until it ends: nothing would say that the client reset, or that
+ * keepalive found it gone, and its batch would run on for nobody, holding
+ * a connection and operations for as long as it asked (a flood of
+ * "run sequential 1000 60000" and FIN held every connection for 16.7
+ * hours). So the half-closed clients are watched: every WATCH_MS each is
+ * asked whether it is gone (connection_check(): no read, no write), and
+ * one whose answers are not out --half-close-timeout ms after its EOF is
+ * closed, its batch cancelled. A client that sent FIN and closed its
+ * socket cannot be told from one that still reads until something is
+ * written to it; that timeout bounds what either can hold. */
+
+static void on_watch(uv_timer_t *timer);
+
+static void half_closed_add(client *c) {
+  server *s = c->srv;
+  if (c->half_closed) /* one EOF per connection; a second would relink */
+    return;
+  c->half_closed = true;
+  c->eof_ms = uv_now(&s->loop);
+  c->answers_due_ms = c->eof_ms + s->opt.half_close_timeout_ms;
+  c->hc_prev = s->hc_tail;
+  c->hc_next = NULL;
+  if (s->hc_tail != NULL)
+    s->hc_tail->hc_next = c;
+  else
+    s->hc_head = c;
+  s->hc_tail = c;
+  if (s->half_closed++ == 0)
+    uv_timer_start(&s->watch, on_watch, WATCH_MS, WATCH_MS);
+}
+
+static void half_closed_remove(client *c) {
+  server *s = c->srv;
+  if (!c->half_closed)
+    return;
+  c->half_closed = false;
+  if (s->watch_at == c)
+    s->watch_at = c->hc_next;
+  if (c->hc_prev != NULL)
+    c->hc_prev->hc_next = c->hc_next;
+  else
+    s->hc_head = c->hc_next;
+  if (c->hc_next != NULL)
+    c->hc_next->hc_prev = c->hc_prev;
+  else
+    s->hc_tail = c->hc_prev;
+  if (--s->half_closed == 0) /* nothing to watch: no wake-ups */
+    uv_timer_stop(&s->watch);
+}
+
+/* --half-close-timeout has passed. A batch still runs: the client is told
+ * why (if it still reads, it learns why no report comes), the batch is
+ * cancelled, and the connection closes once the line is written, or a
+ * grace later. Its answers are all queued but not taken (or it was told
+ * and took nothing): closed now. */
+static void half_close_expired(client *c, uint64_t now) {
+  server *s = c->srv;
+  if (!connection_open(&c->conn)) {
+    log_line("client %lu does not take its last answers; closing", c->id);
+    connection_close(&c->conn);
+    return;
+  }
+  log_line("client %lu sent no more %" PRIu64 " ms ago and its batch still "
+           "runs; closing (--half-close-timeout)",
+           c->id, now - c->eof_ms);
+  s->half_close_timeouts++;
+  connection_send(&c->conn,
+                  "error half-close timeout: the batch still ran %" PRIu64
+                  " ms after EOF (--half-close-timeout); cancelled",
+                  s->opt.half_close_timeout_ms);
+  /* Ending first: what the cancel settles is not sent. */
+  connection_end(&c->conn);
+  c->answers_due_ms = now + HALF_CLOSE_GRACE_MS;
+  if (c->batch != NULL)
+    cancel_batch(c);
+}
+
+static void watch_one(client *c, uint64_t now) {
+  if (!connection_check(&c->conn))
+    return; /* gone: closing, its batch cancelled (on_closing) */
+  if (c->srv->opt.half_close_timeout_ms != 0 && now >= c->answers_due_ms)
+    half_close_expired(c, now);
+}
+
+/* Watch the next WATCHES_PER_TICK half-closed clients, each at most once:
+ * a client watched is the only one it can take off the list. */
+static void on_watch(uv_timer_t *timer) {
+  server *s = timer->data;
+  uint64_t now = uv_now(&s->loop);
+  unsigned long n =
+      s->half_closed < WATCHES_PER_TICK ? s->half_closed : WATCHES_PER_TICK;
+  for (unsigned long k = 0; k < n && s->half_closed > 0; k++) {
+    if (s->watch_at == NULL)
+      s->watch_at = s->hc_head;
+    client *c = s->watch_at;
+    s->watch_at = c->hc_next;
+    watch_one(c, now);
+  }
 }
 
 /* ---- a client's connection ---------------------------------------------- */
@@ -377,6 +511,7 @@ static void on_end(connection *conn) {
   client *c = conn->data;
   log_line("client %lu sends no more%s", c->id,
            c->batch != NULL ? "; answering its batch, then closing" : "");
+  half_closed_add(c); /* before connection_end(), which may close it */
   if (c->batch != NULL)
     c->end_after_batch = true;
   else
@@ -399,6 +534,7 @@ static void on_closing(connection *conn, int reason) {
   if (c->next != NULL)
     c->next->prev = c->prev;
   s->connected--;
+  half_closed_remove(c);
   if (c->batch != NULL)
     cancel_batch(c);
 }
@@ -630,6 +766,7 @@ static void server_stop(server *s) {
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   uv_close((uv_handle_t *)&s->idle, NULL);
+  uv_close((uv_handle_t *)&s->watch, NULL);
   uv_close((uv_handle_t *)&s->accept_later, NULL);
   connection_budget_close(&s->budget);
   while (s->clients != NULL)
@@ -741,9 +878,10 @@ static int serve(server *s) {
   uv_signal_init(&s->loop, &s->sigint);
   uv_signal_init(&s->loop, &s->sigterm);
   uv_timer_init(&s->loop, &s->idle);
+  uv_timer_init(&s->loop, &s->watch);
   uv_timer_init(&s->loop, &s->accept_later);
   s->listener.data = s->sigint.data = s->sigterm.data = s->idle.data = s;
-  s->accept_later.data = s;
+  s->watch.data = s->accept_later.data = s;
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uint64_t every = s->opt.idle_timeout_ms / 8;
@@ -753,9 +891,10 @@ static int serve(server *s) {
   err = server_listen(s, o);
   if (err == 0)
     log_line("caps: %" PRIu32 " connections, idle timeout %" PRIu64
-             " ms, %" PRIu32 " threads, %" PRIu32 " operations, %" PRIu32
-             " workers",
-             s->opt.max_connections, s->opt.idle_timeout_ms, s->opt.max_threads,
+             " ms, half-close timeout %" PRIu64 " ms, %" PRIu32
+             " threads, %" PRIu32 " operations, %" PRIu32 " workers",
+             s->opt.max_connections, s->opt.idle_timeout_ms,
+             s->opt.half_close_timeout_ms, s->opt.max_threads,
              s->opt.max_operations, s->opt.workers);
   if (err != 0) {
     fprintf(stderr, "iobound-server: cannot listen on %s port %u: %s\n",

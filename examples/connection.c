@@ -1,7 +1,12 @@
 /* A client's connection, a line at a time (connection.h). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "connection.h"
 
@@ -61,6 +66,45 @@ void connection_end(connection *conn) {
 
 bool connection_open(const connection *conn) {
   return !conn->closing && !conn->ending;
+}
+
+/* ---- the peer ----------------------------------------------------------- */
+
+/* The error that says the client is gone, or 0, asked of the socket
+ * without reading from it (after EOF a read only says EOF again). poll()
+ * asked for no event reports only an error (POLLERR: a reset, a keepalive
+ * that failed) or a hang-up (POLLHUP: both directions shut, which before
+ * our own shutdown means the connection was torn down). */
+static int peer_error(const connection *conn) {
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&conn->tcp, &fd) != 0)
+    return 0;
+  struct pollfd pfd = {.fd = fd, .events = 0};
+  int n;
+  do
+    n = poll(&pfd, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0 || !(pfd.revents & (POLLERR | POLLHUP)))
+    return 0;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0)
+    return UV_ECONNRESET; /* torn down, its error already taken */
+  return uv_translate_sys_error(err);
+}
+
+bool connection_check(connection *conn) {
+  if (conn->closing)
+    return false;
+  /* Once we have shut our side down, both sides are: a hang-up then says
+   * nothing of the client, and the connection closes on its own. */
+  if (conn->shut)
+    return true;
+  int err = peer_error(conn);
+  if (err == 0)
+    return true;
+  close_for(conn, err);
+  return false;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -206,9 +250,17 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
 /* EOF: the client sends no more, but may still read (it called
  * shutdown(SHUT_WR)), or may have closed: nothing tells the two apart
  * until a write fails. So its answers still go out, then it is closed.
- * libuv has stopped reading. */
+ * libuv has stopped reading: the owner watches the connection with
+ * connection_check() from now on.
+ *
+ * libuv also reports EOF for a reset that came with the last bytes: it
+ * takes a hang-up after a short read for the end of the stream, and never
+ * reads the error. So the socket is asked first: a client that reset
+ * sends no more, reads no more, and its batch is cancelled at once. */
 static void take_eof(connection *conn) {
   conn->eof = true;
+  if (!connection_check(conn))
+    return;
   if (!connection_open(conn))
     return; /* ending already: closes once written */
   if (conn->len > 0 && !conn->discarding) /* a last line with no '\n' */
@@ -265,6 +317,28 @@ void connection_budget_close(connection_budget *b) {
     uv_close((uv_handle_t *)&b->turns, NULL);
 }
 
+/* TCP keepalive, and a bound on answers left unacknowledged, so that a
+ * peer that vanished, or whose socket is gone, breaks the connection
+ * (connection.h). Best effort: where an option is missing, the system's
+ * default stays. */
+static void keep_alive(connection *conn) {
+  uv_tcp_keepalive(&conn->tcp, 1, CONNECTION_KEEPALIVE_IDLE_S);
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&conn->tcp, &fd) != 0)
+    return;
+#if defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
+  int interval = CONNECTION_KEEPALIVE_INTERVAL_S;
+  int probes = (CONNECTION_PEER_TIMEOUT_S - CONNECTION_KEEPALIVE_IDLE_S) /
+               CONNECTION_KEEPALIVE_INTERVAL_S;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+#endif
+#ifdef TCP_USER_TIMEOUT
+  unsigned int ms = CONNECTION_PEER_TIMEOUT_S * 1000u;
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+#endif
+}
+
 int connection_accept(connection *conn, uv_stream_t *listener,
                       const connection_events *events) {
   conn->events = events;
@@ -280,5 +354,6 @@ int connection_accept(connection *conn, uv_stream_t *listener,
   }
   /* Answers are small lines that must go out at once: no Nagle delay. */
   uv_tcp_nodelay(&conn->tcp, 1);
+  keep_alive(conn);
   return 0;
 }

@@ -27,6 +27,18 @@
  * client that pipelines thousands of requests gets them answered a few
  * kilobytes a turn, and every other client gets its turn between. */
 #define CONNECTION_TURN_BYTES 1024
+/* TCP keepalive: a connection silent for CONNECTION_KEEPALIVE_IDLE_S is
+ * probed every CONNECTION_KEEPALIVE_INTERVAL_S, and one whose peer has
+ * sent nothing (no data, no acknowledgement of a probe) for
+ * CONNECTION_PEER_TIMEOUT_S is broken by the kernel (ETIMEDOUT); so is
+ * one whose answers have waited that long unacknowledged
+ * (TCP_USER_TIMEOUT). A peer whose socket is gone answers a probe with a
+ * reset. Either way the connection has an error, which a read or
+ * connection_check() finds, though the client sends nothing and is
+ * written nothing while its batch runs. */
+#define CONNECTION_KEEPALIVE_IDLE_S 30
+#define CONNECTION_KEEPALIVE_INTERVAL_S 10
+#define CONNECTION_PEER_TIMEOUT_S 60
 
 typedef struct connection connection;
 
@@ -90,7 +102,7 @@ struct connection {
   bool shut;       /* uv_shutdown() called */
   bool closing;    /* uv_close() called: the handle is going */
   bool discarding; /* inside a line that is too long: skip to '\n' */
-  bool eof;        /* the client sends no more */
+  bool eof;        /* the client sends no more: watch with connection_check */
   bool paused;     /* not read from: CONNECTION_PAUSE answers wait */
   uint64_t turn;   /* the budget's turn when it was last read */
   size_t taken;    /* bytes read in that turn */
@@ -113,6 +125,16 @@ int connection_accept(connection *conn, uv_stream_t *listener,
 /** Whether lines may still be sent (not closing, not ending; after EOF
  *  they may). */
 bool connection_open(const connection *conn);
+
+/**
+ * See whether the client is gone though the connection neither reads nor
+ * writes (after EOF libuv reads no more, and a client waiting for a batch
+ * is written nothing): a reset it sent, or a keepalive that failed. If it
+ * is, close the connection as a failed read would (events->closing gets
+ * the error). It asks the socket, without reading from it.
+ * @return false if the connection closes (now or before), true if not.
+ */
+bool connection_check(connection *conn);
 
 /**
  * Queue one line (a '\n' is added) and write it as soon as the writes

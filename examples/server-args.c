@@ -35,6 +35,7 @@ static const char *run_usage(void) {
 enum {
   OPT_MAX_CONNECTIONS = 512,
   OPT_IDLE_TIMEOUT,
+  OPT_HALF_CLOSE_TIMEOUT,
   OPT_MAX_THREADS,
   OPT_MAX_OPERATIONS,
   OPT_WORKERS,
@@ -57,6 +58,11 @@ static const struct {
       "close a client that has sent no request for MS ms while no batch of "
       "its runs, 0..86400000 (default " STR(
           SERVER_IDLE_DEFAULT_MS) "; 0: never)"},
+     86400000},
+    {{OPT_HALF_CLOSE_TIMEOUT, "half-close-timeout", "MS",
+      "a client that stopped sending (EOF) gets its answers within MS ms, "
+      "or its batch is cancelled and it is closed, 0..86400000 (default " STR(
+          SERVER_HALF_CLOSE_DEFAULT_MS) "; 0: never)"},
      86400000},
     {{OPT_MAX_THREADS, "max-threads", "N",
       "threads the threads style runs at once, all clients together (more "
@@ -111,6 +117,7 @@ int server_parse_args(int argc, char **argv, server_options *o, char *error,
                       size_t size) {
   *o = (server_options){.max_connections = SERVER_CONNECTIONS_DEFAULT,
                         .idle_timeout_ms = SERVER_IDLE_DEFAULT_MS,
+                        .half_close_timeout_ms = SERVER_HALF_CLOSE_DEFAULT_MS,
                         .max_threads = SERVER_THREADS_DEFAULT,
                         .max_operations = SERVER_OPERATIONS_DEFAULT,
                         .workers = SERVER_WORKERS_DEFAULT};
@@ -151,6 +158,8 @@ int server_parse_args(int argc, char **argv, server_options *o, char *error,
         o->max_connections = (uint32_t)n;
       else if (opt == OPT_IDLE_TIMEOUT)
         o->idle_timeout_ms = n;
+      else if (opt == OPT_HALF_CLOSE_TIMEOUT)
+        o->half_close_timeout_ms = n;
       else if (opt == OPT_MAX_THREADS)
         o->max_threads = (uint32_t)n;
       else if (opt == OPT_WORKERS)
@@ -183,8 +192,10 @@ const char *server_usage(void) {
       "                     answer)\n"
       "A line may hold text, spaces and tabs, and end in '\\r'; other control\n"
       "bytes are refused. A client that stops sending (EOF) still gets its\n"
-      "answers, then the server closes; a client whose connection breaks\n"
-      "cancels its running batch. A run that would pass --max-operations is\n"
+      "answers, then the server closes, unless they take longer than\n"
+      "--half-close-timeout; a client whose connection breaks (a reset, or\n"
+      "TCP keepalive finding it gone, also after its EOF) cancels its running\n"
+      "batch at once. A run that would pass --max-operations is\n"
       "refused ('error server busy: ...'). Pool batches share libuv's pool,\n"
       "threads batches share --max-threads threads, and workers batches\n"
       "the --workers pool, taking turns an operation at a time; loops\n"

@@ -21,6 +21,7 @@
 /* The server's caps across all clients, and their defaults (flags). */
 #define SERVER_CONNECTIONS_DEFAULT 1000   /* --max-connections */
 #define SERVER_IDLE_DEFAULT_MS 60000      /* --idle-timeout; 0: none */
+#define SERVER_HALF_CLOSE_DEFAULT_MS 60000 /* --half-close-timeout; 0: none */
 #define SERVER_THREADS_DEFAULT 1000       /* --max-threads */
 #define SERVER_OPERATIONS_DEFAULT 1000000 /* --max-operations */
 #define SERVER_WORKERS_DEFAULT IOB_WORKERS_DEFAULT /* --workers */
@@ -34,6 +35,7 @@ typedef struct server_options {
   cli_listen listen;        /* --host, --port, --help, --version */
   uint32_t max_connections; /* clients at once; beyond: refused */
   uint64_t idle_timeout_ms; /* a client with no batch running; 0: none */
+  uint64_t half_close_timeout_ms; /* its answers out after its EOF; 0: none */
   uint32_t max_threads;     /* threads-style threads, all batches */
   uint32_t max_operations;  /* operations in all running batches */
   uint32_t workers;         /* threads of the workers style's pool */
@@ -41,8 +43,8 @@ typedef struct server_options {
 
 /**
  * Parse iobound-server's arguments: those of cli_parse_listen() and
- * --max-connections N, --idle-timeout MS, --max-threads N,
- * --max-operations N, --workers N (defaults above).
+ * --max-connections N, --idle-timeout MS, --half-close-timeout MS,
+ * --max-threads N, --max-operations N, --workers N (defaults above).
  * @return 0, or CLI_EX_USAGE with @p error filled in.
  */
 int server_parse_args(int argc, char **argv, server_options *o, char *error,

@@ -117,6 +117,7 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_int_equal(o.listen.port, 0);
   assert_int_equal(o.max_connections, 1000);
   assert_int_equal(o.idle_timeout_ms, 60000);
+  assert_int_equal(o.half_close_timeout_ms, 60000);
   assert_int_equal(o.max_threads, 1000);
   assert_int_equal(o.max_operations, 1000000);
   assert_int_equal(o.workers, IOB_WORKERS_DEFAULT);
@@ -124,8 +125,10 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_int_equal(SERVER_PARSE(&o, err, "--max-connections", "5",
                                 "--idle-timeout=0", "--max-threads", "0",
                                 "--max-operations", "100000000", "--port", "80",
-                                "--host", "::1", "--workers", "1024"),
+                                "--host", "::1", "--workers", "1024",
+                                "--half-close-timeout", "86400000"),
                    0);
+  assert_int_equal(o.half_close_timeout_ms, 86400000);
   assert_int_equal(o.workers, 1024);
   assert_int_equal(o.max_connections, 5);
   assert_int_equal(o.idle_timeout_ms, 0);
@@ -137,6 +140,8 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_int_equal(SERVER_PARSE(&o, err, "--idle", "10", "--max-c=7"), 0);
   assert_int_equal(o.idle_timeout_ms, 10);
   assert_int_equal(o.max_connections, 7);
+  assert_int_equal(SERVER_PARSE(&o, err, "--half=0"), 0);
+  assert_int_equal(o.half_close_timeout_ms, 0);
   assert_int_equal(SERVER_PARSE(&o, err, "--max-threads", "3", "-h"), 0);
   assert_int_equal(o.listen.action, CLI_HELP);
   assert_int_equal(SERVER_PARSE(&o, err, "--version"), 0);
@@ -144,6 +149,7 @@ static void the_caps_have_defaults_and_flags(void **state) {
   /* --help lists them with their defaults. */
   assert_non_null(strstr(server_usage(), "--max-connections N"));
   assert_non_null(strstr(server_usage(), "--idle-timeout MS"));
+  assert_non_null(strstr(server_usage(), "--half-close-timeout MS"));
   assert_non_null(strstr(server_usage(), "(default 60000; 0:"));
   assert_non_null(strstr(server_usage(), "--max-threads N"));
   assert_non_null(strstr(server_usage(), "--max-operations N"));
@@ -161,6 +167,12 @@ static void bad_caps_are_refused_with_a_message_naming_them(void **state) {
        "--idle-timeout takes a number from 0 to 86400000, not '1s'"},
       {{"--idle-timeout", "86400001"},
        "--idle-timeout takes a number from 0 to 86400000, not '86400001'"},
+      {{"--half-close-timeout", "-5"},
+       "--half-close-timeout takes a number from 0 to 86400000, not '-5'"},
+      {{"--half-close-timeout", "86400001"},
+       "--half-close-timeout takes a number from 0 to 86400000, not "
+       "'86400001'"},
+      {{"--half-close-timeout"}, "option '--half-close-timeout' needs a value"},
       {{"--max-threads="},
        "--max-threads takes a number from 0 to 100000, not ''"},
       {{"--max-operations", "-1"},
