@@ -25,16 +25,33 @@ typedef struct iob_pg_target iob_pg_target;
  * uv_poll_t on the connection's socket (no thread); on the thread styles
  * the same calls, each wait a poll() that ends at the timeout or soon
  * after a cancel (run() needs a 256 KiB stack, which the kind asks for).
- * Statuses: 0; UV_ECONNREFUSED when the connection failed (whatever the
- * reason); UV_EIO when the server reported an error for the query, or
- * answered what the kind does not expect; IOB_ENOTSUP for a query that
- * begins a COPY (the kind sends and reads no COPY data); UV_ECONNRESET
- * when the connection was lost during the query; IOB_ECANCELED,
- * IOB_ETIMEDOUT; IOB_ENOMEM. libpq's message (without its final newline) is the
- * operation's message and the number of rows its value
- * (iob_batch_outcome()). A cancelled operation closes its connection;
- * the server notices when the query ends. One connection per operation,
- * or, with iob_pg_target_create_pooled(), reused within each batch.
+ *
+ * The connection's connect_timeout (from the connection string, the
+ * service file or PGCONNECT_TIMEOUT) holds in every style, as libpq's
+ * blocking connect applies it, which its asynchronous API leaves to the
+ * caller: each host and address libpq tries gets that many seconds (2
+ * for 1; none for 0 or less), counted from when libpq moves to it. When
+ * they run out the operation ends with IOB_ETIMEDOUT and libpq's words
+ * for the attempt followed by "connection attempt timed out after N s
+ * (connect_timeout)". Unlike PQconnectdb(), it does not go on to the next
+ * host then (libpq's asynchronous API has no way to skip one); a host
+ * that fails sooner still hands over to the next, on a clock of its own.
+ * The operation's timeout and the batch's deadline apply as well,
+ * whichever comes first.
+ *
+ * Statuses: 0; UV_ECONNREFUSED when the connection failed (for any
+ * reason but connect_timeout; a connect_timeout that is not an integer
+ * too, as in libpq); UV_EIO when the server reported an error for the
+ * query, or answered what the kind does not expect; IOB_ENOTSUP for a
+ * query that begins a COPY (the kind sends and reads no COPY data);
+ * UV_ECONNRESET when the connection was lost during the query;
+ * IOB_ECANCELED; IOB_ETIMEDOUT, at the timeout (no message) or at
+ * connect_timeout (a message); IOB_ENOMEM. libpq's message (without its
+ * final newline) is the operation's message and the number of rows its
+ * value (iob_batch_outcome()). A cancelled operation closes its
+ * connection; the server notices when the query ends. One connection per
+ * operation, or, with iob_pg_target_create_pooled(), reused within each
+ * batch.
  */
 IOB_EXPORT extern const iob_kind iob_kind_pg;
 

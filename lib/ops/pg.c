@@ -12,9 +12,16 @@
  *
  * On the thread styles, the same non-blocking calls, each wait a poll()
  * bounded by the timeout, so that a timeout or a cancel ends a query that
- * would otherwise block its thread. */
+ * would otherwise block its thread.
+ *
+ * libpq enforces the connection's connect_timeout only in its blocking
+ * connect (PQconnectdb()); with PQconnectStart() and PQconnectPoll() the
+ * caller must. Both styles do, by libpq's rules: a uv_timer_t on the loop,
+ * a bound on each poll() on a thread. */
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,11 +45,21 @@ typedef struct pg_pool {
   uint32_t nidle, room;
 } pg_pool;
 
+/* connect_timeout, as libpq's blocking connect applies it: each address
+ * of each host it tries gets `seconds`, counted from when it moved there. */
+typedef struct pg_clock {
+  int seconds;    /* 0: no connect_timeout, wait as long as the op may */
+  bool placed;    /* `where` names an attempt */
+  uint64_t where; /* the host, port and address of the attempt timed */
+} pg_clock;
+
 /* An operation's state on the loop. */
 typedef struct pg_op {
   iob_op *op;
   PGconn *conn;
-  uv_poll_t *poll; /* on `fd`; allocated: it outlives the op to close */
+  uv_poll_t *poll;   /* on `fd`; allocated: it outlives the op to close */
+  uv_timer_t *timer; /* connect_timeout while connecting; allocated too */
+  pg_clock clock;
   int fd;
   bool connecting;
   int status; /* the first failure among the query's results */
@@ -224,17 +241,134 @@ static int judge(iob_op *op, bool *said, const PGresult *res) {
   }
 }
 
+/* ---- connect_timeout, which libpq leaves to PQconnectPoll()'s caller ----- */
+
+/* An integer option as libpq reads one (pqParseIntParam()): decimal,
+ * blanks around it allowed, nothing else. */
+static bool parse_int(const char *text, int *value) {
+  char *end;
+  errno = 0;
+  long n = strtol(text, &end, 10);
+  if (end == text || errno != 0 || n < INT_MIN || n > INT_MAX)
+    return false;
+  while (isspace((unsigned char)*end))
+    end++;
+  *value = (int)n;
+  return *end == '\0';
+}
+
+/* Say `what` went wrong with the connection attempt after what libpq has
+ * said of it: "connection to server at ..., port ... failed: " for this
+ * attempt, after any earlier host's failure, as libpq's own words would
+ * be. When that is long, only its last line is kept: it names the server
+ * the attempt was on. */
+static void say_after_libpq(iob_op *op, bool *said, PGconn *conn,
+                            const char *what) {
+  const char *before = PQerrorMessage(conn);
+  if (strlen(before) > 400) {
+    const char *line = strrchr(before, '\n');
+    before = line != NULL ? line + 1 : "";
+  }
+  char text[512];
+  snprintf(text, sizeof(text), "%.400s%.100s", before, what);
+  explain(op, said, text);
+}
+
+/* The attempt ran out of time, where libpq's blocking connect would say
+ * "timeout expired". */
+static void say_timed_out(iob_op *op, bool *said, PGconn *conn, int seconds) {
+  char what[80];
+  snprintf(what, sizeof(what),
+           "connection attempt timed out after %d s (connect_timeout)",
+           seconds);
+  say_after_libpq(op, said, conn, what);
+}
+
+/* The connection's connect_timeout, from its options as libpq resolved
+ * them (the string, the service file, PGCONNECT_TIMEOUT). As libpq's
+ * blocking connect: 0 or less, or none, means no limit, and 1 means 2
+ * ("to prevent possibly waiting hardly-at-all"); a value that is not an
+ * integer fails the connection, with libpq's words. */
+static int clock_init(pg_clock *clock, PGconn *conn, iob_op *op, bool *said) {
+  *clock = (pg_clock){0};
+  PQconninfoOption *opts = PQconninfo(conn);
+  if (opts == NULL)
+    return IOB_ENOMEM;
+  int err = 0;
+  for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+    if (strcmp(o->keyword, "connect_timeout") != 0 || o->val == NULL)
+      continue;
+    int seconds;
+    if (!parse_int(o->val, &seconds)) {
+      char what[120];
+      snprintf(what, sizeof(what),
+               "invalid integer value \"%.40s\" for connection option "
+               "\"connect_timeout\"",
+               o->val);
+      say_after_libpq(op, said, conn, what);
+      err = UV_ECONNREFUSED;
+    } else if (seconds > 0) {
+      clock->seconds = seconds < 2 ? 2 : seconds;
+    }
+    break;
+  }
+  PQconninfoFree(opts);
+  return err;
+}
+
+/* FNV-1a over a string and its terminator, so "ab","c" and "a","bc"
+ * differ. */
+static uint64_t hash_in(uint64_t h, const char *text) {
+  const char *c = text != NULL ? text : "";
+  do {
+    h = (h ^ (unsigned char)*c) * 1099511628211u;
+  } while (*c++ != '\0');
+  return h;
+}
+
+/* Whether libpq has moved to another host or address since the clock was
+ * last placed (or it never was); if so, place it there. libpq restarts
+ * its clock on the same events (connectDBComplete(): whichhost or
+ * whichaddr changed), not when it reconnects to the same address (to
+ * retry without SSL, say). Seen from outside, an attempt is its host,
+ * port and address (PQhostaddr()); two entries of the host list that
+ * read alike look like one. */
+static bool clock_moved(pg_clock *clock, const PGconn *conn) {
+  uint64_t h = 14695981039346656037u;
+  h = hash_in(h, PQhost(conn));
+  h = hash_in(h, PQport(conn));
+  h = hash_in(h, PQhostaddr(conn));
+  bool moved = !clock->placed || h != clock->where;
+  clock->placed = true;
+  clock->where = h;
+  return moved;
+}
+
 /* ---- on the loop: libpq's asynchronous API ------------------------------- */
 
 static void free_handle(uv_handle_t *handle) { free(handle); }
 
-/* Settle the operation: stop polling before libpq closes the socket. */
-static void op_end(pg_op *p, int status, const char *message) {
-  iob_op *op = p->op;
-  explain(op, &p->said, message);
+/* Connected, or over: connect_timeout no longer applies. */
+static void clock_stop(pg_op *p) {
+  if (p->timer != NULL)
+    uv_close((uv_handle_t *)p->timer, free_handle);
+  p->timer = NULL;
+}
+
+/* Let go of the loop's handles: stop polling before libpq closes the
+ * socket. */
+static void release_handles(pg_op *p) {
   if (p->poll != NULL)
     uv_close((uv_handle_t *)p->poll, free_handle);
   p->poll = NULL;
+  clock_stop(p);
+}
+
+/* Settle the operation. */
+static void op_end(pg_op *p, int status, const char *message) {
+  iob_op *op = p->op;
+  explain(op, &p->said, message);
+  release_handles(p);
   /* Kept only after a query that ran its course, all results read. */
   if (status == 0 && !p->connecting)
     pool_give(op, p->conn);
@@ -274,8 +408,34 @@ static int watch(pg_op *op, int events) {
   return uv_poll_start(op->poll, events, on_poll);
 }
 
+static void on_connect_timeout(uv_timer_t *timer) {
+  pg_op *p = timer->data;
+  say_timed_out(p->op, &p->said, p->conn, p->clock.seconds);
+  op_end(p, IOB_ETIMEDOUT, NULL);
+}
+
+/* Give the attempt libpq is on its connect_timeout, from now, if it is a
+ * new one (another host or address); an attempt that goes on keeps the
+ * time it had. */
+static int clock_arm(pg_op *p) {
+  if (p->clock.seconds == 0 || !clock_moved(&p->clock, p->conn))
+    return 0;
+  uv_loop_t *loop = iob_batch_loop(p->op->batch);
+  if (p->timer == NULL) {
+    p->timer = malloc(sizeof(*p->timer));
+    if (p->timer == NULL)
+      return IOB_ENOMEM;
+    uv_timer_init(loop, p->timer); /* cannot fail */
+    p->timer->data = p;
+  }
+  uv_update_time(loop); /* the timer counts from the loop's clock */
+  return uv_timer_start(p->timer, on_connect_timeout,
+                        (uint64_t)p->clock.seconds * 1000, 0);
+}
+
 static void send_query(pg_op *op) {
   op->connecting = false;
+  clock_stop(op);
   if (PQsetnonblocking(op->conn, 1) != 0 ||
       PQsendQuery(op->conn, query_of(op->op)) == 0) {
     op_end(op, UV_ECONNRESET, PQerrorMessage(op->conn));
@@ -304,6 +464,8 @@ static void connect_step(pg_op *op) {
     op_end(op, UV_ECONNREFUSED, PQerrorMessage(op->conn));
     return;
   }
+  if (err == 0)
+    err = clock_arm(op);
   if (err != 0)
     op_end(op, err, PQerrorMessage(op->conn));
 }
@@ -390,11 +552,14 @@ static int pg_start(iob_op *op) {
   }
   PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
   p->connecting = true;
+  int err = clock_init(&p->clock, p->conn, op, &p->said);
   /* Before the first PQconnectPoll(), act as if it asked to write. */
-  int err = watch(p, UV_WRITABLE);
+  if (err == 0)
+    err = watch(p, UV_WRITABLE);
+  if (err == 0)
+    err = clock_arm(p);
   if (err != 0) {
-    if (p->poll != NULL)
-      uv_close((uv_handle_t *)p->poll, free_handle);
+    release_handles(p);
     PQfinish(p->conn);
     return err;
   }
@@ -403,47 +568,76 @@ static int pg_start(iob_op *op) {
 
 static void pg_stop(iob_op *op) { op_end(op->state, IOB_ECANCELED, NULL); }
 
-/* ---- on a thread: libpq's blocking API ------------------------------------ */
+/* ---- on a thread: the same calls, each wait a poll() --------------------- */
 
 /* A cancel is noticed within this many ms; a timeout, on time. */
 #define SLICE_MS 250
 
+/* What wait_for() returns when the attempt's connect_timeout ran out: not
+ * a status, for the caller to say so first. */
+#define CLOCK_RAN_OUT 1
+
+/* How long one poll() may sleep, in ms: a slice, and no longer than the
+ * operation has left nor than until `until_ns` (0: none), rounded up so
+ * that it does not wake just before. */
+static int slice_ms(const iob_op *op, uint64_t until_ns, uint64_t now_ns) {
+  int64_t ms = SLICE_MS;
+  int64_t left = iob_op_remaining_ms(op);
+  if (left >= 0 && left < ms)
+    ms = left;
+  if (until_ns != 0) {
+    int64_t clock_ms = (int64_t)((until_ns - now_ns + 999999) / 1000000);
+    if (clock_ms < ms)
+      ms = clock_ms;
+  }
+  return (int)ms;
+}
+
 /* Wait until the connection's socket is ready for `events`: until the
- * timeout at the latest, and a slice at a time, so that a cancel is
- * noticed too. 0, or why the operation stops. */
-static int wait_for(PGconn *conn, short events, iob_op *op) {
+ * timeout at the latest, and until `until_ns` (uv_hrtime(); 0: none),
+ * a slice at a time, so that a cancel is noticed too. 0, CLOCK_RAN_OUT,
+ * or why the operation stops. */
+static int wait_for(PGconn *conn, short events, iob_op *op, uint64_t until_ns) {
   for (;;) {
     int stop = iob_op_stopping(op);
     if (stop != 0)
       return stop;
-    int64_t left = iob_op_remaining_ms(op);
+    uint64_t now = uv_hrtime();
+    if (until_ns != 0 && now >= until_ns)
+      return CLOCK_RAN_OUT;
     struct pollfd p = {.fd = PQsocket(conn), .events = events};
-    int n = poll(&p, 1, left >= 0 && left < SLICE_MS ? (int)left : SLICE_MS);
+    int n = poll(&p, 1, slice_ms(op, until_ns, now));
     if (n > 0 || (n < 0 && errno != EINTR))
       return 0; /* ready, or in error: libpq says which */
   }
 }
 
-static int connect_here(PGconn *conn, iob_op *op) {
+/* Connect as libpq's blocking connect does (connectDBComplete()): wait
+ * for what PQconnectPoll() asks, writing first, each new host or address
+ * with connect_timeout from then. */
+static int connect_here(PGconn *conn, iob_op *op, bool *said) {
+  pg_clock clock;
+  int err = clock_init(&clock, conn, op, said);
+  if (err != 0)
+    return err;
+  uint64_t until = 0;
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
   for (;;) {
-    switch (PQconnectPoll(conn)) {
-    case PGRES_POLLING_OK:
+    if (state == PGRES_POLLING_OK)
       return 0;
-    case PGRES_POLLING_READING: {
-      int stop = wait_for(conn, POLLIN, op);
-      if (stop != 0)
-        return stop;
-      break;
-    }
-    case PGRES_POLLING_WRITING: {
-      int stop = wait_for(conn, POLLOUT, op);
-      if (stop != 0)
-        return stop;
-      break;
-    }
-    default:
+    if (state != PGRES_POLLING_READING && state != PGRES_POLLING_WRITING)
       return UV_ECONNREFUSED;
+    if (clock.seconds != 0 && clock_moved(&clock, conn))
+      until = uv_hrtime() + (uint64_t)clock.seconds * 1000000000u;
+    short events = state == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    int stop = wait_for(conn, events, op, until);
+    if (stop == CLOCK_RAN_OUT) {
+      say_timed_out(op, said, conn, clock.seconds);
+      return IOB_ETIMEDOUT;
     }
+    if (stop != 0)
+      return stop;
+    state = PQconnectPoll(conn);
   }
 }
 
@@ -453,7 +647,7 @@ static int query_here(PGconn *conn, iob_op *op, bool *said) {
     return UV_ECONNRESET;
   int more, status = 0;
   while ((more = PQflush(conn)) == 1) {
-    int stop = wait_for(conn, POLLIN | POLLOUT, op);
+    int stop = wait_for(conn, POLLIN | POLLOUT, op, 0);
     if (stop != 0)
       return stop;
   }
@@ -461,7 +655,7 @@ static int query_here(PGconn *conn, iob_op *op, bool *said) {
     return UV_ECONNRESET;
   for (;;) {
     while (PQisBusy(conn)) {
-      int stop = wait_for(conn, POLLIN, op);
+      int stop = wait_for(conn, POLLIN, op, 0);
       if (stop != 0)
         return stop;
       if (!PQconsumeInput(conn))
@@ -488,9 +682,10 @@ static int pg_run(iob_op *op) {
   bool fresh = conn == NULL;
   if (fresh && (conn = PQconnectStart(t->conninfo)) == NULL)
     return IOB_ENOMEM;
-  int status = !fresh ? 0
-               : PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
-                                                  : connect_here(conn, op);
+  int status = 0;
+  if (fresh)
+    status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
+                                              : connect_here(conn, op, &said);
   if (status == 0) {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     status = query_here(conn, op, &said);
