@@ -524,6 +524,32 @@ static void the_operations_timeout_still_ends_a_silent_connection(void **s) {
   close(silent);
 }
 
+static int destroy_pg_target(void *t) { return iob_pg_target_destroy(t); }
+
+/* Against a server that never answers, operations stay in flight until
+ * their timeout: long enough to try destroying the target under them. */
+static void a_target_in_use_refuses_to_be_destroyed(void **state) {
+  int port;
+  int silent = test_loopback_socket(true, &port);
+  char where[160];
+  snprintf(where, sizeof(where),
+           "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
+  for (int pooled = 0; pooled < 2; pooled++) {
+    iob_pg_target *t;
+    assert_int_equal(pooled ? iob_pg_target_create_pooled(&t, where, "SELECT 1")
+                            : iob_pg_target_create(&t, where, "SELECT 1"),
+                     0);
+    iob_config c = config_of(NULL, 2, 0);
+    c.kind = &iob_kind_pg;
+    c.target = t;
+    c.timeout_ms = 100;
+    check_target_busy_while_running(&c, destroy_pg_target);
+    assert_int_equal(iob_pg_target_destroy(t), 0);
+  }
+  assert_int_equal(iob_pg_target_destroy(NULL), 0);
+  close(silent);
+}
+
 /* A COPY would wait for data no one sends, or send rows no one reads:
  * every style ends it at once, saying so. */
 static void a_copy_ends_the_operation_with_why_in_every_style(void **state) {
@@ -752,6 +778,7 @@ int main(void) {
       cmocka_unit_test(
           a_connect_timeout_that_is_no_integer_fails_with_libpqs_words),
       cmocka_unit_test(the_operations_timeout_still_ends_a_silent_connection),
+      cmocka_unit_test(a_target_in_use_refuses_to_be_destroyed),
   };
   int failed = cmocka_run_group_tests_name("without a server", serverless,
                                            NULL, NULL);

@@ -82,8 +82,13 @@ IOB_EXPORT int iob_pg_target_create_pooled(iob_pg_target **target,
                                            const char *conninfo,
                                            const char *query);
 
-/** Free a target no batch is running with; NULL is a no-op. */
-IOB_EXPORT void iob_pg_target_destroy(iob_pg_target *target);
+/**
+ * Free a target; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is freed):
+ *         a batch uses its target from iob_batch_start() until its
+ *         callback runs.
+ */
+IOB_EXPORT int iob_pg_target_destroy(iob_pg_target *target);
 
 #ifdef __cplusplus
 }

@@ -29,8 +29,10 @@
 #include <string.h>
 
 #include "iobound/pg.h"
+#include "target.h"
 
 struct iob_pg_target {
+  iob__users users; /* first: see target.h */
   char *conninfo;
   char *query;
   bool pooled; /* each batch keeps its connections for its next queries */
@@ -68,6 +70,12 @@ typedef struct pg_op {
 
 /* ---- the target ---------------------------------------------------------- */
 
+static void target_free(iob_pg_target *target) {
+  free(target->conninfo);
+  free(target->query);
+  free(target);
+}
+
 static int create(iob_pg_target **target, const char *conninfo,
                   const char *query, bool pooled) {
   if (target == NULL)
@@ -88,7 +96,7 @@ static int create(iob_pg_target **target, const char *conninfo,
   t->query = strdup(query);
   t->pooled = pooled;
   if (t->conninfo == NULL || t->query == NULL) {
-    iob_pg_target_destroy(t);
+    target_free(t);
     return IOB_ENOMEM;
   }
   *target = t;
@@ -105,12 +113,13 @@ int iob_pg_target_create_pooled(iob_pg_target **target, const char *conninfo,
   return create(target, conninfo, query, true);
 }
 
-void iob_pg_target_destroy(iob_pg_target *target) {
+int iob_pg_target_destroy(iob_pg_target *target) {
   if (target == NULL)
-    return;
-  free(target->conninfo);
-  free(target->query);
-  free(target);
+    return 0;
+  if (iob__target_in_use(&target->users))
+    return IOB_EBUSY;
+  target_free(target);
+  return 0;
 }
 
 static int pg_check(const iob_config *config) {
@@ -120,19 +129,19 @@ static int pg_check(const iob_config *config) {
 /* ---- a batch's pool of connections ----------------------------------------- */
 
 static int pool_open(iob_batch *batch, void *shared) {
-  (void)batch;
   pg_pool *p = shared;
   if (uv_mutex_init(&p->lock) != 0)
     return IOB_ENOMEM;
   p->made = true;
+  iob__target_hold(batch);
   return 0;
 }
 
 static void pool_close(iob_batch *batch, void *shared) {
-  (void)batch;
   pg_pool *p = shared;
   if (!p->made)
     return;
+  iob__target_release(batch);
   for (uint32_t k = 0; k < p->nidle; k++)
     PQfinish(p->idle[k]);
   free(p->idle);
