@@ -858,9 +858,15 @@ typedef struct iob_outcome {
 } iob_outcome;
 
 /**
- * Read operation @p index's outcome once the batch has finished.
- * @return 0; IOB_EINVAL for NULL or an index out of range; IOB_EBUSY if
- *         the batch has not finished.
+ * Read operation @p index's outcome: once the batch has finished, from
+ * any thread; while it runs, from its loop thread once that operation
+ * has settled (in on_op, to act on each result as it comes). The message
+ * and a result the batch owns (its kind has free_result) stay valid until
+ * the batch is freed; a result the batch does not own is the
+ * application's from the moment the operation settles.
+ * @return 0; IOB_EINVAL for NULL or an index out of range; IOB_EBUSY for
+ *         an operation not settled yet, or a running batch read from
+ *         another thread than its loop's.
  */
 IOB_EXPORT int iob_batch_outcome(const iob_batch *batch, uint32_t index,
                                  iob_outcome *outcome);

@@ -147,6 +147,59 @@ static void an_operation_hands_back_its_message_value_and_result(void **s) {
   }
 }
 
+/* run() hands back a value, and fails every third operation with words;
+ * on_op reads each outcome as its operation settles, in every style, and
+ * cannot read one that has not. */
+static int hand_back(iob_op *op) {
+  if (op->index % 3 == 1) {
+    iob_op_set_message(op, "every third fails");
+    return UV_EIO;
+  }
+  iob_op_set_value(op, (uint64_t)op->index * 10);
+  return 0;
+}
+
+static const iob_kind handing_kind = {.name = "handing", .run = hand_back};
+
+typedef struct in_hand {
+  uint32_t seen;
+  uint32_t busy_before; /* outcomes of later operations refused */
+} in_hand;
+
+static void read_as_it_settles(iob_batch *b, uint32_t i, const iob_record *r) {
+  in_hand *h = iob_batch_data(b);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_int_equal(o.status, r->status);
+  if (i % 3 == 1) {
+    assert_int_equal(o.status, UV_EIO);
+    assert_string_equal(o.message, "every third fails");
+  } else {
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.value, i * 10);
+  }
+  uint32_t count = iob_batch_config(b)->count;
+  if (i + 1 < count &&
+      iob_batch_outcome(b, count - 1, &o) == IOB_EBUSY) /* not yet */
+    h->busy_before++;
+  h->seen++;
+}
+
+static void outcomes_are_in_hand_as_each_operation_settles(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    in_hand h = {0};
+    iob_config c = kind_config(style, &handing_kind, 9, NULL);
+    c.max_in_flight = 2; /* the last starts after the first settled */
+    c.on_op = read_as_it_settles;
+    c.data = &h;
+    iob_batch *b = run(&c);
+    assert_int_equal(h.seen, 9);
+    assert_true(h.busy_before > 0);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 static void outcomes_are_read_only_once_the_batch_is_over(void **state) {
   iob_config c = kind_config(&iob_style_loop, &iob_kind_wait, 2, NULL);
   iob_batch *b;
@@ -495,6 +548,7 @@ int main(void) {
       cmocka_unit_test(a_positive_status_is_recorded_as_einval),
       cmocka_unit_test(an_operation_hands_back_its_message_value_and_result),
       cmocka_unit_test(outcomes_are_read_only_once_the_batch_is_over),
+      cmocka_unit_test(outcomes_are_in_hand_as_each_operation_settles),
       cmocka_unit_test(an_operation_past_its_timeout_is_told_why_it_stops),
       cmocka_unit_test(a_cancelled_operation_is_told_it_was_cancelled),
       cmocka_unit_test(a_cancel_from_inside_start_stops_that_operation_too),

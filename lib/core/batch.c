@@ -769,11 +769,21 @@ const iob_record *iob_batch_records(const iob_batch *batch, uint32_t *count) {
   return batch->records;
 }
 
+/* Has operation i settled, in a batch that runs? Its record is final: a
+ * status below 0, or 0 once launched (in flight it is IOB__IN_FLIGHT or
+ * IOB__STOPPING). Only the loop thread may read a running batch's
+ * records. */
+static bool settled_already(const iob_batch *b, uint32_t i) {
+  int status = b->records[i].status;
+  return status < 0 || (status == 0 && i < b->next);
+}
+
 int iob_batch_outcome(const iob_batch *batch, uint32_t index,
                       iob_outcome *outcome) {
   if (batch == NULL || outcome == NULL || index >= batch->config.count)
     return IOB_EINVAL;
-  if (batch->state != IOB__FINISHED)
+  if (batch->state != IOB__FINISHED &&
+      !(on_loop_thread(batch) && settled_already(batch, index)))
     return IOB_EBUSY;
   const iob__kept *kept = atomic_load(&batch->kept);
   const iob__kept *k = kept ? &kept[index] : NULL;
