@@ -27,19 +27,19 @@ enum {
   OPT_TIMELINE,
   OPT_SVG,
   OPT_TRACE,
+  OPT_LIST_STYLES,
+  OPT_LIST_KINDS,
   OPT_VERSION,
 };
 
-/* The options, as --help lists them; "%s" is the library's styles. */
+/* The options, as --help lists them; a "%s" is the names the option
+ * takes, read from the library's tables (option_names()). */
 static const cli_option options[] = {
     {OPT_STYLES, "styles", "LIST",
      "comma-separated, each once, from %s (default: all of them)"},
     {OPT_WORK, "work", "KIND",
-     "wait (simulated I/O, the default), cpu (spinning), mixed (a wait, "
-     "then --cpu-us of spinning), tcp (requests to "
-     "a slow service: --target), pg (SELECT pg_sleep(duration) on "
-     "PostgreSQL: --pg), http (HTTP requests: --url) or file (write "
-     "256 KiB, fsync and remove a file of its own: --dir; no duration)"},
+     "what each operation does: %s (default: wait, simulated I/O); an "
+     "option that goes with a kind says so below"},
     {OPT_TARGET, "target", "HOST:PORT",
      "with --work tcp, the service to ask (default: start "
      "iobound-slow-service on a free port for the run)"},
@@ -58,7 +58,8 @@ static const cli_option options[] = {
      "the loops style's event loops, 1..256 (default: one per core)"},
     {OPT_COUNT, "count", "N", "operations per style (default 10)"},
     {OPT_DURATION, "duration", "MS",
-     "each operation's length in ms (default 200)"},
+     "each operation's length in ms (default 200; not with --work file, "
+     "which takes as long as it takes)"},
     {OPT_LIMIT, "limit", "N",
      "at most N operations in flight (default: no limit)"},
     {OPT_TIMEOUT, "timeout", "MS",
@@ -78,15 +79,58 @@ static const cli_option options[] = {
     {'q', "quiet", NULL,
      "only the results: no explanation, and no progress unless "
      "--progress always"},
+    {OPT_LIST_STYLES, "list-styles", NULL,
+     "print the styles --styles takes, one a line, and exit"},
+    {OPT_LIST_KINDS, "list-kinds", NULL,
+     "print the kinds --work takes in this build, one a line, and exit"},
     {'h', "help", NULL, "show this help and exit"},
     {OPT_VERSION, "version", NULL, "show the version and exit"},
     {0, NULL, NULL, NULL},
 };
 
+size_t compare_kind_names(const char **names, size_t max) {
+  size_t n = 0;
+  for (const iob_kind *k; n < max && (k = iob_kind_at(n)) != NULL; n++)
+    names[n] = k->name;
+#if IOB_EXAMPLES_PG
+  if (n < max)
+    names[n++] = COMPARE_PG_KIND;
+#endif
+#if IOB_EXAMPLES_HTTP
+  if (n < max)
+    names[n++] = COMPARE_HTTP_KIND;
+#endif
+  return n;
+}
+
+/* The names an option's help lists in place of its "%s": the styles, or
+ * the kinds; NULL for the other options. */
+static const char *option_names(int opt, char *out, size_t size) {
+  const char *kinds[COMPARE_KINDS_MAX];
+  if (opt == OPT_STYLES)
+    return cli_style_names(out, size, 0, ",", ",");
+  if (opt == OPT_WORK)
+    return cli_join(out, size, kinds,
+                    compare_kind_names(kinds, COMPARE_KINDS_MAX), ", ", " or ");
+  return NULL;
+}
+
 const char *compare_usage(void) {
-  static char text[3072];
-  char styles[128], lines[2560];
-  cli_style_names(styles, sizeof(styles), 0, ",", ",");
+  static char text[4096];
+  char lines[3584];
+  size_t len = 0;
+  lines[0] = '\0';
+  /* An option at a time, each with its own names. */
+  for (const cli_option *opt = options; opt->name != NULL; opt++) {
+    const cli_option one[] = {*opt, {0, NULL, NULL, NULL}};
+    char names[256], help[1024];
+    cli_help(help, sizeof(help), one,
+             option_names(opt->val, names, sizeof(names)));
+    int w = snprintf(lines + len, sizeof(lines) - len, "%s", help);
+    if (w < 0 || (size_t)w >= sizeof(lines) - len)
+      break;
+    len += (size_t)w;
+  }
   snprintf(
       text, sizeof(text),
       "Usage: iobound-compare [OPTION]...\n"
@@ -99,7 +143,7 @@ const char *compare_usage(void) {
       "failed or the results could not all be written (stdout, --svg,\n"
       "--trace), 64 for bad arguments, 73 if an output file cannot be\n"
       "created.\n",
-      cli_help(lines, sizeof(lines), options, styles));
+      lines);
   return text;
 }
 
@@ -167,7 +211,9 @@ static int parse_styles(const char *text, compare_opts *o, char *error,
   return 0;
 }
 
-/* "--work cpu": a kind built into the library, or iobound-pg's. */
+/* "--work cpu": a kind built into the library, or iobound-pg's or
+ * iobound-http's (taken even in a build without them, which says so when
+ * it runs). */
 static int parse_work(const char *text, compare_opts *o, char *error,
                       size_t size) {
   if (iob_kind_find(text) != NULL || strcmp(text, COMPARE_PG_KIND) == 0 ||
@@ -175,15 +221,13 @@ static int parse_work(const char *text, compare_opts *o, char *error,
     o->work = text;
     return 0;
   }
-  const char *names[16];
-  size_t n = 0;
-  for (const iob_kind *k; n < 15 && (k = iob_kind_at(n)) != NULL; n++)
-    names[n] = k->name;
-  names[n++] = COMPARE_PG_KIND;
-  names[n++] = COMPARE_HTTP_KIND;
-  char list[128];
+  const char *names[COMPARE_KINDS_MAX];
+  char list[256];
   return cli_fail(error, size, "--work takes %s, not '%s'",
-                  cli_join(list, sizeof(list), names, n, ", ", " or "), text);
+                  cli_join(list, sizeof(list), names,
+                           compare_kind_names(names, COMPARE_KINDS_MAX), ", ",
+                           " or "),
+                  text);
 }
 
 /* Index of `text` in a NULL-terminated list of words, or -1. */
@@ -347,6 +391,12 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
     break;
   case OPT_TIMELINE:
     o->timeline = true;
+    break;
+  case OPT_LIST_STYLES:
+    o->list = COMPARE_LIST_STYLES;
+    break;
+  case OPT_LIST_KINDS:
+    o->list = COMPARE_LIST_KINDS;
     break;
   case 'q':
     o->quiet = true;

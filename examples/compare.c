@@ -425,17 +425,38 @@ static void report_broken(const iob_style *const *broken, const int *err,
   }
 }
 
+/* --list-styles, --list-kinds: the names the program takes, one a line,
+ * read from the library's tables, for scripts and the tests of the
+ * manual page and the completion. */
+static void print_list(compare_list list) {
+  if (list == COMPARE_LIST_STYLES) {
+    const iob_style *s;
+    for (size_t k = 0; (s = iob_style_at(k)) != NULL; k++)
+      out("%s\n", iob_style_name(s));
+    return;
+  }
+  const char *kinds[COMPARE_KINDS_MAX];
+  size_t n = compare_kind_names(kinds, COMPARE_KINDS_MAX);
+  for (size_t k = 0; k < n; k++)
+    out("%s\n", kinds[k]);
+}
+
 int main(int argc, char **argv) {
   compare_opts o;
   char error[256];
   int rc = compare_parse(argc, argv, &o, error, sizeof(error));
-  if (rc == 0 && o.action == CLI_RUN)
+  bool to_run = o.action == CLI_RUN && o.list == COMPARE_LIST_NONE;
+  if (rc == 0 && to_run)
     rc = compare_check_threads(&o, iob_threads_available(), error,
                                sizeof(error));
-  if (rc == 0 && o.action == CLI_RUN)
+  if (rc == 0 && to_run)
     rc = compare_check_outputs(&o, error, sizeof(error));
   rc = cli_settle(COMPARE_NAME, rc, o.action, error, compare_usage());
-  if (rc == 0) /* the help or the version, which must reach stdout too */
+  if (rc < 0 && o.list != COMPARE_LIST_NONE) {
+    print_list(o.list);
+    rc = 0;
+  }
+  if (rc == 0) /* the help, the version or a list: stdout must take it */
     return results_written(false) ? 0 : CLI_EX_FAILED;
   if (rc > 0)
     return rc;

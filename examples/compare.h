@@ -24,6 +24,9 @@
 /* Likewise iobound-http's. */
 #define COMPARE_HTTP_KIND "http"
 
+/* The most kinds compare_kind_names() gives. */
+#define COMPARE_KINDS_MAX 32
+
 typedef enum compare_format {
   COMPARE_TABLE,
   COMPARE_CSV,
@@ -36,8 +39,16 @@ typedef enum compare_progress {
   COMPARE_PROGRESS_NEVER,
 } compare_progress;
 
+/* What --list-styles and --list-kinds ask for: names, one a line. */
+typedef enum compare_list {
+  COMPARE_LIST_NONE,
+  COMPARE_LIST_STYLES,
+  COMPARE_LIST_KINDS,
+} compare_list;
+
 typedef struct compare_opts {
   cli_action action;
+  compare_list list; /* a list to print instead of a run (not over --help) */
   uint32_t count;
   uint64_t duration_ms;
   /* The kind of operation, by name: a built-in kind's (iob_kind_find)
@@ -71,6 +82,15 @@ typedef struct compare_opts {
  */
 int compare_parse(int argc, char **argv, compare_opts *opts, char *error,
                   size_t error_size);
+
+/**
+ * The kinds --work can run in this program: the library's (iob_kind_at()),
+ * then iobound-pg's and iobound-http's if it was built with them
+ * (IOB_EXAMPLES_PG, IOB_EXAMPLES_HTTP).
+ * @param[out] names receives at most @p max names.
+ * @return how many.
+ */
+size_t compare_kind_names(const char **names, size_t max);
 
 /**
  * Refuse a run whose styles would need more new threads than

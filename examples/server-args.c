@@ -7,16 +7,27 @@
 
 #include "server.h"
 
-/* The kinds a client may ask for: those that need no target. */
-static const iob_kind *const kinds[] = {&iob_kind_wait, &iob_kind_cpu};
-#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+/* Whether a client may ask for `kind`: a kind of the library's that needs
+ * no target (its check(), if it has one, accepts none), for a client has
+ * none to give. */
+static bool takes_no_target(const iob_kind *kind) {
+  iob_config config;
+  iob_config_init(&config);
+  config.kind = kind;
+  config.count = 1;
+  return kind->check == NULL || kind->check(&config) == 0;
+}
 
+/* Their names, read from the library's table (iob_kind_at()). */
 static const char *kind_names(char *out, size_t size, const char *sep,
                               const char *last) {
-  const char *names[NKINDS];
-  for (size_t k = 0; k < NKINDS; k++)
-    names[k] = kinds[k]->name;
-  return cli_join(out, size, names, NKINDS, sep, last);
+  const char *names[32];
+  size_t n = 0;
+  const iob_kind *kind;
+  for (size_t k = 0; (kind = iob_kind_at(k)) != NULL && n < 32; k++)
+    if (takes_no_target(kind))
+      names[n++] = kind->name;
+  return cli_join(out, size, names, n, sep, last);
 }
 
 /* "usage: run STYLE COUNT DURATION_MS [limit=N] ...", for error lines. */
@@ -227,12 +238,11 @@ static quoted quote(const char *word) {
 
 static int apply_work(request *r, const char *value, char *error, size_t size) {
   const iob_kind *kind = iob_kind_find(value);
-  for (size_t k = 0; k < NKINDS; k++)
-    if (kind == kinds[k]) {
-      r->config.kind = kind;
-      return 0;
-    }
-  char names[64];
+  if (kind != NULL && takes_no_target(kind)) {
+    r->config.kind = kind;
+    return 0;
+  }
+  char names[128];
   snprintf(error, size, "work must be %s, not %s",
            kind_names(names, sizeof(names), ", ", " or "), quote(value).text);
   return -1;
@@ -289,7 +299,7 @@ static int check_run(const request *r, char *error, size_t size) {
   if (cli_kind_blocks(c->kind) &&
       !(flags & (IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS))) {
     /* Computing on the loop stops it: every other client would wait. */
-    char styles[64];
+    char styles[128];
     snprintf(error, size,
              "work=%s would block the server's loop in the %s style; "
              "use %s",
@@ -327,7 +337,7 @@ static int parse_run(request *r, char **save, char *error, size_t size) {
     return -1;
   }
   if ((r->config.style = iob_style_find(style)) == NULL) {
-    char styles[64];
+    char styles[128];
     snprintf(error, size, "unknown style %s (%s)", quote(style).text,
              cli_style_names(styles, sizeof(styles), 0, ", ", " or "));
     return -1;

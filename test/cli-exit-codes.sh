@@ -82,11 +82,19 @@ fi
 "$exe" --help | grep -q "^Usage: iobound-compare" || fail "--help"
 "$exe" --version | grep -q "^iobound-compare [0-9]" || fail "--version"
 
+# The library's styles, as the program lists them, one a line.
+"$exe" --list-styles >"$tmp/styles" 2>"$tmp/err" || fail "--list-styles"
+[ -s "$tmp/err" ] && fail "--list-styles wrote to stderr"
+grep -qx loop "$tmp/styles" || fail "--list-styles lacks loop"
+"$exe" --list-kinds >"$tmp/kinds" || fail "--list-kinds"
+grep -qx wait "$tmp/kinds" || fail "--list-kinds lacks wait"
+nstyles=$(wc -l <"$tmp/styles")
+
 # A table with a row per style, and the sentence that explains it.
 "$exe" --count 3 --duration 10 >"$tmp/out" 2>"$tmp/err" || fail "table run"
-for style in sequential loop pool threads workers loops; do
+while read -r style; do
   grep -q "^$style " "$tmp/out" || fail "no row for $style"
-done
+done <"$tmp/styles"
 grep -q "style was fastest" "$tmp/out" || fail "no verdict sentence"
 # stderr is a file here, not a terminal: no progress line.
 [ -s "$tmp/err" ] && fail "progress shown on a non-terminal"
@@ -171,18 +179,17 @@ grep -q "done" "$tmp/out" && fail "progress leaked onto stdout"
 "$exe" --format csv --count 2 --duration 1 --work cpu >"$tmp/out" || fail csv
 head -1 "$tmp/out" | grep -q "^style,elapsed_ms,vs_sequential,overlap," ||
   fail "csv header"
-[ "$(wc -l <"$tmp/out")" -eq 7 ] || fail "csv rows"
+[ "$(wc -l <"$tmp/out")" -eq $((nstyles + 1)) ] || fail "csv rows"
 
 "$exe" --format json --count 4 --duration 5 --limit 2 --pool-size 3 \
   >"$tmp/out" || fail "json run"
 if command -v python3 >/dev/null; then
-  python3 - "$tmp/out" <<'PY' || fail "json content"
+  python3 - "$tmp/out" "$tmp/styles" <<'PY' || fail "json content"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["count"] == 4 and d["limit"] == 2 and d["pool_size"] == 3, d
 assert d["work"] == "wait", d
-assert [s["style"] for s in d["styles"]] == ["sequential", "loop", "pool", "threads",
-                                         "workers", "loops"]
+assert [s["style"] for s in d["styles"]] == open(sys.argv[2]).read().split()
 for s in d["styles"]:
     # The keys of cli_json_report(), which iobound-server writes too.
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",
@@ -250,7 +257,8 @@ grep -q "cannot write '/nonexistent/dir/t.svg'" "$tmp/err" || fail "no message"
 # in every format, and so is a timeline cut short: exit 1, and why.
 if [ -w /dev/full ]; then
   for args in "--format table" "--format csv" "--format json" "-q" \
-              "--timeline" "--help" "--version"; do
+              "--timeline" "--help" "--version" "--list-styles" \
+              "--list-kinds"; do
     # shellcheck disable=SC2086
     "$exe" $args --count 2 --duration 1 --styles loop,pool \
       >/dev/full 2>"$tmp/err"

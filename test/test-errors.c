@@ -236,48 +236,12 @@ static void every_error_has_a_name_and_words_of_its_own(void **state) {
   }
 }
 
-static void styles_are_listed_in_order_and_found_by_name(void **state) {
-  static const char *const names[] = {"sequential", "loop", "pool", "threads",
-                                      "workers", "loops"};
-  static const iob_style *const styles[] = {
-      &iob_style_sequential, &iob_style_loop,    &iob_style_pool,
-      &iob_style_threads,    &iob_style_workers, &iob_style_loops};
-  assert_int_equal(style_count(), 6);
-  for (size_t k = 0; k < 6; k++) {
-    assert_ptr_equal(iob_style_at(k), styles[k]);
-    assert_string_equal(iob_style_name(styles[k]), names[k]);
-    assert_ptr_equal(iob_style_find(names[k]), styles[k]);
-  }
-  assert_null(iob_style_at(6));
-  assert_null(iob_style_at(SIZE_MAX));
-  /* What each style does with threads. */
-  assert_int_equal(iob_style_flags(&iob_style_sequential), 0);
-  assert_int_equal(iob_style_flags(&iob_style_loop), 0);
-  assert_int_equal(iob_style_flags(&iob_style_pool), IOB_STYLE_ON_THREADS);
-  assert_int_equal(iob_style_flags(&iob_style_threads),
-                   IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH);
-  assert_int_equal(iob_style_flags(&iob_style_loops), IOB_STYLE_LOOPS);
+static void the_version_is_the_headers(void **state) {
   char version[32];
   snprintf(version, sizeof(version), "%d.%d.%d", IOB_VERSION_MAJOR,
            IOB_VERSION_MINOR, IOB_VERSION_PATCH);
   assert_string_equal(iob_version(), version);
   assert_string_equal(iob_version(), "0.5.0");
-}
-
-static void kinds_are_listed_and_found_by_name(void **state) {
-  static const char *const names[] = {"wait", "cpu", "mixed", "tcp", "file"};
-  static const iob_kind *const kinds[] = {&iob_kind_wait, &iob_kind_cpu,
-                                          &iob_kind_mixed, &iob_kind_tcp,
-                                          &iob_kind_file};
-  for (size_t k = 0; k < 5; k++) {
-    assert_ptr_equal(iob_kind_at(k), kinds[k]);
-    assert_string_equal(kinds[k]->name, names[k]);
-    assert_ptr_equal(iob_kind_find(names[k]), kinds[k]);
-  }
-  assert_null(iob_kind_at(5));
-  /* The kinds of other libraries are not listed here. */
-  assert_null(iob_kind_find("pg"));
-  assert_null(iob_kind_find(""));
 }
 
 static void the_system_allows_some_threads_and_says_how_many(void **s) {
@@ -316,8 +280,7 @@ int main(void) {
       cmocka_unit_test(results_of_an_unfinished_batch_are_refused),
       cmocka_unit_test(pool_sizes_outside_one_to_1024_are_refused),
       cmocka_unit_test(every_error_has_a_name_and_words_of_its_own),
-      cmocka_unit_test(styles_are_listed_in_order_and_found_by_name),
-      cmocka_unit_test(kinds_are_listed_and_found_by_name),
+      cmocka_unit_test(the_version_is_the_headers),
       cmocka_unit_test(the_system_allows_some_threads_and_says_how_many),
       cmocka_unit_test(progress_needs_a_batch_and_somewhere_to_put_it),
   };

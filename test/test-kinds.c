@@ -420,34 +420,56 @@ static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
   }
 }
 
+/* Every style and every kind the registry lists (lib/core/registry.c) is
+ * found by its name, once, and the lists end with NULL: a new one needs
+ * its line there and nothing here. */
 static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
-  const char *styles[] = {"sequential", "loop",    "pool",
-                          "threads",    "workers", "loops"};
-  for (size_t k = 0; k < 6; k++) {
-    const iob_style *style = iob_style_at(k);
-    assert_non_null(style);
-    assert_string_equal(iob_style_name(style), styles[k]);
-    assert_ptr_equal(iob_style_find(styles[k]), style);
+  const iob_style *style;
+  size_t n = 0;
+  for (; (style = iob_style_at(n)) != NULL; n++) {
+    const char *name = iob_style_name(style);
+    assert_non_null(name);
+    assert_true(name[0] != '\0');
+    assert_ptr_equal(iob_style_find(name), style); /* no other has it */
   }
-  assert_null(iob_style_at(6));
+  assert_true(n >= 1);
+  assert_int_equal(n, style_count());
+  assert_null(iob_style_at(n));
+  assert_null(iob_style_at(SIZE_MAX));
+  /* The tutorial's order starts with its baseline; and what some styles
+   * do with threads. */
+  assert_ptr_equal(iob_style_at(0), &iob_style_sequential);
+  assert_ptr_equal(iob_style_find("loop"), &iob_style_loop);
   assert_null(iob_style_find("fibers"));
   assert_null(iob_style_find(NULL));
   assert_null(iob_style_name(NULL));
   assert_int_equal(iob_style_flags(NULL), 0);
   assert_int_equal(iob_style_flags(&iob_style_loop), 0);
+  assert_int_equal(iob_style_flags(&iob_style_sequential), 0);
   assert_int_equal(iob_style_flags(&iob_style_pool), IOB_STYLE_ON_THREADS);
   assert_int_equal(iob_style_flags(&iob_style_threads),
                    IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH);
+  assert_int_equal(iob_style_flags(&iob_style_loops), IOB_STYLE_LOOPS);
 
-  const char *kinds[] = {"wait", "cpu", "mixed", "tcp", "file"};
-  for (size_t k = 0; k < 5; k++) {
-    const iob_kind *kind = iob_kind_at(k);
-    assert_non_null(kind);
-    assert_string_equal(kind->name, kinds[k]);
-    assert_ptr_equal(iob_kind_find(kinds[k]), kind);
+  const iob_kind *kind;
+  for (n = 0; (kind = iob_kind_at(n)) != NULL; n++) {
+    assert_non_null(kind->name);
+    assert_true(kind->name[0] != '\0');
+    assert_ptr_equal(iob_kind_find(kind->name), kind);
+    /* Something to run: a wait, start() or run(). */
+    assert_true((kind->flags & IOB_KIND_WAITS) || kind->start != NULL ||
+                kind->run != NULL);
   }
-  assert_null(iob_kind_at(5));
+  assert_true(n >= 1);
+  assert_null(iob_kind_at(n));
+  assert_null(iob_kind_at(SIZE_MAX));
+  assert_ptr_equal(iob_kind_at(0), &iob_kind_wait); /* the default */
+  assert_ptr_equal(iob_kind_find("tcp"), &iob_kind_tcp);
+  /* The kinds of other libraries are not listed here. */
+  assert_null(iob_kind_find("pg"));
+  assert_null(iob_kind_find("http"));
   assert_null(iob_kind_find("user"));
+  assert_null(iob_kind_find(""));
   assert_null(iob_kind_find(NULL));
 }
 

@@ -22,6 +22,29 @@ static unsigned int port_of(const cli_listen *o) {
   return ntohs(o->addr.ss_family == AF_INET6 ? in6->sin6_port : in->sin_port);
 }
 
+/* The kinds a client may ask for, as the library says: those a batch
+ * accepts without a target, for a client has none to give. */
+static bool takes_no_target(const iob_kind *kind) {
+  iob_config c = config_of(&iob_style_threads, 1, 0);
+  c.kind = kind;
+  iob_batch *b;
+  int err = iob_batch_create(&b, &c);
+  iob_batch_free(b);
+  return err == 0;
+}
+
+/* Their names, from iob_kind_at(), joined as cli_join() does. */
+static const char *client_kinds(char *out, size_t size, const char *sep,
+                                const char *last) {
+  const char *names[32];
+  size_t n = 0;
+  const iob_kind *kind;
+  for (size_t k = 0; (kind = iob_kind_at(k)) != NULL && n < 32; k++)
+    if (takes_no_target(kind))
+      names[n++] = kind->name;
+  return cli_join(out, size, names, n, sep, last);
+}
+
 static void
 no_arguments_listen_on_loopback_on_a_port_of_the_systems(void **state) {
   cli_listen o;
@@ -53,8 +76,11 @@ static void host_and_port_are_understood_in_both_spellings(void **state) {
   assert_int_equal(PARSE(&o, err, "--host", "[::1]", "--port", "80"), 0);
   assert_int_equal(o.addr.ss_family, AF_INET6);
   assert_int_equal(port_of(&o), 80);
-  /* The kinds a client may ask for, named from their descriptors. */
-  assert_non_null(strstr(server_usage(), "[work=wait|cpu]"));
+  /* The kinds a client may ask for, named from the library's table. */
+  char kinds[128], work[160];
+  snprintf(work, sizeof(work), "[work=%s]",
+           client_kinds(kinds, sizeof(kinds), "|", "|"));
+  assert_non_null(strstr(server_usage(), work));
   assert_non_null(strstr(server_usage(), "--host ADDRESS"));
 }
 
@@ -238,6 +264,70 @@ static void a_run_request_fills_the_config(void **state) {
   assert_false(r.stream);
 }
 
+/* Every kind of the library's is taken or refused by one rule: a client
+ * may ask for any that needs no target. tcp needs a service to ask, which
+ * a client cannot give; wait and cpu need nothing. */
+static void a_client_may_ask_for_every_kind_that_needs_no_target(void **s) {
+  const iob_kind *kind;
+  for (size_t k = 0; (kind = iob_kind_at(k)) != NULL; k++) {
+    char line[96], err[256] = "";
+    request r;
+    snprintf(line, sizeof(line), "run threads 1 1 work=%s", kind->name);
+    int rc = server_parse_request(line, &r, err, sizeof(err));
+    if (takes_no_target(kind)) {
+      if (rc != 0)
+        fail_msg("'%s' refused: %s", line, err);
+      assert_ptr_equal(r.config.kind, kind);
+    } else if (rc != -1 || strncmp(err, "work must be ", 13) != 0) {
+      fail_msg("'%s' not refused for its work: %s", line, err);
+    }
+  }
+  assert_true(takes_no_target(&iob_kind_wait));
+  assert_true(takes_no_target(&iob_kind_cpu));
+  assert_false(takes_no_target(&iob_kind_tcp));
+}
+
+/* A refusal that lists what a request may name lists what the library's
+ * tables hold: "%s" in each message below is that list. */
+static void refusals_list_the_styles_and_kinds_of_the_library(void **s) {
+  char kinds_bar[128], kinds_or[128], styles[128], threaded[128];
+  char usage[256];
+  client_kinds(kinds_bar, sizeof(kinds_bar), "|", "|");
+  client_kinds(kinds_or, sizeof(kinds_or), ", ", " or ");
+  cli_style_names(styles, sizeof(styles), 0, ", ", " or ");
+  cli_style_names(threaded, sizeof(threaded),
+                  IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS, ", ", " or ");
+  snprintf(usage, sizeof(usage),
+           "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
+           "[work=%s] [stream=1]",
+           kinds_bar);
+  const struct {
+    const char *line, *error, *list;
+  } cases[] = {
+      {"run", "%s", usage},
+      {"run loop 5", "%s", usage},
+      {"run fast 5 5", "unknown style 'fast' (%s)", styles},
+      {"run loop 5 5 work=user", "work must be %s, not 'user'", kinds_or},
+      {"run loop 5 5 work=", "work must be %s, not ''", kinds_or},
+      {"run loop 5 5 work=tcp", "work must be %s, not 'tcp'", kinds_or},
+      {"run loop 5 5 limits=3", "unknown option 'limits=3' (%s)", usage},
+      {"run sequential 5 5 work=cpu",
+       "work=cpu would block the server's loop in the sequential style; "
+       "use %s",
+       threaded},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    request r;
+    char err[256] = "", want[320];
+    const char *at = strstr(cases[k].error, "%s");
+    snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - cases[k].error),
+             cases[k].error, cases[k].list, at + 2);
+    if (server_parse_request(cases[k].line, &r, err, sizeof(err)) != -1)
+      fail_msg("'%s' was accepted", cases[k].line);
+    assert_string_equal(err, want);
+  }
+}
+
 static void the_other_commands_take_no_arguments(void **state) {
   assert_int_equal(parsed("ping").kind, REQUEST_PING);
   assert_int_equal(parsed("stats\r").kind, REQUEST_STATS);
@@ -250,12 +340,6 @@ static void bad_requests_are_refused_with_a_reason(void **state) {
   static const struct {
     const char *line, *error;
   } cases[] = {
-      {"run", "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
-              "[work=wait|cpu] [stream=1]"},
-      {"run loop 5", "usage: run STYLE COUNT DURATION_MS [limit=N] "
-                     "[timeout=MS] [work=wait|cpu] [stream=1]"},
-      {"run fast 5 5",
-       "unknown style 'fast' (sequential, loop, pool, threads, workers or loops)"},
       {"run loop 0 5", "count must be 1..100000, not '0'"},
       {"run loop 100001 5", "count must be 1..100000, not '100001'"},
       {"run loop 99999999999999999999 5",
@@ -269,16 +353,6 @@ static void bad_requests_are_refused_with_a_reason(void **state) {
       {"run loop 5 5 timeout=1s",
        "timeout must be 0..60000 ms (0: none), not '1s'"},
       {"run loop 5 5 stream=2", "stream must be 0 or 1, not '2'"},
-      {"run loop 5 5 work=user", "work must be wait or cpu, not 'user'"},
-      {"run loop 5 5 work=", "work must be wait or cpu, not ''"},
-      /* tcp needs a service to ask: not something a client can give. */
-      {"run loop 5 5 work=tcp", "work must be wait or cpu, not 'tcp'"},
-      {"run loop 5 5 limits=3",
-       "unknown option 'limits=3' (usage: run STYLE COUNT DURATION_MS "
-       "[limit=N] [timeout=MS] [work=wait|cpu] [stream=1])"},
-      {"run sequential 5 5 work=cpu",
-       "work=cpu would block the server's loop in the sequential style; "
-       "use pool, threads, workers or loops"},
       {"run threads 1001 5",
        "the threads style runs at most 1000 operations at once here; add "
        "limit=1000 (or less)"},
@@ -422,6 +496,8 @@ int main(void) {
       cmocka_unit_test(a_run_request_fills_the_config),
       cmocka_unit_test(the_other_commands_take_no_arguments),
       cmocka_unit_test(bad_requests_are_refused_with_a_reason),
+      cmocka_unit_test(refusals_list_the_styles_and_kinds_of_the_library),
+      cmocka_unit_test(a_client_may_ask_for_every_kind_that_needs_no_target),
       cmocka_unit_test(a_line_longer_than_the_bound_is_refused),
       cmocka_unit_test(control_bytes_refuse_the_request),
       cmocka_unit_test(words_echoed_in_errors_are_quoted_and_escaped),

@@ -85,15 +85,15 @@ static bool same_text(const char *x, const char *y) {
 
 static void check_same(const compare_opts *x, const compare_opts *y,
                        const char *what) {
-  FUZZ_CHECK(x->action == y->action && x->count == y->count &&
-                 x->duration_ms == y->duration_ms && x->limit == y->limit &&
-                 x->timeout_ms == y->timeout_ms &&
+  FUZZ_CHECK(x->action == y->action && x->list == y->list &&
+                 x->count == y->count && x->duration_ms == y->duration_ms &&
+                 x->limit == y->limit && x->timeout_ms == y->timeout_ms &&
                  x->pool_size == y->pool_size && x->format == y->format &&
                  x->progress == y->progress && x->quiet == y->quiet &&
                  x->timeline == y->timeline && x->nstyles == y->nstyles &&
                  x->duration_given == y->duration_given &&
-                 x->cpu_us == y->cpu_us &&
-                 x->cpu_us_given == y->cpu_us_given && x->loops == y->loops,
+                 x->cpu_us == y->cpu_us && x->cpu_us_given == y->cpu_us_given &&
+                 x->loops == y->loops,
              "%s: other numbers or flags", what);
   for (int k = 0; k < x->nstyles; k++)
     FUZZ_CHECK(x->styles[k] == y->styles[k], "%s: style %d differs", what, k);
@@ -109,6 +109,9 @@ static void check_ranges(const args *a, const compare_opts *o) {
   FUZZ_CHECK(o->action == CLI_RUN || o->action == CLI_HELP ||
                  o->action == CLI_VERSION,
              "action %d", (int)o->action);
+  FUZZ_CHECK(o->list == COMPARE_LIST_NONE || o->list == COMPARE_LIST_STYLES ||
+                 o->list == COMPARE_LIST_KINDS,
+             "list %d", (int)o->list);
   FUZZ_CHECK(o->count >= 1 && o->count <= IOB_COUNT_MAX, "count %" PRIu32,
              o->count);
   FUZZ_CHECK(o->duration_ms <= IOB_DURATION_MAX_MS, "duration %" PRIu64,
@@ -251,6 +254,9 @@ static void check_round_trip(const compare_opts *o) {
     words[n++] = "--timeline";
   if (o->quiet)
     words[n++] = "--quiet";
+  if (o->list != COMPARE_LIST_NONE)
+    words[n++] =
+        o->list == COMPARE_LIST_STYLES ? "--list-styles" : "--list-kinds";
   if (o->action != CLI_RUN)
     words[n++] = o->action == CLI_HELP ? "--help" : "--version";
 

@@ -16,8 +16,10 @@
  *   alone;
  * - a run is within the server's bounds: a style of the library, count
  *   1..SERVER_COUNT_MAX, duration and timeout up to
- *   SERVER_DURATION_MAX_MS, limit up to SERVER_COUNT_MAX, work wait or cpu
- *   and cpu only on threads, at most SERVER_THREADS_MAX threads at once,
+ *   SERVER_DURATION_MAX_MS, limit up to SERVER_COUNT_MAX, work a kind of
+ *   the library's (one that needs no target: the library accepts the
+ *   batch, below) and work that blocks (cpu) only on threads or loops, at
+ *   most SERVER_THREADS_MAX threads at once,
  *   stream only up to SERVER_STREAM_MAX operations, every other field of
  *   the config at iob_config_init()'s default;
  * - parsing again gives the same request, and so does the canonical line
@@ -90,8 +92,9 @@ static void check_run(const request *r) {
   FUZZ_CHECK(c->style != NULL &&
                  iob_style_find(iob_style_name(c->style)) == c->style,
              "a style not the library's");
-  FUZZ_CHECK(c->kind == &iob_kind_wait || c->kind == &iob_kind_cpu,
-             "work %s", c->kind ? c->kind->name : "(none)");
+  FUZZ_CHECK(c->kind != NULL && iob_kind_find(c->kind->name) == c->kind,
+             "work %s, not a kind of the library's",
+             c->kind ? c->kind->name : "(none)");
   FUZZ_CHECK(c->count >= 1 && c->count <= SERVER_COUNT_MAX, "count %" PRIu32,
              c->count);
   FUZZ_CHECK(c->duration_ms <= SERVER_DURATION_MAX_MS, "duration %" PRIu64,
