@@ -55,22 +55,26 @@ typedef struct iob_http_result {
 } iob_http_result;
 
 /**
- * HTTP requests on libcurl, one transfer per operation. On the loop
- * styles libcurl's multi interface driven by the batch's loop (a
- * uv_poll_t per socket and one timer: no thread, and the connections are
- * shared by the batch's requests); on the thread styles curl_easy_perform(),
- * each finished request's handle, with its connections, handed to the
- * next request on any thread (libcurl does not let threads share
+ * HTTP requests on libcurl, one transfer per operation. On the loop styles
+ * libcurl's multi interface driven by the batch's loop (a uv_poll_t per
+ * socket, one timer and one idle handle: no thread, and the connections are
+ * shared by the batch's requests; a body that keeps coming leaves the loop
+ * its other timers); on the thread styles curl_easy_perform(), each finished
+ * request's handle, with its connections, handed to the next request on any
+ * thread unless its transfer failed (libcurl does not let threads share
  * connections while they transfer; they share the DNS cache). Statuses: 0
- * for a 2xx answer; UV_EIO for any other answer (the message says "HTTP
- * 404 from" and the URL); UV_ECONNREFUSED when no connection could be
- * made; UV_EAI_NONAME when the host name does not resolve; UV_ECONNRESET
- * when the connection broke; UV_EOF when the server closed it without an
- * answer; IOB_ETIMEDOUT, IOB_ECANCELED (on a thread within a second of a
- * cancel); IOB_ENOMEM; UV_EIO for other failures, with libcurl's words
- * as the message. Its value is the status code and its result an
- * iob_http_result the batch owns. duration_ms means what the URL makes
- * of it ({ms}): the kind waits for nothing itself.
+ * for a 2xx answer; UV_EIO for any other answer (the message says "HTTP 404
+ * from" and the URL); UV_EIO for an answer libcurl cannot take, the message
+ * saying what was wrong (bad chunked encoding, a header line over 100 KB,
+ * over 300 KB of headers...); UV_ECONNREFUSED when no connection could be
+ * made; UV_EMFILE (UV_ENFILE) when no socket could be opened for want of
+ * file descriptors; UV_EAI_NONAME when the host name does not resolve;
+ * UV_ECONNRESET when the connection broke (the server reset it); UV_EOF when
+ * the server closed it without an answer; IOB_ETIMEDOUT, IOB_ECANCELED (on a
+ * thread within a second of a cancel); IOB_ENOMEM; UV_EIO for other
+ * failures, with libcurl's words as the message. Its value is the status
+ * code and its result an iob_http_result the batch owns. duration_ms means
+ * what the URL makes of it ({ms}): the kind waits for nothing itself.
  */
 IOB_EXPORT extern const iob_kind iob_kind_http;
 

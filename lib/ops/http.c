@@ -1,14 +1,18 @@
 /* HTTP requests on libcurl. On the loop styles, libcurl's multi interface
  * driven by the batch's loop, as curl's own docs/examples/multi-uv.c
  * does: libcurl says which sockets to watch (a uv_poll_t each) and when
- * to call it back (one uv_timer_t); the multi handle, and with it the
+ * to call it back (one uv_timer_t, and a uv_idle_t for "at once": see
+ * on_timeout()); the multi handle, and with it the
  * connection cache, is the batch's (the kind's open()). On the thread
  * styles, curl_easy_perform() on each thread, the connections shared
  * between them through a curl share handle. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -99,6 +103,7 @@ typedef struct http_op {
   CURL *easy;
   char *url;
   uint64_t bytes;
+  int socket_errno; /* why socket() last failed for it; 0 if it did not */
   char error[CURL_ERROR_SIZE];
 } http_op;
 
@@ -138,6 +143,19 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
+/* libcurl: a socket for a connection. As libcurl makes it, but when
+ * socket() fails its errno is kept: libcurl says only "Couldn't connect"
+ * (CURLE_COULDNT_CONNECT) and saves no errno for CURLINFO_OS_ERRNO, and
+ * out of descriptors (EMFILE) is no refusal. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose,
+                                 struct curl_sockaddr *a) {
+  (void)purpose;
+  curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+  if (s == CURL_SOCKET_BAD)
+    ((http_op *)arg)->socket_errno = errno;
+  return s;
+}
+
 /* An easy handle for the operation, its options set: `reuse` (reset) if
  * given, else a new one. 0 or IOB_ENOMEM. */
 static int make_easy(iob_op *op, CURL *reuse) {
@@ -156,6 +174,8 @@ static int make_easy(iob_op *op, CURL *reuse) {
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
   if (t->body != NULL)
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
   if (t->method != NULL && strcmp(t->method, "HEAD") == 0)
@@ -171,19 +191,74 @@ static int make_easy(iob_op *op, CURL *reuse) {
   return 0;
 }
 
-/* What libcurl's result means as a status. */
-static int status_of(CURLcode rc) {
+/* ---- what went wrong ----------------------------------------------------- */
+
+/* The errno libcurl saved for the transfer's last failed system call, or
+ * 0. It outlives the transfer (curl_easy_reset() keeps it). */
+static long saved_errno(CURL *e) {
+  long os = 0;
+  curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os);
+  return os;
+}
+
+/* Whether errno `os` says a connection broke under the transfer (the
+ * peer reset or aborted it), rather than that libcurl refused what came
+ * over it: then libcurl saved no errno, or that of a failed attempt to
+ * connect to another of the host's addresses (refused, unreachable,
+ * timed out), which no established connection gives. */
+static bool broke(long os) {
+  return os == ECONNRESET || os == EPIPE || os == ECONNABORTED ||
+         os == ENETRESET;
+}
+
+/* CURLE_COULDNT_CONNECT: refused, unless socket() failed for want of a
+ * descriptor, which the TCP kind reports as UV_EMFILE too. */
+static int connect_status(const http_op *h, const char **why) {
+  long os = h->socket_errno != 0 ? h->socket_errno : saved_errno(h->easy);
+  if (os == EMFILE) {
+    *why = "no socket: the process has all the file descriptors it may "
+           "(RLIMIT_NOFILE) open";
+    return UV_EMFILE;
+  }
+  if (os == ENFILE) {
+    *why = "no socket: the system has all the files it may open";
+    return UV_ENFILE;
+  }
+  return UV_ECONNREFUSED;
+}
+
+/* Whether CURLE_OUT_OF_MEMORY means a header line of the answer was too
+ * long: libcurl 7.x holds a header line in a buffer of at most
+ * CURL_MAX_HTTP_HEADER (100 KB) and says out of memory, with no words,
+ * when a line outgrows it (8.6 says CURLE_TOO_LARGE). So it is when the
+ * answer had begun to come (a first byte's time) and no body yet: the
+ * headers were coming. A real shortage there is as rare as it is short
+ * of memory everywhere else. */
+static bool header_too_long(const http_op *h) {
+  curl_off_t first_byte = 0;
+  curl_easy_getinfo(h->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
+  return first_byte > 0 && h->bytes == 0;
+}
+
+/* What libcurl's result means as a status, and in *why words of ours when
+ * libcurl has none or would mislead (else NULL). libcurl says
+ * CURLE_RECV_ERROR both for a connection that broke and for an answer it
+ * refused (bad chunked encoding, over 300 KB of headers), and
+ * CURLE_COULDNT_CONNECT both for a refusal and for a socket() that
+ * failed: the errno tells them apart. */
+static int status_of(const http_op *h, CURLcode rc, const char **why) {
+  *why = NULL;
   switch (rc) {
   case CURLE_OK:
     return 0;
   case CURLE_COULDNT_CONNECT:
-    return UV_ECONNREFUSED;
+    return connect_status(h, why);
   case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_COULDNT_RESOLVE_PROXY:
     return UV_EAI_NONAME;
   case CURLE_SEND_ERROR:
   case CURLE_RECV_ERROR:
-    return UV_ECONNRESET;
+    return broke(saved_errno(h->easy)) ? UV_ECONNRESET : UV_EIO;
   case CURLE_GOT_NOTHING:
     return UV_EOF;
   case CURLE_OPERATION_TIMEDOUT:
@@ -191,7 +266,11 @@ static int status_of(CURLcode rc) {
   case CURLE_ABORTED_BY_CALLBACK:
     return IOB_ECANCELED;
   case CURLE_OUT_OF_MEMORY:
-    return IOB_ENOMEM;
+    if (!header_too_long(h))
+      return IOB_ENOMEM;
+    *why = "a header line of the answer is longer than libcurl takes "
+           "(CURL_MAX_HTTP_HEADER, 100 KB)";
+    return UV_EIO;
   default:
     return UV_EIO;
   }
@@ -212,9 +291,12 @@ static int finish(iob_op *op, CURLcode rc) {
       free(r);
   }
   iob_op_set_value(op, (uint64_t)code);
-  int status = status_of(rc);
+  const char *why;
+  int status = status_of(h, rc, &why);
   if (status != 0) {
-    iob_op_set_message(op, h->error[0] ? h->error : curl_easy_strerror(rc));
+    if (why == NULL)
+      why = h->error[0] ? h->error : curl_easy_strerror(rc);
+    iob_op_set_message(op, why);
     return status;
   }
   if (code < 200 || code > 299) {
@@ -243,8 +325,13 @@ static void cleanup(iob_op *op) {
 typedef struct glue {
   CURLM *multi;
   uv_loop_t *loop;
+  /* When libcurl asks to be called back: in so many ms, the timer; at
+   * once (0 ms), the idle handle, on the loop's next turn (on_timeout()
+   * says why). */
   uv_timer_t timer;
-  uint32_t handles; /* the timer and the sockets' polls not yet closed */
+  uv_idle_t soon;
+  uint32_t handles; /* the timer, the idle and the sockets' polls not yet
+                       closed */
   struct watch *watches;
   /* Connections that may wait in libcurl's cache for a next request: a
    * transfer that ended well leaves one; one that starts while there are
@@ -264,6 +351,7 @@ typedef struct glue {
 typedef struct watch {
   uv_poll_t poll;
   curl_socket_t fd;
+  int events; /* what libcurl waits for: CURL_CSELECT_IN and _OUT */
   glue *g;
   struct watch *prev, *next;
 } watch;
@@ -288,7 +376,7 @@ static void glue_release(glue *g) {
     free(g);
 }
 
-static void on_timer_closed(uv_handle_t *h) { glue_release(h->data); }
+static void on_glue_handle_closed(uv_handle_t *h) { glue_release(h->data); }
 
 static void on_watch_closed(uv_handle_t *h) {
   watch *w = h->data;
@@ -333,8 +421,13 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   watch *w = p->data;
   glue *g = w->g;
   int flags = 0;
+  /* An error on the socket (a reset: EPOLLERR) comes from libuv as
+   * UV_EBADF, without events, and stops the poll. Told only
+   * CURL_CSELECT_ERR, libcurl gives up with "select/poll returned error"
+   * and no errno; told the socket is ready for what it waits for, it
+   * reads or writes and learns the error itself (ECONNRESET). */
   if (status < 0)
-    flags = CURL_CSELECT_ERR;
+    flags = CURL_CSELECT_ERR | w->events;
   if (events & UV_READABLE)
     flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE)
@@ -344,11 +437,17 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   check_done(g);
 }
 
-static void on_timer(uv_timer_t *t) {
-  glue *g = t->data;
+static void on_time(glue *g) {
   int running;
   curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(g);
+}
+
+static void on_timer(uv_timer_t *t) { on_time(t->data); }
+
+static void on_soon(uv_idle_t *idle) {
+  uv_idle_stop(idle); /* once; libcurl asks again if it must */
+  on_time(idle->data);
 }
 
 /* libcurl: watch socket s for `what`, or no more. */
@@ -382,19 +481,36 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg,
     g->handles++;
     curl_multi_assign(g->multi, s, w);
   }
+  w->events = (what & CURL_POLL_IN ? CURL_CSELECT_IN : 0) |
+              (what & CURL_POLL_OUT ? CURL_CSELECT_OUT : 0);
   int events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
                (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
   uv_poll_start(&w->poll, events, on_poll);
   return 0;
 }
 
-/* libcurl: call me back in ms (-1: never). */
+/* libcurl: call me back in ms (-1: never), instead of when it said
+ * before. 0 means as soon as the loop can, not before anything else: while
+ * a body keeps coming libcurl reads a while, then asks for 0 ms to read
+ * on, again and again. A uv_timer_t of 0 ms started from its own callback
+ * runs again in the same pass over the timers (libuv before 1.48,
+ * libuv#4245), so the loop would neither poll nor run another timer,
+ * not even a timeout's, for as long as the body came. curl's
+ * docs/examples/multi-uv.c makes it 1 ms, which delays every transfer's
+ * start (libcurl asks for 0 ms as each is added) by a millisecond or
+ * two. An idle handle runs it on the loop's next turn, after the due
+ * timers and a poll that does not block, and delays nothing. */
 static int on_timeout(CURLM *multi, long ms, void *arg) {
   (void)multi;
   glue *g = arg;
+  if (ms != 0)
+    uv_idle_stop(&g->soon);
   if (ms < 0)
     uv_timer_stop(&g->timer);
-  else
+  else if (ms == 0) {
+    uv_timer_stop(&g->timer);
+    uv_idle_start(&g->soon, on_soon);
+  } else
     uv_timer_start(&g->timer, on_timer, (uint64_t)ms, 0);
   return 0;
 }
@@ -411,8 +527,9 @@ static int glue_open(shared *s, iob_batch *batch) {
   g->all_at_once = c->max_in_flight == 0 && c->shared_limit == NULL &&
                    c->style != &iob_style_sequential;
   uv_timer_init(loop, &g->timer);
-  g->timer.data = g;
-  g->handles = 1;
+  uv_idle_init(loop, &g->soon);
+  g->timer.data = g->soon.data = g;
+  g->handles = 2;
   curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
   curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
@@ -431,7 +548,8 @@ static void glue_close(glue *g) {
   g->multi = NULL;
   while (g->watches != NULL)
     unwatch(g->watches);
-  uv_close((uv_handle_t *)&g->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&g->timer, on_glue_handle_closed);
+  uv_close((uv_handle_t *)&g->soon, on_glue_handle_closed);
 }
 
 static int http_start(iob_op *op) {
@@ -570,7 +688,14 @@ static int http_run(iob_op *op) {
     if (why != 0)
       status = why; /* the reason, not libcurl's words for it */
   }
-  spare_give(s, h->easy); /* for the next operation, on any thread */
+  /* For the next operation, on any thread; but not the handle of a
+   * transfer that failed: libcurl closed its connection, and the errno it
+   * saved (a reset's) would outlive it, curl_easy_reset() or not, to be
+   * read with the next transfer's failure. */
+  if (rc == CURLE_OK)
+    spare_give(s, h->easy);
+  else
+    curl_easy_cleanup(h->easy);
   h->easy = NULL;
   return status;
 }
