@@ -838,6 +838,20 @@ static void out_of_descriptors_is_emfile_not_a_refusal(void **state) {
   assert_int_equal(status, 0);
 }
 
+static int destroy_http_target(void *t) {
+  return iob_http_target_destroy(t);
+}
+
+static void a_target_in_use_refuses_to_be_destroyed(void **state) {
+  iob_http_target *t = target_of(service, "/wait/{ms}", 0);
+  iob_config c = config_of(NULL, 2, 50);
+  c.kind = &iob_kind_http;
+  c.target = t;
+  check_target_busy_while_running(&c, destroy_http_target);
+  assert_int_equal(iob_http_target_destroy(t), 0);
+  assert_int_equal(iob_http_target_destroy(NULL), 0);
+}
+
 static void bad_targets_are_refused(void **state) {
   iob_http_target *t = (iob_http_target *)&t;
   iob_http_options o = {.url = "ftp://127.0.0.1/"};
@@ -903,6 +917,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(
           after_a_reset_the_next_bad_answer_is_not_taken_for_one, peer_stop),
       cmocka_unit_test(out_of_descriptors_is_emfile_not_a_refusal),
+      cmocka_unit_test(a_target_in_use_refuses_to_be_destroyed),
       cmocka_unit_test(bad_targets_are_refused),
   };
   return cmocka_run_group_tests(tests, start_service, stop_service);

@@ -89,8 +89,13 @@ IOB_EXPORT extern const iob_kind iob_kind_http;
 IOB_EXPORT int iob_http_target_create(iob_http_target **target,
                                       const iob_http_options *options);
 
-/** Free a target no batch is running with; NULL is a no-op. */
-IOB_EXPORT void iob_http_target_destroy(iob_http_target *target);
+/**
+ * Free a target; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is freed):
+ *         a batch uses its target from iob_batch_start() until its
+ *         callback runs.
+ */
+IOB_EXPORT int iob_http_target_destroy(iob_http_target *target);
 
 #ifdef __cplusplus
 }

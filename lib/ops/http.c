@@ -17,8 +17,10 @@
 #include <curl/curl.h>
 
 #include "iobound/http.h"
+#include "target.h"
 
 struct iob_http_target {
+  iob__users users; /* first: see target.h */
   char *method, *url, *body;
   struct curl_slist *headers;
   int no_reuse;
@@ -48,14 +50,21 @@ static char *copy(const char *s, bool *failed) {
   return c;
 }
 
-void iob_http_target_destroy(iob_http_target *t) {
-  if (t == NULL)
-    return;
+static void target_free(iob_http_target *t) {
   free(t->method);
   free(t->url);
   free(t->body);
   curl_slist_free_all(t->headers);
   free(t);
+}
+
+int iob_http_target_destroy(iob_http_target *t) {
+  if (t == NULL)
+    return 0;
+  if (iob__target_in_use(&t->users))
+    return IOB_EBUSY;
+  target_free(t);
+  return 0;
 }
 
 int iob_http_target_create(iob_http_target **target,
@@ -89,7 +98,7 @@ int iob_http_target_create(iob_http_target **target,
       t->headers = more;
   }
   if (failed) {
-    iob_http_target_destroy(t);
+    target_free(t);
     return IOB_ENOMEM;
   }
   *target = t;
@@ -712,11 +721,13 @@ static int http_open(iob_batch *batch, void *arg) {
   int err = threads ? share_open(s) : glue_open(s, batch);
   if (err != 0)
     share_close(s);
+  else
+    iob__target_hold(batch);
   return err;
 }
 
 static void http_close(iob_batch *batch, void *arg) {
-  (void)batch;
+  iob__target_release(batch);
   shared *s = arg;
   if (s->g != NULL)
     glue_close(s->g);
