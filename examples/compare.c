@@ -350,6 +350,7 @@ static bool write_output(FILE *f, const char *path,
                          const iob_batch *const *batches, size_t n) {
   if (f == NULL)
     return true;
+  errno = 0; /* no stale reason from an earlier call */
   int err = export_fn(f, batches, n);
   int sys = errno; /* why the export's flush failed, if it did */
   if (fclose(f) != 0 && err == 0) {

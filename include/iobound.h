@@ -787,8 +787,10 @@ IOB_EXPORT void *iob_group_data(const iob_group *group);
  * goes once the last of those calls has returned and every other loop's
  * thread has finished counting its batch's end; until then
  * iob_group_add() refuses the group (IOB_EINVAL).
- * @return 0; IOB_EBUSY while a batch in it has not ended, or its
- *         callback runs on another thread (nothing is freed).
+ * @return 0; IOB_EBUSY while a batch in it has not ended, or another
+ *         thread still counts a batch's end (for a moment after that
+ *         batch's callback) or runs the group's callback (nothing is
+ *         freed).
  */
 IOB_EXPORT int iob_group_free(iob_group *group);
 

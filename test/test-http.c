@@ -524,10 +524,19 @@ static iob_batch *run_beside_ticker(const iob_config *config, ticker *k,
  * two the old code already kept the loop from its timers for seconds. */
 #define ENDLESS_REQUESTS 2
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
 /* How many times slower than itself this program runs: 10 under valgrind,
  * whose memcheck runs libcurl's reading of the endless body that much
- * slower (and meson's valgrind setup gives tests 10 times the time), 1
- * otherwise. */
+ * slower (and meson's valgrind setup gives tests 10 times the time), 3
+ * under AddressSanitizer or ThreadSanitizer, whose threads reading the
+ * body compete for two cores with the loop's; 1 otherwise. */
 static double slowdown(void) {
   FILE *f = fopen("/proc/self/maps", "r");
   char line[512];
@@ -536,7 +545,11 @@ static double slowdown(void) {
     valgrind = strstr(line, "vgpreload") != NULL;
   if (f != NULL)
     fclose(f);
+#ifdef SANITIZED
+  return valgrind ? 10 : 3;
+#else
   return valgrind ? 10 : 1;
+#endif
 }
 
 /* ENDLESS_REQUESTS requests, as `c` says (its style, a timeout or a

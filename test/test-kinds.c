@@ -200,6 +200,51 @@ static void outcomes_are_in_hand_as_each_operation_settles(void **state) {
   }
 }
 
+/* Operations that settle without running (one cancelled alone before
+ * the batch started, the rest by a cancel of the batch from on_op) have
+ * outcomes too: their status, nothing handed back. Every outcome read in
+ * on_op matches its record, and the earlier ones stay readable. */
+static void check_every_settled_outcome(iob_batch *b, uint32_t i,
+                                        const iob_record *r) {
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_int_equal(o.status, r->status);
+  assert_null(iob_batch_records(b, NULL)); /* running: not all final */
+  for (uint32_t j = 0; i <= 2 && j < i; j++) /* one at a time: in order */
+    assert_int_equal(iob_batch_outcome(b, j, &o), 0);
+  if (i == 2)
+    assert_int_equal(iob_batch_cancel(b), 0);
+  in_hand *h = iob_batch_data(b);
+  h->seen++;
+}
+
+static void outcomes_of_cancelled_operations_are_in_hand_too(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    in_hand h = {0};
+    iob_config c = kind_config(style, &handing_kind, 8, NULL);
+    c.max_in_flight = 1;
+    c.on_op = check_every_settled_outcome;
+    c.data = &h;
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_create(&t, &c, NULL);
+    assert_int_equal(iob_batch_cancel_op(b, 6), 0); /* marked: never runs */
+    test_loop_start_created(&t, b);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    assert_int_equal(h.seen, 8);
+    const iob_record *rec = iob_batch_records(b, NULL);
+    for (uint32_t i = 3; i < 8; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_int_equal(o.status, rec[i].status);
+    }
+    assert_int_equal(rec[6].status, IOB_ECANCELED);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 static void outcomes_are_read_only_once_the_batch_is_over(void **state) {
   iob_config c = kind_config(&iob_style_loop, &iob_kind_wait, 2, NULL);
   iob_batch *b;
@@ -571,6 +616,7 @@ int main(void) {
       cmocka_unit_test(an_operation_hands_back_its_message_value_and_result),
       cmocka_unit_test(outcomes_are_read_only_once_the_batch_is_over),
       cmocka_unit_test(outcomes_are_in_hand_as_each_operation_settles),
+      cmocka_unit_test(outcomes_of_cancelled_operations_are_in_hand_too),
       cmocka_unit_test(an_operation_past_its_timeout_is_told_why_it_stops),
       cmocka_unit_test(a_cancelled_operation_is_told_it_was_cancelled),
       cmocka_unit_test(a_cancel_from_inside_start_stops_that_operation_too),

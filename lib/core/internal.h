@@ -366,8 +366,10 @@ uint64_t iob__cpu_ns(void);
 /* The largest thread stack the thread styles ask for: no system gives a
  * larger one, and libuv would round a size near SIZE_MAX up past it to
  * nothing, making a thread with its smallest stack that a kind declaring
- * more would overflow. Above it, a thread is refused (IOB_EAGAIN). */
-#define IOB__STACK_MAX (SIZE_MAX / 2)
+ * more would overflow (and musl refuses sizes above SIZE_MAX / 4, which
+ * libuv answers with abort()). Above it, a thread is refused
+ * (IOB_EAGAIN). */
+#define IOB__STACK_MAX (SIZE_MAX / 4)
 
 /* How the threads and workers styles create a thread: uv_thread_create_ex,
  * or a test's stand-in that refuses, to exercise refusals without

@@ -160,8 +160,9 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose,
                                  struct curl_sockaddr *a) {
   (void)purpose;
   curl_socket_t s = socket(a->family, a->socktype, a->protocol);
-  if (s == CURL_SOCKET_BAD)
-    ((http_op *)arg)->socket_errno = errno;
+  /* The last attempt's: a later address that got a socket fails, if it
+   * does, for its own reason. */
+  ((http_op *)arg)->socket_errno = s == CURL_SOCKET_BAD ? errno : 0;
   return s;
 }
 
@@ -426,6 +427,12 @@ static void check_done(glue *g) {
   }
 }
 
+/* libuv's events for libcurl's CURL_CSELECT_IN and _OUT. */
+static int uv_events_of(int cselect) {
+  return (cselect & CURL_CSELECT_IN ? UV_READABLE : 0) |
+         (cselect & CURL_CSELECT_OUT ? UV_WRITABLE : 0);
+}
+
 static void on_poll(uv_poll_t *p, int status, int events) {
   watch *w = p->data;
   glue *g = w->g;
@@ -443,6 +450,12 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     flags |= CURL_CSELECT_OUT;
   int running;
   curl_multi_socket_action(g->multi, w->fd, flags, &running);
+  /* libuv stopped the poll with the error. Should libcurl go on waiting
+   * for the same events, it says nothing more of the socket: watch it
+   * again, or the transfer would stall until its timeout. */
+  uv_handle_t *h = (uv_handle_t *)&w->poll;
+  if (status < 0 && !uv_is_closing(h) && !uv_is_active(h))
+    uv_poll_start(&w->poll, uv_events_of(w->events), on_poll);
   check_done(g);
 }
 
@@ -492,9 +505,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg,
   }
   w->events = (what & CURL_POLL_IN ? CURL_CSELECT_IN : 0) |
               (what & CURL_POLL_OUT ? CURL_CSELECT_OUT : 0);
-  int events = (what & CURL_POLL_IN ? UV_READABLE : 0) |
-               (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-  uv_poll_start(&w->poll, events, on_poll);
+  uv_poll_start(&w->poll, uv_events_of(w->events), on_poll);
   return 0;
 }
 
@@ -698,10 +709,11 @@ static int http_run(iob_op *op) {
       status = why; /* the reason, not libcurl's words for it */
   }
   /* For the next operation, on any thread; but not the handle of a
-   * transfer that failed: libcurl closed its connection, and the errno it
-   * saved (a reset's) would outlive it, curl_easy_reset() or not, to be
-   * read with the next transfer's failure. */
-  if (rc == CURLE_OK)
+   * transfer that failed, or that succeeded after a failed call (a reused
+   * connection found reset, then a new one): the errno libcurl saved
+   * outlives the transfer, curl_easy_reset() or not, to be read with the
+   * next transfer's failure. */
+  if (rc == CURLE_OK && saved_errno(h->easy) == 0)
     spare_give(s, h->easy);
   else
     curl_easy_cleanup(h->easy);
@@ -727,12 +739,12 @@ static int http_open(iob_batch *batch, void *arg) {
 }
 
 static void http_close(iob_batch *batch, void *arg) {
-  iob__target_release(batch);
   shared *s = arg;
   if (s->g != NULL)
     glue_close(s->g);
   s->g = NULL;
   share_close(s);
+  iob__target_release(batch); /* last: nothing reads the target after */
 }
 
 static void free_result(void *r) { free(r); }

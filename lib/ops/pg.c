@@ -141,12 +141,12 @@ static void pool_close(iob_batch *batch, void *shared) {
   pg_pool *p = shared;
   if (!p->made)
     return;
-  iob__target_release(batch);
   for (uint32_t k = 0; k < p->nidle; k++)
     PQfinish(p->idle[k]);
   free(p->idle);
   uv_mutex_destroy(&p->lock);
   *p = (pg_pool){0};
+  iob__target_release(batch); /* last: nothing reads the target after */
 }
 
 /* An idle connection of the batch's, or NULL: connect anew. */
