@@ -234,6 +234,17 @@ iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
   return b;
 }
 
+bool test_under_valgrind(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[512];
+  bool valgrind = false;
+  while (f != NULL && !valgrind && fgets(line, sizeof(line), f) != NULL)
+    valgrind = strstr(line, "vgpreload") != NULL;
+  if (f != NULL)
+    fclose(f);
+  return valgrind;
+}
+
 /* ---- kinds --------------------------------------------------------------- */
 
 static int patient_run(iob_op *op) {

@@ -161,6 +161,10 @@ void test_loop_close(test_loop *t);
  * the test to read and free. */
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
 
+/* Whether this program runs under valgrind (its preload is mapped), which
+ * runs it many times slower: a timing bound may allow for it. */
+bool test_under_valgrind(void);
+
 /* ---- kinds --------------------------------------------------------------- */
 
 /* "patient": run() waits its duration a millisecond at a time, asking

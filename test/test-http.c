@@ -538,13 +538,7 @@ static iob_batch *run_beside_ticker(const iob_config *config, ticker *k,
  * under AddressSanitizer or ThreadSanitizer, whose threads reading the
  * body compete for two cores with the loop's; 1 otherwise. */
 static double slowdown(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  char line[512];
-  bool valgrind = false;
-  while (f != NULL && !valgrind && fgets(line, sizeof(line), f) != NULL)
-    valgrind = strstr(line, "vgpreload") != NULL;
-  if (f != NULL)
-    fclose(f);
+  bool valgrind = test_under_valgrind();
 #ifdef SANITIZED
   return valgrind ? 10 : 3;
 #else

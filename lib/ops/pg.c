@@ -20,6 +20,7 @@
  * a bound on each poll() on a thread. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
@@ -27,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "iobound/pg.h"
 #include "target.h"
@@ -62,7 +65,7 @@ typedef struct pg_op {
   uv_poll_t *poll;   /* on `fd`; allocated: it outlives the op to close */
   uv_timer_t *timer; /* connect_timeout while connecting; allocated too */
   pg_clock clock;
-  int fd;
+  int fd; /* the poll's: a duplicate of libpq's socket, ours to close */
   bool connecting;
   int status; /* the first failure among the query's results */
   bool said;  /* it has its message */
@@ -364,12 +367,19 @@ static void clock_stop(pg_op *p) {
   p->timer = NULL;
 }
 
-/* Let go of the loop's handles: stop polling before libpq closes the
- * socket. */
-static void release_handles(pg_op *p) {
-  if (p->poll != NULL)
-    uv_close((uv_handle_t *)p->poll, free_handle);
+/* Stop polling, and close the duplicate the poll was on. */
+static void unwatch(pg_op *p) {
+  if (p->poll == NULL)
+    return;
+  uv_close((uv_handle_t *)p->poll, free_handle); /* stops it, at once */
+  close(p->fd);
   p->poll = NULL;
+  p->fd = -1;
+}
+
+/* Let go of the loop's handles, before libpq closes the socket. */
+static void release_handles(pg_op *p) {
+  unwatch(p);
   clock_stop(p);
 }
 
@@ -389,30 +399,43 @@ static void op_end(pg_op *p, int status, const char *message) {
 
 static void on_poll(uv_poll_t *handle, int status, int events);
 
-/* Wait for `events` on the connection's socket, as it is now. */
+/* Whether descriptors a and b are one socket. */
+static bool same_socket(int a, int b) {
+  struct stat sa, sb;
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+/* Wait for `events` on the connection's socket, as it is now.
+ *
+ * While it connects, libpq may close its socket and open another (the
+ * next host or address) inside PQconnectPoll(), and another thread may
+ * get the old number for a socket of its own at once. A poll on libpq's
+ * number would then stop, or watch, that thread's socket. So the poll
+ * is on a duplicate of ours, which keeps the old socket until we let it
+ * go, and a new socket is told by its identity, not its number. */
 static int watch(pg_op *op, int events) {
   int fd = PQsocket(op->conn);
   if (fd < 0)
     return UV_EBADF;
-  if (op->poll != NULL && op->connecting) {
-    uv_poll_stop(op->poll); /* the socket may be new, whatever its number */
-    if (fd != op->fd) {
-      uv_close((uv_handle_t *)op->poll, free_handle);
-      op->poll = NULL;
-    }
-  }
+  if (op->poll != NULL && op->connecting && !same_socket(op->fd, fd))
+    unwatch(op);
   if (op->poll == NULL) {
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0)
+      return uv_translate_sys_error(errno);
     op->poll = malloc(sizeof(*op->poll));
-    if (op->poll == NULL)
-      return IOB_ENOMEM;
-    int err = uv_poll_init(iob_batch_loop(op->op->batch), op->poll, fd);
+    int err = op->poll == NULL
+                  ? IOB_ENOMEM
+                  : uv_poll_init(iob_batch_loop(op->op->batch), op->poll, mine);
     if (err != 0) {
       free(op->poll);
       op->poll = NULL;
+      close(mine);
       return err;
     }
     op->poll->data = op;
-    op->fd = fd;
+    op->fd = mine;
   }
   return uv_poll_start(op->poll, events, on_poll);
 }
