@@ -234,6 +234,31 @@ iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
   return b;
 }
 
+static void on_child_exit(uv_process_t *child, int64_t status, int signal) {
+  *(int64_t *)child->data = signal ? -signal : status;
+  uv_close((uv_handle_t *)child, NULL);
+}
+
+int64_t test_run_child(char *const args[]) {
+  test_loop loop;
+  test_loop_init(&loop);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
+  uv_process_options_t options = {.file = args[0],
+                                  .args = (char **)args,
+                                  .exit_cb = on_child_exit,
+                                  .stdio = stdio,
+                                  .stdio_count = 3};
+  uv_process_t child;
+  int64_t status = -1000;
+  child.data = &status;
+  assert_int_equal(uv_spawn(&loop.loop, &child, &options), 0);
+  test_loop_run(&loop);
+  test_loop_close(&loop);
+  return status;
+}
+
 bool test_under_valgrind(void) {
   FILE *f = fopen("/proc/self/maps", "r");
   char line[512];

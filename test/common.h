@@ -161,6 +161,11 @@ void test_loop_close(test_loop *t);
  * the test to read and free. */
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
 
+/* Run args[0] with args (NULL-terminated) as a child process on a loop of
+ * its own, its stdout and stderr the test's, and wait for it: its exit
+ * status, or minus the signal that ended it. */
+int64_t test_run_child(char *const args[]);
+
 /* Whether this program runs under valgrind (its preload is mapped), which
  * runs it many times slower: a timing bound may allow for it. */
 bool test_under_valgrind(void);

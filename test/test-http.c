@@ -818,31 +818,10 @@ static int run_out_of_descriptors(const char *base) {
   return err;
 }
 
-static void on_child_exit(uv_process_t *child, int64_t status, int signal) {
-  *(int64_t *)child->data = signal ? -signal : status;
-  uv_close((uv_handle_t *)child, NULL);
-}
-
 /* As the TCP kind says: UV_EMFILE, not "Couldn't connect" (refused). */
 static void out_of_descriptors_is_emfile_not_a_refusal(void **state) {
-  test_loop loop;
-  test_loop_init(&loop);
   char *args[] = {(char *)self, "--out-of-descriptors", service, NULL};
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
-                                   {.flags = UV_INHERIT_FD, .data.fd = 1},
-                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
-  uv_process_options_t options = {.file = self,
-                                  .args = args,
-                                  .exit_cb = on_child_exit,
-                                  .stdio = stdio,
-                                  .stdio_count = 3};
-  uv_process_t child;
-  int64_t status = -1000;
-  child.data = &status;
-  assert_int_equal(uv_spawn(&loop.loop, &child, &options), 0);
-  test_loop_run(&loop);
-  test_loop_close(&loop);
-  assert_int_equal(status, 0);
+  assert_int_equal(test_run_child(args), 0);
 }
 
 static int destroy_http_target(void *t) {

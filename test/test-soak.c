@@ -38,14 +38,7 @@ static bool rss_means_something(void) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   return false;
 #else
-  FILE *f = fopen("/proc/self/maps", "r");
-  char line[512];
-  bool valgrind = false;
-  while (f != NULL && !valgrind && fgets(line, sizeof(line), f) != NULL)
-    valgrind = strstr(line, "vgpreload") != NULL;
-  if (f != NULL)
-    fclose(f);
-  return !valgrind;
+  return !test_under_valgrind();
 #endif
 }
 
