@@ -224,7 +224,8 @@ static int prepare(const iob_file_target *t) {
 }
 
 /* Free what the target holds; its files removed. */
-static void target_free(iob_file_target *target) {
+static void target_free(void *p) {
+  iob_file_target *target = p;
   if (target->mode == IOB_FILE_READ)
     remove_prepared(target, target->files);
   free(target->pattern);
@@ -233,12 +234,7 @@ static void target_free(iob_file_target *target) {
 }
 
 int iob_file_target_destroy(iob_file_target *target) {
-  if (target == NULL)
-    return 0;
-  if (iob__target_in_use(&target->users))
-    return IOB_EBUSY;
-  target_free(target);
-  return 0;
+  return iob__target_destroy(target, target_free);
 }
 
 int iob_file_target_create(iob_file_target **target, const char *directory,

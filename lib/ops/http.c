@@ -50,7 +50,8 @@ static char *copy(const char *s, bool *failed) {
   return c;
 }
 
-static void target_free(iob_http_target *t) {
+static void target_free(void *p) {
+  iob_http_target *t = p;
   free(t->method);
   free(t->url);
   free(t->body);
@@ -59,12 +60,7 @@ static void target_free(iob_http_target *t) {
 }
 
 int iob_http_target_destroy(iob_http_target *t) {
-  if (t == NULL)
-    return 0;
-  if (iob__target_in_use(&t->users))
-    return IOB_EBUSY;
-  target_free(t);
-  return 0;
+  return iob__target_destroy(t, target_free);
 }
 
 int iob_http_target_create(iob_http_target **target,

@@ -73,7 +73,8 @@ typedef struct pg_op {
 
 /* ---- the target ---------------------------------------------------------- */
 
-static void target_free(iob_pg_target *target) {
+static void target_free(void *p) {
+  iob_pg_target *target = p;
   free(target->conninfo);
   free(target->query);
   free(target);
@@ -117,12 +118,7 @@ int iob_pg_target_create_pooled(iob_pg_target **target, const char *conninfo,
 }
 
 int iob_pg_target_destroy(iob_pg_target *target) {
-  if (target == NULL)
-    return 0;
-  if (iob__target_in_use(&target->users))
-    return IOB_EBUSY;
-  target_free(target);
-  return 0;
+  return iob__target_destroy(target, target_free);
 }
 
 static int pg_check(const iob_config *config) {

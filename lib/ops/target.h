@@ -37,6 +37,18 @@ static inline bool iob__target_in_use(iob__users *u) {
   return atomic_load_explicit(&u->n, memory_order_acquire) > 0;
 }
 
+/* What every iob_*_target_destroy() does: 0 for NULL; IOB_EBUSY, freeing
+ * nothing, while a batch uses the target; else free it with free_fn. */
+static inline int iob__target_destroy(void *target,
+                                      void (*free_fn)(void *target)) {
+  if (target == NULL)
+    return 0;
+  if (iob__target_in_use((iob__users *)target))
+    return IOB_EBUSY;
+  free_fn(target);
+  return 0;
+}
+
 /* open() and close() for a kind that shares nothing else per batch. */
 static inline int iob__target_open(iob_batch *b, void *shared) {
   (void)shared;

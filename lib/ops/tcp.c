@@ -98,12 +98,7 @@ int iob_tcp_target_create(iob_tcp_target **target, const char *address) {
 }
 
 int iob_tcp_target_destroy(iob_tcp_target *target) {
-  if (target == NULL)
-    return 0;
-  if (iob__target_in_use(&target->users))
-    return IOB_EBUSY;
-  free(target);
-  return 0;
+  return iob__target_destroy(target, free);
 }
 
 static int tcp_check(const iob_config *config) {
