@@ -3,10 +3,11 @@
  * concurrency style you choose, and measure how each one ran.
  *
  * A batch runs `count` operations, numbered 0..count-1, of one kind (a
- * wait, CPU work, a TCP request, a file, your own...) in one style (an event
- * loop, a thread pool, a thread each...) and records for each operation
- * when it was queued, started and finished, its status, and what it
- * handed back. Kinds and styles are descriptors: tables of functions with
+ * wait, CPU work, a TCP request, a file, your own...), or, open, any
+ * operations of any kinds submitted while it runs (iob_batch_submit()),
+ * in one style (an event loop, a thread pool, a thread each...) and
+ * records for each operation when it was queued, started and finished,
+ * its status, and what it handed back. Kinds and styles are descriptors: tables of functions with
  * a name. Start a batch on your own uv_loop_t (iob_batch_start) or run it
  * to the end on a private loop (iob_run). The guide is docs/guide.md.
  *
@@ -19,9 +20,11 @@
  *   change a running batch (iob_op_done(), iob_batch_cancel_op(),
  *   iob_group_add()) must come from that thread; from another they return
  *   IOB_EPERM. Under iob_style_loops, iob_op_done() comes from the
- *   operation's own loop's thread instead (where its kind runs). iob_batch_cancel(), iob_batch_cancel_async() and
- *   iob_batch_progress() work from any thread, and
- *   iob_batch_cancel_async() from a signal handler too.
+ *   operation's own loop's thread instead (where its kind runs).
+ *   iob_batch_cancel(), iob_batch_cancel_async(), iob_batch_progress(),
+ *   and for an open batch iob_batch_submit() and iob_batch_close(), work
+ *   from any thread; iob_batch_cancel_async() and iob_batch_progress()
+ *   from a signal handler too.
  * - A batch is reference-counted. iob_batch_create() gives you one
  *   reference, which iob_batch_free() drops; a thread that is to use the
  *   batch gets its own with iob_batch_ref() (taken while yours is held)
@@ -89,6 +92,7 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
 #define IOB_EPERM UV_EPERM         /**< called from the wrong thread. */
 #define IOB_EIO UV_EIO             /**< input or output failed. */
+#define IOB_ESHUTDOWN UV_ESHUTDOWN /**< closed: takes nothing more. */
 
 /**
  * Describe an error code in words that are true for the code whatever
@@ -200,9 +204,15 @@ typedef struct iob_op {
   uint32_t duration_ms; /**< its duration: durations_ms[index], or
                              duration_ms. */
   /** The kind's state for the whole batch (iob_kind.batch_size bytes,
-   *  made by its open()), shared by every operation of the batch; NULL
-   *  if batch_size is 0. */
+   *  made by its open()), shared by every operation of the batch with
+   *  the same target; NULL if batch_size is 0. */
   void *shared;
+  /** The operation's input (iob_task.input): borrowed from the
+   *  application, or the kind's copy (iob_kind.input_copy); NULL for the
+   *  operations a batch is created with. */
+  const void *input;
+  /** The application's pointer for this operation (iob_task.data). */
+  void *data;
 } iob_op;
 
 /** The most state a kind may ask for each operation (iob_kind.op_size). */
@@ -213,6 +223,12 @@ typedef struct iob_op {
  *  batch's own timer does the waiting, at no cost per operation; on a
  *  thread the thread sleeps. A kind with this flag has no start(). */
 #define IOB_KIND_WAITS 0x1u
+/** The kind reads each operation's input (op->input, from
+ *  iob_task.input), borrowed: the application keeps it alive and
+ *  unchanged until the operation settles. A kind with input_copy takes
+ *  input too, copied. A kind with neither refuses an input that is not
+ *  NULL (IOB_EINVAL). */
+#define IOB_KIND_INPUT 0x2u
 
 /**
  * A kind of operation: a descriptor. The built-in kinds are defined
@@ -281,18 +297,34 @@ typedef struct iob_kind {
    *  to open(), close() and every operation as op->shared; 0: none. */
   size_t batch_size;
   /**
-   * Optional: the batch starts, on its loop thread, before any operation:
-   * set up what its operations share in @p shared. @return 0, or a
-   * negative code that iob_batch_start() returns (nothing is started).
+   * Optional: before the first operation of this kind with @p target
+   * runs in @p batch, on its loop thread: set up what those operations
+   * share in @p shared. For the config's kind and target, when the batch
+   * starts: a negative code is then what iob_batch_start() returns
+   * (nothing is started). For a kind or target first submitted later
+   * (iob_batch_submit()), when its first operation launches: a negative
+   * code is then that operation's status, and the next one tries again.
    */
-  int (*open)(iob_batch *batch, void *shared);
+  int (*open)(iob_batch *batch, const void *target, void *shared);
   /**
    * Optional: every operation of the batch has settled (or the batch
-   * could not start after open() succeeded): release what open() made.
-   * Runs on the loop thread; handles it closes may finish closing after
-   * the batch's callback, while the loop runs on.
+   * could not start after open() succeeded): release what open() made,
+   * once for each open() that succeeded. Runs on the loop thread; handles
+   * it closes may finish closing after the batch's callback, while the
+   * loop runs on.
    */
-  void (*close)(iob_batch *batch, void *shared);
+  void (*close)(iob_batch *batch, const void *target, void *shared);
+  /**
+   * Optional: copy an operation's input when it is submitted
+   * (iob_batch_submit(), on the submitting thread), so that the
+   * application's may go at once. @return 0 with *copy set (NULL is a
+   * valid copy), or a negative code that iob_batch_submit() returns
+   * (IOB_EINVAL for an input the kind refuses); nothing is kept then.
+   */
+  int (*input_copy)(const void *input, void **copy);
+  /** Optional, with input_copy: free a copy once its operation settled,
+   *  or with a batch that never ran it. */
+  void (*input_free)(void *copy);
 } iob_kind;
 
 /** Wait the operation's duration: a timer on the loop, a sleep on a
@@ -425,7 +457,9 @@ struct iob_config {
    *  only (an address, a database and a query...). Many batches may use
    *  one target at once. Keep it alive while the batch runs. */
   const void *target;
-  uint32_t count;       /**< number of operations, 1..IOB_COUNT_MAX. */
+  /** Number of operations, 1..IOB_COUNT_MAX (an open batch: 0 too, and
+   *  what it is submitted counts towards IOB_COUNT_MAX). */
+  uint32_t count;
   uint64_t duration_ms; /**< each operation's duration, in ms. */
   /**
    * Optional per-operation durations: count entries, copied by
@@ -501,6 +535,15 @@ struct iob_config {
    */
   uint32_t loops;
   /**
+   * Non-zero: an open batch. It takes operations (iob_batch_submit())
+   * before and while it runs, from any thread, until iob_batch_close(),
+   * and ends once it is closed and every operation has settled. Its
+   * count (0 allowed) is the operations made at once, of the config's
+   * kind, target and durations; then each submitted one names its own.
+   * Not with iob_style_loops (IOB_ENOTSUP).
+   */
+  int open;
+  /**
    * Optional: the application's name for the batch ("nightly import"),
    * shown in the timelines' captions beside the style. Copied by
    * iob_batch_create(): at most IOB_LABEL_MAX bytes, UTF-8, no control
@@ -561,6 +604,65 @@ IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);
  */
 IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
                                iob_batch_cb cb);
+
+/**
+ * One operation to submit to an open batch (iob_batch_submit()). Fill it
+ * with iob_task_init() first: fields added later get safe defaults.
+ */
+typedef struct iob_task {
+  /** Its kind; iob_task_init() sets iob_kind_wait. NULL is refused
+   *  (IOB_EINVAL). Kinds mix freely in one batch. */
+  const iob_kind *kind;
+  /** What it acts on, as iob_config.target is for the config's kind
+   *  (checked by the kind's check(), and kept alive by the application
+   *  until the operation settles). */
+  const void *target;
+  /** Its own input, which its kind documents (IOB_KIND_INPUT,
+   *  input_copy): borrowed, unless the kind copies it. NULL: none. */
+  const void *input;
+  /** Its duration in ms, for kinds that use one (0..UINT32_MAX). */
+  uint32_t duration_ms;
+  /** Yours: the operation's op->data, and its outcome's data. */
+  void *data;
+} iob_task;
+
+/** Set @p task to the defaults: a wait of 0 ms, no target, input or
+ *  data. NULL is a no-op. */
+IOB_EXPORT void iob_task_init(iob_task *task);
+
+/**
+ * Add an operation to an open batch (iob_config.open), before it starts
+ * or while it runs, from any thread: the task is copied (its input is
+ * borrowed or copied, as its kind says), nothing waits for the loop, and
+ * the operation launches on the batch's loop as its limits allow, after
+ * every operation submitted before it. Operations submitted from one
+ * thread run in the order submitted. From the batch's loop thread (an
+ * on_op, a kind's callback, a timer of yours) it may launch, and even
+ * settle, before this returns (outside on_op, which launches once it has
+ * returned). From another thread, hold a reference
+ * (iob_batch_ref()): the batch may end as soon as it is closed. Not from
+ * a signal handler (it takes a lock and allocates).
+ * @return the operation's index (0 or more; its record, on_op and
+ *         iob_batch_outcome() use it); IOB_EINVAL for a NULL argument,
+ *         a batch that is not open, a NULL kind, or an input its kind
+ *         does not take; IOB_ESHUTDOWN once the batch is closed
+ *         (iob_batch_close()), cancelled or finished; IOB_E2BIG past
+ *         IOB_COUNT_MAX operations; IOB_ENOTSUP for a kind the batch's
+ *         style cannot run; what the kind's check() or input_copy()
+ *         returns; IOB_ENOMEM. On error nothing was added and the input
+ *         is still the caller's.
+ */
+IOB_EXPORT int iob_batch_submit(iob_batch *batch, const iob_task *task);
+
+/**
+ * Say that no more operations will come to open batch @p batch, from any
+ * thread (holding a reference): once every operation has settled, it
+ * ends, and its callback runs. A cancel closes a batch too (a TaskGroup:
+ * an open batch cannot end before).
+ * @return 0, also for a batch closed, cancelled or finished already;
+ *         IOB_EINVAL for NULL or a batch that is not open.
+ */
+IOB_EXPORT int iob_batch_close(iob_batch *batch);
 
 /**
  * Free a batch that is not running (never started, or whose callback
@@ -703,8 +805,10 @@ IOB_EXPORT int iob_batch_progress(const iob_batch *batch,
  * before its operations settle (as the built-in kinds do).
  * @param[out] batch receives the finished batch, to read and then free
  *             with iob_batch_free(); NULL gives IOB_EINVAL.
- * @param[in] config what to run, as for iob_batch_create().
- * @return 0 or an error as for iob_batch_create(); on error *batch is NULL.
+ * @param[in] config what to run, as for iob_batch_create(); not open
+ *            (nothing else could submit to it or close it).
+ * @return 0 or an error as for iob_batch_create() or iob_batch_start();
+ *         IOB_EINVAL for an open config; on error *batch is NULL.
  */
 IOB_EXPORT int iob_run(iob_batch **batch, const iob_config *config);
 
@@ -857,6 +961,11 @@ typedef struct iob_outcome {
   /** iob_op_set_result()'s pointer, or NULL: owned by the batch when the
    *  kind has free_result, else by the application. */
   void *result;
+  /** The operation's kind. */
+  const iob_kind *kind;
+  /** The application's pointer: iob_task.data, or NULL for the
+   *  operations a batch is created with. */
+  void *data;
 } iob_outcome;
 
 /**
@@ -876,6 +985,7 @@ IOB_EXPORT int iob_batch_outcome(const iob_batch *batch, uint32_t index,
 /** A summary of a finished batch. */
 typedef struct iob_report {
   const iob_style *style;
+  /** The kind of every operation; NULL for a batch of mixed kinds. */
   const iob_kind *kind;
   uint32_t count;          /**< operations in the batch. */
   uint32_t failed;         /**< operations whose status is not 0. */

@@ -96,6 +96,13 @@ static test_loop *test_loop_of(const iob_batch *b) {
 static void count_op(iob_batch *batch, uint32_t index,
                      const iob_record *record) {
   test_loop_batch *e = entry_of(test_loop_of(batch), batch);
+  if (e->open && index >= e->count) { /* submitted: make room */
+    uint32_t n = index < 512 ? 1024 : 2 * index;
+    e->op_seen = realloc(e->op_seen, n);
+    assert_non_null(e->op_seen);
+    memset(e->op_seen + e->count, 0, n - e->count);
+    e->count = n;
+  }
   if (index >= e->count)
     fail_msg("operation %u reported, of %u", index, e->count);
   test_counts *c = &e->counts;
@@ -114,6 +121,8 @@ static void count_op(iob_batch *batch, uint32_t index,
 
 static void count_batch(iob_batch *batch, int status) {
   test_loop_batch *e = entry_of(test_loop_of(batch), batch);
+  if (e->open) /* every operation it was given */
+    iob_batch_records(batch, &e->count);
   e->counts.batch_calls++;
   e->counts.batch_status = status;
   if (e->cb != NULL)
@@ -130,12 +139,14 @@ iob_batch *test_loop_create(test_loop *t, const iob_config *config,
                             iob_batch_cb cb) {
   assert_true(t->nbatches < TEST_LOOP_BATCHES);
   test_loop_batch *e = &t->batches[t->nbatches];
-  *e = (test_loop_batch){
-      .cb = cb, .on_op = config->on_op, .count = config->count};
+  *e = (test_loop_batch){.cb = cb,
+                         .on_op = config->on_op,
+                         .count = config->count,
+                         .open = config->open};
   iob_config c = *config;
   c.on_op = count_op;
   assert_int_equal(iob_batch_create(&e->batch, &c), 0);
-  e->op_seen = calloc(c.count, 1);
+  e->op_seen = calloc(c.count ? c.count : 1, 1);
   assert_non_null(e->op_seen);
   t->nbatches++;
   return e->batch;

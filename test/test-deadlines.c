@@ -10,12 +10,17 @@
 
 typedef struct fixture {
   iob_record records[4096];
+  iob_batch batch; /* whose records they are */
   iob__deadlines queue;
 } fixture;
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof(*f));
-  if (f == NULL || iob__deadlines_init(&f->queue, f->records) != 0)
+  if (f == NULL)
+    return -1;
+  f->batch.records = f->records;
+  f->batch.first = 4096;
+  if (iob__deadlines_init(&f->queue, &f->batch) != 0)
     return -1;
   *state = f;
   return 0;

@@ -177,7 +177,8 @@ static seen_by_kind *seen_of(const iob_op *op) {
   return iob_batch_data(op->batch);
 }
 
-static int timer_open(iob_batch *b, void *shared) {
+static int timer_open(iob_batch *b, const void *target, void *shared) {
+  (void)target;
   seen_by_kind *s = iob_batch_data(b);
   per_loop *p = shared;
   int n = atomic_fetch_add(&s->opens, 1) + 1;
@@ -190,7 +191,8 @@ static int timer_open(iob_batch *b, void *shared) {
   return 0;
 }
 
-static void timer_close(iob_batch *b, void *shared) {
+static void timer_close(iob_batch *b, const void *target, void *shared) {
+  (void)target;
   seen_by_kind *s = iob_batch_data(b);
   atomic_fetch_add(&s->closes, 1);
 }
@@ -638,7 +640,8 @@ static void a_loop_busy_with_due_runs_hears_a_cancel_of_one(void **state) {
  * a loop that cannot end. */
 static void on_leaky_tick(uv_timer_t *t) { (void)t; }
 
-static int leaky_open(iob_batch *b, void *shared) {
+static int leaky_open(iob_batch *b, const void *target, void *shared) {
+  (void)target;
   uv_timer_t *t = shared;
   uv_timer_init(iob_batch_loop(b), t);
   return uv_timer_start(t, on_leaky_tick, 1, 1);

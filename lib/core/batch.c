@@ -18,23 +18,10 @@ void iob_config_init(iob_config *config) {
   config->kind = &iob_kind_wait;
 }
 
-static int check_kind(const iob_kind *k, const iob_style *style) {
-  bool waits = k->flags & IOB_KIND_WAITS;
-  if (k->name == NULL || (!waits && k->start == NULL && k->run == NULL))
-    return IOB_EINVAL; /* nothing to run */
-  if (k->op_size > IOB_OP_SIZE_MAX || k->batch_size > IOB_OP_SIZE_MAX)
-    return IOB_ERANGE;
-  if (waits && k->start != NULL)
-    return IOB_EINVAL; /* the wait is iobound's: the rest runs in run() */
-  if ((style->flags & IOB_STYLE_ON_THREADS) && !waits && k->run == NULL)
-    return IOB_ENOTSUP; /* a thread can only block */
-  return 0;
-}
-
 static int check_config(const iob_config *c) {
-  if (c->count == 0)
+  if (c->count == 0 && !c->open)
     return IOB_EINVAL;
-  int err = check_kind(c->kind, c->style);
+  int err = iob__check_kind(c->kind, c->style);
   if (err != 0)
     return err;
   if (c->count > IOB_COUNT_MAX)
@@ -71,6 +58,43 @@ static uint32_t least(uint32_t limit, uint32_t other) {
   return other != 0 && other < limit ? other : limit;
 }
 
+/* An open batch: its first count operations are submitted as the
+ * application would submit them, with the config's kind, target and
+ * durations. The config keeps no durations: its operations have theirs. */
+static int create_open(iob_batch **batch, iob_config *c) {
+  iob_batch *b = calloc(1, sizeof(*b));
+  char *label = c->label != NULL ? strdup(c->label) : NULL;
+  if (b == NULL || (c->label != NULL && label == NULL) ||
+      uv_mutex_init(&b->submit_lock) != 0) {
+    free(label);
+    free(b);
+    return IOB_ENOMEM;
+  }
+  uint32_t count = c->count;
+  const uint32_t *durations = c->durations_ms;
+  c->label = label;
+  c->durations_ms = NULL;
+  c->count = 0;
+  b->config = *c;
+  b->open = true;
+  b->state_room = c->kind->op_size;
+  b->limit = least(least(UINT32_MAX, c->max_in_flight), c->style->limit);
+  atomic_init(&b->refs, 1);
+  atomic_init(&b->state, IOB__CREATED);
+  iob__publish(b);
+  iob_task t = {.kind = c->kind, .target = c->target};
+  for (uint32_t i = 0; i < count; i++) {
+    t.duration_ms = durations ? durations[i] : (uint32_t)c->duration_ms;
+    int err = iob_batch_submit(b, &t);
+    if (err < 0) {
+      iob_batch_unref(b);
+      return err;
+    }
+  }
+  *batch = b;
+  return 0;
+}
+
 int iob_batch_create(iob_batch **batch, const iob_config *config) {
   if (batch == NULL)
     return IOB_EINVAL;
@@ -85,6 +109,10 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   int err = check_config(&c);
   if (err != 0)
     return err;
+  if (c.open && (c.style->flags & IOB_STYLE_LOOPS))
+    return IOB_ENOTSUP; /* its loops plan for a count known at start */
+  if (c.open)
+    return create_open(batch, &c);
 
   iob_batch *b = calloc(1, sizeof(*b));
   if (b == NULL)
@@ -109,6 +137,8 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   commit_pages(b->records, c.count * sizeof(*b->records));
   c.durations_ms = durations;
   b->config = c;
+  b->first = c.count;
+  b->state_room = c.kind->op_size;
   b->limit = least(least(c.count, c.max_in_flight), c.style->limit);
   atomic_init(&b->refs, 1);
   atomic_init(&b->state, IOB__CREATED);
@@ -122,7 +152,7 @@ static void free_kept(iob_batch *b) {
   if (kept == NULL)
     return;
   void (*free_result)(void *) = b->config.kind->free_result;
-  for (uint32_t i = 0; i < b->config.count; i++) {
+  for (uint32_t i = 0; i < b->first; i++) {
     free(kept[i].message);
     if (free_result != NULL && kept[i].result != NULL)
       free_result(kept[i].result);
@@ -131,6 +161,10 @@ static void free_kept(iob_batch *b) {
 }
 
 static void destroy(iob_batch *b) {
+  if (b->open) {
+    iob__tasks_free(b);
+    uv_mutex_destroy(&b->submit_lock);
+  }
   free_kept(b);
   free((void *)b->config.durations_ms); /* the batch's own copies */
   free((void *)b->config.label);
@@ -203,9 +237,21 @@ int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
   uint64_t both = atomic_load_explicit(&p->done_in_flight, memory_order_acquire);
   progress->done = (uint32_t)both;
   progress->in_flight = (uint32_t)(both >> 32);
-  progress->waiting = batch->config.count - progress->done - progress->in_flight;
+  uint32_t count = batch->open ? atomic_load_explicit(&batch->submitted,
+                                                      memory_order_acquire)
+                               : batch->config.count;
+  progress->waiting = count - progress->done - progress->in_flight;
   progress->failed = failed;
   return 0;
+}
+
+/* What operation i of an open batch needs before its style launches it:
+ * its kind opened with its target, and a slot if it takes one. */
+static int ready_to_launch(iob_batch *b, uint32_t i) {
+  int err = iob__kind_ready(b, i);
+  if (err == 0 && iob__needs_slot(b, i))
+    err = iob__slots_reserve(b);
+  return err;
 }
 
 /* Launch operations until the limits or the end. Iterative, and guarded,
@@ -216,7 +262,7 @@ void iob__launch_more(iob_batch *b) {
   b->launching = true;
   while (!b->ended && b->next < b->config.count && b->in_flight < b->limit) {
     uint32_t i = b->next;
-    if (b->records[i].status != 0) { /* cancelled alone, settled already */
+    if (iob__rec(b, i)->status != 0) { /* cancelled alone, settled already */
       b->next++;
       b->ahead--;
       continue;
@@ -224,9 +270,16 @@ void iob__launch_more(iob_batch *b) {
     if (b->config.shared_limit != NULL && !iob__limit_take(b))
       break; /* called again in its turn */
     b->next++;
-    b->records[i].queued_ns = iob__stamp(b);
-    b->records[i].status = IOB__IN_FLIGHT;
+    iob__rec(b, i)->queued_ns = iob__stamp(b);
+    iob__rec(b, i)->status = IOB__IN_FLIGHT;
     b->in_flight++;
+    int err = b->open ? ready_to_launch(b, i) : 0;
+    if (err != 0) {
+      iob_record *r = iob__rec(b, i);
+      r->started_ns = r->finished_ns = r->queued_ns;
+      iob__settle(b, i, err);
+      continue;
+    }
     b->config.style->launch(b, i);
   }
   b->launching = false;
@@ -249,10 +302,14 @@ static void rescue(iob_batch *b) {
   }
 }
 
+static bool unfinished(iob_batch *b);
+static void tell(iob_batch *b, uint32_t i);
+
 static void cancel_now(iob_batch *b) {
   /* (From the last operation's on_op, every one has settled: too late to
-   * cancel anything, so the batch's status stays.) */
-  if (b->settled < b->config.count) {
+   * cancel anything, so the batch's status stays; an open batch still
+   * closes.) */
+  if (unfinished(b)) {
     iob__stamp_fresh(b);
     iob__batch_fail(b, IOB_ECANCELED);
   }
@@ -268,12 +325,14 @@ static void on_async(uv_async_t *async) {
     cancel_now(b);
   if (!b->ended && b->config.style->wakeup != NULL)
     b->config.style->wakeup(b);
+  if (b->open) /* submitted or closed from another thread */
+    iob__end_or_launch(b);
 }
 
 static void on_deadline(uv_timer_t *timer) {
   iob_batch *b = iob__batch_of(timer, deadline);
   iob__stamp_fresh(b);
-  if (b->settled < b->config.count)
+  if (unfinished(b))
     iob__batch_fail(b, IOB_ETIMEDOUT);
 }
 
@@ -321,7 +380,8 @@ static void shut_gate(iob_batch *b) {
 static void free_run_state(iob_batch *b) {
   iob__slots_free(b);
   free(b->style_state);
-  free(b->kind_shared);
+  if (!b->open) /* else the kinds opened own it */
+    free(b->kind_shared);
   b->style_state = b->kind_shared = NULL;
 }
 
@@ -336,14 +396,18 @@ static int open_kind(iob_batch *b) {
   const iob_kind *k = b->config.kind;
   if (kind_per_loop(b))
     return 0;
+  if (b->open)
+    return iob__kind_open(b, k, b->config.target, &b->kind_shared);
   if (k->batch_size != 0 && (b->kind_shared = calloc(1, k->batch_size)) == NULL)
     return IOB_ENOMEM;
-  return k->open != NULL ? k->open(b, b->kind_shared) : 0;
+  return k->open != NULL ? k->open(b, b->config.target, b->kind_shared) : 0;
 }
 
 static void close_kind(iob_batch *b) {
-  if (!kind_per_loop(b) && b->config.kind->close != NULL)
-    b->config.kind->close(b, b->kind_shared);
+  if (b->open)
+    iob__kinds_close(b);
+  else if (!kind_per_loop(b) && b->config.kind->close != NULL)
+    b->config.kind->close(b, b->config.target, b->kind_shared);
 }
 
 /* What a run needs besides the records: the style's state, the slots,
@@ -379,15 +443,13 @@ static int make_run_state(iob_batch *b) {
   return 0;
 }
 
-static void end_or_launch(iob_batch *b);
 
 /* Operation i, not launched, settles as cancelled: never started. */
 static void settle_unlaunched(iob_batch *b, uint32_t i, uint64_t now) {
-  b->records[i] = (iob_record){now, now, now, IOB_ECANCELED, 0};
+  *iob__rec(b, i) = (iob_record){now, now, now, IOB_ECANCELED, 0};
   b->failed++;
   b->settled++;
-  if (b->config.on_op != NULL)
-    b->config.on_op(b, i, &b->records[i]);
+  tell(b, i);
 }
 
 
@@ -403,10 +465,10 @@ static void settle_marked(iob_batch *b) {
   uint64_t now = iob__stamp(b);
   b->launching = true;
   for (uint32_t i = 0; i < b->config.count; i++)
-    if (b->records[i].status == IOB__MARKED) {
+    if (iob__rec(b, i)->status == IOB__MARKED) {
       if (i >= b->next)
         b->ahead++;
-      b->records[i].status = 0;
+      iob__rec(b, i)->status = 0;
       settle_unlaunched(b, i, now);
     }
   b->launching = false;
@@ -444,11 +506,13 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
    * this read finds the gate open and wakes the loop. */
   atomic_fetch_or(&batch->gate, 1u);
   atomic_store_explicit(&batch->state, IOB__ACTIVE, memory_order_release);
+  if (batch->open)
+    iob__take_submitted(batch);
   settle_marked(batch);
   if (atomic_load(&batch->cancel_asked))
     iob__batch_fail(batch, IOB_ECANCELED); /* nothing starts */
   else
-    end_or_launch(batch);
+    iob__end_or_launch(batch);
   return 0;
 }
 
@@ -497,17 +561,44 @@ static bool close_own(iob_batch *b, uv_handle_t *h) {
   return true;
 }
 
+/* An open batch's records, from its tasks into one block, as
+ * iob_batch_records() gives them; the exporters read them so. Without
+ * the memory the tasks keep them, and what needs one block says
+ * IOB_ENOMEM. */
+static void gather_records(iob_batch *b) {
+  uint32_t n = b->config.count;
+  iob_record *records = malloc((n ? n : 1) * sizeof(*records));
+  if (records == NULL) {
+    b->gathered_failed = true;
+    return;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    records[i] = iob__task_at(b, i)->rec;
+  b->records = records;
+  b->first = n;
+}
+
+/* Not every operation has settled, or more may come. */
+static bool unfinished(iob_batch *b) {
+  if (b->open)
+    iob__take_submitted(b);
+  return b->settled < b->config.count || (b->open && !b->closed_seen);
+}
+
 /* Every operation has settled: measure, let the style clean up, and end
  * from a close callback, never from inside an iobound call. Or, while
  * some have not settled, launch more. */
-static void end_or_launch(iob_batch *b) {
+void iob__end_or_launch(iob_batch *b) {
   if (b->ended)
     return;
-  if (b->settled < b->config.count) {
-    iob__launch_more(b);
+  if (unfinished(b)) {
+    if (!b->in_on_op)
+      iob__launch_more(b);
     return;
   }
   b->ended = true;
+  if (b->open)
+    gather_records(b);
   b->end_ns = iob__now(b);
   b->cpu_ns = iob__cpu_ns() - b->cpu0_ns;
   const iob_style *style = b->config.style;
@@ -530,15 +621,28 @@ static void end_or_launch(iob_batch *b) {
   }
 }
 
+/* Operation i settled: the application hears of it. Launches wait until
+ * on_op returns (one it submits launches then, after the permit of the
+ * operation that settled has been given back). */
+static void tell(iob_batch *b, uint32_t i) {
+  if (b->open)
+    iob__task_release(b, i);
+  if (b->config.on_op == NULL)
+    return;
+  bool was = b->in_on_op;
+  b->in_on_op = true;
+  b->config.on_op(b, i, iob__rec(b, i));
+  b->in_on_op = was;
+}
+
 void iob__settle(iob_batch *b, uint32_t i, int status) {
-  b->records[i].status = status;
+  iob__rec(b, i)->status = status;
   if (status != 0)
     b->failed++;
   b->in_flight--;
   b->settled++;
   iob__publish(b);
-  if (b->config.on_op != NULL)
-    b->config.on_op(b, i, &b->records[i]);
+  tell(b, i);
   /* A cancel is the application's choice, not a failure. */
   if (status != 0 && status != IOB_ECANCELED && b->config.fail_fast)
     iob__batch_fail(b, status);
@@ -546,7 +650,7 @@ void iob__settle(iob_batch *b, uint32_t i, int status) {
    * that batch's operations then launch, and may settle, after it. */
   if (b->config.shared_limit != NULL)
     iob__limit_give(b);
-  end_or_launch(b);
+  iob__end_or_launch(b);
 }
 
 /* Tell every operation in a slot to stop; those from start() get their
@@ -559,10 +663,21 @@ static void stop_slots(iob_batch *b) {
   }
 }
 
+/* A cancelled open batch takes nothing more; what was submitted until
+ * now is counted, to settle as never started. */
+static void close_for_cancel(iob_batch *b) {
+  uv_mutex_lock(&b->submit_lock);
+  atomic_store(&b->closed, true);
+  uv_mutex_unlock(&b->submit_lock);
+  iob__take_submitted(b);
+}
+
 void iob__batch_fail(iob_batch *b, int status) {
   if (b->cancelled)
     return;
   b->cancelled = true;
+  if (b->open)
+    close_for_cancel(b);
   if (b->status == 0)
     b->status = status;
   if (b->config.shared_limit != NULL)
@@ -573,13 +688,13 @@ void iob__batch_fail(iob_batch *b, int status) {
   b->next = b->config.count;
   b->ahead = 0;
   for (uint32_t i = from; i < b->config.count; i++)
-    if (b->records[i].status == 0) /* else settled alone already */
+    if (iob__rec(b, i)->status == 0) /* else settled alone already */
       settle_unlaunched(b, i, now);
   iob__publish(b);
   if (!b->ended && b->config.style->cancel != NULL)
     b->config.style->cancel(b);
   stop_slots(b);
-  end_or_launch(b);
+  iob__end_or_launch(b);
 }
 
 int iob_batch_cancel(iob_batch *batch) {
@@ -614,18 +729,22 @@ static void cancel_in_flight(iob_batch *b, uint32_t i) {
   iob__slot *s = slot_of(b, i);
   if (b->config.style->cancel_op != NULL)
     b->config.style->cancel_op(b, i, s);
-  if (s != NULL && !b->ended && b->records[i].status == IOB__IN_FLIGHT &&
+  if (s != NULL && !b->ended && iob__rec(b, i)->status == IOB__IN_FLIGHT &&
       s->phase != IOB__FREE && s->op.index == i)
     iob__slot_stop(b, s, IOB_ECANCELED);
 }
 
 int iob_batch_cancel_op(iob_batch *batch, uint32_t index) {
-  if (batch == NULL || index >= batch->config.count)
+  if (batch == NULL)
     return IOB_EINVAL;
   iob__state state = atomic_load_explicit(&batch->state, memory_order_acquire);
+  if (batch->open && (state == IOB__CREATED || on_loop_thread(batch)))
+    iob__take_submitted(batch);
+  if (index >= batch->config.count)
+    return IOB_EINVAL;
   if (state == IOB__FINISHED)
     return 0;
-  iob_record *r = &batch->records[index];
+  iob_record *r = iob__rec(batch, index);
   if (state == IOB__CREATED) {
     /* Marked: it settles, never started, when the batch starts. */
     if (r->status == 0) {
@@ -652,12 +771,12 @@ int iob_batch_cancel_op(iob_batch *batch, uint32_t index) {
   batch->ahead++;
   settle_unlaunched(batch, index, iob__stamp(batch));
   iob__publish(batch);
-  end_or_launch(batch);
+  iob__end_or_launch(batch);
   return 0;
 }
 
 int iob__late(const iob_batch *b, uint32_t i, int status) {
-  const iob_record *r = &b->records[i];
+  const iob_record *r = iob__rec(b, i);
   uint64_t limit = iob__timeout_ns(b);
   if (status == 0 && limit != 0 && r->finished_ns - r->started_ns > limit)
     return IOB_ETIMEDOUT;
@@ -668,7 +787,7 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
   b->next = i;
   b->in_flight--;
   b->limit = limit;
-  b->records[i].status = 0;
+  iob__rec(b, i)->status = 0;
   if (b->config.shared_limit != NULL)
     iob__limit_give(b);
   iob__publish(b);
@@ -683,7 +802,7 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
 static int count_workers(const iob_batch *b, uint32_t *n) {
   uint32_t lo = UINT32_MAX, hi = 0;
   for (uint32_t i = 0; i < b->config.count; i++) {
-    uint32_t w = b->records[i].worker;
+    uint32_t w = iob__rec(b, i)->worker;
     if (w != 0 && w < lo)
       lo = w;
     if (w > hi)
@@ -697,7 +816,7 @@ static int count_workers(const iob_batch *b, uint32_t *n) {
   if (seen == NULL)
     return IOB_ENOMEM;
   for (uint32_t i = 0; i < b->config.count; i++) {
-    uint32_t w = b->records[i].worker;
+    uint32_t w = iob__rec(b, i)->worker;
     if (w == 0)
       continue;
     size_t bit = w - lo;
@@ -734,11 +853,13 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
     return IOB_EBUSY;
 
   memset(report, 0, sizeof(*report));
+  if (batch->gathered_failed)
+    return IOB_ENOMEM;
   int err = measure_peak(batch, &report->peak_in_flight);
   if (err != 0)
     return err;
   report->style = batch->config.style;
-  report->kind = batch->config.kind;
+  report->kind = iob__batch_kind(batch);
   report->cores = uv_available_parallelism();
   report->cpu_ns = batch->cpu_ns;
   report->count = batch->config.count;
@@ -750,7 +871,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   report->status = batch->status;
   report->elapsed_ns = batch->end_ns;
   for (uint32_t i = 0; i < batch->config.count; i++) {
-    const iob_record *r = &batch->records[i];
+    const iob_record *r = iob__rec(batch, i);
     report->work_ns += (double)(r->finished_ns - r->started_ns);
   }
   if (report->elapsed_ns > 0)
@@ -759,7 +880,8 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
 }
 
 const iob_record *iob_batch_records(const iob_batch *batch, uint32_t *count) {
-  if (batch == NULL || batch->state != IOB__FINISHED) {
+  if (batch == NULL || batch->state != IOB__FINISHED ||
+      batch->gathered_failed) {
     if (count != NULL)
       *count = 0;
     return NULL;
@@ -774,24 +896,51 @@ const iob_record *iob_batch_records(const iob_batch *batch, uint32_t *count) {
  * IOB__STOPPING). Only the loop thread may read a running batch's
  * records. */
 static bool settled_already(const iob_batch *b, uint32_t i) {
-  int status = b->records[i].status;
+  int status = iob__rec(b, i)->status;
   return status < 0 || (status == 0 && i < b->next);
 }
 
 int iob_batch_outcome(const iob_batch *batch, uint32_t index,
                       iob_outcome *outcome) {
-  if (batch == NULL || outcome == NULL || index >= batch->config.count)
+  if (batch == NULL || outcome == NULL)
     return IOB_EINVAL;
-  if (batch->state != IOB__FINISHED &&
-      !(on_loop_thread(batch) && settled_already(batch, index)))
+  /* The count, first: only a finished batch's may be read from any
+   * thread (an open batch's grows on its loop thread meanwhile). */
+  bool finished = atomic_load_explicit(&batch->state, memory_order_acquire) ==
+                  IOB__FINISHED;
+  if (!finished && !on_loop_thread(batch))
+    return batch->open || index < batch->config.count ? IOB_EBUSY
+                                                        : IOB_EINVAL;
+  if (index >= batch->config.count)
+    return IOB_EINVAL;
+  if (!finished && !settled_already(batch, index))
     return IOB_EBUSY;
-  const iob__kept *kept = atomic_load(&batch->kept);
-  const iob__kept *k = kept ? &kept[index] : NULL;
+  const iob__kept *k = NULL;
+  const iob__task *t = batch->open ? iob__task_at(batch, index) : NULL;
+  if (t != NULL) {
+    k = &t->kept;
+  } else {
+    const iob__kept *kept = atomic_load(&batch->kept);
+    k = kept ? &kept[index] : NULL;
+  }
   *outcome = (iob_outcome){
-      .status = batch->records[index].status,
+      .status = iob__rec(batch, index)->status,
       .message = k ? k->message : NULL,
       .value = k ? k->value : 0,
       .result = k ? k->result : NULL,
+      .kind = t ? t->kind : batch->config.kind,
+      .data = t ? t->data : NULL,
   };
   return 0;
+}
+
+const iob_kind *iob__batch_kind(const iob_batch *b) {
+  if (!b->open)
+    return b->config.kind;
+  const iob_kind *kind = b->config.count ? iob__task_at(b, 0)->kind
+                                         : b->config.kind;
+  for (uint32_t i = 1; i < b->config.count; i++)
+    if (iob__task_at(b, i)->kind != kind)
+      return NULL;
+  return kind;
 }

@@ -1,20 +1,22 @@
 /* The loop style's timer queue: lists of equal waits, ordered by a heap
  * (deadlines.h says why). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "deadlines.h"
 #include "internal.h"
 
 #define NONE IOB__NO_ITEM
 
-int iob__deadlines_init(iob__deadlines *d, const iob_record *records) {
-  *d = (iob__deadlines){.records = records, .table_mask = 15};
+int iob__deadlines_init(iob__deadlines *d, const iob_batch *batch) {
+  *d = (iob__deadlines){.batch = batch, .table_mask = 15};
   d->table = calloc(d->table_mask + 1, sizeof(*d->table));
   return d->table != NULL ? 0 : IOB_ENOMEM;
 }
 
 void iob__deadlines_free(iob__deadlines *d) {
-  free(d->items);
+  for (uint32_t k = 0; k < d->nlists; k++)
+    free(d->lists[k].items);
   free(d->lists);
   free(d->heap);
   free(d->table);
@@ -78,16 +80,50 @@ int iob__deadlines_make_list(iob__deadlines *d, uint64_t wait_ns,
   return 0;
 }
 
-/* Give each list its segment. Pages of the array that a dense list never
- * writes are never touched, so they cost no memory. */
+/* Give list l room for `cap` items, keeping those it holds. */
+static int grow_items(iob__dlist *l, uint32_t cap) {
+  uint32_t *items = realloc(l->items, (cap ? cap : 1) * sizeof(*items));
+  if (items == NULL)
+    return IOB_ENOMEM;
+  l->items = items;
+  l->cap = cap;
+  return 0;
+}
+
+/* Give each list its array. Pages that a dense list never writes are
+ * never touched, so they cost no memory. */
 int iob__deadlines_ready(iob__deadlines *d) {
-  size_t total = 0;
   for (uint32_t k = 0; k < d->nlists; k++) {
-    d->lists[k].read = d->lists[k].write = (uint32_t)total;
-    total += d->lists[k].room;
+    iob__dlist *l = &d->lists[k];
+    int err = l->room > l->cap ? grow_items(l, l->room) : 0;
+    if (err != 0)
+      return err;
   }
-  d->items = malloc((total ? total : 1) * sizeof(*d->items));
-  return d->items != NULL ? 0 : IOB_ENOMEM;
+  return 0;
+}
+
+int iob__deadlines_reserve(iob__deadlines *d, uint64_t wait_ns) {
+  uint32_t list = iob__deadlines_find(d, wait_ns);
+  if (list == NONE) {
+    int err = iob__deadlines_make_list(d, wait_ns, 0);
+    if (err != 0)
+      return err;
+    list = iob__deadlines_find(d, wait_ns);
+  }
+  iob__dlist *l = &d->lists[list];
+  /* A dense list writes all its items down the moment one comes out of
+   * order: room for them, and the new one. */
+  uint32_t dense = l->head != NONE && l->dense ? l->tail - l->head + 1 : 0;
+  if (l->write + dense + 1 <= l->cap)
+    return 0;
+  if (!l->dense && l->read > 0) { /* what came out makes room */
+    memmove(l->items, l->items + l->read,
+            (l->write - l->read) * sizeof(*l->items));
+    l->write -= l->read;
+    l->read = 0;
+  }
+  uint32_t need = l->write + dense + 1;
+  return need <= l->cap ? 0 : grow_items(l, need < 8 ? 16 : 2 * need);
 }
 
 /* ---- the heap of lists ------------------------------------------------- */
@@ -133,12 +169,13 @@ static void sift_down(iob__deadlines *d, uint32_t h) {
 bool iob__deadlines_add_slow(iob__deadlines *d, iob__dlist *l, uint32_t i) {
   if (l->head != NONE) { /* no longer consecutive: write down its items */
     for (uint32_t k = l->head; k != l->tail + 1; k++)
-      d->items[l->write++] = k;
+      l->items[l->write++] = k;
     l->dense = false;
-    d->items[l->write++] = i;
+    l->items[l->write++] = i;
     return false;
   }
   l->head = l->tail = i;
+  l->read = l->write = 0; /* empty: start its array again */
   l->dense = true;
   heap_set(d, d->nheap, (uint32_t)(l - d->lists));
   sift_up(d, d->nheap++);
@@ -163,11 +200,13 @@ void iob__deadlines_reorder(iob__deadlines *d, iob__dlist *l) {
 int iob__deadlines_plan(iob__deadlines *d, const iob_batch *b) {
   uint64_t timeout = iob__timeout_ns(b);
   uint32_t count = b->config.count;
-  bool async = iob__is_async(b);
+  bool async = b->config.kind->start != NULL;
   *d = (iob__deadlines){0};
+  if (b->open)
+    return iob__deadlines_init(d, b);
   if (async && timeout == 0)
     return 0; /* nothing to time */
-  int err = iob__deadlines_init(d, b->records);
+  int err = iob__deadlines_init(d, b);
   if (err == 0 && (async || b->config.durations_ms == NULL))
     err = iob__deadlines_make_list(d, async ? timeout : iob__wait_ns(b, 0),
                                    count);

@@ -5,18 +5,19 @@
  * (as Node.js does with its timer lists). An item is an operation's
  * number; its deadline is its record's started_ns plus its list's wait.
  *
- * A list's items are a segment of one array, each list's sized when the
- * queue is made: taking them out reads memory in order, and the only
- * scattered read is the record, which the operation's end needs anyway.
- * While a list's items are consecutive numbers (a batch launches in
- * order, so a list of one wait stays so) not even the segment is written:
- * a million waits cost their records only. */
+ * A list's items are an array of its own, sized when the queue is made
+ * for a batch of fixed count, grown as operations are submitted to an
+ * open one (iob__deadlines_reserve()): taking them out reads memory in
+ * order, and the only scattered read is the record, which the
+ * operation's end needs anyway. While a list's items are consecutive
+ * numbers (a batch launches in order, so a list of one wait stays so) not
+ * even the array is written: a million waits cost their records only. */
 #ifndef IOB_DEADLINES_H
 #define IOB_DEADLINES_H
 
 #include <stdbool.h>
 
-#include "iobound.h"
+#include "internal.h"
 
 #define IOB__NO_ITEM UINT32_MAX
 
@@ -28,13 +29,14 @@ typedef struct iob__dlist {
   /* The items are head, head + 1 ... tail, none of them written down;
    * else they are items[read..write). */
   bool dense;
-  uint32_t room; /* items it may ever hold: its segment's size */
+  uint32_t room; /* items planned for it */
   uint32_t read, write;
+  uint32_t *items; /* cap of them */
+  uint32_t cap;
 } iob__dlist;
 
 typedef struct iob__deadlines {
-  const iob_record *records; /* the items' start times */
-  uint32_t *items;           /* every list's segment */
+  const iob_batch *batch; /* the items' start times: their records */
   iob__dlist *lists;
   uint32_t nlists, cap;
   uint32_t *heap; /* list numbers, the earliest first deadline on top */
@@ -43,9 +45,9 @@ typedef struct iob__deadlines {
   uint32_t table_mask;
 } iob__deadlines;
 
-/* For items whose start times are records[i].started_ns. 0 or IOB_ENOMEM
- * (then free it). */
-int iob__deadlines_init(iob__deadlines *d, const iob_record *records);
+/* For items whose start times are batch's records' started_ns. 0 or
+ * IOB_ENOMEM (then free it). */
+int iob__deadlines_init(iob__deadlines *d, const iob_batch *batch);
 void iob__deadlines_free(iob__deadlines *d);
 
 /* Plan for `items` more items of waits of wait_ns (making their list if
@@ -58,9 +60,13 @@ int iob__deadlines_ready(iob__deadlines *d);
 /* Make and plan a queue for every wait batch b's operations can have
  * on a loop (their waits, or their timeouts for a start() kind), before
  * anything starts, so that adding never allocates or fails. 0, or
- * IOB_ENOMEM (then free it). Nothing to time: 0, and d stays empty. */
-struct iob_batch;
-int iob__deadlines_plan(iob__deadlines *d, const struct iob_batch *b);
+ * IOB_ENOMEM (then free it). An open batch plans nothing: each of its
+ * operations reserves its place. */
+int iob__deadlines_plan(iob__deadlines *d, const iob_batch *b);
+
+/* Make room for one more item of a wait of wait_ns, before adding it:
+ * what an open batch does for each operation. 0 or IOB_ENOMEM. */
+int iob__deadlines_reserve(iob__deadlines *d, uint64_t wait_ns);
 
 /* The slow paths of the two below. */
 bool iob__deadlines_add_slow(iob__deadlines *d, iob__dlist *l, uint32_t i);
@@ -94,7 +100,7 @@ static inline bool iob__deadlines_add(iob__deadlines *d, uint32_t i,
       return false;
     }
     if (!l->dense) {
-      d->items[l->write++] = i;
+      l->items[l->write++] = i;
       return false;
     }
   }
@@ -104,7 +110,7 @@ static inline bool iob__deadlines_add(iob__deadlines *d, uint32_t i,
 /* The deadline of list l's first item. */
 static inline uint64_t iob__deadlines_head(const iob__deadlines *d,
                                            const iob__dlist *l) {
-  return d->records[l->head].started_ns + l->wait_ns;
+  return iob__rec(d->batch, l->head)->started_ns + l->wait_ns;
 }
 
 /* The earliest deadline; UINT64_MAX when there is no item. */
@@ -127,7 +133,7 @@ static inline uint32_t iob__deadlines_pop(iob__deadlines *d, uint64_t now) {
   if (l->dense)
     l->head = i == l->tail ? IOB__NO_ITEM : i + 1;
   else
-    l->head = ++l->read < l->write ? d->items[l->read] : IOB__NO_ITEM;
+    l->head = ++l->read < l->write ? l->items[l->read] : IOB__NO_ITEM;
   /* Only the top may be out of order meanwhile, and only while its head
    * is due: iob__deadlines_first() is right whenever nothing is. */
   if (l->head == IOB__NO_ITEM ||

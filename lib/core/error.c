@@ -30,7 +30,8 @@ const char *iob_version(void) {
   X(IOB_ECANCELED, "operation canceled")                                     \
   X(IOB_ETIMEDOUT, "timed out")                                              \
   X(IOB_EPERM, "operation not permitted")                                    \
-  X(IOB_EIO, "input/output error")
+  X(IOB_EIO, "input/output error")                                          \
+  X(IOB_ESHUTDOWN, "shut down or closed: nothing more is taken")
 
 const char *iob_strerror(int err) {
 #define X(code, text)                                                        \

@@ -69,8 +69,10 @@ typedef enum iob__phase {
  * reused; each is followed by the style's part and the kind's state. */
 typedef struct iob__slot {
   iob_op op;
+  const iob_kind *kind; /* the operation's */
   atomic_int stop; /* 0, IOB_ECANCELED or IOB_ETIMEDOUT */
   int status;      /* run()'s status, on a thread */
+  uint32_t number; /* its place among the slots */
   iob__phase phase;
   bool has_outcome; /* message, value or result set */
   char *message;
@@ -84,6 +86,48 @@ typedef struct iob__kept {
   uint64_t value;
   void *result;
 } iob__kept;
+
+/* An operation of an open batch (iob_config.open): what it was submitted
+ * with, its record and what it hands back, in one place. Open batches
+ * keep these in chunks that never move (see iob__chunk()), so a thread
+ * may submit while the loop thread reads earlier ones. */
+typedef struct iob__task {
+  iob_record rec;
+  const iob_kind *kind;
+  const void *target;
+  const void *input; /* the application's, or the kind's copy */
+  void *data;
+  void *state;  /* its op_size bytes, when a slot's room is too small */
+  void *shared; /* its kind's state for (kind, target), once launched */
+  iob__kept kept;
+  uint32_t duration_ms;
+  uint32_t slot; /* its slot while it has one; UINT32_MAX otherwise */
+} iob__task;
+
+/* A kind opened for a batch with one target: its batch_size state. */
+typedef struct iob__opened {
+  const iob_kind *kind;
+  const void *target;
+  void *shared;
+} iob__opened;
+
+/* Chunks: chunk k holds 1024 << k items, so 19 of them hold
+ * IOB_COUNT_MAX, and growing never moves what is there. */
+#define IOB__CHUNK_SHIFT 10
+#define IOB__CHUNKS 20
+#define IOB__SLOT_CHUNK_SHIFT 4
+
+/* The chunk holding item j, and j's place in it (*at). */
+static inline uint32_t iob__chunk(uint32_t j, unsigned shift, uint32_t *at) {
+  uint32_t q = (j >> shift) + 1;
+  uint32_t k = 31 - (uint32_t)__builtin_clz(q);
+  *at = j - (((UINT32_C(1) << k) - 1) << shift);
+  return k;
+}
+
+static inline size_t iob__chunk_size(uint32_t k, unsigned shift) {
+  return (size_t)1 << (k + shift);
+}
 
 typedef enum iob__state {
   IOB__CREATED = 0,
@@ -110,7 +154,9 @@ typedef struct iob__published {
 } iob__published;
 
 struct iob_batch {
-  iob_config config; /* style and kind never NULL */
+  /* Style and kind never NULL. For an open batch, count is how many the
+   * loop thread has taken in (iob__take_submitted()). */
+  iob_config config;
   /* Written by the loop thread (release), read by any (acquire), which
    * then may read loop_thread. */
   _Atomic iob__state state;
@@ -176,7 +222,27 @@ struct iob_batch {
   uint32_t *slot_of; /* operation -> slot, or UINT32_MAX; NULL for run()
                       * on the loop, whose one slot is slot 0 */
 
+  /* The records of the operations the batch was created with, in one
+   * block; an open batch's are in its tasks, until it ends and they are
+   * copied into one block here (iob_batch_records()). */
   iob_record *records;
+  uint32_t first; /* records in that block */
+  bool gathered_failed; /* the copy found no memory */
+
+  /* An open batch (config.open) takes operations until it is closed. */
+  bool open;
+  bool closed_seen; /* the loop thread saw it closed: it may end */
+  bool in_on_op;    /* launches wait until on_op returns */
+  uv_mutex_t submit_lock; /* submitters take turns; never the loop's */
+  atomic_uint submitted;  /* operations submitted, published (release) */
+  atomic_bool closed;     /* no more are taken */
+  size_t state_room;      /* op state a slot holds */
+  iob__task *tasks[IOB__CHUNKS];
+  iob__slot *slot_chunks[IOB__CHUNKS]; /* an open batch's slots */
+  uint32_t free_cap;                   /* room in free_slots */
+  iob__opened *opened; /* kinds opened, with their targets */
+  uint32_t nopened;
+
   /* NULL until an operation hands something back; made then, from any
    * thread (a run() on a thread), hence atomic. */
   _Atomic(iob__kept *) kept;
@@ -218,8 +284,26 @@ static inline uint64_t iob__now(const iob_batch *b) {
 
 /* ---- operations ----------------------------------------------------------- */
 
+/* Operation i of an open batch. */
+static inline iob__task *iob__task_at(const iob_batch *b, uint32_t i) {
+  uint32_t at, k = iob__chunk(i, IOB__CHUNK_SHIFT, &at);
+  return &b->tasks[k][at];
+}
+
+/* Operation i's record. */
+static inline iob_record *iob__rec(const iob_batch *b, uint32_t i) {
+  return i < b->first ? &b->records[i] : &iob__task_at(b, i)->rec;
+}
+
+/* Operation i's kind. */
+static inline const iob_kind *iob__kind_of(const iob_batch *b, uint32_t i) {
+  return b->open ? iob__task_at(b, i)->kind : b->config.kind;
+}
+
 /* The operation's own duration, in ms. */
 static inline uint32_t iob__duration_ms(const iob_batch *b, uint32_t i) {
+  if (b->open)
+    return iob__task_at(b, i)->duration_ms;
   return b->config.durations_ms ? b->config.durations_ms[i]
                                 : (uint32_t)b->config.duration_ms;
 }
@@ -229,16 +313,16 @@ static inline uint64_t iob__timeout_ns(const iob_batch *b) {
   return b->config.timeout_ms * 1000000;
 }
 
-/* Does a kind of the batch's begin its operations with start()? */
-static inline bool iob__is_async(const iob_batch *b) {
-  return b->config.kind->start != NULL;
+/* Does operation i begin with its kind's start()? */
+static inline bool iob__is_async(const iob_batch *b, uint32_t i) {
+  return iob__kind_of(b, i)->start != NULL;
 }
 
 /* How long operation i stays in a loop's timer queue before it ends (a
  * wait, cut short by the timeout) or runs (run() on a loop: due at
  * once). */
 static inline uint64_t iob__wait_ns(const iob_batch *b, uint32_t i) {
-  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+  if (!(iob__kind_of(b, i)->flags & IOB_KIND_WAITS))
     return 0;
   uint64_t d = iob__duration_ms(b, i), t = b->config.timeout_ms;
   return (t != 0 && t < d ? t : d) * 1000000;
@@ -247,7 +331,7 @@ static inline uint64_t iob__wait_ns(const iob_batch *b, uint32_t i) {
 /* Does the timeout end operation i's wait before its duration? */
 static inline bool iob__cut_short(const iob_batch *b, uint32_t i) {
   uint64_t t = b->config.timeout_ms;
-  return (b->config.kind->flags & IOB_KIND_WAITS) && t != 0 &&
+  return (iob__kind_of(b, i)->flags & IOB_KIND_WAITS) && t != 0 &&
          iob__duration_ms(b, i) > t;
 }
 
@@ -283,6 +367,38 @@ void iob__launch_more(iob_batch *b);
 #define iob__batch_of(handle, member)                                         \
   ((iob_batch *)((char *)(handle)-offsetof(iob_batch, member)))
 
+/* ---- open batches (submit.c) -------------------------------------------- */
+
+/* Can `style` run operations of kind k? 0 or the code iob_batch_create()
+ * and iob_batch_submit() return. */
+int iob__check_kind(const iob_kind *k, const iob_style *style);
+
+/* Take in what was submitted and whether the batch is closed (loop
+ * thread; an open batch). */
+void iob__take_submitted(iob_batch *b);
+
+/* Operation i of an open batch settled, or never will run: let go of its
+ * input copy and its own state. */
+void iob__task_release(iob_batch *b, uint32_t i);
+
+/* Free an open batch's tasks, with what they kept. */
+void iob__tasks_free(iob_batch *b);
+
+/* Kind k's state with `target` in batch b (*shared), opened on its first
+ * use; operation i's, into its task. 0 or an error. Loop thread. */
+int iob__kind_open(iob_batch *b, const iob_kind *k, const void *target,
+                   void **shared);
+int iob__kind_ready(iob_batch *b, uint32_t i);
+
+/* Close every kind opened with iob__kind_open(), last first. */
+void iob__kinds_close(iob_batch *b);
+
+/* The kind of every operation of a finished batch; NULL if they mix. */
+const iob_kind *iob__batch_kind(const iob_batch *b);
+
+/* Launch what may launch, or end the batch if everything settled. */
+void iob__end_or_launch(iob_batch *b);
+
 /* ---- sharing (limit.c, group.c) ------------------------------------------- */
 
 /* The batch starts using its shared limit: 0, or IOB_EINVAL when the
@@ -313,8 +429,18 @@ void iob__slots_free(iob_batch *b);
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i);
 
 static inline iob__slot *iob__slot_at(const iob_batch *b, uint32_t k) {
-  return (iob__slot *)(b->slots + (size_t)k * b->slot_stride);
+  if (!b->open)
+    return (iob__slot *)(b->slots + (size_t)k * b->slot_stride);
+  uint32_t at, c = iob__chunk(k, IOB__SLOT_CHUNK_SHIFT, &at);
+  return (iob__slot *)((char *)b->slot_chunks[c] + (size_t)at * b->slot_stride);
 }
+
+/* Does operation i need a slot to run? */
+bool iob__needs_slot(const iob_batch *b, uint32_t i);
+
+/* An open batch: make sure a slot is free for one more operation. 0 or
+ * IOB_ENOMEM. */
+int iob__slots_reserve(iob_batch *b);
 
 static inline void *iob__slot_style(const iob_batch *b, iob__slot *s) {
   return (char *)s + b->slot_style_at;

@@ -19,23 +19,36 @@ static iob__slot *slot_of_op(const iob_op *op) {
   return (iob__slot *)((char *)op - offsetof(iob__slot, op));
 }
 
+bool iob__needs_slot(const iob_batch *b, uint32_t i) {
+  const iob_kind *k = iob__kind_of(b, i);
+  return k->start != NULL || k->run != NULL ||
+         (b->config.style->flags & IOB_STYLE_ON_THREADS);
+}
+
 /* How many slots a run needs: one per operation in flight for a start()
  * kind or a thread style; one for run() on the loop, which runs one at a
- * time; none for a plain wait on the loop. */
+ * time; none for a plain wait on the loop. An open batch makes them as
+ * its operations need them (iob__slots_reserve()). */
 static uint32_t slots_needed(const iob_batch *b) {
   const iob_kind *k = b->config.kind;
+  if (b->open)
+    return 0;
   if (k->start != NULL || (b->config.style->flags & IOB_STYLE_ON_THREADS))
     return b->limit;
   return k->run != NULL ? 1 : 0;
 }
 
+static void set_stride(iob_batch *b) {
+  b->slot_style_at = aligned(sizeof(iob__slot));
+  b->slot_state_at = b->slot_style_at + aligned(b->config.style->slot_size);
+  b->slot_stride = b->slot_state_at + aligned(b->state_room);
+}
+
 int iob__slots_make(iob_batch *b) {
+  set_stride(b);
   uint32_t n = slots_needed(b);
   if (n == 0)
     return 0;
-  b->slot_style_at = aligned(sizeof(iob__slot));
-  b->slot_state_at = b->slot_style_at + aligned(b->config.style->slot_size);
-  b->slot_stride = b->slot_state_at + aligned(b->config.kind->op_size);
   b->slots = calloc(n, b->slot_stride);
   b->free_slots = malloc(n * sizeof(*b->free_slots));
   /* Operation -> slot, for iob_op_done()'s kinds and to cancel one
@@ -52,11 +65,40 @@ int iob__slots_make(iob_batch *b) {
     iob__slots_free(b);
     return IOB_ENOMEM;
   }
-  b->nslots = b->nfree = n;
+  b->nslots = b->nfree = b->free_cap = n;
   for (uint32_t k = 0; k < n; k++) {
     b->free_slots[k] = n - 1 - k; /* slot 0 on top */
+    iob__slot_at(b, k)->number = k;
     atomic_init(&iob__slot_at(b, k)->stop, 0);
   }
+  return 0;
+}
+
+/* An open batch's slots come in chunks, 16 << k each, made as the
+ * operations in flight need them and kept until the batch ends. */
+int iob__slots_reserve(iob_batch *b) {
+  if (b->nfree > 0)
+    return 0;
+  uint32_t at, k = iob__chunk(b->nslots, IOB__SLOT_CHUNK_SHIFT, &at);
+  uint32_t n = (uint32_t)iob__chunk_size(k, IOB__SLOT_CHUNK_SHIFT);
+  if (b->free_cap < b->nslots + n) {
+    uint32_t *stack =
+        realloc(b->free_slots, (b->nslots + n) * sizeof(*stack));
+    if (stack == NULL)
+      return IOB_ENOMEM;
+    b->free_slots = stack;
+    b->free_cap = b->nslots + n;
+  }
+  if ((b->slot_chunks[k] = calloc(n, b->slot_stride)) == NULL)
+    return IOB_ENOMEM;
+  for (uint32_t j = n; j-- > 0;) {
+    uint32_t number = b->nslots + j;
+    iob__slot *s = iob__slot_at(b, number);
+    s->number = number;
+    atomic_init(&s->stop, 0);
+    b->free_slots[b->nfree++] = number; /* the lowest on top */
+  }
+  b->nslots += n;
   return 0;
 }
 
@@ -64,18 +106,35 @@ void iob__slots_free(iob_batch *b) {
   free(b->slots);
   free(b->free_slots);
   free(b->slot_of);
+  for (uint32_t k = 0; k < IOB__CHUNKS; k++) {
+    free(b->slot_chunks[k]);
+    b->slot_chunks[k] = NULL;
+  }
   b->slots = NULL;
   b->free_slots = b->slot_of = NULL;
-  b->nslots = b->nfree = 0;
+  b->nslots = b->nfree = b->free_cap = 0;
 }
 
 void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
-  size_t op_size = b->config.kind->op_size;
+  const iob_kind *kind = iob__kind_of(b, i);
+  size_t op_size = kind->op_size;
   void *state = op_size ? (char *)s + b->slot_state_at : NULL;
+  const void *target = b->config.target, *input = NULL;
+  void *data = NULL, *shared = b->kind_shared;
+  if (b->open) {
+    iob__task *t = iob__task_at(b, i);
+    if (t->state != NULL) /* larger than a slot holds: its own */
+      state = t->state;
+    target = t->target;
+    input = t->input;
+    data = t->data;
+    shared = t->shared;
+  }
   if (state != NULL)
     memset(state, 0, op_size);
-  s->op = (iob_op){b, b->config.target, state, i, iob__duration_ms(b, i),
-                   b->kind_shared};
+  s->op = (iob_op){b, target, state, i, iob__duration_ms(b, i), shared,
+                   input, data};
+  s->kind = kind;
   atomic_store_explicit(&s->stop, 0, memory_order_relaxed);
   s->status = 0;
   s->has_outcome = false;
@@ -88,15 +147,18 @@ iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
   uint32_t k = b->free_slots[--b->nfree];
   iob__slot *s = iob__slot_at(b, k);
   iob__slot_prepare(b, s, i);
-  if (b->slot_of != NULL)
+  if (b->open)
+    iob__task_at(b, i)->slot = k;
+  else if (b->slot_of != NULL)
     b->slot_of[i] = k;
   return s;
 }
 
 iob__slot *iob__slot_find(const iob_batch *b, uint32_t i) {
-  if (b->slot_of == NULL || b->slot_of[i] == NONE)
-    return NULL;
-  return iob__slot_at(b, b->slot_of[i]);
+  uint32_t k = b->open ? iob__task_at(b, i)->slot
+               : b->slot_of != NULL ? b->slot_of[i]
+                                    : NONE;
+  return k == NONE ? NULL : iob__slot_at(b, k);
 }
 
 /* Make room to keep what operations hand back, once: the first
@@ -104,8 +166,8 @@ iob__slot *iob__slot_find(const iob_batch *b, uint32_t i) {
  * running out of memory shows there, while the kind still holds what it
  * handed (and keep() below cannot fail). */
 static int make_room_to_keep(iob_batch *b) {
-  if (atomic_load_explicit(&b->kept, memory_order_acquire) != NULL)
-    return 0;
+  if (b->open || atomic_load_explicit(&b->kept, memory_order_acquire) != NULL)
+    return 0; /* an open batch keeps them in its tasks */
   iob__kept *kept = calloc(b->config.count, sizeof(*kept));
   if (kept == NULL)
     return IOB_ENOMEM;
@@ -117,21 +179,28 @@ static int make_room_to_keep(iob_batch *b) {
 
 /* Keep what operation i handed back, in the room made for it. */
 static void keep(iob_batch *b, iob__slot *s) {
+  iob__kept k = {s->message, s->value, s->result};
+  if (b->open) {
+    iob__task_at(b, s->op.index)->kept = k;
+    return;
+  }
   iob__kept *kept = atomic_load_explicit(&b->kept, memory_order_acquire);
-  kept[s->op.index] = (iob__kept){s->message, s->value, s->result};
+  kept[s->op.index] = k;
 }
 
 void iob__slot_release(iob_batch *b, iob__slot *s) {
   s->phase = IOB__FREE;
-  if (b->slot_of != NULL)
+  if (b->open)
+    iob__task_at(b, s->op.index)->slot = NONE;
+  else if (b->slot_of != NULL)
     b->slot_of[s->op.index] = NONE;
-  b->free_slots[b->nfree++] =
-      (uint32_t)((size_t)((char *)s - b->slots) / b->slot_stride);
+  b->free_slots[b->nfree++] = s->number;
 }
 
 void iob__slot_close(iob_batch *b, iob__slot *s) {
-  if (b->config.kind->cleanup != NULL)
-    b->config.kind->cleanup(&s->op);
+  (void)b;
+  if (s->kind->cleanup != NULL)
+    s->kind->cleanup(&s->op);
   if (s->has_outcome)
     keep(b, s);
 }
@@ -151,13 +220,14 @@ void iob__slot_stop(iob_batch *b, iob__slot *s, int why) {
   if (!atomic_compare_exchange_strong(&s->stop, &none, why))
     return; /* told already */
   /* Still inside its start(): the style calls stop() once it returns. */
-  if (s->phase == IOB__STARTED && b->config.kind->stop != NULL)
-    b->config.kind->stop(&s->op);
+  (void)b;
+  if (s->phase == IOB__STARTED && s->kind->stop != NULL)
+    s->kind->stop(&s->op);
 }
 
 int iob__slot_run(iob_batch *b, iob__slot *s) {
-  iob_record *r = &b->records[s->op.index];
-  const iob_kind *k = b->config.kind;
+  iob_record *r = iob__rec(b, s->op.index);
+  const iob_kind *k = s->kind;
   r->worker = iob__thread_number();
   r->started_ns = iob__now(b);
   int status = 0;
@@ -195,7 +265,7 @@ int iob_op_done(iob_op *op, int status) {
   if (s->phase != IOB__STARTING && s->phase != IOB__STARTED)
     return IOB_EINVAL;
   iob__stamp_fresh(b); /* called from the kind's own callbacks */
-  b->records[op->index].finished_ns = iob__stamp(b);
+  iob__rec(b, op->index)->finished_ns = iob__stamp(b);
   if (s->phase == IOB__STARTING)
     s->phase = IOB__STARTED; /* settled inside start(): as if returned */
   iob__slot_settle(b, s, status);
@@ -249,7 +319,7 @@ int64_t iob_op_remaining_ms(const iob_op *op) {
   uint64_t now = iob__now(b);
   int64_t left = -1;
   if (b->config.timeout_ms != 0)
-    left = ms_left(now - b->records[op->index].started_ns, iob__timeout_ns(b));
+    left = ms_left(now - iob__rec(b, op->index)->started_ns, iob__timeout_ns(b));
   if (b->config.deadline_ms != 0) { /* the batch's, counted from its start */
     int64_t batch_left = ms_left(now, b->config.deadline_ms * 1000000);
     if (left < 0 || batch_left < left)
@@ -267,7 +337,7 @@ int iob_op_stopping(const iob_op *op) {
    * learns of its timeout here, from its own start time. */
   uint64_t timeout = iob__timeout_ns(op->batch);
   if (stop == 0 && s->phase == IOB__RUNNING && timeout != 0 &&
-      iob__now(op->batch) - op->batch->records[op->index].started_ns >
+      iob__now(op->batch) - iob__rec(op->batch, op->index)->started_ns >
           timeout)
     return IOB_ETIMEDOUT;
   return stop;

@@ -7,6 +7,10 @@ static void on_done(iob_batch *batch, int status) {
 }
 
 int iob_run(iob_batch **batch, const iob_config *config) {
+  if (batch != NULL && config != NULL && config->open) {
+    *batch = NULL;
+    return IOB_EINVAL; /* it would wait for a close that cannot come */
+  }
   int err = iob_batch_create(batch, config);
   if (err != 0)
     return err;

@@ -723,24 +723,25 @@ static int http_check(const iob_config *c) {
   return c->target != NULL ? 0 : IOB_EINVAL;
 }
 
-static int http_open(iob_batch *batch, void *arg) {
+static int http_open(iob_batch *batch, const void *target, void *arg) {
   shared *s = arg;
   bool threads = iob_style_flags(iob_batch_style(batch)) & IOB_STYLE_ON_THREADS;
   int err = threads ? share_open(s) : glue_open(s, batch);
   if (err != 0)
     share_close(s);
   else
-    iob__target_hold(batch);
+    iob__target_hold(target);
   return err;
 }
 
-static void http_close(iob_batch *batch, void *arg) {
+static void http_close(iob_batch *batch, const void *target, void *arg) {
+  (void)batch;
   shared *s = arg;
   if (s->g != NULL)
     glue_close(s->g);
   s->g = NULL;
   share_close(s);
-  iob__target_release(batch); /* last: nothing reads the target after */
+  iob__target_release(target); /* last: nothing reads the target after */
 }
 
 static void free_result(void *r) { free(r); }

@@ -127,16 +127,18 @@ static int pg_check(const iob_config *config) {
 
 /* ---- a batch's pool of connections ----------------------------------------- */
 
-static int pool_open(iob_batch *batch, void *shared) {
+static int pool_open(iob_batch *batch, const void *target, void *shared) {
+  (void)batch;
   pg_pool *p = shared;
   if (uv_mutex_init(&p->lock) != 0)
     return IOB_ENOMEM;
   p->made = true;
-  iob__target_hold(batch);
+  iob__target_hold(target);
   return 0;
 }
 
-static void pool_close(iob_batch *batch, void *shared) {
+static void pool_close(iob_batch *batch, const void *target, void *shared) {
+  (void)batch;
   pg_pool *p = shared;
   if (!p->made)
     return;
@@ -145,7 +147,7 @@ static void pool_close(iob_batch *batch, void *shared) {
   free(p->idle);
   uv_mutex_destroy(&p->lock);
   *p = (pg_pool){0};
-  iob__target_release(batch); /* last: nothing reads the target after */
+  iob__target_release(target); /* last: nothing reads the target after */
 }
 
 /* An idle connection of the batch's, or NULL: connect anew. */

@@ -1,6 +1,7 @@
 /* What every built-in target (iob_tcp_target, iob_file_target,
  * iob_http_target, iob_pg_target) begins with: the count of its users,
- * the batches running with it. Destroying a target in use is refused
+ * the batches running with it (an open batch counts once for each target
+ * its operations name). Destroying a target in use is refused
  * with IOB_EBUSY, the rule limits, groups and worker pools follow, where
  * it was a use after free. A kind counts a batch in its open() and lets
  * it go in its close(): under iob_style_loops, once per loop, balanced
@@ -19,18 +20,20 @@ typedef struct iob__users {
   atomic_uint n;
 } iob__users;
 
-/* The count at the start of batch b's target (the config's target is
- * const to the batch; the count is the one part that changes). */
-static inline iob__users *iob__users_of(iob_batch *b) {
-  return (iob__users *)(uintptr_t)iob_batch_config(b)->target;
+/* The count at the start of a target (const to the batches that use
+ * it; the count is the one part that changes). */
+static inline iob__users *iob__users_of(const void *target) {
+  return (iob__users *)(uintptr_t)target;
 }
 
-static inline void iob__target_hold(iob_batch *b) {
-  atomic_fetch_add_explicit(&iob__users_of(b)->n, 1, memory_order_relaxed);
+static inline void iob__target_hold(const void *target) {
+  atomic_fetch_add_explicit(&iob__users_of(target)->n, 1,
+                            memory_order_relaxed);
 }
 
-static inline void iob__target_release(iob_batch *b) {
-  atomic_fetch_sub_explicit(&iob__users_of(b)->n, 1, memory_order_release);
+static inline void iob__target_release(const void *target) {
+  atomic_fetch_sub_explicit(&iob__users_of(target)->n, 1,
+                            memory_order_release);
 }
 
 static inline bool iob__target_in_use(iob__users *u) {
@@ -50,15 +53,19 @@ static inline int iob__target_destroy(void *target,
 }
 
 /* open() and close() for a kind that shares nothing else per batch. */
-static inline int iob__target_open(iob_batch *b, void *shared) {
+static inline int iob__target_open(iob_batch *b, const void *target,
+                                   void *shared) {
+  (void)b;
   (void)shared;
-  iob__target_hold(b);
+  iob__target_hold(target);
   return 0;
 }
 
-static inline void iob__target_close(iob_batch *b, void *shared) {
+static inline void iob__target_close(iob_batch *b, const void *target,
+                                     void *shared) {
+  (void)b;
   (void)shared;
-  iob__target_release(b);
+  iob__target_release(target);
 }
 
 #endif /* IOB_OPS_TARGET_H */

@@ -25,6 +25,7 @@ typedef struct loop_state {
 } loop_state;
 
 static void on_timer(uv_timer_t *timer);
+static bool queue_wait(iob_batch *b, loop_state *s, uint32_t i);
 
 /* Sleep until the earliest deadline, unless already set to wake by then. */
 static void arm(iob_batch *b, loop_state *s) {
@@ -45,35 +46,33 @@ static void arm(iob_batch *b, loop_state *s) {
 static void start_async(iob_batch *b, loop_state *s, uint32_t i) {
   iob__slot *slot = iob__slot_take(b, i);
   slot->phase = IOB__STARTING;
-  int err = iob__kind_status(b->config.kind->start(&slot->op));
+  int err = iob__kind_status(slot->kind->start(&slot->op));
   if (slot->phase != IOB__STARTING)
     return; /* it settled inside start() */
   if (err != 0) {
-    b->records[i].finished_ns = iob__stamp(b);
+    iob__rec(b, i)->finished_ns = iob__stamp(b);
     iob__slot_settle(b, slot, err);
     return;
   }
   slot->phase = IOB__STARTED;
   if (atomic_load(&slot->stop) != 0) { /* cancelled from inside start() */
-    if (b->config.kind->stop != NULL)
-      b->config.kind->stop(&slot->op);
+    if (slot->kind->stop != NULL)
+      slot->kind->stop(&slot->op);
     return;
   }
-  if (b->config.timeout_ms != 0) {
-    iob__deadlines_add(&s->queue, i, iob__timeout_ns(b));
-    if (!s->in_timer)
-      arm(b, s);
-  }
+  if (b->config.timeout_ms != 0 &&
+      iob__deadlines_add(&s->queue, i, iob__timeout_ns(b)) && !s->in_timer)
+    arm(b, s);
 }
 
 /* run() on the loop thread, blocking it. */
 static void run_here(iob_batch *b, uint32_t i) {
   iob__slot *slot = iob__slot_take(b, i);
-  iob_record *r = &b->records[i];
+  iob_record *r = iob__rec(b, i);
   slot->phase = IOB__RUNNING;
-  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+  if (!(slot->kind->flags & IOB_KIND_WAITS))
     r->started_ns = iob__now(b); /* a wait before it counts as its run */
-  int status = iob__kind_status(b->config.kind->run(&slot->op));
+  int status = iob__kind_status(slot->kind->run(&slot->op));
   r->finished_ns = iob__now(b);
   iob__slot_settle(b, slot, iob__late(b, i, status));
 }
@@ -81,19 +80,19 @@ static void run_here(iob_batch *b, uint32_t i) {
 /* Operation i's time in the queue is over. Returns true if it ran on
  * the loop: one of those a callback. */
 static bool due(iob_batch *b, uint32_t i) {
-  if (b->records[i].status != IOB__IN_FLIGHT)
+  if (iob__rec(b, i)->status != IOB__IN_FLIGHT)
     return false; /* cancelled alone while it waited */
-  if (iob__is_async(b)) { /* its timeout, unless it settled already */
+  if (iob__is_async(b, i)) { /* its timeout, unless it settled already */
     iob__slot *slot = iob__slot_find(b, i);
     if (slot != NULL && slot->phase == IOB__STARTED)
       iob__slot_stop(b, slot, IOB_ETIMEDOUT);
     return false;
   }
-  if (!iob__cut_short(b, i) && b->config.kind->run != NULL) {
+  if (!iob__cut_short(b, i) && iob__kind_of(b, i)->run != NULL) {
     run_here(b, i);
     return true;
   }
-  b->records[i].finished_ns = iob__stamp(b);
+  iob__rec(b, i)->finished_ns = iob__stamp(b);
   iob__settle(b, i, iob__cut_short(b, i) ? IOB_ETIMEDOUT : 0);
   return false;
 }
@@ -127,10 +126,12 @@ static void on_timer(uv_timer_t *timer) {
   /* Operations launched by the ones that ended start their wait now. */
   iob__stamp_fresh(b);
   for (uint32_t i = s->pending; i < s->pending_end; i++) {
-    if (b->records[i].status != IOB__IN_FLIGHT)
-      continue; /* cancelled alone meanwhile */
-    b->records[i].started_ns = iob__stamp(b);
-    iob__deadlines_add(&s->queue, i, iob__wait_ns(b, i));
+    if (iob__rec(b, i)->status != IOB__IN_FLIGHT || iob__is_async(b, i))
+      continue; /* cancelled alone meanwhile, or started already */
+    iob__rec(b, i)->started_ns = iob__stamp(b);
+    queue_wait(b, s, i);
+    if (b->ended)
+      return;
   }
   s->pending = s->pending_end = 0;
   arm(b, s);
@@ -149,27 +150,51 @@ static int loop_start(iob_batch *b) {
   return 0;
 }
 
+/* Put waiting operation i in the queue, for its wait; true if that made
+ * a new earliest deadline. An open batch's queue grows first (a batch of
+ * fixed count planned it all); without the memory, the operation settles
+ * with IOB_ENOMEM. */
+static bool queue_wait(iob_batch *b, loop_state *s, uint32_t i) {
+  uint64_t wait = iob__wait_ns(b, i);
+  int err = b->open ? iob__deadlines_reserve(&s->queue, wait) : 0;
+  if (err == 0)
+    return iob__deadlines_add(&s->queue, i, wait);
+  iob__rec(b, i)->finished_ns = iob__stamp(b);
+  iob__settle(b, i, err);
+  return false;
+}
+
 static void loop_launch(iob_batch *b, uint32_t i) {
   loop_state *s = b->style_state;
-  b->records[i].started_ns = b->records[i].queued_ns;
-  if (iob__is_async(b)) {
+  iob_record *r = iob__rec(b, i);
+  r->started_ns = r->queued_ns;
+  if (iob__is_async(b, i)) {
+    /* Its timeout's place, before start(): nothing else may then fail. */
+    int err = b->open && b->config.timeout_ms != 0
+                  ? iob__deadlines_reserve(&s->queue, iob__timeout_ns(b))
+                  : 0;
+    if (err != 0) {
+      r->finished_ns = r->started_ns;
+      iob__settle(b, i, err);
+      return;
+    }
     start_async(b, s, i);
   } else if (s->in_timer) {
     /* Launches come in the order of their numbers: a range. */
     if (s->pending == s->pending_end)
       s->pending = i;
     s->pending_end = i + 1;
-  } else if (iob__deadlines_add(&s->queue, i, iob__wait_ns(b, i))) {
+  } else if (queue_wait(b, s, i)) {
     arm(b, s);
   }
 }
 
 /* Settle operation i, waiting, as cancelled; true if the batch ended. */
 static bool cancel_one(iob_batch *b, uint32_t i, uint64_t now) {
-  iob_record *r = &b->records[i];
-  if (r->status != IOB__IN_FLIGHT)
-    return false; /* cancelled alone before */
-  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+  iob_record *r = iob__rec(b, i);
+  if (r->status != IOB__IN_FLIGHT || iob__is_async(b, i))
+    return false; /* cancelled alone before; or the core's to stop */
+  if (!(iob__kind_of(b, i)->flags & IOB_KIND_WAITS))
     r->started_ns = now; /* due to run, it never ran */
   r->finished_ns = now;
   iob__settle(b, i, IOB_ECANCELED);
@@ -183,8 +208,8 @@ static void loop_cancel(iob_batch *b) {
   loop_state *s = b->style_state;
   uv_timer_stop(&b->timer);
   s->armed = UINT64_MAX;
-  if (iob__is_async(b))
-    return;
+  if (!b->open && iob__is_async(b, 0))
+    return; /* timeouts only */
   uint64_t now = iob__stamp(b);
   uint32_t from = s->pending, to = s->pending_end, i;
   s->pending = s->pending_end = 0;

@@ -227,7 +227,7 @@ static void stop_job(shard *sh, iob__slot *s, int why) {
 /* Operation i, waiting in the queue, settles as cancelled now; when its
  * deadline comes out of the queue, it is skipped. */
 static void cancel_waiting(shard *sh, uint32_t i) {
-  iob_record *r = &sh->b->records[i];
+  iob_record *r = iob__rec(sh->b, i);
   uint64_t now = stamp(sh);
   if (!(sh->b->config.kind->flags & IOB_KIND_WAITS))
     r->started_ns = now; /* due to run, it never ran */
@@ -265,7 +265,7 @@ static void start_job(shard *sh, uint32_t i) {
   if (job->phase == JOB_SETTLED)
     return; /* inside start(); it waits in `done` until this returns */
   if (err != 0) {
-    b->records[i].finished_ns = stamp(sh);
+    iob__rec(b, i)->finished_ns = stamp(sh);
     settle_job(sh, s, err, false);
     return;
   }
@@ -285,7 +285,7 @@ static void run_job(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
   loops_state *st = b->style_state;
   iob__slot *s = sh->run_slot;
-  iob_record *r = &b->records[i];
+  iob_record *r = iob__rec(b, i);
   iob__slot_prepare(b, s, i);
   s->op.shared = sh->kind_shared;
   s->phase = IOB__RUNNING;
@@ -311,7 +311,7 @@ static bool due(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
   if (sh->hops[i].status != IOB__IN_FLIGHT)
     return false; /* settled already: cancelled alone, or done */
-  if (iob__is_async(b)) { /* its timeout */
+  if (iob__is_async(b, 0)) { /* its timeout */
     iob__slot *s = iob__slot_find(b, i);
     stop_job(sh, s, IOB_ETIMEDOUT);
     return false;
@@ -320,7 +320,7 @@ static bool due(shard *sh, uint32_t i) {
     run_job(sh, i);
     return true;
   }
-  b->records[i].finished_ns = stamp(sh);
+  iob__rec(b, i)->finished_ns = stamp(sh);
   give_back(sh, i, iob__cut_short(b, i) ? IOB_ETIMEDOUT : 0);
   return false;
 }
@@ -362,11 +362,11 @@ static void on_timer(uv_timer_t *timer) {
 /* Take what the inbox held: each operation begins. */
 static void take(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
-  bool async = iob__is_async(b);
+  bool async = iob__is_async(b, 0);
   while (i != NONE) {
     uint32_t next = sh->hops[i].next;
     sh->hops[i].status = IOB__IN_FLIGHT;
-    b->records[i].started_ns = stamp(sh);
+    iob__rec(b, i)->started_ns = stamp(sh);
     if (sh->cancelling)
       cancel_waiting(sh, i);
     else if (async)
@@ -385,7 +385,7 @@ static void cancel_all(shard *sh) {
   uv_timer_stop(&sh->timer);
   sh->armed = UINT64_MAX;
   iob_batch *b = sh->b;
-  if (!iob__is_async(b)) {
+  if (!iob__is_async(b, 0)) {
     uint32_t i;
     while ((i = iob__deadlines_pop(&sh->queue, UINT64_MAX)) != IOB__NO_ITEM)
       if (sh->hops[i].status == IOB__IN_FLIGHT)
@@ -417,7 +417,7 @@ static void stop_asked(shard *sh, uint32_t i) {
     uint32_t next = sh->hops[i].stop_next;
     if (sh->hops[i].status != IOB__IN_FLIGHT) {
       /* settled already */
-    } else if (iob__is_async(b)) {
+    } else if (iob__is_async(b, 0)) {
       stop_job(sh, iob__slot_find(b, i), IOB_ECANCELED);
     } else {
       cancel_waiting(sh, i);
@@ -448,7 +448,7 @@ static void shard_close(shard *sh) {
   if (closed)
     return; /* told twice */
   if (sh->opened && k->close != NULL)
-    k->close(sh->b, sh->kind_shared);
+    k->close(sh->b, sh->b->config.target, sh->kind_shared);
   uv_walk(&sh->loop, close_walk, NULL); /* the wake-up and timer too */
 }
 
@@ -502,14 +502,14 @@ static int shard_open(shard *sh) {
   iob_batch *b = sh->b;
   const iob_kind *k = b->config.kind;
   int err = iob__deadlines_plan(&sh->queue, b);
-  if (err == 0 && !iob__is_async(b) && k->run != NULL &&
+  if (err == 0 && !iob__is_async(b, 0) && k->run != NULL &&
       (sh->run_slot = calloc(1, b->slot_stride)) == NULL)
     err = IOB_ENOMEM;
   if (err == 0 && k->batch_size != 0 &&
       (sh->kind_shared = calloc(1, k->batch_size)) == NULL)
     err = IOB_ENOMEM;
   if (err == 0 && k->open != NULL)
-    err = k->open(b, sh->kind_shared);
+    err = k->open(b, b->config.target, sh->kind_shared);
   return err;
 }
 
@@ -665,8 +665,8 @@ static void loops_launch(iob_batch *b, uint32_t i) {
   loops_state *st = b->style_state;
   shard *sh = pick(st);
   sh->in_flight++;
-  b->records[i].worker = sh->number;
-  if (iob__is_async(b)) {
+  iob__rec(b, i)->worker = sh->number;
+  if (iob__is_async(b, 0)) {
     iob__slot *s = iob__slot_take(b, i);
     s->phase = IOB__RUNNING; /* to the core: on another thread */
     *(loops_job *)iob__slot_style(b, s) = (loops_job){.phase = JOB_NEW};
@@ -697,7 +697,7 @@ static void loops_wakeup(iob_batch *b) {
       if (sh->taken.head == NONE)
         sh->taken.tail = NONE;
       sh->in_flight--;
-      if (iob__is_async(b))
+      if (iob__is_async(b, 0))
         iob__slot_release(b, iob__slot_find(b, i));
       iob__settle(b, i, st->hops[i].status);
     }
@@ -731,8 +731,8 @@ static shard *shard_of(loops_state *st, uint32_t worker) {
 static void loops_cancel_op(iob_batch *b, uint32_t i, iob__slot *s) {
   (void)s;
   loops_state *st = b->style_state;
-  shard *sh = shard_of(st, b->records[i].worker);
-  b->records[i].status = IOB__STOPPING; /* asked once */
+  shard *sh = shard_of(st, iob__rec(b, i)->worker);
+  iob__rec(b, i)->status = IOB__STOPPING; /* asked once */
   uv_mutex_lock(&sh->lock);
   st->hops[i].stop_next = NONE;
   bool wake = sh->stops.head == NONE;
@@ -758,13 +758,13 @@ static int loops_op_done(iob_batch *b, iob__slot *s, int status) {
   shard *sh = here;
   /* Its own loop's thread only: the batch's loop thread wrote worker
    * before handing the operation over, and changes it no more. */
-  if (sh == NULL || sh->b != b || b->records[s->op.index].worker != sh->number)
+  if (sh == NULL || sh->b != b || iob__rec(b, s->op.index)->worker != sh->number)
     return IOB_EPERM;
   loops_job *job = iob__slot_style(b, s);
   if (job->phase != JOB_STARTING && job->phase != JOB_STARTED)
     return IOB_EINVAL;
   stamp_fresh(sh); /* called from the kind's own callbacks */
-  b->records[s->op.index].finished_ns = stamp(sh);
+  iob__rec(b, s->op.index)->finished_ns = stamp(sh);
   settle_job(sh, s, status, true);
   return 0;
 }

@@ -98,7 +98,7 @@ static void on_after_work(uv_work_t *req, int status) {
   job->queued = false;
   if (status == UV_ECANCELED) {
     /* Taken off the queue before a thread picked it up. */
-    iob_record *r = &b->records[job->slot->op.index];
+    iob_record *r = iob__rec(b, job->slot->op.index);
     r->started_ns = r->finished_ns = iob__stamp(b);
     r->worker = 0;
   }

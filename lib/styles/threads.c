@@ -78,16 +78,16 @@ static void refused(iob_batch *b, iob__slot *slot, int err) {
     iob__op_unlaunch(b, i, s->running); /* run on with what we have */
     return;
   }
-  iob_record *r = &b->records[i];
+  iob_record *r = iob__rec(b, i);
   r->started_ns = r->finished_ns = iob__stamp(b);
   iob__batch_fail(b, IOB_EAGAIN);
   iob__slot_settle(b, slot, err);
 }
 
-static size_t stack_size(const iob_batch *b) {
+static size_t stack_size(const iob_batch *b, const iob_kind *kind) {
   size_t size = b->config.thread_stack_size ? b->config.thread_stack_size
                                             : STACK_DEFAULT;
-  return size > b->config.kind->stack_size ? size : b->config.kind->stack_size;
+  return size > kind->stack_size ? size : kind->stack_size;
 }
 
 static void threads_launch(iob_batch *b, uint32_t i) {
@@ -98,7 +98,7 @@ static void threads_launch(iob_batch *b, uint32_t i) {
   *job = (thread_job){.batch = b, .slot = slot};
   uv_thread_options_t options = {
       .flags = UV_THREAD_HAS_STACK_SIZE,
-      .stack_size = stack_size(b),
+      .stack_size = stack_size(b, slot->kind),
   };
   int err = options.stack_size > IOB__STACK_MAX
                 ? IOB_EAGAIN

@@ -210,7 +210,7 @@ uint32_t iob_workers_threads(const iob_workers *workers) {
 static uint32_t private_threads(const iob_batch *b) {
   uint32_t n = b->config.max_in_flight ? b->config.max_in_flight
                                        : IOB_WORKERS_DEFAULT;
-  if (n > b->config.count)
+  if (n > b->config.count && !b->open) /* an open batch's may grow */
     n = b->config.count;
   return n < IOB_WORKERS_MAX ? n : IOB_WORKERS_MAX;
 }
@@ -257,6 +257,13 @@ static int workers_start(iob_batch *b) {
 
 static void workers_launch(iob_batch *b, uint32_t i) {
   workers_state *s = b->style_state;
+  if (iob__kind_of(b, i)->stack_size > s->pool->stack_size) {
+    /* Submitted to an open batch: a kind whose stack its pool lacks. */
+    iob_record *r = iob__rec(b, i);
+    r->started_ns = r->finished_ns = r->queued_ns;
+    iob__settle(b, i, IOB_ENOTSUP);
+    return;
+  }
   iob__slot *slot = iob__slot_take(b, i);
   workers_job *job = iob__slot_style(b, slot);
   slot->phase = IOB__RUNNING;
@@ -290,7 +297,7 @@ static void workers_wakeup(iob_batch *b) {
 /* A job taken off the queue never ran: it starts and ends now, on no
  * thread, as pool.c records a job libuv's pool gave back. */
 static void settle_unrun(iob_batch *b, workers_job *job) {
-  iob_record *r = &b->records[job->slot->op.index];
+  iob_record *r = iob__rec(b, job->slot->op.index);
   r->started_ns = r->finished_ns = iob__stamp(b);
   r->worker = 0;
   iob__slot_settle(b, job->slot, IOB_ECANCELED);
@@ -324,7 +331,7 @@ static void workers_cancel(iob_batch *b) {
   uint64_t now = iob__stamp(b);
   workers_job *last = taken;
   for (workers_job *job = taken; job != NULL; job = job->next_done) {
-    iob_record *r = &b->records[job->slot->op.index];
+    iob_record *r = iob__rec(b, job->slot->op.index);
     r->started_ns = r->finished_ns = now; /* it never ran, on no thread */
     r->worker = 0;
     job->slot->status = IOB_ECANCELED;

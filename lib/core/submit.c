@@ -1,0 +1,231 @@
+/* Open batches: operations submitted one at a time, from any thread,
+ * before and while the batch runs, until it is closed.
+ *
+ * A submitter writes the operation into the next place of the batch's
+ * tasks under the submitters' lock, then publishes the new count
+ * (release); the loop thread takes in what was published
+ * (iob__take_submitted(), acquire) and never touches a place past it, so
+ * the two never share a task, and the chunks never move. Submitters wait
+ * only for each other, for as long as a copy takes; never for the loop. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void iob_task_init(iob_task *task) {
+  if (task != NULL)
+    *task = (iob_task){.kind = &iob_kind_wait};
+}
+
+/* Can the batch's style run operations of kind k? The checks
+ * iob_batch_create() makes of a config's kind. */
+int iob__check_kind(const iob_kind *k, const iob_style *style) {
+  bool waits = k->flags & IOB_KIND_WAITS;
+  if (k->name == NULL || (!waits && k->start == NULL && k->run == NULL))
+    return IOB_EINVAL; /* nothing to run */
+  if (k->op_size > IOB_OP_SIZE_MAX || k->batch_size > IOB_OP_SIZE_MAX)
+    return IOB_ERANGE;
+  if (waits && k->start != NULL)
+    return IOB_EINVAL; /* the wait is iobound's: the rest runs in run() */
+  if ((style->flags & IOB_STYLE_ON_THREADS) && !waits && k->run == NULL)
+    return IOB_ENOTSUP; /* a thread can only block */
+  return 0;
+}
+
+/* The place of operation i, making its chunk if it is the first there.
+ * Under the submitters' lock. */
+static iob__task *place(iob_batch *b, uint32_t i) {
+  uint32_t at, k = iob__chunk(i, IOB__CHUNK_SHIFT, &at);
+  if (b->tasks[k] == NULL &&
+      (b->tasks[k] = calloc(iob__chunk_size(k, IOB__CHUNK_SHIFT),
+                            sizeof(iob__task))) == NULL)
+    return NULL;
+  return &b->tasks[k][at];
+}
+
+/* Is the calling thread the running batch's loop thread? */
+static bool on_loop(const iob_batch *b) {
+  uv_thread_t self = uv_thread_self();
+  return atomic_load_explicit(&b->state, memory_order_acquire) ==
+             IOB__ACTIVE &&
+         uv_thread_equal(&self, &b->loop_thread);
+}
+
+/* Check a task as iob_batch_create() checks a config: the style can run
+ * its kind, and the kind's check() takes its target and duration. */
+static int check_task(const iob_batch *b, const iob_task *t) {
+  if (t->kind == NULL)
+    return IOB_EINVAL;
+  int err = iob__check_kind(t->kind, b->config.style);
+  if (err != 0)
+    return err;
+  if (t->input != NULL && !(t->kind->flags & IOB_KIND_INPUT) &&
+      t->kind->input_copy == NULL)
+    return IOB_EINVAL; /* it would never be read */
+  if (t->kind->check == NULL)
+    return 0;
+  iob_config c = b->config; /* style, limits, timeout as they are */
+  c.kind = t->kind;
+  c.target = t->target;
+  c.count = 1;
+  c.duration_ms = t->duration_ms;
+  c.durations_ms = NULL;
+  return t->kind->check(&c);
+}
+
+/* Fill place t with task `in`: its input copied if the kind copies, its
+ * state made if a slot cannot hold it. 0, or an error with nothing
+ * kept. */
+static int fill(const iob_batch *b, iob__task *t, const iob_task *in) {
+  const iob_kind *k = in->kind;
+  void *input = (void *)(uintptr_t)in->input, *state = NULL;
+  if (k->input_copy != NULL && in->input != NULL) {
+    int err = k->input_copy(in->input, &input);
+    if (err != 0)
+      return iob__kind_status(err) != 0 ? iob__kind_status(err) : IOB_EINVAL;
+  }
+  if (k->op_size > b->state_room && (state = malloc(k->op_size)) == NULL) {
+    if (k->input_copy != NULL && in->input != NULL && k->input_free != NULL)
+      k->input_free(input);
+    return IOB_ENOMEM;
+  }
+  *t = (iob__task){.kind = k,
+                   .target = in->target,
+                   .input = input,
+                   .data = in->data,
+                   .state = state,
+                   .duration_ms = in->duration_ms,
+                   .slot = UINT32_MAX};
+  return 0;
+}
+
+/* Add a task under the lock: its index, or an error. */
+static int add(iob_batch *b, const iob_task *task) {
+  if (atomic_load_explicit(&b->closed, memory_order_relaxed))
+    return IOB_ESHUTDOWN;
+  uint32_t i = atomic_load_explicit(&b->submitted, memory_order_relaxed);
+  if (i >= IOB_COUNT_MAX)
+    return IOB_E2BIG;
+  iob__task *t = place(b, i);
+  if (t == NULL)
+    return IOB_ENOMEM;
+  int err = fill(b, t, task);
+  if (err != 0)
+    return err;
+  atomic_store_explicit(&b->submitted, i + 1, memory_order_release);
+  return (int)i;
+}
+
+int iob_batch_submit(iob_batch *batch, const iob_task *task) {
+  if (batch == NULL || task == NULL || !batch->open)
+    return IOB_EINVAL;
+  int err = check_task(batch, task);
+  if (err != 0)
+    return err;
+  uv_mutex_lock(&batch->submit_lock);
+  int index = add(batch, task);
+  uv_mutex_unlock(&batch->submit_lock);
+  if (index < 0)
+    return index;
+  if (on_loop(batch))
+    iob__end_or_launch(batch);
+  else
+    iob__wakeup(batch); /* a no-op until it starts */
+  return index;
+}
+
+int iob_batch_close(iob_batch *batch) {
+  if (batch == NULL || !batch->open)
+    return IOB_EINVAL;
+  uv_mutex_lock(&batch->submit_lock);
+  bool was = atomic_exchange(&batch->closed, true);
+  uv_mutex_unlock(&batch->submit_lock);
+  if (was)
+    return 0;
+  if (on_loop(batch))
+    iob__end_or_launch(batch);
+  else
+    iob__wakeup(batch);
+  return 0;
+}
+
+/* Closed first (acquire): every submission before the close is then
+ * published, and counted. */
+void iob__take_submitted(iob_batch *b) {
+  bool closed = atomic_load_explicit(&b->closed, memory_order_acquire);
+  b->config.count = atomic_load_explicit(&b->submitted, memory_order_acquire);
+  b->closed_seen = closed;
+}
+
+void iob__task_release(iob_batch *b, uint32_t i) {
+  iob__task *t = iob__task_at(b, i);
+  if (t->kind->input_copy != NULL && t->input != NULL &&
+      t->kind->input_free != NULL)
+    t->kind->input_free((void *)(uintptr_t)t->input);
+  t->input = NULL;
+  free(t->state);
+  t->state = NULL;
+}
+
+void iob__tasks_free(iob_batch *b) {
+  uint32_t n = atomic_load(&b->submitted);
+  for (uint32_t i = 0; i < n; i++) {
+    iob__task *t = iob__task_at(b, i);
+    iob__task_release(b, i);
+    free(t->kept.message);
+    if (t->kept.result != NULL && t->kind->free_result != NULL)
+      t->kind->free_result(t->kept.result);
+  }
+  for (uint32_t k = 0; k < IOB__CHUNKS; k++)
+    free(b->tasks[k]);
+}
+
+/* ---- kinds opened with their targets -------------------------------------- */
+
+/* The state of kind k with `target` in batch b, opened first if this is
+ * its first use; 0, or an error. On the loop thread. */
+int iob__kind_open(iob_batch *b, const iob_kind *k, const void *target,
+                   void **shared) {
+  *shared = NULL;
+  if (k->open == NULL && k->batch_size == 0)
+    return 0;
+  for (uint32_t n = b->nopened; n-- > 0;) /* few: kinds and targets */
+    if (b->opened[n].kind == k && b->opened[n].target == target) {
+      *shared = b->opened[n].shared;
+      return 0;
+    }
+  iob__opened *list = realloc(b->opened, (b->nopened + 1) * sizeof(*list));
+  if (list == NULL)
+    return IOB_ENOMEM;
+  b->opened = list;
+  void *state = k->batch_size ? calloc(1, k->batch_size) : NULL;
+  if (k->batch_size != 0 && state == NULL)
+    return IOB_ENOMEM;
+  int err = k->open != NULL ? k->open(b, target, state) : 0;
+  if (err != 0) {
+    free(state);
+    return iob__kind_status(err) != 0 ? iob__kind_status(err) : IOB_EINVAL;
+  }
+  list[b->nopened++] = (iob__opened){k, target, state};
+  *shared = state;
+  return 0;
+}
+
+/* Operation i's kind state, opened if it is the first of its kind and
+ * target; 0, or an error for it to settle with. */
+int iob__kind_ready(iob_batch *b, uint32_t i) {
+  iob__task *t = iob__task_at(b, i);
+  return iob__kind_open(b, t->kind, t->target, &t->shared);
+}
+
+void iob__kinds_close(iob_batch *b) {
+  for (uint32_t n = b->nopened; n-- > 0;) {
+    iob__opened *o = &b->opened[n];
+    if (o->kind->close != NULL)
+      o->kind->close(b, o->target, o->shared);
+    free(o->shared);
+  }
+  free(b->opened);
+  b->opened = NULL;
+  b->nopened = 0;
+}

@@ -1,0 +1,598 @@
+/* Open batches: operations submitted one at a time, before and while the
+ * batch runs, from the loop thread and from others, of mixed kinds, each
+ * with its own target, input, duration and pointer; their outcomes read
+ * as they settle; and everything a batch has (limits, cancels, fail fast,
+ * deadlines, reports) applied to them. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* ---- a kind of the test's: a timer on the loop ------------------------------ */
+
+/* "later": start() arms a timer for the duration; its value is its index
+ * and its message the input, if any. stop() ends it at once. The state
+ * is large on purpose (more than a wait's slot holds), and written whole,
+ * so that a slot too small shows under ASan. */
+typedef struct later_op {
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+  char room[4096];
+} later_op;
+
+static void later_closed(uv_handle_t *h) {
+  later_op *l = h->data;
+  iob_op_done(l->op, l->status);
+}
+
+static void later_end(later_op *l, int status) {
+  if (uv_is_closing((uv_handle_t *)&l->timer))
+    return;
+  l->status = status;
+  uv_close((uv_handle_t *)&l->timer, later_closed);
+}
+
+static void later_fired(uv_timer_t *t) {
+  later_op *l = t->data;
+  iob_op_set_value(l->op, l->op->index);
+  if (l->op->input != NULL)
+    iob_op_set_message(l->op, l->op->input);
+  later_end(l, 0);
+}
+
+static int later_start(iob_op *op) {
+  later_op *l = op->state;
+  memset(l->room, 0x5a, sizeof(l->room));
+  l->op = op;
+  uv_timer_init(iob_batch_loop(op->batch), &l->timer);
+  l->timer.data = l;
+  return uv_timer_start(&l->timer, later_fired, op->duration_ms, 0);
+}
+
+static void later_stop(iob_op *op) { later_end(op->state, 0); }
+
+static int copy_text(const void *input, void **copy) {
+  if (strlen(input) > 100)
+    return IOB_ERANGE; /* an input the kind refuses */
+  *copy = strdup(input);
+  return *copy != NULL ? 0 : IOB_ENOMEM;
+}
+
+static const iob_kind later = {
+    .name = "later",
+    .op_size = sizeof(later_op),
+    .start = later_start,
+    .stop = later_stop,
+    .input_copy = copy_text,
+    .input_free = free,
+};
+
+/* A kind that fails at once with IOB_EIO. */
+static int fail_run(iob_op *op) {
+  (void)op;
+  return IOB_EIO;
+}
+
+static const iob_kind failing = {.name = "failing", .run = fail_run};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static iob_config open_config(const iob_style *style) {
+  iob_config c;
+  iob_config_init(&c);
+  c.style = style;
+  c.open = 1;
+  return c;
+}
+
+static iob_task task_of(const iob_kind *kind, uint32_t ms, void *data) {
+  iob_task t;
+  iob_task_init(&t);
+  t.kind = kind;
+  t.duration_ms = ms;
+  t.data = data;
+  return t;
+}
+
+static void submit_ok(iob_batch *b, const iob_task *t, int expected_index) {
+  int index = iob_batch_submit(b, t);
+  if (index != expected_index)
+    fail_msg("iob_batch_submit gave %d (%s), expected index %d", index,
+             index < 0 ? iob_err_name(index) : "an index", expected_index);
+}
+
+/* ---- submitting and closing ---------------------------------------------- */
+
+static void what_is_submitted_before_the_start_runs_and_the_batch_ends_once_closed(
+    void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 20, NULL);
+  for (int i = 0; i < 3; i++)
+    submit_ok(b, &w, i);
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  const test_counts *n = test_loop_counts(&t, b);
+  assert_int_equal(n->ok, 3);
+  assert_int_equal(n->batch_status, 0);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.count, 3);
+  assert_ptr_equal(r.kind, &iob_kind_wait);
+  assert_ms_below(MS(r.elapsed_ns), 500); /* the three overlap */
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void close_it(test_loop *t, void *arg) {
+  (void)t;
+  assert_int_equal(iob_batch_close(arg), 0);
+  assert_int_equal(iob_batch_close(arg), 0); /* twice is harmless */
+}
+
+static void an_open_batch_does_not_end_until_it_is_closed(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.count = 2; /* two waits made at once, of the config's kind */
+  c.duration_ms = 10;
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  uint64_t t0 = uv_hrtime();
+  test_loop_at(&t, 150, close_it, b);
+  test_loop_run(&t);
+  assert_ms_at_least(MS(uv_hrtime() - t0), 140);
+  const test_counts *n = test_loop_counts(&t, b);
+  assert_int_equal(n->ok, 2);
+  assert_int_equal(n->batch_calls, 1);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+/* ---- outcomes in hand, follow-ups ----------------------------------------- */
+
+typedef struct chain {
+  uint32_t length, seen;
+  uint64_t values;
+  int last_index;
+} chain;
+
+/* Each operation's on_op reads its outcome and submits the next; the
+ * last closes the batch. */
+static void next_link(iob_batch *b, uint32_t index, const iob_record *r) {
+  chain *ch = iob_batch_data(b);
+  assert_int_equal(r->status, 0);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, index, &o), 0);
+  assert_ptr_equal(o.kind, &later);
+  assert_ptr_equal(o.data, ch);
+  assert_int_equal(o.value, index);
+  assert_string_equal(o.message, "link");
+  ch->values += o.value;
+  if (++ch->seen == ch->length) {
+    assert_int_equal(iob_batch_close(b), 0);
+    return;
+  }
+  iob_task t = task_of(&later, 0, ch);
+  t.input = "link";
+  ch->last_index = iob_batch_submit(b, &t);
+  assert_int_equal(ch->last_index, (int)index + 1);
+}
+
+static void follow_ups_submitted_from_on_op_run_as_a_chain(void **state) {
+  (void)state;
+  chain ch = {.length = 500};
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.on_op = next_link;
+  c.data = &ch;
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_task first = task_of(&later, 0, &ch);
+  first.input = "link";
+  submit_ok(b, &first, 0);
+  test_loop_run(&t);
+  assert_int_equal(ch.seen, 500);
+  assert_true(ch.values == 499u * 500u / 2);
+  uint32_t n;
+  const iob_record *rec = iob_batch_records(b, &n);
+  assert_non_null(rec);
+  assert_int_equal(n, 500);
+  for (uint32_t i = 1; i < n; i++) /* one after another */
+    assert_true(rec[i].started_ns >= rec[i - 1].finished_ns);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+/* ---- kinds mixed ------------------------------------------------------------ */
+
+static void kinds_mix_in_one_batch_and_the_report_says_so(void **state) {
+  (void)state;
+  int marks[3];
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 30, &marks[0]);
+  iob_task l = task_of(&later, 30, &marks[1]);
+  iob_task f = task_of(&failing, 0, &marks[2]);
+  char text[32] = "copied";
+  l.input = text;
+  submit_ok(b, &w, 0);
+  submit_ok(b, &l, 1);
+  memset(text, 0, sizeof(text)); /* the kind copied it */
+  submit_ok(b, &f, 2);
+  iob_batch_close(b);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_null(r.kind); /* mixed */
+  assert_int_equal(r.count, 3);
+  assert_int_equal(r.failed, 1);
+  const iob_kind *kinds[] = {&iob_kind_wait, &later, &failing};
+  int statuses[] = {0, 0, IOB_EIO};
+  for (uint32_t i = 0; i < 3; i++) {
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_ptr_equal(o.kind, kinds[i]);
+    assert_ptr_equal(o.data, &marks[i]);
+    assert_int_equal(o.status, statuses[i]);
+  }
+  iob_outcome o;
+  iob_batch_outcome(b, 1, &o);
+  assert_string_equal(o.message, "copied");
+  /* The exporters draw a batch of mixed kinds. */
+  FILE *out = tmpfile();
+  assert_non_null(out);
+  const iob_batch *list[] = {b};
+  assert_int_equal(iob_export_svg(out, list, 1, NULL), 0);
+  assert_int_equal(iob_export_chart(out, list, 1, 0), 0);
+  assert_int_equal(iob_export_trace(out, list, 1), 0);
+  fclose(out);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+/* ---- from another thread ----------------------------------------------------- */
+
+#define FROM_THREAD 2000
+
+typedef struct feeder {
+  iob_batch *batch;
+  int indices[FROM_THREAD];
+  uint32_t data[FROM_THREAD];
+} feeder;
+
+static void feed(void *arg) {
+  feeder *f = arg;
+  for (uint32_t i = 0; i < FROM_THREAD; i++) {
+    f->data[i] = i;
+    iob_task t = task_of(&iob_kind_wait, 1 + i % 7, &f->data[i]);
+    f->indices[i] = iob_batch_submit(f->batch, &t);
+  }
+  iob_batch_close(f->batch);
+  iob_batch_unref(f->batch);
+}
+
+static void data_matches_index(iob_batch *b, uint32_t index,
+                               const iob_record *r) {
+  assert_int_equal(r->status, 0);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, index, &o), 0);
+  assert_non_null(o.data);
+  assert_int_equal(*(uint32_t *)o.data, index);
+}
+
+static void another_thread_submits_in_order_and_closes(const iob_style *s) {
+  static feeder f;
+  memset(&f, 0, sizeof(f));
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(s);
+  c.on_op = data_matches_index;
+  c.max_in_flight = 64;
+  f.batch = test_loop_start(&t, &c, NULL);
+  iob_batch_ref(f.batch);
+  uv_thread_t tid;
+  assert_int_equal(uv_thread_create(&tid, feed, &f), 0);
+  test_loop_run(&t);
+  assert_int_equal(uv_thread_join(&tid), 0);
+  for (int i = 0; i < FROM_THREAD; i++)
+    assert_int_equal(f.indices[i], i);
+  const test_counts *n = test_loop_counts(&t, f.batch);
+  assert_int_equal(n->ok, FROM_THREAD);
+  iob_progress p;
+  assert_int_equal(iob_batch_progress(f.batch, &p), 0);
+  assert_int_equal(p.done, FROM_THREAD);
+  assert_int_equal(p.waiting, 0);
+  test_loop_close(&t);
+  iob_batch_free(f.batch);
+}
+
+static void another_thread_submits_in_order_and_the_batch_waits_for_its_close(
+    void **state) {
+  (void)state;
+  for (size_t k = 0; iob_style_at(k) != NULL; k++)
+    if (!(iob_style_flags(iob_style_at(k)) & IOB_STYLE_LOOPS))
+      another_thread_submits_in_order_and_closes(iob_style_at(k));
+}
+
+/* ---- what a batch has, applied to submitted work ------------------------- */
+
+static void max_in_flight_holds_for_submitted_work(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.max_in_flight = 5;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 40, NULL);
+  for (int i = 0; i < 20; i++)
+    submit_ok(b, &w, i);
+  iob_batch_close(b);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.peak_in_flight, 5);
+  assert_ms_between(MS(r.elapsed_ns), 155, 2000); /* four rounds of 40 */
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void cancel_it(test_loop *t, void *arg) {
+  (void)t;
+  assert_int_equal(iob_batch_cancel(arg), 0);
+  iob_task w = task_of(&iob_kind_wait, 1, NULL);
+  assert_int_equal(iob_batch_submit(arg, &w), IOB_ESHUTDOWN);
+}
+
+static void a_cancel_closes_an_open_batch_and_settles_what_waits(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.max_in_flight = 2;
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 10000, NULL);
+  iob_task l = task_of(&later, 10000, NULL);
+  for (int i = 0; i < 6; i++)
+    submit_ok(b, i % 2 ? &l : &w, i);
+  test_loop_at(&t, 50, cancel_it, b); /* never closed: the cancel ends it */
+  uint64_t t0 = uv_hrtime();
+  test_loop_run(&t);
+  assert_ms_below(MS(uv_hrtime() - t0), 2000);
+  const test_counts *n = test_loop_counts(&t, b);
+  assert_int_equal(n->cancelled, 6);
+  assert_int_equal(n->batch_status, IOB_ECANCELED);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void the_first_failure_cancels_the_rest_with_fail_fast(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.fail_fast = 1;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 5000, NULL);
+  iob_task f = task_of(&failing, 0, NULL);
+  submit_ok(b, &w, 0);
+  submit_ok(b, &w, 1);
+  submit_ok(b, &f, 2);
+  test_loop_start_created(&t, b); /* not closed: the failure closes it */
+  test_loop_run(&t);
+  const test_counts *n = test_loop_counts(&t, b);
+  assert_int_equal(n->batch_status, IOB_EIO);
+  assert_int_equal(n->cancelled, 2);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void a_deadline_ends_an_open_batch_never_closed(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.deadline_ms = 100;
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 10, NULL);
+  submit_ok(b, &w, 0);
+  uint64_t t0 = uv_hrtime();
+  test_loop_run(&t);
+  assert_ms_between(MS(uv_hrtime() - t0), 90, 1500);
+  const test_counts *n = test_loop_counts(&t, b);
+  assert_int_equal(n->ok, 1);
+  assert_int_equal(n->batch_status, IOB_ETIMEDOUT);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void a_timeout_stops_a_submitted_operation(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.timeout_ms = 50;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task l = task_of(&later, 5000, NULL);
+  iob_task w = task_of(&iob_kind_wait, 5000, NULL);
+  iob_task quick = task_of(&later, 1, NULL);
+  submit_ok(b, &l, 0);
+  submit_ok(b, &w, 1);
+  submit_ok(b, &quick, 2);
+  iob_batch_close(b);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  uint32_t n;
+  const iob_record *r = iob_batch_records(b, &n);
+  assert_int_equal(n, 3);
+  assert_int_equal(r[0].status, IOB_ETIMEDOUT);
+  assert_int_equal(r[1].status, IOB_ETIMEDOUT);
+  assert_int_equal(r[2].status, 0);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+/* ---- bad input --------------------------------------------------------------- */
+
+static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
+  (void)state;
+  iob_task w = task_of(&iob_kind_wait, 1, NULL);
+  assert_int_equal(iob_batch_submit(NULL, &w), IOB_EINVAL);
+  assert_int_equal(iob_batch_close(NULL), IOB_EINVAL);
+
+  iob_config c;
+  iob_config_init(&c);
+  c.count = 1;
+  iob_batch *fixed;
+  assert_int_equal(iob_batch_create(&fixed, &c), 0);
+  assert_int_equal(iob_batch_submit(fixed, &w), IOB_EINVAL); /* not open */
+  assert_int_equal(iob_batch_close(fixed), IOB_EINVAL);
+  iob_batch_free(fixed);
+
+  c = open_config(&iob_style_loops);
+  assert_int_equal(iob_batch_create(&fixed, &c), IOB_ENOTSUP);
+  assert_null(fixed);
+
+  c = open_config(&iob_style_threads);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_int_equal(iob_batch_submit(b, NULL), IOB_EINVAL);
+  iob_task t = w;
+  t.kind = NULL;
+  assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
+  t = w;
+  t.input = "for a kind that takes none";
+  assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
+  t = task_of(&later, 1, NULL); /* start() only: a thread cannot run it */
+  assert_int_equal(iob_batch_submit(b, &t), IOB_ENOTSUP);
+  t = task_of(&iob_kind_tcp, 1, NULL); /* its check() wants a target */
+  assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
+  iob_progress p;
+  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_int_equal(p.waiting, 0); /* nothing was added */
+  submit_ok(b, &w, 0);
+  assert_int_equal(iob_batch_close(b), 0);
+  assert_int_equal(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
+  iob_batch_free(b);
+
+  c = open_config(NULL);
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  t = task_of(&later, 1, NULL);
+  char longer[200];
+  memset(longer, 'x', sizeof(longer) - 1);
+  longer[sizeof(longer) - 1] = '\0';
+  t.input = longer; /* refused by the kind's input_copy */
+  assert_int_equal(iob_batch_submit(b, &t), IOB_ERANGE);
+  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_int_equal(p.waiting, 0);
+  assert_string_equal(iob_err_name(IOB_ESHUTDOWN), "IOB_ESHUTDOWN");
+  iob_batch_free(b); /* never started: frees nothing twice */
+}
+
+/* Unsubmitted input copies and large states go with a batch never run. */
+static void a_batch_freed_before_it_starts_frees_what_was_submitted(
+    void **state) {
+  (void)state;
+  iob_config c = open_config(NULL);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_task t = task_of(&later, 1, NULL);
+  t.input = "freed with the batch";
+  for (int i = 0; i < 3000; i++) /* past the first chunk */
+    submit_ok(b, &t, i);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+static void close_on_last(iob_batch *b, uint32_t index, const iob_record *r) {
+  (void)r;
+  if (index == 2)
+    iob_batch_close(b);
+}
+
+static void a_finished_open_batch_takes_nothing_and_runs_once(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.count = 3;
+  c.duration_ms = 5;
+  c.on_op = close_on_last;
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  test_loop_run(&t);
+  iob_task w = task_of(&iob_kind_wait, 1, NULL);
+  assert_int_equal(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
+  assert_int_equal(iob_batch_close(b), 0);
+  assert_int_equal(test_loop_counts(&t, b)->ok, 3);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+/* ---- targets of submitted operations --------------------------------------- */
+
+static int destroy_file_target(void *target) {
+  return iob_file_target_destroy(target);
+}
+
+static void close_and_check(test_loop *t, void *arg) {
+  (void)t;
+  iob_file_target *target = ((void **)arg)[1];
+  assert_int_equal(iob_file_target_destroy(target), IOB_EBUSY);
+  iob_batch_close(((void **)arg)[0]);
+}
+
+static void a_submitted_operations_target_is_in_use_while_the_batch_runs(
+    void **state) {
+  (void)state;
+  char dir[] = "/tmp/iobound-submit-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  iob_file_target *target;
+  assert_int_equal(iob_file_target_create(&target, dir, NULL), 0);
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_task f = task_of(&iob_kind_file, 0, NULL);
+  f.target = target;
+  submit_ok(b, &f, 0);
+  void *both[] = {b, target};
+  test_loop_at(&t, 20, close_and_check, both);
+  test_loop_run(&t);
+  assert_int_equal(test_loop_counts(&t, b)->ok, 1);
+  assert_int_equal(destroy_file_target(target), 0);
+  test_loop_close(&t);
+  iob_batch_free(b);
+  rmdir(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(
+          what_is_submitted_before_the_start_runs_and_the_batch_ends_once_closed),
+      cmocka_unit_test(an_open_batch_does_not_end_until_it_is_closed),
+      cmocka_unit_test(follow_ups_submitted_from_on_op_run_as_a_chain),
+      cmocka_unit_test(kinds_mix_in_one_batch_and_the_report_says_so),
+      cmocka_unit_test(
+          another_thread_submits_in_order_and_the_batch_waits_for_its_close),
+      cmocka_unit_test(max_in_flight_holds_for_submitted_work),
+      cmocka_unit_test(a_cancel_closes_an_open_batch_and_settles_what_waits),
+      cmocka_unit_test(the_first_failure_cancels_the_rest_with_fail_fast),
+      cmocka_unit_test(a_deadline_ends_an_open_batch_never_closed),
+      cmocka_unit_test(a_timeout_stops_a_submitted_operation),
+      cmocka_unit_test(bad_submissions_get_clear_codes_and_add_nothing),
+      cmocka_unit_test(a_batch_freed_before_it_starts_frees_what_was_submitted),
+      cmocka_unit_test(a_finished_open_batch_takes_nothing_and_runs_once),
+      cmocka_unit_test(
+          a_submitted_operations_target_is_in_use_while_the_batch_runs),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
