@@ -246,7 +246,7 @@ static void
 svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
   const iob_record waited = {0, 1000000, 3000000, 0, 1};
   const iob_record at_once = {1000000, 1000000, 3000000, 0, 0};
-  iob__svg_row row = {100, 1e-4, 10, 18, "#123456"};
+  iob__svg_row row = {100, 1e-4, 10, 18, "#123456", NULL};
   capture c;
   FILE *out = capture_start(&c);
   iob__svg_op(out, &row, 0, &waited);
@@ -685,7 +685,7 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   assert_int_equal(iob__outcome_of(UV_ECONNREFUSED), IOB__FAILED);
   assert_int_equal(iob__outcome_of(IOB_ECANCELED), IOB__CANCELLED);
 
-  iob__svg_row row = {100, 1e-4, 10, 18, "#123456"};
+  iob__svg_row row = {100, 1e-4, 10, 18, "#123456", NULL};
   capture c;
   FILE *out = capture_start(&c);
   iob__svg_op(out, &row, 7, &ok);
@@ -703,8 +703,8 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   free(svg);
 
   out = capture_start(&c);
-  iob__trace_op(out, 1, 8, &failed);
-  iob__trace_op(out, 1, 9, &cancelled);
+  iob__trace_op(out, 1, 8, &failed, NULL);
+  iob__trace_op(out, 1, 9, &cancelled, NULL);
   char *json = capture_end(&c);
   assert_non_null(strstr(json, "\"name\":\"failed: IOB_ETIMEDOUT\""));
   assert_non_null(strstr(json, "\"status\":\"IOB_ETIMEDOUT\""));

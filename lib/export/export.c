@@ -106,14 +106,17 @@ void iob__format_ms(char *buf, size_t size, uint64_t ns) {
 void iob__describe_inputs(char *buf, size_t size, const iob_batch *b) {
   const iob_config *c = &b->config;
   /* Waits are what a duration means; any other kind is named, and its
-   * duration shown only when it has one. */
-  bool wait = c->kind == &iob_kind_wait;
-  int len = snprintf(buf, size, "%" PRIu32 "%s%s operation%s", c->count,
-                     wait ? "" : " ", wait ? "" : c->kind->name,
-                     c->count == 1 ? "" : "s");
+   * duration shown only when it has one. An open batch's operations
+   * have durations of their own, and may be of several kinds. */
+  const iob_kind *kind = iob__batch_kind(b);
+  bool wait = kind == &iob_kind_wait, named = kind != NULL && !wait;
+  int len = snprintf(buf, size, "%" PRIu32 "%s%s operation%s%s", c->count,
+                     named ? " " : "", named ? kind->name : "",
+                     c->count == 1 ? "" : "s",
+                     kind == NULL ? " of mixed kinds" : "");
   if (len < 0 || (size_t)len >= size)
     return;
-  if (c->durations_ms == NULL && (wait || c->duration_ms != 0))
+  if (c->durations_ms == NULL && !b->open && (wait || c->duration_ms != 0))
     len += snprintf(buf + len, size - (size_t)len, " of %" PRIu64 " ms",
                     c->duration_ms);
   if ((size_t)len < size && c->max_in_flight != 0 &&

@@ -108,6 +108,7 @@ typedef struct iob__svg_row {
   double y;
   double height;
   const char *fill;
+  const char *kind; /* the operation's kind, in a batch of mixed kinds */
 } iob__svg_row;
 
 /* Operation i's queued bar (hatched), its run bar (class "op ok", "op
@@ -118,7 +119,15 @@ void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
 /* Operation i's Trace Event Format events on track i + 1 of process pid:
  * the track's name, its queued time and its run, each line starting with
  * the ",\n" that separates it from the event before. */
-void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r);
+void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
+                   const char *kind);
+
+/* Operation i's kind's name when batch b mixes kinds (its caption cannot
+ * name one), else NULL. `mixed` is iob__batch_kind(b) == NULL. */
+static inline const char *iob__kind_name_if(const iob_batch *b, bool mixed,
+                                            uint32_t i) {
+  return mixed ? iob__kind_of(b, i)->name : NULL;
+}
 
 /* One chart row for records[0..n): ncols cells over 0..span, each the
  * strongest thing any of the operations did in it: 'x' failed, 'c'

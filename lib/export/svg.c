@@ -138,7 +138,7 @@ static double text_width(const char *text, double font_px) {
 /* ---- one operation ----------------------------------------------------- */
 
 static void describe_op(char *buf, size_t size, uint32_t i,
-                        const iob_record *r) {
+                        const char *kind, const iob_record *r) {
   char queued[32], start[32], end[32], ran[32], on[32], status[96] = "";
   iob__format_ms(queued, sizeof(queued), r->started_ns - r->queued_ns);
   iob__format_ms(start, sizeof(start), r->started_ns);
@@ -154,9 +154,10 @@ static void describe_op(char *buf, size_t size, uint32_t i,
              outcome == IOB__CANCELLED ? "cancelled" : "failed",
              iob_err_name(r->status), iob_strerror(r->status));
   snprintf(buf, size,
-           "op %" PRIu32 ": queued for %s, ran from %s to %s (%s) "
+           "op %" PRIu32 "%s%s%s: queued for %s, ran from %s to %s (%s) "
            "on %s%s",
-           i, queued, start, end, ran, on, status);
+           i, kind ? " (" : "", kind ? kind : "", kind ? ")" : "", queued,
+           start, end, ran, on, status);
 }
 
 static void svg_rect(FILE *out, const char *cls, double x, double y, double w,
@@ -194,7 +195,7 @@ void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
     fputs("/>\n", out);
   }
   char tip[IOB__TEXT_MAX];
-  describe_op(tip, sizeof(tip), i, r);
+  describe_op(tip, sizeof(tip), i, row->kind, r);
   switch (iob__outcome_of(r->status)) {
   case IOB__OK:
     svg_rect(out, "op ok", x_start, y, w, h, row->fill);
@@ -449,10 +450,12 @@ static void write_bars(const svg *s, const iob_batch *b, double top) {
   /* Low rows share labels: one every `every` rows keeps them apart. */
   uint32_t every = h >= LABEL_ROW_H ? 1 : (uint32_t)(LABEL_ROW_H / h) + 1;
   bool from_start = iob__waits_for_slot(b);
+  bool mixed = iob__batch_kind(b) == NULL;
   for (uint32_t i = 0; i < count; i++) {
     iob_record r = iob__drawn(&b->records[i], from_start);
     iob__svg_row row = {LEFT, s->px_per_ns, top + (double)i * h, h,
-                        thread_fill(s, r.worker)};
+                        thread_fill(s, r.worker),
+                        iob__kind_name_if(b, mixed, i)};
     if (i % every == 0)
       row_label(s->out, row.y, every == 1 ? h : LABEL_ROW_H, i);
     iob__svg_op(s->out, &row, i, &r);

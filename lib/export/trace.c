@@ -63,12 +63,16 @@ static void run_name(char *buf, size_t size, const iob_record *r) {
   }
 }
 
-void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r) {
+void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
+                   const char *kind) {
   uint32_t tid = i + 1; /* 0 is no thread to some viewers */
   fprintf(out,
           ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%" PRIu32 ",\"name\":"
-          "\"thread_name\",\"args\":{\"name\":\"op %" PRIu32 "\"}}",
-          pid, tid, i);
+          "\"thread_name\",\"args\":{\"name\":\"op %" PRIu32 "%s",
+          pid, tid, i, kind ? " " : "");
+  if (kind != NULL)
+    put_json(out, kind);
+  fputs("\"}}", out);
   fprintf(out,
           ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%" PRIu32 ",\"name\":"
           "\"thread_sort_index\",\"args\":{\"sort_index\":%" PRIu32 "}}",
@@ -178,12 +182,13 @@ static void write_batch(FILE *out, unsigned pid, const iob_batch *b,
             pid, step, step, 2 * step, b->config.count);
   write_counter(out, pid, b, slices);
   bool from_start = iob__waits_for_slot(b);
+  bool mixed = iob__batch_kind(b) == NULL;
   for (uint32_t i = 0; i < b->config.count; i += step) {
     /* A full disk fails every write from here on: stop early. */
     if (i / step % 4096 == 0 && ferror(out))
       return;
     iob_record drawn = iob__drawn(&b->records[i], from_start);
-    iob__trace_op(out, pid, i, &drawn);
+    iob__trace_op(out, pid, i, &drawn, iob__kind_name_if(b, mixed, i));
   }
 }
 
