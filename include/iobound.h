@@ -346,6 +346,26 @@ IOB_EXPORT extern const iob_kind iob_kind_cpu;
  */
 IOB_EXPORT extern const iob_kind iob_kind_mixed;
 
+/**
+ * A batch of its own (structured concurrency): the task's input
+ * (iob_task.input) is a batch you created and have not started, of any
+ * style and kind, open or not. Submitting takes a reference to it, so you
+ * may let go of yours at once, with iob_batch_unref() (iob_batch_free()
+ * refuses a child that has started meanwhile: a submission from the loop
+ * thread may launch at once). When the operation launches, it starts the
+ * child on its batch's loop; it settles when the child calls back, after
+ * every operation of the child, with the child's status. Cancelling the
+ * operation (its batch cancelled, its timeout, the deadline,
+ * fail_fast) cancels the child, which settles everything it has first.
+ * The outcome's result is the child (read its records and outcomes
+ * there); the parent batch holds it until it is freed. An open child
+ * must still be closed (or cancelled) to end. Loop styles only (no
+ * run()); a NULL input fails the operation with IOB_EINVAL, and a child
+ * started already with IOB_EBUSY. Not listed by iob_kind_at(): it needs
+ * an input, which iobound-compare cannot give.
+ */
+IOB_EXPORT extern const iob_kind iob_kind_batch;
+
 /** What iob_kind_mixed's operations compute after their wait. */
 typedef struct iob_mixed {
   /** Microseconds of CPU time each operation computes after its wait,

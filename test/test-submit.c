@@ -609,6 +609,132 @@ static void a_submitted_operations_target_is_in_use_while_the_batch_runs(
   rmdir(dir);
 }
 
+
+/* ---- nested batches ------------------------------------------------------- */
+
+static iob_batch *child_of(uint32_t count, uint64_t ms, int open) {
+  iob_config c;
+  iob_config_init(&c);
+  c.count = count;
+  c.duration_ms = ms;
+  c.open = open;
+  iob_batch *child;
+  assert_int_equal(iob_batch_create(&child, &c), 0);
+  return child;
+}
+
+static void a_child_batch_is_one_operation_that_settles_after_all_of_its_own(
+    void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_batch *child = child_of(3, 40, 0);
+  iob_task task = task_of(&iob_kind_batch, 0, NULL);
+  task.input = child;
+  submit_ok(b, &task, 0);
+  iob_batch_unref(child); /* the parent holds it (running already) */
+  iob_batch_close(b);
+  test_loop_run(&t);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.status, 0);
+  assert_ptr_equal(o.result, child);
+  uint32_t n;
+  const iob_record *kids = iob_batch_records(child, &n);
+  assert_int_equal(n, 3);
+  const iob_record *parent = iob_batch_records(b, NULL);
+  for (uint32_t i = 0; i < n; i++) { /* the parent ran around them */
+    assert_int_equal(kids[i].status, 0);
+    assert_true(parent[0].finished_ns - parent[0].started_ns >=
+                kids[i].finished_ns);
+  }
+  test_loop_close(&t);
+  iob_batch_free(b); /* and with it, the child */
+}
+
+static void cancelling_the_parent_cancels_its_children_first(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_batch *kids[2];
+  for (int k = 0; k < 2; k++) {
+    kids[k] = child_of(2, 10000, 1); /* open, never closed */
+    iob_task task = task_of(&iob_kind_batch, 0, NULL);
+    task.input = kids[k];
+    submit_ok(b, &task, k);
+    iob_batch_unref(kids[k]);
+  }
+  test_loop_cancel_after(&t, b, 50);
+  uint64_t t0 = uv_hrtime();
+  test_loop_run(&t);
+  assert_ms_below(MS(uv_hrtime() - t0), 2000);
+  assert_int_equal(test_loop_counts(&t, b)->cancelled, 2);
+  for (int k = 0; k < 2; k++) {
+    uint32_t n;
+    const iob_record *r = iob_batch_records(kids[k], &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[0].status, IOB_ECANCELED);
+    assert_int_equal(r[1].status, IOB_ECANCELED);
+  }
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void a_parents_timeout_ends_its_child(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  c.timeout_ms = 60;
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_batch *child = child_of(4, 10000, 0);
+  iob_task task = task_of(&iob_kind_batch, 0, NULL);
+  task.input = child;
+  submit_ok(b, &task, 0);
+  iob_batch_unref(child);
+  iob_batch_close(b);
+  test_loop_run(&t);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.status, IOB_ETIMEDOUT);
+  uint32_t n;
+  const iob_record *r = iob_batch_records(o.result, &n);
+  assert_int_equal(n, 4);
+  assert_int_equal(r[3].status, IOB_ECANCELED);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void a_missing_or_running_child_fails_its_operation(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task none = task_of(&iob_kind_batch, 0, NULL);
+  submit_ok(b, &none, 0);
+  iob_task self = none;
+  self.input = b; /* runs already when it launches */
+  submit_ok(b, &self, 1);
+  iob_batch_close(b);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.status, IOB_EINVAL);
+  assert_non_null(o.message);
+  assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+  assert_int_equal(o.status, IOB_EBUSY);
+  test_loop_close(&t);
+  iob_batch_free(b);
+  /* (Its reference to itself went with the operation's input, when the
+   * operation settled.) */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
@@ -628,6 +754,11 @@ int main(void) {
       cmocka_unit_test(a_finished_open_batch_takes_nothing_and_runs_once),
       cmocka_unit_test(
           a_submitted_operations_target_is_in_use_while_the_batch_runs),
+      cmocka_unit_test(
+          a_child_batch_is_one_operation_that_settles_after_all_of_its_own),
+      cmocka_unit_test(cancelling_the_parent_cancels_its_children_first),
+      cmocka_unit_test(a_parents_timeout_ends_its_child),
+      cmocka_unit_test(a_missing_or_running_child_fails_its_operation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,9 @@ struct iob_batch {
   uint32_t free_cap;                   /* room in free_slots */
   iob__opened *opened; /* kinds opened, with their targets */
   uint32_t nopened;
+  /* The operation of another batch this one is (iob_kind_batch), while
+   * it runs; NULL otherwise. */
+  iob_op *parent_op;
 
   /* NULL until an operation hands something back; made then, from any
    * thread (a run() on a thread), hence atomic. */
