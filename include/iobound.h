@@ -403,6 +403,63 @@ IOB_EXPORT const iob_kind *iob_kind_at(size_t position);
  */
 IOB_EXPORT int iob_op_done(iob_op *op, int status);
 
+/* ---- Kinds that wrap kinds ---------------------------------------------- */
+
+typedef struct iob_task iob_task;
+
+/**
+ * An inner operation (iob_op_start_inner()) has settled with @p status:
+ * called once, on the loop thread, with the operation it ran in. The
+ * inner operation and its state are gone by then.
+ */
+typedef void (*iob_inner_cb)(iob_op *outer, int status, void *arg);
+
+/**
+ * Run an operation of another kind inside operation @p outer, from the
+ * outer kind's start() or a callback of its: how a kind wraps kinds (a
+ * retry, a rate limit, a hedge). @p task names the inner kind (which
+ * needs start()), its target, input (borrowed until the inner operation
+ * settles: a kind with input_copy cannot run so), duration and data. The
+ * inner kind sees an iob_op as in a batch (the outer's batch and index,
+ * state of its own), opened with its target as a batch opens a kind.
+ * What it hands back (iob_op_set_*()) is the outer operation's, and it
+ * must stop when the outer one must (iob_op_stopping()). When it settles,
+ * @p done runs with @p arg; the outer kind then settles (iob_op_done()),
+ * or starts another. An outer kind that is told to stop passes it on
+ * with iob_op_stop_inner().
+ * @param[out] inner the inner operation, for iob_op_stop_inner(), or
+ *             NULL once it has settled; may be NULL.
+ * @return 0, and @p done runs later (or, if the inner kind settled inside
+ *         its start(), before this returns); or a negative code at once,
+ *         and @p done never runs: IOB_EINVAL for NULL @p outer, @p task,
+ *         kind or @p done, or an input its kind copies; IOB_ENOTSUP for a
+ *         kind without start(), or one with open() under iob_style_loops
+ *         or off the batch's loop thread; what the kind's start() or
+ *         open() returned; IOB_ENOMEM.
+ */
+IOB_EXPORT int iob_op_start_inner(iob_op *outer, const iob_task *task,
+                                  iob_inner_cb done, void *arg,
+                                  iob_op **inner);
+
+/**
+ * Tell an inner operation to stop (its kind's stop(), once; its
+ * iob_op_stopping() says IOB_ECANCELED). It settles as it does, through
+ * the iob_inner_cb.
+ * @return 0; IOB_EINVAL for NULL or an operation that is not inner.
+ */
+IOB_EXPORT int iob_op_stop_inner(iob_op *inner);
+
+/**
+ * Run an operation of another kind inside @p outer, blocking, from the
+ * outer kind's run() (on a thread, or on the loop): its wait if the kind
+ * waits (cut short by the outer's timeout or deadline), then its run().
+ * As iob_op_start_inner() for the rest.
+ * @return the inner operation's status; IOB_EINVAL, IOB_ENOTSUP (a kind
+ *         with neither run() nor IOB_KIND_WAITS) or IOB_ENOMEM as for
+ *         iob_op_start_inner().
+ */
+IOB_EXPORT int iob_op_run_inner(iob_op *outer, const iob_task *task);
+
 /**
  * Say why operation @p op failed, in words for a person ("connection
  * refused by 127.0.0.1:5432"); the text is copied, and replaces an
@@ -629,7 +686,7 @@ IOB_EXPORT int iob_batch_start(iob_batch *batch, uv_loop_t *loop,
  * One operation to submit to an open batch (iob_batch_submit()). Fill it
  * with iob_task_init() first: fields added later get safe defaults.
  */
-typedef struct iob_task {
+struct iob_task {
   /** Its kind; iob_task_init() sets iob_kind_wait. NULL is refused
    *  (IOB_EINVAL). Kinds mix freely in one batch. */
   const iob_kind *kind;
@@ -644,7 +701,7 @@ typedef struct iob_task {
   uint32_t duration_ms;
   /** Yours: the operation's op->data, and its outcome's data. */
   void *data;
-} iob_task;
+};
 
 /** Set @p task to the defaults: a wait of 0 ms, no target, input or
  *  data. NULL is a no-op. */

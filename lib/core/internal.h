@@ -62,6 +62,7 @@ typedef enum iob__phase {
   IOB__STARTING, /* in its kind's start() */
   IOB__STARTED,  /* start() returned 0: awaits iob_op_done() */
   IOB__RUNNING,  /* handed to run(), on a thread or the loop */
+  IOB__INNER,    /* an operation run inside another (iob_op_start_inner()) */
 } iob__phase;
 
 /* An operation in flight that needs more than its record: one from a
@@ -74,6 +75,9 @@ typedef struct iob__slot {
   int status;      /* run()'s status, on a thread */
   uint32_t number; /* its place among the slots */
   iob__phase phase;
+  /* An inner operation's (iob_op_start_inner()): the operation it runs
+   * in, and what to call when it settles. */
+  struct iob__inner *inner;
   bool has_outcome; /* message, value or result set */
   char *message;
   uint64_t value;
@@ -422,6 +426,18 @@ void iob__group_ended(struct iob_group *g, int status);
 
 
 /* ---- slots (op.c) ---------------------------------------------------------- */
+
+/* The slot an iob_op lives in: every operation a kind is given does. */
+static inline iob__slot *iob__slot_of_op(const iob_op *op) {
+  return (iob__slot *)((char *)(uintptr_t)op - offsetof(iob__slot, op));
+}
+
+/* The operation whose outcome and stop an operation shares: itself, or
+ * for an inner one, the one it runs in. */
+iob__slot *iob__slot_outermost(iob__slot *s);
+
+/* iob_op_done() of an inner operation (inner.c). */
+int iob__inner_done(iob__slot *s, int status);
 
 /* Make the slots this style and kind need; 0 or IOB_ENOMEM. */
 int iob__slots_make(iob_batch *b);

@@ -16,7 +16,7 @@ static size_t aligned(size_t n) {
 }
 
 static iob__slot *slot_of_op(const iob_op *op) {
-  return (iob__slot *)((char *)op - offsetof(iob__slot, op));
+  return iob__slot_outermost(iob__slot_of_op(op));
 }
 
 bool iob__needs_slot(const iob_batch *b, uint32_t i) {
@@ -141,6 +141,7 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   s->message = NULL;
   s->value = 0;
   s->result = NULL;
+  s->inner = NULL;
 }
 
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
@@ -253,7 +254,9 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
 int iob_op_done(iob_op *op, int status) {
   if (op == NULL)
     return IOB_EINVAL;
-  iob__slot *s = slot_of_op(op);
+  iob__slot *s = iob__slot_of_op(op);
+  if (s->phase == IOB__INNER)
+    return iob__inner_done(s, iob__kind_status(status));
   iob_batch *b = op->batch;
   status = iob__kind_status(status);
   if (b->config.style->op_done != NULL) /* on a loop of the style's own */
@@ -331,6 +334,10 @@ int64_t iob_op_remaining_ms(const iob_op *op) {
 int iob_op_stopping(const iob_op *op) {
   if (op == NULL)
     return IOB_EINVAL;
+  const iob__slot *own = iob__slot_of_op(op);
+  int asked = atomic_load_explicit(&own->stop, memory_order_relaxed);
+  if (own->phase == IOB__INNER && asked != 0) /* iob_op_stop_inner() */
+    return asked;
   const iob__slot *s = slot_of_op(op);
   int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
   /* Nothing watches the clock for a run() (it may be on a thread): it
