@@ -643,6 +643,8 @@ void iob__settle(iob_batch *b, uint32_t i, int status) {
   b->settled++;
   iob__publish(b);
   tell(b, i);
+  if (b->config.style->settled != NULL)
+    b->config.style->settled(b, i);
   /* A cancel is the application's choice, not a failure. */
   if (status != 0 && status != IOB_ECANCELED && b->config.fail_fast)
     iob__batch_fail(b, status);

@@ -39,6 +39,11 @@ struct iob_style {
   void (*cancel_op)(iob_batch *b, uint32_t i, struct iob__slot *s);
   /* Optional: iob__wakeup() was called from another thread. */
   void (*wakeup)(iob_batch *b);
+  /* Optional: launched operation i has settled (its record is final),
+   * after the application's on_op and before the core launches more: a
+   * style that runs operations in waves, or keeps its own count, hears
+   * it here. Loop thread. */
+  void (*settled)(iob_batch *b, uint32_t i);
   /* Optional: release what start() made. Called once every operation
    * settled, or when the batch could not start after start() succeeded.
    * A style makes no libuv handle of its own: it uses the batch's timer
