@@ -219,7 +219,8 @@ static void on_op_settled(iob_batch *batch, uint32_t index,
 }
 
 /* The threads a loops-style run makes for its loops: one per core, no
- * more than it may have operations in flight (iob_config.loops). */
+ * more than it may have operations in flight (its requests set no
+ * iob_loops_options). */
 static uint32_t loop_threads_of(const iob_config *config) {
   if (!(iob_style_flags(config->style) & IOB_STYLE_LOOPS))
     return 0;
@@ -326,10 +327,14 @@ static void start_batch(client *c, const request *r) {
   c->req.config.data = c;
   c->req.config.on_op = r->stream ? on_op_settled : NULL;
   c->req.config.shared_limit = turns_of(s, &r->config);
+  iob_workers_options pool;
+  iob_workers_options_init(&pool);
+  pool.pool = s->workers; /* not a pool per request */
   if (r->config.style == &iob_style_workers)
-    c->req.config.workers = s->workers; /* not a pool per request */
+    c->req.config.style_options = &pool;
   iob_batch *b;
   int err = iob_batch_create(&b, &c->req.config);
+  c->req.config.style_options = NULL; /* the batch has its copy */
   if (err == 0) {
     err = iob_batch_start(b, &s->loop, on_batch_done);
     if (err != 0)

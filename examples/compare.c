@@ -66,7 +66,11 @@ static int run_style(const compare_opts *o, const iob_style *style,
   config->duration_ms = config->kind == &iob_kind_file ? 0 : o->duration_ms;
   config->max_in_flight = o->limit;
   config->timeout_ms = o->timeout_ms;
-  config->loops = o->loops;
+  iob_loops_options loops;
+  iob_loops_options_init(&loops);
+  loops.loops = o->loops;
+  if (style == &iob_style_loops) /* the one style that reads it */
+    config->style_options = &loops;
   config->data = &r;
 
   uv_loop_t loop;
@@ -76,6 +80,7 @@ static int run_style(const compare_opts *o, const iob_style *style,
   uv_timer_init(&loop, &r.ticker);
   r.ticker.data = &r;
   err = iob_batch_create(&r.batch, config);
+  config->style_options = NULL; /* the batch has its copy; this one goes */
   if (err == 0)
     err = iob_batch_start(r.batch, &loop, on_done);
   if (err != 0) {

@@ -36,8 +36,9 @@
  *   iob_batch_free() returns IOB_EBUSY and frees nothing.
  * - The batch callback runs exactly once, from the loop, after every
  *   operation has settled; never from inside an iobound call.
- * - What a batch keeps of its config: a copy of the config and of
- *   durations_ms, made by iob_batch_create(); pointers to the style and
+ * - What a batch keeps of its config: a copy of the config, of
+ *   durations_ms and of style_options, made by iob_batch_create();
+ *   pointers to the style and
  *   the kind (descriptors: keep them, and leave them unchanged, while the
  *   batch lives), to the target (read by the operations while the batch
  *   runs) and to data (yours, never read). Every number is range-checked
@@ -154,6 +155,67 @@ IOB_EXPORT extern const iob_style iob_style_workers;
  * each with kind state of its own (IOB_STYLE_LOOPS says so).
  */
 IOB_EXPORT extern const iob_style iob_style_loops;
+
+/* ---- Options of one style ------------------------------------------------ */
+
+/*
+ * What only one style reads goes in a struct of that style's, given in
+ * iob_config.style_options. Each begins with the style it is for, which
+ * its _init() function sets; iob_batch_create() refuses options of
+ * another style (IOB_EINVAL) and copies them.
+ */
+
+/** iob_style_threads' options. */
+typedef struct iob_threads_options {
+  const iob_style *style; /**< &iob_style_threads, from the _init(). */
+  /** Each thread's stack in bytes (0: 64 KiB, so that ten thousand
+   *  threads fit, or the kind's stack_size if larger; rounded up to the
+   *  system's minimum). A stack the system cannot give makes each
+   *  thread's creation fail, as a refused thread does. */
+  size_t stack_size;
+  /** When the system refuses a thread: 0 (default) ends the batch with
+   *  IOB_EAGAIN; non-zero runs on with the threads it got, lowering the
+   *  limit to the number of threads running then. */
+  int adapt;
+} iob_threads_options;
+
+/** Set @p options to iob_style_threads' defaults; NULL is a no-op. */
+IOB_EXPORT void iob_threads_options_init(iob_threads_options *options);
+
+/** iob_style_workers' options. */
+typedef struct iob_workers_options {
+  const iob_style *style; /**< &iob_style_workers, from the _init(). */
+  /** The pool of threads to run on, which other batches may share
+   *  (iob_workers_create()); NULL: a pool of the batch's own, of
+   *  max_in_flight threads (IOB_WORKERS_DEFAULT if 0; never more than a
+   *  fixed count or IOB_WORKERS_MAX), made when it starts and joined when
+   *  it ends. Keep a shared pool alive until the batch has called back,
+   *  or was freed without starting. A shared pool takes jobs in the
+   *  order they come: give its batches a shared_limit of its threads to
+   *  make them take turns. */
+  iob_workers *pool;
+  /** The stacks of a pool of the batch's own, in bytes (0: 256 KiB, or
+   *  the kind's stack_size if larger). */
+  size_t stack_size;
+} iob_workers_options;
+
+/** Set @p options to iob_style_workers' defaults; NULL is a no-op. */
+IOB_EXPORT void iob_workers_options_init(iob_workers_options *options);
+
+/** iob_style_loops' options. */
+typedef struct iob_loops_options {
+  const iob_style *style; /**< &iob_style_loops, from the _init(). */
+  /** How many event loops, each on a thread of its own with the system's
+   *  default stack, 1..IOB_LOOPS_MAX (IOB_ERANGE above); 0 (the
+   *  default): as many as the cores libuv reports
+   *  (uv_available_parallelism()), at most IOB_LOOPS_MAX. Never more
+   *  than the count or max_in_flight: a loop with nothing to run is not
+   *  made. */
+  uint32_t loops;
+} iob_loops_options;
+
+/** Set @p options to iob_style_loops' defaults; NULL is a no-op. */
+IOB_EXPORT void iob_loops_options_init(iob_loops_options *options);
 
 /** The style runs each operation's blocking `run` function on a thread
  *  (a kind needs one to run in it). */
@@ -563,20 +625,6 @@ struct iob_config {
   /** Non-zero: the first operation that fails cancels the rest, and its
    *  status becomes the batch's. */
   int fail_fast;
-  /**
-   * iob_style_threads: each thread's stack in bytes (0: 64 KiB, so that
-   * ten thousand threads fit, or the kind's stack_size if larger;
-   * rounded up to the system's minimum). A stack the system cannot give
-   * makes each thread's creation fail, as a refused thread does. Also
-   * the stacks of iob_style_workers' private pool (0: 256 KiB).
-   */
-  size_t thread_stack_size;
-  /**
-   * iob_style_threads, when the system refuses a thread: false (default)
-   * ends the batch with IOB_EAGAIN; true runs on with the threads it got,
-   * lowering the limit to the number of threads running then.
-   */
-  int threads_adapt;
   void *data; /**< yours; read it back with iob_batch_data(). */
   /**
    * 0: none. The whole batch's time, in ms from iob_batch_start(): when
@@ -593,24 +641,14 @@ struct iob_config {
    */
   iob_limit *shared_limit;
   /**
-   * iob_style_workers: the pool of threads to run on, which other batches
-   * may share (iob_workers_create()); NULL: a pool of the batch's own,
-   * of max_in_flight threads (IOB_WORKERS_DEFAULT if 0; never more than
-   * count or IOB_WORKERS_MAX), made when it starts and joined when it
-   * ends. Keep a shared pool alive until the batch has called back, or
-   * was freed without starting. A shared pool takes jobs in the order
-   * they come: give its batches a shared_limit of its threads to make
-   * them take turns.
+   * Optional: what only the config's style reads, in a struct of that
+   * style's (iob_threads_options, iob_workers_options,
+   * iob_loops_options), made with its _init() function, whose first
+   * member names the style: options of another style are refused
+   * (IOB_EINVAL). Copied by iob_batch_create(). NULL: the style's
+   * defaults.
    */
-  iob_workers *workers;
-  /**
-   * iob_style_loops: how many event loops, each on a thread of its own
-   * with the system's default stack, 1..IOB_LOOPS_MAX; 0 (the default): as
-   * many as the cores libuv reports (uv_available_parallelism()), at most
-   * IOB_LOOPS_MAX. Never more than the count or max_in_flight: a loop with
-   * nothing to run is not made.
-   */
-  uint32_t loops;
+  const void *style_options;
   /**
    * Non-zero: an open batch. It takes operations (iob_batch_submit())
    * before and while it runs, from any thread, until iob_batch_close(),
@@ -649,14 +687,16 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
  * each, up to the limit) when it starts.
  * @param[out] batch receives the new batch; NULL gives IOB_EINVAL.
  * @param[in] config what to run; NULL gives IOB_EINVAL.
- * @return 0; IOB_EINVAL for count 0 or a kind with nothing to run;
- *         IOB_E2BIG for a count above IOB_COUNT_MAX; IOB_ERANGE for a
- *         duration or timeout above IOB_DURATION_MAX_MS, an op_size
- *         or batch_size above IOB_OP_SIZE_MAX, loops above
- *         IOB_LOOPS_MAX, or a label longer than IOB_LABEL_MAX; IOB_EINVAL
- *         for a label with a control character; IOB_ENOTSUP for a kind the
- *         style cannot run (no run() on a thread style); what the kind's
- *         check() returns; IOB_ENOMEM when memory runs out.
+ * @return 0; IOB_EINVAL for count 0 (unless open) or a kind with
+ *         nothing to run; IOB_E2BIG for a count above IOB_COUNT_MAX;
+ *         IOB_ERANGE for a duration or timeout above IOB_DURATION_MAX_MS,
+ *         an op_size or batch_size above IOB_OP_SIZE_MAX, loops (in
+ *         iob_loops_options) above IOB_LOOPS_MAX, or a label longer than
+ *         IOB_LABEL_MAX; IOB_EINVAL for a label with a control character
+ *         or style_options of another style (or of a style without);
+ *         IOB_ENOTSUP for a kind the style cannot run (no run() on a
+ *         thread style) or an open batch of iob_style_loops; what the
+ *         kind's check() returns; IOB_ENOMEM when memory runs out.
  *         On error *batch is NULL.
  */
 IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);

@@ -609,7 +609,10 @@ cancelling_a_queued_workers_job_takes_it_off_the_queue(void **state) {
   assert_int_equal(iob_workers_create(&w, 1, 0), 0);
   solo s;
   iob_config c = config_of(&iob_style_workers, 3, 200);
-  c.workers = w;
+  iob_workers_options o;
+  iob_workers_options_init(&o);
+  o.pool = w;
+  c.style_options = &o;
   run_solo(&s, &c, 2, 50);
   /* Off the queue at once, never run. */
   assert_int_equal(s.settled_in_call, 1);

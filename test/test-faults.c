@@ -796,6 +796,12 @@ static int refusing_create(uv_thread_t *tid, const uv_thread_options_t *options,
   return uv_thread_create_ex(tid, options, entry, arg);
 }
 
+/* Does the threads style run on with the threads it got? */
+static bool adapting(const iob_config *c) {
+  const iob_threads_options *o = c->style_options;
+  return o != NULL && o->adapt;
+}
+
 /* Returns whether a thread was refused. */
 static bool refuse_thread(const scenario *sc, int k, bool once) {
   refuse_at = k;
@@ -843,7 +849,7 @@ static bool refuse_thread(const scenario *sc, int k, bool once) {
     assert_int_equal(failed, 0);
   } else if (s.batch_status == 0) {
     /* Adapting, it ran on with the threads it had: all got one. */
-    if (!c.threads_adapt)
+    if (!adapting(&c))
       fail_msg("%s: the batch ignored a refused thread", what);
     assert_int_equal(failed, 0);
   } else {
@@ -853,9 +859,9 @@ static bool refuse_thread(const scenario *sc, int k, bool once) {
     assert_int_equal(again, 1);
     /* Adapting, a refusal with threads running only lowers the limit:
      * all at once, the first thread's refusal alone ends the batch. */
-    if (c.threads_adapt && once && c.max_in_flight == 0 && k > 1)
+    if (adapting(&c) && once && c.max_in_flight == 0 && k > 1)
       fail_msg("%s: adapting, the batch still failed", what);
-    if (!c.threads_adapt) /* operations refused in the order they came */
+    if (!adapting(&c)) /* operations refused in the order they came */
       assert_int_equal(rec[k - 1].status, UV_EAGAIN);
   }
   iob_report r;
@@ -867,6 +873,9 @@ static bool refuse_thread(const scenario *sc, int k, bool once) {
 
 static void
 each_refused_thread_is_survived_with_and_without_adapting(void **state) {
+  iob_threads_options adapt_options;
+  iob_threads_options_init(&adapt_options);
+  adapt_options.adapt = 1;
   static const variant shapes[] = {
       {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0},
       {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0},
@@ -876,7 +885,7 @@ each_refused_thread_is_survived_with_and_without_adapting(void **state) {
       for (int adapt = 0; adapt < 2; adapt++)
         for (int once = 0; once < 2; once++) {
           scenario sc = scenario_of(&iob_style_threads, kinds[j], &shapes[v]);
-          sc.config.threads_adapt = adapt;
+          sc.config.style_options = adapt ? &adapt_options : NULL;
           if (adapt)
             strncat(sc.name, ", threads_adapt",
                     sizeof(sc.name) - strlen(sc.name) - 1);

@@ -55,7 +55,10 @@ static int child(void) {
   if (!refused)
     return 6;
   /* ...or runs on with the threads it got. */
-  c.threads_adapt = 1;
+  iob_threads_options o;
+  iob_threads_options_init(&o);
+  o.adapt = 1;
+  c.style_options = &o;
   if (iob_run(&b, &c) != 0)
     return 7;
   iob_batch_report(b, &r);

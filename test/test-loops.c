@@ -12,8 +12,15 @@
 
 static iob_config loops_config(uint32_t count, uint64_t duration_ms,
                                uint32_t loops) {
+  /* The options live on while the test keeps the config (until fifteen
+   * more are made). */
+  static iob_loops_options options[16];
+  static unsigned next;
+  iob_loops_options *o = &options[next++ % 16];
+  iob_loops_options_init(o);
+  o->loops = loops;
   iob_config c = config_of(&iob_style_loops, count, duration_ms);
-  c.loops = loops;
+  c.style_options = o;
   return c;
 }
 

@@ -113,8 +113,11 @@ static void a_stack_no_system_gives_is_a_refused_thread(void **s) {
       .name = "greedy", .flags = IOB_KIND_WAITS, .stack_size = SIZE_MAX - 7};
   for (int k = 0; k < 2; k++) {
     iob_config c = config_of(&iob_style_threads, 3, 1);
+    iob_threads_options o;
+    iob_threads_options_init(&o);
+    o.stack_size = SIZE_MAX - 4095;
     if (k == 0)
-      c.thread_stack_size = SIZE_MAX - 4095;
+      c.style_options = &o;
     else
       c.kind = &greedy;
     iob_batch *b;
@@ -133,7 +136,10 @@ static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   allow = 4;
   once = true;
   iob_config c = config_of(&iob_style_threads, 12, 50);
-  c.threads_adapt = 1;
+  iob_threads_options o;
+  iob_threads_options_init(&o);
+  o.adapt = 1;
+  c.style_options = &o;
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
   iob_report r;

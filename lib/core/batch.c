@@ -30,8 +30,15 @@ static int check_config(const iob_config *c) {
   if (c->durations_ms == NULL && c->duration_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
   if (c->timeout_ms > IOB_DURATION_MAX_MS || /* so that it counts in ns */
-      c->deadline_ms > IOB_DURATION_MAX_MS || c->loops > IOB_LOOPS_MAX)
+      c->deadline_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
+  if (c->style_options != NULL &&
+      (c->style->options_size == 0 ||
+       *(const iob_style *const *)c->style_options != c->style))
+    return IOB_EINVAL; /* another style's options */
+  err = c->style->check != NULL ? c->style->check(c) : 0;
+  if (err != 0)
+    return err;
   if (c->label != NULL) {
     size_t len = strnlen(c->label, IOB_LABEL_MAX + 1);
     if (len > IOB_LABEL_MAX)
@@ -58,14 +65,35 @@ static uint32_t least(uint32_t limit, uint32_t other) {
   return other != 0 && other < limit ? other : limit;
 }
 
+/* The config's style options, copied for the batch (the application's
+ * may go once iob_batch_create() returns); 0 or IOB_ENOMEM. */
+static int copy_options(iob_config *c) {
+  if (c->style_options == NULL)
+    return 0;
+  void *own = malloc(c->style->options_size);
+  if (own == NULL)
+    return IOB_ENOMEM;
+  memcpy(own, c->style_options, c->style->options_size);
+  c->style_options = own;
+  return 0;
+}
+
 /* An open batch: its first count operations are submitted as the
  * application would submit them, with the config's kind, target and
  * durations. The config keeps no durations: its operations have theirs. */
 static int create_open(iob_batch **batch, iob_config *c) {
   iob_batch *b = calloc(1, sizeof(*b));
   char *label = c->label != NULL ? strdup(c->label) : NULL;
+  const void *theirs = c->style_options;
   if (b == NULL || (c->label != NULL && label == NULL) ||
-      uv_mutex_init(&b->submit_lock) != 0) {
+      copy_options(c) != 0) {
+    free(label);
+    free(b);
+    return IOB_ENOMEM;
+  }
+  if (uv_mutex_init(&b->submit_lock) != 0) {
+    if (c->style_options != theirs)
+      free((void *)c->style_options);
     free(label);
     free(b);
     return IOB_ENOMEM;
@@ -125,8 +153,12 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
       (durations = malloc(c.count * sizeof(*durations))) != NULL)
     memcpy(durations, c.durations_ms, c.count * sizeof(*durations));
   char *label = c.label != NULL ? strdup(c.label) : NULL;
+  const void *theirs = c.style_options;
+  int copied = copy_options(&c);
   if (b->records == NULL || (c.durations_ms != NULL && durations == NULL) ||
-      (c.label != NULL && label == NULL)) {
+      (c.label != NULL && label == NULL) || copied != 0) {
+    if (c.style_options != theirs)
+      free((void *)c.style_options);
     free(label);
     free(durations);
     free(b->records);
@@ -168,6 +200,7 @@ static void destroy(iob_batch *b) {
   free_kept(b);
   free((void *)b->config.durations_ms); /* the batch's own copies */
   free((void *)b->config.label);
+  free((void *)b->config.style_options);
   free(b->records);
   free(b);
 }

@@ -23,6 +23,13 @@ struct iob_style {
   uint32_t limit;     /* a limit of its own (sequential: 1); 0: none */
   size_t state_size;  /* zeroed memory at b->style_state while it runs */
   size_t slot_size;   /* the style's part of each slot (iob__slot_style) */
+  /* Its options (iob_config.style_options): their size, to copy them,
+   * and its defaults; 0 and NULL for a style without. */
+  size_t options_size;
+  const void *defaults;
+  /* Optional: check a config's options when the batch is created
+   * (IOB_ERANGE for a number out of range...). */
+  int (*check)(const iob_config *config);
   /* Optional: set up. On error nothing may be left started. */
   int (*start)(iob_batch *b);
   /* Begin operation i. It must not settle before this returns, except
@@ -323,6 +330,13 @@ static inline uint32_t iob__duration_ms(const iob_batch *b, uint32_t i) {
 /* The timeout in ns; 0 for none. */
 static inline uint64_t iob__timeout_ns(const iob_batch *b) {
   return b->config.timeout_ms * 1000000;
+}
+
+/* The batch's options for its style: its own copy, or the style's
+ * defaults (a struct of the style's, or NULL for a style without). */
+static inline const void *iob__style_options(const iob_batch *b) {
+  return b->config.style_options ? b->config.style_options
+                                 : b->config.style->defaults;
 }
 
 /* Does operation i begin with its kind's start()? */

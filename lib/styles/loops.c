@@ -560,11 +560,11 @@ static void shard_main(void *arg) {
 
 /* ---- the style, on the batch's loop thread -------------------------------- */
 
-/* How many loops: the config's, or the cores; no more than can have
+/* How many loops: the options', or the cores; no more than can have
  * anything to run. */
 static uint32_t loops_wanted(const iob_batch *b) {
-  uint32_t n = b->config.loops ? b->config.loops
-                               : (uint32_t)uv_available_parallelism();
+  const iob_loops_options *o = iob__style_options(b);
+  uint32_t n = o->loops ? o->loops : (uint32_t)uv_available_parallelism();
   if (n > IOB_LOOPS_MAX)
     n = IOB_LOOPS_MAX;
   if (n > b->limit)
@@ -773,8 +773,23 @@ static uv_loop_t *loops_loop_here(const iob_batch *b) {
   return here != NULL && here->b == b ? &here->loop : NULL;
 }
 
+void iob_loops_options_init(iob_loops_options *options) {
+  if (options != NULL)
+    *options = (iob_loops_options){.style = &iob_style_loops};
+}
+
+static const iob_loops_options defaults = {.style = &iob_style_loops};
+
+static int loops_check(const iob_config *c) {
+  const iob_loops_options *o = c->style_options;
+  return o != NULL && o->loops > IOB_LOOPS_MAX ? IOB_ERANGE : 0;
+}
+
 const iob_style iob_style_loops = {
     .name = "loops",
+    .options_size = sizeof(iob_loops_options),
+    .defaults = &defaults,
+    .check = loops_check,
     .flags = IOB_STYLE_LOOPS,
     .state_size = sizeof(loops_state),
     .slot_size = sizeof(loops_job),

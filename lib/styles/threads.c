@@ -73,7 +73,8 @@ static int threads_start(iob_batch *b) {
 static void refused(iob_batch *b, iob__slot *slot, int err) {
   threads_state *s = b->style_state;
   uint32_t i = slot->op.index;
-  if (b->config.threads_adapt && s->running > 0) {
+  const iob_threads_options *o = iob__style_options(b);
+  if (o->adapt && s->running > 0) {
     iob__slot_release(b, slot);
     iob__op_unlaunch(b, i, s->running); /* run on with what we have */
     return;
@@ -85,8 +86,8 @@ static void refused(iob_batch *b, iob__slot *slot, int err) {
 }
 
 static size_t stack_size(const iob_batch *b, const iob_kind *kind) {
-  size_t size = b->config.thread_stack_size ? b->config.thread_stack_size
-                                            : STACK_DEFAULT;
+  const iob_threads_options *o = iob__style_options(b);
+  size_t size = o->stack_size ? o->stack_size : STACK_DEFAULT;
   return size > kind->stack_size ? size : kind->stack_size;
 }
 
@@ -121,10 +122,19 @@ static uint32_t threads_threads(const iob_batch *b) {
   return s->most;
 }
 
+void iob_threads_options_init(iob_threads_options *options) {
+  if (options != NULL)
+    *options = (iob_threads_options){.style = &iob_style_threads};
+}
+
+static const iob_threads_options defaults = {.style = &iob_style_threads};
+
 /* Threads cannot be interrupted: those running finish as usual, told to
  * stop by the core (iob_op_stopping()). */
 const iob_style iob_style_threads = {
     .name = "threads",
+    .options_size = sizeof(iob_threads_options),
+    .defaults = &defaults,
     .flags = IOB_STYLE_ON_THREADS | IOB_STYLE_THREAD_EACH,
     .state_size = sizeof(threads_state),
     .slot_size = sizeof(thread_job),

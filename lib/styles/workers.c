@@ -12,7 +12,7 @@
  * batch settles it. A pool may serve batches on several loops at once:
  * each job wakes its own batch's.
  *
- * A batch runs on the pool in its config (shared: it counts as a user,
+ * A batch runs on the pool in its options (shared: it counts as a user,
  * so that the pool is not freed under it) or on one of its own, made
  * when it starts and joined when it ends. */
 #include <stdint.h>
@@ -215,18 +215,19 @@ static uint32_t private_threads(const iob_batch *b) {
   return n < IOB_WORKERS_MAX ? n : IOB_WORKERS_MAX;
 }
 
-/* The config's thread_stack_size, or the default, or the kind's need if
- * that is more. */
+/* The options' stack size, or the default, or the kind's need if that
+ * is more. */
 static size_t private_stack(const iob_batch *b) {
-  size_t size = b->config.thread_stack_size ? b->config.thread_stack_size
-                                            : STACK_DEFAULT;
+  const iob_workers_options *o = iob__style_options(b);
+  size_t size = o->stack_size ? o->stack_size : STACK_DEFAULT;
   size_t need = b->config.kind->stack_size;
   return need > size ? need : size;
 }
 
-/* Start using the pool of the config, or make one. */
+/* Start using the pool of the options, or make one. */
 static int use_pool(iob_batch *b, workers_state *s) {
-  iob_workers *shared = b->config.workers;
+  const iob_workers_options *o = iob__style_options(b);
+  iob_workers *shared = o->pool;
   if (shared == NULL) {
     s->own = true;
     return pool_make(&s->pool, private_threads(b), private_stack(b));
@@ -383,8 +384,17 @@ static uint32_t workers_threads(const iob_batch *b) {
   return s->threads;
 }
 
+void iob_workers_options_init(iob_workers_options *options) {
+  if (options != NULL)
+    *options = (iob_workers_options){.style = &iob_style_workers};
+}
+
+static const iob_workers_options defaults = {.style = &iob_style_workers};
+
 const iob_style iob_style_workers = {
     .name = "workers",
+    .options_size = sizeof(iob_workers_options),
+    .defaults = &defaults,
     .flags = IOB_STYLE_ON_THREADS,
     .state_size = sizeof(workers_state),
     .slot_size = sizeof(workers_job),

@@ -65,8 +65,8 @@ static void check_same(const request *x, const request *y, const char *what) {
                  a->max_in_flight == b->max_in_flight && a->on_op == b->on_op &&
                  a->timeout_ms == b->timeout_ms &&
                  a->fail_fast == b->fail_fast &&
-                 a->thread_stack_size == b->thread_stack_size &&
-                 a->threads_adapt == b->threads_adapt && a->data == b->data,
+                 a->style_options == b->style_options && a->open == b->open &&
+                 a->data == b->data,
              "%s: another run", what);
 }
 
@@ -122,9 +122,8 @@ static void check_run(const request *r) {
                  c->durations_ms == defaults.durations_ms &&
                  c->on_op == defaults.on_op &&
                  c->fail_fast == defaults.fail_fast &&
-                 c->thread_stack_size == defaults.thread_stack_size &&
-                 c->threads_adapt == defaults.threads_adapt &&
-                 c->data == defaults.data,
+                 c->style_options == defaults.style_options &&
+                 c->open == defaults.open && c->data == defaults.data,
              "a field no request sets is not at its default");
 }
 
