@@ -763,11 +763,16 @@ IOB_EXPORT void iob_task_init(iob_task *task);
  *         iob_batch_outcome() use it); IOB_EINVAL for a NULL argument,
  *         a batch that is not open, a NULL kind, or an input its kind
  *         does not take; IOB_ESHUTDOWN once the batch is closed
- *         (iob_batch_close()), cancelled or finished; IOB_E2BIG past
- *         IOB_COUNT_MAX operations; IOB_ENOTSUP for a kind the batch's
- *         style cannot run; what the kind's check() or input_copy()
- *         returns; IOB_ENOMEM. On error nothing was added and the input
- *         is still the caller's.
+ *         (iob_batch_close()), finished, cancelled or asked to be
+ *         (iob_batch_cancel_async(), or iob_batch_cancel() before it
+ *         started); IOB_E2BIG past IOB_COUNT_MAX operations;
+ *         IOB_ENOTSUP for a kind the batch's style cannot run (under
+ *         iob_style_workers, a kind whose stack_size its shared pool's
+ *         threads lack; with a pool of the batch's own, made for the
+ *         config's kind, such an operation fails with IOB_ENOTSUP when it
+ *         launches); what the kind's check() or input_copy() returns;
+ *         IOB_ENOMEM. On error nothing was added and the input is still
+ *         the caller's.
  */
 IOB_EXPORT int iob_batch_submit(iob_batch *batch, const iob_task *task);
 

@@ -735,6 +735,202 @@ static void a_missing_or_running_child_fails_its_operation(void **state) {
    * operation settled.) */
 }
 
+
+/* ---- what an attack found ----------------------------------------------------- */
+
+static int quick_run(iob_op *op) {
+  (void)op;
+  return 0;
+}
+
+static const iob_kind quick = {.name = "quick", .run = quick_run};
+
+/* A run() on the loop takes its slot only when it comes due: operations
+ * launched after it must not have taken them all by then. */
+static void a_run_on_the_loop_keeps_its_slot_among_started_ones(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task l = task_of(&later, 30, NULL), q = task_of(&quick, 0, NULL);
+  for (int i = 0; i < 15; i++)
+    submit_ok(b, &l, i);
+  submit_ok(b, &q, 15);
+  for (int i = 16; i < 40; i++)
+    submit_ok(b, i % 3 ? &l : &q, i);
+  iob_batch_close(b);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  assert_int_equal(test_loop_counts(&t, b)->ok, 40);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void cancel_the_started_one(test_loop *t, void *arg) {
+  (void)t;
+  assert_int_equal(iob_batch_cancel_op(arg, 0), 0);
+  assert_int_equal(iob_batch_cancel_op(arg, 1), 0);
+}
+
+/* Cancelling one operation in flight reaches it in an open batch too, in
+ * every style: a start() on the loop, a job or thread polling its stop. */
+static void cancelling_one_submitted_operation_reaches_it(void **state) {
+  (void)state;
+  for (size_t k = 0; iob_style_at(k) != NULL; k++) {
+    const iob_style *style = iob_style_at(k);
+    if (iob_style_flags(style) & IOB_STYLE_LOOPS)
+      continue;
+    bool threads = iob_style_flags(style) & IOB_STYLE_ON_THREADS;
+    test_loop t;
+    test_loop_init(&t);
+    iob_config c = open_config(style);
+    iob_batch *b = test_loop_start(&t, &c, NULL);
+    iob_task slow = task_of(threads ? &test_kind_patient : &later, 5000, NULL);
+    iob_task w = task_of(&iob_kind_wait, 5000, NULL);
+    submit_ok(b, &slow, 0);
+    submit_ok(b, &w, 1);
+    iob_batch_close(b);
+    test_loop_at(&t, 50, cancel_the_started_one, b);
+    uint64_t t0 = uv_hrtime();
+    test_loop_run(&t);
+    const iob_record *r = iob_batch_records(b, NULL);
+    if (r[0].status != IOB_ECANCELED)
+      fail_msg("%s: operation 0 ended with %s", iob_style_name(style),
+               iob_err_name(r[0].status));
+    /* (A wait on a thread ends when it ends: only the loop's stops.) */
+    if (!threads)
+      assert_int_equal(r[1].status, IOB_ECANCELED);
+    if (!threads)
+      assert_ms_below(MS(uv_hrtime() - t0), 2000);
+    test_loop_close(&t);
+    iob_batch_free(b);
+  }
+}
+
+/* A kind whose open() cancels the batch: the operation whose launch
+ * opened it does not run on. */
+static int cancelling_open(iob_batch *b, const void *target, void *shared) {
+  (void)target;
+  (void)shared;
+  iob_batch_cancel(b);
+  return 0;
+}
+
+static const iob_kind opens_and_cancels = {.name = "opens-and-cancels",
+                                           .flags = IOB_KIND_WAITS,
+                                           .open = cancelling_open};
+
+static void an_operation_whose_kind_opening_cancels_the_batch_never_runs(
+    void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task w = task_of(&opens_and_cancels, 5000, NULL);
+  submit_ok(b, &w, 0);
+  submit_ok(b, &w, 1);
+  test_loop_start_created(&t, b);
+  uint64_t t0 = uv_hrtime();
+  test_loop_run(&t);
+  assert_ms_below(MS(uv_hrtime() - t0), 2000);
+  assert_int_equal(test_loop_counts(&t, b)->cancelled, 2);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+/* Submitted from a timer of the application's, not from a callback of
+ * the batch's: its wait counts from then, not from an old reading. */
+static void submit_late(test_loop *t, void *arg) {
+  (void)t;
+  iob_task w = task_of(&iob_kind_wait, 300, NULL);
+  submit_ok(arg, &w, 1);
+  iob_batch_close(arg);
+}
+
+static void a_submission_from_a_timer_of_yours_waits_from_then(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 10, NULL);
+  submit_ok(b, &w, 0);
+  test_loop_at(&t, 200, submit_late, b);
+  test_loop_run(&t);
+  const iob_record *r = iob_batch_records(b, NULL);
+  assert_ms_at_least(MS(r[1].queued_ns), 190);
+  assert_ms_at_least(MS(r[1].finished_ns - r[1].started_ns), 299);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void a_batch_cancelled_before_it_starts_takes_nothing_more(
+    void **state) {
+  (void)state;
+  iob_config c = open_config(NULL);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_task w = task_of(&iob_kind_wait, 1, NULL);
+  submit_ok(b, &w, 0);
+  assert_int_equal(iob_batch_cancel(b), 0);
+  assert_int_equal(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
+  iob_batch_free(b);
+}
+
+static void a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for(
+    void **state) {
+  (void)state;
+  static const iob_kind deep = {
+      .name = "deep", .flags = IOB_KIND_WAITS, .stack_size = 8 << 20};
+  iob_workers *pool;
+  assert_int_equal(iob_workers_create(&pool, 1, 0), 0);
+  iob_workers_options o;
+  iob_workers_options_init(&o);
+  o.pool = pool;
+  iob_config c = open_config(&iob_style_workers);
+  c.style_options = &o;
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_task t = task_of(&deep, 1, NULL);
+  assert_int_equal(iob_batch_submit(b, &t), IOB_ENOTSUP);
+  iob_batch_free(b);
+  assert_int_equal(iob_workers_free(pool), 0);
+}
+
+/* A kind with check() submitted from another thread while the loop takes
+ * in what was submitted: ThreadSanitizer watches (the check once read the
+ * count the loop thread writes). */
+static void feed_mixed(void *arg) {
+  iob_batch *b = arg;
+  static const iob_mixed work = {.cpu_us = 1};
+  for (int i = 0; i < 500; i++) {
+    iob_task t = task_of(&iob_kind_mixed, 0, NULL);
+    t.target = &work;
+    assert_true(iob_batch_submit(b, &t) >= 0);
+    assert_int_equal(iob_batch_cancel_op(b, 0), IOB_EPERM);
+  }
+  iob_batch_close(b);
+  iob_batch_unref(b);
+}
+
+static void a_checked_kind_is_submitted_from_another_thread_safely(
+    void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  uv_thread_t tid;
+  assert_int_equal(uv_thread_create(&tid, feed_mixed, iob_batch_ref(b)), 0);
+  test_loop_run(&t);
+  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_int_equal(test_loop_counts(&t, b)->ok, 500);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
@@ -759,6 +955,16 @@ int main(void) {
       cmocka_unit_test(cancelling_the_parent_cancels_its_children_first),
       cmocka_unit_test(a_parents_timeout_ends_its_child),
       cmocka_unit_test(a_missing_or_running_child_fails_its_operation),
+      cmocka_unit_test(a_run_on_the_loop_keeps_its_slot_among_started_ones),
+      cmocka_unit_test(cancelling_one_submitted_operation_reaches_it),
+      cmocka_unit_test(
+          an_operation_whose_kind_opening_cancels_the_batch_never_runs),
+      cmocka_unit_test(a_submission_from_a_timer_of_yours_waits_from_then),
+      cmocka_unit_test(a_batch_cancelled_before_it_starts_takes_nothing_more),
+      cmocka_unit_test(
+          a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for),
+      cmocka_unit_test(
+          a_checked_kind_is_submitted_from_another_thread_safely),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

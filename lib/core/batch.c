@@ -283,7 +283,9 @@ int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
 static int ready_to_launch(iob_batch *b, uint32_t i) {
   int err = iob__kind_ready(b, i);
   if (err == 0 && iob__needs_slot(b, i))
-    err = iob__slots_reserve(b);
+    err = iob__slots_reserve(b, i);
+  if (err == 0 && b->cancelled)
+    err = IOB_ECANCELED; /* by the kind's open(), just now */
   return err;
 }
 
@@ -595,20 +597,27 @@ static bool close_own(iob_batch *b, uv_handle_t *h) {
 }
 
 /* An open batch's records, from its tasks into one block, as
- * iob_batch_records() gives them; the exporters read them so. Without
- * the memory the tasks keep them, and what needs one block says
- * IOB_ENOMEM. */
-static void gather_records(iob_batch *b) {
+ * iob_batch_records() gives them and the readers read them: made the
+ * first time a reader asks, on its thread, not by the loop thread when
+ * the batch ends (a million records take a hundred ms to copy, which an
+ * application that reads its outcomes in on_op never needs). Under the
+ * submitters' lock, which every reader takes, so that readers on several
+ * threads make one block and see it whole. 0, or IOB_ENOMEM. */
+int iob__gather(const iob_batch *batch) {
+  if (!batch->open)
+    return 0;
+  iob_batch *b = (iob_batch *)(uintptr_t)batch; /* the block is the cache */
+  uv_mutex_lock(&b->submit_lock);
   uint32_t n = b->config.count;
-  iob_record *records = malloc((n ? n : 1) * sizeof(*records));
-  if (records == NULL) {
-    b->gathered_failed = true;
-    return;
+  if (b->records == NULL &&
+      (b->records = malloc((n ? n : 1) * sizeof(*b->records))) != NULL) {
+    for (uint32_t i = 0; i < n; i++) /* (b->first stays 0: iob__rec()
+                                      * reads the tasks, without the lock) */
+      b->records[i] = iob__task_at(b, i)->rec;
   }
-  for (uint32_t i = 0; i < n; i++)
-    records[i] = iob__task_at(b, i)->rec;
-  b->records = records;
-  b->first = n;
+  int err = b->records != NULL ? 0 : IOB_ENOMEM;
+  uv_mutex_unlock(&b->submit_lock);
+  return err;
 }
 
 /* Not every operation has settled, or more may come. */
@@ -630,8 +639,6 @@ void iob__end_or_launch(iob_batch *b) {
     return;
   }
   b->ended = true;
-  if (b->open)
-    gather_records(b);
   b->end_ns = iob__now(b);
   b->cpu_ns = iob__cpu_ns() - b->cpu0_ns;
   const iob_style *style = b->config.style;
@@ -658,8 +665,10 @@ void iob__end_or_launch(iob_batch *b) {
  * on_op returns (one it submits launches then, after the permit of the
  * operation that settled has been given back). */
 static void tell(iob_batch *b, uint32_t i) {
-  if (b->open)
+  if (b->open) {
+    iob__slot_unreserve(b, i);
     iob__task_release(b, i);
+  }
   if (b->config.on_op == NULL)
     return;
   bool was = b->in_on_op;
@@ -752,6 +761,10 @@ int iob_batch_cancel_async(iob_batch *batch) {
 /* The slot of operation i in flight, if it has one: from the map, or
  * the loop's one slot for run(). */
 static iob__slot *slot_of(const iob_batch *b, uint32_t i) {
+  if (b->open) { /* a slot set aside and not yet taken is none */
+    iob__slot *s = iob__slot_find(b, i);
+    return s != NULL && s->phase != IOB__FREE ? s : NULL;
+  }
   if (b->slot_of != NULL)
     return iob__slot_find(b, i);
   iob__slot *s = b->nslots == 1 ? iob__slot_at(b, 0) : NULL;
@@ -773,7 +786,10 @@ int iob_batch_cancel_op(iob_batch *batch, uint32_t index) {
   if (batch == NULL)
     return IOB_EINVAL;
   iob__state state = atomic_load_explicit(&batch->state, memory_order_acquire);
-  if (batch->open && (state == IOB__CREATED || on_loop_thread(batch)))
+  /* The thread first: an open batch's count is its loop thread's. */
+  if (state == IOB__ACTIVE && !on_loop_thread(batch))
+    return IOB_EPERM;
+  if (batch->open && state != IOB__FINISHED)
     iob__take_submitted(batch);
   if (index >= batch->config.count)
     return IOB_EINVAL;
@@ -888,7 +904,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
     return IOB_EBUSY;
 
   memset(report, 0, sizeof(*report));
-  if (batch->gathered_failed)
+  if (iob__gather(batch) != 0)
     return IOB_ENOMEM;
   int err = measure_peak(batch, &report->peak_in_flight);
   if (err != 0)
@@ -916,7 +932,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
 
 const iob_record *iob_batch_records(const iob_batch *batch, uint32_t *count) {
   if (batch == NULL || batch->state != IOB__FINISHED ||
-      batch->gathered_failed) {
+      iob__gather(batch) != 0) {
     if (count != NULL)
       *count = 0;
     return NULL;

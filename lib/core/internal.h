@@ -30,6 +30,9 @@ struct iob_style {
   /* Optional: check a config's options when the batch is created
    * (IOB_ERANGE for a number out of range...). */
   int (*check)(const iob_config *config);
+  /* Optional: can it run operations of kind k, submitted to open batch
+   * b? 0, or the code iob_batch_submit() returns. Any thread. */
+  int (*check_kind)(const iob_batch *b, const iob_kind *k);
   /* Optional: set up. On error nothing may be left started. */
   int (*start)(iob_batch *b);
   /* Begin operation i. It must not settle before this returns, except
@@ -131,7 +134,9 @@ typedef struct iob__opened {
  * IOB_COUNT_MAX, and growing never moves what is there. */
 #define IOB__CHUNK_SHIFT 10
 #define IOB__CHUNKS 20
+/* Slots come 16 << k at a time: 25 chunks hold IOB_COUNT_MAX of them. */
 #define IOB__SLOT_CHUNK_SHIFT 4
+#define IOB__SLOT_CHUNKS 25
 
 /* The chunk holding item j, and j's place in it (*at). */
 static inline uint32_t iob__chunk(uint32_t j, unsigned shift, uint32_t *at) {
@@ -243,7 +248,6 @@ struct iob_batch {
    * copied into one block here (iob_batch_records()). */
   iob_record *records;
   uint32_t first; /* records in that block */
-  bool gathered_failed; /* the copy found no memory */
 
   /* An open batch (config.open) takes operations until it is closed. */
   bool open;
@@ -254,7 +258,7 @@ struct iob_batch {
   atomic_bool closed;     /* no more are taken */
   size_t state_room;      /* op state a slot holds */
   iob__task *tasks[IOB__CHUNKS];
-  iob__slot *slot_chunks[IOB__CHUNKS]; /* an open batch's slots */
+  iob__slot *slot_chunks[IOB__SLOT_CHUNKS]; /* an open batch's slots */
   uint32_t free_cap;                   /* room in free_slots */
   iob__opened *opened; /* kinds opened, with their targets */
   uint32_t nopened;
@@ -419,6 +423,10 @@ int iob__kind_ready(iob_batch *b, uint32_t i);
 /* Close every kind opened with iob__kind_open(), last first. */
 void iob__kinds_close(iob_batch *b);
 
+/* A finished batch's records in one block (b->records), made from an
+ * open batch's tasks the first time a reader asks: 0 or IOB_ENOMEM. */
+int iob__gather(const iob_batch *b);
+
 /* The kind of every operation of a finished batch; NULL if they mix. */
 const iob_kind *iob__batch_kind(const iob_batch *b);
 
@@ -476,9 +484,15 @@ static inline iob__slot *iob__slot_at(const iob_batch *b, uint32_t k) {
 /* Does operation i need a slot to run? */
 bool iob__needs_slot(const iob_batch *b, uint32_t i);
 
-/* An open batch: make sure a slot is free for one more operation. 0 or
- * IOB_ENOMEM. */
-int iob__slots_reserve(iob_batch *b);
+/* An open batch's operation i, about to launch: set a slot aside for it
+ * (made if none is free), which iob__slot_take() then gives it whenever
+ * its style asks (a run() on the loop, when it comes due), so that the
+ * operations launched after it cannot take them all. 0 or IOB_ENOMEM. */
+int iob__slots_reserve(iob_batch *b, uint32_t i);
+
+/* An open batch's operation i settled: the slot set aside for it and
+ * never taken (cancelled while it waited) goes back. */
+void iob__slot_unreserve(iob_batch *b, uint32_t i);
 
 static inline void *iob__slot_style(const iob_batch *b, iob__slot *s) {
   return (char *)s + b->slot_style_at;

@@ -76,9 +76,7 @@ int iob__slots_make(iob_batch *b) {
 
 /* An open batch's slots come in chunks, 16 << k each, made as the
  * operations in flight need them and kept until the batch ends. */
-int iob__slots_reserve(iob_batch *b) {
-  if (b->nfree > 0)
-    return 0;
+static int slots_grow(iob_batch *b) {
   uint32_t at, k = iob__chunk(b->nslots, IOB__SLOT_CHUNK_SHIFT, &at);
   uint32_t n = (uint32_t)iob__chunk_size(k, IOB__SLOT_CHUNK_SHIFT);
   if (b->free_cap < b->nslots + n) {
@@ -102,11 +100,25 @@ int iob__slots_reserve(iob_batch *b) {
   return 0;
 }
 
+int iob__slots_reserve(iob_batch *b, uint32_t i) {
+  int err = b->nfree == 0 ? slots_grow(b) : 0;
+  if (err == 0)
+    iob__task_at(b, i)->slot = b->free_slots[--b->nfree];
+  return err;
+}
+
+void iob__slot_unreserve(iob_batch *b, uint32_t i) {
+  iob__task *t = iob__task_at(b, i);
+  if (t->slot != NONE) /* set aside, never taken */
+    b->free_slots[b->nfree++] = t->slot;
+  t->slot = NONE;
+}
+
 void iob__slots_free(iob_batch *b) {
   free(b->slots);
   free(b->free_slots);
   free(b->slot_of);
-  for (uint32_t k = 0; k < IOB__CHUNKS; k++) {
+  for (uint32_t k = 0; k < IOB__SLOT_CHUNKS; k++) {
     free(b->slot_chunks[k]);
     b->slot_chunks[k] = NULL;
   }
@@ -145,12 +157,12 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
 }
 
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
-  uint32_t k = b->free_slots[--b->nfree];
+  /* An open batch's operation has its slot set aside at launch. */
+  uint32_t k = b->open ? iob__task_at(b, i)->slot
+                       : b->free_slots[--b->nfree];
   iob__slot *s = iob__slot_at(b, k);
   iob__slot_prepare(b, s, i);
-  if (b->open)
-    iob__task_at(b, i)->slot = k;
-  else if (b->slot_of != NULL)
+  if (!b->open && b->slot_of != NULL)
     b->slot_of[i] = k;
   return s;
 }

@@ -21,6 +21,9 @@ int iob__export_check(FILE *out, const iob_batch *const *batches, size_t n) {
   for (size_t k = 0; k < n; k++)
     if (batches[k]->state != IOB__FINISHED)
       return IOB_EBUSY;
+  for (size_t k = 0; k < n; k++) /* the records, in one block each */
+    if (iob__gather(batches[k]) != 0)
+      return IOB_ENOMEM;
   return 0;
 }
 

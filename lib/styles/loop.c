@@ -97,43 +97,54 @@ static bool due(iob_batch *b, uint32_t i) {
   return false;
 }
 
+/* How long one timer callback may go on with waits that come due while
+ * it runs (a chain of short waits, each submitted by the one before):
+ * the loop's other handles wait no longer than this for their turn. */
+#define SLICE_NS 1000000
+
 static void on_timer(uv_timer_t *timer) {
   iob_batch *b = iob__batch_of(timer, timer);
   loop_state *s = b->style_state;
 
   iob__stamp_fresh(b);
-  uint64_t now = iob__stamp(b);
-  s->in_timer = true;
+  uint64_t now = iob__stamp(b), slice_end = now + SLICE_NS;
   s->armed = UINT64_MAX;
-  for (;;) {
-    uint32_t i = iob__deadlines_pop(&s->queue, now);
-    if (i == IOB__NO_ITEM) {
-      /* Settling takes time: deadlines may have come meanwhile. */
-      iob__stamp_fresh(b);
-      now = iob__stamp(b);
-      if (iob__deadlines_first(&s->queue) > now)
-        break;
-      continue;
+  bool ran = false;
+  do {
+    s->in_timer = true;
+    for (;;) {
+      uint32_t i = iob__deadlines_pop(&s->queue, now);
+      if (i == IOB__NO_ITEM) {
+        /* Settling takes time: deadlines may have come meanwhile. */
+        iob__stamp_fresh(b);
+        now = iob__stamp(b);
+        if (iob__deadlines_first(&s->queue) > now)
+          break;
+        continue;
+      }
+      ran = due(b, i);
+      if (b->ended)
+        return; /* the batch has closed the timer */
+      if (ran)
+        break; /* one run() a callback: the loop serves the rest between */
     }
-    bool ran = due(b, i);
-    if (b->ended)
-      return; /* the batch has closed the timer */
-    if (ran)
-      break;
-  }
-  s->in_timer = false;
+    s->in_timer = false;
 
-  /* Operations launched by the ones that ended start their wait now. */
-  iob__stamp_fresh(b);
-  for (uint32_t i = s->pending; i < s->pending_end; i++) {
-    if (iob__rec(b, i)->status != IOB__IN_FLIGHT || iob__is_async(b, i))
-      continue; /* cancelled alone meanwhile, or started already */
-    iob__rec(b, i)->started_ns = iob__stamp(b);
-    queue_wait(b, s, i);
-    if (b->ended)
-      return;
-  }
-  s->pending = s->pending_end = 0;
+    /* Operations launched by the ones that ended start their wait now. */
+    iob__stamp_fresh(b);
+    for (uint32_t i = s->pending; i < s->pending_end; i++) {
+      if (iob__rec(b, i)->status != IOB__IN_FLIGHT || iob__is_async(b, i))
+        continue; /* cancelled alone meanwhile, or started already */
+      iob__rec(b, i)->started_ns = iob__stamp(b);
+      queue_wait(b, s, i);
+      if (b->ended)
+        return;
+    }
+    s->pending = s->pending_end = 0;
+    /* Those due already (waits of 0 ms) end in this callback too. */
+    iob__stamp_fresh(b);
+    now = iob__stamp(b);
+  } while (!ran && now < slice_end && iob__deadlines_first(&s->queue) <= now);
   arm(b, s);
 }
 

@@ -391,8 +391,18 @@ void iob_workers_options_init(iob_workers_options *options) {
 
 static const iob_workers_options defaults = {.style = &iob_style_workers};
 
+/* A submitted kind whose stack a shared pool lacks is refused at once; a
+ * pool of the batch's own is made for the config's kind, and such an
+ * operation fails when it launches (workers_launch()). */
+static int workers_check_kind(const iob_batch *b, const iob_kind *k) {
+  const iob_workers_options *o = iob__style_options(b);
+  return o->pool != NULL && o->pool->stack_size < k->stack_size ? IOB_ENOTSUP
+                                                                 : 0;
+}
+
 const iob_style iob_style_workers = {
     .name = "workers",
+    .check_kind = workers_check_kind,
     .options_size = sizeof(iob_workers_options),
     .defaults = &defaults,
     .flags = IOB_STYLE_ON_THREADS,
