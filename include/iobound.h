@@ -838,8 +838,9 @@ IOB_EXPORT int iob_batch_cancel_async(iob_batch *batch);
  * ends, with the status it ends with. The others get IOB_ECANCELED; the
  * rest of the batch runs on, and fail_fast does not count it as a
  * failure. Under iob_style_loops the operation settles once its loop has
- * handed it back, not before this returns, and a run() running on a loop
- * is not told: it ends, and is recorded as it ends. Before the batch
+ * handed it back, not before this returns; a run() running on a loop is
+ * told (iob_op_stopping()) and recorded as it ends, as on the loop
+ * style. Before the batch
  * starts (from the thread that starts it), it marks the operation, which
  * then never starts.
  * @return 0, also for an operation that has settled or a batch that has

@@ -553,6 +553,30 @@ static void a_running_run_hears_the_batchs_cancel(void **state) {
   iob_batch_free(b);
 }
 
+static void cancel_first(test_loop *t, void *arg) {
+  (void)t;
+  assert_int_equal(iob_batch_cancel_op(arg, 0), 0);
+}
+
+/* As on the loop style: a run() running when its operation alone is
+ * cancelled is told, though its loop is busy running it. */
+static void a_running_run_hears_a_cancel_of_its_own(void **state) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = loops_config(2, 3000, 2);
+  c.kind = &test_kind_patient; /* asks iob_op_stopping() every ms */
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  test_loop_at(&t, 100, cancel_first, b);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  const iob_record *r = iob_batch_records(b, NULL);
+  assert_int_equal(r[0].status, IOB_ECANCELED);
+  assert_ms_below(MS(r[0].finished_ns), 1500);
+  assert_int_equal(r[1].status, 0); /* the other runs on */
+  assert_ms_at_least(MS(r[1].finished_ns), 2900);
+  iob_batch_free(b);
+}
+
 static void iob_op_done_from_the_callers_thread_is_refused(void **state) {
   /* A slot of the batch's, given to iob_op_done() from the test's thread:
    * only its loop's thread may settle it. */
@@ -690,6 +714,7 @@ int main(void) {
       cmocka_unit_test(
           run_runs_on_the_loops_threads_and_keeps_what_it_hands_back),
       cmocka_unit_test(a_running_run_hears_the_batchs_cancel),
+      cmocka_unit_test(a_running_run_hears_a_cancel_of_its_own),
       cmocka_unit_test(iob_op_done_from_the_callers_thread_is_refused),
       cmocka_unit_test(iob_op_done_from_another_loop_is_refused),
       cmocka_unit_test(a_loop_busy_with_due_runs_hears_a_cancel_of_one),

@@ -20,7 +20,7 @@ typedef struct iob__inner {
 } iob__inner;
 
 iob__slot *iob__slot_outermost(iob__slot *s) {
-  while (s->phase == IOB__INNER)
+  while (s->number == IOB__INNER_SLOT)
     s = s->inner->outer;
   return s;
 }
@@ -45,7 +45,7 @@ static iob__slot *make(iob_op *outer, const iob_task *task, void *shared) {
   s->kind = k;
   s->inner->outer = iob__slot_of_op(outer);
   atomic_init(&s->stop, 0);
-  s->phase = IOB__INNER;
+  s->number = IOB__INNER_SLOT;
   return s;
 }
 
@@ -146,7 +146,7 @@ int iob_op_stop_inner(iob_op *inner) {
   if (inner == NULL)
     return IOB_EINVAL;
   iob__slot *s = iob__slot_of_op(inner);
-  if (s->phase != IOB__INNER || s->inner->done == NULL)
+  if (s->number != IOB__INNER_SLOT || s->inner->done == NULL)
     return IOB_EINVAL;
   int none = 0;
   if (atomic_compare_exchange_strong(&s->stop, &none, IOB_ECANCELED) &&

@@ -77,7 +77,6 @@ typedef enum iob__phase {
   IOB__STARTING, /* in its kind's start() */
   IOB__STARTED,  /* start() returned 0: awaits iob_op_done() */
   IOB__RUNNING,  /* handed to run(), on a thread or the loop */
-  IOB__INNER,    /* an operation run inside another (iob_op_start_inner()) */
 } iob__phase;
 
 /* An operation in flight that needs more than its record: one from a
@@ -88,7 +87,9 @@ typedef struct iob__slot {
   const iob_kind *kind; /* the operation's */
   atomic_int stop; /* 0, IOB_ECANCELED or IOB_ETIMEDOUT */
   int status;      /* run()'s status, on a thread */
-  uint32_t number; /* its place among the slots */
+  /* Its place among the slots, set when they are made and never again
+   * (any thread may read it); IOB__INNER_SLOT for an inner operation's. */
+  uint32_t number;
   iob__phase phase;
   /* An inner operation's (iob_op_start_inner()): the operation it runs
    * in, and what to call when it settles. */
@@ -453,6 +454,9 @@ void iob__group_ended(struct iob_group *g, int status);
 
 
 /* ---- slots (op.c) ---------------------------------------------------------- */
+
+/* The number of an inner operation's slot (iob_op_start_inner()). */
+#define IOB__INNER_SLOT UINT32_MAX
 
 /* The slot an iob_op lives in: every operation a kind is given does. */
 static inline iob__slot *iob__slot_of_op(const iob_op *op) {

@@ -267,7 +267,8 @@ int iob_op_done(iob_op *op, int status) {
   if (op == NULL)
     return IOB_EINVAL;
   iob__slot *s = iob__slot_of_op(op);
-  if (s->phase == IOB__INNER)
+  if (s->number == IOB__INNER_SLOT) /* (the number, which never changes:
+                                     * the phase is the loop thread's) */
     return iob__inner_done(s, iob__kind_status(status));
   iob_batch *b = op->batch;
   status = iob__kind_status(status);
@@ -348,7 +349,7 @@ int iob_op_stopping(const iob_op *op) {
     return IOB_EINVAL;
   const iob__slot *own = iob__slot_of_op(op);
   int asked = atomic_load_explicit(&own->stop, memory_order_relaxed);
-  if (own->phase == IOB__INNER && asked != 0) /* iob_op_stop_inner() */
+  if (own->number == IOB__INNER_SLOT && asked != 0) /* iob_op_stop_inner() */
     return asked;
   const iob__slot *s = slot_of_op(op);
   int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);

@@ -84,8 +84,9 @@ typedef struct shard {
   bool opened;    /* the kind's open() succeeded on it: close() is due */
   uint32_t number; /* its thread's number: its operations' worker */
 
-  uv_mutex_t lock; /* the lists, quit and closed */
+  uv_mutex_t lock; /* the lists, quit, closed and running */
   op_list inbox, stops, outbox;
+  uint32_t running; /* the operation in run() now, or NONE */
   bool quit;
   bool closed; /* its handles are closing: nothing may be sent to it */
 
@@ -298,7 +299,15 @@ static void run_job(shard *sh, uint32_t i) {
   }
   if (!(b->config.kind->flags & IOB_KIND_WAITS))
     r->started_ns = iob__now(b); /* a wait before it counts as its run */
+  /* Named while it runs, so that a cancel of it alone can tell it (its
+   * slot's stop), as on the loop style, though this loop is busy. */
+  uv_mutex_lock(&sh->lock);
+  sh->running = i;
+  uv_mutex_unlock(&sh->lock);
   int status = iob__kind_status(b->config.kind->run(&s->op));
+  uv_mutex_lock(&sh->lock);
+  sh->running = NONE;
+  uv_mutex_unlock(&sh->lock);
   r->finished_ns = iob__now(b);
   status = iob__late(b, i, status);
   iob__slot_close(b, s);
@@ -604,7 +613,8 @@ static void shards_end(loops_state *st) {
 /* Start one shard's thread; its start-up is waited for later. */
 static int shard_start(loops_state *st, shard *sh, iob_batch *b) {
   *sh = (shard){.b = b, .hops = st->hops, .inbox = EMPTY, .stops = EMPTY,
-                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY};
+                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY,
+                .running = NONE};
   int err = uv_mutex_init(&sh->lock);
   if (err != 0)
     return err;
@@ -741,6 +751,10 @@ static void loops_cancel_op(iob_batch *b, uint32_t i, iob__slot *s) {
   else
     st->hops[sh->stops.tail].stop_next = i;
   sh->stops.tail = i;
+  if (sh->running == i) { /* in its run(): told now, through its slot */
+    int none = 0;
+    atomic_compare_exchange_strong(&sh->run_slot->stop, &none, IOB_ECANCELED);
+  }
   uv_mutex_unlock(&sh->lock);
   if (wake)
     uv_async_send(&sh->wake);
