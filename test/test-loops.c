@@ -15,8 +15,8 @@ static iob_config loops_config(uint32_t count, uint64_t duration_ms,
   /* The options live on while the test keeps the config (until fifteen
    * more are made). */
   static iob_loops_options options[16];
-  static unsigned next;
-  iob_loops_options *o = &options[next++ % 16];
+  static atomic_uint next; /* tests on two threads make configs */
+  iob_loops_options *o = &options[atomic_fetch_add(&next, 1) % 16];
   iob_loops_options_init(o);
   o->loops = loops;
   iob_config c = config_of(&iob_style_loops, count, duration_ms);

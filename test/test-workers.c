@@ -14,8 +14,8 @@ static iob_config workers_config(iob_workers *pool, uint32_t count,
   /* The options live on while the test keeps the config (until fifteen
    * more are made). */
   static iob_workers_options options[16];
-  static unsigned next;
-  iob_workers_options *o = &options[next++ % 16];
+  static atomic_uint next; /* tests on two threads make configs */
+  iob_workers_options *o = &options[atomic_fetch_add(&next, 1) % 16];
   iob_workers_options_init(o);
   o->pool = pool;
   iob_config c = config_of(&iob_style_workers, count, duration_ms);
