@@ -226,7 +226,8 @@ IOB_EXPORT void iob_loops_options_init(iob_loops_options *options);
 /** The style runs operations on event loops of its own, one per thread,
  *  not on the batch's loop: a kind's functions run on the operation's
  *  loop, where iob_batch_loop() gives that loop, and its open() and
- *  close() run once per loop, with a batch_size state each. */
+ *  close() run once per loop, with a batch_size state each (in an open
+ *  batch, once per loop and target, on the first operation there). */
 #define IOB_STYLE_LOOPS 0x4u
 
 /** @return the style's short name ("loop"); NULL for NULL. */
@@ -655,7 +656,6 @@ struct iob_config {
    * and ends once it is closed and every operation has settled. Its
    * count (0 allowed) is the operations made at once, of the config's
    * kind, target and durations; then each submitted one names its own.
-   * Not with iob_style_loops (IOB_ENOTSUP).
    */
   int open;
   /**
@@ -695,8 +695,8 @@ typedef void (*iob_batch_cb)(iob_batch *batch, int status);
  *         IOB_LABEL_MAX; IOB_EINVAL for a label with a control character
  *         or style_options of another style (or of a style without);
  *         IOB_ENOTSUP for a kind the style cannot run (no run() on a
- *         thread style) or an open batch of iob_style_loops; what the
- *         kind's check() returns; IOB_ENOMEM when memory runs out.
+ *         thread style); what the kind's check() returns; IOB_ENOMEM
+ *         when memory runs out.
  *         On error *batch is NULL.
  */
 IOB_EXPORT int iob_batch_create(iob_batch **batch, const iob_config *config);

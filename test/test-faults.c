@@ -692,8 +692,6 @@ static void every_style_and_kind(bool persist) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++)
     for (size_t j = 0; j < nkinds; j++)
       for (size_t v = 0; v < NVARIANTS; v++) {
-        if (variants[v].open && (iob_style_flags(style) & IOB_STYLE_LOOPS))
-          continue; /* not open there yet */
         scenario sc = scenario_of(style, kinds[j], &variants[v]);
         inject(&sc, persist);
       }

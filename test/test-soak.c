@@ -91,8 +91,6 @@ static void batch_after_batch_leaves_nothing_behind(void **state) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     for (int j = 0; j < 4; j++) {
       bool open = j >= 2; /* then open batches, fed from on_op */
-      if (open && (iob_style_flags(style) & IOB_STYLE_LOOPS))
-        continue;
       uv_loop_t loop;
       assert_int_equal(uv_loop_init(&loop), 0);
       /* Threads cost a thread per operation: fewer batches of them. */

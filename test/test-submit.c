@@ -3,6 +3,7 @@
  * with its own target, input, duration and pointer; their outcomes read
  * as they settle; and everything a batch has (limits, cancels, fail fast,
  * deadlines, reports) applied to them. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -355,8 +356,7 @@ static void another_thread_submits_in_order_and_the_batch_waits_for_its_close(
     void **state) {
   (void)state;
   for (size_t k = 0; iob_style_at(k) != NULL; k++)
-    if (!(iob_style_flags(iob_style_at(k)) & IOB_STYLE_LOOPS))
-      another_thread_submits_in_order_and_closes(iob_style_at(k));
+    another_thread_submits_in_order_and_closes(iob_style_at(k));
 }
 
 /* ---- what a batch has, applied to submitted work ------------------------- */
@@ -493,10 +493,6 @@ static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
   assert_int_equal(iob_batch_submit(fixed, &w), IOB_EINVAL); /* not open */
   assert_int_equal(iob_batch_close(fixed), IOB_EINVAL);
   iob_batch_free(fixed);
-
-  c = open_config(&iob_style_loops);
-  assert_int_equal(iob_batch_create(&fixed, &c), IOB_ENOTSUP);
-  assert_null(fixed);
 
   c = open_config(&iob_style_threads);
   iob_batch *b;
@@ -779,8 +775,6 @@ static void cancelling_one_submitted_operation_reaches_it(void **state) {
   (void)state;
   for (size_t k = 0; iob_style_at(k) != NULL; k++) {
     const iob_style *style = iob_style_at(k);
-    if (iob_style_flags(style) & IOB_STYLE_LOOPS)
-      continue;
     bool threads = iob_style_flags(style) & IOB_STYLE_ON_THREADS;
     test_loop t;
     test_loop_init(&t);
@@ -931,6 +925,108 @@ static void a_checked_kind_is_submitted_from_another_thread_safely(
   iob_batch_free(b);
 }
 
+
+/* ---- every loop style -------------------------------------------------------- */
+
+/* A kind that counts its opens and closes, per target, and checks that
+ * each operation gets the state opened for its own target. */
+typedef struct counted_target {
+  atomic_int opens, closes, wrong;
+} counted_target;
+
+static int counted_open(iob_batch *b, const void *target, void *shared) {
+  (void)b;
+  counted_target *t = (counted_target *)(uintptr_t)target;
+  atomic_fetch_add(&t->opens, 1);
+  *(const void **)shared = target;
+  return 0;
+}
+
+static void counted_close(iob_batch *b, const void *target, void *shared) {
+  (void)b;
+  (void)shared;
+  counted_target *t = (counted_target *)(uintptr_t)target;
+  atomic_fetch_add(&t->closes, 1);
+}
+
+static int counted_run(iob_op *op) {
+  counted_target *t = (counted_target *)(uintptr_t)op->target;
+  if (*(const void *const *)op->shared != op->target)
+    atomic_fetch_add(&t->wrong, 1);
+  return 0;
+}
+
+static const iob_kind counted = {.name = "counted",
+                                 .flags = IOB_KIND_WAITS,
+                                 .batch_size = sizeof(void *),
+                                 .run = counted_run,
+                                 .open = counted_open,
+                                 .close = counted_close};
+
+static void mixed_kinds_and_targets_run_in_every_loop_style(void **state) {
+  (void)state;
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential,
+                               &iob_style_loops};
+  for (int k = 0; k < 3; k++) {
+    counted_target targets[2] = {0};
+    test_loop t;
+    test_loop_init(&t);
+    iob_config c = open_config(styles[k]);
+    c.timeout_ms = 200;
+    iob_loops_options two;
+    iob_loops_options_init(&two);
+    two.loops = 2;
+    if (styles[k] == &iob_style_loops)
+      c.style_options = &two;
+    iob_batch *b = test_loop_start(&t, &c, NULL);
+    for (int i = 0; i < 40; i++) {
+      iob_task task;
+      switch (i % 5) {
+      case 0:
+        task = task_of(&iob_kind_wait, 5, NULL);
+        break;
+      case 1:
+        task = task_of(&later, 5, NULL);
+        task.input = "mixed";
+        break;
+      case 2:
+        task = task_of(&quick, 0, NULL);
+        break;
+      case 3:
+        task = task_of(&counted, 2, NULL);
+        task.target = &targets[i / 5 % 2];
+        break;
+      default:
+        task = task_of(&later, 5000, NULL); /* its timeout ends it */
+      }
+      submit_ok(b, &task, i);
+    }
+    iob_batch_close(b);
+    test_loop_run(&t);
+    const iob_record *r = iob_batch_records(b, NULL);
+    for (int i = 0; i < 40; i++) {
+      int want = i % 5 == 4 ? IOB_ETIMEDOUT : 0;
+      if (r[i].status != want)
+        fail_msg("%s: operation %d (%d) ended with %s",
+                 iob_style_name(styles[k]), i, i % 5,
+                 iob_err_name(r[i].status));
+    }
+    for (int j = 0; j < 2; j++) {
+      int opens = atomic_load(&targets[j].opens);
+      assert_true(opens >= 1);
+      /* Once in the batch; under loops, once on each loop that ran one. */
+      assert_true(opens <= (styles[k] == &iob_style_loops ? 2 : 1));
+      assert_int_equal(atomic_load(&targets[j].closes), opens);
+      assert_int_equal(atomic_load(&targets[j].wrong), 0);
+    }
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+    assert_string_equal(o.message, "mixed");
+    test_loop_close(&t);
+    iob_batch_free(b);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
@@ -965,6 +1061,7 @@ int main(void) {
           a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for),
       cmocka_unit_test(
           a_checked_kind_is_submitted_from_another_thread_safely),
+      cmocka_unit_test(mixed_kinds_and_targets_run_in_every_loop_style),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,8 +137,6 @@ int iob_batch_create(iob_batch **batch, const iob_config *config) {
   int err = check_config(&c);
   if (err != 0)
     return err;
-  if (c.open && (c.style->flags & IOB_STYLE_LOOPS))
-    return IOB_ENOTSUP; /* its loops plan for a count known at start */
   if (c.open)
     return create_open(batch, &c);
 
@@ -278,10 +276,13 @@ int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
   return 0;
 }
 
+static bool kind_per_loop(const iob_batch *b);
+
 /* What operation i of an open batch needs before its style launches it:
  * its kind opened with its target, and a slot if it takes one. */
 static int ready_to_launch(iob_batch *b, uint32_t i) {
-  int err = iob__kind_ready(b, i);
+  /* (A style of loops of its own opens kinds on each of them.) */
+  int err = kind_per_loop(b) ? 0 : iob__kind_ready(b, i);
   if (err == 0 && iob__needs_slot(b, i))
     err = iob__slots_reserve(b, i);
   if (err == 0 && b->cancelled)
@@ -415,7 +416,9 @@ static void shut_gate(iob_batch *b) {
 static void free_run_state(iob_batch *b) {
   iob__slots_free(b);
   free(b->style_state);
-  if (!b->open) /* else the kinds opened own it */
+  if (b->open) /* its kinds' states, once their handles were called back */
+    iob__kinds_free(&b->kinds);
+  else
     free(b->kind_shared);
   b->style_state = b->kind_shared = NULL;
 }
@@ -432,7 +435,8 @@ static int open_kind(iob_batch *b) {
   if (kind_per_loop(b))
     return 0;
   if (b->open)
-    return iob__kind_open(b, k, b->config.target, &b->kind_shared);
+    return iob__kinds_open(b, &b->kinds, k, b->config.target,
+                           &b->kind_shared);
   if (k->batch_size != 0 && (b->kind_shared = calloc(1, k->batch_size)) == NULL)
     return IOB_ENOMEM;
   return k->open != NULL ? k->open(b, b->config.target, b->kind_shared) : 0;
@@ -440,7 +444,7 @@ static int open_kind(iob_batch *b) {
 
 static void close_kind(iob_batch *b) {
   if (b->open)
-    iob__kinds_close(b);
+    iob__kinds_close(b, &b->kinds);
   else if (!kind_per_loop(b) && b->config.kind->close != NULL)
     b->config.kind->close(b, b->config.target, b->kind_shared);
 }

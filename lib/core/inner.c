@@ -80,7 +80,7 @@ static int shared_of(iob_op *outer, const iob_task *task, void **shared) {
   if ((b->config.style->flags & IOB_STYLE_LOOPS) ||
       !uv_thread_equal(&self, &b->loop_thread))
     return IOB_ENOTSUP; /* its kinds' states are per loop, or locked */
-  return iob__kind_open(b, k, task->target, shared);
+  return iob__kinds_open(b, &b->kinds, k, task->target, shared);
 }
 
 int iob_op_start_inner(iob_op *outer, const iob_task *task, iob_inner_cb done,

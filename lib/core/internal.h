@@ -107,6 +107,15 @@ typedef struct iob__kept {
   void *result;
 } iob__kept;
 
+/* An operation's links and status between the loops style's threads
+ * (lib/styles/loops.c). */
+typedef struct iob__hop {
+  uint32_t next;      /* in the inbox or the outbox it is in */
+  uint32_t stop_next; /* in its shard's stop requests */
+  int32_t status;     /* IOB__IN_FLIGHT while a shard holds it, then its
+                         status; the shard's */
+} iob__hop;
+
 /* An operation of an open batch (iob_config.open): what it was submitted
  * with, its record and what it hands back, in one place. Open batches
  * keep these in chunks that never move (see iob__chunk()), so a thread
@@ -122,6 +131,7 @@ typedef struct iob__task {
   iob__kept kept;
   uint32_t duration_ms;
   uint32_t slot; /* its slot while it has one; UINT32_MAX otherwise */
+  iob__hop hop;  /* under iob_style_loops */
 } iob__task;
 
 /* A kind opened for a batch with one target: its batch_size state. */
@@ -130,6 +140,12 @@ typedef struct iob__opened {
   const void *target;
   void *shared;
 } iob__opened;
+
+/* The kinds opened on one loop for a batch (iob__kinds_open()). */
+typedef struct iob__kinds {
+  iob__opened *list;
+  uint32_t n;
+} iob__kinds;
 
 /* Chunks: chunk k holds 1024 << k items, so 19 of them hold
  * IOB_COUNT_MAX, and growing never moves what is there. */
@@ -261,8 +277,7 @@ struct iob_batch {
   iob__task *tasks[IOB__CHUNKS];
   iob__slot *slot_chunks[IOB__SLOT_CHUNKS]; /* an open batch's slots */
   uint32_t free_cap;                   /* room in free_slots */
-  iob__opened *opened; /* kinds opened, with their targets */
-  uint32_t nopened;
+  iob__kinds kinds; /* an open batch's kinds opened, with their targets */
   /* The operation of another batch this one is (iob_kind_batch), while
    * it runs; NULL otherwise. */
   iob_op *parent_op;
@@ -415,14 +430,18 @@ void iob__task_release(iob_batch *b, uint32_t i);
 /* Free an open batch's tasks, with what they kept. */
 void iob__tasks_free(iob_batch *b);
 
-/* Kind k's state with `target` in batch b (*shared), opened on its first
- * use; operation i's, into its task. 0 or an error. Loop thread. */
-int iob__kind_open(iob_batch *b, const iob_kind *k, const void *target,
-                   void **shared);
+/* Kind k's state with `target` among the kinds t opened for batch b
+ * (*shared), opened on its first use. 0 or an error. The thread of the
+ * loop t belongs to. */
+int iob__kinds_open(iob_batch *b, iob__kinds *t, const iob_kind *k,
+                    const void *target, void **shared);
+/* Operation i's kind state, into its task, among the batch's own. */
 int iob__kind_ready(iob_batch *b, uint32_t i);
 
-/* Close every kind opened with iob__kind_open(), last first. */
-void iob__kinds_close(iob_batch *b);
+/* close() every kind t opened, last first; then, once the handles they
+ * closed are called back (the loop ran on), free their states. */
+void iob__kinds_close(iob_batch *b, iob__kinds *t);
+void iob__kinds_free(iob__kinds *t);
 
 /* A finished batch's records in one block (b->records), made from an
  * open batch's tasks the first time a reader asks: 0 or IOB_ENOMEM. */

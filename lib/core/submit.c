@@ -207,22 +207,20 @@ void iob__tasks_free(iob_batch *b) {
 
 /* ---- kinds opened with their targets -------------------------------------- */
 
-/* The state of kind k with `target` in batch b, opened first if this is
- * its first use; 0, or an error. On the loop thread. */
-int iob__kind_open(iob_batch *b, const iob_kind *k, const void *target,
-                   void **shared) {
+int iob__kinds_open(iob_batch *b, iob__kinds *t, const iob_kind *k,
+                    const void *target, void **shared) {
   *shared = NULL;
   if (k->open == NULL && k->batch_size == 0)
     return 0;
-  for (uint32_t n = b->nopened; n-- > 0;) /* few: kinds and targets */
-    if (b->opened[n].kind == k && b->opened[n].target == target) {
-      *shared = b->opened[n].shared;
+  for (uint32_t n = t->n; n-- > 0;) /* few: kinds and targets */
+    if (t->list[n].kind == k && t->list[n].target == target) {
+      *shared = t->list[n].shared;
       return 0;
     }
-  iob__opened *list = realloc(b->opened, (b->nopened + 1) * sizeof(*list));
+  iob__opened *list = realloc(t->list, (t->n + 1) * sizeof(*list));
   if (list == NULL)
     return IOB_ENOMEM;
-  b->opened = list;
+  t->list = list;
   void *state = k->batch_size ? calloc(1, k->batch_size) : NULL;
   if (k->batch_size != 0 && state == NULL)
     return IOB_ENOMEM;
@@ -231,26 +229,27 @@ int iob__kind_open(iob_batch *b, const iob_kind *k, const void *target,
     free(state);
     return iob__kind_status(err) != 0 ? iob__kind_status(err) : IOB_EINVAL;
   }
-  list[b->nopened++] = (iob__opened){k, target, state};
+  list[t->n++] = (iob__opened){k, target, state};
   *shared = state;
   return 0;
 }
 
-/* Operation i's kind state, opened if it is the first of its kind and
- * target; 0, or an error for it to settle with. */
 int iob__kind_ready(iob_batch *b, uint32_t i) {
   iob__task *t = iob__task_at(b, i);
-  return iob__kind_open(b, t->kind, t->target, &t->shared);
+  return iob__kinds_open(b, &b->kinds, t->kind, t->target, &t->shared);
 }
 
-void iob__kinds_close(iob_batch *b) {
-  for (uint32_t n = b->nopened; n-- > 0;) {
-    iob__opened *o = &b->opened[n];
+void iob__kinds_close(iob_batch *b, iob__kinds *t) {
+  for (uint32_t n = t->n; n-- > 0;) {
+    iob__opened *o = &t->list[n];
     if (o->kind->close != NULL)
       o->kind->close(b, o->target, o->shared);
-    free(o->shared);
   }
-  free(b->opened);
-  b->opened = NULL;
-  b->nopened = 0;
+}
+
+void iob__kinds_free(iob__kinds *t) {
+  for (uint32_t n = 0; n < t->n; n++)
+    free(t->list[n].shared);
+  free(t->list);
+  *t = (iob__kinds){0};
 }

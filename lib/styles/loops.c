@@ -35,13 +35,13 @@
  * a cancel or more operations. */
 #define SLICE_NS 1000000
 
-/* An operation's links and status between the threads. */
-typedef struct hop {
-  uint32_t next;      /* in the inbox or the outbox it is in */
-  uint32_t stop_next; /* in its shard's stop requests */
-  int32_t status;     /* IOB__IN_FLIGHT while a shard holds it, then its
-                         status; the shard's */
-} hop;
+/* An operation's links and status between the threads (internal.h):
+ * in an array of the style's, or an open batch's tasks. */
+typedef iob__hop hop;
+
+static inline hop *H(const iob_batch *b, hop *hops, uint32_t i) {
+  return b->open ? &iob__task_at(b, i)->hop : &hops[i];
+}
 
 /* A list of operations linked through their hops. */
 typedef struct op_list {
@@ -81,7 +81,6 @@ typedef struct shard {
   uv_timer_t timer;
   int open_err;   /* what its start-up ended with */
   bool listening; /* its wake-up exists: it hears quit (set before post) */
-  bool opened;    /* the kind's open() succeeded on it: close() is due */
   uint32_t number; /* its thread's number: its operations' worker */
 
   uv_mutex_t lock; /* the lists, quit, closed and running */
@@ -103,7 +102,7 @@ typedef struct shard {
   op_list done;    /* settled, not yet in the outbox */
   ring started;
   iob__slot *run_slot; /* run()'s, one at a time (run() kinds) */
-  void *kind_shared;   /* the kind's state on this loop */
+  iob__kinds kinds;    /* the kinds' states on this loop, with targets */
 } shard;
 
 typedef struct loops_state {
@@ -121,26 +120,28 @@ static _Thread_local shard *here;
 /* ---- lists through the hops ------------------------------------------------ */
 
 /* Append i; true if the list was empty. */
-static bool list_push(hop *hops, op_list *l, uint32_t i) {
-  hops[i].next = NONE;
+static bool list_push(const iob_batch *b, hop *hops, op_list *l,
+                      uint32_t i) {
+  H(b, hops, i)->next = NONE;
   bool was_empty = l->head == NONE;
   if (was_empty)
     l->head = i;
   else
-    hops[l->tail].next = i;
+    H(b, hops, l->tail)->next = i;
   l->tail = i;
   return was_empty;
 }
 
 /* Append list `from` to `to`; true if `to` was empty. */
-static bool list_join(hop *hops, op_list *to, op_list from) {
+static bool list_join(const iob_batch *b, hop *hops, op_list *to,
+                      op_list from) {
   bool was_empty = to->head == NONE;
   if (from.head == NONE)
     return false;
   if (was_empty)
     to->head = from.head;
   else
-    hops[to->tail].next = from.head;
+    H(b, hops, to->tail)->next = from.head;
   to->tail = from.tail;
   return was_empty;
 }
@@ -182,7 +183,7 @@ static void flush(shard *sh) {
   if (sh->done.head == NONE)
     return;
   uv_mutex_lock(&sh->lock);
-  bool wake = list_join(sh->hops, &sh->outbox, sh->done);
+  bool wake = list_join(sh->b, sh->hops, &sh->outbox, sh->done);
   uv_mutex_unlock(&sh->lock);
   sh->done = EMPTY;
   if (wake)
@@ -192,8 +193,8 @@ static void flush(shard *sh) {
 /* Operation i is over on this shard (its times are set): it goes back,
  * at the end of the callback, or now outside one (a kind's own). */
 static void give_back(shard *sh, uint32_t i, int status) {
-  sh->hops[i].status = status;
-  list_push(sh->hops, &sh->done, i);
+  H(sh->b, sh->hops, i)->status = status;
+  list_push(sh->b, sh->hops, &sh->done, i);
   if (!sh->gathering)
     flush(sh);
 }
@@ -221,8 +222,8 @@ static void stop_job(shard *sh, iob__slot *s, int why) {
   if (job->phase != JOB_STARTED || job->stopped)
     return;
   job->stopped = true;
-  if (sh->b->config.kind->stop != NULL)
-    sh->b->config.kind->stop(&s->op);
+  if (s->kind->stop != NULL)
+    s->kind->stop(&s->op);
 }
 
 /* Operation i, waiting in the queue, settles as cancelled now; when its
@@ -230,7 +231,7 @@ static void stop_job(shard *sh, iob__slot *s, int why) {
 static void cancel_waiting(shard *sh, uint32_t i) {
   iob_record *r = iob__rec(sh->b, i);
   uint64_t now = stamp(sh);
-  if (!(sh->b->config.kind->flags & IOB_KIND_WAITS))
+  if (!(iob__kind_of(sh->b, i)->flags & IOB_KIND_WAITS))
     r->started_ns = now; /* due to run, it never ran */
   r->finished_ns = now;
   give_back(sh, i, IOB_ECANCELED);
@@ -259,10 +260,17 @@ static void start_job(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
   iob__slot *s = iob__slot_find(b, i);
   loops_job *job = iob__slot_style(b, s);
-  s->op.shared = sh->kind_shared;
   job->phase = JOB_STARTING;
   ring_add(&sh->started, &job->started);
-  int err = iob__kind_status(b->config.kind->start(&s->op));
+  /* Its kind's state on this loop, opened for it if it is the first; and
+   * its timeout's place in the queue of an open batch: failures are its
+   * status, before it starts. */
+  int err = iob__kinds_open(b, &sh->kinds, s->kind, s->op.target,
+                            &s->op.shared);
+  if (err == 0 && b->open && b->config.timeout_ms != 0)
+    err = iob__deadlines_reserve(&sh->queue, iob__timeout_ns(b));
+  if (err == 0)
+    err = iob__kind_status(s->kind->start(&s->op));
   if (job->phase == JOB_SETTLED)
     return; /* inside start(); it waits in `done` until this returns */
   if (err != 0) {
@@ -288,7 +296,6 @@ static void run_job(shard *sh, uint32_t i) {
   iob__slot *s = sh->run_slot;
   iob_record *r = iob__rec(b, i);
   iob__slot_prepare(b, s, i);
-  s->op.shared = sh->kind_shared;
   s->phase = IOB__RUNNING;
   /* After the prepare, which clears the stop: a cancel that comes later
    * tells this run() through it (loops_cancel()). */
@@ -297,14 +304,22 @@ static void run_job(shard *sh, uint32_t i) {
     cancel_waiting(sh, i);
     return;
   }
-  if (!(b->config.kind->flags & IOB_KIND_WAITS))
+  int err = iob__kinds_open(b, &sh->kinds, s->kind, s->op.target,
+                            &s->op.shared);
+  if (err != 0) { /* its kind could not open on this loop */
+    s->phase = IOB__FREE;
+    r->finished_ns = iob__now(b);
+    give_back(sh, i, err);
+    return;
+  }
+  if (!(s->kind->flags & IOB_KIND_WAITS))
     r->started_ns = iob__now(b); /* a wait before it counts as its run */
   /* Named while it runs, so that a cancel of it alone can tell it (its
    * slot's stop), as on the loop style, though this loop is busy. */
   uv_mutex_lock(&sh->lock);
   sh->running = i;
   uv_mutex_unlock(&sh->lock);
-  int status = iob__kind_status(b->config.kind->run(&s->op));
+  int status = iob__kind_status(s->kind->run(&s->op));
   uv_mutex_lock(&sh->lock);
   sh->running = NONE;
   uv_mutex_unlock(&sh->lock);
@@ -318,14 +333,14 @@ static void run_job(shard *sh, uint32_t i) {
 /* Operation i's time in the queue is over. True if it ran a run(). */
 static bool due(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
-  if (sh->hops[i].status != IOB__IN_FLIGHT)
+  if (H(sh->b, sh->hops, i)->status != IOB__IN_FLIGHT)
     return false; /* settled already: cancelled alone, or done */
-  if (iob__is_async(b, 0)) { /* its timeout */
+  if (iob__is_async(b, i)) { /* its timeout */
     iob__slot *s = iob__slot_find(b, i);
     stop_job(sh, s, IOB_ETIMEDOUT);
     return false;
   }
-  if (!iob__cut_short(b, i) && b->config.kind->run != NULL) {
+  if (!iob__cut_short(b, i) && iob__kind_of(b, i)->run != NULL) {
     run_job(sh, i);
     return true;
   }
@@ -368,20 +383,34 @@ static void on_timer(uv_timer_t *timer) {
   arm(sh);
 }
 
+/* Put waiting operation i in the queue, for its wait (or, a run(), its
+ * turn). An open batch's queue grows first; without the memory, the
+ * operation is over with IOB_ENOMEM. */
+static void queue_wait(shard *sh, uint32_t i) {
+  iob_batch *b = sh->b;
+  uint64_t wait = iob__wait_ns(b, i);
+  int err = b->open ? iob__deadlines_reserve(&sh->queue, wait) : 0;
+  if (err != 0) {
+    iob__rec(b, i)->finished_ns = stamp(sh);
+    give_back(sh, i, err);
+  } else if (iob__deadlines_add(&sh->queue, i, wait)) {
+    arm(sh);
+  }
+}
+
 /* Take what the inbox held: each operation begins. */
 static void take(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
-  bool async = iob__is_async(b, 0);
   while (i != NONE) {
-    uint32_t next = sh->hops[i].next;
-    sh->hops[i].status = IOB__IN_FLIGHT;
+    uint32_t next = H(sh->b, sh->hops, i)->next;
+    H(sh->b, sh->hops, i)->status = IOB__IN_FLIGHT;
     iob__rec(b, i)->started_ns = stamp(sh);
     if (sh->cancelling)
       cancel_waiting(sh, i);
-    else if (async)
+    else if (iob__is_async(b, i))
       start_job(sh, i);
-    else if (iob__deadlines_add(&sh->queue, i, iob__wait_ns(b, i)))
-      arm(sh);
+    else
+      queue_wait(sh, i);
     i = next;
   }
 }
@@ -394,13 +423,13 @@ static void cancel_all(shard *sh) {
   uv_timer_stop(&sh->timer);
   sh->armed = UINT64_MAX;
   iob_batch *b = sh->b;
-  if (!iob__is_async(b, 0)) {
-    uint32_t i;
-    while ((i = iob__deadlines_pop(&sh->queue, UINT64_MAX)) != IOB__NO_ITEM)
-      if (sh->hops[i].status == IOB__IN_FLIGHT)
-        cancel_waiting(sh, i);
-    return;
-  }
+  /* What waits (a start() operation's timeout is no wait: it is the
+   * ring's below). */
+  uint32_t i;
+  while ((i = iob__deadlines_pop(&sh->queue, UINT64_MAX)) != IOB__NO_ITEM)
+    if (H(sh->b, sh->hops, i)->status == IOB__IN_FLIGHT &&
+        !iob__is_async(b, i))
+      cancel_waiting(sh, i);
   ring pending;
   ring_init(&pending);
   if (sh->started.next != &sh->started) { /* move the ring to `pending` */
@@ -423,10 +452,10 @@ static void cancel_all(shard *sh) {
 static void stop_asked(shard *sh, uint32_t i) {
   iob_batch *b = sh->b;
   while (i != NONE) {
-    uint32_t next = sh->hops[i].stop_next;
-    if (sh->hops[i].status != IOB__IN_FLIGHT) {
+    uint32_t next = H(sh->b, sh->hops, i)->stop_next;
+    if (H(sh->b, sh->hops, i)->status != IOB__IN_FLIGHT) {
       /* settled already */
-    } else if (iob__is_async(b, 0)) {
+    } else if (iob__is_async(b, i)) {
       stop_job(sh, iob__slot_find(b, i), IOB_ECANCELED);
     } else {
       cancel_waiting(sh, i);
@@ -449,15 +478,13 @@ static void close_walk(uv_handle_t *h, void *arg) {
  * ever, and the batch's loop thread wait for it. The kind's state is
  * freed only once the loop has ended. */
 static void shard_close(shard *sh) {
-  const iob_kind *k = sh->b->config.kind;
   uv_mutex_lock(&sh->lock);
   bool closed = sh->closed;
   sh->closed = true;
   uv_mutex_unlock(&sh->lock);
   if (closed)
     return; /* told twice */
-  if (sh->opened && k->close != NULL)
-    k->close(sh->b, sh->b->config.target, sh->kind_shared);
+  iob__kinds_close(sh->b, &sh->kinds); /* what opened on this loop */
   uv_walk(&sh->loop, close_walk, NULL); /* the wake-up and timer too */
 }
 
@@ -511,23 +538,21 @@ static int shard_open(shard *sh) {
   iob_batch *b = sh->b;
   const iob_kind *k = b->config.kind;
   int err = iob__deadlines_plan(&sh->queue, b);
-  if (err == 0 && !iob__is_async(b, 0) && k->run != NULL &&
+  /* (An open batch's operations may be of any kind: run() ones too.) */
+  if (err == 0 && (b->open || (k->start == NULL && k->run != NULL)) &&
       (sh->run_slot = calloc(1, b->slot_stride)) == NULL)
     err = IOB_ENOMEM;
-  if (err == 0 && k->batch_size != 0 &&
-      (sh->kind_shared = calloc(1, k->batch_size)) == NULL)
-    err = IOB_ENOMEM;
-  if (err == 0 && k->open != NULL)
-    err = k->open(b, b->config.target, sh->kind_shared);
+  void *shared;
+  if (err == 0)
+    err = iob__kinds_open(b, &sh->kinds, k, b->config.target, &shared);
   return err;
 }
 
 static void shard_free(shard *sh) {
   iob__deadlines_free(&sh->queue);
   free(sh->run_slot);
-  free(sh->kind_shared);
   sh->run_slot = NULL;
-  sh->kind_shared = NULL;
+  iob__kinds_free(&sh->kinds);
 }
 
 static void shard_main(void *arg) {
@@ -549,8 +574,7 @@ static void shard_main(void *arg) {
     uv_timer_init(&sh->loop, &sh->timer);
     sh->wake.data = sh->timer.data = sh;
     sh->listening = true;
-    err = shard_open(sh);
-    sh->opened = err == 0;
+    err = shard_open(sh); /* what it opened is closed at the end */
   }
   sh->open_err = err;
   uv_sem_post(&st->ready);
@@ -634,8 +658,9 @@ static int loops_start(iob_batch *b) {
   if (err != 0)
     return err;
   st->shards = calloc(n, sizeof(*st->shards));
-  st->hops = malloc(b->config.count * sizeof(*st->hops));
-  if (st->shards == NULL || st->hops == NULL) {
+  /* An open batch's hops are in its tasks. */
+  st->hops = b->open ? NULL : malloc(b->config.count * sizeof(*st->hops));
+  if (st->shards == NULL || (!b->open && st->hops == NULL)) {
     st->n = 0;
     shards_end(st);
     return IOB_ENOMEM;
@@ -676,13 +701,13 @@ static void loops_launch(iob_batch *b, uint32_t i) {
   shard *sh = pick(st);
   sh->in_flight++;
   iob__rec(b, i)->worker = sh->number;
-  if (iob__is_async(b, 0)) {
+  if (iob__is_async(b, i)) {
     iob__slot *s = iob__slot_take(b, i);
     s->phase = IOB__RUNNING; /* to the core: on another thread */
     *(loops_job *)iob__slot_style(b, s) = (loops_job){.phase = JOB_NEW};
   }
   uv_mutex_lock(&sh->lock);
-  bool wake = list_push(st->hops, &sh->inbox, i);
+  bool wake = list_push(b, st->hops, &sh->inbox, i);
   uv_mutex_unlock(&sh->lock);
   if (wake)
     uv_async_send(&sh->wake);
@@ -698,18 +723,18 @@ static void loops_wakeup(iob_batch *b) {
   for (uint32_t k = 0; k < st->n && !b->ended; k++) {
     shard *sh = &st->shards[k];
     uv_mutex_lock(&sh->lock);
-    list_join(st->hops, &sh->taken, sh->outbox);
+    list_join(b, st->hops, &sh->taken, sh->outbox);
     sh->outbox = EMPTY;
     uv_mutex_unlock(&sh->lock);
     while (!b->ended && sh->taken.head != NONE) {
       uint32_t i = sh->taken.head;
-      sh->taken.head = st->hops[i].next;
+      sh->taken.head = H(b, st->hops, i)->next;
       if (sh->taken.head == NONE)
         sh->taken.tail = NONE;
       sh->in_flight--;
-      if (iob__is_async(b, 0))
+      if (iob__is_async(b, i))
         iob__slot_release(b, iob__slot_find(b, i));
-      iob__settle(b, i, st->hops[i].status);
+      iob__settle(b, i, H(b, st->hops, i)->status);
     }
   }
 }
@@ -744,12 +769,12 @@ static void loops_cancel_op(iob_batch *b, uint32_t i, iob__slot *s) {
   shard *sh = shard_of(st, iob__rec(b, i)->worker);
   iob__rec(b, i)->status = IOB__STOPPING; /* asked once */
   uv_mutex_lock(&sh->lock);
-  st->hops[i].stop_next = NONE;
+  H(b, st->hops, i)->stop_next = NONE;
   bool wake = sh->stops.head == NONE;
   if (wake)
     sh->stops.head = i;
   else
-    st->hops[sh->stops.tail].stop_next = i;
+    H(b, st->hops, sh->stops.tail)->stop_next = i;
   sh->stops.tail = i;
   if (sh->running == i) { /* in its run(): told now, through its slot */
     int none = 0;
