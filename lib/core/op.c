@@ -267,9 +267,6 @@ int iob_op_done(iob_op *op, int status) {
   if (op == NULL)
     return IOB_EINVAL;
   iob__slot *s = iob__slot_of_op(op);
-  if (s->number == IOB__INNER_SLOT) /* (the number, which never changes:
-                                     * the phase is the loop thread's) */
-    return iob__inner_done(s, iob__kind_status(status));
   iob_batch *b = op->batch;
   status = iob__kind_status(status);
   if (b->config.style->op_done != NULL) /* on a loop of the style's own */
@@ -278,6 +275,8 @@ int iob_op_done(iob_op *op, int status) {
   uv_thread_t self = uv_thread_self();
   if (!uv_thread_equal(&self, &b->loop_thread))
     return IOB_EPERM;
+  if (s->number == IOB__INNER_SLOT) /* (the number, which never changes) */
+    return iob__inner_done(s, status);
   if (s->phase != IOB__STARTING && s->phase != IOB__STARTED)
     return IOB_EINVAL;
   iob__stamp_fresh(b); /* called from the kind's own callbacks */

@@ -797,7 +797,11 @@ static int loops_op_done(iob_batch *b, iob__slot *s, int status) {
   shard *sh = here;
   /* Its own loop's thread only: the batch's loop thread wrote worker
    * before handing the operation over, and changes it no more. */
-  if (sh == NULL || sh->b != b || iob__rec(b, s->op.index)->worker != sh->number)
+  if (sh == NULL || sh->b != b)
+    return IOB_EPERM;
+  if (s->number == IOB__INNER_SLOT) /* an inner operation, on this loop */
+    return iob__inner_done(s, status);
+  if (iob__rec(b, s->op.index)->worker != sh->number)
     return IOB_EPERM;
   loops_job *job = iob__slot_style(b, s);
   if (job->phase != JOB_STARTING && job->phase != JOB_STARTED)
