@@ -143,8 +143,8 @@ IOB_EXPORT extern const iob_style iob_style_workers;
 
 /**
  * An event loop per core: N loops on N threads of the batch's own
- * (iob_config.loops; default the cores libuv reports), each running its
- * share of the operations as iob_style_loop runs all of them. Waits cost
+ * (iob_loops_options.loops; default the cores libuv reports), each
+ * running its share of the operations as iob_style_loop runs all of them. Waits cost
  * no thread, and what operations compute runs on N cores. Each operation
  * goes to the loop with the fewest in flight (ties round robin), so equal
  * work spreads evenly. The batch's own loop, the caller's, hands
@@ -1029,8 +1029,8 @@ IOB_EXPORT int iob_group_free(iob_group *group);
 
 /**
  * Make a pool of @p threads threads of iobound's own, for batches of
- * iob_style_workers (iob_config.workers): started now, reused by every
- * operation of every batch that uses it, in the order they were queued,
+ * iob_style_workers (iob_workers_options.pool): started now, reused by
+ * every operation of every batch that uses it, in the order they were queued,
  * and joined by iob_workers_free(). Any number of batches, on any loops,
  * may share it.
  * @param[out] workers receives the pool; NULL gives IOB_EINVAL.
