@@ -331,7 +331,6 @@ static const variant variants[] = {
     /* Open batches: submitting, the kinds opened per target, slots and
      * timer lists grown as operations launch (their records, gathered
      * when first read, fail with the readers below). */
-    {"open", 4, NULL, 2, 0, 0, 0, 0, 1},
     {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1},
     {"open, fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS,
      1, 1, 1},

@@ -310,7 +310,8 @@ static void feed(void *arg) {
   feeder *f = arg;
   for (uint32_t i = 0; i < FROM_THREAD; i++) {
     f->data[i] = i;
-    iob_task t = task_of(&iob_kind_wait, 1 + i % 7, &f->data[i]);
+    /* (Short: the sequential style runs them one after another.) */
+    iob_task t = task_of(&iob_kind_wait, i % 2, &f->data[i]);
     f->indices[i] = iob_batch_submit(f->batch, &t);
   }
   iob_batch_close(f->batch);
@@ -781,7 +782,8 @@ static void cancelling_one_submitted_operation_reaches_it(void **state) {
     iob_config c = open_config(style);
     iob_batch *b = test_loop_start(&t, &c, NULL);
     iob_task slow = task_of(threads ? &test_kind_patient : &later, 5000, NULL);
-    iob_task w = task_of(&iob_kind_wait, 5000, NULL);
+    /* A wait a thread sleeps cannot end early: short there. */
+    iob_task w = task_of(&iob_kind_wait, threads ? 300 : 5000, NULL);
     submit_ok(b, &slow, 0);
     submit_ok(b, &w, 1);
     iob_batch_close(b);
@@ -972,7 +974,7 @@ static void mixed_kinds_and_targets_run_in_every_loop_style(void **state) {
     test_loop t;
     test_loop_init(&t);
     iob_config c = open_config(styles[k]);
-    c.timeout_ms = 200;
+    c.timeout_ms = 100;
     iob_loops_options two;
     iob_loops_options_init(&two);
     two.loops = 2;
