@@ -107,7 +107,7 @@ static int fill(const iob_batch *b, iob__task *t, const iob_task *in) {
     return IOB_ENOMEM;
   }
   /* Field by field: the place is fresh from calloc(), its record and
-   * outcome zero already, and writing all 112 bytes again costs a third
+   * outcome zero already, and writing all 128 bytes again costs a third
    * of a submission. */
   t->kind = k;
   t->target = in->target;
