@@ -97,6 +97,10 @@ static void batch_after_batch_leaves_nothing_behind(void **state) {
       int batches = iob_style_flags(style) & IOB_STYLE_THREAD_EACH ? 400
                     : open                                         ? 1000
                                                                    : 2000;
+      /* Where the RSS says nothing, what is left behind is the leak
+       * checkers' to see: a quarter of the batches show it as well. */
+      if (!rss_means_something())
+        batches /= 4;
       soak s = {.loop = &loop, .left = batches, .halfway = batches / 2};
       s.config = config_of(style, open ? 4 : 8, 0);
       s.config.kind = kinds[j % 2];
