@@ -691,10 +691,11 @@ static void every_style_and_kind(bool persist) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++)
     for (size_t j = 0; j < nkinds; j++)
       for (size_t v = 0; v < NVARIANTS; v++) {
-        /* An open batch's allocations are the core's, and each engine's:
-         * the loop's timer queue, a pool's slots, the loops' shards. */
+        /* An open batch's allocations are the core's (its tasks, kinds,
+         * slots and records, whatever the style) and each loop engine's:
+         * the loop's timer queue, the loops' shards. */
         if (variants[v].open && style != &iob_style_loop &&
-            style != &iob_style_pool && style != &iob_style_loops)
+            style != &iob_style_loops)
           continue;
         scenario sc = scenario_of(style, kinds[j], &variants[v]);
         inject(&sc, persist);
