@@ -83,21 +83,37 @@ static int shared_of(iob_op *outer, const iob_task *task, void **shared) {
   return iob__kinds_open(b, &b->kinds, k, task->target, shared);
 }
 
+/* What both ways in share: the checks, the kind's state, the slot (*s).
+ * 0, or an error with nothing made. */
+static int begin(iob_op *outer, const iob_task *task, bool blocking,
+                 iob__slot **s) {
+  int err = check(outer, task, blocking);
+  void *shared = NULL;
+  if (err == 0)
+    err = shared_of(outer, task, &shared);
+  if (err == 0 && (*s = make(outer, task, shared)) == NULL)
+    err = IOB_ENOMEM;
+  return err;
+}
+
+/* The inner operation in slot s has settled with `status`: it goes, then
+ * the outer kind hears of it (which may start another in its place). */
+static void call_back(iob__slot *s, int status) {
+  iob_inner_cb cb = s->inner->done;
+  void *arg = s->inner->arg;
+  iob_op *outer = &s->inner->outer->op;
+  release(s);
+  cb(outer, status, arg);
+}
+
 int iob_op_start_inner(iob_op *outer, const iob_task *task, iob_inner_cb done,
                        void *arg, iob_op **inner) {
   if (inner != NULL)
     *inner = NULL;
-  int err = check(outer, task, false);
-  if (err == 0 && done == NULL)
-    err = IOB_EINVAL;
-  void *shared = NULL;
-  if (err == 0)
-    err = shared_of(outer, task, &shared);
+  iob__slot *s = NULL;
+  int err = done == NULL ? IOB_EINVAL : begin(outer, task, false, &s);
   if (err != 0)
     return err;
-  iob__slot *s = make(outer, task, shared);
-  if (s == NULL)
-    return IOB_ENOMEM;
   s->inner->done = done;
   s->inner->arg = arg;
   if (inner != NULL)
@@ -114,12 +130,7 @@ int iob_op_start_inner(iob_op *outer, const iob_task *task, iob_inner_cb done,
     }
     /* It settled inside its start(): the outer kind hears of it now,
      * after this call's work, as its own start() would. */
-    iob_inner_cb cb = s->inner->done;
-    void *cb_arg = s->inner->arg;
-    int status = s->inner->early_status;
-    iob_op *out = &s->inner->outer->op;
-    release(s);
-    cb(out, status, cb_arg);
+    call_back(s, s->inner->early_status);
   }
   return 0;
 }
@@ -134,11 +145,7 @@ int iob__inner_done(iob__slot *s, int status) {
     in->early_status = status;
     return 0;
   }
-  iob_inner_cb cb = in->done;
-  void *arg = in->arg;
-  iob_op *outer = &in->outer->op;
-  release(s);
-  cb(outer, status, arg);
+  call_back(s, status);
   return 0;
 }
 
@@ -156,15 +163,10 @@ int iob_op_stop_inner(iob_op *inner) {
 }
 
 int iob_op_run_inner(iob_op *outer, const iob_task *task) {
-  int err = check(outer, task, true);
-  void *shared = NULL;
-  if (err == 0)
-    err = shared_of(outer, task, &shared);
+  iob__slot *s = NULL;
+  int err = begin(outer, task, true, &s);
   if (err != 0)
     return err;
-  iob__slot *s = make(outer, task, shared);
-  if (s == NULL)
-    return IOB_ENOMEM;
   int status = 0;
   const iob_kind *k = task->kind;
   if (k->flags & IOB_KIND_WAITS) { /* its wait: this thread sleeps */
