@@ -295,6 +295,64 @@ static int patient_run(iob_op *op) {
 
 const iob_kind test_kind_patient = {.name = "patient", .run = patient_run};
 
+/* "later": start() arms a timer for the duration; its value is its index
+ * and its message the input, if any. stop() ends it at once. The state
+ * is large on purpose (more than a wait's slot holds), and written whole,
+ * so that a slot too small shows under ASan. */
+typedef struct later_op {
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+  char room[4096];
+} later_op;
+
+static void later_closed(uv_handle_t *h) {
+  later_op *l = h->data;
+  iob_op_done(l->op, l->status);
+}
+
+static void later_end(later_op *l, int status) {
+  if (uv_is_closing((uv_handle_t *)&l->timer))
+    return;
+  l->status = status;
+  uv_close((uv_handle_t *)&l->timer, later_closed);
+}
+
+static void later_fired(uv_timer_t *t) {
+  later_op *l = t->data;
+  iob_op_set_value(l->op, l->op->index);
+  if (l->op->input != NULL)
+    iob_op_set_message(l->op, l->op->input);
+  later_end(l, 0);
+}
+
+static int later_start(iob_op *op) {
+  later_op *l = op->state;
+  memset(l->room, 0x5a, sizeof(l->room));
+  l->op = op;
+  uv_timer_init(iob_batch_loop(op->batch), &l->timer);
+  l->timer.data = l;
+  return uv_timer_start(&l->timer, later_fired, op->duration_ms, 0);
+}
+
+static void later_stop(iob_op *op) { later_end(op->state, 0); }
+
+static int copy_text(const void *input, void **copy) {
+  if (strlen(input) > 100)
+    return IOB_ERANGE; /* an input the kind refuses */
+  *copy = strdup(input);
+  return *copy != NULL ? 0 : IOB_ENOMEM;
+}
+
+const iob_kind test_kind_later = {
+    .name = "later",
+    .op_size = sizeof(later_op),
+    .start = later_start,
+    .stop = later_stop,
+    .input_copy = copy_text,
+    .input_free = free,
+};
+
 void check_target_busy_while_running(const iob_config *config,
                                      int (*destroy)(void *target)) {
   const iob_style *style;

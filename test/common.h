@@ -177,6 +177,11 @@ bool test_under_valgrind(void);
  * iob_op_stopping() before each, and gives up with its answer: on a
  * thread, it ends within a few ms of a cancel. */
 extern const iob_kind test_kind_patient;
+/* "later": start() arms a timer for the duration on the operation's loop;
+ * its value is its index and its message its input (copied; longer than
+ * 100 bytes: IOB_ERANGE). stop() ends it at once, with status 0 (the
+ * record keeps why it was told to stop). Its state is over 4 KiB. */
+extern const iob_kind test_kind_later;
 
 /* The rule every built-in target follows: in every style, while a batch
  * of `kind` runs on `target` (config from the caller: kind, target,

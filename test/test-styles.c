@@ -1,7 +1,9 @@
 /* What a style is given by the core (lib/core/internal.h, struct
  * iob_style): a style made from another by changing one member runs as
  * the other does, and hears each operation settle (settled()) once, after
- * the application's on_op, before the core launches more. */
+ * the application's on_op, before the core launches more. And the two
+ * styles of loops run one engine (lib/styles/runner.c): the same
+ * operations end the same way under both. */
 #include "common.h"
 #include "internal.h"
 
@@ -48,9 +50,103 @@ static void a_style_hears_each_operation_settle_after_on_op(void **state) {
   }
 }
 
+/* ---- one loop engine ------------------------------------------------------ */
+
+static int eio_run(iob_op *op) {
+  (void)op;
+  return IOB_EIO;
+}
+
+static const iob_kind eio = {.name = "eio", .run = eio_run};
+
+/* What each operation of the scenario below is, and how it must end. */
+typedef struct step {
+  const iob_kind *kind;
+  uint32_t ms;
+  bool cancel_alone; /* at 50 ms */
+  int status;
+} step;
+
+static const step steps[] = {
+    {&iob_kind_wait, 30, false, 0},
+    {&iob_kind_wait, 1000, false, IOB_ETIMEDOUT}, /* cut short */
+    {&test_kind_later, 20, false, 0},
+    {&test_kind_later, 1000, false, IOB_ETIMEDOUT}, /* stopped */
+    {&eio, 0, false, IOB_EIO},
+    {&test_kind_patient, 5, false, 0}, /* (blocks its loop 5 ms) */
+    {&iob_kind_wait, 1000, true, IOB_ECANCELED},
+    {&test_kind_later, 1000, true, IOB_ECANCELED},
+    {&iob_kind_wait, 0, false, 0},
+};
+#define NSTEPS (sizeof(steps) / sizeof(steps[0]))
+#define TIMEOUT_MS 150
+
+static void cancel_the_marked(test_loop *t, void *arg) {
+  (void)t;
+  for (uint32_t i = 0; i < NSTEPS; i++)
+    if (steps[i].cancel_alone)
+      assert_int_equal(iob_batch_cancel_op(arg, i), 0);
+}
+
+/* One open batch of every kind of operation a loop runs (a wait, a wait
+ * cut short, start() ending and stopped by its timeout, run() failing and
+ * succeeding, waits and start() cancelled alone), on `style`. */
+static void run_scenario(const iob_style *style, const void *options) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c;
+  iob_config_init(&c);
+  c.style = style;
+  c.style_options = options;
+  c.open = 1;
+  c.timeout_ms = TIMEOUT_MS;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  for (uint32_t i = 0; i < NSTEPS; i++) {
+    iob_task task;
+    iob_task_init(&task);
+    task.kind = steps[i].kind;
+    task.duration_ms = steps[i].ms;
+    assert_int_equal(iob_batch_submit(b, &task), (int)i);
+  }
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_at(&t, 50, cancel_the_marked, b);
+  test_loop_run(&t);
+  const iob_record *r = iob_batch_records(b, NULL);
+  assert_non_null(r);
+  for (uint32_t i = 0; i < NSTEPS; i++) {
+    if (r[i].status != steps[i].status)
+      fail_msg("%s: operation %u (%s, %u ms) ended %s, expected %s",
+               iob_style_name(style), i, steps[i].kind->name, steps[i].ms,
+               iob_err_name(r[i].status), iob_err_name(steps[i].status));
+    if (steps[i].status == IOB_ETIMEDOUT)
+      assert_ms_at_least(MS(r[i].finished_ns - r[i].started_ns), TIMEOUT_MS);
+  }
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 2, &o), 0);
+  assert_int_equal(o.value, 2); /* kept from start() through its end */
+  assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void the_loop_styles_end_the_same_operations_the_same_way(
+    void **state) {
+  (void)state;
+  run_scenario(&iob_style_loop, NULL);
+  iob_loops_options one, two;
+  iob_loops_options_init(&one);
+  iob_loops_options_init(&two);
+  one.loops = 1;
+  two.loops = 2;
+  run_scenario(&iob_style_loops, &one);
+  run_scenario(&iob_style_loops, &two);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_style_hears_each_operation_settle_after_on_op),
+      cmocka_unit_test(the_loop_styles_end_the_same_operations_the_same_way),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

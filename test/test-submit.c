@@ -10,66 +10,6 @@
 
 #include "common.h"
 
-/* ---- a kind of the test's: a timer on the loop ------------------------------ */
-
-/* "later": start() arms a timer for the duration; its value is its index
- * and its message the input, if any. stop() ends it at once. The state
- * is large on purpose (more than a wait's slot holds), and written whole,
- * so that a slot too small shows under ASan. */
-typedef struct later_op {
-  uv_timer_t timer;
-  iob_op *op;
-  int status;
-  char room[4096];
-} later_op;
-
-static void later_closed(uv_handle_t *h) {
-  later_op *l = h->data;
-  iob_op_done(l->op, l->status);
-}
-
-static void later_end(later_op *l, int status) {
-  if (uv_is_closing((uv_handle_t *)&l->timer))
-    return;
-  l->status = status;
-  uv_close((uv_handle_t *)&l->timer, later_closed);
-}
-
-static void later_fired(uv_timer_t *t) {
-  later_op *l = t->data;
-  iob_op_set_value(l->op, l->op->index);
-  if (l->op->input != NULL)
-    iob_op_set_message(l->op, l->op->input);
-  later_end(l, 0);
-}
-
-static int later_start(iob_op *op) {
-  later_op *l = op->state;
-  memset(l->room, 0x5a, sizeof(l->room));
-  l->op = op;
-  uv_timer_init(iob_batch_loop(op->batch), &l->timer);
-  l->timer.data = l;
-  return uv_timer_start(&l->timer, later_fired, op->duration_ms, 0);
-}
-
-static void later_stop(iob_op *op) { later_end(op->state, 0); }
-
-static int copy_text(const void *input, void **copy) {
-  if (strlen(input) > 100)
-    return IOB_ERANGE; /* an input the kind refuses */
-  *copy = strdup(input);
-  return *copy != NULL ? 0 : IOB_ENOMEM;
-}
-
-static const iob_kind later = {
-    .name = "later",
-    .op_size = sizeof(later_op),
-    .start = later_start,
-    .stop = later_stop,
-    .input_copy = copy_text,
-    .input_free = free,
-};
-
 /* A kind that fails at once with IOB_EIO. */
 static int fail_run(iob_op *op) {
   (void)op;
@@ -171,7 +111,7 @@ static void next_link(iob_batch *b, uint32_t index, const iob_record *r) {
   assert_int_equal(r->status, 0);
   iob_outcome o;
   assert_int_equal(iob_batch_outcome(b, index, &o), 0);
-  assert_ptr_equal(o.kind, &later);
+  assert_ptr_equal(o.kind, &test_kind_later);
   assert_ptr_equal(o.data, ch);
   assert_int_equal(o.value, index);
   assert_string_equal(o.message, "link");
@@ -180,7 +120,7 @@ static void next_link(iob_batch *b, uint32_t index, const iob_record *r) {
     assert_int_equal(iob_batch_close(b), 0);
     return;
   }
-  iob_task t = task_of(&later, 0, ch);
+  iob_task t = task_of(&test_kind_later, 0, ch);
   t.input = "link";
   ch->last_index = iob_batch_submit(b, &t);
   assert_int_equal(ch->last_index, (int)index + 1);
@@ -195,7 +135,7 @@ static void follow_ups_submitted_from_on_op_run_as_a_chain(void **state) {
   c.on_op = next_link;
   c.data = &ch;
   iob_batch *b = test_loop_start(&t, &c, NULL);
-  iob_task first = task_of(&later, 0, &ch);
+  iob_task first = task_of(&test_kind_later, 0, &ch);
   first.input = "link";
   submit_ok(b, &first, 0);
   test_loop_run(&t);
@@ -251,7 +191,7 @@ static void kinds_mix_in_one_batch_and_the_report_says_so(void **state) {
   iob_config c = open_config(NULL);
   iob_batch *b = test_loop_create(&t, &c, NULL);
   iob_task w = task_of(&iob_kind_wait, 30, &marks[0]);
-  iob_task l = task_of(&later, 30, &marks[1]);
+  iob_task l = task_of(&test_kind_later, 30, &marks[1]);
   iob_task f = task_of(&failing, 0, &marks[2]);
   char input[32] = "copied";
   l.input = input;
@@ -267,7 +207,7 @@ static void kinds_mix_in_one_batch_and_the_report_says_so(void **state) {
   assert_null(r.kind); /* mixed */
   assert_int_equal(r.count, 3);
   assert_int_equal(r.failed, 1);
-  const iob_kind *kinds[] = {&iob_kind_wait, &later, &failing};
+  const iob_kind *kinds[] = {&iob_kind_wait, &test_kind_later, &failing};
   int statuses[] = {0, 0, IOB_EIO};
   for (uint32_t i = 0; i < 3; i++) {
     iob_outcome o;
@@ -398,7 +338,7 @@ static void a_cancel_closes_an_open_batch_and_settles_what_waits(void **state) {
   c.max_in_flight = 2;
   iob_batch *b = test_loop_start(&t, &c, NULL);
   iob_task w = task_of(&iob_kind_wait, 10000, NULL);
-  iob_task l = task_of(&later, 10000, NULL);
+  iob_task l = task_of(&test_kind_later, 10000, NULL);
   for (int i = 0; i < 6; i++)
     submit_ok(b, i % 2 ? &l : &w, i);
   test_loop_at(&t, 50, cancel_it, b); /* never closed: the cancel ends it */
@@ -459,9 +399,9 @@ static void a_timeout_stops_a_submitted_operation(void **state) {
   iob_config c = open_config(NULL);
   c.timeout_ms = 50;
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task l = task_of(&later, 5000, NULL);
+  iob_task l = task_of(&test_kind_later, 5000, NULL);
   iob_task w = task_of(&iob_kind_wait, 5000, NULL);
-  iob_task quick = task_of(&later, 1, NULL);
+  iob_task quick = task_of(&test_kind_later, 1, NULL);
   submit_ok(b, &l, 0);
   submit_ok(b, &w, 1);
   submit_ok(b, &quick, 2);
@@ -505,7 +445,7 @@ static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
   t = w;
   t.input = "for a kind that takes none";
   assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
-  t = task_of(&later, 1, NULL); /* start() only: a thread cannot run it */
+  t = task_of(&test_kind_later, 1, NULL); /* start() only: a thread cannot run it */
   assert_int_equal(iob_batch_submit(b, &t), IOB_ENOTSUP);
   t = task_of(&iob_kind_tcp, 1, NULL); /* its check() wants a target */
   assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
@@ -519,7 +459,7 @@ static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
 
   c = open_config(NULL);
   assert_int_equal(iob_batch_create(&b, &c), 0);
-  t = task_of(&later, 1, NULL);
+  t = task_of(&test_kind_later, 1, NULL);
   char longer[200];
   memset(longer, 'x', sizeof(longer) - 1);
   longer[sizeof(longer) - 1] = '\0';
@@ -538,7 +478,7 @@ static void a_batch_freed_before_it_starts_frees_what_was_submitted(
   iob_config c = open_config(NULL);
   iob_batch *b;
   assert_int_equal(iob_batch_create(&b, &c), 0);
-  iob_task t = task_of(&later, 1, NULL);
+  iob_task t = task_of(&test_kind_later, 1, NULL);
   t.input = "freed with the batch";
   for (int i = 0; i < 3000; i++) /* past the first chunk */
     submit_ok(b, &t, i);
@@ -750,7 +690,7 @@ static void a_run_on_the_loop_keeps_its_slot_among_started_ones(void **state) {
   test_loop_init(&t);
   iob_config c = open_config(NULL);
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task l = task_of(&later, 30, NULL), q = task_of(&quick, 0, NULL);
+  iob_task l = task_of(&test_kind_later, 30, NULL), q = task_of(&quick, 0, NULL);
   for (int i = 0; i < 15; i++)
     submit_ok(b, &l, i);
   submit_ok(b, &q, 15);
@@ -781,7 +721,7 @@ static void cancelling_one_submitted_operation_reaches_it(void **state) {
     test_loop_init(&t);
     iob_config c = open_config(style);
     iob_batch *b = test_loop_start(&t, &c, NULL);
-    iob_task slow = task_of(threads ? &test_kind_patient : &later, 5000, NULL);
+    iob_task slow = task_of(threads ? &test_kind_patient : &test_kind_later, 5000, NULL);
     /* A wait a thread sleeps cannot end early: short there. */
     iob_task w = task_of(&iob_kind_wait, threads ? 300 : 5000, NULL);
     submit_ok(b, &slow, 0);
@@ -988,7 +928,7 @@ static void mixed_kinds_and_targets_run_in_every_loop_style(void **state) {
         task = task_of(&iob_kind_wait, 5, NULL);
         break;
       case 1:
-        task = task_of(&later, 5, NULL);
+        task = task_of(&test_kind_later, 5, NULL);
         task.input = "mixed";
         break;
       case 2:
@@ -999,7 +939,7 @@ static void mixed_kinds_and_targets_run_in_every_loop_style(void **state) {
         task.target = &targets[i / 5 % 2];
         break;
       default:
-        task = task_of(&later, 5000, NULL); /* its timeout ends it */
+        task = task_of(&test_kind_later, 5000, NULL); /* its timeout ends it */
       }
       submit_ok(b, &task, i);
     }

@@ -701,13 +701,14 @@ void iob__settle(iob_batch *b, uint32_t i, int status) {
   iob__end_or_launch(b);
 }
 
-/* Tell every operation in a slot to stop; those from start() get their
- * kind's stop(), which may settle them at once. */
+/* Tell every operation in a slot to stop: a run() reads it (its style's
+ * cancel() has told those from start() already, with their kind's
+ * stop()). */
 static void stop_slots(iob_batch *b) {
   for (uint32_t k = 0; k < b->nslots && !b->ended; k++) {
     iob__slot *s = iob__slot_at(b, k);
     if (s->phase != IOB__FREE)
-      iob__slot_stop(b, s, IOB_ECANCELED);
+      iob__slot_stop(s, IOB_ECANCELED);
   }
 }
 
@@ -762,17 +763,11 @@ int iob_batch_cancel_async(iob_batch *batch) {
   return 0;
 }
 
-/* The slot of operation i in flight, if it has one: from the map, or
- * the loop's one slot for run(). */
+/* The slot of operation i in flight, if it has one (a slot set aside
+ * for it and not yet taken is none). */
 static iob__slot *slot_of(const iob_batch *b, uint32_t i) {
-  if (b->open) { /* a slot set aside and not yet taken is none */
-    iob__slot *s = iob__slot_find(b, i);
-    return s != NULL && s->phase != IOB__FREE ? s : NULL;
-  }
-  if (b->slot_of != NULL)
-    return iob__slot_find(b, i);
-  iob__slot *s = b->nslots == 1 ? iob__slot_at(b, 0) : NULL;
-  return s != NULL && s->phase != IOB__FREE && s->op.index == i ? s : NULL;
+  iob__slot *s = iob__slot_find(b, i);
+  return s != NULL && s->phase != IOB__FREE ? s : NULL;
 }
 
 /* Operation i was launched and has not settled: the style settles it if
@@ -783,7 +778,7 @@ static void cancel_in_flight(iob_batch *b, uint32_t i) {
     b->config.style->cancel_op(b, i, s);
   if (s != NULL && !b->ended && iob__rec(b, i)->status == IOB__IN_FLIGHT &&
       s->phase != IOB__FREE && s->op.index == i)
-    iob__slot_stop(b, s, IOB_ECANCELED);
+    iob__slot_stop(s, IOB_ECANCELED);
 }
 
 int iob_batch_cancel_op(iob_batch *batch, uint32_t index) {

@@ -62,21 +62,21 @@ struct iob_style {
   void (*finish)(iob_batch *b);
   /* Optional: the threads it could run operations on (0: the loop's). */
   uint32_t (*threads)(const iob_batch *b);
-  /* Optional, for a style that runs operations on loops of its own
-   * (IOB_STYLE_LOOPS): iob_op_done() of an operation of this batch, from
-   * whatever thread the kind calls it. */
+  /* Optional, for a style that runs start() kinds (a loop's runner,
+   * lib/styles/runner.h): iob_op_done() of an operation of this batch,
+   * from whatever thread the kind calls it. Without it, only an inner
+   * operation's is taken. */
   int (*op_done)(iob_batch *b, struct iob__slot *s, int status);
   /* Optional, likewise: the calling thread's loop if it is one of the
    * batch's own, else NULL (iob_batch_loop() then gives the batch's). */
   uv_loop_t *(*loop_here)(const iob_batch *b);
 };
 
-/* Where an operation is, while it has a slot. */
+/* Whether a slot is taken. (Where a start() operation is, from its
+ * start() to iob_op_done(), is its runner's: runner.h.) */
 typedef enum iob__phase {
   IOB__FREE = 0,
-  IOB__STARTING, /* in its kind's start() */
-  IOB__STARTED,  /* start() returned 0: awaits iob_op_done() */
-  IOB__RUNNING,  /* handed to run(), on a thread or the loop */
+  IOB__RUNNING, /* in flight: handed to run() on a thread, or to a loop */
 } iob__phase;
 
 /* An operation in flight that needs more than its record: one from a
@@ -167,6 +167,12 @@ static inline size_t iob__chunk_size(uint32_t k, unsigned shift) {
   return (size_t)1 << (k + shift);
 }
 
+/* A clock reading kept for a burst of readings (iob__clock_read()). */
+typedef struct iob__clock {
+  uint64_t stamp;
+  uint32_t left; /* readings left before the clock is read again */
+} iob__clock;
+
 typedef enum iob__state {
   IOB__CREATED = 0,
   IOB__ACTIVE,
@@ -228,8 +234,7 @@ struct iob_batch {
   uint64_t end_ns;     /* when the last operation settled */
   uint64_t cpu0_ns;    /* the process's CPU time at start */
   uint64_t cpu_ns;     /* CPU time used while it ran */
-  uint64_t stamp;      /* a recent clock reading, shared by a burst */
-  uint32_t stamp_left; /* readings left before the clock is read again */
+  iob__clock clock;    /* the loop thread's cached reading (iob__stamp) */
 
   uint32_t limit;     /* most operations in flight; count if unlimited */
   uint32_t next;      /* next operation to launch */
@@ -257,8 +262,7 @@ struct iob_batch {
   uint32_t nslots;
   uint32_t *free_slots; /* stack of unused slot numbers */
   uint32_t nfree;
-  uint32_t *slot_of; /* operation -> slot, or UINT32_MAX; NULL for run()
-                      * on the loop, whose one slot is slot 0 */
+  uint32_t *slot_of; /* operation -> slot, or UINT32_MAX */
 
   /* The records of the operations the batch was created with, in one
    * block; an open batch's are in its tasks, until it ends and they are
@@ -301,20 +305,27 @@ static inline void iob__publish(iob_batch *b) {
 
 /* ---- the clock ----------------------------------------------------------- */
 
-/* Nanoseconds since the batch started, read at most once per 1024 calls:
- * operations handled in one burst share a reading, which keeps a million
- * timestamps cheap. Every entry into the batch from a libuv callback calls
- * iob__stamp_fresh() first, so a burst never spans two callbacks. */
-static inline uint64_t iob__stamp(iob_batch *b) {
-  if (b->stamp_left == 0) {
-    b->stamp = uv_hrtime() - b->t0;
-    b->stamp_left = 1024;
+/* Nanoseconds since the batch started (t0), read at most once per 1024
+ * calls: operations handled in one burst share a reading, which keeps a
+ * million timestamps cheap. Every entry from a libuv callback calls
+ * iob__clock_fresh() first, so a burst never spans two callbacks. */
+static inline uint64_t iob__clock_read(iob__clock *c, uint64_t t0) {
+  if (c->left == 0) {
+    c->stamp = uv_hrtime() - t0;
+    c->left = 1024;
   }
-  b->stamp_left--;
-  return b->stamp;
+  c->left--;
+  return c->stamp;
 }
 
-static inline void iob__stamp_fresh(iob_batch *b) { b->stamp_left = 0; }
+static inline void iob__clock_fresh(iob__clock *c) { c->left = 0; }
+
+/* The batch's loop thread's clock. */
+static inline uint64_t iob__stamp(iob_batch *b) {
+  return iob__clock_read(&b->clock, b->t0);
+}
+
+static inline void iob__stamp_fresh(iob_batch *b) { iob__clock_fresh(&b->clock); }
 
 /* Nanoseconds since the batch started, read now, from any thread. */
 static inline uint64_t iob__now(const iob_batch *b) {
@@ -546,9 +557,10 @@ void iob__slot_settle(iob_batch *b, iob__slot *s, int status);
  * later). */
 void iob__slot_release(iob_batch *b, iob__slot *s);
 
-/* Tell an operation in flight to stop: `why` is IOB_ECANCELED or
- * IOB_ETIMEDOUT. An operation from start() gets its kind's stop(). */
-void iob__slot_stop(iob_batch *b, iob__slot *s, int why);
+/* Tell an operation in flight to stop, through its slot, unless it was
+ * told already: `why` is IOB_ECANCELED or IOB_ETIMEDOUT. (Its kind's
+ * stop() is its style's to call: see runner.c.) */
+void iob__slot_stop(iob__slot *s, int why);
 
 /* ---- the system (system.c) ------------------------------------------------- */
 

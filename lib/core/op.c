@@ -19,23 +19,21 @@ static iob__slot *slot_of_op(const iob_op *op) {
   return iob__slot_outermost(iob__slot_of_op(op));
 }
 
+/* A start() kind, or a thread style: a slot each in flight. (A loop's
+ * runner has its own for run(), which runs one at a time; a plain wait
+ * on a loop needs none.) */
 bool iob__needs_slot(const iob_batch *b, uint32_t i) {
-  const iob_kind *k = iob__kind_of(b, i);
-  return k->start != NULL || k->run != NULL ||
+  return iob__kind_of(b, i)->start != NULL ||
          (b->config.style->flags & IOB_STYLE_ON_THREADS);
 }
 
-/* How many slots a run needs: one per operation in flight for a start()
- * kind or a thread style; one for run() on the loop, which runs one at a
- * time; none for a plain wait on the loop. An open batch makes them as
- * its operations need them (iob__slots_reserve()). */
+/* How many slots a batch of count needs: one per operation in flight,
+ * if they need one. An open batch makes them as its operations need them
+ * (iob__slots_reserve()). */
 static uint32_t slots_needed(const iob_batch *b) {
-  const iob_kind *k = b->config.kind;
-  if (b->open)
+  if (b->open || !iob__needs_slot(b, 0))
     return 0;
-  if (k->start != NULL || (b->config.style->flags & IOB_STYLE_ON_THREADS))
-    return b->limit;
-  return k->run != NULL ? 1 : 0;
+  return b->limit;
 }
 
 static void set_stride(iob_batch *b) {
@@ -52,16 +50,11 @@ int iob__slots_make(iob_batch *b) {
   b->slots = calloc(n, b->slot_stride);
   b->free_slots = malloc(n * sizeof(*b->free_slots));
   /* Operation -> slot, for iob_op_done()'s kinds and to cancel one
-   * operation in O(1): every slot but the loop's one for run(). */
-  bool map = b->config.kind->start != NULL ||
-             (b->config.style->flags & IOB_STYLE_ON_THREADS);
-  if (map) {
-    b->slot_of = malloc(b->config.count * sizeof(*b->slot_of));
-    if (b->slot_of != NULL)
-      memset(b->slot_of, 0xff, b->config.count * sizeof(*b->slot_of));
-  }
-  if (b->slots == NULL || b->free_slots == NULL ||
-      (map && b->slot_of == NULL)) {
+   * operation in O(1). */
+  b->slot_of = malloc(b->config.count * sizeof(*b->slot_of));
+  if (b->slot_of != NULL)
+    memset(b->slot_of, 0xff, b->config.count * sizeof(*b->slot_of));
+  if (b->slots == NULL || b->free_slots == NULL || b->slot_of == NULL) {
     iob__slots_free(b);
     return IOB_ENOMEM;
   }
@@ -162,7 +155,7 @@ iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
                        : b->free_slots[--b->nfree];
   iob__slot *s = iob__slot_at(b, k);
   iob__slot_prepare(b, s, i);
-  if (!b->open && b->slot_of != NULL)
+  if (!b->open)
     b->slot_of[i] = k;
   return s;
 }
@@ -220,22 +213,14 @@ void iob__slot_close(iob_batch *b, iob__slot *s) {
 
 void iob__slot_settle(iob_batch *b, iob__slot *s, int status) {
   uint32_t i = s->op.index;
-  int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
-  if (stop != 0 && s->phase == IOB__STARTED)
-    status = stop; /* told to stop: that is why it ended */
   iob__slot_close(b, s);
   iob__slot_release(b, s);
   iob__settle(b, i, status);
 }
 
-void iob__slot_stop(iob_batch *b, iob__slot *s, int why) {
-  int none = 0;
-  if (!atomic_compare_exchange_strong(&s->stop, &none, why))
-    return; /* told already */
-  /* Still inside its start(): the style calls stop() once it returns. */
-  (void)b;
-  if (s->phase == IOB__STARTED && s->kind->stop != NULL)
-    s->kind->stop(&s->op);
+void iob__slot_stop(iob__slot *s, int why) {
+  int none = 0; /* told already: the first reason stays */
+  atomic_compare_exchange_strong(&s->stop, &none, why);
 }
 
 int iob__slot_run(iob_batch *b, iob__slot *s) {
@@ -269,22 +254,15 @@ int iob_op_done(iob_op *op, int status) {
   iob__slot *s = iob__slot_of_op(op);
   iob_batch *b = op->batch;
   status = iob__kind_status(status);
-  if (b->config.style->op_done != NULL) /* on a loop of the style's own */
+  if (b->config.style->op_done != NULL) /* a style that runs start() */
     return b->config.style->op_done(b, s, status);
-  /* The thread first: the phase is the loop thread's to read. */
+  /* Nothing of a thread style's began with start(), but an inner
+   * operation may have, inside a run(). */
   uv_thread_t self = uv_thread_self();
   if (!uv_thread_equal(&self, &b->loop_thread))
     return IOB_EPERM;
-  if (s->number == IOB__INNER_SLOT) /* (the number, which never changes) */
-    return iob__inner_done(s, status);
-  if (s->phase != IOB__STARTING && s->phase != IOB__STARTED)
-    return IOB_EINVAL;
-  iob__stamp_fresh(b); /* called from the kind's own callbacks */
-  iob__rec(b, op->index)->finished_ns = iob__stamp(b);
-  if (s->phase == IOB__STARTING)
-    s->phase = IOB__STARTED; /* settled inside start(): as if returned */
-  iob__slot_settle(b, s, status);
-  return 0;
+  return s->number == IOB__INNER_SLOT ? iob__inner_done(s, status)
+                                      : IOB_EINVAL;
 }
 
 int iob_op_set_message(iob_op *op, const char *message) {

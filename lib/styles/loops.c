@@ -1,8 +1,9 @@
 /* Loops style: an event loop per core. N threads of the batch's own each
  * run a libuv loop (a "shard"), and each shard runs its share of the
- * operations as the loop style runs all of them: waits in a timer queue
- * of its own, a kind's start() and its I/O on its loop, run() on its
- * thread. Waits cost no thread, and the computing runs on N cores.
+ * operations with a runner of its own (runner.h), the engine the loop
+ * style runs on the batch's loop: waits in a timer queue of its own, a
+ * kind's start() and its I/O on its loop, run() on its thread. Waits cost
+ * no thread, and the computing runs on N cores.
  *
  * The batch's own loop, the caller's, only hands operations out and
  * settles them: the limit, shared limits, on_op, fail_fast, the deadline
@@ -27,20 +28,14 @@
  * them out of its inbox until it puts them in its outbox. */
 #include <stdlib.h>
 
-#include "deadlines.h"
-#include "internal.h"
+#include "runner.h"
 
 #define NONE UINT32_MAX
-/* How long a shard runs run()s back to back before it lets its loop see
- * a cancel or more operations. */
-#define SLICE_NS 1000000
 
-/* An operation's links and status between the threads (internal.h):
- * in an array of the style's, or an open batch's tasks. */
 typedef iob__hop hop;
 
 static inline hop *H(const iob_batch *b, hop *hops, uint32_t i) {
-  return b->open ? &iob__task_at(b, i)->hop : &hops[i];
+  return iob__hop_at(b, hops, i);
 }
 
 /* A list of operations linked through their hops. */
@@ -50,28 +45,8 @@ typedef struct op_list {
 
 #define EMPTY ((op_list){NONE, NONE})
 
-/* A ring of a shard's operations begun by start(). */
-typedef struct ring {
-  struct ring *prev, *next;
-} ring;
-
-/* Where a start() operation is on its shard (the shard's). */
-typedef enum job_phase {
-  JOB_NEW = 0,
-  JOB_STARTING, /* in its kind's start() */
-  JOB_STARTED,  /* awaits iob_op_done() */
-  JOB_SETTLED,
-} job_phase;
-
-/* The style's part of a start() operation's slot: the shard's while it
- * holds the operation (the launch zeroes it before handing it over). */
-typedef struct loops_job {
-  ring started; /* in its shard's ring of started operations */
-  job_phase phase;
-  bool stopped; /* its kind's stop() was called */
-} loops_job;
-
 typedef struct shard {
+  iob__runner run; /* first: a runner is its shard */
   iob_batch *b;
   hop *hops;
   uv_thread_t tid;
@@ -83,26 +58,16 @@ typedef struct shard {
   bool listening; /* its wake-up exists: it hears quit (set before post) */
   uint32_t number; /* its thread's number: its operations' worker */
 
-  uv_mutex_t lock; /* the lists, quit, closed and running */
+  uv_mutex_t lock; /* the lists, quit, closed and the runner's running */
   op_list inbox, stops, outbox;
-  uint32_t running; /* the operation in run() now, or NONE */
   bool quit;
   bool closed; /* its handles are closing: nothing may be sent to it */
 
   uint32_t in_flight; /* handed to it, not yet settled: the batch's */
   op_list taken;      /* taken from the outbox, to settle: the batch's */
 
-  /* The rest is the shard's own. */
-  iob__deadlines queue;
-  uint64_t armed; /* the deadline the timer is set for, or UINT64_MAX */
-  uint64_t stamp;
-  uint32_t stamp_left;
-  bool gathering;  /* in a callback: settled operations wait in done */
-  bool cancelling; /* the batch's cancel has been seen */
-  op_list done;    /* settled, not yet in the outbox */
-  ring started;
-  iob__slot *run_slot; /* run()'s, one at a time (run() kinds) */
-  iob__kinds kinds;    /* the kinds' states on this loop, with targets */
+  op_list done;       /* the shard's: settled, not yet in the outbox */
+  iob__kinds kinds;   /* the kinds' states on this loop, with targets */
 } shard;
 
 typedef struct loops_state {
@@ -111,11 +76,12 @@ typedef struct loops_state {
   hop *hops;
   uint32_t next_pick; /* where the search for the least busy begins */
   uv_sem_t ready;     /* each shard's start-up, done */
-  atomic_bool cancel; /* the batch was cancelled: no more run() */
 } loops_state;
 
 /* The shard whose thread this is, or NULL. */
 static _Thread_local shard *here;
+
+static shard *shard_of_runner(iob__runner *r) { return (shard *)r; }
 
 /* ---- lists through the hops ------------------------------------------------ */
 
@@ -146,36 +112,7 @@ static bool list_join(const iob_batch *b, hop *hops, op_list *to,
   return was_empty;
 }
 
-static void ring_init(ring *r) { r->prev = r->next = r; }
-
-static void ring_add(ring *head, ring *r) {
-  r->prev = head->prev;
-  r->next = head;
-  head->prev->next = r;
-  head->prev = r;
-}
-
-static void ring_remove(ring *r) {
-  r->prev->next = r->next;
-  r->next->prev = r->prev;
-  ring_init(r);
-}
-
-/* ---- a shard's clock ------------------------------------------------------- */
-
-/* As iob__stamp(), on the shard's own cache. */
-static uint64_t stamp(shard *sh) {
-  if (sh->stamp_left == 0) {
-    sh->stamp = iob__now(sh->b);
-    sh->stamp_left = 1024;
-  }
-  sh->stamp_left--;
-  return sh->stamp;
-}
-
-static void stamp_fresh(shard *sh) { sh->stamp_left = 0; }
-
-/* ---- settling, on a shard -------------------------------------------------- */
+/* ---- a shard's side of its runner ------------------------------------------- */
 
 /* Hand what settled back to the batch's loop, and wake it if its view of
  * the outbox was empty. */
@@ -190,276 +127,54 @@ static void flush(shard *sh) {
     iob__wakeup(sh->b);
 }
 
+static void on_flush(iob__runner *r) { flush(shard_of_runner(r)); }
+
 /* Operation i is over on this shard (its times are set): it goes back,
  * at the end of the callback, or now outside one (a kind's own). */
-static void give_back(shard *sh, uint32_t i, int status) {
+static bool on_over(iob__runner *r, uint32_t i, int status) {
+  shard *sh = shard_of_runner(r);
   H(sh->b, sh->hops, i)->status = status;
   list_push(sh->b, sh->hops, &sh->done, i);
-  if (!sh->gathering)
+  if (!r->gathering)
     flush(sh);
+  return false; /* the batch's loop thread ends it */
 }
 
-/* A start() operation is over: its kind's cleanup, its outcome kept,
- * then back. Told to stop, it is recorded with the reason. */
-static void settle_job(shard *sh, iob__slot *s, int status, bool begun) {
-  iob_batch *b = sh->b;
-  loops_job *job = iob__slot_style(b, s);
-  int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
-  if (stop != 0 && begun)
-    status = stop;
-  ring_remove(&job->started);
-  job->phase = JOB_SETTLED;
-  iob__slot_close(b, s);
-  give_back(sh, s->op.index, status);
-}
-
-/* Tell a started operation to stop, once, with `why` unless it was told
- * another reason first. */
-static void stop_job(shard *sh, iob__slot *s, int why) {
-  loops_job *job = iob__slot_style(sh->b, s);
-  int none = 0;
-  atomic_compare_exchange_strong(&s->stop, &none, why);
-  if (job->phase != JOB_STARTED || job->stopped)
-    return;
-  job->stopped = true;
-  if (s->kind->stop != NULL)
-    s->kind->stop(&s->op);
-}
-
-/* Operation i, waiting in the queue, settles as cancelled now; when its
- * deadline comes out of the queue, it is skipped. */
-static void cancel_waiting(shard *sh, uint32_t i) {
-  iob_record *r = iob__rec(sh->b, i);
-  uint64_t now = stamp(sh);
-  if (!(iob__kind_of(sh->b, i)->flags & IOB_KIND_WAITS))
-    r->started_ns = now; /* due to run, it never ran */
-  r->finished_ns = now;
-  give_back(sh, i, IOB_ECANCELED);
-}
-
-/* ---- running, on a shard --------------------------------------------------- */
-
-static void on_timer(uv_timer_t *timer);
-
-/* Sleep until the earliest deadline, unless set to wake by then. */
-static void arm(shard *sh) {
-  uint64_t first = iob__deadlines_first(&sh->queue);
-  if (first == UINT64_MAX)
-    return;
-  if (first >= sh->armed && uv_is_active((uv_handle_t *)&sh->timer))
-    return;
-  uint64_t now = iob__now(sh->b);
-  uint64_t sleep_ms = first > now ? (first - now + 999999) / 1000000 : 0;
-  sh->armed = first;
-  uv_update_time(&sh->loop);
-  uv_timer_start(&sh->timer, on_timer, sleep_ms, 0);
-}
-
-/* Begin operation i with its kind's start(), on this loop. */
-static void start_job(shard *sh, uint32_t i) {
-  iob_batch *b = sh->b;
-  iob__slot *s = iob__slot_find(b, i);
-  loops_job *job = iob__slot_style(b, s);
-  job->phase = JOB_STARTING;
-  ring_add(&sh->started, &job->started);
-  /* Its kind's state on this loop, opened for it if it is the first; and
-   * its timeout's place in the queue of an open batch: failures are its
-   * status, before it starts. */
-  int err = iob__kinds_open(b, &sh->kinds, s->kind, s->op.target,
-                            &s->op.shared);
-  if (err == 0 && b->open && b->config.timeout_ms != 0)
-    err = iob__deadlines_reserve(&sh->queue, iob__timeout_ns(b));
-  if (err == 0)
-    err = iob__kind_status(s->kind->start(&s->op));
-  if (job->phase == JOB_SETTLED)
-    return; /* inside start(); it waits in `done` until this returns */
-  if (err != 0) {
-    iob__rec(b, i)->finished_ns = stamp(sh);
-    settle_job(sh, s, err, false);
-    return;
-  }
-  job->phase = JOB_STARTED;
-  int stop = atomic_load(&s->stop);
-  if (stop != 0) { /* the batch was cancelled meanwhile */
-    stop_job(sh, s, stop);
-    return;
-  }
-  if (b->config.timeout_ms != 0 &&
-      iob__deadlines_add(&sh->queue, i, iob__timeout_ns(b)))
-    arm(sh);
-}
-
-/* run() on this loop's thread, blocking it. */
-static void run_job(shard *sh, uint32_t i) {
-  iob_batch *b = sh->b;
-  loops_state *st = b->style_state;
-  iob__slot *s = sh->run_slot;
-  iob_record *r = iob__rec(b, i);
-  iob__slot_prepare(b, s, i);
-  s->phase = IOB__RUNNING;
-  /* After the prepare, which clears the stop: a cancel that comes later
-   * tells this run() through it (loops_cancel()). */
-  if (atomic_load(&st->cancel)) {
-    s->phase = IOB__FREE;
-    cancel_waiting(sh, i);
-    return;
-  }
-  int err = iob__kinds_open(b, &sh->kinds, s->kind, s->op.target,
-                            &s->op.shared);
-  if (err != 0) { /* its kind could not open on this loop */
-    s->phase = IOB__FREE;
-    r->finished_ns = iob__now(b);
-    give_back(sh, i, err);
-    return;
-  }
-  if (!(s->kind->flags & IOB_KIND_WAITS))
-    r->started_ns = iob__now(b); /* a wait before it counts as its run */
-  /* Named while it runs, so that a cancel of it alone can tell it (its
-   * slot's stop), as on the loop style, though this loop is busy. */
-  uv_mutex_lock(&sh->lock);
-  sh->running = i;
-  uv_mutex_unlock(&sh->lock);
-  int status = iob__kind_status(s->kind->run(&s->op));
-  uv_mutex_lock(&sh->lock);
-  sh->running = NONE;
-  uv_mutex_unlock(&sh->lock);
-  r->finished_ns = iob__now(b);
-  status = iob__late(b, i, status);
-  iob__slot_close(b, s);
-  s->phase = IOB__FREE;
-  give_back(sh, i, status);
-}
-
-/* Operation i's time in the queue is over. True if it ran a run(). */
-static bool due(shard *sh, uint32_t i) {
-  iob_batch *b = sh->b;
-  if (H(sh->b, sh->hops, i)->status != IOB__IN_FLIGHT)
-    return false; /* settled already: cancelled alone, or done */
-  if (iob__is_async(b, i)) { /* its timeout */
-    iob__slot *s = iob__slot_find(b, i);
-    stop_job(sh, s, IOB_ETIMEDOUT);
-    return false;
-  }
-  if (!iob__cut_short(b, i) && iob__kind_of(b, i)->run != NULL) {
-    run_job(sh, i);
-    return true;
-  }
-  iob__rec(b, i)->finished_ns = stamp(sh);
-  give_back(sh, i, iob__cut_short(b, i) ? IOB_ETIMEDOUT : 0);
-  return false;
+static void on_timer(uv_timer_t *timer) {
+  shard *sh = timer->data;
+  iob__runner_due(&sh->run);
 }
 
 static void serve(shard *sh);
 
-static void on_timer(uv_timer_t *timer) {
-  shard *sh = timer->data;
-  stamp_fresh(sh);
-  uint64_t now = stamp(sh), slice_end = now + SLICE_NS;
-  sh->armed = UINT64_MAX;
-  sh->gathering = true;
-  for (;;) {
-    uint32_t i = iob__deadlines_pop(&sh->queue, now);
-    if (i == IOB__NO_ITEM) {
-      /* Settling takes time: deadlines may have come meanwhile. */
-      stamp_fresh(sh);
-      now = stamp(sh);
-      if (iob__deadlines_first(&sh->queue) > now)
-        break;
-      continue;
-    }
-    if (due(sh, i) && iob__now(sh->b) >= slice_end) {
-      /* A queue of run()s keeps this callback busy (a timer due again
-       * runs in the same pass of the loop, before the loop polls): hand
-       * back what settled and hear what was asked meanwhile, a cancel of
-       * one of those still due above all, every slice. */
-      flush(sh);
-      serve(sh);
-      sh->gathering = true;
-      slice_end = iob__now(sh->b) + SLICE_NS;
-    }
-  }
-  sh->gathering = false;
+/* Between two slices of run()s: hand back what settled, and hear what was
+ * asked meanwhile, a cancel of one of those still due above all. */
+static void between(iob__runner *r) {
+  shard *sh = shard_of_runner(r);
   flush(sh);
-  arm(sh);
+  serve(sh);
 }
 
-/* Put waiting operation i in the queue, for its wait (or, a run(), its
- * turn). An open batch's queue grows first; without the memory, the
- * operation is over with IOB_ENOMEM. */
-static void queue_wait(shard *sh, uint32_t i) {
-  iob_batch *b = sh->b;
-  uint64_t wait = iob__wait_ns(b, i);
-  int err = b->open ? iob__deadlines_reserve(&sh->queue, wait) : 0;
-  if (err != 0) {
-    iob__rec(b, i)->finished_ns = stamp(sh);
-    give_back(sh, i, err);
-  } else if (iob__deadlines_add(&sh->queue, i, wait)) {
-    arm(sh);
-  }
-}
+static const iob__runner_hooks hooks = {.on_timer = on_timer,
+                                        .over = on_over,
+                                        .between = between,
+                                        .flush = on_flush};
 
 /* Take what the inbox held: each operation begins. */
 static void take(shard *sh, uint32_t i) {
-  iob_batch *b = sh->b;
   while (i != NONE) {
     uint32_t next = H(sh->b, sh->hops, i)->next;
     H(sh->b, sh->hops, i)->status = IOB__IN_FLIGHT;
-    iob__rec(b, i)->started_ns = stamp(sh);
-    if (sh->cancelling)
-      cancel_waiting(sh, i);
-    else if (iob__is_async(b, i))
-      start_job(sh, i);
-    else
-      queue_wait(sh, i);
+    iob__runner_launch(&sh->run, i);
     i = next;
-  }
-}
-
-/* The batch was cancelled: what waits settles now, what was started is
- * told to stop (its kind's stop()). A stop() may settle other operations
- * than its own: each is put back in the ring before its stop(). */
-static void cancel_all(shard *sh) {
-  sh->cancelling = true;
-  uv_timer_stop(&sh->timer);
-  sh->armed = UINT64_MAX;
-  iob_batch *b = sh->b;
-  /* What waits (a start() operation's timeout is no wait: it is the
-   * ring's below). */
-  uint32_t i;
-  while ((i = iob__deadlines_pop(&sh->queue, UINT64_MAX)) != IOB__NO_ITEM)
-    if (H(sh->b, sh->hops, i)->status == IOB__IN_FLIGHT &&
-        !iob__is_async(b, i))
-      cancel_waiting(sh, i);
-  ring pending;
-  ring_init(&pending);
-  if (sh->started.next != &sh->started) { /* move the ring to `pending` */
-    pending.next = sh->started.next;
-    pending.prev = sh->started.prev;
-    pending.next->prev = pending.prev->next = &pending;
-    ring_init(&sh->started);
-  }
-  while (pending.next != &pending) {
-    ring *r = pending.next;
-    ring_remove(r);
-    ring_add(&sh->started, r);
-    loops_job *job = (loops_job *)((char *)r - offsetof(loops_job, started));
-    iob__slot *s = (iob__slot *)((char *)job - b->slot_style_at);
-    stop_job(sh, s, IOB_ECANCELED);
   }
 }
 
 /* Operations the batch's loop asked to stop, alone. */
 static void stop_asked(shard *sh, uint32_t i) {
-  iob_batch *b = sh->b;
   while (i != NONE) {
     uint32_t next = H(sh->b, sh->hops, i)->stop_next;
-    if (H(sh->b, sh->hops, i)->status != IOB__IN_FLIGHT) {
-      /* settled already */
-    } else if (iob__is_async(b, i)) {
-      stop_job(sh, iob__slot_find(b, i), IOB_ECANCELED);
-    } else {
-      cancel_waiting(sh, i);
-    }
+    iob__runner_cancel_op(&sh->run, i);
     i = next;
   }
 }
@@ -489,7 +204,7 @@ static void shard_close(shard *sh) {
 }
 
 /* What the batch's loop asked for: the batch's cancel, operations to
- * begin, operations to stop. From on_wake(), and from on_timer() between
+ * begin, operations to stop. From on_wake(), and from the runner between
  * two slices of run()s. */
 static void serve(shard *sh) {
   uv_mutex_lock(&sh->lock);
@@ -497,15 +212,14 @@ static void serve(shard *sh) {
   sh->inbox = sh->stops = EMPTY;
   uv_mutex_unlock(&sh->lock);
 
-  loops_state *st = sh->b->style_state;
-  stamp_fresh(sh);
-  bool was_gathering = sh->gathering;
-  sh->gathering = true;
-  if (atomic_load(&st->cancel) && !sh->cancelling)
-    cancel_all(sh);
+  iob__clock_fresh(sh->run.clock);
+  bool was_gathering = sh->run.gathering;
+  sh->run.gathering = true;
+  if (atomic_load(&sh->run.cancel) && !sh->run.cancelling)
+    iob__runner_cancel(&sh->run);
   take(sh, in.head); /* before the stops: one may be for one of these */
   stop_asked(sh, stops.head);
-  sh->gathering = was_gathering;
+  sh->run.gathering = was_gathering;
   if (!was_gathering)
     flush(sh);
 }
@@ -532,26 +246,24 @@ static void loop_end(uv_loop_t *loop) {
   }
 }
 
-/* What a shard needs besides its loop: its timer queue, its slot for
- * run(), the kind's state on this loop and its open(). */
+/* What a shard needs besides its loop: its runner, and the kind's state
+ * on this loop with its open(). */
 static int shard_open(shard *sh) {
   iob_batch *b = sh->b;
-  const iob_kind *k = b->config.kind;
-  int err = iob__deadlines_plan(&sh->queue, b);
-  /* (An open batch's operations may be of any kind: run() ones too.) */
-  if (err == 0 && (b->open || (k->start == NULL && k->run != NULL)) &&
-      (sh->run_slot = calloc(1, b->slot_stride)) == NULL)
-    err = IOB_ENOMEM;
+  sh->run = (iob__runner){.b = b, .hooks = &hooks, .loop = &sh->loop,
+                          .timer = &sh->timer, .hopping = true,
+                          .hops = sh->hops, .kinds = &sh->kinds,
+                          .lock = &sh->lock};
+  int err = iob__runner_open(&sh->run);
   void *shared;
   if (err == 0)
-    err = iob__kinds_open(b, &sh->kinds, k, b->config.target, &shared);
+    err = iob__kinds_open(b, &sh->kinds, b->config.kind, b->config.target,
+                          &shared);
   return err;
 }
 
 static void shard_free(shard *sh) {
-  iob__deadlines_free(&sh->queue);
-  free(sh->run_slot);
-  sh->run_slot = NULL;
+  iob__runner_free(&sh->run);
   iob__kinds_free(&sh->kinds);
 }
 
@@ -561,8 +273,6 @@ static void shard_main(void *arg) {
   iob__block_signals();
   here = sh;
   sh->number = iob__thread_number();
-  ring_init(&sh->started);
-  sh->armed = UINT64_MAX;
   int err = uv_loop_init(&sh->loop);
   if (err != 0) {
     sh->open_err = err;
@@ -637,8 +347,7 @@ static void shards_end(loops_state *st) {
 /* Start one shard's thread; its start-up is waited for later. */
 static int shard_start(loops_state *st, shard *sh, iob_batch *b) {
   *sh = (shard){.b = b, .hops = st->hops, .inbox = EMPTY, .stops = EMPTY,
-                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY,
-                .running = NONE};
+                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY};
   int err = uv_mutex_init(&sh->lock);
   if (err != 0)
     return err;
@@ -665,7 +374,6 @@ static int loops_start(iob_batch *b) {
     shards_end(st);
     return IOB_ENOMEM;
   }
-  atomic_init(&st->cancel, false);
   /* Every thread first, then their start-ups, which run side by side
    * (a kind's open() may take a while: an HTTP client's, a pool's). */
   for (st->n = 0; st->n < n && err == 0; st->n++)
@@ -701,11 +409,7 @@ static void loops_launch(iob_batch *b, uint32_t i) {
   shard *sh = pick(st);
   sh->in_flight++;
   iob__rec(b, i)->worker = sh->number;
-  if (iob__is_async(b, i)) {
-    iob__slot *s = iob__slot_take(b, i);
-    s->phase = IOB__RUNNING; /* to the core: on another thread */
-    *(loops_job *)iob__slot_style(b, s) = (loops_job){.phase = JOB_NEW};
-  }
+  iob__runner_claim(b, i);
   uv_mutex_lock(&sh->lock);
   bool wake = list_push(b, st->hops, &sh->inbox, i);
   uv_mutex_unlock(&sh->lock);
@@ -740,17 +444,12 @@ static void loops_wakeup(iob_batch *b) {
 }
 
 /* Every shard settles what waits and stops what was started; a run()
- * running now is told through its slot. */
+ * running now is told at once. */
 static void loops_cancel(iob_batch *b) {
   loops_state *st = b->style_state;
-  atomic_store(&st->cancel, true);
   for (uint32_t k = 0; k < st->n; k++) {
     shard *sh = &st->shards[k];
-    if (sh->run_slot != NULL) {
-      int none = 0;
-      atomic_compare_exchange_strong(&sh->run_slot->stop, &none,
-                                     IOB_ECANCELED);
-    }
+    iob__runner_interrupt(&sh->run, NONE);
     uv_async_send(&sh->wake);
   }
 }
@@ -776,11 +475,8 @@ static void loops_cancel_op(iob_batch *b, uint32_t i, iob__slot *s) {
   else
     H(b, st->hops, sh->stops.tail)->stop_next = i;
   sh->stops.tail = i;
-  if (sh->running == i) { /* in its run(): told now, through its slot */
-    int none = 0;
-    atomic_compare_exchange_strong(&sh->run_slot->stop, &none, IOB_ECANCELED);
-  }
   uv_mutex_unlock(&sh->lock);
+  iob__runner_interrupt(&sh->run, i); /* in its run(): told now */
   if (wake)
     uv_async_send(&sh->wake);
 }
@@ -803,13 +499,7 @@ static int loops_op_done(iob_batch *b, iob__slot *s, int status) {
     return iob__inner_done(s, status);
   if (iob__rec(b, s->op.index)->worker != sh->number)
     return IOB_EPERM;
-  loops_job *job = iob__slot_style(b, s);
-  if (job->phase != JOB_STARTING && job->phase != JOB_STARTED)
-    return IOB_EINVAL;
-  stamp_fresh(sh); /* called from the kind's own callbacks */
-  iob__rec(b, s->op.index)->finished_ns = stamp(sh);
-  settle_job(sh, s, status, true);
-  return 0;
+  return iob__runner_op_done(&sh->run, s, status);
 }
 
 static uv_loop_t *loops_loop_here(const iob_batch *b) {
@@ -835,7 +525,7 @@ const iob_style iob_style_loops = {
     .check = loops_check,
     .flags = IOB_STYLE_LOOPS,
     .state_size = sizeof(loops_state),
-    .slot_size = sizeof(loops_job),
+    .slot_size = sizeof(iob__job),
     .start = loops_start,
     .launch = loops_launch,
     .cancel = loops_cancel,
