@@ -143,10 +143,69 @@ static void the_loop_styles_end_the_same_operations_the_same_way(
   run_scenario(&iob_style_loops, &two);
 }
 
+/* ---- what an application sees ---------------------------------------------- */
+
+static uint32_t not_public; /* records seen with a status of the core's */
+
+static void check_public(iob_batch *b, uint32_t index, const iob_record *r) {
+  iob_outcome o;
+  if (r->status > 0 || iob_batch_outcome(b, index, &o) != 0 ||
+      o.status != r->status || r->started_ns > r->finished_ns)
+    not_public++;
+}
+
+static void cancel_fifth(test_loop *t, void *arg) {
+  (void)t;
+  assert_int_equal(iob_batch_cancel_op(arg, 5), 0);
+}
+
+/* Operations cancelled before the start, cancelled while in flight (on
+ * another thread's loop, under loops), timed out and ended: in every
+ * style, on_op and the finished batch show only 0 or an error code,
+ * never one of the core's markers for an operation in flight. */
+static void every_record_an_application_sees_holds_a_public_status(
+    void **state) {
+  (void)state;
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    not_public = 0;
+    test_loop t;
+    test_loop_init(&t);
+    iob_config c = config_of(style, 12, 40);
+    c.timeout_ms = 30; /* half time out... */
+    uint32_t ms[12] = {10, 10, 10, 10, 10, 80, 80, 80, 80, 80, 80, 80};
+    c.durations_ms = ms; /* ...half end */
+    c.on_op = check_public;
+    iob_batch *b = test_loop_create(&t, &c, NULL);
+    assert_int_equal(iob_batch_cancel_op(b, 3), 0); /* before the start */
+    test_loop_start_created(&t, b);
+    test_loop_at(&t, 5, cancel_fifth, b);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    uint32_t n = 0;
+    const iob_record *r = iob_batch_records(b, &n);
+    assert_int_equal(n, 12);
+    for (uint32_t i = 0; i < n; i++)
+      if (r[i].status > 0)
+        not_public++;
+    if (not_public != 0)
+      fail_msg("%s: %u records showed a status of the core's",
+               iob_style_name(style), not_public);
+    /* (A wait asleep on a thread is told, and recorded as it ends: cut
+     * short by the timeout.) */
+    if (r[3].status != IOB_ECANCELED || r[5].status == 0)
+      fail_msg("%s: cancelled alone, 3 ended %s and 5 %s",
+               iob_style_name(style), iob_err_name(r[3].status),
+               iob_err_name(r[5].status));
+    iob_batch_free(b);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_style_hears_each_operation_settle_after_on_op),
       cmocka_unit_test(the_loop_styles_end_the_same_operations_the_same_way),
+      cmocka_unit_test(every_record_an_application_sees_holds_a_public_status),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
