@@ -91,7 +91,7 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_EAGAIN UV_EAGAIN       /**< the system refused a thread. */
 #define IOB_ECANCELED UV_ECANCELED /**< the operation was cancelled. */
 #define IOB_ETIMEDOUT UV_ETIMEDOUT /**< the operation timed out. */
-#define IOB_EPERM UV_EPERM         /**< called from the wrong thread. */
+#define IOB_EPERM UV_EPERM         /**< from the wrong thread or call. */
 #define IOB_EIO UV_EIO             /**< input or output failed. */
 #define IOB_ESHUTDOWN UV_ESHUTDOWN /**< closed: takes nothing more. */
 
@@ -758,7 +758,10 @@ IOB_EXPORT void iob_task_init(iob_task *task);
  * settle, before this returns (outside on_op, which launches once it has
  * returned). From another thread, hold a reference
  * (iob_batch_ref()): the batch may end as soon as it is closed. Not from
- * a signal handler (it takes a lock and allocates).
+ * a signal handler (it takes a lock and allocates: hand the work to the
+ * loop with a uv_signal_t or uv_async_t): one that interrupted a
+ * submission or close on its own thread is refused (IOB_EPERM), which
+ * is all that can be told; anywhere else the result is undefined.
  * @return the operation's index (0 or more; its record, on_op and
  *         iob_batch_outcome() use it); IOB_EINVAL for a NULL argument,
  *         a batch that is not open, a NULL kind, or an input its kind
@@ -771,8 +774,10 @@ IOB_EXPORT void iob_task_init(iob_task *task);
  *         threads lack; with a pool of the batch's own, made for the
  *         config's kind, such an operation fails with IOB_ENOTSUP when it
  *         launches); what the kind's check() or input_copy() returns;
- *         IOB_ENOMEM. On error nothing was added and the input is still
- *         the caller's.
+ *         IOB_EPERM from inside a submission or close of the calling
+ *         thread's (a kind's input_copy(), a signal handler); IOB_ENOMEM.
+ *         On error nothing was added and the input is still the
+ *         caller's.
  */
 IOB_EXPORT int iob_batch_submit(iob_batch *batch, const iob_task *task);
 
@@ -782,7 +787,9 @@ IOB_EXPORT int iob_batch_submit(iob_batch *batch, const iob_task *task);
  * ends, and its callback runs. A cancel closes a batch too (a TaskGroup:
  * an open batch cannot end before).
  * @return 0, also for a batch closed, cancelled or finished already;
- *         IOB_EINVAL for NULL or a batch that is not open.
+ *         IOB_EINVAL for NULL or a batch that is not open; IOB_EPERM
+ *         from inside a submission or close of the calling thread's, as
+ *         iob_batch_submit().
  */
 IOB_EXPORT int iob_batch_close(iob_batch *batch);
 

@@ -3,6 +3,7 @@
  * with its own target, input, duration and pointer; their outcomes read
  * as they settle; and everything a batch has (limits, cancels, fail fast,
  * deadlines, reports) applied to them. */
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +470,62 @@ static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
   assert_int_equal(p.waiting, 0);
   assert_string_equal(iob_err_name(IOB_ESHUTDOWN), "IOB_ESHUTDOWN");
   iob_batch_free(b); /* never started: frees nothing twice */
+}
+
+/* A kind whose input_copy() raises a signal, whose handler submits to
+ * the batch being submitted to and closes it, as a program that submits
+ * from a signal handler would: on the same thread, inside the submission,
+ * which holds the lock the handler's would wait for. */
+static iob_batch *handler_batch;
+static volatile sig_atomic_t handler_submit, handler_close;
+
+static void submitting_handler(int sig) {
+  (void)sig;
+  iob_task w;
+  iob_task_init(&w);
+  w.kind = &iob_kind_wait;
+  handler_submit = iob_batch_submit(handler_batch, &w);
+  handler_close = iob_batch_close(handler_batch);
+}
+
+static int copy_and_raise(const void *input, void **copy) {
+  raise(SIGUSR1);
+  *copy = strdup(input);
+  return *copy != NULL ? 0 : IOB_ENOMEM;
+}
+
+static const iob_kind raising = {.name = "raising",
+                                 .flags = IOB_KIND_WAITS,
+                                 .input_copy = copy_and_raise,
+                                 .input_free = free};
+
+static void a_submission_from_a_handler_inside_one_is_refused_not_hung(
+    void **state) {
+  (void)state;
+  struct sigaction sa = {.sa_handler = submitting_handler}, old;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  handler_batch = b;
+  handler_submit = handler_close = 1;
+  iob_task r = task_of(&raising, 5, NULL);
+  r.input = "copied";
+  submit_ok(b, &r, 0); /* the outer one is whole */
+  assert_int_equal(handler_submit, IOB_EPERM);
+  assert_int_equal(handler_close, IOB_EPERM);
+  iob_progress p;
+  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_int_equal(p.waiting, 1); /* the handler's added nothing */
+  assert_int_equal(iob_batch_close(b), 0); /* and did not close it */
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  assert_int_equal(test_loop_counts(&t, b)->ok, 1);
+  test_loop_close(&t);
+  iob_batch_free(b);
+  assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
 }
 
 /* Unsubmitted input copies and large states go with a batch never run. */
@@ -984,6 +1041,8 @@ int main(void) {
       cmocka_unit_test(a_deadline_ends_an_open_batch_never_closed),
       cmocka_unit_test(a_timeout_stops_a_submitted_operation),
       cmocka_unit_test(bad_submissions_get_clear_codes_and_add_nothing),
+      cmocka_unit_test(
+          a_submission_from_a_handler_inside_one_is_refused_not_hung),
       cmocka_unit_test(a_batch_freed_before_it_starts_frees_what_was_submitted),
       cmocka_unit_test(a_finished_open_batch_takes_nothing_and_runs_once),
       cmocka_unit_test(

@@ -611,7 +611,7 @@ int iob__gather(const iob_batch *batch) {
   if (!batch->open)
     return 0;
   iob_batch *b = (iob_batch *)(uintptr_t)batch; /* the block is the cache */
-  uv_mutex_lock(&b->submit_lock);
+  iob__submit_lock(b);
   uint32_t n = b->config.count;
   if (b->records == NULL &&
       (b->records = malloc((n ? n : 1) * sizeof(*b->records))) != NULL) {
@@ -620,7 +620,7 @@ int iob__gather(const iob_batch *batch) {
       b->records[i] = iob__task_at(b, i)->rec;
   }
   int err = b->records != NULL ? 0 : IOB_ENOMEM;
-  uv_mutex_unlock(&b->submit_lock);
+  iob__submit_unlock(b);
   return err;
 }
 
@@ -715,9 +715,9 @@ static void stop_slots(iob_batch *b) {
 /* A cancelled open batch takes nothing more; what was submitted until
  * now is counted, to settle as never started. */
 static void close_for_cancel(iob_batch *b) {
-  uv_mutex_lock(&b->submit_lock);
+  iob__submit_lock(b);
   atomic_store(&b->closed, true);
-  uv_mutex_unlock(&b->submit_lock);
+  iob__submit_unlock(b);
   iob__take_submitted(b);
 }
 

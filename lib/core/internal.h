@@ -430,6 +430,14 @@ void iob__launch_more(iob_batch *b);
  * and iob_batch_submit() return. */
 int iob__check_kind(const iob_kind *k, const iob_style *style);
 
+/* The submitters' lock of batch b, and letting it go. While the calling
+ * thread holds one, iob__submit_locked() says so: a submission that
+ * comes in on the same thread then (from a signal handler that
+ * interrupted it, or a kind's input_copy()) would wait for ever. */
+void iob__submit_lock(iob_batch *b);
+void iob__submit_unlock(iob_batch *b);
+bool iob__submit_locked(void);
+
 /* Take in what was submitted and whether the batch is closed (loop
  * thread; an open batch). */
 void iob__take_submitted(iob_batch *b);

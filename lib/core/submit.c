@@ -7,6 +7,7 @@
  * (iob__take_submitted(), acquire) and never touches a place past it, so
  * the two never share a task, and the chunks never move. Submitters wait
  * only for each other, for as long as a copy takes; never for the loop. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,24 @@ static iob__task *place(iob_batch *b, uint32_t i) {
     return NULL;
   return &b->tasks[k][at];
 }
+
+/* How many submitters' locks the calling thread holds (any batch's: one
+ * thread holds one at a time, but for a kind's input_copy() that reads
+ * another batch). A signal handler reads it: hence volatile sig_atomic_t
+ * (C11 7.14.1.1). */
+static _Thread_local volatile sig_atomic_t locks_held;
+
+void iob__submit_lock(iob_batch *b) {
+  uv_mutex_lock(&b->submit_lock);
+  locks_held++;
+}
+
+void iob__submit_unlock(iob_batch *b) {
+  locks_held--;
+  uv_mutex_unlock(&b->submit_lock);
+}
+
+bool iob__submit_locked(void) { return locks_held != 0; }
 
 /* Is the calling thread the running batch's loop thread? */
 static bool on_loop(const iob_batch *b) {
@@ -140,12 +159,14 @@ static int add(iob_batch *b, const iob_task *task) {
 int iob_batch_submit(iob_batch *batch, const iob_task *task) {
   if (batch == NULL || task == NULL || !batch->open)
     return IOB_EINVAL;
+  if (iob__submit_locked())
+    return IOB_EPERM; /* inside a submission of this thread's */
   int err = check_task(batch, task);
   if (err != 0)
     return err;
-  uv_mutex_lock(&batch->submit_lock);
+  iob__submit_lock(batch);
   int index = add(batch, task);
-  uv_mutex_unlock(&batch->submit_lock);
+  iob__submit_unlock(batch);
   if (index < 0)
     return index;
   if (on_loop(batch)) {
@@ -160,9 +181,11 @@ int iob_batch_submit(iob_batch *batch, const iob_task *task) {
 int iob_batch_close(iob_batch *batch) {
   if (batch == NULL || !batch->open)
     return IOB_EINVAL;
-  uv_mutex_lock(&batch->submit_lock);
+  if (iob__submit_locked())
+    return IOB_EPERM; /* inside a submission of this thread's */
+  iob__submit_lock(batch);
   bool was = atomic_exchange(&batch->closed, true);
-  uv_mutex_unlock(&batch->submit_lock);
+  iob__submit_unlock(batch);
   if (was)
     return 0;
   if (on_loop(batch)) {
