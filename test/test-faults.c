@@ -758,6 +758,84 @@ a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
   }
 }
 
+/* A parent open batch of two operations that are batches of their own
+ * (iob_kind_batch), each of three waits, fails cleanly at each
+ * allocation, with each failing from then on too: IOB_ENOMEM from the
+ * call that failed, or the parent's end with each child's operation
+ * ended 0 (its child run whole) or IOB_ENOMEM (its child could not start
+ * or run), and nothing left, on the loop or in memory. */
+static void nested_once(const iob_style *style, long n, bool persist,
+                        bool *hit) {
+  char name[80];
+  snprintf(name, sizeof(name), "%s/batch (nested)%s", iob_style_name(style),
+           persist ? ", persisting" : "");
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  seen s = {0};
+  iob_config pc, cc = config_of(&iob_style_loop, 3, 1);
+  iob_config_init(&pc);
+  pc.style = style;
+  pc.open = 1;
+  pc.data = &s;
+  iob_batch *parent = NULL, *child[2] = {NULL, NULL};
+  watch_allocation(name, n, persist);
+  fi_arm(n, persist);
+  int err = iob_batch_create(&parent, &pc);
+  for (int c = 0; c < 2 && err == 0; c++)
+    err = iob_batch_create(&child[c], &cc);
+  for (int c = 0; c < 2 && err == 0; c++) {
+    iob_task t;
+    iob_task_init(&t);
+    t.kind = &iob_kind_batch;
+    t.input = child[c];
+    int index = iob_batch_submit(parent, &t);
+    err = index < 0 ? index : 0;
+  }
+  if (err == 0)
+    err = iob_batch_close(parent);
+  if (err == 0 && (err = iob_batch_start(parent, &loop, count_batch)) == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+  *hit = fi_disarm() > 0;
+  alarm(0);
+  if (err != 0 && (err != IOB_ENOMEM || !*hit))
+    fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
+  if (err == 0) {
+    assert_int_equal(s.batch_calls, 1);
+    uint32_t count = 0;
+    const iob_record *r = iob_batch_records(parent, &count);
+    /* (Reading them allocates: a failure there is a reader's, below.) */
+    for (uint32_t i = 0; r != NULL && i < count; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(parent, i, &o), 0);
+      if (r[i].status == 0) {
+        iob_report rep;
+        assert_int_equal(iob_batch_report(o.result, &rep), 0);
+        assert_int_equal(rep.count - rep.failed, 3);
+      } else if (r[i].status != IOB_ENOMEM || !*hit) {
+        fail_msg("%s: allocation %ld: child %u ended %s", name, n, i,
+                 iob_err_name(r[i].status));
+      }
+    }
+  }
+  for (int c = 0; c < 2; c++)
+    iob_batch_unref(child[c]); /* the parent holds its own */
+  assert_int_equal(iob_batch_free(parent), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  err = uv_loop_close(&loop);
+  if (err != 0)
+    fail_msg("%s: uv_loop_close: %s", name, uv_err_name(err));
+}
+
+static void a_nested_batch_fails_cleanly_at_each_allocation(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_loops};
+  for (int k = 0; k < 2; k++)
+    for (int persist = 0; persist < 2; persist++) {
+      bool hit = true;
+      for (long n = 1; hit; n++)
+        nested_once(styles[k], n, persist, &hit);
+    }
+}
+
 static void a_tcp_target_fails_cleanly_at_each_allocation(void **state) {
   for (long n = 1;; n++) {
     iob_tcp_target *t = (iob_tcp_target *)&t;
@@ -921,6 +999,8 @@ int main(void) {
   list_kinds();
 
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(a_nested_batch_fails_cleanly_at_each_allocation,
+                                disarm_all),
       cmocka_unit_test_teardown(a_tcp_target_fails_cleanly_at_each_allocation,
                                 disarm_all),
       cmocka_unit_test_teardown(
