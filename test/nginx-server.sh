@@ -5,7 +5,12 @@
 #   nginx-server.sh stop DIR     stop it (SIGTERM, then SIGKILL after 5 s)
 # Everything it writes stays in DIR: conf, pid, error log, temp paths.
 # GET /wait/MS answers "done MS\n" after MS ms (echo_sleep), like the slow
-# service; other paths get 404. As root, nginx runs as the nobody user
+# service; /echo answers "method=M x=HEADER" and the request's body, /conn
+# the connection's number, /big 20,000 bytes, /answer "ok" with an
+# X-Answer header, /redirect a 302 to /wait/0 and /redirect-loop one to
+# itself; other paths get 404. PORT + 1, when openssl can make a
+# certificate (DIR/cert.pem, for 127.0.0.1), serves the same over TLS,
+# with HTTP/2. As root, nginx runs as the nobody user
 # (DIR is given to it); otherwise as the caller, with no "user" directive.
 # Exits 77 (Meson's "skipped") when nginx cannot run here.
 set -u
@@ -62,15 +67,64 @@ http {
   }
   server {
     listen 127.0.0.1:$1;
-    location ~ "^/wait/(?<ms>\d{1,9})\$" {
-      echo_sleep \$wait_s;
-      echo "done \$ms";
-    }
-    location / {
-      return 404 "not found: try GET /wait/MS\n";
-    }
+    include $dir/locations.conf;
   }
+$tls_server
 }
+CONF
+  cat >"$dir/locations.conf" <<CONF
+location ~ "^/wait/(?<ms>\d{1,9})\$" {
+  echo_sleep \$wait_s;
+  echo "done \$ms";
+}
+location = /echo {
+  echo_read_request_body;
+  echo "method=\$request_method x=\$http_x_test";
+  echo_request_body;
+}
+location = /conn {
+  return 200 "\$connection\n";
+}
+location = /big {
+  echo_duplicate 2000 "0123456789";
+}
+location = /answer {
+  add_header X-Answer 42;
+  return 200 "ok\n";
+}
+location = /redirect {
+  return 302 /wait/0;
+}
+location = /redirect-loop {
+  return 302 /redirect-loop;
+}
+location / {
+  return 404 "not found: try GET /wait/MS\n";
+}
+CONF
+}
+
+# A certificate for 127.0.0.1, if openssl is here: then PORT + 1 speaks
+# TLS (and HTTP/2 through ALPN).
+make_cert() {
+  have_cert=
+  command -v openssl >/dev/null 2>&1 || return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" \
+    -out "$dir/cert.pem" >/dev/null 2>&1 || return 0
+  chmod 644 "$dir/key.pem" "$dir/cert.pem"
+  have_cert=yes
+}
+
+tls_conf() {
+  [ -n "$have_cert" ] || return 0
+  cat <<CONF
+  server {
+    listen 127.0.0.1:$(($1 + 1)) ssl http2;
+    ssl_certificate $dir/cert.pem;
+    ssl_certificate_key $dir/key.pem;
+    include $dir/locations.conf;
+  }
 CONF
 }
 
@@ -82,6 +136,7 @@ case $cmd in
       chown nobody "$dir" || exit 1
     fi
     as_owner mkdir -p "$dir/tmp" || exit 1
+    make_cert
     # Connections: as many as the hard limit on open files allows (two
     # descriptors each when proxying), at most 65536.
     files=$(ulimit -Hn)
@@ -96,6 +151,7 @@ case $cmd in
     tries=0
     while :; do
       port=$(shuf -i 20000-32000 -n 1)
+      tls_server=$(tls_conf "$port")
       write_conf "$port"
       rm -f "$dir/error.log"
       if as_owner "$nginx" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \

@@ -31,6 +31,9 @@
 #include "../examples/slow-server.h"
 #include "common.h"
 #include "internal.h"
+#ifdef IOB_TEST_HTTP
+#include "iobound/http.h"
+#endif
 
 /* ---- the injector -------------------------------------------------------- */
 
@@ -836,6 +839,84 @@ static void a_nested_batch_fails_cleanly_at_each_allocation(void **state) {
     }
 }
 
+#ifdef IOB_TEST_HTTP
+/* An application's HTTP client (iobound-http, linked in when libcurl is
+ * here: its allocations are wrapped too, libcurl's are not), made, used
+ * by an open batch of three requests to the slow service, and destroyed,
+ * fails cleanly at each allocation: IOB_ENOMEM from the call that failed,
+ * or each request ended 0 (its answer whole, unless the result itself
+ * found no memory) or IOB_ENOMEM; nothing left on the loop. */
+static char http_url[96]; /* the slow service's GET /wait/1 */
+
+static void http_once(const iob_style *style, long n, bool persist,
+                      bool *hit) {
+  char name[80];
+  snprintf(name, sizeof(name), "%s/http client%s", iob_style_name(style),
+           persist ? ", persisting" : "");
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  seen s = {0};
+  iob_config c;
+  iob_config_init(&c);
+  c.style = style;
+  c.open = 1;
+  c.data = &s;
+  iob_http_client *client = NULL;
+  iob_batch *b = NULL;
+  iob_http_request r = {.url = http_url};
+  watch_allocation(name, n, persist);
+  fi_arm(n, persist);
+  int err = iob_http_client_create(&client, &loop, NULL);
+  if (err == 0)
+    err = iob_batch_create(&b, &c);
+  for (int i = 0; i < 3 && err == 0; i++) {
+    iob_task t;
+    iob_task_init(&t);
+    t.kind = &iob_kind_http;
+    t.target = client;
+    t.input = &r;
+    int index = iob_batch_submit(b, &t);
+    err = index < 0 ? index : 0;
+  }
+  if (err == 0)
+    err = iob_batch_close(b);
+  if (err == 0 && (err = iob_batch_start(b, &loop, count_batch)) == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+  *hit = fi_disarm() > 0;
+  alarm(0);
+  if (err != 0 && (err != IOB_ENOMEM || !*hit))
+    fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
+  for (uint32_t i = 0; err == 0 && i < 3; i++) {
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    const iob_http_result *a = o.result;
+    if (o.status == 0 && a != NULL)
+      assert_string_equal(a->body, "done 1\n");
+    else if (o.status != 0 && (o.status != IOB_ENOMEM || !*hit))
+      fail_msg("%s: allocation %ld: request %u ended %s (%s)", name, n, i,
+               iob_err_name(o.status), o.message ? o.message : "");
+    else if (o.status == 0 && !*hit)
+      fail_msg("%s: request %u has no answer", name, i);
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(iob_http_client_destroy(client), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  err = uv_loop_close(&loop);
+  if (err != 0)
+    fail_msg("%s: uv_loop_close: %s", name, uv_err_name(err));
+}
+
+static void an_http_client_fails_cleanly_at_each_allocation(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++)
+    for (int persist = 0; persist < 2; persist++) {
+      bool hit = true;
+      for (long n = 1; hit; n++)
+        http_once(styles[k], n, persist, &hit);
+    }
+}
+#endif
+
 static void a_tcp_target_fails_cleanly_at_each_allocation(void **state) {
   for (long n = 1;; n++) {
     iob_tcp_target *t = (iob_tcp_target *)&t;
@@ -987,6 +1068,9 @@ int main(void) {
   }
   char address[64];
   snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+#ifdef IOB_TEST_HTTP
+  snprintf(http_url, sizeof(http_url), "http://%s/wait/1", address);
+#endif
   if (iob_tcp_target_create(&tcp_target, address) != 0)
     return 1;
   iob_file_options fo;
@@ -999,6 +1083,10 @@ int main(void) {
   list_kinds();
 
   const struct CMUnitTest tests[] = {
+#ifdef IOB_TEST_HTTP
+      cmocka_unit_test_teardown(an_http_client_fails_cleanly_at_each_allocation,
+                                disarm_all),
+#endif
       cmocka_unit_test_teardown(a_nested_batch_fails_cleanly_at_each_allocation,
                                 disarm_all),
       cmocka_unit_test_teardown(a_tcp_target_fails_cleanly_at_each_allocation,

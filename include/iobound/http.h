@@ -13,6 +13,93 @@
 extern "C" {
 #endif
 
+/**
+ * An HTTP client that outlives batches, as one aiohttp ClientSession or Go
+ * http.Client: every batch and operation given it (as its task's target,
+ * or through an iob_http_target's options) shares its connections, kept
+ * alive between requests and batches, and on the loop styles its HTTP/2
+ * connections, on which requests to one origin multiplex. On the loop
+ * styles it runs on the loop it was made on (libcurl's multi interface,
+ * no thread); on the thread styles each request takes a connection cache
+ * a finished request left, from any thread.
+ */
+typedef struct iob_http_client iob_http_client;
+
+/** The most a client keeps of one answer's body: 1 GiB. */
+#define IOB_HTTP_BODY_MAX (UINT64_C(1) << 30)
+/** The longest URL, header line and request body a request may have. */
+#define IOB_HTTP_URL_MAX 8192
+#define IOB_HTTP_HEADER_MAX 8192
+#define IOB_HTTP_HEADERS_MAX 100
+#define IOB_HTTP_REQUEST_BODY_MAX (UINT64_C(64) << 20)
+
+/** How a client behaves; zero is the default for every member. */
+typedef struct iob_http_client_options {
+  /** The most of an answer's body kept in memory (its result's body),
+   *  in bytes, up to IOB_HTTP_BODY_MAX; 0: 8 MiB. A longer body ends
+   *  the request with UV_EMSGSIZE, the message saying so. */
+  uint64_t max_body;
+  /** Redirects followed (http and https only): 0, the default, none (a
+   *  3xx answer is the answer); more than this many fail with UV_EIO. */
+  uint32_t max_redirects;
+  /** Non-zero: do not verify the server's TLS certificate and name (for
+   *  a test server). Verified by default, against the system's CAs or
+   *  ca_file. */
+  int insecure;
+  /** Optional: a file of CA certificates (PEM) to verify against. */
+  const char *ca_file;
+  /** The most connections to one host, 0: no limit. Requests past it
+   *  wait for one (or, HTTP/2, share one). */
+  uint32_t max_host_connections;
+} iob_http_client_options;
+
+/**
+ * Make a client. On the loop styles it serves the batches that run on
+ * @p loop (it puts a timer and an idle handle there, and a poll per
+ * socket); @p loop may be NULL for a client of the thread styles only.
+ * @param[out] client the client; NULL on error.
+ * @param options copied; NULL for the defaults.
+ * @return 0; IOB_EINVAL for a NULL @p client; IOB_ERANGE for a max_body
+ *         over IOB_HTTP_BODY_MAX; IOB_ENOMEM; IOB_EIO if libcurl cannot
+ *         initialise.
+ */
+IOB_EXPORT int iob_http_client_create(iob_http_client **client,
+                                      uv_loop_t *loop,
+                                      const iob_http_client_options *options);
+
+/**
+ * Destroy a client no batch or target uses: its connections close, and
+ * its handles on the loop with them (run the loop once more before
+ * closing it). NULL is a no-op.
+ * @return 0; IOB_EBUSY while an iob_http_target names it or a running
+ *         batch uses it (nothing is done).
+ */
+IOB_EXPORT int iob_http_client_destroy(iob_http_client *client);
+
+/**
+ * One operation's request: the input of an iob_kind_http task, copied
+ * when submitted (iob_batch_submit() returns IOB_EINVAL for a URL that is
+ * not http:// or https:// or a control byte in a URL, method or header,
+ * IOB_ERANGE past IOB_HTTP_URL_MAX, IOB_HTTP_HEADER_MAX,
+ * IOB_HTTP_HEADERS_MAX or IOB_HTTP_REQUEST_BODY_MAX). Its members replace
+ * the target's (an iob_http_target's); with a client as the target, url
+ * is required.
+ */
+typedef struct iob_http_request {
+  const char *method; /**< NULL: GET, or POST with a body. */
+  const char *url;    /**< "{i}" and "{ms}" are not replaced here. */
+  const char *const *headers; /**< "Name: value", up to NULL. */
+  const void *body;           /**< sent as it is; may hold any bytes. */
+  size_t body_len;            /**< its length; 0 with a body: strlen. */
+  /**
+   * Optional: the answer's body as it comes, instead of kept in memory,
+   * on the thread the operation runs on. Return 0 to go on, or a
+   * negative code to end the request with it.
+   */
+  int (*on_body)(iob_op *op, const char *data, size_t len, void *arg);
+  void *arg; /**< on_body's. */
+} iob_http_request;
+
 /** What each request of an iob_http_target is. */
 typedef struct iob_http_options {
   /** "GET", "POST", "PUT", "DELETE", "HEAD"...; NULL: GET, or POST with
@@ -37,6 +124,10 @@ typedef struct iob_http_options {
    * use one, and libcurl's cache would only cost time.)
    */
   int no_reuse;
+  /** Optional: the client the requests go through, whose connections
+   *  outlive the batch; NULL: each batch makes its own, which keeps no
+   *  body (the result counts its bytes). */
+  iob_http_client *client;
 } iob_http_options;
 
 /**
@@ -46,13 +137,34 @@ typedef struct iob_http_options {
  */
 typedef struct iob_http_target iob_http_target;
 
-/** What one request got back: its iob_batch_outcome() result. */
+/** What one request got back: its iob_batch_outcome() result, also when
+ *  it failed (an answer that is not 2xx comes whole). */
 typedef struct iob_http_result {
   long code;          /**< the HTTP status code; 0 if none came back. */
   uint64_t bytes;     /**< the response body's size. */
   double connect_ms;  /**< time to connect (0 on a reused connection). */
   double total_ms;    /**< the whole request, as libcurl measured it. */
+  /** Through a client: the answer's body (NUL after it, not counted),
+   *  else NULL (no client, or on_body took it). */
+  char *body;
+  /** Through a client: the last answer's header lines, each "Name:
+   *  value" and CRLF, NUL-terminated, else NULL (see
+   *  iob_http_header()). */
+  char *headers;
+  double name_lookup_ms; /**< from the start until the name resolved. */
+  double tls_ms;         /**< until TLS was set up (0 for http://). */
+  double first_byte_ms;  /**< until the answer's first byte. */
+  long redirects;        /**< redirects followed. */
+  long http_version;     /**< 10, 11, 20 or 30: HTTP/1.0 ... HTTP/3. */
 } iob_http_result;
+
+/**
+ * The value of the answer's header @p name (any case) in @p result, its
+ * spaces trimmed, and its length in *len: the first such header, or NULL.
+ * @param len may be NULL.
+ */
+IOB_EXPORT const char *iob_http_header(const iob_http_result *result,
+                                       const char *name, size_t *len);
 
 /**
  * HTTP requests on libcurl, one transfer per operation. On the loop styles
@@ -75,6 +187,18 @@ typedef struct iob_http_result {
  * failures, with libcurl's words as the message. Its value is the status
  * code and its result an iob_http_result the batch owns. duration_ms means
  * what the URL makes of it ({ms}): the kind waits for nothing itself.
+ *
+ * Its target is an iob_http_target (one request for every operation, the
+ * URL a template), or an iob_http_client (each operation's request its
+ * own). Its input, optional with a target, is an iob_http_request, copied
+ * at submit, whose members replace the target's. Through a client the
+ * answer's headers and body are kept (up to max_body: past it,
+ * UV_EMSGSIZE) or streamed to on_body (its negative code ends the
+ * request); past max_redirects, UV_EIO. A batch that names no client makes
+ * its own for the batch, which keeps no body. A client serves the loop it
+ * was made on and the thread styles: under iob_style_loops an operation
+ * naming one is refused at submit (IOB_ENOTSUP), and on another loop it
+ * fails with IOB_ENOTSUP.
  */
 IOB_EXPORT extern const iob_kind iob_kind_http;
 

@@ -1,39 +1,36 @@
-/* HTTP requests on libcurl. On the loop styles, libcurl's multi interface
- * driven by the batch's loop, as curl's own docs/examples/multi-uv.c
- * does: libcurl says which sockets to watch (a uv_poll_t each) and when
- * to call it back (one uv_timer_t, and a uv_idle_t for "at once": see
- * on_timeout()); the multi handle, and with it the
- * connection cache, is the batch's (the kind's open()). On the thread
- * styles, curl_easy_perform() on each thread, the connections shared
- * between them through a curl share handle. */
+/* HTTP requests on libcurl, through a client (http-client.c): the
+ * application's, named as the task's target or by an iob_http_target, or
+ * one the batch makes for itself. Each operation's request is its
+ * target's (the URL a template of its index and duration) with what its
+ * task's input (an iob_http_request, copied at submit) replaces; its
+ * answer comes back as its result: status, timings and, through a client
+ * of the application's, the headers and the body. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sys/socket.h>
 
-#include <curl/curl.h>
-
-#include "iobound/http.h"
-#include "target.h"
+#include "http-client.h"
 
 struct iob_http_target {
   iob__users users; /* first: see target.h */
+  uint32_t tag;     /* IOB__HTTP_TARGET */
   char *method, *url, *body;
   struct curl_slist *headers;
   int no_reuse;
+  iob_http_client *client; /* held while the target lives, or NULL */
 };
 
-/* ---- the target ----------------------------------------------------------- */
-
-static uv_once_t global_once = UV_ONCE_INIT;
-static CURLcode global_status;
-
-static void global_init(void) {
-  global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
+/* What an operation's target is: a client, or an iob_http_target. */
+static bool is_client(const void *target) {
+  return ((const iob_http_client *)target)->tag == IOB__HTTP_CLIENT;
 }
+
+/* ---- checking what comes in --------------------------------------------- */
 
 static bool has_control_byte(const char *s) {
   for (; s != NULL && *s != '\0'; s++)
@@ -41,6 +38,32 @@ static bool has_control_byte(const char *s) {
       return true;
   return false;
 }
+
+static bool is_http_url(const char *url) {
+  return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+/* A URL, method and headers as a request may have them: 0, IOB_EINVAL or
+ * IOB_ERANGE. */
+static int check_request(const char *url, const char *method,
+                         const char *const *headers) {
+  if (url != NULL && (!is_http_url(url) || has_control_byte(url)))
+    return IOB_EINVAL;
+  if (url != NULL && strlen(url) > IOB_HTTP_URL_MAX)
+    return IOB_ERANGE;
+  if (has_control_byte(method))
+    return IOB_EINVAL;
+  size_t k = 0;
+  for (; headers != NULL && headers[k] != NULL; k++) {
+    if (has_control_byte(headers[k]))
+      return IOB_EINVAL;
+    if (strlen(headers[k]) > IOB_HTTP_HEADER_MAX)
+      return IOB_ERANGE;
+  }
+  return k > IOB_HTTP_HEADERS_MAX ? IOB_ERANGE : 0;
+}
+
+/* ---- the target ----------------------------------------------------------- */
 
 static char *copy(const char *s, bool *failed) {
   if (s == NULL)
@@ -52,6 +75,8 @@ static char *copy(const char *s, bool *failed) {
 
 static void target_free(void *p) {
   iob_http_target *t = p;
+  if (t->client != NULL)
+    iob__target_release(t->client);
   free(t->method);
   free(t->url);
   free(t->body);
@@ -68,20 +93,17 @@ int iob_http_target_create(iob_http_target **target,
   if (target == NULL)
     return IOB_EINVAL;
   *target = NULL;
-  if (o == NULL || o->url == NULL ||
-      (strncmp(o->url, "http://", 7) != 0 &&
-       strncmp(o->url, "https://", 8) != 0) ||
-      has_control_byte(o->url) || has_control_byte(o->method))
+  if (o == NULL || o->url == NULL)
     return IOB_EINVAL;
-  for (size_t k = 0; o->headers != NULL && o->headers[k] != NULL; k++)
-    if (has_control_byte(o->headers[k]))
-      return IOB_EINVAL;
-  uv_once(&global_once, global_init);
-  if (global_status != CURLE_OK)
-    return IOB_EIO;
+  int err = check_request(o->url, o->method, o->headers);
+  if (err != 0)
+    return err;
+  if ((err = iob__http_init()) != 0)
+    return err;
   iob_http_target *t = calloc(1, sizeof(*t));
   if (t == NULL)
     return IOB_ENOMEM;
+  t->tag = IOB__HTTP_TARGET;
   bool failed = false;
   t->method = copy(o->method, &failed);
   t->url = copy(o->url, &failed);
@@ -97,20 +119,109 @@ int iob_http_target_create(iob_http_target **target,
     target_free(t);
     return IOB_ENOMEM;
   }
+  if ((t->client = o->client) != NULL)
+    iob__target_hold(t->client);
   *target = t;
+  return 0;
+}
+
+/* ---- the request, copied at submit ---------------------------------------- */
+
+/* An iob_http_request and everything it points at, in one block. */
+static int request_copy(const void *input, void **out) {
+  const iob_http_request *r = input;
+  int err = check_request(r->url, r->method, r->headers);
+  size_t body_len = r->body == NULL ? 0
+                    : r->body_len ? r->body_len
+                                  : strlen(r->body);
+  if (err == 0 && body_len > IOB_HTTP_REQUEST_BODY_MAX)
+    err = IOB_ERANGE;
+  if (err != 0)
+    return err;
+  size_t nh = 0, text = 0;
+  for (; r->headers != NULL && r->headers[nh] != NULL; nh++)
+    text += strlen(r->headers[nh]) + 1;
+  text += (r->url ? strlen(r->url) + 1 : 0) +
+          (r->method ? strlen(r->method) + 1 : 0) + body_len + 1;
+  size_t at = sizeof(*r) + (r->headers ? (nh + 1) * sizeof(char *) : 0);
+  iob_http_request *c = malloc(at + text);
+  if (c == NULL)
+    return IOB_ENOMEM;
+  *c = *r;
+  char *w = (char *)c + at;
+  if (r->headers != NULL) {
+    const char **h = (const char **)(c + 1);
+    for (size_t k = 0; k < nh; k++)
+      h[k] = w, w = stpcpy(w, r->headers[k]) + 1;
+    h[nh] = NULL;
+    c->headers = h;
+  }
+  if (r->url != NULL)
+    c->url = w, w = stpcpy(w, r->url) + 1;
+  if (r->method != NULL)
+    c->method = w, w = stpcpy(w, r->method) + 1;
+  if (r->body != NULL) {
+    memcpy(w, r->body, body_len);
+    w[body_len] = '\0';
+    c->body = w;
+  }
+  c->body_len = body_len;
+  *out = c;
   return 0;
 }
 
 /* ---- one request ------------------------------------------------------------ */
 
+/* Bytes that grow, NUL-terminated. */
+typedef struct buf {
+  char *data;
+  size_t len, cap;
+} buf;
+
+static int buf_add(buf *b, const char *data, size_t len) {
+  if (b->len + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + len + 1)
+      cap *= 2;
+    char *more = realloc(b->data, cap);
+    if (more == NULL)
+      return IOB_ENOMEM;
+    b->data = more;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, data, len);
+  b->len += len;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
 /* An operation's state. */
 typedef struct http_op {
-  CURL *easy;
-  char *url;
+  iob__http_xfer x; /* first: the easy handle and the op */
+  iob_http_client *client; /* the one it goes through */
+  char *url;               /* the target's, {i} and {ms} replaced */
+  struct curl_slist *headers; /* its request's own */
   uint64_t bytes;
+  bool keep; /* its body and headers go to its result */
+  buf body, head;
+  int failed; /* why a callback of ours stopped libcurl; 0 if none did */
   int socket_errno; /* why socket() last failed for it; 0 if it did not */
   char error[CURL_ERROR_SIZE];
 } http_op;
+
+/* The kind's part of a batch: the client it made for itself, if it named
+ * none. */
+typedef struct shared {
+  iob_http_client *own;
+} shared;
+
+/* The client operation op goes through. */
+static iob_http_client *client_of(const iob_op *op) {
+  if (is_client(op->target))
+    return (iob_http_client *)(uintptr_t)op->target;
+  const iob_http_target *t = op->target;
+  return t->client != NULL ? t->client : ((shared *)op->shared)->own;
+}
 
 /* The URL with {i} and {ms} replaced; NULL when memory runs out. */
 static char *url_of(const char *tmpl, uint32_t index, uint32_t ms) {
@@ -141,11 +252,42 @@ static char *url_of(const char *tmpl, uint32_t index, uint32_t ms) {
   return url;
 }
 
-/* The body goes nowhere: it is counted. */
+/* The body: to the request's on_body, kept up to the client's max_body,
+ * or counted. Returning less than was given stops the transfer. */
 static size_t on_body(char *data, size_t size, size_t n, void *arg) {
-  (void)data;
-  ((http_op *)arg)->bytes += size * n;
-  return size * n;
+  http_op *h = arg;
+  size_t len = size * n;
+  h->bytes += len;
+  const iob_http_request *r = h->x.op->input;
+  if (r != NULL && r->on_body != NULL) {
+    int err = r->on_body(h->x.op, data, len, r->arg);
+    if (err >= 0)
+      return len;
+    h->failed = err;
+    return 0;
+  }
+  if (!h->keep)
+    return len;
+  if (h->body.len + len > h->client->max_body)
+    h->failed = UV_EMSGSIZE;
+  else
+    h->failed = buf_add(&h->body, data, len);
+  return h->failed == 0 ? len : 0;
+}
+
+/* The header lines of the last answer (a redirect's or a 100 Continue's
+ * are dropped when the next answer begins), without its status line. */
+static size_t on_header(char *data, size_t size, size_t n, void *arg) {
+  http_op *h = arg;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    h->head.len = 0; /* a new answer */
+    return len;
+  }
+  if (len <= 2) /* the empty line that ends them */
+    return len;
+  h->failed = buf_add(&h->head, data, len);
+  return h->failed == 0 ? len : 0;
 }
 
 /* libcurl: a socket for a connection. As libcurl makes it, but when
@@ -162,39 +304,99 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose,
   return s;
 }
 
-/* An easy handle for the operation, its options set: `reuse` (reset) if
- * given, else a new one. 0 or IOB_ENOMEM. */
-static int make_easy(iob_op *op, CURL *reuse) {
-  const iob_http_target *t = op->target;
+/* What the client says for every request it sends. */
+static void client_options(CURL *e, const iob_http_client *c) {
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS,
+                   CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+  if (c->max_redirects != 0) {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)c->max_redirects);
+  }
+  if (c->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (c->ca_file != NULL)
+    curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+}
+
+/* The request's method, body and headers, each its own or its target's. */
+static int request_options(iob_op *op, http_op *h, const iob_http_target *t) {
+  CURL *e = h->x.easy;
+  const iob_http_request *r = op->input;
+  const char *method = r && r->method ? r->method : t ? t->method : NULL;
+  if (r != NULL && r->body != NULL) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+  } else if (t != NULL && t->body != NULL) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+  }
+  if (method != NULL && strcmp(method, "HEAD") == 0)
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L); /* or it waits for a body */
+  else if (method != NULL)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  for (size_t k = 0; r && r->headers && r->headers[k]; k++) {
+    struct curl_slist *more = curl_slist_append(h->headers, r->headers[k]);
+    if (more == NULL)
+      return IOB_ENOMEM;
+    h->headers = more;
+  }
+  struct curl_slist *headers =
+      r && r->headers ? h->headers : t ? t->headers : NULL;
+  if (headers != NULL)
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  if (t != NULL && t->no_reuse) {
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  }
+  return 0;
+}
+
+/* An easy handle for the operation, through client c, its options set:
+ * `reuse` (reset) if given, else a new one. 0, IOB_EINVAL (no URL) or
+ * IOB_ENOMEM. */
+static int make_easy(iob_op *op, iob_http_client *c, CURL *reuse) {
   http_op *h = op->state;
-  h->url = url_of(t->url, op->index, op->duration_ms);
+  const iob_http_request *r = op->input;
+  const iob_http_target *t = is_client(op->target) ? NULL : op->target;
+  h->x.op = op;
+  h->client = c;
+  h->keep = c->max_body != 0 && (r == NULL || r->on_body == NULL);
+  const char *url = r != NULL ? r->url : NULL;
+  if (url == NULL && t != NULL)
+    url = h->url = url_of(t->url, op->index, op->duration_ms);
   if (reuse != NULL)
     curl_easy_reset(reuse); /* keeps its connections */
-  h->easy = reuse != NULL ? reuse : curl_easy_init();
-  if (h->url == NULL || h->easy == NULL)
+  h->x.easy = reuse != NULL ? reuse : curl_easy_init();
+  if (url == NULL && t == NULL) {
+    iob_op_set_message(op, "no URL: a client as the target needs an "
+                           "iob_http_request with one as the input");
+    return IOB_EINVAL;
+  }
+  /* An empty body kept is "", not NULL. */
+  if (url == NULL || h->x.easy == NULL || (h->keep && buf_add(&h->body, "", 0)))
     return IOB_ENOMEM;
-  CURL *e = h->easy;
-  curl_easy_setopt(e, CURLOPT_URL, h->url);
+  CURL *e = h->x.easy;
+  curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, op);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->error);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  if (h->keep) {
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+  }
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
-  if (t->body != NULL)
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
-  if (t->method != NULL && strcmp(t->method, "HEAD") == 0)
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L); /* or it waits for a body */
-  else if (t->method != NULL)
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
-  if (t->headers != NULL)
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-  if (t->no_reuse) {
-    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-  }
-  return 0;
+  client_options(e, c);
+  return request_options(op, h, t);
 }
 
 /* ---- what went wrong ----------------------------------------------------- */
@@ -220,7 +422,7 @@ static bool broke(long os) {
 /* CURLE_COULDNT_CONNECT: refused, unless socket() failed for want of a
  * descriptor, which the TCP kind reports as UV_EMFILE too. */
 static int connect_status(const http_op *h, const char **why) {
-  long os = h->socket_errno != 0 ? h->socket_errno : saved_errno(h->easy);
+  long os = h->socket_errno != 0 ? h->socket_errno : saved_errno(h->x.easy);
   if (os == EMFILE) {
     *why = "no socket: the process has all the file descriptors it may "
            "(RLIMIT_NOFILE) open";
@@ -242,7 +444,7 @@ static int connect_status(const http_op *h, const char **why) {
  * of memory everywhere else. */
 static bool header_too_long(const http_op *h) {
   curl_off_t first_byte = 0;
-  curl_easy_getinfo(h->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
+  curl_easy_getinfo(h->x.easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
   return first_byte > 0 && h->bytes == 0;
 }
 
@@ -264,13 +466,22 @@ static int status_of(const http_op *h, CURLcode rc, const char **why) {
     return UV_EAI_NONAME;
   case CURLE_SEND_ERROR:
   case CURLE_RECV_ERROR:
-    return broke(saved_errno(h->easy)) ? UV_ECONNRESET : UV_EIO;
+    return broke(saved_errno(h->x.easy)) ? UV_ECONNRESET : UV_EIO;
   case CURLE_GOT_NOTHING:
     return UV_EOF;
   case CURLE_OPERATION_TIMEDOUT:
     return IOB_ETIMEDOUT;
   case CURLE_ABORTED_BY_CALLBACK:
     return IOB_ECANCELED;
+  case CURLE_WRITE_ERROR: /* a callback of ours said stop */
+    if (h->failed == UV_EMSGSIZE)
+      *why = "the answer's body is longer than the client's max_body";
+    else if (h->failed != IOB_ENOMEM)
+      *why = "on_body stopped it";
+    return h->failed != 0 ? h->failed : UV_EIO;
+  case CURLE_TOO_MANY_REDIRECTS:
+    *why = "more redirects than the client's max_redirects";
+    return UV_EIO;
   case CURLE_OUT_OF_MEMORY:
     if (!header_too_long(h))
       return IOB_ENOMEM;
@@ -282,20 +493,70 @@ static int status_of(const http_op *h, CURLcode rc, const char **why) {
   }
 }
 
+static long version_of(long curl_version) {
+  switch (curl_version) {
+  case CURL_HTTP_VERSION_1_0:
+    return 10;
+  case CURL_HTTP_VERSION_1_1:
+    return 11;
+  case CURL_HTTP_VERSION_2_0:
+    return 20;
+  case CURL_HTTP_VERSION_3:
+    return 30;
+  default:
+    return 0;
+  }
+}
+
+static void result_free(void *p) {
+  iob_http_result *r = p;
+  if (r != NULL) {
+    free(r->body);
+    free(r->headers);
+  }
+  free(r);
+}
+
+/* What came back, as the operation's result: its body and headers go
+ * with it. Short of memory, the operation has none. */
+static void hand_back(iob_op *op, long code) {
+  http_op *h = op->state;
+  CURL *e = h->x.easy;
+  iob_http_result *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return;
+  curl_off_t t[5] = {0};
+  long version = 0;
+  r->code = code;
+  r->bytes = h->bytes;
+  curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &t[0]);
+  curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &t[1]);
+  curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &t[2]);
+  curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &t[3]);
+  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t[4]);
+  curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &r->redirects);
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+  r->name_lookup_ms = (double)t[0] / 1e3;
+  r->connect_ms = (double)t[1] / 1e3;
+  r->tls_ms = (double)t[2] / 1e3;
+  r->first_byte_ms = (double)t[3] / 1e3;
+  r->total_ms = (double)t[4] / 1e3;
+  r->http_version = version_of(version);
+  if (h->keep) {
+    r->body = h->body.data;
+    r->headers = h->head.data != NULL ? h->head.data : strdup("");
+    h->body = h->head = (buf){0};
+  }
+  if ((h->keep && r->headers == NULL) || iob_op_set_result(op, r) != 0)
+    result_free(r);
+}
+
 /* The transfer is over with rc: hand back what it got, and the status. */
 static int finish(iob_op *op, CURLcode rc) {
   http_op *h = op->state;
   long code = 0;
-  double connect = 0, total = 0;
-  curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_getinfo(h->easy, CURLINFO_CONNECT_TIME, &connect);
-  curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME, &total);
-  iob_http_result *r = malloc(sizeof(*r));
-  if (r != NULL) {
-    *r = (iob_http_result){code, h->bytes, connect * 1e3, total * 1e3};
-    if (iob_op_set_result(op, r) != 0)
-      free(r);
-  }
+  curl_easy_getinfo(h->x.easy, CURLINFO_RESPONSE_CODE, &code);
+  hand_back(op, code);
   iob_op_set_value(op, (uint64_t)code);
   const char *why;
   int status = status_of(h, rc, &why);
@@ -308,7 +569,7 @@ static int finish(iob_op *op, CURLcode rc) {
   if (code < 200 || code > 299) {
     char text[64];
     snprintf(text, sizeof(text), "HTTP %ld from %s", code,
-             strlen(h->url) < 40 ? h->url : "the server");
+             h->url != NULL && strlen(h->url) < 40 ? h->url : "the server");
     iob_op_set_message(op, text);
     return UV_EIO;
   }
@@ -317,364 +578,75 @@ static int finish(iob_op *op, CURLcode rc) {
 
 static void cleanup(iob_op *op) {
   http_op *h = op->state;
-  if (h->easy != NULL)
-    curl_easy_cleanup(h->easy);
+  if (h->x.easy != NULL)
+    curl_easy_cleanup(h->x.easy);
   free(h->url);
-  h->easy = NULL;
-  h->url = NULL;
+  curl_slist_free_all(h->headers);
+  free(h->body.data);
+  free(h->head.data);
+  *h = (http_op){0};
 }
 
-/* ---- the loop styles: the multi interface on the batch's loop -------------- */
-
-/* The batch's part, made by open(): a pointer to the glue, which lives on
- * past the batch until its handles have closed. */
-typedef struct glue {
-  CURLM *multi;
-  uv_loop_t *loop;
-  /* When libcurl asks to be called back: in so many ms, the timer; at
-   * once (0 ms), the idle handle, on the loop's next turn (on_timeout()
-   * says why). */
-  uv_timer_t timer;
-  uv_idle_t soon;
-  uint32_t handles; /* the timer, the idle and the sockets' polls not yet
-                       closed */
-  struct watch *watches;
-  /* Connections that may wait in libcurl's cache for a next request: a
-   * transfer that ended well leaves one; one that starts while there are
-   * any may take one. While there are none, a transfer connects afresh
-   * without searching the cache, which libcurl 7.x walks whole for every
-   * transfer: with ten thousand at once, most of the batch's time. */
-  uint32_t idle;
-  /* Why the socket callback failed (libcurl then aborts every transfer of
-   * the multi handle with CURLE_ABORTED_BY_CALLBACK); 0 if it did not. */
-  int error;
-  /* Every operation starts at once (no limit): none can reuse another's
-   * connection, so none is kept; libcurl then has no cache to walk. */
-  bool all_at_once;
-} glue;
-
-/* A socket libcurl asked to watch. */
-typedef struct watch {
-  uv_poll_t poll;
-  curl_socket_t fd;
-  int events; /* what libcurl waits for: CURL_CSELECT_IN and _OUT */
-  glue *g;
-  struct watch *prev, *next;
-} watch;
-
-typedef struct shared {
-  glue *g;
-  /* The thread styles: a DNS cache shared by the threads, and easy
-   * handles that finished their transfer, each with the connections it
-   * keeps. libcurl cannot share connections between threads transferring
-   * at once, so each easy handle, and its connections, is one thread's at
-   * a time, handed to the next operation under the lock. */
-  CURLSH *share;
-  uv_mutex_t locks[CURL_LOCK_DATA_LAST];
-  bool locks_made;
-  uv_mutex_t spare_lock;
-  CURL **spare;
-  uint32_t nspare, room;
-} shared;
-
-static void glue_release(glue *g) {
-  if (--g->handles == 0)
-    free(g);
-}
-
-static void on_glue_handle_closed(uv_handle_t *h) { glue_release(h->data); }
-
-static void on_watch_closed(uv_handle_t *h) {
-  watch *w = h->data;
-  glue *g = w->g;
-  free(w);
-  glue_release(g);
-}
-
-static void unwatch(watch *w) {
-  glue *g = w->g;
-  if (w->prev != NULL)
-    w->prev->next = w->next;
-  else
-    g->watches = w->next;
-  if (w->next != NULL)
-    w->next->prev = w->prev;
-  uv_close((uv_handle_t *)&w->poll, on_watch_closed);
-}
-
-/* Settle the transfers libcurl has finished. */
-static void check_done(glue *g) {
-  CURLMsg *m;
-  int left;
-  while (g->multi != NULL &&
-         (m = curl_multi_info_read(g->multi, &left)) != NULL) {
-    if (m->msg != CURLMSG_DONE)
-      continue;
-    iob_op *op = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&op);
-    CURLcode rc = m->data.result;
-    curl_multi_remove_handle(g->multi, m->easy_handle);
-    if (rc == CURLE_OK && !g->all_at_once)
-      g->idle++;
-    int status = finish(op, rc);
-    if (rc == CURLE_ABORTED_BY_CALLBACK) /* ours failed: not a cancel */
-      status = g->error != 0 ? g->error : UV_EIO;
-    iob_op_done(op, status);
-  }
-}
-
-/* libuv's events for libcurl's CURL_CSELECT_IN and _OUT. */
-static int uv_events_of(int cselect) {
-  return (cselect & CURL_CSELECT_IN ? UV_READABLE : 0) |
-         (cselect & CURL_CSELECT_OUT ? UV_WRITABLE : 0);
-}
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  watch *w = p->data;
-  glue *g = w->g;
-  int flags = 0;
-  /* An error on the socket (a reset: EPOLLERR) comes from libuv as
-   * UV_EBADF, without events, and stops the poll. Told only
-   * CURL_CSELECT_ERR, libcurl gives up with "select/poll returned error"
-   * and no errno; told the socket is ready for what it waits for, it
-   * reads or writes and learns the error itself (ECONNRESET). */
-  if (status < 0)
-    flags = CURL_CSELECT_ERR | w->events;
-  if (events & UV_READABLE)
-    flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE)
-    flags |= CURL_CSELECT_OUT;
-  int running;
-  curl_multi_socket_action(g->multi, w->fd, flags, &running);
-  /* libuv stopped the poll with the error. Should libcurl go on waiting
-   * for the same events, it says nothing more of the socket: watch it
-   * again, or the transfer would stall until its timeout. */
-  uv_handle_t *h = (uv_handle_t *)&w->poll;
-  if (status < 0 && !uv_is_closing(h) && !uv_is_active(h))
-    uv_poll_start(&w->poll, uv_events_of(w->events), on_poll);
-  check_done(g);
-}
-
-static void on_time(glue *g) {
-  int running;
-  curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_done(g);
-}
-
-static void on_timer(uv_timer_t *t) { on_time(t->data); }
-
-static void on_soon(uv_idle_t *idle) {
-  uv_idle_stop(idle); /* once; libcurl asks again if it must */
-  on_time(idle->data);
-}
-
-/* libcurl: watch socket s for `what`, or no more. */
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg,
-                     void *socketp) {
-  (void)easy;
-  glue *g = arg;
-  watch *w = socketp;
-  if (what == CURL_POLL_REMOVE) {
-    if (w != NULL) {
-      curl_multi_assign(g->multi, s, NULL);
-      unwatch(w);
+const char *iob_http_header(const iob_http_result *r, const char *name,
+                            size_t *len) {
+  if (len != NULL)
+    *len = 0;
+  if (r == NULL || name == NULL || r->headers == NULL)
+    return NULL;
+  size_t n = strlen(name);
+  for (const char *line = r->headers; *line != '\0';) {
+    const char *end = strstr(line, "\r\n");
+    if (end == NULL)
+      end = line + strlen(line);
+    if ((size_t)(end - line) > n && line[n] == ':' &&
+        strncasecmp(line, name, n) == 0) {
+      const char *v = line + n + 1;
+      while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+      const char *e = end;
+      while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+      if (len != NULL)
+        *len = (size_t)(e - v);
+      return v;
     }
-    return 0;
+    line = *end != '\0' ? end + 2 : end;
   }
-  if (w == NULL) {
-    w = calloc(1, sizeof(*w));
-    int err = w == NULL ? IOB_ENOMEM : uv_poll_init_socket(g->loop, &w->poll, s);
-    if (err != 0) {
-      free(w);
-      g->error = err;
-      return -1; /* libcurl aborts every transfer of the batch */
-    }
-    w->fd = s;
-    w->g = g;
-    w->poll.data = w;
-    w->next = g->watches;
-    if (g->watches != NULL)
-      g->watches->prev = w;
-    g->watches = w;
-    g->handles++;
-    curl_multi_assign(g->multi, s, w);
-  }
-  w->events = (what & CURL_POLL_IN ? CURL_CSELECT_IN : 0) |
-              (what & CURL_POLL_OUT ? CURL_CSELECT_OUT : 0);
-  uv_poll_start(&w->poll, uv_events_of(w->events), on_poll);
-  return 0;
+  return NULL;
 }
 
-/* libcurl: call me back in ms (-1: never), instead of when it said
- * before. 0 means as soon as the loop can, not before anything else: while
- * a body keeps coming libcurl reads a while, then asks for 0 ms to read
- * on, again and again. A uv_timer_t of 0 ms started from its own callback
- * runs again in the same pass over the timers (libuv before 1.48,
- * libuv#4245), so the loop would neither poll nor run another timer,
- * not even a timeout's, for as long as the body came. curl's
- * docs/examples/multi-uv.c makes it 1 ms, which delays every transfer's
- * start (libcurl asks for 0 ms as each is added) by a millisecond or
- * two. An idle handle runs it on the loop's next turn, after the due
- * timers and a poll that does not block, and delays nothing. */
-static int on_timeout(CURLM *multi, long ms, void *arg) {
-  (void)multi;
-  glue *g = arg;
-  if (ms != 0)
-    uv_idle_stop(&g->soon);
-  if (ms < 0)
-    uv_timer_stop(&g->timer);
-  else if (ms == 0) {
-    uv_timer_stop(&g->timer);
-    uv_idle_start(&g->soon, on_soon);
-  } else
-    uv_timer_start(&g->timer, on_timer, (uint64_t)ms, 0);
-  return 0;
-}
+/* ---- the loop styles: the client's multi handle ------------------------- */
 
-static int glue_open(shared *s, iob_batch *batch) {
-  uv_loop_t *loop = iob_batch_loop(batch);
-  const iob_config *c = iob_batch_config(batch);
-  glue *g = calloc(1, sizeof(*g));
-  if (g == NULL || (g->multi = curl_multi_init()) == NULL) {
-    free(g);
-    return IOB_ENOMEM;
+void iob__http_done(iob_op *op, CURLcode rc, int failed) {
+  int status = finish(op, rc);
+  if (failed != 0) { /* the client's own failure */
+    iob_op_set_message(op, "no memory to watch its socket");
+    status = failed;
   }
-  g->loop = loop;
-  g->all_at_once = c->max_in_flight == 0 && c->shared_limit == NULL &&
-                   c->style != &iob_style_sequential;
-  uv_timer_init(loop, &g->timer);
-  uv_idle_init(loop, &g->soon);
-  g->timer.data = g->soon.data = g;
-  g->handles = 2;
-  curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
-  curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-  curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
-  /* Keep every connection the batch made (libcurl would keep only four
-   * per transfer still in it, closing the oldest idle one each time). */
-  curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, 1L << 20);
-  s->g = g;
-  return 0;
-}
-
-/* Close the connections libcurl keeps, then every handle; the glue goes
- * with the last. */
-static void glue_close(glue *g) {
-  curl_multi_cleanup(g->multi);
-  g->multi = NULL;
-  while (g->watches != NULL)
-    unwatch(g->watches);
-  uv_close((uv_handle_t *)&g->timer, on_glue_handle_closed);
-  uv_close((uv_handle_t *)&g->soon, on_glue_handle_closed);
+  iob_op_done(op, status);
 }
 
 static int http_start(iob_op *op) {
-  shared *s = op->shared;
   http_op *h = op->state;
-  int err = make_easy(op, NULL);
-  if (err != 0)
-    return err;
-  glue *g = s->g;
-  if (g->all_at_once)
-    curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, 1L);
-  if (g->idle == 0)
-    curl_easy_setopt(h->easy, CURLOPT_FRESH_CONNECT, 1L);
-  CURLMcode mc = curl_multi_add_handle(g->multi, h->easy);
-  if (mc != CURLM_OK)
-    return mc == CURLM_OUT_OF_MEMORY ? IOB_ENOMEM : UV_EIO;
-  if (g->idle > 0)
-    g->idle--; /* it may take one */
-  return 0;
+  iob_http_client *c = client_of(op);
+  if (c->loop == NULL || c->loop != iob_batch_loop(op->batch)) {
+    iob_op_set_message(op, "the HTTP client serves another loop (or only "
+                           "the thread styles): make one on this batch's");
+    return IOB_ENOTSUP;
+  }
+  int err = make_easy(op, c, NULL);
+  return err != 0 ? err : iob__http_add(c, h->x.easy);
 }
 
 /* Told to stop: the transfer leaves the multi handle (its connection is
  * closed, or kept if it may be reused) and settles now. */
 static void http_stop(iob_op *op) {
-  shared *s = op->shared;
   http_op *h = op->state;
-  curl_multi_remove_handle(s->g->multi, h->easy);
+  iob__http_remove(h->client, &h->x);
   iob_op_done(op, iob_op_stopping(op));
 }
 
 /* ---- the thread styles ------------------------------------------------------ */
-
-static void share_lock(CURL *e, curl_lock_data data, curl_lock_access a,
-                       void *arg) {
-  (void)e;
-  (void)a;
-  uv_mutex_lock(&((shared *)arg)->locks[data]);
-}
-
-static void share_unlock(CURL *e, curl_lock_data data, void *arg) {
-  (void)e;
-  uv_mutex_unlock(&((shared *)arg)->locks[data]);
-}
-
-static int share_open(shared *s) {
-  if (uv_mutex_init(&s->spare_lock) != 0)
-    return IOB_ENOMEM;
-  for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
-    if (uv_mutex_init(&s->locks[k]) != 0) {
-      while (k-- > 0)
-        uv_mutex_destroy(&s->locks[k]);
-      uv_mutex_destroy(&s->spare_lock);
-      return IOB_ENOMEM;
-    }
-  s->locks_made = true;
-  s->share = curl_share_init();
-  if (s->share == NULL)
-    return IOB_ENOMEM;
-  curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
-  curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-  curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
-  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  return 0;
-}
-
-/* An easy handle a finished operation left, or NULL. */
-static CURL *spare_take(shared *s) {
-  uv_mutex_lock(&s->spare_lock);
-  CURL *e = s->nspare > 0 ? s->spare[--s->nspare] : NULL;
-  uv_mutex_unlock(&s->spare_lock);
-  return e;
-}
-
-/* Keep an easy handle, and its connections, for a later operation; with
- * no room for it, let it go. */
-static void spare_give(shared *s, CURL *e) {
-  uv_mutex_lock(&s->spare_lock);
-  if (s->nspare == s->room) {
-    uint32_t room = s->room ? 2 * s->room : 8;
-    CURL **more = realloc(s->spare, room * sizeof(*more));
-    if (more != NULL) {
-      s->spare = more;
-      s->room = room;
-    }
-  }
-  bool kept = s->nspare < s->room;
-  if (kept)
-    s->spare[s->nspare++] = e;
-  uv_mutex_unlock(&s->spare_lock);
-  if (!kept)
-    curl_easy_cleanup(e);
-}
-
-static void share_close(shared *s) {
-  for (uint32_t k = 0; k < s->nspare; k++)
-    curl_easy_cleanup(s->spare[k]);
-  free(s->spare);
-  s->spare = NULL;
-  s->nspare = s->room = 0;
-  if (s->share != NULL)
-    curl_share_cleanup(s->share);
-  s->share = NULL;
-  if (s->locks_made) {
-    for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
-      uv_mutex_destroy(&s->locks[k]);
-    uv_mutex_destroy(&s->spare_lock);
-  }
-  s->locks_made = false;
-}
 
 /* libcurl calls this now and then, at least once a second: a cancelled
  * or timed-out operation stops its transfer. */
@@ -685,19 +657,19 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c,
 }
 
 static int http_run(iob_op *op) {
-  shared *s = op->shared;
   http_op *h = op->state;
-  int err = make_easy(op, spare_take(s));
+  iob_http_client *c = client_of(op);
+  int err = make_easy(op, c, iob__http_spare_take(c));
   if (err != 0)
     return err;
-  curl_easy_setopt(h->easy, CURLOPT_SHARE, s->share);
-  curl_easy_setopt(h->easy, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(h->easy, CURLOPT_XFERINFODATA, op);
+  curl_easy_setopt(h->x.easy, CURLOPT_SHARE, c->share);
+  curl_easy_setopt(h->x.easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h->x.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(h->x.easy, CURLOPT_XFERINFODATA, op);
   int64_t left = iob_op_remaining_ms(op);
   if (left >= 0)
-    curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
-  CURLcode rc = curl_easy_perform(h->easy);
+    curl_easy_setopt(h->x.easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+  CURLcode rc = curl_easy_perform(h->x.easy);
   int status = finish(op, rc);
   if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT) {
     int why = iob_op_stopping(op);
@@ -709,42 +681,54 @@ static int http_run(iob_op *op) {
    * connection found reset, then a new one): the errno libcurl saved
    * outlives the transfer, curl_easy_reset() or not, to be read with the
    * next transfer's failure. */
-  if (rc == CURLE_OK && saved_errno(h->easy) == 0)
-    spare_give(s, h->easy);
+  if (rc == CURLE_OK && saved_errno(h->x.easy) == 0)
+    iob__http_spare_give(c, h->x.easy);
   else
-    curl_easy_cleanup(h->easy);
-  h->easy = NULL;
+    curl_easy_cleanup(h->x.easy);
+  h->x.easy = NULL;
   return status;
 }
 
 /* ---- the kind -------------------------------------------------------------- */
 
+/* A client named (as the target, or by it) serves one loop: not the
+ * loops style's, which are the batch's own. */
 static int http_check(const iob_config *c) {
-  return c->target != NULL ? 0 : IOB_EINVAL;
+  if (c->target == NULL)
+    return IOB_EINVAL;
+  const iob_http_target *t = c->target;
+  bool named = is_client(c->target) || t->client != NULL;
+  return named && (iob_style_flags(c->style) & IOB_STYLE_LOOPS) ? IOB_ENOTSUP
+                                                                 : 0;
 }
 
+/* A batch that names no client makes its own, on its loop (the loop
+ * styles) or for its threads. */
 static int http_open(iob_batch *batch, const void *target, void *arg) {
   shared *s = arg;
-  bool threads = iob_style_flags(iob_batch_style(batch)) & IOB_STYLE_ON_THREADS;
-  int err = threads ? share_open(s) : glue_open(s, batch);
-  if (err != 0)
-    share_close(s);
-  else
-    iob__target_hold(target);
+  const iob_http_target *t = target;
+  int err = 0;
+  if (!is_client(target) && t->client == NULL) {
+    const iob_config *c = iob_batch_config(batch);
+    bool threads = iob_style_flags(c->style) & IOB_STYLE_ON_THREADS;
+    bool all = !threads && !c->open && c->max_in_flight == 0 &&
+               c->shared_limit == NULL && c->style != &iob_style_sequential;
+    err = iob__http_client_make(&s->own, threads ? NULL : iob_batch_loop(batch),
+                                NULL, true, all);
+  }
+  if (err == 0)
+    iob__target_hold(target); /* (a target holds its client) */
   return err;
 }
 
 static void http_close(iob_batch *batch, const void *target, void *arg) {
   (void)batch;
   shared *s = arg;
-  if (s->g != NULL)
-    glue_close(s->g);
-  s->g = NULL;
-  share_close(s);
+  if (s->own != NULL)
+    iob__http_client_free(s->own);
+  s->own = NULL;
   iob__target_release(target); /* last: nothing reads the target after */
 }
-
-static void free_result(void *r) { free(r); }
 
 const iob_kind iob_kind_http = {
     .name = "http",
@@ -755,8 +739,10 @@ const iob_kind iob_kind_http = {
     .run = http_run,
     .stop = http_stop,
     .cleanup = cleanup,
-    .free_result = free_result,
+    .free_result = result_free,
     .batch_size = sizeof(shared),
     .open = http_open,
     .close = http_close,
+    .input_copy = request_copy,
+    .input_free = free,
 };
