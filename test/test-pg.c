@@ -768,6 +768,299 @@ static void pooled_connections_are_reused_within_a_batch(void **state) {
   }
 }
 
+/* ---- a pool that outlives batches ---------------------------------------- */
+
+/* Run `n` queries (each q[i]) through pool p in an open batch of `style`
+ * on t, at most `limit` at once (0: all), and return the batch. */
+static iob_batch *through_pool(test_loop *t, const iob_style *style,
+                               iob_pg_pool *p, const iob_pg_query *q,
+                               uint32_t n, uint32_t limit) {
+  iob_config c;
+  iob_config_init(&c);
+  c.style = style;
+  c.open = 1;
+  c.max_in_flight = limit;
+  iob_batch *b = test_loop_create(t, &c, NULL);
+  for (uint32_t i = 0; i < n; i++) {
+    iob_task task;
+    iob_task_init(&task);
+    task.kind = &iob_kind_pg;
+    task.target = p;
+    task.input = &q[i];
+    assert_int_equal(iob_batch_submit(b, &task), (int)i);
+  }
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(t, b);
+  test_loop_run(t);
+  return b;
+}
+
+/* Operation i's rows, which it must have had. */
+static const iob_pg_result *rows_of_op(const iob_batch *b, uint32_t i) {
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  if (o.status != 0)
+    fail_msg("query %u: %s (%s)", i, iob_err_name(o.status),
+             o.message ? o.message : "no message");
+  assert_non_null(o.result);
+  return o.result;
+}
+
+static void end_pool(test_loop *t, iob_pg_pool *p) {
+  assert_int_equal(iob_pg_pool_destroy(p), 0);
+  test_loop_run(t);
+  test_loop_close(t);
+}
+
+static iob_pg_pool *pool_on(test_loop *t, uint32_t min, uint32_t max,
+                            uint32_t idle_ms) {
+  iob_pg_pool_options o = {.min_connections = min,
+                           .max_connections = max,
+                           .idle_ms = idle_ms};
+  iob_pg_pool *p;
+  assert_int_equal(iob_pg_pool_create(&p, &t->loop, conninfo, &o), 0);
+  return p;
+}
+
+static void queries_take_parameters_and_return_rows_with_nulls(void **s) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    if (iob_style_flags(style) & IOB_STYLE_LOOPS)
+      continue; /* a pool serves one loop */
+    test_loop t;
+    test_loop_init(&t);
+    iob_pg_pool *p = pool_on(&t, 0, 2, 0);
+    static const char *const params[] = {"41", NULL, "1'); DROP TABLE x; --"};
+    iob_pg_query q[2] = {
+        {.sql = "SELECT $1::int + 1 AS n, $2::text AS nothing, $3::text AS t",
+         .params = params, .nparams = 3},
+        {.sql = "SELECT g FROM generate_series(1, 3) AS g"},
+    };
+    iob_batch *b = through_pool(&t, style, p, q, 2, 0);
+    const iob_pg_result *r = rows_of_op(b, 0);
+    assert_int_equal(r->rows, 1);
+    assert_int_equal(r->columns, 3);
+    assert_string_equal(r->names[0], "n");
+    assert_string_equal(r->names[2], "t");
+    assert_string_equal(iob_pg_value(r, 0, 0), "42");
+    assert_null(iob_pg_value(r, 0, 1)); /* SQL NULL */
+    assert_string_equal(iob_pg_value(r, 0, 2), params[2]); /* only text */
+    assert_null(iob_pg_value(r, 1, 0)); /* past the last row */
+    r = rows_of_op(b, 1);
+    assert_int_equal(r->rows, 3);
+    assert_string_equal(iob_pg_value(r, 2, 0), "3");
+    iob_batch_free(b);
+    end_pool(&t, p);
+  }
+}
+
+static void an_error_says_its_sqlstate(void **s) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_pg_pool *p = pool_on(&t, 0, 1, 0);
+  iob_pg_query q = {.sql = "SELECT 1/0"};
+  iob_batch *b = through_pool(&t, &iob_style_loop, p, &q, 1, 0);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.status, UV_EIO);
+  if (o.message == NULL || strstr(o.message, "division by zero") == NULL ||
+      strstr(o.message, "(SQLSTATE 22012)") == NULL)
+    fail_msg("message: %s", o.message ? o.message : "none");
+  iob_batch_free(b);
+  end_pool(&t, p);
+}
+
+/* The backend process ids of a batch's queries (SELECT pg_backend_pid()),
+ * added to `pids` (n of them) if new; returns how many were new. */
+static int note_pids(const iob_batch *b, uint32_t count, long *pids, int *n) {
+  int fresh = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    long pid = strtol(iob_pg_value(rows_of_op(b, i), 0, 0), NULL, 10);
+    int k = 0;
+    while (k < *n && pids[k] != pid)
+      k++;
+    if (k == *n) {
+      pids[(*n)++] = pid;
+      fresh++;
+    }
+  }
+  return fresh;
+}
+
+static void a_pool_keeps_its_connections_across_batches_within_its_most(
+    void **s) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads,
+                               &iob_style_pool};
+  for (int k = 0; k < 3; k++) {
+    test_loop t;
+    test_loop_init(&t);
+    iob_pg_pool *p = pool_on(&t, 0, 3, 0);
+    enum { N = 12 };
+    iob_pg_query q[N];
+    for (int i = 0; i < N; i++) /* each holds its connection a while */
+      q[i] = (iob_pg_query){.sql = "SELECT pg_backend_pid() FROM "
+                                   "pg_sleep(0.02)"};
+    long pids[64];
+    int n = 0;
+    for (int round = 0; round < 3; round++) {
+      iob_batch *b = through_pool(&t, styles[k], p, q, N, 0); /* at once */
+      int fresh = note_pids(b, N, pids, &n);
+      if (round > 0 && fresh != 0)
+        fail_msg("%s: batch %d opened %d connections: not kept",
+                 iob_style_name(styles[k]), round, fresh);
+      iob_batch_free(b);
+    }
+    if (n > 3)
+      fail_msg("%s: %d connections for a pool of at most 3",
+               iob_style_name(styles[k]), n);
+    uint32_t open, idle;
+    assert_int_equal(iob_pg_pool_counts(p, &open, &idle), 0);
+    assert_int_equal(open, (uint32_t)n);
+    assert_int_equal(idle, (uint32_t)n);
+    end_pool(&t, p);
+  }
+}
+
+static void idle_connections_past_the_least_close_after_their_time(
+    void **s) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_pg_pool *p = pool_on(&t, 1, 3, 100);
+  iob_pg_query q[3];
+  for (int i = 0; i < 3; i++)
+    q[i] = (iob_pg_query){.sql = "SELECT pg_backend_pid() FROM "
+                                 "pg_sleep(0.02)"};
+  iob_batch *b = through_pool(&t, &iob_style_loop, p, q, 3, 0);
+  iob_batch_free(b);
+  uint32_t open;
+  assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+  assert_int_equal(open, 3);
+  uv_sleep(300);
+  q[0].sql = "SELECT 1";
+  b = through_pool(&t, &iob_style_loop, p, q, 1, 0); /* the pool is used */
+  iob_batch_free(b);
+  assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+  assert_int_equal(open, 1); /* the least stays */
+  end_pool(&t, p);
+}
+
+static void a_restarted_server_costs_new_connections_not_failures(
+    void **s) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++) {
+    test_loop t;
+    test_loop_init(&t);
+    iob_pg_pool *p = pool_on(&t, 0, 2, 0);
+    iob_pg_query q[4];
+    for (int i = 0; i < 4; i++)
+      q[i] = (iob_pg_query){.sql = "SELECT pg_backend_pid()"};
+    long pids[16];
+    int n = 0;
+    iob_batch *b = through_pool(&t, styles[k], p, q, 4, 2);
+    note_pids(b, 4, pids, &n);
+    iob_batch_free(b);
+    /* pg_ctl stop -m immediate, then start: every idle connection of the
+     * pool's is dead. */
+    char command[1024];
+    snprintf(command, sizeof(command), "'%s' stop '%s' immediate >/dev/null",
+             server_script, server_dir);
+    assert_int_equal(system(command), 0);
+    restart_server();
+    b = through_pool(&t, styles[k], p, q, 4, 2);
+    assert_int_equal(note_pids(b, 4, pids, &n) > 0, 1); /* all succeeded */
+    iob_batch_free(b);
+    end_pool(&t, p);
+  }
+}
+
+static void bad_queries_and_pools_get_clear_codes(void **s) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_pg_pool *p = pool_on(&t, 0, 1, 0);
+  iob_config c;
+  iob_config_init(&c);
+  c.open = 1;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = &iob_kind_pg;
+  task.target = p;
+  iob_pg_query q = {.sql = NULL};
+  task.input = &q;
+  assert_int_equal(iob_batch_submit(b, &task), IOB_EINVAL); /* no SQL */
+  q = (iob_pg_query){.sql = "SELECT $1", .nparams = 1};
+  assert_int_equal(iob_batch_submit(b, &task), IOB_EINVAL); /* no params */
+  q.nparams = IOB_PG_PARAMS_MAX + 1;
+  q.params = (const char *const[]){"1"};
+  assert_int_equal(iob_batch_submit(b, &task), IOB_ERANGE);
+  task.input = NULL; /* a pool needs a query */
+  assert_int_equal(iob_batch_submit(b, &task), 0);
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.status, IOB_EINVAL);
+  assert_non_null(strstr(o.message, "no SQL"));
+  iob_batch_free(b);
+
+  iob_config loops = c;
+  loops.style = &iob_style_loops; /* its loops are its own */
+  assert_int_equal(iob_batch_create(&b, &loops), 0);
+  q = (iob_pg_query){.sql = "SELECT 1"};
+  task.input = &q;
+  assert_int_equal(iob_batch_submit(b, &task), IOB_ENOTSUP);
+  iob_batch_free(b);
+
+  iob_pg_pool *none = (iob_pg_pool *)&none;
+  iob_pg_pool_options wrong = {.min_connections = 3, .max_connections = 2};
+  assert_int_equal(iob_pg_pool_create(NULL, &t.loop, conninfo, NULL),
+                   IOB_EINVAL);
+  assert_int_equal(iob_pg_pool_create(&none, &t.loop, NULL, NULL),
+                   IOB_EINVAL);
+  assert_null(none);
+  assert_int_equal(iob_pg_pool_create(&none, &t.loop, "host='", NULL),
+                   IOB_EINVAL);
+  assert_int_equal(iob_pg_pool_create(&none, &t.loop, conninfo, &wrong),
+                   IOB_ERANGE);
+  assert_int_equal(iob_pg_pool_counts(NULL, NULL, NULL), IOB_EINVAL);
+  assert_int_equal(iob_pg_pool_destroy(NULL), 0);
+  end_pool(&t, p);
+}
+
+static int destroy_answer;
+
+static void destroy_now(iob_batch *b, uint32_t i, const iob_record *r) {
+  (void)i;
+  (void)r;
+  destroy_answer = iob_pg_pool_destroy(iob_batch_data(b));
+}
+
+static void a_pool_in_use_refuses_to_be_destroyed(void **s) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_pg_pool *p = pool_on(&t, 0, 1, 0);
+  iob_config c;
+  iob_config_init(&c);
+  c.open = 1;
+  c.on_op = destroy_now;
+  c.data = p;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = &iob_kind_pg;
+  task.target = p;
+  iob_pg_query q = {.sql = "SELECT 1"};
+  task.input = &q;
+  assert_int_equal(iob_batch_submit(b, &task), 0);
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  assert_int_equal(destroy_answer, IOB_EBUSY);
+  iob_batch_free(b);
+  end_pool(&t, p);
+}
+
 int main(void) {
   const struct CMUnitTest serverless[] = {
       cmocka_unit_test(
@@ -805,6 +1098,14 @@ int main(void) {
       cmocka_unit_test(queries_past_the_timeout_are_cut_off_in_every_style),
       cmocka_unit_test(bad_arguments_are_refused),
       cmocka_unit_test(pooled_connections_are_reused_within_a_batch),
+      cmocka_unit_test(queries_take_parameters_and_return_rows_with_nulls),
+      cmocka_unit_test(an_error_says_its_sqlstate),
+      cmocka_unit_test(
+          a_pool_keeps_its_connections_across_batches_within_its_most),
+      cmocka_unit_test(idle_connections_past_the_least_close_after_their_time),
+      cmocka_unit_test(a_restarted_server_costs_new_connections_not_failures),
+      cmocka_unit_test(bad_queries_and_pools_get_clear_codes),
+      cmocka_unit_test(a_pool_in_use_refuses_to_be_destroyed),
   };
   failed += cmocka_run_group_tests_name("on a server", tests, NULL, NULL);
   return failed != 0;

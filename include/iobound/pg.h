@@ -52,6 +52,16 @@ typedef struct iob_pg_target iob_pg_target;
  * connection; the server notices when the query ends. One connection per
  * operation, or, with iob_pg_target_create_pooled(), reused within each
  * batch.
+ *
+ * Its target is an iob_pg_target, or an iob_pg_pool (connections that
+ * outlive the batch). Its input, optional with a target, is an
+ * iob_pg_query (SQL with parameters), copied at submit: IOB_EINVAL
+ * without SQL, IOB_ERANGE past IOB_PG_PARAMS_MAX. Through a pool or with
+ * a query, the rows come back as an iob_pg_result. A server's error says
+ * its SQLSTATE: "ERROR: division by zero (SQLSTATE 22012)". A pool
+ * serves the loop it was made on and the thread styles: under
+ * iob_style_loops an operation naming one is refused at submit
+ * (IOB_ENOTSUP), and on another loop it fails with IOB_ENOTSUP.
  */
 IOB_EXPORT extern const iob_kind iob_kind_pg;
 
@@ -81,6 +91,90 @@ IOB_EXPORT int iob_pg_target_create(iob_pg_target **target,
 IOB_EXPORT int iob_pg_target_create_pooled(iob_pg_target **target,
                                            const char *conninfo,
                                            const char *query);
+
+/**
+ * A pool of connections to one database that outlives batches, as a
+ * node-postgres Pool or Go's sql.DB: every batch given it (as its
+ * operations' target) takes a connection for each query and gives it
+ * back, connected, for the next, in this batch or another. It opens no
+ * more than its most, and a query that finds every connection in use
+ * waits for one (its timeout and cancels still apply). On the loop
+ * styles it serves the loop it was made on; on the thread styles, any
+ * thread.
+ */
+typedef struct iob_pg_pool iob_pg_pool;
+
+/** How a pool behaves; zero is the default for every member. */
+typedef struct iob_pg_pool_options {
+  /** Connections kept open once made, however long idle; 0. */
+  uint32_t min_connections;
+  /** The most open at once; 0: 10. At least min_connections. */
+  uint32_t max_connections;
+  /** An idle connection past min_connections closes after this many ms
+   *  (when the pool is next used); 0: 60,000. */
+  uint32_t idle_ms;
+  /** Non-zero: hand out idle connections unchecked. By default each is
+   *  checked first (still connected, outside a transaction, nothing
+   *  waiting on its socket but what libpq can read), so that a server
+   *  that restarted costs a new connection, not a failed query. */
+  int no_check;
+} iob_pg_pool_options;
+
+/**
+ * Make a pool of connections for @p conninfo (a libpq connection
+ * string, copied); none is opened until a query needs it.
+ * @param loop the loop whose batches' queries wait in it on the loop
+ *        styles; NULL for the thread styles only.
+ * @return 0; IOB_EINVAL for NULL @p pool or @p conninfo, or a connection
+ *         string libpq cannot parse; IOB_ERANGE for a max_connections
+ *         below min_connections; IOB_ENOMEM. On error *pool is NULL.
+ */
+IOB_EXPORT int iob_pg_pool_create(iob_pg_pool **pool, uv_loop_t *loop,
+                                  const char *conninfo,
+                                  const iob_pg_pool_options *options);
+
+/**
+ * Close a pool's connections and free it; NULL is a no-op. Its handle on
+ * the loop closes too: run the loop once more before closing it.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is done).
+ */
+IOB_EXPORT int iob_pg_pool_destroy(iob_pg_pool *pool);
+
+/** How many connections a pool has open (idle or in use) and idle now;
+ *  either may be NULL. Any thread. @return 0; IOB_EINVAL for NULL. */
+IOB_EXPORT int iob_pg_pool_counts(iob_pg_pool *pool, uint32_t *open,
+                                  uint32_t *idle);
+
+/**
+ * One operation's query: the input of an iob_kind_pg task, copied when
+ * submitted. Parameters are sent apart from the SQL ($1, $2...), as text,
+ * never formatted into it: a NULL one is SQL NULL. Its sql replaces an
+ * iob_pg_target's query; with a pool as the target it is required.
+ */
+typedef struct iob_pg_query {
+  const char *sql;            /**< one statement when it has params. */
+  const char *const *params;  /**< nparams of them, each text or NULL. */
+  uint32_t nparams;           /**< at most IOB_PG_PARAMS_MAX. */
+} iob_pg_query;
+
+/** The most parameters a query may have (PostgreSQL's own limit). */
+#define IOB_PG_PARAMS_MAX 65535
+
+/**
+ * The rows a query returned (its last statement's), as text: the
+ * operation's result when it ran through a pool or with an iob_pg_query.
+ */
+typedef struct iob_pg_result {
+  uint32_t rows, columns;
+  const char *const *names; /**< the columns' names. */
+  /** rows * columns values, row by row; NULL for SQL NULL. */
+  const char *const *values;
+} iob_pg_result;
+
+/** The value at @p row, @p column of @p result: NULL for SQL NULL, a
+ *  NULL result, or a place past the last row or column. */
+IOB_EXPORT const char *iob_pg_value(const iob_pg_result *result,
+                                    uint32_t row, uint32_t column);
 
 /**
  * Free a target; NULL is a no-op.

@@ -34,21 +34,54 @@
 #include "iobound/pg.h"
 #include "target.h"
 
+/* What a target is: the second member of both, after the count of users,
+ * so that the kind tells a pool given as its target from an
+ * iob_pg_target. */
+#define PG_TARGET 0x70677467u /* "pgtg" */
+#define PG_POOL 0x7067706cu   /* "pgpl" */
+
 struct iob_pg_target {
   iob__users users; /* first: see target.h */
+  uint32_t tag;     /* PG_TARGET */
   char *conninfo;
   char *query;
   bool pooled; /* each batch keeps its connections for its next queries */
 };
 
-/* A batch's idle connections, when its target is pooled: any thread of
- * the batch's may take one or give one back. */
-typedef struct pg_pool {
-  bool made;
+typedef struct pg_op pg_op;
+
+/* An idle connection, and since when (uv_hrtime()). */
+typedef struct idle_conn {
+  PGconn *conn;
+  uint64_t since;
+} idle_conn;
+
+/* Connections to one database, handed out and taken back from any thread
+ * under the lock: the application's (iob_pg_pool_create()), or a batch's
+ * own when its target is pooled (for that batch only, with no most). */
+struct iob_pg_pool {
+  iob__users users; /* first: see target.h */
+  uint32_t tag;     /* PG_POOL */
+  char *conninfo;
+  uv_loop_t *loop; /* the loop styles': where its loop queries wait */
+  uv_async_t *wake; /* on that loop: a thread gave one back */
   uv_mutex_t lock;
-  PGconn **idle;
+  uv_cond_t freed; /* a connection came back, or closed: threads wait */
+  idle_conn *idle; /* oldest first */
   uint32_t nidle, room;
-} pg_pool;
+  uint32_t open; /* made (or being made) and not closed */
+  uint32_t min, max;
+  uint64_t idle_ns; /* UINT64_MAX: never closes one for idling */
+  bool check;
+  bool resuming; /* resume_waiters() runs */
+  pg_op *first, *last; /* loop queries waiting for a connection */
+};
+
+/* The kind's part of a batch: a pool of its own, if its target is
+ * pooled. */
+typedef struct pg_shared {
+  iob_pg_pool *own;
+} pg_shared;
 
 /* connect_timeout, as libpq's blocking connect applies it: each address
  * of each host it tries gets `seconds`, counted from when it moved there. */
@@ -59,8 +92,12 @@ typedef struct pg_clock {
 } pg_clock;
 
 /* An operation's state on the loop. */
-typedef struct pg_op {
+struct pg_op {
   iob_op *op;
+  iob_pg_pool *pool; /* where its connection comes from, or NULL */
+  pg_op *next;       /* while it waits in its pool for a connection */
+  bool waiting;
+  iob_pg_result *rows; /* the last rows its query returned */
   PGconn *conn;
   uv_poll_t *poll;   /* on `fd`; allocated: it outlives the op to close */
   uv_timer_t *timer; /* connect_timeout while connecting; allocated too */
@@ -69,7 +106,7 @@ typedef struct pg_op {
   bool connecting;
   int status; /* the first failure among the query's results */
   bool said;  /* it has its message */
-} pg_op;
+};
 
 /* ---- the target ---------------------------------------------------------- */
 
@@ -80,6 +117,15 @@ static void target_free(void *p) {
   free(target);
 }
 
+/* Whether libpq can parse a connection string. */
+static bool conninfo_ok(const char *conninfo) {
+  char *why = NULL;
+  PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
+  PQfreemem(why);
+  PQconninfoFree(opts);
+  return opts != NULL;
+}
+
 static int create(iob_pg_target **target, const char *conninfo,
                   const char *query, bool pooled) {
   if (target == NULL)
@@ -87,15 +133,12 @@ static int create(iob_pg_target **target, const char *conninfo,
   *target = NULL;
   if (conninfo == NULL || query == NULL)
     return IOB_EINVAL;
-  char *why = NULL;
-  PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
-  PQfreemem(why);
-  if (opts == NULL)
+  if (!conninfo_ok(conninfo))
     return IOB_EINVAL;
-  PQconninfoFree(opts);
   iob_pg_target *t = calloc(1, sizeof(*t));
   if (t == NULL)
     return IOB_ENOMEM;
+  t->tag = PG_TARGET;
   t->conninfo = strdup(conninfo);
   t->query = strdup(query);
   t->pooled = pooled;
@@ -121,77 +164,360 @@ int iob_pg_target_destroy(iob_pg_target *target) {
   return iob__target_destroy(target, target_free);
 }
 
-static int pg_check(const iob_config *config) {
-  return config->target != NULL ? 0 : IOB_EINVAL;
+static bool is_pool(const void *target) {
+  return ((const iob_pg_pool *)target)->tag == PG_POOL;
 }
 
-/* ---- a batch's pool of connections ----------------------------------------- */
+/* A pool serves one loop: not the loops style's, which are the batch's
+ * own. */
+static int pg_check(const iob_config *config) {
+  if (config->target == NULL)
+    return IOB_EINVAL;
+  return is_pool(config->target) &&
+                 (iob_style_flags(config->style) & IOB_STYLE_LOOPS)
+             ? IOB_ENOTSUP
+             : 0;
+}
 
-static int pool_open(iob_batch *batch, const void *target, void *shared) {
-  (void)batch;
-  pg_pool *p = shared;
-  if (uv_mutex_init(&p->lock) != 0)
+/* ---- pools of connections ----------------------------------------------------- */
+
+/* Whether an idle connection is fit for a query: connected, outside a
+ * transaction, and its socket not closed by the server meanwhile (a
+ * restart, an idle timeout of the server's), which libpq learns only by
+ * reading. */
+static bool fit(PGconn *conn) {
+  if (PQstatus(conn) != CONNECTION_OK ||
+      PQtransactionStatus(conn) != PQTRANS_IDLE)
+    return false;
+  /* A server that went away may have said why first (a FATAL message),
+   * which libpq reads as it would a notice: read on until the socket is
+   * quiet, or closed. */
+  struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+  for (int reads = 0; reads < 8 && poll(&p, 1, 0) > 0; reads++)
+    if (!PQconsumeInput(conn))
+      return false;
+  return PQstatus(conn) == CONNECTION_OK;
+}
+
+/* Under the lock: close idle connections past the least that have idled
+ * too long (the oldest are first). */
+static void sweep(iob_pg_pool *p, uint64_t now) {
+  uint32_t n = 0;
+  while (n + p->min < p->nidle && now - p->idle[n].since > p->idle_ns)
+    PQfinish(p->idle[n++].conn);
+  if (n == 0)
+    return;
+  memmove(p->idle, p->idle + n, (p->nidle - n) * sizeof(*p->idle));
+  p->nidle -= n;
+  p->open -= n;
+}
+
+/* What pool_take() found. */
+enum { TOOK, CONNECT, WAIT };
+
+/* An idle connection (TOOK, *conn), or leave to connect a new one
+ * (CONNECT: it counts as open already), or none (WAIT: at the most),
+ * after waiting up to `wait_ns` for one to come back (a thread's
+ * query). */
+static int pool_take(iob_pg_pool *p, PGconn **conn, uint64_t wait_ns) {
+  *conn = NULL;
+  uv_mutex_lock(&p->lock);
+  int got = WAIT;
+  for (int tries = 0; tries < 2 && got == WAIT; tries++) {
+    if (tries == 1 && (wait_ns == 0 ||
+                       uv_cond_timedwait(&p->freed, &p->lock, wait_ns) != 0))
+      break;
+    sweep(p, uv_hrtime());
+    while (p->nidle > 0 && got == WAIT) { /* the freshest first */
+      PGconn *c = p->idle[--p->nidle].conn;
+      if (!p->check || fit(c)) {
+        *conn = c;
+        got = TOOK;
+      } else {
+        PQfinish(c);
+        p->open--;
+      }
+    }
+    if (got == WAIT && p->open < p->max) {
+      p->open++;
+      got = CONNECT;
+    }
+  }
+  uv_mutex_unlock(&p->lock);
+  return got;
+}
+
+static void resume_waiters(iob_pg_pool *p);
+
+/* A query is over with conn (NULL: its connection never came to be):
+ * keep it for the next if `keep` and it is fit (connected, outside a
+ * transaction), else close it. Then whoever waits may go on: a thread,
+ * or a loop query, at once if `on_loop` (this is its loop's thread),
+ * else when the loop wakes. */
+static void pool_give(iob_pg_pool *p, PGconn *conn, bool keep, bool on_loop) {
+  keep = keep && conn != NULL && PQstatus(conn) == CONNECTION_OK &&
+         PQtransactionStatus(conn) == PQTRANS_IDLE;
+  uv_mutex_lock(&p->lock);
+  if (keep && p->nidle == p->room) {
+    uint32_t room = p->room ? 2 * p->room : 8;
+    idle_conn *more = realloc(p->idle, room * sizeof(*more));
+    if (more != NULL) {
+      p->idle = more;
+      p->room = room;
+    }
+  }
+  keep = keep && p->nidle < p->room; /* no memory: close it instead */
+  if (keep) {
+    p->idle[p->nidle++] = (idle_conn){conn, uv_hrtime()};
+  } else {
+    if (conn != NULL)
+      PQfinish(conn);
+    p->open--;
+  }
+  bool loop_waits = p->first != NULL;
+  uv_cond_broadcast(&p->freed);
+  uv_mutex_unlock(&p->lock);
+  if (loop_waits && on_loop)
+    resume_waiters(p);
+  else if (loop_waits && p->wake != NULL)
+    uv_async_send(p->wake);
+}
+
+static void free_handle(uv_handle_t *handle) { free(handle); }
+
+static void on_wake(uv_async_t *wake) { resume_waiters(wake->data); }
+
+static void pool_free(void *arg) {
+  iob_pg_pool *p = arg;
+  for (uint32_t k = 0; k < p->nidle; k++)
+    PQfinish(p->idle[k].conn);
+  free(p->idle);
+  if (p->wake != NULL)
+    uv_close((uv_handle_t *)p->wake, free_handle);
+  uv_cond_destroy(&p->freed);
+  uv_mutex_destroy(&p->lock);
+  free(p->conninfo);
+  free(p);
+}
+
+/* A pool for conninfo (checked), serving `loop` (NULL: threads only),
+ * which wakes its loop's waiting queries from other threads if `wake`. */
+static int pool_make(iob_pg_pool **pool, uv_loop_t *loop, const char *conninfo,
+                     uint32_t min, uint32_t max, uint64_t idle_ns, bool check,
+                     bool wake) {
+  *pool = NULL;
+  iob_pg_pool *p = calloc(1, sizeof(*p));
+  if (p == NULL)
     return IOB_ENOMEM;
-  p->made = true;
-  iob__target_hold(target);
+  *p = (iob_pg_pool){.tag = PG_POOL, .loop = loop, .min = min, .max = max,
+                     .idle_ns = idle_ns, .check = check};
+  if (uv_mutex_init(&p->lock) != 0) {
+    free(p);
+    return IOB_ENOMEM;
+  }
+  if (uv_cond_init(&p->freed) != 0) {
+    uv_mutex_destroy(&p->lock);
+    free(p);
+    return IOB_ENOMEM;
+  }
+  int err = (p->conninfo = strdup(conninfo)) == NULL ? IOB_ENOMEM : 0;
+  if (err == 0 && wake && loop != NULL) {
+    p->wake = malloc(sizeof(*p->wake));
+    err = p->wake == NULL ? IOB_ENOMEM : uv_async_init(loop, p->wake, on_wake);
+    if (err != 0) {
+      free(p->wake);
+      p->wake = NULL;
+    } else {
+      p->wake->data = p;
+      uv_unref((uv_handle_t *)p->wake); /* it keeps no loop running */
+    }
+  }
+  if (err != 0) {
+    pool_free(p);
+    return err;
+  }
+  *pool = p;
   return 0;
 }
 
-static void pool_close(iob_batch *batch, const void *target, void *shared) {
+int iob_pg_pool_create(iob_pg_pool **pool, uv_loop_t *loop,
+                       const char *conninfo, const iob_pg_pool_options *o) {
+  static const iob_pg_pool_options defaults = {0};
+  if (pool == NULL)
+    return IOB_EINVAL;
+  *pool = NULL;
+  if (o == NULL)
+    o = &defaults;
+  if (conninfo == NULL)
+    return IOB_EINVAL;
+  if (!conninfo_ok(conninfo))
+    return IOB_EINVAL;
+  uint32_t max = o->max_connections ? o->max_connections : 10;
+  if (max < o->min_connections)
+    return IOB_ERANGE;
+  uint64_t idle_ms = o->idle_ms ? o->idle_ms : 60000;
+  return pool_make(pool, loop, conninfo, o->min_connections, max,
+                   idle_ms * 1000000, !o->no_check, true);
+}
+
+int iob_pg_pool_destroy(iob_pg_pool *pool) {
+  return iob__target_destroy(pool, pool_free);
+}
+
+int iob_pg_pool_counts(iob_pg_pool *pool, uint32_t *open, uint32_t *idle) {
+  if (pool == NULL)
+    return IOB_EINVAL;
+  uv_mutex_lock(&pool->lock);
+  if (open != NULL)
+    *open = pool->open;
+  if (idle != NULL)
+    *idle = pool->nidle;
+  uv_mutex_unlock(&pool->lock);
+  return 0;
+}
+
+/* The kind's open(): a pooled target's batch has a pool of its own. */
+static int pg_open(iob_batch *batch, const void *target, void *shared) {
+  pg_shared *s = shared;
+  const iob_pg_target *t = target;
+  int err = 0;
+  if (!is_pool(target) && t->pooled) {
+    bool threads = iob_style_flags(iob_batch_style(batch)) &
+                   IOB_STYLE_ON_THREADS;
+    err = pool_make(&s->own, threads ? NULL : iob_batch_loop(batch),
+                    t->conninfo, 0, UINT32_MAX, UINT64_MAX, false, false);
+  }
+  if (err == 0)
+    iob__target_hold(target);
+  return err;
+}
+
+static void pg_close(iob_batch *batch, const void *target, void *shared) {
   (void)batch;
-  pg_pool *p = shared;
-  if (!p->made)
-    return;
-  for (uint32_t k = 0; k < p->nidle; k++)
-    PQfinish(p->idle[k]);
-  free(p->idle);
-  uv_mutex_destroy(&p->lock);
-  *p = (pg_pool){0};
+  pg_shared *s = shared;
+  if (s->own != NULL)
+    pool_free(s->own);
+  s->own = NULL;
   iob__target_release(target); /* last: nothing reads the target after */
 }
 
-/* An idle connection of the batch's, or NULL: connect anew. */
-static PGconn *pool_take(const iob_op *op) {
-  const iob_pg_target *t = op->target;
-  pg_pool *p = op->shared;
-  if (!t->pooled)
+/* Where operation op's connection comes from: a pool, or NULL (one of
+ * its own). */
+static iob_pg_pool *pool_of(const iob_op *op) {
+  if (is_pool(op->target))
+    return (iob_pg_pool *)(uintptr_t)op->target;
+  return ((pg_shared *)op->shared)->own;
+}
+
+static const char *conninfo_of(const iob_op *op) {
+  if (is_pool(op->target))
+    return ((const iob_pg_pool *)op->target)->conninfo;
+  return ((const iob_pg_target *)op->target)->conninfo;
+}
+
+/* ---- the query, copied at submit ------------------------------------------ */
+
+static int query_copy(const void *input, void **out) {
+  const iob_pg_query *q = input;
+  if (q->sql == NULL || (q->nparams > 0 && q->params == NULL))
+    return IOB_EINVAL;
+  if (q->nparams > IOB_PG_PARAMS_MAX)
+    return IOB_ERANGE;
+  size_t text = strlen(q->sql) + 1;
+  for (uint32_t k = 0; k < q->nparams; k++)
+    text += q->params[k] != NULL ? strlen(q->params[k]) + 1 : 0;
+  size_t at = sizeof(*q) + q->nparams * sizeof(char *);
+  iob_pg_query *c = malloc(at + text);
+  if (c == NULL)
+    return IOB_ENOMEM;
+  char *w = (char *)c + at;
+  const char **params = (const char **)(c + 1);
+  for (uint32_t k = 0; k < q->nparams; k++)
+    if ((params[k] = q->params[k]) != NULL)
+      params[k] = w, w = stpcpy(w, q->params[k]) + 1;
+  *c = (iob_pg_query){.sql = w, .params = params, .nparams = q->nparams};
+  strcpy(w, q->sql);
+  *out = c;
+  return 0;
+}
+
+/* Whether the operation's rows come back as its result. */
+static bool wants_rows(const iob_op *op) {
+  return op->input != NULL || is_pool(op->target);
+}
+
+/* Send the operation's query: its own, with parameters apart, or its
+ * target's. 1 on success, 0 on failure (libpq's). */
+static int send_it(PGconn *conn, const iob_op *op) {
+  const iob_pg_query *q = op->input;
+  if (q == NULL)
+    return PQsendQuery(conn, ((const iob_pg_target *)op->target)->query);
+  if (q->nparams == 0) /* (several statements may go in one) */
+    return PQsendQuery(conn, q->sql);
+  return PQsendQueryParams(conn, q->sql, (int)q->nparams, NULL, q->params,
+                           NULL, NULL, 0);
+}
+
+/* A pool as the target needs a query as the input. */
+static int needs_sql(iob_op *op) {
+  if (op->input != NULL || !is_pool(op->target))
+    return 0;
+  iob_op_set_message(op, "no SQL: a pool as the target needs an "
+                         "iob_pg_query as the input");
+  return IOB_EINVAL;
+}
+
+/* ---- rows ------------------------------------------------------------------ */
+
+/* A result's rows and columns as text, in one block. NULL short of
+ * memory. */
+static iob_pg_result *rows_of(const PGresult *res) {
+  uint32_t rows = (uint32_t)PQntuples(res), cols = (uint32_t)PQnfields(res);
+  size_t cells = (size_t)rows * cols, text = 0;
+  for (uint32_t c = 0; c < cols; c++)
+    text += strlen(PQfname(res, (int)c)) + 1;
+  for (uint32_t r = 0; r < rows; r++)
+    for (uint32_t c = 0; c < cols; c++)
+      if (!PQgetisnull(res, (int)r, (int)c))
+        text += (size_t)PQgetlength(res, (int)r, (int)c) + 1;
+  size_t at = sizeof(iob_pg_result) + (cols + cells) * sizeof(char *);
+  iob_pg_result *out = malloc(at + text);
+  if (out == NULL)
     return NULL;
-  uv_mutex_lock(&p->lock);
-  PGconn *conn = p->nidle > 0 ? p->idle[--p->nidle] : NULL;
-  uv_mutex_unlock(&p->lock);
-  return conn;
-}
-
-/* The query is over: keep the connection for the batch's next query if
- * it is pooled and fit for one (connected, outside a transaction), else
- * close it. */
-static void pool_give(const iob_op *op, PGconn *conn) {
-  const iob_pg_target *t = op->target;
-  pg_pool *p = op->shared;
-  bool keep = t->pooled && PQstatus(conn) == CONNECTION_OK &&
-              PQtransactionStatus(conn) == PQTRANS_IDLE;
-  if (keep) {
-    uv_mutex_lock(&p->lock);
-    if (p->nidle == p->room) {
-      uint32_t room = p->room ? 2 * p->room : 8;
-      PGconn **more = realloc(p->idle, room * sizeof(*more));
-      if (more != NULL) {
-        p->idle = more;
-        p->room = room;
+  const char **names = (const char **)(out + 1), **values = names + cols;
+  char *w = (char *)out + at;
+  for (uint32_t c = 0; c < cols; c++)
+    names[c] = w, w = stpcpy(w, PQfname(res, (int)c)) + 1;
+  for (uint32_t r = 0; r < rows; r++)
+    for (uint32_t c = 0; c < cols; c++) {
+      const char **v = &values[(size_t)r * cols + c];
+      if (PQgetisnull(res, (int)r, (int)c)) {
+        *v = NULL;
+        continue;
       }
+      size_t len = (size_t)PQgetlength(res, (int)r, (int)c);
+      memcpy(w, PQgetvalue(res, (int)r, (int)c), len);
+      w[len] = '\0';
+      *v = w;
+      w += len + 1;
     }
-    keep = p->nidle < p->room; /* no memory: close it instead */
-    if (keep)
-      p->idle[p->nidle++] = conn;
-    uv_mutex_unlock(&p->lock);
-  }
-  if (!keep)
-    PQfinish(conn);
+  *out = (iob_pg_result){rows, cols, names, values};
+  return out;
 }
 
-static const char *query_of(const iob_op *op) {
-  const iob_pg_target *t = op->target;
-  return t->query;
+const char *iob_pg_value(const iob_pg_result *r, uint32_t row,
+                         uint32_t column) {
+  if (r == NULL || row >= r->rows || column >= r->columns)
+    return NULL;
+  return r->values[(size_t)row * r->columns + column];
+}
+
+/* Hand back the rows kept (the last statement's), once the query is
+ * over, whatever its status. */
+static void hand_back_rows(iob_op *op, iob_pg_result **rows) {
+  if (*rows != NULL && iob_op_set_result(op, *rows) != 0)
+    free(*rows);
+  *rows = NULL;
 }
 
 /* Keep libpq's message (the first one) as the operation's, without the
@@ -217,19 +543,45 @@ static void count_rows(iob_op *op, const PGresult *res) {
  * stays quiet. (A lost connection's reason comes as an error anyway.) */
 static void ignore_notice(void *arg, const char *message) {}
 
+/* The server's message with its SQLSTATE: "ERROR:  division by zero
+ * (SQLSTATE 22012)". */
+static void explain_error(iob_op *op, bool *said, const PGresult *res,
+                          const char *message) {
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  size_t len = strlen(message);
+  while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == ' '))
+    len--;
+  char text[512];
+  if (state != NULL)
+    snprintf(text, sizeof(text), "%.*s (SQLSTATE %s)", (int)len, message,
+             state);
+  else
+    snprintf(text, sizeof(text), "%.*s", (int)len, message);
+  explain(op, said, text);
+}
+
 /* What one result of the query means for the operation: 0 (its rows are
- * the operation's value), IOB_ENOTSUP for a COPY, or UV_EIO for an error
- * or anything else unexpected; every failure gets words. A COPY is
- * refused rather than waited on: the server would wait for data iobound
- * never sends, or send rows it never reads, and libpq would hand back the
- * same COPY result for ever. */
-static int judge(iob_op *op, bool *said, const PGresult *res) {
+ * the operation's value, and kept in *rows if rows is not NULL: the last
+ * statement's replace an earlier one's), IOB_ENOTSUP for a COPY, or
+ * UV_EIO for an error or anything else unexpected; every failure gets
+ * words. A COPY is refused rather than waited on: the server would wait
+ * for data iobound never sends, or send rows it never reads, and libpq
+ * would hand back the same COPY result for ever. */
+static int judge(iob_op *op, bool *said, const PGresult *res,
+                 iob_pg_result **rows) {
   ExecStatusType s = PQresultStatus(res);
   switch (s) {
   case PGRES_COMMAND_OK:
   case PGRES_TUPLES_OK:
   case PGRES_EMPTY_QUERY:
     count_rows(op, res);
+    if (rows != NULL && s == PGRES_TUPLES_OK) {
+      iob_pg_result *got = rows_of(res);
+      if (got == NULL)
+        return IOB_ENOMEM;
+      free(*rows);
+      *rows = got;
+    }
     return 0;
   case PGRES_COPY_OUT:
   case PGRES_COPY_IN:
@@ -245,7 +597,7 @@ static int judge(iob_op *op, bool *said, const PGresult *res) {
                PQresStatus(s));
       message = text;
     }
-    explain(op, said, message);
+    explain_error(op, said, res, message);
     return UV_EIO;
   }
   }
@@ -356,8 +708,6 @@ static bool clock_moved(pg_clock *clock, const PGconn *conn) {
 
 /* ---- on the loop: libpq's asynchronous API ------------------------------- */
 
-static void free_handle(uv_handle_t *handle) { free(handle); }
-
 /* Connected, or over: connect_timeout no longer applies. */
 static void clock_stop(pg_op *p) {
   if (p->timer != NULL)
@@ -387,11 +737,12 @@ static void op_end(pg_op *p, int status, const char *message) {
   explain(op, &p->said, message);
   release_handles(p);
   /* Kept only after a query that ran its course, all results read. */
-  if (status == 0 && !p->connecting)
-    pool_give(op, p->conn);
+  if (p->pool != NULL)
+    pool_give(p->pool, p->conn, status == 0 && !p->connecting, true);
   else
     PQfinish(p->conn);
   p->conn = NULL;
+  hand_back_rows(op, &p->rows);
   iob_op_done(op, status); /* may end the batch */
 }
 
@@ -466,8 +817,7 @@ static int clock_arm(pg_op *p) {
 static void send_query(pg_op *op) {
   op->connecting = false;
   clock_stop(op);
-  if (PQsetnonblocking(op->conn, 1) != 0 ||
-      PQsendQuery(op->conn, query_of(op->op)) == 0) {
+  if (PQsetnonblocking(op->conn, 1) != 0 || send_it(op->conn, op->op) == 0) {
     op_end(op, UV_ECONNRESET, PQerrorMessage(op->conn));
     return;
   }
@@ -524,7 +874,8 @@ static void query_step(pg_op *op, int events) {
       op_end(op, status, NULL);
       return;
     }
-    int status = judge(op->op, &op->said, res);
+    int status =
+        judge(op->op, &op->said, res, wants_rows(op->op) ? &op->rows : NULL);
     PQclear(res);
     if (status == IOB_ENOTSUP) { /* a COPY never ends by itself */
       op_end(op, status, NULL);
@@ -564,20 +915,17 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     query_step(op, events);
 }
 
-static int pg_start(iob_op *op) {
-  const iob_pg_target *t = op->target;
-  pg_op *p = op->state;
-  p->op = op;
-  if ((p->conn = pool_take(op)) != NULL) {
-    send_query(p); /* connected already; it may settle here */
-    return 0;
-  }
-  p->conn = PQconnectStart(t->conninfo);
+/* Begin a new connection for the operation. 0, or an error with
+ * nothing left (the operation then settles with it). */
+static int connect_begin(pg_op *p) {
+  iob_op *op = p->op;
+  p->conn = PQconnectStart(conninfo_of(op));
   if (p->conn == NULL)
     return IOB_ENOMEM;
   if (PQstatus(p->conn) == CONNECTION_BAD) {
     explain(op, &p->said, PQerrorMessage(p->conn));
     PQfinish(p->conn);
+    p->conn = NULL;
     return UV_ECONNREFUSED;
   }
   PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
@@ -591,12 +939,114 @@ static int pg_start(iob_op *op) {
   if (err != 0) {
     release_handles(p);
     PQfinish(p->conn);
-    return err;
+    p->conn = NULL;
   }
-  return 0;
+  return err;
 }
 
-static void pg_stop(iob_op *op) { op_end(op->state, IOB_ECANCELED, NULL); }
+/* The operation goes on with a connection of its pool's (TOOK: conn),
+ * or a new one it may make (CONNECT). 0, or why it failed to begin. */
+static int go_on(pg_op *p, int got, PGconn *conn) {
+  if (got == TOOK) {
+    p->conn = conn;
+    send_query(p); /* connected already; it may settle here */
+    return 0;
+  }
+  int err = connect_begin(p);
+  if (err != 0)
+    pool_give(p->pool, NULL, false, true); /* its place, unused */
+  return err;
+}
+
+/* Loop queries that waited for a connection go on, in their order, as
+ * long as there are connections to give; not from inside itself (a query
+ * that goes on may end at once, and give its connection back). */
+static void resume_waiters(iob_pg_pool *pool) {
+  if (pool->resuming)
+    return;
+  pool->resuming = true;
+  for (;;) {
+    uv_mutex_lock(&pool->lock);
+    pg_op *p = pool->first;
+    uv_mutex_unlock(&pool->lock);
+    PGconn *conn;
+    int got = p != NULL ? pool_take(pool, &conn, 0) : WAIT;
+    if (got == WAIT)
+      break;
+    uv_mutex_lock(&pool->lock);
+    pool->first = p->next;
+    if (pool->first == NULL)
+      pool->last = NULL;
+    uv_mutex_unlock(&pool->lock);
+    p->waiting = false;
+    p->next = NULL;
+    int err = go_on(p, got, conn);
+    if (err != 0)
+      iob_op_done(p->op, err);
+  }
+  pool->resuming = false;
+}
+
+/* Wait in the pool for a connection. */
+static void wait_in_pool(pg_op *p) {
+  iob_pg_pool *pool = p->pool;
+  p->waiting = true;
+  p->next = NULL;
+  uv_mutex_lock(&pool->lock);
+  if (pool->last != NULL)
+    pool->last->next = p;
+  else
+    pool->first = p;
+  pool->last = p;
+  uv_mutex_unlock(&pool->lock);
+}
+
+/* Out of the pool's waiting line (stopped while it waited). */
+static void leave_pool(pg_op *p) {
+  iob_pg_pool *pool = p->pool;
+  uv_mutex_lock(&pool->lock);
+  pg_op **at = &pool->first, *prev = NULL;
+  while (*at != p)
+    prev = *at, at = &(*at)->next;
+  *at = p->next;
+  if (pool->last == p)
+    pool->last = prev;
+  uv_mutex_unlock(&pool->lock);
+  p->waiting = false;
+}
+
+static int pg_start(iob_op *op) {
+  pg_op *p = op->state;
+  p->op = op;
+  p->pool = pool_of(op);
+  int err = needs_sql(op);
+  if (err != 0)
+    return err;
+  if (p->pool != NULL && p->pool->loop != iob_batch_loop(op->batch)) {
+    iob_op_set_message(op, "the pool serves another loop (or only the "
+                           "thread styles): make one on this batch's");
+    return IOB_ENOTSUP;
+  }
+  if (p->pool == NULL)
+    return connect_begin(p);
+  PGconn *conn;
+  int got = pool_take(p->pool, &conn, 0);
+  if (got == WAIT) {
+    wait_in_pool(p);
+    return 0;
+  }
+  return go_on(p, got, conn);
+}
+
+static void pg_stop(iob_op *op) {
+  pg_op *p = op->state;
+  if (!p->waiting) {
+    op_end(p, IOB_ECANCELED, NULL);
+    return;
+  }
+  leave_pool(p);
+  iob_op_done(op, IOB_ECANCELED);
+}
 
 /* ---- on a thread: the same calls, each wait a poll() --------------------- */
 
@@ -671,9 +1121,11 @@ static int connect_here(PGconn *conn, iob_op *op, bool *said) {
   }
 }
 
-/* Send the query and read every result: the worst one is the status. */
-static int query_here(PGconn *conn, iob_op *op, bool *said) {
-  if (PQsetnonblocking(conn, 1) != 0 || !PQsendQuery(conn, query_of(op)))
+/* Send the query and read every result: the worst one is the status;
+ * the rows kept in *rows (if not NULL). */
+static int query_here(PGconn *conn, iob_op *op, bool *said,
+                      iob_pg_result **rows) {
+  if (PQsetnonblocking(conn, 1) != 0 || !send_it(conn, op))
     return UV_ECONNRESET;
   int more, status = 0;
   while ((more = PQflush(conn)) == 1) {
@@ -694,7 +1146,7 @@ static int query_here(PGconn *conn, iob_op *op, bool *said) {
     PGresult *res = PQgetResult(conn);
     if (res == NULL)
       return status;
-    int got = judge(op, said, res);
+    int got = judge(op, said, res, rows);
     PQclear(res);
     if (got == IOB_ENOTSUP)
       return got; /* a COPY never ends by itself */
@@ -703,33 +1155,62 @@ static int query_here(PGconn *conn, iob_op *op, bool *said) {
   }
 }
 
+/* A connection of the pool's for a query on a thread: an idle one
+ * (*fresh false), or leave to make one (*fresh true); waiting, a slice at
+ * a time, while the pool is at its most. 0, or why the operation stops. */
+static int take_here(iob_pg_pool *pool, iob_op *op, PGconn **conn,
+                     bool *fresh) {
+  for (;;) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    if (iob_op_remaining_ms(op) == 0)
+      return IOB_ETIMEDOUT;
+    int got = pool_take(pool, conn, slice_ms(op, 0, 0) * UINT64_C(1000000));
+    if (got != WAIT) {
+      *fresh = got == CONNECT;
+      return 0;
+    }
+  }
+}
+
 /* On a thread: libpq's non-blocking calls, each wait a poll() that ends
  * at the timeout or soon after a cancel, as blocking PQexec() would not. */
 static int pg_run(iob_op *op) {
-  const iob_pg_target *t = op->target;
-  bool said = false;
-  PGconn *conn = pool_take(op);
-  bool fresh = conn == NULL;
-  if (fresh && (conn = PQconnectStart(t->conninfo)) == NULL)
+  bool said = false, fresh = true;
+  iob_pg_result *rows = NULL;
+  iob_pg_pool *pool = pool_of(op);
+  PGconn *conn = NULL;
+  int status = needs_sql(op);
+  if (status == 0 && pool != NULL)
+    status = take_here(pool, op, &conn, &fresh);
+  if (status != 0)
+    return status;
+  if (fresh && (conn = PQconnectStart(conninfo_of(op))) == NULL) {
+    if (pool != NULL)
+      pool_give(pool, NULL, false, false);
     return IOB_ENOMEM;
-  int status = 0;
+  }
   if (fresh)
     status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
                                               : connect_here(conn, op, &said);
   if (status == 0) {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
-    status = query_here(conn, op, &said);
+    status = query_here(conn, op, &said, wants_rows(op) ? &rows : NULL);
     if (status == UV_EIO && PQstatus(conn) == CONNECTION_BAD)
       status = UV_ECONNRESET;
   }
   if (status != 0 && status != IOB_ECANCELED && status != IOB_ETIMEDOUT)
     explain(op, &said, PQerrorMessage(conn));
-  if (status == 0)
-    pool_give(op, conn);
+  hand_back_rows(op, &rows);
+  if (pool != NULL)
+    pool_give(pool, conn, status == 0, false);
   else
     PQfinish(conn);
   return status;
 }
+
+static void rows_free(void *rows) { free(rows); }
 
 const iob_kind iob_kind_pg = {
     .name = "pg",
@@ -739,7 +1220,10 @@ const iob_kind iob_kind_pg = {
     .start = pg_start,
     .run = pg_run,
     .stop = pg_stop,
-    .batch_size = sizeof(pg_pool),
-    .open = pool_open,
-    .close = pool_close,
+    .free_result = rows_free,
+    .batch_size = sizeof(pg_shared),
+    .open = pg_open,
+    .close = pg_close,
+    .input_copy = query_copy,
+    .input_free = free,
 };
