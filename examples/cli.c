@@ -371,3 +371,19 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
       iob_err_name(r->status));
   return n >= 0 && (size_t)n < size ? n : -1;
 }
+
+void cli_json_string(FILE *out, const char *text) {
+  if (text == NULL) {
+    fputs("null", out);
+    return;
+  }
+  fputc('"', out);
+  for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+    if (*p == '"' || *p == '\\')
+      fprintf(out, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(out, "\\u%04x", *p);
+    else
+      fputc(*p, out);
+  fputc('"', out);
+}

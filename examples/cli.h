@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "iobound.h"
 
@@ -197,6 +198,12 @@ const char *cli_style_names(char *out, size_t size, unsigned flags,
  * (start()), so on a loop style each blocks the loop until it ends.
  */
 bool cli_kind_blocks(const iob_kind *kind);
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/** Write @p text to @p out as a JSON string, quotes, backslashes and
+ *  control bytes escaped; NULL as null. */
+void cli_json_string(FILE *out, const char *text);
 
 /* ---- the JSON report of a batch ----------------------------------------- */
 

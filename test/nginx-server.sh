@@ -6,7 +6,8 @@
 # Everything it writes stays in DIR: conf, pid, error log, temp paths.
 # GET /wait/MS answers "done MS\n" after MS ms (echo_sleep), like the slow
 # service; /echo answers "method=M x=HEADER" and the request's body, /conn
-# the connection's number, /big 20,000 bytes, /answer "ok" with an
+# the connection's number, /status nginx's counts (stub_status: "Active
+# connections: N"), /big 20,000 bytes, /answer "ok" with an
 # X-Answer header, /redirect a 302 to /wait/0 and /redirect-loop one to
 # itself; other paths get 404. PORT + 1, when openssl can make a
 # certificate (DIR/cert.pem, for 127.0.0.1), serves the same over TLS,
@@ -87,6 +88,9 @@ location = /conn {
 }
 location = /big {
   echo_duplicate 2000 "0123456789";
+}
+location = /status {
+  stub_status;
 }
 location = /answer {
   add_header X-Answer 42;

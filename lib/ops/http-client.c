@@ -279,8 +279,6 @@ int iob__http_add(iob_http_client *c, CURL *easy) {
     curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
   if (g->own && g->idle == 0)
     curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
-  if (!g->own) /* on HTTP/2, a connection being made takes it too */
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   CURLMcode mc = curl_multi_add_handle(g->multi, easy);
   if (mc != CURLM_OK)
     return mc == CURLM_OUT_OF_MEMORY ? IOB_ENOMEM : UV_EIO;

@@ -396,6 +396,11 @@ static int make_easy(iob_op *op, iob_http_client *c, CURL *reuse) {
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
   client_options(e, c);
+  /* HTTP/2 (https://, by ALPN): a request waits for a connection being
+   * made, to share it, rather than making one more. Not for http://,
+   * which cannot multiplex: there it would wait for the first answer. */
+  if (!c->own && strncmp(url, "https://", 8) == 0)
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   return request_options(op, h, t);
 }
 
