@@ -202,6 +202,29 @@ static void requests_to_one_origin_share_one_http2_connection(void **state) {
   end_client(&t, c);
 }
 
+/* Over http:// a request cannot share a connection (HTTP/1.1): four at
+ * once to a new origin each get one at once, and end together, not one
+ * after another waiting for the first's answer (as CURLOPT_PIPEWAIT
+ * made them: libcurl learns that an http:// connection cannot multiplex
+ * only from its first answer). */
+static void requests_over_http_1_go_side_by_side(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_http_client *c = client_on(&t, NULL);
+  iob_http_request r[4];
+  for (int i = 0; i < 4; i++)
+    r[i] = get(url_to(base, "/wait/1000"));
+  uint64_t t0 = uv_hrtime();
+  iob_batch *b = run_requests(&t, &iob_style_loop, c, r, 4, 0);
+  /* (Waiting for the first answer, the others would take 2 s.) */
+  assert_ms_below(MS(uv_hrtime() - t0), 1800);
+  for (uint32_t i = 0; i < 4; i++)
+    assert_int_equal(answer(b, i)->code, 200);
+  iob_batch_free(b);
+  end_client(&t, c);
+}
+
 /* ---- TLS, redirects, bodies ------------------------------------------------- */
 
 static void tls_is_verified_unless_told_otherwise(void **state) {
@@ -451,6 +474,7 @@ int main(void) {
       cmocka_unit_test(each_request_is_its_own_and_its_answer_comes_back_whole),
       cmocka_unit_test(a_client_keeps_its_connections_across_batches),
       cmocka_unit_test(requests_to_one_origin_share_one_http2_connection),
+      cmocka_unit_test(requests_over_http_1_go_side_by_side),
       cmocka_unit_test(tls_is_verified_unless_told_otherwise),
       cmocka_unit_test(redirects_are_answers_unless_followed_and_then_bounded),
       cmocka_unit_test(a_body_past_the_cap_fails_and_one_within_comes_whole),
