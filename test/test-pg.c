@@ -973,6 +973,46 @@ static void a_restarted_server_costs_new_connections_not_failures(
   }
 }
 
+/* On a pool of one connection, statements prepared once and kept: each
+ * query sees how many its connection has prepared. Preparing one again
+ * would fail (42P05, already exists). */
+static void prepared_statements_are_kept_by_each_connection(void **s) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++) {
+    test_loop t;
+    test_loop_init(&t);
+    iob_pg_pool *p = pool_on(&t, 0, 1, 0);
+    static const char *const one[] = {"1"};
+    iob_pg_query q[3] = {
+        {.sql = "SELECT count(*) + $1::int FROM pg_prepared_statements",
+         .params = one, .nparams = 1, .prepare = 1},
+        {.sql = "SELECT count(*) FROM pg_prepared_statements", .prepare = 1},
+        {.sql = "SELECT count(*) + $1::int FROM pg_prepared_statements",
+         .params = one, .nparams = 1, .prepare = 1},
+    };
+    const char *expect[] = {"2", "2", "3"}; /* 1 + 1, 2, 2 + 1 */
+    for (int round = 0; round < 3; round++) { /* three batches, one after
+                                               * another */
+      iob_batch *b = through_pool(&t, styles[k], p, &q[round], 1, 0);
+      const char *got = iob_pg_value(rows_of_op(b, 0), 0, 0);
+      if (got == NULL || strcmp(got, expect[round]) != 0)
+        fail_msg("%s: query %d saw %s prepared statements, not %s",
+                 iob_style_name(styles[k]), round, got ? got : "NULL",
+                 expect[round]);
+      iob_batch_free(b);
+    }
+    /* A statement that cannot be prepared fails with the server's words. */
+    iob_pg_query bad = {.sql = "SELEC 1", .prepare = 1};
+    iob_batch *b = through_pool(&t, styles[k], p, &bad, 1, 0);
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+    assert_int_equal(o.status, UV_EIO);
+    assert_non_null(strstr(o.message, "(SQLSTATE 42601)"));
+    iob_batch_free(b);
+    end_pool(&t, p);
+  }
+}
+
 static void bad_queries_and_pools_get_clear_codes(void **s) {
   test_loop t;
   test_loop_init(&t);
@@ -1104,6 +1144,7 @@ int main(void) {
           a_pool_keeps_its_connections_across_batches_within_its_most),
       cmocka_unit_test(idle_connections_past_the_least_close_after_their_time),
       cmocka_unit_test(a_restarted_server_costs_new_connections_not_failures),
+      cmocka_unit_test(prepared_statements_are_kept_by_each_connection),
       cmocka_unit_test(bad_queries_and_pools_get_clear_codes),
       cmocka_unit_test(a_pool_in_use_refuses_to_be_destroyed),
   };

@@ -155,6 +155,11 @@ typedef struct iob_pg_query {
   const char *sql;            /**< one statement when it has params. */
   const char *const *params;  /**< nparams of them, each text or NULL. */
   uint32_t nparams;           /**< at most IOB_PG_PARAMS_MAX. */
+  /** Non-zero: a prepared statement, kept by each connection. The first
+   *  time the SQL runs on a connection it is prepared there (named after
+   *  the SQL), and from then executed prepared: the server parses and
+   *  plans it once per connection. One statement, as with params. */
+  int prepare;
 } iob_pg_query;
 
 /** The most parameters a query may have (PostgreSQL's own limit). */

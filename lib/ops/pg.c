@@ -21,6 +21,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-events.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
@@ -106,6 +107,7 @@ struct pg_op {
   bool connecting;
   int status; /* the first failure among the query's results */
   bool said;  /* it has its message */
+  bool preparing; /* its statement is being prepared, to run next */
 };
 
 /* ---- the target ---------------------------------------------------------- */
@@ -435,7 +437,8 @@ static int query_copy(const void *input, void **out) {
   for (uint32_t k = 0; k < q->nparams; k++)
     if ((params[k] = q->params[k]) != NULL)
       params[k] = w, w = stpcpy(w, q->params[k]) + 1;
-  *c = (iob_pg_query){.sql = w, .params = params, .nparams = q->nparams};
+  *c = (iob_pg_query){.sql = w, .params = params, .nparams = q->nparams,
+                      .prepare = q->prepare};
   strcpy(w, q->sql);
   *out = c;
   return 0;
@@ -446,16 +449,95 @@ static bool wants_rows(const iob_op *op) {
   return op->input != NULL || is_pool(op->target);
 }
 
+/* ---- prepared statements, kept by each connection --------------------- */
+
+/* What a connection has prepared: its statements' names, as numbers, in
+ * the connection's libpq instance data, freed with it. */
+typedef struct prepared {
+  uint32_t n, room;
+  uint64_t names[];
+} prepared;
+
+static int on_conn_event(PGEventId id, void *info, void *arg) {
+  (void)arg;
+  if (id == PGEVT_CONNDESTROY)
+    free(PQinstanceData(((PGEventConnDestroy *)info)->conn, on_conn_event));
+  return 1;
+}
+
+/* The name of a statement, from its SQL (FNV-1a: two statements would
+ * need the same 64-bit hash to meet). */
+static uint64_t name_of(const char *sql, char text[24]) {
+  uint64_t h = 14695981039346656037u;
+  for (const char *c = sql; *c != '\0'; c++)
+    h = (h ^ (unsigned char)*c) * 1099511628211u;
+  snprintf(text, 24, "iob_%016llx", (unsigned long long)h);
+  return h;
+}
+
+static bool is_prepared(PGconn *conn, uint64_t name) {
+  const prepared *p = PQinstanceData(conn, on_conn_event);
+  for (uint32_t k = 0; p != NULL && k < p->n; k++)
+    if (p->names[k] == name)
+      return true;
+  return false;
+}
+
+/* The connection has prepared `name`: kept with it. false short of
+ * memory (the connection must then go: it would prepare it again). */
+static bool remember(PGconn *conn, uint64_t name) {
+  prepared *p = PQinstanceData(conn, on_conn_event);
+  if (p == NULL && !PQregisterEventProc(conn, on_conn_event, "iobound", NULL))
+    return false;
+  if (p == NULL || p->n == p->room) {
+    uint32_t room = p != NULL ? 2 * p->room : 4;
+    prepared *more = realloc(p, sizeof(*p) + room * sizeof(p->names[0]));
+    if (more == NULL)
+      return false;
+    if (p == NULL)
+      more->n = 0;
+    more->room = room;
+    p = more;
+    PQsetInstanceData(conn, on_conn_event, p);
+  }
+  p->names[p->n++] = name;
+  return true;
+}
+
 /* Send the operation's query: its own, with parameters apart, or its
- * target's. 1 on success, 0 on failure (libpq's). */
-static int send_it(PGconn *conn, const iob_op *op) {
+ * target's. A query to prepare that this connection has not prepared is
+ * prepared first (*preparing); send_prepared() then runs it. 1 on
+ * success, 0 on failure (libpq's). */
+static int send_it(PGconn *conn, const iob_op *op, bool *preparing) {
   const iob_pg_query *q = op->input;
+  *preparing = false;
   if (q == NULL)
     return PQsendQuery(conn, ((const iob_pg_target *)op->target)->query);
+  char name[24];
+  if (q->prepare && !is_prepared(conn, name_of(q->sql, name))) {
+    *preparing = true;
+    return PQsendPrepare(conn, name, q->sql, (int)q->nparams, NULL);
+  }
+  if (q->prepare)
+    return PQsendQueryPrepared(conn, name, (int)q->nparams, q->params, NULL,
+                               NULL, 0);
   if (q->nparams == 0) /* (several statements may go in one) */
     return PQsendQuery(conn, q->sql);
   return PQsendQueryParams(conn, q->sql, (int)q->nparams, NULL, q->params,
                            NULL, NULL, 0);
+}
+
+/* Its statement is prepared: keep that, and run it. 0, IOB_ENOMEM, or
+ * UV_ECONNRESET when libpq could not send. */
+static int send_prepared(PGconn *conn, const iob_op *op) {
+  const iob_pg_query *q = op->input;
+  char name[24];
+  if (!remember(conn, name_of(q->sql, name)))
+    return IOB_ENOMEM;
+  return PQsendQueryPrepared(conn, name, (int)q->nparams, q->params, NULL,
+                             NULL, 0)
+             ? 0
+             : UV_ECONNRESET;
 }
 
 /* A pool as the target needs a query as the input. */
@@ -814,18 +896,24 @@ static int clock_arm(pg_op *p) {
                         (uint64_t)p->clock.seconds * 1000, 0);
 }
 
-static void send_query(pg_op *op) {
-  op->connecting = false;
-  clock_stop(op);
-  if (PQsetnonblocking(op->conn, 1) != 0 || send_it(op->conn, op->op) == 0) {
-    op_end(op, UV_ECONNRESET, PQerrorMessage(op->conn));
-    return;
-  }
+/* What was sent goes out, and its results are waited for. */
+static void flush_and_wait(pg_op *op) {
   int more = PQflush(op->conn); /* 1: the query is not all sent yet */
   int err = more < 0 ? UV_ECONNRESET
                      : watch(op, UV_READABLE | (more ? UV_WRITABLE : 0));
   if (err != 0)
     op_end(op, err, PQerrorMessage(op->conn));
+}
+
+static void send_query(pg_op *op) {
+  op->connecting = false;
+  clock_stop(op);
+  if (PQsetnonblocking(op->conn, 1) != 0 ||
+      send_it(op->conn, op->op, &op->preparing) == 0) {
+    op_end(op, UV_ECONNRESET, PQerrorMessage(op->conn));
+    return;
+  }
+  flush_and_wait(op);
 }
 
 static void connect_step(pg_op *op) {
@@ -867,6 +955,15 @@ static void query_step(pg_op *op, int events) {
   }
   while (!PQisBusy(op->conn)) {
     PGresult *res = PQgetResult(op->conn);
+    if (res == NULL && op->preparing && op->status == 0) { /* prepared */
+      op->preparing = false;
+      int err = send_prepared(op->conn, op->op);
+      if (err != 0)
+        op_end(op, err, err == UV_ECONNRESET ? PQerrorMessage(op->conn) : NULL);
+      else
+        flush_and_wait(op);
+      return;
+    }
     if (res == NULL) { /* the query is over */
       int status = op->status;
       if (status != 0 && PQstatus(op->conn) == CONNECTION_BAD)
@@ -1125,9 +1222,11 @@ static int connect_here(PGconn *conn, iob_op *op, bool *said) {
  * the rows kept in *rows (if not NULL). */
 static int query_here(PGconn *conn, iob_op *op, bool *said,
                       iob_pg_result **rows) {
-  if (PQsetnonblocking(conn, 1) != 0 || !send_it(conn, op))
+  bool preparing;
+  if (PQsetnonblocking(conn, 1) != 0 || !send_it(conn, op, &preparing))
     return UV_ECONNRESET;
   int more, status = 0;
+again:
   while ((more = PQflush(conn)) == 1) {
     int stop = wait_for(conn, POLLIN | POLLOUT, op, 0);
     if (stop != 0)
@@ -1144,6 +1243,12 @@ static int query_here(PGconn *conn, iob_op *op, bool *said,
         return UV_ECONNRESET;
     }
     PGresult *res = PQgetResult(conn);
+    if (res == NULL && preparing && status == 0) { /* prepared: run it */
+      preparing = false;
+      if ((status = send_prepared(conn, op)) != 0)
+        return status;
+      goto again;
+    }
     if (res == NULL)
       return status;
     int got = judge(op, said, res, rows);
