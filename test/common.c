@@ -234,6 +234,54 @@ void test_loop_close(test_loop *t) {
   }
 }
 
+iob_batch *test_loop_run_tasks(test_loop *t, const iob_style *style,
+                               uint32_t limit, const iob_kind *kind,
+                               const void *target, const void *inputs,
+                               size_t stride, uint32_t n) {
+  iob_config c;
+  iob_config_init(&c);
+  c.style = style;
+  c.open = 1;
+  c.max_in_flight = limit;
+  iob_batch *b = test_loop_create(t, &c, NULL);
+  for (uint32_t i = 0; i < n; i++) {
+    iob_task task;
+    iob_task_init(&task);
+    task.kind = kind;
+    task.target = target;
+    task.input = (const char *)inputs + i * stride;
+    int index = iob_batch_submit(b, &task);
+    if (index != (int)i)
+      fail_msg("%s: submitting %u gave %s", iob_style_name(style), i,
+               index < 0 ? iob_err_name(index) : "another index");
+  }
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(t, b);
+  test_loop_run(t);
+  return b;
+}
+
+const void *test_result_of(const iob_batch *b, uint32_t i) {
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  if (o.status != 0)
+    fail_msg("operation %u: %s (%s)", i, iob_err_name(o.status),
+             o.message ? o.message : "no message");
+  assert_non_null(o.result);
+  return o.result;
+}
+
+void test_failed_with(const iob_batch *b, uint32_t i, int status,
+                      const char *words) {
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  if (o.status != status || o.message == NULL ||
+      strstr(o.message, words) == NULL)
+    fail_msg("operation %u: %s (%s), expected %s with \"%s\"", i,
+             iob_err_name(o.status), o.message ? o.message : "no message",
+             iob_err_name(status), words);
+}
+
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
   test_loop t;
   test_loop_init(&t);

@@ -162,6 +162,25 @@ void test_loop_close(test_loop *t);
  * the test to read and free. */
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
 
+/* An open batch of `style` on t, at most `limit` at once (0: all), of n
+ * operations of `kind` on `target`, operation i's input at
+ * inputs + i * stride: submitted (each must be taken, in order), closed,
+ * started and run to its end. Returns the batch, for the test to read and
+ * free. */
+iob_batch *test_loop_run_tasks(test_loop *t, const iob_style *style,
+                               uint32_t limit, const iob_kind *kind,
+                               const void *target, const void *inputs,
+                               size_t stride, uint32_t n);
+
+/* The result of operation i of batch b, which must have succeeded and
+ * have one; else the test fails, saying how it ended. */
+const void *test_result_of(const iob_batch *b, uint32_t i);
+
+/* Operation i of finished (or on_op's) batch b failed with `status`, and
+ * its message holds `words`; else the test fails, saying what it got. */
+void test_failed_with(const iob_batch *b, uint32_t i, int status,
+                      const char *words);
+
 /* Run args[0] with args (NULL-terminated) as a child process on a loop of
  * its own, its stdout and stderr the test's, and wait for it: its exit
  * status, or minus the signal that ended it. */

@@ -33,49 +33,13 @@ static iob_batch *run_requests(test_loop *t, const iob_style *style,
                                iob_http_client *c,
                                const iob_http_request *requests, uint32_t n,
                                uint32_t limit) {
-  iob_config config;
-  iob_config_init(&config);
-  config.style = style;
-  config.open = 1;
-  config.max_in_flight = limit;
-  iob_batch *b = test_loop_create(t, &config, NULL);
-  for (uint32_t i = 0; i < n; i++) {
-    iob_task task;
-    iob_task_init(&task);
-    task.kind = &iob_kind_http;
-    task.target = c;
-    task.input = &requests[i];
-    int index = iob_batch_submit(b, &task);
-    if (index != (int)i)
-      fail_msg("%s: submit %u gave %s", iob_style_name(style), i,
-               index < 0 ? iob_err_name(index) : "another index");
-  }
-  assert_int_equal(iob_batch_close(b), 0);
-  test_loop_start_created(t, b);
-  test_loop_run(t);
-  return b;
+  return test_loop_run_tasks(t, style, limit, &iob_kind_http, c, requests,
+                             sizeof(*requests), n);
 }
 
 /* Operation i's answer, which must have succeeded. */
 static const iob_http_result *answer(const iob_batch *b, uint32_t i) {
-  iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
-  if (o.status != 0)
-    fail_msg("request %u: %s (%s)", i, iob_err_name(o.status),
-             o.message ? o.message : "no message");
-  assert_non_null(o.result);
-  return o.result;
-}
-
-/* Operation i's failure: its status, and its message holding `words`. */
-static void failed_with(const iob_batch *b, uint32_t i, int status,
-                        const char *words) {
-  iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
-  if (o.status != status || o.message == NULL || strstr(o.message, words) == NULL)
-    fail_msg("request %u: %s (%s), expected %s with \"%s\"", i,
-             iob_err_name(o.status), o.message ? o.message : "no message",
-             iob_err_name(status), words);
+  return test_result_of(b, i);
 }
 
 static iob_http_client *client_on(test_loop *t,
@@ -240,7 +204,7 @@ static void tls_is_verified_unless_told_otherwise(void **state) {
     iob_http_request r = get(url_to(tls, "/answer"));
     iob_batch *b = run_requests(&t, &iob_style_loop, c, &r, 1, 0);
     if (k == 0) { /* a certificate no CA of the system's signed */
-      failed_with(b, 0, UV_EIO, "certificate");
+      test_failed_with(b, 0, UV_EIO, "certificate");
     } else {
       assert_string_equal(answer(b, 0)->body, "ok\n");
       assert_int_equal(answer(b, 0)->http_version, 20); /* by ALPN */
@@ -267,15 +231,15 @@ static void redirects_are_answers_unless_followed_and_then_bounded(
     assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
     const iob_http_result *a = o.result;
     if (k == 0) { /* the 302 is the answer, whole */
-      failed_with(b, 0, UV_EIO, "HTTP 302");
+      test_failed_with(b, 0, UV_EIO, "HTTP 302");
       assert_int_equal(a->code, 302);
       assert_non_null(iob_http_header(a, "Location", NULL));
-      failed_with(b, 1, UV_EIO, "HTTP 302");
+      test_failed_with(b, 1, UV_EIO, "HTTP 302");
     } else {
       assert_int_equal(o.status, 0);
       assert_int_equal(a->redirects, 1);
       assert_string_equal(a->body, "done 0\n");
-      failed_with(b, 1, UV_EIO, "max_redirects");
+      test_failed_with(b, 1, UV_EIO, "max_redirects");
     }
     iob_batch_free(b);
     end_client(&t, c);
@@ -295,7 +259,7 @@ static void a_body_past_the_cap_fails_and_one_within_comes_whole(
     iob_http_client *tight = client_on(&t, &small), *roomy = client_on(&t, NULL);
     iob_http_request r = get(url_to(base, "/big")); /* 20,000 bytes */
     iob_batch *b = run_requests(&t, style, tight, &r, 1, 0);
-    failed_with(b, 0, UV_EMSGSIZE, "max_body");
+    test_failed_with(b, 0, UV_EMSGSIZE, "max_body");
     iob_batch_free(b);
     b = run_requests(&t, style, roomy, &r, 1, 0);
     assert_int_equal(answer(b, 0)->bytes, 20000);
@@ -334,7 +298,7 @@ static void a_body_streams_to_on_body_which_may_stop_it(void **state) {
   assert_int_equal(whole.bytes, 20000);
   assert_int_equal(answer(b, 0)->bytes, 20000);
   assert_null(answer(b, 0)->body);
-  failed_with(b, 1, IOB_ECANCELED, "on_body");
+  test_failed_with(b, 1, IOB_ECANCELED, "on_body");
   assert_int_equal(stopped.calls, 1);
   iob_batch_free(b);
   end_client(&t, c);
@@ -393,7 +357,7 @@ static void bad_requests_get_clear_codes_and_add_nothing(void **state) {
   assert_int_equal(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
-  failed_with(b, 0, IOB_EINVAL, "no URL");
+  test_failed_with(b, 0, IOB_EINVAL, "no URL");
   iob_batch_free(b);
 
   /* The loops style runs on loops of its own: no client serves them. */
@@ -421,7 +385,7 @@ static void a_client_on_another_loop_is_refused_per_request(void **state) {
   iob_http_client *c = client_on(&other, NULL);
   iob_http_request r = get(url_to(base, "/answer"));
   iob_batch *b = run_requests(&t, &iob_style_loop, c, &r, 1, 0);
-  failed_with(b, 0, IOB_ENOTSUP, "another loop");
+  test_failed_with(b, 0, IOB_ENOTSUP, "another loop");
   iob_batch_free(b);
   test_loop_close(&t);
   end_client(&other, c);

@@ -52,27 +52,13 @@ static int loop_op_done(iob_batch *b, iob__slot *s, int status) {
   return iob__runner_op_done(runner_of(b), s, status);
 }
 
-const iob_style iob_style_loop = {
-    .name = "loop",
-    .state_size = sizeof(iob__runner),
-    .slot_size = sizeof(iob__job),
-    .start = loop_start,
-    .launch = loop_launch,
-    .cancel = loop_cancel,
-    .cancel_op = loop_cancel_op,
-    .finish = loop_finish,
-    .op_done = loop_op_done,
-};
+/* The two styles differ only by their name and the sequential limit. */
+#define LOOP_STYLE                                                            \
+  .state_size = sizeof(iob__runner), .slot_size = sizeof(iob__job),          \
+  .start = loop_start, .launch = loop_launch, .cancel = loop_cancel,          \
+  .cancel_op = loop_cancel_op, .finish = loop_finish, .op_done = loop_op_done
 
-const iob_style iob_style_sequential = {
-    .name = "sequential",
-    .limit = 1,
-    .state_size = sizeof(iob__runner),
-    .slot_size = sizeof(iob__job),
-    .start = loop_start,
-    .launch = loop_launch,
-    .cancel = loop_cancel,
-    .cancel_op = loop_cancel_op,
-    .finish = loop_finish,
-    .op_done = loop_op_done,
-};
+const iob_style iob_style_loop = {.name = "loop", LOOP_STYLE};
+
+const iob_style iob_style_sequential = {.name = "sequential", .limit = 1,
+                                        LOOP_STYLE};
