@@ -315,13 +315,20 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
              "but hold a thread through every wait; an event loop per core "
              "(loops) overlaps the waits and computes on all %u cores.",
              best->report.cores);
+  else if (best->report.kind == &iob_kind_file &&
+           strcmp(iob_file_engine(), "pool") == 0)
+    snprintf(text + len, sizeof(text) - (size_t)len,
+             ". These are files on disk, and this process has no io_uring: "
+             "each file operation of the event loop is a job on libuv's "
+             "thread pool (%u threads), so the loop's files overlap no more "
+             "than the pool's, and wait behind the pool's other work.",
+             iob_pool_size());
   else if (best->report.kind == &iob_kind_file)
     snprintf(text + len, sizeof(text) - (size_t)len,
-             ". These are files on disk: libuv runs every file request of the "
-             "event loop on its thread pool (%u threads), so the loop's files "
-             "overlap no more than the pool's, and wait behind the pool's "
-             "other work.",
-             iob_pool_size());
+             ". These are files on disk: the event loop hands its file calls "
+             "to the kernel's io_uring, without a thread, so they overlap as "
+             "the threads' do and never wait for libuv's pool; the disk, not "
+             "the number of threads, bounds them.");
   else
     snprintf(text + len, sizeof(text) - (size_t)len,
              ". These operations only wait, and waits overlap: the time of "

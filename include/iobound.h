@@ -1317,19 +1317,26 @@ IOB_EXPORT int iob_tcp_target_destroy(iob_tcp_target *target);
 
 /**
  * Files in a directory, and what to do with them: write a file of its own
- * per operation, or read one prepared beforehand. Immutable once made, so
- * any number of batches may use one target at once. Run with
- * iob_kind_file.
+ * per operation, or read one prepared beforehand, to measure a disk.
+ * Immutable once made, so any number of batches may use one target at
+ * once. Run with iob_kind_file. (For files your application names, give
+ * each operation an iob_file_request instead.)
  */
 typedef struct iob_file_target iob_file_target;
 
-/** What the operations of an iob_file_target do. */
+/** What a file operation does: an iob_file_target's (WRITE or READ), or
+ *  an iob_file_request's. */
 typedef enum iob_file_mode {
-  /** Create a file of its own, write size_kib KiB, fsync if asked, close
-   *  and remove it. */
+  /** A target: create a file of its own, write size_kib KiB, fsync if
+   *  asked, close and remove it. A request: write the bytes to the path,
+   *  creating the file or replacing what it held. */
   IOB_FILE_WRITE = 0,
-  /** Open a file the target prepared, read it all, close it. */
+  /** A target: open a file it prepared, read it all, close it. A request:
+   *  read the file at the path into memory. */
   IOB_FILE_READ = 1,
+  /** A request: write the bytes at the end of the file, creating it if
+   *  need be. (Not for targets.) */
+  IOB_FILE_APPEND = 2,
 } iob_file_mode;
 
 /** The longest directory name a target takes, in bytes. */
@@ -1357,6 +1364,84 @@ typedef struct iob_file_options {
 
 /** Set @p options to the defaults; NULL is a no-op. */
 IOB_EXPORT void iob_file_options_init(iob_file_options *options);
+
+/** The longest path a request takes, in bytes (with its NUL: PATH_MAX). */
+#define IOB_FILE_PATH_MAX 4096
+/** What a read request keeps at most when its max_read is 0: 8 MiB. */
+#define IOB_FILE_READ_DEFAULT ((size_t)8 << 20)
+
+/** Write to a temporary file beside the path (".iobound-" and 64 random
+ *  bits, created with O_EXCL | O_NOFOLLOW), then rename it to the path:
+ *  a reader sees the old file or the new one whole, never a part, and a
+ *  failure leaves the old one as it was (the temporary is removed). The
+ *  new file has the request's permissions, not the old file's.
+ *  IOB_FILE_WRITE only. */
+#define IOB_FILE_ATOMIC (1u << 0)
+/** fsync the file before closing it, so that the operation ends once the
+ *  bytes are on the disk, not only in the page cache; with
+ *  IOB_FILE_ATOMIC, the directory too after the rename, so that the new
+ *  name is on the disk as well. Writes and appends. */
+#define IOB_FILE_FSYNC (1u << 1)
+/** The path must not exist: the file is created with O_EXCL (with
+ *  IOB_FILE_ATOMIC, renamed with RENAME_NOREPLACE), and a name that is
+ *  taken fails with UV_EEXIST. Writes and appends. What a directory
+ *  other users write to (/tmp) needs: a name taken first by someone
+ *  else is never written through. */
+#define IOB_FILE_NEW (1u << 2)
+/** Follow a symbolic link at the path's last component. Without it an
+ *  operation refuses one with UV_ELOOP, so that a link planted in a
+ *  shared directory is never written or read through. Not with
+ *  IOB_FILE_ATOMIC (a rename replaces a link, never follows it). */
+#define IOB_FILE_FOLLOW (1u << 3)
+/** Writes and appends: the bytes are borrowed, not copied at submit;
+ *  they must stay as they are until the operation settles. For large
+ *  writes, where a copy would cost. */
+#define IOB_FILE_BORROW (1u << 4)
+
+/**
+ * A file operation your application names: the input (iob_task.input) of
+ * an iob_kind_file task, in an open batch. The path and bytes are copied
+ * when it is submitted (the bytes not with IOB_FILE_BORROW), so the
+ * request may go at once. Zero it, then fill in what you need.
+ */
+typedef struct iob_file_request {
+  /** IOB_FILE_WRITE (0), IOB_FILE_APPEND or IOB_FILE_READ. */
+  iob_file_mode mode;
+  /** IOB_FILE_* flags; a read takes IOB_FILE_FOLLOW only. */
+  unsigned flags;
+  /** The file, absolute or relative to the working directory; shorter
+   *  than IOB_FILE_PATH_MAX. */
+  const char *path;
+  /** Writes and appends: the bytes (NULL only with len 0), and how many,
+   *  at most IOB_FILE_SIZE_MAX_KIB KiB (1 GiB). */
+  const void *data;
+  size_t len; /**< see data. */
+  /** Reads: the most bytes to read into memory, at most 1 GiB; 0 for
+   *  IOB_FILE_READ_DEFAULT. A larger file fails with UV_EFBIG. */
+  size_t max_read;
+  /** A new file's permission bits, less the umask (0: 0666). An existing
+   *  file keeps its own, except under IOB_FILE_ATOMIC. */
+  unsigned permissions;
+} iob_file_request;
+
+/** What a read request hands back (iob_outcome.result): the file's bytes
+ *  and a NUL after them, so that a text file is a C string. The batch
+ *  frees it; take data for yourself by setting it to NULL. */
+typedef struct iob_file_result {
+  char *data;
+  size_t len; /**< bytes read, without the NUL. */
+} iob_file_result;
+
+/**
+ * How the loop styles' file operations reach the disk in this process
+ * now: "io_uring" (the kernel's asynchronous I/O, no thread: iobound built
+ * with liburing, a kernel that has io_uring and lets the process use it,
+ * and IOBOUND_IO_URING not "0" in the environment), or "pool" (each
+ * operation one job on libuv's thread pool). The thread styles make
+ * blocking calls on their own threads either way.
+ * @return a static string; never NULL.
+ */
+IOB_EXPORT const char *iob_file_engine(void);
 
 /**
  * Make a target for files in @p directory, which must exist. In read mode
@@ -1390,31 +1475,50 @@ IOB_EXPORT int iob_file_target_create(iob_file_target **target,
 IOB_EXPORT int iob_file_target_destroy(iob_file_target *target);
 
 /**
- * Files on disk, on an iob_file_target. Write mode: each operation
- * creates a file of its own in the directory, named after the process
- * and 64 random bits ("iobound-PID-RANDOM", which no one can predict),
- * writes it, fsyncs it if asked, closes and removes it: a batch leaves
- * nothing behind, even cancelled. Read mode: operation i reads the
- * target's file i % files to its end. The directory may be shared with
- * other users (/tmp): a new file is created with O_EXCL | O_NOFOLLOW, so
- * it is never a file, link or FIFO that was there, and a read opens with
- * O_NOFOLLOW | O_NONBLOCK and reads only a regular file, so it never
- * follows a link nor waits on a FIFO someone put in a file's place. Writes and reads move at most 1 MiB at a time.
- * On the loop styles a chain of uv_fs_open / uv_fs_write or uv_fs_read /
- * uv_fs_fsync / uv_fs_close / uv_fs_unlink requests, which libuv runs on
- * its thread pool: file operations of the loop style wait for the pool's
- * threads as the pool style's do (docs/real-io.md). On the thread styles
- * the same blocking calls. The operation's duration is not used.
- * Statuses: 0; the libuv code of the step that failed (UV_EACCES,
- * UV_ENOENT, UV_ENOTDIR, UV_ENOSPC, UV_EDQUOT, UV_EIO...; for a read,
- * UV_ELOOP for a link, UV_EISDIR for a directory, UV_EFTYPE for a FIFO
- * or anything else not a regular file), with a message
- * "cannot STEP PATH: REASON" (STEP: open, write, read, fsync, close,
- * remove); IOB_ECANCELED and IOB_ETIMEDOUT: a request still queued on the
- * pool is taken off it, one running finishes first (a file system call
- * cannot be interrupted), then the file is closed and removed; on a
- * thread, a stop is noticed between two writes or reads. Its value is
- * the bytes written or read (a file shorter than size_kib reads short).
+ * Files on disk. With an iob_file_request as its input, an operation does
+ * what the request says: write, append or read the file it names (its
+ * value the bytes moved; a read's result an iob_file_result); the target
+ * is not used and may be NULL. Without one, what its iob_file_target
+ * says (the config's target: a batch that is not open needs one):
+ * write mode, each operation creates a file of its own in the directory,
+ * named after the process and 64 random bits ("iobound-PID-RANDOM",
+ * which no one can predict), writes it, fsyncs it if asked, closes and
+ * removes it, so a batch leaves nothing behind, even cancelled; read
+ * mode, operation i reads the target's file i % files to its end.
+ *
+ * Safe in a directory other users write to (/tmp): every file created
+ * under a name of iobound's (a target's, an atomic write's temporary) is
+ * created with O_EXCL | O_NOFOLLOW, so it is never a file, link or FIFO
+ * that was there; every open refuses a symbolic link at the last
+ * component (UV_ELOOP) unless IOB_FILE_FOLLOW says otherwise; a name
+ * that may exist is opened with O_NONBLOCK and used only if it is a
+ * regular file, so an operation never waits on a FIFO someone put there
+ * (UV_EFTYPE; UV_EISDIR for a directory). Writes and reads move at most
+ * 1 MiB at a time.
+ *
+ * On the loop styles the calls go to the kernel's io_uring, a ring per
+ * batch and loop, without a thread; or, where iob_file_engine() says
+ * "pool", each operation is one job on libuv's thread pool, whose 4
+ * threads it shares with the pool style, uv_queue_work() and every
+ * uv_fs_*() call of the process (docs/real-io.md). On the thread styles
+ * the same calls, blocking. The operation's duration is not used.
+ * Statuses: 0; the libuv code of the call that failed (UV_EACCES,
+ * UV_ENOENT, UV_ENOTDIR, UV_ENOSPC, UV_EDQUOT, UV_EIO, UV_EEXIST,
+ * UV_ELOOP, UV_EISDIR, UV_EFTYPE, UV_EFBIG for a file over max_read...),
+ * with a message "cannot STEP PATH: REASON" (STEP: open, write, read,
+ * fsync, close, rename, remove, "fsync the directory of");
+ * IOB_EINVAL for a task with neither input nor target; IOB_ECANCELED and
+ * IOB_ETIMEDOUT: a job still queued on the pool is taken off it; a call
+ * in flight cannot be interrupted, so it finishes, and the operation
+ * then closes what it opened and removes what it created (an atomic
+ * write's temporary; never a file it did not create) before it settles.
+ * A target's read of a file shorter than size_kib reads short. Bad
+ * requests are refused by iob_batch_submit(), nothing kept: IOB_EINVAL
+ * for a NULL or empty path, an unknown mode or flag, permissions above
+ * 07777, NULL data with a length, IOB_FILE_ATOMIC with an append or
+ * IOB_FILE_FOLLOW, a read with a flag other than IOB_FILE_FOLLOW;
+ * UV_ENAMETOOLONG for a path of IOB_FILE_PATH_MAX bytes or more;
+ * IOB_ERANGE for len or max_read above 1 GiB.
  */
 IOB_EXPORT extern const iob_kind iob_kind_file;
 

@@ -839,6 +839,36 @@ static void a_nested_batch_fails_cleanly_at_each_allocation(void **state) {
     }
 }
 
+/* Armed with allocation n: an open batch of `style` on `loop` (its data
+ * `s`), n tasks of `kind` on `target`, task i's input at
+ * inputs + i * stride, submitted, closed, started and run to its end.
+ * 0, or the code of the call that failed (nothing started then). */
+static int run_open_batch(iob_batch **b, uv_loop_t *loop,
+                          const iob_style *style, seen *s, const iob_kind *kind,
+                          const void *target, const void *inputs,
+                          size_t stride, uint32_t n) {
+  iob_config c;
+  iob_config_init(&c);
+  c.style = style;
+  c.open = 1;
+  c.data = s;
+  int err = iob_batch_create(b, &c);
+  for (uint32_t i = 0; i < n && err == 0; i++) {
+    iob_task t;
+    iob_task_init(&t);
+    t.kind = kind;
+    t.target = target;
+    t.input = (const char *)inputs + i * stride;
+    int index = iob_batch_submit(*b, &t);
+    err = index < 0 ? index : 0;
+  }
+  if (err == 0)
+    err = iob_batch_close(*b);
+  if (err == 0 && (err = iob_batch_start(*b, loop, count_batch)) == 0)
+    uv_run(loop, UV_RUN_DEFAULT);
+  return err;
+}
+
 #ifdef IOB_TEST_HTTP
 /* An application's HTTP client (iobound-http, linked in when libcurl is
  * here: its allocations are wrapped too, libcurl's are not), made, used
@@ -856,11 +886,6 @@ static void http_once(const iob_style *style, long n, bool persist,
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   seen s = {0};
-  iob_config c;
-  iob_config_init(&c);
-  c.style = style;
-  c.open = 1;
-  c.data = &s;
   iob_http_client *client = NULL;
   iob_batch *b = NULL;
   iob_http_request r = {.url = http_url};
@@ -868,20 +893,8 @@ static void http_once(const iob_style *style, long n, bool persist,
   fi_arm(n, persist);
   int err = iob_http_client_create(&client, &loop, NULL);
   if (err == 0)
-    err = iob_batch_create(&b, &c);
-  for (int i = 0; i < 3 && err == 0; i++) {
-    iob_task t;
-    iob_task_init(&t);
-    t.kind = &iob_kind_http;
-    t.target = client;
-    t.input = &r;
-    int index = iob_batch_submit(b, &t);
-    err = index < 0 ? index : 0;
-  }
-  if (err == 0)
-    err = iob_batch_close(b);
-  if (err == 0 && (err = iob_batch_start(b, &loop, count_batch)) == 0)
-    uv_run(&loop, UV_RUN_DEFAULT);
+    err = run_open_batch(&b, &loop, style, &s, &iob_kind_http, client, &r, 0,
+                         3);
   *hit = fi_disarm() > 0;
   alarm(0);
   if (err != 0 && (err != IOB_ENOMEM || !*hit))
@@ -916,6 +929,78 @@ static void an_http_client_fails_cleanly_at_each_allocation(void **state) {
     }
 }
 #endif
+
+/* Requests that name files (an atomic write with fsync, an append, a
+ * read), in an open batch on the loop (io_uring, where there is one, and
+ * libuv's pool) and on threads, fail cleanly at each allocation: the
+ * submit that failed says IOB_ENOMEM, an operation ends 0 or IOB_ENOMEM,
+ * and what is left in the directory is the files the requests name,
+ * never a temporary. */
+static void file_requests_once(const iob_style *style, long n, bool persist,
+                               bool *hit) {
+  char name[80], paths[3][96];
+  snprintf(name, sizeof(name), "%s/file requests (%s)%s",
+           iob_style_name(style), iob_file_engine(),
+           persist ? ", persisting" : "");
+  for (int i = 0; i < 3; i++)
+    snprintf(paths[i], sizeof(paths[i]), "%s/named-%d", file_dir, i);
+  FILE *f = fopen(paths[2], "w"); /* what the read reads */
+  assert_non_null(f);
+  fputs("read me\n", f);
+  assert_int_equal(fclose(f), 0);
+  const iob_file_request r[3] = {
+      {.mode = IOB_FILE_WRITE, .path = paths[0], .data = "new\n", .len = 4,
+       .flags = IOB_FILE_ATOMIC | IOB_FILE_FSYNC},
+      {.mode = IOB_FILE_APPEND, .path = paths[1], .data = "more\n", .len = 5},
+      {.mode = IOB_FILE_READ, .path = paths[2]},
+  };
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  seen s = {0};
+  iob_batch *b = NULL;
+  watch_allocation(name, n, persist);
+  fi_arm(n, persist);
+  int err = run_open_batch(&b, &loop, style, &s, &iob_kind_file, NULL, r,
+                           sizeof(r[0]), 3);
+  *hit = fi_disarm() > 0;
+  alarm(0);
+  if (err != 0 && (err != IOB_ENOMEM || !*hit))
+    fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
+  for (uint32_t i = 0; err == 0 && i < 3; i++) {
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    const iob_file_result *got = o.result;
+    if (o.status != 0 && (o.status != IOB_ENOMEM || !*hit))
+      fail_msg("%s: allocation %ld: request %u ended %s (%s)", name, n, i,
+               iob_err_name(o.status), o.message ? o.message : "");
+    if (o.status == 0 && i == 2)
+      assert_string_equal(got->data, "read me\n");
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  err = uv_loop_close(&loop);
+  if (err != 0)
+    fail_msg("%s: uv_loop_close: %s", name, uv_err_name(err));
+  for (int i = 0; i < 3; i++)
+    unlink(paths[i]); /* rmdir() in main() finds any temporary */
+}
+
+static void file_requests_fail_cleanly_at_each_allocation(void **state) {
+  const char *was = getenv("IOBOUND_IO_URING");
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_loop,
+                               &iob_style_threads};
+  for (int k = 0; k < 3; k++) {
+    if (k == 1) /* the loop again, on libuv's pool */
+      setenv("IOBOUND_IO_URING", "0", 1);
+    for (int persist = 0; persist < 2; persist++) {
+      bool hit = true;
+      for (long n = 1; hit; n++)
+        file_requests_once(styles[k], n, persist, &hit);
+    }
+    if (k == 1 && was == NULL)
+      unsetenv("IOBOUND_IO_URING");
+  }
+}
 
 static void a_tcp_target_fails_cleanly_at_each_allocation(void **state) {
   for (long n = 1;; n++) {
@@ -1090,6 +1175,8 @@ int main(void) {
       cmocka_unit_test_teardown(a_nested_batch_fails_cleanly_at_each_allocation,
                                 disarm_all),
       cmocka_unit_test_teardown(a_tcp_target_fails_cleanly_at_each_allocation,
+                                disarm_all),
+      cmocka_unit_test_teardown(file_requests_fail_cleanly_at_each_allocation,
                                 disarm_all),
       cmocka_unit_test_teardown(
           each_failed_allocation_is_survived_in_every_style_and_kind,

@@ -1,8 +1,13 @@
 /* Files on disk (iob_kind_file), in a directory of the test's own under
- * /tmp: every style writes and reads its files and leaves none behind,
- * batches on one target never collide, cancel and timeouts, a directory
- * that went away, and bad input. */
+ * /tmp. A target's: every style writes and reads its files and leaves
+ * none behind, batches on one target never collide, cancel and timeouts,
+ * a directory that went away, and bad input. Requests that name files:
+ * writes, appends and reads in every style and on both engines (io_uring
+ * and libuv's pool), atomic replacement, new names, links, FIFOs, caps,
+ * a loop whose files do not wait behind its pool, and bad requests. */
 #include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +103,9 @@ every_style_writes_and_reads_its_files_and_leaves_none(void **state) {
   iob_file_target_destroy(w);
 }
 
-/* The loop style's operations are libuv requests run on libuv's pool:
- * never more than its threads at once, however many are "in flight". */
-static void the_loop_styles_files_run_on_libuvs_pool(void **state) {
+/* The loop style starts every operation at once, whichever way its calls
+ * reach the disk. */
+static void the_loop_style_starts_every_file_operation_at_once(void **state) {
   iob_file_target *w = target_of(dir, IOB_FILE_WRITE, 256, 1, 0);
   iob_config c = files_on(w, &iob_style_loop, 16);
   iob_batch *b = run_on_own_loop(&c, NULL);
@@ -386,7 +391,520 @@ static void bad_targets_and_arguments_are_refused(void **state) {
   assert_ptr_equal(iob_kind_find("file"), &iob_kind_file);
 }
 
+/* ---- requests that name files -------------------------------------------- */
+
+/* Whether the environment let the tests use io_uring (under valgrind it
+ * does not: test/meson.build). */
+static bool ring_allowed;
+
+/* The engines the loop styles' files may take, in turn: io_uring (where
+ * this machine has it and the environment allows it: else said, and
+ * skipped) and libuv's pool. Returns false once there is none left, the
+ * environment as it was; `k` counts from 0. */
+static bool use_engine(int k) {
+  if (k == 0) {
+    unsetenv("IOBOUND_IO_URING");
+    if (ring_allowed && strcmp(iob_file_engine(), "io_uring") == 0)
+      return true;
+    print_message("(no io_uring here: the pool only)\n");
+    k = 1;
+  }
+  if (k == 1) {
+    setenv("IOBOUND_IO_URING", "0", 1);
+    assert_string_equal(iob_file_engine(), "pool");
+    return true;
+  }
+  if (ring_allowed)
+    unsetenv("IOBOUND_IO_URING");
+  return false;
+}
+
+/* The path of file `name` in the test's directory. */
+static const char *at(const char *name) {
+  static char path[4][sizeof(dir) + 260];
+  static int next;
+  char *p = path[next++ % 4];
+  snprintf(p, sizeof(path[0]), "%s/%.190s", dir, name);
+  return p;
+}
+
+/* Run n requests in an open batch of `style` on a loop of its own, all at
+ * once, the loop closed after; the batch, for the test to read and free. */
+static iob_batch *run_requests(const iob_style *style,
+                               const iob_file_request *r, uint32_t n) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_run_tasks(&t, style, 0, &iob_kind_file, NULL, r,
+                                     sizeof(*r), n);
+  test_loop_close(&t);
+  return b;
+}
+
+/* One request, run alone; its outcome in *o (the batch is freed: only
+ * the status, value and message stay true). */
+static int run_one(const iob_style *style, const iob_file_request *r,
+                   char *message, size_t size) {
+  iob_batch *b = run_requests(style, r, 1);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  if (message != NULL)
+    snprintf(message, size, "%s", o.message ? o.message : "");
+  int status = o.status;
+  assert_int_equal(iob_batch_free(b), 0);
+  return status;
+}
+
+/* What a file holds, in a static buffer, or "(none)". */
+static const char *contents(const char *path) {
+  static char text[4096];
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return "(none)";
+  size_t n = fread(text, 1, sizeof(text) - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  return text;
+}
+
+static void put(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* Remove the test directory's entries (its own files only). */
+static void empty_dir(void) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+      const char *p = at(e->d_name);
+      if (unlink(p) != 0)
+        rmdir(p);
+    }
+  closedir(d);
+}
+
+static void
+every_style_writes_appends_and_reads_the_files_requests_name(void **state) {
+  enum { N = 6 };
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++)
+    for (int e = 0; use_engine(e); e++) {
+      iob_file_request w[N], a[N], r[N];
+      char names[N][32], text[N][32];
+      for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s-%d", iob_style_name(style), i);
+        snprintf(text[i], sizeof(text[i]), "line %d\n", i);
+        w[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .path = at(names[i]),
+                                  .data = text[i], .len = strlen(text[i]),
+                                  .flags = i % 2 ? IOB_FILE_ATOMIC : 0};
+        w[i].flags |= i % 3 == 0 ? IOB_FILE_FSYNC : 0;
+        w[i].path = strdup(w[i].path);
+        a[i] = w[i];
+        a[i].mode = IOB_FILE_APPEND;
+        a[i].flags = i % 3 == 0 ? IOB_FILE_FSYNC : 0;
+        r[i] = (iob_file_request){.mode = IOB_FILE_READ, .path = w[i].path};
+      }
+      iob_batch *bw = run_requests(style, w, N);
+      iob_batch *ba = run_requests(style, a, N);
+      iob_batch *br = run_requests(style, r, N);
+      for (uint32_t i = 0; i < N; i++) {
+        iob_outcome o;
+        assert_int_equal(iob_batch_outcome(bw, i, &o), 0);
+        assert_int_equal(o.status, 0);
+        assert_int_equal(o.value, strlen(text[i]));
+        const iob_file_result *got = test_result_of(br, i);
+        char want[64];
+        snprintf(want, sizeof(want), "%s%s", text[i], text[i]);
+        assert_int_equal(got->len, strlen(want));
+        assert_string_equal(got->data, want);
+        assert_int_equal(iob_batch_outcome(br, i, &o), 0);
+        assert_int_equal(o.value, strlen(want));
+        free((void *)w[i].path);
+      }
+      assert_int_equal(iob_batch_free(bw), 0);
+      assert_int_equal(iob_batch_free(ba), 0);
+      assert_int_equal(iob_batch_free(br), 0);
+      assert_int_equal(entries_in(dir), N); /* no temporary left */
+      empty_dir();
+      if (iob_style_flags(style) & IOB_STYLE_ON_THREADS)
+        break; /* no engine of theirs */
+    }
+  use_engine(2);
+}
+
+/* Bytes of several chunks (1 MiB each) are written and read whole. */
+static void a_request_larger_than_a_chunk_is_written_and_read_whole(void **s) {
+  size_t len = (5u << 20) / 2 + 7;
+  char *data = malloc(len);
+  assert_non_null(data);
+  for (size_t k = 0; k < len; k++)
+    data[k] = (char)(k * 7 + k / 4096);
+  for (int e = 0; use_engine(e); e++) {
+    iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("big"),
+                          .data = data, .len = len,
+                          .flags = IOB_FILE_BORROW | IOB_FILE_ATOMIC};
+    assert_int_equal(run_one(&iob_style_loop, &w, NULL, 0), 0);
+    iob_file_request r = {.mode = IOB_FILE_READ, .path = at("big"),
+                          .max_read = len};
+    iob_batch *b = run_requests(&iob_style_loop, &r, 1);
+    const iob_file_result *got = test_result_of(b, 0);
+    assert_int_equal(got->len, len);
+    assert_memory_equal(got->data, data, len);
+    assert_int_equal(iob_batch_free(b), 0);
+    r.max_read = len - 1; /* one byte short: too large */
+    char why[256];
+    assert_int_equal(run_one(&iob_style_loop, &r, why, sizeof(why)),
+                     UV_EFBIG);
+    assert_non_null(strstr(why, "cannot open"));
+    assert_non_null(strstr(why, "over max_read"));
+    empty_dir();
+  }
+  free(data);
+}
+
+/* A file whose size says 0 (as /proc's) is read to its end all the same. */
+static void a_file_that_says_it_is_empty_is_read_to_its_end(void **state) {
+  for (int e = 0; use_engine(e); e++) {
+    iob_file_request r = {.mode = IOB_FILE_READ, .path = "/proc/self/status"};
+    iob_batch *b = run_requests(&iob_style_loop, &r, 1);
+    const iob_file_result *got = test_result_of(b, 0);
+    assert_true(got->len > 100);
+    assert_non_null(strstr(got->data, "Name:"));
+    assert_int_equal(strlen(got->data), got->len);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* An atomic write replaces the file whole; one that fails (the name is a
+ * directory) leaves what was there and no temporary. */
+static void an_atomic_write_replaces_whole_or_leaves_the_old_file(void **s) {
+  for (int e = 0; use_engine(e); e++)
+    for (int threads = 0; threads < 2; threads++) {
+      const iob_style *style = threads ? &iob_style_threads : &iob_style_loop;
+      put(at("config"), "old\n");
+      iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("config"),
+                            .data = "new\n", .len = 4,
+                            .flags = IOB_FILE_ATOMIC | IOB_FILE_FSYNC,
+                            .permissions = 0640};
+      assert_int_equal(run_one(style, &w, NULL, 0), 0);
+      assert_string_equal(contents(at("config")), "new\n");
+      struct stat st;
+      assert_int_equal(stat(at("config"), &st), 0);
+      assert_int_equal(st.st_mode & 0777, 0640); /* umask 022: main() */
+      assert_int_equal(entries_in(dir), 1);
+
+      assert_int_equal(mkdir(at("taken"), 0700), 0);
+      put(at("taken/inside"), "kept\n");
+      w.path = at("taken");
+      char why[256];
+      int st2 = run_one(style, &w, why, sizeof(why));
+      if (st2 != UV_EISDIR && st2 != UV_ENOTEMPTY)
+        fail_msg("an atomic write over a directory: %s (%s)",
+                 iob_err_name(st2), why);
+      assert_non_null(strstr(why, "cannot rename"));
+      assert_string_equal(contents(at("taken/inside")), "kept\n");
+      assert_int_equal(entries_in(dir), 2); /* config and taken: no temporary */
+      unlink(at("taken/inside"));
+      rmdir(at("taken"));
+      empty_dir();
+    }
+}
+
+/* IOB_FILE_NEW refuses a name that is taken, and writes nothing to it. */
+static void a_new_file_refuses_a_name_that_is_taken(void **state) {
+  for (int e = 0; use_engine(e); e++)
+    for (unsigned atomic = 0; atomic <= IOB_FILE_ATOMIC; atomic++) {
+      put(at("mine"), "mine\n");
+      iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("mine"),
+                            .data = "theirs\n", .len = 7,
+                            .flags = IOB_FILE_NEW | atomic};
+      char why[256];
+      assert_int_equal(run_one(&iob_style_loop, &w, why, sizeof(why)),
+                       UV_EEXIST);
+      assert_non_null(strstr(why, atomic ? "cannot rename" : "cannot open"));
+      assert_string_equal(contents(at("mine")), "mine\n");
+      assert_int_equal(entries_in(dir), 1);
+      w.path = at("fresh");
+      assert_int_equal(run_one(&iob_style_loop, &w, NULL, 0), 0);
+      assert_string_equal(contents(at("fresh")), "theirs\n");
+      w.mode = IOB_FILE_APPEND;
+      w.flags = IOB_FILE_NEW;
+      assert_int_equal(run_one(&iob_style_loop, &w, NULL, 0), UV_EEXIST);
+      empty_dir();
+    }
+}
+
+/* A symbolic link at the path is refused, with a word on how to follow
+ * it, unless the request says IOB_FILE_FOLLOW. */
+static void a_symbolic_link_is_refused_unless_followed(void **state) {
+  for (int e = 0; use_engine(e); e++) {
+    put(at("real"), "real\n");
+    assert_int_equal(symlink(at("real"), at("link")), 0);
+    for (int mode = 0; mode < 3; mode++) {
+      iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("link"),
+                            .data = "x", .len = 1};
+      char why[256];
+      assert_int_equal(run_one(&iob_style_threads, &r, why, sizeof(why)),
+                       UV_ELOOP);
+      assert_int_equal(run_one(&iob_style_loop, &r, why, sizeof(why)),
+                       UV_ELOOP);
+      assert_non_null(strstr(why, "IOB_FILE_FOLLOW"));
+    }
+    assert_string_equal(contents(at("real")), "real\n");
+    iob_file_request r = {.mode = IOB_FILE_APPEND, .path = at("link"),
+                          .data = "more\n", .len = 5,
+                          .flags = IOB_FILE_FOLLOW};
+    assert_int_equal(run_one(&iob_style_loop, &r, NULL, 0), 0);
+    assert_string_equal(contents(at("real")), "real\nmore\n");
+    empty_dir();
+  }
+}
+
+/* A FIFO or a directory at the path fails at once, written or read,
+ * never waiting for a reader or a writer. */
+static void a_fifo_or_directory_fails_at_once_without_waiting(void **state) {
+  for (int e = 0; use_engine(e); e++) {
+    assert_int_equal(mkfifo(at("fifo"), 0600), 0);
+    assert_int_equal(mkdir(at("dir"), 0700), 0);
+    /* A reader on the FIFO, so that an open for writing would succeed. */
+    int reader = open(at("fifo"), O_RDONLY | O_NONBLOCK);
+    assert_true(reader >= 0);
+    const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
+    for (int k = 0; k < 2; k++)
+      for (int mode = 0; mode < 3; mode++) {
+        iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("fifo"),
+                              .data = "x", .len = 1};
+        char why[256];
+        assert_int_equal(run_one(styles[k], &r, why, sizeof(why)), UV_EFTYPE);
+        r.path = at("dir");
+        assert_int_equal(run_one(styles[k], &r, why, sizeof(why)), UV_EISDIR);
+        assert_non_null(strstr(why, "cannot open"));
+      }
+    close(reader);
+    unlink(at("fifo"));
+    rmdir(at("dir"));
+  }
+}
+
+/* Blocking libuv's pool for 400 ms with uv_queue_work() jobs (one per
+ * thread it has) on the loop of the test. */
+typedef struct blocker {
+  uv_work_t work;
+  uint64_t until_ms;
+} blocker;
+
+static void block_work(uv_work_t *w) {
+  blocker *b = w->data;
+  while (uv_hrtime() / 1000000 < b->until_ms)
+    uv_sleep(1);
+}
+static void block_done(uv_work_t *w, int status) { (void)w, (void)status; }
+
+/* How long the loop style takes for 16 writes of 64 KiB beside a pool
+ * kept busy for 400 ms, in ms. */
+static double writes_beside_a_busy_pool(void) {
+  enum { N = 16, BLOCKERS = 64 };
+  const char *size = getenv("UV_THREADPOOL_SIZE");
+  int threads = size != NULL ? atoi(size) : 4;
+  assert_true(threads > 0 && threads <= BLOCKERS);
+  static char data[64 << 10];
+  iob_file_request w[N];
+  char names[N][16];
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof(names[i]), "w%d", i);
+    w[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .data = data,
+                              .len = sizeof(data), .flags = IOB_FILE_BORROW,
+                              .path = strdup(at(names[i]))};
+  }
+  test_loop t;
+  test_loop_init(&t);
+  blocker blockers[BLOCKERS];
+  for (int k = 0; k < threads; k++) {
+    blockers[k].work.data = &blockers[k];
+    blockers[k].until_ms = uv_hrtime() / 1000000 + 400;
+    assert_int_equal(uv_queue_work(&t.loop, &blockers[k].work, block_work,
+                                   block_done),
+                     0);
+  }
+  uv_sleep(50); /* the pool's threads have taken them */
+  iob_batch *b =
+      test_loop_run_tasks(&t, &iob_style_loop, 0, &iob_kind_file, NULL, w,
+                          sizeof(w[0]), N);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  uint64_t last = 0;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(rec[i].status, 0);
+    last = rec[i].finished_ns > last ? rec[i].finished_ns : last;
+    free((void *)w[i].path);
+  }
+  double ms = (double)(last - rec[0].queued_ns) / 1e6;
+  assert_int_equal(iob_batch_free(b), 0);
+  test_loop_close(&t);
+  empty_dir();
+  return ms;
+}
+
+/* On io_uring, the loop style's files do not wait for libuv's pool: 16
+ * writes finish while every pool thread is busy for 400 ms. On the pool,
+ * they wait for it (the lesson docs/real-io.md tells). */
+static void the_loop_styles_files_do_not_wait_behind_the_pool_on_io_uring(
+    void **state) {
+  for (int e = 0; use_engine(e); e++) {
+    double ms = writes_beside_a_busy_pool();
+    bool ring = strcmp(iob_file_engine(), "io_uring") == 0;
+    print_message("%s: 16 writes beside a busy pool took %.1f ms\n",
+                  iob_file_engine(), ms);
+    if (ring && ms > 250)
+      fail_msg("on io_uring, writes waited for the pool: %.1f ms, expected "
+               "under 250 ms", ms);
+    if (!ring && ms < 300)
+      fail_msg("on the pool, writes did not wait for it: %.1f ms, expected "
+               "300 ms or more", ms);
+  }
+}
+
+/* A cancel in the middle of atomic writes leaves every file whole, old
+ * or new, and no temporary. */
+static void a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(
+    void **state) {
+  enum { N = 64 };
+  size_t len = 1 << 20;
+  char *data = malloc(len);
+  assert_non_null(data);
+  memset(data, 'n', len);
+  for (int e = 0; use_engine(e); e++) {
+    iob_file_request w[N];
+    char names[N][16];
+    for (int i = 0; i < N; i++) {
+      snprintf(names[i], sizeof(names[i]), "a%d", i);
+      put(at(names[i]), "old");
+      w[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .data = data,
+                                .len = len,
+                                .flags = IOB_FILE_ATOMIC | IOB_FILE_BORROW |
+                                         IOB_FILE_FSYNC,
+                                .path = strdup(at(names[i]))};
+    }
+    test_loop t;
+    test_loop_init(&t);
+    iob_config c;
+    iob_config_init(&c);
+    c.open = 1;
+    c.max_in_flight = 8;
+    iob_batch *b = test_loop_create(&t, &c, NULL);
+    for (int i = 0; i < N; i++) {
+      iob_task task;
+      iob_task_init(&task);
+      task.kind = &iob_kind_file;
+      task.input = &w[i];
+      assert_int_equal(iob_batch_submit(b, &task), i);
+    }
+    test_loop_start_created(&t, b);
+    test_loop_cancel_after(&t, b, 5);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    const iob_record *rec = iob_batch_records(b, NULL);
+    int cancelled = 0;
+    for (int i = 0; i < N; i++) {
+      struct stat st;
+      assert_int_equal(stat(w[i].path, &st), 0);
+      if (rec[i].status == 0)
+        assert_int_equal(st.st_size, len);
+      else if (st.st_size != 3 && st.st_size != (off_t)len)
+        fail_msg("%s: %lld bytes, neither old nor new", names[i],
+                 (long long)st.st_size);
+      cancelled += rec[i].status == IOB_ECANCELED;
+      free((void *)w[i].path);
+    }
+    assert_true(cancelled > 0);
+    assert_int_equal(entries_in(dir), N); /* no temporary */
+    assert_int_equal(iob_batch_free(b), 0);
+    empty_dir();
+  }
+  free(data);
+}
+
+/* A task with neither a request nor a target fails alone, with a
+ * message; a batch of count operations without a target is refused. */
+static void an_operation_needs_a_request_or_a_target(void **state) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c;
+  iob_config_init(&c);
+  c.open = 1;
+  c.kind = &iob_kind_file; /* a batch that takes requests needs no target */
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = &iob_kind_file;
+  assert_int_equal(iob_batch_submit(b, &task), 0);
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  test_failed_with(b, 0, IOB_EINVAL, "needs an iob_file_request or a target");
+  assert_int_equal(iob_batch_free(b), 0);
+  c.open = 0;
+  c.count = 1;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+}
+
+/* Each bad request is refused at submit with its code, and nothing is
+ * added to the batch. */
+static void bad_requests_are_refused_at_submit_and_add_nothing(void **s) {
+  static char long_path[IOB_FILE_PATH_MAX + 1];
+  memset(long_path, 'x', IOB_FILE_PATH_MAX);
+  const char *p = "/tmp/x";
+  const struct {
+    iob_file_request r;
+    int want;
+  } bad[] = {
+      {{.mode = IOB_FILE_WRITE, .path = NULL}, IOB_EINVAL},
+      {{.mode = IOB_FILE_WRITE, .path = ""}, IOB_EINVAL},
+      {{.mode = (iob_file_mode)3, .path = p}, IOB_EINVAL},
+      {{.mode = IOB_FILE_WRITE, .path = p, .flags = 1u << 9}, IOB_EINVAL},
+      {{.mode = IOB_FILE_WRITE, .path = p, .permissions = 010000}, IOB_EINVAL},
+      {{.mode = IOB_FILE_WRITE, .path = p, .len = 3}, IOB_EINVAL},
+      {{.mode = IOB_FILE_APPEND, .path = p, .flags = IOB_FILE_ATOMIC},
+       IOB_EINVAL},
+      {{.mode = IOB_FILE_WRITE, .path = p,
+        .flags = IOB_FILE_ATOMIC | IOB_FILE_FOLLOW},
+       IOB_EINVAL},
+      {{.mode = IOB_FILE_READ, .path = p, .flags = IOB_FILE_FSYNC}, IOB_EINVAL},
+      {{.mode = IOB_FILE_WRITE, .path = long_path}, UV_ENAMETOOLONG},
+      {{.mode = IOB_FILE_WRITE, .path = p, .data = p,
+        .len = ((size_t)1 << 30) + 1, .flags = IOB_FILE_BORROW},
+       IOB_ERANGE},
+      {{.mode = IOB_FILE_READ, .path = p, .max_read = ((size_t)1 << 30) + 1},
+       IOB_ERANGE},
+  };
+  iob_config c;
+  iob_config_init(&c);
+  c.open = 1;
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    iob_task task;
+    iob_task_init(&task);
+    task.kind = &iob_kind_file;
+    task.input = &bad[k].r;
+    int got = iob_batch_submit(b, &task);
+    if (got != bad[k].want)
+      fail_msg("bad request %zu: %s, expected %s", k, iob_err_name(got),
+               iob_err_name(bad[k].want));
+  }
+  uint32_t n = 1;
+  iob_batch_records(b, &n);
+  assert_int_equal(n, 0);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
 int main(void) {
+  umask(022);
+  const char *engine = getenv("IOBOUND_IO_URING");
+  ring_allowed = engine == NULL || strcmp(engine, "0") != 0;
   snprintf(dir, sizeof(dir), "/tmp/iobound-test-file-XXXXXX");
   if (mkdtemp(dir) == NULL) {
     perror("test-file: mkdtemp");
@@ -394,7 +912,7 @@ int main(void) {
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_style_writes_and_reads_its_files_and_leaves_none),
-      cmocka_unit_test(the_loop_styles_files_run_on_libuvs_pool),
+      cmocka_unit_test(the_loop_style_starts_every_file_operation_at_once),
       cmocka_unit_test(a_file_larger_than_a_chunk_is_moved_whole),
       cmocka_unit_test(batches_at_once_on_one_target_never_collide),
       cmocka_unit_test(a_cancel_stops_file_operations_and_removes_their_files),
@@ -403,6 +921,20 @@ int main(void) {
       cmocka_unit_test(a_read_target_whose_files_went_away_fails_each_read),
       cmocka_unit_test(a_target_in_use_refuses_to_be_destroyed),
       cmocka_unit_test(bad_targets_and_arguments_are_refused),
+      cmocka_unit_test(
+          every_style_writes_appends_and_reads_the_files_requests_name),
+      cmocka_unit_test(a_request_larger_than_a_chunk_is_written_and_read_whole),
+      cmocka_unit_test(a_file_that_says_it_is_empty_is_read_to_its_end),
+      cmocka_unit_test(an_atomic_write_replaces_whole_or_leaves_the_old_file),
+      cmocka_unit_test(a_new_file_refuses_a_name_that_is_taken),
+      cmocka_unit_test(a_symbolic_link_is_refused_unless_followed),
+      cmocka_unit_test(a_fifo_or_directory_fails_at_once_without_waiting),
+      cmocka_unit_test(
+          the_loop_styles_files_do_not_wait_behind_the_pool_on_io_uring),
+      cmocka_unit_test(
+          a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary),
+      cmocka_unit_test(an_operation_needs_a_request_or_a_target),
+      cmocka_unit_test(bad_requests_are_refused_at_submit_and_add_nothing),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   if (rmdir(dir) != 0) {

@@ -282,6 +282,53 @@ static void reads_refuse_links_fifos_and_directories_put_in_their_place(
   assert_secret_intact();
 }
 
+/* Requests that name a file in the shared directory, where another user
+ * put a link to the secret first: a plain write or append refuses the
+ * link (UV_ELOOP), a new file refuses the taken name (UV_EEXIST), an
+ * atomic write replaces the link itself; none writes the secret. */
+static void named_writes_never_go_through_a_link_another_user_planted(
+    void **state) {
+  char name[96];
+  snprintf(name, sizeof(name), "%s/report.txt", shared);
+  const struct {
+    iob_file_mode mode;
+    unsigned flags;
+    int want;
+  } cases[] = {
+      {IOB_FILE_WRITE, 0, UV_ELOOP},
+      {IOB_FILE_APPEND, 0, UV_ELOOP},
+      {IOB_FILE_WRITE, IOB_FILE_NEW, UV_EEXIST},
+      {IOB_FILE_APPEND, IOB_FILE_NEW, UV_EEXIST},
+      {IOB_FILE_WRITE, IOB_FILE_ATOMIC, 0},
+  };
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++)
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+      assert_int_equal(symlink(secret, name), 0);
+      assert_int_equal(lchown(name, attacker_uid, attacker_gid), 0);
+      iob_file_request r = {.mode = cases[j].mode, .flags = cases[j].flags,
+                            .path = name, .data = "overwritten\n", .len = 12};
+      test_loop t;
+      test_loop_init(&t);
+      iob_batch *b = test_loop_run_tasks(&t, styles[k], 0, &iob_kind_file,
+                                         NULL, &r, sizeof(r), 1);
+      test_loop_close(&t);
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+      if (o.status != cases[j].want)
+        fail_msg("%s, case %zu: %s (%s), expected %s", iob_style_name(styles[k]),
+                 j, iob_err_name(o.status), o.message ? o.message : "",
+                 iob_err_name(cases[j].want));
+      assert_int_equal(iob_batch_free(b), 0);
+      assert_secret_intact();
+      struct stat st;
+      assert_int_equal(lstat(name, &st), 0);
+      assert_true(cases[j].want == 0 ? S_ISREG(st.st_mode)
+                                     : S_ISLNK(st.st_mode));
+      sweep();
+    }
+}
+
 static void cleanup(void) {
   unlink(secret);
   rmdir(private);
@@ -320,6 +367,8 @@ int main(void) {
       cmocka_unit_test(writes_never_block_on_fifos_another_user_planted),
       cmocka_unit_test(
           reads_refuse_links_fifos_and_directories_put_in_their_place),
+      cmocka_unit_test(
+          named_writes_never_go_through_a_link_another_user_planted),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   cleanup();
