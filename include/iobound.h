@@ -1373,7 +1373,9 @@ IOB_EXPORT void iob_file_options_init(iob_file_options *options);
 /** Write to a temporary file beside the path (".iobound-" and 64 random
  *  bits, created with O_EXCL | O_NOFOLLOW), then rename it to the path:
  *  a reader sees the old file or the new one whole, never a part, and a
- *  failure leaves the old one as it was (the temporary is removed). The
+ *  failure, or a stop before the rename, leaves the old one as it was
+ *  (the temporary is removed). A failure's message names the path, and
+ *  the temporary where it failed on it. The
  *  new file has the request's permissions, not the old file's.
  *  IOB_FILE_WRITE only. */
 #define IOB_FILE_ATOMIC (1u << 0)
@@ -1384,7 +1386,9 @@ IOB_EXPORT void iob_file_options_init(iob_file_options *options);
 #define IOB_FILE_FSYNC (1u << 1)
 /** The path must not exist: the file is created with O_EXCL (with
  *  IOB_FILE_ATOMIC, renamed with RENAME_NOREPLACE), and a name that is
- *  taken fails with UV_EEXIST. Writes and appends. What a directory
+ *  taken fails with UV_EEXIST. A write that fails or is stopped removes
+ *  the file it created, so that a retry finds the name free. Writes and
+ *  appends. What a directory
  *  other users write to (/tmp) needs: a name taken first by someone
  *  else is never written through. */
 #define IOB_FILE_NEW (1u << 2)
@@ -1417,7 +1421,9 @@ typedef struct iob_file_request {
   const void *data;
   size_t len; /**< see data. */
   /** Reads: the most bytes to read into memory, at most 1 GiB; 0 for
-   *  IOB_FILE_READ_DEFAULT. A larger file fails with UV_EFBIG. */
+   *  IOB_FILE_READ_DEFAULT. A larger file fails with UV_EFBIG once more
+   *  than that was read (a size from statx is only a guess: /proc says 0,
+   *  /sys 4096). */
   size_t max_read;
   /** A new file's permission bits, less the umask (0: 0666). An existing
    *  file keeps its own, except under IOB_FILE_ATOMIC. */
@@ -1437,8 +1443,10 @@ typedef struct iob_file_result {
  * now: "io_uring" (the kernel's asynchronous I/O, no thread: iobound built
  * with liburing, a kernel that has io_uring and lets the process use it,
  * and IOBOUND_IO_URING not "0" in the environment), or "pool" (each
- * operation one job on libuv's thread pool). The thread styles make
- * blocking calls on their own threads either way.
+ * operation one job on libuv's thread pool). A batch that cannot make its
+ * ring when it needs one (out of file descriptors or locked memory) uses
+ * the pool, whatever this says. The thread styles make blocking calls on
+ * their own threads either way.
  * @return a static string; never NULL.
  */
 IOB_EXPORT const char *iob_file_engine(void);
@@ -1493,8 +1501,10 @@ IOB_EXPORT int iob_file_target_destroy(iob_file_target *target);
  * component (UV_ELOOP) unless IOB_FILE_FOLLOW says otherwise; a name
  * that may exist is opened with O_NONBLOCK and used only if it is a
  * regular file, so an operation never waits on a FIFO someone put there
- * (UV_EFTYPE; UV_EISDIR for a directory). Writes and reads move at most
- * 1 MiB at a time.
+ * (UV_EFTYPE; a write to one no one reads, UV_ENXIO; UV_EISDIR for a
+ * directory), nor for the break of a lease another process holds on the
+ * file (UV_EAGAIN: try again). Writes and reads move at most 1 MiB at a
+ * time.
  *
  * On the loop styles the calls go to the kernel's io_uring, a ring per
  * batch and loop, without a thread; or, where iob_file_engine() says
@@ -1511,7 +1521,11 @@ IOB_EXPORT int iob_file_target_destroy(iob_file_target *target);
  * IOB_ETIMEDOUT: a job still queued on the pool is taken off it; a call
  * in flight cannot be interrupted, so it finishes, and the operation
  * then closes what it opened and removes what it created (an atomic
- * write's temporary; never a file it did not create) before it settles.
+ * write's temporary, an IOB_FILE_NEW file; never a file it did not
+ * create) before it settles. An atomic write whose rename was done when
+ * the stop came cannot be undone: it is recorded with the stop's reason
+ * all the same, but its value is the bytes written and its message
+ * "replaced PATH before the stop".
  * A target's read of a file shorter than size_kib reads short. Bad
  * requests are refused by iob_batch_submit(), nothing kept: IOB_EINVAL
  * for a NULL or empty path, an unknown mode or flag, permissions above

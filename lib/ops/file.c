@@ -150,6 +150,7 @@ typedef struct file_op {
   int fd, dir_fd;
   uint64_t done;
   bool eof, created;
+  bool committed; /* an atomic write's file took its name: no going back */
   int status;          /* the first failure, or 0 */
   call_kind failed_at; /* and the call that failed */
   char *buf;
@@ -233,7 +234,9 @@ static bool next_move(file_op *f, call *c) {
  * call failed or a stop came, only what cleans up is left: close what is
  * open, remove what was created under a name of ours. */
 static bool next_call(file_op *f, call *c) {
-  if (f->status == 0 && stopping(f) != 0)
+  /* A stop ends the plan, unless the file already took its name: what
+   * is left then (the directory's fsync) makes it last. */
+  if (f->status == 0 && !f->committed && stopping(f) != 0)
     f->status = stopping(f); /* no message: the record says why */
   bool going = f->status == 0;
   memset(c, 0, sizeof(*c));
@@ -291,11 +294,13 @@ static void took(file_op *f, const call *c, int64_t result) {
     break;
   case C_RENAME:
     f->created = false; /* under its final name: the application's now */
+    f->committed = true;
     break;
   case C_STAT: {
+    /* The size is only a first guess: /proc says 0 and /sys 4096 whatever
+     * they hold, so a file is too large only once more than the most was
+     * read (room_to_read()). */
     int err = regular(f->stx.stx_mode);
-    if (err == 0 && f->keep && f->stx.stx_size > f->size)
-      err = UV_EFBIG;
     /* Opened without waiting, in case it was a FIFO; a regular file's
      * calls must wait for the disk (io_uring would say EAGAIN). */
     if (err == 0 && fcntl(f->fd, F_SETFL, f->open_flags & O_APPEND) != 0)
@@ -303,7 +308,8 @@ static void took(file_op *f, const call *c, int64_t result) {
     if (err != 0)
       fail(f, err, C_STAT);
     else if (f->keep && f->buf == NULL) { /* room for it all, and the end */
-      f->cap = (size_t)f->stx.stx_size + 1;
+      uint64_t guess = f->stx.stx_size < f->size ? f->stx.stx_size : f->size;
+      f->cap = (size_t)guess + 1;
       if ((f->buf = malloc(f->cap + 1)) == NULL)
         fail(f, IOB_ENOMEM, C_STAT);
     }
@@ -394,18 +400,27 @@ static void explain(file_op *f) {
   const char *hint = "";
   if (f->status == UV_ELOOP && f->failed_at == C_OPEN)
     hint = " (a symbolic link: IOB_FILE_FOLLOW follows one)";
+  else if (f->status == UV_EAGAIN && f->failed_at == C_OPEN)
+    hint = " (a lease on it, held by another process: try again)";
+  else if (f->status == UV_ENXIO && f->failed_at == C_OPEN)
+    hint = " (a FIFO no one reads)";
   else if (f->status == UV_EFBIG)
     hint = f->keep ? " (over max_read)" : "";
-  const char *name = f->final != NULL && f->failed_at >= C_RENAME ? f->final
-                     : f->dir != NULL && f->failed_at >= C_OPEN_DIR
-                         ? f->dir
-                         : f->path;
-  size_t size = strlen(name) + 128;
+  /* An atomic write is named by the application's path; the temporary
+   * it failed on, after it. */
+  bool temporary = f->final != NULL && f->failed_at < C_RENAME;
+  const char *name = f->final != NULL && f->failed_at < C_OPEN_DIR
+                         ? f->final
+                     : f->dir != NULL && f->failed_at >= C_OPEN_DIR ? f->dir
+                                                                    : f->path;
+  size_t size = strlen(name) + strlen(f->path) + 160;
   char *text = malloc(size);
   if (text == NULL)
     return;
-  snprintf(text, size, "cannot %s %s: %s%s", verb(f->failed_at, f->reading),
-           name, uv_strerror(f->status), hint);
+  snprintf(text, size, "cannot %s %s%s%s%s: %s%s",
+           verb(f->failed_at, f->reading), name,
+           temporary ? " (its temporary " : "", temporary ? f->path : "",
+           temporary ? ")" : "", uv_strerror(f->status), hint);
   iob_op_set_message(f->op, text);
   free(text);
 }
@@ -428,6 +443,17 @@ static int outcome(file_op *f) {
     iob_op_set_value(op, f->done);
   else if (f->status != IOB_ECANCELED && f->status != IOB_ETIMEDOUT)
     explain(f);
+  /* Stopped too late to undo: the record will say the stop's reason, so
+   * the message says what happened all the same. */
+  if (f->status == 0 && f->committed && stopping(f) != 0) {
+    size_t size = strlen(f->final) + 64;
+    char *text = malloc(size);
+    if (text != NULL) {
+      snprintf(text, size, "replaced %s before the stop", f->final);
+      iob_op_set_message(op, text);
+      free(text);
+    }
+  }
   return f->status;
 }
 
@@ -511,6 +537,7 @@ static int plan_request(file_op *f, const iob_file_request *r) {
    * reader, then checked. A new one cannot be. */
   bool new = r->flags & IOB_FILE_NEW;
   f->check = !new;
+  f->unowned = new; /* made by its O_EXCL: removed if the write fails */
   f->open_flags = O_WRONLY | O_CREAT | O_CLOEXEC | nofollow |
                   (new ? O_EXCL : O_NONBLOCK) |
                   (r->mode == IOB_FILE_APPEND ? O_APPEND : O_TRUNC);
