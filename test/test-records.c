@@ -93,16 +93,29 @@ static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
   iob_batch *b;
   assert_int_equal(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
+  uint64_t first_end = UINT64_MAX;
   for (int i = 0; i < N; i++) {
     assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 19);
     assert_int_equal(rec[i].worker, 0);
+    first_end = rec[i].finished_ns < first_end ? rec[i].finished_ns : first_end;
   }
+  /* All at once, unless launching them took longer than a wait (under
+   * TSan or valgrind): the loop then ran due ones between two slices of
+   * launches, and the peak is at least what started before the first
+   * end. */
+  uint32_t before_first_end = 0;
+  for (int i = 0; i < N; i++)
+    before_first_end += rec[i].started_ns <= first_end;
   iob_report r, again;
   assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(r.peak_in_flight, N);
+  if (before_first_end == N)
+    assert_int_equal(r.peak_in_flight, N);
+  else if (r.peak_in_flight < before_first_end || r.peak_in_flight > N)
+    fail_msg("peak %u, with %u started before the first end", r.peak_in_flight,
+             before_first_end);
   /* Asked again (as every exporter does), the report is the same. */
   assert_int_equal(iob_batch_report(b, &again), 0);
-  assert_int_equal(again.peak_in_flight, N);
+  assert_int_equal(again.peak_in_flight, r.peak_in_flight);
   assert_int_equal(again.elapsed_ns, r.elapsed_ns);
   assert_int_equal(iob_batch_free(b), 0);
 }

@@ -290,12 +290,15 @@ static int ready_to_launch(iob_batch *b, uint32_t i) {
   return err;
 }
 
-/* Launch operations until the limits or the end. Iterative, and guarded,
- * so an operation settled during a launch never recurses into here. */
+/* Launch operations until the limits, the end, or the slice's end.
+ * Iterative, and guarded, so an operation settled during a launch never
+ * recurses into here. */
 void iob__launch_more(iob_batch *b) {
   if (b->launching)
     return;
   b->launching = true;
+  uint32_t launched = 0;
+  uint64_t until = 0;
   while (!b->ended && b->next < b->config.count && b->in_flight < b->limit) {
     uint32_t i = b->next;
     if (iob__rec(b, i)->status != 0) { /* cancelled alone, settled already */
@@ -317,6 +320,11 @@ void iob__launch_more(iob_batch *b) {
       continue;
     }
     b->config.style->launch(b, i);
+    if (iob__launch_slice_over(++launched, &until)) {
+      b->launch_later = true; /* on_async() goes on */
+      uv_async_send(&b->async);
+      break;
+    }
   }
   b->launching = false;
   iob__publish(b);
@@ -361,7 +369,9 @@ static void on_async(uv_async_t *async) {
     cancel_now(b);
   if (!b->ended && b->config.style->wakeup != NULL)
     b->config.style->wakeup(b);
-  if (b->open) /* submitted or closed from another thread */
+  bool later = b->launch_later;
+  b->launch_later = false;
+  if (b->open || later) /* submitted or closed from another thread */
     iob__end_or_launch(b);
 }
 

@@ -249,6 +249,7 @@ struct iob_batch {
    * + 1. Atomic because a finished batch may be read from any thread. */
   _Atomic uint32_t peak_known;
   bool launching; /* guards iob__launch_more() against re-entry */
+  bool launch_later; /* a launch gave the loop its turn: on_async() goes on */
   bool cancelled;
   bool ended;              /* every operation settled; finish() called */
   uv_thread_t loop_thread; /* the thread that started the batch */
@@ -319,6 +320,31 @@ static inline uint64_t iob__clock_read(iob__clock *c, uint64_t t0) {
 }
 
 static inline void iob__clock_fresh(iob__clock *c) { c->left = 0; }
+
+/* A burst of launches holds its loop: past a slice of time (read every
+ * IOB__LAUNCH_CHECK launches, so that cheap ones, waits, read no clock),
+ * the rest launch on the loop's next turn, once the I/O that came
+ * meanwhile had its callbacks (iob__launch_more(), and each loop of
+ * iob_style_loops). What operations that start I/O need: 19,000 TCP
+ * connects in one burst hold 19,000 ephemeral ports at once, more than
+ * half the kernel's range, where each connect() scans the range for a
+ * free one (4 s of system time instead of 1.3 s); launched a slice at a
+ * time, the first ones are over and give their ports back as the last
+ * ones ask. */
+#define IOB__LAUNCH_SLICE_NS 1000000
+#define IOB__LAUNCH_CHECK 32
+
+/* After the `launched`-th launch of a burst: whether its slice is over
+ * (*until: 0 until the first reading of the clock). */
+static inline bool iob__launch_slice_over(uint32_t launched,
+                                          uint64_t *until) {
+  if (launched % IOB__LAUNCH_CHECK != 0)
+    return false;
+  uint64_t now = uv_hrtime();
+  if (*until == 0)
+    *until = now + IOB__LAUNCH_SLICE_NS;
+  return now >= *until;
+}
 
 /* The batch's loop thread's clock. */
 static inline uint64_t iob__stamp(iob_batch *b) {

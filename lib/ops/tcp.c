@@ -198,8 +198,6 @@ static void on_connect(uv_connect_t *req, int status) {
                               sizeof(t->request));
   uv_buf_t buf = uv_buf_init(t->request, (unsigned int)len);
   int err = uv_write(&t->write, (uv_stream_t *)&t->tcp, &buf, 1, on_written);
-  if (err == 0)
-    err = uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read);
   if (err != 0)
     end(t, err, "sending to");
 }
@@ -215,6 +213,12 @@ static int tcp_start(iob_op *op) {
   /* The socket is made here: out of descriptors, this fails at once. */
   err = uv_tcp_connect(&t->connect, &t->tcp,
                        (const struct sockaddr *)&target->addr, on_connect);
+  /* Reading from now on: the socket is registered with epoll once, for
+   * the connect and the answer, and the write in on_connect() goes out at
+   * once. Asked after the connect, libuv would register it twice (3
+   * epoll_ctl calls a request instead of 2, and a third to remove it). */
+  if (err == 0)
+    err = uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read);
   if (err != 0)
     end(t, err, "connecting to");
   return 0;

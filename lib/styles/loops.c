@@ -67,6 +67,7 @@ typedef struct shard {
   op_list taken;      /* taken from the outbox, to settle: the batch's */
 
   op_list done;       /* the shard's: settled, not yet in the outbox */
+  op_list later;      /* the shard's: taken, to begin on the next turn */
   iob__kinds kinds;   /* the kinds' states on this loop, with targets */
 } shard;
 
@@ -160,14 +161,23 @@ static const iob__runner_hooks hooks = {.on_timer = on_timer,
                                         .between = between,
                                         .flush = on_flush};
 
-/* Take what the inbox held: each operation begins. */
-static void take(shard *sh, uint32_t i) {
+/* Take what the inbox held: each operation begins, for a slice of time
+ * at most unless `all` (see iob__launch_slice_over()); the rest waits in
+ * sh->later for the loop's next turn. */
+static void take(shard *sh, op_list in, bool all) {
+  uint32_t i = in.head, launched = 0;
+  uint64_t until = 0;
   while (i != NONE) {
     uint32_t next = H(sh->b, sh->hops, i)->next;
     H(sh->b, sh->hops, i)->status = IOB__IN_FLIGHT;
     iob__runner_launch(&sh->run, i);
     i = next;
+    if (!all && i != NONE && iob__launch_slice_over(++launched, &until))
+      break;
   }
+  sh->later = i == NONE ? EMPTY : (op_list){i, in.tail};
+  if (i != NONE)
+    uv_async_send(&sh->wake); /* on_wake() serves the rest */
 }
 
 /* Operations the batch's loop asked to stop, alone. */
@@ -217,7 +227,10 @@ static void serve(shard *sh) {
   sh->run.gathering = true;
   if (atomic_load(&sh->run.cancel) && !sh->run.cancelling)
     iob__runner_cancel(&sh->run);
-  take(sh, in.head); /* before the stops: one may be for one of these */
+  op_list all = sh->later; /* first: they came first */
+  list_join(sh->b, sh->hops, &all, in);
+  /* Before the stops, all of them: a stop may be for one of these. */
+  take(sh, all, stops.head != NONE || sh->run.cancelling);
   stop_asked(sh, stops.head);
   sh->run.gathering = was_gathering;
   if (!was_gathering)
@@ -347,7 +360,8 @@ static void shards_end(loops_state *st) {
 /* Start one shard's thread; its start-up is waited for later. */
 static int shard_start(loops_state *st, shard *sh, iob_batch *b) {
   *sh = (shard){.b = b, .hops = st->hops, .inbox = EMPTY, .stops = EMPTY,
-                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY};
+                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY,
+                .later = EMPTY};
   int err = uv_mutex_init(&sh->lock);
   if (err != 0)
     return err;
