@@ -34,6 +34,9 @@
 #ifdef IOB_TEST_HTTP
 #include "iobound/http.h"
 #endif
+#ifdef IOB_TEST_PG
+#include "iobound/pg.h"
+#endif
 
 /* ---- the injector -------------------------------------------------------- */
 
@@ -930,6 +933,81 @@ static void an_http_client_fails_cleanly_at_each_allocation(void **state) {
 }
 #endif
 
+#ifdef IOB_TEST_PG
+/* An application's PostgreSQL pool (iobound-pg, linked in when libpq is
+ * here; libpq's own allocations are not wrapped) on a throwaway server
+ * (pg-test.sh: `test-faults pg`), made, used by an open batch of three
+ * queries with a parameter, one of them prepared, on a pool of two (so
+ * one waits for a connection), and destroyed, fails cleanly at each
+ * allocation: IOB_ENOMEM from the call that failed, or each query ended
+ * 0 with its row (unless the rows found no memory) or IOB_ENOMEM; the
+ * pool's counts add up; nothing left on the loop. */
+static char pg_conninfo[600];
+
+static void pg_once(const iob_style *style, long n, bool persist,
+                    bool *hit) {
+  char name[80];
+  snprintf(name, sizeof(name), "%s/pg pool%s", iob_style_name(style),
+           persist ? ", persisting" : "");
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  seen s = {0};
+  iob_pg_pool *pool = NULL;
+  iob_batch *b = NULL;
+  static const char *const params[] = {"41"};
+  iob_pg_query q[3];
+  for (int i = 0; i < 3; i++)
+    q[i] = (iob_pg_query){.sql = "SELECT $1::int + 1", .params = params,
+                          .nparams = 1, .prepare = i == 1};
+  iob_pg_pool_options two = {.max_connections = 2};
+  watch_allocation(name, n, persist);
+  fi_arm(n, persist);
+  int err = iob_pg_pool_create(&pool, &loop, pg_conninfo, &two);
+  if (err == 0)
+    err = run_open_batch(&b, &loop, style, &s, &iob_kind_pg, pool, q,
+                         sizeof(q[0]), 3);
+  *hit = fi_disarm() > 0;
+  alarm(0);
+  if (err != 0 && (err != IOB_ENOMEM || !*hit))
+    fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
+  for (uint32_t i = 0; err == 0 && i < 3; i++) {
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    const iob_pg_result *r = o.result;
+    if (o.status == 0 && r != NULL)
+      assert_string_equal(iob_pg_value(r, 0, 0), "42");
+    else if (o.status != 0 && (o.status != IOB_ENOMEM || !*hit))
+      fail_msg("%s: allocation %ld: query %u ended %s (%s)", name, n, i,
+               iob_err_name(o.status), o.message ? o.message : "");
+    else if (o.status == 0 && !*hit)
+      fail_msg("%s: query %u has no rows", name, i);
+  }
+  assert_int_equal(iob_batch_free(b), 0);
+  uint32_t open = 0, idle = 0;
+  if (pool != NULL) {
+    assert_int_equal(iob_pg_pool_counts(pool, &open, &idle), 0);
+    if (open > 2 || idle > open)
+      fail_msg("%s: allocation %ld: %u open, %u idle, in a pool of 2", name,
+               n, open, idle);
+  }
+  assert_int_equal(iob_pg_pool_destroy(pool), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  err = uv_loop_close(&loop);
+  if (err != 0)
+    fail_msg("%s: uv_loop_close: %s", name, uv_err_name(err));
+}
+
+static void a_pg_pool_fails_cleanly_at_each_allocation(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++)
+    for (int persist = 0; persist < 2; persist++) {
+      bool hit = true;
+      for (long n = 1; hit; n++)
+        pg_once(styles[k], n, persist, &hit);
+    }
+}
+#endif
+
 /* Requests that name files (an atomic write with fsync, an append, a
  * read), in an open batch on the loop (io_uring, where there is one, and
  * libuv's pool) and on threads, fail cleanly at each allocation: the
@@ -1141,9 +1219,37 @@ static int disarm_all(void **state) {
   return 0;
 }
 
-int main(void) {
+/* `test-faults pg`, under pg-test.sh: the PostgreSQL pool alone; 77
+ * (skipped) without a server or without iobound-pg. */
+static int pg_main(void) {
+#ifdef IOB_TEST_PG
+  const char *dir = getenv("IOB_PG_DIR");
+  if (dir == NULL) {
+    fputs("test-faults: no PostgreSQL server: skipped\n", stderr);
+    return 77;
+  }
+  snprintf(pg_conninfo, sizeof(pg_conninfo),
+           "host=%s user=postgres dbname=postgres", dir);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(a_pg_pool_fails_cleanly_at_each_allocation,
+                                disarm_all),
+  };
+  int failed = cmocka_run_group_tests_name("pg", tests, NULL, NULL);
+  printf("fault injection: %ld allocations failed in %ld runs "
+         "(%d distinct call sites)\n",
+         total_failures, total_runs, nsites);
+  return failed != 0;
+#else
+  fputs("test-faults: built without iobound-pg: skipped\n", stderr);
+  return 77;
+#endif
+}
+
+int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGALRM, on_watchdog);
+  if (argc > 1 && strcmp(argv[1], "pg") == 0)
+    return pg_main();
   /* The service in a process of its own, forked before any thread. */
   fd_limit_raise();
   unsigned port;

@@ -1044,6 +1044,82 @@ static void destroy_now(iob_batch *b, uint32_t i, const iob_record *r) {
   destroy_answer = iob_pg_pool_destroy(iob_batch_data(b));
 }
 
+/* Run SQL on the server as the superuser the tests connect as. */
+static void exec_sql(const char *sql) {
+  PGconn *c = PQconnectdb(conninfo);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* A pool asked for more connections than the server allows (a role with
+ * CONNECTION LIMIT 2; the pool's most is 6): a connection the server
+ * refuses for too many (SQLSTATE 53300) costs no query, which waits for
+ * the pool's other connections instead, and the pool holds no more than
+ * the server allowed. With no other connection to wait for, the query
+ * fails, saying why. */
+static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
+    void **s) {
+  exec_sql("DROP ROLE IF EXISTS iob_two");
+  exec_sql("DROP ROLE IF EXISTS iob_none");
+  exec_sql("CREATE ROLE iob_two LOGIN CONNECTION LIMIT 2");
+  exec_sql("CREATE ROLE iob_none LOGIN CONNECTION LIMIT 0");
+  char two[600], none[600];
+  snprintf(two, sizeof(two), "host=%s user=iob_two dbname=postgres",
+           server_dir);
+  snprintf(none, sizeof(none), "host=%s user=iob_none dbname=postgres",
+           server_dir);
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads,
+                               &iob_style_pool};
+  for (int k = 0; k < 3; k++) {
+    test_loop t;
+    test_loop_init(&t);
+    iob_pg_pool_options o = {.max_connections = 6};
+    iob_pg_pool *p;
+    assert_int_equal(iob_pg_pool_create(&p, &t.loop, two, &o), 0);
+    enum { N = 12 };
+    iob_pg_query q[N];
+    for (int i = 0; i < N; i++)
+      q[i] = (iob_pg_query){.sql = "SELECT pg_backend_pid() FROM "
+                                   "pg_sleep(0.05)"};
+    iob_batch *b = through_pool(&t, styles[k], p, q, N, 0); /* at once */
+    for (uint32_t i = 0; i < N; i++) {
+      iob_outcome out;
+      assert_int_equal(iob_batch_outcome(b, i, &out), 0);
+      if (out.status != 0)
+        fail_msg("%s: query %u failed: %s (%s)", iob_style_name(styles[k]),
+                 i, iob_err_name(out.status), out.message ? out.message : "");
+    }
+    long pids[N];
+    int n = 0;
+    note_pids(b, N, pids, &n);
+    if (n > 2)
+      fail_msg("%s: %d connections where the server allows 2",
+               iob_style_name(styles[k]), n);
+    uint32_t open;
+    assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+    assert_true(open >= 1 && open <= 2);
+    iob_batch_free(b);
+    end_pool(&t, p);
+
+    test_loop_init(&t);
+    o.max_connections = 3;
+    assert_int_equal(iob_pg_pool_create(&p, &t.loop, none, &o), 0);
+    b = through_pool(&t, styles[k], p, q, 1, 0);
+    test_failed_with(b, 0, UV_ECONNREFUSED, "(SQLSTATE 53300)");
+    test_failed_with(b, 0, UV_ECONNREFUSED, "too many connections");
+    iob_batch_free(b);
+    assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+    assert_int_equal(open, 0);
+    end_pool(&t, p);
+  }
+  exec_sql("DROP ROLE iob_two");
+  exec_sql("DROP ROLE iob_none");
+}
+
 static void a_pool_in_use_refuses_to_be_destroyed(void **s) {
   test_loop t;
   test_loop_init(&t);
@@ -1115,6 +1191,8 @@ int main(void) {
       cmocka_unit_test(prepared_statements_are_kept_by_each_connection),
       cmocka_unit_test(bad_queries_and_pools_get_clear_codes),
       cmocka_unit_test(a_pool_in_use_refuses_to_be_destroyed),
+      cmocka_unit_test(
+          a_pool_above_what_the_server_allows_waits_for_what_it_has),
   };
   failed += cmocka_run_group_tests_name("on a server", tests, NULL, NULL);
   return failed != 0;

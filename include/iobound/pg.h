@@ -41,7 +41,9 @@ typedef struct iob_pg_target iob_pg_target;
  *
  * Statuses: 0; UV_ECONNREFUSED when the connection failed (for any
  * reason but connect_timeout; a connect_timeout that is not an integer
- * too, as in libpq); UV_EIO when the server reported an error for the
+ * too, as in libpq), the server's SQLSTATE, if it answered, at the end of
+ * the message ("FATAL:  too many connections for role "x" (SQLSTATE
+ * 53300)"); UV_EIO when the server reported an error for the
  * query, or answered what the kind does not expect; IOB_ENOTSUP for a
  * query that begins a COPY (the kind sends and reads no COPY data);
  * UV_ECONNRESET when the connection was lost during the query;
@@ -108,7 +110,10 @@ typedef struct iob_pg_pool iob_pg_pool;
 typedef struct iob_pg_pool_options {
   /** Connections kept open once made, however long idle; 0. */
   uint32_t min_connections;
-  /** The most open at once; 0: 10. At least min_connections. */
+  /** The most open at once; 0: 10. At least min_connections. Above what
+   *  the server allows: a connection it refuses for too many (SQLSTATE
+   *  53300) while the pool has others costs no query, which waits for one
+   *  of those, and for a second the pool makes no more than it has. */
   uint32_t max_connections;
   /** An idle connection past min_connections closes after this many ms
    *  (when the pool is next used); 0: 60,000. */

@@ -72,6 +72,11 @@ struct iob_pg_pool {
   uint32_t nidle, room;
   uint32_t open; /* made (or being made) and not closed */
   uint32_t min, max;
+  /* What the server allowed: it refused one more (SQLSTATE 53300) when
+   * `ceiling` were open, at `ceiling_ns`. For CEILING_NS after that the
+   * pool makes no more, and queries wait for those it has. */
+  uint32_t ceiling;
+  uint64_t ceiling_ns;
   uint64_t idle_ns; /* UINT64_MAX: never closes one for idling */
   bool check;
   bool resuming; /* resume_waiters() runs */
@@ -217,6 +222,16 @@ static void sweep(iob_pg_pool *p, uint64_t now) {
 /* What pool_take() found. */
 enum { TOOK, CONNECT, WAIT };
 
+/* How long a server's "too many connections" holds the pool below its
+ * most: then it tries one more again. */
+#define CEILING_NS (UINT64_C(1000) * 1000000)
+
+/* Under the lock: the most connections the pool may have open now. */
+static uint32_t most_now(const iob_pg_pool *p, uint64_t now) {
+  return p->ceiling != 0 && now - p->ceiling_ns < CEILING_NS ? p->ceiling
+                                                              : p->max;
+}
+
 /* An idle connection (TOOK, *conn), or leave to connect a new one
  * (CONNECT: it counts as open already), or none (WAIT: at the most),
  * after waiting up to `wait_ns` for one to come back (a thread's
@@ -229,7 +244,8 @@ static int pool_take(iob_pg_pool *p, PGconn **conn, uint64_t wait_ns) {
     if (tries == 1 && (wait_ns == 0 ||
                        uv_cond_timedwait(&p->freed, &p->lock, wait_ns) != 0))
       break;
-    sweep(p, uv_hrtime());
+    uint64_t now = uv_hrtime();
+    sweep(p, now);
     while (p->nidle > 0 && got == WAIT) { /* the freshest first */
       PGconn *c = p->idle[--p->nidle].conn;
       if (!p->check || fit(c)) {
@@ -240,7 +256,7 @@ static int pool_take(iob_pg_pool *p, PGconn **conn, uint64_t wait_ns) {
         p->open--;
       }
     }
-    if (got == WAIT && p->open < p->max) {
+    if (got == WAIT && p->open < most_now(p, now)) {
       p->open++;
       got = CONNECT;
     }
@@ -283,6 +299,22 @@ static void pool_give(iob_pg_pool *p, PGconn *conn, bool keep, bool on_loop) {
     resume_waiters(p);
   else if (loop_waits && p->wake != NULL)
     uv_async_send(p->wake);
+}
+
+/* The server refused a connection the pool was making for too many
+ * (SQLSTATE 53300). true if the pool has others, which the query may
+ * wait for: the refused one is no longer counted, and the pool makes no
+ * more than those for a while; false if it has none (the query fails,
+ * and gives its place back as any failed one does). */
+static bool pool_refused(iob_pg_pool *p) {
+  uv_mutex_lock(&p->lock);
+  bool others = p->open > 1;
+  if (others) {
+    p->ceiling = --p->open;
+    p->ceiling_ns = uv_hrtime();
+  }
+  uv_mutex_unlock(&p->lock);
+  return others;
 }
 
 static void free_handle(uv_handle_t *handle) { free(handle); }
@@ -615,6 +647,43 @@ static void explain(iob_op *op, bool *said, const char *message) {
   *said = iob_op_set_message(op, text) == 0;
 }
 
+/* Why a connection failed, in libpq's words, the server's SQLSTATE (asked
+ * for with PQERRORS_VERBOSE while connecting) moved to the end as in a
+ * query's error, its LOCATION lines left out: "connection to server ...
+ * failed: FATAL:  too many connections for role "x" (SQLSTATE 53300)".
+ * *too_many if that SQLSTATE is 53300. */
+static void connect_error(PGconn *conn, char text[512], bool *too_many) {
+  const char *m = PQerrorMessage(conn);
+  char state[6] = "";
+  size_t n = 0;
+  while (*m != '\0' && n < 511) {
+    size_t line = strcspn(m, "\n");
+    if (strncmp(m, "LOCATION:", 9) != 0) {
+      for (size_t k = 0; k < line && n < 511; k++) {
+        /* "FATAL:  53300: " -> "FATAL:  ", the code kept */
+        if (state[0] == '\0' && k >= 3 && m[k - 1] == ' ' &&
+            m[k - 2] == ' ' && m[k - 3] == ':' && line - k > 7 &&
+            strspn(m + k, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5 &&
+            m[k + 5] == ':' && m[k + 6] == ' ') {
+          memcpy(state, m + k, 5);
+          k += 6;
+          continue;
+        }
+        text[n++] = m[k];
+      }
+      if (m[line] == '\n' && n < 511)
+        text[n++] = '\n';
+    }
+    m += line + (m[line] == '\n');
+  }
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+    n--;
+  text[n] = '\0';
+  if (state[0] != '\0')
+    snprintf(text + n, 512 - n, " (SQLSTATE %s)", state);
+  *too_many = strcmp(state, "53300") == 0;
+}
+
 /* The rows a result brought, as the operation's value. */
 static void count_rows(iob_op *op, const PGresult *res) {
   if (PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -916,6 +985,27 @@ static void send_query(pg_op *op) {
   flush_and_wait(op);
 }
 
+static void wait_in_pool(pg_op *p);
+
+/* The server would not have the connection: the operation fails with
+ * why, or, refused for too many while its pool has other connections,
+ * waits for one of those. */
+static void connect_failed(pg_op *p) {
+  char text[512];
+  bool too_many;
+  connect_error(p->conn, text, &too_many);
+  if (!too_many || p->pool == NULL || !pool_refused(p->pool)) {
+    op_end(p, UV_ECONNREFUSED, text);
+    return;
+  }
+  release_handles(p);
+  PQfinish(p->conn);
+  p->conn = NULL;
+  p->connecting = false;
+  wait_in_pool(p);
+  resume_waiters(p->pool); /* one may be idle already */
+}
+
 static void connect_step(pg_op *op) {
   int err;
   switch (PQconnectPoll(op->conn)) {
@@ -926,10 +1016,11 @@ static void connect_step(pg_op *op) {
     err = watch(op, UV_WRITABLE);
     break;
   case PGRES_POLLING_OK:
+    PQsetErrorVerbosity(op->conn, PQERRORS_DEFAULT);
     send_query(op);
     return;
   default:
-    op_end(op, UV_ECONNREFUSED, PQerrorMessage(op->conn));
+    connect_failed(op);
     return;
   }
   if (err == 0)
@@ -1026,6 +1117,7 @@ static int connect_begin(pg_op *p) {
     return UV_ECONNREFUSED;
   }
   PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
+  PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE); /* its SQLSTATE */
   p->connecting = true;
   int err = clock_init(&p->clock, p->conn, op, &p->said);
   /* Before the first PQconnectPoll(), act as if it asked to write. */
@@ -1279,6 +1371,36 @@ static int take_here(iob_pg_pool *pool, iob_op *op, PGconn **conn,
   }
 }
 
+/* Make a new connection for a query on a thread (*conn, NULL if none
+ * could be made). 0; EAGAIN (positive: not a status) if the server
+ * refused it for too many and the pool has others to wait for; or why it
+ * failed, said. */
+static int connect_fresh(iob_op *op, iob_pg_pool *pool, PGconn **conn,
+                         bool *said) {
+  if ((*conn = PQconnectStart(conninfo_of(op))) == NULL) {
+    if (pool != NULL)
+      pool_give(pool, NULL, false, false);
+    return IOB_ENOMEM;
+  }
+  PQsetErrorVerbosity(*conn, PQERRORS_VERBOSE); /* its SQLSTATE */
+  int status = PQstatus(*conn) == CONNECTION_BAD
+                   ? UV_ECONNREFUSED
+                   : connect_here(*conn, op, said);
+  if (status == UV_ECONNREFUSED) {
+    char text[512];
+    bool too_many;
+    connect_error(*conn, text, &too_many);
+    if (too_many && pool != NULL && pool_refused(pool)) {
+      PQfinish(*conn);
+      *conn = NULL;
+      return EAGAIN;
+    }
+    explain(op, said, text);
+  }
+  PQsetErrorVerbosity(*conn, PQERRORS_DEFAULT);
+  return status;
+}
+
 /* On a thread: libpq's non-blocking calls, each wait a poll() that ends
  * at the timeout or soon after a cancel, as blocking PQexec() would not. */
 static int pg_run(iob_op *op) {
@@ -1287,18 +1409,16 @@ static int pg_run(iob_op *op) {
   iob_pg_pool *pool = pool_of(op);
   PGconn *conn = NULL;
   int status = needs_sql(op);
-  if (status == 0 && pool != NULL)
-    status = take_here(pool, op, &conn, &fresh);
   if (status != 0)
     return status;
-  if (fresh && (conn = PQconnectStart(conninfo_of(op))) == NULL) {
-    if (pool != NULL)
-      pool_give(pool, NULL, false, false);
-    return IOB_ENOMEM;
-  }
-  if (fresh)
-    status = PQstatus(conn) == CONNECTION_BAD ? UV_ECONNREFUSED
-                                              : connect_here(conn, op, &said);
+  do {
+    if (pool != NULL && (status = take_here(pool, op, &conn, &fresh)) != 0)
+      return status;
+    if (fresh)
+      status = connect_fresh(op, pool, &conn, &said);
+  } while (status == EAGAIN); /* refused for too many: wait for another */
+  if (status == IOB_ENOMEM)
+    return status;
   if (status == 0) {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     status = query_here(conn, op, &said, wants_rows(op) ? &rows : NULL);
