@@ -55,6 +55,16 @@ function withHttp() {
   });
 }
 
+// Requests that never settle (a connection dropped without an error) let
+// the loop run dry: say so rather than exit without a result.
+let done = false;
+process.on('beforeExit', () => {
+  if (done) return;
+  done = true;
+  fail(`${count - ok - failed} requests never settled`);
+  console.log(`result 0 0 0 0 ${ok} ${count - ok} ${firstError}`);
+});
+
 const one = mode === 'fetch' ? withFetch : withHttp;
 const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
@@ -65,6 +75,7 @@ for (let i = 0; i < count; i++) {
   });
 }
 Promise.all(requests).then(() => {
+  done = true;
   const t1 = process.hrtime.bigint();
   const cpu = process.cpuUsage(cpu0); // microseconds
   const user = cpu.user / 1e3;

@@ -1,6 +1,7 @@
 /* An event loop per core against one loop, a thread each, Go and tokio.
  *
- *   benchmark-loops [--count N] [--tcp-count N] [--runs R] [--only CASE]
+ *   benchmark-loops [--count N] [--tcp-count N[,N...]] [--runs R]
+ *                   [--only CASE]
  *
  * Two cases, each peer run R times (3), in turn, every run in a fresh
  * child process:
@@ -13,7 +14,8 @@
  *            iobound-threads  iob_style_threads, at most 10,000 at once
  *            go               goroutines, GOMAXPROCS the cores  (go found)
  *            tokio            the multi-thread runtime         (cargo found)
- *   tcp    N (19,000) requests at once to iobound-slow-service, a
+ *   tcp    N (10,000, then 19,000) requests at once to
+ *          iobound-slow-service, a
  *          connection each, "wait 100\n" -> "done 100\n" (iob_kind_tcp):
  *            iobound-loops, iobound-loop, go, tokio
  *
@@ -28,11 +30,7 @@
  * is checked: a failed iobound operation fails the benchmark. */
 #define _GNU_SOURCE /* unshare() */
 #include <fcntl.h>
-#include <net/if.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "../examples/slow-server.h"
@@ -128,24 +126,6 @@ static int run_iobound(const job *j, const char *address, bench_line *r) {
   return err == 0 ? 0 : -1;
 }
 
-/* ---- a network of its own ------------------------------------------------ */
-
-/* Move this process into a new network namespace and bring its loopback
- * up. false if the system refused. */
-static bool own_network(void) {
-  if (unshare(CLONE_NEWNET) != 0)
-    return false;
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  struct ifreq ifr = {0};
-  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-  bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-  ifr.ifr_flags |= IFF_UP;
-  up = up && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-  if (fd >= 0)
-    close(fd);
-  return up;
-}
-
 static void prepare_program(void) { fd_limit_raise(); }
 
 /* One measurement, in a fresh child: for TCP, a network and a service of
@@ -159,7 +139,7 @@ static int measure_child(const void *in, void *out) {
   char address[64] = "", count[16], ms[16], cpu[16];
   pid_t service = 0;
   if (j->kind == TCP) {
-    if (netns && !own_network())
+    if (netns && !bench_own_network())
       return -1;
     unsigned port;
     if (slow_server_fork("127.0.0.1", &port, &service) != 0)
@@ -197,61 +177,14 @@ static bool build_go(void) {
   return bench_go_build(source, dir, go_binary);
 }
 
-/* Copy a file; 0 or -1. */
-static int copy_file(const char *from, const char *to) {
-  char cmd[1500];
-  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Build the tokio program offline from Debian's packaged crates, in the
- * build directory (kept: later runs reuse the build). */
+/* tokio's program, built offline (kept in the build directory). */
 static bool build_tokio(void) {
-  if (!bench_on_path("cargo")) {
-    printf("  tokio: not run (no cargo: apt-get install cargo "
-           "librust-tokio-dev)\n");
-    return false;
-  }
-  if (access("/usr/share/cargo/registry", R_OK) != 0) {
-    printf("  tokio: not run (no /usr/share/cargo/registry: apt-get install "
-           "librust-tokio-dev)\n");
-    return false;
-  }
-  char dir[600], path[700], from[700];
-  snprintf(dir, sizeof(dir), "%s/bench-tokio-loops", IOB_BENCH_BUILD);
-  snprintf(path, sizeof(path), "%s/src", dir);
-  mkdir(dir, 0755);
-  mkdir(path, 0755);
-  snprintf(path, sizeof(path), "%s/.cargo", dir);
-  mkdir(path, 0755);
-  snprintf(path, sizeof(path), "%s/.cargo/config.toml", dir);
-  FILE *f = fopen(path, "w");
-  if (f == NULL)
-    return false;
-  fputs("[source.crates-io]\nreplace-with = \"debian\"\n"
-        "[source.debian]\ndirectory = \"/usr/share/cargo/registry\"\n"
-        "[net]\noffline = true\n",
-        f);
-  fclose(f);
-  snprintf(from, sizeof(from), "%s/bench-tokio-loops/Cargo.toml",
-           IOB_BENCH_SCRIPTS);
-  snprintf(path, sizeof(path), "%s/Cargo.toml", dir);
-  int err = copy_file(from, path);
-  snprintf(from, sizeof(from), "%s/bench-tokio-loops/src/main.rs",
-           IOB_BENCH_SCRIPTS);
-  snprintf(path, sizeof(path), "%s/src/main.rs", dir);
-  err = err != 0 ? err : copy_file(from, path);
-  char cmd[1400];
-  snprintf(cmd, sizeof(cmd), "cd '%s' && cargo build --release --offline -q",
-           dir);
-  fflush(NULL);
-  if (err != 0 || system(cmd) != 0) {
-    printf("  tokio: not run (cargo build failed in %s)\n", dir);
-    return false;
-  }
-  snprintf(tokio_binary, sizeof(tokio_binary),
-           "%s/target/release/bench-tokio-loops", dir);
-  return true;
+  const char *why = bench_tokio_build(IOB_BENCH_SCRIPTS, IOB_BENCH_BUILD,
+                                      "bench-tokio-loops", tokio_binary,
+                                      sizeof(tokio_binary));
+  if (why != NULL)
+    printf("  tokio: not run (%s)\n", why);
+  return why == NULL;
 }
 
 /* ---- the table ------------------------------------------------------------ */
@@ -301,15 +234,24 @@ static bool run_case(bench_kind kind, uint32_t count, peer *peers, size_t n,
       p->runs++;
     }
   summary loops = summarise(&peers[0]);
-  printf("\n%-16s %11s %11s %11s %9s  %s\n", "peer", "wall (med)", "wall (min)",
-         "CPU (med)", "failed", "loops ahead by");
+  printf("\n%-16s runs, wall ms (in run order)\n", "peer");
+  for (size_t i = 0; i < n; i++) {
+    if (!peers[i].enabled)
+      continue;
+    printf("%-16s", peers[i].name);
+    for (int k = 0; k < peers[i].runs; k++)
+      printf(" %8.0f", peers[i].results[k].wall_ms);
+    printf("\n");
+  }
+  printf("\n%-16s %11s %11s %11s %10s %9s  %s\n", "peer", "wall (med)",
+         "wall (min)", "CPU (med)", "CPU us/op", "failed", "loops ahead by");
   bool ok = true;
   for (size_t i = 0; i < n; i++) {
     if (!peers[i].enabled)
       continue;
     summary s = summarise(&peers[i]);
-    printf("%-16s %8.0f ms %8.0f ms %8.0f ms %9" PRIu32, peers[i].name, s.wall,
-           s.wall_min, s.cpu, s.failed);
+    printf("%-16s %8.0f ms %8.0f ms %8.0f ms %10.1f %9" PRIu32, peers[i].name,
+           s.wall, s.wall_min, s.cpu, s.cpu * 1e3 / count, s.failed);
     if (i > 0)
       printf("  %.2fx", s.wall / loops.wall);
     printf("\n");
@@ -333,19 +275,20 @@ static bool run_case(bench_kind kind, uint32_t count, peer *peers, size_t n,
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: benchmark-loops [--count N] [--tcp-count N] "
+  fprintf(stderr, "usage: benchmark-loops [--count N] [--tcp-count N[,N...]] "
                   "[--runs R] [--only mixed|tcp]\n");
 }
 
 int main(int argc, char **argv) {
-  uint32_t count = 1000000, tcp_count = 19000;
+  uint32_t count = 1000000;
+  const char *tcp_counts = "10000,19000";
   int runs = 3;
   const char *only = NULL;
   for (int a = 1; a < argc; a++) {
     if (a + 1 < argc && strcmp(argv[a], "--count") == 0)
       count = (uint32_t)strtoul(argv[++a], NULL, 10);
     else if (a + 1 < argc && strcmp(argv[a], "--tcp-count") == 0)
-      tcp_count = (uint32_t)strtoul(argv[++a], NULL, 10);
+      tcp_counts = argv[++a];
     else if (a + 1 < argc && strcmp(argv[a], "--runs") == 0)
       runs = atoi(argv[++a]);
     else if (a + 1 < argc && strcmp(argv[a], "--only") == 0)
@@ -355,7 +298,12 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (count == 0 || tcp_count == 0 || runs < 1 || runs > RUNS_MAX) {
+  bool counts_ok = tcp_counts[0] != '\0';
+  for (const char *c = tcp_counts; *c != '\0'; c++)
+    counts_ok &= (*c >= '0' && *c <= '9') || (*c == ',' && c[1] >= '1' &&
+                                              c[1] <= '9');
+  if (count == 0 || !counts_ok || tcp_counts[0] == '0' || runs < 1 ||
+      runs > RUNS_MAX) {
     usage();
     return 2;
   }
@@ -385,7 +333,10 @@ int main(int argc, char **argv) {
            WAIT_MS + (double)count * CPU_US / 1000.0 / cores);
     ok = run_case(MIXED, count, peers, sizeof(peers) / sizeof(peers[0]), runs);
   }
-  if (ok && (only == NULL || strcmp(only, "tcp") == 0)) {
+  for (const char *c = tcp_counts; ok && *c != '\0' &&
+                                  (only == NULL || strcmp(only, "tcp") == 0);
+       c += strcspn(c, ","), c += *c == ',') {
+    uint32_t tcp_count = (uint32_t)strtoul(c, NULL, 10);
     unsigned long limit = fd_limit_raise();
     if (limit < (unsigned long)tcp_count + FD_SLACK) {
       printf("NOTE: the open-file limit is %lu: running %lu requests, not "
@@ -393,13 +344,7 @@ int main(int argc, char **argv) {
              limit, limit - FD_SLACK, tcp_count);
       tcp_count = (uint32_t)(limit - FD_SLACK);
     }
-    /* Can we have a network of our own? Ask in a child. */
-    pid_t pid = fork();
-    if (pid == 0)
-      _exit(own_network() ? 0 : 1);
-    int status = 1;
-    waitpid(pid, &status, 0);
-    netns = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    netns = bench_own_network_allowed();
     peer peers[] = {
         {.name = "iobound-loops", .style = &iob_style_loops, .enabled = true},
         {.name = "iobound-loop", .style = &iob_style_loop, .enabled = true},

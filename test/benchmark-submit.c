@@ -426,31 +426,12 @@ static bool build_go(void) {
   return bench_go_build(source, dir, go_binary);
 }
 
-/* Build the tokio program offline from Debian's packaged crates, in the
- * build directory (kept: later runs reuse it), as benchmark-loops does.
- * NULL, or why not. */
+/* tokio's program, built offline (kept in the build directory). NULL, or
+ * why not. */
 static const char *build_tokio(void) {
-  if (!bench_on_path("cargo"))
-    return "cargo not found (apt-get install cargo librust-tokio-dev)";
-  if (access("/usr/share/cargo/registry", R_OK) != 0)
-    return "no /usr/share/cargo/registry (apt-get install librust-tokio-dev)";
-  char dir[600], cmd[6000];
-  snprintf(dir, sizeof(dir), "%s/bench-tokio-submit", IOB_BENCH_BUILD);
-  snprintf(cmd, sizeof(cmd),
-           "mkdir -p '%s/src' '%s/.cargo' && "
-           "cp '%s/bench-tokio-submit/Cargo.toml' '%s/' && "
-           "cp '%s/bench-tokio-submit/src/main.rs' '%s/src/' && "
-           "printf '[source.crates-io]\\nreplace-with = \"debian\"\\n"
-           "[source.debian]\\ndirectory = \"/usr/share/cargo/registry\"\\n"
-           "[net]\\noffline = true\\n' > '%s/.cargo/config.toml' && "
-           "cd '%s' && cargo build --release --offline -q",
-           dir, dir, IOB_BENCH_SCRIPTS, dir, IOB_BENCH_SCRIPTS, dir, dir, dir);
-  fflush(NULL);
-  if (system(cmd) != 0)
-    return "cargo build failed, offline, in the build directory";
-  snprintf(tokio_binary, sizeof(tokio_binary),
-           "%s/target/release/bench-tokio-submit", dir);
-  return NULL;
+  return bench_tokio_build(IOB_BENCH_SCRIPTS, IOB_BENCH_BUILD,
+                           "bench-tokio-submit", tokio_binary,
+                           sizeof(tokio_binary));
 }
 
 /* ---- running a case ------------------------------------------------------ */

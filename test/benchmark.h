@@ -256,4 +256,71 @@ static inline bool bench_go_build(const char *source, const char *dir,
   return true;
 }
 
+/* Build the tokio program test/NAME (a Cargo.toml and src/main.rs) offline
+ * from Debian's packaged crates, into build_dir/NAME (kept: later runs
+ * reuse the build), its binary's path into `binary`. NULL, or why not. */
+static inline const char *bench_tokio_build(const char *scripts,
+                                            const char *build_dir,
+                                            const char *name, char *binary,
+                                            size_t size) {
+  if (!bench_on_path("cargo"))
+    return "cargo not found (apt-get install cargo librust-tokio-dev "
+           "librust-hyper-dev)";
+  if (access("/usr/share/cargo/registry", R_OK) != 0)
+    return "no /usr/share/cargo/registry (apt-get install librust-tokio-dev "
+           "librust-hyper-dev)";
+  char dir[1024], cmd[8192];
+  snprintf(dir, sizeof(dir), "%s/%s", build_dir, name);
+  snprintf(cmd, sizeof(cmd),
+           "mkdir -p '%s/src' '%s/.cargo' && "
+           "cp '%s/%s/Cargo.toml' '%s/' && "
+           "cp '%s/%s/src/main.rs' '%s/src/' && "
+           "printf '[source.crates-io]\\nreplace-with = \"debian\"\\n"
+           "[source.debian]\\ndirectory = \"/usr/share/cargo/registry\"\\n"
+           "[net]\\noffline = true\\n' > '%s/.cargo/config.toml' && "
+           "cd '%s' && cargo build --release --offline -q",
+           dir, dir, scripts, name, dir, scripts, name, dir, dir, dir);
+  fflush(NULL);
+  if (system(cmd) != 0)
+    return "cargo build failed, offline, in the build directory";
+  int n = snprintf(binary, size, "%s/target/release/%s", dir, name);
+  return n > 0 && (size_t)n < size ? NULL : "the build directory's path is too long";
+}
+
+#ifdef _GNU_SOURCE
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+/* Move this process into a new network namespace and bring its loopback
+ * up: its TCP tables start empty, and no TIME_WAIT socket of an earlier
+ * run is met. false if the system refused (not root, no user
+ * namespaces). */
+static inline bool bench_own_network(void) {
+  if (unshare(CLONE_NEWNET) != 0)
+    return false;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  struct ifreq ifr = {0};
+  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+  bool up = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ifr.ifr_flags |= IFF_UP;
+  up = up && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  if (fd >= 0)
+    close(fd);
+  return up;
+}
+
+/* May this process have networks of its own? Asked in a child. */
+static inline bool bench_own_network_allowed(void) {
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(bench_own_network() ? 0 : 1);
+  int status = 1;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0)
+    return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+#endif
+
 #endif

@@ -8,6 +8,10 @@
 //!   bench-tokio-loops tcp HOST:PORT COUNT MS
 //!       COUNT requests at once to iobound-slow-service, a connection
 //!       each: send "wait MS\n", expect "done MS\n".
+//!   bench-tokio-loops http URL COUNT MS
+//!       (test/benchmark-http.c's peer) COUNT GETs of URL at once through
+//!       one hyper Client (its connection pool, HTTP/1.1), each answer
+//!       read whole: expect 200 and "done MS\n".
 //!
 //! Prints one line for benchmark-loops, from the first operation to the
 //! last one's end:
@@ -81,6 +85,18 @@ async fn request(addr: &str, request: &[u8], expected: &[u8]) -> Result<(), Stri
     }
 }
 
+async fn get(client: &hyper::Client<hyper::client::HttpConnector>, uri: hyper::Uri,
+             expected: &[u8]) -> Result<(), String> {
+    let answer = client.get(uri).await.map_err(|e| e.to_string())?;
+    let status = answer.status();
+    let body = hyper::body::to_bytes(answer.into_body()).await.map_err(|e| e.to_string())?;
+    if status == hyper::StatusCode::OK && body.as_ref() == expected {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}, {:?}", status.as_u16(), String::from_utf8_lossy(&body)))
+    }
+}
+
 fn number(s: &str) -> u64 {
     s.parse().unwrap_or_else(|_| {
         eprintln!("bench-tokio-loops: not a number: {}", s);
@@ -90,8 +106,8 @@ fn number(s: &str) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 || (args[1] != "mixed" && args[1] != "tcp") {
-        eprintln!("usage: bench-tokio-loops mixed COUNT MS CPU_US | tcp HOST:PORT COUNT MS");
+    if args.len() != 5 || (args[1] != "mixed" && args[1] != "tcp" && args[1] != "http") {
+        eprintln!("usage: bench-tokio-loops mixed COUNT MS CPU_US | tcp HOST:PORT COUNT MS | http URL COUNT MS");
         std::process::exit(2);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -109,6 +125,23 @@ fn main() {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                     compute(cpu_us);
                     tally.ok.fetch_add(1, Ordering::Relaxed);
+                }));
+            }
+        } else if args[1] == "http" {
+            let uri: hyper::Uri = args[2].parse().unwrap_or_else(|e| {
+                eprintln!("bench-tokio-loops: not a URL: {}: {}", args[2], e);
+                std::process::exit(2)
+            });
+            let count = number(&args[3]);
+            let client = hyper::Client::new();
+            let exp: Arc<[u8]> = format!("done {}\n", args[4]).into_bytes().into();
+            for _ in 0..count {
+                let (tally, client, uri, exp) = (tally.clone(), client.clone(), uri.clone(), exp.clone());
+                tasks.push(tokio::spawn(async move {
+                    match get(&client, uri, &exp).await {
+                        Ok(()) => { tally.ok.fetch_add(1, Ordering::Relaxed); }
+                        Err(e) => tally.fail(e),
+                    }
                 }));
             }
         } else {
