@@ -265,16 +265,34 @@ const cli_option cli_listen_options[] = {
     {0, NULL, NULL, NULL},
 };
 
-int cli_parse_listen(int argc, char **argv, cli_listen *l, char *error,
-                     size_t size) {
+const cli_option *cli_listen_table(const cli_option *extra,
+                                   cli_option table[CLI_OPTIONS_MAX + 1]) {
+  size_t n = 0;
+  for (const cli_option *t = cli_listen_options; t->name != NULL; t++) {
+    if (t->val == 'h')
+      for (const cli_option *e = extra; e && e->name && n < CLI_OPTIONS_MAX;
+           e++)
+        table[n++] = *e;
+    if (n < CLI_OPTIONS_MAX)
+      table[n++] = *t;
+  }
+  table[n] = (cli_option){0, NULL, NULL, NULL};
+  return table;
+}
+
+int cli_parse_listen_with(int argc, char **argv, cli_listen *l,
+                          const cli_option *extra, cli_extra_fn fn, void *arg,
+                          char *error, size_t size) {
   *l = (cli_listen){.action = CLI_RUN, .host = "127.0.0.1"};
+  cli_option table[CLI_OPTIONS_MAX + 1];
   cli_options args = {.argc = argc,
                       .argv = argv,
-                      .table = cli_listen_options,
+                      .table = cli_listen_table(extra, table),
                       .error = error,
                       .size = size};
   for (int opt; (opt = cli_next_option(&args)) != CLI_END;) {
     uint64_t port;
+    int rc = 0;
     if (opt == CLI_BAD)
       return CLI_EX_USAGE;
     if (opt == 'h')
@@ -283,18 +301,27 @@ int cli_parse_listen(int argc, char **argv, cli_listen *l, char *error,
       l->action = CLI_VERSION;
     else if (opt == LISTEN_HOST)
       l->host = args.value;
+    else if (opt != LISTEN_PORT)
+      rc = fn(opt, args.value, arg, error, size);
     else if (cli_parse_uint(args.value, 0, 65535, &port))
       l->port = (unsigned int)port;
     else
-      return cli_fail(error, size,
-                      "--port takes a number from 0 to 65535, not '%s'",
-                      args.value);
+      rc = cli_fail(error, size,
+                    "--port takes a number from 0 to 65535, not '%s'",
+                    args.value);
+    if (rc != 0)
+      return rc;
   }
   if (cli_address(l->host, l->port, &l->addr) != 0)
     return cli_fail(
         error, size,
         "--host takes an IPv4 or IPv6 address or localhost, not '%s'", l->host);
   return 0;
+}
+
+int cli_parse_listen(int argc, char **argv, cli_listen *l, char *error,
+                     size_t size) {
+  return cli_parse_listen_with(argc, argv, l, NULL, NULL, NULL, error, size);
 }
 
 /* ---- names -------------------------------------------------------------- */

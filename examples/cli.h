@@ -174,6 +174,28 @@ extern const cli_option cli_listen_options[];
 int cli_parse_listen(int argc, char **argv, cli_listen *listen, char *error,
                      size_t size);
 
+/** An option of a listening program's own: 0, or CLI_EX_USAGE with
+ *  @p error filled in. */
+typedef int (*cli_extra_fn)(int opt, const char *value, void *arg,
+                            char *error, size_t size);
+
+/**
+ * The listening options with @p extra (may be NULL) before --help, into
+ * @p table: a listening program's own table, for cli_help().
+ * @return table.
+ */
+const cli_option *cli_listen_table(const cli_option *extra,
+                                   cli_option table[CLI_OPTIONS_MAX + 1]);
+
+/**
+ * Parse as cli_parse_listen() does, and the options of @p extra too, each
+ * handed to @p fn with its value and @p arg.
+ * @return 0, or CLI_EX_USAGE with @p error filled in.
+ */
+int cli_parse_listen_with(int argc, char **argv, cli_listen *listen,
+                          const cli_option *extra, cli_extra_fn fn, void *arg,
+                          char *error, size_t size);
+
 /* ---- names -------------------------------------------------------------- */
 
 /**

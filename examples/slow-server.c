@@ -25,7 +25,47 @@ struct slow_server {
   uv_signal_t sigint, sigterm;
   bool stopped; /* every handle is closed or closing */
   unsigned port;
+  slow_faults faults;
+  uint64_t draws; /* xorshift64 state, from faults.seed */
 };
+
+/* What a request gets: its answer on time, a failure at once, or its
+ * answer `slow_factor` times late. */
+typedef enum fate { ON_TIME, FAIL, LATE } fate;
+
+/* A number in [0, 1) from the server's draws (xorshift64). */
+static double draw(slow_server *s) {
+  uint64_t x = s->draws;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  s->draws = x;
+  return (double)(x >> 11) / 9007199254740992.0; /* 2^53 */
+}
+
+static fate fate_of(slow_server *s) {
+  if (s->faults.fail > 0 && draw(s) < s->faults.fail)
+    return FAIL;
+  if (s->faults.slow > 0 && s->faults.slow_factor > 1 &&
+      draw(s) < s->faults.slow)
+    return LATE;
+  return ON_TIME;
+}
+
+/* MS ms, or the late answer's, which saturates at 32 bits. */
+static uint64_t wait_of(const slow_server *s, fate f, uint64_t ms) {
+  uint64_t w = f == LATE ? ms * s->faults.slow_factor : ms;
+  return w > UINT32_MAX ? UINT32_MAX : w;
+}
+
+void slow_server_set_faults(slow_server *s, const slow_faults *faults) {
+  s->faults = faults != NULL ? *faults : (slow_faults){0};
+  if (s->faults.fail_status != 500)
+    s->faults.fail_status = 503;
+  uint64_t seed = s->faults.seed != 0 ? s->faults.seed
+                                      : uv_hrtime() ^ (uint64_t)getpid();
+  s->draws = seed != 0 ? seed : 1; /* xorshift never leaves 0 */
+}
 
 typedef enum proto { PROTO_UNKNOWN, PROTO_LINE, PROTO_HTTP } proto;
 
@@ -40,6 +80,7 @@ typedef struct http_request {
 
 /* One client's connection: its socket and the timer of its wait. */
 typedef struct conn {
+  slow_server *server;
   uv_tcp_t tcp;
   uv_timer_t timer; /* the wait; then, closing HTTP, the linger */
   uv_write_t write;
@@ -115,8 +156,13 @@ static void take_request(conn *c) {
     reply(c, "error expected: wait MS\n");
     return;
   }
+  fate f = fate_of(c->server);
+  if (f == FAIL) {
+    reply(c, "error unavailable\n");
+    return;
+  }
   uv_update_time(c->timer.loop); /* the timer counts from the loop's clock */
-  uv_timer_start(&c->timer, on_waited, ms, 0);
+  uv_timer_start(&c->timer, on_waited, wait_of(c->server, f, ms), 0);
 }
 
 static void line_read(conn *c, ssize_t nread) {
@@ -309,6 +355,10 @@ static const char *http_reason(int status) {
     return "URI Too Long";
   case 431:
     return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 503:
+    return "Service Unavailable";
   default:
     return "HTTP Version Not Supported";
   }
@@ -382,13 +432,20 @@ static void http_answer(conn *c) {
     break;
   }
   c->closing = !r->keep_alive;
+  /* A failure the service was told to make: Retry-After, if asked. */
+  char extra[48] = "";
+  const slow_faults *faults = &c->server->faults;
+  if (r->status == 405)
+    snprintf(extra, sizeof(extra), "Allow: GET, HEAD\r\n");
+  else if (r->status == faults->fail_status && faults->retry_after != 0)
+    snprintf(extra, sizeof(extra), "Retry-After: %u\r\n",
+             (unsigned)faults->retry_after);
   int n = snprintf(c->reply, sizeof(c->reply),
                    "HTTP/1.1 %d %s\r\n"
                    "Content-Type: text/plain\r\n"
                    "Content-Length: %zu\r\n"
                    "%s%s\r\n%s",
-                   r->status, http_reason(r->status), strlen(body),
-                   r->status == 405 ? "Allow: GET, HEAD\r\n" : "",
+                   r->status, http_reason(r->status), strlen(body), extra,
                    c->closing  ? "Connection: close\r\n"
                    : r->http10 ? "Connection: keep-alive\r\n"
                                : "",
@@ -434,12 +491,16 @@ static void http_next(conn *c) {
   consume(c, n);
   reading_on(c);
   c->busy = true;
+  fate f = c->req.status == 200 ? fate_of(c->server) : ON_TIME;
+  if (f == FAIL)
+    c->req.status = c->server->faults.fail_status;
   if (c->req.status != 200) {
     http_answer(c);
     return;
   }
   uv_update_time(c->timer.loop);
-  uv_timer_start(&c->timer, on_http_waited, c->req.ms, 0);
+  uv_timer_start(&c->timer, on_http_waited, wait_of(c->server, f, c->req.ms),
+                 0);
 }
 
 static void http_read(conn *c, ssize_t nread) {
@@ -511,6 +572,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   conn *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return;
+  c->server = listener->data;
   uv_tcp_init(listener->loop, &c->tcp);
   uv_timer_init(listener->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
@@ -551,6 +613,7 @@ int slow_server_open(slow_server **server, const char *ip, unsigned port) {
     free(s);
     return err;
   }
+  slow_server_set_faults(s, NULL);
   uv_tcp_init(&s->loop, &s->listener);
   s->listener.data = s;
   err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
@@ -592,6 +655,11 @@ void slow_server_close(slow_server *s) {
 }
 
 int slow_server_fork(const char *ip, unsigned *port, pid_t *pid) {
+  return slow_server_fork_with(ip, NULL, port, pid);
+}
+
+int slow_server_fork_with(const char *ip, const slow_faults *faults,
+                          unsigned *port, pid_t *pid) {
   int fds[2];
   if (pipe(fds) != 0)
     return uv_translate_sys_error(errno);
@@ -611,8 +679,10 @@ int slow_server_fork(const char *ip, unsigned *port, pid_t *pid) {
     fd_limit_raise();
     slow_server *s;
     unsigned got = 0;
-    if (getppid() == parent && slow_server_open(&s, ip, 0) == 0)
+    if (getppid() == parent && slow_server_open(&s, ip, 0) == 0) {
+      slow_server_set_faults(s, faults);
       got = slow_server_port(s);
+    }
     ssize_t n = write(fds[1], &got, sizeof(got));
     close(fds[1]);
     if (got != 0 && n == (ssize_t)sizeof(got))

@@ -2,7 +2,10 @@
 # iobound-compare as a user meets it: bad arguments exit 64 with a message
 # and a usage hint on stderr and nothing on stdout; results go to stdout in
 # each format; progress goes to stderr, and only when asked or on a terminal.
+# Then iobound-slow-service's bad arguments (its fault options).
+#   cli-exit-codes.sh IOBOUND-COMPARE IOBOUND-SLOW-SERVICE
 exe=$1
+slow=$2
 fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -302,4 +305,21 @@ else
   [ $rc -eq 64 ] || fail "--pg bogus exited $rc, not 64"
   grep -q -- "--help" "$tmp/err" || fail "--pg bogus: no usage hint"
 fi
+
+# iobound-slow-service: each fault option refuses what it cannot mean,
+# saying what it takes; nothing starts listening.
+for args in "--fail 1.5" "--fail -0.1" "--fail 101%" "--fail x" "--fail nan" \
+            "--fail-status 502" "--fail-status 200" "--retry-after 0" \
+            "--retry-after 86401" "--slow 0.1" "--slow 0.1:1" \
+            "--slow 2:10" "--slow 0.1:1001" "--slow :10" "--seed 0" \
+            "--seed x" "--fail"; do
+  # shellcheck disable=SC2086
+  timeout 5 "$slow" $args >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  [ "$rc" -eq 64 ] || fail "slow service '$args' exited $rc, not 64"
+  [ -s "$tmp/out" ] && fail "slow service '$args' printed on stdout"
+  grep -q "^iobound-slow-service: .*-" "$tmp/err" ||
+    fail "slow service '$args': no message: $(cat "$tmp/err")"
+  grep -q -- "--help" "$tmp/err" || fail "slow service '$args': no hint"
+done
 echo "cli exit codes: ok"

@@ -117,6 +117,8 @@ void http_read(http_conn *c, http_response *r, bool head_only) {
       header_value(v, vl, r->type, sizeof(r->type));
     } else if (IS("Allow")) {
       header_value(v, vl, r->allow, sizeof(r->allow));
+    } else if (IS("Retry-After")) {
+      header_value(v, vl, r->retry_after, sizeof(r->retry_after));
     } else if (IS("Content-Length")) {
       r->length = strtol(v, NULL, 10);
     } else if (IS("Transfer-Encoding")) {

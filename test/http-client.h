@@ -22,6 +22,7 @@ typedef struct http_response {
   bool keep_alive; /* "Connection: keep-alive" */
   char type[64];   /* Content-Type */
   char allow[64];  /* Allow */
+  char retry_after[16]; /* Retry-After, "" if none */
   long length;     /* Content-Length, or -1 */
   char body[512];  /* NUL-terminated (cut short past 511 bytes) */
   size_t body_len;

@@ -2,8 +2,9 @@
  * /wait/MS answered "done MS\n" after MS ms, keep-alive, pipelining, the
  * errors (404, 400, 405, 414, 431, 505) and when they close, Connection:
  * close and HTTP/1.0, half-closed clients, the line protocol on the same
- * port, and curl (when installed) getting the body. The service runs in a
- * process of its own (slow_server_fork), which must end cleanly. */
+ * port, curl (when installed) getting the body, and the faults it can be
+ * told to make (failures, Retry-After, late answers). The service runs in
+ * a process of its own (slow_server_fork), which must end cleanly. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,26 +283,27 @@ static void requests_on_200_connections_overlap(void **state) {
   assert_ms_between(ms, 198.5, 1500);
 }
 
-static void the_line_protocol_still_works_on_the_same_port(void **state) {
+/* A line-protocol request on a connection of its own to port `to`: the
+ * answer, read until the service closes. */
+static void line_request(unsigned to, const char *request, char *answer,
+                         size_t size) {
   http_conn c;
-  http_connect(&c, port);
-  http_send(&c, "wait 20\n");
-  char text[32] = "";
+  http_connect(&c, to);
+  http_send(&c, request);
   size_t n = 0;
   ssize_t k;
-  while ((k = recv(c.fd, text + n, sizeof(text) - 1 - n, 0)) > 0)
+  while ((k = recv(c.fd, answer + n, size - 1 - n, 0)) > 0)
     n += (size_t)k; /* until the service closes */
-  text[n] = '\0';
+  answer[n] = '\0';
+  http_close(&c);
+}
+
+static void the_line_protocol_still_works_on_the_same_port(void **state) {
+  char text[32];
+  line_request(port, "wait 20\n", text, sizeof(text));
   assert_string_equal(text, "done 20\n");
-  http_close(&c);
-  http_connect(&c, port);
-  http_send(&c, "jump\n"); /* lowercase: the line protocol's error */
-  n = 0;
-  while ((k = recv(c.fd, text + n, sizeof(text) - 1 - n, 0)) > 0)
-    n += (size_t)k;
-  text[n] = '\0';
+  line_request(port, "jump\n", text, sizeof(text)); /* the line error */
   assert_string_equal(text, "error expected: wait MS\n");
-  http_close(&c);
 }
 
 /* curl, when installed: the body, the status, and the second request on
@@ -328,6 +330,91 @@ static void curl_gets_the_body(void **state) {
   assert_ms_at_least(ms, 50 + 20 - 3);
 }
 
+/* ---- a service to fail against ------------------------------------------- */
+
+/* A service of its own with `faults`, for one test. */
+static unsigned faulty(const slow_faults *faults, pid_t *pid) {
+  unsigned p;
+  assert_int_equal(slow_server_fork_with("127.0.0.1", faults, &p, pid), 0);
+  return p;
+}
+
+/* Told to fail every request: HTTP 503 at once, with Retry-After, on a
+ * connection kept alive; or 500; the line protocol "error unavailable". */
+static void a_failing_service_fails_at_once_with_retry_after(void **state) {
+  pid_t pid;
+  slow_faults f = {.fail = 1, .retry_after = 7};
+  unsigned saved = port;
+  port = faulty(&f, &pid);
+  http_conn c;
+  http_connect(&c, port);
+  for (int i = 0; i < 3; i++) {
+    uint64_t t0 = uv_hrtime();
+    http_send(&c, GET("/wait/500"));
+    http_response r;
+    http_read(&c, &r, false);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.retry_after, "7");
+    assert_string_equal(r.body, "Service Unavailable\n");
+    assert_false(r.closes);
+    assert_ms_below(MS(uv_hrtime() - t0), 400); /* not the 500 asked */
+  }
+  http_close(&c);
+  char answer[64];
+  line_request(port, "wait 500\n", answer, sizeof(answer));
+  assert_string_equal(answer, "error unavailable\n");
+  assert_int_equal(slow_server_kill(pid), 0);
+
+  f = (slow_faults){.fail = 1, .fail_status = 500};
+  port = faulty(&f, &pid);
+  http_response r;
+  ask(GET("/wait/1"), &r, false);
+  assert_int_equal(r.status, 500);
+  assert_string_equal(r.retry_after, ""); /* not asked for */
+  assert_int_equal(slow_server_kill(pid), 0);
+  port = saved;
+}
+
+/* A share of the requests fails, and another comes late: about that
+ * share of 400, and the same requests for the same seed. */
+static void shares_fail_and_come_late_the_same_for_a_seed(void **state) {
+  slow_faults f = {.fail = 0.3, .slow = 0.25, .slow_factor = 20, .seed = 42};
+  int fates[2][400];
+  for (int round = 0; round < 2; round++) {
+    pid_t pid;
+    unsigned saved = port;
+    port = faulty(&f, &pid);
+    http_conn c;
+    http_connect(&c, port);
+    int failed = 0, late = 0;
+    for (int i = 0; i < 400; i++) {
+      uint64_t t0 = uv_hrtime();
+      http_send(&c, GET("/wait/1"));
+      http_response r;
+      http_read(&c, &r, false);
+      double ms = MS(uv_hrtime() - t0);
+      assert_true(r.status == 200 || r.status == 503);
+      if (r.status == 200)
+        assert_string_equal(r.body, "done 1\n"); /* late or not */
+      fates[round][i] = r.status == 503 ? 2 : ms >= 19 ? 1 : 0;
+      failed += fates[round][i] == 2;
+      late += fates[round][i] == 1;
+    }
+    http_close(&c);
+    assert_int_equal(slow_server_kill(pid), 0);
+    port = saved;
+    /* 30% of 400, and 25% of the 70% left: 120 and 70 expected */
+    print_message("seed 42: %d of 400 failed, %d late\n", failed, late);
+    if (failed < 80 || failed > 160 || late < 40 || late > 100)
+      fail_msg("%d failed (expected about 120), %d late (about 70)", failed,
+               late);
+  }
+  for (int i = 0; i < 400; i++)
+    if (fates[0][i] != fates[1][i])
+      fail_msg("request %d: fate %d, then %d, for one seed", i, fates[0][i],
+               fates[1][i]);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -344,6 +431,8 @@ int main(void) {
       cmocka_unit_test(requests_on_200_connections_overlap),
       cmocka_unit_test(the_line_protocol_still_works_on_the_same_port),
       cmocka_unit_test(curl_gets_the_body),
+      cmocka_unit_test(a_failing_service_fails_at_once_with_retry_after),
+      cmocka_unit_test(shares_fail_and_come_late_the_same_for_a_seed),
   };
   fd_limit_raise();
   if (slow_server_fork("127.0.0.1", &port, &service) != 0) {
