@@ -223,7 +223,7 @@ static void sweep(iob_pg_pool *p, uint64_t now) {
 enum { TOOK, CONNECT, WAIT };
 
 /* How long a server's "too many connections" holds the pool below its
- * most: then it tries one more again. */
+ * most: then it may open more again, up to its most. */
 #define CEILING_NS (UINT64_C(1000) * 1000000)
 
 /* Under the lock: the most connections the pool may have open now. */
@@ -647,29 +647,48 @@ static void explain(iob_op *op, bool *said, const char *message) {
   *said = iob_op_set_message(op, text) == 0;
 }
 
+/* Is the line at m (len bytes) a VERBOSE message's location, in any
+ * language: "LABEL:  function, file.c:LINE"? */
+static bool is_location(const char *m, size_t len) {
+  const char *sep = memchr(m, ':', len);
+  if (sep == NULL || (size_t)(sep - m) + 3 > len || sep[1] != ' ' ||
+      sep[2] != ' ')
+    return false;
+  size_t end = len;
+  while (end > 0 && m[end - 1] >= '0' && m[end - 1] <= '9')
+    end--;
+  return end < len && end > 2 && m[end - 1] == ':' && m[end - 2] == 'c' &&
+         m[end - 3] == '.' && memchr(sep, ',', (size_t)(m + end - sep)) != NULL;
+}
+
+/* The SQLSTATE at m[k] of "SEVERITY:  CODE: ": its 5 characters, or 0. */
+static bool state_at(const char *m, size_t k, size_t line) {
+  return k >= 3 && line - k > 7 && m[k - 1] == ' ' && m[k - 2] == ' ' &&
+         m[k - 3] == ':' &&
+         strspn(m + k, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") >= 5 &&
+         m[k + 5] == ':' && m[k + 6] == ' ';
+}
+
 /* Why a connection failed, in libpq's words, the server's SQLSTATE (asked
  * for with PQERRORS_VERBOSE while connecting) moved to the end as in a
- * query's error, its LOCATION lines left out: "connection to server ...
+ * query's error, its location lines left out: "connection to server ...
  * failed: FATAL:  too many connections for role "x" (SQLSTATE 53300)".
- * *too_many if that SQLSTATE is 53300. */
+ * *too_many if that SQLSTATE is 53300, however long the message. */
 static void connect_error(PGconn *conn, char text[512], bool *too_many) {
   const char *m = PQerrorMessage(conn);
   char state[6] = "";
   size_t n = 0;
-  while (*m != '\0' && n < 511) {
+  while (*m != '\0') {
     size_t line = strcspn(m, "\n");
-    if (strncmp(m, "LOCATION:", 9) != 0) {
-      for (size_t k = 0; k < line && n < 511; k++) {
-        /* "FATAL:  53300: " -> "FATAL:  ", the code kept */
-        if (state[0] == '\0' && k >= 3 && m[k - 1] == ' ' &&
-            m[k - 2] == ' ' && m[k - 3] == ':' && line - k > 7 &&
-            strspn(m + k, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5 &&
-            m[k + 5] == ':' && m[k + 6] == ' ') {
+    if (!is_location(m, line)) {
+      for (size_t k = 0; k < line; k++) {
+        if (state[0] == '\0' && state_at(m, k, line)) { /* "53300: " */
           memcpy(state, m + k, 5);
           k += 6;
           continue;
         }
-        text[n++] = m[k];
+        if (n < 511)
+          text[n++] = m[k];
       }
       if (m[line] == '\n' && n < 511)
         text[n++] = '\n';
@@ -678,6 +697,8 @@ static void connect_error(PGconn *conn, char text[512], bool *too_many) {
   }
   while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
     n--;
+  if (state[0] != '\0' && n > 511 - 18)
+    n = 511 - 18; /* room for the state, which matters most */
   text[n] = '\0';
   if (state[0] != '\0')
     snprintf(text + n, 512 - n, " (SQLSTATE %s)", state);
@@ -1417,8 +1438,8 @@ static int pg_run(iob_op *op) {
     if (fresh)
       status = connect_fresh(op, pool, &conn, &said);
   } while (status == EAGAIN); /* refused for too many: wait for another */
-  if (status == IOB_ENOMEM)
-    return status;
+  if (conn == NULL)
+    return status; /* none was made: its place is back already */
   if (status == 0) {
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     status = query_here(conn, op, &said, wants_rows(op) ? &rows : NULL);
