@@ -294,7 +294,10 @@ static int ready_to_launch(iob_batch *b, uint32_t i) {
  * Iterative, and guarded, so an operation settled during a launch never
  * recurses into here. */
 void iob__launch_more(iob_batch *b) {
-  if (b->launching)
+  /* Not while a slice's continuation is pending either: each settle
+   * would launch a slice of its own, and the first callbacks that settle
+   * anything would launch the whole rest in one turn. on_async() goes on. */
+  if (b->launching || b->launch_later)
     return;
   b->launching = true;
   uint32_t launched = 0;
@@ -367,10 +370,10 @@ static void on_async(uv_async_t *async) {
   iob__stamp_fresh(b);
   if (atomic_load(&b->cancel_asked) && !b->cancelled)
     cancel_now(b);
+  bool later = b->launch_later;
+  b->launch_later = false; /* before wakeup(), which may launch */
   if (!b->ended && b->config.style->wakeup != NULL)
     b->config.style->wakeup(b);
-  bool later = b->launch_later;
-  b->launch_later = false;
   if (b->open || later) /* submitted or closed from another thread */
     iob__end_or_launch(b);
 }
