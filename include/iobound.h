@@ -118,6 +118,7 @@ typedef struct iob_batch iob_batch;
 typedef struct iob_config iob_config;
 typedef struct iob_record iob_record;
 typedef struct iob_limit iob_limit;
+typedef struct iob_rate iob_rate;
 typedef struct iob_workers iob_workers;
 
 /* ---- Styles: how a batch runs its operations --------------------------- */
@@ -665,6 +666,15 @@ struct iob_config {
    * characters. NULL: none.
    */
   const char *label;
+  /**
+   * Optional: a rate limit this batch shares with other batches on its
+   * loop (iob_rate_create()): each operation takes one of its tokens as
+   * it launches, before it takes a permit of max_in_flight or of
+   * shared_limit, so an operation waiting for a token holds no permit.
+   * Keep it alive until the batch has called back, or was freed without
+   * starting.
+   */
+  iob_rate *rate;
 };
 
 /** The most loops iob_style_loops runs one batch on. */
@@ -970,6 +980,38 @@ IOB_EXPORT int iob_limit_free(iob_limit *limit);
 
 /** @return the permits held now by operations in flight; 0 for NULL. */
 IOB_EXPORT uint32_t iob_limit_in_use(const iob_limit *limit);
+
+/** The least and the most rate iob_rate_create() takes, a second. */
+#define IOB_RATE_MIN 0.001
+#define IOB_RATE_MAX 1e9
+
+/**
+ * A rate limit several batches share, as a token bucket (Go's
+ * rate.NewLimiter(r, b)): at most @p burst operations launch at once, and
+ * from then on @p per_second a second on average, across its batches.
+ * Set it as iob_config.rate. An operation takes a token as it launches,
+ * before a permit of max_in_flight or of a shared limit, so one that
+ * waits for a token holds none; batches that wait get tokens in turn,
+ * one operation each. It serves batches on one loop, and is used only
+ * from that loop's thread; it puts a timer there while batches use it.
+ * @param[out] rate receives the rate; NULL gives IOB_EINVAL.
+ * @param per_second IOB_RATE_MIN..IOB_RATE_MAX operations a second.
+ * @param burst 1..IOB_COUNT_MAX: the tokens it holds at most, and at
+ *        first.
+ * @return 0; IOB_EINVAL; IOB_ERANGE for a rate outside
+ *         IOB_RATE_MIN..IOB_RATE_MAX (0, NaN) or a burst of 0 or more
+ *         than IOB_COUNT_MAX; IOB_ENOMEM. On error *rate is NULL. A batch
+ *         started with a rate that batches on another loop are using
+ *         gets IOB_EINVAL from iob_batch_start().
+ */
+IOB_EXPORT int iob_rate_create(iob_rate **rate, double per_second,
+                               uint32_t burst);
+
+/**
+ * Free a rate no running batch uses; NULL is a no-op.
+ * @return 0; IOB_EBUSY while a running batch uses it (nothing is freed).
+ */
+IOB_EXPORT int iob_rate_free(iob_rate *rate);
 
 /** A group of batches: its callback runs once every batch in it ended. */
 typedef struct iob_group iob_group;

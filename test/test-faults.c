@@ -325,21 +325,25 @@ typedef struct variant {
   uint64_t timeout_ms;
   int fail_fast, on_op;
   int open; /* an open batch: its operations submitted, then closed */
+  int rate; /* through `rate_limit`: its timer is allocated at start */
 } variant;
 
+static iob_rate *rate_limit; /* 2,000 a second, a burst of 2 */
+
 static const variant variants[] = {
-    {"plain", 4, NULL, 2, 0, 0, 0, 0, 0},
+    {"plain", 4, NULL, 2, 0, 0, 0, 0, 0, 0},
     /* Ten waits of ten lengths: the loop style's queue grows its tables. */
-    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 0},
-    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1, 0},
+    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 0, 0},
+    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1, 0, 0},
     {"fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS, 1, 1,
-     0},
+     0, 0},
     /* Open batches: submitting, the kinds opened per target, slots and
      * timer lists grown as operations launch (their records, gathered
      * when first read, fail with the readers below). */
-    {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1},
+    {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1, 0},
     {"open, fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS,
-     1, 1, 1},
+     1, 1, 1, 0},
+    {"rate, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 1},
 };
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
 
@@ -373,6 +377,7 @@ static scenario scenario_of(const iob_style *style, const iob_kind *kind,
   sc.config.timeout_ms = v->timeout_ms;
   sc.config.fail_fast = v->fail_fast;
   sc.config.open = v->open;
+  sc.config.rate = v->rate ? rate_limit : NULL;
   return sc;
 }
 
@@ -754,7 +759,7 @@ static void
 a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
   for (int k = 0; k < 2; k++) {
-    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0};
+    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0};
     scenario sc = scenario_of(styles[k], &iob_kind_wait, &large);
     iob_batch *b;
     assert_int_equal(iob_run(&b, &sc.config), 0);
@@ -1195,8 +1200,8 @@ each_refused_thread_is_survived_with_and_without_adapting(void **state) {
   iob_threads_options_init(&adapt_options);
   adapt_options.adapt = 1;
   static const variant shapes[] = {
-      {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0},
-      {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0},
+      {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0, 0},
+      {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0, 0},
   };
   for (size_t j = 0; j < nkinds; j++)
     for (size_t v = 0; v < 2; v++)
@@ -1272,6 +1277,8 @@ int main(int argc, char **argv) {
       iob_file_target_create(&file_target, file_dir, &fo) != 0)
     return 1;
   list_kinds();
+  if (iob_rate_create(&rate_limit, 2000, 2) != 0)
+    return 1;
 
   const struct CMUnitTest tests[] = {
 #ifdef IOB_TEST_HTTP
@@ -1306,6 +1313,10 @@ int main(int argc, char **argv) {
 
   iob_tcp_target_destroy(tcp_target);
   iob_file_target_destroy(file_target);
+  if (iob_rate_free(rate_limit) != 0) {
+    fprintf(stderr, "test-faults: a batch still uses the rate limit\n");
+    failed++;
+  }
   if (rmdir(file_dir) != 0) { /* every operation removed its file */
     fprintf(stderr, "test-faults: %s was not left empty\n", file_dir);
     failed++;

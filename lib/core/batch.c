@@ -309,8 +309,14 @@ void iob__launch_more(iob_batch *b) {
       b->ahead--;
       continue;
     }
-    if (b->config.shared_limit != NULL && !iob__limit_take(b))
+    /* A token first, then a permit: waiting for a token holds none. */
+    if (b->config.rate != NULL && !iob__rate_take(b))
+      break; /* called again when a token is due, in its turn */
+    if (b->config.shared_limit != NULL && !iob__limit_take(b)) {
+      if (b->config.rate != NULL)
+        iob__rate_untake(b);
       break; /* called again in its turn */
+    }
     b->next++;
     iob__rec(b, i)->queued_ns = iob__stamp(b);
     iob__rec(b, i)->status = IOB__IN_FLIGHT;
@@ -539,9 +545,15 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   batch->cpu0_ns = iob__cpu_ns();
   iob__stamp_fresh(batch);
   int err = batch->config.shared_limit ? iob__limit_attach(batch) : 0;
-  if (err == 0 && (err = make_run_state(batch)) != 0 &&
-      batch->config.shared_limit)
+  if (err == 0 && batch->config.rate != NULL &&
+      (err = iob__rate_attach(batch)) != 0 && batch->config.shared_limit)
     iob__limit_detach(batch);
+  if (err == 0 && (err = make_run_state(batch)) != 0) {
+    if (batch->config.shared_limit)
+      iob__limit_detach(batch);
+    if (batch->config.rate)
+      iob__rate_detach(batch);
+  }
   if (err != 0) {
     batch->loop = NULL;
     return err;
@@ -665,6 +677,8 @@ void iob__end_or_launch(iob_batch *b) {
   close_kind(b);
   if (b->config.shared_limit != NULL)
     iob__limit_detach(b);
+  if (b->config.rate != NULL)
+    iob__rate_detach(b);
   shut_gate(b);
   b->closing = 0;
   bool own = close_own(b, (uv_handle_t *)&b->timer);
@@ -744,6 +758,8 @@ void iob__batch_fail(iob_batch *b, int status) {
     b->status = status;
   if (b->config.shared_limit != NULL)
     iob__limit_unqueue(b);
+  if (b->config.rate != NULL)
+    iob__rate_unqueue(b);
   /* Operations never launched settle at once, as never started. */
   uint64_t now = iob__stamp(b);
   uint32_t from = b->next;
@@ -851,6 +867,8 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
   b->in_flight--;
   b->limit = limit;
   iob__rec(b, i)->status = 0;
+  if (b->config.rate != NULL)
+    iob__rate_untake(b);
   if (b->config.shared_limit != NULL)
     iob__limit_give(b);
   iob__publish(b);

@@ -197,6 +197,22 @@ typedef struct iob__published {
   _Atomic uint32_t failed;
 } iob__published;
 
+/* A batch's place in a line of batches that wait for their turn (a
+ * shared limit's permits, a rate's tokens): first come, first served. */
+typedef struct iob__place {
+  iob_batch *next, *prev;
+  bool waiting;
+} iob__place;
+
+typedef struct iob__line {
+  iob_batch *head, *tail;
+} iob__line;
+
+/* Into line l at its tail (its place: offsetof(iob_batch, ...)), unless
+ * it waits there already; out of it, if it waits there. */
+void iob__line_join(iob__line *l, iob_batch *b, size_t place);
+void iob__line_leave(iob__line *l, iob_batch *b, size_t place);
+
 struct iob_batch {
   /* Style and kind never NULL. For an open batch, count is how many the
    * loop thread has taken in (iob__take_submitted()). */
@@ -227,8 +243,8 @@ struct iob_batch {
   iob__published published;
   struct iob_group *group; /* the group it is in, or NULL */
   /* Its shared limit's queue of batches waiting for a permit. */
-  iob_batch *limit_next, *limit_prev;
-  bool limit_waiting;
+  iob__place limit_place; /* waiting for a permit of config.shared_limit */
+  iob__place rate_place;  /* waiting for a token of config.rate */
 
   uint64_t t0;         /* uv_hrtime() at start: records count from here */
   uint64_t end_ns;     /* when the last operation settled */
@@ -498,7 +514,7 @@ const iob_kind *iob__batch_kind(const iob_batch *b);
 /* Launch what may launch, or end the batch if everything settled. */
 void iob__end_or_launch(iob_batch *b);
 
-/* ---- sharing (limit.c, group.c) ------------------------------------------- */
+/* ---- sharing (limit.c, rate.c, group.c) ------------------------------------ */
 
 /* The batch starts using its shared limit: 0, or IOB_EINVAL when the
  * limit serves batches of another loop. */
@@ -512,6 +528,16 @@ void iob__limit_unqueue(iob_batch *b);
 bool iob__limit_take(iob_batch *b);
 /* An operation that held a permit settled, or was given back. */
 void iob__limit_give(iob_batch *b);
+
+/* The same for a rate limit (rate.c): attach (0; IOB_EINVAL for a rate of
+ * another loop, IOB_ENOMEM), detach, unqueue; take a token to launch one
+ * operation (false: the batch waits in the rate's queue, called back in
+ * its turn once a token is due); untake: the token goes back unused. */
+int iob__rate_attach(iob_batch *b);
+void iob__rate_detach(iob_batch *b);
+void iob__rate_unqueue(iob_batch *b);
+bool iob__rate_take(iob_batch *b);
+void iob__rate_untake(iob_batch *b);
 
 /* A batch of the group ended with `status` (after its own callback). */
 void iob__group_ended(struct iob_group *g, int status);

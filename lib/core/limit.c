@@ -5,6 +5,7 @@
  * goes to the batch at the head, which launches one operation and, if it
  * wants more, joins the tail again: one operation a turn, so no batch
  * starves another, at O(1) for each take and give. */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -17,7 +18,7 @@ struct iob_limit {
    * refused, reads them safely. The rest is the loop thread's alone. */
   atomic_uint users;
   _Atomic(uv_loop_t *) loop;
-  iob_batch *head, *tail; /* batches waiting for a permit */
+  iob__line line;         /* batches waiting for a permit */
   iob_batch *granted;     /* being given a permit by drain() */
   bool draining;
 };
@@ -63,33 +64,49 @@ int iob__limit_attach(iob_batch *b) {
   return 0;
 }
 
-static void enqueue(iob_limit *l, iob_batch *b) {
-  b->limit_waiting = true;
-  b->limit_next = NULL;
-  b->limit_prev = l->tail;
+#define PLACE offsetof(iob_batch, limit_place)
+
+/* The lines of waiting batches (internal.h), this limit's and a rate's:
+ * a batch's place in each is at offset `place` of the batch. */
+static iob__place *place_of(iob_batch *b, size_t place) {
+  return (iob__place *)((char *)b + place);
+}
+
+void iob__line_join(iob__line *l, iob_batch *b, size_t place) {
+  iob__place *p = place_of(b, place);
+  if (p->waiting)
+    return;
+  p->waiting = true;
+  p->next = NULL;
+  p->prev = l->tail;
   if (l->tail != NULL)
-    l->tail->limit_next = b;
+    place_of(l->tail, place)->next = b;
   else
     l->head = b;
   l->tail = b;
+}
+
+void iob__line_leave(iob__line *l, iob_batch *b, size_t place) {
+  iob__place *p = place_of(b, place);
+  if (!p->waiting)
+    return;
+  p->waiting = false;
+  if (p->prev != NULL)
+    place_of(p->prev, place)->next = p->next;
+  else
+    l->head = p->next;
+  if (p->next != NULL)
+    place_of(p->next, place)->prev = p->prev;
+  else
+    l->tail = p->prev;
+  p->next = p->prev = NULL;
 }
 
 void iob__limit_unqueue(iob_batch *b) {
   iob_limit *l = b->config.shared_limit;
   if (l->granted == b)
     l->granted = NULL;
-  if (!b->limit_waiting)
-    return;
-  b->limit_waiting = false;
-  if (b->limit_prev != NULL)
-    b->limit_prev->limit_next = b->limit_next;
-  else
-    l->head = b->limit_next;
-  if (b->limit_next != NULL)
-    b->limit_next->limit_prev = b->limit_prev;
-  else
-    l->tail = b->limit_prev;
-  b->limit_next = b->limit_prev = NULL;
+  iob__line_leave(&l->line, b, PLACE);
 }
 
 void iob__limit_detach(iob_batch *b) {
@@ -105,12 +122,11 @@ bool iob__limit_take(iob_batch *b) {
     l->granted = NULL;
     return true;
   }
-  if (l->available > 0 && l->head == NULL) {
+  if (l->available > 0 && l->line.head == NULL) {
     l->available--;
     return true;
   }
-  if (!b->limit_waiting)
-    enqueue(l, b);
+  iob__line_join(&l->line, b, PLACE);
   return false;
 }
 
@@ -125,8 +141,8 @@ static void drain(iob_limit *l) {
   if (l->draining)
     return;
   l->draining = true;
-  while (l->available > 0 && l->head != NULL) {
-    iob_batch *b = l->head;
+  while (l->available > 0 && l->line.head != NULL) {
+    iob_batch *b = l->line.head;
     iob__limit_unqueue(b);
     l->available--;
     l->granted = b;

@@ -103,6 +103,7 @@ static int check_task(const iob_batch *b, const iob_task *t) {
   c.data = own->data;
   c.deadline_ms = own->deadline_ms;
   c.shared_limit = own->shared_limit;
+  c.rate = own->rate;
   c.style_options = own->style_options;
   c.open = own->open;
   c.label = own->label;
