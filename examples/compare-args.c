@@ -20,6 +20,8 @@ enum {
   OPT_COUNT,
   OPT_DURATION,
   OPT_LIMIT,
+  OPT_RATE,
+  OPT_BURST,
   OPT_TIMEOUT,
   OPT_POOL_SIZE,
   OPT_FORMAT,
@@ -62,6 +64,11 @@ static const cli_option options[] = {
      "which takes as long as it takes)"},
     {OPT_LIMIT, "limit", "N",
      "at most N operations in flight (default: no limit)"},
+    {OPT_RATE, "rate", "R",
+     "start at most R operations a second (a token bucket; a decimal, "
+     "0.001 and up; default: no rate)"},
+    {OPT_BURST, "burst", "B",
+     "with --rate, let B start at once before the rate applies (default 1)"},
     {OPT_TIMEOUT, "timeout", "MS",
      "an operation not done MS after it started fails, timed out "
      "(default: no timeout)"},
@@ -291,6 +298,24 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       value);
     o->limit = (uint32_t)n;
     break;
+  case OPT_RATE: {
+    char *end;
+    o->rate = strtod(value, &end);
+    if (end == value || *end != '\0' ||
+        !(o->rate >= IOB_RATE_MIN && o->rate <= IOB_RATE_MAX))
+      return cli_fail(error, size,
+                      "--rate takes operations a second, from 0.001 to 1e9, "
+                      "not '%s'",
+                      value);
+    break;
+  }
+  case OPT_BURST:
+    if (!cli_parse_uint(value, 1, IOB_COUNT_MAX, &n))
+      return cli_fail(error, size,
+                      "--burst takes a whole number from 1 to %u, not '%s'",
+                      (unsigned)IOB_COUNT_MAX, value);
+    o->burst = (uint32_t)n;
+    break;
   case OPT_TIMEOUT:
     if (!cli_parse_uint(value, 0, IOB_DURATION_MAX_MS, &o->timeout_ms))
       return cli_fail(error, size,
@@ -451,6 +476,8 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
     return cli_fail(error, error_size,
                     "--work file takes no --duration: each operation writes "
                     "its file, however long that takes");
+  if (o->burst != 0 && o->rate == 0)
+    return cli_fail(error, error_size, "--burst goes with --rate");
   if (o->cpu_us_given && iob_kind_find(o->work) != &iob_kind_mixed)
     return cli_fail(error, error_size, "--cpu-us goes with --work mixed");
   bool loops = false;

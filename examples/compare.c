@@ -73,10 +73,18 @@ static int run_style(const compare_opts *o, const iob_style *style,
     config->style_options = &loops;
   config->data = &r;
 
-  uv_loop_t loop;
-  int err = uv_loop_init(&loop);
+  iob_rate *rate = NULL; /* a bucket of its own for each style's run */
+  int err = o->rate > 0 ? iob_rate_create(&rate, o->rate,
+                                          o->burst ? o->burst : 1)
+                        : 0;
   if (err != 0)
     return err;
+  config->rate = rate;
+  uv_loop_t loop;
+  if ((err = uv_loop_init(&loop)) != 0) {
+    iob_rate_free(rate);
+    return err;
+  }
   uv_timer_init(&loop, &r.ticker);
   r.ticker.data = &r;
   err = iob_batch_create(&r.batch, config);
@@ -102,6 +110,8 @@ static int run_style(const compare_opts *o, const iob_style *style,
     out->batch = NULL;
   }
   uv_loop_close(&loop);
+  iob_rate_free(rate); /* the run is over */
+  config->rate = NULL;
 
   out->style = style;
   return err;

@@ -55,6 +55,8 @@ typedef struct compare_opts {
    * or COMPARE_PG_KIND or COMPARE_HTTP_KIND. */
   const char *work;
   uint32_t limit;         /* 0: none */
+  double rate;            /* operations a second; 0: none */
+  uint32_t burst;         /* with rate; 0: 1 */
   uint64_t timeout_ms;    /* each operation's; 0: none */
   unsigned int pool_size; /* 0: libuv's own choice */
   compare_format format;

@@ -24,6 +24,8 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--styles loop,pool,loop" "--styles=" "--styles ," \
             "--svg $tmp/same --trace $tmp/same" \
             "--svg $tmp/same --trace $tmp/./same" \
+            "--rate 0" "--rate x" "--rate 1e10" "--rate nan" "--burst 3" \
+            "--rate 5 --burst 0" \
             "--count 100000000 --styles threads"; do
   # (the last, too many threads, is checked for its hint below)
   # shellcheck disable=SC2086
@@ -305,6 +307,14 @@ else
   [ $rc -eq 64 ] || fail "--pg bogus exited $rc, not 64"
   grep -q -- "--help" "$tmp/err" || fail "--pg bogus: no usage hint"
 fi
+
+# --rate spaces the starts in every style it runs: 6 operations at 20 a
+# second, 2 at once, take 200 ms (four more tokens, 50 ms apart) or more.
+"$exe" --count 6 --duration 1 --rate 20 --burst 2 --styles loop,threads,pool \
+  --format csv >"$tmp/out" 2>"$tmp/err" || fail "--rate: $(cat "$tmp/err")"
+awk -F, 'NR > 1 && ($2 < 195 || $2 > 2000) { bad = 1; print }
+         END { exit bad }' "$tmp/out" ||
+  fail "--rate 20 --burst 2: not spaced: $(cat "$tmp/out")"
 
 # iobound-slow-service: each fault option refuses what it cannot mean,
 # saying what it takes; nothing starts listening.
