@@ -265,9 +265,10 @@ static void print_csv(const result *r, int n) {
 static void print_json(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
   out("{\"count\":%" PRIu32 ",\"duration_ms\":%" PRIu64
-      ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"pool_size\":%u"
-      ",\"cores\":%u,\"styles\":[",
-      o->count, o->duration_ms, o->work, o->limit, iob_pool_size(),
+      ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"rate\":%g"
+      ",\"burst\":%" PRIu32 ",\"pool_size\":%u,\"cores\":%u,\"styles\":[",
+      o->count, o->duration_ms, o->work, o->limit, o->rate,
+      o->rate > 0 ? (o->burst ? o->burst : 1) : 0, iob_pool_size(),
       uv_available_parallelism());
   for (int k = 0; k < n; k++) {
     char line[1024];

@@ -992,8 +992,10 @@ IOB_EXPORT uint32_t iob_limit_in_use(const iob_limit *limit);
  * Set it as iob_config.rate. An operation takes a token as it launches,
  * before a permit of max_in_flight or of a shared limit, so one that
  * waits for a token holds none; batches that wait get tokens in turn,
- * one operation each. It serves batches on one loop, and is used only
- * from that loop's thread; it puts a timer there while batches use it.
+ * one operation each, so that the rate holds on average even where the
+ * loop's timers wake a millisecond late. It serves batches on one loop,
+ * and is used only from that loop's thread (iob_rate_free() too); it
+ * owns no handle (the batch first in line waits on a timer of its own).
  * @param[out] rate receives the rate; NULL gives IOB_EINVAL.
  * @param per_second IOB_RATE_MIN..IOB_RATE_MAX operations a second.
  * @param burst 1..IOB_COUNT_MAX: the tokens it holds at most, and at

@@ -153,6 +153,29 @@ static void a_cancel_while_waiting_for_tokens_ends_the_batch_at_once(
   assert_int_equal(iob_rate_free(rate), 0);
 }
 
+static void never_called(iob_batch *b, int status) {
+  (void)b, (void)status;
+  fail_msg("a batch that did not start called back");
+}
+
+/* At 2,000 a second, a burst of 1, a thousand operations take about half
+ * a second, though the loop's timer cannot wake every half millisecond:
+ * the tokens that came due while it slept are handed out when it wakes.
+ * (Capped at the burst, they were lost: 1.1 s.) */
+static void a_fast_rate_holds_on_average(void **state) {
+  iob_rate *rate;
+  assert_int_equal(iob_rate_create(&rate, 2000, 1), 0);
+  iob_config c = config_of(&iob_style_loop, 1000, 0);
+  c.rate = rate;
+  iob_batch *b = run_on_own_loop(&c, NULL);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  test_assert_ms("1,000 at 2,000 a second", MS(r.elapsed_ns), 490, 800,
+                 __FILE__, __LINE__);
+  assert_int_equal(iob_batch_free(b), 0);
+  assert_int_equal(iob_rate_free(rate), 0);
+}
+
 /* What a rate cannot mean is refused, and so is a batch started with a
  * rate that another loop's batch uses; that batch loses nothing and
  * starts later. */
@@ -177,7 +200,8 @@ static void bad_rates_are_refused_and_lose_nothing(void **state) {
   c.rate = rate;
   iob_batch *a = test_loop_start(&one, &c, NULL);
   iob_batch *b = test_loop_create(&two, &c, NULL);
-  assert_int_equal(iob_batch_start(b, &two.loop, NULL), IOB_EINVAL);
+  assert_int_equal(iob_batch_start(b, &two.loop, never_called), IOB_EINVAL);
+  assert_null(iob_batch_loop(b)); /* nothing started */
   test_loop_run(&one);
   test_loop_close(&one);
   test_loop_start_created(&two, b); /* the rate is free again */
@@ -199,6 +223,7 @@ int main(void) {
       cmocka_unit_test(an_operation_waiting_for_a_token_holds_no_permit),
       cmocka_unit_test(
           a_cancel_while_waiting_for_tokens_ends_the_batch_at_once),
+      cmocka_unit_test(a_fast_rate_holds_on_average),
       cmocka_unit_test(bad_rates_are_refused_and_lose_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,16 +152,21 @@ the_shutdown_walk_cancels_every_batch_and_the_loop_closes(void **state) {
   app a;
   open_app(&a, 100);
   size_t n = style_count();
+  iob_rate *rate; /* half the batches share a rate, waiting for tokens */
+  assert_int_equal(iob_rate_create(&rate, 20, 2), 0);
   for (size_t k = 0; k < n; k++) {
     iob_config c = long_config(iob_style_at(k));
     if (k % 2 == 1)
       c.deadline_ms = 60000; /* its deadline's timer is one more handle */
+    else
+      c.rate = rate;
     app_start(&a, &c, NULL);
   }
   double ms = run_app(&a);
-  /* Each batch has three handles of its own: its timer, its wake-up and
-   * its deadline's timer; the app has four. */
-  assert_int_equal(a.ours, 3 * (int)n);
+  /* Each batch has four handles of its own: its timer, its wake-up, its
+   * deadline's timer and its token timer (a rate's); the app has four. */
+  assert_int_equal(a.ours, 4 * (int)n);
+  assert_int_equal(iob_rate_free(rate), 0);
   assert_int_equal(a.foreign, 4);
   assert_int_equal(a.closed, 4);
   assert_int_equal(a.unknown_batch, 0);
@@ -281,14 +286,14 @@ static void iob_handle_batch_names_only_iobounds_handles(void **state) {
   }
   census n = {.batch = b};
   uv_walk(&t.loop, count_handle, &n);
-  assert_int_equal(n.ours, 3);
+  assert_int_equal(n.ours, 4);
   assert_int_equal(n.theirs, 4);
   int timers = 0, asyncs = 0;
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     timers += n.types[k] == UV_TIMER;
     asyncs += n.types[k] == UV_ASYNC;
   }
-  assert_int_equal(timers, 2);
+  assert_int_equal(timers, 3);
   assert_int_equal(asyncs, 1);
   for (int k = 0; k < 4; k++)
     uv_close((uv_handle_t *)&foreign[k], NULL);
@@ -316,7 +321,7 @@ a_walker_that_closes_iobounds_handles_leaves_a_pool_batch_whole(void **state) {
       iob_config c = long_config(&iob_style_pool);
       app_start(&a, &c, freed ? free_in_cb : NULL);
       double ms = run_app(&a);
-      assert_int_equal(a.ours, 3);
+      assert_int_equal(a.ours, 4);
       assert_int_equal(a.closed, 4);
       const test_counts *n = &a.t.batches[0].counts;
       assert_int_equal(n->batch_calls, 1);
@@ -373,7 +378,7 @@ a_walker_closing_handles_as_a_pool_batch_ends_is_harmless(void **state) {
       c.on_op = walk_at_the_last;
       test_loop_start(&t, &c, free_in_cb);
       test_loop_run(&t);
-      assert_int_equal(m.walked, 3);
+      assert_int_equal(m.walked, 4);
       assert_int_equal(t.batches[0].counts.batch_calls, 1);
       assert_int_equal(t.batches[0].counts.batch_status, 0);
       test_loop_close(&t);

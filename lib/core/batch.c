@@ -395,11 +395,12 @@ static void on_deadline(uv_timer_t *timer) {
 
 /* What the data of iobound's handles points at: one tag each, so that a
  * handle names the member of the batch it is. */
-static const char tags[4];
+static const char tags[5];
 #define TAG_TIMER (&tags[0])
 #define TAG_ASYNC (&tags[1])
 #define TAG_DEADLINE (&tags[2])
 #define TAG_FENCE (&tags[3])
+#define TAG_TOKEN (&tags[4])
 
 iob_batch *iob_handle_batch(const uv_handle_t *h) {
   if (h == NULL)
@@ -412,6 +413,8 @@ iob_batch *iob_handle_batch(const uv_handle_t *h) {
     return iob__batch_of(h, deadline);
   if (h->data == TAG_FENCE)
     return iob__batch_of(h, fence);
+  if (h->data == TAG_TOKEN)
+    return iob__batch_of(h, token);
   return NULL;
 }
 
@@ -495,9 +498,11 @@ static int make_run_state(iob_batch *b) {
   }
   uv_timer_init(b->loop, &b->timer); /* cannot fail */
   uv_timer_init(b->loop, &b->deadline);
+  uv_timer_init(b->loop, &b->token);
   b->timer.data = (void *)TAG_TIMER;
   b->async.data = (void *)TAG_ASYNC;
   b->deadline.data = (void *)TAG_DEADLINE;
+  b->token.data = (void *)TAG_TOKEN;
   return 0;
 }
 
@@ -684,6 +689,7 @@ void iob__end_or_launch(iob_batch *b) {
   bool own = close_own(b, (uv_handle_t *)&b->timer);
   own &= close_own(b, (uv_handle_t *)&b->async);
   own &= close_own(b, (uv_handle_t *)&b->deadline);
+  own &= close_own(b, (uv_handle_t *)&b->token);
   if (!own) {
     uv_idle_init(b->loop, &b->fence);
     b->fence.data = (void *)TAG_FENCE;

@@ -230,6 +230,7 @@ struct iob_batch {
   uv_timer_t timer;    /* the styles' to use; the loop style's queue */
   uv_async_t async;    /* wakes the loop from threads (iob__wakeup()) */
   uv_timer_t deadline; /* the config's deadline_ms for the whole batch */
+  uv_timer_t token;    /* first in config.rate's line: when a token is due */
   /* Closed last when a handle of the batch's was closed by someone else:
    * twice, so that its second close callback comes after libuv has
    * finished with the other one (see end_with_fence()). */
@@ -529,15 +530,18 @@ bool iob__limit_take(iob_batch *b);
 /* An operation that held a permit settled, or was given back. */
 void iob__limit_give(iob_batch *b);
 
-/* The same for a rate limit (rate.c): attach (0; IOB_EINVAL for a rate of
- * another loop, IOB_ENOMEM), detach, unqueue; take a token to launch one
- * operation (false: the batch waits in the rate's queue, called back in
- * its turn once a token is due); untake: the token goes back unused. */
+/* The same for a rate limit (rate.c): attach (0, or IOB_EINVAL for a rate
+ * of another loop), detach, unqueue; take a token to launch one operation
+ * (false: the batch waits in the rate's line, called back in its turn
+ * once a token is due); untake: the token goes back unused. The batch
+ * first in the line wakes the line with its `token` timer:
+ * iob__rate_due() is that timer's callback. */
 int iob__rate_attach(iob_batch *b);
 void iob__rate_detach(iob_batch *b);
 void iob__rate_unqueue(iob_batch *b);
 bool iob__rate_take(iob_batch *b);
 void iob__rate_untake(iob_batch *b);
+void iob__rate_due(uv_timer_t *token);
 
 /* A batch of the group ended with `status` (after its own callback). */
 void iob__group_ended(struct iob_group *g, int status);

@@ -2,9 +2,11 @@
  * tokens at most, refilled at `per_ns`. An operation takes a token as it
  * launches, before its batch takes a permit of a shared limit, so an
  * operation that waits for a token holds none. A batch that finds none
- * joins the queue's tail once; a timer on the loop wakes when the next
- * token is due and gives tokens to the waiting batches in turn, one
- * operation each, as lib/core/limit.c gives permits. */
+ * joins the line's tail once; the batch first in line sleeps on a timer
+ * of its own (its `token` handle, closed with its other handles) until
+ * the next token is due, then tokens go to the waiting batches in turn,
+ * one operation each, as lib/core/limit.c gives permits. The rate owns
+ * no handle: nothing of it is left on the loop once its batches end. */
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -14,21 +16,21 @@
 
 struct iob_rate {
   double per_ns; /* tokens a nanosecond */
-  double tokens; /* at `at` */
-  uint64_t at;   /* uv_hrtime() */
+  /* At `at` (uv_hrtime()). At most `burst` while nobody waits; more
+   * while batches wait, for what came due while the first one slept
+   * past its token (a loop's timer wakes a millisecond or so late): the
+   * rate holds on average, not only when woken on time. */
+  double tokens;
+  uint64_t at;
   uint32_t burst;
   /* Running batches that use it, and their loop while there are any:
    * atomic, so that a batch started on another loop's thread, which is
    * refused, reads them safely. The rest is the loop thread's alone. */
   atomic_uint users;
   _Atomic(uv_loop_t *) loop;
-  /* On that loop, allocated when the first batch attaches (it outlives
-   * the rate to close), put on the loop only when first armed: a batch
-   * that fails to start leaves nothing on the loop. */
-  uv_timer_t *timer;
-  bool timer_on_loop;
-  iob__line line;         /* batches waiting for a token */
-  iob_batch *granted;     /* being given a token by drain() */
+  iob__line line;     /* batches waiting for a token */
+  iob_batch *sleeper; /* whose token timer is armed */
+  iob_batch *granted; /* being given a token by drain() */
   bool draining;
 };
 
@@ -60,17 +62,15 @@ int iob_rate_free(iob_rate *rate) {
   return 0;
 }
 
-/* Tokens earned since `at`, up to the burst. */
+/* Tokens earned since `at`: up to the burst when nobody waits. */
 static void refill(iob_rate *r) {
   uint64_t now = uv_hrtime();
   if (r->at != 0)
     r->tokens += (double)(now - r->at) * r->per_ns;
-  if (r->tokens > r->burst)
+  if (r->tokens > r->burst && r->line.head == NULL)
     r->tokens = r->burst;
   r->at = now;
 }
-
-static void on_due(uv_timer_t *timer);
 
 int iob__rate_attach(iob_batch *b) {
   iob_rate *r = b->config.rate;
@@ -78,35 +78,22 @@ int iob__rate_attach(iob_batch *b) {
   if (!atomic_compare_exchange_strong(&r->loop, &none, b->loop) &&
       none != b->loop)
     return IOB_EINVAL; /* another loop's */
-  if (atomic_load(&r->users) == 0) { /* the first user: a timer here */
-    r->timer = malloc(sizeof(*r->timer));
-    if (r->timer == NULL) {
-      atomic_store(&r->loop, NULL);
-      return IOB_ENOMEM;
-    }
-    r->timer_on_loop = false;
-  }
   atomic_fetch_add(&r->users, 1);
   return 0;
 }
 
-static void free_timer(uv_handle_t *h) { free(h); }
-
-/* The next token is due: wake then, if a batch waits. */
+/* The first batch in line sleeps until the next token is due; no other
+ * does. */
 static void arm(iob_rate *r) {
-  if (r->line.head == NULL) {
-    if (r->timer_on_loop)
-      uv_timer_stop(r->timer);
+  iob_batch *first = r->line.head;
+  if (r->sleeper != NULL && r->sleeper != first)
+    uv_timer_stop(&r->sleeper->token);
+  r->sleeper = first;
+  if (first == NULL)
     return;
-  }
-  if (!r->timer_on_loop) {
-    uv_timer_init(atomic_load(&r->loop), r->timer);
-    r->timer->data = r;
-    r->timer_on_loop = true;
-  }
   double ns = (1 - r->tokens) / r->per_ns;
   uint64_t ms = ns <= 0 ? 0 : (uint64_t)(ns / 1e6) + 1; /* never early */
-  uv_timer_start(r->timer, on_due, ms, 0);
+  uv_timer_start(&first->token, iob__rate_due, ms, 0);
 }
 
 void iob__rate_unqueue(iob_batch *b) {
@@ -114,21 +101,19 @@ void iob__rate_unqueue(iob_batch *b) {
   if (r->granted == b)
     r->granted = NULL;
   iob__line_leave(&r->line, b, PLACE);
-  if (r->line.head == NULL && !r->draining && r->timer_on_loop)
-    uv_timer_stop(r->timer); /* nobody waits: let the loop end */
+  if (r->sleeper == b && !r->draining)
+    arm(r); /* the next in line sleeps instead, or nobody */
 }
 
 void iob__rate_detach(iob_batch *b) {
   iob__rate_unqueue(b);
   iob_rate *r = b->config.rate;
-  if (atomic_fetch_sub(&r->users, 1) == 1) {
-    if (r->timer_on_loop)
-      uv_close((uv_handle_t *)r->timer, free_timer);
-    else
-      free(r->timer);
-    r->timer = NULL;
-    atomic_store(&r->loop, NULL); /* free for another loop */
+  if (r->sleeper == b) { /* (while draining) */
+    uv_timer_stop(&b->token);
+    r->sleeper = NULL;
   }
+  if (atomic_fetch_sub(&r->users, 1) == 1)
+    atomic_store(&r->loop, NULL); /* free for another loop */
 }
 
 bool iob__rate_take(iob_batch *b) {
@@ -144,7 +129,7 @@ bool iob__rate_take(iob_batch *b) {
   }
   if (!b->rate_place.waiting) {
     iob__line_join(&r->line, b, PLACE);
-    if (!r->draining)
+    if (!r->draining && r->sleeper == NULL)
       arm(r);
   }
   return false;
@@ -152,12 +137,14 @@ bool iob__rate_take(iob_batch *b) {
 
 void iob__rate_untake(iob_batch *b) {
   iob_rate *r = b->config.rate;
-  if (++r->tokens > r->burst)
+  r->tokens += 1;
+  if (r->tokens > r->burst && r->line.head == NULL)
     r->tokens = r->burst;
 }
 
 /* Hand the tokens due to waiting batches, one operation each in turn,
- * then sleep until the next one is due. Guarded, as limit.c's drain(). */
+ * then let the first still waiting sleep until the next is due. Guarded,
+ * as limit.c's drain(). */
 static void drain(iob_rate *r) {
   if (r->draining)
     return;
@@ -169,15 +156,23 @@ static void drain(iob_rate *r) {
     r->tokens -= 1;
     r->granted = b;
     iob__stamp_fresh(b);
-    iob__launch_more(b); /* may end the batch, and free it */
+    iob__launch_more(b); /* may end the batch (never free it: its
+                          * callback comes from its handles' close) */
     if (r->granted == b) { /* it launched nothing: the token is back */
       r->granted = NULL;
       r->tokens += 1;
     }
   }
+  if (r->line.head == NULL && r->tokens > r->burst)
+    r->tokens = r->burst;
   r->draining = false;
-  if (r->timer != NULL)
-    arm(r);
+  arm(r);
 }
 
-static void on_due(uv_timer_t *timer) { drain(timer->data); }
+void iob__rate_due(uv_timer_t *token) {
+  iob_batch *b = iob_handle_batch((uv_handle_t *)token);
+  iob_rate *r = b->config.rate;
+  if (r->sleeper == b)
+    r->sleeper = NULL; /* it woke */
+  drain(r);
+}
