@@ -1180,6 +1180,9 @@ typedef struct iob_report {
   double work_ns;
   /** work_ns / elapsed_ns: 1 for sequential, about count when all overlap. */
   double speedup;
+  /** Operations that waited for a token of the config's rate limit
+   *  before they launched; 0 without one. */
+  uint32_t rate_waits;
 } iob_report;
 
 /**

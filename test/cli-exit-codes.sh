@@ -199,7 +199,8 @@ for s in d["styles"]:
     # The keys of cli_json_report(), which iobound-server writes too.
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",
               "elapsed_ms", "overlap", "vs_sequential", "peak_in_flight",
-              "threads", "workers_used", "cpu_ms", "failed", "status"):
+              "threads", "workers_used", "cpu_ms", "failed", "rate_waits",
+              "status"):
         assert k in s, k
     assert s["work"] == "wait" and s["status"] == "OK", s
     assert s["peak_in_flight"] <= 2, s

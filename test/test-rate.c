@@ -59,6 +59,9 @@ static void a_burst_starts_at_once_then_the_rate_spaces_the_rest(
                  __LINE__);
   test_assert_ms("the eighth's start", started_ms(b, 7), 149, 600, __FILE__,
                  __LINE__);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(r.rate_waits, 3); /* all but the burst */
   assert_int_equal(iob_batch_free(b), 0);
   assert_int_equal(iob_rate_free(rate), 0);
 }
@@ -115,6 +118,8 @@ static void an_operation_waiting_for_a_token_holds_no_permit(void **state) {
   assert_int_equal(iob_batch_report(b, &rb), 0);
   test_assert_ms("the free batch", MS(rb.elapsed_ns), 29, 300, __FILE__,
                  __LINE__);
+  assert_int_equal(ra.rate_waits, 1);
+  assert_int_equal(rb.rate_waits, 0);
   test_assert_ms("the second token", started_ms(a, 1), 490, 2000, __FILE__,
                  __LINE__);
   assert_int_equal(iob_batch_free(a), 0);

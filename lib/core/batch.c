@@ -951,6 +951,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   report->cpu_ns = batch->cpu_ns;
   report->count = batch->config.count;
   report->failed = batch->failed;
+  report->rate_waits = batch->rate_waits;
   report->threads = batch->threads;
   err = count_workers(batch, &report->workers_used);
   if (err != 0)

@@ -120,6 +120,7 @@ bool iob__rate_take(iob_batch *b) {
   iob_rate *r = b->config.rate;
   if (r->granted == b) { /* its turn: the token drain() set aside */
     r->granted = NULL;
+    b->rate_waits++;
     return true;
   }
   refill(r);
