@@ -22,6 +22,8 @@ enum {
   OPT_LIMIT,
   OPT_RATE,
   OPT_BURST,
+  OPT_RETRIES,
+  OPT_BACKOFF,
   OPT_TIMEOUT,
   OPT_POOL_SIZE,
   OPT_FORMAT,
@@ -69,6 +71,12 @@ static const cli_option options[] = {
      "0.001 and up; default: no rate)"},
     {OPT_BURST, "burst", "B",
      "with --rate, let B start at once before the rate applies (default 1)"},
+    {OPT_RETRIES, "retries", "N",
+     "run a failed operation again up to N times, 0..99, if its failure "
+     "may pass (a timeout, a lost connection, HTTP 429 or 5xx; default 0)"},
+    {OPT_BACKOFF, "backoff", "MIN:MAX",
+     "with --retries, wait MIN to MAX ms before a retry, at random, the "
+     "top doubling each time from MIN (default 10:1000)"},
     {OPT_TIMEOUT, "timeout", "MS",
      "an operation not done MS after it started fails, timed out "
      "(default: no timeout)"},
@@ -270,6 +278,25 @@ static bool has_control_byte(const char *text) {
 }
 
 /* Apply one option and its value. */
+
+/* "MIN:MAX", two whole numbers of ms, MIN at most MAX. */
+static bool parse_backoff(const char *value, uint32_t *min, uint32_t *max) {
+  const char *colon = strchr(value, ':');
+  char first[24];
+  size_t len = colon != NULL ? (size_t)(colon - value) : sizeof(first);
+  uint64_t lo, hi;
+  if (len >= sizeof(first))
+    return false;
+  memcpy(first, value, len);
+  first[len] = '\0';
+  if (!cli_parse_uint(first, 0, UINT32_MAX, &lo) ||
+      !cli_parse_uint(colon + 1, 0, UINT32_MAX, &hi) || hi < lo)
+    return false;
+  *min = (uint32_t)lo;
+  *max = (uint32_t)hi;
+  return true;
+}
+
 static int apply(compare_opts *o, int opt, const char *value, char *error,
                  size_t size) {
   uint64_t n;
@@ -315,6 +342,21 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       "--burst takes a whole number from 1 to %u, not '%s'",
                       (unsigned)IOB_COUNT_MAX, value);
     o->burst = (uint32_t)n;
+    break;
+  case OPT_RETRIES:
+    if (!cli_parse_uint(value, 0, IOB_RETRY_ATTEMPTS_MAX - 1, &n))
+      return cli_fail(error, size,
+                      "--retries takes a whole number from 0 to %u, not '%s'",
+                      (unsigned)IOB_RETRY_ATTEMPTS_MAX - 1, value);
+    o->retries = (uint32_t)n;
+    break;
+  case OPT_BACKOFF:
+    if (!parse_backoff(value, &o->backoff_min_ms, &o->backoff_max_ms))
+      return cli_fail(error, size,
+                      "--backoff takes MIN:MAX, two whole numbers of ms with "
+                      "MIN at most MAX (as 10:1000), not '%s'",
+                      value);
+    o->backoff_given = true;
     break;
   case OPT_TIMEOUT:
     if (!cli_parse_uint(value, 0, IOB_DURATION_MAX_MS, &o->timeout_ms))
@@ -440,6 +482,7 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                   size_t error_size) {
   *o = (compare_opts){
       .action = CLI_RUN, .count = 10, .duration_ms = 200, .work = "wait",
+      .backoff_min_ms = 10, .backoff_max_ms = 1000,
       .cpu_us = COMPARE_CPU_US_DEFAULT};
   for (const iob_style *s; o->nstyles < COMPARE_STYLES_MAX &&
                            (s = iob_style_at((size_t)o->nstyles));)
@@ -478,6 +521,9 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                     "its file, however long that takes");
   if (o->burst != 0 && o->rate == 0)
     return cli_fail(error, error_size, "--burst goes with --rate");
+  if (o->backoff_given && o->retries == 0)
+    return cli_fail(error, error_size,
+                    "--backoff goes with --retries N (N of 1 or more)");
   if (o->cpu_us_given && iob_kind_find(o->work) != &iob_kind_mixed)
     return cli_fail(error, error_size, "--cpu-us goes with --work mixed");
   bool loops = false;

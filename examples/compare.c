@@ -80,6 +80,12 @@ static int run_style(const compare_opts *o, const iob_style *style,
   if (err != 0)
     return err;
   config->rate = rate;
+  iob_retry retry; /* read by the batch while it runs */
+  iob_retry_init(&retry);
+  retry.attempts = o->retries + 1;
+  retry.backoff_min_ms = o->backoff_min_ms;
+  retry.backoff_max_ms = o->backoff_max_ms;
+  config->retry = o->retries > 0 ? &retry : NULL;
   uv_loop_t loop;
   if ((err = uv_loop_init(&loop)) != 0) {
     iob_rate_free(rate);
@@ -112,6 +118,7 @@ static int run_style(const compare_opts *o, const iob_style *style,
   uv_loop_close(&loop);
   iob_rate_free(rate); /* the run is over */
   config->rate = NULL;
+  config->retry = NULL;
 
   out->style = style;
   return err;
@@ -219,17 +226,21 @@ static void print_table(const compare_opts *o, const result *r, int n) {
     out("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
         o->count, o->duration_ms, work_words(o),
         n > 0 ? r[0].report.cores : 0);
-  out("%-11s %12s %8s %9s %8s %8s %10s\n", "style", "elapsed", "vs seq",
-      "overlap", "peak", "threads", "cpu time");
+  bool retries = o->retries > 0;
+  out("%-11s %12s %8s %9s %8s %8s %10s%s\n", "style", "elapsed", "vs seq",
+      "overlap", "peak", "threads", "cpu time", retries ? "  retries" : "");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
     double vs = vs_sequential(&r[k], base);
     char vs_text[16] = "-";
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.1fx", vs);
-    out("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms\n",
+    out("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms",
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
+    if (retries)
+      out(" %8" PRIu32, rep->retries);
+    out("\n");
   }
   if (!o->quiet) {
     char legend[400], folded[480];
@@ -237,15 +248,16 @@ static void print_table(const compare_opts *o, const result *r, int n) {
              "vs seq: the sequential style's time / this style's%s; "
              "overlap: the operations' own times added up / this style's "
              "time (how many ran at once, on average); peak: the most at "
-             "once",
-             base ? "" : " (sequential did not run)");
+             "once%s",
+             base ? "" : " (sequential did not run)",
+             retries ? "; retries: attempts after the first, in all" : "");
     out("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
   }
 }
 
 static void print_csv(const result *r, int n) {
   out("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
-      "workers_used,cpu_ms,failed\n");
+      "workers_used,cpu_ms,failed,attempts,retries\n");
   const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
@@ -254,10 +266,10 @@ static void print_csv(const result *r, int n) {
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
     out("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
-        "\n",
+        ",%" PRIu64 ",%" PRIu32 "\n",
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, rep->workers_used, ms(rep->cpu_ns),
-        rep->failed);
+        rep->failed, (uint64_t)rep->count + rep->retries, rep->retries);
   }
 }
 
@@ -266,9 +278,10 @@ static void print_json(const compare_opts *o, const result *r, int n) {
   const result *base = find_sequential(r, n);
   out("{\"count\":%" PRIu32 ",\"duration_ms\":%" PRIu64
       ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"rate\":%g"
-      ",\"burst\":%" PRIu32 ",\"pool_size\":%u,\"cores\":%u,\"styles\":[",
+      ",\"burst\":%" PRIu32 ",\"retries_max\":%" PRIu32
+      ",\"pool_size\":%u,\"cores\":%u,\"styles\":[",
       o->count, o->duration_ms, o->work, o->limit, o->rate,
-      o->rate > 0 ? (o->burst ? o->burst : 1) : 0, iob_pool_size(),
+      o->rate > 0 ? (o->burst ? o->burst : 1) : 0, o->retries, iob_pool_size(),
       uv_available_parallelism());
   for (int k = 0; k < n; k++) {
     char line[1024];

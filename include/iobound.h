@@ -119,6 +119,9 @@ typedef struct iob_config iob_config;
 typedef struct iob_record iob_record;
 typedef struct iob_limit iob_limit;
 typedef struct iob_rate iob_rate;
+typedef struct iob_retry iob_retry;
+typedef struct iob_budget iob_budget;
+typedef struct iob_outcome iob_outcome;
 typedef struct iob_workers iob_workers;
 
 /* ---- Styles: how a batch runs its operations --------------------------- */
@@ -277,6 +280,9 @@ typedef struct iob_op {
   const void *input;
   /** The application's pointer for this operation (iob_task.data). */
   void *data;
+  /** Which attempt this is: 0 for the first, 1 for the first retry
+   *  (iob_retry), and so on. */
+  uint32_t attempt;
 } iob_op;
 
 /** The most state a kind may ask for each operation (iob_kind.op_size). */
@@ -389,6 +395,15 @@ typedef struct iob_kind {
   /** Optional, with input_copy: free a copy once its operation settled,
    *  or with a batch that never ran it. */
   void (*input_free)(void *copy);
+  /**
+   * Optional: is an attempt that ended with @p outcome (its status,
+   * message, value and result) worth another, under a retry policy
+   * (iob_retry) that has no classifier of its own? Return IOB_RETRY_NO,
+   * 0 (yes, after the policy's backoff) or a delay in ms the server asked
+   * for (HTTP Retry-After). Any thread the attempt ended on. NULL:
+   * iob_retry_transient().
+   */
+  int64_t (*retry)(const iob_outcome *outcome);
 } iob_kind;
 
 /** Wait the operation's duration: a timer on the loop, a sleep on a
@@ -675,6 +690,15 @@ struct iob_config {
    * starting.
    */
   iob_rate *rate;
+  /**
+   * Optional: retry the operations that fail (iob_retry), each with the
+   * policy as it stands when it ends an attempt; an operation submitted
+   * with a policy of its own (iob_task.retry) follows that one instead.
+   * Checked by iob_batch_create() (iob_retry_check()); keep it alive and
+   * unchanged until the batch has called back, or was freed without
+   * starting. NULL: an operation runs once.
+   */
+  const iob_retry *retry;
 };
 
 /** The most loops iob_style_loops runs one batch on. */
@@ -751,6 +775,11 @@ struct iob_task {
   uint32_t duration_ms;
   /** Yours: the operation's op->data, and its outcome's data. */
   void *data;
+  /** Optional: its own retry policy, which replaces the batch's
+   *  (iob_config.retry) whole for this operation; checked by
+   *  iob_batch_submit() (iob_retry_check()) and borrowed until the
+   *  operation settles. NULL: the batch's. */
+  const iob_retry *retry;
 };
 
 /** Set @p task to the defaults: a wait of 0 ms, no target, input or
@@ -1015,6 +1044,112 @@ IOB_EXPORT int iob_rate_create(iob_rate **rate, double per_second,
  */
 IOB_EXPORT int iob_rate_free(iob_rate *rate);
 
+/* ---- Retries ------------------------------------------------------------ */
+
+/** What a classifier returns for an attempt not worth another. */
+#define IOB_RETRY_NO INT64_C(-1)
+/** The most attempts a policy allows (iob_retry.attempts). */
+#define IOB_RETRY_ATTEMPTS_MAX 100
+
+/**
+ * Whether an attempt that ended with @p outcome is worth another, in
+ * iobound's default judgement: yes (0) for a status that says the other
+ * side may answer next time (IOB_ETIMEDOUT, IOB_EIO, a refused, reset or
+ * aborted connection, a broken pipe, an unreachable network or host, a
+ * name lookup to try again), else IOB_RETRY_NO (success, a cancel, bad
+ * input, no memory). The classifier of a kind without one of its own;
+ * NULL gives IOB_RETRY_NO.
+ */
+IOB_EXPORT int64_t iob_retry_transient(const iob_outcome *outcome);
+
+/**
+ * A retry policy (gRPC's retry design, A6; Go's and tower's retries): an
+ * operation whose attempt fails runs again, up to @p attempts in all,
+ * after a backoff with full jitter: a delay drawn evenly between
+ * backoff_min_ms and the lesser of backoff_max_ms and backoff_min_ms
+ * doubled for each retry before. Set it as iob_config.retry (every
+ * operation of a batch) or iob_task.retry (one operation; it replaces
+ * the batch's). Fill it with iob_retry_init() first.
+ *
+ * A retry begins the kind's start() or run() again, with its state
+ * zeroed (its cleanup() ran) and op->attempt one higher; the wait of a
+ * kind with IOB_KIND_WAITS is not repeated. The operation holds its
+ * place in flight (its permit of max_in_flight or a shared limit) while
+ * it backs off. Its record's started_ns stays the first attempt's, so
+ * iob_config.timeout_ms bounds all its attempts and backoffs together,
+ * as iob_config.deadline_ms bounds the batch's: no retry begins whose
+ * backoff would end past either, and one that is cancelled or timed out
+ * while backing off settles at once with that reason. A stopped attempt
+ * (cancelled, timed out) is never retried. What it hands back
+ * (iob_op_set_*()) is the last attempt's: a retry clears the message and
+ * value, and frees the result with the kind's free_result (without one,
+ * the result stays until an attempt replaces it).
+ */
+struct iob_retry {
+  /** The most attempts, the first included: 1..IOB_RETRY_ATTEMPTS_MAX
+   *  (1: never retried); iob_retry_init() sets 3. */
+  uint32_t attempts;
+  /** The least backoff before a retry, in ms; iob_retry_init(): 10. */
+  uint32_t backoff_min_ms;
+  /** The most, at least backoff_min_ms; iob_retry_init(): 1000. A
+   *  server's pushback (the classifier's delay) may be longer. */
+  uint32_t backoff_max_ms;
+  /**
+   * Optional: is an attempt that ended with @p outcome worth another?
+   * IOB_RETRY_NO, 0 (after the backoff), or a delay in ms (the server's
+   * pushback, used instead of the backoff). Any thread the attempt ended
+   * on. NULL: the kind's classifier (iob_kind.retry), or
+   * iob_retry_transient() for a kind without one.
+   */
+  int64_t (*classify)(const iob_outcome *outcome, void *arg);
+  void *arg; /**< given to classify. */
+  /** Optional: a retry budget (iob_budget_create()), which may be
+   *  shared by any batches and policies; NULL: retries are bounded by
+   *  attempts alone. */
+  iob_budget *budget;
+};
+
+/** Set @p retry to the defaults: 3 attempts, a backoff of 10 ms to 1 s,
+ *  the kind's classifier, no budget. NULL is a no-op. */
+IOB_EXPORT void iob_retry_init(iob_retry *retry);
+
+/**
+ * Check a policy as iob_batch_create() and iob_batch_submit() do.
+ * @return 0; IOB_EINVAL for NULL; IOB_ERANGE for attempts outside
+ *         1..IOB_RETRY_ATTEMPTS_MAX or backoff_max_ms below
+ *         backoff_min_ms.
+ */
+IOB_EXPORT int iob_retry_check(const iob_retry *retry);
+
+/** The longest window a budget counts over, in ms. */
+#define IOB_BUDGET_WINDOW_MAX_MS 3600000u
+
+/**
+ * A retry budget (Finagle's RetryBudget, gRPC's retry throttling): over
+ * the last @p window_ms, retries may be at most @p ratio of the
+ * operations that ended a first attempt there, plus @p floor_per_s a
+ * second of the window, so that a failing backend sees its load grow by
+ * that share, not by the policy's attempts. A retry the budget refuses
+ * does not happen: the operation settles with its attempt's status. Any
+ * number of policies and batches, on any threads, may share one.
+ * @param[out] budget receives it; NULL gives IOB_EINVAL.
+ * @param ratio 0..1000 (0.2: a fifth more load at most).
+ * @param floor_per_s retries a second allowed whatever the ratio.
+ * @param window_ms 1000..IOB_BUDGET_WINDOW_MAX_MS; 0 for 10,000.
+ * @return 0; IOB_EINVAL; IOB_ERANGE for a ratio or window out of range
+ *         (NaN), or a ratio and floor both 0 (no retry could ever
+ *         happen); IOB_ENOMEM. On error *budget is NULL.
+ */
+IOB_EXPORT int iob_budget_create(iob_budget **budget, double ratio,
+                                 uint32_t floor_per_s, uint32_t window_ms);
+
+/** Free a budget; NULL is a no-op. No batch that may still retry with it
+ *  may be running. */
+IOB_EXPORT void iob_budget_free(iob_budget *budget);
+
+/** Retries a budget refused since it was made; 0 for NULL. */
+IOB_EXPORT uint64_t iob_budget_refused(const iob_budget *budget);
+
 /** A group of batches: its callback runs once every batch in it ended. */
 typedef struct iob_group iob_group;
 
@@ -1128,7 +1263,7 @@ struct iob_record {
 };
 
 /** What one operation handed back, beside its record. */
-typedef struct iob_outcome {
+struct iob_outcome {
   int status;          /**< as in its record. */
   const char *message; /**< why it failed, or NULL; owned by the batch. */
   uint64_t value;      /**< iob_op_set_value()'s number, or 0. */
@@ -1140,7 +1275,10 @@ typedef struct iob_outcome {
   /** The application's pointer: iob_task.data, or NULL for the
    *  operations a batch is created with. */
   void *data;
-} iob_outcome;
+  /** Times it ran again after a failed attempt (iob_retry); 0 if it ran
+   *  once or never. (To a classifier: the retries before this attempt.) */
+  uint32_t retries;
+};
 
 /**
  * Read operation @p index's outcome: once the batch has finished, from
@@ -1183,6 +1321,9 @@ typedef struct iob_report {
   /** Operations that waited for a token of the config's rate limit
    *  before they launched; 0 without one. */
   uint32_t rate_waits;
+  /** Retries the operations made (iob_retry): attempts made in all are
+   *  count + retries for a batch whose operations all started. */
+  uint32_t retries;
 } iob_report;
 
 /**
@@ -1327,8 +1468,9 @@ typedef struct iob_tcp_target iob_tcp_target;
  * an iob_tcp_target. On the loop styles libuv TCP (no thread); on the
  * thread styles blocking sockets. Statuses: 0; a libuv code such as
  * UV_ECONNREFUSED, UV_ECONNRESET or UV_EMFILE (out of file descriptors);
- * UV_EOF if the service hung up without answering; UV_EPROTO for an
- * answer that is not "done MS"; IOB_ETIMEDOUT and IOB_ECANCELED in every
+ * UV_EOF if the service hung up without answering; UV_EIO for an
+ * answer "error ..." (the service could not serve it: a retry may pass);
+ * UV_EPROTO for another answer than "done MS"; IOB_ETIMEDOUT and IOB_ECANCELED in every
  * style (on a thread the socket's waits end at the timeout, and within a
  * quarter of a second of a cancel, even when the service never answers).
  * Its value (iob_batch_outcome()) is the MS the service answered.

@@ -26,6 +26,9 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--svg $tmp/same --trace $tmp/./same" \
             "--rate 0" "--rate x" "--rate 1e10" "--rate nan" "--burst 3" \
             "--rate 5 --burst 0" \
+            "--retries 100" "--retries x" "--retries -1" "--backoff 10:100" \
+            "--retries 2 --backoff 100:10" "--retries 2 --backoff 10" \
+            "--retries 2 --backoff :5" "--retries 2 --backoff x:5" \
             "--count 100000000 --styles threads"; do
   # (the last, too many threads, is checked for its hint below)
   # shellcheck disable=SC2086
@@ -200,7 +203,7 @@ for s in d["styles"]:
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",
               "elapsed_ms", "overlap", "vs_sequential", "peak_in_flight",
               "threads", "workers_used", "cpu_ms", "failed", "rate_waits",
-              "status"):
+              "attempts", "retries", "status"):
         assert k in s, k
     assert s["work"] == "wait" and s["status"] == "OK", s
     assert s["peak_in_flight"] <= 2, s
@@ -333,4 +336,34 @@ for args in "--fail 1.5" "--fail -0.1" "--fail 101%" "--fail x" "--fail nan" \
     fail "slow service '$args': no message: $(cat "$tmp/err")"
   grep -q -- "--help" "$tmp/err" || fail "slow service '$args': no hint"
 done
+# --retries against a service that fails 30% of its answers: every
+# operation succeeds in the end, and the CSV and JSON count the retries.
+timeout 20 "$slow" --fail 0.3 --seed 11 >"$tmp/slow" 2>&1 &
+slow_pid=$!
+for _ in $(seq 100); do
+  grep -q "listening on" "$tmp/slow" && break
+  sleep 0.05
+done
+addr=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$tmp/slow")
+[ -n "$addr" ] || fail "the failing slow service did not start"
+"$exe" --work tcp --target "$addr" --count 40 --duration 2 --retries 8 \
+  --backoff 1:5 --styles loop,threads --format csv >"$tmp/out" \
+  2>"$tmp/err" || fail "--retries: $(cat "$tmp/err")"
+awk -F, 'NR == 1 && $10 != "attempts" { bad = 1 }
+         NR > 1 && ($9 != 0 || $11 < 3 || $10 != 40 + $11) { bad = 1 }
+         END { exit bad }' "$tmp/out" ||
+  fail "--retries 8 against 30% failures: $(cat "$tmp/out")"
+"$exe" --work tcp --target "$addr" --count 20 --duration 2 --retries 8 \
+  --backoff 1:5 --styles loop --format json -q >"$tmp/out" 2>"$tmp/err" ||
+  fail "--retries, json: $(cat "$tmp/err")"
+python3 - "$tmp/out" <<'PY' || fail "--retries, json: $(cat "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["styles"][0]
+assert d["retries_max"] == 8 and s["failed"] == 0, d
+assert s["retries"] > 0 and s["attempts"] == 20 + s["retries"], s
+PY
+kill "$slow_pid" 2>/dev/null
+wait "$slow_pid" 2>/dev/null
+
 echo "cli exit codes: ok"

@@ -330,25 +330,43 @@ typedef struct variant {
   int fail_fast, on_op;
   int open; /* an open batch: its operations submitted, then closed */
   int rate; /* through `rate_limit`: its timer is allocated at start */
+  int retry; /* under `retry_all` (not the kind whose results are ours) */
 } variant;
 
 static iob_rate *rate_limit; /* 2,000 a second, a burst of 2 */
 
 static const variant variants[] = {
-    {"plain", 4, NULL, 2, 0, 0, 0, 0, 0, 0},
+    {"plain", 4, NULL, 2, 0, 0, 0, 0, 0, 0, 0},
     /* Ten waits of ten lengths: the loop style's queue grows its tables. */
-    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 0, 0},
-    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1, 0, 0},
+    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 0, 0, 0},
+    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1, 0, 0, 0},
     {"fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS, 1, 1,
-     0, 0},
+     0, 0, 0},
     /* Open batches: submitting, the kinds opened per target, slots and
      * timer lists grown as operations launch (their records, gathered
      * when first read, fail with the readers below). */
-    {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1, 0},
+    {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1, 0, 0},
     {"open, fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS,
-     1, 1, 1, 0},
-    {"rate, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 1},
+     1, 1, 1, 0, 0},
+    {"rate, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 1, 0},
+    /* Failures (no memory for a result) run again: a backoff's place,
+     * the room to count retries, a result freed between attempts. */
+    {"retry, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 0, 1},
+    {"open, retry, on_op", 5, NULL, 1, 0, 0, 0, 1, 1, 0, 1},
 };
+
+/* Every failure but a stop is worth two more attempts, at once. */
+static int64_t retry_everything(const iob_outcome *o, void *arg) {
+  (void)arg;
+  return o->status == IOB_ECANCELED || o->status == IOB_ETIMEDOUT
+             ? IOB_RETRY_NO
+             : 0;
+}
+
+static const iob_retry retry_all = {.attempts = 3,
+                                    .backoff_min_ms = 0,
+                                    .backoff_max_ms = 1,
+                                    .classify = retry_everything};
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
 
 typedef struct scenario {
@@ -385,6 +403,9 @@ static scenario scenario_of(const iob_style *style, const iob_kind *kind,
   sc.config.fail_fast = v->fail_fast;
   sc.config.open = v->open;
   sc.config.rate = v->rate ? rate_limit : NULL;
+  /* (A result of ours, replaced by a retry's, would be lost: the kind
+   * that leaves results to us is not retried.) */
+  sc.config.retry = v->retry && kind != &kind_user_owned ? &retry_all : NULL;
   return sc;
 }
 
@@ -766,7 +787,7 @@ static void
 a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
   for (int k = 0; k < 2; k++) {
-    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0};
+    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0, 0};
     scenario sc = scenario_of(styles[k], &iob_kind_wait, &large);
     iob_batch *b;
     assert_int_equal(iob_run(&b, &sc.config), 0);
@@ -1207,8 +1228,8 @@ each_refused_thread_is_survived_with_and_without_adapting(void **state) {
   iob_threads_options_init(&adapt_options);
   adapt_options.adapt = 1;
   static const variant shapes[] = {
-      {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0, 0},
-      {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0, 0},
+      {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0, 0, 0},
+      {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0, 0, 0},
   };
   for (size_t j = 0; j < nkinds; j++)
     for (size_t v = 0; v < 2; v++)

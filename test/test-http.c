@@ -173,6 +173,92 @@ static void an_answer_that_is_not_2xx_fails_with_its_code(void **state) {
   iob_http_target_destroy(t);
 }
 
+/* ---- retries (iob_retry) ------------------------------------------------- */
+
+/* A service of its own that misbehaves as `faults` say: its base URL. */
+static pid_t faulty(const slow_faults *faults, char base[64]) {
+  unsigned port;
+  pid_t pid;
+  assert_int_equal(slow_server_fork_with("127.0.0.1", faults, &port, &pid), 0);
+  snprintf(base, 64, "http://127.0.0.1:%u", port);
+  return pid;
+}
+
+/* A service that fails 30% of its requests with a 503: retries with a
+ * budget of 60% more load (and a floor for the first) make all 100
+ * succeed in every style, at about
+ * 43 retries (0.3 + 0.09 + 0.027...), within the budget. */
+static void retries_turn_a_service_failing_30_percent_into_all_successes(
+    void **state) {
+  char base[64];
+  pid_t pid = faulty(&(slow_faults){.fail = 0.3, .seed = 7}, base);
+  iob_http_target *t = target_of(base, "/wait/{ms}", 0);
+  iob_budget *budget;
+  assert_int_equal(iob_budget_create(&budget, 0.6, 2, 0), 0);
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    iob_retry p;
+    iob_retry_init(&p);
+    p.attempts = 6;
+    p.backoff_min_ms = 2;
+    p.backoff_max_ms = 20;
+    p.budget = budget;
+    iob_config c = config_of(style, 100, 5);
+    c.kind = &iob_kind_http;
+    c.target = t;
+    c.retry = &p;
+    c.max_in_flight = 20;
+    test_counts counts;
+    iob_batch *b = run_on_own_loop(&c, &counts);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    if (r.failed != 0 || r.retries < 15 || r.retries > 60)
+      fail_msg("%s: %u failed after %u retries", iob_style_name(style),
+               r.failed, r.retries);
+    iob_batch_free(b);
+  }
+  iob_budget_free(budget);
+  iob_http_target_destroy(t);
+  assert_int_equal(slow_server_kill(pid), 0);
+}
+
+/* A 503 with Retry-After: 1 is retried a second later, not at the
+ * backoff's millisecond; a 404 is never retried. */
+static void a_retry_waits_for_retry_after_and_a_404_is_final(void **state) {
+  char base[64];
+  pid_t pid = faulty(&(slow_faults){.fail = 1, .retry_after = 1}, base);
+  iob_http_target *t = target_of(base, "/wait/1", 0);
+  iob_retry p;
+  iob_retry_init(&p);
+  p.attempts = 2;
+  p.backoff_min_ms = p.backoff_max_ms = 1;
+  iob_config c = config_of(&iob_style_loop, 1, 0);
+  c.kind = &iob_kind_http;
+  c.target = t;
+  c.retry = &p;
+  iob_batch *b = run_on_own_loop(&c, NULL);
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.status, UV_EIO);
+  assert_int_equal(o.value, 503);
+  assert_int_equal(o.retries, 1);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  assert_ms_at_least(MS(rec[0].finished_ns - rec[0].started_ns), 1000);
+  iob_batch_free(b);
+  iob_http_target_destroy(t);
+  assert_int_equal(slow_server_kill(pid), 0);
+
+  t = target_of(service, "/nowhere", 0);
+  c.target = t;
+  p.attempts = 5;
+  b = run_on_own_loop(&c, NULL);
+  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_int_equal(o.value, 404);
+  assert_int_equal(o.retries, 0);
+  iob_batch_free(b);
+  iob_http_target_destroy(t);
+}
+
 /* Nothing listens: refused, in libcurl's words. */
 static void a_closed_port_is_refused_in_every_style(void **state) {
   int port;
@@ -884,6 +970,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(connections_are_reused_unless_told_not_to),
       cmocka_unit_test(an_answer_that_is_not_2xx_fails_with_its_code),
       cmocka_unit_test(a_closed_port_is_refused_in_every_style),
+      cmocka_unit_test(
+          retries_turn_a_service_failing_30_percent_into_all_successes),
+      cmocka_unit_test(a_retry_waits_for_retry_after_and_a_404_is_final),
       cmocka_unit_test(timeouts_and_cancels_end_slow_requests),
       cmocka_unit_test(a_head_request_ends_without_a_body),
       cmocka_unit_test_teardown(

@@ -1124,6 +1124,52 @@ static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
   exec_sql("DROP ROLE iob_none");
 }
 
+/* Under a retry policy, a serialization failure (SQLSTATE 40001) runs
+ * again: a function that fails every other call, called one query at a
+ * time, fails each query's first attempt and passes its second, on the
+ * loop and on threads; an error in the query (22012) is final. */
+static void a_serialization_failure_is_retried_and_a_query_error_is_not(
+    void **s) {
+  exec_sql("CREATE SEQUENCE IF NOT EXISTS iob_flaky_seq");
+  exec_sql("CREATE OR REPLACE FUNCTION iob_flaky() RETURNS int AS $$ BEGIN "
+           "IF nextval('iob_flaky_seq') % 2 = 1 THEN RAISE EXCEPTION "
+           "'try again' USING ERRCODE = '40001'; END IF; RETURN 1; END $$ "
+           "LANGUAGE plpgsql");
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  iob_retry p;
+  iob_retry_init(&p);
+  p.backoff_min_ms = p.backoff_max_ms = 1;
+  for (size_t k = 0; k < 2; k++) {
+    iob_pg_target *t;
+    assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT iob_flaky()"),
+                     0);
+    iob_config c = queries_to(t, styles[k], 6);
+    c.retry = &p;
+    c.max_in_flight = 1; /* so that the calls alternate */
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    if (r.failed != 0 || r.retries != 6)
+      fail_msg("%s: %u failed, %u retries", iob_style_name(styles[k]),
+               r.failed, r.retries);
+    assert_int_equal(iob_batch_free(b), 0);
+    iob_pg_target_destroy(t);
+
+    assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT 1/0"), 0);
+    c = queries_to(t, styles[k], 2);
+    c.retry = &p;
+    b = run_on_own_loop(&c, NULL);
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+    assert_int_equal(o.retries, 0);
+    assert_non_null(strstr(o.message, "22012"));
+    assert_int_equal(iob_batch_free(b), 0);
+    iob_pg_target_destroy(t);
+  }
+  exec_sql("DROP FUNCTION iob_flaky()");
+  exec_sql("DROP SEQUENCE iob_flaky_seq");
+}
+
 static void a_pool_in_use_refuses_to_be_destroyed(void **s) {
   test_loop t;
   test_loop_init(&t);
@@ -1195,6 +1241,8 @@ int main(void) {
       cmocka_unit_test(prepared_statements_are_kept_by_each_connection),
       cmocka_unit_test(bad_queries_and_pools_get_clear_codes),
       cmocka_unit_test(a_pool_in_use_refuses_to_be_destroyed),
+      cmocka_unit_test(
+          a_serialization_failure_is_retried_and_a_query_error_is_not),
       cmocka_unit_test(
           a_pool_above_what_the_server_allows_waits_for_what_it_has),
   };

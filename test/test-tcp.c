@@ -384,6 +384,9 @@ static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
   for (int k = 0; k < 2; k++) {
     assert_int_equal(status_of_answer(styles[k], "done 6\n"), UV_EPROTO);
     assert_int_equal(status_of_answer(styles[k], "nope\n"), UV_EPROTO);
+    /* The service could not serve it: worth a retry (iob_retry). */
+    assert_int_equal(status_of_answer(styles[k], "error unavailable\n"),
+                     UV_EIO);
     assert_int_equal(
         status_of_answer(styles[k], "an answer far too long for any request\n"),
         UV_EPROTO);

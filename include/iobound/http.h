@@ -156,6 +156,9 @@ typedef struct iob_http_result {
   double first_byte_ms;  /**< until the answer's first byte. */
   long redirects;        /**< redirects followed. */
   long http_version;     /**< 10, 11, 20 or 30: HTTP/1.0 ... HTTP/3. */
+  /** The answer's Retry-After, in seconds from when it came (a date is
+   *  turned into seconds); 0 if it had none. */
+  int64_t retry_after_s;
 } iob_http_result;
 
 /**
@@ -199,6 +202,12 @@ IOB_EXPORT const char *iob_http_header(const iob_http_result *result,
  * was made on and the thread styles: under iob_style_loops an operation
  * naming one is refused at submit (IOB_ENOTSUP), and on another loop it
  * fails with IOB_ENOTSUP.
+ *
+ * Under a retry policy (iob_retry) it retries a 429 or any 5xx answer,
+ * after the answer's Retry-After when there is one (retry_after_s), and a
+ * transfer that failed on the way as iob_retry_transient() judges; no
+ * other answer. It retries any method: a classifier of the policy's
+ * (iob_retry.classify) can refuse those that must not run twice.
  */
 IOB_EXPORT extern const iob_kind iob_kind_http;
 

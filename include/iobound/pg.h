@@ -63,7 +63,12 @@ typedef struct iob_pg_target iob_pg_target;
  * its SQLSTATE: "ERROR: division by zero (SQLSTATE 22012)". A pool
  * serves the loop it was made on and the thread styles: under
  * iob_style_loops an operation naming one is refused at submit
- * (IOB_ENOTSUP), and on another loop it fails with IOB_ENOTSUP.
+ * (IOB_ENOTSUP), and on another loop it fails with IOB_ENOTSUP. Under a
+ * retry policy (iob_retry) it retries what may pass next time, by its
+ * SQLSTATE (40001 serialization failure, 40P01 deadlock, class 08
+ * connection exceptions, 57P01-57P03 a server shutting down or starting,
+ * 53300 too many connections) or a connection lost on the way (a libuv
+ * code such as UV_ECONNRESET); not an error in the query.
  */
 IOB_EXPORT extern const iob_kind iob_kind_pg;
 

@@ -32,6 +32,8 @@ static int check_config(const iob_config *c) {
   if (c->timeout_ms > IOB_DURATION_MAX_MS || /* so that it counts in ns */
       c->deadline_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
+  if (c->retry != NULL && (err = iob_retry_check(c->retry)) != 0)
+    return err;
   if (c->style_options != NULL &&
       (c->style->options_size == 0 ||
        *(const iob_style *const *)c->style_options != c->style))
@@ -882,6 +884,17 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
 
 /* ---- the report ----------------------------------------------------------- */
 
+/* The retries every operation made, from what they kept. */
+static uint32_t count_retries(const iob_batch *b) {
+  const iob__kept *kept = atomic_load(&b->kept);
+  if (!b->open && kept == NULL)
+    return 0;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b->config.count; i++)
+    n += b->open ? iob__task_at(b, i)->kept.retries : kept[i].retries;
+  return n;
+}
+
 /* Distinct threads among the records, in *n. Thread numbers are small
  * and dense, so a bitmap over the batch's own range of them: its size
  * follows the batch's threads, not how many the process made before.
@@ -952,6 +965,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   report->count = batch->config.count;
   report->failed = batch->failed;
   report->rate_waits = batch->rate_waits;
+  report->retries = count_retries(batch);
   report->threads = batch->threads;
   err = count_workers(batch, &report->workers_used);
   if (err != 0)
@@ -1018,6 +1032,7 @@ int iob_batch_outcome(const iob_batch *batch, uint32_t index,
       .result = k ? k->result : NULL,
       .kind = t ? t->kind : batch->config.kind,
       .data = t ? t->data : NULL,
+      .retries = k ? k->retries : 0,
   };
   return 0;
 }

@@ -41,7 +41,7 @@ static iob__slot *make(iob_op *outer, const iob_task *task, void *shared) {
   s->inner = (iob__inner *)((char *)s + at);
   void *state = k->op_size ? (char *)s + at + link : NULL;
   s->op = (iob_op){outer->batch, task->target, state, outer->index,
-                   task->duration_ms, shared, task->input, task->data};
+                   task->duration_ms, shared, task->input, task->data, 0};
   s->kind = k;
   s->inner->outer = iob__slot_of_op(outer);
   atomic_init(&s->stop, 0);

@@ -105,6 +105,7 @@ typedef struct iob__kept {
   char *message;
   uint64_t value;
   void *result;
+  uint32_t retries; /* attempts after the first (iob_retry) */
 } iob__kept;
 
 /* An operation's links and status between the loops style's threads
@@ -129,6 +130,7 @@ typedef struct iob__task {
   void *state;  /* its op_size bytes, when a slot's room is too small */
   void *shared; /* its kind's state for (kind, target), once launched */
   iob__kept kept;
+  const iob_retry *retry; /* its own policy, or NULL: the batch's */
   uint32_t duration_ms;
   uint32_t slot; /* its slot while it has one; UINT32_MAX otherwise */
   iob__hop hop;  /* under iob_style_loops */
@@ -626,6 +628,30 @@ void iob__slot_release(iob_batch *b, iob__slot *s);
  * told already: `why` is IOB_ECANCELED or IOB_ETIMEDOUT. (Its kind's
  * stop() is its style's to call: see runner.c.) */
 void iob__slot_stop(iob__slot *s, int why);
+
+/* Make room to keep what operations hand back (iob_op_set_*(), their
+ * count of retries), once: 0 or IOB_ENOMEM. Any thread. */
+int iob__make_room_to_keep(iob_batch *b);
+
+/* ---- retries (retry.c) ------------------------------------------------------ */
+
+/* The retry policy operation i follows, or NULL. */
+static inline const iob_retry *iob__retry_of(const iob_batch *b, uint32_t i) {
+  const iob_retry *own = b->open ? iob__task_at(b, i)->retry : NULL;
+  return own != NULL ? own : b->config.retry;
+}
+
+#define IOB__NO_RETRY UINT64_MAX
+
+/* An attempt of the operation in slot s ended with `status` (s holds
+ * what it handed back), on the thread it ran on: IOB__NO_RETRY, and it
+ * settles; or the backoff in ns before it runs again. Counts the attempt
+ * in its policy's budget. */
+uint64_t iob__retry_after(iob_batch *b, iob__slot *s, int status);
+
+/* Its backoff is over: ready slot s for its next attempt (its kind's
+ * cleanup(), its state zeroed, its outcome cleared, op.attempt + 1). */
+void iob__retry_reset(iob_batch *b, iob__slot *s);
 
 /* ---- the system (system.c) ------------------------------------------------- */
 

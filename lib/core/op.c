@@ -138,7 +138,7 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   if (state != NULL)
     memset(state, 0, op_size);
   s->op = (iob_op){b, target, state, i, iob__duration_ms(b, i), shared,
-                   input, data};
+                   input, data, 0};
   s->kind = kind;
   atomic_store_explicit(&s->stop, 0, memory_order_relaxed);
   s->status = 0;
@@ -171,7 +171,7 @@ iob__slot *iob__slot_find(const iob_batch *b, uint32_t i) {
  * iob_op_set_*() call makes it, from whatever thread it runs on, so that
  * running out of memory shows there, while the kind still holds what it
  * handed (and keep() below cannot fail). */
-static int make_room_to_keep(iob_batch *b) {
+int iob__make_room_to_keep(iob_batch *b) {
   if (b->open || atomic_load_explicit(&b->kept, memory_order_acquire) != NULL)
     return 0; /* an open batch keeps them in its tasks */
   iob__kept *kept = calloc(b->config.count, sizeof(*kept));
@@ -185,7 +185,7 @@ static int make_room_to_keep(iob_batch *b) {
 
 /* Keep what operation i handed back, in the room made for it. */
 static void keep(iob_batch *b, iob__slot *s) {
-  iob__kept k = {s->message, s->value, s->result};
+  iob__kept k = {s->message, s->value, s->result, s->op.attempt};
   if (b->open) {
     iob__task_at(b, s->op.index)->kept = k;
     return;
@@ -223,6 +223,25 @@ void iob__slot_stop(iob__slot *s, int why) {
   atomic_compare_exchange_strong(&s->stop, &none, why);
 }
 
+/* Back off for `ns` on this thread, in short sleeps that look for a
+ * stop between them. 0, or the reason it must stop. */
+static int back_off(iob_batch *b, iob__slot *s, uint64_t ns) {
+  uint64_t until = iob__now(b) + ns, now;
+  int stop;
+  while ((stop = atomic_load(&s->stop)) == 0 && (now = iob__now(b)) < until) {
+    uint64_t left_ms = (until - now + 999999) / 1000000;
+    uv_sleep((unsigned int)(left_ms < 5 ? left_ms : 5));
+  }
+  return stop;
+}
+
+/* One attempt of run() (timed out, if it ran past the timeout). */
+static int run_once(iob_batch *b, iob__slot *s) {
+  int status = iob__kind_status(s->kind->run(&s->op));
+  iob__rec(b, s->op.index)->finished_ns = iob__now(b);
+  return iob__late(b, s->op.index, status);
+}
+
 int iob__slot_run(iob_batch *b, iob__slot *s) {
   iob_record *r = iob__rec(b, s->op.index);
   const iob_kind *k = s->kind;
@@ -238,12 +257,24 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
     if (cut)
       status = IOB_ETIMEDOUT;
   }
-  if (status == 0 && k->run != NULL)
-    status = iob__kind_status(k->run(&s->op));
-  r->finished_ns = iob__now(b);
   /* A wait that was not cut short ended on time, however long the thread
    * overslept: as on the loop. */
-  return k->run != NULL ? iob__late(b, s->op.index, status) : status;
+  r->finished_ns = iob__now(b);
+  if (status != 0 || k->run == NULL)
+    return status;
+  status = run_once(b, s);
+  /* Its retries, here on its thread, which backs off meanwhile. */
+  uint64_t delay;
+  while ((delay = iob__retry_after(b, s, status)) != IOB__NO_RETRY) {
+    int stop = back_off(b, s, delay);
+    if (stop != 0) {
+      r->finished_ns = iob__now(b);
+      return stop;
+    }
+    iob__retry_reset(b, s);
+    status = run_once(b, s);
+  }
+  return status;
 }
 
 /* ---- what a kind calls ------------------------------------------------------ */
@@ -269,7 +300,7 @@ int iob_op_set_message(iob_op *op, const char *message) {
   if (op == NULL || message == NULL)
     return IOB_EINVAL;
   iob__slot *s = slot_of_op(op);
-  char *copy = make_room_to_keep(op->batch) == 0 ? strdup(message) : NULL;
+  char *copy = iob__make_room_to_keep(op->batch) == 0 ? strdup(message) : NULL;
   if (copy == NULL)
     return IOB_ENOMEM;
   free(s->message);
@@ -281,7 +312,7 @@ int iob_op_set_message(iob_op *op, const char *message) {
 int iob_op_set_value(iob_op *op, uint64_t value) {
   if (op == NULL)
     return IOB_EINVAL;
-  if (make_room_to_keep(op->batch) != 0)
+  if (iob__make_room_to_keep(op->batch) != 0)
     return IOB_ENOMEM;
   iob__slot *s = slot_of_op(op);
   s->value = value;
@@ -292,7 +323,7 @@ int iob_op_set_value(iob_op *op, uint64_t value) {
 int iob_op_set_result(iob_op *op, void *result) {
   if (op == NULL)
     return IOB_EINVAL;
-  if (make_room_to_keep(op->batch) != 0)
+  if (iob__make_room_to_keep(op->batch) != 0)
     return IOB_ENOMEM;
   iob__slot *s = slot_of_op(op);
   s->result = result;

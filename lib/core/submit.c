@@ -81,6 +81,8 @@ static int check_task(const iob_batch *b, const iob_task *t) {
   if (t->input != NULL && !(t->kind->flags & IOB_KIND_INPUT) &&
       t->kind->input_copy == NULL)
     return IOB_EINVAL; /* it would never be read */
+  if (t->retry != NULL && (err = iob_retry_check(t->retry)) != 0)
+    return err;
   if (b->config.style->check_kind != NULL &&
       (err = b->config.style->check_kind(b, t->kind)) != 0)
     return err;
@@ -104,6 +106,7 @@ static int check_task(const iob_batch *b, const iob_task *t) {
   c.deadline_ms = own->deadline_ms;
   c.shared_limit = own->shared_limit;
   c.rate = own->rate;
+  c.retry = t->retry != NULL ? t->retry : own->retry;
   c.style_options = own->style_options;
   c.open = own->open;
   c.label = own->label;
@@ -134,6 +137,7 @@ static int fill(const iob_batch *b, iob__task *t, const iob_task *in) {
   t->input = input;
   t->data = in->data;
   t->state = state;
+  t->retry = in->retry;
   t->duration_ms = in->duration_ms;
   t->slot = UINT32_MAX;
   return 0;

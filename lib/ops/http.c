@@ -541,6 +541,10 @@ static void hand_back(iob_op *op, long code) {
   curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t[4]);
   curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &r->redirects);
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+  curl_off_t after = 0;
+  if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &after) == CURLE_OK &&
+      after > 0)
+    r->retry_after_s = (int64_t)after;
   r->name_lookup_ms = (double)t[0] / 1e3;
   r->connect_ms = (double)t[1] / 1e3;
   r->tls_ms = (double)t[2] / 1e3;
@@ -735,6 +739,20 @@ static void http_close(iob_batch *batch, const void *target, void *arg) {
   iob__target_release(target); /* last: nothing reads the target after */
 }
 
+/* Worth another attempt (iob_retry): an answer that says so (429, any
+ * 5xx), after the server's Retry-After if it gave one; a transfer that
+ * failed on the way as iob_retry_transient() judges; not another
+ * answer. */
+static int64_t http_retry(const iob_outcome *o) {
+  const iob_http_result *r = o->result;
+  long code = r != NULL ? r->code : (long)o->value;
+  if (o->status == 0 || o->status == IOB_ECANCELED)
+    return IOB_RETRY_NO;
+  if (code == 429 || (code >= 500 && code <= 599))
+    return r != NULL && r->retry_after_s > 0 ? r->retry_after_s * 1000 : 0;
+  return code != 0 ? IOB_RETRY_NO : iob_retry_transient(o);
+}
+
 const iob_kind iob_kind_http = {
     .name = "http",
     .op_size = sizeof(http_op),
@@ -750,4 +768,5 @@ const iob_kind iob_kind_http = {
     .close = http_close,
     .input_copy = request_copy,
     .input_free = free,
+    .retry = http_retry,
 };

@@ -1458,6 +1458,23 @@ static int pg_run(iob_op *op) {
 
 static void rows_free(void *rows) { free(rows); }
 
+/* Worth another attempt (iob_retry): what the server says may pass next
+ * time, by its SQLSTATE (a serialization failure, a deadlock, a
+ * connection exception, a server shutting down or starting, too many
+ * connections), or a connection lost on the way; not a query it refused. */
+static int64_t pg_retry(const iob_outcome *o) {
+  const char *m = o->message != NULL ? strstr(o->message, "(SQLSTATE ") : NULL;
+  if (m == NULL)
+    return o->status == IOB_EIO ? IOB_RETRY_NO : iob_retry_transient(o);
+  static const char *const again[] = {"40001", "40P01", "08", "57P01",
+                                      "57P02", "57P03", "53300"};
+  m += strlen("(SQLSTATE ");
+  for (size_t k = 0; k < sizeof(again) / sizeof(*again); k++)
+    if (strncmp(m, again[k], strlen(again[k])) == 0)
+      return 0;
+  return IOB_RETRY_NO;
+}
+
 const iob_kind iob_kind_pg = {
     .name = "pg",
     .op_size = sizeof(pg_op),
@@ -1472,4 +1489,5 @@ const iob_kind iob_kind_pg = {
     .close = pg_close,
     .input_copy = query_copy,
     .input_free = free,
+    .retry = pg_retry,
 };

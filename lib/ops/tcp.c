@@ -111,8 +111,12 @@ static size_t format_request(uint32_t ms, char *out, size_t size) {
   return n > 0 ? (size_t)n : 0;
 }
 
-/* 0 if `reply` holds the line "done MS" for the delay asked for. */
+/* 0 if `reply` holds the line "done MS" for the delay asked for;
+ * UV_EIO for the service's "error ..." (it could not serve the request:
+ * worth another try), UV_EPROTO for anything else. */
 static int check_reply(const char *reply, size_t len, uint32_t ms) {
+  if (len >= 6 && memcmp(reply, "error ", 6) == 0)
+    return UV_EIO;
   char want[24];
   int n = snprintf(want, sizeof(want), "done %lu\n", (unsigned long)ms);
   return n > 0 && len == (size_t)n && memcmp(reply, want, len) == 0
@@ -127,6 +131,9 @@ static void explain(iob_op *op, int status, const char *step) {
   if (status == UV_EPROTO)
     snprintf(text, sizeof(text), "%s %s: not the answer \"done %lu\"", step,
              t->name, (unsigned long)op->duration_ms);
+  else if (status == UV_EIO)
+    snprintf(text, sizeof(text), "%s %s: the service answered with an error",
+             step, t->name);
   else if (status == UV_EOF)
     snprintf(text, sizeof(text), "%s %s: the service hung up", step,
              t->name);

@@ -22,7 +22,13 @@
 #define SLICE_NS 1000000
 
 /* Where a start() operation is (its job's phase). */
-enum { JOB_NEW = 0, JOB_STARTING, JOB_STARTED, JOB_SETTLED };
+enum { JOB_NEW = 0, JOB_STARTING, JOB_STARTED, JOB_BACKOFF, JOB_SETTLED };
+
+/* A start() operation backing off: when its next attempt is due. */
+typedef struct iob__backoff {
+  uint64_t due;
+  uint32_t i;
+} iob__backoff;
 
 static void ring_init(iob__ring *r) { r->prev = r->next = r; }
 
@@ -63,9 +69,17 @@ static bool over(iob__runner *r, uint32_t i, int status) {
   return !r->ended;
 }
 
+/* The earliest deadline or end of a backoff; UINT64_MAX: none. */
+static uint64_t first_due(const iob__runner *r) {
+  uint64_t first = iob__deadlines_first(&r->queue);
+  if (r->nbackoffs > 0 && r->backoffs[0].due < first)
+    first = r->backoffs[0].due;
+  return first;
+}
+
 /* Sleep until the earliest deadline, unless set to wake by then. */
 static void arm(iob__runner *r) {
-  uint64_t first = iob__deadlines_first(&r->queue);
+  uint64_t first = first_due(r);
   if (first == UINT64_MAX)
     return;
   if (first >= r->armed && uv_is_active((uv_handle_t *)r->timer))
@@ -90,13 +104,99 @@ static bool cancel_waiting(iob__runner *r, uint32_t i) {
 
 /* ---- start() operations --------------------------------------------------- */
 
+/* ---- backoffs -------------------------------------------------------------- */
+
+static void backoff_swap(iob__backoff *h, uint32_t a, uint32_t b) {
+  iob__backoff t = h[a];
+  h[a] = h[b];
+  h[b] = t;
+}
+
+/* Operation i backs off until `due`: false without the memory. */
+static bool backoff_push(iob__runner *r, uint32_t i, uint64_t due) {
+  if (r->nbackoffs == r->backoffs_cap) {
+    uint32_t cap = r->backoffs_cap ? 2 * r->backoffs_cap : 16;
+    iob__backoff *h = realloc(r->backoffs, cap * sizeof(*h));
+    if (h == NULL)
+      return false;
+    r->backoffs = h;
+    r->backoffs_cap = cap;
+  }
+  iob__backoff *h = r->backoffs;
+  uint32_t k = r->nbackoffs++;
+  h[k] = (iob__backoff){due, i};
+  for (; k > 0 && h[(k - 1) / 2].due > h[k].due; k = (k - 1) / 2)
+    backoff_swap(h, k, (k - 1) / 2);
+  return true;
+}
+
+/* The operation whose backoff ended by `now`, out of the heap; NONE. */
+static uint32_t backoff_pop(iob__runner *r, uint64_t now) {
+  iob__backoff *h = r->backoffs;
+  if (r->nbackoffs == 0 || h[0].due > now)
+    return NONE;
+  uint32_t i = h[0].i, n = --r->nbackoffs, k = 0;
+  h[0] = h[n];
+  for (;;) {
+    uint32_t c = 2 * k + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && h[c + 1].due < h[c].due)
+      c++;
+    if (h[k].due <= h[c].due)
+      break;
+    backoff_swap(h, k, c);
+    k = c;
+  }
+  return i;
+}
+
+/* The attempt of start() operation s ended with `status`: true if it
+ * backs off to run again (iob_retry), staying in the ring, so that a
+ * cancel finds it. */
+static bool retry_later(iob__runner *r, iob__slot *s, int status) {
+  iob_batch *b = r->b;
+  if (iob__retry_of(b, s->op.index) == NULL)
+    return false;
+  uint64_t delay = iob__retry_after(b, s, status);
+  if (delay == IOB__NO_RETRY ||
+      !backoff_push(r, s->op.index, iob__now(b) + delay))
+    return false;
+  job_of(r, s)->phase = JOB_BACKOFF;
+  if (!r->in_timer)
+    arm(r);
+  return true;
+}
+
+static void start_job(iob__runner *r, uint32_t i);
+
+/* Its backoff is over: operation i runs again, unless it has settled
+ * (cancelled) meanwhile. */
+static void retry_now(iob__runner *r, uint32_t i) {
+  iob_batch *b = r->b;
+  if (!holds(r, i))
+    return;
+  iob__slot *s = iob__slot_find(b, i);
+  iob__job *job = job_of(r, s);
+  if (job->phase != JOB_BACKOFF)
+    return;
+  iob__retry_reset(b, s);
+  ring_remove(&job->started);
+  *job = (iob__job){.phase = JOB_NEW};
+  ring_init(&job->started);
+  start_job(r, i);
+}
+
 /* A start() operation is over: its kind's cleanup, its outcome kept, then
- * its style takes it. Told to stop, it is recorded with the reason. */
+ * its style takes it. Told to stop, it is recorded with the reason. A
+ * failed attempt may back off and run again instead. */
 static void settle_job(iob__runner *r, iob__slot *s, int status, bool begun) {
   iob__job *job = job_of(r, s);
   int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
   if (stop != 0 && begun)
     status = stop;
+  if (stop == 0 && retry_later(r, s, status))
+    return;
   ring_remove(&job->started);
   job->phase = JOB_SETTLED;
   iob__slot_close(r->b, s);
@@ -110,6 +210,11 @@ static void stop_job(iob__runner *r, iob__slot *s, int why) {
   iob__job *job = job_of(r, s);
   int none = 0;
   atomic_compare_exchange_strong(&s->stop, &none, why);
+  if (job->phase == JOB_BACKOFF) { /* between attempts: over now */
+    iob__rec(r->b, s->op.index)->finished_ns = stamp(r);
+    settle_job(r, s, atomic_load(&s->stop), true);
+    return;
+  }
   if (job->phase != JOB_STARTED || job->stopped)
     return;
   job->stopped = true;
@@ -138,7 +243,9 @@ static void start_job(iob__runner *r, uint32_t i) {
   int err = r->kinds != NULL ? iob__kinds_open(b, r->kinds, s->kind,
                                                s->op.target, &s->op.shared)
                              : 0;
-  if (err == 0 && b->open && b->config.timeout_ms != 0)
+  /* (A retry's timeout is its first attempt's, still in the queue.) */
+  bool first = s->op.attempt == 0;
+  if (err == 0 && first && b->open && b->config.timeout_ms != 0)
     err = iob__deadlines_reserve(&r->queue, iob__timeout_ns(b));
   if (err == 0)
     err = iob__kind_status(s->kind->start(&s->op));
@@ -155,7 +262,7 @@ static void start_job(iob__runner *r, uint32_t i) {
     stop_job(r, s, stop);
     return;
   }
-  if (b->config.timeout_ms != 0 &&
+  if (first && b->config.timeout_ms != 0 &&
       iob__deadlines_add(&r->queue, i, iob__timeout_ns(b)) && !r->in_timer)
     arm(r);
 }
@@ -320,12 +427,17 @@ void iob__runner_due(iob__runner *r) {
   for (;;) {
     uint32_t i = iob__deadlines_pop(&r->queue, now);
     if (i == IOB__NO_ITEM) {
+      while ((i = backoff_pop(r, now)) != NONE) {
+        retry_now(r, i);
+        if (r->ended)
+          return;
+      }
       if (!begin_pending(r))
         return;
       /* Settling takes time: deadlines may have come meanwhile. */
       stamp_fresh(r);
       now = stamp(r);
-      if (iob__deadlines_first(&r->queue) > now || now >= slice_end)
+      if (first_due(r) > now || now >= slice_end)
         break;
       continue;
     }
@@ -425,6 +537,9 @@ int iob__runner_open(iob__runner *r) {
 
 void iob__runner_free(iob__runner *r) {
   iob__deadlines_free(&r->queue);
+  free(r->backoffs);
+  r->backoffs = NULL;
+  r->nbackoffs = r->backoffs_cap = 0;
   free(r->run_slot);
   r->run_slot = NULL;
 }

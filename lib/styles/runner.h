@@ -26,7 +26,8 @@ typedef struct iob__ring {
 /* The runner's part of a start() operation's slot: a style that runs a
  * runner has this as its slot_size. The runner's from launch to settle. */
 typedef struct iob__job {
-  iob__ring started; /* in its runner's ring, from start() */
+  iob__ring started; /* in its runner's ring, from start() (and while it
+                        backs off before a retry) */
   int phase;         /* see runner.c */
   bool stopped;      /* its kind's stop() was called */
 } iob__job;
@@ -74,6 +75,11 @@ struct iob__runner {
   bool ended;        /* the batch ended (over() said so) */
   uint32_t pending, pending_end;
   iob__ring started;
+  /* start() operations backing off before a retry: a min-heap of when
+   * each is due, grown as needed. An operation settled meanwhile
+   * (cancelled) is passed over when it comes out. */
+  struct iob__backoff *backoffs;
+  uint32_t nbackoffs, backoffs_cap;
   iob__slot *run_slot; /* run()'s, one at a time */
   uint32_t running;    /* the operation in run() now, or UINT32_MAX */
   atomic_bool cancel;  /* the batch was cancelled: no more run() */

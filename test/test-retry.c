@@ -1,0 +1,468 @@
+/* Retries (iob_retry): an operation whose attempt fails runs again, in
+ * every style, up to its attempts, after a backoff between its bounds or
+ * the delay its classifier asks; a cancel, a timeout or the batch's
+ * deadline ends a backoff; a budget bounds the retries to a share of the
+ * operations; an operation's own policy replaces its batch's; policies
+ * that cannot mean anything are refused. Every loop closes
+ * (uv_loop_close() == 0). */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* "flaky": its first `fails` attempts fail with `status` (a message
+ * naming the attempt), the later ones succeed, after `duration_ms`;
+ * start() on a loop, run() on a thread. Every attempt is counted. */
+typedef struct flaky {
+  uint32_t fails;
+  int status;
+  atomic_uint attempts;
+} flaky;
+
+typedef struct flaky_op {
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+} flaky_op;
+
+static int flaky_outcome(iob_op *op) {
+  flaky *f = (flaky *)(uintptr_t)op->target;
+  atomic_fetch_add(&f->attempts, 1);
+  if (op->attempt >= f->fails)
+    return 0;
+  char text[64];
+  snprintf(text, sizeof(text), "attempt %u failed", op->attempt);
+  iob_op_set_message(op, text);
+  iob_op_set_value(op, 100 + op->attempt);
+  return f->status;
+}
+
+static void flaky_closed(uv_handle_t *h) {
+  flaky_op *s = h->data;
+  iob_op_done(s->op, s->status);
+}
+
+static void flaky_end(flaky_op *s, int status) {
+  if (uv_is_closing((uv_handle_t *)&s->timer))
+    return;
+  s->status = status;
+  uv_close((uv_handle_t *)&s->timer, flaky_closed);
+}
+
+static void flaky_fired(uv_timer_t *t) {
+  flaky_op *s = t->data;
+  flaky_end(s, flaky_outcome(s->op));
+}
+
+static int flaky_start(iob_op *op) {
+  flaky_op *s = op->state;
+  s->op = op;
+  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
+  s->timer.data = s;
+  return uv_timer_start(&s->timer, flaky_fired, op->duration_ms, 0);
+}
+
+static void flaky_stop(iob_op *op) {
+  flaky_end(op->state, IOB_ECANCELED);
+}
+
+static int flaky_run(iob_op *op) {
+  for (uint32_t ms = 0; ms < op->duration_ms; ms++) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    uv_sleep(1);
+  }
+  return flaky_outcome(op);
+}
+
+static int flaky_check(const iob_config *c) {
+  return c->target != NULL ? 0 : IOB_EINVAL;
+}
+
+static const iob_kind flaky_kind = {
+    .name = "flaky",
+    .op_size = sizeof(flaky_op),
+    .check = flaky_check,
+    .start = flaky_start,
+    .run = flaky_run,
+    .stop = flaky_stop,
+};
+
+static iob_config flaky_config(const iob_style *style, uint32_t count,
+                               flaky *f, const iob_retry *retry) {
+  iob_config c = config_of(style, count, 2);
+  c.kind = &flaky_kind;
+  c.target = f;
+  c.retry = retry;
+  return c;
+}
+
+static iob_retry policy(uint32_t attempts, uint32_t min_ms, uint32_t max_ms) {
+  iob_retry p;
+  iob_retry_init(&p);
+  p.attempts = attempts;
+  p.backoff_min_ms = min_ms;
+  p.backoff_max_ms = max_ms;
+  return p;
+}
+
+/* Operation i of b ended with `status`: else say what it ended with. */
+static void status_is(const iob_batch *b, uint32_t i, int status) {
+  int got = iob_batch_records(b, NULL)[i].status;
+  if (got != status)
+    fail_msg("operation %u: %s, expected %s", i, iob_err_name(got),
+             iob_err_name(status));
+}
+
+static iob_outcome outcome_of(const iob_batch *b, uint32_t i) {
+  iob_outcome o;
+  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  return o;
+}
+
+/* Two failures, three attempts: every operation succeeds on its third,
+ * in every style, and the report and outcomes count two retries each. */
+static void an_operation_that_fails_twice_succeeds_on_its_third_attempt(
+    void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    flaky f = {.fails = 2, .status = IOB_EIO};
+    iob_retry p = policy(3, 5, 10);
+    iob_config c = flaky_config(style, 4, &f, &p);
+    test_counts counts;
+    iob_batch *b = run_on_own_loop(&c, &counts);
+    if (counts.failed != 0)
+      fail_msg("%s: %u failed", iob_style_name(style), counts.failed);
+    for (uint32_t i = 0; i < 4; i++) {
+      iob_outcome o = outcome_of(b, i);
+      assert_int_equal(o.retries, 2);
+      assert_null(o.message); /* the last attempt's: it said nothing */
+      assert_int_equal(o.value, 0);
+    }
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_int_equal(r.retries, 8);
+    assert_int_equal(atomic_load(&f.attempts), 12);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* Ten failures, three attempts: the operation fails with its last
+ * attempt's status and words. */
+static void attempts_bound_the_retries_and_the_last_failure_stays(
+    void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    flaky f = {.fails = 10, .status = UV_ECONNREFUSED};
+    iob_retry p = policy(3, 1, 2);
+    iob_config c = flaky_config(style, 2, &f, &p);
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    for (uint32_t i = 0; i < 2; i++) {
+      iob_outcome o = outcome_of(b, i);
+      status_is(b, i, UV_ECONNREFUSED);
+      assert_int_equal(o.retries, 2);
+      assert_string_equal(o.message, "attempt 2 failed");
+      assert_int_equal(o.value, 102);
+    }
+    assert_int_equal(atomic_load(&f.attempts), 6);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* A failure the classifier does not retry (bad input) runs once; no
+ * policy, once. */
+static void a_failure_that_is_not_transient_runs_once(void **state) {
+  flaky f = {.fails = 5, .status = IOB_EINVAL};
+  iob_retry p = policy(5, 1, 1);
+  iob_config c = flaky_config(&iob_style_loop, 3, &f, &p);
+  iob_batch *b = run_on_own_loop(&c, NULL);
+  assert_int_equal(atomic_load(&f.attempts), 3);
+  assert_int_equal(outcome_of(b, 0).retries, 0);
+  assert_int_equal(iob_batch_free(b), 0);
+
+  flaky g = {.fails = 5, .status = IOB_EIO};
+  c = flaky_config(&iob_style_threads, 3, &g, NULL);
+  b = run_on_own_loop(&c, NULL);
+  assert_int_equal(atomic_load(&g.attempts), 3);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* Backoffs of 20 ms, then 20..40, then 20..40 (doubled from the least,
+ * capped by the most): four attempts take 60..100 ms of backoff. */
+static void the_backoff_is_drawn_between_its_bounds(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (size_t k = 0; k < 2; k++) {
+    flaky f = {.fails = 3, .status = IOB_EIO};
+    iob_retry p = policy(4, 20, 40);
+    iob_config c = flaky_config(styles[k], 1, &f, &p);
+    c.duration_ms = 0;
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    const iob_record *r = iob_batch_records(b, NULL);
+    assert_int_equal(r[0].status, 0);
+    test_assert_ms("three backoffs", MS(r[0].finished_ns - r[0].started_ns),
+                   59, 400, __FILE__, __LINE__);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* Asks for 80 ms (a server's Retry-After), or for no retry. */
+static int64_t push_back(const iob_outcome *o, void *arg) {
+  (void)arg;
+  return o->status == IOB_EIO ? 80 : IOB_RETRY_NO;
+}
+
+/* The classifier's delay replaces the backoff; its "no" is final. */
+static void a_classifier_says_what_is_retried_and_when(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
+  for (size_t k = 0; k < 2; k++) {
+    flaky f = {.fails = 1, .status = IOB_EIO};
+    iob_retry p = policy(2, 1, 1);
+    p.classify = push_back;
+    iob_config c = flaky_config(styles[k], 1, &f, &p);
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    const iob_record *r = iob_batch_records(b, NULL);
+    assert_int_equal(r[0].status, 0);
+    test_assert_ms("the pushback", MS(r[0].finished_ns - r[0].started_ns),
+                   80, 600, __FILE__, __LINE__);
+    assert_int_equal(iob_batch_free(b), 0);
+
+    flaky g = {.fails = 1, .status = UV_ECONNRESET};
+    c = flaky_config(styles[k], 1, &g, &p);
+    b = run_on_own_loop(&c, NULL);
+    status_is(b, 0, UV_ECONNRESET);
+    assert_int_equal(atomic_load(&g.attempts), 1);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* A second's backoff, cancelled 50 ms in: every operation settles then,
+ * cancelled, in every style. */
+static void a_cancel_ends_a_backoff_at_once(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    flaky f = {.fails = 5, .status = IOB_EIO};
+    iob_retry p = policy(5, 1000, 1000);
+    iob_config c = flaky_config(style, 3, &f, &p);
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_start(&t, &c, NULL);
+    test_loop_cancel_after(&t, b, 50);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    if (MS(r.elapsed_ns) > 600)
+      fail_msg("%s: ended %.1f ms in", iob_style_name(style),
+               MS(r.elapsed_ns));
+    for (uint32_t i = 0; i < 3; i++)
+      status_is(b, i, IOB_ECANCELED);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+static void cancel_the_first(test_loop *t, void *arg) {
+  (void)t;
+  assert_int_equal(iob_batch_cancel_op(arg, 0), 0);
+}
+
+/* One operation cancelled alone while it backs off settles then; the
+ * other retries on. */
+static void an_operation_cancelled_alone_in_its_backoff_settles(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads,
+                               &iob_style_loops};
+  for (size_t k = 0; k < 3; k++) {
+    flaky f = {.fails = 1, .status = IOB_EIO};
+    iob_retry p = policy(2, 300, 300);
+    iob_config c = flaky_config(styles[k], 2, &f, &p);
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_start(&t, &c, NULL);
+    test_loop_at(&t, 60, cancel_the_first, b);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    const iob_record *r = iob_batch_records(b, NULL);
+    status_is(b, 0, IOB_ECANCELED);
+    test_assert_ms("the cancelled one", MS(r[0].finished_ns), 55, 250,
+                   __FILE__, __LINE__);
+    assert_int_equal(r[1].status, 0);
+    assert_int_equal(outcome_of(b, 1).retries, 1);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* No retry begins whose backoff would end past the batch's deadline or
+ * the operation's timeout: the failure stands, at once. */
+static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_workers};
+  for (size_t k = 0; k < 2; k++) {
+    flaky f = {.fails = 3, .status = IOB_EIO};
+    iob_retry p = policy(4, 200, 200);
+    iob_config c = flaky_config(styles[k], 2, &f, &p);
+    c.deadline_ms = 150;
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    iob_report r;
+    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_int_equal(r.status, 0); /* ended before its deadline */
+    assert_int_equal(r.retries, 0);
+    status_is(b, 0, IOB_EIO);
+    test_assert_ms("the batch", MS(r.elapsed_ns), 0, 120, __FILE__, __LINE__);
+    assert_int_equal(iob_batch_free(b), 0);
+
+    flaky g = {.fails = 3, .status = IOB_EIO};
+    p = policy(4, 30, 30);
+    c = flaky_config(styles[k], 1, &g, &p);
+    c.timeout_ms = 50; /* room for one retry, not two */
+    b = run_on_own_loop(&c, NULL);
+    assert_int_equal(outcome_of(b, 0).retries, 1);
+    status_is(b, 0, IOB_EIO);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* A budget of a tenth, no floor: 100 operations that always fail make
+ * at most about ten retries between them, and the budget says how many
+ * it refused. Two batches share it. */
+static void a_budget_bounds_the_retries_to_its_share(void **state) {
+  iob_budget *budget;
+  assert_int_equal(iob_budget_create(&budget, 0.1, 0, 0), 0);
+  flaky f = {.fails = 1000, .status = IOB_EIO};
+  iob_retry p = policy(5, 1, 1);
+  p.budget = budget;
+  iob_config c = flaky_config(&iob_style_loop, 100, &f, &p);
+  c.duration_ms = 1;
+  iob_config d = flaky_config(&iob_style_threads, 100, &f, &p);
+  d.duration_ms = 1;
+  d.max_in_flight = 20;
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *a = test_loop_start(&t, &c, NULL);
+  iob_batch *b = test_loop_start(&t, &d, NULL);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  iob_report ra, rb;
+  assert_int_equal(iob_batch_report(a, &ra), 0);
+  assert_int_equal(iob_batch_report(b, &rb), 0);
+  uint32_t retries = ra.retries + rb.retries;
+  if (retries > 20 || retries < 1)
+    fail_msg("%u retries for 200 operations under a tenth", retries);
+  assert_true(iob_budget_refused(budget) >= 200 - retries);
+  assert_int_equal(atomic_load(&f.attempts), 200 + retries);
+  assert_int_equal(iob_batch_free(a), 0);
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_budget_free(budget);
+}
+
+/* An open batch: a task's own policy replaces the batch's whole. */
+static void an_operations_own_policy_replaces_the_batchs(void **state) {
+  flaky f = {.fails = 2, .status = IOB_EIO};
+  iob_retry once = policy(1, 1, 1), thrice = policy(3, 1, 2);
+  iob_config c = flaky_config(&iob_style_loop, 0, &f, &once);
+  c.open = 1;
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = &flaky_kind;
+  task.target = &f;
+  task.duration_ms = 1;
+  assert_int_equal(iob_batch_submit(b, &task), 0); /* the batch's: once */
+  task.retry = &thrice;
+  assert_int_equal(iob_batch_submit(b, &task), 1);
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  status_is(b, 0, IOB_EIO);
+  assert_int_equal(outcome_of(b, 0).retries, 0);
+  assert_int_equal(iob_batch_records(b, NULL)[1].status, 0);
+  assert_int_equal(outcome_of(b, 1).retries, 2);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
+/* Policies that cannot mean anything are refused, and nothing is made. */
+static void policies_that_cannot_be_met_are_refused(void **state) {
+  flaky f = {.fails = 0};
+  iob_retry p = policy(0, 1, 1);
+  iob_config c = flaky_config(&iob_style_loop, 1, &f, &p);
+  iob_batch *b = (iob_batch *)&f;
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_null(b);
+  p = policy(IOB_RETRY_ATTEMPTS_MAX + 1, 1, 1);
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  p = policy(2, 50, 10); /* the most below the least */
+  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_int_equal(iob_retry_check(NULL), IOB_EINVAL);
+  iob_retry_init(NULL);
+  iob_retry ok;
+  iob_retry_init(&ok);
+  assert_int_equal(iob_retry_check(&ok), 0);
+  assert_int_equal(ok.attempts, 3);
+
+  /* An open batch refuses a task's bad policy, and takes nothing. */
+  c.retry = NULL;
+  c.open = 1;
+  c.count = 0;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = &flaky_kind;
+  task.target = &f;
+  p = policy(0, 1, 1);
+  task.retry = &p;
+  assert_int_equal(iob_batch_submit(b, &task), IOB_ERANGE);
+  iob_progress pr;
+  assert_int_equal(iob_batch_progress(b, &pr), 0);
+  assert_int_equal(pr.waiting + pr.in_flight + pr.done, 0);
+  assert_int_equal(iob_batch_free(b), 0);
+
+  iob_budget *g = (iob_budget *)&f;
+  assert_int_equal(iob_budget_create(NULL, 0.2, 1, 0), IOB_EINVAL);
+  assert_int_equal(iob_budget_create(&g, NAN, 1, 0), IOB_ERANGE);
+  assert_null(g);
+  assert_int_equal(iob_budget_create(&g, -1, 1, 0), IOB_ERANGE);
+  assert_int_equal(iob_budget_create(&g, 0, 0, 0), IOB_ERANGE);
+  assert_int_equal(iob_budget_create(&g, 0.2, 1, 999), IOB_ERANGE);
+  assert_int_equal(
+      iob_budget_create(&g, 0.2, 1, IOB_BUDGET_WINDOW_MAX_MS + 1), IOB_ERANGE);
+  iob_budget_free(NULL);
+  assert_int_equal(iob_budget_refused(NULL), 0);
+}
+
+/* The default judgement: what the other side may answer next time. */
+static void transient_failures_are_told_from_final_ones(void **state) {
+  int yes[] = {IOB_ETIMEDOUT, IOB_EIO, UV_ECONNREFUSED, UV_ECONNRESET,
+               UV_EPIPE, UV_EAI_AGAIN};
+  int no[] = {0, IOB_ECANCELED, IOB_EINVAL, IOB_ENOMEM, IOB_ENOTSUP};
+  for (size_t k = 0; k < sizeof(yes) / sizeof(*yes); k++) {
+    iob_outcome o = {.status = yes[k]};
+    assert_int_equal(iob_retry_transient(&o), 0);
+  }
+  for (size_t k = 0; k < sizeof(no) / sizeof(*no); k++) {
+    iob_outcome o = {.status = no[k]};
+    assert_int_equal(iob_retry_transient(&o), IOB_RETRY_NO);
+  }
+  assert_int_equal(iob_retry_transient(NULL), IOB_RETRY_NO);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(an_operation_that_fails_twice_succeeds_on_its_third_attempt),
+      cmocka_unit_test(attempts_bound_the_retries_and_the_last_failure_stays),
+      cmocka_unit_test(a_failure_that_is_not_transient_runs_once),
+      cmocka_unit_test(the_backoff_is_drawn_between_its_bounds),
+      cmocka_unit_test(a_classifier_says_what_is_retried_and_when),
+      cmocka_unit_test(a_cancel_ends_a_backoff_at_once),
+      cmocka_unit_test(an_operation_cancelled_alone_in_its_backoff_settles),
+      cmocka_unit_test(no_retry_begins_past_the_deadline_or_the_timeout),
+      cmocka_unit_test(a_budget_bounds_the_retries_to_its_share),
+      cmocka_unit_test(an_operations_own_policy_replaces_the_batchs),
+      cmocka_unit_test(policies_that_cannot_be_met_are_refused),
+      cmocka_unit_test(transient_failures_are_told_from_final_ones),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
