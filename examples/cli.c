@@ -390,14 +390,15 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
       ",\"peak_in_flight\":%" PRIu32 ",\"threads\":%" PRIu32
       ",\"workers_used\":%" PRIu32 ",\"cpu_ms\":%.3f,\"failed\":%" PRIu32
       ",\"rate_waits\":%" PRIu32 ",\"attempts\":%" PRIu64
-      ",\"retries\":%" PRIu32 ",\"status\":\"%s\"}",
+      ",\"retries\":%" PRIu32 ",\"breaker_refused\":%" PRIu32
+      ",\"status\":\"%s\"}",
       json_text(iob_style_name(r->style), style, sizeof(style)),
       json_text(r->kind ? r->kind->name : NULL, work, sizeof(work)), r->count,
       b->config->duration_ms, b->config->max_in_flight, b->config->timeout_ms,
       ms(r->elapsed_ns), isfinite(r->speedup) ? r->speedup : 0.0, vs,
       r->peak_in_flight, r->threads, r->workers_used, ms(r->cpu_ns), r->failed,
       r->rate_waits, (uint64_t)r->count + r->retries, r->retries,
-      iob_err_name(r->status));
+      r->breaker_refused, iob_err_name(r->status));
   return n >= 0 && (size_t)n < size ? n : -1;
 }
 

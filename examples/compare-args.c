@@ -24,6 +24,7 @@ enum {
   OPT_BURST,
   OPT_RETRIES,
   OPT_BACKOFF,
+  OPT_BREAKER,
   OPT_TIMEOUT,
   OPT_POOL_SIZE,
   OPT_FORMAT,
@@ -77,6 +78,10 @@ static const cli_option options[] = {
     {OPT_BACKOFF, "backoff", "MIN:MAX",
      "with --retries, wait MIN to MAX ms before a retry, at random, the "
      "top doubling each time from MIN (default 10:1000)"},
+    {OPT_BREAKER, "breaker", NULL,
+     "a circuit breaker for each style's run: once half of at least 20 "
+     "operations in 10 s failed, the rest fail at once for 5 s, then one "
+     "probe decides"},
     {OPT_TIMEOUT, "timeout", "MS",
      "an operation not done MS after it started fails, timed out "
      "(default: no timeout)"},
@@ -458,6 +463,9 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
     break;
   case OPT_TIMELINE:
     o->timeline = true;
+    break;
+  case OPT_BREAKER:
+    o->breaker = true;
     break;
   case OPT_LIST_STYLES:
     o->list = COMPARE_LIST_STYLES;

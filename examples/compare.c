@@ -86,9 +86,16 @@ static int run_style(const compare_opts *o, const iob_style *style,
   retry.backoff_min_ms = o->backoff_min_ms;
   retry.backoff_max_ms = o->backoff_max_ms;
   config->retry = o->retries > 0 ? &retry : NULL;
+  iob_breaker *breaker = NULL; /* likewise, one for each run */
+  if (o->breaker && (err = iob_breaker_create(&breaker, NULL)) != 0) {
+    iob_rate_free(rate);
+    return err;
+  }
+  config->breaker = breaker;
   uv_loop_t loop;
   if ((err = uv_loop_init(&loop)) != 0) {
     iob_rate_free(rate);
+    iob_breaker_free(breaker);
     return err;
   }
   uv_timer_init(&loop, &r.ticker);
@@ -119,6 +126,8 @@ static int run_style(const compare_opts *o, const iob_style *style,
   iob_rate_free(rate); /* the run is over */
   config->rate = NULL;
   config->retry = NULL;
+  iob_breaker_free(breaker);
+  config->breaker = NULL;
 
   out->style = style;
   return err;
@@ -227,8 +236,9 @@ static void print_table(const compare_opts *o, const result *r, int n) {
         o->count, o->duration_ms, work_words(o),
         n > 0 ? r[0].report.cores : 0);
   bool retries = o->retries > 0;
-  out("%-11s %12s %8s %9s %8s %8s %10s%s\n", "style", "elapsed", "vs seq",
-      "overlap", "peak", "threads", "cpu time", retries ? "  retries" : "");
+  out("%-11s %12s %8s %9s %8s %8s %10s%s%s\n", "style", "elapsed", "vs seq",
+      "overlap", "peak", "threads", "cpu time", retries ? "  retries" : "",
+      o->breaker ? "  refused" : "");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
     double vs = vs_sequential(&r[k], base);
@@ -240,6 +250,8 @@ static void print_table(const compare_opts *o, const result *r, int n) {
         rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
     if (retries)
       out(" %8" PRIu32, rep->retries);
+    if (o->breaker)
+      out(" %8" PRIu32, rep->breaker_refused);
     out("\n");
   }
   if (!o->quiet) {
@@ -248,16 +260,18 @@ static void print_table(const compare_opts *o, const result *r, int n) {
              "vs seq: the sequential style's time / this style's%s; "
              "overlap: the operations' own times added up / this style's "
              "time (how many ran at once, on average); peak: the most at "
-             "once%s",
+             "once%s%s",
              base ? "" : " (sequential did not run)",
-             retries ? "; retries: attempts after the first, in all" : "");
+             retries ? "; retries: attempts after the first, in all" : "",
+             o->breaker ? "; refused: failed at once by the open breaker"
+                        : "");
     out("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
   }
 }
 
 static void print_csv(const result *r, int n) {
   out("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
-      "workers_used,cpu_ms,failed,attempts,retries\n");
+      "workers_used,cpu_ms,failed,attempts,retries,breaker_refused\n");
   const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
@@ -266,10 +280,11 @@ static void print_csv(const result *r, int n) {
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
     out("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
-        ",%" PRIu64 ",%" PRIu32 "\n",
+        ",%" PRIu64 ",%" PRIu32 ",%" PRIu32 "\n",
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, rep->workers_used, ms(rep->cpu_ns),
-        rep->failed, (uint64_t)rep->count + rep->retries, rep->retries);
+        rep->failed, (uint64_t)rep->count + rep->retries, rep->retries,
+        rep->breaker_refused);
   }
 }
 

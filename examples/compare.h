@@ -60,6 +60,7 @@ typedef struct compare_opts {
   uint32_t retries;       /* most retries of an operation; 0: none */
   uint32_t backoff_min_ms, backoff_max_ms; /* before a retry */
   bool backoff_given;
+  bool breaker;           /* a circuit breaker for each style's run */
   uint64_t timeout_ms;    /* each operation's; 0: none */
   unsigned int pool_size; /* 0: libuv's own choice */
   compare_format format;

@@ -94,6 +94,10 @@ IOB_EXPORT const char *iob_version(void);
 #define IOB_EPERM UV_EPERM         /**< from the wrong thread or call. */
 #define IOB_EIO UV_EIO             /**< input or output failed. */
 #define IOB_ESHUTDOWN UV_ESHUTDOWN /**< closed: takes nothing more. */
+/** A circuit breaker is open (iob_breaker): the operation was not run.
+ *  iobound's own code, outside libuv's range: iob_strerror() and
+ *  iob_err_name() know it, uv_strerror() does not. */
+#define IOB_EBREAKER (-10001)
 
 /**
  * Describe an error code in words that are true for the code whatever
@@ -121,6 +125,7 @@ typedef struct iob_limit iob_limit;
 typedef struct iob_rate iob_rate;
 typedef struct iob_retry iob_retry;
 typedef struct iob_budget iob_budget;
+typedef struct iob_breaker iob_breaker;
 typedef struct iob_outcome iob_outcome;
 typedef struct iob_workers iob_workers;
 
@@ -699,6 +704,14 @@ struct iob_config {
    * starting. NULL: an operation runs once.
    */
   const iob_retry *retry;
+  /**
+   * Optional: a circuit breaker (iob_breaker_create()) in front of the
+   * batch's operations, which any batches may share: while it is open an
+   * operation settles at once with IOB_EBREAKER instead of launching.
+   * Keep it alive until the batch has called back, or was freed without
+   * starting.
+   */
+  iob_breaker *breaker;
 };
 
 /** The most loops iob_style_loops runs one batch on. */
@@ -1150,6 +1163,66 @@ IOB_EXPORT void iob_budget_free(iob_budget *budget);
 /** Retries a budget refused since it was made; 0 for NULL. */
 IOB_EXPORT uint64_t iob_budget_refused(const iob_budget *budget);
 
+/* ---- A circuit breaker ------------------------------------------------- */
+
+/** How a circuit breaker judges and waits (iob_breaker_create()). */
+typedef struct iob_breaker_options {
+  /** It opens when this share of the outcomes in the window, 0 < r <= 1,
+   *  are failures; iob_breaker_options_init(): 0.5. */
+  double failure_ratio;
+  /** ...and the window holds at least this many outcomes (1 and up);
+   *  init: 20. */
+  uint32_t min_outcomes;
+  /** The window, in ms, 1000..IOB_BUDGET_WINDOW_MAX_MS; init: 10,000. */
+  uint32_t window_ms;
+  /** How long it stays open before it lets probes through (half-open),
+   *  in ms, 1..IOB_DURATION_MAX_MS; init: 5,000. */
+  uint32_t open_ms;
+  /** Operations let through at once while half-open, 1 and up; init 1. */
+  uint32_t probes;
+} iob_breaker_options;
+
+/** Set @p options to the defaults above; NULL is a no-op. */
+IOB_EXPORT void iob_breaker_options_init(iob_breaker_options *options);
+
+/** Where a breaker is. */
+typedef enum iob_breaker_state {
+  IOB_BREAKER_CLOSED = 0, /**< operations run; outcomes are counted. */
+  IOB_BREAKER_OPEN,       /**< operations fail at once (IOB_EBREAKER). */
+  IOB_BREAKER_HALF_OPEN,  /**< a few run, as probes: their outcome
+                               closes it, or opens it again. */
+} iob_breaker_state;
+
+/**
+ * A circuit breaker (Hystrix, Polly, resilience4j): it counts the
+ * outcomes of the operations of the batches that name it
+ * (iob_config.breaker) over a window, and when failures reach a share of
+ * them it opens: the operations of those batches then settle at once with
+ * IOB_EBREAKER, never calling the backend, for open_ms. Then it lets
+ * `probes` operations through (half-open): the first outcome to come
+ * back closes it (a success, and the window starts afresh) or opens it
+ * again (a failure). A failure is any status but 0, IOB_ECANCELED and
+ * IOB_EBREAKER; an operation it refused is no outcome. Any batches, on
+ * any threads and loops, may share one.
+ * @param[out] breaker receives it; NULL gives IOB_EINVAL.
+ * @param[in] options NULL: the defaults.
+ * @return 0; IOB_EINVAL; IOB_ERANGE for an option out of its range (a
+ *         ratio of 0 or NaN, a window below a second, 0 probes...);
+ *         IOB_ENOMEM. On error *breaker is NULL.
+ */
+IOB_EXPORT int iob_breaker_create(iob_breaker **breaker,
+                                  const iob_breaker_options *options);
+
+/** Free a breaker; NULL is a no-op. No batch that uses it may be
+ *  running. */
+IOB_EXPORT void iob_breaker_free(iob_breaker *breaker);
+
+/** Where @p breaker is now; IOB_BREAKER_CLOSED for NULL. */
+IOB_EXPORT iob_breaker_state iob_breaker_state_of(const iob_breaker *breaker);
+
+/** Times @p breaker has opened since it was made; 0 for NULL. */
+IOB_EXPORT uint64_t iob_breaker_trips(const iob_breaker *breaker);
+
 /** A group of batches: its callback runs once every batch in it ended. */
 typedef struct iob_group iob_group;
 
@@ -1324,6 +1397,9 @@ typedef struct iob_report {
   /** Retries the operations made (iob_retry): attempts made in all are
    *  count + retries for a batch whose operations all started. */
   uint32_t retries;
+  /** Operations an open circuit breaker (config.breaker) settled with
+   *  IOB_EBREAKER without running them. */
+  uint32_t breaker_refused;
 } iob_report;
 
 /**

@@ -203,7 +203,7 @@ for s in d["styles"]:
     for k in ("style", "work", "count", "duration_ms", "limit", "timeout_ms",
               "elapsed_ms", "overlap", "vs_sequential", "peak_in_flight",
               "threads", "workers_used", "cpu_ms", "failed", "rate_waits",
-              "attempts", "retries", "status"):
+              "attempts", "retries", "breaker_refused", "status"):
         assert k in s, k
     assert s["work"] == "wait" and s["status"] == "OK", s
     assert s["peak_in_flight"] <= 2, s
@@ -365,5 +365,15 @@ assert s["retries"] > 0 and s["attempts"] == 20 + s["retries"], s
 PY
 kill "$slow_pid" 2>/dev/null
 wait "$slow_pid" 2>/dev/null
+
+# --breaker in front of a service that is gone: 20 calls are refused by
+# the system, the breaker opens, and the other 30 fail at once.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$exe" --work tcp --target "127.0.0.1:$port" --count 50 --duration 1 \
+  --limit 1 --breaker --styles loop --format csv >"$tmp/out" 2>"$tmp/err"
+awk -F, 'NR == 1 && $12 != "breaker_refused" { bad = 1 }
+         NR == 2 && ($9 != 50 || $12 != 30) { bad = 1 }
+         END { exit bad }' "$tmp/out" ||
+  fail "--breaker against a closed port: $(cat "$tmp/out")"
 
 echo "cli exit codes: ok"

@@ -401,6 +401,75 @@ const iob_kind test_kind_later = {
     .input_free = free,
 };
 
+/* "flaky": see common.h. */
+typedef struct flaky_op {
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+} flaky_op;
+
+static int flaky_outcome(iob_op *op) {
+  test_flaky *f = (test_flaky *)(uintptr_t)op->target;
+  atomic_fetch_add(&f->attempts, 1);
+  if (op->attempt >= f->fails && !atomic_load(&f->down))
+    return 0;
+  char text[64];
+  snprintf(text, sizeof(text), "attempt %u failed", op->attempt);
+  iob_op_set_message(op, text);
+  iob_op_set_value(op, 100 + op->attempt);
+  return f->status;
+}
+
+static void flaky_closed(uv_handle_t *h) {
+  flaky_op *s = h->data;
+  iob_op_done(s->op, s->status);
+}
+
+static void flaky_end(flaky_op *s, int status) {
+  if (uv_is_closing((uv_handle_t *)&s->timer))
+    return;
+  s->status = status;
+  uv_close((uv_handle_t *)&s->timer, flaky_closed);
+}
+
+static void flaky_fired(uv_timer_t *t) {
+  flaky_op *s = t->data;
+  flaky_end(s, flaky_outcome(s->op));
+}
+
+static int flaky_start(iob_op *op) {
+  flaky_op *s = op->state;
+  s->op = op;
+  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
+  s->timer.data = s;
+  return uv_timer_start(&s->timer, flaky_fired, op->duration_ms, 0);
+}
+
+static void flaky_stop(iob_op *op) { flaky_end(op->state, IOB_ECANCELED); }
+
+static int flaky_run(iob_op *op) {
+  for (uint32_t ms = 0; ms < op->duration_ms; ms++) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    uv_sleep(1);
+  }
+  return flaky_outcome(op);
+}
+
+static int flaky_check(const iob_config *c) {
+  return c->target != NULL ? 0 : IOB_EINVAL;
+}
+
+const iob_kind test_kind_flaky = {
+    .name = "flaky",
+    .op_size = sizeof(flaky_op),
+    .check = flaky_check,
+    .start = flaky_start,
+    .run = flaky_run,
+    .stop = flaky_stop,
+};
+
 void check_target_busy_while_running(const iob_config *config,
                                      int (*destroy)(void *target)) {
   const iob_style *style;

@@ -22,6 +22,8 @@
 #include <math.h>
 #include <stdbool.h>
 
+#include <stdatomic.h>
+
 #include "iobound.h"
 
 /* Nanoseconds as milliseconds. */
@@ -201,6 +203,20 @@ extern const iob_kind test_kind_patient;
  * 100 bytes: IOB_ERANGE). stop() ends it at once, with status 0 (the
  * record keeps why it was told to stop). Its state is over 4 KiB. */
 extern const iob_kind test_kind_later;
+
+/* "flaky": its target is a test_flaky. An attempt (op->attempt) below
+ * `fails`, or any while `down` is set, fails with `status` after its
+ * duration, saying "attempt N failed" and with the value 100 + N; the
+ * others succeed, saying nothing. start() on a loop (a timer; stop()
+ * ends it at once, cancelled), run() on a thread (polling
+ * iob_op_stopping()). Every attempt is counted in `attempts`. */
+typedef struct test_flaky {
+  uint32_t fails;
+  int status;
+  atomic_bool down;
+  atomic_uint attempts;
+} test_flaky;
+extern const iob_kind test_kind_flaky;
 
 /* The rule every built-in target follows: in every style, while a batch
  * of `kind` runs on `target` (config from the caller: kind, target,

@@ -623,7 +623,8 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
                        .cpu_ns = 60000000,
                        .speedup = 1.25,
                        .rate_waits = 7,
-                       .retries = 5};
+                       .retries = 5,
+                       .breaker_refused = 2};
   cli_json_batch b = {.config = &config, .report = &report,
                       .vs_sequential = 1.5};
   char line[512];
@@ -634,7 +635,8 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
             "\"elapsed_ms\":40.123,\"overlap\":1.250,\"vs_sequential\":1.500,"
             "\"peak_in_flight\":2,\"threads\":4,\"workers_used\":2,"
             "\"cpu_ms\":60.000,\"failed\":1,\"rate_waits\":7,"
-            "\"attempts\":8,\"retries\":5,\"status\":\"IOB_ECANCELED\"}");
+            "\"attempts\":8,\"retries\":5,\"breaker_refused\":2,"
+            "\"status\":\"IOB_ECANCELED\"}");
   assert_int_equal(n, (int)strlen(line));
   /* Without a sequential batch to compare with, the ratio is null: the
    * overlap is not passed off as a speed-up. */

@@ -13,89 +13,10 @@
 
 #include "common.h"
 
-/* "flaky": its first `fails` attempts fail with `status` (a message
- * naming the attempt), the later ones succeed, after `duration_ms`;
- * start() on a loop, run() on a thread. Every attempt is counted. */
-typedef struct flaky {
-  uint32_t fails;
-  int status;
-  atomic_uint attempts;
-} flaky;
-
-typedef struct flaky_op {
-  uv_timer_t timer;
-  iob_op *op;
-  int status;
-} flaky_op;
-
-static int flaky_outcome(iob_op *op) {
-  flaky *f = (flaky *)(uintptr_t)op->target;
-  atomic_fetch_add(&f->attempts, 1);
-  if (op->attempt >= f->fails)
-    return 0;
-  char text[64];
-  snprintf(text, sizeof(text), "attempt %u failed", op->attempt);
-  iob_op_set_message(op, text);
-  iob_op_set_value(op, 100 + op->attempt);
-  return f->status;
-}
-
-static void flaky_closed(uv_handle_t *h) {
-  flaky_op *s = h->data;
-  iob_op_done(s->op, s->status);
-}
-
-static void flaky_end(flaky_op *s, int status) {
-  if (uv_is_closing((uv_handle_t *)&s->timer))
-    return;
-  s->status = status;
-  uv_close((uv_handle_t *)&s->timer, flaky_closed);
-}
-
-static void flaky_fired(uv_timer_t *t) {
-  flaky_op *s = t->data;
-  flaky_end(s, flaky_outcome(s->op));
-}
-
-static int flaky_start(iob_op *op) {
-  flaky_op *s = op->state;
-  s->op = op;
-  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
-  s->timer.data = s;
-  return uv_timer_start(&s->timer, flaky_fired, op->duration_ms, 0);
-}
-
-static void flaky_stop(iob_op *op) {
-  flaky_end(op->state, IOB_ECANCELED);
-}
-
-static int flaky_run(iob_op *op) {
-  for (uint32_t ms = 0; ms < op->duration_ms; ms++) {
-    int stop = iob_op_stopping(op);
-    if (stop != 0)
-      return stop;
-    uv_sleep(1);
-  }
-  return flaky_outcome(op);
-}
-
-static int flaky_check(const iob_config *c) {
-  return c->target != NULL ? 0 : IOB_EINVAL;
-}
-
-static const iob_kind flaky_kind = {
-    .name = "flaky",
-    .op_size = sizeof(flaky_op),
-    .check = flaky_check,
-    .start = flaky_start,
-    .run = flaky_run,
-    .stop = flaky_stop,
-};
-
 static iob_config flaky_config(const iob_style *style, uint32_t count,
-                               flaky *f, const iob_retry *retry) {
+                               test_flaky *f, const iob_retry *retry) {
   iob_config c = config_of(style, count, 2);
-  c.kind = &flaky_kind;
+  c.kind = &test_kind_flaky;
   c.target = f;
   c.retry = retry;
   return c;
@@ -130,7 +51,7 @@ static void an_operation_that_fails_twice_succeeds_on_its_third_attempt(
     void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
-    flaky f = {.fails = 2, .status = IOB_EIO};
+    test_flaky f = {.fails = 2, .status = IOB_EIO};
     iob_retry p = policy(3, 5, 10);
     iob_config c = flaky_config(style, 4, &f, &p);
     test_counts counts;
@@ -157,7 +78,7 @@ static void attempts_bound_the_retries_and_the_last_failure_stays(
     void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
-    flaky f = {.fails = 10, .status = UV_ECONNREFUSED};
+    test_flaky f = {.fails = 10, .status = UV_ECONNREFUSED};
     iob_retry p = policy(3, 1, 2);
     iob_config c = flaky_config(style, 2, &f, &p);
     iob_batch *b = run_on_own_loop(&c, NULL);
@@ -176,7 +97,7 @@ static void attempts_bound_the_retries_and_the_last_failure_stays(
 /* A failure the classifier does not retry (bad input) runs once; no
  * policy, once. */
 static void a_failure_that_is_not_transient_runs_once(void **state) {
-  flaky f = {.fails = 5, .status = IOB_EINVAL};
+  test_flaky f = {.fails = 5, .status = IOB_EINVAL};
   iob_retry p = policy(5, 1, 1);
   iob_config c = flaky_config(&iob_style_loop, 3, &f, &p);
   iob_batch *b = run_on_own_loop(&c, NULL);
@@ -184,7 +105,7 @@ static void a_failure_that_is_not_transient_runs_once(void **state) {
   assert_int_equal(outcome_of(b, 0).retries, 0);
   assert_int_equal(iob_batch_free(b), 0);
 
-  flaky g = {.fails = 5, .status = IOB_EIO};
+  test_flaky g = {.fails = 5, .status = IOB_EIO};
   c = flaky_config(&iob_style_threads, 3, &g, NULL);
   b = run_on_own_loop(&c, NULL);
   assert_int_equal(atomic_load(&g.attempts), 3);
@@ -196,7 +117,7 @@ static void a_failure_that_is_not_transient_runs_once(void **state) {
 static void the_backoff_is_drawn_between_its_bounds(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (size_t k = 0; k < 2; k++) {
-    flaky f = {.fails = 3, .status = IOB_EIO};
+    test_flaky f = {.fails = 3, .status = IOB_EIO};
     iob_retry p = policy(4, 20, 40);
     iob_config c = flaky_config(styles[k], 1, &f, &p);
     c.duration_ms = 0;
@@ -219,7 +140,7 @@ static int64_t push_back(const iob_outcome *o, void *arg) {
 static void a_classifier_says_what_is_retried_and_when(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
   for (size_t k = 0; k < 2; k++) {
-    flaky f = {.fails = 1, .status = IOB_EIO};
+    test_flaky f = {.fails = 1, .status = IOB_EIO};
     iob_retry p = policy(2, 1, 1);
     p.classify = push_back;
     iob_config c = flaky_config(styles[k], 1, &f, &p);
@@ -230,7 +151,7 @@ static void a_classifier_says_what_is_retried_and_when(void **state) {
                    80, 600, __FILE__, __LINE__);
     assert_int_equal(iob_batch_free(b), 0);
 
-    flaky g = {.fails = 1, .status = UV_ECONNRESET};
+    test_flaky g = {.fails = 1, .status = UV_ECONNRESET};
     c = flaky_config(styles[k], 1, &g, &p);
     b = run_on_own_loop(&c, NULL);
     status_is(b, 0, UV_ECONNRESET);
@@ -244,7 +165,7 @@ static void a_classifier_says_what_is_retried_and_when(void **state) {
 static void a_cancel_ends_a_backoff_at_once(void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
-    flaky f = {.fails = 5, .status = IOB_EIO};
+    test_flaky f = {.fails = 5, .status = IOB_EIO};
     iob_retry p = policy(5, 1000, 1000);
     iob_config c = flaky_config(style, 3, &f, &p);
     test_loop t;
@@ -275,7 +196,7 @@ static void an_operation_cancelled_alone_in_its_backoff_settles(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads,
                                &iob_style_loops};
   for (size_t k = 0; k < 3; k++) {
-    flaky f = {.fails = 1, .status = IOB_EIO};
+    test_flaky f = {.fails = 1, .status = IOB_EIO};
     iob_retry p = policy(2, 300, 300);
     iob_config c = flaky_config(styles[k], 2, &f, &p);
     test_loop t;
@@ -299,7 +220,7 @@ static void an_operation_cancelled_alone_in_its_backoff_settles(void **state) {
 static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_workers};
   for (size_t k = 0; k < 2; k++) {
-    flaky f = {.fails = 3, .status = IOB_EIO};
+    test_flaky f = {.fails = 3, .status = IOB_EIO};
     iob_retry p = policy(4, 200, 200);
     iob_config c = flaky_config(styles[k], 2, &f, &p);
     c.deadline_ms = 150;
@@ -312,7 +233,7 @@ static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
     test_assert_ms("the batch", MS(r.elapsed_ns), 0, 120, __FILE__, __LINE__);
     assert_int_equal(iob_batch_free(b), 0);
 
-    flaky g = {.fails = 3, .status = IOB_EIO};
+    test_flaky g = {.fails = 3, .status = IOB_EIO};
     p = policy(4, 30, 30);
     c = flaky_config(styles[k], 1, &g, &p);
     c.timeout_ms = 50; /* room for one retry, not two */
@@ -329,7 +250,7 @@ static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
 static void a_budget_bounds_the_retries_to_its_share(void **state) {
   iob_budget *budget;
   assert_int_equal(iob_budget_create(&budget, 0.1, 0, 0), 0);
-  flaky f = {.fails = 1000, .status = IOB_EIO};
+  test_flaky f = {.fails = 1000, .status = IOB_EIO};
   iob_retry p = policy(5, 1, 1);
   p.budget = budget;
   iob_config c = flaky_config(&iob_style_loop, 100, &f, &p);
@@ -358,7 +279,7 @@ static void a_budget_bounds_the_retries_to_its_share(void **state) {
 
 /* An open batch: a task's own policy replaces the batch's whole. */
 static void an_operations_own_policy_replaces_the_batchs(void **state) {
-  flaky f = {.fails = 2, .status = IOB_EIO};
+  test_flaky f = {.fails = 2, .status = IOB_EIO};
   iob_retry once = policy(1, 1, 1), thrice = policy(3, 1, 2);
   iob_config c = flaky_config(&iob_style_loop, 0, &f, &once);
   c.open = 1;
@@ -367,7 +288,7 @@ static void an_operations_own_policy_replaces_the_batchs(void **state) {
   iob_batch *b = test_loop_create(&t, &c, NULL);
   iob_task task;
   iob_task_init(&task);
-  task.kind = &flaky_kind;
+  task.kind = &test_kind_flaky;
   task.target = &f;
   task.duration_ms = 1;
   assert_int_equal(iob_batch_submit(b, &task), 0); /* the batch's: once */
@@ -386,7 +307,7 @@ static void an_operations_own_policy_replaces_the_batchs(void **state) {
 
 /* Policies that cannot mean anything are refused, and nothing is made. */
 static void policies_that_cannot_be_met_are_refused(void **state) {
-  flaky f = {.fails = 0};
+  test_flaky f = {.fails = 0};
   iob_retry p = policy(0, 1, 1);
   iob_config c = flaky_config(&iob_style_loop, 1, &f, &p);
   iob_batch *b = (iob_batch *)&f;
@@ -410,7 +331,7 @@ static void policies_that_cannot_be_met_are_refused(void **state) {
   assert_int_equal(iob_batch_create(&b, &c), 0);
   iob_task task;
   iob_task_init(&task);
-  task.kind = &flaky_kind;
+  task.kind = &test_kind_flaky;
   task.target = &f;
   p = policy(0, 1, 1);
   task.retry = &p;

@@ -37,7 +37,7 @@ _iobound_compare() {
   esac
   COMPREPLY=($(compgen -W "--styles --work --target --pg --url --dir
     --cpu-us --loops --count --duration --limit --rate --burst --retries
-    --backoff --timeout
+    --backoff --breaker --timeout
     --pool-size
     --format --progress --timeline --svg --trace -q --quiet --list-styles
     --list-kinds -h --help --version" -- "$cur"))

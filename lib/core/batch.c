@@ -323,6 +323,18 @@ void iob__launch_more(iob_batch *b) {
     iob__rec(b, i)->queued_ns = iob__stamp(b);
     iob__rec(b, i)->status = IOB__IN_FLIGHT;
     b->in_flight++;
+    /* An open breaker, last, once the operation may otherwise launch (a
+     * half-open one counts its probes as they pass): it settles at once,
+     * its token unused, its permit given back as it settles. */
+    if (b->config.breaker != NULL && !iob__breaker_pass(b->config.breaker)) {
+      if (b->config.rate != NULL)
+        iob__rate_untake(b);
+      b->breaker_refused++;
+      iob_record *r = iob__rec(b, i);
+      r->started_ns = r->finished_ns = r->queued_ns;
+      iob__settle(b, i, IOB_EBREAKER);
+      continue;
+    }
     int err = b->open ? ready_to_launch(b, i) : 0;
     if (err != 0) {
       iob_record *r = iob__rec(b, i);
@@ -718,6 +730,8 @@ static void tell(iob_batch *b, uint32_t i) {
 
 void iob__settle(iob_batch *b, uint32_t i, int status) {
   iob__rec(b, i)->status = status;
+  if (b->config.breaker != NULL)
+    iob__breaker_note(b->config.breaker, status);
   if (status != 0)
     b->failed++;
   b->in_flight--;
@@ -966,6 +980,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   report->failed = batch->failed;
   report->rate_waits = batch->rate_waits;
   report->retries = count_retries(batch);
+  report->breaker_refused = batch->breaker_refused;
   report->threads = batch->threads;
   err = count_workers(batch, &report->workers_used);
   if (err != 0)

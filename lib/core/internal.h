@@ -261,6 +261,7 @@ struct iob_batch {
   uint32_t settled;
   uint32_t failed;
   uint32_t rate_waits; /* operations launched on a token they waited for */
+  uint32_t breaker_refused; /* settled by config.breaker, never launched */
   uint32_t ahead; /* settled before their launch (iob_batch_cancel_op) */
   uint32_t cancel_at_start; /* marked by iob_batch_cancel_op() before it */
   uint32_t threads; /* the style's threads, asked once it ended */
@@ -545,6 +546,12 @@ void iob__rate_unqueue(iob_batch *b);
 bool iob__rate_take(iob_batch *b);
 void iob__rate_untake(iob_batch *b);
 void iob__rate_due(uv_timer_t *token);
+
+/* A circuit breaker (breaker.c): may an operation launch now (a probe,
+ * while half-open)? And an operation that launched settled with
+ * `status`. Any thread. */
+bool iob__breaker_pass(iob_breaker *k);
+void iob__breaker_note(iob_breaker *k, int status);
 
 /* A batch of the group ended with `status` (after its own callback). */
 void iob__group_ended(struct iob_group *g, int status);

@@ -107,6 +107,7 @@ static int check_task(const iob_batch *b, const iob_task *t) {
   c.shared_limit = own->shared_limit;
   c.rate = own->rate;
   c.retry = t->retry != NULL ? t->retry : own->retry;
+  c.breaker = own->breaker;
   c.style_options = own->style_options;
   c.open = own->open;
   c.label = own->label;
