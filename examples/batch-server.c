@@ -170,8 +170,10 @@ static void send_report(client *c, const iob_batch *batch) {
   iob_report r;
   int err = iob_batch_report(batch, &r);
   char line[1024];
-  cli_json_batch json = {
-      .config = &c->req.config, .report = &r, .vs_sequential = NAN};
+  cli_json_batch json = {.config = &c->req.config,
+                         .report = &r,
+                         .vs_sequential = NAN,
+                         .p99_ms = cli_p99_ms(batch)};
   if (err == 0 && cli_json_report(line, sizeof(line), &json) < 0)
     err = IOB_ENOMEM;
   if (err != 0)

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -376,11 +377,35 @@ static const char *json_text(const char *name, char *out, size_t size) {
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double cli_p99_ms(const iob_batch *batch) {
+  uint32_t n;
+  const iob_record *r = iob_batch_records(batch, &n);
+  double *ms = n > 0 ? malloc(n * sizeof(*ms)) : NULL;
+  if (r == NULL || ms == NULL) {
+    free(ms);
+    return NAN;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    ms[i] = (double)(r[i].finished_ns - r[i].started_ns) / 1e6;
+  qsort(ms, n, sizeof(*ms), compare_doubles);
+  uint32_t rank = (uint32_t)((99 * (uint64_t)n + 99) / 100); /* 1..n */
+  double p99 = ms[rank > 0 ? rank - 1 : 0];
+  free(ms);
+  return p99;
+}
+
 int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
   const iob_report *r = b->report;
-  char style[64], work[64], vs[32] = "null";
+  char style[64], work[64], vs[32] = "null", p99[32] = "null";
   if (isfinite(b->vs_sequential))
     snprintf(vs, sizeof(vs), "%.3f", b->vs_sequential);
+  if (isfinite(b->p99_ms))
+    snprintf(p99, sizeof(p99), "%.3f", b->p99_ms);
   int n = snprintf(
       out, size,
       "{\"style\":\"%s\",\"work\":\"%s\",\"count\":%" PRIu32
@@ -391,14 +416,16 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
       ",\"workers_used\":%" PRIu32 ",\"cpu_ms\":%.3f,\"failed\":%" PRIu32
       ",\"rate_waits\":%" PRIu32 ",\"attempts\":%" PRIu64
       ",\"retries\":%" PRIu32 ",\"breaker_refused\":%" PRIu32
-      ",\"status\":\"%s\"}",
+      ",\"hedges\":%" PRIu32 ",\"hedges_won\":%" PRIu32
+      ",\"p99_ms\":%s,\"status\":\"%s\"}",
       json_text(iob_style_name(r->style), style, sizeof(style)),
       json_text(r->kind ? r->kind->name : NULL, work, sizeof(work)), r->count,
       b->config->duration_ms, b->config->max_in_flight, b->config->timeout_ms,
       ms(r->elapsed_ns), isfinite(r->speedup) ? r->speedup : 0.0, vs,
       r->peak_in_flight, r->threads, r->workers_used, ms(r->cpu_ns), r->failed,
       r->rate_waits, (uint64_t)r->count + r->retries, r->retries,
-      r->breaker_refused, iob_err_name(r->status));
+      r->breaker_refused, r->hedges, r->hedges_won, p99,
+      iob_err_name(r->status));
   return n >= 0 && (size_t)n < size ? n : -1;
 }
 

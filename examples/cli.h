@@ -236,7 +236,14 @@ typedef struct cli_json_batch {
   /* The sequential style's elapsed time / this batch's, when a sequential
    * batch of the same operations ran; NAN when none did. */
   double vs_sequential;
+  /* The 99th percentile of its operations' times (cli_p99_ms()); NAN:
+   * unknown (null). */
+  double p99_ms;
 } cli_json_batch;
+
+/** The 99th percentile of a finished batch's operations' times, start to
+ *  end, in ms (the nearest rank); NAN without records or memory. */
+double cli_p99_ms(const iob_batch *batch);
 
 /**
  * Write one batch's report as one line of JSON, without a newline:
@@ -244,8 +251,10 @@ typedef struct cli_json_batch {
  * "timeout_ms", "elapsed_ms", "overlap" (the operations' own times added
  * up / elapsed: how many ran at once, on average), "vs_sequential" (null
  * when no sequential batch ran), "peak_in_flight", "threads",
- * "workers_used", "cpu_ms", "failed" and "status". Milliseconds and the
- * ratios have three decimals.
+ * "workers_used", "cpu_ms", "failed", "rate_waits", "attempts",
+ * "retries", "breaker_refused", "hedges", "hedges_won", "p99_ms" (null
+ * when unknown) and "status". Milliseconds and the ratios have three
+ * decimals.
  * @return its length, or -1 if it does not fit in @p size bytes.
  */
 int cli_json_report(char *out, size_t size, const cli_json_batch *batch);

@@ -25,6 +25,7 @@ enum {
   OPT_RETRIES,
   OPT_BACKOFF,
   OPT_BREAKER,
+  OPT_HEDGE,
   OPT_TIMEOUT,
   OPT_POOL_SIZE,
   OPT_FORMAT,
@@ -82,6 +83,10 @@ static const cli_option options[] = {
      "a circuit breaker for each style's run: once half of at least 20 "
      "operations in 10 s failed, the rest fail at once for 5 s, then one "
      "probe decides"},
+    {OPT_HEDGE, "hedge", "MS|pN",
+     "on the loop styles, start a second attempt of an operation not done "
+     "after MS ms, or after the Nth percentile of the run's times so far "
+     "(p95; 100 ms until 20 are known); the first to succeed wins"},
     {OPT_TIMEOUT, "timeout", "MS",
      "an operation not done MS after it started fails, timed out "
      "(default: no timeout)"},
@@ -284,6 +289,25 @@ static bool has_control_byte(const char *text) {
 
 /* Apply one option and its value. */
 
+/* "MS", 1 and up, or "pN", a percentile 1 <= N < 100 (*ms then 0). */
+static bool parse_hedge(const char *value, uint32_t *ms, double *percentile) {
+  uint64_t n;
+  *ms = 0;
+  *percentile = 0;
+  if (value[0] != 'p') {
+    if (!cli_parse_uint(value, 1, UINT32_MAX, &n))
+      return false;
+    *ms = (uint32_t)n;
+    return true;
+  }
+  char *end;
+  double p = strtod(value + 1, &end);
+  if (end == value + 1 || *end != '\0' || !(p >= 1 && p < 100))
+    return false;
+  *percentile = p;
+  return true;
+}
+
 /* "MIN:MAX", two whole numbers of ms, MIN at most MAX. */
 static bool parse_backoff(const char *value, uint32_t *min, uint32_t *max) {
   const char *colon = strchr(value, ':');
@@ -467,6 +491,15 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
   case OPT_BREAKER:
     o->breaker = true;
     break;
+  case OPT_HEDGE:
+    if (!parse_hedge(value, &o->hedge_ms, &o->hedge_percentile))
+      return cli_fail(error, size,
+                      "--hedge takes a delay in ms from 1 to %" PRIu32
+                      " (as 50) or a percentile from p1 to p99.9 (as p95), "
+                      "not '%s'",
+                      UINT32_MAX, value);
+    o->hedge = true;
+    break;
   case OPT_LIST_STYLES:
     o->list = COMPARE_LIST_STYLES;
     break;
@@ -529,6 +562,12 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                     "its file, however long that takes");
   if (o->burst != 0 && o->rate == 0)
     return cli_fail(error, error_size, "--burst goes with --rate");
+  if (o->hedge && o->hedge_ms != 0 && o->timeout_ms != 0 &&
+      o->hedge_ms >= o->timeout_ms)
+    return cli_fail(error, error_size,
+                    "--hedge %" PRIu32 " is not before --timeout %" PRIu64
+                    ": no second attempt could start",
+                    o->hedge_ms, o->timeout_ms);
   if (o->backoff_given && o->retries == 0)
     return cli_fail(error, error_size,
                     "--backoff goes with --retries N (N of 1 or more)");

@@ -86,6 +86,13 @@ static int run_style(const compare_opts *o, const iob_style *style,
   retry.backoff_min_ms = o->backoff_min_ms;
   retry.backoff_max_ms = o->backoff_max_ms;
   config->retry = o->retries > 0 ? &retry : NULL;
+  iob_hedge hedge; /* where it applies: one attempt a thread elsewhere */
+  iob_hedge_init(&hedge);
+  if (o->hedge_ms != 0)
+    hedge.delay_ms = o->hedge_ms;
+  hedge.percentile = o->hedge_percentile;
+  config->hedge = o->hedge && compare_hedges(style, config->kind) ? &hedge
+                                                                  : NULL;
   iob_breaker *breaker = NULL; /* likewise, one for each run */
   if (o->breaker && (err = iob_breaker_create(&breaker, NULL)) != 0) {
     iob_rate_free(rate);
@@ -126,11 +133,17 @@ static int run_style(const compare_opts *o, const iob_style *style,
   iob_rate_free(rate); /* the run is over */
   config->rate = NULL;
   config->retry = NULL;
+  config->hedge = NULL;
   iob_breaker_free(breaker);
   config->breaker = NULL;
 
   out->style = style;
   return err;
+}
+
+bool compare_hedges(const iob_style *style, const iob_kind *kind) {
+  return !(iob_style_flags(style) & IOB_STYLE_ON_THREADS) &&
+         kind->start != NULL;
 }
 
 /* ---- printing ----------------------------------------------------------- */
@@ -236,9 +249,10 @@ static void print_table(const compare_opts *o, const result *r, int n) {
         o->count, o->duration_ms, work_words(o),
         n > 0 ? r[0].report.cores : 0);
   bool retries = o->retries > 0;
-  out("%-11s %12s %8s %9s %8s %8s %10s%s%s\n", "style", "elapsed", "vs seq",
-      "overlap", "peak", "threads", "cpu time", retries ? "  retries" : "",
-      o->breaker ? "  refused" : "");
+  out("%-11s %12s %8s %9s %8s %8s %10s%s%s%s\n", "style", "elapsed",
+      "vs seq", "overlap", "peak", "threads", "cpu time",
+      retries ? "  retries" : "", o->breaker ? "  refused" : "",
+      o->hedge ? "   hedges      won     p99" : "");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
     double vs = vs_sequential(&r[k], base);
@@ -252,26 +266,36 @@ static void print_table(const compare_opts *o, const result *r, int n) {
       out(" %8" PRIu32, rep->retries);
     if (o->breaker)
       out(" %8" PRIu32, rep->breaker_refused);
+    if (o->hedge && compare_hedges(r[k].style, r[k].config.kind))
+      out(" %8" PRIu32 " %8" PRIu32 " %4.0f ms", rep->hedges, rep->hedges_won,
+          cli_p99_ms(r[k].batch));
+    else if (o->hedge)
+      out(" %8s %8s %4.0f ms", "-", "-", cli_p99_ms(r[k].batch));
     out("\n");
   }
   if (!o->quiet) {
-    char legend[400], folded[480];
+    char legend[800], folded[960];
     snprintf(legend, sizeof(legend),
              "vs seq: the sequential style's time / this style's%s; "
              "overlap: the operations' own times added up / this style's "
              "time (how many ran at once, on average); peak: the most at "
-             "once%s%s",
+             "once%s%s%s",
              base ? "" : " (sequential did not run)",
              retries ? "; retries: attempts after the first, in all" : "",
              o->breaker ? "; refused: failed at once by the open breaker"
-                        : "");
+                        : "",
+             o->hedge ? "; hedges: second attempts, won: those first to "
+                        "succeed (the loop styles only); p99: 99% of the "
+                        "operations took this long or less"
+                      : "");
     out("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
   }
 }
 
 static void print_csv(const result *r, int n) {
   out("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
-      "workers_used,cpu_ms,failed,attempts,retries,breaker_refused\n");
+      "workers_used,cpu_ms,failed,attempts,retries,breaker_refused,hedges,"
+      "hedges_won,p99_ms\n");
   const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
@@ -280,11 +304,12 @@ static void print_csv(const result *r, int n) {
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
     out("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
-        ",%" PRIu64 ",%" PRIu32 ",%" PRIu32 "\n",
+        ",%" PRIu64 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f\n",
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, rep->workers_used, ms(rep->cpu_ns),
         rep->failed, (uint64_t)rep->count + rep->retries, rep->retries,
-        rep->breaker_refused);
+        rep->breaker_refused, rep->hedges, rep->hedges_won,
+        cli_p99_ms(r[k].batch));
   }
 }
 
@@ -302,7 +327,8 @@ static void print_json(const compare_opts *o, const result *r, int n) {
     char line[1024];
     cli_json_batch b = {.config = &r[k].config,
                         .report = &r[k].report,
-                        .vs_sequential = vs_sequential(&r[k], base)};
+                        .vs_sequential = vs_sequential(&r[k], base),
+                        .p99_ms = cli_p99_ms(r[k].batch)};
     if (cli_json_report(line, sizeof(line), &b) < 0)
       snprintf(line, sizeof(line), "{}");
     out("%s\n%s", k ? "," : "", line);

@@ -61,6 +61,9 @@ typedef struct compare_opts {
   uint32_t backoff_min_ms, backoff_max_ms; /* before a retry */
   bool backoff_given;
   bool breaker;           /* a circuit breaker for each style's run */
+  bool hedge;             /* hedged requests, on the loop styles */
+  uint32_t hedge_ms;      /* their delay, or 0 for... */
+  double hedge_percentile; /* ...this percentile of the run's times */
   uint64_t timeout_ms;    /* each operation's; 0: none */
   unsigned int pool_size; /* 0: libuv's own choice */
   compare_format format;
@@ -97,6 +100,10 @@ int compare_parse(int argc, char **argv, compare_opts *opts, char *error,
  * @return how many.
  */
 size_t compare_kind_names(const char **names, size_t max);
+
+/* Does --hedge apply to `style` running `kind`? (The loop styles, kinds
+ * with start().) */
+bool compare_hedges(const iob_style *style, const iob_kind *kind);
 
 /**
  * Refuse a run whose styles would need more new threads than

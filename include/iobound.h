@@ -126,6 +126,7 @@ typedef struct iob_rate iob_rate;
 typedef struct iob_retry iob_retry;
 typedef struct iob_budget iob_budget;
 typedef struct iob_breaker iob_breaker;
+typedef struct iob_hedge iob_hedge;
 typedef struct iob_outcome iob_outcome;
 typedef struct iob_workers iob_workers;
 
@@ -312,7 +313,9 @@ typedef struct iob_op {
  * end, so a designated initialiser keeps compiling and means the same.
  *
  * Every function runs on the batch's loop thread, except run(), which a
- * thread style calls on one of its threads. Under iob_style_loops every
+ * thread style calls on one of its threads (and, between the attempts of
+ * a retried operation there, cleanup(), free_result() and retry(), on
+ * that thread too). Under iob_style_loops every
  * function runs on the thread of the operation's own loop (open() and
  * close() once on each loop), and iob_batch_loop() gives that loop.
  */
@@ -361,7 +364,10 @@ typedef struct iob_kind {
   void (*stop)(iob_op *op);
   /**
    * Optional: the operation has settled; release what start() or run()
-   * kept in op->state (the state's memory itself is the library's).
+   * kept in op->state (the state's memory itself is the library's). Also
+   * between the attempts of a retried operation (iob_retry), on the
+   * thread that ran them, and at the end of each attempt of a hedged one
+   * (iob_hedge).
    */
   void (*cleanup)(iob_op *op);
   /** Optional: frees a result set by iob_op_set_result() when the batch
@@ -712,6 +718,14 @@ struct iob_config {
    * starting.
    */
   iob_breaker *breaker;
+  /**
+   * Optional: hedged requests (iob_hedge) for the batch's operations, on
+   * the loop styles, for kinds with start(). Checked by
+   * iob_batch_create() (iob_hedge_check(), and IOB_ENOTSUP for a thread
+   * style or a config kind without start()); keep it alive and unchanged
+   * until the batch has called back. NULL: one attempt at a time.
+   */
+  const iob_hedge *hedge;
 };
 
 /** The most loops iob_style_loops runs one batch on. */
@@ -1095,8 +1109,12 @@ IOB_EXPORT int64_t iob_retry_transient(const iob_outcome *outcome);
  * while backing off settles at once with that reason. A stopped attempt
  * (cancelled, timed out) is never retried. What it hands back
  * (iob_op_set_*()) is the last attempt's: a retry clears the message and
- * value, and frees the result with the kind's free_result (without one,
- * the result stays until an attempt replaces it).
+ * value, and frees the result with the kind's free_result; a kind without
+ * one must hand back a result only from an attempt that succeeds, since a
+ * result a retry replaces is lost to the application. On the thread
+ * styles a retry runs on the thread of the attempt before, and so do its
+ * kind's cleanup() and free_result() between attempts. A retry takes no
+ * token of iob_config.rate: the rate spaces first attempts.
  */
 struct iob_retry {
   /** The most attempts, the first included: 1..IOB_RETRY_ATTEMPTS_MAX
@@ -1146,7 +1164,7 @@ IOB_EXPORT int iob_retry_check(const iob_retry *retry);
  * does not happen: the operation settles with its attempt's status. Any
  * number of policies and batches, on any threads, may share one.
  * @param[out] budget receives it; NULL gives IOB_EINVAL.
- * @param ratio 0..1000 (0.2: a fifth more load at most).
+ * @param ratio 0..100 (0.2: a fifth more load at most).
  * @param floor_per_s retries a second allowed whatever the ratio.
  * @param window_ms 1000..IOB_BUDGET_WINDOW_MAX_MS; 0 for 10,000.
  * @return 0; IOB_EINVAL; IOB_ERANGE for a ratio or window out of range
@@ -1162,6 +1180,58 @@ IOB_EXPORT void iob_budget_free(iob_budget *budget);
 
 /** Retries a budget refused since it was made; 0 for NULL. */
 IOB_EXPORT uint64_t iob_budget_refused(const iob_budget *budget);
+
+/* ---- Hedged requests ------------------------------------------------------ */
+
+/** The most attempts of one operation a hedge policy runs at once. */
+#define IOB_HEDGE_MAX 8
+
+/**
+ * Hedged requests ("The Tail at Scale"): when an operation has not
+ * finished after a delay, a second attempt of it starts beside the
+ * first (then a third after as long again, up to `attempts`); the first
+ * to succeed wins, the others are stopped (their kind's stop()), and the
+ * operation settles once they have all ended, with the winner's outcome
+ * (or, if every attempt failed, the last failure's). A tail of slow
+ * answers then costs the delay plus a fast answer, for a few more
+ * requests. Set it as iob_config.hedge; fill it with iob_hedge_init().
+ *
+ * It applies on the loop styles (loop, sequential, loops) to kinds with
+ * start() (an open batch's operations of other kinds run unhedged): each
+ * attempt has a state of its own and runs on the operation's loop. With a
+ * retry policy too, a failed hedged operation is retried whole (hedged
+ * again). A cancel, the timeout or the deadline stops every attempt. The
+ * losers' results are freed with the kind's free_result, or lost (as for
+ * retries). Further attempts take no token of iob_config.rate, nor a
+ * permit: an operation holds one however many attempts it runs.
+ */
+struct iob_hedge {
+  /** The delay before each further attempt, in ms; iob_hedge_init():
+   *  100. With `percentile`, used until the batch has 20 successes. */
+  uint32_t delay_ms;
+  /** 0: the fixed delay. Else the delay is this percentile (0 < p < 100,
+   *  as 95) of the times the batch's successful attempts took so far,
+   *  within 13%. */
+  double percentile;
+  /** The most attempts at once, the first included: 2..IOB_HEDGE_MAX;
+   *  init: 2. */
+  uint32_t attempts;
+  /** Optional: a budget (iob_budget_create()) that each further attempt
+   *  must pass, as a retry does; NULL: none. */
+  iob_budget *budget;
+};
+
+/** Set @p hedge to the defaults: 100 ms, fixed, 2 attempts, no budget.
+ *  NULL is a no-op. */
+IOB_EXPORT void iob_hedge_init(iob_hedge *hedge);
+
+/**
+ * Check a policy as iob_batch_create() does (which also refuses a delay
+ * at or past the config's timeout_ms with IOB_ERANGE).
+ * @return 0; IOB_EINVAL for NULL; IOB_ERANGE for attempts outside
+ *         2..IOB_HEDGE_MAX or a percentile outside 0 and (0, 100) (NaN).
+ */
+IOB_EXPORT int iob_hedge_check(const iob_hedge *hedge);
 
 /* ---- A circuit breaker ------------------------------------------------- */
 
@@ -1351,6 +1421,10 @@ struct iob_outcome {
   /** Times it ran again after a failed attempt (iob_retry); 0 if it ran
    *  once or never. (To a classifier: the retries before this attempt.) */
   uint32_t retries;
+  /** Attempts started beside a first one (iob_hedge), over all its
+   *  tries; hedge_won: non-zero if one of them won. */
+  uint32_t hedges;
+  int hedge_won;
 };
 
 /**
@@ -1400,6 +1474,10 @@ typedef struct iob_report {
   /** Operations an open circuit breaker (config.breaker) settled with
    *  IOB_EBREAKER without running them. */
   uint32_t breaker_refused;
+  /** Attempts started beside a first one (config.hedge), and of those,
+   *  how many won (finished first with success). */
+  uint32_t hedges;
+  uint32_t hedges_won;
 } iob_report;
 
 /**

@@ -624,10 +624,12 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
                        .speedup = 1.25,
                        .rate_waits = 7,
                        .retries = 5,
-                       .breaker_refused = 2};
+                       .breaker_refused = 2,
+                       .hedges = 3,
+                       .hedges_won = 1};
   cli_json_batch b = {.config = &config, .report = &report,
-                      .vs_sequential = 1.5};
-  char line[512];
+                      .vs_sequential = 1.5, .p99_ms = 12.3456};
+  char line[640];
   int n = cli_json_report(line, sizeof(line), &b);
   assert_string_equal(
       line, "{\"style\":\"pool\",\"work\":\"cpu\",\"count\":3,"
@@ -636,13 +638,16 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
             "\"peak_in_flight\":2,\"threads\":4,\"workers_used\":2,"
             "\"cpu_ms\":60.000,\"failed\":1,\"rate_waits\":7,"
             "\"attempts\":8,\"retries\":5,\"breaker_refused\":2,"
+            "\"hedges\":3,\"hedges_won\":1,\"p99_ms\":12.346,"
             "\"status\":\"IOB_ECANCELED\"}");
   assert_int_equal(n, (int)strlen(line));
   /* Without a sequential batch to compare with, the ratio is null: the
    * overlap is not passed off as a speed-up. */
   b.vs_sequential = NAN;
+  b.p99_ms = NAN; /* unknown: null too */
   assert_true(cli_json_report(line, sizeof(line), &b) > 0);
   assert_non_null(strstr(line, "\"overlap\":1.250,\"vs_sequential\":null,"));
+  assert_non_null(strstr(line, "\"p99_ms\":null,"));
   /* A name that needs escaping is escaped; a line that does not fit is
    * refused, not cut. */
   iob_kind odd = {.name = "a\"b\\c\n"};

@@ -331,29 +331,36 @@ typedef struct variant {
   int open; /* an open batch: its operations submitted, then closed */
   int rate; /* through `rate_limit`: its timer is allocated at start */
   int retry; /* under `retry_all` (not the kind whose results are ours) */
+  int hedge; /* under `hedge_now`, where it applies (likewise) */
 } variant;
 
 static iob_rate *rate_limit; /* 2,000 a second, a burst of 2 */
 
 static const variant variants[] = {
-    {"plain", 4, NULL, 2, 0, 0, 0, 0, 0, 0, 0},
+    {"plain", 4, NULL, 2, 0, 0, 0, 0, 0, 0, 0, 0},
     /* Ten waits of ten lengths: the loop style's queue grows its tables. */
-    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 0, 0, 0},
-    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1, 0, 0, 0},
+    {"10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 0, 0, 0, 0},
+    {"timeout, on_op", 6, one_late, 0, 0, TIMEOUT_MS, 0, 1, 0, 0, 0, 0},
     {"fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS, 1, 1,
-     0, 0, 0},
+     0, 0, 0, 0},
     /* Open batches: submitting, the kinds opened per target, slots and
      * timer lists grown as operations launch (their records, gathered
      * when first read, fail with the readers below). */
-    {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1, 0, 0},
+    {"open, 10 lengths, limit 3, on_op", 10, spread, 0, 3, 0, 0, 1, 1, 0, 0, 0},
     {"open, fail_fast, timeout, limit 2, on_op", 6, one_late, 0, 2, TIMEOUT_MS,
-     1, 1, 1, 0, 0},
-    {"rate, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 1, 0},
+     1, 1, 1, 0, 0, 0},
+    {"rate, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 1, 0, 0},
     /* Failures (no memory for a result) run again: a backoff's place,
      * the room to count retries, a result freed between attempts. */
-    {"retry, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 0, 1},
-    {"open, retry, on_op", 5, NULL, 1, 0, 0, 0, 1, 1, 0, 1},
+    {"retry, limit 2, on_op", 5, NULL, 1, 2, 0, 0, 1, 0, 0, 1, 0},
+    {"open, retry, on_op", 5, NULL, 1, 0, 0, 0, 1, 1, 0, 1, 0},
+    /* Hedged at once: every operation runs two attempts, each a slot of
+     * its own, the loser's outcome dropped. */
+    {"hedge, limit 2, on_op", 5, NULL, 2, 2, 0, 0, 1, 0, 0, 0, 1},
+    {"open, hedge, retry", 4, NULL, 2, 0, 0, 0, 0, 1, 0, 1, 1},
 };
+
+static const iob_hedge hedge_now = {.delay_ms = 0, .attempts = 2};
 
 /* Every failure but a stop is worth two more attempts, at once. */
 static int64_t retry_everything(const iob_outcome *o, void *arg) {
@@ -406,6 +413,10 @@ static scenario scenario_of(const iob_style *style, const iob_kind *kind,
   /* (A result of ours, replaced by a retry's, would be lost: the kind
    * that leaves results to us is not retried.) */
   sc.config.retry = v->retry && kind != &kind_user_owned ? &retry_all : NULL;
+  sc.config.hedge = v->hedge && kind != &kind_user_owned &&
+                            kind->start != NULL && style->op_done != NULL
+                        ? &hedge_now
+                        : NULL;
   return sc;
 }
 
@@ -448,8 +459,10 @@ static void count_batch(iob_batch *batch, int status) {
 static void check_status(const scenario *sc, uint32_t i, int st, bool hit) {
   const iob_config *c = &sc->config;
   /* An open batch's operation that found no memory to launch settles
-   * with IOB_ENOMEM, whatever its kind. */
-  bool nomem = hit && (is_user(c->kind) || c->open) && st == IOB_ENOMEM;
+   * with IOB_ENOMEM, whatever its kind; so does a hedged one without
+   * memory for its first attempt's slot. */
+  bool nomem = hit && (is_user(c->kind) || c->open || c->hedge != NULL) &&
+               st == IOB_ENOMEM;
   bool ok = st == 0 || (c->timeout_ms != 0 && st == IOB_ETIMEDOUT) ||
             (c->fail_fast && st == IOB_ECANCELED) || nomem;
   /* (A file's operations take no duration: they may beat the timeout.) */
@@ -787,7 +800,7 @@ static void
 a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
   for (int k = 0; k < 2; k++) {
-    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0, 0};
+    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0, 0, 0};
     scenario sc = scenario_of(styles[k], &iob_kind_wait, &large);
     iob_batch *b;
     assert_int_equal(iob_run(&b, &sc.config), 0);
@@ -1228,8 +1241,8 @@ each_refused_thread_is_survived_with_and_without_adapting(void **state) {
   iob_threads_options_init(&adapt_options);
   adapt_options.adapt = 1;
   static const variant shapes[] = {
-      {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0, 0, 0},
-      {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0, 0, 0},
+      {"all at once", 5, NULL, 5, 0, 0, 0, 1, 0, 0, 0, 0},
+      {"limit 2", 6, NULL, 5, 2, 0, 0, 1, 0, 0, 0, 0},
   };
   for (size_t j = 0; j < nkinds; j++)
     for (size_t v = 0; v < 2; v++)

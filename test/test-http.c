@@ -199,7 +199,7 @@ static void retries_turn_a_service_failing_30_percent_into_all_successes(
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_retry p;
     iob_retry_init(&p);
-    p.attempts = 6;
+    p.attempts = 12; /* six in a row fail once in 1,400: too often */
     p.backoff_min_ms = 2;
     p.backoff_max_ms = 20;
     p.budget = budget;
@@ -212,6 +212,14 @@ static void retries_turn_a_service_failing_30_percent_into_all_successes(
     iob_batch *b = run_on_own_loop(&c, &counts);
     iob_report r;
     assert_int_equal(iob_batch_report(b, &r), 0);
+    for (uint32_t i = 0; i < 100 && r.failed != 0; i++) {
+      iob_outcome o;
+      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      if (o.status != 0)
+        print_message("%s #%u: %s after %u retries: %s\n",
+                      iob_style_name(style), i, iob_err_name(o.status),
+                      o.retries, o.message ? o.message : "");
+    }
     if (r.failed != 0 || r.retries < 15 || r.retries > 60)
       fail_msg("%s: %u failed after %u retries", iob_style_name(style),
                r.failed, r.retries);

@@ -244,6 +244,89 @@ static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
   }
 }
 
+/* "refusing": its first attempt fails inside start(); the later ones
+ * take 3 s (stop() ends them at once). */
+typedef struct refusing_op {
+  uv_timer_t timer;
+  iob_op *op;
+  bool stopped;
+} refusing_op;
+
+static void refusing_closed(uv_handle_t *h) {
+  refusing_op *s = h->data;
+  iob_op_done(s->op, s->stopped ? IOB_ECANCELED : 0);
+}
+
+static void refusing_fired(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, refusing_closed);
+}
+
+static int refusing_start(iob_op *op) {
+  if (op->attempt == 0)
+    return IOB_EIO;
+  refusing_op *s = op->state;
+  s->op = op;
+  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
+  s->timer.data = s;
+  return uv_timer_start(&s->timer, refusing_fired, 3000, 0);
+}
+
+static void refusing_stop(iob_op *op) {
+  refusing_op *s = op->state;
+  if (uv_is_closing((uv_handle_t *)&s->timer))
+    return;
+  s->stopped = true;
+  uv_close((uv_handle_t *)&s->timer, refusing_closed);
+}
+
+static const iob_kind refusing_kind = {.name = "refusing",
+                                       .op_size = sizeof(refusing_op),
+                                       .start = refusing_start,
+                                       .stop = refusing_stop};
+
+/* An attempt that fails inside start() keeps the operation's timeout:
+ * its retry, which would take 3 s, is stopped at 200 ms, in every loop
+ * style. */
+static void the_timeout_holds_after_a_failure_inside_start(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_sequential,
+                               &iob_style_loops};
+  for (size_t k = 0; k < 3; k++) {
+    iob_retry p = policy(3, 1, 1);
+    iob_config c = config_of(styles[k], 1, 0);
+    c.kind = &refusing_kind;
+    c.retry = &p;
+    c.timeout_ms = 200;
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    status_is(b, 0, IOB_ETIMEDOUT);
+    const iob_record *r = iob_batch_records(b, NULL);
+    test_assert_ms("the timed-out retry", MS(r[0].finished_ns - r[0].started_ns),
+                   199, 1000, __FILE__, __LINE__);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* Asks for more than any timer takes (a server's Retry-After of
+ * centuries): that is no retry, not a delay that wraps round to none. */
+static int64_t centuries(const iob_outcome *o, void *arg) {
+  (void)o;
+  (void)arg;
+  return INT64_C(18446744073710);
+}
+
+static void a_delay_past_any_timer_is_no_retry(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    test_flaky f = {.fails = 1, .status = IOB_EIO};
+    iob_retry p = policy(2, 1, 1);
+    p.classify = centuries;
+    iob_config c = flaky_config(style, 1, &f, &p);
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    status_is(b, 0, IOB_EIO);
+    assert_int_equal(atomic_load(&f.attempts), 1);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 /* A budget of a tenth, no floor: 100 operations that always fail make
  * at most about ten retries between them, and the budget says how many
  * it refused. Two batches share it. */
@@ -380,6 +463,8 @@ int main(void) {
       cmocka_unit_test(a_cancel_ends_a_backoff_at_once),
       cmocka_unit_test(an_operation_cancelled_alone_in_its_backoff_settles),
       cmocka_unit_test(no_retry_begins_past_the_deadline_or_the_timeout),
+      cmocka_unit_test(the_timeout_holds_after_a_failure_inside_start),
+      cmocka_unit_test(a_delay_past_any_timer_is_no_retry),
       cmocka_unit_test(a_budget_bounds_the_retries_to_its_share),
       cmocka_unit_test(an_operations_own_policy_replaces_the_batchs),
       cmocka_unit_test(policies_that_cannot_be_met_are_refused),

@@ -112,8 +112,8 @@ typedef struct client {
   int connect_status;
   int lines, errors, pongs, reports; /* answers: all, "error ...", ... */
   bool unprintable; /* an answer held a byte outside printable ASCII */
-  char first[256], last[256];
-  char partial[512];
+  char first[800], last[800]; /* a report's JSON line is 600 bytes */
+  char partial[1024];
   size_t len;
 } client;
 
@@ -124,8 +124,8 @@ static void on_client_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
 
 static void take_line(client *c, const char *line) {
   if (c->lines++ == 0)
-    snprintf(c->first, sizeof(c->first), "%.255s", line);
-  snprintf(c->last, sizeof(c->last), "%.255s", line);
+    snprintf(c->first, sizeof(c->first), "%s", line);
+  snprintf(c->last, sizeof(c->last), "%s", line);
   c->errors += strncmp(line, "error ", 6) == 0;
   c->pongs += strcmp(line, "pong") == 0;
   c->reports += line[0] == '{';

@@ -32,12 +32,12 @@ _iobound_compare() {
       COMPREPLY=($(compgen -d -- "$cur"))
       return ;;
     --target|--pg|--url|--cpu-us|--loops|--count|--duration|--limit|\
-    --rate|--burst|--retries|--backoff|--timeout|--pool-size)
+    --rate|--burst|--retries|--backoff|--hedge|--timeout|--pool-size)
       return ;; # a value of the user's
   esac
   COMPREPLY=($(compgen -W "--styles --work --target --pg --url --dir
     --cpu-us --loops --count --duration --limit --rate --burst --retries
-    --backoff --breaker --timeout
+    --backoff --hedge --breaker --timeout
     --pool-size
     --format --progress --timeline --svg --trace -q --quiet --list-styles
     --list-kinds -h --help --version" -- "$cur"))

@@ -18,6 +18,18 @@ void iob_config_init(iob_config *config) {
   config->kind = &iob_kind_wait;
 }
 
+/* A hedge policy runs on a loop's runner, for kinds with start(). */
+static int check_hedge(const iob_config *c) {
+  int err = iob_hedge_check(c->hedge);
+  if (err != 0)
+    return err;
+  if (c->timeout_ms != 0 && c->hedge->delay_ms >= c->timeout_ms)
+    return IOB_ERANGE; /* no further attempt could ever start */
+  if (c->style->op_done == NULL || (!c->open && c->kind->start == NULL))
+    return IOB_ENOTSUP;
+  return 0;
+}
+
 static int check_config(const iob_config *c) {
   if (c->count == 0 && !c->open)
     return IOB_EINVAL;
@@ -33,6 +45,8 @@ static int check_config(const iob_config *c) {
       c->deadline_ms > IOB_DURATION_MAX_MS)
     return IOB_ERANGE;
   if (c->retry != NULL && (err = iob_retry_check(c->retry)) != 0)
+    return err;
+  if (c->hedge != NULL && (err = check_hedge(c)) != 0)
     return err;
   if (c->style_options != NULL &&
       (c->style->options_size == 0 ||
@@ -198,6 +212,7 @@ static void destroy(iob_batch *b) {
     uv_mutex_destroy(&b->submit_lock);
   }
   free_kept(b);
+  free((void *)atomic_load(&b->latency));
   free((void *)b->config.durations_ms); /* the batch's own copies */
   free((void *)b->config.label);
   free((void *)b->config.style_options);
@@ -898,6 +913,19 @@ void iob__op_unlaunch(iob_batch *b, uint32_t i, uint32_t limit) {
 
 /* ---- the report ----------------------------------------------------------- */
 
+/* The hedges every operation started, and those that won. */
+static void count_hedges(const iob_batch *b, uint32_t *hedges, uint32_t *won) {
+  const iob__kept *kept = atomic_load(&b->kept);
+  *hedges = *won = 0;
+  if (!b->open && kept == NULL)
+    return;
+  for (uint32_t i = 0; i < b->config.count; i++) {
+    const iob__kept *k = b->open ? &iob__task_at(b, i)->kept : &kept[i];
+    *hedges += k->hedges;
+    *won += k->hedge_won;
+  }
+}
+
 /* The retries every operation made, from what they kept. */
 static uint32_t count_retries(const iob_batch *b) {
   const iob__kept *kept = atomic_load(&b->kept);
@@ -981,6 +1009,7 @@ int iob_batch_report(const iob_batch *batch, iob_report *report) {
   report->rate_waits = batch->rate_waits;
   report->retries = count_retries(batch);
   report->breaker_refused = batch->breaker_refused;
+  count_hedges(batch, &report->hedges, &report->hedges_won);
   report->threads = batch->threads;
   err = count_workers(batch, &report->workers_used);
   if (err != 0)
@@ -1048,6 +1077,8 @@ int iob_batch_outcome(const iob_batch *batch, uint32_t index,
       .kind = t ? t->kind : batch->config.kind,
       .data = t ? t->data : NULL,
       .retries = k ? k->retries : 0,
+      .hedges = k ? k->hedges : 0,
+      .hedge_won = k ? k->hedge_won : 0,
   };
   return 0;
 }

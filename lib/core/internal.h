@@ -98,6 +98,17 @@ typedef struct iob__slot {
   char *message;
   uint64_t value;
   void *result;
+  /* Hedged (iob_hedge): on an operation's own slot, the attempts started
+   * beside a first one and whether one won; on an attempt's slot
+   * (number IOB__TRY_SLOT), the operation's slot and its attempts. */
+  uint32_t hedges;
+  bool hedge_won;
+  struct iob__slot *main;
+  struct iob__tries *tries;
+  bool timed;         /* its timeout is in its runner's queue */
+  bool starting;      /* an attempt, in its kind's start() */
+  bool settled_early; /* ...which called iob_op_done() */
+  int early_status;
 } iob__slot;
 
 /* What an operation handed back, kept after it settles. */
@@ -106,6 +117,8 @@ typedef struct iob__kept {
   uint64_t value;
   void *result;
   uint32_t retries; /* attempts after the first (iob_retry) */
+  uint32_t hedges;  /* attempts beside a first one (iob_hedge) */
+  bool hedge_won;
 } iob__kept;
 
 /* An operation's links and status between the loops style's threads
@@ -311,6 +324,9 @@ struct iob_batch {
   /* NULL until an operation hands something back; made then, from any
    * thread (a run() on a thread), hence atomic. */
   _Atomic(iob__kept *) kept;
+  /* The times the batch's successful hedged attempts took (hedge.c),
+   * made by the first, from any loop's thread. */
+  _Atomic(_Atomic uint32_t *) latency;
 };
 
 /* Publish the counters for iob_batch_progress(): the loop thread, after
@@ -611,8 +627,9 @@ static inline void *iob__slot_style(const iob_batch *b, iob__slot *s) {
 void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i);
 
 /* The kind's side of settling, on the thread the operation ran on: its
- * cleanup(), and keep what it handed back. The slot stays taken. */
-void iob__slot_close(iob_batch *b, iob__slot *s);
+ * cleanup() (unless its state never ran: a hedged operation's attempts
+ * have their own), and keep what it handed back. The slot stays taken. */
+void iob__slot_close(iob_batch *b, iob__slot *s, bool cleanup);
 
 /* The slot of operation i of a start() kind, or NULL if it has none. */
 iob__slot *iob__slot_find(const iob_batch *b, uint32_t i);
@@ -656,9 +673,52 @@ static inline const iob_retry *iob__retry_of(const iob_batch *b, uint32_t i) {
  * in its policy's budget. */
 uint64_t iob__retry_after(iob_batch *b, iob__slot *s, int status);
 
+/* A retry budget's word: an operation ended its first attempt (`first`:
+ * counted), and wants another (`wants`): granted? Any thread. */
+bool iob__budget_pass(iob_budget *g, bool first, bool wants);
+
 /* Its backoff is over: ready slot s for its next attempt (its kind's
- * cleanup(), its state zeroed, its outcome cleared, op.attempt + 1). */
-void iob__retry_reset(iob_batch *b, iob__slot *s);
+ * cleanup() if `cleanup`, its state zeroed, its outcome cleared,
+ * op.attempt + 1). */
+void iob__retry_reset(iob_batch *b, iob__slot *s, bool cleanup);
+
+/* ---- hedged requests (hedge.c) --------------------------------------------- */
+
+/* The slot number of an attempt beside an operation's own (iob_hedge). */
+#define IOB__TRY_SLOT (UINT32_MAX - 1)
+
+/* An operation's attempts at once: its slot's `tries` while it runs
+ * hedged. The attempts have slots of their own (tries[k]), made for
+ * them and freed once they end. */
+typedef struct iob__tries {
+  iob__slot *at[IOB_HEDGE_MAX];
+  uint64_t started_at[IOB_HEDGE_MAX]; /* ns since the batch started */
+  uint32_t started, running;
+  uint32_t busy; /* stop_tries() walks them: the operation waits */
+  bool decided;    /* one succeeded: the rest are being stopped */
+  int status;      /* the winner's (0), else the last failure's */
+  uint64_t due_ns; /* when the next attempt may start */
+} iob__tries;
+
+/* The policy operation i of b is hedged by, or NULL. */
+static inline const iob_hedge *iob__hedge_of(const iob_batch *b, uint32_t i) {
+  return iob__kind_of(b, i)->start != NULL ? b->config.hedge : NULL;
+}
+
+/* The delay before the next attempt, in ns: the policy's, or its
+ * percentile of the batch's successful attempts. */
+uint64_t iob__hedge_delay_ns(const iob_batch *b);
+
+/* A successful attempt took `ns`: into the batch's times. Any thread. */
+void iob__hedge_note(iob_batch *b, uint64_t ns);
+
+/* A slot for a new attempt of the operation in slot `main`, its op a copy
+ * of main's with a zeroed state of its own; NULL without memory. */
+iob__slot *iob__try_make(iob__slot *main);
+
+/* The attempt in slot t is over: main takes its outcome if `take`, else
+ * it is dropped; then its kind's cleanup(), and the slot goes. */
+void iob__try_free(iob__slot *t, bool take);
 
 /* ---- the system (system.c) ------------------------------------------------- */
 

@@ -147,6 +147,11 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   s->value = 0;
   s->result = NULL;
   s->inner = NULL;
+  s->hedges = 0;
+  s->hedge_won = false;
+  s->main = NULL;
+  s->tries = NULL;
+  s->timed = false;
 }
 
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
@@ -185,7 +190,8 @@ int iob__make_room_to_keep(iob_batch *b) {
 
 /* Keep what operation i handed back, in the room made for it. */
 static void keep(iob_batch *b, iob__slot *s) {
-  iob__kept k = {s->message, s->value, s->result, s->op.attempt};
+  iob__kept k = {s->message,     s->value,  s->result,
+                 s->op.attempt, s->hedges, s->hedge_won};
   if (b->open) {
     iob__task_at(b, s->op.index)->kept = k;
     return;
@@ -203,9 +209,9 @@ void iob__slot_release(iob_batch *b, iob__slot *s) {
   b->free_slots[b->nfree++] = s->number;
 }
 
-void iob__slot_close(iob_batch *b, iob__slot *s) {
+void iob__slot_close(iob_batch *b, iob__slot *s, bool cleanup) {
   (void)b;
-  if (s->kind->cleanup != NULL)
+  if (cleanup && s->kind->cleanup != NULL)
     s->kind->cleanup(&s->op);
   if (s->has_outcome)
     keep(b, s);
@@ -213,7 +219,7 @@ void iob__slot_close(iob_batch *b, iob__slot *s) {
 
 void iob__slot_settle(iob_batch *b, iob__slot *s, int status) {
   uint32_t i = s->op.index;
-  iob__slot_close(b, s);
+  iob__slot_close(b, s, true);
   iob__slot_release(b, s);
   iob__settle(b, i, status);
 }
@@ -271,7 +277,7 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
       r->finished_ns = iob__now(b);
       return stop;
     }
-    iob__retry_reset(b, s);
+    iob__retry_reset(b, s, true);
     status = run_once(b, s);
   }
   return status;

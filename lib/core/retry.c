@@ -110,7 +110,7 @@ static void advance(iob_budget *g) {
 
 /* An operation ended its first attempt (`first`), and may want a retry
  * (`wants`): count the one, and grant the other if the window allows. */
-static bool budget_pass(iob_budget *g, bool first, bool wants) {
+bool iob__budget_pass(iob_budget *g, bool first, bool wants) {
   uv_mutex_lock(&g->lock);
   advance(g);
   uint32_t now = (uint32_t)(g->slice_at % SLICES);
@@ -152,7 +152,7 @@ static double draw(void) {
  * the most. */
 static uint64_t backoff_ns(const iob_retry *p, uint32_t n) {
   double lo = p->backoff_min_ms;
-  double hi = (lo > 0 ? lo : 1) * (double)(UINT64_C(1) << (n < 40 ? n - 1 : 39));
+  double hi = lo * (double)(UINT64_C(1) << (n < 40 ? n - 1 : 39));
   if (hi > p->backoff_max_ms)
     hi = p->backoff_max_ms;
   if (hi < lo)
@@ -197,7 +197,8 @@ uint64_t iob__retry_after(iob_batch *b, iob__slot *s, int status) {
                atomic_load_explicit(&s->stop, memory_order_relaxed) == 0 &&
                s->op.attempt + 1 < p->attempts;
   int64_t asked = wants ? classify(p, s, status) : IOB_RETRY_NO;
-  wants = asked >= 0;
+  /* (A delay past what a timer takes is no retry: nor overflows below.) */
+  wants = asked >= 0 && asked <= (int64_t)IOB_DURATION_MAX_MS;
   uint64_t delay = 0;
   if (wants) {
     delay = asked > 0 ? (uint64_t)asked * 1000000
@@ -205,7 +206,7 @@ uint64_t iob__retry_after(iob_batch *b, iob__slot *s, int status) {
     wants = !too_late(b, s->op.index, iob__now(b) + delay);
   }
   if (p->budget != NULL && (first || wants))
-    wants = budget_pass(p->budget, first, wants);
+    wants = iob__budget_pass(p->budget, first, wants);
   /* Room to keep its count of retries, once, where the kind keeps its
    * outcome: without it, no retry. */
   if (wants && iob__make_room_to_keep(b) != 0)
@@ -213,10 +214,10 @@ uint64_t iob__retry_after(iob_batch *b, iob__slot *s, int status) {
   return wants ? delay : IOB__NO_RETRY;
 }
 
-void iob__retry_reset(iob_batch *b, iob__slot *s) {
+void iob__retry_reset(iob_batch *b, iob__slot *s, bool cleanup) {
   (void)b;
   const iob_kind *k = s->kind;
-  if (k->cleanup != NULL)
+  if (cleanup && k->cleanup != NULL)
     k->cleanup(&s->op);
   if (k->op_size != 0)
     memset(s->op.state, 0, k->op_size);

@@ -108,6 +108,7 @@ static int check_task(const iob_batch *b, const iob_task *t) {
   c.rate = own->rate;
   c.retry = t->retry != NULL ? t->retry : own->retry;
   c.breaker = own->breaker;
+  c.hedge = own->hedge;
   c.style_options = own->style_options;
   c.open = own->open;
   c.label = own->label;

@@ -749,7 +749,10 @@ static int64_t http_retry(const iob_outcome *o) {
   if (o->status == 0 || o->status == IOB_ECANCELED)
     return IOB_RETRY_NO;
   if (code == 429 || (code >= 500 && code <= 599))
-    return r != NULL && r->retry_after_s > 0 ? r->retry_after_s * 1000 : 0;
+    return r == NULL || r->retry_after_s <= 0 ? 0
+           : r->retry_after_s > INT64_MAX / 1000
+               ? INT64_MAX /* past any timer: no retry */
+               : r->retry_after_s * 1000;
   return code != 0 ? IOB_RETRY_NO : iob_retry_transient(o);
 }
 

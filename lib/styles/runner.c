@@ -24,10 +24,14 @@
 /* Where a start() operation is (its job's phase). */
 enum { JOB_NEW = 0, JOB_STARTING, JOB_STARTED, JOB_BACKOFF, JOB_SETTLED };
 
-/* A start() operation backing off: when its next attempt is due. */
+/* A start() operation waiting in the runner's heap: backing off until
+ * its next attempt (tag 0), or hedged, until a further attempt may start
+ * beside the others (tag: 1 + its op.attempt, so that one left from an
+ * earlier try of a retried operation is passed over). */
 typedef struct iob__backoff {
   uint64_t due;
   uint32_t i;
+  uint32_t tag;
 } iob__backoff;
 
 static void ring_init(iob__ring *r) { r->prev = r->next = r; }
@@ -112,8 +116,9 @@ static void backoff_swap(iob__backoff *h, uint32_t a, uint32_t b) {
   h[b] = t;
 }
 
-/* Operation i backs off until `due`: false without the memory. */
-static bool backoff_push(iob__runner *r, uint32_t i, uint64_t due) {
+/* Operation i waits until `due`: false without the memory. */
+static bool backoff_push(iob__runner *r, uint32_t i, uint64_t due,
+                         uint32_t tag) {
   if (r->nbackoffs == r->backoffs_cap) {
     uint32_t cap = r->backoffs_cap ? 2 * r->backoffs_cap : 16;
     iob__backoff *h = realloc(r->backoffs, cap * sizeof(*h));
@@ -124,18 +129,20 @@ static bool backoff_push(iob__runner *r, uint32_t i, uint64_t due) {
   }
   iob__backoff *h = r->backoffs;
   uint32_t k = r->nbackoffs++;
-  h[k] = (iob__backoff){due, i};
+  h[k] = (iob__backoff){due, i, tag};
   for (; k > 0 && h[(k - 1) / 2].due > h[k].due; k = (k - 1) / 2)
     backoff_swap(h, k, (k - 1) / 2);
   return true;
 }
 
-/* The operation whose backoff ended by `now`, out of the heap; NONE. */
-static uint32_t backoff_pop(iob__runner *r, uint64_t now) {
+/* The operation whose wait ended by `now`, out of the heap (*tag its
+ * tag); NONE. */
+static uint32_t backoff_pop(iob__runner *r, uint64_t now, uint32_t *tag) {
   iob__backoff *h = r->backoffs;
   if (r->nbackoffs == 0 || h[0].due > now)
     return NONE;
   uint32_t i = h[0].i, n = --r->nbackoffs, k = 0;
+  *tag = h[0].tag;
   h[0] = h[n];
   for (;;) {
     uint32_t c = 2 * k + 1;
@@ -160,7 +167,7 @@ static bool retry_later(iob__runner *r, iob__slot *s, int status) {
     return false;
   uint64_t delay = iob__retry_after(b, s, status);
   if (delay == IOB__NO_RETRY ||
-      !backoff_push(r, s->op.index, iob__now(b) + delay))
+      !backoff_push(r, s->op.index, iob__now(b) + delay, 0))
     return false;
   job_of(r, s)->phase = JOB_BACKOFF;
   if (!r->in_timer)
@@ -180,7 +187,7 @@ static void retry_now(iob__runner *r, uint32_t i) {
   iob__job *job = job_of(r, s);
   if (job->phase != JOB_BACKOFF)
     return;
-  iob__retry_reset(b, s);
+  iob__retry_reset(b, s, !job->hedged);
   ring_remove(&job->started);
   *job = (iob__job){.phase = JOB_NEW};
   ring_init(&job->started);
@@ -195,12 +202,172 @@ static void settle_job(iob__runner *r, iob__slot *s, int status, bool begun) {
   int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
   if (stop != 0 && begun)
     status = stop;
+  if (job->tries != NULL) { /* its attempts ran in slots of their own */
+    free(job->tries);
+    job->tries = NULL;
+    job->hedged = true;
+  }
   if (stop == 0 && retry_later(r, s, status))
     return;
   ring_remove(&job->started);
   job->phase = JOB_SETTLED;
-  iob__slot_close(r->b, s);
+  iob__slot_close(r->b, s, !job->hedged);
   over(r, s->op.index, status);
+}
+
+/* ---- hedged attempts (iob_hedge) ----------------------------------------- */
+
+/* A hedged operation's attempts have all ended: it settles, with the
+ * winner's status or the last failure's (or, stopped, the reason). Not
+ * while stop_tries() walks them. */
+static void tries_over(iob__runner *r, iob__slot *main, iob__tries *h) {
+  if (h->running > 0 || h->busy > 0)
+    return;
+  iob__rec(r->b, main->op.index)->finished_ns = stamp(r);
+  settle_job(r, main, h->status, true);
+}
+
+/* Tell every attempt still running to stop, each once. */
+static void stop_tries(iob__runner *r, iob__slot *main, iob__tries *h,
+                       int why) {
+  h->busy++;
+  for (uint32_t k = 0; k < h->started; k++) {
+    iob__slot *t = h->at[k];
+    int none = 0;
+    if (t != NULL && atomic_compare_exchange_strong(&t->stop, &none, why) &&
+        !t->starting && t->kind->stop != NULL)
+      t->kind->stop(&t->op);
+  }
+  h->busy--;
+  tries_over(r, main, h);
+}
+
+/* Attempt t has ended with `status`: the first success wins (its outcome
+ * becomes the operation's, and the others are stopped); until one does,
+ * the latest failure speaks for the operation. */
+static void try_over(iob__runner *r, iob__slot *t, int status) {
+  iob__tries *h = t->tries;
+  iob__slot *main = t->main;
+  uint32_t k = 0;
+  while (h->at[k] != t)
+    k++;
+  bool stopped = atomic_load(&t->stop) != 0;
+  bool counts = !h->decided && !stopped;
+  if (counts) {
+    h->status = status;
+    h->decided = status == 0;
+  }
+  if (counts && status == 0) {
+    main->hedge_won = k > 0;
+    iob__hedge_note(r->b, iob__now(r->b) - h->started_at[k]);
+  }
+  h->at[k] = NULL;
+  h->running--;
+  iob__try_free(t, counts);
+  if (counts && status == 0)
+    stop_tries(r, main, h, IOB_ECANCELED);
+  else
+    tries_over(r, main, h);
+}
+
+/* Start a further attempt of the hedged operation in slot main. It may
+ * end, and the operation settle, before this returns. False if there
+ * was no memory for it (the first: the operation fails). */
+static bool try_start(iob__runner *r, iob__slot *main, iob__tries *h) {
+  iob__slot *t = iob__try_make(main);
+  if (t == NULL) {
+    if (h->started == 0) {
+      h->status = IOB_ENOMEM;
+      tries_over(r, main, h);
+    }
+    return false;
+  }
+  t->tries = h;
+  h->started_at[h->started] = iob__now(r->b);
+  h->at[h->started++] = t;
+  h->running++;
+  if (h->started > 1)
+    main->hedges++;
+  t->starting = true;
+  int err = iob__kind_status(t->kind->start(&t->op));
+  t->starting = false;
+  if (err != 0 || t->settled_early) {
+    try_over(r, t, err != 0 ? err : t->early_status);
+    return true;
+  }
+  if (atomic_load(&t->stop) != 0 && t->kind->stop != NULL)
+    t->kind->stop(&t->op); /* told to stop inside its start(): now */
+  return true;
+}
+
+/* Is operation i, in slot s, still the hedged one whose attempts are h? */
+static bool still_tries(iob__runner *r, uint32_t i, iob__slot *s,
+                        iob__tries *h) {
+  return holds(r, i) && iob__slot_find(r->b, i) == s &&
+         job_of(r, s)->tries == h;
+}
+
+/* When the next attempt of operation i may start beside the others. */
+static void hedge_later(iob__runner *r, iob__slot *s) {
+  uint64_t due = iob__now(r->b) + iob__hedge_delay_ns(r->b);
+  if (backoff_push(r, s->op.index, due, 1 + s->op.attempt) && !r->in_timer)
+    arm(r);
+}
+
+/* Begin hedged operation s with its first attempt. 0, or IOB_ENOMEM. */
+static int hedge_begin(iob__runner *r, iob__slot *s) {
+  iob_batch *b = r->b;
+  iob__job *job = job_of(r, s);
+  job->hedged = true; /* its own state never runs */
+  iob__tries *h = calloc(1, sizeof(*h));
+  if (h == NULL)
+    return IOB_ENOMEM;
+  job->tries = h;
+  const iob_hedge *p = b->config.hedge;
+  if (p->budget != NULL)
+    iob__budget_pass(p->budget, true, false);
+  uint32_t i = s->op.index;
+  try_start(r, s, h);
+  if (still_tries(r, i, s, h))
+    hedge_later(r, s);
+  return 0;
+}
+
+/* A further attempt of operation i may start (`tag`: its try's, 1 +
+ * op.attempt), unless it is over, one won, it has its most, it is told
+ * to stop, or the budget says no. */
+static void hedge_due(iob__runner *r, uint32_t i, uint32_t tag) {
+  iob_batch *b = r->b;
+  if (!holds(r, i))
+    return;
+  iob__slot *s = iob__slot_find(b, i);
+  iob__job *job = job_of(r, s);
+  iob__tries *h = job->tries;
+  const iob_hedge *p = b->config.hedge;
+  if (h == NULL || job->phase != JOB_STARTED || s->op.attempt + 1 != tag ||
+      h->decided || h->started >= p->attempts ||
+      atomic_load(&s->stop) != 0)
+    return;
+  if ((p->budget != NULL && !iob__budget_pass(p->budget, false, true)) ||
+      iob__make_room_to_keep(b) != 0)
+    return;
+  s->has_outcome = true; /* its count of hedges, at least */
+  /* (Without memory for it, no more: asking again at once would spin.) */
+  if (try_start(r, s, h) && still_tries(r, i, s, h) &&
+      h->started < p->attempts)
+    hedge_later(r, s);
+}
+
+/* iob_op_done() of an attempt. */
+static int try_done(iob__runner *r, iob__slot *t, int status) {
+  if (t->starting) { /* try_start() goes on once its start() returns */
+    t->settled_early = true;
+    t->early_status = status;
+    return 0;
+  }
+  stamp_fresh(r); /* called from the kind's own callbacks */
+  try_over(r, t, status);
+  return 0;
 }
 
 /* Tell a started operation to stop, once, with `why` unless it was told
@@ -218,7 +385,9 @@ static void stop_job(iob__runner *r, iob__slot *s, int why) {
   if (job->phase != JOB_STARTED || job->stopped)
     return;
   job->stopped = true;
-  if (s->kind->stop != NULL)
+  if (job->tries != NULL)
+    stop_tries(r, s, job->tries, atomic_load(&s->stop));
+  else if (s->kind->stop != NULL)
     s->kind->stop(&s->op);
 }
 
@@ -238,17 +407,25 @@ static void start_job(iob__runner *r, uint32_t i) {
   job->phase = JOB_STARTING;
   ring_add(&r->started, &job->started);
   /* Its kind's state on this loop, opened for it if it is the first; and
-   * its timeout's place in the queue of an open batch: failures are its
-   * status, before it starts, so that nothing can fail after. */
+   * its timeout, once (a retry's is its first attempt's): its place in
+   * the queue of an open batch first, so that nothing can fail after;
+   * queued before start(), so that it holds for the retries of an
+   * attempt that fails inside start(). */
   int err = r->kinds != NULL ? iob__kinds_open(b, r->kinds, s->kind,
                                                s->op.target, &s->op.shared)
                              : 0;
-  /* (A retry's timeout is its first attempt's, still in the queue.) */
-  bool first = s->op.attempt == 0;
-  if (err == 0 && first && b->open && b->config.timeout_ms != 0)
+  bool timed = b->config.timeout_ms != 0 && !s->timed;
+  if (err == 0 && timed && b->open)
     err = iob__deadlines_reserve(&r->queue, iob__timeout_ns(b));
+  if (err == 0 && timed) {
+    s->timed = true;
+    if (iob__deadlines_add(&r->queue, i, iob__timeout_ns(b)) && !r->in_timer)
+      arm(r);
+  }
   if (err == 0)
-    err = iob__kind_status(s->kind->start(&s->op));
+    err = iob__hedge_of(b, i) != NULL
+              ? hedge_begin(r, s)
+              : iob__kind_status(s->kind->start(&s->op));
   if (job->phase != JOB_STARTING)
     return; /* it settled inside start() */
   if (err != 0) {
@@ -258,18 +435,15 @@ static void start_job(iob__runner *r, uint32_t i) {
   }
   job->phase = JOB_STARTED;
   int stop = atomic_load(&s->stop);
-  if (stop != 0) { /* cancelled from inside start() */
+  if (stop != 0) /* cancelled from inside start() */
     stop_job(r, s, stop);
-    return;
-  }
-  if (first && b->config.timeout_ms != 0 &&
-      iob__deadlines_add(&r->queue, i, iob__timeout_ns(b)) && !r->in_timer)
-    arm(r);
 }
 
 int iob__runner_op_done(iob__runner *r, iob__slot *s, int status) {
   if (s->number == IOB__INNER_SLOT) /* (the number, which never changes) */
     return iob__inner_done(s, status);
+  if (s->number == IOB__TRY_SLOT)
+    return try_done(r, s, status);
   iob__job *job = job_of(r, s);
   if (job->phase != JOB_STARTING && job->phase != JOB_STARTED)
     return IOB_EINVAL;
@@ -343,7 +517,7 @@ static void run_job(iob__runner *r, uint32_t i) {
   int status = iob__kind_status(s->kind->run(&s->op));
   rec->finished_ns = iob__now(b);
   status = iob__late(b, i, status);
-  iob__slot_close(b, s);
+  iob__slot_close(b, s, true);
   s->phase = IOB__FREE;
   leave_run(r);
   over(r, i, status);
@@ -427,8 +601,12 @@ void iob__runner_due(iob__runner *r) {
   for (;;) {
     uint32_t i = iob__deadlines_pop(&r->queue, now);
     if (i == IOB__NO_ITEM) {
-      while ((i = backoff_pop(r, now)) != NONE) {
-        retry_now(r, i);
+      uint32_t tag;
+      while ((i = backoff_pop(r, now, &tag)) != NONE) {
+        if (tag == 0)
+          retry_now(r, i);
+        else
+          hedge_due(r, i, tag);
         if (r->ended)
           return;
       }

@@ -30,6 +30,10 @@ typedef struct iob__job {
                         backs off before a retry) */
   int phase;         /* see runner.c */
   bool stopped;      /* its kind's stop() was called */
+  /* Hedged (iob_hedge): its attempts while they run; `hedged` once it
+   * ran so (its own state was never started). */
+  iob__tries *tries;
+  bool hedged;
 } iob__job;
 
 /* What a runner's style does for it. */
