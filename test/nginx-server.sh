@@ -9,7 +9,8 @@
 # the connection's number, /status nginx's counts (stub_status: "Active
 # connections: N"), /big 20,000 bytes, /answer "ok" with an
 # X-Answer header, /redirect a 302 to /wait/0 and /redirect-loop one to
-# itself; other paths get 404. PORT + 1, when openssl can make a
+# itself; /site/... the files under DIR/site (a test's own pages); other
+# paths get 404. PORT + 1, when openssl can make a
 # certificate (DIR/cert.pem, for 127.0.0.1), serves the same over TLS,
 # with HTTP/2. As root, nginx runs as the nobody user
 # (DIR is given to it); otherwise as the caller, with no "user" directive.
@@ -104,6 +105,9 @@ location = /redirect {
 }
 location = /redirect-loop {
   return 302 /redirect-loop;
+}
+location /site/ {
+  root $dir;
 }
 location / {
   return 404 "not found: try GET /wait/MS\n";
