@@ -1138,6 +1138,13 @@ struct iob_retry {
    *  shared by any batches and policies; NULL: retries are bounded by
    *  attempts alone. */
   iob_budget *budget;
+  /** Each attempt's own timeout, in ms; 0: none (the operation's, from
+   *  iob_config.timeout_ms, bounds them all together). An attempt past it
+   *  is stopped (start(): its kind's stop(), iob_op_stopping() saying
+   *  IOB_ETIMEDOUT; run(): iob_op_stopping() says so, and a success that
+   *  comes too late is IOB_ETIMEDOUT) and counts as a failure that may be
+   *  retried. Not for the attempts of a hedged operation. */
+  uint32_t attempt_timeout_ms;
 };
 
 /** Set @p retry to the defaults: 3 attempts, a backoff of 10 ms to 1 s,

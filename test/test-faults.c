@@ -750,6 +750,13 @@ static void every_style_and_kind(bool persist) {
             style != &iob_style_loops)
           continue;
         scenario sc = scenario_of(style, kinds[j], &variants[v]);
+        /* A policy's variants where it does nothing would run "plain"
+         * again: retries where only the application's kind fails (no
+         * memory for its result), hedges where they apply. */
+        if ((variants[v].retry && !variants[v].hedge &&
+             kinds[j] != &kind_user) ||
+            (variants[v].hedge && sc.config.hedge == NULL))
+          continue;
         inject(&sc, persist);
       }
 }

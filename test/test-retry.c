@@ -327,6 +327,122 @@ static void a_delay_past_any_timer_is_no_retry(void **state) {
   }
 }
 
+/* "hanging": its attempts below `hang` wait 10 s, unless stopped (start:
+ * its stop(); run: polling iob_op_stopping()); the later ones 5 ms. */
+typedef struct hanging {
+  uint32_t hang;
+} hanging;
+
+typedef struct hanging_op {
+  uv_timer_t timer;
+  iob_op *op;
+  int status;
+} hanging_op;
+
+static void hanging_closed(uv_handle_t *h) {
+  hanging_op *s = h->data;
+  iob_op_done(s->op, s->status);
+}
+
+static void hanging_end(hanging_op *s, int status) {
+  if (uv_is_closing((uv_handle_t *)&s->timer))
+    return;
+  s->status = status;
+  uv_close((uv_handle_t *)&s->timer, hanging_closed);
+}
+
+static void hanging_fired(uv_timer_t *t) { hanging_end(t->data, 0); }
+
+static int hanging_start(iob_op *op) {
+  const hanging *h = op->target;
+  hanging_op *s = op->state;
+  s->op = op;
+  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
+  s->timer.data = s;
+  return uv_timer_start(&s->timer, hanging_fired,
+                        op->attempt < h->hang ? 10000 : 5, 0);
+}
+
+static void hanging_stop(iob_op *op) {
+  hanging_end(op->state, iob_op_stopping(op));
+}
+
+static int hanging_run(iob_op *op) {
+  const hanging *h = op->target;
+  for (uint32_t ms = 0; ms < (op->attempt < h->hang ? 10000u : 5u); ms++) {
+    int stop = iob_op_stopping(op);
+    if (stop != 0)
+      return stop;
+    uv_sleep(1);
+  }
+  return 0;
+}
+
+static const iob_kind hanging_kind = {.name = "hanging",
+                                      .op_size = sizeof(hanging_op),
+                                      .start = hanging_start,
+                                      .run = hanging_run,
+                                      .stop = hanging_stop};
+
+/* Attempts that hang, cut at 100 ms each: the third passes, about 200 ms
+ * in, in every style; with the operation's timeout at 250 ms, it ends
+ * then, timed out for good. */
+static void an_attempts_own_timeout_retries_a_hung_attempt(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    hanging h = {.hang = 2};
+    iob_retry p = policy(3, 1, 1);
+    p.attempt_timeout_ms = 100;
+    iob_config c = config_of(style, 2, 0);
+    c.kind = &hanging_kind;
+    c.target = &h;
+    c.retry = &p;
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    const iob_record *r = iob_batch_records(b, NULL);
+    status_is(b, 0, 0);
+    assert_int_equal(outcome_of(b, 0).retries, 2);
+    test_assert_ms(iob_style_name(style), MS(r[0].finished_ns - r[0].started_ns),
+                   200, 2000, __FILE__, __LINE__);
+    assert_int_equal(iob_batch_free(b), 0);
+
+    hanging forever = {.hang = 100};
+    p = policy(10, 1, 1);
+    p.attempt_timeout_ms = 100;
+    c.target = &forever;
+    c.timeout_ms = 250;
+    b = run_on_own_loop(&c, NULL);
+    r = iob_batch_records(b, NULL);
+    status_is(b, 1, IOB_ETIMEDOUT);
+    assert_int_equal(outcome_of(b, 1).retries, 2);
+    test_assert_ms(iob_style_name(style), MS(r[1].finished_ns - r[1].started_ns),
+                   249, 2000, __FILE__, __LINE__);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* An attempt stopped by its own timeout, then a cancel in the backoff
+ * after it: the operation settles then, cancelled, not retried. */
+static void a_cancel_after_an_attempts_timeout_ends_its_backoff(void **state) {
+  hanging h = {.hang = 100};
+  iob_retry p = policy(10, 200, 200);
+  p.attempt_timeout_ms = 50;
+  iob_config c = config_of(&iob_style_loop, 1, 0);
+  c.kind = &hanging_kind;
+  c.target = &h;
+  c.retry = &p;
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  test_loop_cancel_after(&t, b, 120); /* in the first backoff */
+  test_loop_run(&t);
+  test_loop_close(&t);
+  status_is(b, 0, IOB_ECANCELED);
+  const iob_record *r = iob_batch_records(b, NULL);
+  test_assert_ms("the cancelled operation", MS(r[0].finished_ns), 119, 600,
+                 __FILE__, __LINE__);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
 /* A budget of a tenth, no floor: 100 operations that always fail make
  * at most about ten retries between them, and the budget says how many
  * it refused. Two batches share it. */
@@ -465,6 +581,8 @@ int main(void) {
       cmocka_unit_test(no_retry_begins_past_the_deadline_or_the_timeout),
       cmocka_unit_test(the_timeout_holds_after_a_failure_inside_start),
       cmocka_unit_test(a_delay_past_any_timer_is_no_retry),
+      cmocka_unit_test(an_attempts_own_timeout_retries_a_hung_attempt),
+      cmocka_unit_test(a_cancel_after_an_attempts_timeout_ends_its_backoff),
       cmocka_unit_test(a_budget_bounds_the_retries_to_its_share),
       cmocka_unit_test(an_operations_own_policy_replaces_the_batchs),
       cmocka_unit_test(policies_that_cannot_be_met_are_refused),

@@ -54,15 +54,17 @@
 #define UNDER_ASAN 1
 #endif
 #endif
-/* Every ping answered within this. A server built with AddressSanitizer
- * does its work two to three times slower: a thousand clients arriving at
- * once kept its pongs at 31 to 72 ms on a two-core machine, and at 106 ms
- * once while the other core ran another test, so it gets three times the
- * bound. */
+/* Every ping answered within this. A thousand clients arriving at once
+ * kept the pongs at 25 to 117 ms on this two-core machine (eight runs,
+ * while the suite ran beside them), where 50 ms had been the bound: a
+ * stall of a second is what this catches, not a scheduler's hiccup. A
+ * server built with AddressSanitizer does its work two to three times
+ * slower (31 to 106 ms when the others took 20 to 50), so it gets twice
+ * the bound. */
 #ifdef UNDER_ASAN
-#define PING_BOUND_MS 150
+#define PING_BOUND_MS 400
 #else
-#define PING_BOUND_MS 50
+#define PING_BOUND_MS 200
 #endif
 
 /* The server's RSS once the attacks are over, less before, and its peak

@@ -106,6 +106,7 @@ typedef struct iob__slot {
   struct iob__slot *main;
   struct iob__tries *tries;
   bool timed;         /* its timeout is in its runner's queue */
+  uint64_t attempt_ns; /* when its attempt began (a thread's retries) */
   bool starting;      /* an attempt, in its kind's start() */
   bool settled_early; /* ...which called iob_op_done() */
   int early_status;

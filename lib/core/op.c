@@ -152,6 +152,7 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   s->main = NULL;
   s->tries = NULL;
   s->timed = false;
+  s->attempt_ns = 0;
 }
 
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
@@ -241,10 +242,21 @@ static int back_off(iob_batch *b, iob__slot *s, uint64_t ns) {
   return stop;
 }
 
-/* One attempt of run() (timed out, if it ran past the timeout). */
+/* An attempt's own timeout, in ns (iob_retry.attempt_timeout_ms); 0. */
+static uint64_t attempt_timeout_ns(const iob_batch *b, uint32_t i) {
+  const iob_retry *p = iob__retry_of(b, i);
+  return p != NULL ? (uint64_t)p->attempt_timeout_ms * 1000000 : 0;
+}
+
+/* One attempt of run() (timed out, if it ran past the timeout or its
+ * own). */
 static int run_once(iob_batch *b, iob__slot *s) {
+  s->attempt_ns = iob__now(b);
   int status = iob__kind_status(s->kind->run(&s->op));
-  iob__rec(b, s->op.index)->finished_ns = iob__now(b);
+  uint64_t end = iob__rec(b, s->op.index)->finished_ns = iob__now(b);
+  uint64_t own = attempt_timeout_ns(b, s->op.index);
+  if (status == 0 && own != 0 && end - s->attempt_ns > own)
+    return IOB_ETIMEDOUT;
   return iob__late(b, s->op.index, status);
 }
 
@@ -373,6 +385,12 @@ int iob_op_stopping(const iob_op *op) {
   if (stop == 0 && s->phase == IOB__RUNNING && timeout != 0 &&
       iob__now(op->batch) - iob__rec(op->batch, op->index)->started_ns >
           timeout)
+    return IOB_ETIMEDOUT;
+  /* (A thread's attempt learns of its own timeout likewise.) */
+  uint64_t limit = s->number != IOB__TRY_SLOT && s->attempt_ns != 0
+                       ? attempt_timeout_ns(op->batch, op->index)
+                       : 0;
+  if (stop == 0 && limit != 0 && iob__now(op->batch) - s->attempt_ns > limit)
     return IOB_ETIMEDOUT;
   return stop;
 }

@@ -25,9 +25,11 @@
 enum { JOB_NEW = 0, JOB_STARTING, JOB_STARTED, JOB_BACKOFF, JOB_SETTLED };
 
 /* A start() operation waiting in the runner's heap: backing off until
- * its next attempt (tag 0), or hedged, until a further attempt may start
+ * its next attempt (tag 0); hedged, until a further attempt may start
  * beside the others (tag: 1 + its op.attempt, so that one left from an
- * earlier try of a retried operation is passed over). */
+ * earlier try of a retried operation is passed over); or until its
+ * attempt's own timeout (ATTEMPT | op.attempt). */
+#define ATTEMPT 0x80000000u
 typedef struct iob__backoff {
   uint64_t due;
   uint32_t i;
@@ -199,6 +201,12 @@ static void retry_now(iob__runner *r, uint32_t i) {
  * failed attempt may back off and run again instead. */
 static void settle_job(iob__runner *r, iob__slot *s, int status, bool begun) {
   iob__job *job = job_of(r, s);
+  if (job->attempt_stop) { /* its attempt's timeout, unless stopped since */
+    job->attempt_stop = false;
+    atomic_store(&s->stop, job->final_stop);
+    if (job->final_stop == 0)
+      status = IOB_ETIMEDOUT;
+  }
   int stop = atomic_load_explicit(&s->stop, memory_order_relaxed);
   if (stop != 0 && begun)
     status = stop;
@@ -358,6 +366,26 @@ static void hedge_due(iob__runner *r, uint32_t i, uint32_t tag) {
     hedge_later(r, s);
 }
 
+/* Operation i's attempt `a` has run past its own timeout: stopped as
+ * timed out, and then retried if it may be (settle_job()). */
+static void attempt_due(iob__runner *r, uint32_t i, uint32_t a) {
+  if (!holds(r, i))
+    return;
+  iob__slot *s = iob__slot_find(r->b, i);
+  iob__job *job = job_of(r, s);
+  int none = 0;
+  if (job->phase != JOB_STARTED || s->op.attempt != a || job->tries != NULL ||
+      !atomic_compare_exchange_strong(&s->stop, &none, IOB_ETIMEDOUT))
+    return; /* over, another attempt, hedged, or stopping already */
+  job->attempt_stop = true; /* first: its stop() may settle it at once */
+  job->final_stop = 0;
+  if (!job->stopped) {
+    job->stopped = true;
+    if (s->kind->stop != NULL)
+      s->kind->stop(&s->op);
+  }
+}
+
 /* iob_op_done() of an attempt. */
 static int try_done(iob__runner *r, iob__slot *t, int status) {
   if (t->starting) { /* try_start() goes on once its start() returns */
@@ -375,6 +403,8 @@ static int try_done(iob__runner *r, iob__slot *t, int status) {
  * returns. */
 static void stop_job(iob__runner *r, iob__slot *s, int why) {
   iob__job *job = job_of(r, s);
+  if (job->attempt_stop && job->final_stop == 0)
+    job->final_stop = why; /* stopped for good, not only this attempt */
   int none = 0;
   atomic_compare_exchange_strong(&s->stop, &none, why);
   if (job->phase == JOB_BACKOFF) { /* between attempts: over now */
@@ -435,8 +465,17 @@ static void start_job(iob__runner *r, uint32_t i) {
   }
   job->phase = JOB_STARTED;
   int stop = atomic_load(&s->stop);
-  if (stop != 0) /* cancelled from inside start() */
+  if (stop != 0) { /* cancelled from inside start() */
     stop_job(r, s, stop);
+    return;
+  }
+  const iob_retry *p = iob__retry_of(b, i);
+  if (p != NULL && p->attempt_timeout_ms != 0 && job->tries == NULL &&
+      backoff_push(r, i,
+                   iob__now(b) + (uint64_t)p->attempt_timeout_ms * 1000000,
+                   ATTEMPT | s->op.attempt) &&
+      !r->in_timer)
+    arm(r);
 }
 
 int iob__runner_op_done(iob__runner *r, iob__slot *s, int status) {
@@ -605,6 +644,8 @@ void iob__runner_due(iob__runner *r) {
       while ((i = backoff_pop(r, now, &tag)) != NONE) {
         if (tag == 0)
           retry_now(r, i);
+        else if (tag & ATTEMPT)
+          attempt_due(r, i, tag & ~ATTEMPT);
         else
           hedge_due(r, i, tag);
         if (r->ended)

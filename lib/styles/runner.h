@@ -34,6 +34,11 @@ typedef struct iob__job {
    * ran so (its own state was never started). */
   iob__tries *tries;
   bool hedged;
+  /* Its attempt's own timeout stopped it (iob_retry.attempt_timeout_ms):
+   * a failure to retry, unless it was told to stop for good meanwhile
+   * (final_stop: why). */
+  bool attempt_stop;
+  int final_stop;
 } iob__job;
 
 /* What a runner's style does for it. */
