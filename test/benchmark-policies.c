@@ -9,9 +9,11 @@
  *
  *   benchmark-policies [--count N] [--runs R]
  *
- * Every case runs R times (5) in fresh child processes, in turn with the
- * others, and its median is kept; each prints ns an operation and the
- * difference from none. Every operation's status is checked. */
+ * Every case runs R times (9) in fresh child processes, in turn with the
+ * others; each prints ns an operation, the fastest run's (the one least
+ * disturbed: this machine's runs spread by 10% and more) and the median,
+ * and the fastest's difference from none. Every operation's status is
+ * checked. */
 #include <string.h>
 
 #include "benchmark.h"
@@ -103,7 +105,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   uint32_t count = 1000000;
-  int runs = 5;
+  int runs = 9;
   for (int k = 1; k + 1 < argc; k += 2) {
     if (strcmp(argv[k], "--count") == 0)
       count = (uint32_t)strtoul(argv[k + 1], NULL, 10);
@@ -114,8 +116,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "benchmark-policies [--count N] [--runs 1..9]\n");
     return 64;
   }
-  printf("%u operations a run, the loop style, median of %d runs "
-         "(cases in turn)\n\n",
+  printf("%u operations a run, the loop style, %d runs (cases in turn)\n\n",
          count, runs);
   double ns[CASES][RUNS_MAX];
   for (int k = 0; k < runs; k++)
@@ -128,27 +129,30 @@ int main(int argc, char **argv) {
       }
       ns[p][k] = out.ns_per_op;
     }
-  double median[CASES];
+  double best[CASES], median[CASES];
   for (int p = 0; p < CASES; p++) {
     qsort(ns[p], (size_t)runs, sizeof(double), by_value);
+    best[p] = ns[p][0];
     median[p] = ns[p][runs / 2];
   }
-  printf("%-20s %10s %14s\n", "policy", "ns/op", "vs none");
+  printf("%-20s %12s %12s %12s\n", "policy", "ns/op best", "median",
+         "vs none");
   for (int p = 0; p < CASES; p++) {
-    double base = median[p >= WAITS ? WAITS : NONE];
-    printf("%-20s %10.1f %+10.1f ns%s\n", names[p], median[p],
-           median[p] - base, p == NONE || p == WAITS ? " (the base)" : "");
+    double base = best[p >= WAITS ? WAITS : NONE];
+    printf("%-20s %12.1f %12.1f %+9.1f ns%s\n", names[p], best[p],
+           median[p], best[p] - base,
+           p == NONE || p == WAITS ? " (the base)" : "");
   }
   printf("\n");
   /* Not measurable: within 1%, or within the spread of the runs
    * without it, if that is wider (at 20 ns an operation, 1% is 0.2 ns). */
-  double waits = (median[WAITS_RETRY] - median[WAITS]) / median[WAITS];
-  double spread = (ns[WAITS][runs - 1] - ns[WAITS][0]) / median[WAITS];
+  double waits = (best[WAITS_RETRY] - best[WAITS]) / best[WAITS];
+  double spread = (ns[WAITS][runs / 2] - ns[WAITS][0]) / best[WAITS];
   bench_target(waits < (spread > 0.01 ? spread : 0.01),
                "a retry policy costs waits nothing measurable: %+.1f%% "
-               "(within 1%%, or the runs' own spread, %.1f%%)",
+               "(within 1%%, or the runs' own spread to the median, %.1f%%)",
                100 * waits, 100 * spread);
-  double unused = (median[RETRY] - median[NONE]) / median[NONE];
+  double unused = (best[RETRY] - best[NONE]) / best[NONE];
   bench_target(unused < 0.05,
                "a retry policy nothing fails under costs an operation "
                "%+.1f%% (within 5%%)",
