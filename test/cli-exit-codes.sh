@@ -8,7 +8,8 @@ exe=$1
 slow=$2
 fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/slow-service.sh"
+trap 'slow_stop; rm -rf "$tmp"' EXIT
 
 for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--count" "--work user" "--format yaml" "--progress maybe" \
@@ -341,14 +342,9 @@ for args in "--fail 1.5" "--fail -0.1" "--fail 101%" "--fail x" "--fail nan" \
 done
 # --retries against a service that fails 30% of its answers: every
 # operation succeeds in the end, and the CSV and JSON count the retries.
-timeout 20 "$slow" --fail 0.3 --seed 11 >"$tmp/slow" 2>&1 &
-slow_pid=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$tmp/slow" && break
-  sleep 0.05
-done
-addr=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$tmp/slow")
-[ -n "$addr" ] || fail "the failing slow service did not start"
+slow_start "$slow" "$tmp/slow" --fail 0.3 --seed 11 ||
+  fail "the failing slow service did not start"
+addr=$slow_addr
 "$exe" --work tcp --target "$addr" --count 40 --duration 2 --retries 8 \
   --backoff 1:5 --styles loop,threads --format csv >"$tmp/out" \
   2>"$tmp/err" || fail "--retries: $(cat "$tmp/err")"
@@ -366,20 +362,15 @@ s = d["styles"][0]
 assert d["retries_max"] == 8 and s["failed"] == 0, d
 assert s["retries"] > 0 and s["attempts"] == 20 + s["retries"], s
 PY
-kill "$slow_pid" 2>/dev/null
-wait "$slow_pid" 2>/dev/null
+slow_stop
 
 # --hedge against a service that answers 2% of its requests ten times
 # late: the p99 of the loop styles falls from about 200 ms to about 50
 # (at least halved here, whatever the machine's load), for a few percent
 # more requests.
-timeout 30 "$slow" --slow 0.02:10 --seed 5 >"$tmp/slow" 2>&1 &
-slow_pid=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$tmp/slow" && break
-  sleep 0.05
-done
-addr=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$tmp/slow")
+slow_start "$slow" "$tmp/slow" --slow 0.02:10 --seed 5 ||
+  fail "the late slow service did not start"
+addr=$slow_addr
 for hedge in "" "--hedge p95"; do
   # shellcheck disable=SC2086
   "$exe" --work tcp --target "$addr" --count 1000 --duration 20 --limit 100 \
@@ -398,8 +389,7 @@ for style in ("loop", "loops"):
     assert 0 < b["hedges"] <= 150, b  # at most 15% more requests
 assert hedged["threads"]["hedges"] == 0  # one attempt a thread
 PY
-kill "$slow_pid" 2>/dev/null
-wait "$slow_pid" 2>/dev/null
+slow_stop
 
 # --breaker in front of a service that is gone: 20 calls are refused by
 # the system, the breaker opens, and the other 30 fail at once.

@@ -343,47 +343,60 @@ static int patient_run(iob_op *op) {
 
 const iob_kind test_kind_patient = {.name = "patient", .run = patient_run};
 
+/* ---- a timer for a kind's start() ------------------------------------------ */
+
+static void timer_closed(uv_handle_t *h) {
+  test_timer *t = h->data;
+  iob_op_done(t->op, t->status);
+}
+
+void test_timer_end(test_timer *t, int status) {
+  if (uv_is_closing((uv_handle_t *)&t->timer))
+    return;
+  t->status = status;
+  uv_close((uv_handle_t *)&t->timer, timer_closed);
+}
+
+static void timer_fired(uv_timer_t *timer) {
+  test_timer *t = timer->data;
+  test_timer_end(t, t->fired(t->op));
+}
+
+int test_timer_start(test_timer *t, iob_op *op, uint64_t ms,
+                     int (*fired)(iob_op *op)) {
+  t->op = op;
+  t->fired = fired;
+  uv_timer_init(iob_batch_loop(op->batch), &t->timer);
+  t->timer.data = t;
+  return uv_timer_start(&t->timer, timer_fired, ms, 0);
+}
+
 /* "later": start() arms a timer for the duration; its value is its index
  * and its message the input, if any. stop() ends it at once. The state
  * is large on purpose (more than a wait's slot holds), and written whole,
  * so that a slot too small shows under ASan. */
 typedef struct later_op {
-  uv_timer_t timer;
-  iob_op *op;
-  int status;
+  test_timer timer;
   char room[4096];
 } later_op;
 
-static void later_closed(uv_handle_t *h) {
-  later_op *l = h->data;
-  iob_op_done(l->op, l->status);
-}
-
-static void later_end(later_op *l, int status) {
-  if (uv_is_closing((uv_handle_t *)&l->timer))
-    return;
-  l->status = status;
-  uv_close((uv_handle_t *)&l->timer, later_closed);
-}
-
-static void later_fired(uv_timer_t *t) {
-  later_op *l = t->data;
-  iob_op_set_value(l->op, l->op->index);
-  if (l->op->input != NULL)
-    iob_op_set_message(l->op, l->op->input);
-  later_end(l, 0);
+static int later_fired(iob_op *op) {
+  iob_op_set_value(op, op->index);
+  if (op->input != NULL)
+    iob_op_set_message(op, op->input);
+  return 0;
 }
 
 static int later_start(iob_op *op) {
   later_op *l = op->state;
   memset(l->room, 0x5a, sizeof(l->room));
-  l->op = op;
-  uv_timer_init(iob_batch_loop(op->batch), &l->timer);
-  l->timer.data = l;
-  return uv_timer_start(&l->timer, later_fired, op->duration_ms, 0);
+  return test_timer_start(&l->timer, op, op->duration_ms, later_fired);
 }
 
-static void later_stop(iob_op *op) { later_end(op->state, 0); }
+static void later_stop(iob_op *op) {
+  later_op *l = op->state;
+  test_timer_end(&l->timer, 0);
+}
 
 static int copy_text(const void *input, void **copy) {
   if (strlen(input) > 100)
@@ -402,12 +415,6 @@ const iob_kind test_kind_later = {
 };
 
 /* "flaky": see common.h. */
-typedef struct flaky_op {
-  uv_timer_t timer;
-  iob_op *op;
-  int status;
-} flaky_op;
-
 static int flaky_outcome(iob_op *op) {
   test_flaky *f = (test_flaky *)(uintptr_t)op->target;
   atomic_fetch_add(&f->attempts, 1);
@@ -420,32 +427,11 @@ static int flaky_outcome(iob_op *op) {
   return f->status;
 }
 
-static void flaky_closed(uv_handle_t *h) {
-  flaky_op *s = h->data;
-  iob_op_done(s->op, s->status);
-}
-
-static void flaky_end(flaky_op *s, int status) {
-  if (uv_is_closing((uv_handle_t *)&s->timer))
-    return;
-  s->status = status;
-  uv_close((uv_handle_t *)&s->timer, flaky_closed);
-}
-
-static void flaky_fired(uv_timer_t *t) {
-  flaky_op *s = t->data;
-  flaky_end(s, flaky_outcome(s->op));
-}
-
 static int flaky_start(iob_op *op) {
-  flaky_op *s = op->state;
-  s->op = op;
-  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
-  s->timer.data = s;
-  return uv_timer_start(&s->timer, flaky_fired, op->duration_ms, 0);
+  return test_timer_start(op->state, op, op->duration_ms, flaky_outcome);
 }
 
-static void flaky_stop(iob_op *op) { flaky_end(op->state, IOB_ECANCELED); }
+static void flaky_stop(iob_op *op) { test_timer_end(op->state, IOB_ECANCELED); }
 
 static int flaky_run(iob_op *op) {
   for (uint32_t ms = 0; ms < op->duration_ms; ms++) {
@@ -463,7 +449,7 @@ static int flaky_check(const iob_config *c) {
 
 const iob_kind test_kind_flaky = {
     .name = "flaky",
-    .op_size = sizeof(flaky_op),
+    .op_size = sizeof(test_timer),
     .check = flaky_check,
     .start = flaky_start,
     .run = flaky_run,

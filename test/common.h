@@ -194,6 +194,21 @@ bool test_under_valgrind(void);
 
 /* ---- kinds --------------------------------------------------------------- */
 
+/* The timer most test kinds' start() arms: after `ms` on the operation's
+ * loop, fired(op) gives the status it ends with (and may hand things
+ * back); test_timer_end() ends it sooner, with `status` (from a kind's
+ * stop()). Either way the timer closes, then iob_op_done() is called;
+ * ending it twice is harmless. Keep it in op->state. */
+typedef struct test_timer {
+  uv_timer_t timer;
+  iob_op *op;
+  int (*fired)(iob_op *op);
+  int status;
+} test_timer;
+int test_timer_start(test_timer *t, iob_op *op, uint64_t ms,
+                     int (*fired)(iob_op *op));
+void test_timer_end(test_timer *t, int status);
+
 /* "patient": run() waits its duration a millisecond at a time, asking
  * iob_op_stopping() before each, and gives up with its answer: on a
  * thread, it ends within a few ms of a cancel. */

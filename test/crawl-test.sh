@@ -10,7 +10,8 @@ crawl=$1 slow=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -n "$IOB_TEST_NGINX_URL" ] || { echo "no nginx: skipped" >&2; exit 77; }
 tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"; [ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null' EXIT
+. "$(dirname "$0")/slow-service.sh"
+trap 'slow_stop; rm -rf "$tmp"' EXIT
 site=$IOB_TEST_NGINX_DIR/site
 base=$IOB_TEST_NGINX_URL/site
 mkdir -p "$site/c" || exit 1
@@ -59,13 +60,9 @@ ms=$(sed -n 's/^pages 9, failed 0, retries 0, ms \([0-9]*\)$/\1/p' "$tmp/out")
 
 # --retries against a service failing half its answers: fetched in the
 # end (a page of the slow service has no links).
-"$slow" --fail 0.5 --seed 3 >"$tmp/slow" 2>&1 &
-slow_pid=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$tmp/slow" && break
-  sleep 0.05
-done
-addr=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$tmp/slow")
+slow_start "$slow" "$tmp/slow" --fail 0.5 --seed 3 ||
+  fail "the slow service did not start"
+addr=$slow_addr
 ok=0
 for i in $(seq 10); do
   "$crawl" --start "http://$addr/wait/$i" --retries 20 --hedge 500 \

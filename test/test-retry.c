@@ -245,42 +245,24 @@ static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
 }
 
 /* "refusing": its first attempt fails inside start(); the later ones
- * take 3 s (stop() ends them at once). */
-typedef struct refusing_op {
-  uv_timer_t timer;
-  iob_op *op;
-  bool stopped;
-} refusing_op;
-
-static void refusing_closed(uv_handle_t *h) {
-  refusing_op *s = h->data;
-  iob_op_done(s->op, s->stopped ? IOB_ECANCELED : 0);
-}
-
-static void refusing_fired(uv_timer_t *t) {
-  uv_close((uv_handle_t *)t, refusing_closed);
+ * take 3 s (stop() ends them at once, cancelled). */
+static int succeeds(iob_op *op) {
+  (void)op;
+  return 0;
 }
 
 static int refusing_start(iob_op *op) {
   if (op->attempt == 0)
     return IOB_EIO;
-  refusing_op *s = op->state;
-  s->op = op;
-  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
-  s->timer.data = s;
-  return uv_timer_start(&s->timer, refusing_fired, 3000, 0);
+  return test_timer_start(op->state, op, 3000, succeeds);
 }
 
 static void refusing_stop(iob_op *op) {
-  refusing_op *s = op->state;
-  if (uv_is_closing((uv_handle_t *)&s->timer))
-    return;
-  s->stopped = true;
-  uv_close((uv_handle_t *)&s->timer, refusing_closed);
+  test_timer_end(op->state, IOB_ECANCELED);
 }
 
 static const iob_kind refusing_kind = {.name = "refusing",
-                                       .op_size = sizeof(refusing_op),
+                                       .op_size = sizeof(test_timer),
                                        .start = refusing_start,
                                        .stop = refusing_stop};
 
@@ -333,38 +315,14 @@ typedef struct hanging {
   uint32_t hang;
 } hanging;
 
-typedef struct hanging_op {
-  uv_timer_t timer;
-  iob_op *op;
-  int status;
-} hanging_op;
-
-static void hanging_closed(uv_handle_t *h) {
-  hanging_op *s = h->data;
-  iob_op_done(s->op, s->status);
-}
-
-static void hanging_end(hanging_op *s, int status) {
-  if (uv_is_closing((uv_handle_t *)&s->timer))
-    return;
-  s->status = status;
-  uv_close((uv_handle_t *)&s->timer, hanging_closed);
-}
-
-static void hanging_fired(uv_timer_t *t) { hanging_end(t->data, 0); }
-
 static int hanging_start(iob_op *op) {
   const hanging *h = op->target;
-  hanging_op *s = op->state;
-  s->op = op;
-  uv_timer_init(iob_batch_loop(op->batch), &s->timer);
-  s->timer.data = s;
-  return uv_timer_start(&s->timer, hanging_fired,
-                        op->attempt < h->hang ? 10000 : 5, 0);
+  return test_timer_start(op->state, op, op->attempt < h->hang ? 10000 : 5,
+                          succeeds);
 }
 
 static void hanging_stop(iob_op *op) {
-  hanging_end(op->state, iob_op_stopping(op));
+  test_timer_end(op->state, iob_op_stopping(op));
 }
 
 static int hanging_run(iob_op *op) {
@@ -379,7 +337,7 @@ static int hanging_run(iob_op *op) {
 }
 
 static const iob_kind hanging_kind = {.name = "hanging",
-                                      .op_size = sizeof(hanging_op),
+                                      .op_size = sizeof(test_timer),
                                       .start = hanging_start,
                                       .run = hanging_run,
                                       .stop = hanging_stop};
