@@ -1195,7 +1195,15 @@ static void a_pool_in_use_refuses_to_be_destroyed(void **s) {
   end_pool(&t, p);
 }
 
-int main(void) {
+/* `test-pg without-server` and `test-pg on-server` run one group each
+ * (side by side under meson test); no argument, both. */
+int main(int argc, char **argv) {
+  const char *only = argc > 1 ? argv[1] : "";
+  if (*only != '\0' && strcmp(only, "without-server") != 0 &&
+      strcmp(only, "on-server") != 0) {
+    fprintf(stderr, "usage: test-pg [without-server | on-server]\n");
+    return 64;
+  }
   const struct CMUnitTest serverless[] = {
       cmocka_unit_test(
           a_silent_server_is_given_up_after_connect_timeout_in_every_style),
@@ -1207,8 +1215,12 @@ int main(void) {
       cmocka_unit_test(the_operations_timeout_still_ends_a_silent_connection),
       cmocka_unit_test(a_target_in_use_refuses_to_be_destroyed),
   };
-  int failed = cmocka_run_group_tests_name("without a server", serverless,
-                                           NULL, NULL);
+  int failed = 0;
+  if (strcmp(only, "on-server") != 0)
+    failed = cmocka_run_group_tests_name("without a server", serverless, NULL,
+                                         NULL);
+  if (strcmp(only, "without-server") == 0)
+    return failed != 0;
   server_dir = getenv("IOB_PG_DIR");
   server_script = getenv("IOB_PG_SERVER");
   if (server_dir == NULL || server_script == NULL) {
