@@ -366,8 +366,9 @@ slow_stop
 
 # --hedge against a service that answers 2% of its requests ten times
 # late: the p99 of the loop styles falls from about 200 ms to about 50
-# (at least halved here, whatever the machine's load), for a few percent
-# more requests.
+# (by a third at least here, whatever the machine's load: under
+# ThreadSanitizer, beside other tests, 210 -> 118 was seen), for a few
+# percent more requests.
 slow_start "$slow" "$tmp/slow" --slow 0.02:10 --seed 5 ||
   fail "the late slow service did not start"
 addr=$slow_addr
@@ -385,7 +386,7 @@ for style in ("loop", "loops"):
     a, b = plain[style], hedged[style]
     print(style, "p99", a["p99_ms"], "->", b["p99_ms"], "hedges", b["hedges"])
     assert a["hedges"] == 0 and b["failed"] == 0, b
-    assert b["p99_ms"] * 2 < a["p99_ms"], (a, b)
+    assert b["p99_ms"] * 1.5 < a["p99_ms"], (a, b)
     assert 0 < b["hedges"] <= 150, b  # at most 15% more requests
 assert hedged["threads"]["hedges"] == 0  # one attempt a thread
 PY
