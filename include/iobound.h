@@ -1448,6 +1448,36 @@ struct iob_outcome {
 IOB_EXPORT int iob_batch_outcome(const iob_batch *batch, uint32_t index,
                                  iob_outcome *outcome);
 
+/** One attempt of an operation that ran more than once (iob_retry,
+ *  iob_hedge). Times are as in its record: ns since the batch started. */
+typedef struct iob_attempt {
+  uint64_t started_ns;  /**< when it began. */
+  uint64_t finished_ns; /**< when it ended. */
+  /** How it ended: 0, its failure, or why it was stopped (IOB_ECANCELED
+   *  for a hedge stopped because another attempt won). */
+  int32_t status;
+  /** Non-zero for an attempt that began beside another (a hedge). */
+  uint32_t hedge;
+} iob_attempt;
+
+/**
+ * Operation @p index's attempts, in the order they began, when it ran
+ * more than once: the first, each retry after its backoff (the time
+ * between one attempt's end and the next one's start), and each hedge.
+ * An operation that ran once or never has none: its record says it all.
+ * Read as iob_batch_outcome() is read; the list is the batch's, valid
+ * until it is freed.
+ * @param[out] attempts receives the list, or NULL when there is none.
+ * @param[out] count receives its length (0, or 2 and more).
+ * @return 0; IOB_EINVAL for a NULL argument or an index out of range;
+ *         IOB_EBUSY as for iob_batch_outcome(); IOB_ENOMEM when there was
+ *         no memory to keep this operation's list as it ran (its outcome
+ *         and record are whole all the same).
+ */
+IOB_EXPORT int iob_batch_attempts(const iob_batch *batch, uint32_t index,
+                                  const iob_attempt **attempts,
+                                  uint32_t *count);
+
 /** A summary of a finished batch. */
 typedef struct iob_report {
   const iob_style *style;

@@ -246,7 +246,7 @@ static void
 svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
   const iob_record waited = {0, 1000000, 3000000, 0, 1};
   const iob_record at_once = {1000000, 1000000, 3000000, 0, 0};
-  iob__svg_row row = {100, 1e-4, 10, 18, "#123456", NULL};
+  iob__svg_row row = {100, 1e-4, 10, 18, "#123456", NULL, NULL, 0};
   capture c;
   FILE *out = capture_start(&c);
   iob__svg_op(out, &row, 0, &waited);
@@ -691,7 +691,7 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   assert_int_equal(iob__outcome_of(UV_ECONNREFUSED), IOB__FAILED);
   assert_int_equal(iob__outcome_of(IOB_ECANCELED), IOB__CANCELLED);
 
-  iob__svg_row row = {100, 1e-4, 10, 18, "#123456", NULL};
+  iob__svg_row row = {100, 1e-4, 10, 18, "#123456", NULL, NULL, 0};
   capture c;
   FILE *out = capture_start(&c);
   iob__svg_op(out, &row, 7, &ok);
@@ -709,8 +709,8 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   free(svg);
 
   out = capture_start(&c);
-  iob__trace_op(out, 1, 8, &failed, NULL);
-  iob__trace_op(out, 1, 9, &cancelled, NULL);
+  iob__trace_op(out, 1, 8, &failed, NULL, NULL, 0);
+  iob__trace_op(out, 1, 9, &cancelled, NULL, NULL, 0);
   char *json = capture_end(&c);
   assert_non_null(strstr(json, "\"name\":\"failed: IOB_ETIMEDOUT\""));
   assert_non_null(strstr(json, "\"status\":\"IOB_ETIMEDOUT\""));
@@ -722,14 +722,79 @@ static void failed_and_cancelled_operations_look_different(void **state) {
   char cells[10];
   const char *want[] = {"..####    ", "..xxxx    ", "..cccc    "};
   for (int k = 0; k < 3; k++) {
-    iob__chart_cells(cells, 10, 5000000, &records[k], 1, false);
+    iob__chart_cells(cells, 10, 5000000, &records[k], 1, false, NULL, 0);
     assert_memory_equal(cells, want[k], 10);
   }
-  iob__chart_cells(cells, 10, 5000000, records, 3, false); /* the worst */
+  iob__chart_cells(cells, 10, 5000000, records, 3, false, NULL,
+                   0); /* the worst */
   assert_memory_equal(cells, "..xxxx    ", 10);
 }
 
 /* ---- the arithmetic under the pictures ---------------------------------- */
+
+/* Operations that failed twice and succeeded on their third attempt,
+ * 20 ms of backoff between: each picture draws every attempt and each
+ * backoff, on the loop and on threads. */
+static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
+  const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
+  for (int k = 0; k < 2; k++) {
+    test_flaky f = {.fails = 2, .status = IOB_EIO};
+    iob_retry p;
+    iob_retry_init(&p);
+    p.backoff_min_ms = p.backoff_max_ms = 20;
+    iob_config c = config_of(styles[k], 3, 10);
+    c.kind = &test_kind_flaky;
+    c.target = &f;
+    c.retry = &p;
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    const iob_batch *one[] = {b};
+
+    capture cap;
+    assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+    char *svg = capture_end(&cap);
+    assert_valid_svg(svg);
+    assert_int_equal(count_of(svg, "class=\"attempt failed\""), 6);
+    assert_int_equal(count_of(svg, "class=\"attempt ok\""), 3);
+    assert_int_equal(count_of(svg, "<line class=\"backoff\""), 6);
+    assert_int_equal(count_of(svg, "class=\"op "), 0);
+    assert_non_null(strstr(svg, "op 0, attempt 1 of 3: ran from"));
+    assert_non_null(strstr(svg, "backing off between attempts"));
+    free(svg);
+
+    assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
+    char *chart = capture_end(&cap);
+    assert_non_null(strstr(chart, "- backing off between attempts"));
+    /* Each row: a failure, a backoff, a failure, a backoff, the run. */
+    char *row = strstr(chart, "op 1");
+    assert_non_null(row);
+    char *x = strchr(row, 'x'), *dash = x ? strchr(x, '-') : NULL;
+    assert_non_null(dash);
+    assert_true(dash < strchr(row, '\n'));
+    assert_non_null(strchr(dash, '#'));
+    free(chart);
+
+    assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+    char *json = capture_end(&cap);
+    assert_valid_json(json);
+    size_t attempts = 0, backoffs = 0;
+    for (char *line = strtok(json, "\n"); line != NULL;
+         line = strtok(NULL, "\n")) {
+      trace_event e;
+      if (parse_complete(line, "backoff", &e)) {
+        backoffs++;
+        test_assert_ms("a backoff", MS(e.dur_ns), 19, 400, __FILE__,
+                       __LINE__);
+      } else if (parse_complete(line, "attempt", &e)) {
+        attempts++;
+        assert_in_range(e.tid, 1, 3); /* on the operation's track */
+      }
+    }
+    assert_int_equal(attempts, 9);
+    assert_int_equal(backoffs, 6);
+    free(json);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
 
 static void slices_hold_the_mean_number_in_flight(void **state) {
   /* Over 0..20 ns in two slices of 10: one op queued 0..5 and running
@@ -795,6 +860,7 @@ int main(void) {
       cmocka_unit_test(exporters_report_a_full_disk),
       cmocka_unit_test(exporters_report_a_read_only_stream),
       cmocka_unit_test(failed_and_cancelled_operations_look_different),
+      cmocka_unit_test(retried_attempts_and_their_backoffs_are_drawn),
       cmocka_unit_test(slices_hold_the_mean_number_in_flight),
       cmocka_unit_test(numbers_are_written_with_a_point_and_round_ticks),
   };

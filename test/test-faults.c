@@ -479,6 +479,15 @@ static void check_outcome(const scenario *sc, const iob_batch *b, uint32_t i,
   const iob_config *c = &sc->config;
   iob_outcome o;
   assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  /* Its attempts: listed, or lost to a failed allocation. */
+  const iob_attempt *a;
+  uint32_t na;
+  int err = iob_batch_attempts(b, i, &a, &na);
+  if (err != 0 && !(hit && err == IOB_ENOMEM))
+    fail_msg("%s: operation %u's attempts: %s", sc->name, i,
+             iob_err_name(err));
+  if (err == 0 && na != 0 && na < 2)
+    fail_msg("%s: operation %u lists %u attempt", sc->name, i, na);
   if (c->kind == &iob_kind_tcp) {
     if (o.status == 0 && o.message != NULL)
       fail_msg("%s: operation %u (%s): \"%s\"", sc->name, i,

@@ -72,6 +72,56 @@ static void an_operation_that_fails_twice_succeeds_on_its_third_attempt(
   }
 }
 
+/* Two failures, three attempts, 20 ms apart: each operation lists its
+ * three attempts in order, in every style, the failures first, each
+ * backoff between them, the last one ending with the operation. An
+ * operation that ran once lists none. */
+static void each_attempt_and_each_backoff_is_listed(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    test_flaky f = {.fails = 2, .status = IOB_EIO};
+    iob_retry p = policy(3, 20, 20);
+    iob_config c = flaky_config(style, 3, &f, &p);
+    iob_batch *b = run_on_own_loop(&c, NULL);
+    const iob_record *rec = iob_batch_records(b, NULL);
+    for (uint32_t i = 0; i < 3; i++) {
+      const iob_attempt *a;
+      uint32_t n;
+      assert_int_equal(iob_batch_attempts(b, i, &a, &n), 0);
+      if (n != 3)
+        fail_msg("%s: operation %u lists %u attempts", iob_style_name(style),
+                 i, n);
+      assert_int_equal(a[0].status, IOB_EIO);
+      assert_int_equal(a[1].status, IOB_EIO);
+      assert_int_equal(a[2].status, 0);
+      assert_true(a[0].started_ns >= rec[i].started_ns);
+      for (uint32_t j = 0; j < 3; j++) {
+        assert_int_equal(a[j].hedge, 0);
+        assert_true(a[j].finished_ns >= a[j].started_ns);
+      }
+      for (uint32_t j = 1; j < 3; j++)
+        test_assert_ms("a backoff", MS(a[j].started_ns - a[j - 1].finished_ns),
+                       19, 400, __FILE__, __LINE__);
+      assert_true(a[2].finished_ns == rec[i].finished_ns);
+    }
+    assert_int_equal(iob_batch_free(b), 0);
+
+    test_flaky once = {.fails = 0};
+    c = flaky_config(style, 2, &once, &p);
+    b = run_on_own_loop(&c, NULL);
+    const iob_attempt *a = (const iob_attempt *)&a;
+    uint32_t n = 1;
+    assert_int_equal(iob_batch_attempts(b, 1, &a, &n), 0);
+    assert_null(a);
+    assert_int_equal(n, 0);
+    assert_int_equal(iob_batch_attempts(b, 2, &a, &n), IOB_EINVAL);
+    assert_int_equal(iob_batch_attempts(b, 0, NULL, &n), IOB_EINVAL);
+    assert_int_equal(iob_batch_attempts(b, 0, &a, NULL), IOB_EINVAL);
+    assert_int_equal(iob_batch_attempts(NULL, 0, &a, &n), IOB_EINVAL);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 /* Ten failures, three attempts: the operation fails with its last
  * attempt's status and words. */
 static void attempts_bound_the_retries_and_the_last_failure_stays(
@@ -181,6 +231,37 @@ static void a_cancel_ends_a_backoff_at_once(void **state) {
                MS(r.elapsed_ns));
     for (uint32_t i = 0; i < 3; i++)
       status_is(b, i, IOB_ECANCELED);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* Cancelled in its second backoff (or so: the machine may be slow), an
+ * operation lists the attempts it made, each once, none overlapping. */
+static void a_cancel_in_a_backoff_lists_each_attempt_once(void **state) {
+  const iob_style *style;
+  for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
+    test_flaky f = {.fails = 5, .status = IOB_EIO};
+    iob_retry p = policy(5, 30, 30);
+    iob_config c = flaky_config(style, 2, &f, &p);
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_start(&t, &c, NULL);
+    test_loop_cancel_after(&t, b, 50);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    for (uint32_t i = 0; i < 2; i++) {
+      const iob_attempt *a;
+      uint32_t n;
+      assert_int_equal(iob_batch_attempts(b, i, &a, &n), 0);
+      for (uint32_t j = 0; j < n; j++) {
+        if (j + 1 < n && a[j].status != IOB_EIO)
+          fail_msg("%s: attempt %u of %u: %s", iob_style_name(style), j, n,
+                   iob_err_name(a[j].status));
+        if (j > 0 && a[j].started_ns < a[j - 1].finished_ns)
+          fail_msg("%s: attempts %u and %u overlap", iob_style_name(style),
+                   j - 1, j);
+      }
+    }
     assert_int_equal(iob_batch_free(b), 0);
   }
 }
@@ -531,10 +612,12 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(an_operation_that_fails_twice_succeeds_on_its_third_attempt),
       cmocka_unit_test(attempts_bound_the_retries_and_the_last_failure_stays),
+      cmocka_unit_test(each_attempt_and_each_backoff_is_listed),
       cmocka_unit_test(a_failure_that_is_not_transient_runs_once),
       cmocka_unit_test(the_backoff_is_drawn_between_its_bounds),
       cmocka_unit_test(a_classifier_says_what_is_retried_and_when),
       cmocka_unit_test(a_cancel_ends_a_backoff_at_once),
+      cmocka_unit_test(a_cancel_in_a_backoff_lists_each_attempt_once),
       cmocka_unit_test(an_operation_cancelled_alone_in_its_backoff_settles),
       cmocka_unit_test(no_retry_begins_past_the_deadline_or_the_timeout),
       cmocka_unit_test(the_timeout_holds_after_a_failure_inside_start),

@@ -200,6 +200,7 @@ static void free_kept(iob_batch *b) {
   void (*free_result)(void *) = b->config.kind->free_result;
   for (uint32_t i = 0; i < b->first; i++) {
     free(kept[i].message);
+    free(kept[i].attempts);
     if (free_result != NULL && kept[i].result != NULL)
       free_result(kept[i].result);
   }
@@ -1046,10 +1047,11 @@ static bool settled_already(const iob_batch *b, uint32_t i) {
   return status < 0 || (status == 0 && i < b->next);
 }
 
-int iob_batch_outcome(const iob_batch *batch, uint32_t index,
-                      iob_outcome *outcome) {
-  if (batch == NULL || outcome == NULL)
-    return IOB_EINVAL;
+/* Where operation `index` keeps what it handed back (NULL: nothing yet),
+ * and its task in an open batch, if it may be read here and now: 0, or
+ * iob_batch_outcome()'s error. */
+static int kept_of(const iob_batch *batch, uint32_t index,
+                   const iob__kept **kept, const iob__task **task) {
   /* The count, first: only a finished batch's may be read from any
    * thread (an open batch's grows on its loop thread meanwhile). */
   bool finished = atomic_load_explicit(&batch->state, memory_order_acquire) ==
@@ -1061,14 +1063,22 @@ int iob_batch_outcome(const iob_batch *batch, uint32_t index,
     return IOB_EINVAL;
   if (!finished && !settled_already(batch, index))
     return IOB_EBUSY;
-  const iob__kept *k = NULL;
   const iob__task *t = batch->open ? iob__task_at(batch, index) : NULL;
-  if (t != NULL) {
-    k = &t->kept;
-  } else {
-    const iob__kept *kept = atomic_load(&batch->kept);
-    k = kept ? &kept[index] : NULL;
-  }
+  const iob__kept *all = atomic_load(&batch->kept);
+  *task = t;
+  *kept = t != NULL ? &t->kept : all != NULL ? &all[index] : NULL;
+  return 0;
+}
+
+int iob_batch_outcome(const iob_batch *batch, uint32_t index,
+                      iob_outcome *outcome) {
+  if (batch == NULL || outcome == NULL)
+    return IOB_EINVAL;
+  const iob__kept *k;
+  const iob__task *t;
+  int err = kept_of(batch, index, &k, &t);
+  if (err != 0)
+    return err;
   *outcome = (iob_outcome){
       .status = iob__rec(batch, index)->status,
       .message = k ? k->message : NULL,
@@ -1081,6 +1091,20 @@ int iob_batch_outcome(const iob_batch *batch, uint32_t index,
       .hedge_won = k ? k->hedge_won : 0,
   };
   return 0;
+}
+
+int iob_batch_attempts(const iob_batch *batch, uint32_t index,
+                       const iob_attempt **attempts, uint32_t *count) {
+  if (batch == NULL || attempts == NULL || count == NULL)
+    return IOB_EINVAL;
+  const iob__kept *k;
+  const iob__task *t;
+  int err = kept_of(batch, index, &k, &t);
+  if (err != 0)
+    return err;
+  *attempts = k != NULL ? k->attempts : NULL;
+  *count = k != NULL ? k->nattempts : 0;
+  return k != NULL && k->attempts_lost ? IOB_ENOMEM : 0;
 }
 
 const iob_kind *iob__batch_kind(const iob_batch *b) {

@@ -107,6 +107,12 @@ typedef struct iob__slot {
   struct iob__tries *tries;
   bool timed;         /* its timeout is in its runner's queue */
   uint64_t attempt_ns; /* when its attempt began (a thread's retries) */
+  /* Its attempts so far (lib/core/attempts.c), when it runs more than
+   * once; when the current one began. */
+  uint64_t began_ns;
+  iob_attempt *attempts;
+  uint32_t nattempts, attempts_cap;
+  bool attempts_lost;
   bool starting;      /* an attempt, in its kind's start() */
   bool settled_early; /* ...which called iob_op_done() */
   int early_status;
@@ -120,6 +126,9 @@ typedef struct iob__kept {
   uint32_t retries; /* attempts after the first (iob_retry) */
   uint32_t hedges;  /* attempts beside a first one (iob_hedge) */
   bool hedge_won;
+  bool attempts_lost;    /* no memory for its list of attempts */
+  uint32_t nattempts;    /* 0, or 2 and more */
+  iob_attempt *attempts; /* iob_batch_attempts()'s */
 } iob__kept;
 
 /* An operation's links and status between the loops style's threads
@@ -682,6 +691,25 @@ bool iob__budget_pass(iob_budget *g, bool first, bool wants);
  * cleanup() if `cleanup`, its state zeroed, its outcome cleared,
  * op.attempt + 1). */
 void iob__retry_reset(iob_batch *b, iob__slot *s, bool cleanup);
+
+/* ---- each attempt (attempts.c) ------------------------------------------- */
+
+/* Slot s's operation begins an attempt (its first included): now. */
+void iob__attempt_began(iob_batch *b, iob__slot *s);
+
+/* An attempt of slot s's operation ran from..to and ended with `status`
+ * (`hedge`: it began beside another). On the thread that runs the
+ * operation. Without memory, the operation's list is lost, not the
+ * operation. */
+void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from,
+                       uint64_t to, int status, bool hedge);
+
+/* The slot's list of attempts moves to what its operation keeps (a list
+ * of one is dropped: the record says as much). */
+void iob__attempts_keep(iob__slot *s, iob__kept *k);
+
+/* Free the slot's list, kept nowhere. */
+void iob__attempts_drop(iob__slot *s);
 
 /* ---- hedged requests (hedge.c) --------------------------------------------- */
 

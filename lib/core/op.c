@@ -153,6 +153,8 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   s->tries = NULL;
   s->timed = false;
   s->attempt_ns = 0;
+  s->began_ns = 0;
+  iob__attempts_drop(s);
 }
 
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
@@ -191,8 +193,13 @@ int iob__make_room_to_keep(iob_batch *b) {
 
 /* Keep what operation i handed back, in the room made for it. */
 static void keep(iob_batch *b, iob__slot *s) {
-  iob__kept k = {s->message,     s->value,  s->result,
-                 s->op.attempt, s->hedges, s->hedge_won};
+  iob__kept k = {.message = s->message,
+                 .value = s->value,
+                 .result = s->result,
+                 .retries = s->op.attempt,
+                 .hedges = s->hedges,
+                 .hedge_won = s->hedge_won};
+  iob__attempts_keep(s, &k);
   if (b->open) {
     iob__task_at(b, s->op.index)->kept = k;
     return;
@@ -216,6 +223,8 @@ void iob__slot_close(iob_batch *b, iob__slot *s, bool cleanup) {
     s->kind->cleanup(&s->op);
   if (s->has_outcome)
     keep(b, s);
+  else
+    iob__attempts_drop(s);
 }
 
 void iob__slot_settle(iob_batch *b, iob__slot *s, int status) {
@@ -284,6 +293,7 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
   /* Its retries, here on its thread, which backs off meanwhile. */
   uint64_t delay;
   while ((delay = iob__retry_after(b, s, status)) != IOB__NO_RETRY) {
+    iob__attempt_note(b, s, s->attempt_ns, r->finished_ns, status, false);
     int stop = back_off(b, s, delay);
     if (stop != 0) {
       r->finished_ns = iob__now(b);
@@ -292,6 +302,8 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
     iob__retry_reset(b, s, true);
     status = run_once(b, s);
   }
+  if (s->op.attempt > 0)
+    iob__attempt_note(b, s, s->attempt_ns, r->finished_ns, status, false);
   return status;
 }
 

@@ -228,6 +228,7 @@ void iob__tasks_free(iob_batch *b) {
     iob__task *t = iob__task_at(b, i);
     iob__task_release(b, i);
     free(t->kept.message);
+    free(t->kept.attempts);
     if (t->kept.result != NULL && t->kind->free_result != NULL)
       t->kind->free_result(t->kept.result);
   }

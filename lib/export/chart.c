@@ -46,29 +46,47 @@ static unsigned column_before(uint64_t t, uint64_t span, unsigned ncols) {
 
 /* Mark columns first..last with symbol, unless a stronger one is there. */
 static void mark(char *cells, unsigned first, unsigned last, char symbol) {
-  static const char strength[] = " .#cx";
+  static const char strength[] = " -.#cx";
   for (unsigned c = first; c <= last; c++)
     if (strchr(strength, symbol) > strchr(strength, cells[c]))
       cells[c] = symbol;
 }
 
+static const char run_marks[] = {
+    [IOB__OK] = '#', [IOB__FAILED] = 'x', [IOB__CANCELLED] = 'c'};
+
+/* Mark the columns from..to reaches, with symbol. */
+static void mark_span(char *cells, unsigned ncols, uint64_t span,
+                      uint64_t from, uint64_t to, char symbol) {
+  unsigned first = column_at(from, span, ncols);
+  unsigned last = to > from ? column_before(to, span, ncols)
+                            : first; /* an instant still shows */
+  mark(cells, first, last < first ? first : last, symbol);
+}
+
 void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
-                      const iob_record *records, uint32_t n, bool from_start) {
-  static const char run_marks[] = {
-      [IOB__OK] = '#', [IOB__FAILED] = 'x', [IOB__CANCELLED] = 'c'};
+                      const iob_record *records, uint32_t n, bool from_start,
+                      const iob_batch *b, uint32_t first) {
   memset(cells, ' ', ncols);
   for (uint32_t i = 0; i < n; i++) {
     const iob_record *r = &records[i];
-    unsigned first = column_at(r->started_ns, span, ncols);
-    unsigned last = r->finished_ns > r->started_ns
-                        ? column_before(r->finished_ns, span, ncols)
-                        : first; /* an instant still shows */
-    if (last < first)
-      last = first;
     uint64_t queued = from_start ? 0 : r->queued_ns;
     if (r->started_ns > queued)
-      mark(cells, column_at(queued, span, ncols), first, '.');
-    mark(cells, first, last, run_marks[iob__outcome_of(r->status)]);
+      mark(cells, column_at(queued, span, ncols),
+           column_at(r->started_ns, span, ncols), '.');
+    uint32_t na = 0;
+    const iob_attempt *a = b != NULL ? iob__attempts_of(b, first + i, &na)
+                                     : NULL;
+    if (na == 0) {
+      mark_span(cells, ncols, span, r->started_ns, r->finished_ns,
+                run_marks[iob__outcome_of(r->status)]);
+      continue;
+    }
+    /* Backing off over the whole run, and each attempt over that. */
+    mark_span(cells, ncols, span, r->started_ns, r->finished_ns, '-');
+    for (uint32_t k = 0; k < na; k++)
+      mark_span(cells, ncols, span, a[k].started_ns, a[k].finished_ns,
+                run_marks[iob__outcome_of(a[k].status)]);
   }
 }
 
@@ -160,17 +178,30 @@ static unsigned widest_label(const iob_batch *const *batches, size_t n) {
   return widest;
 }
 
+/* Did an operation of b run more than once? */
+static bool ran_again(const iob_batch *b) {
+  uint32_t n;
+  for (uint32_t i = 0; i < b->config.count; i++)
+    if (iob__attempts_of(b, i, &n) != NULL)
+      return true;
+  return false;
+}
+
 static void write_legend(const chart *ch, const iob_batch *const *batches,
                          size_t n) {
   char column[32], scale[64];
   iob__format_ms(column, sizeof(column), ch->span / ch->ncols);
   snprintf(scale, sizeof(scale), "(one column: %s)", column);
-  const char *items[6] = {"# running", ". queued (waiting to start)",
+  const char *items[7] = {"# running", ". queued (waiting to start)",
                           "x failed", "c cancelled"};
   size_t nitems = 4;
-  bool threads = false;
-  for (size_t k = 0; k < n && !threads; k++)
-    threads = group_size(batches[k]) == 1 && ran_on_threads(batches[k]);
+  bool threads = false, again = false;
+  for (size_t k = 0; k < n; k++) {
+    threads |= group_size(batches[k]) == 1 && ran_on_threads(batches[k]);
+    again |= ran_again(batches[k]);
+  }
+  if (again)
+    items[nitems++] = "- backing off between attempts";
   if (threads) /* only rows of one operation name their thread */
     items[nitems++] = "tN: ran on thread N";
   items[nitems++] = scale;
@@ -196,7 +227,7 @@ static void write_rows(const chart *ch, const iob_batch *b, char *cells) {
         b->config.count - first < group ? b->config.count - first : group;
     row_label(label, sizeof(label), b, first, group, threads);
     iob__chart_cells(cells, ch->ncols, ch->span, &b->records[first], n,
-                     iob__waits_for_slot(b));
+                     iob__waits_for_slot(b), b, first);
     fprintf(ch->out, "%*s%-*s |%.*s|\n", INDENT, "", (int)ch->label_w, label,
             (int)ch->ncols, cells);
   }

@@ -12,6 +12,16 @@ iob__outcome iob__outcome_of(int32_t status) {
   return status == IOB_ECANCELED ? IOB__CANCELLED : IOB__FAILED;
 }
 
+const iob_attempt *iob__attempts_of(const iob_batch *b, uint32_t i,
+                                    uint32_t *n) {
+  const iob_attempt *a = NULL;
+  if (iob_batch_attempts(b, i, &a, n) != 0 || *n < 2) {
+    *n = 0;
+    return NULL; /* (a list lost to memory: drawn as one run) */
+  }
+  return a;
+}
+
 int iob__export_check(FILE *out, const iob_batch *const *batches, size_t n) {
   if (out == NULL || batches == NULL || n == 0)
     return IOB_EINVAL;

@@ -109,18 +109,34 @@ typedef struct iob__svg_row {
   double height;
   const char *fill;
   const char *kind; /* the operation's kind, in a batch of mixed kinds */
+  /* Its attempts (iob_batch_attempts()), when it ran more than once. */
+  const iob_attempt *attempts;
+  uint32_t nattempts;
 } iob__svg_row;
 
 /* Operation i's queued bar (hatched), its run bar (class "op ok", "op
- * failed" or "op cancelled") with a tooltip, and its thread if it fits. */
+ * failed" or "op cancelled") with a tooltip, and its thread if it fits.
+ * One that ran more than once gets a bar per attempt instead (class
+ * "attempt ok", ...), hedges in lanes of their own below the first, and
+ * a dashed line (class "backoff") across each backoff. */
 void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
                  const iob_record *r);
 
 /* Operation i's Trace Event Format events on track i + 1 of process pid:
  * the track's name, its queued time and its run, each line starting with
- * the ",\n" that separates it from the event before. */
+ * the ",\n" that separates it from the event before. Its attempts, if
+ * it ran more than once (n > 1), inside its run: each retry and backoff
+ * on its track, each hedge on a track of its own (iob__hedge_track()). */
 void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
-                   const char *kind);
+                   const char *kind, const iob_attempt *attempts, uint32_t n);
+
+/* The trace track of operation i's hedges: past any operation's. */
+#define IOB__HEDGE_TRACK(i) ((uint32_t)(i) + 1 + (UINT32_C(1) << 31))
+
+/* Operation i's attempts in a finished batch, when it ran more than once;
+ * else NULL and *n = 0. */
+const iob_attempt *iob__attempts_of(const iob_batch *b, uint32_t i,
+                                    uint32_t *n);
 
 /* Operation i's kind's name when batch b mixes kinds (its caption cannot
  * name one), else NULL. `mixed` is iob__batch_kind(b) == NULL. */
@@ -131,9 +147,12 @@ static inline const char *iob__kind_name_if(const iob_batch *b, bool mixed,
 
 /* One chart row for records[0..n): ncols cells over 0..span, each the
  * strongest thing any of the operations did in it: 'x' failed, 'c'
- * cancelled, '#' running, '.' queued, ' ' nothing; queued from the
- * batch's start when from_start (iob__waits_for_slot()). */
+ * cancelled, '#' running, '.' queued, '-' backing off between attempts,
+ * ' ' nothing; queued from the batch's start when from_start
+ * (iob__waits_for_slot()). The records are operations first.. of batch
+ * b, whose attempts are drawn one by one; b may be NULL (none). */
 void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
-                      const iob_record *records, uint32_t n, bool from_start);
+                      const iob_record *records, uint32_t n, bool from_start,
+                      const iob_batch *b, uint32_t first);
 
 #endif /* IOB_EXPORT_H */

@@ -38,6 +38,7 @@ static const char LOOP_FILL[] = "#4477aa";
 static const char AREA_FILL[] = "#5b7896";
 static const char FAILED_FILL[] = "#cc3311";
 static const char QUEUED_FILL[] = "url(#iob-queued)";
+static const char BACKOFF_STROKE[] = "#777777";
 /* Dark enough for white text, and far from the loop's blue and the red
  * of failures. */
 static const char *const thread_fills[] = {
@@ -59,7 +60,7 @@ typedef struct svg {
    * has reached. */
   uint32_t *thread_ids;
   uint32_t threads;
-  bool any_loop, any_area, any_failed, any_cancelled;
+  bool any_loop, any_area, any_failed, any_cancelled, any_backoff;
   double *slices; /* SLICES + 1 slices, for the large batches */
 } svg;
 
@@ -182,37 +183,120 @@ static void thread_label(FILE *out, double x, double y, double w, double h,
           px(x + 4).s, px(y + h / 2 + font * 0.35).s, px(font).s, text);
 }
 
-void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
-                 const iob_record *r) {
-  double h = row->height * 0.72, y = row->y + (row->height - h) / 2;
-  double x_queued = row->left + (double)r->queued_ns * row->px_per_ns;
-  double x_start = row->left + (double)r->started_ns * row->px_per_ns;
-  double w = (double)(r->finished_ns - r->started_ns) * row->px_per_ns;
+/* A run's bar from ns `from` to `to`, coloured by how it ended, with a
+ * tooltip; `what` is "op" or "attempt". */
+static void run_bar(FILE *out, const iob__svg_row *row, const char *what,
+                    uint64_t from, uint64_t to, double y, double h,
+                    int32_t status, const char *tip) {
+  double x = row->left + (double)from * row->px_per_ns;
+  double w = (double)(to - from) * row->px_per_ns;
   if (w < 1.5)
     w = 1.5; /* an instant operation is still seen */
-  if (x_start - x_queued >= 0.2) {
-    svg_rect(out, "queued", x_queued, y, x_start - x_queued, h, QUEUED_FILL);
-    fputs("/>\n", out);
-  }
-  char tip[IOB__TEXT_MAX];
-  describe_op(tip, sizeof(tip), i, row->kind, r);
-  switch (iob__outcome_of(r->status)) {
+  char cls[32];
+  switch (iob__outcome_of(status)) {
   case IOB__OK:
-    svg_rect(out, "op ok", x_start, y, w, h, row->fill);
+    snprintf(cls, sizeof(cls), "%s ok", what);
+    svg_rect(out, cls, x, y, w, h, row->fill);
     break;
   case IOB__FAILED:
-    svg_rect(out, "op failed", x_start, y, w, h, FAILED_FILL);
+    snprintf(cls, sizeof(cls), "%s failed", what);
+    svg_rect(out, cls, x, y, w, h, FAILED_FILL);
     break;
   case IOB__CANCELLED: /* hollow: it was stopped, it did not do wrong */
-    svg_rect(out, "op cancelled", x_start, y, w, h, "#ffffff");
+    snprintf(cls, sizeof(cls), "%s cancelled", what);
+    svg_rect(out, cls, x, y, w, h, "#ffffff");
     fprintf(out, " stroke=\"%s\" stroke-dasharray=\"3 2\"", FAILED_FILL);
     break;
   }
   fputs("><title>", out);
   put_text(out, tip);
   fputs("</title></rect>\n", out);
+}
+
+static void describe_attempt(char *buf, size_t size, uint32_t i, uint32_t k,
+                             uint32_t n, const iob_attempt *a) {
+  char start[32], end[32], ran[32], status[96] = "";
+  iob__format_ms(start, sizeof(start), a->started_ns);
+  iob__format_ms(end, sizeof(end), a->finished_ns);
+  iob__format_ms(ran, sizeof(ran), a->finished_ns - a->started_ns);
+  if (a->status != 0)
+    snprintf(status, sizeof(status), "; %s: %s (%s)",
+             iob__outcome_of(a->status) == IOB__CANCELLED ? "stopped"
+                                                          : "failed",
+             iob_err_name(a->status), iob_strerror(a->status));
+  snprintf(buf, size,
+           "op %" PRIu32 ", attempt %" PRIu32 " of %" PRIu32
+           "%s: ran from %s to %s (%s)%s",
+           i, k + 1, n, a->hedge ? " (a hedge)" : "", start, end, ran, status);
+}
+
+#define LANES_MAX 4
+
+/* An operation that ran more than once: a bar per attempt, an attempt
+ * that began while another ran (a hedge) in the first lane free then
+ * (lanes split the row's height), and a dashed line across each time
+ * no attempt ran (a backoff). */
+static void attempt_bars(FILE *out, const iob__svg_row *row, uint32_t i,
+                         double y, double h) {
+  const iob_attempt *a = row->attempts;
+  uint32_t n = row->nattempts, lanes = 0, lane[n];
+  uint64_t ends[LANES_MAX] = {0}, last_end = a[0].started_ns;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t j = 0;
+    while (j < lanes && ends[j] > a[k].started_ns)
+      j++;
+    if (j == LANES_MAX)
+      j = LANES_MAX - 1; /* (more at once than lanes: they share one) */
+    if (j == lanes)
+      lanes++;
+    ends[j] = a[k].finished_ns;
+    lane[k] = j;
+  }
+  double lane_h = h / lanes;
+  for (uint32_t k = 0; k < n; k++) {
+    if (a[k].started_ns > last_end) { /* backed off since */
+      char tip[64], ms[32];
+      iob__format_ms(ms, sizeof(ms), a[k].started_ns - last_end);
+      snprintf(tip, sizeof(tip), "op %" PRIu32 ": backed off for %s", i, ms);
+      double mid = y + h / 2;
+      fprintf(out,
+              "<line class=\"backoff\" x1=\"%s\" y1=\"%s\" x2=\"%s\" "
+              "y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"3 2\"><title>",
+              px(row->left + (double)last_end * row->px_per_ns).s, px(mid).s,
+              px(row->left + (double)a[k].started_ns * row->px_per_ns).s,
+              px(mid).s, BACKOFF_STROKE);
+      put_text(out, tip);
+      fputs("</title></line>\n", out);
+    }
+    char tip[IOB__TEXT_MAX];
+    describe_attempt(tip, sizeof(tip), i, k, n, &a[k]);
+    run_bar(out, row, "attempt", a[k].started_ns, a[k].finished_ns,
+            y + lane[k] * lane_h, lane_h, a[k].status, tip);
+    if (a[k].finished_ns > last_end)
+      last_end = a[k].finished_ns;
+  }
+}
+
+void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
+                 const iob_record *r) {
+  double h = row->height * 0.72, y = row->y + (row->height - h) / 2;
+  double x_queued = row->left + (double)r->queued_ns * row->px_per_ns;
+  double x_start = row->left + (double)r->started_ns * row->px_per_ns;
+  double w = (double)(r->finished_ns - r->started_ns) * row->px_per_ns;
+  if (x_start - x_queued >= 0.2) {
+    svg_rect(out, "queued", x_queued, y, x_start - x_queued, h, QUEUED_FILL);
+    fputs("/>\n", out);
+  }
+  if (row->nattempts > 1) {
+    attempt_bars(out, row, i, y, h);
+    return;
+  }
+  char tip[IOB__TEXT_MAX];
+  describe_op(tip, sizeof(tip), i, row->kind, r);
+  run_bar(out, row, "op", r->started_ns, r->finished_ns, y, h, r->status,
+          tip);
   if (r->worker != 0 && r->status == 0)
-    thread_label(out, x_start, y, w, h, r->worker);
+    thread_label(out, x_start, y, w < 1.5 ? 1.5 : w, h, r->worker);
 }
 
 /* ---- what the picture needs to know first ------------------------------ */
@@ -253,8 +337,11 @@ static int survey(svg *s) {
       iob__outcome outcome = iob__outcome_of(r->status);
       s->any_failed |= outcome == IOB__FAILED;
       s->any_cancelled |= outcome == IOB__CANCELLED;
-      if (drawn_as_bars(b))
+      if (drawn_as_bars(b)) {
+        uint32_t na;
         s->any_loop |= r->worker == 0;
+        s->any_backoff |= iob__attempts_of(b, i, &na) != NULL;
+      }
     }
     s->any_area |= !drawn_as_bars(b);
     if (drawn_as_bars(b))
@@ -352,6 +439,9 @@ static size_t legend_items(const svg *s, legend_item *items) {
     items[n++] = (legend_item){FAILED_FILL, NULL, "failed"};
   if (s->any_cancelled)
     items[n++] = (legend_item){"#ffffff", FAILED_FILL, "cancelled"};
+  if (s->any_backoff)
+    items[n++] = (legend_item){"#ffffff", BACKOFF_STROKE,
+                               "backing off between attempts (dashed)"};
   return n;
 }
 
@@ -453,9 +543,13 @@ static void write_bars(const svg *s, const iob_batch *b, double top) {
   bool mixed = iob__batch_kind(b) == NULL;
   for (uint32_t i = 0; i < count; i++) {
     iob_record r = iob__drawn(&b->records[i], from_start);
-    iob__svg_row row = {LEFT, s->px_per_ns, top + (double)i * h, h,
-                        thread_fill(s, r.worker),
-                        iob__kind_name_if(b, mixed, i)};
+    iob__svg_row row = {.left = LEFT,
+                        .px_per_ns = s->px_per_ns,
+                        .y = top + (double)i * h,
+                        .height = h,
+                        .fill = thread_fill(s, r.worker),
+                        .kind = iob__kind_name_if(b, mixed, i)};
+    row.attempts = iob__attempts_of(b, i, &row.nattempts);
     if (i % every == 0)
       row_label(s->out, row.y, every == 1 ? h : LABEL_ROW_H, i);
     iob__svg_op(s->out, &row, i, &r);
@@ -589,7 +683,7 @@ static double write_section(const svg *s, size_t k, double y) {
 
 static void write_svg(const svg *s, const char *title) {
   /* queued, loop, threads, area, failed, cancelled */
-  legend_item items[5 + THREAD_FILLS];
+  legend_item items[6 + THREAD_FILLS];
   size_t nitems = legend_items(s, items);
   double legend_h = legend(NULL, items, nitems, 0);
   double sections = 0;

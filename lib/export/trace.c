@@ -63,20 +63,66 @@ static void run_name(char *buf, size_t size, const iob_record *r) {
   }
 }
 
-void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
-                   const char *kind) {
-  uint32_t tid = i + 1; /* 0 is no thread to some viewers */
+/* A track's name, "op 3" or "op 3 hedges", and its place. */
+static void track_name(FILE *out, unsigned pid, uint32_t tid, uint32_t i,
+                       const char *what, const char *kind) {
   fprintf(out,
           ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%" PRIu32 ",\"name\":"
           "\"thread_name\",\"args\":{\"name\":\"op %" PRIu32 "%s",
-          pid, tid, i, kind ? " " : "");
-  if (kind != NULL)
+          pid, tid, i, what);
+  if (kind != NULL) {
+    fputc(' ', out);
     put_json(out, kind);
+  }
   fputs("\"}}", out);
   fprintf(out,
           ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%" PRIu32 ",\"name\":"
           "\"thread_sort_index\",\"args\":{\"sort_index\":%" PRIu32 "}}",
           pid, tid, i);
+}
+
+/* Each attempt of operation i inside its run: on its track, or on its
+ * hedges' track for one that began beside another; each backoff (no
+ * attempt running) on its track. */
+static void trace_attempts(FILE *out, unsigned pid, uint32_t i,
+                           const iob_attempt *a, uint32_t n) {
+  bool hedged = false;
+  uint64_t last_end = a[0].started_ns;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t tid = a[k].hedge ? IOB__HEDGE_TRACK(i) : i + 1;
+    if (a[k].hedge && !hedged) {
+      track_name(out, pid, tid, i, " hedges", NULL);
+      hedged = true;
+    }
+    if (a[k].started_ns > last_end) {
+      fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%" PRIu32, pid,
+              i + 1);
+      put_span(out, last_end, a[k].started_ns);
+      fprintf(out,
+              ",\"name\":\"backoff\",\"cat\":\"backoff\",\"args\":{\"op\":"
+              "%" PRIu32 "}}",
+              i);
+    }
+    fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%" PRIu32, pid, tid);
+    put_span(out, a[k].started_ns, a[k].finished_ns);
+    fprintf(out, ",\"name\":\"attempt %" PRIu32 "%s%s", k + 1,
+            a[k].status == 0 ? "" : ": ",
+            a[k].status == 0 ? "" : iob_err_name(a[k].status));
+    fprintf(out,
+            "\",\"cat\":\"attempt\",\"args\":{\"op\":%" PRIu32
+            ",\"attempt\":%" PRIu32 ",\"hedge\":%s,\"status\":\"",
+            i, k + 1, a[k].hedge ? "true" : "false");
+    put_json(out, a[k].status == 0 ? "ok" : iob_err_name(a[k].status));
+    fputs("\"}}", out);
+    if (a[k].finished_ns > last_end)
+      last_end = a[k].finished_ns;
+  }
+}
+
+void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
+                   const char *kind, const iob_attempt *attempts, uint32_t n) {
+  uint32_t tid = i + 1; /* 0 is no thread to some viewers */
+  track_name(out, pid, tid, i, "", kind);
   if (r->started_ns > r->queued_ns) {
     fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%" PRIu32, pid, tid);
     put_span(out, r->queued_ns, r->started_ns);
@@ -97,6 +143,8 @@ void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
           i, r->worker);
   put_json(out, r->status == 0 ? "ok" : iob_err_name(r->status));
   fputs("\"}}", out);
+  if (n > 1)
+    trace_attempts(out, pid, i, attempts, n);
 }
 
 /* The batch's process: its name says what it did, its sort index keeps
@@ -188,7 +236,9 @@ static void write_batch(FILE *out, unsigned pid, const iob_batch *b,
     if (i / step % 4096 == 0 && ferror(out))
       return;
     iob_record drawn = iob__drawn(&b->records[i], from_start);
-    iob__trace_op(out, pid, i, &drawn, iob__kind_name_if(b, mixed, i));
+    uint32_t n;
+    const iob_attempt *a = iob__attempts_of(b, i, &n);
+    iob__trace_op(out, pid, i, &drawn, iob__kind_name_if(b, mixed, i), a, n);
   }
 }
 

@@ -171,6 +171,9 @@ static bool retry_later(iob__runner *r, iob__slot *s, int status) {
   if (delay == IOB__NO_RETRY ||
       !backoff_push(r, s->op.index, iob__now(b) + delay, 0))
     return false;
+  if (!job_of(r, s)->hedged) /* (a hedged one's attempts note themselves) */
+    iob__attempt_note(b, s, s->began_ns,
+                      iob__rec(b, s->op.index)->finished_ns, status, false);
   job_of(r, s)->phase = JOB_BACKOFF;
   if (!r->in_timer)
     arm(r);
@@ -217,6 +220,10 @@ static void settle_job(iob__runner *r, iob__slot *s, int status, bool begun) {
   }
   if (stop == 0 && retry_later(r, s, status))
     return;
+  /* Its last attempt (not one noted already, cancelled in its backoff). */
+  if (s->op.attempt > 0 && !job->hedged && job->phase != JOB_BACKOFF)
+    iob__attempt_note(r->b, s, s->began_ns,
+                      iob__rec(r->b, s->op.index)->finished_ns, status, false);
   ring_remove(&job->started);
   job->phase = JOB_SETTLED;
   iob__slot_close(r->b, s, !job->hedged);
@@ -259,8 +266,11 @@ static void try_over(iob__runner *r, iob__slot *t, int status) {
   uint32_t k = 0;
   while (h->at[k] != t)
     k++;
-  bool stopped = atomic_load(&t->stop) != 0;
+  int stop = atomic_load(&t->stop);
+  bool stopped = stop != 0;
   bool counts = !h->decided && !stopped;
+  iob__attempt_note(r->b, main, h->started_at[k], stamp(r),
+                    stopped ? stop : status, k > 0);
   if (counts) {
     h->status = status;
     h->decided = status == 0;
@@ -436,6 +446,8 @@ static void start_job(iob__runner *r, uint32_t i) {
   iob__job *job = job_of(r, s);
   job->phase = JOB_STARTING;
   ring_add(&r->started, &job->started);
+  if (iob__retry_of(b, i) != NULL)
+    iob__attempt_began(b, s);
   /* Its kind's state on this loop, opened for it if it is the first; and
    * its timeout, once (a retry's is its first attempt's): its place in
    * the queue of an open batch first, so that nothing can fail after;

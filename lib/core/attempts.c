@@ -1,0 +1,77 @@
+/* Each attempt of an operation that ran more than once (iob_retry,
+ * iob_hedge), for iob_batch_attempts() and the timelines. The styles
+ * note an attempt as it ends, on the thread that runs the operation;
+ * the list moves to what the operation keeps when it settles. An
+ * operation that ran once keeps no list: its record says it all. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+void iob__attempt_began(iob_batch *b, iob__slot *s) {
+  s->began_ns = iob__now(b);
+}
+
+/* Drop the list: what it said is lost (iob_batch_attempts() says so). */
+static void lose(iob__slot *s) {
+  free(s->attempts);
+  s->attempts = NULL;
+  s->nattempts = s->attempts_cap = 0;
+  s->attempts_lost = true;
+}
+
+void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from,
+                       uint64_t to, int status, bool hedge) {
+  if (s->attempts_lost)
+    return;
+  /* Where the operation keeps its outcome holds the list once it
+   * settles: without room there, the list is lost. */
+  if (iob__make_room_to_keep(b) != 0) {
+    lose(s);
+    return;
+  }
+  if (s->nattempts == s->attempts_cap) {
+    uint32_t cap = s->attempts_cap ? 2 * s->attempts_cap : 4;
+    iob_attempt *grown = realloc(s->attempts, cap * sizeof(*grown));
+    if (grown == NULL) {
+      lose(s);
+      return;
+    }
+    s->attempts = grown;
+    s->attempts_cap = cap;
+  }
+  s->attempts[s->nattempts++] =
+      (iob_attempt){from, to > from ? to : from, status, hedge};
+  s->has_outcome = true;
+}
+
+/* In the order they began (hedges are noted as they end). */
+static void sort(iob_attempt *a, uint32_t n) {
+  for (uint32_t i = 1; i < n; i++) {
+    iob_attempt x = a[i];
+    uint32_t j = i;
+    for (; j > 0 && a[j - 1].started_ns > x.started_ns; j--)
+      a[j] = a[j - 1];
+    a[j] = x;
+  }
+}
+
+void iob__attempts_keep(iob__slot *s, iob__kept *k) {
+  if (s->nattempts > 1) {
+    sort(s->attempts, s->nattempts);
+    k->attempts = s->attempts;
+    k->nattempts = s->nattempts;
+  } else {
+    free(s->attempts); /* one attempt: its record says it all */
+  }
+  k->attempts_lost = s->attempts_lost;
+  s->attempts = NULL;
+  s->nattempts = s->attempts_cap = 0;
+  s->attempts_lost = false;
+}
+
+void iob__attempts_drop(iob__slot *s) {
+  free(s->attempts);
+  s->attempts = NULL;
+  s->nattempts = s->attempts_cap = 0;
+  s->attempts_lost = false;
+}
