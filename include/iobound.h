@@ -807,6 +807,17 @@ struct iob_task {
    *  iob_batch_submit() (iob_retry_check()) and borrowed until the
    *  operation settles. NULL: the batch's. */
   const iob_retry *retry;
+  /** Optional: its own hedge policy, which replaces the batch's
+   *  (iob_config.hedge) for this operation; checked by iob_batch_submit()
+   *  as iob_batch_create() checks the batch's (IOB_ENOTSUP for a thread
+   *  style or a kind without start()) and borrowed until the operation
+   *  settles. NULL: the batch's. */
+  const iob_hedge *hedge;
+  /** Optional: its own circuit breaker, which replaces the batch's
+   *  (iob_config.breaker) for this operation: asked before it launches,
+   *  told how it ended. Borrowed until the operation settles. NULL: the
+   *  batch's. */
+  iob_breaker *breaker;
 };
 
 /** Set @p task to the defaults: a wait of 0 ms, no target, input or

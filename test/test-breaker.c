@@ -146,6 +146,50 @@ static void batches_share_a_breaker(void **state) {
   iob_breaker_free(breaker);
 }
 
+/* One open batch calls two backends, each behind a breaker of its own
+ * (its tasks'): the dead one's opens and refuses its operations, the
+ * live one's stays closed and its operations all run; the batch has no
+ * breaker. */
+static void each_operation_may_have_a_breaker_of_its_own(void **state) {
+  iob_breaker *dead_breaker = breaker_of(5, 60000);
+  iob_breaker *live_breaker = breaker_of(5, 60000);
+  test_flaky dead = {.status = UV_ECONNREFUSED}, live = {.fails = 0};
+  atomic_store(&dead.down, true);
+  iob_config c = flaky_config(&iob_style_loop, 0, &live, NULL);
+  c.open = 1;
+  c.max_in_flight = 1;
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = &test_kind_flaky;
+  task.duration_ms = 1;
+  for (uint32_t i = 0; i < 40; i++) {
+    task.target = i % 2 ? (const void *)&live : (const void *)&dead;
+    task.breaker = i % 2 ? live_breaker : dead_breaker;
+    assert_int_equal(iob_batch_submit(b, &task), (int)i);
+  }
+  assert_int_equal(iob_batch_close(b), 0);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  iob_report r;
+  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_int_equal(atomic_load(&dead.attempts), 5);
+  assert_int_equal(atomic_load(&live.attempts), 20);
+  assert_int_equal(r.breaker_refused, 15);
+  const iob_record *rec = iob_batch_records(b, NULL);
+  for (uint32_t i = 1; i < 40; i += 2)
+    assert_int_equal(rec[i].status, 0);
+  assert_int_equal(rec[38].status, IOB_EBREAKER);
+  assert_int_equal(iob_breaker_state_of(dead_breaker), IOB_BREAKER_OPEN);
+  assert_int_equal(iob_breaker_state_of(live_breaker), IOB_BREAKER_CLOSED);
+  assert_int_equal(iob_batch_free(b), 0);
+  iob_breaker_free(dead_breaker);
+  iob_breaker_free(live_breaker);
+}
+
 static void options_out_of_range_are_refused(void **state) {
   iob_breaker *k = (iob_breaker *)&k;
   assert_int_equal(iob_breaker_create(NULL, NULL), IOB_EINVAL);
@@ -186,6 +230,7 @@ int main(void) {
       cmocka_unit_test(a_probe_closes_the_breaker_or_opens_it_again),
       cmocka_unit_test(failures_below_the_share_leave_it_closed),
       cmocka_unit_test(batches_share_a_breaker),
+      cmocka_unit_test(each_operation_may_have_a_breaker_of_its_own),
       cmocka_unit_test(options_out_of_range_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

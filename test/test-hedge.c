@@ -191,6 +191,85 @@ static void attempts_at_once_are_bounded(void **state) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
+/* An open batch on each loop style, no hedges of its own: the task with
+ * its own policy is hedged (and won), the one without runs its slow
+ * attempt alone. */
+static void an_operations_own_hedge_replaces_the_batchs(void **state) {
+  for (size_t s = 0; s < 3; s++) {
+    tail k = {.slow_ms = 300, .fast_ms = 10};
+    iob_hedge h = hedge_of(30, 2);
+    iob_config c = tail_config(loop_styles[s], 0, &k, NULL);
+    c.open = 1;
+    test_loop t;
+    test_loop_init(&t);
+    iob_batch *b = test_loop_create(&t, &c, NULL);
+    iob_task task;
+    iob_task_init(&task);
+    task.kind = &tail_kind;
+    task.target = &k;
+    task.hedge = &h;
+    assert_int_equal(iob_batch_submit(b, &task), 0);
+    task.hedge = NULL;
+    assert_int_equal(iob_batch_submit(b, &task), 1);
+    assert_int_equal(iob_batch_close(b), 0);
+    test_loop_start_created(&t, b);
+    test_loop_run(&t);
+    test_loop_close(&t);
+    iob_outcome o;
+    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+    assert_int_equal(o.hedges, 1);
+    assert_true(o.hedge_won);
+    test_assert_ms("the hedged one", op_ms(b, 0), 37, 250, __FILE__,
+                   __LINE__);
+    assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+    assert_int_equal(o.hedges, 0);
+    test_assert_ms("the other", op_ms(b, 1), 290, 1000, __FILE__, __LINE__);
+    assert_int_equal(atomic_load(&k.started), 3);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
+/* A task's own hedge that cannot run is refused, and nothing is taken:
+ * on a thread style, for a kind without start(), past the timeout, or a
+ * policy out of range. */
+static void an_operations_own_hedge_is_checked(void **state) {
+  tail k = {.fast_ms = 1};
+  iob_hedge h = hedge_of(30, 2), bad = hedge_of(30, 1);
+  const struct {
+    const iob_style *style;
+    const iob_kind *kind;
+    const iob_hedge *hedge;
+    uint64_t timeout_ms;
+    int err;
+  } cases[] = {
+      {&iob_style_threads, &test_kind_flaky, &h, 0, IOB_ENOTSUP},
+      {&iob_style_loop, &iob_kind_cpu, &h, 0, IOB_ENOTSUP},
+      {&iob_style_loop, &tail_kind, &h, 30, IOB_ERANGE},
+      {&iob_style_loop, &tail_kind, &bad, 0, IOB_ERANGE},
+  };
+  for (size_t n = 0; n < sizeof(cases) / sizeof(cases[0]); n++) {
+    iob_config c = tail_config(cases[n].style, 0, &k, NULL);
+    c.kind = cases[n].kind; /* (which the style can run) */
+    c.open = 1;
+    c.timeout_ms = cases[n].timeout_ms;
+    iob_batch *b;
+    assert_int_equal(iob_batch_create(&b, &c), 0);
+    iob_task task;
+    iob_task_init(&task);
+    task.kind = cases[n].kind;
+    task.target = &k;
+    task.hedge = cases[n].hedge;
+    int err = iob_batch_submit(b, &task);
+    if (err != cases[n].err)
+      fail_msg("case %zu: %s, expected %s", n, iob_err_name(err),
+               iob_err_name(cases[n].err));
+    iob_progress pr;
+    assert_int_equal(iob_batch_progress(b, &pr), 0);
+    assert_int_equal(pr.waiting + pr.in_flight + pr.done, 0);
+    assert_int_equal(iob_batch_free(b), 0);
+  }
+}
+
 /* A cancel 100 ms in, or a timeout of 150 ms, stops every attempt of
  * every operation, in every loop style. */
 static void a_cancel_or_a_timeout_stops_every_attempt(void **state) {
@@ -313,6 +392,8 @@ int main(void) {
       cmocka_unit_test(both_attempts_of_a_hedged_operation_are_listed),
       cmocka_unit_test(a_fast_attempt_starts_no_hedge),
       cmocka_unit_test(attempts_at_once_are_bounded),
+      cmocka_unit_test(an_operations_own_hedge_replaces_the_batchs),
+      cmocka_unit_test(an_operations_own_hedge_is_checked),
       cmocka_unit_test(a_cancel_or_a_timeout_stops_every_attempt),
       cmocka_unit_test(the_delay_may_be_a_percentile_of_the_batchs_times),
       cmocka_unit_test(

@@ -158,7 +158,7 @@ static void a_long_lived_open_batch_grows_by_its_records_only(void **state) {
   iob_batch *b = run_on_own_loop(&c, &n);
   long growth = rss_kib() - before;
   assert_int_equal(n.ok, total);
-  /* A task of 128 bytes and a gathered record of 32, and the allocator's
+  /* A task of 168 bytes and a gathered record of 32, and the allocator's
    * slack: under 256 bytes an operation. */
   if (rss_means_something() && growth * 1024.0 / total > 256)
     fail_msg("RSS grew %ld KiB for %u operations: %.0f bytes each "

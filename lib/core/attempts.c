@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+iob__attempt_list iob__attempts_lost;
+
 void iob__attempt_began(iob_batch *b, iob__slot *s) {
   s->began_ns = iob__now(b);
 }
@@ -15,7 +17,6 @@ void iob__attempt_began(iob_batch *b, iob__slot *s) {
 static void lose(iob__slot *s) {
   free(s->attempts);
   s->attempts = NULL;
-  s->nattempts = s->attempts_cap = 0;
   s->attempts_lost = true;
 }
 
@@ -29,17 +30,20 @@ void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from,
     lose(s);
     return;
   }
-  if (s->nattempts == s->attempts_cap) {
-    uint32_t cap = s->attempts_cap ? 2 * s->attempts_cap : 4;
-    iob_attempt *grown = realloc(s->attempts, cap * sizeof(*grown));
-    if (grown == NULL) {
+  iob__attempt_list *list = s->attempts;
+  if (list == NULL || list->n == list->cap) {
+    uint32_t cap = list != NULL ? 2 * list->cap : 4;
+    list = realloc(list, sizeof(*list) + cap * sizeof(list->at[0]));
+    if (list == NULL) {
       lose(s);
       return;
     }
-    s->attempts = grown;
-    s->attempts_cap = cap;
+    if (s->attempts == NULL)
+      list->n = 0;
+    list->cap = cap;
+    s->attempts = list;
   }
-  s->attempts[s->nattempts++] =
+  list->at[list->n++] =
       (iob_attempt){from, to > from ? to : from, status, hedge};
   s->has_outcome = true;
 }
@@ -56,22 +60,26 @@ static void sort(iob_attempt *a, uint32_t n) {
 }
 
 void iob__attempts_keep(iob__slot *s, iob__kept *k) {
-  if (s->nattempts > 1) {
-    sort(s->attempts, s->nattempts);
-    k->attempts = s->attempts;
-    k->nattempts = s->nattempts;
-  } else {
-    free(s->attempts); /* one attempt: its record says it all */
+  iob__attempt_list *list = s->attempts;
+  if (s->attempts_lost) {
+    k->attempts = &iob__attempts_lost;
+  } else if (list != NULL && list->n > 1) {
+    sort(list->at, list->n);
+    k->attempts = list;
+    list = NULL;
   }
-  k->attempts_lost = s->attempts_lost;
+  free(list); /* one attempt: its record says it all */
   s->attempts = NULL;
-  s->nattempts = s->attempts_cap = 0;
   s->attempts_lost = false;
 }
 
 void iob__attempts_drop(iob__slot *s) {
   free(s->attempts);
   s->attempts = NULL;
-  s->nattempts = s->attempts_cap = 0;
   s->attempts_lost = false;
+}
+
+void iob__attempts_free(iob__attempt_list *list) {
+  if (list != &iob__attempts_lost)
+    free(list);
 }

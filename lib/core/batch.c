@@ -18,14 +18,14 @@ void iob_config_init(iob_config *config) {
   config->kind = &iob_kind_wait;
 }
 
-/* A hedge policy runs on a loop's runner, for kinds with start(). */
-static int check_hedge(const iob_config *c) {
-  int err = iob_hedge_check(c->hedge);
+int iob__check_hedge(const iob_hedge *hedge, const iob_config *c,
+                     const iob_kind *kind) {
+  int err = iob_hedge_check(hedge);
   if (err != 0)
     return err;
-  if (c->timeout_ms != 0 && c->hedge->delay_ms >= c->timeout_ms)
+  if (c->timeout_ms != 0 && hedge->delay_ms >= c->timeout_ms)
     return IOB_ERANGE; /* no further attempt could ever start */
-  if (c->style->op_done == NULL || (!c->open && c->kind->start == NULL))
+  if (c->style->op_done == NULL || (kind != NULL && kind->start == NULL))
     return IOB_ENOTSUP;
   return 0;
 }
@@ -46,7 +46,8 @@ static int check_config(const iob_config *c) {
     return IOB_ERANGE;
   if (c->retry != NULL && (err = iob_retry_check(c->retry)) != 0)
     return err;
-  if (c->hedge != NULL && (err = check_hedge(c)) != 0)
+  if (c->hedge != NULL &&
+      (err = iob__check_hedge(c->hedge, c, c->open ? NULL : c->kind)) != 0)
     return err;
   if (c->style_options != NULL &&
       (c->style->options_size == 0 ||
@@ -200,7 +201,7 @@ static void free_kept(iob_batch *b) {
   void (*free_result)(void *) = b->config.kind->free_result;
   for (uint32_t i = 0; i < b->first; i++) {
     free(kept[i].message);
-    free(kept[i].attempts);
+    iob__attempts_free(kept[i].attempts);
     if (free_result != NULL && kept[i].result != NULL)
       free_result(kept[i].result);
   }
@@ -342,7 +343,8 @@ void iob__launch_more(iob_batch *b) {
     /* An open breaker, last, once the operation may otherwise launch (a
      * half-open one counts its probes as they pass): it settles at once,
      * its token unused, its permit given back as it settles. */
-    if (b->config.breaker != NULL && !iob__breaker_pass(b->config.breaker)) {
+    iob_breaker *breaker = iob__breaker_of(b, i);
+    if (breaker != NULL && !iob__breaker_pass(breaker)) {
       if (b->config.rate != NULL)
         iob__rate_untake(b);
       b->breaker_refused++;
@@ -746,8 +748,9 @@ static void tell(iob_batch *b, uint32_t i) {
 
 void iob__settle(iob_batch *b, uint32_t i, int status) {
   iob__rec(b, i)->status = status;
-  if (b->config.breaker != NULL)
-    iob__breaker_note(b->config.breaker, status);
+  iob_breaker *breaker = iob__breaker_of(b, i);
+  if (breaker != NULL)
+    iob__breaker_note(breaker, status);
   if (status != 0)
     b->failed++;
   b->in_flight--;
@@ -1102,9 +1105,11 @@ int iob_batch_attempts(const iob_batch *batch, uint32_t index,
   int err = kept_of(batch, index, &k, &t);
   if (err != 0)
     return err;
-  *attempts = k != NULL ? k->attempts : NULL;
-  *count = k != NULL ? k->nattempts : 0;
-  return k != NULL && k->attempts_lost ? IOB_ENOMEM : 0;
+  const iob__attempt_list *list = k != NULL ? k->attempts : NULL;
+  bool listed = list != NULL && list != &iob__attempts_lost;
+  *attempts = listed ? list->at : NULL;
+  *count = listed ? list->n : 0;
+  return list == &iob__attempts_lost ? IOB_ENOMEM : 0;
 }
 
 const iob_kind *iob__batch_kind(const iob_batch *b) {

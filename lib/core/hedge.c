@@ -47,8 +47,8 @@ static uint64_t bucket_top(uint32_t b) {
   return ((uint64_t)(8 + sub + 1) << (e - 3)) - 1;
 }
 
-void iob__hedge_note(iob_batch *b, uint64_t ns) {
-  if (b->config.hedge == NULL || b->config.hedge->percentile == 0)
+void iob__hedge_note(iob_batch *b, const iob_hedge *p, uint64_t ns) {
+  if (p == NULL || p->percentile == 0)
     return;
   _Atomic uint32_t *h = atomic_load(&b->latency);
   if (h == NULL) {
@@ -67,8 +67,7 @@ void iob__hedge_note(iob_batch *b, uint64_t ns) {
                             memory_order_relaxed);
 }
 
-uint64_t iob__hedge_delay_ns(const iob_batch *b) {
-  const iob_hedge *p = b->config.hedge;
+uint64_t iob__hedge_delay_ns(const iob_batch *b, const iob_hedge *p) {
   uint64_t fixed = (uint64_t)p->delay_ms * 1000000;
   _Atomic uint32_t *h = atomic_load(&b->latency);
   if (p->percentile == 0 || h == NULL)

@@ -108,27 +108,36 @@ typedef struct iob__slot {
   bool timed;         /* its timeout is in its runner's queue */
   uint64_t attempt_ns; /* when its attempt began (a thread's retries) */
   /* Its attempts so far (lib/core/attempts.c), when it runs more than
-   * once; when the current one began. */
+   * once, or none; when the current one began. */
   uint64_t began_ns;
-  iob_attempt *attempts;
-  uint32_t nattempts, attempts_cap;
+  struct iob__attempt_list *attempts;
   bool attempts_lost;
   bool starting;      /* an attempt, in its kind's start() */
   bool settled_early; /* ...which called iob_op_done() */
   int early_status;
 } iob__slot;
 
-/* What an operation handed back, kept after it settles. */
+/* An operation's attempts (iob_batch_attempts()), in one block. */
+typedef struct iob__attempt_list {
+  uint32_t n, cap;
+  iob_attempt at[];
+} iob__attempt_list;
+
+/* What an operation kept for a list it had no memory for. */
+extern iob__attempt_list iob__attempts_lost;
+
+/* What an operation handed back, kept after it settles: 40 bytes, in
+ * every task of an open batch. */
 typedef struct iob__kept {
   char *message;
   uint64_t value;
   void *result;
   uint32_t retries; /* attempts after the first (iob_retry) */
-  uint32_t hedges;  /* attempts beside a first one (iob_hedge) */
-  bool hedge_won;
-  bool attempts_lost;    /* no memory for its list of attempts */
-  uint32_t nattempts;    /* 0, or 2 and more */
-  iob_attempt *attempts; /* iob_batch_attempts()'s */
+  uint32_t hedges : 31; /* attempts beside a first one (iob_hedge) */
+  uint32_t hedge_won : 1;
+  /* Its attempts, when it ran more than once (2 or more); NULL; or
+   * &iob__attempts_lost. Freed with iob__attempts_free(). */
+  iob__attempt_list *attempts;
 } iob__kept;
 
 /* An operation's links and status between the loops style's threads
@@ -153,7 +162,10 @@ typedef struct iob__task {
   void *state;  /* its op_size bytes, when a slot's room is too small */
   void *shared; /* its kind's state for (kind, target), once launched */
   iob__kept kept;
-  const iob_retry *retry; /* its own policy, or NULL: the batch's */
+  /* Its own policies, or NULL: the batch's. */
+  const iob_retry *retry;
+  const iob_hedge *hedge;
+  iob_breaker *breaker;
   uint32_t duration_ms;
   uint32_t slot; /* its slot while it has one; UINT32_MAX otherwise */
   iob__hop hop;  /* under iob_style_loops */
@@ -503,6 +515,14 @@ void iob__launch_more(iob_batch *b);
  * and iob_batch_submit() return. */
 int iob__check_kind(const iob_kind *k, const iob_style *style);
 
+/* A hedge policy for operations of `kind` (NULL: kinds not known yet) in
+ * a batch of config c: it runs on a loop's runner, for kinds with
+ * start(), and a further attempt must be able to start before the
+ * timeout. 0, or the error iob_batch_create() or iob_batch_submit()
+ * returns. */
+int iob__check_hedge(const iob_hedge *hedge, const iob_config *c,
+                     const iob_kind *kind);
+
 /* The submitters' lock of batch b, and letting it go. While the calling
  * thread holds one, iob__submit_locked() says so: a submission that
  * comes in on the same thread then (from a signal handler that
@@ -711,6 +731,9 @@ void iob__attempts_keep(iob__slot *s, iob__kept *k);
 /* Free the slot's list, kept nowhere. */
 void iob__attempts_drop(iob__slot *s);
 
+/* Free a kept list (NULL and iob__attempts_lost are no-ops). */
+void iob__attempts_free(iob__attempt_list *list);
+
 /* ---- hedged requests (hedge.c) --------------------------------------------- */
 
 /* The slot number of an attempt beside an operation's own (iob_hedge). */
@@ -731,15 +754,23 @@ typedef struct iob__tries {
 
 /* The policy operation i of b is hedged by, or NULL. */
 static inline const iob_hedge *iob__hedge_of(const iob_batch *b, uint32_t i) {
-  return iob__kind_of(b, i)->start != NULL ? b->config.hedge : NULL;
+  const iob_hedge *own = b->open ? iob__task_at(b, i)->hedge : NULL;
+  const iob_hedge *p = own != NULL ? own : b->config.hedge;
+  return iob__kind_of(b, i)->start != NULL ? p : NULL;
+}
+
+/* Operation i's circuit breaker: its own, else its batch's, or NULL. */
+static inline iob_breaker *iob__breaker_of(const iob_batch *b, uint32_t i) {
+  iob_breaker *own = b->open ? iob__task_at(b, i)->breaker : NULL;
+  return own != NULL ? own : b->config.breaker;
 }
 
 /* The delay before the next attempt, in ns: the policy's, or its
  * percentile of the batch's successful attempts. */
-uint64_t iob__hedge_delay_ns(const iob_batch *b);
+uint64_t iob__hedge_delay_ns(const iob_batch *b, const iob_hedge *p);
 
 /* A successful attempt took `ns`: into the batch's times. Any thread. */
-void iob__hedge_note(iob_batch *b, uint64_t ns);
+void iob__hedge_note(iob_batch *b, const iob_hedge *p, uint64_t ns);
 
 /* A slot for a new attempt of the operation in slot `main`, its op a copy
  * of main's with a zeroed state of its own; NULL without memory. */

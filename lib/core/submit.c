@@ -83,6 +83,9 @@ static int check_task(const iob_batch *b, const iob_task *t) {
     return IOB_EINVAL; /* it would never be read */
   if (t->retry != NULL && (err = iob_retry_check(t->retry)) != 0)
     return err;
+  if (t->hedge != NULL &&
+      (err = iob__check_hedge(t->hedge, &b->config, t->kind)) != 0)
+    return err;
   if (b->config.style->check_kind != NULL &&
       (err = b->config.style->check_kind(b, t->kind)) != 0)
     return err;
@@ -107,8 +110,8 @@ static int check_task(const iob_batch *b, const iob_task *t) {
   c.shared_limit = own->shared_limit;
   c.rate = own->rate;
   c.retry = t->retry != NULL ? t->retry : own->retry;
-  c.breaker = own->breaker;
-  c.hedge = own->hedge;
+  c.breaker = t->breaker != NULL ? t->breaker : own->breaker;
+  c.hedge = t->hedge != NULL ? t->hedge : own->hedge;
   c.style_options = own->style_options;
   c.open = own->open;
   c.label = own->label;
@@ -132,7 +135,7 @@ static int fill(const iob_batch *b, iob__task *t, const iob_task *in) {
     return IOB_ENOMEM;
   }
   /* Field by field: the place is fresh from calloc(), its record and
-   * outcome zero already, and writing all 128 bytes again costs a third
+   * outcome zero already, and writing all 168 bytes again costs a third
    * of a submission. */
   t->kind = k;
   t->target = in->target;
@@ -140,6 +143,8 @@ static int fill(const iob_batch *b, iob__task *t, const iob_task *in) {
   t->data = in->data;
   t->state = state;
   t->retry = in->retry;
+  t->hedge = in->hedge;
+  t->breaker = in->breaker;
   t->duration_ms = in->duration_ms;
   t->slot = UINT32_MAX;
   return 0;
@@ -228,7 +233,7 @@ void iob__tasks_free(iob_batch *b) {
     iob__task *t = iob__task_at(b, i);
     iob__task_release(b, i);
     free(t->kept.message);
-    free(t->kept.attempts);
+    iob__attempts_free(t->kept.attempts);
     if (t->kept.result != NULL && t->kind->free_result != NULL)
       t->kind->free_result(t->kept.result);
   }

@@ -277,7 +277,8 @@ static void try_over(iob__runner *r, iob__slot *t, int status) {
   }
   if (counts && status == 0) {
     main->hedge_won = k > 0;
-    iob__hedge_note(r->b, iob__now(r->b) - h->started_at[k]);
+    iob__hedge_note(r->b, iob__hedge_of(r->b, main->op.index),
+                    iob__now(r->b) - h->started_at[k]);
   }
   h->at[k] = NULL;
   h->running--;
@@ -327,7 +328,8 @@ static bool still_tries(iob__runner *r, uint32_t i, iob__slot *s,
 
 /* When the next attempt of operation i may start beside the others. */
 static void hedge_later(iob__runner *r, iob__slot *s) {
-  uint64_t due = iob__now(r->b) + iob__hedge_delay_ns(r->b);
+  uint64_t due = iob__now(r->b) +
+                 iob__hedge_delay_ns(r->b, iob__hedge_of(r->b, s->op.index));
   if (backoff_push(r, s->op.index, due, 1 + s->op.attempt) && !r->in_timer)
     arm(r);
 }
@@ -341,7 +343,7 @@ static int hedge_begin(iob__runner *r, iob__slot *s) {
   if (h == NULL)
     return IOB_ENOMEM;
   job->tries = h;
-  const iob_hedge *p = b->config.hedge;
+  const iob_hedge *p = iob__hedge_of(b, s->op.index);
   if (p->budget != NULL)
     iob__budget_pass(p->budget, true, false);
   uint32_t i = s->op.index;
@@ -361,7 +363,7 @@ static void hedge_due(iob__runner *r, uint32_t i, uint32_t tag) {
   iob__slot *s = iob__slot_find(b, i);
   iob__job *job = job_of(r, s);
   iob__tries *h = job->tries;
-  const iob_hedge *p = b->config.hedge;
+  const iob_hedge *p = iob__hedge_of(b, i);
   if (h == NULL || job->phase != JOB_STARTED || s->op.attempt + 1 != tag ||
       h->decided || h->started >= p->attempts ||
       atomic_load(&s->stop) != 0)
