@@ -168,12 +168,14 @@ CLI_PRINTF(1, 2) static void log_line(const char *fmt, ...) {
 
 static void send_report(client *c, const iob_batch *batch) {
   iob_report r;
+  iob_latency l;
   int err = iob_batch_report(batch, &r);
-  char line[1024];
+  bool measured = err == 0 && iob_batch_latency(batch, &l) == 0;
+  char line[1400];
   cli_json_batch json = {.config = &c->req.config,
                          .report = &r,
                          .vs_sequential = NAN,
-                         .p99_ms = cli_p99_ms(batch)};
+                         .latency = measured ? &l : NULL};
   if (err == 0 && cli_json_report(line, sizeof(line), &json) < 0)
     err = IOB_ENOMEM;
   if (err != 0)

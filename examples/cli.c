@@ -377,35 +377,43 @@ static const char *json_text(const char *name, char *out, size_t size) {
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-double cli_p99_ms(const iob_batch *batch) {
-  uint32_t n;
-  const iob_record *r = iob_batch_records(batch, &n);
-  double *ms = n > 0 ? malloc(n * sizeof(*ms)) : NULL;
-  if (r == NULL || ms == NULL) {
-    free(ms);
-    return NAN;
+/* ",\"<prefix>p50_ms\":..." up to max_ms, for one time's percentiles
+ * (NULL: nulls), at buf; its length, or -1 if it does not fit. */
+static int json_percentiles(char *buf, size_t size, const char *prefix,
+                            const iob_percentiles *p) {
+  static const char *const names[] = {"p50", "p90", "p99", "p999", "max"};
+  uint64_t v[5] = {0};
+  if (p != NULL) {
+    v[0] = p->p50_ns, v[1] = p->p90_ns, v[2] = p->p99_ns;
+    v[3] = p->p999_ns, v[4] = p->max_ns;
   }
-  for (uint32_t i = 0; i < n; i++)
-    ms[i] = (double)(r[i].finished_ns - r[i].started_ns) / 1e6;
-  qsort(ms, n, sizeof(*ms), compare_doubles);
-  uint32_t rank = (uint32_t)((99 * (uint64_t)n + 99) / 100); /* 1..n */
-  double p99 = ms[rank > 0 ? rank - 1 : 0];
-  free(ms);
-  return p99;
+  size_t len = 0;
+  for (int k = 0; k < 5; k++) {
+    int n = p != NULL ? snprintf(buf + len, size - len, ",\"%s%s_ms\":%.3f",
+                                 prefix, names[k], (double)v[k] / 1e6)
+                      : snprintf(buf + len, size - len, ",\"%s%s_ms\":null",
+                                 prefix, names[k]);
+    if (n < 0 || (size_t)n >= size - len)
+      return -1;
+    len += (size_t)n;
+  }
+  return (int)len;
 }
 
 int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
   const iob_report *r = b->report;
-  char style[64], work[64], vs[32] = "null", p99[32] = "null";
+  const iob_latency *l = b->latency;
+  char style[64], work[64], vs[32] = "null";
+  char running[160], queued[200], total[200];
   if (isfinite(b->vs_sequential))
     snprintf(vs, sizeof(vs), "%.3f", b->vs_sequential);
-  if (isfinite(b->p99_ms))
-    snprintf(p99, sizeof(p99), "%.3f", b->p99_ms);
+  if (json_percentiles(running, sizeof(running), "", l ? &l->running : NULL) <
+          0 ||
+      json_percentiles(queued, sizeof(queued), "queued_",
+                       l ? &l->queued : NULL) < 0 ||
+      json_percentiles(total, sizeof(total), "total_", l ? &l->total : NULL) <
+          0)
+    return -1;
   int n = snprintf(
       out, size,
       "{\"style\":\"%s\",\"work\":\"%s\",\"count\":%" PRIu32
@@ -417,14 +425,14 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
       ",\"rate_waits\":%" PRIu32 ",\"attempts\":%" PRIu64
       ",\"retries\":%" PRIu32 ",\"breaker_refused\":%" PRIu32
       ",\"hedges\":%" PRIu32 ",\"hedges_won\":%" PRIu32
-      ",\"p99_ms\":%s,\"status\":\"%s\"}",
+      "%s%s%s,\"status\":\"%s\"}",
       json_text(iob_style_name(r->style), style, sizeof(style)),
       json_text(r->kind ? r->kind->name : NULL, work, sizeof(work)), r->count,
       b->config->duration_ms, b->config->max_in_flight, b->config->timeout_ms,
       ms(r->elapsed_ns), isfinite(r->speedup) ? r->speedup : 0.0, vs,
       r->peak_in_flight, r->threads, r->workers_used, ms(r->cpu_ns), r->failed,
       r->rate_waits, (uint64_t)r->count + r->retries, r->retries,
-      r->breaker_refused, r->hedges, r->hedges_won, p99,
+      r->breaker_refused, r->hedges, r->hedges_won, running, queued, total,
       iob_err_name(r->status));
   return n >= 0 && (size_t)n < size ? n : -1;
 }

@@ -236,14 +236,9 @@ typedef struct cli_json_batch {
   /* The sequential style's elapsed time / this batch's, when a sequential
    * batch of the same operations ran; NAN when none did. */
   double vs_sequential;
-  /* The 99th percentile of its operations' times (cli_p99_ms()); NAN:
-   * unknown (null). */
-  double p99_ms;
+  /* Its percentiles (iob_batch_latency()); NULL: unknown (nulls). */
+  const iob_latency *latency;
 } cli_json_batch;
-
-/** The 99th percentile of a finished batch's operations' times, start to
- *  end, in ms (the nearest rank); NAN without records or memory. */
-double cli_p99_ms(const iob_batch *batch);
 
 /**
  * Write one batch's report as one line of JSON, without a newline:
@@ -252,8 +247,11 @@ double cli_p99_ms(const iob_batch *batch);
  * up / elapsed: how many ran at once, on average), "vs_sequential" (null
  * when no sequential batch ran), "peak_in_flight", "threads",
  * "workers_used", "cpu_ms", "failed", "rate_waits", "attempts",
- * "retries", "breaker_refused", "hedges", "hedges_won", "p99_ms" (null
- * when unknown) and "status". Milliseconds and the ratios have three
+ * "retries", "breaker_refused", "hedges", "hedges_won", the percentiles
+ * of the operations' times running "p50_ms", "p90_ms", "p99_ms",
+ * "p999_ms", "max_ms", of their times queued "queued_p50_ms" ...
+ * "queued_max_ms", and in all "total_p50_ms" ... "total_max_ms" (null
+ * when unknown), and "status". Milliseconds and the ratios have three
  * decimals.
  * @return its length, or -1 if it does not fit in @p size bytes.
  */

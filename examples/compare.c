@@ -17,6 +17,8 @@ typedef struct result {
   iob_config config;
   iob_batch *batch; /* finished, kept for the timelines */
   iob_report report;
+  iob_latency latency; /* its percentiles, when latency_known */
+  bool latency_known;
 } result;
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
@@ -119,6 +121,9 @@ static int run_style(const compare_opts *o, const iob_style *style,
   uv_run(&loop, UV_RUN_DEFAULT);
   if (err == 0)
     err = iob_batch_report(r.batch, &out->report);
+  /* (Nothing to measure, or no memory: the table says "-", JSON null.) */
+  out->latency_known =
+      err == 0 && iob_batch_latency(r.batch, &out->latency) == 0;
   if (err == 0)
     err = out->report.status;
   if (err == 0)
@@ -249,10 +254,10 @@ static void print_table(const compare_opts *o, const result *r, int n) {
         o->count, o->duration_ms, work_words(o),
         n > 0 ? r[0].report.cores : 0);
   bool retries = o->retries > 0;
-  out("%-11s %12s %8s %9s %8s %8s %10s%s%s%s\n", "style", "elapsed",
-      "vs seq", "overlap", "peak", "threads", "cpu time",
+  out("%-11s %12s %8s %9s %8s %8s %10s %8s %8s%s%s%s\n", "style", "elapsed",
+      "vs seq", "overlap", "peak", "threads", "cpu time", "p50", "p99",
       retries ? "  retries" : "", o->breaker ? "  refused" : "",
-      o->hedge ? "   hedges      won     p99" : "");
+      o->hedge ? "   hedges      won" : "");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
     double vs = vs_sequential(&r[k], base);
@@ -262,15 +267,19 @@ static void print_table(const compare_opts *o, const result *r, int n) {
     out("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms",
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
+    if (r[k].latency_known)
+      out(" %5.0f ms %5.0f ms", ms(r[k].latency.running.p50_ns),
+          ms(r[k].latency.running.p99_ns));
+    else
+      out(" %8s %8s", "-", "-");
     if (retries)
       out(" %8" PRIu32, rep->retries);
     if (o->breaker)
       out(" %8" PRIu32, rep->breaker_refused);
     if (o->hedge && compare_hedges(r[k].style, r[k].config.kind))
-      out(" %8" PRIu32 " %8" PRIu32 " %4.0f ms", rep->hedges, rep->hedges_won,
-          cli_p99_ms(r[k].batch));
+      out(" %8" PRIu32 " %8" PRIu32, rep->hedges, rep->hedges_won);
     else if (o->hedge)
-      out(" %8s %8s %4.0f ms", "-", "-", cli_p99_ms(r[k].batch));
+      out(" %8s %8s", "-", "-");
     out("\n");
   }
   if (!o->quiet) {
@@ -279,14 +288,14 @@ static void print_table(const compare_opts *o, const result *r, int n) {
              "vs seq: the sequential style's time / this style's%s; "
              "overlap: the operations' own times added up / this style's "
              "time (how many ran at once, on average); peak: the most at "
-             "once%s%s%s",
+             "once; p50, p99: half, and 99%%, of the operations ran this "
+             "long or less%s%s%s",
              base ? "" : " (sequential did not run)",
              retries ? "; retries: attempts after the first, in all" : "",
              o->breaker ? "; refused: failed at once by the open breaker"
                         : "",
              o->hedge ? "; hedges: second attempts, won: those first to "
-                        "succeed (the loop styles only); p99: 99% of the "
-                        "operations took this long or less"
+                        "succeed (the loop styles only)"
                       : "");
     out("\n%s\n", cli_fold(folded, sizeof(folded), legend, 76, 0));
   }
@@ -295,7 +304,12 @@ static void print_table(const compare_opts *o, const result *r, int n) {
 static void print_csv(const result *r, int n) {
   out("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
       "workers_used,cpu_ms,failed,attempts,retries,breaker_refused,hedges,"
-      "hedges_won,p99_ms\n");
+      "hedges_won");
+  static const char *const times[] = {"", "queued_", "total_"};
+  for (int t = 0; t < 3; t++)
+    out(",%sp50_ms,%sp90_ms,%sp99_ms,%sp999_ms,%smax_ms", times[t], times[t],
+        times[t], times[t], times[t]);
+  out("\n");
   const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
@@ -304,12 +318,22 @@ static void print_csv(const result *r, int n) {
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
     out("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
-        ",%" PRIu64 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f\n",
+        ",%" PRIu64 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32,
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, rep->workers_used, ms(rep->cpu_ns),
         rep->failed, (uint64_t)rep->count + rep->retries, rep->retries,
-        rep->breaker_refused, rep->hedges, rep->hedges_won,
-        cli_p99_ms(r[k].batch));
+        rep->breaker_refused, rep->hedges, rep->hedges_won);
+    const iob_latency *l = &r[k].latency;
+    const iob_percentiles *ps[] = {&l->running, &l->queued, &l->total};
+    for (int t = 0; t < 3; t++) {
+      const iob_percentiles *p = ps[t];
+      if (r[k].latency_known) /* else empty fields: unknown */
+        out(",%.3f,%.3f,%.3f,%.3f,%.3f", ms(p->p50_ns), ms(p->p90_ns),
+            ms(p->p99_ns), ms(p->p999_ns), ms(p->max_ns));
+      else
+        out(",,,,,");
+    }
+    out("\n");
   }
 }
 
@@ -324,11 +348,12 @@ static void print_json(const compare_opts *o, const result *r, int n) {
       o->rate > 0 ? (o->burst ? o->burst : 1) : 0, o->retries, iob_pool_size(),
       uv_available_parallelism());
   for (int k = 0; k < n; k++) {
-    char line[1024];
+    char line[1400];
     cli_json_batch b = {.config = &r[k].config,
                         .report = &r[k].report,
                         .vs_sequential = vs_sequential(&r[k], base),
-                        .p99_ms = cli_p99_ms(r[k].batch)};
+                        .latency = r[k].latency_known ? &r[k].latency
+                                                      : NULL};
     if (cli_json_report(line, sizeof(line), &b) < 0)
       snprintf(line, sizeof(line), "{}");
     out("%s\n%s", k ? "," : "", line);

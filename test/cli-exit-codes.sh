@@ -207,7 +207,9 @@ for s in d["styles"]:
               "elapsed_ms", "overlap", "vs_sequential", "peak_in_flight",
               "threads", "workers_used", "cpu_ms", "failed", "rate_waits",
               "attempts", "retries", "breaker_refused", "hedges",
-              "hedges_won", "p99_ms", "status"):
+              "hedges_won", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
+              "max_ms", "queued_p50_ms", "queued_p99_ms", "queued_max_ms",
+              "total_p50_ms", "total_p99_ms", "total_max_ms", "status"):
         assert k in s, k
     assert s["work"] == "wait" and s["status"] == "OK", s
     assert s["peak_in_flight"] <= 2, s

@@ -627,9 +627,12 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
                        .breaker_refused = 2,
                        .hedges = 3,
                        .hedges_won = 1};
+  iob_percentiles ms = {1000000, 2000000, 12345600, 20000000, 30000000};
+  iob_latency latency = {.count = 3, .running = ms, .queued = ms, .total = ms};
+  latency.queued.p50_ns = 0;
   cli_json_batch b = {.config = &config, .report = &report,
-                      .vs_sequential = 1.5, .p99_ms = 12.3456};
-  char line[640];
+                      .vs_sequential = 1.5, .latency = &latency};
+  char line[1400];
   int n = cli_json_report(line, sizeof(line), &b);
   assert_string_equal(
       line, "{\"style\":\"pool\",\"work\":\"cpu\",\"count\":3,"
@@ -638,16 +641,24 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
             "\"peak_in_flight\":2,\"threads\":4,\"workers_used\":2,"
             "\"cpu_ms\":60.000,\"failed\":1,\"rate_waits\":7,"
             "\"attempts\":8,\"retries\":5,\"breaker_refused\":2,"
-            "\"hedges\":3,\"hedges_won\":1,\"p99_ms\":12.346,"
+            "\"hedges\":3,\"hedges_won\":1,\"p50_ms\":1.000,\"p90_ms\":2.000,"
+            "\"p99_ms\":12.346,\"p999_ms\":20.000,\"max_ms\":30.000,"
+            "\"queued_p50_ms\":0.000,\"queued_p90_ms\":2.000,"
+            "\"queued_p99_ms\":12.346,\"queued_p999_ms\":20.000,"
+            "\"queued_max_ms\":30.000,\"total_p50_ms\":1.000,"
+            "\"total_p90_ms\":2.000,\"total_p99_ms\":12.346,"
+            "\"total_p999_ms\":20.000,\"total_max_ms\":30.000,"
             "\"status\":\"IOB_ECANCELED\"}");
   assert_int_equal(n, (int)strlen(line));
   /* Without a sequential batch to compare with, the ratio is null: the
    * overlap is not passed off as a speed-up. */
   b.vs_sequential = NAN;
-  b.p99_ms = NAN; /* unknown: null too */
+  b.latency = NULL; /* unknown: nulls too */
   assert_true(cli_json_report(line, sizeof(line), &b) > 0);
   assert_non_null(strstr(line, "\"overlap\":1.250,\"vs_sequential\":null,"));
   assert_non_null(strstr(line, "\"p99_ms\":null,"));
+  assert_non_null(strstr(line, "\"queued_max_ms\":null,"));
+  assert_non_null(strstr(line, "\"total_max_ms\":null,"));
   /* A name that needs escaping is escaped; a line that does not fit is
    * refused, not cut. */
   iob_kind odd = {.name = "a\"b\\c\n"};

@@ -676,17 +676,20 @@ static uint32_t workers_of(const iob_batch *b) {
   return n;
 }
 
-typedef enum reader { REPORT, SVG, TRACE, CHART, NREADERS } reader;
-static const char *const reader_names[] = {"iob_batch_report", "iob_export_svg",
-                                           "iob_export_trace",
-                                           "iob_export_chart"};
+typedef enum reader { REPORT, LATENCY, SVG, TRACE, CHART, NREADERS } reader;
+static const char *const reader_names[] = {
+    "iob_batch_report", "iob_batch_latency", "iob_export_svg",
+    "iob_export_trace", "iob_export_chart"};
 
 static int read_batch(reader which, const iob_batch *b, FILE *out,
                       iob_report *r) {
   const iob_batch *const list[] = {b};
+  iob_latency l;
   switch (which) {
   case REPORT:
     return iob_batch_report(b, r);
+  case LATENCY:
+    return iob_batch_latency(b, &l);
   case SVG:
     return iob_export_svg(out, list, 1, NULL);
   case TRACE:

@@ -114,8 +114,8 @@ typedef struct client {
   int connect_status;
   int lines, errors, pongs, reports; /* answers: all, "error ...", ... */
   bool unprintable; /* an answer held a byte outside printable ASCII */
-  char first[800], last[800]; /* a report's JSON line is 600 bytes */
-  char partial[1024];
+  char first[1536], last[1536]; /* a report's JSON line is 900 bytes */
+  char partial[1536];
   size_t len;
 } client;
 

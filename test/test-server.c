@@ -34,17 +34,20 @@ static void start_server(server_proc *p) {
 #define LINES_MAX 64
 #define PINGS_MAX 1024
 
+/* Room for any answer: a report with its percentiles is about 900 bytes. */
+#define LINE_LEN 1536
+
 typedef struct client {
   uv_tcp_t tcp;
   uv_connect_t connect;
   uv_timer_t pinger;
   bool connected, eof, closed, reset;
-  char partial[512]; /* the line being received (answers are shorter) */
+  char partial[LINE_LEN]; /* the line being received */
   size_t len;
-  char lines[LINES_MAX][512];       /* lines other than "pong", the last 64 */
+  char lines[LINES_MAX][LINE_LEN]; /* lines other than "pong", the last 64 */
   int nlines;                       /* of them, all: lines[nlines % 64] next */
   int all_lines;                    /* every line, kept or not */
-  char last[512];                   /* the last line */
+  char last[LINE_LEN];              /* the last line */
   uint64_t ping_sent_ns[PINGS_MAX]; /* answers come in order */
   int pings, pongs;
   uint64_t worst_pong_ns;

@@ -32,7 +32,8 @@ const char *iob_version(void) {
   X(IOB_EPERM, "operation not permitted")                                    \
   X(IOB_EIO, "input/output error")                                          \
   X(IOB_ESHUTDOWN, "shut down or closed: nothing more is taken")            \
-  X(IOB_EBREAKER, "a circuit breaker is open: the call was not made")
+  X(IOB_EBREAKER, "a circuit breaker is open: the call was not made")       \
+  X(IOB_ENODATA, "nothing to measure: no operations")
 
 const char *iob_strerror(int err) {
 #define X(code, text)                                                        \
