@@ -814,7 +814,10 @@ struct iob_task {
    *  (iob_config.hedge) for this operation; checked by iob_batch_submit()
    *  as iob_batch_create() checks the batch's (IOB_ENOTSUP for a thread
    *  style or a kind without start()) and borrowed until the operation
-   *  settles. NULL: the batch's. */
+   *  settles. NULL: the batch's. A percentile delay is of the times of
+   *  the batch's operations hedged under any percentile policy, one
+   *  histogram a batch: give operations of different services batches
+   *  of their own, or fixed delays. */
   const iob_hedge *hedge;
   /** Optional: its own circuit breaker, which replaces the batch's
    *  (iob_config.breaker) for this operation: asked before it launches,
@@ -1522,8 +1525,8 @@ typedef struct iob_report {
   /** Retries the operations made (iob_retry): attempts made in all are
    *  count + retries for a batch whose operations all started. */
   uint32_t retries;
-  /** Operations an open circuit breaker (config.breaker) settled with
-   *  IOB_EBREAKER without running them. */
+  /** Operations an open circuit breaker (config.breaker, or their own
+   *  iob_task.breaker) settled with IOB_EBREAKER without running them. */
   uint32_t breaker_refused;
   /** Attempts started beside a first one (config.hedge), and of those,
    *  how many won (finished first with success). */
@@ -1556,8 +1559,9 @@ typedef struct iob_percentiles {
 typedef struct iob_latency {
   uint32_t count; /**< operations measured: all of the batch's. */
   /** Waiting to start: from when it was asked for (the batch's start,
-   *  for a batch of count under a limit, as the timelines draw it; else
-   *  when it was handed to its style) to started_ns. */
+   *  for a batch of count under a limit, as the timelines draw it; else,
+   *  open batches included, when it was handed to its style) to
+   *  started_ns. */
   iob_percentiles queued;
   /** Running: started_ns to finished_ns, its retries and backoffs
    *  included. */
@@ -1569,7 +1573,8 @@ typedef struct iob_latency {
 /**
  * Percentiles (p50, p90, p99, p99.9, max) of a finished batch's times
  * queued, running and in all, every operation counted whatever its
- * status (a timed-out one at its timeout). One pass over the records into
+ * status, up to the end its record says (a timed-out wait or start()
+ * operation at its timeout; a run() on a thread when it returned). One pass over the records into
  * a histogram of 29 KB, freed before it returns: no sort, and nothing
  * paid while the operations run.
  * @param[in] batch the batch; NULL gives IOB_EINVAL.

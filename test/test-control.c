@@ -360,7 +360,10 @@ typedef struct reader {
 static void read_progress(void *arg) {
   reader *rd = arg;
   iob_progress last = {.waiting = rd->count};
-  while (!atomic_load(&rd->stop)) {
+  /* Once more after the stop is seen: the batch had ended by then, so
+   * the last reading is of the end, however late this thread ran. */
+  for (bool stopping = false; !stopping;) {
+    stopping = atomic_load(&rd->stop);
     iob_progress p;
     const char *why = NULL;
     if (iob_batch_progress(rd->batch, &p) != 0)

@@ -796,6 +796,53 @@ static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
   }
 }
 
+/* Cancelled in its second backoff, an operation is drawn as it went: two
+ * failed attempts, the backoffs, and a mark where it was cancelled (the
+ * chart's 'c'). */
+static void an_operation_cancelled_in_a_backoff_shows_where(void **state) {
+  test_flaky f = {.fails = 9, .status = IOB_EIO};
+  iob_retry p;
+  iob_retry_init(&p);
+  p.attempts = 9;
+  p.backoff_min_ms = p.backoff_max_ms = 40;
+  iob_config c = config_of(&iob_style_loop, 1, 5);
+  c.kind = &test_kind_flaky;
+  c.target = &f;
+  c.retry = &p;
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  test_loop_cancel_after(&t, b, 70); /* in the second backoff, about */
+  test_loop_run(&t);
+  test_loop_close(&t);
+  const iob_batch *one[] = {b};
+  const iob_attempt *a;
+  uint32_t n;
+  assert_int_equal(iob_batch_attempts(b, 0, &a, &n), 0);
+  assert_true(n >= 2);
+  assert_int_equal(iob_batch_records(b, NULL)[0].status, IOB_ECANCELED);
+  bool in_backoff = a[n - 1].status == IOB_EIO;
+
+  capture cap;
+  assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+  char *svg = capture_end(&cap);
+  assert_valid_svg(svg);
+  if (in_backoff) { /* (else a slow machine cancelled an attempt itself) */
+    assert_int_equal(count_of(svg, "class=\"op cancelled\""), 1);
+    assert_int_equal(count_of(svg, "<line class=\"backoff\""), n);
+  }
+  free(svg);
+  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 80), 0);
+  char *chart = capture_end(&cap);
+  char *row = strstr(chart, "op 0");
+  assert_non_null(row);
+  *strchr(row, '\n') = '\0';
+  assert_non_null(strchr(row, 'x'));
+  assert_non_null(strchr(row, 'c'));
+  free(chart);
+  assert_int_equal(iob_batch_free(b), 0);
+}
+
 static void slices_hold_the_mean_number_in_flight(void **state) {
   /* Over 0..20 ns in two slices of 10: one op queued 0..5 and running
    * 5..15; one instant op at 12, which adds nothing to a mean. */
@@ -861,6 +908,7 @@ int main(void) {
       cmocka_unit_test(exporters_report_a_read_only_stream),
       cmocka_unit_test(failed_and_cancelled_operations_look_different),
       cmocka_unit_test(retried_attempts_and_their_backoffs_are_drawn),
+      cmocka_unit_test(an_operation_cancelled_in_a_backoff_shows_where),
       cmocka_unit_test(slices_hold_the_mean_number_in_flight),
       cmocka_unit_test(numbers_are_written_with_a_point_and_round_ticks),
   };

@@ -188,6 +188,17 @@ static void attempts_at_once_are_bounded(void **state) {
    * that much early by the record's clock.) */
   test_assert_ms("the first attempt's end", op_ms(b, 0), 290, 1000, __FILE__,
                  __LINE__);
+  /* Three at once: in the trace, the two hedges on tracks of their own,
+   * since a track's events must nest. */
+  char *text = NULL;
+  size_t size = 0;
+  FILE *out = open_memstream(&text, &size);
+  const iob_batch *one[] = {b};
+  assert_int_equal(iob_export_trace(out, one, 1), 0);
+  assert_int_equal(fclose(out), 0);
+  assert_non_null(strstr(text, "\"name\":\"op 0 hedges\""));
+  assert_non_null(strstr(text, "\"name\":\"op 0 hedges 2\""));
+  free(text);
   assert_int_equal(iob_batch_free(b), 0);
 }
 

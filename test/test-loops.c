@@ -730,6 +730,8 @@ static void a_large_launch_leaves_the_callers_loop_its_turns(void **state) {
   print_message("the caller's loop waited %.1f ms at most\n", MS(k.worst_ns));
 #ifdef __SANITIZE_THREAD__
   double most = 250; /* ThreadSanitizer: each step some ten times slower */
+#elif defined(__SANITIZE_ADDRESS__)
+  double most = 120; /* 61 ms was seen beside other tests */
 #else
   double most = 60;
 #endif

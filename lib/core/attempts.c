@@ -10,7 +10,9 @@
 iob__attempt_list iob__attempts_lost;
 
 void iob__attempt_began(iob_batch *b, iob__slot *s) {
-  s->began_ns = iob__now(b);
+  /* The first began when its record says (a burst's shared stamp). */
+  s->began_ns = s->op.attempt == 0 ? iob__rec(b, s->op.index)->started_ns
+                                   : iob__now(b);
 }
 
 /* Drop the list: what it said is lost (iob_batch_attempts() says so). */

@@ -296,7 +296,7 @@ struct iob_batch {
   uint32_t settled;
   uint32_t failed;
   uint32_t rate_waits; /* operations launched on a token they waited for */
-  uint32_t breaker_refused; /* settled by config.breaker, never launched */
+  uint32_t breaker_refused; /* settled by a breaker, never launched */
   uint32_t ahead; /* settled before their launch (iob_batch_cancel_op) */
   uint32_t cancel_at_start; /* marked by iob_batch_cancel_op() before it */
   uint32_t threads; /* the style's threads, asked once it ended */

@@ -290,10 +290,12 @@ int iob__slot_run(iob_batch *b, iob__slot *s) {
   if (status != 0 || k->run == NULL)
     return status;
   status = run_once(b, s);
-  /* Its retries, here on its thread, which backs off meanwhile. */
+  /* Its retries, here on its thread, which backs off meanwhile. (Its
+   * first attempt began with its record: a wait before its run() too.) */
   uint64_t delay;
   while ((delay = iob__retry_after(b, s, status)) != IOB__NO_RETRY) {
-    iob__attempt_note(b, s, s->attempt_ns, r->finished_ns, status, false);
+    iob__attempt_note(b, s, s->op.attempt == 0 ? r->started_ns : s->attempt_ns,
+                      r->finished_ns, status, false);
     int stop = back_off(b, s, delay);
     if (stop != 0) {
       r->finished_ns = iob__now(b);

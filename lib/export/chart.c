@@ -82,11 +82,15 @@ void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
                 run_marks[iob__outcome_of(r->status)]);
       continue;
     }
-    /* Backing off over the whole run, and each attempt over that. */
+    /* Backing off over the whole run, and each attempt over that; and
+     * where it ended, if it was stopped between two. */
     mark_span(cells, ncols, span, r->started_ns, r->finished_ns, '-');
     for (uint32_t k = 0; k < na; k++)
       mark_span(cells, ncols, span, a[k].started_ns, a[k].finished_ns,
                 run_marks[iob__outcome_of(a[k].status)]);
+    if (iob__ended_apart(r, a, na))
+      mark_span(cells, ncols, span, r->finished_ns, r->finished_ns,
+                run_marks[iob__outcome_of(r->status)]);
   }
 }
 
@@ -178,12 +182,14 @@ static unsigned widest_label(const iob_batch *const *batches, size_t n) {
   return widest;
 }
 
-/* Did an operation of b run more than once? */
-static bool ran_again(const iob_batch *b) {
+/* Did an operation of b back off between attempts? */
+static bool backed_off(const iob_batch *b) {
   uint32_t n;
-  for (uint32_t i = 0; i < b->config.count; i++)
-    if (iob__attempts_of(b, i, &n) != NULL)
+  for (uint32_t i = 0; i < b->config.count; i++) {
+    const iob_attempt *a = iob__attempts_of(b, i, &n);
+    if (iob__backed_off(a, n) || iob__ended_apart(&b->records[i], a, n))
       return true;
+  }
   return false;
 }
 
@@ -198,7 +204,7 @@ static void write_legend(const chart *ch, const iob_batch *const *batches,
   bool threads = false, again = false;
   for (size_t k = 0; k < n; k++) {
     threads |= group_size(batches[k]) == 1 && ran_on_threads(batches[k]);
-    again |= ran_again(batches[k]);
+    again |= backed_off(batches[k]);
   }
   if (again)
     items[nitems++] = "- backing off between attempts";

@@ -22,6 +22,39 @@ const iob_attempt *iob__attempts_of(const iob_batch *b, uint32_t i,
   return a;
 }
 
+uint32_t iob__lane_of(const iob_attempt *a, uint64_t *ends, uint32_t *lanes) {
+  uint32_t j = 0;
+  while (j < *lanes && ends[j] > a->started_ns)
+    j++;
+  if (j == IOB__LANES_MAX)
+    j = IOB__LANES_MAX - 1; /* more at once than lanes: they share one */
+  if (j == *lanes)
+    (*lanes)++;
+  if (a->finished_ns > ends[j])
+    ends[j] = a->finished_ns;
+  return j;
+}
+
+bool iob__backed_off(const iob_attempt *a, uint32_t n) {
+  uint64_t end = n > 0 ? a[0].finished_ns : 0;
+  for (uint32_t k = 1; k < n; k++) {
+    if (a[k].started_ns > end)
+      return true;
+    if (a[k].finished_ns > end)
+      end = a[k].finished_ns;
+  }
+  return false;
+}
+
+bool iob__ended_apart(const iob_record *r, const iob_attempt *a, uint32_t n) {
+  if (r->status == 0 || n == 0)
+    return false;
+  for (uint32_t k = 0; k < n; k++)
+    if (a[k].status == r->status)
+      return false;
+  return true;
+}
+
 int iob__export_check(FILE *out, const iob_batch *const *batches, size_t n) {
   if (out == NULL || batches == NULL || n == 0)
     return IOB_EINVAL;
@@ -199,7 +232,9 @@ static void add_interval(double *values, int layer, size_t n, double slice_ns,
 }
 
 bool iob__waits_for_slot(const iob_batch *b) {
-  return b->limit < b->config.count || b->config.shared_limit != NULL;
+  /* (An open batch's operations arrive over time: not from its start.) */
+  return !b->open &&
+         (b->limit < b->config.count || b->config.shared_limit != NULL);
 }
 
 void iob__slices(const iob_record *records, uint32_t count, uint64_t span,

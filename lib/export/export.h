@@ -27,8 +27,8 @@ typedef enum iob__outcome {
 
 iob__outcome iob__outcome_of(int32_t status);
 
-/* Did the batch's operations wait for a slot under a limit (its
- * max_in_flight, its style's, a shared limit)? Then each was waiting from
+/* Did the operations of a batch of count wait for a slot under a limit
+ * (its max_in_flight, its style's, a shared limit)? Then each was waiting from
  * the batch's start, when all of them were asked for, until it was handed
  * to its style (queued_ns): the pictures draw that wait as queued time,
  * with the wait for a thread after it. Else queued time starts at
@@ -121,6 +121,8 @@ typedef struct iob__svg_row {
  * a dashed line (class "backoff") across each backoff. */
 void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
                  const iob_record *r);
+/* (An operation that ended after its last attempt, stopped in a backoff,
+ * gets its own mark at its end: class "op cancelled" or "op failed".) */
 
 /* Operation i's Trace Event Format events on track i + 1 of process pid:
  * the track's name, its queued time and its run, each line starting with
@@ -130,13 +132,32 @@ void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
 void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
                    const char *kind, const iob_attempt *attempts, uint32_t n);
 
-/* The trace track of operation i's hedges: past any operation's. */
-#define IOB__HEDGE_TRACK(i) ((uint32_t)(i) + 1 + (UINT32_C(1) << 31))
+/* The trace track of lane `lane` (1..IOB__LANES_MAX - 1) of operation
+ * i's hedges: past any operation's. */
+#define IOB__HEDGE_TRACK(i, lane)                                            \
+  ((UINT32_C(1) << 31) + (uint32_t)(i) * IOB__LANES_MAX + (uint32_t)(lane))
 
 /* Operation i's attempts in a finished batch, when it ran more than once;
  * else NULL and *n = 0. */
 const iob_attempt *iob__attempts_of(const iob_batch *b, uint32_t i,
                                     uint32_t *n);
+
+/* Lanes for an operation's attempts, taken in the order they began: one
+ * that begins while others run (a hedge) takes the first lane free then
+ * (the last, when all IOB__LANES_MAX are busy). `ends` (IOB__LANES_MAX
+ * zeros at first) and *lanes (0 at first) carry what is taken from one
+ * call to the next; returns the attempt's lane. */
+#define IOB__LANES_MAX 4
+uint32_t iob__lane_of(const iob_attempt *a, uint64_t *ends, uint32_t *lanes);
+
+/* Did the operation back off: was there a time between its first
+ * attempt's start and its last one's end when none ran? */
+bool iob__backed_off(const iob_attempt *a, uint32_t n);
+
+/* Did the operation of record r end apart from its attempts a[0..n):
+ * stopped between two (a cancel, a timeout in a backoff), with a status
+ * none of them ended with? */
+bool iob__ended_apart(const iob_record *r, const iob_attempt *a, uint32_t n);
 
 /* Operation i's kind's name when batch b mixes kinds (its caption cannot
  * name one), else NULL. `mixed` is iob__batch_kind(b) == NULL. */

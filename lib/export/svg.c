@@ -230,51 +230,56 @@ static void describe_attempt(char *buf, size_t size, uint32_t i, uint32_t k,
            i, k + 1, n, a->hedge ? " (a hedge)" : "", start, end, ran, status);
 }
 
-#define LANES_MAX 4
+/* A dashed line across a time no attempt of operation i ran. */
+static void backoff_line(FILE *out, const iob__svg_row *row, uint32_t i,
+                         uint64_t from, uint64_t to, double mid) {
+  char tip[64], ms[32];
+  iob__format_ms(ms, sizeof(ms), to - from);
+  snprintf(tip, sizeof(tip), "op %" PRIu32 ": backed off for %s", i, ms);
+  fprintf(out,
+          "<line class=\"backoff\" x1=\"%s\" y1=\"%s\" x2=\"%s\" "
+          "y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"3 2\"><title>",
+          px(row->left + (double)from * row->px_per_ns).s, px(mid).s,
+          px(row->left + (double)to * row->px_per_ns).s, px(mid).s,
+          BACKOFF_STROKE);
+  put_text(out, tip);
+  fputs("</title></line>\n", out);
+}
 
-/* An operation that ran more than once: a bar per attempt, an attempt
- * that began while another ran (a hedge) in the first lane free then
- * (lanes split the row's height), and a dashed line across each time
- * no attempt ran (a backoff). */
+/* An operation that ran more than once: a bar per attempt, each in its
+ * lane (iob__lane_of(): hedges below the first, the row's height split
+ * between them), and a dashed line across each time no attempt ran (a
+ * backoff). Stopped after its last attempt (cancelled in a backoff), it
+ * gets a mark of its own where it ended. */
 static void attempt_bars(FILE *out, const iob__svg_row *row, uint32_t i,
-                         double y, double h) {
+                         const iob_record *r, double y, double h) {
   const iob_attempt *a = row->attempts;
-  uint32_t n = row->nattempts, lanes = 0, lane[n];
-  uint64_t ends[LANES_MAX] = {0}, last_end = a[0].started_ns;
+  uint32_t n = row->nattempts, lanes = 0;
+  uint64_t ends[IOB__LANES_MAX] = {0};
+  for (uint32_t k = 0; k < n; k++)
+    iob__lane_of(&a[k], ends, &lanes);
+  double lane_h = h / lanes, mid = y + h / 2;
+  uint32_t used = 0;
+  uint64_t last_end = a[0].started_ns, taken[IOB__LANES_MAX] = {0};
   for (uint32_t k = 0; k < n; k++) {
-    uint32_t j = 0;
-    while (j < lanes && ends[j] > a[k].started_ns)
-      j++;
-    if (j == LANES_MAX)
-      j = LANES_MAX - 1; /* (more at once than lanes: they share one) */
-    if (j == lanes)
-      lanes++;
-    ends[j] = a[k].finished_ns;
-    lane[k] = j;
-  }
-  double lane_h = h / lanes;
-  for (uint32_t k = 0; k < n; k++) {
-    if (a[k].started_ns > last_end) { /* backed off since */
-      char tip[64], ms[32];
-      iob__format_ms(ms, sizeof(ms), a[k].started_ns - last_end);
-      snprintf(tip, sizeof(tip), "op %" PRIu32 ": backed off for %s", i, ms);
-      double mid = y + h / 2;
-      fprintf(out,
-              "<line class=\"backoff\" x1=\"%s\" y1=\"%s\" x2=\"%s\" "
-              "y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"3 2\"><title>",
-              px(row->left + (double)last_end * row->px_per_ns).s, px(mid).s,
-              px(row->left + (double)a[k].started_ns * row->px_per_ns).s,
-              px(mid).s, BACKOFF_STROKE);
-      put_text(out, tip);
-      fputs("</title></line>\n", out);
-    }
+    if (a[k].started_ns > last_end) /* backed off since */
+      backoff_line(out, row, i, last_end, a[k].started_ns, mid);
+    uint32_t lane = iob__lane_of(&a[k], taken, &used);
     char tip[IOB__TEXT_MAX];
     describe_attempt(tip, sizeof(tip), i, k, n, &a[k]);
     run_bar(out, row, "attempt", a[k].started_ns, a[k].finished_ns,
-            y + lane[k] * lane_h, lane_h, a[k].status, tip);
+            y + lane * lane_h, lane_h, a[k].status, tip);
     if (a[k].finished_ns > last_end)
       last_end = a[k].finished_ns;
   }
+  if (!iob__ended_apart(r, a, n))
+    return;
+  if (r->finished_ns > last_end)
+    backoff_line(out, row, i, last_end, r->finished_ns, mid);
+  char tip[IOB__TEXT_MAX];
+  describe_op(tip, sizeof(tip), i, row->kind, r);
+  run_bar(out, row, "op", r->finished_ns, r->finished_ns, y, h, r->status,
+          tip);
 }
 
 void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
@@ -288,7 +293,7 @@ void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
     fputs("/>\n", out);
   }
   if (row->nattempts > 1) {
-    attempt_bars(out, row, i, y, h);
+    attempt_bars(out, row, i, r, y, h);
     return;
   }
   char tip[IOB__TEXT_MAX];
@@ -340,7 +345,8 @@ static int survey(svg *s) {
       if (drawn_as_bars(b)) {
         uint32_t na;
         s->any_loop |= r->worker == 0;
-        s->any_backoff |= iob__attempts_of(b, i, &na) != NULL;
+        const iob_attempt *a = iob__attempts_of(b, i, &na);
+        s->any_backoff |= iob__backed_off(a, na) || iob__ended_apart(r, a, na);
       }
     }
     s->any_area |= !drawn_as_bars(b);

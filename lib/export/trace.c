@@ -81,18 +81,22 @@ static void track_name(FILE *out, unsigned pid, uint32_t tid, uint32_t i,
           pid, tid, i);
 }
 
-/* Each attempt of operation i inside its run: on its track, or on its
- * hedges' track for one that began beside another; each backoff (no
+/* Each attempt of operation i inside its run: on its track, or, for one
+ * that began while another ran (a hedge), on a track of its lane
+ * (iob__lane_of()), since a track's events must nest; each backoff (no
  * attempt running) on its track. */
 static void trace_attempts(FILE *out, unsigned pid, uint32_t i,
                            const iob_attempt *a, uint32_t n) {
-  bool hedged = false;
-  uint64_t last_end = a[0].started_ns;
+  uint32_t lanes = 0, named = 1;
+  uint64_t ends[IOB__LANES_MAX] = {0}, last_end = a[0].started_ns;
   for (uint32_t k = 0; k < n; k++) {
-    uint32_t tid = a[k].hedge ? IOB__HEDGE_TRACK(i) : i + 1;
-    if (a[k].hedge && !hedged) {
-      track_name(out, pid, tid, i, " hedges", NULL);
-      hedged = true;
+    uint32_t lane = iob__lane_of(&a[k], ends, &lanes);
+    uint32_t tid = lane == 0 ? i + 1 : IOB__HEDGE_TRACK(i, lane);
+    for (; named < lanes; named++) {
+      char what[32];
+      snprintf(what, sizeof(what), named == 1 ? " hedges" : " hedges %u",
+               named);
+      track_name(out, pid, IOB__HEDGE_TRACK(i, named), i, what, NULL);
     }
     if (a[k].started_ns > last_end) {
       fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%" PRIu32, pid,

@@ -269,7 +269,9 @@ static void try_over(iob__runner *r, iob__slot *t, int status) {
   int stop = atomic_load(&t->stop);
   bool stopped = stop != 0;
   bool counts = !h->decided && !stopped;
-  iob__attempt_note(r->b, main, h->started_at[k], stamp(r),
+  /* (Read afresh: one that failed inside its start() ended now, not at
+   * the burst's stamp.) */
+  iob__attempt_note(r->b, main, h->started_at[k], iob__now(r->b),
                     stopped ? stop : status, k > 0);
   if (counts) {
     h->status = status;
@@ -302,7 +304,10 @@ static bool try_start(iob__runner *r, iob__slot *main, iob__tries *h) {
     return false;
   }
   t->tries = h;
-  h->started_at[h->started] = iob__now(r->b);
+  /* (The first attempt began when its record says.) */
+  h->started_at[h->started] = h->started == 0 && main->op.attempt == 0
+                                  ? iob__rec(r->b, main->op.index)->started_ns
+                                  : iob__now(r->b);
   h->at[h->started++] = t;
   h->running++;
   if (h->started > 1)
