@@ -1574,9 +1574,11 @@ typedef struct iob_latency {
  * Percentiles (p50, p90, p99, p99.9, max) of a finished batch's times
  * queued, running and in all, every operation counted whatever its
  * status, up to the end its record says (a timed-out wait or start()
- * operation at its timeout; a run() on a thread when it returned). One pass over the records into
- * a histogram of 29 KB, freed before it returns: no sort, and nothing
- * paid while the operations run.
+ * operation at its timeout; a run() on a thread when it returned). The
+ * first call makes one pass over the records into a histogram of 29 KB,
+ * freed before it returns (no sort), and keeps the answer with the batch
+ * (120 bytes) for the next calls and the timelines' captions; nothing is
+ * paid while the operations run. Any thread, once the batch finished.
  * @param[in] batch the batch; NULL gives IOB_EINVAL.
  * @param[out] latency filled in; NULL gives IOB_EINVAL.
  * @return 0; IOB_EBUSY if the batch has not finished; IOB_ENODATA for a

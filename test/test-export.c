@@ -486,6 +486,25 @@ static void captions_name_the_kind_and_the_label(void **state) {
   free(svg);
   iob_batch_free(b);
 
+  /* What the one who asked for each waited: 8 waits of 100 ms, 4 at a
+   * time, half in a second round (the p99 of their times in all). */
+  c = config_of(&iob_style_loop, 8, 100);
+  c.max_in_flight = 4;
+  b = run_on_own_loop(&c, NULL);
+  one[0] = b;
+  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 200), 0);
+  chart = capture_end(&cap);
+  char *took = strstr(chart, "; half took ");
+  assert_non_null(took);
+  double p50, p99;
+  assert_int_equal(sscanf(took, "; half took %lf ms or less, 99%% %lf ms",
+                          &p50, &p99),
+                   2);
+  test_assert_ms("the p50 in the caption", p50, 99, 400, __FILE__, __LINE__);
+  test_assert_ms("the p99 in the caption", p99, 198, 800, __FILE__, __LINE__);
+  free(chart);
+  iob_batch_free(b);
+
   c = config_of(&iob_style_pool, 8, 200);
   c.max_in_flight = 8;
   test_loop t;

@@ -82,6 +82,9 @@ static void the_wait_for_a_slot_is_queued_time(void **state) {
   assert_ms_between(MS(l.queued.p90_ns), 99, 400);
   assert_ms_between(MS(l.running.p90_ns), 99, 400);
   assert_ms_between(MS(l.total.p90_ns), 198, 800);
+  iob_latency again; /* kept: the same answer */
+  assert_int_equal(iob_batch_latency(b, &again), 0);
+  assert_memory_equal(&again, &l, sizeof(l));
   assert_int_equal(iob_batch_free(b), 0);
 }
 

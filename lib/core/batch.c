@@ -215,6 +215,7 @@ static void destroy(iob_batch *b) {
   }
   free_kept(b);
   free((void *)atomic_load(&b->latency));
+  free(atomic_load(&b->percentiles));
   free((void *)b->config.durations_ms); /* the batch's own copies */
   free((void *)b->config.label);
   free((void *)b->config.style_options);

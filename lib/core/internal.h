@@ -304,6 +304,9 @@ struct iob_batch {
    * the application may each ask for a report): 0 until known, else peak
    * + 1. Atomic because a finished batch may be read from any thread. */
   _Atomic uint32_t peak_known;
+  /* iob_batch_latency()'s answer once worked out (the records of a
+   * finished batch never change), for the exporters' captions. */
+  _Atomic(iob_latency *) percentiles;
   bool launching; /* guards iob__launch_more() against re-entry */
   bool launch_later; /* a launch gave the loop its turn: on_async() goes on */
   bool cancelled;
@@ -514,6 +517,10 @@ void iob__launch_more(iob_batch *b);
 /* Can `style` run operations of kind k? 0 or the code iob_batch_create()
  * and iob_batch_submit() return. */
 int iob__check_kind(const iob_kind *k, const iob_style *style);
+
+/* A finished batch's percentiles (iob_batch_latency()), worked out once
+ * and kept: 0 and *out; IOB_ENODATA, IOB_ENOMEM. */
+int iob__latency_of(const iob_batch *b, const iob_latency **out);
 
 /* A hedge policy for operations of `kind` (NULL: kinds not known yet) in
  * a batch of config c: it runs on a loop's runner, for kinds with

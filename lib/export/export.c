@@ -76,6 +76,12 @@ int iob__export_reports(const iob_batch *const *batches, size_t n,
     int err = iob_batch_report(batches[k], &reports[k]);
     if (err != 0)
       return err;
+    /* The captions' percentiles, worked out now, when running out of
+     * memory can still be told. */
+    const iob_latency *l;
+    err = iob__latency_of(batches[k], &l);
+    if (err != 0 && err != IOB_ENODATA)
+      return err;
   }
   return 0;
 }
@@ -197,10 +203,18 @@ void iob__caption(char *buf, size_t size, const iob_batch *b,
   if (r->failed > 0)
     snprintf(failed, sizeof(failed), ", %" PRIu32 " failed", r->failed);
   iob__format_ms(elapsed, sizeof(elapsed), r->elapsed_ns);
+  /* How long each waited and ran, what an application's user feels. */
+  char took[96] = "", p50[32], p99[32];
+  const iob_latency *l = atomic_load(&b->percentiles); /* (reports made it) */
+  if (l != NULL) {
+    iob__format_ms(p50, sizeof(p50), l->total.p50_ns);
+    iob__format_ms(p99, sizeof(p99), l->total.p99_ns);
+    snprintf(took, sizeof(took), "; half took %s or less, 99%% %s", p50, p99);
+  }
   const char *label = b->config.label;
-  snprintf(buf, size, "%s%s%s%s: %s, %s%s %s %s", iob_style_name(r->style),
+  snprintf(buf, size, "%s%s%s%s: %s, %s%s %s %s%s", iob_style_name(r->style),
            label ? " (" : "", label ? label : "", label ? ")" : "", inputs, run,
-           failed, dash, elapsed);
+           failed, dash, elapsed, took);
 }
 
 /* Add one interval, [from, to) in ns, to a layer of the slices, each
