@@ -84,7 +84,11 @@ static void the_wait_for_a_slot_is_queued_time(void **state) {
   assert_ms_between(MS(l.total.p90_ns), 198, 800);
   iob_latency again; /* kept: the same answer */
   assert_int_equal(iob_batch_latency(b, &again), 0);
-  assert_memory_equal(&again, &l, sizeof(l));
+  assert_int_equal(again.count, l.count);
+  const iob_percentiles *was[] = {&l.queued, &l.running, &l.total};
+  const iob_percentiles *is[] = {&again.queued, &again.running, &again.total};
+  for (int k = 0; k < 3; k++) /* (field by field: not the padding) */
+    assert_memory_equal(is[k], was[k], sizeof(iob_percentiles));
   assert_int_equal(iob_batch_free(b), 0);
 }
 

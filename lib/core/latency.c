@@ -95,7 +95,7 @@ int iob__latency_of(const iob_batch *batch, const iob_latency **out) {
   if (iob__gather(batch) != 0)
     return IOB_ENOMEM;
   uint32_t *h = malloc(BUCKETS * sizeof(*h));
-  iob_latency *l = malloc(sizeof(*l));
+  iob_latency *l = calloc(1, sizeof(*l));
   if (h == NULL || l == NULL) {
     free(h);
     free(l);
