@@ -824,6 +824,16 @@ struct iob_task {
    *  told how it ended. Borrowed until the operation settles. NULL: the
    *  batch's. */
   iob_breaker *breaker;
+  /** Optional: when the operation arrived, on uv_hrtime()'s clock, if
+   *  that was before it was submitted: its record's queued_ns, and so
+   *  its time queued and in all (iob_batch_latency()), count from there.
+   *  A load generator that fell behind its schedule (a busy loop, a
+   *  descheduled thread) gives each operation the time it was due, so
+   *  the lateness is counted rather than hidden (no "coordinated
+   *  omission"). 0: when the batch's loop took it in. A time after the
+   *  submission is refused (IOB_EINVAL); one before the batch started
+   *  counts as its start. */
+  uint64_t arrival_ns;
 };
 
 /** Set @p task to the defaults: a wait of 0 ms, no target, input or
@@ -847,8 +857,9 @@ IOB_EXPORT void iob_task_init(iob_task *task);
  * is all that can be told; anywhere else the result is undefined.
  * @return the operation's index (0 or more; its record, on_op and
  *         iob_batch_outcome() use it); IOB_EINVAL for a NULL argument,
- *         a batch that is not open, a NULL kind, or an input its kind
- *         does not take; IOB_ESHUTDOWN once the batch is closed
+ *         a batch that is not open, a NULL kind, an input its kind
+ *         does not take, or an arrival_ns later than now;
+ *         IOB_ESHUTDOWN once the batch is closed
  *         (iob_batch_close()), finished, cancelled or asked to be
  *         (iob_batch_cancel_async(), or iob_batch_cancel() before it
  *         started); IOB_E2BIG past IOB_COUNT_MAX operations;
@@ -1416,9 +1427,13 @@ IOB_EXPORT uint32_t iob_workers_threads(const iob_workers *workers);
  * settled, and the status IOB_ECANCELED.
  */
 struct iob_record {
-  /** When it was handed to its style. Every operation is asked for when
-   *  the batch starts: under a limit, one waited for a free slot from 0
-   *  to queued_ns (the timelines draw that wait). */
+  /** When it was handed to its style. Every operation of a batch that
+   *  is not open is asked for when the batch starts: under a limit, one
+   *  waited for a free slot from 0 to queued_ns (the timelines draw that
+   *  wait). In an open batch, when it arrived: submitted and taken in by
+   *  the batch's loop (iob_task.arrival_ns, if set; 0 for the operations
+   *  it was created with), so its time queued includes its wait for a
+   *  slot. */
   uint64_t queued_ns;
   uint64_t started_ns;  /**< when it began to run (a thread picked it up). */
   uint64_t finished_ns; /**< when it was over. */
@@ -1559,9 +1574,9 @@ typedef struct iob_percentiles {
 typedef struct iob_latency {
   uint32_t count; /**< operations measured: all of the batch's. */
   /** Waiting to start: from when it was asked for (the batch's start,
-   *  for a batch of count under a limit, as the timelines draw it; else,
-   *  open batches included, when it was handed to its style) to
-   *  started_ns. */
+   *  for a batch of count under a limit, as the timelines draw it; in an
+   *  open batch, when it arrived: iob_record.queued_ns; else when it was
+   *  handed to its style) to started_ns. */
   iob_percentiles queued;
   /** Running: started_ns to finished_ns, its retries and backoffs
    *  included. */

@@ -859,6 +859,87 @@ static void a_submission_from_a_timer_of_yours_waits_from_then(void **state) {
   iob_batch_free(b);
 }
 
+/* Under a limit, an open batch's operation queues from when it was
+ * taken in, not from when a slot freed: its time queued is its wait. */
+static void queued_time_counts_the_wait_for_a_slot(const iob_style *s) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(s);
+  c.max_in_flight = 1;
+  iob_batch *b = test_loop_create(&t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, 50, NULL);
+  for (int i = 0; i < 3; i++)
+    submit_ok(b, &w, i);
+  iob_batch_close(b);
+  test_loop_start_created(&t, b);
+  test_loop_run(&t);
+  const iob_record *r = iob_batch_records(b, NULL);
+  print_message("%s: the third queued at %.1f ms, started at %.1f\n",
+                iob_style_name(s), MS(r[2].queued_ns), MS(r[2].started_ns));
+  assert_ms_between(MS(r[2].queued_ns), 0, 20);
+  assert_ms_at_least(MS(r[2].started_ns - r[2].queued_ns), 95);
+  iob_latency l;
+  assert_int_equal(iob_batch_latency(b, &l), 0);
+  assert_ms_at_least(MS(l.queued.max_ns), 95);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void an_open_batchs_queued_time_counts_the_wait_for_a_slot_in_every_style(
+    void **state) {
+  (void)state;
+  for (size_t k = 0; iob_style_at(k) != NULL; k++)
+    queued_time_counts_the_wait_for_a_slot(iob_style_at(k));
+}
+
+/* A submitter 150 ms behind its schedule says when the operation was
+ * due: its record counts from then. */
+static void submit_due_earlier(test_loop *t, void *arg) {
+  (void)t;
+  iob_task w = task_of(&iob_kind_wait, 20, NULL);
+  w.arrival_ns = uv_hrtime() - 150 * 1000000ull;
+  submit_ok(arg, &w, 0);
+  iob_task early = task_of(&iob_kind_wait, 20, NULL);
+  early.arrival_ns = 1; /* long before the batch started */
+  submit_ok(arg, &early, 1);
+  iob_batch_close(arg);
+}
+
+static void an_arrival_the_submitter_gives_counts_from_then(void **state) {
+  (void)state;
+  test_loop t;
+  test_loop_init(&t);
+  iob_config c = open_config(NULL);
+  iob_batch *b = test_loop_start(&t, &c, NULL);
+  test_loop_at(&t, 200, submit_due_earlier, b);
+  test_loop_run(&t);
+  const iob_record *r = iob_batch_records(b, NULL);
+  print_message("due at %.1f ms, started at %.1f\n", MS(r[0].queued_ns),
+                MS(r[0].started_ns));
+  assert_ms_between(MS(r[0].queued_ns), 30, 75); /* 200 - 150, roughly */
+  assert_ms_at_least(MS(r[0].started_ns - r[0].queued_ns), 140);
+  assert_int_equal(r[1].queued_ns, 0); /* before the start: at the start */
+  iob_latency l;
+  assert_int_equal(iob_batch_latency(b, &l), 0);
+  assert_ms_at_least(MS(l.total.max_ns), 169);
+  test_loop_close(&t);
+  iob_batch_free(b);
+}
+
+static void an_arrival_in_the_future_is_refused_and_adds_nothing(
+    void **state) {
+  (void)state;
+  iob_config c = open_config(NULL);
+  iob_batch *b;
+  assert_int_equal(iob_batch_create(&b, &c), 0);
+  iob_task w = task_of(&iob_kind_wait, 1, NULL);
+  w.arrival_ns = uv_hrtime() + 10 * 1000000000ull;
+  assert_int_equal(iob_batch_submit(b, &w), IOB_EINVAL);
+  w.arrival_ns = uv_hrtime();
+  submit_ok(b, &w, 0); /* the first index: nothing was added before */
+  iob_batch_free(b);
+}
+
 static void a_batch_cancelled_before_it_starts_takes_nothing_more(
     void **state) {
   (void)state;
@@ -1058,6 +1139,10 @@ int main(void) {
           an_operation_whose_kind_opening_cancels_the_batch_never_runs),
       cmocka_unit_test(a_submission_from_a_timer_of_yours_waits_from_then),
       cmocka_unit_test(a_batch_cancelled_before_it_starts_takes_nothing_more),
+      cmocka_unit_test(
+          an_open_batchs_queued_time_counts_the_wait_for_a_slot_in_every_style),
+      cmocka_unit_test(an_arrival_the_submitter_gives_counts_from_then),
+      cmocka_unit_test(an_arrival_in_the_future_is_refused_and_adds_nothing),
       cmocka_unit_test(
           a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for),
       cmocka_unit_test(

@@ -338,7 +338,8 @@ void iob__launch_more(iob_batch *b) {
       break; /* called again in its turn */
     }
     b->next++;
-    iob__rec(b, i)->queued_ns = iob__stamp(b);
+    if (!b->open) /* an open batch's operations arrived when taken in */
+      iob__rec(b, i)->queued_ns = iob__stamp(b);
     iob__rec(b, i)->status = IOB__IN_FLIGHT;
     b->in_flight++;
     /* An open breaker, last, once the operation may otherwise launch (a
@@ -350,14 +351,14 @@ void iob__launch_more(iob_batch *b) {
         iob__rate_untake(b);
       b->breaker_refused++;
       iob_record *r = iob__rec(b, i);
-      r->started_ns = r->finished_ns = r->queued_ns;
+      r->started_ns = r->finished_ns = iob__stamp(b);
       iob__settle(b, i, IOB_EBREAKER);
       continue;
     }
     int err = b->open ? ready_to_launch(b, i) : 0;
     if (err != 0) {
       iob_record *r = iob__rec(b, i);
-      r->started_ns = r->finished_ns = r->queued_ns;
+      r->started_ns = r->finished_ns = iob__stamp(b);
       iob__settle(b, i, err);
       continue;
     }

@@ -333,6 +333,7 @@ struct iob_batch {
   /* An open batch (config.open) takes operations until it is closed. */
   bool open;
   bool closed_seen; /* the loop thread saw it closed: it may end */
+  uint32_t arrived; /* operations taken in on the batch's clock (arrive()) */
   bool in_on_op;    /* launches wait until on_op returns */
   uv_mutex_t submit_lock; /* submitters take turns; never the loop's */
   atomic_uint submitted;  /* operations submitted, published (release) */

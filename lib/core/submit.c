@@ -73,7 +73,7 @@ static bool on_loop(const iob_batch *b) {
 /* Check a task as iob_batch_create() checks a config: the style can run
  * its kind, and the kind's check() takes its target and duration. */
 static int check_task(const iob_batch *b, const iob_task *t) {
-  if (t->kind == NULL)
+  if (t->kind == NULL || (t->arrival_ns != 0 && t->arrival_ns > uv_hrtime()))
     return IOB_EINVAL;
   int err = iob__check_kind(t->kind, b->config.style);
   if (err != 0)
@@ -147,6 +147,9 @@ static int fill(const iob_batch *b, iob__task *t, const iob_task *in) {
   t->breaker = in->breaker;
   t->duration_ms = in->duration_ms;
   t->slot = UINT32_MAX;
+  /* Held here, on uv_hrtime()'s clock, until the loop takes it in
+   * (arrive()): the batch may not have a clock of its own yet. */
+  t->rec.queued_ns = in->arrival_ns;
   return 0;
 }
 
@@ -209,12 +212,30 @@ int iob_batch_close(iob_batch *batch) {
   return 0;
 }
 
+/* Operation i arrives on the running batch's clock: its queued_ns, which
+ * held its iob_task.arrival_ns, becomes that time since the start (no
+ * later than now), or now when it had none. */
+static void arrive(iob_batch *b, uint32_t i) {
+  iob_record *r = iob__rec(b, i);
+  uint64_t now = iob__stamp(b), at = r->queued_ns;
+  if (at == 0)
+    r->queued_ns = now;
+  else
+    r->queued_ns = at <= b->t0 ? 0 : at - b->t0 < now ? at - b->t0 : now;
+}
+
 /* Closed first (acquire): every submission before the close is then
- * published, and counted. */
+ * published, and counted. Once the batch runs, what came is stamped. */
 void iob__take_submitted(iob_batch *b) {
   bool closed = atomic_load_explicit(&b->closed, memory_order_acquire);
   b->config.count = atomic_load_explicit(&b->submitted, memory_order_acquire);
   b->closed_seen = closed;
+  if (atomic_load_explicit(&b->state, memory_order_relaxed) != IOB__ACTIVE)
+    return; /* no clock yet: iob_batch_start() takes them in */
+  if (b->arrived < b->first)
+    b->arrived = b->first; /* those it was created with arrived at 0 */
+  for (; b->arrived < b->config.count; b->arrived++)
+    arrive(b, b->arrived);
 }
 
 void iob__task_release(iob_batch *b, uint32_t i) {

@@ -261,7 +261,7 @@ static void workers_launch(iob_batch *b, uint32_t i) {
   if (iob__kind_of(b, i)->stack_size > s->pool->stack_size) {
     /* Submitted to an open batch: a kind whose stack its pool lacks. */
     iob_record *r = iob__rec(b, i);
-    r->started_ns = r->finished_ns = r->queued_ns;
+    r->started_ns = r->finished_ns = iob__stamp(b);
     iob__settle(b, i, IOB_ENOTSUP);
     return;
   }
