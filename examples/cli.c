@@ -403,7 +403,10 @@ static int json_percentiles(char *buf, size_t size, const char *prefix,
 int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
   const iob_report *r = b->report;
   const iob_latency *l = b->latency;
-  char style[64], work[64], vs[32] = "null";
+  char style[64], work[64], vs[32] = "null", arrival[48] = "";
+  if (b->arrival_rate > 0)
+    snprintf(arrival, sizeof(arrival), ",\"arrival_rate\":%g",
+             b->arrival_rate);
   char running[160], queued[200], total[200];
   if (isfinite(b->vs_sequential))
     snprintf(vs, sizeof(vs), "%.3f", b->vs_sequential);
@@ -416,7 +419,7 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
     return -1;
   int n = snprintf(
       out, size,
-      "{\"style\":\"%s\",\"work\":\"%s\",\"count\":%" PRIu32
+      "{\"style\":\"%s\"%s,\"work\":\"%s\",\"count\":%" PRIu32
       ",\"duration_ms\":%" PRIu64 ",\"limit\":%" PRIu32
       ",\"timeout_ms\":%" PRIu64 ",\"elapsed_ms\":%.3f,\"overlap\":%.3f"
       ",\"vs_sequential\":%s"
@@ -426,7 +429,7 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
       ",\"retries\":%" PRIu32 ",\"breaker_refused\":%" PRIu32
       ",\"hedges\":%" PRIu32 ",\"hedges_won\":%" PRIu32
       "%s%s%s,\"status\":\"%s\"}",
-      json_text(iob_style_name(r->style), style, sizeof(style)),
+      json_text(iob_style_name(r->style), style, sizeof(style)), arrival,
       json_text(r->kind ? r->kind->name : NULL, work, sizeof(work)), r->count,
       b->config->duration_ms, b->config->max_in_flight, b->config->timeout_ms,
       ms(r->elapsed_ns), isfinite(r->speedup) ? r->speedup : 0.0, vs,

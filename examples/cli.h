@@ -55,7 +55,7 @@ typedef struct cli_option {
 } cli_option;
 
 /** The most options in one table. */
-#define CLI_OPTIONS_MAX 32
+#define CLI_OPTIONS_MAX 48
 
 /** cli_next_option(): every argument has been read. */
 #define CLI_END (-1)
@@ -238,11 +238,14 @@ typedef struct cli_json_batch {
   double vs_sequential;
   /* Its percentiles (iob_batch_latency()); NULL: unknown (nulls). */
   const iob_latency *latency;
+  /* Operations a second, when they arrived at a rate; 0: all at once. */
+  double arrival_rate;
 } cli_json_batch;
 
 /**
  * Write one batch's report as one line of JSON, without a newline:
- * "style", "work" (its kind), "count", "duration_ms", "limit",
+ * "style", "arrival_rate" (only when they arrived at a rate), "work" (its
+ * kind), "count", "duration_ms", "limit",
  * "timeout_ms", "elapsed_ms", "overlap" (the operations' own times added
  * up / elapsed: how many ran at once, on average), "vs_sequential" (null
  * when no sequential batch ran), "peak_in_flight", "threads",

@@ -1,6 +1,7 @@
 /* Parsing iobound-compare's arguments: every bad value is refused with a
  * message that names it. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@ enum {
   OPT_LIMIT,
   OPT_RATE,
   OPT_BURST,
+  OPT_ARRIVAL_RATE,
+  OPT_FOR,
+  OPT_ARRIVALS,
+  OPT_SEED,
   OPT_RETRIES,
   OPT_BACKOFF,
   OPT_BREAKER,
@@ -73,7 +78,20 @@ static const cli_option options[] = {
      "0.001 and up; default: no rate)"},
     {OPT_BURST, "burst", "B",
      "with --rate, let B start at once before the rate applies (default 1)"},
-    {OPT_RETRIES, "retries", "N",
+    {OPT_ARRIVAL_RATE, "arrival-rate", "R[,R...]",
+     "operations arrive R a second, while earlier ones run, instead of "
+     "all at once; a list runs each rate in turn and tabulates the p99 "
+     "(a decimal, more than 0, at most 1e9); latency counts from when each "
+     "was due"},
+  {OPT_FOR, "for", "S",
+     "with --arrival-rate, for S seconds (a decimal; default 2), or give "
+     "--count N"},
+  {OPT_ARRIVALS, "arrivals", "HOW",
+     "with --arrival-rate: even (default: evenly spaced) or poisson (at "
+     "random, as independent clients arrive)"},
+  {OPT_SEED, "seed", "N",
+     "with --arrivals poisson, the random numbers' seed (default 1)"},
+  {OPT_RETRIES, "retries", "N",
      "run a failed operation again up to N times, 0..99, if its failure "
      "may pass (a timeout, a lost connection, HTTP 429 or 5xx; default 0)"},
     {OPT_BACKOFF, "backoff", "MIN:MAX",
@@ -141,8 +159,8 @@ static const char *option_names(int opt, char *out, size_t size) {
 }
 
 const char *compare_usage(void) {
-  static char text[4096];
-  char lines[3584];
+  static char text[8192];
+  char lines[7680];
   size_t len = 0;
   lines[0] = '\0';
   /* An option at a time, each with its own names. */
@@ -264,6 +282,90 @@ static int parse_word(const char *text, const char *const *words) {
 }
 
 static const char *const formats[] = {"table", "csv", "json", NULL};
+static const char *const arrivals[] = {"even", "poisson", NULL};
+
+/* "--arrival-rate 10,20.5": operations a second, each more than 0 and at
+ * most COMPARE_ARRIVAL_RATE_MAX. opts is changed only when all are good. */
+static int parse_rates(const char *text, compare_opts *o, char *error,
+                       size_t size) {
+  double rates[COMPARE_RATES_MAX];
+  int n = 0;
+  for (const char *item = text;; item++) {
+    char *end;
+    double r = strtod(item, &end);
+    if (end == item || (*end != ',' && *end != '\0') || !(r > 0) ||
+        r > COMPARE_ARRIVAL_RATE_MAX)
+      return cli_fail(error, size,
+                      "--arrival-rate takes operations a second, each more "
+                      "than 0 and at most 1e9 (the clock spaces arrivals by "
+                      "the nanosecond), comma-separated, not '%s'",
+                      text);
+    if (n == COMPARE_RATES_MAX)
+      return cli_fail(error, size,
+                      "--arrival-rate takes at most %d rates, not '%s'",
+                      COMPARE_RATES_MAX, text);
+    rates[n++] = r;
+    item = end;
+    if (*item == '\0')
+      break;
+  }
+  memcpy(o->arrival_rates, rates, (size_t)n * sizeof(rates[0]));
+  o->nrates = n;
+  return 0;
+}
+
+uint64_t compare_arrivals(const compare_opts *o, int k) {
+  if (o->count_given && o->for_s == 0)
+    return o->count;
+  double s = o->for_s > 0 ? o->for_s : COMPARE_FOR_DEFAULT_S;
+  return (uint64_t)llround(o->arrival_rates[k] * s);
+}
+
+/* --arrival-rate's companions, and the count each rate makes: 1 to
+ * IOB_COUNT_MAX, and --count and --for agreeing when both are given. */
+static int check_arrivals(compare_opts *o, char *error, size_t size) {
+  if (o->nrates == 0) {
+    if (o->for_s > 0)
+      return cli_fail(error, size, "--for goes with --arrival-rate");
+    if (o->poisson)
+      return cli_fail(error, size, "--arrivals goes with --arrival-rate");
+  }
+  if (o->seed_given && !o->poisson)
+    return cli_fail(error, size, "--seed goes with --arrivals poisson");
+  if (o->nrates == 0)
+    return 0;
+  if (o->nrates > 1 && (o->timeline || o->trace_path != NULL))
+    return cli_fail(error, size,
+                    "%s draws one run: give --arrival-rate one rate (a list "
+                    "is drawn by --svg as p99 against rate)",
+                    o->timeline ? "--timeline" : "--trace");
+  uint64_t most = 0;
+  double s = o->for_s > 0 ? o->for_s : COMPARE_FOR_DEFAULT_S;
+  for (int k = 0; k < o->nrates; k++) {
+    uint64_t n = compare_arrivals(o, k);
+    uint64_t made = (uint64_t)llround(o->arrival_rates[k] * s);
+    if (o->count_given && o->for_s > 0 && made != o->count)
+      return cli_fail(error, size,
+                      "--count %" PRIu32 " contradicts --arrival-rate %g for "
+                      "%g s, which makes %" PRIu64 " operations: give --count "
+                      "or --for, not both",
+                      o->count, o->arrival_rates[k], s, made);
+    if (n == 0)
+      return cli_fail(error, size,
+                      "--arrival-rate %g for %g s makes no operation: give a "
+                      "higher rate or a longer --for",
+                      o->arrival_rates[k], s);
+    if (n > IOB_COUNT_MAX)
+      return cli_fail(error, size,
+                      "--arrival-rate %g for %g s makes %" PRIu64
+                      " operations, more than the %" PRIu32
+                      " a batch holds: give a lower rate or a shorter --for",
+                      o->arrival_rates[k], s, n, IOB_COUNT_MAX);
+    most = n > most ? n : most;
+  }
+  o->count = (uint32_t)most; /* the most at once, for the thread checks */
+  return 0;
+}
 static const char *const progresses[] = {"auto", "always", "never", NULL};
 
 /* A value that is an option of ours, given where a name was due. */
@@ -338,6 +440,7 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       ", not '%s'",
                       IOB_COUNT_MAX, value);
     o->count = (uint32_t)n;
+    o->count_given = true;
     break;
   case OPT_DURATION:
     if (!cli_parse_uint(value, 0, IOB_DURATION_MAX_MS, &o->duration_ms))
@@ -365,6 +468,31 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
                       value);
     break;
   }
+  case OPT_ARRIVAL_RATE:
+    return parse_rates(value, o, error, size);
+  case OPT_FOR: {
+    char *end;
+    double v = strtod(value, &end);
+    if (end == value || *end != '\0' || !(v > 0 && v <= 86400))
+      return cli_fail(error, size,
+                      "--for takes seconds, more than 0 and at most 86400, "
+                      "not '%s'",
+                      value);
+    o->for_s = v;
+    break;
+  }
+  case OPT_ARRIVALS:
+    if ((k = parse_word(value, arrivals)) < 0)
+      return cli_fail(error, size,
+                      "--arrivals takes even or poisson, not '%s'", value);
+    o->poisson = k == 1;
+    break;
+  case OPT_SEED:
+    if (!cli_parse_uint(value, 0, UINT64_MAX, &o->seed))
+      return cli_fail(error, size,
+                      "--seed takes a whole number, not '%s'", value);
+    o->seed_given = true;
+    break;
   case OPT_BURST:
     if (!cli_parse_uint(value, 1, IOB_COUNT_MAX, &n))
       return cli_fail(error, size,
@@ -524,7 +652,7 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
   *o = (compare_opts){
       .action = CLI_RUN, .count = 10, .duration_ms = 200, .work = "wait",
       .backoff_min_ms = 10, .backoff_max_ms = 1000,
-      .cpu_us = COMPARE_CPU_US_DEFAULT};
+      .cpu_us = COMPARE_CPU_US_DEFAULT, .seed = 1};
   for (const iob_style *s; o->nstyles < COMPARE_STYLES_MAX &&
                            (s = iob_style_at((size_t)o->nstyles));)
     o->styles[o->nstyles++] = s;
@@ -573,6 +701,9 @@ int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                     "--backoff goes with --retries N (N of 1 or more)");
   if (o->cpu_us_given && iob_kind_find(o->work) != &iob_kind_mixed)
     return cli_fail(error, error_size, "--cpu-us goes with --work mixed");
+  int err = check_arrivals(o, error, error_size);
+  if (err != 0)
+    return err;
   bool loops = false;
   for (int k = 0; k < o->nstyles; k++)
     loops = loops || o->styles[k] == &iob_style_loops;

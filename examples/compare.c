@@ -1,5 +1,6 @@
 /* iobound-compare: the same operations run in each concurrency style in
  * turn, then a table (or CSV, or JSON) of how each style did. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -12,14 +13,7 @@
 
 #include "compare.h"
 
-typedef struct result {
-  const iob_style *style;
-  iob_config config;
-  iob_batch *batch; /* finished, kept for the timelines */
-  iob_report report;
-  iob_latency latency; /* its percentiles, when latency_known */
-  bool latency_known;
-} result;
+typedef compare_result result;
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
@@ -29,6 +23,7 @@ typedef struct run {
   iob_batch *batch;
   const iob_style *style;
   uv_timer_t ticker;
+  compare_arrive arrive; /* with --arrival-rate */
   bool progress;
   int width; /* of the last progress line written */
 } run;
@@ -52,11 +47,14 @@ static void on_tick(uv_timer_t *t) {
 static void on_done(iob_batch *batch, int status) {
   run *r = iob_batch_data(batch);
   uv_close((uv_handle_t *)&r->ticker, NULL);
+  compare_arrive_stop(&r->arrive);
   if (r->progress && r->width > 0) /* wipe the progress line */
     fprintf(stderr, "\r%*s\r", r->width, "");
 }
 
-static int run_style(const compare_opts *o, const iob_style *style,
+/* Run the operations in `style`: all at once, or arriving at rate
+ * number `k` of --arrival-rate (k >= 0), submitted to an open batch. */
+static int run_style(const compare_opts *o, const iob_style *style, int k,
                      bool progress, result *out) {
   run r = {.style = style, .progress = progress};
   iob_config *config = &out->config;
@@ -64,6 +62,15 @@ static int run_style(const compare_opts *o, const iob_style *style,
   config->style = style;
   compare_work_use(config); /* its kind and target */
   config->count = o->count;
+  out->arrival_rate = k >= 0 ? o->arrival_rates[k] : 0;
+  if (k >= 0) {
+    config->open = 1;
+    config->count = 0;
+    r.arrive = (compare_arrive){.rate = o->arrival_rates[k],
+                                .count = compare_arrivals(o, k),
+                                .poisson = o->poisson,
+                                .seed = o->seed};
+  }
   /* A file takes as long as it takes: it has no duration to show. */
   config->duration_ms = config->kind == &iob_kind_file ? 0 : o->duration_ms;
   config->max_in_flight = o->limit;
@@ -115,10 +122,16 @@ static int run_style(const compare_opts *o, const iob_style *style,
     err = iob_batch_start(r.batch, &loop, on_done);
   if (err != 0) {
     uv_close((uv_handle_t *)&r.ticker, NULL);
-  } else if (progress) {
-    uv_timer_start(&r.ticker, on_tick, 200, 200);
+  } else {
+    if (k >= 0 &&
+        (err = compare_arrive_start(&r.arrive, &loop, r.batch, config)) != 0)
+      iob_batch_cancel(r.batch); /* it ends; its callback runs */
+    if (progress)
+      uv_timer_start(&r.ticker, on_tick, 200, 200);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
+  if (err == 0 && r.arrive.err != 0)
+    err = r.arrive.err;
   if (err == 0)
     err = iob_batch_report(r.batch, &out->report);
   /* (Nothing to measure, or no memory: the table says "-", JSON null.) */
@@ -165,14 +178,24 @@ static void stdout_failed(int err) {
 
 /* printf() onto stdout, its failure kept. (A buffered write fails at the
  * flush rather than here: results_written() checks that.) */
+static void vout(const char *fmt, va_list ap) {
+  if (vprintf(fmt, ap) < 0)
+    stdout_failed(errno);
+}
+
 CLI_PRINTF(1, 2)
 static void out(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vprintf(fmt, ap);
+  vout(fmt, ap);
   va_end(ap);
-  if (n < 0)
-    stdout_failed(errno);
+}
+
+void compare_out(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vout(fmt, ap);
+  va_end(ap);
 }
 
 /* Flush the results, then, unless @p keep_open, close stdout: exit()
@@ -207,10 +230,13 @@ static unsigned terminal_width(void) {
   return width < 40 ? 40 : width > 1000 ? 1000 : width;
 }
 
-/* The baseline every speed-up is measured against: sequential, if it ran. */
-static const result *find_sequential(const result *r, int n) {
+/* The baseline every speed-up is measured against: sequential, if it
+ * ran (at the arrival rate of `like`, if given). */
+static const result *find_sequential(const result *r, int n,
+                                     const result *like) {
   for (int k = 0; k < n; k++)
-    if (r[k].style == &iob_style_sequential)
+    if (r[k].style == &iob_style_sequential &&
+        (like == NULL || r[k].arrival_rate == like->arrival_rate))
       return &r[k];
   return NULL;
 }
@@ -247,12 +273,48 @@ static const char *work_words(const compare_opts *o) {
   return o->work;
 }
 
+/* "10 operations of 200 ms of waiting, 2 CPU cores", or with
+ * --arrival-rate "... arriving 50 a second (evenly) for 2 s, ...". */
+static const char *run_title(const compare_opts *o, char *title,
+                             size_t size) {
+  unsigned cores = uv_available_parallelism();
+  if (o->nrates == 0) {
+    snprintf(title, size,
+             "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
+             o->count, o->duration_ms, work_words(o), cores);
+    return title;
+  }
+  char rates[160] = "";
+  size_t len = 0;
+  for (int k = 0; k < o->nrates && len < sizeof(rates); k++)
+    len += (size_t)snprintf(rates + len, sizeof(rates) - len, "%s%g",
+                            k == 0                 ? ""
+                            : k == o->nrates - 1   ? " or "
+                                                   : ", ",
+                            o->arrival_rates[k]);
+  if (o->count_given && o->for_s == 0)
+    snprintf(title, size,
+             "%" PRIu32 " operations of %" PRIu64 " ms of %s arriving %s a "
+             "second (%s), %u CPU cores",
+             o->count, o->duration_ms, work_words(o), rates,
+             o->poisson ? "Poisson" : "evenly", cores);
+  else
+    snprintf(title, size,
+             "Operations of %" PRIu64 " ms of %s arriving %s a second (%s) "
+             "for %g s, %u CPU cores",
+             o->duration_ms, work_words(o), rates,
+             o->poisson ? "Poisson" : "evenly",
+             o->for_s > 0 ? o->for_s : COMPARE_FOR_DEFAULT_S, cores);
+  return title;
+}
+
 static void print_table(const compare_opts *o, const result *r, int n) {
-  const result *base = find_sequential(r, n);
-  if (!o->quiet)
-    out("%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores\n\n",
-        o->count, o->duration_ms, work_words(o),
-        n > 0 ? r[0].report.cores : 0);
+  const result *base = find_sequential(r, n, NULL);
+  if (!o->quiet) {
+    char title[256];
+    out("%s\n\n", run_title(o, title, sizeof(title)));
+  }
+  bool arriving = o->nrates > 0;
   bool retries = o->retries > 0;
   out("%-11s %12s %8s %9s %8s %8s %10s %8s %8s%s%s%s\n", "style", "elapsed",
       "vs seq", "overlap", "peak", "threads", "cpu time", "p50", "p99",
@@ -260,16 +322,18 @@ static void print_table(const compare_opts *o, const result *r, int n) {
       o->hedge ? "   hedges      won" : "");
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
-    double vs = vs_sequential(&r[k], base);
+    double vs = vs_sequential(&r[k], find_sequential(r, n, &r[k]));
     char vs_text[16] = "-";
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.1fx", vs);
     out("%-11s %9.1f ms %8s %9.1f %8" PRIu32 " %8" PRIu32 " %7.1f ms",
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
         rep->peak_in_flight, rep->threads, ms(rep->cpu_ns));
+    /* Arriving at a rate, latency is from arrival: the queue counts. */
+    const iob_percentiles *p =
+        arriving ? &r[k].latency.total : &r[k].latency.running;
     if (r[k].latency_known)
-      out(" %5.0f ms %5.0f ms", ms(r[k].latency.running.p50_ns),
-          ms(r[k].latency.running.p99_ns));
+      out(" %5.0f ms %5.0f ms", ms(p->p50_ns), ms(p->p99_ns));
     else
       out(" %8s %8s", "-", "-");
     if (retries)
@@ -288,9 +352,12 @@ static void print_table(const compare_opts *o, const result *r, int n) {
              "vs seq: the sequential style's time / this style's%s; "
              "overlap: the operations' own times added up / this style's "
              "time (how many ran at once, on average); peak: the most at "
-             "once; p50, p99: half, and 99%%, of the operations ran this "
+             "once; p50, p99: half, and 99%%, of the operations %s this "
              "long or less%s%s%s",
              base ? "" : " (sequential did not run)",
+             arriving ? "took from when they were due to arrive to their end "
+                        "(waiting in a queue included)"
+                      : "ran",
              retries ? "; retries: attempts after the first, in all" : "",
              o->breaker ? "; refused: failed at once by the open breaker"
                         : "",
@@ -301,8 +368,10 @@ static void print_table(const compare_opts *o, const result *r, int n) {
   }
 }
 
-static void print_csv(const result *r, int n) {
-  out("style,elapsed_ms,vs_sequential,overlap,peak_in_flight,threads,"
+static void print_csv(const compare_opts *o, const result *r, int n) {
+  bool arriving = o->nrates > 0;
+  out("%sstyle,elapsed_ms,", arriving ? "arrival_rate," : "");
+  out("vs_sequential,overlap,peak_in_flight,threads,"
       "workers_used,cpu_ms,failed,attempts,retries,breaker_refused,hedges,"
       "hedges_won");
   static const char *const times[] = {"", "queued_", "total_"};
@@ -310,13 +379,14 @@ static void print_csv(const result *r, int n) {
     out(",%sp50_ms,%sp90_ms,%sp99_ms,%sp999_ms,%smax_ms", times[t], times[t],
         times[t], times[t], times[t]);
   out("\n");
-  const result *base = find_sequential(r, n);
   for (int k = 0; k < n; k++) {
     const iob_report *rep = &r[k].report;
-    double vs = vs_sequential(&r[k], base);
+    double vs = vs_sequential(&r[k], find_sequential(r, n, &r[k]));
     char vs_text[32] = ""; /* empty: sequential did not run */
     if (isfinite(vs))
       snprintf(vs_text, sizeof(vs_text), "%.3f", vs);
+    if (arriving)
+      out("%g,", r[k].arrival_rate);
     out("%s,%.3f,%s,%.3f,%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%.3f,%" PRIu32
         ",%" PRIu64 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32 ",%" PRIu32,
         iob_style_name(r[k].style), ms(rep->elapsed_ns), vs_text, rep->speedup,
@@ -339,21 +409,32 @@ static void print_csv(const result *r, int n) {
 
 /* The inputs, then a line per style as iobound-server reports a batch. */
 static void print_json(const compare_opts *o, const result *r, int n) {
-  const result *base = find_sequential(r, n);
   out("{\"count\":%" PRIu32 ",\"duration_ms\":%" PRIu64
       ",\"work\":\"%s\",\"limit\":%" PRIu32 ",\"rate\":%g"
       ",\"burst\":%" PRIu32 ",\"retries_max\":%" PRIu32
-      ",\"pool_size\":%u,\"cores\":%u,\"styles\":[",
+      ",\"pool_size\":%u,\"cores\":%u,",
       o->count, o->duration_ms, o->work, o->limit, o->rate,
       o->rate > 0 ? (o->burst ? o->burst : 1) : 0, o->retries, iob_pool_size(),
       uv_available_parallelism());
+  if (o->nrates > 0) { /* "arrivals":{"rates":[10,20],"law":"even",...} */
+    out("\"arrivals\":{\"rates\":[");
+    for (int k = 0; k < o->nrates; k++)
+      out("%s%g", k ? "," : "", o->arrival_rates[k]);
+    out("],\"law\":\"%s\",\"seed\":%" PRIu64 ",\"for_s\":%g},",
+        o->poisson ? "poisson" : "even", o->seed,
+        o->count_given && o->for_s == 0 ? 0 : o->for_s > 0 ? o->for_s
+                                              : COMPARE_FOR_DEFAULT_S);
+  }
+  out("\"styles\":[");
   for (int k = 0; k < n; k++) {
     char line[1400];
     cli_json_batch b = {.config = &r[k].config,
                         .report = &r[k].report,
-                        .vs_sequential = vs_sequential(&r[k], base),
+                        .vs_sequential =
+                            vs_sequential(&r[k], find_sequential(r, n, &r[k])),
                         .latency = r[k].latency_known ? &r[k].latency
-                                                      : NULL};
+                                                      : NULL,
+                        .arrival_rate = r[k].arrival_rate};
     if (cli_json_report(line, sizeof(line), &b) < 0)
       snprintf(line, sizeof(line), "{}");
     out("%s\n%s", k ? "," : "", line);
@@ -374,7 +455,13 @@ static const result *fastest(const result *r, int n) {
 
 /* A plain sentence that says what the table shows, and why. */
 static void print_verdict(const compare_opts *o, const result *r, int n) {
-  const result *base = find_sequential(r, n), *best = fastest(r, n);
+  if (o->nrates > 0) { /* what the latency says, not the time */
+    char text[2048], folded[2400];
+    compare_arrive_lesson(o, r, n, text, sizeof(text));
+    out("\n%s\n", cli_fold(folded, sizeof(folded), text, 76, 0));
+    return;
+  }
+  const result *base = find_sequential(r, n, NULL), *best = fastest(r, n);
   if (best == NULL) {
     out("\nNo style ran every operation without a failure, so none is "
         "called fastest: the failures are on stderr.\n");
@@ -479,10 +566,20 @@ static void print_results(const compare_opts *o, const result *r,
     return;
   }
   if (o->format == COMPARE_CSV) {
-    print_csv(r, n);
+    print_csv(o, r, n);
     return;
   }
-  print_table(o, r, n);
+  if (o->nrates > 1) { /* a sweep: p99 against rate */
+    char title[256];
+    if (!o->quiet) {
+      run_title(o, title, sizeof(title));
+      title[0] = (char)tolower((unsigned char)title[0]);
+      out("p99 latency, from arrival to end, of %s\n\n", title);
+    }
+    compare_arrive_table(o, r, n);
+  } else {
+    print_table(o, r, n);
+  }
   if (o->timeline) {
     out("\n");
     if (iob_export_chart(stdout, batches, (size_t)n, terminal_width()) != 0)
@@ -496,15 +593,33 @@ static void print_results(const compare_opts *o, const result *r,
  * @return whether every one was written whole. */
 static bool write_timelines(const compare_opts *o, FILE **svg, FILE **trace,
                             const iob_batch *const *batches, size_t n) {
-  snprintf(svg_title, sizeof(svg_title),
-           "%" PRIu32 " operations of %" PRIu64 " ms of %s, %u CPU cores",
-           o->count, o->duration_ms, work_words(o), uv_available_parallelism());
+  run_title(o, svg_title, sizeof(svg_title));
   /* Both are written even when the first fails: each says why. */
   bool svg_ok = write_output(*svg, o->svg_path, svg_titled, batches, n);
   bool trace_ok = write_output(*trace, o->trace_path, iob_export_trace,
                                batches, n);
   *svg = *trace = NULL;
   return svg_ok && trace_ok;
+}
+
+/* Write a sweep's picture, p99 against rate, if asked for, and close
+ * its file. @return whether it was written whole. */
+static bool write_sweep(const compare_opts *o, FILE **svg, const result *r,
+                        int n) {
+  if (*svg == NULL)
+    return true;
+  char title[256], sub[300];
+  run_title(o, title, sizeof(title));
+  title[0] = (char)tolower((unsigned char)title[0]);
+  snprintf(sub, sizeof(sub), "p99 latency of %s", title);
+  int err = compare_arrive_svg(*svg, o, r, n, sub);
+  if (fclose(*svg) != 0 && err == 0)
+    err = IOB_EIO;
+  *svg = NULL;
+  if (err != 0)
+    cli_error(COMPARE_NAME, "cannot write '%s': %s", o->svg_path,
+              strerror(errno));
+  return err == 0;
 }
 
 /* Say why each style that could not run could not. */
@@ -578,28 +693,40 @@ int main(int argc, char **argv) {
                    isatty(2));
   if (rc == 0)
     rc = compare_work_start(&o);
-  /* Every style runs; those that could not are told of after the
-   * results of those that could. */
-  result results[COMPARE_STYLES_MAX] = {0};
-  const iob_batch *batches[COMPARE_STYLES_MAX];
-  const iob_style *broken[COMPARE_STYLES_MAX];
-  int broken_err[COMPARE_STYLES_MAX];
+  /* Every style runs (at each rate in turn); those that could not are
+   * told of after the results of those that could. */
+  enum { RUNS = COMPARE_STYLES_MAX * COMPARE_RATES_MAX };
+  static result results[RUNS];
+  static const iob_batch *batches[RUNS];
+  static const iob_style *broken[RUNS];
+  static int broken_err[RUNS];
   int nran = 0, nbroken = 0, failed = 0;
   bool started = rc == 0, written = true;
-  for (int k = 0; k < o.nstyles && started; k++) {
-    int err = run_style(&o, o.styles[k], progress, &results[nran]);
-    if (err != 0) {
-      broken[nbroken] = o.styles[k];
-      broken_err[nbroken++] = err;
-      continue;
+  for (int q = 0; q < (o.nrates > 0 ? o.nrates : 1) && started; q++)
+    for (int k = 0; k < o.nstyles; k++) {
+      int err = run_style(&o, o.styles[k], o.nrates > 0 ? q : -1, progress,
+                          &results[nran]);
+      if (err != 0) {
+        broken[nbroken] = o.styles[k];
+        broken_err[nbroken++] = err;
+        continue;
+      }
+      if (o.nrates > 1) { /* a sweep keeps its numbers, not its records */
+        iob_batch_free(results[nran].batch);
+        results[nran].batch = NULL;
+      }
+      batches[nran] = results[nran].batch;
+      failed += results[nran++].report.failed != 0;
     }
-    batches[nran] = results[nran].batch;
-    failed += results[nran++].report.failed != 0;
-  }
   compare_work_stop();
+  /* A sweep's table and picture need every style at every rate. */
+  if (o.nrates > 1 && nbroken > 0)
+    nran = 0;
   if (started && nran > 0) {
     print_results(&o, results, batches, nran);
-    written = write_timelines(&o, &svg, &trace, batches, (size_t)nran);
+    written = o.nrates > 1 ? write_sweep(&o, &svg, results, nran)
+                           : write_timelines(&o, &svg, &trace, batches,
+                                             (size_t)nran);
   }
   /* The results, then what kept a style from running. */
   written = results_written(true) && written;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cli.h"
 #include "iobound.h"
@@ -23,6 +24,14 @@
 #define COMPARE_PG_KIND "pg"
 /* Likewise iobound-http's. */
 #define COMPARE_HTTP_KIND "http"
+
+/* The most rates one --arrival-rate list sweeps. */
+#define COMPARE_RATES_MAX 16
+/* The most operations a second --arrival-rate takes: the clock spaces
+ * arrivals by the nanosecond. */
+#define COMPARE_ARRIVAL_RATE_MAX 1e9
+/* How long operations arrive when neither --for nor --count is given. */
+#define COMPARE_FOR_DEFAULT_S 2.0
 
 /* The most kinds compare_kind_names() gives. */
 #define COMPARE_KINDS_MAX 32
@@ -82,7 +91,20 @@ typedef struct compare_opts {
   uint32_t cpu_us;    /* --cpu-us N for --work mixed */
   bool cpu_us_given;
   uint32_t loops;     /* --loops N for the loops style; 0: the cores */
+  bool count_given;   /* --count was given */
+  /* --arrival-rate: operations arrive at each of these rates a second in
+   * turn, instead of all at once; nrates 0: all at once. */
+  double arrival_rates[COMPARE_RATES_MAX];
+  int nrates;
+  double for_s;       /* --for S: how long they arrive (0: not given) */
+  bool poisson;       /* --arrivals poisson: at random, not evenly */
+  uint64_t seed;      /* --seed, for --arrivals poisson */
+  bool seed_given;
 } compare_opts;
+
+/* How many operations arrive at rate number k of --arrival-rate: --count,
+ * or the rate times --for (or COMPARE_FOR_DEFAULT_S), rounded. */
+uint64_t compare_arrivals(const compare_opts *opts, int k);
 
 /**
  * Parse the arguments into @p opts.
@@ -147,5 +169,68 @@ uint32_t compare_work_failures(const iob_batch *batch, const iob_report *r);
 
 /** Free the target and stop the service, if started. */
 void compare_work_stop(void);
+
+/* How one style did in one run. */
+typedef struct compare_result {
+  const iob_style *style;
+  double arrival_rate; /* operations a second; 0: all at once */
+  iob_config config;
+  iob_batch *batch; /* finished, kept for the timelines; NULL in a sweep */
+  iob_report report;
+  iob_latency latency; /* its percentiles, when latency_known */
+  bool latency_known;
+} compare_result;
+
+/* printf() onto stdout, its failure kept for the exit status. */
+CLI_PRINTF(1, 2) void compare_out(const char *fmt, ...);
+
+/* ---- operations arriving at a rate (compare-arrive.c) ---- */
+
+typedef struct compare_arrive {
+  /* Set before compare_arrive_start(): */
+  double rate;    /* operations a second */
+  uint64_t count; /* how many arrive */
+  bool poisson;   /* at random (exponential gaps), not evenly */
+  uint64_t seed;
+  /* Its own: */
+  uv_timer_t timer;
+  iob_batch *batch;
+  iob_task task;
+  uint64_t next;   /* the next to arrive */
+  double due_ns;   /* when it is due, on uv_hrtime()'s clock */
+  uint64_t random; /* the Poisson gaps' state */
+  int err;         /* a submission refused, which cancelled the batch */
+} compare_arrive;
+
+/**
+ * Submit @p a's operations of @p config's kind, target and duration to
+ * open batch @p batch, started on @p loop, each when due, and close it
+ * after the last. @return 0 or a libuv error (nothing started).
+ */
+int compare_arrive_start(compare_arrive *a, uv_loop_t *loop,
+                         iob_batch *batch, const iob_config *config);
+
+/** Close the timer (from the batch's callback); a no-op if never
+ *  started. */
+void compare_arrive_stop(compare_arrive *a);
+
+/**
+ * The lesson of runs with operations arriving at a rate: for each style,
+ * the highest rate it kept up with and where it fell behind, and why
+ * (how many it can hold at once, Little's law), into @p text.
+ * @param r the runs, rate by rate, the styles of one rate together.
+ */
+void compare_arrive_lesson(const compare_opts *o, const compare_result *r,
+                           int n, char *text, size_t size);
+
+/** The table of p99 latency against arrival rate, a row a rate, a column
+ *  a style, on stdout. */
+void compare_arrive_table(const compare_opts *o, const compare_result *r,
+                          int n);
+
+/** The same as an SVG picture: p99 against rate, a line a style.
+ *  @return 0 or IOB_EIO (the stream's error). */
+int compare_arrive_svg(FILE *f, const compare_opts *o,
+                       const compare_result *r, int n, const char *title);
 
 #endif

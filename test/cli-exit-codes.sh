@@ -32,6 +32,10 @@ for args in "--count 0" "--duration -5" "--styles nope" "--frobnicate" \
             "--retries 2 --backoff :5" "--retries 2 --backoff x:5" \
             "--hedge 0" "--hedge p0" "--hedge p100" "--hedge x" "--hedge p" \
             "--hedge 50 --timeout 50" \
+            "--arrival-rate 0" "--arrival-rate 2e9" "--arrival-rate x" \
+            "--for 2" "--arrivals poisson" "--arrival-rate 5 --seed 2" \
+            "--arrival-rate 5 --count 10 --for 3" "--arrival-rate 0.1 --for 1" \
+            "--arrival-rate 5,10 --trace $tmp/t.json" \
             "--count 100000000 --styles threads"; do
   # (the last, too many threads, is checked for its hint below)
   # shellcheck disable=SC2086
@@ -406,5 +410,53 @@ awk -F, 'NR == 1 && $12 != "breaker_refused" { bad = 1 }
          NR == 2 && ($9 != 50 || $12 != 30) { bad = 1 }
          END { exit bad }' "$tmp/out" ||
   fail "--breaker against a closed port: $(cat "$tmp/out")"
+
+# --arrival-rate: operations arrive while others run, in every style and
+# on a real service, Poisson-spaced, and each is counted.
+slow_start "$slow" "$tmp/slow" || fail "the slow service did not start"
+addr=$slow_addr
+"$exe" --work tcp --target "$addr" --duration 20 --arrival-rate 100 \
+  --count 20 --arrivals poisson --seed 3 --format json >"$tmp/out" \
+  2>"$tmp/err" || fail "--arrival-rate on tcp: $(cat "$tmp/err")"
+python3 - "$tmp/out" <<'PY' || fail "--arrival-rate on tcp: $(cat "$tmp/out")"
+import json, sys
+run = json.load(open(sys.argv[1]))
+assert run["arrivals"] == {"rates": [100], "law": "poisson", "seed": 3,
+                           "for_s": 0}, run["arrivals"]
+styles = {b["style"] for b in run["styles"]}
+assert len(styles) == len(run["styles"]) >= 6, styles
+for b in run["styles"]:
+    assert b["arrival_rate"] == 100 and b["count"] == 20, b
+    assert b["failed"] == 0 and b["status"] == "OK", b
+    assert b["total_p50_ms"] >= 19, b  # counted from arrival
+PY
+slow_stop
+
+# Two threads in libuv's pool finish at most 20 waits of 100 ms a second:
+# at 10 a second the pool keeps up, at 40 its queue grows; the loop keeps
+# up at both. Latency counts from when each operation was due.
+"$exe" --pool-size 2 --duration 100 --arrival-rate 10,40 --for 1 \
+  --styles loop,pool --format csv >"$tmp/out" 2>"$tmp/err" ||
+  fail "a sweep: $(cat "$tmp/err")"
+python3 - "$tmp/out" <<'PY' || fail "a sweep: $(cat "$tmp/out")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+p99 = {(r["arrival_rate"], r["style"]): float(r["total_p99_ms"]) for r in rows}
+assert len(rows) == 4, rows
+assert p99[("10", "loop")] < 180 and p99[("40", "loop")] < 180, p99
+assert p99[("10", "pool")] < 180, p99
+assert p99[("40", "pool")] > 400, p99  # 40 arrived, 20 a second left
+PY
+"$exe" --pool-size 2 --duration 100 --arrival-rate 10,40 --for 1 \
+  --styles loop,pool --svg "$tmp/p99.svg" >"$tmp/out" 2>"$tmp/err" ||
+  fail "a sweep's table: $(cat "$tmp/err")"
+tr '\n' ' ' <"$tmp/out" |
+  grep -q "The pool *style kept up to 10 a second and fell *behind at 40" ||
+  fail "a sweep: no lesson: $(cat "$tmp/out")"
+grep -q "Little's law" "$tmp/out" || fail "a sweep: no Little's law"
+[ "$(grep -c '<polyline' "$tmp/p99.svg")" -eq 2 ] ||
+  fail "a sweep's picture: not a line a style"
+xmllint --noout "$tmp/p99.svg" 2>/dev/null ||
+  { command -v xmllint >/dev/null && fail "a sweep's picture is not XML"; }
 
 echo "cli exit codes: ok"

@@ -134,6 +134,73 @@ static void every_flag_is_understood_in_both_spellings(void **state) {
   assert_non_null(strstr(compare_usage(), "--list-kinds"));
 }
 
+/* --arrival-rate and its companions: a list of rates, a count from
+ * --for (2 s unless given) or --count, never both unless they agree. */
+static void arrivals_at_a_rate_are_parsed_and_contradictions_refused(
+    void **state) {
+  (void)state;
+  compare_opts o;
+  char err[256] = "";
+  assert_int_equal(PARSE(&o, err, "--arrival-rate", "50"), 0);
+  assert_int_equal(o.nrates, 1);
+  assert_true(o.arrival_rates[0] == 50);
+  assert_int_equal(compare_arrivals(&o, 0), 100); /* 2 s by default */
+  assert_false(o.poisson);
+  assert_int_equal(PARSE(&o, err, "--arrival-rate=10,20.5,40", "--for", "3",
+                         "--arrivals", "poisson", "--seed", "7"),
+                   0);
+  assert_int_equal(o.nrates, 3);
+  assert_true(o.arrival_rates[1] == 20.5);
+  assert_int_equal(compare_arrivals(&o, 1), 62); /* 61.5, rounded */
+  assert_int_equal(o.count, 120); /* the most, for the thread checks */
+  assert_true(o.poisson);
+  assert_int_equal(o.seed, 7);
+  assert_int_equal(PARSE(&o, err, "--arrival-rate", "5", "--count", "12"), 0);
+  assert_int_equal(compare_arrivals(&o, 0), 12);
+  /* --count and --for may both be given only when they agree. */
+  assert_int_equal(
+      PARSE(&o, err, "--arrival-rate", "5", "--count", "10", "--for", "2"), 0);
+  static const char *const bad[][7] = {
+      {"--arrival-rate", "0", NULL},
+      {"--arrival-rate", "-5", NULL},
+      {"--arrival-rate", "2e9", NULL},
+      {"--arrival-rate", "fast", NULL},
+      {"--arrival-rate", "10,", NULL},
+      {"--arrival-rate", ",10", NULL},
+      {"--arrival-rate", "nan", NULL},
+      {"--arrival-rate", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", NULL},
+      {"--for", "2", NULL},
+      {"--arrivals", "poisson", NULL},
+      {"--arrival-rate", "5", "--arrivals", "bursty", NULL},
+      {"--arrival-rate", "5", "--seed", "3", NULL},
+      {"--arrival-rate", "5", "--for", "0", NULL},
+      {"--arrival-rate", "5", "--for", "-1", NULL},
+      {"--arrival-rate", "5", "--count", "10", "--for", "3", NULL},
+      {"--arrival-rate", "0.1", "--for", "1", NULL},
+      {"--arrival-rate", "1e9", "--for", "86400", NULL},
+      {"--arrival-rate", "5,10", "--timeline", NULL},
+      {"--arrival-rate", "5,10", "--trace", "t.json", NULL},
+  };
+  static const char *const words[] = {
+      "--arrival-rate", "--arrival-rate", "--arrival-rate", "--arrival-rate",
+      "--arrival-rate", "--arrival-rate", "--arrival-rate", "at most 16",
+      "--for goes with --arrival-rate", "--arrivals goes with",
+      "even or poisson", "--seed goes with --arrivals poisson", "--for takes",
+      "--for takes", "contradicts", "makes no operation",
+      "more than the", "--timeline draws one run", "--trace draws one run",
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    char *argv[9] = {"iobound-compare"};
+    for (int a = 0; bad[k][a] != NULL; a++)
+      argv[a + 1] = (char *)bad[k][a];
+    err[0] = '\0';
+    int rc = parse_args(argv, &o, err);
+    if (rc != CLI_EX_USAGE || strstr(err, words[k]) == NULL)
+      fail_msg("%s %s: rc %d, '%s' (wanted '%s')", bad[k][0], bad[k][1], rc,
+               err, words[k]);
+  }
+}
+
 /* --list-styles and --list-kinds ask for the names, not a run; what the
  * program prints is the library's tables (iob_style_at(), and
  * compare_kind_names()). */
@@ -675,6 +742,7 @@ int main(void) {
       cmocka_unit_test(every_flag_is_understood_in_both_spellings),
       cmocka_unit_test(the_lists_of_styles_and_kinds_are_asked_for_by_flags),
       cmocka_unit_test(bad_values_are_refused_with_a_message_naming_them),
+      cmocka_unit_test(arrivals_at_a_rate_are_parsed_and_contradictions_refused),
       cmocka_unit_test(
           a_list_of_styles_names_each_style_once_with_no_empty_item),
       cmocka_unit_test(

@@ -25,6 +25,9 @@ _iobound_compare() {
     --progress)
       COMPREPLY=($(compgen -W "auto always never" -- "$cur"))
       return ;;
+    --arrivals)
+      COMPREPLY=($(compgen -W "even poisson" -- "$cur"))
+      return ;;
     --svg|--trace)
       COMPREPLY=($(compgen -f -- "$cur"))
       return ;;
@@ -32,11 +35,13 @@ _iobound_compare() {
       COMPREPLY=($(compgen -d -- "$cur"))
       return ;;
     --target|--pg|--url|--cpu-us|--loops|--count|--duration|--limit|\
-    --rate|--burst|--retries|--backoff|--hedge|--timeout|--pool-size)
+    --rate|--burst|--arrival-rate|--for|--seed|--retries|--backoff|--hedge|\
+    --timeout|--pool-size)
       return ;; # a value of the user's
   esac
   COMPREPLY=($(compgen -W "--styles --work --target --pg --url --dir
-    --cpu-us --loops --count --duration --limit --rate --burst --retries
+    --cpu-us --loops --count --duration --limit --rate --burst
+    --arrival-rate --for --arrivals --seed --retries
     --backoff --hedge --breaker --timeout
     --pool-size
     --format --progress --timeline --svg --trace -q --quiet --list-styles

@@ -93,8 +93,14 @@ static void check_same(const compare_opts *x, const compare_opts *y,
                  x->timeline == y->timeline && x->nstyles == y->nstyles &&
                  x->duration_given == y->duration_given &&
                  x->cpu_us == y->cpu_us && x->cpu_us_given == y->cpu_us_given &&
-                 x->loops == y->loops,
+                 x->loops == y->loops && x->nrates == y->nrates &&
+                 x->for_s == y->for_s && x->poisson == y->poisson &&
+                 x->seed == y->seed,
              "%s: other numbers or flags", what);
+  for (int k = 0; k < x->nrates; k++)
+    FUZZ_CHECK(x->arrival_rates[k] == y->arrival_rates[k] &&
+                   compare_arrivals(x, k) == compare_arrivals(y, k),
+               "%s: arrival rate %d differs", what, k);
   for (int k = 0; k < x->nstyles; k++)
     FUZZ_CHECK(x->styles[k] == y->styles[k], "%s: style %d differs", what, k);
   FUZZ_CHECK(same_text(x->work, y->work) && same_text(x->target, y->target) &&
@@ -119,6 +125,20 @@ static void check_ranges(const args *a, const compare_opts *o) {
   FUZZ_CHECK(o->timeout_ms <= IOB_DURATION_MAX_MS, "timeout %" PRIu64,
              o->timeout_ms);
   FUZZ_CHECK(o->pool_size <= 1024, "pool size %u", o->pool_size);
+  FUZZ_CHECK(o->nrates >= 0 && o->nrates <= COMPARE_RATES_MAX, "%d rates",
+             o->nrates);
+  for (int k = 0; k < o->nrates; k++) {
+    FUZZ_CHECK(o->arrival_rates[k] > 0 &&
+                   o->arrival_rates[k] <= COMPARE_ARRIVAL_RATE_MAX,
+               "arrival rate %g", o->arrival_rates[k]);
+    uint64_t n = compare_arrivals(o, k);
+    FUZZ_CHECK(n >= 1 && n <= o->count && o->count <= IOB_COUNT_MAX,
+               "%" PRIu64 " arrivals at %g, count %" PRIu32, n,
+               o->arrival_rates[k], o->count);
+  }
+  FUZZ_CHECK(o->nrates > 0 || (o->for_s == 0 && !o->poisson),
+             "--for or --arrivals without --arrival-rate");
+  FUZZ_CHECK(!o->seed_given || o->poisson, "--seed without poisson");
   FUZZ_CHECK(o->format == COMPARE_TABLE || o->format == COMPARE_CSV ||
                  o->format == COMPARE_JSON,
              "format %d", (int)o->format);
@@ -209,10 +229,36 @@ static void check_round_trip(const compare_opts *o) {
     snprintf(styles + len, sizeof(styles) - len, "%s%s", k ? "," : "",
              iob_style_name(o->styles[k]));
   }
-  const char *words[48];
+  const char *words[64];
   int n = 0;
-  words[n++] = "--count";
-  words[n++] = count;
+  if (o->nrates == 0 || o->count_given) { /* else made by the rates */
+    words[n++] = "--count";
+    words[n++] = count;
+  }
+  char rates[COMPARE_RATES_MAX * 26] = "", for_s[32], seed[24];
+  for (int k = 0; k < o->nrates; k++) {
+    size_t len = strlen(rates);
+    snprintf(rates + len, sizeof(rates) - len, "%s%.17g", k ? "," : "",
+             o->arrival_rates[k]);
+  }
+  if (o->nrates > 0) {
+    words[n++] = "--arrival-rate";
+    words[n++] = rates;
+  }
+  if (o->for_s > 0) {
+    snprintf(for_s, sizeof(for_s), "%.17g", o->for_s);
+    words[n++] = "--for";
+    words[n++] = for_s;
+  }
+  if (o->poisson) {
+    words[n++] = "--arrivals";
+    words[n++] = "poisson";
+  }
+  if (o->seed_given) {
+    snprintf(seed, sizeof(seed), "%" PRIu64, o->seed);
+    words[n++] = "--seed";
+    words[n++] = seed;
+  }
   if (o->duration_given) {
     words[n++] = "--duration";
     words[n++] = duration;
