@@ -81,8 +81,8 @@ static const cli_option options[] = {
     {OPT_ARRIVAL_RATE, "arrival-rate", "R[,R...]",
      "operations arrive R a second, while earlier ones run, instead of "
      "all at once; a list runs each rate in turn and tabulates the p99 "
-     "(a decimal, more than 0, at most 1e9); latency counts from when each "
-     "was due"},
+     "(decimals in increasing order, more than 0, at most 1e9); latency "
+     "counts from when each was due"},
   {OPT_FOR, "for", "S",
      "with --arrival-rate, for S seconds (a decimal; default 2), or give "
      "--count N"},
@@ -304,6 +304,11 @@ static int parse_rates(const char *text, compare_opts *o, char *error,
       return cli_fail(error, size,
                       "--arrival-rate takes at most %d rates, not '%s'",
                       COMPARE_RATES_MAX, text);
+    if (n > 0 && r <= rates[n - 1])
+      return cli_fail(error, size,
+                      "--arrival-rate takes rates in increasing order, each "
+                      "once, not '%s'",
+                      text);
     rates[n++] = r;
     item = end;
     if (*item == '\0')
@@ -327,7 +332,7 @@ static int check_arrivals(compare_opts *o, char *error, size_t size) {
   if (o->nrates == 0) {
     if (o->for_s > 0)
       return cli_fail(error, size, "--for goes with --arrival-rate");
-    if (o->poisson)
+    if (o->arrivals_given)
       return cli_fail(error, size, "--arrivals goes with --arrival-rate");
   }
   if (o->seed_given && !o->poisson)
@@ -355,6 +360,11 @@ static int check_arrivals(compare_opts *o, char *error, size_t size) {
                       "--arrival-rate %g for %g s makes no operation: give a "
                       "higher rate or a longer --for",
                       o->arrival_rates[k], s);
+    if ((double)n / o->arrival_rates[k] > 86400)
+      return cli_fail(error, size,
+                      "--arrival-rate %g makes %" PRIu64 " operations arrive "
+                      "over more than a day: give a higher rate or fewer",
+                      o->arrival_rates[k], n);
     if (n > IOB_COUNT_MAX)
       return cli_fail(error, size,
                       "--arrival-rate %g for %g s makes %" PRIu64
@@ -363,7 +373,9 @@ static int check_arrivals(compare_opts *o, char *error, size_t size) {
                       o->arrival_rates[k], s, n, IOB_COUNT_MAX);
     most = n > most ? n : most;
   }
-  o->count = (uint32_t)most; /* the most at once, for the thread checks */
+  /* For the thread checks: all of them, the most that can be in flight
+   * at once (a style that keeps up holds far fewer). */
+  o->count = (uint32_t)most;
   return 0;
 }
 static const char *const progresses[] = {"auto", "always", "never", NULL};
@@ -486,6 +498,7 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
       return cli_fail(error, size,
                       "--arrivals takes even or poisson, not '%s'", value);
     o->poisson = k == 1;
+    o->arrivals_given = true;
     break;
   case OPT_SEED:
     if (!cli_parse_uint(value, 0, UINT64_MAX, &o->seed))

@@ -32,7 +32,9 @@ static void on_due(uv_timer_t *timer) {
   for (; a->next < a->count && (uint64_t)a->due_ns <= now; a->next++) {
     a->task.arrival_ns = (uint64_t)a->due_ns;
     int index = iob_batch_submit(a->batch, &a->task);
-    if (index < 0) { /* no memory, or the batch was cancelled */
+    if (index == IOB_ESHUTDOWN)
+      return; /* the batch ended (a thread refused): its status says why */
+    if (index < 0) { /* no memory: the run stops */
       a->err = index;
       iob_batch_cancel(a->batch);
       return;
@@ -43,7 +45,8 @@ static void on_due(uv_timer_t *timer) {
     iob_batch_close(a->batch);
     return;
   }
-  /* libuv's timers count whole ms: wake at the next one's ms, or after */
+  /* libuv's timers count whole ms: wake at the next one's ms, or after
+   * (check_arrivals() keeps every arrival within a day) */
   double wait = ceil(((double)a->due_ns - (double)now) / 1e6);
   uv_timer_start(timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
 }
@@ -118,10 +121,21 @@ static void holders(const compare_opts *o, uint32_t slots, uint64_t d_ms,
 void compare_arrive_lesson(const compare_opts *o, const compare_result *r,
                            int n, char *text, size_t size) {
   int nstyles = o->nstyles < n ? o->nstyles : n, len = 0, nrates = n / nstyles;
-  uint64_t d = o->duration_ms;
+  uint64_t d = r[0].config.duration_ms; /* 0 for files */
   bool waits = !cli_kind_blocks(r[0].report.kind) && d > 0;
   bool behind = false;
   text[0] = '\0';
+  if (d == 0) { /* nothing to keep up with: each takes what it takes */
+    for (int s = 0; s < nstyles && len < (int)size; s++) {
+      const compare_result *at = &r[(nrates - 1) * nstyles + s];
+      len += snprintf(text + len, size - (size_t)len,
+                      "%sThe %s style's p99 was %.0f ms at %g a second.",
+                      len ? " " : "", iob_style_name(at->style),
+                      at->latency_known ? ms(at->latency.total.p99_ns) : 0,
+                      at->arrival_rate);
+    }
+    return;
+  }
   for (int s = 0; s < nstyles && len < (int)size; s++) {
     int first_behind = -1;
     for (int q = 0; q < nrates && first_behind < 0; q++)
@@ -157,6 +171,8 @@ void compare_arrive_lesson(const compare_opts *o, const compare_result *r,
     uint32_t slots = slots_of(o, at);
     char why[160];
     holders(o, slots, d, why, sizeof(why));
+    if (len >= (int)size)
+      break;
     if (waits && slots > 0)
       len += snprintf(text + len, size - (size_t)len, ": %s.", why);
     else

@@ -612,13 +612,14 @@ static bool write_sweep(const compare_opts *o, FILE **svg, const result *r,
   run_title(o, title, sizeof(title));
   title[0] = (char)tolower((unsigned char)title[0]);
   snprintf(sub, sizeof(sub), "p99 latency of %s", title);
+  errno = 0; /* no stale reason */
   int err = compare_arrive_svg(*svg, o, r, n, sub);
   if (fclose(*svg) != 0 && err == 0)
     err = IOB_EIO;
   *svg = NULL;
   if (err != 0)
     cli_error(COMPARE_NAME, "cannot write '%s': %s", o->svg_path,
-              strerror(errno));
+              errno != 0 ? strerror(errno) : iob_strerror(err));
   return err == 0;
 }
 
@@ -702,7 +703,11 @@ int main(int argc, char **argv) {
   static int broken_err[RUNS];
   int nran = 0, nbroken = 0, failed = 0;
   bool started = rc == 0, written = true;
-  for (int q = 0; q < (o.nrates > 0 ? o.nrates : 1) && started; q++)
+  /* A sweep stops at the first style that cannot run: its table and
+   * picture need every style at every rate. */
+  for (int q = 0; q < (o.nrates > 0 ? o.nrates : 1) && started &&
+                  !(o.nrates > 1 && nbroken > 0);
+       q++)
     for (int k = 0; k < o.nstyles; k++) {
       int err = run_style(&o, o.styles[k], o.nrates > 0 ? q : -1, progress,
                           &results[nran]);

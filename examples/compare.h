@@ -98,6 +98,7 @@ typedef struct compare_opts {
   int nrates;
   double for_s;       /* --for S: how long they arrive (0: not given) */
   bool poisson;       /* --arrivals poisson: at random, not evenly */
+  bool arrivals_given; /* --arrivals was given */
   uint64_t seed;      /* --seed, for --arrivals poisson */
   bool seed_given;
 } compare_opts;

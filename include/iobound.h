@@ -1430,10 +1430,10 @@ struct iob_record {
   /** When it was handed to its style. Every operation of a batch that
    *  is not open is asked for when the batch starts: under a limit, one
    *  waited for a free slot from 0 to queued_ns (the timelines draw that
-   *  wait). In an open batch, when it arrived: submitted and taken in by
-   *  the batch's loop (iob_task.arrival_ns, if set; 0 for the operations
-   *  it was created with), so its time queued includes its wait for a
-   *  slot. */
+   *  wait). In an open batch, when it arrived: taken in by the batch's
+   *  loop (at its start, for those submitted before), or its
+   *  iob_task.arrival_ns if set, so its time queued includes its wait
+   *  for a slot. */
   uint64_t queued_ns;
   uint64_t started_ns;  /**< when it began to run (a thread picked it up). */
   uint64_t finished_ns; /**< when it was over. */

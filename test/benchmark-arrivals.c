@@ -2,7 +2,7 @@
  * waits of 100 ms arriving evenly at 1,000 to 1,000,000 a second for half
  * a second, on the loop style (an open batch, each submitted when due with
  * iob_task.arrival_ns) and on plain libuv (a uv_timer_t each, started when
- * due), in turn, three times. Latency counts from when each was due, so a
+ * due), in turn, five times. Latency counts from when each was due, so a
  * loop too busy to start them on time shows it.
  *
  * Both run on libuv's millisecond timers: an arrival is submitted at the
@@ -10,8 +10,8 @@
  * is over, so even a loop with nothing else to do has a p99 of about
  * d + 1 to 2 ms. The benchmark measures that floor at the lowest rate and
  * prints, for each, the highest rate whose median p99 stays within 1 ms
- * of it: the rate it sustains. (Plain libuv's floor is lower by about
- * half a millisecond: its timers count from the loop's cached clock,
+ * of it: the rate it sustains. (Plain libuv's floor is lower by a few
+ * tenths of a millisecond: its timers count from the loop's cached clock,
  * truncated to the ms, so a wait may end up to 1 ms early by uv_hrtime();
  * iobound's never ends early.)
  *

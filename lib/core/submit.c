@@ -232,8 +232,8 @@ void iob__take_submitted(iob_batch *b) {
   b->closed_seen = closed;
   if (atomic_load_explicit(&b->state, memory_order_relaxed) != IOB__ACTIVE)
     return; /* no clock yet: iob_batch_start() takes them in */
-  if (b->arrived < b->first)
-    b->arrived = b->first; /* those it was created with arrived at 0 */
+  if (b->arrived < b->config.count)
+    iob__stamp_fresh(b); /* a burst's reading may be a slice old */
   for (; b->arrived < b->config.count; b->arrived++)
     arrive(b, b->arrived);
 }
