@@ -1,4 +1,6 @@
 /* A batch on the caller's own loop, among the caller's own handles. */
+#include <inttypes.h>
+
 #include "common.h"
 
 typedef struct app {
@@ -67,7 +69,12 @@ static void batch_finishes_beside_the_callers_handles_in_every_style(
     assert_ptr_equal(a.done_batch, b);
     /* The caller's handles kept working while the batch ran. */
     assert_true(a.idle_runs > 0);
-    assert_true(a.ticks_at_done >= 3);
+    /* A tick every 10 ms for about 100 ms; a loaded machine under TSan
+     * (CI, 2026-12-07) gave fewer than 3: at least one is the point. */
+    if (a.ticks_at_done < 1)
+      fail_msg("%s: the caller's 10 ms timer ticked %" PRIu64
+               " times while the batch ran",
+               iob_style_name(style), a.ticks_at_done);
     assert_int_equal(iob_batch_free(b), 0);
     close_app(&a);
   }
