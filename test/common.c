@@ -293,6 +293,26 @@ iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts) {
   return b;
 }
 
+iob_batch *run_cancelled_after(const iob_config *config, uint64_t ms) {
+  test_loop t;
+  test_loop_init(&t);
+  iob_batch *b = test_loop_start(&t, config, NULL);
+  test_loop_cancel_after(&t, b, ms);
+  test_loop_run(&t);
+  test_loop_close(&t);
+  return b;
+}
+
+iob_task test_task(const iob_kind *kind, const void *target,
+                   uint32_t duration_ms) {
+  iob_task task;
+  iob_task_init(&task);
+  task.kind = kind;
+  task.target = target;
+  task.duration_ms = duration_ms;
+  return task;
+}
+
 static void on_child_exit(uv_process_t *child, int64_t status, int signal) {
   *(int64_t *)child->data = signal ? -signal : status;
   uv_close((uv_handle_t *)child, NULL);

@@ -164,6 +164,15 @@ void test_loop_close(test_loop *t);
  * the test to read and free. */
 iob_batch *run_on_own_loop(const iob_config *config, test_counts *counts);
 
+/* run_on_own_loop(), cancelled (iob_batch_cancel()) `ms` after it
+ * starts. */
+iob_batch *run_cancelled_after(const iob_config *config, uint64_t ms);
+
+/* A task for an open batch: iob_task_init()'s defaults, with this kind,
+ * target and duration. */
+iob_task test_task(const iob_kind *kind, const void *target,
+                   uint32_t duration_ms);
+
 /* An open batch of `style` on t, at most `limit` at once (0: all), of n
  * operations of `kind` on `target`, operation i's input at
  * inputs + i * stride: submitted (each must be taken, in order), closed,

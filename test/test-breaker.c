@@ -161,10 +161,7 @@ static void each_operation_may_have_a_breaker_of_its_own(void **state) {
   test_loop t;
   test_loop_init(&t);
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task task;
-  iob_task_init(&task);
-  task.kind = &test_kind_flaky;
-  task.duration_ms = 1;
+  iob_task task = test_task(&test_kind_flaky, NULL, 1);
   for (uint32_t i = 0; i < 40; i++) {
     task.target = i % 2 ? (const void *)&live : (const void *)&dead;
     task.breaker = i % 2 ? live_breaker : dead_breaker;

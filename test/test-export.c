@@ -507,13 +507,8 @@ static void captions_name_the_kind_and_the_label(void **state) {
 
   c = config_of(&iob_style_pool, 8, 200);
   c.max_in_flight = 8;
-  test_loop t;
-  test_loop_init(&t);
-  b = test_loop_start(&t, &c, NULL);
   /* libuv's pool runs 4: four wait on its queue, and are taken off it. */
-  test_loop_cancel_after(&t, b, 50);
-  test_loop_run(&t);
-  test_loop_close(&t);
+  b = run_cancelled_after(&c, 50);
   one[0] = b;
   assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
   chart = capture_end(&cap);
@@ -828,12 +823,7 @@ static void an_operation_cancelled_in_a_backoff_shows_where(void **state) {
   c.kind = &test_kind_flaky;
   c.target = &f;
   c.retry = &p;
-  test_loop t;
-  test_loop_init(&t);
-  iob_batch *b = test_loop_start(&t, &c, NULL);
-  test_loop_cancel_after(&t, b, 70); /* in the second backoff, about */
-  test_loop_run(&t);
-  test_loop_close(&t);
+  iob_batch *b = run_cancelled_after(&c, 70); /* in the 2nd backoff, about */
   const iob_batch *one[] = {b};
   const iob_attempt *a;
   uint32_t n;

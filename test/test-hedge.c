@@ -214,10 +214,7 @@ static void an_operations_own_hedge_replaces_the_batchs(void **state) {
     test_loop t;
     test_loop_init(&t);
     iob_batch *b = test_loop_create(&t, &c, NULL);
-    iob_task task;
-    iob_task_init(&task);
-    task.kind = &tail_kind;
-    task.target = &k;
+    iob_task task = test_task(&tail_kind, &k, 0);
     task.hedge = &h;
     assert_int_equal(iob_batch_submit(b, &task), 0);
     task.hedge = NULL;
@@ -289,12 +286,7 @@ static void a_cancel_or_a_timeout_stops_every_attempt(void **state) {
     iob_hedge h = hedge_of(20, 3);
     iob_config c = tail_config(loop_styles[s], 3, &k, &h);
     c.max_in_flight = 3; /* the sequential style runs one */
-    test_loop t;
-    test_loop_init(&t);
-    iob_batch *b = test_loop_start(&t, &c, NULL);
-    test_loop_cancel_after(&t, b, 100);
-    test_loop_run(&t);
-    test_loop_close(&t);
+    iob_batch *b = run_cancelled_after(&c, 100);
     iob_report r;
     assert_int_equal(iob_batch_report(b, &r), 0);
     test_assert_ms("a cancelled batch", MS(r.elapsed_ns), 97, 800, __FILE__,

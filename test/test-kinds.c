@@ -280,24 +280,12 @@ static void an_operation_past_its_timeout_is_told_why_it_stops(void **s) {
   assert_int_equal(iob_batch_free(b), 0);
 }
 
-/* Start config's batch on a loop of the test's own, cancel it after
- * `ms`, and run the loop until it closes cleanly. */
-static iob_batch *run_and_cancel_after(const iob_config *c, uint64_t ms) {
-  test_loop t;
-  test_loop_init(&t);
-  iob_batch *b = test_loop_start(&t, c, NULL);
-  test_loop_cancel_after(&t, b, ms);
-  test_loop_run(&t);
-  test_loop_close(&t);
-  return b;
-}
-
 static void a_cancelled_operation_is_told_it_was_cancelled(void **state) {
   target tg = {.magic = 42, .fail_index = -1, .never_ends = 1};
   stops_seen_cancel = 0;
   iob_config c = kind_config(&iob_style_loop, &timer_kind, 5, &tg);
   c.max_in_flight = 2;
-  iob_batch *b = run_and_cancel_after(&c, 20);
+  iob_batch *b = run_cancelled_after(&c, 20);
   /* The two in flight are told why they stop; the three never started
    * settle at once. All five are cancelled. */
   assert_int_equal(stops_seen_cancel, 2);
@@ -422,7 +410,7 @@ static void a_run_on_a_thread_sees_the_cancel_and_may_give_up(void **s) {
   const iob_style *styles[] = {&iob_style_pool, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     iob_config c = kind_config(styles[k], &patient_kind, 3, NULL);
-    iob_batch *b = run_and_cancel_after(&c, 30);
+    iob_batch *b = run_cancelled_after(&c, 30);
     const iob_record *r = iob_batch_records(b, NULL);
     for (int i = 0; i < 3; i++)
       assert_int_equal(r[i].status, IOB_ECANCELED);

@@ -218,12 +218,7 @@ static void a_cancel_ends_a_backoff_at_once(void **state) {
     test_flaky f = {.fails = 5, .status = IOB_EIO};
     iob_retry p = policy(5, 1000, 1000);
     iob_config c = flaky_config(style, 3, &f, &p);
-    test_loop t;
-    test_loop_init(&t);
-    iob_batch *b = test_loop_start(&t, &c, NULL);
-    test_loop_cancel_after(&t, b, 50);
-    test_loop_run(&t);
-    test_loop_close(&t);
+    iob_batch *b = run_cancelled_after(&c, 50);
     iob_report r;
     assert_int_equal(iob_batch_report(b, &r), 0);
     if (MS(r.elapsed_ns) > 600)
@@ -243,12 +238,7 @@ static void a_cancel_in_a_backoff_lists_each_attempt_once(void **state) {
     test_flaky f = {.fails = 5, .status = IOB_EIO};
     iob_retry p = policy(5, 30, 30);
     iob_config c = flaky_config(style, 2, &f, &p);
-    test_loop t;
-    test_loop_init(&t);
-    iob_batch *b = test_loop_start(&t, &c, NULL);
-    test_loop_cancel_after(&t, b, 50);
-    test_loop_run(&t);
-    test_loop_close(&t);
+    iob_batch *b = run_cancelled_after(&c, 50);
     for (uint32_t i = 0; i < 2; i++) {
       const iob_attempt *a;
       uint32_t n;
@@ -469,12 +459,7 @@ static void a_cancel_after_an_attempts_timeout_ends_its_backoff(void **state) {
   c.kind = &hanging_kind;
   c.target = &h;
   c.retry = &p;
-  test_loop t;
-  test_loop_init(&t);
-  iob_batch *b = test_loop_start(&t, &c, NULL);
-  test_loop_cancel_after(&t, b, 120); /* in the first backoff */
-  test_loop_run(&t);
-  test_loop_close(&t);
+  iob_batch *b = run_cancelled_after(&c, 120); /* in the first backoff */
   status_is(b, 0, IOB_ECANCELED);
   const iob_record *r = iob_batch_records(b, NULL);
   test_assert_ms("the cancelled operation", MS(r[0].finished_ns), 119, 600,
@@ -524,11 +509,7 @@ static void an_operations_own_policy_replaces_the_batchs(void **state) {
   test_loop t;
   test_loop_init(&t);
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task task;
-  iob_task_init(&task);
-  task.kind = &test_kind_flaky;
-  task.target = &f;
-  task.duration_ms = 1;
+  iob_task task = test_task(&test_kind_flaky, &f, 1);
   assert_int_equal(iob_batch_submit(b, &task), 0); /* the batch's: once */
   task.retry = &thrice;
   assert_int_equal(iob_batch_submit(b, &task), 1);

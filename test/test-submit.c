@@ -30,10 +30,7 @@ static iob_config open_config(const iob_style *style) {
 }
 
 static iob_task task_of(const iob_kind *kind, uint32_t ms, void *data) {
-  iob_task t;
-  iob_task_init(&t);
-  t.kind = kind;
-  t.duration_ms = ms;
+  iob_task t = test_task(kind, NULL, ms);
   t.data = data;
   return t;
 }
@@ -43,6 +40,22 @@ static void submit_ok(iob_batch *b, const iob_task *t, int expected_index) {
   if (index != expected_index)
     fail_msg("iob_batch_submit gave %d (%s), expected index %d", index,
              index < 0 ? iob_err_name(index) : "an index", expected_index);
+}
+
+/* An open batch of `style` on t, at most `limit` in flight, of n waits of
+ * `ms` submitted before it starts, closed, and run to its end. */
+static iob_batch *run_waits(test_loop *t, const iob_style *style,
+                            uint32_t limit, int n, uint32_t ms) {
+  iob_config c = open_config(style);
+  c.max_in_flight = limit;
+  iob_batch *b = test_loop_create(t, &c, NULL);
+  iob_task w = task_of(&iob_kind_wait, ms, NULL);
+  for (int i = 0; i < n; i++)
+    submit_ok(b, &w, i);
+  iob_batch_close(b);
+  test_loop_start_created(t, b);
+  test_loop_run(t);
+  return b;
 }
 
 /* ---- submitting and closing ---------------------------------------------- */
@@ -307,15 +320,7 @@ static void max_in_flight_holds_for_submitted_work(void **state) {
   (void)state;
   test_loop t;
   test_loop_init(&t);
-  iob_config c = open_config(NULL);
-  c.max_in_flight = 5;
-  iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task w = task_of(&iob_kind_wait, 40, NULL);
-  for (int i = 0; i < 20; i++)
-    submit_ok(b, &w, i);
-  iob_batch_close(b);
-  test_loop_start_created(&t, b);
-  test_loop_run(&t);
+  iob_batch *b = run_waits(&t, NULL, 5, 20, 40);
   iob_report r;
   assert_int_equal(iob_batch_report(b, &r), 0);
   assert_int_equal(r.peak_in_flight, 5);
@@ -864,15 +869,7 @@ static void a_submission_from_a_timer_of_yours_waits_from_then(void **state) {
 static void queued_time_counts_the_wait_for_a_slot(const iob_style *s) {
   test_loop t;
   test_loop_init(&t);
-  iob_config c = open_config(s);
-  c.max_in_flight = 1;
-  iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task w = task_of(&iob_kind_wait, 50, NULL);
-  for (int i = 0; i < 3; i++)
-    submit_ok(b, &w, i);
-  iob_batch_close(b);
-  test_loop_start_created(&t, b);
-  test_loop_run(&t);
+  iob_batch *b = run_waits(&t, s, 1, 3, 50);
   const iob_record *r = iob_batch_records(b, NULL);
   print_message("%s: the third queued at %.1f ms, started at %.1f\n",
                 iob_style_name(s), MS(r[2].queued_ns), MS(r[2].started_ns));
