@@ -909,7 +909,11 @@ static void cancelling_one_operation_begun_by_start_calls_its_stop(void **s) {
     c.kind = &timed_kind_unstoppable;
     run_solo(&o, &c, 0, 50);
     assert_int_equal(o.settled_in_call, 0);
-    assert_ms_at_least(MS(o.victim_rec.finished_ns), 199);
+    /* Its own 200 ms timer counts from its loop's cached clock, which
+     * may lag the records' by a few ms on a loaded machine (196.7 ms
+     * under TSan in CI, 2026-12-07): far past the cancel at 50 all the
+     * same. */
+    assert_ms_at_least(MS(o.victim_rec.finished_ns), 190);
     finish_solo(&o);
   }
 }
