@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arrivals.h"
 #include "connection.h"
 #include "server.h"
 
@@ -45,7 +47,30 @@ typedef struct client {
   bool closed;          /* the connection's closed callback ran */
   bool end_after_batch; /* "quit" or EOF came while the batch ran */
   bool cancelled;       /* its running batch is cancelled: once */
+  /* rate=R: what submits the batch's operations. Its own memory, freed
+   * once its timer has closed: a closing handle must not be reused by the
+   * client's next run, which may start before libuv is done with it. */
+  arrivals *arrive;
+  /* A client of the page's port (--http) sends one HTTP request: its
+   * first line, its header lines, an empty line. */
+  bool http;
+  bool http_answered; /* its answer has begun: the rest is not read */
+  bool http_events;   /* that answer is a stream of events */
+  bool http_head_only; /* HEAD: the answer's head without its body */
+  uint32_t http_lines; /* of its request so far */
+  int http_status;     /* its verdict so far; 200: route, req */
+  http_route route;
+  char http_error[256]; /* why, when http_status is not 200 */
 } client;
+
+/* A port the server listens on: the line protocol's, or the page's. */
+typedef struct port {
+  uv_tcp_t tcp;
+  server *srv;
+  bool http;           /* the page's (--http) */
+  bool open;           /* its handle was made */
+  bool accept_waiting; /* a connection waits in it */
+} port;
 
 /* A connection refused (too many, or no memory for it): accepted into
  * one of a few handles of the server's own, told why and closed. While
@@ -74,13 +99,12 @@ typedef struct refusal {
 
 struct server {
   uv_loop_t loop;
-  uv_tcp_t listener;
+  port ports[2]; /* the line protocol's; the page's, with --http */
   uv_signal_t sigint, sigterm;
   uv_timer_t idle;
   uv_timer_t watch;        /* checks the half-closed clients */
   uv_timer_t accept_later; /* takes a connection left waiting, next turn */
   bool stopping;
-  bool accept_waiting;      /* a connection waits in the listener */
   uint64_t accept_turn;     /* the loop's turn of the last accept */
   unsigned accepts_in_turn; /* connections taken in it */
   server_options opt;
@@ -166,6 +190,33 @@ CLI_PRINTF(1, 2) static void log_line(const char *fmt, ...) {
 
 /* ---- answers ------------------------------------------------------------ */
 
+/* Tell the client of an error. On a line: "error TEXT". Over HTTP, an
+ * answer of @p status that says the same and ends the connection; or, once
+ * a stream of events has begun, an "error" event. */
+CLI_PRINTF(3, 4)
+static void send_error(client *c, int status, const char *fmt, ...) {
+  char text[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  if (!c->http)
+    connection_send(&c->conn, "error %s", text);
+  else if (c->http_events)
+    http_send_event(&c->conn, "error", text);
+  else
+    http_send_error(&c->conn, status, text);
+  c->http_answered = c->http;
+}
+
+/* One answer of a batch: a line; over HTTP, an event of that name. */
+static void send_answer(client *c, const char *event, const char *json) {
+  if (c->http)
+    http_send_event(&c->conn, event, json);
+  else
+    connection_send(&c->conn, "%s", json);
+}
+
 static void send_report(client *c, const iob_batch *batch) {
   iob_report r;
   iob_latency l;
@@ -175,28 +226,33 @@ static void send_report(client *c, const iob_batch *batch) {
   cli_json_batch json = {.config = &c->req.config,
                          .report = &r,
                          .vs_sequential = NAN,
-                         .latency = measured ? &l : NULL};
+                         .latency = measured ? &l : NULL,
+                         .arrival_rate = c->req.rate};
   if (err == 0 && cli_json_report(line, sizeof(line), &json) < 0)
     err = IOB_ENOMEM;
   if (err != 0)
-    connection_send(&c->conn, "error no report: %s", iob_strerror(err));
+    send_error(c, 500, "no report: %s", iob_strerror(err));
   else
-    connection_send(&c->conn, "%s", line);
+    send_answer(c, "report", line);
 }
 
 static void send_stats(client *c) {
   const server *s = c->srv;
-  connection_send(
-      &c->conn,
-      "{\"clients\":%lu,\"batches_running\":%lu,\"batches_done\":%lu"
-      ",\"batches_cancelled\":%lu,\"threads_running\":%" PRIu64
-      ",\"operations_running\":%" PRIu64 ",\"refused_connections\":%lu"
-      ",\"refused_runs\":%lu,\"idle_closed\":%lu"
-      ",\"half_close_timeouts\":%lu}",
-      s->connected, s->running, s->done, s->cancelled,
-      (uint64_t)iob_limit_in_use(s->thread_turns) + s->loop_threads,
-      s->operations, s->refused, s->refused_runs, s->idle_closed,
-      s->half_close_timeouts);
+  char json[512];
+  snprintf(json, sizeof(json),
+           "{\"clients\":%lu,\"batches_running\":%lu,\"batches_done\":%lu"
+           ",\"batches_cancelled\":%lu,\"threads_running\":%" PRIu64
+           ",\"operations_running\":%" PRIu64 ",\"refused_connections\":%lu"
+           ",\"refused_runs\":%lu,\"idle_closed\":%lu"
+           ",\"half_close_timeouts\":%lu}",
+           s->connected, s->running, s->done, s->cancelled,
+           (uint64_t)iob_limit_in_use(s->thread_turns) + s->loop_threads,
+           s->operations, s->refused, s->refused_runs, s->idle_closed,
+           s->half_close_timeouts);
+  if (c->http)
+    http_send_json(&c->conn, json, c->http_head_only);
+  else
+    connection_send(&c->conn, "%s", json);
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -208,23 +264,35 @@ static void free_if_done(client *c) {
     free(c);
 }
 
-/* stream=1: a line per operation as it settles. It also runs from inside
- * iob_batch_cancel(), for the operations the cancel settles; the client is
- * closing then, and connection_send() sends nothing. */
+static void on_arrivals_closed(uv_handle_t *timer) { free(timer->data); }
+
+/* The run's arrivals are over: close their timer, then free them. */
+static void arrivals_free(client *c) {
+  if (c->arrive != NULL && !arrivals_stop(c->arrive, on_arrivals_closed))
+    free(c->arrive); /* never started */
+  c->arrive = NULL;
+}
+
+/* stream=1: a line per operation as it settles (over HTTP, an "op"
+ * event). It also runs from inside iob_batch_cancel(), for the operations
+ * the cancel settles; the client is closing then, and nothing is sent. */
 static void on_op_settled(iob_batch *batch, uint32_t index,
                           const iob_record *rec) {
   client *c = iob_batch_data(batch);
-  connection_send(&c->conn,
-                  "{\"op\":%" PRIu32 ",\"status\":\"%s\",\"started_ms\":%.3f"
-                  ",\"finished_ms\":%.3f}",
-                  index, iob_err_name(rec->status),
-                  (double)rec->started_ns / 1e6,
-                  (double)rec->finished_ns / 1e6);
+  char json[192];
+  snprintf(json, sizeof(json),
+           "{\"op\":%" PRIu32 ",\"status\":\"%s\",\"queued_ms\":%.3f"
+           ",\"started_ms\":%.3f,\"finished_ms\":%.3f,\"worker\":%" PRIu32
+           "}",
+           index, iob_err_name(rec->status), (double)rec->queued_ns / 1e6,
+           (double)rec->started_ns / 1e6, (double)rec->finished_ns / 1e6,
+           rec->worker);
+  send_answer(c, "op", json);
 }
 
 /* The threads a loops-style run makes for its loops: one per core, no
- * more than it may have operations in flight (its requests set no
- * iob_loops_options). */
+ * more than it may have operations in flight (create_batch() tells the
+ * batch so: an open batch does not know how many will arrive). */
 static uint32_t loop_threads_of(const iob_config *config) {
   if (!(iob_style_flags(config->style) & IOB_STYLE_LOOPS))
     return 0;
@@ -246,11 +314,15 @@ static void on_batch_done(iob_batch *batch, int status) {
   s->running--;
   s->operations -= c->req.config.count;
   s->loop_threads -= loop_threads_of(&c->req.config);
+  if (c->arrive != NULL && c->arrive->err != 0)
+    send_error(c, 500, "an arrival was refused: %s",
+               iob_strerror(c->arrive->err));
   if (connection_open(&c->conn)) {
     send_report(c, batch);
     s->done++;
   }
   log_line("client %lu: batch over, %s", c->id, iob_err_name(status));
+  arrivals_free(c);
   c->batch = NULL;
   c->cancelled = false;
   c->active_ms = uv_now(&s->loop); /* idle from now */
@@ -286,8 +358,8 @@ static bool fits_caps(client *c, const iob_config *config) {
   const server *s = c->srv;
   uint32_t loops = loop_threads_of(config);
   if (loops != 0 && s->loop_threads + loops > s->opt.max_threads) {
-    connection_send(&c->conn,
-                    "error server busy: the loops style runs %" PRIu32
+    send_error(c, 503,
+               "server busy: the loops style runs %" PRIu32
                     " threads and %" PRIu32 " of --max-threads %" PRIu32
                     " are in use by loops; try later, or another style",
                     loops, s->loop_threads, s->opt.max_threads);
@@ -295,18 +367,18 @@ static bool fits_caps(client *c, const iob_config *config) {
   }
   if ((iob_style_flags(config->style) & IOB_STYLE_THREAD_EACH) &&
       s->thread_turns == NULL) {
-    connection_send(&c->conn, "error server busy: this server runs no "
-                              "threads (--max-threads 0); try another style");
+    send_error(c, 503, "server busy: this server runs no threads "
+                       "(--max-threads 0); try another style");
     return false;
   }
   if (config->style == &iob_style_workers && s->workers == NULL) {
-    connection_send(&c->conn, "error server busy: this server has no "
-                              "workers (--workers 0); try another style");
+    send_error(c, 503, "server busy: this server has no workers "
+                       "(--workers 0); try another style");
     return false;
   }
   if (s->operations + config->count > s->opt.max_operations) {
-    connection_send(&c->conn,
-                    "error server busy: this run has %" PRIu32
+    send_error(c, 503,
+               "server busy: this run has %" PRIu32
                     " operations and %" PRIu64 " of %" PRIu32
                     " are in use (--max-operations); try later, or a "
                     "smaller COUNT",
@@ -316,11 +388,52 @@ static bool fits_caps(client *c, const iob_config *config) {
   return true;
 }
 
+static void cancel_batch(client *c);
+
+/* Make the client's batch for request @p r and start it. With rate=R it
+ * is an open batch that the client's arrivals fill, R a second. */
+static int create_batch(client *c, const request *r, iob_batch **out) {
+  server *s = c->srv;
+  iob_config config = r->config;
+  config.data = c;
+  config.on_op = r->stream ? on_op_settled : NULL;
+  config.shared_limit = turns_of(s, &r->config);
+  iob_workers_options pool;
+  iob_workers_options_init(&pool);
+  pool.pool = s->workers; /* not a pool per request */
+  iob_loops_options loops;
+  iob_loops_options_init(&loops);
+  loops.loops = loop_threads_of(&r->config); /* as counted */
+  if (r->config.style == &iob_style_workers)
+    config.style_options = &pool;
+  else if (r->config.style == &iob_style_loops)
+    config.style_options = &loops;
+  if (r->rate != 0) {
+    config.open = 1;
+    config.count = 0; /* they arrive */
+    if ((c->arrive = malloc(sizeof(*c->arrive))) == NULL)
+      return IOB_ENOMEM;
+    *c->arrive = (arrivals){.rate = r->rate,
+                            .count = r->config.count,
+                            .poisson = r->poisson,
+                            .seed = c->id};
+  }
+  int err = iob_batch_create(out, &config);
+  if (err == 0 && c->http) { /* before any operation's event */
+    http_start_events(&c->conn);
+    c->http_events = true;
+  }
+  if (err == 0 && (err = iob_batch_start(*out, &s->loop, on_batch_done)) != 0)
+    iob_batch_free(*out);
+  if (err != 0)
+    arrivals_free(c);
+  return err;
+}
+
 static void start_batch(client *c, const request *r) {
   server *s = c->srv;
   if (c->batch != NULL) {
-    connection_send(&c->conn,
-                    "error a batch is already running on this connection");
+    send_error(c, 400, "a batch is already running on this connection");
     return;
   }
   if (!fits_caps(c, &r->config)) {
@@ -328,30 +441,25 @@ static void start_batch(client *c, const request *r) {
     return;
   }
   c->req = *r;
-  c->req.config.data = c;
-  c->req.config.on_op = r->stream ? on_op_settled : NULL;
-  c->req.config.shared_limit = turns_of(s, &r->config);
-  iob_workers_options pool;
-  iob_workers_options_init(&pool);
-  pool.pool = s->workers; /* not a pool per request */
-  if (r->config.style == &iob_style_workers)
-    c->req.config.style_options = &pool;
   iob_batch *b;
-  int err = iob_batch_create(&b, &c->req.config);
-  c->req.config.style_options = NULL; /* the batch has its copy */
-  if (err == 0) {
-    err = iob_batch_start(b, &s->loop, on_batch_done);
-    if (err != 0)
-      iob_batch_free(b);
-  }
+  int err = create_batch(c, r, &b);
   if (err != 0) {
-    connection_send(&c->conn, "error %s", iob_strerror(err));
+    send_error(c, 500, "%s", iob_strerror(err));
+    if (c->http)
+      connection_end(&c->conn);
     return;
   }
   c->batch = b;
   s->operations += c->req.config.count;
   s->loop_threads += loop_threads_of(&c->req.config);
   s->running++;
+  if (c->http)
+    c->end_after_batch = true; /* one request a connection */
+  if (r->rate != 0 &&
+      (err = arrivals_start(c->arrive, &s->loop, b, &r->config)) != 0) {
+    send_error(c, 500, "%s", iob_strerror(err));
+    cancel_batch(c); /* it ends; its callback runs */
+  }
 }
 
 /* Cancel the client's batch: its callback still runs later, from the loop
@@ -440,10 +548,10 @@ static void half_close_expired(client *c, uint64_t now) {
            "runs; closing (--half-close-timeout)",
            c->id, now - c->eof_ms);
   s->half_close_timeouts++;
-  connection_send(&c->conn,
-                  "error half-close timeout: the batch still ran %" PRIu64
-                  " ms after EOF (--half-close-timeout); cancelled",
-                  s->opt.half_close_timeout_ms);
+  send_error(c, 503,
+             "half-close timeout: the batch still ran %" PRIu64
+             " ms after EOF (--half-close-timeout); cancelled",
+             s->opt.half_close_timeout_ms);
   /* Ending first: what the cancel settles is not sent. */
   connection_end(&c->conn);
   c->answers_due_ms = now + HALF_CLOSE_GRACE_MS;
@@ -454,6 +562,12 @@ static void half_close_expired(client *c, uint64_t now) {
 static void watch_one(client *c, uint64_t now) {
   if (!connection_check(&c->conn))
     return; /* gone: closing, its batch cancelled (on_closing) */
+  /* A browser that leaves closes its socket: EOF, as a client that only
+   * stopped sending. A comment line in its stream of events (which every
+   * reader of events skips) tells them apart: the first write to a closed
+   * socket is answered with a reset, and the next fails. */
+  if (c->http_events && connection_open(&c->conn))
+    connection_send(&c->conn, ":");
   if (c->srv->opt.half_close_timeout_ms != 0 && now >= c->answers_due_ms)
     half_close_expired(c, now);
 }
@@ -476,10 +590,66 @@ static void on_watch(uv_timer_t *timer) {
 
 /* ---- a client's connection ---------------------------------------------- */
 
+/* The request is whole (its empty line came): answer it. Even a refusal
+ * waits for it, so that every byte of the request has been read when the
+ * connection closes: closing a socket with bytes unread sends a reset,
+ * which may reach the client before it has read the answer. */
+static void http_answer(client *c) {
+  if (c->http_status != 200) {
+    send_error(c, c->http_status, "%s", c->http_error);
+    return;
+  }
+  c->http_answered = true;
+  switch (c->route) {
+  case HTTP_PAGE:
+    http_send_page(&c->conn, c->http_head_only);
+    break;
+  case HTTP_STATS:
+    send_stats(c);
+    break;
+  case HTTP_RUN:
+    start_batch(c, &c->req);
+    break;
+  }
+}
+
+/* A line of an HTTP request: its first says what it asks for; then
+ * header lines, of which Host and Sec-Fetch-Site are judged (a line too
+ * long for them is skipped: a browser's cookies may be longer), and an
+ * empty line, which answers. */
+static void on_http_line(client *c, const char *line, size_t len) {
+  if (c->http_answered)
+    return;
+  size_t error_size = sizeof(c->http_error);
+  if (c->http_lines++ == 0) {
+    c->http_status =
+        line == NULL ? 414
+                     : server_parse_http(line, len, &c->route,
+                                         &c->http_head_only, &c->req,
+                                         c->http_error, error_size);
+    if (line == NULL)
+      snprintf(c->http_error, error_size,
+               "the first line is too long (at most %d bytes)",
+               CONNECTION_LINE_MAX);
+    return;
+  }
+  if (line != NULL && (len == 0 || (len == 1 && line[0] == '\r')))
+    http_answer(c);
+  else if (c->http_lines - 1 > SERVER_HTTP_HEADERS_MAX)
+    send_error(c, 431, "more than %d header lines", SERVER_HTTP_HEADERS_MAX);
+  else if (line != NULL && c->http_status == 200)
+    c->http_status = server_check_http_header(line, len, c->route,
+                                              c->http_error, error_size);
+}
+
 static void on_line(connection *conn, const char *line, size_t len) {
   client *c = conn->data;
   request r;
   char error[256];
+  if (c->http) { /* its head is due within --idle-timeout of connecting */
+    on_http_line(c, line, len);
+    return;
+  }
   c->active_ms = uv_now(&c->srv->loop);
   if (c->end_after_batch)
     return; /* after "quit", the rest is not read */
@@ -592,10 +762,9 @@ static void on_idle_check(uv_timer_t *timer) {
     log_line("client %lu idle for %" PRIu64 " ms; closing", c->id,
              now - c->active_ms);
     s->idle_closed++;
-    connection_send(&c->conn,
-                    "error idle timeout: no request for %" PRIu64
-                    " ms (--idle-timeout)",
-                    s->opt.idle_timeout_ms);
+    send_error(c, 408, "idle timeout: no request for %" PRIu64
+                       " ms (--idle-timeout)",
+               s->opt.idle_timeout_ms);
     c->active_ms = now;
     connection_end(&c->conn);
   }
@@ -620,39 +789,41 @@ static client *client_new(void) {
   return calloc(1, sizeof(client));
 }
 
-static void take_connection(server *s);
+static void take_connection(port *p);
 static void on_connection(uv_stream_t *listener, int status);
 
 /* After a uv_accept() that failed, libuv watches the listener no more
  * (1.44: it restarts the watch only on success). Listening again, on a
  * socket that listens already, only starts the watch again. */
-static void listen_again(server *s, int err) {
+static void listen_again(port *p, int err) {
   log_line("cannot take a connection: %s", iob_strerror(err));
-  if (!s->stopping)
-    uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
+  if (!p->srv->stopping)
+    uv_listen((uv_stream_t *)&p->tcp, 4096, on_connection);
 }
 
-/* A connection was left waiting in the listener (libuv watches it no
- * more until uv_accept()): take it now. */
+/* A connection was left waiting in a listener (libuv watches it no more
+ * until uv_accept()): take it now. */
 static void on_accept_later(uv_timer_t *timer) {
   server *s = timer->data;
-  if (s->accept_waiting && !s->stopping) {
-    s->accept_waiting = false;
-    s->accepts_in_turn = 0; /* a turn later (the timers come first) */
-    take_connection(s);
-  }
+  s->accepts_in_turn = 0; /* a turn later (the timers come first) */
+  for (int k = 0; k < 2; k++)
+    if (s->ports[k].accept_waiting && !s->stopping) {
+      s->ports[k].accept_waiting = false;
+      take_connection(&s->ports[k]);
+    }
 }
 
-static void accept_later(server *s) {
-  s->accept_waiting = true;
-  uv_timer_start(&s->accept_later, on_accept_later, 0, 0);
+static void accept_later(port *p) {
+  p->accept_waiting = true;
+  uv_timer_start(&p->srv->accept_later, on_accept_later, 0, 0);
 }
 
 static void on_refusal_closed(uv_handle_t *handle) {
   refusal *r = handle->data;
   server *s = r->srv;
   r->busy = false;
-  if (s->accept_waiting && !s->stopping)
+  if ((s->ports[0].accept_waiting || s->ports[1].accept_waiting) &&
+      !s->stopping)
     on_accept_later(&s->accept_later);
 }
 
@@ -675,19 +846,26 @@ static void log_refusal(server *s, const char *why) {
 /* Accept the waiting connection into refusal `r`, tell it `why` and
  * close it. No memory is taken: the line goes out with uv_try_write(),
  * which a new connection's empty send buffer takes whole. */
-static void refuse(server *s, refusal *r, const char *why) {
+static void refuse(port *p, refusal *r, const char *why) {
+  server *s = p->srv;
   r->busy = true;
   r->srv = s;
   r->tcp.data = r;
   uv_tcp_init(&s->loop, &r->tcp);
   s->refused++;
   log_refusal(s, why);
-  int err = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&r->tcp);
+  int err = uv_accept((uv_stream_t *)&p->tcp, (uv_stream_t *)&r->tcp);
   if (err != 0)
-    listen_again(s, err);
+    listen_again(p, err);
   else {
-    char line[128];
-    int n = snprintf(line, sizeof(line), "error %s\n", why);
+    char line[256];
+    int n = p->http ? snprintf(line, sizeof(line),
+                               "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: %zu\r\n"
+                               "Connection: close\r\n\r\nerror %s\n",
+                               strlen("error \n") + strlen(why), why)
+                    : snprintf(line, sizeof(line), "error %s\n", why);
     uv_buf_t buf = uv_buf_init(line, (unsigned int)n);
     uv_try_write((uv_stream_t *)&r->tcp, &buf, 1);
     /* FIN after the line, then close. */
@@ -702,13 +880,14 @@ static void refuse(server *s, refusal *r, const char *why) {
  * connection is left in the listener (libuv stops watching it until
  * uv_accept()) and taken when one is free, a turn of the loop later; so
  * is one past ACCEPTS_PER_TURN. */
-static void take_connection(server *s) {
+static void take_connection(port *p) {
+  server *s = p->srv;
   if (s->accept_turn != s->budget.turn) {
     s->accept_turn = s->budget.turn;
     s->accepts_in_turn = 0;
   }
   if (s->accepts_in_turn == ACCEPTS_PER_TURN) {
-    accept_later(s); /* the next turn */
+    accept_later(p); /* the next turn */
     return;
   }
   refusal *r = NULL;
@@ -716,7 +895,7 @@ static void take_connection(server *s) {
     if (!s->refusals[k].busy)
       r = &s->refusals[k];
   if (r == NULL) {
-    s->accept_waiting = true; /* when a refusal has closed */
+    p->accept_waiting = true; /* when a refusal has closed */
     return;
   }
   s->accepts_in_turn++;
@@ -724,21 +903,21 @@ static void take_connection(server *s) {
     char why[64];
     snprintf(why, sizeof(why), "too many connections (max %" PRIu32 ")",
              s->opt.max_connections);
-    refuse(s, r, why);
+    refuse(p, r, why);
     return;
   }
   client *c = client_new();
   if (c == NULL) {
-    refuse(s, r, "out of memory");
+    refuse(p, r, "out of memory");
     return;
   }
   c->srv = s;
   c->conn.data = c;
   c->conn.budget = &s->budget;
-  int err =
-      connection_accept(&c->conn, (uv_stream_t *)&s->listener, &client_events);
+  c->http = p->http;
+  int err = connection_accept(&c->conn, (uv_stream_t *)&p->tcp, &client_events);
   if (err != 0) { /* never listed; freed when its handle has closed */
-    listen_again(s, err);
+    listen_again(p, err);
     return;
   }
   c->id = ++s->next_id;
@@ -748,7 +927,7 @@ static void take_connection(server *s) {
     s->clients->prev = c;
   s->clients = c;
   s->connected++;
-  log_line("client %lu connected", c->id);
+  log_line("client %lu connected%s", c->id, c->http ? " (HTTP)" : "");
 }
 
 /* A connection waits in the listener, or accepting one failed (status:
@@ -756,12 +935,12 @@ static void take_connection(server *s) {
  * on: a connection libuv handed us is accepted, as a client or refused,
  * or libuv would stop watching the listener. */
 static void on_connection(uv_stream_t *listener, int status) {
-  server *s = listener->data;
+  port *p = listener->data;
   if (status != 0) {
     log_line("cannot take a connection: %s", iob_strerror(status));
     return;
   }
-  take_connection(s);
+  take_connection(p);
 }
 
 /* Stop taking clients, close every client (cancelling its batch) and the
@@ -771,7 +950,9 @@ static void server_stop(server *s) {
   if (s->stopping)
     return;
   s->stopping = true;
-  uv_close((uv_handle_t *)&s->listener, NULL);
+  for (int k = 0; k < 2; k++)
+    if (s->ports[k].open)
+      uv_close((uv_handle_t *)&s->ports[k].tcp, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   uv_close((uv_handle_t *)&s->idle, NULL);
@@ -787,34 +968,60 @@ static void on_signal(uv_signal_t *sig, int signum) {
   server_stop(sig->data);
 }
 
-/* Print "listening on ADDRESS:PORT" with the port actually bound. */
-static int print_address(server *s) {
+/* Print "listening on ADDRESS:PORT" with the port actually bound, or for
+ * the page's port "page on http://ADDRESS:PORT/". */
+static int print_address(port *p) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   char ip[64];
-  int err = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+  int err = uv_tcp_getsockname(&p->tcp, (struct sockaddr *)&ss, &len);
   if (err == 0)
     err = uv_ip_name((struct sockaddr *)&ss, ip, sizeof(ip));
   if (err != 0)
     return err;
-  if (ss.ss_family == AF_INET6)
-    log_line("listening on [%s]:%u", ip,
-             ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-  else
-    log_line("listening on %s:%u", ip,
-             ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  bool v6 = ss.ss_family == AF_INET6;
+  unsigned int number = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                 : ((struct sockaddr_in *)&ss)->sin_port);
+  log_line("%s%s%s%s:%u%s", p->http ? "page on http://" : "listening on ",
+           v6 ? "[" : "", ip, v6 ? "]" : "", number, p->http ? "/" : "");
   return 0;
 }
 
-static int server_listen(server *s, const cli_listen *o) {
-  int err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&o->addr, 0);
+/* Listen on @p addr with port @p p, made on the server's loop. */
+static int port_listen(server *s, port *p, bool http,
+                       const struct sockaddr_storage *addr) {
+  int err = uv_tcp_init(&s->loop, &p->tcp);
+  if (err != 0)
+    return err;
+  p->open = true;
+  p->srv = s;
+  p->http = http;
+  p->tcp.data = p;
+  err = uv_tcp_bind(&p->tcp, (const struct sockaddr *)addr, 0);
   /* A burst of clients waits in the backlog rather than being turned
    * away by the kernel (it caps the backlog at net.core.somaxconn). */
   if (err == 0)
-    err = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection);
+    err = uv_listen((uv_stream_t *)&p->tcp, 4096, on_connection);
   if (err == 0)
-    err = print_address(s);
+    err = print_address(p);
   return err;
+}
+
+/* The line protocol's port, and with --http the page's, on the same
+ * host. @return 0, or the error, with the port it was for. */
+static int server_listen(server *s, unsigned int *failed) {
+  const server_options *o = &s->opt;
+  *failed = o->listen.port;
+  int err = port_listen(s, &s->ports[0], false, &o->listen.addr);
+  if (err != 0 || !o->http)
+    return err;
+  struct sockaddr_storage addr = o->listen.addr;
+  if (addr.ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)o->http_port);
+  else
+    ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)o->http_port);
+  *failed = o->http_port;
+  return port_listen(s, &s->ports[1], true, &addr);
 }
 
 /* Raise the soft limit on open files to the hard one, as the slow service
@@ -883,13 +1090,12 @@ static int serve(server *s) {
     return CLI_EX_FAILED;
   }
   connection_budget_init(&s->budget, &s->loop, SERVER_OUTBOX_TOTAL_MAX);
-  uv_tcp_init(&s->loop, &s->listener);
   uv_signal_init(&s->loop, &s->sigint);
   uv_signal_init(&s->loop, &s->sigterm);
   uv_timer_init(&s->loop, &s->idle);
   uv_timer_init(&s->loop, &s->watch);
   uv_timer_init(&s->loop, &s->accept_later);
-  s->listener.data = s->sigint.data = s->sigterm.data = s->idle.data = s;
+  s->sigint.data = s->sigterm.data = s->idle.data = s;
   s->watch.data = s->accept_later.data = s;
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
@@ -897,7 +1103,8 @@ static int serve(server *s) {
   every = every < 10 ? 10 : every > 1000 ? 1000 : every;
   if (s->opt.idle_timeout_ms != 0)
     uv_timer_start(&s->idle, on_idle_check, every, every);
-  err = server_listen(s, o);
+  unsigned int port_failed;
+  err = server_listen(s, &port_failed);
   if (err == 0)
     log_line("caps: %" PRIu32 " connections, idle timeout %" PRIu64
              " ms, half-close timeout %" PRIu64 " ms, %" PRIu32
@@ -907,7 +1114,7 @@ static int serve(server *s) {
              s->opt.max_operations, s->opt.workers);
   if (err != 0) {
     fprintf(stderr, "iobound-server: cannot listen on %s port %u: %s\n",
-            o->host, o->port, iob_strerror(err));
+            o->host, port_failed, iob_strerror(err));
     server_stop(s);
   }
   uv_run(&s->loop, UV_RUN_DEFAULT);

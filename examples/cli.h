@@ -196,6 +196,10 @@ int cli_parse_listen_with(int argc, char **argv, cli_listen *listen,
                           const cli_option *extra, cli_extra_fn fn, void *arg,
                           char *error, size_t size);
 
+/** The reason phrase of an HTTP status the programs answer with
+ *  ("Not Found" for 404), or "Error" for another. */
+const char *cli_http_reason(int status);
+
 /* ---- names -------------------------------------------------------------- */
 
 /**

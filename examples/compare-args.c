@@ -282,7 +282,7 @@ static int parse_word(const char *text, const char *const *words) {
 }
 
 static const char *const formats[] = {"table", "csv", "json", NULL};
-static const char *const arrivals[] = {"even", "poisson", NULL};
+static const char *const arrival_kinds[] = {"even", "poisson", NULL};
 
 /* "--arrival-rate 10,20.5": operations a second, each more than 0 and at
  * most COMPARE_ARRIVAL_RATE_MAX. opts is changed only when all are good. */
@@ -494,7 +494,7 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
     break;
   }
   case OPT_ARRIVALS:
-    if ((k = parse_word(value, arrivals)) < 0)
+    if ((k = parse_word(value, arrival_kinds)) < 0)
       return cli_fail(error, size,
                       "--arrivals takes even or poisson, not '%s'", value);
     o->poisson = k == 1;

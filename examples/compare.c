@@ -23,7 +23,7 @@ typedef struct run {
   iob_batch *batch;
   const iob_style *style;
   uv_timer_t ticker;
-  compare_arrive arrive; /* with --arrival-rate */
+  arrivals arrive; /* with --arrival-rate */
   bool progress;
   int width; /* of the last progress line written */
 } run;
@@ -47,7 +47,7 @@ static void on_tick(uv_timer_t *t) {
 static void on_done(iob_batch *batch, int status) {
   run *r = iob_batch_data(batch);
   uv_close((uv_handle_t *)&r->ticker, NULL);
-  compare_arrive_stop(&r->arrive);
+  arrivals_stop(&r->arrive, NULL);
   if (r->progress && r->width > 0) /* wipe the progress line */
     fprintf(stderr, "\r%*s\r", r->width, "");
 }
@@ -66,7 +66,7 @@ static int run_style(const compare_opts *o, const iob_style *style, int k,
   if (k >= 0) {
     config->open = 1;
     config->count = 0;
-    r.arrive = (compare_arrive){.rate = o->arrival_rates[k],
+    r.arrive = (arrivals){.rate = o->arrival_rates[k],
                                 .count = compare_arrivals(o, k),
                                 .poisson = o->poisson,
                                 .seed = o->seed};
@@ -124,7 +124,7 @@ static int run_style(const compare_opts *o, const iob_style *style, int k,
     uv_close((uv_handle_t *)&r.ticker, NULL);
   } else {
     if (k >= 0 &&
-        (err = compare_arrive_start(&r.arrive, &loop, r.batch, config)) != 0)
+        (err = arrivals_start(&r.arrive, &loop, r.batch, config)) != 0)
       iob_batch_cancel(r.batch); /* it ends; its callback runs */
     if (progress)
       uv_timer_start(&r.ticker, on_tick, 200, 200);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "arrivals.h"
 #include "cli.h"
 #include "iobound.h"
 
@@ -185,35 +186,7 @@ typedef struct compare_result {
 /* printf() onto stdout, its failure kept for the exit status. */
 CLI_PRINTF(1, 2) void compare_out(const char *fmt, ...);
 
-/* ---- operations arriving at a rate (compare-arrive.c) ---- */
-
-typedef struct compare_arrive {
-  /* Set before compare_arrive_start(): */
-  double rate;    /* operations a second */
-  uint64_t count; /* how many arrive */
-  bool poisson;   /* at random (exponential gaps), not evenly */
-  uint64_t seed;
-  /* Its own: */
-  uv_timer_t timer;
-  iob_batch *batch;
-  iob_task task;
-  uint64_t next;   /* the next to arrive */
-  double due_ns;   /* when it is due, on uv_hrtime()'s clock */
-  uint64_t random; /* the Poisson gaps' state */
-  int err;         /* a submission refused, which cancelled the batch */
-} compare_arrive;
-
-/**
- * Submit @p a's operations of @p config's kind, target and duration to
- * open batch @p batch, started on @p loop, each when due, and close it
- * after the last. @return 0 or a libuv error (nothing started).
- */
-int compare_arrive_start(compare_arrive *a, uv_loop_t *loop,
-                         iob_batch *batch, const iob_config *config);
-
-/** Close the timer (from the batch's callback); a no-op if never
- *  started. */
-void compare_arrive_stop(compare_arrive *a);
+/* ---- what operations arriving at a rate show (compare-arrive.c) ---- */
 
 /**
  * The lesson of runs with operations arriving at a rate: for each style,

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server.h"
 
@@ -32,11 +33,11 @@ static const char *kind_names(char *out, size_t size, const char *sep,
 
 /* "usage: run STYLE COUNT DURATION_MS [limit=N] ...", for error lines. */
 static const char *run_usage(void) {
-  static char text[160];
+  static char text[224];
   char names[64];
   snprintf(text, sizeof(text),
            "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
-           "[work=%s] [stream=1]",
+           "[work=%s] [stream=1] [rate=R] [arrivals=even|poisson]",
            kind_names(names, sizeof(names), "|", "|"));
   return text;
 }
@@ -50,6 +51,7 @@ enum {
   OPT_MAX_THREADS,
   OPT_MAX_OPERATIONS,
   OPT_WORKERS,
+  OPT_HTTP,
 };
 
 #define STR_(x) #x
@@ -90,6 +92,10 @@ static const struct {
       "shares, taking turns, 0..1024 (default " STR(
           SERVER_WORKERS_DEFAULT) "; 0: no workers style)"},
      IOB_WORKERS_MAX},
+    {{OPT_HTTP, "http", "PORT",
+      "also serve the page, a live timeline of runs, over HTTP on PORT of "
+      "the same --host, 0..65535 (0: the system picks one)"},
+     65535},
 };
 #define NCAPS (sizeof(caps) / sizeof(caps[0]))
 
@@ -175,7 +181,10 @@ int server_parse_args(int argc, char **argv, server_options *o, char *error,
         o->max_threads = (uint32_t)n;
       else if (opt == OPT_WORKERS)
         o->workers = (uint32_t)n;
-      else
+      else if (opt == OPT_HTTP) {
+        o->http = true;
+        o->http_port = (unsigned int)n;
+      } else
         o->max_operations = (uint32_t)n;
     }
   }
@@ -196,7 +205,10 @@ const char *server_usage(void) {
       "\n"
       "Once listening it prints 'listening on ADDRESS:PORT'. Requests:\n"
       "  %s\n"
-      "                     run a batch; answers one line of JSON\n"
+      "                     run a batch; answers one line of JSON (with\n"
+      "                     stream=1, a line per operation first); with\n"
+      "                     rate=R its COUNT operations arrive R a second,\n"
+      "                     within 60 s, evenly or at random (poisson)\n"
       "  ping               answers 'pong' at once, even while batches run\n"
       "  stats              answers the server's counters as JSON\n"
       "  quit               closes the connection (after a running batch's\n"
@@ -212,6 +224,12 @@ const char *server_usage(void) {
       "the --workers pool, taking turns an operation at a time; loops\n"
       "batches run while their loops' threads fit in --max-threads. SIGINT\n"
       "or SIGTERM stops the server.\n"
+      "\n"
+      "With --http PORT it also prints 'page on http://ADDRESS:PORT/': open\n"
+      "it in a browser to pick a run, press Run and watch each operation\n"
+      "drawn as it settles. GET /run?WORDS runs the words of a run request\n"
+      "(+ between them) and streams its lines as Server-Sent Events;\n"
+      "GET /stats answers stats.\n"
       "\n"
       "Exit status: 0 once stopped by a signal, 1 if it cannot listen, 64 for\n"
       "bad arguments.\n",
@@ -260,12 +278,23 @@ static int apply_option(request *r, const char *word, char *error,
       {"timeout", SERVER_DURATION_MAX_MS,
        "0.." STR(SERVER_DURATION_MAX_MS) " ms (0: none)"},
       {"stream", 1, "0 or 1"},
+      {"rate", SERVER_RATE_MAX,
+       "1.." STR(SERVER_RATE_MAX) " a second (0: all at once)"},
   };
   const char *eq = strchr(word, '=');
   const char *value = eq ? eq + 1 : "";
   size_t len = eq ? (size_t)(eq - word) : strlen(word);
   if (len == 4 && strncmp(word, "work", len) == 0)
     return apply_work(r, value, error, size);
+  if (len == 8 && strncmp(word, "arrivals", len) == 0) {
+    if (strcmp(value, "even") != 0 && strcmp(value, "poisson") != 0) {
+      snprintf(error, size, "arrivals must be even or poisson, not %s",
+               quote(value).text);
+      return -1;
+    }
+    r->poisson = value[0] == 'p';
+    return 0;
+  }
   for (size_t k = 0; k < sizeof(numbers) / sizeof(numbers[0]); k++) {
     uint64_t n;
     if (strlen(numbers[k].name) != len ||
@@ -280,8 +309,10 @@ static int apply_option(request *r, const char *word, char *error,
       r->config.max_in_flight = (uint32_t)n;
     else if (k == 1)
       r->config.timeout_ms = n;
-    else
+    else if (k == 2)
       r->stream = n == 1;
+    else
+      r->rate = (uint32_t)n;
     return 0;
   }
   snprintf(error, size, "unknown option %s (%s)", quote(word).text,
@@ -319,6 +350,20 @@ static int check_run(const request *r, char *error, size_t size) {
   if (r->stream && c->count > SERVER_STREAM_MAX) {
     snprintf(error, size, "stream=1 takes at most %d operations",
              SERVER_STREAM_MAX);
+    return -1;
+  }
+  if (r->poisson && r->rate == 0) {
+    snprintf(error, size, "arrivals=poisson goes with rate=R");
+    return -1;
+  }
+  /* The arrivals hold the connection as long as one operation may. */
+  if (r->rate != 0 &&
+      (uint64_t)c->count * 1000 > (uint64_t)r->rate * SERVER_DURATION_MAX_MS) {
+    snprintf(error, size,
+             "rate=%" PRIu32 " spreads %" PRIu32 " operations over %.1f s, "
+             "more than %d s; raise the rate or lower COUNT",
+             r->rate, c->count, (double)c->count / r->rate,
+             SERVER_DURATION_MAX_MS / 1000);
     return -1;
   }
   return 0;
@@ -411,4 +456,189 @@ int server_parse_request_n(const char *line, size_t len, request *r,
 int server_parse_request(const char *line, request *r, char *error,
                          size_t error_size) {
   return server_parse_request_n(line, strlen(line), r, error, error_size);
+}
+
+/* ---- the page's HTTP ----------------------------------------------------- */
+
+static int hex_digit(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* A query's words, percent-decoded and '+' made a space, into @p out of
+ * @p size bytes (with its NUL). @return its length, -1 for a bad escape,
+ * -2 if it does not fit. A decoded byte is not judged here: the request's
+ * parser refuses control bytes as it does on a line. */
+static long decode_query(const char *in, size_t len, char *out, size_t size) {
+  size_t n = 0;
+  for (size_t k = 0; k < len; k++) {
+    char ch = in[k];
+    if (ch == '%') {
+      int hi = k + 2 < len ? hex_digit(in[k + 1]) : -1;
+      int lo = hi >= 0 ? hex_digit(in[k + 2]) : -1;
+      if (lo < 0)
+        return -1;
+      ch = (char)(hi * 16 + lo);
+      k += 2;
+    } else if (ch == '+') {
+      ch = ' ';
+    }
+    if (n + 1 >= size)
+      return -2;
+    out[n++] = ch;
+  }
+  out[n] = '\0';
+  return (long)n;
+}
+
+/* The words a run on the page adds after the client's: it always streams
+ * (a later word wins, so the client's stream=0 cannot stop it). */
+#define HTTP_RUN_TAIL " stream=1"
+
+static bool is_method(const char *line, size_t len, const char *name) {
+  return len == strlen(name) && memcmp(line, name, len) == 0;
+}
+
+int server_parse_http(const char *line, size_t len, http_route *route,
+                      bool *head_only, request *req, char *error,
+                      size_t error_size) {
+  char words[SERVER_LINE_MAX + 1];
+  if (len > 0 && line[len - 1] == '\r')
+    len--;
+  /* METHOD SP TARGET SP VERSION: a target holds no space. */
+  const char *sp = memchr(line, ' ', len);
+  const char *sp2 = sp != NULL ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)) : NULL;
+  if (sp == NULL || sp2 == NULL || sp == line || sp2 == sp + 1 ||
+      memchr(sp2 + 1, ' ', len - (size_t)(sp2 + 1 - line)) != NULL) {
+    snprintf(error, error_size,
+             "the first line is not 'METHOD TARGET HTTP/1.1'");
+    return 400;
+  }
+  size_t version_len = len - (size_t)(sp2 + 1 - line);
+  if (version_len != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+      (sp2[8] != '0' && sp2[8] != '1')) {
+    snprintf(error, error_size, "only HTTP/1.0 and HTTP/1.1 are spoken");
+    return 505;
+  }
+  size_t method_len = (size_t)(sp - line);
+  *head_only = is_method(line, method_len, "HEAD");
+  if (!*head_only && !is_method(line, method_len, "GET")) {
+    snprintf(error, error_size, "only GET and HEAD are answered");
+    return 405;
+  }
+  const char *target = sp + 1;
+  size_t target_len = (size_t)(sp2 - target);
+  const char *query = memchr(target, '?', target_len);
+  size_t path_len = query != NULL ? (size_t)(query - target) : target_len;
+  if (path_len == 1 && target[0] == '/' && query == NULL) {
+    *route = HTTP_PAGE;
+    return 200;
+  }
+  if (path_len == 6 && memcmp(target, "/stats", 6) == 0 && query == NULL) {
+    *route = HTTP_STATS;
+    return 200;
+  }
+  if (path_len != 4 || memcmp(target, "/run", 4) != 0) {
+    snprintf(error, error_size, "no such page: GET / for the page");
+    return 404;
+  }
+  if (*head_only) { /* it would run: its answer is the run */
+    snprintf(error, error_size, "a run is asked for with GET");
+    return 405;
+  }
+  /* "run " + the words + the tail must fit a request line. */
+  size_t room = sizeof(words) - strlen("run ") - strlen(HTTP_RUN_TAIL);
+  long n = query == NULL
+               ? 0
+               : decode_query(query + 1, target_len - path_len - 1,
+                              words + 4, room);
+  if (n == -1) {
+    snprintf(error, error_size, "a bad %%-escape in the query");
+    return 400;
+  }
+  if (n == -2) {
+    snprintf(error, error_size, "the query is too long (at most %zu bytes "
+             "once decoded)", room - 1);
+    return 414;
+  }
+  memcpy(words, "run ", 4);
+  memcpy(words + 4 + n, HTTP_RUN_TAIL, sizeof(HTTP_RUN_TAIL));
+  /* A NUL among the words would end them unseen: the parser is given the
+   * length, and refuses it as a control byte. */
+  if (server_parse_request_n(words, (size_t)(4 + n) + strlen(HTTP_RUN_TAIL),
+                             req, error, error_size) != 0)
+    return 400;
+  *route = HTTP_RUN;
+  return 200;
+}
+
+/* Whether the header line is `name`: its value, trimmed, or NULL. */
+static const char *header_value(const char *line, size_t len, const char *name,
+                                size_t *value_len) {
+  size_t n = strlen(name);
+  if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+    return NULL;
+  const char *v = line + n + 1, *end = line + len;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+    end--;
+  *value_len = (size_t)(end - v);
+  return v;
+}
+
+/* A Host that names this machine by address, or localhost: a name of
+ * some other site's could point here (DNS rebinding) and let its page
+ * start runs and read their answers. */
+static bool host_is_local(const char *v, size_t len) {
+  char host[64];
+  const char *end = v + len;
+  if (len > 0 && v[0] == '[') { /* [IPv6]:port */
+    const char *close = memchr(v, ']', len);
+    if (close == NULL || (size_t)(close - v - 1) >= sizeof(host))
+      return false;
+    snprintf(host, sizeof(host), "%.*s", (int)(close - v - 1), v + 1);
+    struct in6_addr a6;
+    return (close + 1 == end || close[1] == ':') &&
+           uv_inet_pton(AF_INET6, host, &a6) == 0;
+  }
+  const char *colon = memchr(v, ':', len);
+  size_t n = colon != NULL ? (size_t)(colon - v) : len;
+  if (n == 0 || n >= sizeof(host))
+    return false;
+  snprintf(host, sizeof(host), "%.*s", (int)n, v);
+  struct in_addr a4;
+  return strcasecmp(host, "localhost") == 0 ||
+         uv_inet_pton(AF_INET, host, &a4) == 0;
+}
+
+int server_check_http_header(const char *line, size_t len, http_route route,
+                             char *error, size_t error_size) {
+  size_t n;
+  const char *v = header_value(line, len, "Host", &n);
+  if (v != NULL && !host_is_local(v, n)) {
+    char inner[48];
+    cli_escape(v, n < 40 ? n : 40, inner, sizeof(inner));
+    snprintf(error, error_size,
+             "Host '%s' is not an address of this server's nor localhost: a "
+             "name could lead another site's page here",
+             inner);
+    return 403;
+  }
+  /* A browser says where a request comes from: a run starts from the
+   * page itself (or from a typed address), not from another site's. */
+  v = header_value(line, len, "Sec-Fetch-Site", &n);
+  if (v != NULL && route == HTTP_RUN &&
+      !(n == 11 && strncasecmp(v, "same-origin", n) == 0) &&
+      !(n == 4 && strncasecmp(v, "none", n) == 0)) {
+    snprintf(error, error_size,
+             "a run starts from this server's page, not from another site's");
+    return 403;
+  }
+  return 200;
 }

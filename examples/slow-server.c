@@ -341,29 +341,6 @@ static void http_parse(const char *p, size_t n, http_request *r) {
   r->status = http_target(target, (size_t)(sp2 - target), &r->ms);
 }
 
-static const char *http_reason(int status) {
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 414:
-    return "URI Too Long";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 503:
-    return "Service Unavailable";
-  default:
-    return "HTTP Version Not Supported";
-  }
-}
-
 static void http_next(conn *c);
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -428,7 +405,7 @@ static void http_answer(conn *c) {
     snprintf(body, sizeof(body), "not found: try GET /wait/MS\n");
     break;
   default:
-    snprintf(body, sizeof(body), "%s\n", http_reason(r->status));
+    snprintf(body, sizeof(body), "%s\n", cli_http_reason(r->status));
     break;
   }
   c->closing = !r->keep_alive;
@@ -445,7 +422,7 @@ static void http_answer(conn *c) {
                    "Content-Type: text/plain\r\n"
                    "Content-Length: %zu\r\n"
                    "%s%s\r\n%s",
-                   r->status, http_reason(r->status), strlen(body), extra,
+                   r->status, cli_http_reason(r->status), strlen(body), extra,
                    c->closing  ? "Connection: close\r\n"
                    : r->http10 ? "Connection: keep-alive\r\n"
                                : "",

@@ -218,3 +218,12 @@ void split_lines(char *partial, size_t size, size_t *len, const char *data,
     }
   }
 }
+
+double json_number(const char *text, const char *key) {
+  char pattern[64];
+  snprintf(pattern, sizeof(pattern), "\"%s\":", key);
+  const char *at = strstr(text, pattern);
+  if (at == NULL)
+    fail_msg("no \"%s\" in %s", key, text);
+  return strtod(at + strlen(pattern), NULL);
+}

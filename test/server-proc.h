@@ -78,6 +78,12 @@ void server_proc_stop(server_proc *p);
 /* The teardown: kill what was not reaped, free every output buffer. */
 int server_proc_teardown(void **state);
 
+/* ---- its answers ---------------------------------------------------------- */
+
+/* The number after the first "KEY": in `text` (a line of JSON); fails the
+ * test if there is none. */
+double json_number(const char *text, const char *key);
+
 /* Cut `n` bytes that arrived into lines, kept in partial[0..*len) (size
  * bytes) between calls: each '\n' ends one, given to take() without it;
  * a line longer than fits is cut short. */

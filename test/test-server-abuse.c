@@ -227,15 +227,6 @@ static const char *ask(client *c, const char *request) {
   return c->last;
 }
 
-static double json_number(const char *line, const char *key) {
-  char pattern[64];
-  snprintf(pattern, sizeof(pattern), "\"%s\":", key);
-  const char *at = strstr(line, pattern);
-  if (at == NULL)
-    fail_msg("no %s in '%s'", key, line);
-  return strtod(at + strlen(pattern), NULL);
-}
-
 static void on_client_closed(uv_handle_t *h) {
   ((client *)h->data)->closed = true;
 }

@@ -147,6 +147,7 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_int_equal(o.max_threads, 1000);
   assert_int_equal(o.max_operations, 1000000);
   assert_int_equal(o.workers, IOB_WORKERS_DEFAULT);
+  assert_false(o.http);
 
   assert_int_equal(SERVER_PARSE(&o, err, "--max-connections", "5",
                                 "--idle-timeout=0", "--max-threads", "0",
@@ -168,6 +169,12 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_int_equal(o.max_connections, 7);
   assert_int_equal(SERVER_PARSE(&o, err, "--half=0"), 0);
   assert_int_equal(o.half_close_timeout_ms, 0);
+  assert_int_equal(SERVER_PARSE(&o, err, "--http", "8080"), 0);
+  assert_true(o.http);
+  assert_int_equal(o.http_port, 8080);
+  assert_int_equal(SERVER_PARSE(&o, err, "--http=0"), 0);
+  assert_true(o.http);
+  assert_int_equal(o.http_port, 0);
   assert_int_equal(SERVER_PARSE(&o, err, "--max-threads", "3", "-h"), 0);
   assert_int_equal(o.listen.action, CLI_HELP);
   assert_int_equal(SERVER_PARSE(&o, err, "--version"), 0);
@@ -180,6 +187,8 @@ static void the_caps_have_defaults_and_flags(void **state) {
   assert_non_null(strstr(server_usage(), "--max-threads N"));
   assert_non_null(strstr(server_usage(), "--max-operations N"));
   assert_non_null(strstr(server_usage(), "--workers N"));
+  assert_non_null(strstr(server_usage(), "--http PORT"));
+  assert_non_null(strstr(server_usage(), "[rate=R] [arrivals=even|poisson]"));
 }
 
 static void bad_caps_are_refused_with_a_message_naming_them(void **state) {
@@ -206,6 +215,9 @@ static void bad_caps_are_refused_with_a_message_naming_them(void **state) {
       {{"--max-operations"}, "option '--max-operations' needs a value"},
       {{"--workers", "1025"},
        "--workers takes a number from 0 to 1024, not '1025'"},
+      {{"--http", "65536"},
+       "--http takes a number from 0 to 65535, not '65536'"},
+      {{"--http"}, "option '--http' needs a value"},
       {{"--max", "1"}, "option '--max' is ambiguous"},
       {{"--idle-timeout=5", "extra"}, "unknown option 'extra'"},
       /* The listening options, read by cli_parse_listen() itself. */
@@ -262,6 +274,18 @@ static void a_run_request_fills_the_config(void **state) {
   assert_int_equal(r.config.count, SERVER_COUNT_MAX);
   r = parsed("run sequential 1000 0 stream=1 stream=0");
   assert_false(r.stream);
+  assert_int_equal(r.rate, 0);
+  assert_false(r.poisson);
+
+  /* Arrivals at a rate: the run may span as long as one operation may. */
+  r = parsed("run pool 600 100 rate=10 arrivals=poisson");
+  assert_int_equal(r.rate, 10);
+  assert_true(r.poisson);
+  assert_int_equal(r.config.count, 600);
+  r = parsed("run loop 100000 1 rate=1000000 arrivals=even");
+  assert_int_equal(r.rate, SERVER_RATE_MAX);
+  assert_false(r.poisson);
+  assert_int_equal(parsed("run loop 5 5 rate=0").rate, 0);
 }
 
 /* Every kind of the library's is taken or refused by one rule: a client
@@ -299,7 +323,7 @@ static void refusals_list_the_styles_and_kinds_of_the_library(void **s) {
                   IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS, ", ", " or ");
   snprintf(usage, sizeof(usage),
            "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
-           "[work=%s] [stream=1]",
+           "[work=%s] [stream=1] [rate=R] [arrivals=even|poisson]",
            kinds_bar);
   const struct {
     const char *line, *error, *list;
@@ -360,6 +384,16 @@ static void bad_requests_are_refused_with_a_reason(void **state) {
        "the threads style runs at most 1000 operations at once here; add "
        "limit=1000 (or less)"},
       {"run loop 1001 5 stream=1", "stream=1 takes at most 1000 operations"},
+      {"run loop 5 5 rate=1000001",
+       "rate must be 1..1000000 a second (0: all at once), not '1000001'"},
+      {"run loop 5 5 rate=2.5",
+       "rate must be 1..1000000 a second (0: all at once), not '2.5'"},
+      {"run loop 601 5 rate=10",
+       "rate=10 spreads 601 operations over 60.1 s, more than 60 s; raise "
+       "the rate or lower COUNT"},
+      {"run loop 5 5 arrivals=poisson", "arrivals=poisson goes with rate=R"},
+      {"run loop 5 5 rate=5 arrivals=bursty",
+       "arrivals must be even or poisson, not 'bursty'"},
       {"RUN loop 5 5", "unknown command 'RUN' (run, ping, stats or quit)"},
       {"pong", "unknown command 'pong' (run, ping, stats or quit)"},
       {"quit now", "quit takes no arguments"},
@@ -485,6 +519,166 @@ static void a_small_error_buffer_gets_a_truncated_message(void **state) {
   assert_string_equal(err, "unknown com");
 }
 
+/* ---- the page's HTTP -------------------------------------------------- */
+
+static bool head_only;
+
+static int http(const char *line, http_route *route, request *r, char *err) {
+  return server_parse_http(line, strlen(line), route, &head_only, r, err, 256);
+}
+
+static void http_targets_name_the_page_a_run_or_the_stats(void **state) {
+  http_route route;
+  request r;
+  char err[256] = "";
+  assert_int_equal(http("GET / HTTP/1.1\r", &route, &r, err), 200);
+  assert_int_equal(route, HTTP_PAGE);
+  assert_false(head_only);
+  assert_int_equal(http("GET /stats HTTP/1.0", &route, &r, err), 200);
+  assert_int_equal(route, HTTP_STATS);
+  /* HEAD: the same answer's head. */
+  assert_int_equal(http("HEAD / HTTP/1.1", &route, &r, err), 200);
+  assert_int_equal(route, HTTP_PAGE);
+  assert_true(head_only);
+  /* The words of a run, '+' or %20 between them, %3D for '=': always
+   * streamed, whatever the client asked. */
+  assert_int_equal(
+      http("GET /run?pool+8%20100+limit%3D2+stream=0+rate=4 HTTP/1.1", &route,
+           &r, err),
+      200);
+  assert_int_equal(route, HTTP_RUN);
+  assert_int_equal(r.kind, REQUEST_RUN);
+  assert_ptr_equal(r.config.style, &iob_style_pool);
+  assert_int_equal(r.config.count, 8);
+  assert_int_equal(r.config.duration_ms, 100);
+  assert_int_equal(r.config.max_in_flight, 2);
+  assert_int_equal(r.rate, 4);
+  assert_true(r.stream);
+}
+
+/* Each refusal has its status, and a run's the line protocol's words. */
+static void bad_http_requests_get_a_status_and_a_reason(void **state) {
+  static const struct {
+    const char *line;
+    int status;
+    const char *error;
+  } cases[] = {
+      {"GET /", 400, "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"GET  HTTP/1.1", 400, "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"", 400, "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"GET / HTTP/2.0", 505, "only HTTP/1.0 and HTTP/1.1 are spoken"},
+      {"GET / HTTP/1.1 extra", 400,
+       "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"GET / HTTP/1.1 ", 400, "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"GET /a b HTTP/1.1", 400,
+       "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"POST / HTTP/1.1", 405, "only GET and HEAD are answered"},
+      {"get / HTTP/1.1", 405, "only GET and HEAD are answered"},
+      {"HEAD /run?loop+1+1 HTTP/1.1", 405, "a run is asked for with GET"},
+      {"GET /index.html HTTP/1.1", 404, "no such page: GET / for the page"},
+      {"GET /?x HTTP/1.1", 404, "no such page: GET / for the page"},
+      {"GET /runs?loop+1+1 HTTP/1.1", 404, "no such page: GET / for the page"},
+      {"GET /run HTTP/1.1", 400,
+       "usage: run STYLE COUNT DURATION_MS [limit=N] [timeout=MS] "
+       "[work=wait|cpu] [stream=1] [rate=R] [arrivals=even|poisson]"},
+      {"GET /run?loop+0+5 HTTP/1.1", 400, "count must be 1..100000, not '0'"},
+      {"GET /run?loop+1001+5 HTTP/1.1", 400,
+       "stream=1 takes at most 1000 operations"},
+      {"GET /run?loop+5+5+work=cpu HTTP/1.1", 400,
+       "work=cpu would block the server's loop in the loop style; use pool, "
+       "threads, workers or loops"},
+      {"GET /run?loop+5+5%zz HTTP/1.1", 400, "a bad %-escape in the query"},
+      {"GET /run?loop+5+5%4 HTTP/1.1", 400, "a bad %-escape in the query"},
+      {"GET /run?loop+5+5%00 HTTP/1.1", 400,
+       "control byte \\x00 at byte 13: a request is text, spaces and tabs"},
+      {"GET /run?loop%0A5+5 HTTP/1.1", 400,
+       "control byte \\x0a at byte 9: a request is text, spaces and tabs"},
+      {"GET /run?nap+5+5 HTTP/1.1", 400,
+       "unknown style 'nap' (sequential, loop, pool, threads, workers or "
+       "loops)"},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    http_route route;
+    request r;
+    char err[256] = "";
+    int status = http(cases[k].line, &route, &r, err);
+    if (status != cases[k].status)
+      fail_msg("'%s': %d, not %d (%s)", cases[k].line, status,
+               cases[k].status, err);
+    assert_string_equal(err, cases[k].error);
+  }
+}
+
+/* Decoded, a run's words must fit a request line with "run " and the
+ * words the page adds. */
+static void a_query_too_long_once_decoded_is_refused(void **state) {
+  char line[1100];
+  http_route route;
+  request r;
+  char err[256];
+  size_t fit = SERVER_LINE_MAX - strlen("run ") - strlen(" stream=1");
+  int n = snprintf(line, sizeof(line), "GET /run?loop+5+5");
+  memset(line + n, '+', fit - strlen("loop 5 5"));
+  strcpy(line + n + fit - strlen("loop 5 5"), " HTTP/1.1");
+  assert_int_equal(http(line, &route, &r, err), 200);
+  n = snprintf(line, sizeof(line), "GET /run?loop+5+5");
+  memset(line + n, '+', fit - strlen("loop 5 5") + 1);
+  strcpy(line + n + fit - strlen("loop 5 5") + 1, " HTTP/1.1");
+  assert_int_equal(http(line, &route, &r, err), 414);
+  assert_string_equal(err, "the query is too long (at most 1011 bytes once "
+                           "decoded)");
+}
+
+/* A Host that is a name of some other site's, or a run a browser says
+ * comes from another site, is refused; every other header is not read. */
+static void only_this_servers_own_page_may_start_runs(void **state) {
+  static const struct {
+    const char *line;
+    http_route route;
+    int status;
+  } cases[] = {
+      {"Host: 127.0.0.1:8080", HTTP_RUN, 200},
+      {"host:localhost", HTTP_RUN, 200},
+      {"HOST: LocalHost:80 ", HTTP_RUN, 200},
+      {"Host: [::1]:8080", HTTP_RUN, 200},
+      {"Host: [::1]", HTTP_RUN, 200},
+      {"Host: 10.1.2.3", HTTP_PAGE, 200},
+      {"Host: evil.example:8080", HTTP_PAGE, 403},
+      {"Host: localhost.evil.example", HTTP_RUN, 403},
+      {"Host: 127.0.0.1.nip.io", HTTP_RUN, 403},
+      {"Host: [::1", HTTP_RUN, 403},
+      {"Host: [evil]:80", HTTP_RUN, 403},
+      {"Host: ", HTTP_RUN, 403},
+      {"Sec-Fetch-Site: same-origin", HTTP_RUN, 200},
+      {"Sec-Fetch-Site: none", HTTP_RUN, 200},
+      {"Sec-Fetch-Site: cross-site", HTTP_RUN, 403},
+      {"sec-fetch-site: same-site", HTTP_RUN, 403},
+      {"Sec-Fetch-Site: cross-site", HTTP_PAGE, 200},
+      {"Cookie: a=b", HTTP_RUN, 200},
+      {"X-Host: evil.example", HTTP_RUN, 200},
+  };
+  for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+    char err[256] = "";
+    int status = server_check_http_header(cases[k].line, strlen(cases[k].line),
+                                          cases[k].route, err, sizeof(err));
+    if (status != cases[k].status)
+      fail_msg("'%s': %d, not %d (%s)", cases[k].line, status,
+               cases[k].status, err);
+  }
+  char err[256];
+  assert_int_equal(server_check_http_header("Host: evil.example", 18,
+                                            HTTP_RUN, err, sizeof(err)),
+                   403);
+  assert_string_equal(err, "Host 'evil.example' is not an address of this "
+                           "server's nor localhost: a name could lead "
+                           "another site's page here");
+  assert_int_equal(server_check_http_header("Sec-Fetch-Site: cross-site", 26,
+                                            HTTP_RUN, err, sizeof(err)),
+                   403);
+  assert_string_equal(err, "a run starts from this server's page, not from "
+                           "another site's");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
@@ -503,6 +697,10 @@ int main(void) {
       cmocka_unit_test(words_echoed_in_errors_are_quoted_and_escaped),
       cmocka_unit_test(cli_escape_shows_every_byte_as_text),
       cmocka_unit_test(a_small_error_buffer_gets_a_truncated_message),
+      cmocka_unit_test(http_targets_name_the_page_a_run_or_the_stats),
+      cmocka_unit_test(bad_http_requests_get_a_status_and_a_reason),
+      cmocka_unit_test(a_query_too_long_once_decoded_is_refused),
+      cmocka_unit_test(only_this_servers_own_page_may_start_runs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -215,14 +215,6 @@ static void send_ping(uv_timer_t *t) {
   "\"refused_connections\":0,\"refused_runs\":0,\"idle_closed\":0,"            \
   "\"half_close_timeouts\":0}"
 
-static double json_number(const char *line, const char *key) {
-  char pattern[64];
-  snprintf(pattern, sizeof(pattern), "\"%s\":", key);
-  const char *at = strstr(line, pattern);
-  assert_non_null(at);
-  return strtod(at + strlen(pattern), NULL);
-}
-
 static bool json_has(const char *line, const char *key_value) {
   return strstr(line, key_value) != NULL;
 }

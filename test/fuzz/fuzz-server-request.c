@@ -24,7 +24,13 @@
  *   the config at iob_config_init()'s default;
  * - parsing again gives the same request, and so does the canonical line
  *   written back from it;
- * - the library accepts the batch (iob_batch_create). */
+ * - rate up to SERVER_RATE_MAX, arrivals=poisson only with a rate, and
+ *   arrivals that span at most SERVER_DURATION_MAX_MS;
+ * - the library accepts the batch (iob_batch_create);
+ * - the same bytes as an HTTP request's first line
+ *   (server_parse_http()): a status among those server.h lists, 200 only
+ *   for a GET, a refusal with a message, and a run that is within the
+ *   same bounds and always streams. */
 #include <inttypes.h>
 
 #include "../../examples/server.h"
@@ -58,7 +64,8 @@ static void check_same(const request *x, const request *y, const char *what) {
              (int)y->kind);
   if (x->kind != REQUEST_RUN)
     return;
-  FUZZ_CHECK(x->stream == y->stream && a->style == b->style &&
+  FUZZ_CHECK(x->stream == y->stream && x->rate == y->rate &&
+                 x->poisson == y->poisson && a->style == b->style &&
                  a->kind == b->kind && a->target == b->target &&
                  a->count == b->count && a->duration_ms == b->duration_ms &&
                  a->durations_ms == b->durations_ms &&
@@ -118,6 +125,12 @@ static void check_run(const request *r) {
   if (r->stream)
     FUZZ_CHECK(c->count <= SERVER_STREAM_MAX, "streaming %" PRIu32 " ops",
                c->count);
+  FUZZ_CHECK(r->rate <= SERVER_RATE_MAX, "rate %" PRIu32, r->rate);
+  FUZZ_CHECK(!r->poisson || r->rate != 0, "poisson arrivals without a rate");
+  FUZZ_CHECK(r->rate == 0 || (uint64_t)c->count * 1000 <=
+                                 (uint64_t)r->rate * SERVER_DURATION_MAX_MS,
+             "%" PRIu32 " arrivals at %" PRIu32 " a second", c->count,
+             r->rate);
   FUZZ_CHECK(c->target == defaults.target &&
                  c->durations_ms == defaults.durations_ms &&
                  c->on_op == defaults.on_op &&
@@ -133,10 +146,12 @@ static void check_round_trip(const request *r) {
   char line[SERVER_LINE_MAX + 1];
   int n = snprintf(line, sizeof(line),
                    "run %s %" PRIu32 " %" PRIu64 " limit=%" PRIu32
-                   " timeout=%" PRIu64 " work=%s stream=%d",
+                   " timeout=%" PRIu64 " work=%s stream=%d rate=%" PRIu32
+                   "%s",
                    iob_style_name(c->style), c->count, c->duration_ms,
                    c->max_in_flight, c->timeout_ms, c->kind->name,
-                   r->stream ? 1 : 0);
+                   r->stream ? 1 : 0, r->rate,
+                   r->poisson ? " arrivals=poisson" : "");
   FUZZ_CHECK(n > 0 && (size_t)n < sizeof(line), "the line written back");
   request again;
   char error[ERROR_SIZE];
@@ -152,6 +167,41 @@ static void check_library_accepts(const request *r) {
   iob_batch_free(batch);
 }
 
+/* The line as an HTTP request's first line. */
+static void check_http(const char *line, size_t len) {
+  http_route route;
+  request r;
+  bool head_only;
+  char error[ERROR_SIZE];
+  memset(error, 0xaa, sizeof(error));
+  int status = server_parse_http(line, len, &route, &head_only, &r, error,
+                                 sizeof(error));
+  FUZZ_CHECK(status == 200 || status == 400 || status == 404 ||
+                 status == 405 || status == 414 || status == 505,
+             "HTTP status %d", status);
+  if (status != 200) {
+    fuzz_check_message(error, sizeof(error), true);
+    return;
+  }
+  FUZZ_CHECK(len >= 4 && (memcmp(line, head_only ? "HEAD" : "GET ", 4) == 0),
+             "'%s' answered though not a GET or a HEAD", line);
+  FUZZ_CHECK(route == HTTP_PAGE || route == HTTP_RUN || route == HTTP_STATS,
+             "route %d", (int)route);
+  if (route == HTTP_RUN) {
+    FUZZ_CHECK(r.kind == REQUEST_RUN && r.stream, "a page's run that does "
+                                                  "not stream");
+    FUZZ_CHECK(!head_only, "a run asked for with HEAD");
+    check_run(&r);
+    check_library_accepts(&r);
+  }
+  /* As a header line: 200 or 403, and a refusal says why. */
+  memset(error, 0xaa, sizeof(error));
+  status = server_check_http_header(line, len, HTTP_RUN, error, sizeof(error));
+  FUZZ_CHECK(status == 200 || status == 403, "header status %d", status);
+  if (status == 403)
+    fuzz_check_message(error, sizeof(error), true);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -162,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(error != NULL && cut != NULL, "out of memory");
   if (!whole_lines())
     len = strlen(line); /* all that server_parse_request() sees */
+  check_http(line, len);
   request r, again;
 
   int rc = parse(line, len, &r, error, ERROR_SIZE);
