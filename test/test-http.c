@@ -631,17 +631,18 @@ static iob_batch *run_beside_ticker(const iob_config *config, ticker *k,
 #endif
 #endif
 
-/* How many times slower than itself this program runs: 10 under valgrind,
- * whose memcheck runs libcurl's reading of the endless body that much
- * slower (and meson's valgrind setup gives tests 10 times the time), 3
- * under AddressSanitizer or ThreadSanitizer, whose threads reading the
- * body compete for two cores with the loop's; 1 otherwise. */
+/* How many times slower than itself this program runs: 15 under valgrind,
+ * whose memcheck runs libcurl's reading of the endless body 10 times
+ * slower, and more beside another test (a gap of 2851 ms between the
+ * loop's ticks in CI, 2026-12-07), 3 under AddressSanitizer or
+ * ThreadSanitizer, whose threads reading the body compete for two cores
+ * with the loop's; 1 otherwise. */
 static double slowdown(void) {
   bool valgrind = test_under_valgrind();
 #ifdef SANITIZED
-  return valgrind ? 10 : 3;
+  return valgrind ? 15 : 3;
 #else
-  return valgrind ? 10 : 1;
+  return valgrind ? 15 : 1;
 #endif
 }
 
