@@ -25,8 +25,8 @@ iob_config config_of(const iob_style *style, uint32_t count,
 iob_report report_of(const iob_config *config) {
   iob_batch *b = run_on_own_loop(config, NULL);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_free(b), 0);
   return r;
 }
 
@@ -45,6 +45,18 @@ size_t style_count(void) {
 }
 
 /* ---- timing ------------------------------------------------------------- */
+
+void test_assert_code(const char *what, int actual, int expected,
+                      const char *file, int line) {
+  if (actual == expected)
+    return;
+  char a[80], e[80]; /* iob_err_name() may reuse its buffer */
+  snprintf(a, sizeof(a), "%s", iob_err_name(actual));
+  snprintf(e, sizeof(e), "%s", iob_err_name(expected));
+  print_error("%s: %s (%d), expected %s (%d)\n", what, a, actual, e,
+              expected);
+  _fail(file, line);
+}
 
 void test_assert_ms(const char *what, double ms, double lo, double hi,
                     const char *file, int line) {
@@ -131,7 +143,7 @@ static void count_batch(iob_batch *batch, int status) {
 
 void test_loop_init(test_loop *t) {
   *t = (test_loop){0};
-  assert_int_equal(uv_loop_init(&t->loop), 0);
+  assert_code(uv_loop_init(&t->loop), 0);
   t->loop.data = t;
 }
 
@@ -145,7 +157,7 @@ iob_batch *test_loop_create(test_loop *t, const iob_config *config,
                          .open = config->open};
   iob_config c = *config;
   c.on_op = count_op;
-  assert_int_equal(iob_batch_create(&e->batch, &c), 0);
+  assert_code(iob_batch_create(&e->batch, &c), 0);
   e->op_seen = calloc(c.count ? c.count : 1, 1);
   assert_non_null(e->op_seen);
   t->nbatches++;
@@ -154,7 +166,7 @@ iob_batch *test_loop_create(test_loop *t, const iob_config *config,
 
 void test_loop_start_created(test_loop *t, iob_batch *b) {
   entry_of(t, b); /* created by test_loop_create() */
-  assert_int_equal(iob_batch_start(b, &t->loop, count_batch), 0);
+  assert_code(iob_batch_start(b, &t->loop, count_batch), 0);
 }
 
 iob_batch *test_loop_start(test_loop *t, const iob_config *config,
@@ -170,19 +182,19 @@ void test_loop_run(test_loop *t) {
 
 static void cancel_now(uv_timer_t *timer) {
   test_loop *t = timer->data;
-  assert_int_equal(iob_batch_cancel(t->cancel_batch), 0);
-  assert_int_equal(iob_batch_cancel(t->cancel_batch), 0);
+  assert_code(iob_batch_cancel(t->cancel_batch), 0);
+  assert_code(iob_batch_cancel(t->cancel_batch), 0);
   uv_close((uv_handle_t *)timer, NULL);
 }
 
 void test_loop_cancel_after(test_loop *t, iob_batch *b, uint64_t ms) {
   t->cancel_batch = b;
-  assert_int_equal(uv_timer_init(&t->loop, &t->cancel_timer), 0);
+  assert_code(uv_timer_init(&t->loop, &t->cancel_timer), 0);
   t->cancel_timer.data = t;
   /* From now, not from the loop's last reading of its clock: a batch
    * started since counts its times from then. */
   uv_update_time(&t->loop);
-  assert_int_equal(uv_timer_start(&t->cancel_timer, cancel_now, ms, 0), 0);
+  assert_code(uv_timer_start(&t->cancel_timer, cancel_now, ms, 0), 0);
 }
 
 static void call_at(uv_timer_t *timer) {
@@ -195,10 +207,10 @@ void test_loop_at(test_loop *t, uint64_t ms, test_loop_fn fn, void *arg) {
   assert_true(t->ntimers < TEST_LOOP_TIMERS);
   test_loop_timer *at = &t->timers[t->ntimers++];
   *at = (test_loop_timer){.t = t, .fn = fn, .arg = arg};
-  assert_int_equal(uv_timer_init(&t->loop, &at->timer), 0);
+  assert_code(uv_timer_init(&t->loop, &at->timer), 0);
   at->timer.data = at;
   uv_update_time(&t->loop); /* from now, as above */
-  assert_int_equal(uv_timer_start(&at->timer, call_at, ms, 0), 0);
+  assert_code(uv_timer_start(&at->timer, call_at, ms, 0), 0);
 }
 
 const test_counts *test_loop_counts(const test_loop *t, const iob_batch *b) {
@@ -255,7 +267,7 @@ iob_batch *test_loop_run_tasks(test_loop *t, const iob_style *style,
       fail_msg("%s: submitting %u gave %s", iob_style_name(style), i,
                index < 0 ? iob_err_name(index) : "another index");
   }
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(t, b);
   test_loop_run(t);
   return b;
@@ -263,7 +275,7 @@ iob_batch *test_loop_run_tasks(test_loop *t, const iob_style *style,
 
 const void *test_result_of(const iob_batch *b, uint32_t i) {
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   if (o.status != 0)
     fail_msg("operation %u: %s (%s)", i, iob_err_name(o.status),
              o.message ? o.message : "no message");
@@ -274,7 +286,7 @@ const void *test_result_of(const iob_batch *b, uint32_t i) {
 void test_failed_with(const iob_batch *b, uint32_t i, int status,
                       const char *words) {
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   if (o.status != status || o.message == NULL ||
       strstr(o.message, words) == NULL)
     fail_msg("operation %u: %s (%s), expected %s with \"%s\"", i,
@@ -332,7 +344,7 @@ int64_t test_run_child(char *const args[]) {
   uv_process_t child;
   int64_t status = -1000;
   child.data = &status;
-  assert_int_equal(uv_spawn(&loop.loop, &child, &options), 0);
+  assert_code(uv_spawn(&loop.loop, &child, &options), 0);
   test_loop_run(&loop);
   test_loop_close(&loop);
   return status;
@@ -489,7 +501,7 @@ void check_target_busy_while_running(const iob_config *config,
       fail_msg("%s: a target in use was not refused", iob_style_name(style));
     test_loop_run(&t);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 

@@ -51,6 +51,18 @@ iob_report run_report(const iob_style *style, uint32_t count,
 /* How many styles iob_style_at() lists (at most STYLES_MAX). */
 size_t style_count(void);
 
+/* ---- error codes -------------------------------------------------------- */
+
+/* Fail unless `actual` is `expected`, both 0 or a negative code, saying
+ * each by name, as libuv's ASSERT_EQ and iob_err_name() do:
+ * "iob_batch_start(b, &loop, done): IOB_EBUSY (-16), expected OK (0)". */
+#define assert_code(actual, expected)                                          \
+  test_assert_code(#actual, (int)(actual), (int)(expected), __FILE__, __LINE__)
+
+/* What assert_code() calls. */
+void test_assert_code(const char *what, int actual, int expected,
+                      const char *file, int line);
+
 /* ---- timing ------------------------------------------------------------- */
 
 /* Fail, saying what was measured and what was expected, unless

@@ -13,15 +13,15 @@ static uv_timer_t tick;
 static void on_tick(uv_timer_t *t) {}
 
 void open_loop(void) {
-  assert_int_equal(uv_loop_init(&the_loop), 0);
-  assert_int_equal(uv_timer_init(&the_loop, &tick), 0);
-  assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
+  assert_code(uv_loop_init(&the_loop), 0);
+  assert_code(uv_timer_init(&the_loop, &tick), 0);
+  assert_code(uv_timer_start(&tick, on_tick, 5, 5), 0);
 }
 
 void close_loop(void) {
   uv_close((uv_handle_t *)&tick, NULL);
   assert_int_equal(uv_run(&the_loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&the_loop), 0);
+  assert_code(uv_loop_close(&the_loop), 0);
 }
 
 void pump_for(uint64_t ms) { WAIT_UNTIL(false, ms); }
@@ -141,8 +141,8 @@ void server_proc_spawn(server_proc *p, const char *path,
   p->handle.data = p;
   p->out.pipe.data = &p->out;
   p->err.pipe.data = &p->err;
-  assert_int_equal(uv_pipe_init(&the_loop, &p->out.pipe, 0), 0);
-  assert_int_equal(uv_pipe_init(&the_loop, &p->err.pipe, 0), 0);
+  assert_code(uv_pipe_init(&the_loop, &p->out.pipe, 0), 0);
+  assert_code(uv_pipe_init(&the_loop, &p->err.pipe, 0), 0);
   uv_stdio_container_t stdio[3] = {
       {.flags = UV_IGNORE},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
@@ -156,7 +156,7 @@ void server_proc_spawn(server_proc *p, const char *path,
                                   .exit_cb = on_exit_cb,
                                   .stdio = stdio,
                                   .stdio_count = 3};
-  assert_int_equal(uv_spawn(&the_loop, &p->handle, &options), 0);
+  assert_code(uv_spawn(&the_loop, &p->handle, &options), 0);
   free(env);
   note(pids, CHILDREN_MAX, 0, p->handle.pid);
   uv_read_start((uv_stream_t *)&p->out.pipe, on_output_alloc, on_output);
@@ -166,9 +166,9 @@ void server_proc_spawn(server_proc *p, const char *path,
 void server_proc_read_log(server_proc *p, bool reading) {
   uv_stream_t *s = (uv_stream_t *)&p->out.pipe;
   if (reading)
-    assert_int_equal(uv_read_start(s, on_output_alloc, on_output), 0);
+    assert_code(uv_read_start(s, on_output_alloc, on_output), 0);
   else
-    assert_int_equal(uv_read_stop(s), 0);
+    assert_code(uv_read_stop(s), 0);
 }
 
 void server_proc_listening(server_proc *p) {
@@ -187,7 +187,7 @@ void server_proc_wait_exit(server_proc *p, uint64_t ms) {
 }
 
 void server_proc_stop(server_proc *p) {
-  assert_int_equal(uv_process_kill(&p->handle, SIGTERM), 0);
+  assert_code(uv_process_kill(&p->handle, SIGTERM), 0);
   server_proc_wait_exit(p, 10000);
   if (p->status != 0 || p->term_signal != 0)
     print_message("server stderr:\n%s\n", p->err.text);

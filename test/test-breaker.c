@@ -25,7 +25,7 @@ static iob_breaker *breaker_of(uint32_t min_outcomes, uint32_t open_ms) {
   o.min_outcomes = min_outcomes;
   o.open_ms = open_ms;
   iob_breaker *k;
-  assert_int_equal(iob_breaker_create(&k, &o), 0);
+  assert_code(iob_breaker_create(&k, &o), 0);
   return k;
 }
 
@@ -42,20 +42,20 @@ static void a_breaker_stops_calling_a_dead_backend(void **state) {
     c.max_in_flight = 1;
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     if (atomic_load(&f.attempts) != 10 || r.breaker_refused != 30)
       fail_msg("%s: %u calls, %u refused", iob_style_name(style),
                atomic_load(&f.attempts), r.breaker_refused);
     const iob_record *rec = iob_batch_records(b, NULL);
-    assert_int_equal(rec[9].status, UV_ECONNREFUSED);
+    assert_code(rec[9].status, UV_ECONNREFUSED);
     for (uint32_t i = 10; i < 40; i++) {
-      assert_int_equal(rec[i].status, IOB_EBREAKER);
+      assert_code(rec[i].status, IOB_EBREAKER);
       assert_true(rec[i].finished_ns == rec[i].started_ns);
     }
     assert_int_equal(r.failed, 40);
     assert_int_equal(iob_breaker_state_of(breaker), IOB_BREAKER_OPEN);
     assert_int_equal(iob_breaker_trips(breaker), 1);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     iob_breaker_free(breaker);
   }
 }
@@ -72,31 +72,31 @@ static void a_probe_closes_the_breaker_or_opens_it_again(void **state) {
   iob_batch *b = run_on_own_loop(&c, NULL);
   assert_int_equal(iob_breaker_state_of(breaker), IOB_BREAKER_OPEN);
   assert_int_equal(atomic_load(&f.attempts), 4);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 
   uv_sleep(120); /* its open time is over */
   atomic_store(&f.down, false);
   b = run_on_own_loop(&c, NULL);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.failed, 0);
   assert_int_equal(r.breaker_refused, 0);
   assert_int_equal(iob_breaker_state_of(breaker), IOB_BREAKER_CLOSED);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 
   /* Down again: four failures open it; after its time, the probe fails
    * and opens it again, and the batch's others are refused. */
   atomic_store(&f.down, true);
   b = run_on_own_loop(&c, NULL);
   assert_int_equal(iob_breaker_trips(breaker), 2);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   uv_sleep(120);
   unsigned before = atomic_load(&f.attempts);
   b = run_on_own_loop(&c, NULL);
   assert_int_equal(atomic_load(&f.attempts), before + 1); /* the probe */
   assert_int_equal(iob_breaker_trips(breaker), 3);
   assert_int_equal(iob_breaker_state_of(breaker), IOB_BREAKER_OPEN);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_breaker_free(breaker);
 }
 
@@ -113,11 +113,11 @@ static void failures_below_the_share_leave_it_closed(void **state) {
   assert_int_equal(iob_breaker_state_of(breaker), IOB_BREAKER_CLOSED);
   assert_int_equal(iob_breaker_trips(breaker), 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(bad, &r), 0);
+  assert_code(iob_batch_report(bad, &r), 0);
   assert_int_equal(r.failed, 10);
   assert_int_equal(r.breaker_refused, 0);
-  assert_int_equal(iob_batch_free(good), 0);
-  assert_int_equal(iob_batch_free(bad), 0);
+  assert_code(iob_batch_free(good), 0);
+  assert_code(iob_batch_free(bad), 0);
   iob_breaker_free(breaker);
 }
 
@@ -138,11 +138,11 @@ static void batches_share_a_breaker(void **state) {
   test_loop_run(&t);
   test_loop_close(&t);
   iob_report r;
-  assert_int_equal(iob_batch_report(second, &r), 0);
+  assert_code(iob_batch_report(second, &r), 0);
   assert_int_equal(r.breaker_refused, 5);
   assert_int_equal(atomic_load(&alive.attempts), 0);
-  assert_int_equal(iob_batch_free(first), 0);
-  assert_int_equal(iob_batch_free(second), 0);
+  assert_code(iob_batch_free(first), 0);
+  assert_code(iob_batch_free(second), 0);
   iob_breaker_free(breaker);
 }
 
@@ -167,50 +167,50 @@ static void each_operation_may_have_a_breaker_of_its_own(void **state) {
     task.breaker = i % 2 ? live_breaker : dead_breaker;
     assert_int_equal(iob_batch_submit(b, &task), (int)i);
   }
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   test_loop_close(&t);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(atomic_load(&dead.attempts), 5);
   assert_int_equal(atomic_load(&live.attempts), 20);
   assert_int_equal(r.breaker_refused, 15);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (uint32_t i = 1; i < 40; i += 2)
     assert_int_equal(rec[i].status, 0);
-  assert_int_equal(rec[38].status, IOB_EBREAKER);
+  assert_code(rec[38].status, IOB_EBREAKER);
   assert_int_equal(iob_breaker_state_of(dead_breaker), IOB_BREAKER_OPEN);
   assert_int_equal(iob_breaker_state_of(live_breaker), IOB_BREAKER_CLOSED);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_breaker_free(dead_breaker);
   iob_breaker_free(live_breaker);
 }
 
 static void options_out_of_range_are_refused(void **state) {
   iob_breaker *k = (iob_breaker *)&k;
-  assert_int_equal(iob_breaker_create(NULL, NULL), IOB_EINVAL);
+  assert_code(iob_breaker_create(NULL, NULL), IOB_EINVAL);
   iob_breaker_options o;
   double ratios[] = {0, -0.5, 1.5, NAN};
   for (size_t j = 0; j < sizeof(ratios) / sizeof(*ratios); j++) {
     iob_breaker_options_init(&o);
     o.failure_ratio = ratios[j];
-    assert_int_equal(iob_breaker_create(&k, &o), IOB_ERANGE);
+    assert_code(iob_breaker_create(&k, &o), IOB_ERANGE);
     assert_null(k);
   }
   iob_breaker_options_init(&o);
   o.min_outcomes = 0;
-  assert_int_equal(iob_breaker_create(&k, &o), IOB_ERANGE);
+  assert_code(iob_breaker_create(&k, &o), IOB_ERANGE);
   iob_breaker_options_init(&o);
   o.window_ms = 999;
-  assert_int_equal(iob_breaker_create(&k, &o), IOB_ERANGE);
+  assert_code(iob_breaker_create(&k, &o), IOB_ERANGE);
   iob_breaker_options_init(&o);
   o.open_ms = 0;
-  assert_int_equal(iob_breaker_create(&k, &o), IOB_ERANGE);
+  assert_code(iob_breaker_create(&k, &o), IOB_ERANGE);
   iob_breaker_options_init(&o);
   o.probes = 0;
-  assert_int_equal(iob_breaker_create(&k, &o), IOB_ERANGE);
-  assert_int_equal(iob_breaker_create(&k, NULL), 0); /* the defaults */
+  assert_code(iob_breaker_create(&k, &o), IOB_ERANGE);
+  assert_code(iob_breaker_create(&k, NULL), 0); /* the defaults */
   assert_int_equal(iob_breaker_state_of(k), IOB_BREAKER_CLOSED);
   iob_breaker_free(k);
   iob_breaker_free(NULL);

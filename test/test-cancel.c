@@ -22,7 +22,7 @@ static void on_op(iob_batch *batch, uint32_t index, const iob_record *rec) {
   w->op_calls++;
   assert_true(rec->started_ns <= rec->finished_ns);
   if (w->cancel_at != 0 && w->op_calls == w->cancel_at)
-    assert_int_equal(iob_batch_cancel(batch), 0);
+    assert_code(iob_batch_cancel(batch), 0);
 }
 
 /* Run `c` to its end, cancelling after `cancel_ms` if not 0; the caller
@@ -49,12 +49,12 @@ static const iob_record *records_of(const watch *w) {
 
 static iob_report finish_watched(watch *w) {
   iob_report r;
-  assert_int_equal(iob_batch_report(w->batch, &r), 0);
+  assert_code(iob_batch_report(w->batch, &r), 0);
   assert_int_equal(r.status, counts_of(w)->batch_status);
   assert_int_equal(r.failed, counts_of(w)->failed);
-  assert_int_equal(iob_batch_cancel(w->batch), 0); /* finished: harmless */
+  assert_code(iob_batch_cancel(w->batch), 0); /* finished: harmless */
   test_loop_close(&w->t);
-  assert_int_equal(iob_batch_free(w->batch), 0);
+  assert_code(iob_batch_free(w->batch), 0);
   return r;
 }
 
@@ -65,9 +65,9 @@ static void cancel_mid_run_ends_waits_on_the_loop_at_once(void **state) {
     watch w = {0};
     iob_config c = config_of(styles[k], 12, 300);
     start_watched(&c, &w, 100);
-    assert_int_equal(counts_of(&w)->batch_status, IOB_ECANCELED);
+    assert_code(counts_of(&w)->batch_status, IOB_ECANCELED);
     for (int i = 0; i < 12; i++)
-      assert_int_equal(records_of(&w)[i].status, IOB_ECANCELED);
+      assert_code(records_of(&w)[i].status, IOB_ECANCELED);
     iob_report r = finish_watched(&w);
     /* At once: well before the 300 ms waits would end (valgrind took
      * 260 ms once on a loaded machine). */
@@ -81,7 +81,7 @@ static void cancel_mid_run_takes_queued_jobs_off_the_pool(void **state) {
   watch w = {0};
   iob_config c = config_of(&iob_style_pool, p + 6, 300);
   start_watched(&c, &w, 100);
-  assert_int_equal(counts_of(&w)->batch_status, IOB_ECANCELED);
+  assert_code(counts_of(&w)->batch_status, IOB_ECANCELED);
   const iob_record *rec = records_of(&w);
   uint32_t ran = 0, cancelled = 0;
   for (uint32_t i = 0; i < p + 6; i++) {
@@ -89,7 +89,7 @@ static void cancel_mid_run_takes_queued_jobs_off_the_pool(void **state) {
       ran++; /* a thread had it: it finished its 300 ms */
       assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 299);
     } else {
-      assert_int_equal(rec[i].status, IOB_ECANCELED);
+      assert_code(rec[i].status, IOB_ECANCELED);
       cancelled++;
     }
   }
@@ -107,12 +107,12 @@ static void cancel_mid_run_lets_running_threads_finish(void **state) {
   iob_config c = config_of(&iob_style_threads, 12, 300);
   c.max_in_flight = 4;
   start_watched(&c, &w, 100);
-  assert_int_equal(counts_of(&w)->batch_status, IOB_ECANCELED);
+  assert_code(counts_of(&w)->batch_status, IOB_ECANCELED);
   const iob_record *rec = records_of(&w);
   for (int i = 0; i < 4; i++) /* running: recorded as finished */
     assert_int_equal(rec[i].status, 0);
   for (int i = 4; i < 12; i++) /* never started */
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
+    assert_code(rec[i].status, IOB_ECANCELED);
   iob_report r = finish_watched(&w);
   assert_ms_at_least(MS(r.elapsed_ns), 299);
 }
@@ -126,13 +126,13 @@ static void cancel_before_start_settles_everything_when_started(void **s) {
     c.on_op = on_op;
     test_loop_init(&w.t);
     w.batch = test_loop_create(&w.t, &c, NULL);
-    assert_int_equal(iob_batch_cancel(w.batch), 0);
+    assert_code(iob_batch_cancel(w.batch), 0);
     test_loop_start_created(&w.t, w.batch);
     /* Never from inside a call. */
     assert_int_equal(counts_of(&w)->batch_calls, 0);
     test_loop_run(&w.t);
     assert_int_equal(counts_of(&w)->batch_calls, 1);
-    assert_int_equal(counts_of(&w)->batch_status, IOB_ECANCELED);
+    assert_code(counts_of(&w)->batch_status, IOB_ECANCELED);
     assert_int_equal(counts_of(&w)->cancelled, 5);
     iob_report r = finish_watched(&w);
     assert_int_equal(r.failed, 5);
@@ -146,13 +146,13 @@ static void cancel_after_finish_changes_nothing(void **state) {
     watch w = {0};
     iob_config c = config_of(style, 3, 10);
     start_watched(&c, &w, 0);
-    assert_int_equal(iob_batch_cancel(w.batch), 0);
+    assert_code(iob_batch_cancel(w.batch), 0);
     assert_int_equal(counts_of(&w)->batch_calls, 1);
     assert_int_equal(counts_of(&w)->batch_status, 0);
     iob_report r = finish_watched(&w);
     assert_int_equal(r.failed, 0);
   }
-  assert_int_equal(iob_batch_cancel(NULL), IOB_EINVAL);
+  assert_code(iob_batch_cancel(NULL), IOB_EINVAL);
 }
 
 static void an_operation_callback_can_cancel_the_rest(void **state) {
@@ -161,7 +161,7 @@ static void an_operation_callback_can_cancel_the_rest(void **state) {
   c.max_in_flight = 10;
   start_watched(&c, &w, 0);
   iob_report r = finish_watched(&w);
-  assert_int_equal(r.status, IOB_ECANCELED);
+  assert_code(r.status, IOB_ECANCELED);
   assert_int_equal(r.failed, 85);
 }
 
@@ -186,12 +186,12 @@ static void the_first_failure_cancels_the_rest_when_failing_fast(void **s) {
     c.fail_fast = 1;
     c.max_in_flight = 3;
     start_watched(&c, &w, 0);
-    assert_int_equal(counts_of(&w)->batch_status, UV_ECONNREFUSED);
+    assert_code(counts_of(&w)->batch_status, UV_ECONNREFUSED);
     const iob_record *rec = records_of(&w);
-    assert_int_equal(rec[2].status, UV_ECONNREFUSED);
+    assert_code(rec[2].status, UV_ECONNREFUSED);
     assert_int_equal(rec[0].status, 0); /* was running: finished */
     for (int i = 3; i < 20; i++)
-      assert_int_equal(rec[i].status, IOB_ECANCELED);
+      assert_code(rec[i].status, IOB_ECANCELED);
     iob_report r = finish_watched(&w);
     assert_ms_below(MS(r.elapsed_ns), 1000); /* not 20 x 200 / 3 */
   }
@@ -252,7 +252,7 @@ static void blocking_work_past_the_timeout_is_discarded_when_it_ends(void **s) {
     c.timeout_ms = 50;
     start_watched(&c, &w, 0);
     for (int i = 0; i < 2; i++)
-      assert_int_equal(records_of(&w)[i].status, IOB_ETIMEDOUT);
+      assert_code(records_of(&w)[i].status, IOB_ETIMEDOUT);
     iob_report r = finish_watched(&w);
     assert_ms_at_least(MS(r.elapsed_ns), 199); /* a thread cannot be stopped */
   }
@@ -280,7 +280,7 @@ static void a_run_that_asks_gives_up_when_cancelled(void **state) {
     c.kind = &patient_kind;
     start_watched(&c, &w, 100);
     for (int i = 0; i < 2; i++)
-      assert_int_equal(records_of(&w)[i].status, IOB_ECANCELED);
+      assert_code(records_of(&w)[i].status, IOB_ECANCELED);
     iob_report r = finish_watched(&w);
     assert_ms_between(MS(r.elapsed_ns), 99, 1000);
   }
@@ -295,7 +295,7 @@ static void a_run_that_asks_gives_up_at_the_timeout(void **state) {
     c.timeout_ms = 100;
     start_watched(&c, &w, 0);
     for (int i = 0; i < 2; i++)
-      assert_int_equal(records_of(&w)[i].status, IOB_ETIMEDOUT);
+      assert_code(records_of(&w)[i].status, IOB_ETIMEDOUT);
     iob_report r = finish_watched(&w);
     /* iob_op_stopping() said IOB_ETIMEDOUT once it ran past 100 ms. */
     assert_ms_between(MS(r.elapsed_ns), 99, 1000);
@@ -316,7 +316,7 @@ static int stops;
 /* The timer is the operation's memory: settle once libuv let it go. */
 static void slow_closed(uv_handle_t *handle) {
   slow_op *s = handle->data;
-  assert_int_equal(iob_op_done(s->op, s->status), 0);
+  assert_code(iob_op_done(s->op, s->status), 0);
 }
 
 static void slow_end(slow_op *s, int status) {
@@ -332,7 +332,7 @@ static void slow_done(uv_timer_t *timer) { slow_end(timer->data, 0); }
 static int slow_start(iob_op *op) {
   slow_op *s = op->state;
   s->op = op;
-  assert_int_equal(uv_timer_init(iob_batch_loop(op->batch), &s->timer), 0);
+  assert_code(uv_timer_init(iob_batch_loop(op->batch), &s->timer), 0);
   s->timer.data = s;
   return uv_timer_start(&s->timer, slow_done, op->index == 0 ? 10 : 10000, 0);
 }
@@ -362,7 +362,7 @@ static void async_operations_past_the_timeout_are_told_to_stop(void **s) {
   const iob_record *rec = records_of(&w);
   assert_int_equal(rec[0].status, 0); /* done in 10 ms */
   for (int i = 1; i < 8; i++)
-    assert_int_equal(rec[i].status, IOB_ETIMEDOUT);
+    assert_code(rec[i].status, IOB_ETIMEDOUT);
   assert_int_equal(stops, 7);
   iob_report r = finish_watched(&w);
   assert_ms_between(MS(r.elapsed_ns), 99, 1000);
@@ -375,10 +375,10 @@ static void cancel_tells_async_operations_to_stop(void **state) {
   c.kind = &slow_kind;
   start_watched(&c, &w, 100);
   assert_int_equal(stops, 7);
-  assert_int_equal(counts_of(&w)->batch_status, IOB_ECANCELED);
+  assert_code(counts_of(&w)->batch_status, IOB_ECANCELED);
   const iob_record *rec = records_of(&w);
   for (int i = 1; i < 8; i++)
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
+    assert_code(rec[i].status, IOB_ECANCELED);
   iob_report r = finish_watched(&w);
   assert_int_equal(r.failed, 7);
   assert_ms_below(MS(r.elapsed_ns), 1000);
@@ -403,15 +403,15 @@ static int checks;
 static void check_counters(uv_timer_t *timer) {
   watch *w = timer->data;
   iob_progress p;
-  assert_int_equal(iob_batch_progress(w->batch, &p), 0);
+  assert_code(iob_batch_progress(w->batch, &p), 0);
   assert_int_equal(p.waiting + p.in_flight + p.done, 30);
   assert_int_equal(p.in_flight, 10);
   assert_true(p.done >= 10 && p.done < 30);
   assert_int_equal(p.failed, 0);
   probe pr = {.batch = w->batch};
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, probe_from_another_thread, &pr), 0);
-  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_code(uv_thread_create(&tid, probe_from_another_thread, &pr), 0);
+  assert_code(uv_thread_join(&tid), 0);
   /* The loop thread is here, so nothing changed meanwhile. */
   assert_int_equal(pr.progress, 0);
   assert_memory_equal(&pr.seen, &p, sizeof(p));
@@ -428,9 +428,9 @@ static void counters_are_readable_while_it_runs_from_any_thread(void **state) {
   checks = 0;
   test_loop_init(&w.t);
   w.batch = test_loop_start(&w.t, &c, NULL);
-  assert_int_equal(uv_timer_init(&w.t.loop, &check_timer), 0);
+  assert_code(uv_timer_init(&w.t.loop, &check_timer), 0);
   check_timer.data = &w;
-  assert_int_equal(uv_timer_start(&check_timer, check_counters, 150, 0), 0);
+  assert_code(uv_timer_start(&check_timer, check_counters, 150, 0), 0);
   test_loop_run(&w.t);
   assert_int_equal(checks, 1);
   iob_report r = finish_watched(&w);
@@ -474,11 +474,11 @@ static void assert_progress_adds_up(const iob_progress *p, uint32_t count) {
 static void cancel_the_victim(test_loop *t, void *arg) {
   solo *s = arg;
   (void)t;
-  assert_int_equal(iob_batch_progress(s->batch, &s->before), 0);
+  assert_code(iob_batch_progress(s->batch, &s->before), 0);
   s->in_call = true;
   s->ret = iob_batch_cancel_op(s->batch, s->victim);
   s->in_call = false;
-  assert_int_equal(iob_batch_progress(s->batch, &s->after), 0);
+  assert_code(iob_batch_progress(s->batch, &s->after), 0);
 }
 
 /* Start `c` with operation `victim` cancelled `ms` after the start, and
@@ -493,7 +493,7 @@ static void run_solo(solo *s, iob_config *c, uint32_t victim, uint64_t ms) {
   test_loop_run(&s->t);
   assert_int_equal(s->ret, 0);
   assert_int_equal(s->victim_calls, 1);
-  assert_int_equal(s->victim_rec.status, IOB_ECANCELED);
+  assert_code(s->victim_rec.status, IOB_ECANCELED);
   assert_progress_adds_up(&s->before, c->count);
   assert_progress_adds_up(&s->after, c->count);
 }
@@ -510,22 +510,22 @@ static iob_report finish_solo(solo *s) {
   for (uint32_t i = 0; i < n; i++)
     if (i != s->victim && rec[i].status != 0)
       fail_msg("operation %u: %s, not 0", i, iob_err_name(rec[i].status));
-  assert_int_equal(rec[s->victim].status, IOB_ECANCELED);
+  assert_code(rec[s->victim].status, IOB_ECANCELED);
   assert_memory_equal(&rec[s->victim], &s->victim_rec, sizeof(iob_record));
   const test_counts *c = test_loop_counts(&s->t, s->batch);
   assert_int_equal(c->batch_status, 0);
   assert_int_equal(c->failed, 1);
   iob_report r;
-  assert_int_equal(iob_batch_report(s->batch, &r), 0);
+  assert_code(iob_batch_report(s->batch, &r), 0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.failed, 1);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(s->batch, &p), 0);
+  assert_code(iob_batch_progress(s->batch, &p), 0);
   assert_int_equal(p.done, n);
   assert_int_equal(p.failed, 1);
   assert_int_equal(p.waiting + p.in_flight, 0);
   test_loop_close(&s->t);
-  assert_int_equal(iob_batch_free(s->batch), 0);
+  assert_code(iob_batch_free(s->batch), 0);
   return r;
 }
 
@@ -606,7 +606,7 @@ static void cancelling_a_queued_pool_job_takes_it_off_the_pool(void **st) {
 static void
 cancelling_a_queued_workers_job_takes_it_off_the_queue(void **state) {
   iob_workers *w;
-  assert_int_equal(iob_workers_create(&w, 1, 0), 0);
+  assert_code(iob_workers_create(&w, 1, 0), 0);
   solo s;
   iob_config c = config_of(&iob_style_workers, 3, 200);
   iob_workers_options o;
@@ -623,7 +623,7 @@ cancelling_a_queued_workers_job_takes_it_off_the_queue(void **state) {
   assert_int_equal(s.after.in_flight, s.before.in_flight - 1);
   iob_report r = finish_solo(&s);
   assert_ms_between(MS(r.elapsed_ns), 399, 1500); /* two, one at a time */
-  assert_int_equal(iob_workers_free(w), 0);
+  assert_code(iob_workers_free(w), 0);
 }
 
 /* run() on a thread that waits its duration asking iob_op_stopping(),
@@ -671,7 +671,7 @@ a_running_thread_operation_is_told_and_recorded_as_it_ends(void **state) {
     test_loop_at(&t, 100, cancel_the_victim, &s);
     test_loop_run(&t);
     assert_int_equal(s.ret, 0);
-    assert_int_equal(told[0], IOB_ECANCELED);
+    assert_code(told[0], IOB_ECANCELED);
     assert_int_equal(told[1], 0);
     assert_int_equal(told[2], 0);
     const iob_record *rec = iob_batch_records(b, NULL);
@@ -679,7 +679,7 @@ a_running_thread_operation_is_told_and_recorded_as_it_ends(void **state) {
     assert_ms_at_least(MS(rec[0].finished_ns - rec[0].started_ns), 999);
     assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -704,16 +704,16 @@ static void cancelling_one_operation_before_start_marks_it(void **state) {
     c.data = &s;
     c.on_op = solo_on_op;
     s.batch = test_loop_create(&s.t, &c, NULL);
-    assert_int_equal(iob_batch_cancel_op(s.batch, 2), 0);
-    assert_int_equal(iob_batch_cancel_op(s.batch, 2), 0); /* harmless */
-    assert_int_equal(iob_batch_cancel_op(s.batch, 5), IOB_EINVAL);
+    assert_code(iob_batch_cancel_op(s.batch, 2), 0);
+    assert_code(iob_batch_cancel_op(s.batch, 2), 0); /* harmless */
+    assert_code(iob_batch_cancel_op(s.batch, 5), IOB_EINVAL);
     assert_int_equal(s.victim_calls, 0); /* nothing settles yet */
     test_loop_start_created(&s.t, s.batch);
     /* It settled when the batch started; the batch did not end there. */
     assert_int_equal(s.victim_calls, 1);
     assert_int_equal(test_loop_counts(&s.t, s.batch)->batch_calls, 0);
     iob_progress p;
-    assert_int_equal(iob_batch_progress(s.batch, &p), 0);
+    assert_code(iob_batch_progress(s.batch, &p), 0);
     assert_progress_adds_up(&p, 5);
     assert_int_equal(p.done, 1);
     test_loop_run(&s.t);
@@ -738,20 +738,20 @@ static void cancel_op_from_another_thread(void *arg) {
 static void try_bad_cancels(test_loop *t, void *arg) {
   iob_batch *b = arg;
   (void)t;
-  assert_int_equal(iob_batch_cancel_op(NULL, 0), IOB_EINVAL);
-  assert_int_equal(iob_batch_cancel_op(b, 3), IOB_EINVAL);
-  assert_int_equal(iob_batch_cancel_op(b, UINT32_MAX), IOB_EINVAL);
+  assert_code(iob_batch_cancel_op(NULL, 0), IOB_EINVAL);
+  assert_code(iob_batch_cancel_op(b, 3), IOB_EINVAL);
+  assert_code(iob_batch_cancel_op(b, UINT32_MAX), IOB_EINVAL);
   elsewhere e = {.batch = b, .ret = 1};
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, cancel_op_from_another_thread, &e),
+  assert_code(uv_thread_create(&tid, cancel_op_from_another_thread, &e),
                    0);
-  assert_int_equal(uv_thread_join(&tid), 0);
-  assert_int_equal(e.ret, IOB_EPERM);
+  assert_code(uv_thread_join(&tid), 0);
+  assert_code(e.ret, IOB_EPERM);
 }
 
 static void cancel_op_refuses_bad_arguments_and_other_threads(void **state) {
   const iob_style *style;
-  assert_int_equal(iob_batch_cancel_op(NULL, 0), IOB_EINVAL);
+  assert_code(iob_batch_cancel_op(NULL, 0), IOB_EINVAL);
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     test_loop t;
     test_loop_init(&t);
@@ -764,17 +764,17 @@ static void cancel_op_refuses_bad_arguments_and_other_threads(void **state) {
       assert_int_equal(rec[i].status, 0);
     assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
     /* Finished: nothing to cancel, from any thread. */
-    assert_int_equal(iob_batch_cancel_op(b, 0), 0);
+    assert_code(iob_batch_cancel_op(b, 0), 0);
     elsewhere e = {.batch = b, .ret = 1};
     uv_thread_t tid;
-    assert_int_equal(uv_thread_create(&tid, cancel_op_from_another_thread, &e),
+    assert_code(uv_thread_create(&tid, cancel_op_from_another_thread, &e),
                      0);
-    assert_int_equal(uv_thread_join(&tid), 0);
+    assert_code(uv_thread_join(&tid), 0);
     assert_int_equal(e.ret, 0);
-    assert_int_equal(iob_batch_cancel_op(b, 3), IOB_EINVAL);
+    assert_code(iob_batch_cancel_op(b, 3), IOB_EINVAL);
     assert_int_equal(rec[0].status, 0);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -794,10 +794,10 @@ static void cancel_the_settled(iob_batch *batch, uint32_t index,
   if (index != l->at)
     return;
   assert_int_equal(rec->status, 0);
-  assert_int_equal(iob_batch_progress(batch, &l->before), 0);
+  assert_code(iob_batch_progress(batch, &l->before), 0);
   for (uint32_t i = 0; i <= l->at; i++)
     l->ret[i] = iob_batch_cancel_op(batch, i);
-  assert_int_equal(iob_batch_progress(batch, &l->after), 0);
+  assert_code(iob_batch_progress(batch, &l->after), 0);
 }
 
 static void cancelling_a_settled_operation_changes_nothing(void **state) {
@@ -828,7 +828,7 @@ static void cancelling_a_settled_operation_changes_nothing(void **state) {
     assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
     assert_int_equal(test_loop_counts(&t, b)->failed, 0);
     test_loop_close(&t); /* each operation reported once */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -845,7 +845,7 @@ static int timed_stops;
 
 static void timed_closed(uv_handle_t *handle) {
   timed_op *t = handle->data;
-  assert_int_equal(iob_op_done(t->op, t->status), 0);
+  assert_code(iob_op_done(t->op, t->status), 0);
 }
 
 static void timed_end(timed_op *t, int status) {
@@ -861,14 +861,14 @@ static void timed_over(uv_timer_t *timer) { timed_end(timer->data, 0); }
 static int timed_start(iob_op *op) {
   timed_op *t = op->state;
   t->op = op;
-  assert_int_equal(uv_timer_init(iob_batch_loop(op->batch), &t->timer), 0);
+  assert_code(uv_timer_init(iob_batch_loop(op->batch), &t->timer), 0);
   t->timer.data = t;
   return uv_timer_start(&t->timer, timed_over, op->duration_ms, 0);
 }
 
 static void timed_stop(iob_op *op) {
   timed_stops++;
-  assert_int_equal(iob_op_stopping(op), IOB_ECANCELED);
+  assert_code(iob_op_stopping(op), IOB_ECANCELED);
   timed_end(op->state, UV_ECONNRESET);
 }
 
@@ -929,9 +929,9 @@ static void cancel_them_all(test_loop *t, void *arg) {
   (void)t;
   iob_progress last = {0};
   for (uint32_t i = 0; i < w->count; i++) {
-    assert_int_equal(iob_batch_cancel_op(w->batch, i), 0);
+    assert_code(iob_batch_cancel_op(w->batch, i), 0);
     iob_progress p;
-    assert_int_equal(iob_batch_progress(w->batch, &p), 0);
+    assert_code(iob_batch_progress(w->batch, &p), 0);
     assert_progress_adds_up(&p, w->count);
     assert_true(p.done >= last.done);
     last = p;
@@ -959,11 +959,11 @@ static void cancelling_every_operation_one_by_one_ends_the_batch(void **st) {
     /* Each was the application's choice: the batch itself did not fail. */
     assert_int_equal(n->batch_status, 0);
     iob_progress p;
-    assert_int_equal(iob_batch_progress(b, &p), 0);
+    assert_code(iob_batch_progress(b, &p), 0);
     assert_int_equal(p.done, 20);
     assert_int_equal(p.failed, 20);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -980,17 +980,17 @@ static void meddle(iob_batch *batch, uint32_t index, const iob_record *rec) {
   (void)rec;
   (void)index;
   iob_progress p;
-  assert_int_equal(iob_batch_progress(batch, &p), 0);
+  assert_code(iob_batch_progress(batch, &p), 0);
   assert_progress_adds_up(&p, 10);
   if (!m->done) {
     m->done = true;
-    assert_int_equal(iob_batch_cancel_op(batch, m->victim), 0);
+    assert_code(iob_batch_cancel_op(batch, m->victim), 0);
   }
 }
 
 static void cancel_whole_batch(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel(arg), 0);
+  assert_code(iob_batch_cancel(arg), 0);
 }
 
 static void
@@ -1008,14 +1008,14 @@ counters_add_up_when_an_operation_callback_cancels_one_too(void **state) {
   test_loop_at(&t, 50, cancel_whole_batch, b);
   test_loop_run(&t);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_code(iob_batch_progress(b, &p), 0);
   assert_int_equal(p.waiting, 0);
   assert_int_equal(p.in_flight, 0);
   assert_int_equal(p.done, 10);
   assert_int_equal(p.failed, 10);
-  assert_int_equal(test_loop_counts(&t, b)->batch_status, IOB_ECANCELED);
+  assert_code(test_loop_counts(&t, b)->batch_status, IOB_ECANCELED);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* An operation callback that cancels the whole batch while the
@@ -1026,7 +1026,7 @@ static void cancel_from_the_first(iob_batch *batch, uint32_t index,
   (void)index;
   (void)rec;
   if ((*calls)++ == 0)
-    assert_int_equal(iob_batch_cancel(batch), 0);
+    assert_code(iob_batch_cancel(batch), 0);
 }
 
 static void
@@ -1040,20 +1040,20 @@ counters_add_up_when_a_marked_operation_cancels_the_batch(void **state) {
     c.data = &calls;
     c.on_op = cancel_from_the_first;
     iob_batch *b = test_loop_create(&t, &c, NULL);
-    assert_int_equal(iob_batch_cancel_op(b, 1), 0);
-    assert_int_equal(iob_batch_cancel_op(b, 3), 0);
-    assert_int_equal(iob_batch_cancel_op(b, 4), 0);
+    assert_code(iob_batch_cancel_op(b, 1), 0);
+    assert_code(iob_batch_cancel_op(b, 3), 0);
+    assert_code(iob_batch_cancel_op(b, 4), 0);
     test_loop_start_created(&t, b);
     test_loop_run(&t);
     iob_progress p;
-    assert_int_equal(iob_batch_progress(b, &p), 0);
+    assert_code(iob_batch_progress(b, &p), 0);
     if (p.waiting != 0 || p.in_flight != 0 || p.done != 6)
       fail_msg("%s: %u waiting, %u in flight, %u done", iob_style_name(style),
                p.waiting, p.in_flight, p.done);
     assert_int_equal(test_loop_counts(&t, b)->cancelled, 6);
-    assert_int_equal(test_loop_counts(&t, b)->batch_status, IOB_ECANCELED);
+    assert_code(test_loop_counts(&t, b)->batch_status, IOB_ECANCELED);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -1065,9 +1065,9 @@ static void cancel_one_more(iob_batch *batch, uint32_t index,
   (void)rec;
   if ((*calls)++ == 0) {
     assert_int_equal(index, 1);
-    assert_int_equal(iob_batch_cancel_op(batch, 0), 0);
-    assert_int_equal(iob_batch_cancel_op(batch, 5), 0);
-    assert_int_equal(iob_batch_cancel_op(batch, 3), 0); /* marked */
+    assert_code(iob_batch_cancel_op(batch, 0), 0);
+    assert_code(iob_batch_cancel_op(batch, 5), 0);
+    assert_code(iob_batch_cancel_op(batch, 3), 0); /* marked */
   }
 }
 
@@ -1082,14 +1082,14 @@ counters_add_up_when_a_marked_operation_cancels_another(void **state) {
     c.data = &calls;
     c.on_op = cancel_one_more;
     iob_batch *b = test_loop_create(&t, &c, NULL);
-    assert_int_equal(iob_batch_cancel_op(b, 1), 0);
-    assert_int_equal(iob_batch_cancel_op(b, 3), 0);
+    assert_code(iob_batch_cancel_op(b, 1), 0);
+    assert_code(iob_batch_cancel_op(b, 3), 0);
     test_loop_start_created(&t, b);
     iob_progress p;
-    assert_int_equal(iob_batch_progress(b, &p), 0);
+    assert_code(iob_batch_progress(b, &p), 0);
     assert_progress_adds_up(&p, 6);
     test_loop_run(&t);
-    assert_int_equal(iob_batch_progress(b, &p), 0);
+    assert_code(iob_batch_progress(b, &p), 0);
     if (p.waiting != 0 || p.in_flight != 0 || p.done != 6 || p.failed != 4)
       fail_msg("%s: %u waiting, %u in flight, %u done, %u failed",
                iob_style_name(style), p.waiting, p.in_flight, p.done, p.failed);
@@ -1099,7 +1099,7 @@ counters_add_up_when_a_marked_operation_cancels_another(void **state) {
     assert_int_equal(test_loop_counts(&t, b)->cancelled, 4);
     assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 

@@ -598,11 +598,11 @@ static void addresses_are_read_by_the_librarys_parser(void **state) {
   assert_int_equal(a.ss_family, AF_INET6);
   assert_int_equal(cli_address("localhost", 7, &a), 0);
   assert_int_equal(a.ss_family, AF_INET);
-  assert_int_equal(cli_address("nowhere", 80, &a), IOB_EINVAL);
-  assert_int_equal(cli_address("", 80, &a), IOB_EINVAL);
-  assert_int_equal(cli_address("1.2.3.4.5", 80, &a), IOB_EINVAL);
-  assert_int_equal(cli_address("127.0.0.1", 65536, &a), IOB_EINVAL);
-  assert_int_equal(cli_address("127.0.0.1:80", 0, &a), IOB_EINVAL);
+  assert_code(cli_address("nowhere", 80, &a), IOB_EINVAL);
+  assert_code(cli_address("", 80, &a), IOB_EINVAL);
+  assert_code(cli_address("1.2.3.4.5", 80, &a), IOB_EINVAL);
+  assert_code(cli_address("127.0.0.1", 65536, &a), IOB_EINVAL);
+  assert_code(cli_address("127.0.0.1:80", 0, &a), IOB_EINVAL);
 }
 
 static void names_are_joined_from_the_librarys_tables(void **state) {

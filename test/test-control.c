@@ -45,7 +45,7 @@ static const iob_record *records_of(const run *r) {
 
 static void end_run(run *r) {
   test_loop_close(&r->t);
-  assert_int_equal(iob_batch_free(r->batch), 0);
+  assert_code(iob_batch_free(r->batch), 0);
 }
 
 /* What a cancelled run of `c` must show, whatever cancelled it: the
@@ -55,7 +55,7 @@ static void end_run(run *r) {
 static void assert_cancelled(run *r, const iob_config *c,
                              uint32_t cancelled_min) {
   assert_int_equal(counts_of(r)->batch_calls, 1);
-  assert_int_equal(counts_of(r)->batch_status, IOB_ECANCELED);
+  assert_code(counts_of(r)->batch_status, IOB_ECANCELED);
   const iob_record *rec = records_of(r);
   uint32_t cancelled = 0;
   for (uint32_t i = 0; i < c->count; i++) {
@@ -64,7 +64,7 @@ static void assert_cancelled(run *r, const iob_config *c,
                          c->duration_ms - 1);
       continue;
     }
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
+    assert_code(rec[i].status, IOB_ECANCELED);
     cancelled++;
   }
   if (cancelled < cancelled_min)
@@ -132,9 +132,9 @@ a_cancel_from_another_thread_ends_the_batch_in_every_style(void **state) {
                      .ret = 1,
                      .ret_again = 1};
     uv_thread_t tid;
-    assert_int_equal(uv_thread_create(&tid, cancel_later, &can), 0);
+    assert_code(uv_thread_create(&tid, cancel_later, &can), 0);
     finish_run(&r);
-    assert_int_equal(uv_thread_join(&tid), 0);
+    assert_code(uv_thread_join(&tid), 0);
     assert_int_equal(can.ret, 0);
     assert_int_equal(can.ret_again, 0);
     assert_cancelled(&r, &c, cut_short_cancelled_min(&c));
@@ -159,8 +159,8 @@ a_cancel_asked_from_another_thread_before_start_starts_nothing(void **state) {
     r.batch = test_loop_create(&r.t, &c, NULL);
     canceller can = {.batch = r.batch, .ret = 1, .ret_again = 1};
     uv_thread_t tid;
-    assert_int_equal(uv_thread_create(&tid, ask_to_cancel, &can), 0);
-    assert_int_equal(uv_thread_join(&tid), 0);
+    assert_code(uv_thread_create(&tid, ask_to_cancel, &can), 0);
+    assert_code(uv_thread_join(&tid), 0);
     assert_int_equal(can.ret, 0);
     assert_int_equal(can.ret_again, 0);
     r.t0 = uv_hrtime();
@@ -175,7 +175,7 @@ a_cancel_asked_from_another_thread_before_start_starts_nothing(void **state) {
       assert_int_equal(rec[i].worker, 0);
     }
     iob_report rep;
-    assert_int_equal(iob_batch_report(r.batch, &rep), 0);
+    assert_code(iob_batch_report(r.batch, &rep), 0);
     assert_int_equal(rep.workers_used, 0);
     assert_ms_below(r.ms, 500);
     end_run(&r);
@@ -266,10 +266,10 @@ a_cancel_from_a_signal_handler_ends_the_batch_in_every_style(void **state) {
       if (how == 0)
         test_loop_at(&r.t, 100, raise_now, NULL);
       else
-        assert_int_equal(uv_thread_create(&tid, signal_later, &s), 0);
+        assert_code(uv_thread_create(&tid, signal_later, &s), 0);
       finish_run(&r);
       if (how != 0) {
-        assert_int_equal(uv_thread_join(&tid), 0);
+        assert_code(uv_thread_join(&tid), 0);
         assert_int_equal(s.ret, 0);
       }
       atomic_store(&signal_batch, NULL);
@@ -312,7 +312,7 @@ signals_that_cancel_while_batches_start_and_end_are_harmless(void **state) {
   storm s = {.target = pthread_self()};
   atomic_init(&s.stop, false);
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, send_storm, &s), 0);
+  assert_code(uv_thread_create(&tid, send_storm, &s), 0);
   int ended = 0, cancelled = 0, batches = 0;
   for (int round = 0; round < 10; round++) {
     const iob_style *style;
@@ -331,12 +331,12 @@ signals_that_cancel_while_batches_start_and_end_are_harmless(void **state) {
        * it cannot be holding the pointer. */
       atomic_store(&signal_batch, NULL);
       test_loop_close(&t);
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
       batches++;
     }
   }
   atomic_store(&s.stop, true);
-  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_code(uv_thread_join(&tid), 0);
   assert_int_equal(ended, batches);
   assert_int_equal(signal_ret, 0);
   assert_true(signals_seen > 0);
@@ -413,12 +413,12 @@ static void cancel_some(iob_batch *batch, uint32_t index,
   (void)rec;
   uint32_t *count = iob_batch_data(batch);
   if (index % 97 == 0 && index + 500 < *count)
-    assert_int_equal(iob_batch_cancel_op(batch, index + 500), 0);
+    assert_code(iob_batch_cancel_op(batch, index + 500), 0);
 }
 
 static void cancel_now(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel(arg), 0);
+  assert_code(iob_batch_cancel(arg), 0);
 }
 
 typedef struct progress_case {
@@ -449,7 +449,7 @@ static void progress_case_run(const progress_case *pc) {
                .max_in_flight = pc->max_in_flight};
   atomic_init(&rd.stop, false);
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, read_progress, &rd), 0);
+  assert_code(uv_thread_create(&tid, read_progress, &rd), 0);
   uv_sleep(5); /* it reads the batch before it starts too */
   test_loop_start_created(&r.t, r.batch);
   if (pc->meddle)
@@ -458,12 +458,12 @@ static void progress_case_run(const progress_case *pc) {
   finish_run(&r);
   uv_sleep(5); /* and after it ended */
   atomic_store(&rd.stop, true);
-  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_code(uv_thread_join(&tid), 0);
   print_message("      %s: %u operations, %lu readings in %.0f ms\n",
                 iob_style_name(pc->style), pc->count, rd.reads, r.ms);
   assert_read_well(&rd);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(r.batch, &p), 0);
+  assert_code(iob_batch_progress(r.batch, &p), 0);
   assert_int_equal(p.done, pc->count);
   assert_int_equal(p.failed, counts_of(&r)->failed);
   end_run(&r);
@@ -528,7 +528,7 @@ static void hold(void *arg) {
 
 static void free_in_the_callback(iob_batch *batch, int status) {
   (void)status;
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
 }
 
 static void a_thread_holding_a_reference_outlives_the_owners_free(void **s) {
@@ -544,18 +544,18 @@ static void a_thread_holding_a_reference_outlives_the_owners_free(void **s) {
       holder h = {.batch = iob_batch_ref(b),
                   .cancel_after_ms = cancel ? 50 : 0,
                   .ret_running = 1};
-      assert_int_equal(uv_sem_init(&h.owner_freed, 0), 0);
+      assert_code(uv_sem_init(&h.owner_freed, 0), 0);
       uv_thread_t tid;
-      assert_int_equal(uv_thread_create(&tid, hold, &h), 0);
+      assert_code(uv_thread_create(&tid, hold, &h), 0);
       test_loop_run(&t);
       int status = t.batches[0].counts.batch_status;
       uv_sem_post(&h.owner_freed);
-      assert_int_equal(uv_thread_join(&tid), 0);
+      assert_code(uv_thread_join(&tid), 0);
       uv_sem_destroy(&h.owner_freed);
       test_loop_close(&t);
       if (cancel) {
         assert_int_equal(h.ret_running, 0);
-        assert_int_equal(status, IOB_ECANCELED);
+        assert_code(status, IOB_ECANCELED);
       } else {
         assert_int_equal(status, 0);
       }
@@ -582,19 +582,19 @@ static void references_dropped_in_any_order_free_the_batch_once(void **s) {
    * owner's free frees it (ASan and valgrind see a leak otherwise). */
   iob_config c = config_of(&iob_style_loop, 3, 10);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   assert_ptr_equal(iob_batch_ref(b), b);
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, drop, b), 0);
-  assert_int_equal(uv_thread_join(&tid), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(uv_thread_create(&tid, drop, b), 0);
+  assert_code(uv_thread_join(&tid), 0);
+  assert_code(iob_batch_free(b), 0);
 
   /* Never started: the owner frees first, the holder's unref frees it. */
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_batch_ref(b);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(uv_thread_create(&tid, drop, b), 0);
-  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(uv_thread_create(&tid, drop, b), 0);
+  assert_code(uv_thread_join(&tid), 0);
 
   /* Running, with references besides the owner's: still not freeable. */
   test_loop t;
@@ -602,12 +602,12 @@ static void references_dropped_in_any_order_free_the_batch_once(void **s) {
   b = test_loop_start(&t, &c, NULL);
   iob_batch_ref(b);
   iob_batch_ref(b);
-  assert_int_equal(iob_batch_free(b), IOB_EBUSY);
+  assert_code(iob_batch_free(b), IOB_EBUSY);
   iob_batch_unref(b);
-  assert_int_equal(iob_batch_free(b), IOB_EBUSY);
+  assert_code(iob_batch_free(b), IOB_EBUSY);
   test_loop_run(&t);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_batch_unref(b); /* the last */
 }
 
@@ -657,12 +657,12 @@ static void threads_with_references_cancel_and_read_until_it_ends(void **s) {
       for (int j = 0; j < 4; j++) {
         m[j] =
             (crowd_member){.batch = iob_batch_ref(b), .count = 40, .go = &go};
-        assert_int_equal(uv_thread_create(&tid[j], mill_about, &m[j]), 0);
+        assert_code(uv_thread_create(&tid[j], mill_about, &m[j]), 0);
       }
       atomic_store(&go, true);
       test_loop_run(&t);
       for (int j = 0; j < 4; j++) {
-        assert_int_equal(uv_thread_join(&tid[j]), 0);
+        assert_code(uv_thread_join(&tid[j]), 0);
         assert_false(m[j].bad);
       }
       test_loop_close(&t);
@@ -677,10 +677,10 @@ static void threads_with_references_cancel_and_read_until_it_ends(void **s) {
  * already running on a thread, which finishes (with 0); the batch ends
  * with IOB_ETIMEDOUT. */
 static double assert_timed_out(run *r, uint32_t count) {
-  assert_int_equal(counts_of(r)->batch_status, IOB_ETIMEDOUT);
+  assert_code(counts_of(r)->batch_status, IOB_ETIMEDOUT);
   iob_report rep;
-  assert_int_equal(iob_batch_report(r->batch, &rep), 0);
-  assert_int_equal(rep.status, IOB_ETIMEDOUT);
+  assert_code(iob_batch_report(r->batch, &rep), 0);
+  assert_code(rep.status, IOB_ETIMEDOUT);
   assert_int_equal(rep.count, count);
   return MS(rep.elapsed_ns); /* on the batch's clock, from its start */
 }
@@ -700,7 +700,7 @@ static void a_batch_past_its_deadline_ends_timed_out_on_the_loop(void **s) {
     if (durations[i] == 50) {
       assert_int_equal(rec[i].status, 0);
     } else {
-      assert_int_equal(rec[i].status, IOB_ECANCELED);
+      assert_code(rec[i].status, IOB_ECANCELED);
       assert_ms_between(MS(rec[i].finished_ns), 299, 800);
     }
   }
@@ -720,10 +720,10 @@ static void a_batch_past_its_deadline_ends_timed_out_on_the_loop(void **s) {
   rec = records_of(&r);
   for (int i = 0; i < 3; i++)
     assert_int_equal(rec[i].status, 0);
-  assert_int_equal(rec[3].status, IOB_ECANCELED);
+  assert_code(rec[3].status, IOB_ECANCELED);
   assert_true(rec[3].finished_ns > rec[3].started_ns); /* it had started */
   for (int i = 4; i < 6; i++) {
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
+    assert_code(rec[i].status, IOB_ECANCELED);
     assert_true(rec[i].started_ns == rec[i].finished_ns);
   }
   assert_ms_between(elapsed, 299, 800);
@@ -754,7 +754,7 @@ static void a_batch_past_its_deadline_ends_timed_out_on_threads(void **s) {
         finished++;
         assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 399);
       } else {
-        assert_int_equal(rec[i].status, IOB_ECANCELED);
+        assert_code(rec[i].status, IOB_ECANCELED);
         cancelled++;
       }
     }
@@ -776,7 +776,7 @@ static void a_batch_past_its_deadline_ends_timed_out_on_threads(void **s) {
     elapsed = assert_timed_out(&r, 4);
     rec = records_of(&r);
     for (int i = 0; i < 4; i++)
-      assert_int_equal(rec[i].status, IOB_ECANCELED);
+      assert_code(rec[i].status, IOB_ECANCELED);
     assert_ms_between(elapsed, 149, 1000);
     assert_ms_below(r.ms, 1000);
     end_run(&r);
@@ -827,7 +827,7 @@ static void a_deadline_falls_between_blocking_runs_on_the_loop(void **s) {
     const iob_record *rec = records_of(&r);
     assert_int_equal(rec[0].status, 0);
     for (int i = 1; i < 4; i++)
-      assert_int_equal(rec[i].status, IOB_ECANCELED);
+      assert_code(rec[i].status, IOB_ECANCELED);
     assert_ms_between(elapsed, 199, 1000);
     assert_ms_below(r.ms, 1000);
     end_run(&r);
@@ -838,10 +838,10 @@ static void a_deadline_out_of_range_is_refused(void **state) {
   iob_config c = config_of(&iob_style_loop, 2, 10);
   iob_batch *b = (iob_batch *)&c; /* must become NULL */
   c.deadline_ms = IOB_DURATION_MAX_MS + 1;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
   c.deadline_ms = UINT64_MAX;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   /* The longest is fine, and does not hold the loop once cancelled. */
   c.deadline_ms = IOB_DURATION_MAX_MS;
   c.duration_ms = 5000;
@@ -849,7 +849,7 @@ static void a_deadline_out_of_range_is_refused(void **state) {
   start_run(&r, &c);
   test_loop_at(&r.t, 20, cancel_now, r.batch);
   finish_run(&r);
-  assert_int_equal(counts_of(&r)->batch_status, IOB_ECANCELED);
+  assert_code(counts_of(&r)->batch_status, IOB_ECANCELED);
   assert_ms_below(r.ms, 1000);
   end_run(&r);
 }
@@ -877,23 +877,23 @@ static void a_batch_whose_references_all_go_while_it_runs_ends_whole(
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     orphan_calls = 0;
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_code(uv_loop_init(&loop), 0);
     iob_config c = config_of(style, 3, 50);
     iob_batch *b;
-    assert_int_equal(iob_batch_create(&b, &c), 0);
+    assert_code(iob_batch_create(&b, &c), 0);
     assert_ptr_equal(iob_batch_ref(b), b);
-    assert_int_equal(iob_batch_free(b), 0); /* the creator's, unstarted */
-    assert_int_equal(iob_batch_start(b, &loop, orphan_done), 0);
+    assert_code(iob_batch_free(b), 0); /* the creator's, unstarted */
+    assert_code(iob_batch_start(b, &loop, orphan_done), 0);
     uv_timer_t timer;
-    assert_int_equal(uv_timer_init(&loop, &timer), 0);
+    assert_code(uv_timer_init(&loop, &timer), 0);
     timer.data = b;
-    assert_int_equal(uv_timer_start(&timer, drop_last_reference, 20, 0), 0);
+    assert_code(uv_timer_start(&timer, drop_last_reference, 20, 0), 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(orphan_calls, 1);
     assert_int_equal(orphan_status, 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_code(uv_loop_close(&loop), 0);
   }
-  assert_int_equal(iob_batch_cancel_async(NULL), IOB_EINVAL);
+  assert_code(iob_batch_cancel_async(NULL), IOB_EINVAL);
   assert_null(iob_batch_ref(NULL));
   iob_batch_unref(NULL);
 }

@@ -46,11 +46,11 @@ static void close_app(app *a) {
 static void open_app(app *a) {
   *a = (app){0};
   test_loop_init(&a->t);
-  assert_int_equal(uv_idle_init(&a->t.loop, &a->idle), 0);
-  assert_int_equal(uv_timer_init(&a->t.loop, &a->ticker), 0);
+  assert_code(uv_idle_init(&a->t.loop, &a->idle), 0);
+  assert_code(uv_timer_init(&a->t.loop, &a->ticker), 0);
   a->idle.data = a->ticker.data = a;
-  assert_int_equal(uv_idle_start(&a->idle, on_idle), 0);
-  assert_int_equal(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
+  assert_code(uv_idle_start(&a->idle, on_idle), 0);
+  assert_code(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
 }
 
 static void batch_finishes_beside_the_callers_handles_in_every_style(
@@ -75,7 +75,7 @@ static void batch_finishes_beside_the_callers_handles_in_every_style(
       fail_msg("%s: the caller's 10 ms timer ticked %" PRIu64
                " times while the batch ran",
                iob_style_name(style), a.ticks_at_done);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     close_app(&a);
   }
 }
@@ -83,7 +83,7 @@ static void batch_finishes_beside_the_callers_handles_in_every_style(
 static void free_from_the_callback(iob_batch *batch, int status) {
   int *calls = iob_batch_data(batch);
   (*calls)++;
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
 }
 
 static void batch_can_be_freed_inside_its_callback(void **state) {
@@ -123,7 +123,7 @@ static void several_batches_share_one_loop(void **state) {
   /* They ran side by side: the slowest alone, sequential, is 100 ms. */
   assert_ms_below(MS(uv_hrtime() - t0), 1000);
   for (size_t k = 0; k < n; k++)
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   test_loop_close(&t);
 }
 
@@ -132,13 +132,13 @@ static void blocking_run_returns_a_finished_batch(void **state) {
   int mine;
   c.data = &mine;
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   assert_ptr_equal(iob_batch_data(b), &mine);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.count, 10);
   assert_ms_at_least(MS(r.elapsed_ns), 20);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 int main(void) {

@@ -13,27 +13,27 @@ static void on_done(iob_batch *batch, int status) {
 static void create_refuses_count_zero(void **state) {
   iob_config c = config_of(&iob_style_loop, 0, 10);
   iob_batch *b = (iob_batch *)&c; /* must be reset to NULL */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
   assert_null(b);
 }
 
 static void create_refuses_a_count_too_large_to_allocate(void **state) {
   iob_config c = config_of(&iob_style_loop, IOB_COUNT_MAX + 1, 10);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_E2BIG);
+  assert_code(iob_batch_create(&b, &c), IOB_E2BIG);
   assert_null(b);
   c.count = UINT32_MAX;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_E2BIG);
+  assert_code(iob_batch_create(&b, &c), IOB_E2BIG);
 }
 
 static void create_refuses_null_arguments(void **state) {
   iob_config c = config_of(&iob_style_loop, 1, 10);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(NULL, &c), IOB_EINVAL);
-  assert_int_equal(iob_batch_create(&b, NULL), IOB_EINVAL);
+  assert_code(iob_batch_create(NULL, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, NULL), IOB_EINVAL);
   assert_null(b);
-  assert_int_equal(iob_run(NULL, &c), IOB_EINVAL);
-  assert_int_equal(iob_run(&b, NULL), IOB_EINVAL);
+  assert_code(iob_run(NULL, &c), IOB_EINVAL);
+  assert_code(iob_run(&b, NULL), IOB_EINVAL);
 }
 
 static void an_unknown_style_name_finds_no_style(void **state) {
@@ -66,12 +66,12 @@ static void no_style_or_kind_means_waits_on_the_loop(void **state) {
 static void create_refuses_durations_that_would_overflow(void **state) {
   iob_config c = config_of(&iob_style_loop, 1, IOB_DURATION_MAX_MS + 1);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   c.duration_ms = UINT64_MAX;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   c.duration_ms = IOB_DURATION_MAX_MS; /* the largest that is allowed */
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* A timeout counts in ns: 18446744073710 ms would wrap to half a ms. */
@@ -79,13 +79,13 @@ static void create_refuses_timeouts_that_would_overflow(void **state) {
   iob_config c = config_of(&iob_style_loop, 1, 1);
   iob_batch *b;
   c.timeout_ms = UINT64_MAX / 1000000 + 1;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
   c.timeout_ms = IOB_DURATION_MAX_MS + 1;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   c.timeout_ms = IOB_DURATION_MAX_MS;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void a_label_is_copied_and_checked(void **state) {
@@ -95,20 +95,20 @@ static void a_label_is_copied_and_checked(void **state) {
   memset(long_label, 'x', sizeof(long_label) - 1);
   long_label[sizeof(long_label) - 1] = '\0';
   c.label = long_label;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
   long_label[IOB_LABEL_MAX] = '\0'; /* the longest that fits */
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_batch_free(b);
   /* It reaches terminals: no control character, escapes above all. */
   c.label = "red \033[31m";
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
   c.label = "tab\there";
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
   /* A copy: the caller's buffer may change or go. */
   char mine[] = "nightly import";
   c.label = mine;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   strcpy(mine, "overwritten");
   assert_string_equal(iob_batch_config(b)->label, "nightly import");
   assert_ptr_not_equal(iob_batch_config(b)->label, mine);
@@ -123,20 +123,20 @@ static void start_refuses_null_arguments_and_starts_nothing(void **state) {
   iob_config c = config_of(&iob_style_loop, 3, 1);
   c.data = &calls;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(NULL, loop, on_done), IOB_EINVAL);
-  assert_int_equal(iob_batch_start(b, NULL, on_done), IOB_EINVAL);
-  assert_int_equal(iob_batch_start(b, loop, NULL), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_start(NULL, loop, on_done), IOB_EINVAL);
+  assert_code(iob_batch_start(b, NULL, on_done), IOB_EINVAL);
+  assert_code(iob_batch_start(b, loop, NULL), IOB_EINVAL);
   /* Nothing started: the loop has nothing to run. */
   assert_int_equal(uv_run(loop, UV_RUN_NOWAIT), 0);
   assert_int_equal(calls, 0);
   assert_null(iob_batch_loop(b));
   /* And the batch can still start after the refusals. */
-  assert_int_equal(iob_batch_start(b, loop, on_done), 0);
+  assert_code(iob_batch_start(b, loop, on_done), 0);
   assert_ptr_equal(iob_batch_loop(b), loop);
   test_loop_run(&t);
   assert_int_equal(calls, 1);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   test_loop_close(&t);
 }
 
@@ -148,16 +148,16 @@ static void starting_a_batch_twice_is_refused(void **state) {
   iob_config c = config_of(&iob_style_pool, 2, 1);
   c.data = &calls;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, loop, on_done), 0);
-  assert_int_equal(iob_batch_start(b, loop, on_done), IOB_EBUSY);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_start(b, loop, on_done), 0);
+  assert_code(iob_batch_start(b, loop, on_done), IOB_EBUSY);
   test_loop_run(&t);
   assert_int_equal(calls, 1);
   /* A finished batch does not run again either. */
-  assert_int_equal(iob_batch_start(b, loop, on_done), IOB_EBUSY);
+  assert_code(iob_batch_start(b, loop, on_done), IOB_EBUSY);
   test_loop_run(&t);
   assert_int_equal(calls, 1);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   test_loop_close(&t);
 }
 
@@ -168,10 +168,10 @@ static void freeing_a_running_batch_is_refused_and_frees_nothing(void **s) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_config c = config_of(style, 3, 5);
     iob_batch *b = test_loop_start(&t, &c, NULL);
-    assert_int_equal(iob_batch_free(b), IOB_EBUSY);
+    assert_code(iob_batch_free(b), IOB_EBUSY);
     test_loop_run(&t);
     assert_int_equal(test_loop_counts(&t, b)->batch_calls, 1);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   test_loop_close(&t);
 }
@@ -181,28 +181,28 @@ static void results_of_an_unfinished_batch_are_refused(void **state) {
   iob_batch *b;
   iob_report r;
   uint32_t n = 99;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_outcome o;
-  assert_int_equal(iob_batch_report(b, &r), IOB_EBUSY);
+  assert_code(iob_batch_report(b, &r), IOB_EBUSY);
   assert_null(iob_batch_records(b, &n));
   assert_int_equal(n, 0);
-  assert_int_equal(iob_batch_outcome(b, 0, &o), IOB_EBUSY);
-  assert_int_equal(iob_batch_outcome(b, 2, &o), IOB_EINVAL); /* of 2 */
-  assert_int_equal(iob_batch_outcome(b, 0, NULL), IOB_EINVAL);
-  assert_int_equal(iob_batch_outcome(NULL, 0, &o), IOB_EINVAL);
-  assert_int_equal(iob_batch_report(NULL, &r), IOB_EINVAL);
-  assert_int_equal(iob_batch_report(b, NULL), IOB_EINVAL);
+  assert_code(iob_batch_outcome(b, 0, &o), IOB_EBUSY);
+  assert_code(iob_batch_outcome(b, 2, &o), IOB_EINVAL); /* of 2 */
+  assert_code(iob_batch_outcome(b, 0, NULL), IOB_EINVAL);
+  assert_code(iob_batch_outcome(NULL, 0, &o), IOB_EINVAL);
+  assert_code(iob_batch_report(NULL, &r), IOB_EINVAL);
+  assert_code(iob_batch_report(b, NULL), IOB_EINVAL);
   assert_null(iob_batch_records(NULL, NULL));
   assert_null(iob_batch_data(NULL));
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_batch_free(NULL), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(NULL), 0);
   iob_config_init(NULL); /* a no-op, not a crash */
 }
 
 static void pool_sizes_outside_one_to_1024_are_refused(void **state) {
-  assert_int_equal(iob_pool_request_size(0), IOB_ERANGE);
-  assert_int_equal(iob_pool_request_size(1025), IOB_ERANGE);
-  assert_int_equal(iob_pool_request_size(UINT32_MAX), IOB_ERANGE);
+  assert_code(iob_pool_request_size(0), IOB_ERANGE);
+  assert_code(iob_pool_request_size(1025), IOB_ERANGE);
+  assert_code(iob_pool_request_size(UINT32_MAX), IOB_ERANGE);
 }
 
 static void every_error_has_a_name_and_words_of_its_own(void **state) {
@@ -251,17 +251,17 @@ static void the_system_allows_some_threads_and_says_how_many(void **s) {
 
 static void progress_needs_a_batch_and_somewhere_to_put_it(void **state) {
   iob_progress p;
-  assert_int_equal(iob_batch_progress(NULL, &p), IOB_EINVAL);
+  assert_code(iob_batch_progress(NULL, &p), IOB_EINVAL);
   iob_config c = config_of(&iob_style_loop, 7, 1);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_progress(b, NULL), IOB_EINVAL);
-  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_progress(b, NULL), IOB_EINVAL);
+  assert_code(iob_batch_progress(b, &p), 0);
   assert_int_equal(p.waiting, 7);
   assert_int_equal(p.in_flight + p.done + p.failed, 0);
   assert_null(iob_batch_loop(b));
   assert_null(iob_batch_loop(NULL));
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 int main(void) {

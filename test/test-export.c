@@ -56,7 +56,7 @@ static iob_batch *run_batch(const iob_style *style, uint32_t count,
                             uint64_t ms) {
   iob_config config = config_of(style, count, ms);
   iob_batch *b = NULL;
-  assert_int_equal(iob_run(&b, &config), 0);
+  assert_code(iob_run(&b, &config), 0);
   return b;
 }
 
@@ -220,7 +220,7 @@ static void assert_all_refused(int err, const iob_batch *const *batches,
 static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(
+  assert_code(
       iob_export_svg(capture_start(&c), f->batches, f->n, "Five waits"), 0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
@@ -267,7 +267,7 @@ svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
                                 iob__waits_for_slot(f->batches[k]));
       waiting += r.started_ns > r.queued_ns;
     }
-  assert_int_equal(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
+  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
                    0);
   svg = capture_end(&c);
   assert_true(count_of(svg, "<rect class=\"queued\"") <= waiting);
@@ -286,14 +286,14 @@ static void thread_numbers_near_the_top_cost_what_the_batch_does(void **s) {
   }
   const iob_batch *one[] = {b};
   capture c;
-  assert_int_equal(iob_export_svg(capture_start(&c), one, 1, NULL), 0);
+  assert_code(iob_export_svg(capture_start(&c), one, 1, NULL), 0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
   assert_non_null(strstr(svg, "ran on thread 4294967295"));
   free(svg);
   iob_report r;
   atomic_store(&b->peak_known, 0);
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.workers_used, 3);
   for (uint32_t i = 0; i < OPS; i++)
     b->records[i].worker = saved[i];
@@ -303,7 +303,7 @@ static void svg_escapes_any_title(void **state) {
   fixture *f = *state;
   capture c;
   const char *title = "<b>\"R&D\"</b> caf\xc3\xa9\x01 \xff\xc3";
-  assert_int_equal(iob_export_svg(capture_start(&c), f->batches, 1, title), 0);
+  assert_code(iob_export_svg(capture_start(&c), f->batches, 1, title), 0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
   assert_non_null(strstr(svg,
@@ -315,7 +315,7 @@ static void svg_escapes_any_title(void **state) {
 static void svg_without_a_title_names_what_ran(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
+  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
                    0);
   char *svg = capture_end(&c);
   assert_non_null(strstr(svg, ">Timeline of 5 operations of 5 ms</text>"));
@@ -327,7 +327,7 @@ static void svg_of_a_large_batch_is_aggregated_and_stays_small(void **s) {
   fixture *f = *s;
   const iob_batch *batches[] = {large, f->batches[f->pool]};
   capture c;
-  assert_int_equal(iob_export_svg(capture_start(&c), batches, 2, NULL), 0);
+  assert_code(iob_export_svg(capture_start(&c), batches, 2, NULL), 0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
   assert_true(c.size < 200 * 1024);
@@ -337,7 +337,7 @@ static void svg_of_a_large_batch_is_aggregated_and_stays_small(void **s) {
   assert_non_null(strstr(svg, "Too many operations to draw one by one"));
   assert_non_null(strstr(svg, ">Timeline of 2 batches</text>"));
   free(svg);
-  assert_int_equal(iob_batch_free(large), 0);
+  assert_code(iob_batch_free(large), 0);
 }
 
 /* ---- the trace ---------------------------------------------------------- */
@@ -372,7 +372,7 @@ static bool parse_complete(const char *line, const char *cat, trace_event *e) {
 static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
   fixture *f = *s;
   capture c;
-  assert_int_equal(iob_export_trace(capture_start(&c), f->batches, f->n), 0);
+  assert_code(iob_export_trace(capture_start(&c), f->batches, f->n), 0);
   char *json = capture_end(&c);
   assert_valid_json(json);
   size_t runs = 0, queued = 0, waited = 0;
@@ -418,7 +418,7 @@ static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
   assert_true(r[3].queued_ns >= 150 * 1000000); /* handed over late */
   const iob_batch *one[] = {b};
   capture cap;
-  assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+  assert_code(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
   char *svg = capture_end(&cap);
   /* Operations 1 to 3 waited 50, 100 and 150 ms, from x = the axis;
    * operation 0 waited only for its launch, which a slow build (a
@@ -432,14 +432,14 @@ static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
   if (ms < 146 || ms > 1000)
     fail_msg("op 3 drawn as queued for %.1f ms, not about 150", ms);
   free(svg);
-  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 60), 0);
+  assert_code(iob_export_chart(capture_start(&cap), one, 1, 60), 0);
   char *chart = capture_end(&cap);
   /* Operation 3's row: waiting ('.') from the first column. */
   const char *row = strstr(chart, "op 3");
   assert_non_null(row);
   assert_non_null(strstr(row, "|..."));
   free(chart);
-  assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+  assert_code(iob_export_trace(capture_start(&cap), one, 1), 0);
   char *json = capture_end(&cap);
   size_t queued = 0;
   bool op3 = false;
@@ -475,12 +475,12 @@ static void captions_name_the_kind_and_the_label(void **state) {
   iob_batch *b = run_on_own_loop(&c, NULL);
   const iob_batch *one[] = {b};
   capture cap;
-  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
+  assert_code(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
   char *chart = capture_end(&cap);
   assert_non_null(strstr(chart, "loop (nightly import): 5 query operations,"));
   assert_null(strstr(chart, "0 ms,"));
   free(chart);
-  assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+  assert_code(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
   char *svg = capture_end(&cap);
   assert_non_null(strstr(svg, ">loop (nightly import): 5 query operations"));
   free(svg);
@@ -492,7 +492,7 @@ static void captions_name_the_kind_and_the_label(void **state) {
   c.max_in_flight = 4;
   b = run_on_own_loop(&c, NULL);
   one[0] = b;
-  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 200), 0);
+  assert_code(iob_export_chart(capture_start(&cap), one, 1, 200), 0);
   chart = capture_end(&cap);
   char *took = strstr(chart, "; half took ");
   assert_non_null(took);
@@ -510,7 +510,7 @@ static void captions_name_the_kind_and_the_label(void **state) {
   /* libuv's pool runs 4: four wait on its queue, and are taken off it. */
   b = run_cancelled_after(&c, 50);
   one[0] = b;
-  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
+  assert_code(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
   chart = capture_end(&cap);
   assert_null(strstr(chart, " t0 "));
   free(chart);
@@ -521,7 +521,7 @@ static void
 trace_names_a_process_per_batch_and_a_track_per_operation(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(iob_export_trace(capture_start(&c), f->batches, f->n), 0);
+  assert_code(iob_export_trace(capture_start(&c), f->batches, f->n), 0);
   char *json = capture_end(&c);
   assert_int_equal(count_of(json, "\"name\":\"process_name\""), f->n);
   assert_int_equal(count_of(json, "\"name\":\"thread_name\""), OPS * f->n);
@@ -538,7 +538,7 @@ static void a_large_batch_is_sampled_in_the_trace_and_says_so(void **state) {
   iob_batch *b = run_on_own_loop(&c, NULL);
   const iob_batch *one[] = {b};
   capture cap;
-  assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+  assert_code(iob_export_trace(capture_start(&cap), one, 1), 0);
   char *json = capture_end(&cap);
   assert_non_null(strstr(json, "\"sampled\":true"));
   assert_non_null(strstr(json, "\"labels\":\"sampled: a track for 1 "
@@ -552,7 +552,7 @@ static void a_large_batch_is_sampled_in_the_trace_and_says_so(void **state) {
   c = config_of(&iob_style_loop, 10, 1);
   b = run_on_own_loop(&c, NULL);
   one[0] = b;
-  assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+  assert_code(iob_export_trace(capture_start(&cap), one, 1), 0);
   json = capture_end(&cap);
   assert_non_null(strstr(json, "\"sampled\":false"));
   assert_null(strstr(json, "process_labels"));
@@ -565,13 +565,13 @@ static void trace_of_a_single_operation_is_complete(void **state) {
   iob_batch *one = run_batch(&iob_style_pool, 1, 1);
   const iob_batch *batches[] = {one};
   capture c;
-  assert_int_equal(iob_export_trace(capture_start(&c), batches, 1), 0);
+  assert_code(iob_export_trace(capture_start(&c), batches, 1), 0);
   char *json = capture_end(&c);
   assert_valid_json(json);
   assert_int_equal(count_of(json, "\"cat\":\"run\""), 1);
   assert_non_null(strstr(json, "\"name\":\"op 0\""));
   free(json);
-  assert_int_equal(iob_batch_free(one), 0);
+  assert_code(iob_batch_free(one), 0);
 }
 
 /* ---- the terminal chart ------------------------------------------------- */
@@ -579,7 +579,7 @@ static void trace_of_a_single_operation_is_complete(void **state) {
 static void chart_has_a_row_per_operation_within_the_width(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(iob_export_chart(capture_start(&c), f->batches, f->n, 60),
+  assert_code(iob_export_chart(capture_start(&c), f->batches, f->n, 60),
                    0);
   char *text = capture_end(&c);
   assert_true(lines_fit(text, 60));
@@ -599,7 +599,7 @@ static void chart_has_a_row_per_operation_within_the_width(void **state) {
 static void chart_width_zero_is_eighty_and_others_are_checked(void **state) {
   fixture *f = *state;
   capture c;
-  assert_int_equal(iob_export_chart(capture_start(&c), f->batches, 1, 0), 0);
+  assert_code(iob_export_chart(capture_start(&c), f->batches, 1, 0), 0);
   char *text = capture_end(&c);
   assert_true(lines_fit(text, 80));
   assert_non_null(strstr(text, "|\n"));
@@ -608,9 +608,9 @@ static void chart_width_zero_is_eighty_and_others_are_checked(void **state) {
   assert_int_equal(strcspn(row + 1, "\n"), 80);
   free(text);
   FILE *out = capture_start(&c);
-  assert_int_equal(iob_export_chart(out, f->batches, 1, 39), IOB_ERANGE);
-  assert_int_equal(iob_export_chart(out, f->batches, 1, 1001), IOB_ERANGE);
-  assert_int_equal(iob_export_chart(out, f->batches, 1, 40), 0);
+  assert_code(iob_export_chart(out, f->batches, 1, 39), IOB_ERANGE);
+  assert_code(iob_export_chart(out, f->batches, 1, 1001), IOB_ERANGE);
+  assert_code(iob_export_chart(out, f->batches, 1, 40), 0);
   text = capture_end(&c);
   assert_true(lines_fit(text, 40));
   free(text);
@@ -620,7 +620,7 @@ static void chart_of_a_large_batch_has_a_row_per_group(void **state) {
   iob_batch *large = run_batch(&iob_style_loop, 5000, 0);
   const iob_batch *batches[] = {large};
   capture c;
-  assert_int_equal(iob_export_chart(capture_start(&c), batches, 1, 72), 0);
+  assert_code(iob_export_chart(capture_start(&c), batches, 1, 72), 0);
   char *text = capture_end(&c);
   assert_true(lines_fit(text, 72));
   assert_int_equal(count_of(text, "\n  op "), 0);
@@ -629,7 +629,7 @@ static void chart_of_a_large_batch_has_a_row_per_group(void **state) {
   assert_non_null(strstr(text, "\n  ops 0-"));
   assert_non_null(strstr(text, "-4999 "));
   free(text);
-  assert_int_equal(iob_batch_free(large), 0);
+  assert_code(iob_batch_free(large), 0);
 }
 
 /* ---- bad input, broken streams ------------------------------------------ */
@@ -640,9 +640,9 @@ static void exporters_refuse_null_arguments_and_no_batches(void **state) {
   assert_all_refused(IOB_EINVAL, NULL, 1);
   assert_all_refused(IOB_EINVAL, f->batches, 0);
   assert_all_refused(IOB_EINVAL, with_null, 2);
-  assert_int_equal(iob_export_svg(NULL, f->batches, 1, NULL), IOB_EINVAL);
-  assert_int_equal(iob_export_trace(NULL, f->batches, 1), IOB_EINVAL);
-  assert_int_equal(iob_export_chart(NULL, f->batches, 1, 0), IOB_EINVAL);
+  assert_code(iob_export_svg(NULL, f->batches, 1, NULL), IOB_EINVAL);
+  assert_code(iob_export_trace(NULL, f->batches, 1), IOB_EINVAL);
+  assert_code(iob_export_chart(NULL, f->batches, 1, 0), IOB_EINVAL);
 }
 
 static void exporters_refuse_an_unfinished_batch(void **state) {
@@ -658,10 +658,10 @@ static void exporters_refuse_an_unfinished_batch(void **state) {
   assert_all_refused(IOB_EBUSY, batches, 2); /* running */
   test_loop_run(&t);
   capture c;
-  assert_int_equal(iob_export_chart(capture_start(&c), batches, 2, 0), 0);
+  assert_code(iob_export_chart(capture_start(&c), batches, 2, 0), 0);
   free(capture_end(&c));
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void exporters_report_a_full_disk(void **state) {
@@ -669,11 +669,11 @@ static void exporters_report_a_full_disk(void **state) {
   FILE *full = fopen("/dev/full", "w");
   if (full == NULL)
     skip();
-  assert_int_equal(iob_export_svg(full, f->batches, f->n, NULL), IOB_EIO);
+  assert_code(iob_export_svg(full, f->batches, f->n, NULL), IOB_EIO);
   clearerr(full);
-  assert_int_equal(iob_export_trace(full, f->batches, f->n), IOB_EIO);
+  assert_code(iob_export_trace(full, f->batches, f->n), IOB_EIO);
   clearerr(full);
-  assert_int_equal(iob_export_chart(full, f->batches, f->n, 0), IOB_EIO);
+  assert_code(iob_export_chart(full, f->batches, f->n, 0), IOB_EIO);
   fclose(full); /* fails too: the stream had nothing it could write */
 }
 
@@ -685,9 +685,9 @@ static void exporters_report_a_read_only_stream(void **state) {
   close(fd);
   FILE *read_only = fopen(path, "r");
   assert_non_null(read_only);
-  assert_int_equal(iob_export_svg(read_only, f->batches, 1, NULL), IOB_EIO);
-  assert_int_equal(iob_export_trace(read_only, f->batches, 1), IOB_EIO);
-  assert_int_equal(iob_export_chart(read_only, f->batches, 1, 0), IOB_EIO);
+  assert_code(iob_export_svg(read_only, f->batches, 1, NULL), IOB_EIO);
+  assert_code(iob_export_trace(read_only, f->batches, 1), IOB_EIO);
+  assert_code(iob_export_chart(read_only, f->batches, 1, 0), IOB_EIO);
   assert_int_equal(fclose(read_only), 0);
   assert_int_equal(unlink(path), 0);
 }
@@ -764,7 +764,7 @@ static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
     const iob_batch *one[] = {b};
 
     capture cap;
-    assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+    assert_code(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
     char *svg = capture_end(&cap);
     assert_valid_svg(svg);
     assert_int_equal(count_of(svg, "class=\"attempt failed\""), 6);
@@ -775,7 +775,7 @@ static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
     assert_non_null(strstr(svg, "backing off between attempts"));
     free(svg);
 
-    assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
+    assert_code(iob_export_chart(capture_start(&cap), one, 1, 100), 0);
     char *chart = capture_end(&cap);
     assert_non_null(strstr(chart, "- backing off between attempts"));
     /* Each row: a failure, a backoff, a failure, a backoff, the run. */
@@ -787,7 +787,7 @@ static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
     assert_non_null(strchr(dash, '#'));
     free(chart);
 
-    assert_int_equal(iob_export_trace(capture_start(&cap), one, 1), 0);
+    assert_code(iob_export_trace(capture_start(&cap), one, 1), 0);
     char *json = capture_end(&cap);
     assert_valid_json(json);
     size_t attempts = 0, backoffs = 0;
@@ -806,7 +806,7 @@ static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
     assert_int_equal(attempts, 9);
     assert_int_equal(backoffs, 6);
     free(json);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -827,13 +827,13 @@ static void an_operation_cancelled_in_a_backoff_shows_where(void **state) {
   const iob_batch *one[] = {b};
   const iob_attempt *a;
   uint32_t n;
-  assert_int_equal(iob_batch_attempts(b, 0, &a, &n), 0);
+  assert_code(iob_batch_attempts(b, 0, &a, &n), 0);
   assert_true(n >= 2);
-  assert_int_equal(iob_batch_records(b, NULL)[0].status, IOB_ECANCELED);
+  assert_code(iob_batch_records(b, NULL)[0].status, IOB_ECANCELED);
   bool in_backoff = a[n - 1].status == IOB_EIO;
 
   capture cap;
-  assert_int_equal(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
+  assert_code(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
   char *svg = capture_end(&cap);
   assert_valid_svg(svg);
   if (in_backoff) { /* (else a slow machine cancelled an attempt itself) */
@@ -841,7 +841,7 @@ static void an_operation_cancelled_in_a_backoff_shows_where(void **state) {
     assert_int_equal(count_of(svg, "<line class=\"backoff\""), n);
   }
   free(svg);
-  assert_int_equal(iob_export_chart(capture_start(&cap), one, 1, 80), 0);
+  assert_code(iob_export_chart(capture_start(&cap), one, 1, 80), 0);
   char *chart = capture_end(&cap);
   char *row = strstr(chart, "op 0");
   assert_non_null(row);
@@ -849,7 +849,7 @@ static void an_operation_cancelled_in_a_backoff_shows_where(void **state) {
   assert_non_null(strchr(row, 'x'));
   assert_non_null(strchr(row, 'c'));
   free(chart);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void slices_hold_the_mean_number_in_flight(void **state) {

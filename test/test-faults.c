@@ -190,13 +190,13 @@ static int hand_back(iob_op *op) {
   *r = (user_result){MAGIC, op->index};
   int err = iob_op_set_result(op, r);
   if (err != 0) { /* no room to keep it: the result is still ours */
-    assert_int_equal(err, IOB_ENOMEM);
+    assert_code(err, IOB_ENOMEM);
     free(r);
     return IOB_ENOMEM;
   }
   atomic_store(&made[op->index], r);
   /* The room is made: a value needs nothing more. */
-  assert_int_equal(iob_op_set_value(op, op->index + 1), 0);
+  assert_code(iob_op_set_value(op, op->index + 1), 0);
   if (op->index % 2 == 1) {
     err = iob_op_set_message(op, ODD_TEXT);
     assert_true(err == 0 || err == IOB_ENOMEM);
@@ -478,7 +478,7 @@ static void check_outcome(const scenario *sc, const iob_batch *b, uint32_t i,
                           bool hit) {
   const iob_config *c = &sc->config;
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   /* Its attempts: listed, or lost to a failed allocation. */
   const iob_attempt *a;
   uint32_t na;
@@ -576,7 +576,7 @@ static void release(const scenario *sc, iob_batch *b, bool hit) {
   if (b != NULL && sc->config.kind == &kind_user_owned) {
     for (uint32_t i = 0; i < sc->config.count; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       user_result *r = o.result;
       if (r != NULL) {
         atomic_store(&made[r->index], NULL);
@@ -584,7 +584,7 @@ static void release(const scenario *sc, iob_batch *b, bool hit) {
       }
     }
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   for (uint32_t i = 0; i < COUNT_MAX; i++) {
     user_result *r = atomic_exchange(&made[i], NULL);
     if (r == NULL)
@@ -608,7 +608,7 @@ static bool run_once(const scenario *sc, long n, bool persist,
                      iob_batch **clean) {
   *clean = NULL;
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen s = {0};
   iob_config c = sc->config;
   c.data = &s;
@@ -628,7 +628,7 @@ static bool run_once(const scenario *sc, long n, bool persist,
     return true;
   }
   if (c.open) /* it allocates nothing */
-    assert_int_equal(iob_batch_close(b), 0);
+    assert_code(iob_batch_close(b), 0);
   err = iob_batch_start(b, &loop, count_batch);
   if (err != 0) {
     bool hit = fi_disarm() > 0;
@@ -640,7 +640,7 @@ static bool run_once(const scenario *sc, long n, bool persist,
     assert_int_equal(s.batch_calls, 0);
     assert_int_equal(s.op_calls, 0);
     assert_null(iob_batch_loop(b));
-    assert_int_equal(iob_batch_start(b, &loop, count_batch), 0);
+    assert_code(iob_batch_start(b, &loop, count_batch), 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     alarm(0);
     check_finished(sc, b, &s, false);
@@ -835,10 +835,10 @@ a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
     variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0, 0, 0};
     scenario sc = scenario_of(styles[k], &iob_kind_wait, &large);
     iob_batch *b;
-    assert_int_equal(iob_run(&b, &sc.config), 0);
+    assert_code(iob_run(&b, &sc.config), 0);
     inject_into_readers(&sc, b, false);
     inject_into_readers(&sc, b, true);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -854,7 +854,7 @@ static void nested_once(const iob_style *style, long n, bool persist,
   snprintf(name, sizeof(name), "%s/batch (nested)%s", iob_style_name(style),
            persist ? ", persisting" : "");
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen s = {0};
   iob_config pc, cc = config_of(&iob_style_loop, 3, 1);
   iob_config_init(&pc);
@@ -890,10 +890,10 @@ static void nested_once(const iob_style *style, long n, bool persist,
     /* (Reading them allocates: a failure there is a reader's, below.) */
     for (uint32_t i = 0; r != NULL && i < count; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(parent, i, &o), 0);
+      assert_code(iob_batch_outcome(parent, i, &o), 0);
       if (r[i].status == 0) {
         iob_report rep;
-        assert_int_equal(iob_batch_report(o.result, &rep), 0);
+        assert_code(iob_batch_report(o.result, &rep), 0);
         assert_int_equal(rep.count - rep.failed, 3);
       } else if (r[i].status != IOB_ENOMEM || !*hit) {
         fail_msg("%s: allocation %ld: child %u ended %s", name, n, i,
@@ -903,7 +903,7 @@ static void nested_once(const iob_style *style, long n, bool persist,
   }
   for (int c = 0; c < 2; c++)
     iob_batch_unref(child[c]); /* the parent holds its own */
-  assert_int_equal(iob_batch_free(parent), 0);
+  assert_code(iob_batch_free(parent), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   err = uv_loop_close(&loop);
   if (err != 0)
@@ -965,7 +965,7 @@ static void http_once(const iob_style *style, long n, bool persist,
   snprintf(name, sizeof(name), "%s/http client%s", iob_style_name(style),
            persist ? ", persisting" : "");
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen s = {0};
   iob_http_client *client = NULL;
   iob_batch *b = NULL;
@@ -982,7 +982,7 @@ static void http_once(const iob_style *style, long n, bool persist,
     fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
   for (uint32_t i = 0; err == 0 && i < 3; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     const iob_http_result *a = o.result;
     if (o.status == 0 && a != NULL)
       assert_string_equal(a->body, "done 1\n");
@@ -992,8 +992,8 @@ static void http_once(const iob_style *style, long n, bool persist,
     else if (o.status == 0 && !*hit)
       fail_msg("%s: request %u has no answer", name, i);
   }
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_http_client_destroy(client), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_http_client_destroy(client), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   err = uv_loop_close(&loop);
   if (err != 0)
@@ -1028,7 +1028,7 @@ static void pg_once(const iob_style *style, long n, bool persist,
   snprintf(name, sizeof(name), "%s/pg pool%s", iob_style_name(style),
            persist ? ", persisting" : "");
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen s = {0};
   iob_pg_pool *pool = NULL;
   iob_batch *b = NULL;
@@ -1050,7 +1050,7 @@ static void pg_once(const iob_style *style, long n, bool persist,
     fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
   for (uint32_t i = 0; err == 0 && i < 3; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     const iob_pg_result *r = o.result;
     if (o.status == 0 && r != NULL)
       assert_string_equal(iob_pg_value(r, 0, 0), "42");
@@ -1060,15 +1060,15 @@ static void pg_once(const iob_style *style, long n, bool persist,
     else if (o.status == 0 && !*hit)
       fail_msg("%s: query %u has no rows", name, i);
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   uint32_t open = 0, idle = 0;
   if (pool != NULL) {
-    assert_int_equal(iob_pg_pool_counts(pool, &open, &idle), 0);
+    assert_code(iob_pg_pool_counts(pool, &open, &idle), 0);
     if (open > 2 || idle > open)
       fail_msg("%s: allocation %ld: %u open, %u idle, in a pool of 2", name,
                n, open, idle);
   }
-  assert_int_equal(iob_pg_pool_destroy(pool), 0);
+  assert_code(iob_pg_pool_destroy(pool), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   err = uv_loop_close(&loop);
   if (err != 0)
@@ -1111,7 +1111,7 @@ static void file_requests_once(const iob_style *style, long n, bool persist,
       {.mode = IOB_FILE_READ, .path = paths[2]},
   };
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen s = {0};
   iob_batch *b = NULL;
   watch_allocation(name, n, persist);
@@ -1124,7 +1124,7 @@ static void file_requests_once(const iob_style *style, long n, bool persist,
     fail_msg("%s: allocation %ld: %s", name, n, iob_err_name(err));
   for (uint32_t i = 0; err == 0 && i < 3; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     const iob_file_result *got = o.result;
     if (o.status != 0 && (o.status != IOB_ENOMEM || !*hit))
       fail_msg("%s: allocation %ld: request %u ended %s (%s)", name, n, i,
@@ -1132,7 +1132,7 @@ static void file_requests_once(const iob_style *style, long n, bool persist,
     if (o.status == 0 && i == 2)
       assert_string_equal(got->data, "read me\n");
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   err = uv_loop_close(&loop);
   if (err != 0)
@@ -1170,7 +1170,7 @@ static void a_tcp_target_fails_cleanly_at_each_allocation(void **state) {
       iob_tcp_target_destroy(t);
       break;
     }
-    assert_int_equal(err, IOB_ENOMEM);
+    assert_code(err, IOB_ENOMEM);
     assert_null(t);
   }
 }
@@ -1205,19 +1205,19 @@ static bool refuse_thread(const scenario *sc, int k, bool once) {
   atomic_store(&attempts, 0);
   atomic_store(&refused, 0);
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen s = {0};
   iob_config c = sc->config;
   c.data = &s;
   c.on_op = count_op;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   char what[200];
   snprintf(what, sizeof(what), "%s, thread %d refused%s", sc->name, k,
            once ? "" : " and all after it");
   watch(what);
   iob__thread_create = refusing_create;
-  assert_int_equal(iob_batch_start(b, &loop, count_batch), 0);
+  assert_code(iob_batch_start(b, &loop, count_batch), 0);
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
   iob__thread_create = uv_thread_create_ex;
   alarm(0);
@@ -1251,17 +1251,17 @@ static bool refuse_thread(const scenario *sc, int k, bool once) {
   } else {
     /* The batch ends, the operation refused with the refusal, those not
      * started cancelled. */
-    assert_int_equal(s.batch_status, IOB_EAGAIN);
+    assert_code(s.batch_status, IOB_EAGAIN);
     assert_int_equal(again, 1);
     /* Adapting, a refusal with threads running only lowers the limit:
      * all at once, the first thread's refusal alone ends the batch. */
     if (adapting(&c) && once && c.max_in_flight == 0 && k > 1)
       fail_msg("%s: adapting, the batch still failed", what);
     if (!adapting(&c)) /* operations refused in the order they came */
-      assert_int_equal(rec[k - 1].status, UV_EAGAIN);
+      assert_code(rec[k - 1].status, UV_EAGAIN);
   }
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.failed, failed);
   release(sc, b, false);
   return no > 0;

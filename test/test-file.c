@@ -39,7 +39,7 @@ static iob_file_target *target_of(const char *where, iob_file_mode mode,
   o.fsync = fsync;
   o.files = files;
   iob_file_target *t;
-  assert_int_equal(iob_file_target_create(&t, where, &o), 0);
+  assert_code(iob_file_target_create(&t, where, &o), 0);
   return t;
 }
 
@@ -58,7 +58,7 @@ static uint32_t check_values(const iob_batch *b, uint64_t bytes, int stop) {
   const iob_record *rec = iob_batch_records(b, &n);
   for (uint32_t i = 0; i < n; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     assert_int_equal(o.status, rec[i].status);
     if (o.status == 0) {
       assert_int_equal(o.value, bytes);
@@ -87,14 +87,14 @@ every_style_writes_and_reads_its_files_and_leaves_none(void **state) {
       iob_config c = files_on(targets[m], style, N);
       iob_batch *b = run_on_own_loop(&c, NULL);
       iob_report rep;
-      assert_int_equal(iob_batch_report(b, &rep), 0);
+      assert_code(iob_batch_report(b, &rep), 0);
       assert_ptr_equal(rep.kind, &iob_kind_file);
       assert_int_equal(rep.failed, 0);
       assert_int_equal(check_values(b, KIB * 1024, 0), N);
       printf("%-10s %s %d files of %d KiB: %.1f ms, peak %u\n",
              iob_style_name(style), m ? "read " : "wrote", N, KIB,
              MS(rep.elapsed_ns), rep.peak_in_flight);
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
       assert_int_equal(entries_in(dir), N); /* nothing left, nothing lost */
     }
   }
@@ -110,10 +110,10 @@ static void the_loop_style_starts_every_file_operation_at_once(void **state) {
   iob_config c = files_on(w, &iob_style_loop, 16);
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_report rep;
-  assert_int_equal(iob_batch_report(b, &rep), 0);
+  assert_code(iob_batch_report(b, &rep), 0);
   assert_int_equal(rep.failed, 0);
   assert_int_equal(rep.peak_in_flight, 16);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   assert_int_equal(entries_in(dir), 0);
   iob_file_target_destroy(w);
 }
@@ -130,7 +130,7 @@ static void a_file_larger_than_a_chunk_is_moved_whole(void **state) {
       iob_config c = files_on(targets[m], styles[k], 3);
       iob_batch *b = run_on_own_loop(&c, NULL);
       assert_int_equal(check_values(b, KIB * 1024, 0), 3);
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
     }
   }
   iob_file_target_destroy(r);
@@ -159,7 +159,7 @@ static void batches_at_once_on_one_target_never_collide(void **state) {
   }
   test_loop_close(&loop);
   for (size_t k = 0; k < n; k++)
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   assert_int_equal(entries_in(dir), 0);
   iob_file_target_destroy(w);
 }
@@ -189,11 +189,11 @@ a_cancel_stops_file_operations_and_removes_their_files(void **state) {
     if (!(iob_style_flags(style) & IOB_STYLE_ON_THREADS))
       assert_true(n->cancelled > 0);
     if (n->ok < 64)
-      assert_int_equal(n->batch_status, IOB_ECANCELED);
+      assert_code(n->batch_status, IOB_ECANCELED);
     assert_int_equal(n->ok + n->cancelled, 64);
     check_values(b, 1024 * 1024, IOB_ECANCELED);
     test_loop_close(&loop);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     assert_int_equal(entries_in(dir), 0);
   }
   iob_file_target_destroy(w);
@@ -215,7 +215,7 @@ static void operations_past_the_timeout_are_cut_off(void **state) {
     printf("%-10s 1 ms timeout: %u of 3 timed out\n", iob_style_name(styles[k]),
            3 - ok);
     assert_true(ok < 3);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     assert_int_equal(entries_in(dir), 0);
   }
   iob_file_target_destroy(w);
@@ -243,14 +243,14 @@ static void a_directory_gone_fails_each_operation_with_a_message(void **s) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     for (uint32_t i = 0; i < 3; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
-      assert_int_equal(o.status, UV_ENOTDIR);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
+      assert_code(o.status, UV_ENOTDIR);
       assert_non_null(o.message);
       assert_true(strncmp(o.message, prefix, strlen(prefix)) == 0);
       assert_non_null(strstr(o.message, ": not a directory"));
       assert_int_equal(o.value, 0);
     }
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   assert_int_equal(unlink(sub), 0);
   iob_file_target_destroy(w);
@@ -261,10 +261,10 @@ static void a_directory_gone_fails_each_operation_with_a_message(void **s) {
     iob_config c = files_on(w, &iob_style_loop, 2);
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-    assert_int_equal(o.status, UV_EACCES);
+    assert_code(iob_batch_outcome(b, 0, &o), 0);
+    assert_code(o.status, UV_EACCES);
     assert_non_null(strstr(o.message, ": permission denied"));
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     iob_file_target_destroy(w);
     assert_int_equal(rmdir(sub), 0);
   } else {
@@ -291,11 +291,11 @@ static void a_read_target_whose_files_went_away_fails_each_read(void **s) {
     iob_config c = files_on(r, styles[k], 2);
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
-    assert_int_equal(o.status, UV_ENOENT);
+    assert_code(iob_batch_outcome(b, 1, &o), 0);
+    assert_code(o.status, UV_ENOENT);
     assert_non_null(strstr(o.message, "cannot open "));
     assert_non_null(strstr(o.message, "no such file or directory"));
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   iob_file_target_destroy(r); /* its files are gone already: fine */
 }
@@ -308,12 +308,12 @@ static void a_target_in_use_refuses_to_be_destroyed(void **state) {
   iob_file_target *w = target_of(dir, IOB_FILE_WRITE, 4, 0, 0);
   iob_config c = files_on(w, NULL, 4);
   check_target_busy_while_running(&c, destroy_file_target);
-  assert_int_equal(iob_file_target_destroy(w), 0);
+  assert_code(iob_file_target_destroy(w), 0);
   iob_file_target *r = target_of(dir, IOB_FILE_READ, 4, 0, 2);
   c = files_on(r, NULL, 4);
   check_target_busy_while_running(&c, destroy_file_target);
-  assert_int_equal(iob_file_target_destroy(r), 0);
-  assert_int_equal(iob_file_target_destroy(NULL), 0);
+  assert_code(iob_file_target_destroy(r), 0);
+  assert_code(iob_file_target_destroy(NULL), 0);
   assert_int_equal(entries_in(dir), 0);
 }
 
@@ -327,11 +327,11 @@ static void bad_targets_and_arguments_are_refused(void **state) {
   assert_int_equal(o.files, 1);
   iob_file_options_init(NULL);
 
-  assert_int_equal(iob_file_target_create(NULL, dir, &o), IOB_EINVAL);
-  assert_int_equal(iob_file_target_create(&t, NULL, &o), IOB_EINVAL);
+  assert_code(iob_file_target_create(NULL, dir, &o), IOB_EINVAL);
+  assert_code(iob_file_target_create(&t, NULL, &o), IOB_EINVAL);
   assert_null(t);
-  assert_int_equal(iob_file_target_create(&t, "", &o), IOB_EINVAL);
-  assert_int_equal(iob_file_target_create(&t, "/nonexistent/iobound", &o),
+  assert_code(iob_file_target_create(&t, "", &o), IOB_EINVAL);
+  assert_code(iob_file_target_create(&t, "/nonexistent/iobound", &o),
                    UV_ENOENT);
   assert_null(t);
 
@@ -341,8 +341,8 @@ static void bad_targets_and_arguments_are_refused(void **state) {
   FILE *f = fopen(file, "w");
   assert_non_null(f);
   fclose(f);
-  assert_int_equal(iob_file_target_create(&t, file, &o), UV_ENOTDIR);
-  assert_int_equal(iob_file_target_create(&t, under, &o), UV_ENOTDIR);
+  assert_code(iob_file_target_create(&t, file, &o), UV_ENOTDIR);
+  assert_code(iob_file_target_create(&t, under, &o), UV_ENOTDIR);
   assert_null(t);
   assert_int_equal(unlink(file), 0);
 
@@ -350,27 +350,27 @@ static void bad_targets_and_arguments_are_refused(void **state) {
   assert_non_null(longname);
   memset(longname, 'a', IOB_FILE_DIR_MAX + 1);
   longname[IOB_FILE_DIR_MAX + 1] = '\0';
-  assert_int_equal(iob_file_target_create(&t, longname, &o), UV_ENAMETOOLONG);
+  assert_code(iob_file_target_create(&t, longname, &o), UV_ENAMETOOLONG);
   free(longname);
 
   o.size_kib = 0;
-  assert_int_equal(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
+  assert_code(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
   o.size_kib = IOB_FILE_SIZE_MAX_KIB + 1;
-  assert_int_equal(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
+  assert_code(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
   o.size_kib = 1;
   o.mode = (iob_file_mode)7;
-  assert_int_equal(iob_file_target_create(&t, dir, &o), IOB_EINVAL);
+  assert_code(iob_file_target_create(&t, dir, &o), IOB_EINVAL);
   o.mode = IOB_FILE_READ;
   o.files = 0;
-  assert_int_equal(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
+  assert_code(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
   o.files = IOB_FILE_FILES_MAX + 1;
-  assert_int_equal(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
+  assert_code(iob_file_target_create(&t, dir, &o), IOB_ERANGE);
   assert_null(t);
   assert_int_equal(entries_in(dir), 0); /* nothing prepared */
   o.mode = IOB_FILE_WRITE;              /* files is read mode's alone */
-  assert_int_equal(iob_file_target_create(&t, dir, &o), 0);
+  assert_code(iob_file_target_create(&t, dir, &o), 0);
   iob_file_target_destroy(t);
-  assert_int_equal(iob_file_target_create(&t, dir, NULL), 0); /* defaults */
+  assert_code(iob_file_target_create(&t, dir, NULL), 0); /* defaults */
 
   /* A batch of files needs a target, in every style. */
   iob_config c = files_on(NULL, &iob_style_loop, 1);
@@ -378,14 +378,14 @@ static void bad_targets_and_arguments_are_refused(void **state) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_batch *b = (iob_batch *)&b;
     c.style = style;
-    assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+    assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
     assert_null(b);
   }
   /* The duration is not used, but still range-checked by the batch. */
   c = files_on(t, &iob_style_loop, 1);
   c.duration_ms = IOB_DURATION_MAX_MS + 1;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   iob_file_target_destroy(t);
   iob_file_target_destroy(NULL);
   assert_ptr_equal(iob_kind_find("file"), &iob_kind_file);
@@ -446,11 +446,11 @@ static int run_one(const iob_style *style, const iob_file_request *r,
                    char *message, size_t size) {
   iob_batch *b = run_requests(style, r, 1);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
   if (message != NULL)
     snprintf(message, size, "%s", o.message ? o.message : "");
   int status = o.status;
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   return status;
 }
 
@@ -512,7 +512,7 @@ every_style_writes_appends_and_reads_the_files_requests_name(void **state) {
       iob_batch *br = run_requests(style, r, N);
       for (uint32_t i = 0; i < N; i++) {
         iob_outcome o;
-        assert_int_equal(iob_batch_outcome(bw, i, &o), 0);
+        assert_code(iob_batch_outcome(bw, i, &o), 0);
         assert_int_equal(o.status, 0);
         assert_int_equal(o.value, strlen(text[i]));
         const iob_file_result *got = test_result_of(br, i);
@@ -520,13 +520,13 @@ every_style_writes_appends_and_reads_the_files_requests_name(void **state) {
         snprintf(want, sizeof(want), "%s%s", text[i], text[i]);
         assert_int_equal(got->len, strlen(want));
         assert_string_equal(got->data, want);
-        assert_int_equal(iob_batch_outcome(br, i, &o), 0);
+        assert_code(iob_batch_outcome(br, i, &o), 0);
         assert_int_equal(o.value, strlen(want));
         free((void *)w[i].path);
       }
-      assert_int_equal(iob_batch_free(bw), 0);
-      assert_int_equal(iob_batch_free(ba), 0);
-      assert_int_equal(iob_batch_free(br), 0);
+      assert_code(iob_batch_free(bw), 0);
+      assert_code(iob_batch_free(ba), 0);
+      assert_code(iob_batch_free(br), 0);
       assert_int_equal(entries_in(dir), N); /* no temporary left */
       empty_dir();
       if (iob_style_flags(style) & IOB_STYLE_ON_THREADS)
@@ -553,10 +553,10 @@ static void a_request_larger_than_a_chunk_is_written_and_read_whole(void **s) {
     const iob_file_result *got = test_result_of(b, 0);
     assert_int_equal(got->len, len);
     assert_memory_equal(got->data, data, len);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     r.max_read = len - 1; /* one byte short: too large */
     char why[256];
-    assert_int_equal(run_one(&iob_style_loop, &r, why, sizeof(why)),
+    assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)),
                      UV_EFBIG);
     assert_non_null(strstr(why, "cannot read"));
     assert_non_null(strstr(why, "over max_read"));
@@ -574,7 +574,7 @@ static void a_file_that_says_it_is_empty_is_read_to_its_end(void **state) {
     assert_true(got->len > 100);
     assert_non_null(strstr(got->data, "Name:"));
     assert_int_equal(strlen(got->data), got->len);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     /* /sys says 4096 bytes, whatever it holds: no EFBIG for the guess. */
     r.path = "/sys/kernel/mm/transparent_hugepage/enabled";
     r.max_read = 200;
@@ -583,7 +583,7 @@ static void a_file_that_says_it_is_empty_is_read_to_its_end(void **state) {
     b = run_requests(&iob_style_loop, &r, 1);
     got = test_result_of(b, 0);
     assert_true(got->len > 0 && got->len < 200);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -632,7 +632,7 @@ static void a_new_file_refuses_a_name_that_is_taken(void **state) {
                             .data = "theirs\n", .len = 7,
                             .flags = IOB_FILE_NEW | atomic};
       char why[256];
-      assert_int_equal(run_one(&iob_style_loop, &w, why, sizeof(why)),
+      assert_code(run_one(&iob_style_loop, &w, why, sizeof(why)),
                        UV_EEXIST);
       assert_non_null(strstr(why, atomic ? "cannot rename" : "cannot open"));
       assert_string_equal(contents(at("mine")), "mine\n");
@@ -642,7 +642,7 @@ static void a_new_file_refuses_a_name_that_is_taken(void **state) {
       assert_string_equal(contents(at("fresh")), "theirs\n");
       w.mode = IOB_FILE_APPEND;
       w.flags = IOB_FILE_NEW;
-      assert_int_equal(run_one(&iob_style_loop, &w, NULL, 0), UV_EEXIST);
+      assert_code(run_one(&iob_style_loop, &w, NULL, 0), UV_EEXIST);
       empty_dir();
     }
 }
@@ -682,11 +682,11 @@ static void a_new_file_cancelled_halfway_is_removed(void **state) {
         assert_int_equal(stat(at("part"), &st), 0);
         assert_int_equal(st.st_size, (off_t)len);
       } else {
-        assert_int_equal(status, IOB_ECANCELED);
+        assert_code(status, IOB_ECANCELED);
         assert_int_not_equal(stat(at("part"), &st), 0);
         cancelled++;
       }
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
       empty_dir();
     }
     if (cancelled == 0)
@@ -706,9 +706,9 @@ static void a_symbolic_link_is_refused_unless_followed(void **state) {
       iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("link"),
                             .data = "x", .len = 1};
       char why[256];
-      assert_int_equal(run_one(&iob_style_threads, &r, why, sizeof(why)),
+      assert_code(run_one(&iob_style_threads, &r, why, sizeof(why)),
                        UV_ELOOP);
-      assert_int_equal(run_one(&iob_style_loop, &r, why, sizeof(why)),
+      assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)),
                        UV_ELOOP);
       assert_non_null(strstr(why, "IOB_FILE_FOLLOW"));
     }
@@ -737,9 +737,9 @@ static void a_fifo_or_directory_fails_at_once_without_waiting(void **state) {
         iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("fifo"),
                               .data = "x", .len = 1};
         char why[256];
-        assert_int_equal(run_one(styles[k], &r, why, sizeof(why)), UV_EFTYPE);
+        assert_code(run_one(styles[k], &r, why, sizeof(why)), UV_EFTYPE);
         r.path = at("dir");
-        assert_int_equal(run_one(styles[k], &r, why, sizeof(why)), UV_EISDIR);
+        assert_code(run_one(styles[k], &r, why, sizeof(why)), UV_EISDIR);
         assert_non_null(strstr(why, "cannot open"));
       }
     close(reader);
@@ -747,7 +747,7 @@ static void a_fifo_or_directory_fails_at_once_without_waiting(void **state) {
       iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("fifo"),
                             .data = "x", .len = 1};
       char why[256];
-      assert_int_equal(run_one(&iob_style_loop, &r, why, sizeof(why)),
+      assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)),
                        UV_ENXIO);
       assert_non_null(strstr(why, "a FIFO no one reads"));
     }
@@ -792,7 +792,7 @@ static double writes_beside_a_busy_pool(void) {
   for (int k = 0; k < threads; k++) {
     blockers[k].work.data = &blockers[k];
     blockers[k].until_ms = uv_hrtime() / 1000000 + 400;
-    assert_int_equal(uv_queue_work(&t.loop, &blockers[k].work, block_work,
+    assert_code(uv_queue_work(&t.loop, &blockers[k].work, block_work,
                                    block_done),
                      0);
   }
@@ -808,7 +808,7 @@ static double writes_beside_a_busy_pool(void) {
     free((void *)w[i].path);
   }
   double ms = (double)(last - rec[0].queued_ns) / 1e6;
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   test_loop_close(&t);
   empty_dir();
   return ms;
@@ -878,7 +878,7 @@ static void a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(
       struct stat st;
       assert_int_equal(stat(w[i].path, &st), 0);
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       if (rec[i].status == 0)
         assert_int_equal(st.st_size, len);
       else if (st.st_size == (off_t)len) { /* stopped after the rename */
@@ -893,7 +893,7 @@ static void a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(
     }
     assert_true(cancelled > 0);
     assert_int_equal(entries_in(dir), N); /* no temporary */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     empty_dir();
   }
   free(data);
@@ -913,15 +913,15 @@ static void an_operation_needs_a_request_or_a_target(void **state) {
   iob_task_init(&task);
   task.kind = &iob_kind_file;
   assert_int_equal(iob_batch_submit(b, &task), 0);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   test_loop_close(&t);
   test_failed_with(b, 0, IOB_EINVAL, "needs an iob_file_request or a target");
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   c.open = 0;
   c.count = 1;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
 }
 
 /* Each bad request is refused at submit with its code, and nothing is
@@ -957,7 +957,7 @@ static void bad_requests_are_refused_at_submit_and_add_nothing(void **s) {
   iob_config_init(&c);
   c.open = 1;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     iob_task task;
     iob_task_init(&task);
@@ -971,7 +971,7 @@ static void bad_requests_are_refused_at_submit_and_add_nothing(void **s) {
   uint32_t n = 1;
   iob_batch_records(b, &n);
   assert_int_equal(n, 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 int main(void) {

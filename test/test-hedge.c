@@ -95,7 +95,7 @@ static void a_slow_attempt_is_overtaken_by_a_hedge(void **state) {
     iob_config c = tail_config(loop_styles[s], 4, &k, &h);
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 0);
     assert_int_equal(r.hedges, 4);
     assert_int_equal(r.hedges_won, 4);
@@ -103,14 +103,14 @@ static void a_slow_attempt_is_overtaken_by_a_hedge(void **state) {
       test_assert_ms("a hedged operation", op_ms(b, i), 47, 400, __FILE__,
                      __LINE__);
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       assert_int_equal(o.value, 7);
       assert_int_equal(o.hedges, 1);
       assert_true(o.hedge_won);
     }
     assert_int_equal(atomic_load(&k.started), 8);
     assert_int_equal(atomic_load(&k.stopped), 4); /* the slow ones */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -127,10 +127,10 @@ static void both_attempts_of_a_hedged_operation_are_listed(void **state) {
     for (uint32_t i = 0; i < 3; i++) {
       const iob_attempt *a;
       uint32_t n;
-      assert_int_equal(iob_batch_attempts(b, i, &a, &n), 0);
+      assert_code(iob_batch_attempts(b, i, &a, &n), 0);
       assert_int_equal(n, 2);
       assert_int_equal(a[0].hedge, 0);
-      assert_int_equal(a[0].status, IOB_ECANCELED);
+      assert_code(a[0].status, IOB_ECANCELED);
       assert_int_not_equal(a[1].hedge, 0);
       assert_int_equal(a[1].status, 0);
       test_assert_ms("the hedge's start", MS(a[1].started_ns - a[0].started_ns),
@@ -146,14 +146,14 @@ static void both_attempts_of_a_hedged_operation_are_listed(void **state) {
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
     const iob_batch *one[] = {b};
-    assert_int_equal(iob_export_svg(out, one, 1, NULL), 0);
-    assert_int_equal(iob_export_trace(out, one, 1), 0);
+    assert_code(iob_export_svg(out, one, 1, NULL), 0);
+    assert_code(iob_export_trace(out, one, 1), 0);
     assert_int_equal(fclose(out), 0);
     assert_non_null(strstr(text, "op 2, attempt 2 of 2 (a hedge): ran from"));
     assert_non_null(strstr(text, "class=\"attempt cancelled\""));
     assert_non_null(strstr(text, "\"name\":\"op 2 hedges\""));
     free(text);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -164,10 +164,10 @@ static void a_fast_attempt_starts_no_hedge(void **state) {
   iob_config c = tail_config(&iob_style_loop, 10, &k, &h);
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.hedges, 0);
   assert_int_equal(atomic_load(&k.started), 10);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* Every attempt slow (300 ms), three at most, 50 ms apart: three run,
@@ -178,7 +178,7 @@ static void attempts_at_once_are_bounded(void **state) {
   iob_config c = tail_config(&iob_style_loop, 2, &k, &h);
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.hedges, 4);
   assert_int_equal(r.hedges_won, 0);
   assert_int_equal(atomic_load(&k.started), 6);
@@ -194,12 +194,12 @@ static void attempts_at_once_are_bounded(void **state) {
   size_t size = 0;
   FILE *out = open_memstream(&text, &size);
   const iob_batch *one[] = {b};
-  assert_int_equal(iob_export_trace(out, one, 1), 0);
+  assert_code(iob_export_trace(out, one, 1), 0);
   assert_int_equal(fclose(out), 0);
   assert_non_null(strstr(text, "\"name\":\"op 0 hedges\""));
   assert_non_null(strstr(text, "\"name\":\"op 0 hedges 2\""));
   free(text);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* An open batch on each loop style, no hedges of its own: the task with
@@ -219,21 +219,21 @@ static void an_operations_own_hedge_replaces_the_batchs(void **state) {
     assert_int_equal(iob_batch_submit(b, &task), 0);
     task.hedge = NULL;
     assert_int_equal(iob_batch_submit(b, &task), 1);
-    assert_int_equal(iob_batch_close(b), 0);
+    assert_code(iob_batch_close(b), 0);
     test_loop_start_created(&t, b);
     test_loop_run(&t);
     test_loop_close(&t);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+    assert_code(iob_batch_outcome(b, 0, &o), 0);
     assert_int_equal(o.hedges, 1);
     assert_true(o.hedge_won);
     test_assert_ms("the hedged one", op_ms(b, 0), 37, 250, __FILE__,
                    __LINE__);
-    assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+    assert_code(iob_batch_outcome(b, 1, &o), 0);
     assert_int_equal(o.hedges, 0);
     test_assert_ms("the other", op_ms(b, 1), 290, 1000, __FILE__, __LINE__);
     assert_int_equal(atomic_load(&k.started), 3);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -261,7 +261,7 @@ static void an_operations_own_hedge_is_checked(void **state) {
     c.open = 1;
     c.timeout_ms = cases[n].timeout_ms;
     iob_batch *b;
-    assert_int_equal(iob_batch_create(&b, &c), 0);
+    assert_code(iob_batch_create(&b, &c), 0);
     iob_task task;
     iob_task_init(&task);
     task.kind = cases[n].kind;
@@ -272,9 +272,9 @@ static void an_operations_own_hedge_is_checked(void **state) {
       fail_msg("case %zu: %s, expected %s", n, iob_err_name(err),
                iob_err_name(cases[n].err));
     iob_progress pr;
-    assert_int_equal(iob_batch_progress(b, &pr), 0);
+    assert_code(iob_batch_progress(b, &pr), 0);
     assert_int_equal(pr.waiting + pr.in_flight + pr.done, 0);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -288,22 +288,22 @@ static void a_cancel_or_a_timeout_stops_every_attempt(void **state) {
     c.max_in_flight = 3; /* the sequential style runs one */
     iob_batch *b = run_cancelled_after(&c, 100);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     test_assert_ms("a cancelled batch", MS(r.elapsed_ns), 97, 800, __FILE__,
                    __LINE__);
     assert_int_equal(atomic_load(&k.stopped), atomic_load(&k.started));
-    assert_int_equal(iob_batch_records(b, NULL)[0].status, IOB_ECANCELED);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_records(b, NULL)[0].status, IOB_ECANCELED);
+    assert_code(iob_batch_free(b), 0);
 
     tail m = {.slow_ms = 2000, .fast_ms = 2000};
     c = tail_config(loop_styles[s], 2, &m, &h);
     c.timeout_ms = 150;
     b = run_on_own_loop(&c, NULL);
-    assert_int_equal(iob_batch_records(b, NULL)[1].status, IOB_ETIMEDOUT);
+    assert_code(iob_batch_records(b, NULL)[1].status, IOB_ETIMEDOUT);
     test_assert_ms("a timed-out operation", op_ms(b, 1), 147, 800, __FILE__,
                    __LINE__);
     assert_int_equal(atomic_load(&m.stopped), atomic_load(&m.started));
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -321,9 +321,9 @@ static void the_delay_may_be_a_percentile_of_the_batchs_times(void **state) {
     test_assert_ms("an operation hedged at the p90", op_ms(b, i), 37, 300,
                    __FILE__, __LINE__);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.hedges_won, 20);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* Every attempt failing fails the operation with the last one's words;
@@ -335,11 +335,11 @@ static void failed_attempts_fail_the_operation_or_its_retry_hedges_again(
   iob_config c = tail_config(&iob_style_loop, 1, &k, &h);
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-  assert_int_equal(o.status, IOB_EIO);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(o.status, IOB_EIO);
   assert_string_equal(o.message, "the tail failed");
   assert_int_equal(o.hedges, 1);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 
   tail m = {.slow_ms = 100, .fast_ms = 10, .fails = true};
   iob_retry p;
@@ -349,13 +349,13 @@ static void failed_attempts_fail_the_operation_or_its_retry_hedges_again(
   c = tail_config(&iob_style_loop, 1, &m, &h);
   c.retry = &p;
   b = run_on_own_loop(&c, NULL);
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-  assert_int_equal(o.status, IOB_EIO);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(o.status, IOB_EIO);
   assert_int_equal(o.retries, 1);
   /* Its first try's slow attempt and hedge, then its retry's (both
    * fast: the second call and on), which ends before its delay. */
   assert_int_equal(atomic_load(&m.started), 3);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void policies_that_cannot_be_met_are_refused(void **state) {
@@ -363,30 +363,30 @@ static void policies_that_cannot_be_met_are_refused(void **state) {
   iob_batch *b = (iob_batch *)&k;
   iob_hedge h = hedge_of(10, 1);
   iob_config c = tail_config(&iob_style_loop, 1, &k, &h);
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
   h = hedge_of(10, IOB_HEDGE_MAX + 1);
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   double percentiles[] = {100, -1, NAN};
   for (size_t j = 0; j < 3; j++) {
     h = hedge_of(10, 2);
     h.percentile = percentiles[j];
-    assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+    assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   }
   h = hedge_of(50, 2);
   c.timeout_ms = 50; /* a hedge could never start */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   c.timeout_ms = 0;
   c.style = &iob_style_threads; /* one attempt a thread: none beside */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
+  assert_code(iob_batch_create(&b, &c), IOB_ENOTSUP);
   c.style = &iob_style_loop;
   c.kind = &iob_kind_cpu; /* no start(): runs on the loop, blocking */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
-  assert_int_equal(iob_hedge_check(NULL), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_ENOTSUP);
+  assert_code(iob_hedge_check(NULL), IOB_EINVAL);
   iob_hedge_init(NULL);
   iob_hedge ok;
   iob_hedge_init(&ok);
-  assert_int_equal(iob_hedge_check(&ok), 0);
+  assert_code(iob_hedge_check(&ok), 0);
 }
 
 int main(void) {

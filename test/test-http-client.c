@@ -45,13 +45,13 @@ static const iob_http_result *answer(const iob_batch *b, uint32_t i) {
 static iob_http_client *client_on(test_loop *t,
                                   const iob_http_client_options *o) {
   iob_http_client *c;
-  assert_int_equal(iob_http_client_create(&c, &t->loop, o), 0);
+  assert_code(iob_http_client_create(&c, &t->loop, o), 0);
   return c;
 }
 
 /* Destroy the client, let its handles close, prove the loop empty. */
 static void end_client(test_loop *t, iob_http_client *c) {
-  assert_int_equal(iob_http_client_destroy(c), 0);
+  assert_code(iob_http_client_destroy(c), 0);
   test_loop_run(t);
   test_loop_close(t);
 }
@@ -228,7 +228,7 @@ static void redirects_are_answers_unless_followed_and_then_bounded(
                              get(url_to(base, "/redirect-loop"))};
     iob_batch *b = run_requests(&t, &iob_style_loop, c, r, 2, 0);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+    assert_code(iob_batch_outcome(b, 0, &o), 0);
     const iob_http_result *a = o.result;
     if (k == 0) { /* the 302 is the answer, whole */
       test_failed_with(b, 0, UV_EIO, "HTTP 302");
@@ -265,7 +265,7 @@ static void a_body_past_the_cap_fails_and_one_within_comes_whole(
     assert_int_equal(answer(b, 0)->bytes, 20000);
     assert_int_equal(strlen(answer(b, 0)->body), 20000);
     iob_batch_free(b);
-    assert_int_equal(iob_http_client_destroy(tight), 0);
+    assert_code(iob_http_client_destroy(tight), 0);
     end_client(&t, roomy);
   }
 }
@@ -327,34 +327,34 @@ static void bad_requests_get_clear_codes_and_add_nothing(void **state) {
   iob_batch *b = test_loop_create(&t, &config, NULL);
 
   iob_http_request r = get("ftp://127.0.0.1/");
-  assert_int_equal(submit_one(b, c, &r), IOB_EINVAL);
+  assert_code(submit_one(b, c, &r), IOB_EINVAL);
   r = get("http://127.0.0.1/\r\nX-Smuggled: 1");
-  assert_int_equal(submit_one(b, c, &r), IOB_EINVAL);
+  assert_code(submit_one(b, c, &r), IOB_EINVAL);
   static const char *const split[] = {"X-A: 1\r\nX-B: 2", NULL};
   r = get(url_to(base, "/echo"));
   r.headers = split;
-  assert_int_equal(submit_one(b, c, &r), IOB_EINVAL);
+  assert_code(submit_one(b, c, &r), IOB_EINVAL);
   r.headers = NULL;
   r.method = "GET\n";
-  assert_int_equal(submit_one(b, c, &r), IOB_EINVAL);
+  assert_code(submit_one(b, c, &r), IOB_EINVAL);
   char *long_url = malloc(IOB_HTTP_URL_MAX + 32);
   strcpy(long_url, "http://127.0.0.1/");
   memset(long_url + 17, 'a', IOB_HTTP_URL_MAX);
   long_url[IOB_HTTP_URL_MAX + 17] = '\0';
   r = get(long_url);
-  assert_int_equal(submit_one(b, c, &r), IOB_ERANGE);
+  assert_code(submit_one(b, c, &r), IOB_ERANGE);
   free(long_url);
   r = get(url_to(base, "/echo"));
   r.body = "x";
   r.body_len = IOB_HTTP_REQUEST_BODY_MAX + 1; /* refused before it is read */
-  assert_int_equal(submit_one(b, c, &r), IOB_ERANGE);
+  assert_code(submit_one(b, c, &r), IOB_ERANGE);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_code(iob_batch_progress(b, &p), 0);
   assert_int_equal(p.waiting, 0); /* nothing was added */
 
   /* A client as the target needs a request with a URL. */
   assert_int_equal(submit_one(b, c, NULL), 0);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   test_failed_with(b, 0, IOB_EINVAL, "no URL");
@@ -363,17 +363,17 @@ static void bad_requests_get_clear_codes_and_add_nothing(void **state) {
   /* The loops style runs on loops of its own: no client serves them. */
   iob_config loops = config;
   loops.style = &iob_style_loops;
-  assert_int_equal(iob_batch_create(&b, &loops), 0);
+  assert_code(iob_batch_create(&b, &loops), 0);
   r = get(url_to(base, "/answer"));
-  assert_int_equal(submit_one(b, c, &r), IOB_ENOTSUP);
+  assert_code(submit_one(b, c, &r), IOB_ENOTSUP);
   iob_batch_free(b);
 
   iob_http_client *none = (iob_http_client *)&none;
-  assert_int_equal(iob_http_client_create(NULL, &t.loop, NULL), IOB_EINVAL);
+  assert_code(iob_http_client_create(NULL, &t.loop, NULL), IOB_EINVAL);
   iob_http_client_options huge = {.max_body = IOB_HTTP_BODY_MAX + 1};
-  assert_int_equal(iob_http_client_create(&none, &t.loop, &huge), IOB_ERANGE);
+  assert_code(iob_http_client_create(&none, &t.loop, &huge), IOB_ERANGE);
   assert_null(none);
-  assert_int_equal(iob_http_client_destroy(NULL), 0);
+  assert_code(iob_http_client_destroy(NULL), 0);
   end_client(&t, c);
 }
 
@@ -407,8 +407,8 @@ static void a_client_in_use_refuses_to_be_destroyed(void **state) {
   /* Named by a target: in use until the target goes. */
   iob_http_options o = {.url = url_to(base, "/wait/{ms}"), .client = c};
   iob_http_target *target;
-  assert_int_equal(iob_http_target_create(&target, &o), 0);
-  assert_int_equal(iob_http_client_destroy(c), IOB_EBUSY);
+  assert_code(iob_http_target_create(&target, &o), 0);
+  assert_code(iob_http_client_destroy(c), IOB_EBUSY);
   /* Used by a running batch, through the target: its requests go
    * through the client, and keep their bodies. */
   iob_config config = config_of(&iob_style_loop, 2, 5);
@@ -418,10 +418,10 @@ static void a_client_in_use_refuses_to_be_destroyed(void **state) {
   config.data = c;
   iob_batch *b = test_loop_start(&t, &config, NULL);
   test_loop_run(&t);
-  assert_int_equal(destroy_while_running, IOB_EBUSY);
+  assert_code(destroy_while_running, IOB_EBUSY);
   assert_string_equal(answer(b, 1)->body, "done 5\n");
   iob_batch_free(b);
-  assert_int_equal(iob_http_target_destroy(target), 0);
+  assert_code(iob_http_target_destroy(target), 0);
   end_client(&t, c);
 }
 

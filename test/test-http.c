@@ -63,7 +63,7 @@ static iob_http_target *target_of(const char *base, const char *path,
   snprintf(url, sizeof(url), "%s%s", base, path);
   iob_http_options o = {.url = url, .no_reuse = no_reuse};
   iob_http_target *t;
-  assert_int_equal(iob_http_target_create(&t, &o), 0);
+  assert_code(iob_http_target_create(&t, &o), 0);
   return t;
 }
 
@@ -83,7 +83,7 @@ static void check_answered(const iob_batch *b, uint64_t ms) {
   snprintf(body, sizeof(body), "done %llu\n", (unsigned long long)ms);
   for (uint32_t i = 0; i < n; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     if (o.status != 0)
       fail_msg("request %u: %s (%s)", i, iob_err_name(o.status),
                o.message ? o.message : "no message");
@@ -110,7 +110,7 @@ static void requests_are_answered_in_every_style(void **state) {
     test_counts counts;
     iob_batch *b = run_http(t, style, count, 100, &counts);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     print_message("%-10s %u requests of 100 ms: %.1f ms\n",
                   iob_style_name(style), count, MS(r.elapsed_ns));
     assert_int_equal(r.failed, 0);
@@ -133,7 +133,7 @@ static void the_url_names_each_operations_index_and_duration(void **state) {
   iob_batch *b = run_on_own_loop(&c, NULL);
   for (uint32_t i = 0; i < 4; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     assert_int_equal(o.status, 0);
     char body[32];
     snprintf(body, sizeof(body), "done %u\n", ms[i]);
@@ -159,7 +159,7 @@ static void connections_are_reused_unless_told_not_to(void **state) {
       uint32_t connected = 0;
       for (uint32_t i = 0; i < 10; i++) {
         iob_outcome o;
-        assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+        assert_code(iob_batch_outcome(b, i, &o), 0);
         assert_int_equal(o.status, 0);
         connected += ((const iob_http_result *)o.result)->connect_ms > 0;
       }
@@ -183,8 +183,8 @@ static void an_answer_that_is_not_2xx_fails_with_its_code(void **state) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_batch *b = run_http(t, style, 2, 0, NULL);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
-    assert_int_equal(o.status, UV_EIO);
+    assert_code(iob_batch_outcome(b, 1, &o), 0);
+    assert_code(o.status, UV_EIO);
     assert_int_equal(o.value, 404);
     assert_non_null(o.message);
     assert_non_null(strstr(o.message, "HTTP 404"));
@@ -203,7 +203,7 @@ static void retries_turn_a_service_failing_30_percent_into_all_successes(
     void **state) {
   iob_http_target *t = target_of(failing, "/wait/{ms}", 0);
   iob_budget *budget;
-  assert_int_equal(iob_budget_create(&budget, 0.6, 2, 0), 0);
+  assert_code(iob_budget_create(&budget, 0.6, 2, 0), 0);
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_retry p;
@@ -220,10 +220,10 @@ static void retries_turn_a_service_failing_30_percent_into_all_successes(
     test_counts counts;
     iob_batch *b = run_on_own_loop(&c, &counts);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     for (uint32_t i = 0; i < 40 && r.failed != 0; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       if (o.status != 0)
         print_message("%s #%u: %s after %u retries: %s\n",
                       iob_style_name(style), i, iob_err_name(o.status),
@@ -252,8 +252,8 @@ static void a_retry_waits_for_retry_after_and_a_404_is_final(void **state) {
   c.retry = &p;
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-  assert_int_equal(o.status, UV_EIO);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(o.status, UV_EIO);
   assert_int_equal(o.value, 503);
   assert_int_equal(o.retries, 1);
   const iob_record *rec = iob_batch_records(b, NULL);
@@ -265,7 +265,7 @@ static void a_retry_waits_for_retry_after_and_a_404_is_final(void **state) {
   c.target = t;
   p.attempts = 5;
   b = run_on_own_loop(&c, NULL);
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
   assert_int_equal(o.value, 404);
   assert_int_equal(o.retries, 0);
   iob_batch_free(b);
@@ -283,8 +283,8 @@ static void a_closed_port_is_refused_in_every_style(void **state) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_batch *b = run_http(t, style, 3, 0, NULL);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-    assert_int_equal(o.status, UV_ECONNREFUSED);
+    assert_code(iob_batch_outcome(b, 0, &o), 0);
+    assert_code(o.status, UV_ECONNREFUSED);
     assert_non_null(o.message);
     iob_batch_free(b);
   }
@@ -304,10 +304,10 @@ static void timeouts_and_cancels_end_slow_requests(void **state) {
     test_counts counts;
     iob_batch *b = run_on_own_loop(&c, &counts);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 3);
     const iob_record *rec = iob_batch_records(b, NULL);
-    assert_int_equal(rec[0].status, IOB_ETIMEDOUT);
+    assert_code(rec[0].status, IOB_ETIMEDOUT);
     assert_ms_below(MS(r.elapsed_ns), 3000);
     iob_batch_free(b);
 
@@ -317,9 +317,9 @@ static void timeouts_and_cancels_end_slow_requests(void **state) {
     iob_batch *cb = test_loop_start(&tl, &c, NULL);
     test_loop_cancel_after(&tl, cb, 100);
     test_loop_run(&tl);
-    assert_int_equal(tl.batches[0].counts.batch_status, IOB_ECANCELED);
+    assert_code(tl.batches[0].counts.batch_status, IOB_ECANCELED);
     assert_int_equal(tl.batches[0].counts.cancelled, 3);
-    assert_int_equal(iob_batch_report(cb, &r), 0);
+    assert_code(iob_batch_report(cb, &r), 0);
     print_message("%-10s cancelled after %.1f ms\n", iob_style_name(style),
                   MS(r.elapsed_ns));
     assert_ms_below(MS(r.elapsed_ns), 3000);
@@ -340,7 +340,7 @@ static void nginx_answers_every_style(void **state) {
     uint32_t count = style == &iob_style_sequential ? 3 : 20;
     iob_batch *b = run_http(t, style, count, 100, NULL);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     print_message("nginx, %-10s %u requests of 100 ms: %.1f ms\n",
                   iob_style_name(style), count, MS(r.elapsed_ns));
     assert_int_equal(r.failed, 0);
@@ -356,7 +356,7 @@ static void a_head_request_ends_without_a_body(void **state) {
   snprintf(url, sizeof(url), "%s/wait/{ms}", service);
   iob_http_options o = {.method = "HEAD", .url = url};
   iob_http_target *t;
-  assert_int_equal(iob_http_target_create(&t, &o), 0);
+  assert_code(iob_http_target_create(&t, &o), 0);
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
   for (size_t k = 0; k < 2; k++) {
     iob_config c = config_of(styles[k], 4, 10);
@@ -365,7 +365,7 @@ static void a_head_request_ends_without_a_body(void **state) {
     c.timeout_ms = 2000; /* a HEAD that waited for a body would hit it */
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_outcome out;
-    assert_int_equal(iob_batch_outcome(b, 0, &out), 0);
+    assert_code(iob_batch_outcome(b, 0, &out), 0);
     assert_int_equal(out.status, 0);
     assert_int_equal(out.value, 200);
     assert_int_equal(((const iob_http_result *)out.result)->bytes, 0);
@@ -550,7 +550,7 @@ static const char *peer_start(const peer_answer *answers, size_t n) {
   p->listen_fd = test_loopback_socket(true, &port);
   assert_int_equal(pipe(p->wake), 0);
   snprintf(p->url, sizeof(p->url), "http://127.0.0.1:%d/", port);
-  assert_int_equal(uv_thread_create(&p->thread, peer_main, p), 0);
+  assert_code(uv_thread_create(&p->thread, peer_main, p), 0);
   peer_running = true;
   return p->url;
 }
@@ -605,13 +605,13 @@ static iob_batch *run_beside_ticker(const iob_config *config, ticker *k,
                                     int *status) {
   test_loop t;
   test_loop_init(&t);
-  assert_int_equal(uv_timer_init(&t.loop, &k->timer), 0);
+  assert_code(uv_timer_init(&t.loop, &k->timer), 0);
   k->timer.data = k;
   iob_config c = *config;
   c.data = k;
   iob_batch *b = test_loop_start(&t, &c, stop_ticker);
   k->last_ns = uv_hrtime();
-  assert_int_equal(uv_timer_start(&k->timer, on_tick, 50, 50), 0);
+  assert_code(uv_timer_start(&k->timer, on_tick, 50, 50), 0);
   test_loop_run(&t);
   *status = test_loop_counts(&t, b)->batch_status;
   test_loop_close(&t);
@@ -657,7 +657,7 @@ static void endless_body_in(iob_config c, int status, uint64_t ends_ms) {
   int batch_status;
   iob_batch *b = run_beside_ticker(&c, &k, &batch_status);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   print_message(
       "%-10s endless body, %s %llu ms: ended after %.1f ms, "
       "largest gap between the loop's ticks %.1f ms\n",
@@ -730,7 +730,7 @@ static void an_endless_body_ends_at_the_deadline_and_the_loop_keeps_its_timers(
 static void check_failed(const iob_batch *b, uint32_t i, int status,
                          const char *words) {
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   if (o.status != status || o.message == NULL ||
       strstr(o.message, words) == NULL)
     fail_msg("request %u: %s (%s), expected %s saying \"%s\"", i,
@@ -934,30 +934,30 @@ static void a_target_in_use_refuses_to_be_destroyed(void **state) {
   c.kind = &iob_kind_http;
   c.target = t;
   check_target_busy_while_running(&c, destroy_http_target);
-  assert_int_equal(iob_http_target_destroy(t), 0);
-  assert_int_equal(iob_http_target_destroy(NULL), 0);
+  assert_code(iob_http_target_destroy(t), 0);
+  assert_code(iob_http_target_destroy(NULL), 0);
 }
 
 static void bad_targets_are_refused(void **state) {
   iob_http_target *t = (iob_http_target *)&t;
   iob_http_options o = {.url = "ftp://127.0.0.1/"};
-  assert_int_equal(iob_http_target_create(NULL, &o), IOB_EINVAL);
-  assert_int_equal(iob_http_target_create(&t, NULL), IOB_EINVAL);
+  assert_code(iob_http_target_create(NULL, &o), IOB_EINVAL);
+  assert_code(iob_http_target_create(&t, NULL), IOB_EINVAL);
   assert_null(t);
-  assert_int_equal(iob_http_target_create(&t, &o), IOB_EINVAL);
+  assert_code(iob_http_target_create(&t, &o), IOB_EINVAL);
   o.url = NULL;
-  assert_int_equal(iob_http_target_create(&t, &o), IOB_EINVAL);
+  assert_code(iob_http_target_create(&t, &o), IOB_EINVAL);
   o.url = "http://127.0.0.1/\r\nX: y";
-  assert_int_equal(iob_http_target_create(&t, &o), IOB_EINVAL);
+  assert_code(iob_http_target_create(&t, &o), IOB_EINVAL);
   const char *headers[] = {"A: b\nC: d", NULL};
   o = (iob_http_options){.url = "http://127.0.0.1/", .headers = headers};
-  assert_int_equal(iob_http_target_create(&t, &o), IOB_EINVAL);
+  assert_code(iob_http_target_create(&t, &o), IOB_EINVAL);
   iob_http_target_destroy(NULL);
   /* A batch without a target. */
   iob_config c = config_of(&iob_style_loop, 1, 1);
   c.kind = &iob_kind_http;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
 }
 
 /* `test-http`: against the slow service; `test-http nginx`: against the

@@ -28,7 +28,7 @@ static int cleanups, results_freed, stops_seen_timed_out, stops_seen_cancel;
 
 static void on_closed(uv_handle_t *handle) {
   timer_state *t = handle->data;
-  assert_int_equal(iob_op_done(t->op, t->status), 0);
+  assert_code(iob_op_done(t->op, t->status), 0);
 }
 
 static void end(timer_state *t, int status) {
@@ -129,9 +129,9 @@ static void an_operation_hands_back_its_message_value_and_result(void **s) {
     iob_batch *b = run(&c);
     for (uint32_t i = 0; i < 6; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       if (i == 3) {
-        assert_int_equal(o.status, UV_ECONNRESET);
+        assert_code(o.status, UV_ECONNRESET);
         assert_string_equal(o.message, "operation 3 was told to fail");
         assert_null(o.result);
       } else {
@@ -142,7 +142,7 @@ static void an_operation_hands_back_its_message_value_and_result(void **s) {
       }
     }
     assert_int_equal(cleanups, 6); /* once for every operation */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     assert_int_equal(results_freed, 5); /* the kind's free_result */
   }
 }
@@ -169,10 +169,10 @@ typedef struct in_hand {
 static void read_as_it_settles(iob_batch *b, uint32_t i, const iob_record *r) {
   in_hand *h = iob_batch_data(b);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   assert_int_equal(o.status, r->status);
   if (i % 3 == 1) {
-    assert_int_equal(o.status, UV_EIO);
+    assert_code(o.status, UV_EIO);
     assert_string_equal(o.message, "every third fails");
   } else {
     assert_int_equal(o.status, 0);
@@ -196,7 +196,7 @@ static void outcomes_are_in_hand_as_each_operation_settles(void **state) {
     iob_batch *b = run(&c);
     assert_int_equal(h.seen, 9);
     assert_true(h.busy_before > 0);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -207,13 +207,13 @@ static void outcomes_are_in_hand_as_each_operation_settles(void **state) {
 static void check_every_settled_outcome(iob_batch *b, uint32_t i,
                                         const iob_record *r) {
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   assert_int_equal(o.status, r->status);
   assert_null(iob_batch_records(b, NULL)); /* running: not all final */
   for (uint32_t j = 0; i <= 2 && j < i; j++) /* one at a time: in order */
-    assert_int_equal(iob_batch_outcome(b, j, &o), 0);
+    assert_code(iob_batch_outcome(b, j, &o), 0);
   if (i == 2)
-    assert_int_equal(iob_batch_cancel(b), 0);
+    assert_code(iob_batch_cancel(b), 0);
   in_hand *h = iob_batch_data(b);
   h->seen++;
 }
@@ -229,7 +229,7 @@ static void outcomes_of_cancelled_operations_are_in_hand_too(void **state) {
     test_loop t;
     test_loop_init(&t);
     iob_batch *b = test_loop_create(&t, &c, NULL);
-    assert_int_equal(iob_batch_cancel_op(b, 6), 0); /* marked: never runs */
+    assert_code(iob_batch_cancel_op(b, 6), 0); /* marked: never runs */
     test_loop_start_created(&t, b);
     test_loop_run(&t);
     test_loop_close(&t);
@@ -237,11 +237,11 @@ static void outcomes_of_cancelled_operations_are_in_hand_too(void **state) {
     const iob_record *rec = iob_batch_records(b, NULL);
     for (uint32_t i = 3; i < 8; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       assert_int_equal(o.status, rec[i].status);
     }
-    assert_int_equal(rec[6].status, IOB_ECANCELED);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(rec[6].status, IOB_ECANCELED);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -249,20 +249,20 @@ static void outcomes_are_read_only_once_the_batch_is_over(void **state) {
   iob_config c = kind_config(&iob_style_loop, &iob_kind_wait, 2, NULL);
   iob_batch *b;
   iob_outcome o;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_outcome(b, 0, &o), IOB_EBUSY);
-  assert_int_equal(iob_batch_outcome(b, 2, &o), IOB_EINVAL);
-  assert_int_equal(iob_batch_outcome(b, 0, NULL), IOB_EINVAL);
-  assert_int_equal(iob_batch_outcome(NULL, 0, &o), IOB_EINVAL);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_outcome(b, 0, &o), IOB_EBUSY);
+  assert_code(iob_batch_outcome(b, 2, &o), IOB_EINVAL);
+  assert_code(iob_batch_outcome(b, 0, NULL), IOB_EINVAL);
+  assert_code(iob_batch_outcome(NULL, 0, &o), IOB_EINVAL);
+  assert_code(iob_batch_free(b), 0);
   /* A plain wait hands nothing back: empty outcomes, no memory. */
   b = run(&c);
-  assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+  assert_code(iob_batch_outcome(b, 1, &o), 0);
   assert_int_equal(o.status, 0);
   assert_null(o.message);
   assert_int_equal(o.value, 0);
   assert_null(o.result);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void an_operation_past_its_timeout_is_told_why_it_stops(void **s) {
@@ -274,10 +274,10 @@ static void an_operation_past_its_timeout_is_told_why_it_stops(void **s) {
   assert_int_equal(stops_seen_timed_out, 4);
   const iob_record *r = iob_batch_records(b, NULL);
   for (int i = 0; i < 4; i++) {
-    assert_int_equal(r[i].status, IOB_ETIMEDOUT);
+    assert_code(r[i].status, IOB_ETIMEDOUT);
     assert_true(r[i].finished_ns - r[i].started_ns >= 20 * 1000000);
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void a_cancelled_operation_is_told_it_was_cancelled(void **state) {
@@ -291,8 +291,8 @@ static void a_cancelled_operation_is_told_it_was_cancelled(void **state) {
   assert_int_equal(stops_seen_cancel, 2);
   const iob_record *r = iob_batch_records(b, NULL);
   for (int i = 0; i < 5; i++)
-    assert_int_equal(r[i].status, IOB_ECANCELED);
-  assert_int_equal(iob_batch_free(b), 0);
+    assert_code(r[i].status, IOB_ECANCELED);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* A start() that cancels its own batch (as an application might, from
@@ -300,7 +300,7 @@ static void a_cancelled_operation_is_told_it_was_cancelled(void **state) {
 static int start_and_cancel(iob_op *op) {
   int err = timer_start(op);
   if (op->index == 1)
-    assert_int_equal(iob_batch_cancel(op->batch), 0);
+    assert_code(iob_batch_cancel(op->batch), 0);
   return err;
 }
 
@@ -322,18 +322,18 @@ static void a_cancel_from_inside_start_stops_that_operation_too(void **s) {
     assert_int_equal(stops_seen_cancel, 2); /* 0, and 1 inside its start */
     const iob_record *r = iob_batch_records(b, NULL);
     for (int i = 0; i < 4; i++)
-      assert_int_equal(r[i].status, IOB_ECANCELED);
+      assert_code(r[i].status, IOB_ECANCELED);
     iob_report rep;
-    assert_int_equal(iob_batch_report(b, &rep), 0);
+    assert_code(iob_batch_report(b, &rep), 0);
     assert_ms_below(MS(rep.elapsed_ns), 1000); /* not the timeout's 5 s */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
 static void cancel_after_the_last(iob_batch *batch, uint32_t index,
                                   const iob_record *record) {
   if (index == 2)
-    assert_int_equal(iob_batch_cancel(batch), 0);
+    assert_code(iob_batch_cancel(batch), 0);
 }
 
 static void a_cancel_once_every_operation_settled_changes_nothing(void **s) {
@@ -343,7 +343,7 @@ static void a_cancel_once_every_operation_settled_changes_nothing(void **s) {
   iob_batch *b = run_on_own_loop(&c, &counts);
   assert_int_equal(counts.batch_status, 0);
   assert_int_equal(counts.ok, 3);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* The most state a kind may ask for, for as many operations in flight as
@@ -356,15 +356,15 @@ static const iob_kind greedy_kind = {.name = "greedy",
 static void a_start_out_of_memory_leaves_nothing_on_the_loop(void **state) {
   iob_config c = kind_config(&iob_style_loop, &greedy_kind, 4096, NULL);
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_start(b, &loop, NULL), IOB_EINVAL);
-  assert_int_equal(iob_batch_start(b, &loop, on_nothing), IOB_ENOMEM);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_start(b, &loop, NULL), IOB_EINVAL);
+  assert_code(iob_batch_start(b, &loop, on_nothing), IOB_ENOMEM);
+  assert_code(uv_loop_close(&loop), 0);
+  assert_code(iob_batch_free(b), 0);
   /* The same through iob_run(), whose private loop must not leak. */
-  assert_int_equal(iob_run(&b, &c), IOB_ENOMEM);
+  assert_code(iob_run(&b, &c), IOB_ENOMEM);
   assert_null(b);
 }
 
@@ -381,7 +381,7 @@ static const iob_kind blocking_kind = {.name = "blocking",
                                        .run = run_and_try_to_settle};
 
 static void settling_an_operation_not_begun_by_start_is_refused(void **s) {
-  assert_int_equal(iob_op_done(NULL, 0), IOB_EINVAL);
+  assert_code(iob_op_done(NULL, 0), IOB_EINVAL);
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool,
                                &iob_style_threads};
   /* On the loop's thread it is not an operation from start(); on another
@@ -393,7 +393,7 @@ static void settling_an_operation_not_begun_by_start_is_refused(void **s) {
     iob_batch *b = run(&c);
     assert_int_equal(done_inside_run, refusal[k]); /* run() returns 0 */
     assert_int_equal(iob_batch_records(b, NULL)[0].status, 0);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -413,8 +413,8 @@ static void a_run_on_a_thread_sees_the_cancel_and_may_give_up(void **s) {
     iob_batch *b = run_cancelled_after(&c, 30);
     const iob_record *r = iob_batch_records(b, NULL);
     for (int i = 0; i < 3; i++)
-      assert_int_equal(r[i].status, IOB_ECANCELED);
-    assert_int_equal(iob_batch_free(b), 0);
+      assert_code(r[i].status, IOB_ECANCELED);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -516,10 +516,10 @@ static void the_defaults_are_a_wait_on_the_loop(void **state) {
   c.count = 2;
   iob_batch *b = run(&c);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_ptr_equal(r.style, &iob_style_loop);
   assert_ptr_equal(r.kind, &iob_kind_wait);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static int64_t remaining_seen;
@@ -536,28 +536,28 @@ static void an_operation_knows_how_long_it_has_left(void **state) {
   iob_config c = kind_config(&iob_style_threads, &remaining_kind, 1, NULL);
   iob_batch *b = run(&c);
   assert_int_equal(remaining_seen, -1); /* no timeout */
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   c.timeout_ms = 5000;
   b = run(&c);
   assert_true(remaining_seen > 4000 && remaining_seen <= 5000);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   /* The batch's deadline, when it comes first, and alone. */
   c.deadline_ms = 3000;
   b = run(&c);
   assert_true(remaining_seen > 2000 && remaining_seen <= 3000);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   c.timeout_ms = 0;
   b = run(&c);
   assert_true(remaining_seen > 2000 && remaining_seen <= 3000);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   assert_int_equal(iob_op_remaining_ms(NULL), -1);
 }
 
 static void op_functions_refuse_null(void **state) {
-  assert_int_equal(iob_op_set_message(NULL, "x"), IOB_EINVAL);
-  assert_int_equal(iob_op_set_value(NULL, 1), IOB_EINVAL);
-  assert_int_equal(iob_op_set_result(NULL, NULL), IOB_EINVAL);
-  assert_int_equal(iob_op_stopping(NULL), IOB_EINVAL);
+  assert_code(iob_op_set_message(NULL, "x"), IOB_EINVAL);
+  assert_code(iob_op_set_value(NULL, 1), IOB_EINVAL);
+  assert_code(iob_op_set_result(NULL, NULL), IOB_EINVAL);
+  assert_code(iob_op_stopping(NULL), IOB_EINVAL);
 }
 
 /* A kind that gives a positive status, which no status is. */

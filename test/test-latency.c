@@ -52,7 +52,7 @@ static void percentiles_are_within_one_percent_of_a_sort(void **state) {
     c.max_in_flight = 200;
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_latency l;
-    assert_int_equal(iob_batch_latency(b, &l), 0);
+    assert_code(iob_batch_latency(b, &l), 0);
     assert_int_equal(l.count, N);
     const iob_record *r = iob_batch_records(b, NULL);
     for (uint32_t i = 0; i < N; i++) /* from the start: under a limit */
@@ -64,7 +64,7 @@ static void percentiles_are_within_one_percent_of_a_sort(void **state) {
     for (uint32_t i = 0; i < N; i++)
       times[i] = r[i].finished_ns;
     check("total", &l.total, times, N);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   free(times);
   free(durations);
@@ -77,43 +77,43 @@ static void the_wait_for_a_slot_is_queued_time(void **state) {
   c.max_in_flight = 5;
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_latency l;
-  assert_int_equal(iob_batch_latency(b, &l), 0);
+  assert_code(iob_batch_latency(b, &l), 0);
   assert_ms_between(MS(l.queued.p50_ns), 0, 50);
   assert_ms_between(MS(l.queued.p90_ns), 99, 400);
   assert_ms_between(MS(l.running.p90_ns), 99, 400);
   assert_ms_between(MS(l.total.p90_ns), 198, 800);
   iob_latency again; /* kept: the same answer */
-  assert_int_equal(iob_batch_latency(b, &again), 0);
+  assert_code(iob_batch_latency(b, &again), 0);
   assert_int_equal(again.count, l.count);
   const iob_percentiles *was[] = {&l.queued, &l.running, &l.total};
   const iob_percentiles *is[] = {&again.queued, &again.running, &again.total};
   for (int k = 0; k < 3; k++) /* (field by field: not the padding) */
     assert_memory_equal(is[k], was[k], sizeof(iob_percentiles));
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* No batch, nowhere to write, a batch still running, or one closed with
  * no operations: each a clear error. */
 static void what_cannot_be_measured_is_refused(void **state) {
   iob_latency l;
-  assert_int_equal(iob_batch_latency(NULL, &l), IOB_EINVAL);
+  assert_code(iob_batch_latency(NULL, &l), IOB_EINVAL);
 
   iob_config c = config_of(&iob_style_loop, 0, 0);
   c.open = 1;
   test_loop t;
   test_loop_init(&t);
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  assert_int_equal(iob_batch_latency(b, NULL), IOB_EINVAL);
+  assert_code(iob_batch_latency(b, NULL), IOB_EINVAL);
   test_loop_start_created(&t, b);
-  assert_int_equal(iob_batch_latency(b, &l), IOB_EBUSY);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_latency(b, &l), IOB_EBUSY);
+  assert_code(iob_batch_close(b), 0);
   test_loop_run(&t);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_latency(b, &l), IOB_ENODATA);
+  assert_code(iob_batch_latency(b, &l), IOB_ENODATA);
   assert_string_equal(iob_err_name(IOB_ENODATA), "IOB_ENODATA");
   assert_string_equal(iob_strerror(IOB_ENODATA),
                       "nothing to measure: no operations");
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 int main(void) {

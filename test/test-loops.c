@@ -52,7 +52,7 @@ static void operations_spread_evenly_over_the_loops(void **state) {
   /* Equal work, the least busy loop first: half each. */
   assert_int_equal(on_first, 50);
   iob_report rep;
-  assert_int_equal(iob_batch_report(b, &rep), 0);
+  assert_code(iob_batch_report(b, &rep), 0);
   assert_int_equal(rep.threads, 2);
   assert_int_equal(rep.workers_used, 2);
   assert_int_equal(rep.peak_in_flight, 100);
@@ -74,7 +74,7 @@ static void the_loops_are_the_cores_unless_said_and_never_more_than_can_run(
   assert_int_equal(report_of(&c).threads, 2);
   c = loops_config(3, 1, IOB_LOOPS_MAX + 1);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
 }
 
@@ -122,7 +122,7 @@ static void the_limit_holds_across_every_loop_and_callbacks_run_on_the_callers(
   assert_int_equal(w.wrong_thread, 0);
   assert_true(w.most_in_flight <= 3);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_true(r.peak_in_flight <= 3);
   assert_int_equal(r.failed, 0);
   iob_batch_free(b);
@@ -130,7 +130,7 @@ static void the_limit_holds_across_every_loop_and_callbacks_run_on_the_callers(
 
 static void a_shared_limit_holds_across_two_batches_on_loops(void **state) {
   iob_limit *limit;
-  assert_int_equal(iob_limit_create(&limit, 4), 0);
+  assert_code(iob_limit_create(&limit, 4), 0);
   iob_config c = loops_config(20, 20, 2);
   c.shared_limit = limit;
   test_loop t;
@@ -142,8 +142,8 @@ static void a_shared_limit_holds_across_two_batches_on_loops(void **state) {
   /* Together never above 4: each alone at most 4, and they took turns,
    * so the two finished within a few rounds of each other. */
   iob_report ra, rb;
-  assert_int_equal(iob_batch_report(a, &ra), 0);
-  assert_int_equal(iob_batch_report(b, &rb), 0);
+  assert_code(iob_batch_report(a, &ra), 0);
+  assert_code(iob_batch_report(b, &rb), 0);
   assert_true(ra.peak_in_flight <= 4 && rb.peak_in_flight <= 4);
   assert_int_equal(ra.failed + rb.failed, 0);
   assert_int_equal(iob_limit_in_use(limit), 0);
@@ -153,7 +153,7 @@ static void a_shared_limit_holds_across_two_batches_on_loops(void **state) {
                      190);
   iob_batch_free(a);
   iob_batch_free(b);
-  assert_int_equal(iob_limit_free(limit), 0);
+  assert_code(iob_limit_free(limit), 0);
 }
 
 /* ---- a kind of the application's, on the operation's loop ---------------- */
@@ -276,8 +276,8 @@ static void a_kinds_functions_run_on_the_operations_loop_with_its_state(
   assert_int_equal(atomic_load(&s.start_loop_mismatch), 0);
     assert_int_equal(n.ok, 39);
   iob_outcome out;
-  assert_int_equal(iob_batch_outcome(b, 5, &out), 0);
-  assert_int_equal(out.status, UV_ECONNRESET);
+  assert_code(iob_batch_outcome(b, 5, &out), 0);
+  assert_code(out.status, UV_ECONNRESET);
   iob_batch_free(b);
 }
 
@@ -288,24 +288,24 @@ static void count_call(iob_batch *b, int status) { called_back++; }
 static void a_loop_whose_open_fails_fails_the_start_and_leaves_nothing(
     void **state) {
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   seen_by_kind s = {.callers = &loop};
   atomic_store(&s.fail_open_at, 2);
   iob_config c = loops_config(10, 20, 2);
   c.kind = &timer_kind;
   c.data = &s;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   called_back = 0;
-  assert_int_equal(iob_batch_start(b, &loop, count_call), UV_EMFILE);
+  assert_code(iob_batch_start(b, &loop, count_call), UV_EMFILE);
   /* The loop whose open() succeeded closed the kind again. */
   assert_int_equal(atomic_load(&s.opens), 2);
   assert_int_equal(atomic_load(&s.closes), 1);
   assert_null(iob_batch_loop(b));
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_code(uv_loop_close(&loop), 0);
   assert_int_equal(called_back, 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static int refuse_second(uv_thread_t *tid, const uv_thread_options_t *options,
@@ -321,24 +321,24 @@ static int refuse_second(uv_thread_t *tid, const uv_thread_options_t *options,
 static void a_refused_loop_thread_fails_the_start_and_leaves_nothing(
     void **state) {
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_code(uv_loop_init(&loop), 0);
   iob_config c = loops_config(10, 20, 2);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   called_back = 0;
   iob__thread_create = refuse_second;
   int err = iob_batch_start(b, &loop, count_call);
   iob__thread_create = uv_thread_create_ex;
-  assert_int_equal(err, IOB_EAGAIN);
+  assert_code(err, IOB_EAGAIN);
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(called_back, 0);
   /* Nothing started: the batch may start again, and runs. */
-  assert_int_equal(iob_batch_start(b, &loop, count_call), 0);
+  assert_code(iob_batch_start(b, &loop, count_call), 0);
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_code(uv_loop_close(&loop), 0);
   assert_int_equal(called_back, 1);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.failed, 0);
   assert_int_equal(r.threads, 2);
   iob_batch_free(b);
@@ -365,7 +365,7 @@ static void cancelling_settles_the_waits_of_every_loop_at_once(void **state) {
   iob_config c = loops_config(1000, 10000, 2);
   iob_batch *b = test_loop_start(&t, &c, NULL);
   test_counts n = cancel_at_50_ms(&t, b);
-  assert_int_equal(n.batch_status, IOB_ECANCELED);
+  assert_code(n.batch_status, IOB_ECANCELED);
   assert_int_equal(n.cancelled, 1000);
   iob_batch_free(b);
 }
@@ -383,9 +383,9 @@ static void cancelling_stops_what_a_kind_started_on_every_loop(void **state) {
 
 static void cancel_op(test_loop *t, void *arg) {
   iob_batch *b = arg;
-  assert_int_equal(iob_batch_cancel_op(b, 3), 0);
-  assert_int_equal(iob_batch_cancel_op(b, 3), 0); /* asked once is enough */
-  assert_int_equal(iob_batch_cancel_op(b, 4), 0);
+  assert_code(iob_batch_cancel_op(b, 3), 0);
+  assert_code(iob_batch_cancel_op(b, 3), 0); /* asked once is enough */
+  assert_code(iob_batch_cancel_op(b, 4), 0);
 }
 
 static void one_operation_is_cancelled_alone_on_its_loop(void **state) {
@@ -464,7 +464,7 @@ static void fail_fast_ends_the_batch_with_the_first_failure(void **state) {
   uint64_t t0 = uv_hrtime();
   iob_batch *b = run_on_own_loop(&c, &n);
   assert_ms_below(MS(uv_hrtime() - t0), 1500);
-  assert_int_equal(n.batch_status, UV_EPIPE);
+  assert_code(n.batch_status, UV_EPIPE);
   assert_int_equal(n.cancelled, 39);
   iob_batch_free(b);
 }
@@ -490,7 +490,7 @@ static void a_cancel_from_another_thread_reaches_every_loop(void **state) {
   c.target = &work;
   iob_batch *b = test_loop_start(&t, &c, NULL);
   canceller k = {.batch = iob_batch_ref(b)};
-  assert_int_equal(uv_thread_create(&k.thread, cancel_from_thread, &k), 0);
+  assert_code(uv_thread_create(&k.thread, cancel_from_thread, &k), 0);
   test_loop_run(&t);
   uv_thread_join(&k.thread);
   test_counts n = *test_loop_counts(&t, b);
@@ -529,7 +529,7 @@ static void run_runs_on_the_loops_threads_and_keeps_what_it_hands_back(
   assert_int_equal(atomic_load(&s.on_main), 0);
   for (uint32_t i = 0; i < 50; i++) {
     iob_outcome out;
-    assert_int_equal(iob_batch_outcome(b, i, &out), 0);
+    assert_code(iob_batch_outcome(b, i, &out), 0);
     assert_int_equal(out.status, 0);
     assert_int_equal(out.value, i * 2);
   }
@@ -548,14 +548,14 @@ static void a_running_run_hears_the_batchs_cancel(void **state) {
   test_loop_close(&t);
   assert_ms_below(MS(uv_hrtime() - t0), 2000);
   const iob_record *r = iob_batch_records(b, NULL);
-  assert_int_equal(r[0].status, IOB_ECANCELED);
-  assert_int_equal(r[1].status, IOB_ECANCELED);
+  assert_code(r[0].status, IOB_ECANCELED);
+  assert_code(r[1].status, IOB_ECANCELED);
   iob_batch_free(b);
 }
 
 static void cancel_first(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel_op(arg, 0), 0);
+  assert_code(iob_batch_cancel_op(arg, 0), 0);
 }
 
 /* As on the loop style: a run() running when its operation alone is
@@ -570,7 +570,7 @@ static void a_running_run_hears_a_cancel_of_its_own(void **state) {
   test_loop_run(&t);
   test_loop_close(&t);
   const iob_record *r = iob_batch_records(b, NULL);
-  assert_int_equal(r[0].status, IOB_ECANCELED);
+  assert_code(r[0].status, IOB_ECANCELED);
   assert_ms_below(MS(r[0].finished_ns), 1500);
   assert_int_equal(r[1].status, 0); /* the other runs on */
   assert_ms_at_least(MS(r[1].finished_ns), 2900);
@@ -586,7 +586,7 @@ static void iob_op_done_from_the_callers_thread_is_refused(void **state) {
   c.data = &s;
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_op op = {.batch = b};
-  assert_int_equal(iob_op_done(&op, 0), IOB_EPERM);
+  assert_code(iob_op_done(&op, 0), IOB_EPERM);
   iob_batch_free(b);
 }
 
@@ -630,7 +630,7 @@ static void iob_op_done_from_another_loop_is_refused(void **state) {
   c.kind = &cross_kind;
   test_counts n;
   iob_batch *b = run_on_own_loop(&c, &n);
-  assert_int_equal(atomic_load(&wrong_loop_done), IOB_EPERM);
+  assert_code(atomic_load(&wrong_loop_done), IOB_EPERM);
   assert_int_equal(n.ok, 2); /* each settled by its own loop, once */
   const iob_record *r = iob_batch_records(b, NULL);
   assert_int_not_equal(r[0].worker, r[1].worker);
@@ -737,7 +737,7 @@ static void a_large_launch_leaves_the_callers_loop_its_turns(void **state) {
 #endif
   test_assert_ms("the longest the caller's loop waited", MS(k.worst_ns), 0,
                  most, __FILE__, __LINE__);
-  assert_int_equal(iob_batch_free(k.batch), 0);
+  assert_code(iob_batch_free(k.batch), 0);
 }
 
 int main(void) {

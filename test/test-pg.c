@@ -45,14 +45,14 @@ static iob_config queries_to(const iob_pg_target *t, const iob_style *style,
 
 /* Each operation's outcome: its record's status, its message, its rows. */
 static void read_outcomes(const iob_batch *b, outcome *out) {
-  assert_int_equal(iob_batch_report(b, &out->report), 0);
+  assert_code(iob_batch_report(b, &out->report), 0);
   assert_ptr_equal(out->report.kind, &iob_kind_pg);
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
   assert_true(n <= 32);
   for (uint32_t i = 0; i < n; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     assert_int_equal(o.status, rec[i].status);
     out->status[i] = o.status;
     snprintf(out->message[i], sizeof(out->message[i]), "%s",
@@ -67,7 +67,7 @@ static void run_queries(const char *where, const char *query,
                         outcome *out) {
   assert_true(count <= 32);
   iob_pg_target *t;
-  assert_int_equal(iob_pg_target_create(&t, where, query), 0);
+  assert_code(iob_pg_target_create(&t, where, query), 0);
   iob_config c = queries_to(t, style, count);
   c.timeout_ms = timeout_ms;
   test_loop loop;
@@ -78,7 +78,7 @@ static void run_queries(const char *where, const char *query,
   test_loop_run(&loop);
   test_loop_close(&loop);
   read_outcomes(b, out);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_pg_target_destroy(t);
 }
 
@@ -118,7 +118,7 @@ static void queries_overlap_on_the_loop_and_on_threads(void **state) {
  * loop; each query brings its own rows. */
 static void one_target_serves_several_batches_at_once(void **state) {
   iob_pg_target *t;
-  assert_int_equal(
+  assert_code(
       iob_pg_target_create(&t, conninfo, "SELECT generate_series(1, 3)"), 0);
   test_loop loop;
   test_loop_init(&loop);
@@ -136,7 +136,7 @@ static void one_target_serves_several_batches_at_once(void **state) {
     assert_int_equal(o.report.failed, 0);
     for (int i = 0; i < 4; i++)
       assert_int_equal(o.rows[i], 3);
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   }
   iob_pg_target_destroy(t);
 }
@@ -146,7 +146,7 @@ static void one_target_serves_several_batches_at_once(void **state) {
 static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
     void **state) {
   iob_pg_target *t;
-  assert_int_equal(iob_pg_target_create(
+  assert_code(iob_pg_target_create(
                        &t, conninfo, "SELECT 1 FROM pg_sleep(0.3)"),
                    0);
   test_loop loop;
@@ -161,15 +161,15 @@ static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
   outcome oa, ob;
   read_outcomes(a, &oa);
   read_outcomes(b, &ob);
-  assert_int_equal(oa.report.status, IOB_ECANCELED);
+  assert_code(oa.report.status, IOB_ECANCELED);
   assert_int_equal(ob.report.status, 0);
   assert_int_equal(ob.report.failed, 0);
   for (int i = 0; i < 4; i++) {
-    assert_int_equal(oa.status[i], IOB_ECANCELED);
+    assert_code(oa.status[i], IOB_ECANCELED);
     assert_int_equal(ob.rows[i], 1);
   }
-  assert_int_equal(iob_batch_free(a), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(a), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_pg_target_destroy(t);
 }
 
@@ -184,12 +184,12 @@ static void a_wrong_connection_string_fails_each_operation_with_why(void **s) {
     run_queries(nodb, "SELECT 1", style, 3, 0, NULL, &o);
     assert_int_equal(o.report.failed, 3);
     for (int i = 0; i < 3; i++) {
-      assert_int_equal(o.status[i], UV_ECONNREFUSED);
+      assert_code(o.status[i], UV_ECONNREFUSED);
       assert_non_null(strstr(o.message[i], "no_such_db"));
     }
     run_queries(nosocket, "SELECT 1", style, 2, 0, NULL, &o);
     for (int i = 0; i < 2; i++) {
-      assert_int_equal(o.status[i], UV_ECONNREFUSED);
+      assert_code(o.status[i], UV_ECONNREFUSED);
       assert_non_null(strstr(o.message[i], "nowhere"));
     }
   }
@@ -216,7 +216,7 @@ static void a_refused_tcp_connection_says_why_in_every_style(void **state) {
     outcome o;
     run_queries(where, "SELECT 1", style, 3, 0, NULL, &o);
     for (int i = 0; i < 3; i++) {
-      assert_int_equal(o.status[i], UV_ECONNREFUSED);
+      assert_code(o.status[i], UV_ECONNREFUSED);
       assert_non_null(strstr(o.message[i], "refused"));
     }
   }
@@ -265,7 +265,7 @@ static void run_at_once(const char *where, const iob_style *const *styles,
                         size_t n, uint32_t count, uint64_t timeout_ms,
                         iob_batch **b) {
   iob_pg_target *t;
-  assert_int_equal(iob_pg_target_create(&t, where, "SELECT 1"), 0);
+  assert_code(iob_pg_target_create(&t, where, "SELECT 1"), 0);
   test_loop loop;
   test_loop_init(&loop);
   for (size_t k = 0; k < n; k++) {
@@ -309,7 +309,7 @@ static void a_silent_server_is_given_up_after_connect_timeout_in_every_style(
            port);
   for (size_t k = 0; k < n; k++) {
     expect_each(b[k], styles[k], 2, IOB_ETIMEDOUT, says, 1995, 3000);
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   }
   close(silent);
 }
@@ -336,7 +336,7 @@ static void connect_timeout_1_from_the_environment_waits_2_s_as_in_libpq(
   for (size_t k = 0; k < 2; k++) {
     expect_each(b[k], both_ways[k], 1, IOB_ETIMEDOUT, "timed out after 2 s",
                 1995, 3000);
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   }
   close(silent);
 }
@@ -410,7 +410,7 @@ static void late_accept(uv_stream_t *server, int status) {
   uv_timer_init(server->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
   c->open = 2;
-  assert_int_equal(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
+  assert_code(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
   uv_read_start((uv_stream_t *)&c->tcp, late_alloc, late_read);
   uv_timer_start(&c->timer, late_refuse, s->delay_ms, 0);
 }
@@ -420,10 +420,10 @@ static void late_server_start(late_server *s, uv_loop_t *loop) {
   uv_ip4_addr("127.0.0.1", 0, &a);
   uv_tcp_init(loop, &s->tcp);
   s->tcp.data = s;
-  assert_int_equal(uv_tcp_bind(&s->tcp, (struct sockaddr *)&a, 0), 0);
-  assert_int_equal(uv_listen((uv_stream_t *)&s->tcp, 16, late_accept), 0);
+  assert_code(uv_tcp_bind(&s->tcp, (struct sockaddr *)&a, 0), 0);
+  assert_code(uv_listen((uv_stream_t *)&s->tcp, 16, late_accept), 0);
   int len = sizeof(a);
-  assert_int_equal(uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&a, &len),
+  assert_code(uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&a, &len),
                    0);
   s->port = ntohs(a.sin_port);
 }
@@ -452,7 +452,7 @@ static void each_host_gets_its_own_connect_timeout_as_in_libpq(void **state) {
            "connect_timeout=2",
            late.port, port);
   iob_pg_target *t;
-  assert_int_equal(iob_pg_target_create(&t, where, "SELECT 1"), 0);
+  assert_code(iob_pg_target_create(&t, where, "SELECT 1"), 0);
   iob_batch *b[2];
   for (size_t k = 0; k < 2; k++) {
     iob_config c = queries_to(t, both_ways[k], 2);
@@ -471,7 +471,7 @@ static void each_host_gets_its_own_connect_timeout_as_in_libpq(void **state) {
     read_outcomes(b[k], &o);
     for (int i = 0; i < 2; i++)
       assert_non_null(strstr(o.message[i], "starting up"));
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   }
   iob_pg_target_destroy(t);
   close(silent);
@@ -496,7 +496,7 @@ static void a_connect_timeout_that_is_no_integer_fails_with_libpqs_words(
                 "invalid integer value \"2s\" for connection option "
                 "\"connect_timeout\"",
                 0, 1000);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   close(silent);
 }
@@ -518,7 +518,7 @@ static void the_operations_timeout_still_ends_a_silent_connection(void **s) {
     run_at_once(where, styles, n, 2, 300, b);
     for (size_t k = 0; k < n; k++) {
       expect_each(b[k], styles[k], 2, IOB_ETIMEDOUT, NULL, 295, 1500);
-      assert_int_equal(iob_batch_free(b[k]), 0);
+      assert_code(iob_batch_free(b[k]), 0);
     }
   }
   close(silent);
@@ -544,9 +544,9 @@ static void a_target_in_use_refuses_to_be_destroyed(void **state) {
     c.target = t;
     c.timeout_ms = 100;
     check_target_busy_while_running(&c, destroy_pg_target);
-    assert_int_equal(iob_pg_target_destroy(t), 0);
+    assert_code(iob_pg_target_destroy(t), 0);
   }
-  assert_int_equal(iob_pg_target_destroy(NULL), 0);
+  assert_code(iob_pg_target_destroy(NULL), 0);
   close(silent);
 }
 
@@ -561,7 +561,7 @@ static void a_copy_ends_the_operation_with_why_in_every_style(void **state) {
       outcome o;
       run_queries(conninfo, copies[q], style, 2, 0, NULL, &o);
       for (int i = 0; i < 2; i++) {
-        assert_int_equal(o.status[i], IOB_ENOTSUP);
+        assert_code(o.status[i], IOB_ENOTSUP);
         assert_non_null(strstr(o.message[i], "COPY"));
       }
     }
@@ -574,11 +574,11 @@ static void a_query_error_lands_with_the_servers_message(void **state) {
     outcome o;
     run_queries(conninfo, "SELECT 1/0", style, 2, 0, NULL, &o);
     for (int i = 0; i < 2; i++) {
-      assert_int_equal(o.status[i], UV_EIO);
+      assert_code(o.status[i], UV_EIO);
       assert_non_null(strstr(o.message[i], "division by zero"));
     }
     run_queries(conninfo, "SELEKT", style, 1, 0, NULL, &o);
-    assert_int_equal(o.status[0], UV_EIO);
+    assert_code(o.status[0], UV_EIO);
     assert_non_null(strstr(o.message[0], "syntax error"));
   }
 }
@@ -606,7 +606,7 @@ static void stop_server(uv_timer_t *timer) {
                                   .exit_cb = on_stopped,
                                   .stdio = stdio,
                                   .stdio_count = 3};
-  assert_int_equal(uv_spawn(timer->loop, &stopper, &options), 0);
+  assert_code(uv_spawn(timer->loop, &stopper, &options), 0);
   uv_close((uv_handle_t *)timer, NULL);
 }
 
@@ -657,7 +657,7 @@ static void queries_past_the_timeout_are_cut_off_in_every_style(void **s) {
     uint32_t n = style == &iob_style_sequential ? 2 : 5;
     run_queries(conninfo, "SELECT pg_sleep(10)", style, n, 300, NULL, &o);
     for (uint32_t i = 0; i < n; i++) {
-      assert_int_equal(o.status[i], IOB_ETIMEDOUT);
+      assert_code(o.status[i], IOB_ETIMEDOUT);
       assert_ms_below(MS(o.report.elapsed_ns), 4000);
     }
   }
@@ -667,28 +667,28 @@ static void queries_past_the_timeout_are_cut_off_in_every_style(void **s) {
 
 static void bad_arguments_are_refused(void **state) {
   iob_pg_target *t = (iob_pg_target *)&t;
-  assert_int_equal(iob_pg_target_create(&t, NULL, "SELECT 1"), IOB_EINVAL);
+  assert_code(iob_pg_target_create(&t, NULL, "SELECT 1"), IOB_EINVAL);
   assert_null(t);
-  assert_int_equal(iob_pg_target_create(&t, conninfo, NULL), IOB_EINVAL);
-  assert_int_equal(iob_pg_target_create(NULL, conninfo, "SELECT 1"),
+  assert_code(iob_pg_target_create(&t, conninfo, NULL), IOB_EINVAL);
+  assert_code(iob_pg_target_create(NULL, conninfo, "SELECT 1"),
                    IOB_EINVAL);
   /* libpq cannot parse it: refused before anything connects. */
-  assert_int_equal(iob_pg_target_create(&t, "host", "SELECT 1"), IOB_EINVAL);
-  assert_int_equal(iob_pg_target_create(&t, "nosuchkey=1", "SELECT 1"),
+  assert_code(iob_pg_target_create(&t, "host", "SELECT 1"), IOB_EINVAL);
+  assert_code(iob_pg_target_create(&t, "nosuchkey=1", "SELECT 1"),
                    IOB_EINVAL);
   assert_null(t);
 
-  assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT 1"), 0);
+  assert_code(iob_pg_target_create(&t, conninfo, "SELECT 1"), 0);
   iob_config c = queries_to(t, &iob_style_loop, 0);
   iob_batch *b = (iob_batch *)&b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL); /* count 0 */
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL); /* count 0 */
   assert_null(b);
   c.count = 2;
   c.target = NULL; /* queries to no database, in every style */
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     c.style = style;
-    assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+    assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
     assert_null(b);
   }
   /* libpq needs a larger stack than a thread's default: the kind asks. */
@@ -696,17 +696,17 @@ static void bad_arguments_are_refused(void **state) {
   assert_string_equal(iob_kind_pg.name, "pg");
   c.target = t;
   c.style = &iob_style_threads;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), IOB_EBUSY); /* not run */
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_run(&b, &c), 0);
-  assert_int_equal(iob_batch_outcome(b, 2, &o), IOB_EINVAL); /* of 2 */
-  assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+  assert_code(iob_batch_outcome(b, 0, &o), IOB_EBUSY); /* not run */
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_run(&b, &c), 0);
+  assert_code(iob_batch_outcome(b, 2, &o), IOB_EINVAL); /* of 2 */
+  assert_code(iob_batch_outcome(b, 1, &o), 0);
   assert_int_equal(o.status, 0);
   assert_null(o.message);
   assert_int_equal(o.value, 1); /* one row */
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_pg_target_destroy(t);
   iob_pg_target_destroy(NULL);
 }
@@ -746,7 +746,7 @@ static void pooled_connections_are_reused_within_a_batch(void **state) {
       iob_batch *b = run_on_own_loop(&c, &counts);
       assert_int_equal(counts.failed, 0);
       iob_report r;
-      assert_int_equal(iob_batch_report(b, &r), 0);
+      assert_code(iob_batch_report(b, &r), 0);
       /* Sessions are counted when they end: wait for the server. */
       long made = 0;
       for (int tries = 0; tries < 100; tries++) {
@@ -762,7 +762,7 @@ static void pooled_connections_are_reused_within_a_batch(void **state) {
         assert_true(made >= 1 && made <= 4);
       else
         assert_int_equal(made, 40);
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
       iob_pg_target_destroy(t);
     }
   }
@@ -785,7 +785,7 @@ static const iob_pg_result *rows_of_op(const iob_batch *b, uint32_t i) {
 }
 
 static void end_pool(test_loop *t, iob_pg_pool *p) {
-  assert_int_equal(iob_pg_pool_destroy(p), 0);
+  assert_code(iob_pg_pool_destroy(p), 0);
   test_loop_run(t);
   test_loop_close(t);
 }
@@ -796,7 +796,7 @@ static iob_pg_pool *pool_on(test_loop *t, uint32_t min, uint32_t max,
                            .max_connections = max,
                            .idle_ms = idle_ms};
   iob_pg_pool *p;
-  assert_int_equal(iob_pg_pool_create(&p, &t->loop, conninfo, &o), 0);
+  assert_code(iob_pg_pool_create(&p, &t->loop, conninfo, &o), 0);
   return p;
 }
 
@@ -888,7 +888,7 @@ static void a_pool_keeps_its_connections_across_batches_within_its_most(
       fail_msg("%s: %d connections for a pool of at most 3",
                iob_style_name(styles[k]), n);
     uint32_t open, idle;
-    assert_int_equal(iob_pg_pool_counts(p, &open, &idle), 0);
+    assert_code(iob_pg_pool_counts(p, &open, &idle), 0);
     assert_int_equal(open, (uint32_t)n);
     assert_int_equal(idle, (uint32_t)n);
     end_pool(&t, p);
@@ -907,13 +907,13 @@ static void idle_connections_past_the_least_close_after_their_time(
   iob_batch *b = through_pool(&t, &iob_style_loop, p, q, 3, 0);
   iob_batch_free(b);
   uint32_t open;
-  assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+  assert_code(iob_pg_pool_counts(p, &open, NULL), 0);
   assert_int_equal(open, 3);
   uv_sleep(300);
   q[0].sql = "SELECT 1";
   b = through_pool(&t, &iob_style_loop, p, q, 1, 0); /* the pool is used */
   iob_batch_free(b);
-  assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+  assert_code(iob_pg_pool_counts(p, &open, NULL), 0);
   assert_int_equal(open, 1); /* the least stays */
   end_pool(&t, p);
 }
@@ -998,15 +998,15 @@ static void bad_queries_and_pools_get_clear_codes(void **s) {
   task.target = p;
   iob_pg_query q = {.sql = NULL};
   task.input = &q;
-  assert_int_equal(iob_batch_submit(b, &task), IOB_EINVAL); /* no SQL */
+  assert_code(iob_batch_submit(b, &task), IOB_EINVAL); /* no SQL */
   q = (iob_pg_query){.sql = "SELECT $1", .nparams = 1};
-  assert_int_equal(iob_batch_submit(b, &task), IOB_EINVAL); /* no params */
+  assert_code(iob_batch_submit(b, &task), IOB_EINVAL); /* no params */
   q.nparams = IOB_PG_PARAMS_MAX + 1;
   q.params = (const char *const[]){"1"};
-  assert_int_equal(iob_batch_submit(b, &task), IOB_ERANGE);
+  assert_code(iob_batch_submit(b, &task), IOB_ERANGE);
   task.input = NULL; /* a pool needs a query */
   assert_int_equal(iob_batch_submit(b, &task), 0);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   test_failed_with(b, 0, IOB_EINVAL, "no SQL");
@@ -1014,25 +1014,25 @@ static void bad_queries_and_pools_get_clear_codes(void **s) {
 
   iob_config loops = c;
   loops.style = &iob_style_loops; /* its loops are its own */
-  assert_int_equal(iob_batch_create(&b, &loops), 0);
+  assert_code(iob_batch_create(&b, &loops), 0);
   q = (iob_pg_query){.sql = "SELECT 1"};
   task.input = &q;
-  assert_int_equal(iob_batch_submit(b, &task), IOB_ENOTSUP);
+  assert_code(iob_batch_submit(b, &task), IOB_ENOTSUP);
   iob_batch_free(b);
 
   iob_pg_pool *none = (iob_pg_pool *)&none;
   iob_pg_pool_options wrong = {.min_connections = 3, .max_connections = 2};
-  assert_int_equal(iob_pg_pool_create(NULL, &t.loop, conninfo, NULL),
+  assert_code(iob_pg_pool_create(NULL, &t.loop, conninfo, NULL),
                    IOB_EINVAL);
-  assert_int_equal(iob_pg_pool_create(&none, &t.loop, NULL, NULL),
+  assert_code(iob_pg_pool_create(&none, &t.loop, NULL, NULL),
                    IOB_EINVAL);
   assert_null(none);
-  assert_int_equal(iob_pg_pool_create(&none, &t.loop, "host='", NULL),
+  assert_code(iob_pg_pool_create(&none, &t.loop, "host='", NULL),
                    IOB_EINVAL);
-  assert_int_equal(iob_pg_pool_create(&none, &t.loop, conninfo, &wrong),
+  assert_code(iob_pg_pool_create(&none, &t.loop, conninfo, &wrong),
                    IOB_ERANGE);
-  assert_int_equal(iob_pg_pool_counts(NULL, NULL, NULL), IOB_EINVAL);
-  assert_int_equal(iob_pg_pool_destroy(NULL), 0);
+  assert_code(iob_pg_pool_counts(NULL, NULL, NULL), IOB_EINVAL);
+  assert_code(iob_pg_pool_destroy(NULL), 0);
   end_pool(&t, p);
 }
 
@@ -1079,7 +1079,7 @@ static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
     test_loop_init(&t);
     iob_pg_pool_options o = {.max_connections = 6};
     iob_pg_pool *p;
-    assert_int_equal(iob_pg_pool_create(&p, &t.loop, two, &o), 0);
+    assert_code(iob_pg_pool_create(&p, &t.loop, two, &o), 0);
     enum { N = 12 };
     iob_pg_query q[N];
     for (int i = 0; i < N; i++)
@@ -1088,7 +1088,7 @@ static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
     iob_batch *b = through_pool(&t, styles[k], p, q, N, 0); /* at once */
     for (uint32_t i = 0; i < N; i++) {
       iob_outcome out;
-      assert_int_equal(iob_batch_outcome(b, i, &out), 0);
+      assert_code(iob_batch_outcome(b, i, &out), 0);
       if (out.status != 0)
         fail_msg("%s: query %u failed: %s (%s)", iob_style_name(styles[k]),
                  i, iob_err_name(out.status), out.message ? out.message : "");
@@ -1100,23 +1100,23 @@ static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
       fail_msg("%s: %d connections where the server allows 2",
                iob_style_name(styles[k]), n);
     uint32_t open;
-    assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+    assert_code(iob_pg_pool_counts(p, &open, NULL), 0);
     assert_true(open >= 1 && open <= 2);
     iob_batch_free(b);
     end_pool(&t, p);
 
     test_loop_init(&t);
     o.max_connections = 3;
-    assert_int_equal(iob_pg_pool_create(&p, &t.loop, none, &o), 0);
+    assert_code(iob_pg_pool_create(&p, &t.loop, none, &o), 0);
     b = through_pool(&t, styles[k], p, q, 1, 0);
     test_failed_with(b, 0, UV_ECONNREFUSED, "(SQLSTATE 53300)");
     test_failed_with(b, 0, UV_ECONNREFUSED, "too many connections");
     iob_outcome out;
-    assert_int_equal(iob_batch_outcome(b, 0, &out), 0);
+    assert_code(iob_batch_outcome(b, 0, &out), 0);
     if (strstr(out.message, ".c:") != NULL) /* the server's source line */
       fail_msg("a location in the message: %s", out.message);
     iob_batch_free(b);
-    assert_int_equal(iob_pg_pool_counts(p, &open, NULL), 0);
+    assert_code(iob_pg_pool_counts(p, &open, NULL), 0);
     assert_int_equal(open, 0);
     end_pool(&t, p);
   }
@@ -1141,29 +1141,29 @@ static void a_serialization_failure_is_retried_and_a_query_error_is_not(
   p.backoff_min_ms = p.backoff_max_ms = 1;
   for (size_t k = 0; k < 2; k++) {
     iob_pg_target *t;
-    assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT iob_flaky()"),
+    assert_code(iob_pg_target_create(&t, conninfo, "SELECT iob_flaky()"),
                      0);
     iob_config c = queries_to(t, styles[k], 6);
     c.retry = &p;
     c.max_in_flight = 1; /* so that the calls alternate */
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     if (r.failed != 0 || r.retries != 6)
       fail_msg("%s: %u failed, %u retries", iob_style_name(styles[k]),
                r.failed, r.retries);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     iob_pg_target_destroy(t);
 
-    assert_int_equal(iob_pg_target_create(&t, conninfo, "SELECT 1/0"), 0);
+    assert_code(iob_pg_target_create(&t, conninfo, "SELECT 1/0"), 0);
     c = queries_to(t, styles[k], 2);
     c.retry = &p;
     b = run_on_own_loop(&c, NULL);
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+    assert_code(iob_batch_outcome(b, 0, &o), 0);
     assert_int_equal(o.retries, 0);
     assert_non_null(strstr(o.message, "22012"));
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     iob_pg_target_destroy(t);
   }
   exec_sql("DROP FUNCTION iob_flaky()");
@@ -1187,10 +1187,10 @@ static void a_pool_in_use_refuses_to_be_destroyed(void **s) {
   iob_pg_query q = {.sql = "SELECT 1"};
   task.input = &q;
   assert_int_equal(iob_batch_submit(b, &task), 0);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
-  assert_int_equal(destroy_answer, IOB_EBUSY);
+  assert_code(destroy_answer, IOB_EBUSY);
   iob_batch_free(b);
   end_pool(&t, p);
 }

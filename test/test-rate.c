@@ -23,7 +23,7 @@ static void a_rate_spaces_the_launches_in_every_style(void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_rate *rate;
-    assert_int_equal(iob_rate_create(&rate, 100, 1), 0);
+    assert_code(iob_rate_create(&rate, 100, 1), 0);
     iob_config c = config_of(style, 11, 1);
     c.rate = rate;
     test_counts counts;
@@ -36,10 +36,10 @@ static void a_rate_spaces_the_launches_in_every_style(void **state) {
                  iob_style_name(style), i, at, 10 * i);
     }
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     test_assert_ms("elapsed", MS(r.elapsed_ns), 99, 1500, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
-    assert_int_equal(iob_rate_free(rate), 0);
+    assert_code(iob_batch_free(b), 0);
+    assert_code(iob_rate_free(rate), 0);
   }
 }
 
@@ -48,7 +48,7 @@ static void a_rate_spaces_the_launches_in_every_style(void **state) {
 static void a_burst_starts_at_once_then_the_rate_spaces_the_rest(
     void **state) {
   iob_rate *rate;
-  assert_int_equal(iob_rate_create(&rate, 20, 5), 0);
+  assert_code(iob_rate_create(&rate, 20, 5), 0);
   iob_config c = config_of(&iob_style_loop, 8, 1);
   c.rate = rate;
   iob_batch *b = run_on_own_loop(&c, NULL);
@@ -60,10 +60,10 @@ static void a_burst_starts_at_once_then_the_rate_spaces_the_rest(
   test_assert_ms("the eighth's start", started_ms(b, 7), 149, 600, __FILE__,
                  __LINE__);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.rate_waits, 3); /* all but the burst */
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_rate_free(rate), 0);
 }
 
 /* Two batches on one loop, one rate of 100 a second: 20 launches take
@@ -71,14 +71,14 @@ static void a_burst_starts_at_once_then_the_rate_spaces_the_rest(
  * (not freed) while they run. */
 static void batches_on_a_loop_share_one_rate_in_turn(void **state) {
   iob_rate *rate;
-  assert_int_equal(iob_rate_create(&rate, 100, 1), 0);
+  assert_code(iob_rate_create(&rate, 100, 1), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 10, 1);
   c.rate = rate;
   iob_batch *a = test_loop_start(&t, &c, NULL);
   iob_batch *b = test_loop_start(&t, &c, NULL);
-  assert_int_equal(iob_rate_free(rate), IOB_EBUSY);
+  assert_code(iob_rate_free(rate), IOB_EBUSY);
   test_loop_run(&t);
   test_loop_close(&t);
   /* In turn, each batch gets every other token: its tenth starts past
@@ -88,9 +88,9 @@ static void batches_on_a_loop_share_one_rate_in_turn(void **state) {
   test_assert_ms("batch b's tenth start", y, 170, 1500, __FILE__, __LINE__);
   double last = x > y ? x : y;
   test_assert_ms("the last start", last, 185, 1500, __FILE__, __LINE__);
-  assert_int_equal(iob_batch_free(a), 0);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_batch_free(a), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_rate_free(rate), 0);
 }
 
 /* One permit shared by a rate-limited batch (2 a second) and one
@@ -100,8 +100,8 @@ static void batches_on_a_loop_share_one_rate_in_turn(void **state) {
 static void an_operation_waiting_for_a_token_holds_no_permit(void **state) {
   iob_rate *rate;
   iob_limit *one;
-  assert_int_equal(iob_rate_create(&rate, 2, 1), 0);
-  assert_int_equal(iob_limit_create(&one, 1), 0);
+  assert_code(iob_rate_create(&rate, 2, 1), 0);
+  assert_code(iob_limit_create(&one, 1), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config slow = config_of(&iob_style_loop, 2, 10);
@@ -114,18 +114,18 @@ static void an_operation_waiting_for_a_token_holds_no_permit(void **state) {
   test_loop_run(&t);
   test_loop_close(&t);
   iob_report ra, rb;
-  assert_int_equal(iob_batch_report(a, &ra), 0);
-  assert_int_equal(iob_batch_report(b, &rb), 0);
+  assert_code(iob_batch_report(a, &ra), 0);
+  assert_code(iob_batch_report(b, &rb), 0);
   test_assert_ms("the free batch", MS(rb.elapsed_ns), 29, 300, __FILE__,
                  __LINE__);
   assert_int_equal(ra.rate_waits, 1);
   assert_int_equal(rb.rate_waits, 0);
   test_assert_ms("the second token", started_ms(a, 1), 490, 2000, __FILE__,
                  __LINE__);
-  assert_int_equal(iob_batch_free(a), 0);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_limit_free(one), 0);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_batch_free(a), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_limit_free(one), 0);
+  assert_code(iob_rate_free(rate), 0);
 }
 
 /* A batch cancelled while it waits a second for each token ends at once:
@@ -135,7 +135,7 @@ static void an_operation_waiting_for_a_token_holds_no_permit(void **state) {
 static void a_cancel_while_waiting_for_tokens_ends_the_batch_at_once(
     void **state) {
   iob_rate *rate;
-  assert_int_equal(iob_rate_create(&rate, 1, 1), 0);
+  assert_code(iob_rate_create(&rate, 1, 1), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 5, 1);
@@ -150,12 +150,12 @@ static void a_cancel_while_waiting_for_tokens_ends_the_batch_at_once(
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
   for (uint32_t i = 1; i < n; i++)
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
-  assert_int_equal(iob_batch_free(b), 0);
+    assert_code(rec[i].status, IOB_ECANCELED);
+  assert_code(iob_batch_free(b), 0);
   c.count = 1; /* the same rate, another loop, now that none uses it */
   iob_batch *again = run_on_own_loop(&c, NULL);
-  assert_int_equal(iob_batch_free(again), 0);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_batch_free(again), 0);
+  assert_code(iob_rate_free(rate), 0);
 }
 
 static void never_called(iob_batch *b, int status) {
@@ -169,16 +169,16 @@ static void never_called(iob_batch *b, int status) {
  * (Capped at the burst, they were lost: 1.1 s.) */
 static void a_fast_rate_holds_on_average(void **state) {
   iob_rate *rate;
-  assert_int_equal(iob_rate_create(&rate, 2000, 1), 0);
+  assert_code(iob_rate_create(&rate, 2000, 1), 0);
   iob_config c = config_of(&iob_style_loop, 1000, 0);
   c.rate = rate;
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   test_assert_ms("1,000 at 2,000 a second", MS(r.elapsed_ns), 490, 800,
                  __FILE__, __LINE__);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_rate_free(rate), 0);
 }
 
 /* What a rate cannot mean is refused, and so is a batch started with a
@@ -192,12 +192,12 @@ static void bad_rates_are_refused_and_lose_nothing(void **state) {
       fail_msg("a rate of %g is not IOB_ERANGE", bad[k]);
     assert_null(rate);
   }
-  assert_int_equal(iob_rate_create(&rate, 10, 0), IOB_ERANGE);
-  assert_int_equal(iob_rate_create(&rate, 10, IOB_COUNT_MAX + 1), IOB_ERANGE);
-  assert_int_equal(iob_rate_create(NULL, 10, 1), IOB_EINVAL);
-  assert_int_equal(iob_rate_free(NULL), 0);
+  assert_code(iob_rate_create(&rate, 10, 0), IOB_ERANGE);
+  assert_code(iob_rate_create(&rate, 10, IOB_COUNT_MAX + 1), IOB_ERANGE);
+  assert_code(iob_rate_create(NULL, 10, 1), IOB_EINVAL);
+  assert_code(iob_rate_free(NULL), 0);
 
-  assert_int_equal(iob_rate_create(&rate, 50, 1), 0);
+  assert_code(iob_rate_create(&rate, 50, 1), 0);
   test_loop one, two;
   test_loop_init(&one);
   test_loop_init(&two);
@@ -205,7 +205,7 @@ static void bad_rates_are_refused_and_lose_nothing(void **state) {
   c.rate = rate;
   iob_batch *a = test_loop_start(&one, &c, NULL);
   iob_batch *b = test_loop_create(&two, &c, NULL);
-  assert_int_equal(iob_batch_start(b, &two.loop, never_called), IOB_EINVAL);
+  assert_code(iob_batch_start(b, &two.loop, never_called), IOB_EINVAL);
   assert_null(iob_batch_loop(b)); /* nothing started */
   test_loop_run(&one);
   test_loop_close(&one);
@@ -213,11 +213,11 @@ static void bad_rates_are_refused_and_lose_nothing(void **state) {
   test_loop_run(&two);
   test_loop_close(&two);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.failed, 0);
-  assert_int_equal(iob_batch_free(a), 0);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_batch_free(a), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_rate_free(rate), 0);
 }
 
 int main(void) {

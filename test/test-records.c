@@ -20,10 +20,10 @@ static void records_are_consistent_in_every_style(void **state) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_config c = config_of(style, 20, 2);
     iob_batch *b;
-    assert_int_equal(iob_run(&b, &c), 0);
+    assert_code(iob_run(&b, &c), 0);
     check_records(b, 20);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.count, 20);
     assert_int_equal(r.failed, 0);
     assert_int_equal(r.status, 0);
@@ -33,31 +33,31 @@ static void records_are_consistent_in_every_style(void **state) {
     const iob_record *rec = iob_batch_records(b, NULL);
     for (int i = 0; i < 20; i++)
       assert_true(rec[i].finished_ns <= r.elapsed_ns);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
 static void sequential_operations_never_overlap(void **state) {
   iob_config c = config_of(&iob_style_sequential, 10, 3);
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 1; i < 10; i++)
     assert_true(rec[i].started_ns >= rec[i - 1].finished_ns);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void pool_operations_run_on_pool_threads_not_the_loop(void **state) {
   iob_config c = config_of(&iob_style_pool, 8, 5);
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 8; i++)
     assert_int_not_equal(rec[i].worker, 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_true(r.workers_used >= 1 && r.workers_used <= r.threads);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void mixed_durations_end_in_deadline_order(void **state) {
@@ -68,7 +68,7 @@ static void mixed_durations_end_in_deadline_order(void **state) {
   iob_config c = config_of(&iob_style_loop, N, 0);
   c.durations_ms = durations;
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < N; i++) {
     /* Each waited at least its own duration (1 ms of loop-clock slack). */
@@ -88,7 +88,7 @@ static void mixed_durations_end_in_deadline_order(void **state) {
                  MS(rec[j].finished_ns));
     }
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void zero_length_waits_finish_at_once(void **state) {
@@ -101,7 +101,7 @@ static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
   enum { N = 100000 };
   iob_config c = config_of(&iob_style_loop, N, 20);
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   uint64_t first_end = UINT64_MAX;
   for (int i = 0; i < N; i++) {
@@ -117,17 +117,17 @@ static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
   for (int i = 0; i < N; i++)
     before_first_end += rec[i].started_ns <= first_end;
   iob_report r, again;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   if (before_first_end == N)
     assert_int_equal(r.peak_in_flight, N);
   else if (r.peak_in_flight < before_first_end || r.peak_in_flight > N)
     fail_msg("peak %u, with %u started before the first end", r.peak_in_flight,
              before_first_end);
   /* Asked again (as every exporter does), the report is the same. */
-  assert_int_equal(iob_batch_report(b, &again), 0);
+  assert_code(iob_batch_report(b, &again), 0);
   assert_int_equal(again.peak_in_flight, r.peak_in_flight);
   assert_int_equal(again.elapsed_ns, r.elapsed_ns);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* The durations are the batch's own once it is created: the caller may
@@ -151,10 +151,10 @@ static void durations_are_copied_when_the_batch_is_made(void **state) {
     test_loop_run(&t);
     test_loop_close(&t);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 0);
     assert_ms_below(MS(r.elapsed_ns), 3000);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     for (int i = 0; i < N; i++)
       durations[i] = (uint32_t)(i % 5) * 4;
   }

@@ -41,7 +41,7 @@ static void status_is(const iob_batch *b, uint32_t i, int status) {
 
 static iob_outcome outcome_of(const iob_batch *b, uint32_t i) {
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   return o;
 }
 
@@ -65,10 +65,10 @@ static void an_operation_that_fails_twice_succeeds_on_its_third_attempt(
       assert_int_equal(o.value, 0);
     }
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.retries, 8);
     assert_int_equal(atomic_load(&f.attempts), 12);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -87,12 +87,12 @@ static void each_attempt_and_each_backoff_is_listed(void **state) {
     for (uint32_t i = 0; i < 3; i++) {
       const iob_attempt *a;
       uint32_t n;
-      assert_int_equal(iob_batch_attempts(b, i, &a, &n), 0);
+      assert_code(iob_batch_attempts(b, i, &a, &n), 0);
       if (n != 3)
         fail_msg("%s: operation %u lists %u attempts", iob_style_name(style),
                  i, n);
-      assert_int_equal(a[0].status, IOB_EIO);
-      assert_int_equal(a[1].status, IOB_EIO);
+      assert_code(a[0].status, IOB_EIO);
+      assert_code(a[1].status, IOB_EIO);
       assert_int_equal(a[2].status, 0);
       assert_true(a[0].started_ns >= rec[i].started_ns);
       for (uint32_t j = 0; j < 3; j++) {
@@ -104,21 +104,21 @@ static void each_attempt_and_each_backoff_is_listed(void **state) {
                        19, 400, __FILE__, __LINE__);
       assert_true(a[2].finished_ns == rec[i].finished_ns);
     }
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
 
     test_flaky once = {.fails = 0};
     c = flaky_config(style, 2, &once, &p);
     b = run_on_own_loop(&c, NULL);
     const iob_attempt *a = (const iob_attempt *)&a;
     uint32_t n = 1;
-    assert_int_equal(iob_batch_attempts(b, 1, &a, &n), 0);
+    assert_code(iob_batch_attempts(b, 1, &a, &n), 0);
     assert_null(a);
     assert_int_equal(n, 0);
-    assert_int_equal(iob_batch_attempts(b, 2, &a, &n), IOB_EINVAL);
-    assert_int_equal(iob_batch_attempts(b, 0, NULL, &n), IOB_EINVAL);
-    assert_int_equal(iob_batch_attempts(b, 0, &a, NULL), IOB_EINVAL);
-    assert_int_equal(iob_batch_attempts(NULL, 0, &a, &n), IOB_EINVAL);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_attempts(b, 2, &a, &n), IOB_EINVAL);
+    assert_code(iob_batch_attempts(b, 0, NULL, &n), IOB_EINVAL);
+    assert_code(iob_batch_attempts(b, 0, &a, NULL), IOB_EINVAL);
+    assert_code(iob_batch_attempts(NULL, 0, &a, &n), IOB_EINVAL);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -140,7 +140,7 @@ static void attempts_bound_the_retries_and_the_last_failure_stays(
       assert_int_equal(o.value, 102);
     }
     assert_int_equal(atomic_load(&f.attempts), 6);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -153,13 +153,13 @@ static void a_failure_that_is_not_transient_runs_once(void **state) {
   iob_batch *b = run_on_own_loop(&c, NULL);
   assert_int_equal(atomic_load(&f.attempts), 3);
   assert_int_equal(outcome_of(b, 0).retries, 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 
   test_flaky g = {.fails = 5, .status = IOB_EIO};
   c = flaky_config(&iob_style_threads, 3, &g, NULL);
   b = run_on_own_loop(&c, NULL);
   assert_int_equal(atomic_load(&g.attempts), 3);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* Backoffs of 20 ms, then 20..40, then 20..40 (doubled from the least,
@@ -176,7 +176,7 @@ static void the_backoff_is_drawn_between_its_bounds(void **state) {
     assert_int_equal(r[0].status, 0);
     test_assert_ms("three backoffs", MS(r[0].finished_ns - r[0].started_ns),
                    59, 400, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -199,14 +199,14 @@ static void a_classifier_says_what_is_retried_and_when(void **state) {
     assert_int_equal(r[0].status, 0);
     test_assert_ms("the pushback", MS(r[0].finished_ns - r[0].started_ns),
                    80, 600, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
 
     test_flaky g = {.fails = 1, .status = UV_ECONNRESET};
     c = flaky_config(styles[k], 1, &g, &p);
     b = run_on_own_loop(&c, NULL);
     status_is(b, 0, UV_ECONNRESET);
     assert_int_equal(atomic_load(&g.attempts), 1);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -220,13 +220,13 @@ static void a_cancel_ends_a_backoff_at_once(void **state) {
     iob_config c = flaky_config(style, 3, &f, &p);
     iob_batch *b = run_cancelled_after(&c, 50);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     if (MS(r.elapsed_ns) > 600)
       fail_msg("%s: ended %.1f ms in", iob_style_name(style),
                MS(r.elapsed_ns));
     for (uint32_t i = 0; i < 3; i++)
       status_is(b, i, IOB_ECANCELED);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -242,7 +242,7 @@ static void a_cancel_in_a_backoff_lists_each_attempt_once(void **state) {
     for (uint32_t i = 0; i < 2; i++) {
       const iob_attempt *a;
       uint32_t n;
-      assert_int_equal(iob_batch_attempts(b, i, &a, &n), 0);
+      assert_code(iob_batch_attempts(b, i, &a, &n), 0);
       for (uint32_t j = 0; j < n; j++) {
         if (j + 1 < n && a[j].status != IOB_EIO)
           fail_msg("%s: attempt %u of %u: %s", iob_style_name(style), j, n,
@@ -252,13 +252,13 @@ static void a_cancel_in_a_backoff_lists_each_attempt_once(void **state) {
                    j - 1, j);
       }
     }
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
 static void cancel_the_first(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel_op(arg, 0), 0);
+  assert_code(iob_batch_cancel_op(arg, 0), 0);
 }
 
 /* One operation cancelled alone while it backs off settles then; the
@@ -282,7 +282,7 @@ static void an_operation_cancelled_alone_in_its_backoff_settles(void **state) {
                    __FILE__, __LINE__);
     assert_int_equal(r[1].status, 0);
     assert_int_equal(outcome_of(b, 1).retries, 1);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -297,12 +297,12 @@ static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
     c.deadline_ms = 150;
     iob_batch *b = run_on_own_loop(&c, NULL);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.status, 0); /* ended before its deadline */
     assert_int_equal(r.retries, 0);
     status_is(b, 0, IOB_EIO);
     test_assert_ms("the batch", MS(r.elapsed_ns), 0, 120, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
 
     test_flaky g = {.fails = 3, .status = IOB_EIO};
     p = policy(4, 30, 30);
@@ -311,7 +311,7 @@ static void no_retry_begins_past_the_deadline_or_the_timeout(void **state) {
     b = run_on_own_loop(&c, NULL);
     assert_int_equal(outcome_of(b, 0).retries, 1);
     status_is(b, 0, IOB_EIO);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -354,7 +354,7 @@ static void the_timeout_holds_after_a_failure_inside_start(void **state) {
     const iob_record *r = iob_batch_records(b, NULL);
     test_assert_ms("the timed-out retry", MS(r[0].finished_ns - r[0].started_ns),
                    199, 1000, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -376,7 +376,7 @@ static void a_delay_past_any_timer_is_no_retry(void **state) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     status_is(b, 0, IOB_EIO);
     assert_int_equal(atomic_load(&f.attempts), 1);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -432,7 +432,7 @@ static void an_attempts_own_timeout_retries_a_hung_attempt(void **state) {
     assert_int_equal(outcome_of(b, 0).retries, 2);
     test_assert_ms(iob_style_name(style), MS(r[0].finished_ns - r[0].started_ns),
                    200, 2000, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
 
     hanging forever = {.hang = 100};
     p = policy(10, 1, 1);
@@ -445,7 +445,7 @@ static void an_attempts_own_timeout_retries_a_hung_attempt(void **state) {
     assert_int_equal(outcome_of(b, 1).retries, 2);
     test_assert_ms(iob_style_name(style), MS(r[1].finished_ns - r[1].started_ns),
                    249, 2000, __FILE__, __LINE__);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -464,7 +464,7 @@ static void a_cancel_after_an_attempts_timeout_ends_its_backoff(void **state) {
   const iob_record *r = iob_batch_records(b, NULL);
   test_assert_ms("the cancelled operation", MS(r[0].finished_ns), 119, 600,
                  __FILE__, __LINE__);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* A budget of a tenth, no floor: 100 operations that always fail make
@@ -472,7 +472,7 @@ static void a_cancel_after_an_attempts_timeout_ends_its_backoff(void **state) {
  * it refused. Two batches share it. */
 static void a_budget_bounds_the_retries_to_its_share(void **state) {
   iob_budget *budget;
-  assert_int_equal(iob_budget_create(&budget, 0.1, 0, 0), 0);
+  assert_code(iob_budget_create(&budget, 0.1, 0, 0), 0);
   test_flaky f = {.fails = 1000, .status = IOB_EIO};
   iob_retry p = policy(5, 1, 1);
   p.budget = budget;
@@ -488,15 +488,15 @@ static void a_budget_bounds_the_retries_to_its_share(void **state) {
   test_loop_run(&t);
   test_loop_close(&t);
   iob_report ra, rb;
-  assert_int_equal(iob_batch_report(a, &ra), 0);
-  assert_int_equal(iob_batch_report(b, &rb), 0);
+  assert_code(iob_batch_report(a, &ra), 0);
+  assert_code(iob_batch_report(b, &rb), 0);
   uint32_t retries = ra.retries + rb.retries;
   if (retries > 20 || retries < 1)
     fail_msg("%u retries for 200 operations under a tenth", retries);
   assert_true(iob_budget_refused(budget) >= 200 - retries);
   assert_int_equal(atomic_load(&f.attempts), 200 + retries);
-  assert_int_equal(iob_batch_free(a), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(a), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_budget_free(budget);
 }
 
@@ -513,7 +513,7 @@ static void an_operations_own_policy_replaces_the_batchs(void **state) {
   assert_int_equal(iob_batch_submit(b, &task), 0); /* the batch's: once */
   task.retry = &thrice;
   assert_int_equal(iob_batch_submit(b, &task), 1);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   test_loop_close(&t);
@@ -521,7 +521,7 @@ static void an_operations_own_policy_replaces_the_batchs(void **state) {
   assert_int_equal(outcome_of(b, 0).retries, 0);
   assert_int_equal(iob_batch_records(b, NULL)[1].status, 0);
   assert_int_equal(outcome_of(b, 1).retries, 2);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* Policies that cannot mean anything are refused, and nothing is made. */
@@ -530,44 +530,44 @@ static void policies_that_cannot_be_met_are_refused(void **state) {
   iob_retry p = policy(0, 1, 1);
   iob_config c = flaky_config(&iob_style_loop, 1, &f, &p);
   iob_batch *b = (iob_batch *)&f;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
   p = policy(IOB_RETRY_ATTEMPTS_MAX + 1, 1, 1);
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   p = policy(2, 50, 10); /* the most below the least */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
-  assert_int_equal(iob_retry_check(NULL), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_retry_check(NULL), IOB_EINVAL);
   iob_retry_init(NULL);
   iob_retry ok;
   iob_retry_init(&ok);
-  assert_int_equal(iob_retry_check(&ok), 0);
+  assert_code(iob_retry_check(&ok), 0);
   assert_int_equal(ok.attempts, 3);
 
   /* An open batch refuses a task's bad policy, and takes nothing. */
   c.retry = NULL;
   c.open = 1;
   c.count = 0;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_task task;
   iob_task_init(&task);
   task.kind = &test_kind_flaky;
   task.target = &f;
   p = policy(0, 1, 1);
   task.retry = &p;
-  assert_int_equal(iob_batch_submit(b, &task), IOB_ERANGE);
+  assert_code(iob_batch_submit(b, &task), IOB_ERANGE);
   iob_progress pr;
-  assert_int_equal(iob_batch_progress(b, &pr), 0);
+  assert_code(iob_batch_progress(b, &pr), 0);
   assert_int_equal(pr.waiting + pr.in_flight + pr.done, 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 
   iob_budget *g = (iob_budget *)&f;
-  assert_int_equal(iob_budget_create(NULL, 0.2, 1, 0), IOB_EINVAL);
-  assert_int_equal(iob_budget_create(&g, NAN, 1, 0), IOB_ERANGE);
+  assert_code(iob_budget_create(NULL, 0.2, 1, 0), IOB_EINVAL);
+  assert_code(iob_budget_create(&g, NAN, 1, 0), IOB_ERANGE);
   assert_null(g);
-  assert_int_equal(iob_budget_create(&g, -1, 1, 0), IOB_ERANGE);
-  assert_int_equal(iob_budget_create(&g, 0, 0, 0), IOB_ERANGE);
-  assert_int_equal(iob_budget_create(&g, 0.2, 1, 999), IOB_ERANGE);
-  assert_int_equal(
+  assert_code(iob_budget_create(&g, -1, 1, 0), IOB_ERANGE);
+  assert_code(iob_budget_create(&g, 0, 0, 0), IOB_ERANGE);
+  assert_code(iob_budget_create(&g, 0.2, 1, 999), IOB_ERANGE);
+  assert_code(
       iob_budget_create(&g, 0.2, 1, IOB_BUDGET_WINDOW_MAX_MS + 1), IOB_ERANGE);
   iob_budget_free(NULL);
   assert_int_equal(iob_budget_refused(NULL), 0);

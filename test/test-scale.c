@@ -68,8 +68,8 @@ static iob_batch *run_watched(const iob_config *config) {
   test_loop t;
   uv_prepare_t prepare;
   test_loop_init(&t);
-  assert_int_equal(uv_prepare_init(&t.loop, &prepare), 0);
-  assert_int_equal(uv_prepare_start(&prepare, on_prepare), 0);
+  assert_code(uv_prepare_init(&t.loop, &prepare), 0);
+  assert_code(uv_prepare_start(&prepare, on_prepare), 0);
   iob_config c = *config;
   c.data = &prepare;
   iob_batch *batch = test_loop_start(&t, &c, on_batch_done);
@@ -120,7 +120,7 @@ every_one_of_a_million_waits_ends_once_in_the_order_it_started(void **state) {
       assert_true(rec[k - 1].finished_ns <= rec[k].finished_ns);
     }
   }
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
   forget_watch();
 }
 
@@ -173,7 +173,7 @@ static void a_million_mixed_waits_end_in_deadline_order(void **state) {
     if (rec[i].finished_ns > finish_max)
       finish_max = rec[i].finished_ns;
   }
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
   free(durations);
   forget_watch();
   /* On a slow enough machine (valgrind) the next waits are due before
@@ -191,14 +191,14 @@ static void a_limit_holds_and_every_wait_still_ends_once(void **state) {
   iob_batch *batch = run_watched(&c);
   assert_each_settled_once(batch, NULL, 5);
   iob_report r;
-  assert_int_equal(iob_batch_report(batch, &r), 0);
+  assert_code(iob_batch_report(batch, &r), 0);
   assert_int_equal(r.count, COUNT);
   assert_int_equal(r.failed, 0);
   assert_true(r.peak_in_flight <= LIMIT);
   assert_true(r.peak_in_flight > 0);
   /* Twenty rounds of 5 ms: the batch cannot be shorter than that. */
   assert_ms_at_least(MS(r.elapsed_ns), (COUNT / LIMIT) * 5);
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
   forget_watch();
 }
 
@@ -215,7 +215,7 @@ static void cancel_midway(iob_batch *batch, uint32_t index,
                           const iob_record *r) {
   cancel_watch *w = iob_batch_data(batch);
   if (++w->calls == w->cancel_after)
-    assert_int_equal(iob_batch_cancel(batch), 0);
+    assert_code(iob_batch_cancel(batch), 0);
 }
 
 static void cancelling_a_million_midway_settles_each_exactly_once(void **s) {
@@ -231,16 +231,16 @@ static void cancelling_a_million_midway_settles_each_exactly_once(void **s) {
 
   const test_counts *seen_ops = test_loop_counts(&t, batch);
   assert_int_equal(seen_ops->batch_calls, 1);
-  assert_int_equal(seen_ops->batch_status, IOB_ECANCELED);
+  assert_code(seen_ops->batch_status, IOB_ECANCELED);
   assert_int_equal(seen_ops->op_calls, MILLION);
   assert_int_equal(w.calls, MILLION);
   assert_int_equal(seen_ops->ok, 300000);
   assert_int_equal(seen_ops->cancelled, MILLION - 300000);
   iob_report r;
-  assert_int_equal(iob_batch_report(batch, &r), 0);
+  assert_code(iob_batch_report(batch, &r), 0);
   assert_int_equal(r.failed, MILLION - 300000);
   test_loop_close(&t); /* each operation reported exactly once */
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
 }
 
 int main(void) {

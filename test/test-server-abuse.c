@@ -168,12 +168,12 @@ static void dial(client *c, int port, int rcvbuf, bool read) {
   struct sockaddr_in addr;
   memset(c, 0, sizeof(*c));
   c->read = read;
-  assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
-  assert_int_equal(uv_tcp_init_ex(&the_loop, &c->tcp, AF_INET), 0);
+  assert_code(uv_ip4_addr("127.0.0.1", port, &addr), 0);
+  assert_code(uv_tcp_init_ex(&the_loop, &c->tcp, AF_INET), 0);
   if (rcvbuf != 0)
-    assert_int_equal(uv_recv_buffer_size((uv_handle_t *)&c->tcp, &rcvbuf), 0);
+    assert_code(uv_recv_buffer_size((uv_handle_t *)&c->tcp, &rcvbuf), 0);
   c->tcp.data = c->connect.data = c;
-  assert_int_equal(uv_tcp_connect(&c->connect, &c->tcp,
+  assert_code(uv_tcp_connect(&c->connect, &c->tcp,
                                   (const struct sockaddr *)&addr, on_connected),
                    0);
 }
@@ -202,7 +202,7 @@ static void send_bytes(client *c, const char *bytes, size_t len) {
   assert_non_null(req);
   memcpy(req + 1, bytes, len);
   uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned int)len);
-  assert_int_equal(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
+  assert_code(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
 }
 
 static void send_text(client *c, const char *text) {
@@ -213,7 +213,7 @@ static void on_shut(uv_shutdown_t *req, int status) { free(req); }
 
 static void half_close(client *c) {
   uv_shutdown_t *req = malloc(sizeof(*req));
-  assert_int_equal(uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shut), 0);
+  assert_code(uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shut), 0);
 }
 
 /* Send a request and wait for its one line of answer. */
@@ -237,7 +237,7 @@ static void close_all(client *cs, int n, bool reset) {
     if (uv_is_closing((uv_handle_t *)&cs[k].tcp))
       continue;
     if (reset && cs[k].connected)
-      assert_int_equal(uv_tcp_close_reset(&cs[k].tcp, on_client_closed), 0);
+      assert_code(uv_tcp_close_reset(&cs[k].tcp, on_client_closed), 0);
     else
       uv_close((uv_handle_t *)&cs[k].tcp, on_client_closed);
   }
@@ -373,7 +373,7 @@ static void pinger_start(pinger *pg, int port) {
   pg->port = port;
   atomic_init(&pg->stop, false);
   atomic_init(&pg->phase, P_START);
-  assert_int_equal(uv_thread_create(&pg->tid, pinger_main, pg), 0);
+  assert_code(uv_thread_create(&pg->tid, pinger_main, pg), 0);
 }
 
 static void pinger_phase(pinger *pg, int phase) {
@@ -382,7 +382,7 @@ static void pinger_phase(pinger *pg, int phase) {
 
 static double pinger_stop(pinger *pg) {
   atomic_store(&pg->stop, true);
-  assert_int_equal(uv_thread_join(&pg->tid), 0);
+  assert_code(uv_thread_join(&pg->tid), 0);
   double worst = 0;
   print_message("pings: %d, failures: %d; worst pong per phase:", pg->pings,
                 pg->failures);
@@ -578,7 +578,7 @@ static void leavers(int port, client *control) {
   int nreset = 0;
   for (int k = 0; k < N; k++) {
     if (k % 4 != 1) {
-      assert_int_equal(uv_tcp_close_reset(&cs[k].tcp, on_client_closed), 0);
+      assert_code(uv_tcp_close_reset(&cs[k].tcp, on_client_closed), 0);
       nreset++;
     } else {
       uv_close((uv_handle_t *)&cs[k].tcp, on_client_closed);
@@ -610,7 +610,7 @@ static void deaf_readers(int port, server_proc *p, client *control) {
   dial_all(cs, N, port, 4096, false);
   for (int k = 0; k < N; k++) {
     uv_buf_t buf = uv_buf_init(asks, sizeof(asks));
-    assert_int_equal(
+    assert_code(
         uv_write(&writes[k], (uv_stream_t *)&cs[k].tcp, &buf, 1, NULL), 0);
   }
   pump_for(500);
@@ -740,9 +740,9 @@ static void the_server_stands_every_attack(void **state) {
   /* A blank line now and then is a request with no answer: it keeps the
    * control client from the idle timeout. */
   uv_timer_t keepalive;
-  assert_int_equal(uv_timer_init(&the_loop, &keepalive), 0);
+  assert_code(uv_timer_init(&the_loop, &keepalive), 0);
   keepalive.data = &control;
-  assert_int_equal(uv_timer_start(&keepalive, send_blank, 300, 300), 0);
+  assert_code(uv_timer_start(&keepalive, send_blank, 300, 300), 0);
   /* The server as it stands once its first batches ran. */
   assert_true(ask(&control, "run loop 100 1")[0] == '{');
   assert_true(ask(&control, "run pool 4 1")[0] == '{');

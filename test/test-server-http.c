@@ -81,7 +81,7 @@ static void on_connected(uv_connect_t *req, int status) {
   x->connected = true;
   uv_read_start((uv_stream_t *)&x->tcp, on_alloc, on_read);
   if (x->request.len > 0)
-    assert_int_equal(uv_write(&x->write, (uv_stream_t *)&x->tcp, &x->request,
+    assert_code(uv_write(&x->write, (uv_stream_t *)&x->tcp, &x->request,
                               1, on_written),
                      0);
 }
@@ -92,12 +92,12 @@ static exchange *dial(int port, const char *request) {
   exchange *x = calloc(1, sizeof(*x));
   assert_non_null(x);
   struct sockaddr_in addr;
-  assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
-  assert_int_equal(uv_tcp_init(&the_loop, &x->tcp), 0);
+  assert_code(uv_ip4_addr("127.0.0.1", port, &addr), 0);
+  assert_code(uv_tcp_init(&the_loop, &x->tcp), 0);
   x->tcp.data = x->connect.data = x;
   x->request = uv_buf_init((char *)request, (unsigned int)strlen(request));
   x->started_ns = uv_hrtime();
-  assert_int_equal(uv_tcp_connect(&x->connect, &x->tcp,
+  assert_code(uv_tcp_connect(&x->connect, &x->tcp,
                                   (const struct sockaddr *)&addr, on_connected),
                    0);
   return x;
@@ -458,9 +458,9 @@ static void a_head_that_never_ends_is_cut_at_the_idle_timeout(void **s) {
   start_server_with(&p, &http,
                     (const char *const[]){"--idle-timeout", "1000", NULL});
   trickle k = {.x = dial(http, "GET / HTTP/1.1\r\n")};
-  assert_int_equal(uv_timer_init(&the_loop, &k.timer), 0);
+  assert_code(uv_timer_init(&the_loop, &k.timer), 0);
   k.timer.data = &k;
-  assert_int_equal(uv_timer_start(&k.timer, on_trickle, 300, 300), 0);
+  assert_code(uv_timer_start(&k.timer, on_trickle, 300, 300), 0);
   WAIT_UNTIL(k.x->ended, 10000);
   uv_close((uv_handle_t *)&k.timer, NULL);
   assert_true(k.x->ended);

@@ -100,13 +100,13 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static client *dial(int port, int rcvbuf) {
   client *c = calloc(1, sizeof(*c));
   struct sockaddr_in addr;
-  assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
-  assert_int_equal(uv_tcp_init_ex(&the_loop, &c->tcp, AF_INET), 0);
+  assert_code(uv_ip4_addr("127.0.0.1", port, &addr), 0);
+  assert_code(uv_tcp_init_ex(&the_loop, &c->tcp, AF_INET), 0);
   if (rcvbuf != 0)
-    assert_int_equal(uv_recv_buffer_size((uv_handle_t *)&c->tcp, &rcvbuf), 0);
-  assert_int_equal(uv_timer_init(&the_loop, &c->pinger), 0);
+    assert_code(uv_recv_buffer_size((uv_handle_t *)&c->tcp, &rcvbuf), 0);
+  assert_code(uv_timer_init(&the_loop, &c->pinger), 0);
   c->tcp.data = c->connect.data = c->pinger.data = c;
-  assert_int_equal(uv_tcp_connect(&c->connect, &c->tcp,
+  assert_code(uv_tcp_connect(&c->connect, &c->tcp,
                                   (const struct sockaddr *)&addr, on_connected),
                    0);
   return c;
@@ -131,7 +131,7 @@ static void send_text(client *c, const char *text) {
   char *copy = (char *)(req + 1);
   memcpy(copy, text, len);
   uv_buf_t buf = uv_buf_init(copy, (unsigned int)len);
-  assert_int_equal(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
+  assert_code(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
 }
 
 /* Send `len` bytes, NUL and all. */
@@ -139,7 +139,7 @@ static void send_bytes(client *c, const char *bytes, size_t len) {
   uv_write_t *req = malloc(sizeof(*req) + len);
   memcpy(req + 1, bytes, len);
   uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned int)len);
-  assert_int_equal(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
+  assert_code(uv_write(req, (uv_stream_t *)&c->tcp, &buf, 1, on_sent), 0);
 }
 
 static void on_shut(uv_shutdown_t *req, int status) {
@@ -151,7 +151,7 @@ static void on_shut(uv_shutdown_t *req, int status) {
  * go on reading. */
 static void half_close(client *c) {
   uv_shutdown_t *req = malloc(sizeof(*req));
-  assert_int_equal(uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shut), 0);
+  assert_code(uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shut), 0);
 }
 
 /* A text of `n` pings, to be freed. */
@@ -180,7 +180,7 @@ static void on_client_closed(uv_handle_t *h) {
 static void on_pinger_closed(uv_handle_t *h) {
   client *c = h->data;
   if (c->reset)
-    assert_int_equal(uv_tcp_close_reset(&c->tcp, on_client_closed), 0);
+    assert_code(uv_tcp_close_reset(&c->tcp, on_client_closed), 0);
   else
     uv_close((uv_handle_t *)&c->tcp, on_client_closed);
 }
@@ -273,7 +273,7 @@ static void check_loop_report(const char *line) {
 static void batches_run_side_by_side_while_pings_stay_fast(void **state) {
   server_proc *p = *state;
   client *pinger = connect_client(p->port);
-  assert_int_equal(uv_timer_start(&pinger->pinger, send_ping, 0, 20), 0);
+  assert_code(uv_timer_start(&pinger->pinger, send_ping, 0, 20), 0);
   client *runners[RUNNERS], *pool, *leaver;
   uint64_t t0 = uv_hrtime();
   for (int k = 0; k < RUNNERS; k++) {
@@ -445,11 +445,11 @@ static void vanished_clients_cost_the_server_nothing(void **state) {
    * stopped meanwhile so that the pings and the FIN both wait for it. */
   client *rude = connect_client(p->port);
   assert_string_equal(ask(rude, "ping"), "pong"); /* accepted and read */
-  assert_int_equal(uv_process_kill(&p->handle, SIGSTOP), 0);
+  assert_code(uv_process_kill(&p->handle, SIGSTOP), 0);
   for (int k = 0; k < 200; k++)
     send_text(rude, "ping\n");
   close_client(rude);
-  assert_int_equal(uv_process_kill(&p->handle, SIGCONT), 0);
+  assert_code(uv_process_kill(&p->handle, SIGCONT), 0);
   /* Gone mid-batch, with a FIN and with an RST. Lines are answered in
    * order, so the pong says the batch runs. A FIN is all a client that
    * only stops sending sends too: its batch runs on and is answered (into
@@ -576,7 +576,7 @@ static double ms_until_no_batch(client *c, uint64_t t0, uint64_t ms,
  * /proc/PID/stat): kill() returns before it does, and a server that
  * still runs a moment reads what comes meanwhile. */
 static void stop_server_process(server_proc *p) {
-  assert_int_equal(uv_process_kill(&p->handle, SIGSTOP), 0);
+  assert_code(uv_process_kill(&p->handle, SIGSTOP), 0);
   char path[64], stat[256] = "";
   snprintf(path, sizeof(path), "/proc/%d/stat", p->handle.pid);
   for (uint64_t t0 = uv_hrtime(); uv_hrtime() - t0 < 2000000000u; uv_sleep(1)) {
@@ -596,7 +596,7 @@ static void stop_server_process(server_proc *p) {
 /* Ping every 20 ms on `c` until stopped, as a client would meanwhile. */
 static void start_pinging(client *c) {
   c->worst_pong_ns = 0;
-  assert_int_equal(uv_timer_start(&c->pinger, send_ping, 0, 20), 0);
+  assert_code(uv_timer_start(&c->pinger, send_ping, 0, 20), 0);
 }
 
 static double stop_pinging(client *c) {
@@ -625,7 +625,7 @@ static void clients_that_reset_mid_batch_have_their_batches_cancelled_at_once(
   send_all(cs, LEAVERS, "run loop 50 30000\n");
   leave_all(cs, LEAVERS, true);
   uint64_t t0 = uv_hrtime();
-  assert_int_equal(uv_process_kill(&p->handle, SIGCONT), 0);
+  assert_code(uv_process_kill(&p->handle, SIGCONT), 0);
   start_pinging(watcher);
   const char *stats;
   double gone_ms = ms_until_no_batch(watcher, t0, 5000, &stats);
@@ -773,7 +773,7 @@ static void client_connections_are_probed_with_tcp_keepalive(void **state) {
   assert_string_equal(ask(c, "ping"), "pong"); /* the server has it */
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  assert_int_equal(uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len),
+  assert_code(uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len),
                    0);
   int client_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
   unsigned timer = 0;
@@ -840,7 +840,7 @@ static void sigint_stops_the_server_with_batches_running(void **state) {
   assert_string_equal(ask(a, "ping"), "pong"); /* both batches started */
   assert_string_equal(ask(b, "ping"), "pong");
   uint64_t t0 = uv_hrtime();
-  assert_int_equal(uv_process_kill(&p->handle, SIGINT), 0);
+  assert_code(uv_process_kill(&p->handle, SIGINT), 0);
   WAIT_UNTIL(a->eof && b->eof, 1000);
   assert_true(a->eof && b->eof);
   server_proc_wait_exit(p, 15000);
@@ -1023,7 +1023,7 @@ static void idle_clients_are_told_why_and_closed(void **s) {
   client *idle = connect_client(p.port), *busy = connect_client(p.port),
          *chatty = connect_client(p.port);
   send_text(busy, "run loop 1 600\n");
-  assert_int_equal(uv_timer_start(&chatty->pinger, send_ping, 0, 100), 0);
+  assert_code(uv_timer_start(&chatty->pinger, send_ping, 0, 100), 0);
   WAIT_UNTIL(idle->eof, 3000);
   double idle_ms = MS(uv_hrtime() - t0);
   assert_ms_between(idle_ms, 299, 2000);

@@ -142,7 +142,7 @@ static iob_file_target *write_target(void) {
   iob_file_options_init(&o);
   o.size_kib = 1;
   iob_file_target *t;
-  assert_int_equal(iob_file_target_create(&t, shared, &o), 0);
+  assert_code(iob_file_target_create(&t, shared, &o), 0);
   return t;
 }
 
@@ -161,9 +161,9 @@ static void writes_never_follow_links_another_user_planted(void **state) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     stop_attacker(attacker);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 0); /* it could not guess a single name */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     assert_secret_intact();
     sweep();
   }
@@ -188,10 +188,10 @@ static void writes_never_block_on_fifos_another_user_planted(void **state) {
     alarm(0);
     stop_attacker(attacker);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 0);
     assert_ms_below(MS(uv_hrtime() - t0), 30000);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
     sweep();
   }
   iob_file_target_destroy(t);
@@ -227,7 +227,7 @@ static void reads_refuse_links_fifos_and_directories_put_in_their_place(
   o.size_kib = 1;
   o.files = 4;
   iob_file_target *t;
-  assert_int_equal(iob_file_target_create(&t, shared, &o), 0);
+  assert_code(iob_file_target_create(&t, shared, &o), 0);
   char names[4][512];
   for (int k = 0; k < 4; k++)
     prepared_name(k, names[k], sizeof(names[k]));
@@ -262,7 +262,7 @@ static void reads_refuse_links_fifos_and_directories_put_in_their_place(
     alarm(0);
     for (uint32_t i = 0; i < 4; i++) {
       iob_outcome out;
-      assert_int_equal(iob_batch_outcome(b, i, &out), 0);
+      assert_code(iob_batch_outcome(b, i, &out), 0);
       if (out.status != expected[i])
         fail_msg("%s: file %u: %s, expected %s (%s)", iob_style_name(style),
                  i, iob_err_name(out.status), iob_err_name(expected[i]),
@@ -275,7 +275,7 @@ static void reads_refuse_links_fifos_and_directories_put_in_their_place(
         assert_non_null(strstr(out.message, uv_strerror(expected[i])));
       }
     }
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   iob_file_target_destroy(t);
   sweep();
@@ -314,12 +314,12 @@ static void named_writes_never_go_through_a_link_another_user_planted(
                                          NULL, &r, sizeof(r), 1);
       test_loop_close(&t);
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+      assert_code(iob_batch_outcome(b, 0, &o), 0);
       if (o.status != cases[j].want)
         fail_msg("%s, case %zu: %s (%s), expected %s", iob_style_name(styles[k]),
                  j, iob_err_name(o.status), o.message ? o.message : "",
                  iob_err_name(cases[j].want));
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
       assert_secret_intact();
       struct stat st;
       assert_int_equal(lstat(name, &st), 0);

@@ -41,7 +41,7 @@ static void sample_quiet(uv_check_t *check) {
   uint32_t flying = 0;
   for (int k = 0; k < s->nbatches; k++) {
     iob_progress p;
-    assert_int_equal(iob_batch_progress(s->batches[k], &p), 0);
+    assert_code(iob_batch_progress(s->batches[k], &p), 0);
     flying += p.in_flight;
   }
   if (flying != iob_limit_in_use(s->limit))
@@ -65,7 +65,7 @@ typedef struct sampled_op {
 
 static void sampled_closed(uv_handle_t *h) {
   sampled_op *o = h->data;
-  assert_int_equal(iob_op_done(o->op, 0), 0);
+  assert_code(iob_op_done(o->op, 0), 0);
 }
 
 static void sampled_over(uv_timer_t *t) {
@@ -77,7 +77,7 @@ static int sampled_start(iob_op *op) {
   sample(current);
   assert_true(iob_limit_in_use(current->limit) >= 1);
   o->op = op;
-  assert_int_equal(uv_timer_init(iob_batch_loop(op->batch), &o->timer), 0);
+  assert_code(uv_timer_init(iob_batch_loop(op->batch), &o->timer), 0);
   o->timer.data = o;
   return uv_timer_start(&o->timer, sampled_over, op->duration_ms, 0);
 }
@@ -97,11 +97,11 @@ static const iob_kind sampled_kind = {
 
 static void sampler_open(sampler *s, test_loop *t, uint32_t permits) {
   *s = (sampler){.permits = permits};
-  assert_int_equal(iob_limit_create(&s->limit, permits), 0);
+  assert_code(iob_limit_create(&s->limit, permits), 0);
   current = s;
-  assert_int_equal(uv_check_init(&t->loop, &s->check), 0);
+  assert_code(uv_check_init(&t->loop, &s->check), 0);
   s->check.data = s;
-  assert_int_equal(uv_check_start(&s->check, sample_quiet), 0);
+  assert_code(uv_check_start(&s->check, sample_quiet), 0);
   uv_unref((uv_handle_t *)&s->check); /* the batches hold the loop */
 }
 
@@ -119,9 +119,9 @@ static void sampler_close(sampler *s, test_loop *t) {
   uv_close((uv_handle_t *)&s->check, NULL);
   test_loop_run(t);
   assert_int_equal(iob_limit_in_use(s->limit), 0);
-  assert_int_equal(iob_limit_free(s->limit), 0);
+  assert_code(iob_limit_free(s->limit), 0);
   for (int k = 0; k < s->nbatches; k++)
-    assert_int_equal(iob_batch_free(s->batches[k]), 0);
+    assert_code(iob_batch_free(s->batches[k]), 0);
   current = NULL;
 }
 
@@ -152,7 +152,7 @@ static void a_shared_limit_is_never_exceeded_across_batches(void **state) {
     assert_int_equal(n->batch_status, 0);
     assert_int_equal(n->failed, 0);
     iob_report r;
-    assert_int_equal(iob_batch_report(s.batches[k], &r), 0);
+    assert_code(iob_batch_report(s.batches[k], &r), 0);
     assert_true(r.peak_in_flight <= 5);
   }
   print_message("      %u samples, peak %u of 5 permits\n", s.samples, s.peak);
@@ -178,7 +178,7 @@ static void max_in_flight_still_holds_under_a_shared_limit(void **state) {
   test_loop_run(&t);
   for (int k = 0; k < s.nbatches; k++) {
     iob_report r;
-    assert_int_equal(iob_batch_report(s.batches[k], &r), 0);
+    assert_code(iob_batch_report(s.batches[k], &r), 0);
     assert_true(r.peak_in_flight <= 2);
     assert_int_equal(r.failed, 0);
   }
@@ -234,7 +234,7 @@ static void a_small_batch_gets_turns_beside_a_large_one(void **state) {
 
 static void cancel_it(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel(arg), 0);
+  assert_code(iob_batch_cancel(arg), 0);
 }
 
 static void a_batch_cancelled_while_queued_leaves_and_the_rest_go_on(void **s) {
@@ -252,7 +252,7 @@ static void a_batch_cancelled_while_queued_leaves_and_the_rest_go_on(void **s) {
   test_loop_at(&t, 50, cancel_it, b);
   test_loop_run(&t);
   double ms = MS(uv_hrtime() - t0);
-  assert_int_equal(test_loop_counts(&t, b)->batch_status, IOB_ECANCELED);
+  assert_code(test_loop_counts(&t, b)->batch_status, IOB_ECANCELED);
   assert_int_equal(test_loop_counts(&t, b)->cancelled, 10);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 10; i++) /* B never had a permit */
@@ -277,7 +277,7 @@ static int quick_start(iob_op *op) {
   case 0:
     return UV_ECONNREFUSED;
   case 1:
-    assert_int_equal(iob_op_done(op, 0), 0);
+    assert_code(iob_op_done(op, 0), 0);
     return 0;
   default:
     return sampled_start(op);
@@ -425,11 +425,11 @@ an_operation_launched_in_another_batchs_turn_waits_in_full(void **state) {
 
 static void a_limit_used_on_one_loop_refuses_a_batch_on_another(void **s) {
   iob_limit *limit;
-  assert_int_equal(iob_limit_create(&limit, 3), 0);
+  assert_code(iob_limit_create(&limit, 3), 0);
   test_loop a;
   test_loop_init(&a);
   uv_loop_t b;
-  assert_int_equal(uv_loop_init(&b), 0);
+  assert_code(uv_loop_init(&b), 0);
   iob_config c = config_of(&iob_style_loop, 6, 50);
   c.shared_limit = limit;
   iob_batch *on_a = test_loop_start(&a, &c, NULL);
@@ -438,53 +438,53 @@ static void a_limit_used_on_one_loop_refuses_a_batch_on_another(void **s) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     c.style = style;
     iob_batch *on_b;
-    assert_int_equal(iob_batch_create(&on_b, &c), 0);
-    assert_int_equal(iob_batch_start(on_b, &b, must_not_run), IOB_EINVAL);
+    assert_code(iob_batch_create(&on_b, &c), 0);
+    assert_code(iob_batch_start(on_b, &b, must_not_run), IOB_EINVAL);
     assert_null(iob_batch_loop(on_b));
     iob_progress p;
-    assert_int_equal(iob_batch_progress(on_b, &p), 0);
+    assert_code(iob_batch_progress(on_b, &p), 0);
     assert_int_equal(p.waiting, 6);
     if (later == NULL)
       later = on_b; /* kept, to start once loop A is done with it */
     else
-      assert_int_equal(iob_batch_free(on_b), 0);
+      assert_code(iob_batch_free(on_b), 0);
   }
   /* Nothing was left on loop B, and loop A's batch was not disturbed. */
   assert_int_equal(uv_run(&b, UV_RUN_NOWAIT), 0);
-  assert_int_equal(uv_loop_close(&b), 0);
+  assert_code(uv_loop_close(&b), 0);
   assert_int_equal(iob_limit_in_use(limit), 3);
   test_loop_run(&a);
   assert_int_equal(test_loop_counts(&a, on_a)->failed, 0);
-  assert_int_equal(iob_batch_free(on_a), 0);
+  assert_code(iob_batch_free(on_a), 0);
   /* A's batch ended: the limit may serve another loop now, and the
    * refused batch may still start. */
   test_loop t;
   test_loop_init(&t);
-  assert_int_equal(iob_batch_start(later, &t.loop, log_end), 0);
+  assert_code(iob_batch_start(later, &t.loop, log_end), 0);
   test_loop_run(&t);
   assert_int_equal(ended_status, 0);
-  assert_int_equal(uv_loop_close(&t.loop), 0);
-  assert_int_equal(iob_batch_free(later), 0);
+  assert_code(uv_loop_close(&t.loop), 0);
+  assert_code(iob_batch_free(later), 0);
   test_loop_close(&a);
-  assert_int_equal(iob_limit_free(limit), 0);
+  assert_code(iob_limit_free(limit), 0);
 }
 
 static void free_the_limit(iob_batch *batch, int status) {
   (void)status;
   iob_limit **limit = iob_batch_data(batch);
-  assert_int_equal(iob_limit_free(*limit), 0);
+  assert_code(iob_limit_free(*limit), 0);
   *limit = NULL;
 }
 
 static void a_limit_in_use_cannot_be_freed(void **state) {
   iob_limit *limit;
-  assert_int_equal(iob_limit_create(&limit, 2), 0);
+  assert_code(iob_limit_create(&limit, 2), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 4, 20);
   c.shared_limit = limit;
   iob_batch *created;
-  assert_int_equal(iob_batch_create(&created, &c), 0);
+  assert_code(iob_batch_create(&created, &c), 0);
   /* A batch not started does not hold it. */
   /* The first takes both permits and ends at 20 ms; the second has them
    * then, and ends last, at 60 ms. */
@@ -493,32 +493,32 @@ static void a_limit_in_use_cannot_be_freed(void **state) {
   c.count = 4;
   c.data = &limit;
   iob_batch *last = test_loop_start(&t, &c, free_the_limit);
-  assert_int_equal(iob_limit_free(limit), IOB_EBUSY);
+  assert_code(iob_limit_free(limit), IOB_EBUSY);
   assert_int_equal(iob_limit_in_use(limit), 2);
   test_loop_run(&t);
   /* The later one ended last, and freed it in its callback. */
   assert_null(limit);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_batch_free(last), 0);
-  assert_int_equal(iob_batch_free(created), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(last), 0);
+  assert_code(iob_batch_free(created), 0);
 }
 
 static void a_limit_refuses_bad_arguments(void **state) {
   iob_limit *limit = (iob_limit *)&limit; /* must become NULL */
-  assert_int_equal(iob_limit_create(NULL, 1), IOB_EINVAL);
-  assert_int_equal(iob_limit_create(&limit, 0), IOB_ERANGE);
+  assert_code(iob_limit_create(NULL, 1), IOB_EINVAL);
+  assert_code(iob_limit_create(&limit, 0), IOB_ERANGE);
   assert_null(limit);
   limit = (iob_limit *)&limit;
-  assert_int_equal(iob_limit_create(&limit, IOB_COUNT_MAX + 1), IOB_ERANGE);
+  assert_code(iob_limit_create(&limit, IOB_COUNT_MAX + 1), IOB_ERANGE);
   assert_null(limit);
-  assert_int_equal(iob_limit_create(&limit, UINT32_MAX), IOB_ERANGE);
-  assert_int_equal(iob_limit_create(&limit, IOB_COUNT_MAX), 0);
+  assert_code(iob_limit_create(&limit, UINT32_MAX), IOB_ERANGE);
+  assert_code(iob_limit_create(&limit, IOB_COUNT_MAX), 0);
   assert_int_equal(iob_limit_in_use(limit), 0);
-  assert_int_equal(iob_limit_free(limit), 0);
-  assert_int_equal(iob_limit_create(&limit, 1), 0);
-  assert_int_equal(iob_limit_free(limit), 0);
-  assert_int_equal(iob_limit_free(NULL), 0);
+  assert_code(iob_limit_free(limit), 0);
+  assert_code(iob_limit_create(&limit, 1), 0);
+  assert_code(iob_limit_free(limit), 0);
+  assert_code(iob_limit_free(NULL), 0);
   assert_int_equal(iob_limit_in_use(NULL), 0);
 }
 
@@ -548,14 +548,14 @@ static void log_group(iob_group *group, int status) {
   s->group_calls++;
   s->group_status = status;
   if (s->free_in_cb) {
-    assert_int_equal(iob_group_free(group), 0);
+    assert_code(iob_group_free(group), 0);
     s->group = NULL;
   }
 }
 
 static void a_group_calls_back_once_after_every_batch(void **state) {
   story s = {0};
-  assert_int_equal(iob_group_create(&s.group, log_group, &s), 0);
+  assert_code(iob_group_create(&s.group, log_group, &s), 0);
   assert_ptr_equal(iob_group_data(s.group), &s);
   test_loop t;
   test_loop_init(&t);
@@ -565,9 +565,9 @@ static void a_group_calls_back_once_after_every_batch(void **state) {
     iob_config c = config_of(iob_style_at(k), 3, 20 + 10 * (uint32_t)k);
     c.data = &s;
     b[k] = test_loop_start(&t, &c, log_batch);
-    assert_int_equal(iob_group_add(s.group, b[k]), 0);
+    assert_code(iob_group_add(s.group, b[k]), 0);
   }
-  assert_int_equal(iob_group_free(s.group), IOB_EBUSY);
+  assert_code(iob_group_free(s.group), IOB_EBUSY);
   test_loop_run(&t);
   /* Every batch's callback, then the group's. */
   assert_int_equal(s.n, (int)n + 1);
@@ -578,15 +578,15 @@ static void a_group_calls_back_once_after_every_batch(void **state) {
   assert_int_equal(s.group_status, 0);
   test_loop_close(&t);
   for (size_t k = 0; k < n; k++)
-    assert_int_equal(iob_batch_free(b[k]), 0);
-  assert_int_equal(iob_group_free(s.group), 0);
-  assert_int_equal(iob_group_free(NULL), 0);
+    assert_code(iob_batch_free(b[k]), 0);
+  assert_code(iob_group_free(s.group), 0);
+  assert_code(iob_group_free(NULL), 0);
   assert_null(iob_group_data(NULL));
 }
 
 static void a_group_reports_the_first_failure(void **state) {
   story s = {0};
-  assert_int_equal(iob_group_create(&s.group, log_group, &s), 0);
+  assert_code(iob_group_create(&s.group, log_group, &s), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 3, 300);
@@ -595,20 +595,20 @@ static void a_group_reports_the_first_failure(void **state) {
   iob_batch *cancelled = test_loop_start(&t, &c, log_batch);
   c.deadline_ms = 150;
   iob_batch *late = test_loop_start(&t, &c, log_batch);
-  assert_int_equal(iob_group_add(s.group, ok), 0);
-  assert_int_equal(iob_group_add(s.group, cancelled), 0);
-  assert_int_equal(iob_group_add(s.group, late), 0);
+  assert_code(iob_group_add(s.group, ok), 0);
+  assert_code(iob_group_add(s.group, cancelled), 0);
+  assert_code(iob_group_add(s.group, late), 0);
   test_loop_at(&t, 50, cancel_it, cancelled);
   test_loop_run(&t);
   assert_int_equal(s.group_calls, 1);
   /* Cancelled at 50 ms, before the other timed out at 150. */
-  assert_int_equal(s.group_status, IOB_ECANCELED);
-  assert_int_equal(test_loop_counts(&t, late)->batch_status, IOB_ETIMEDOUT);
+  assert_code(s.group_status, IOB_ECANCELED);
+  assert_code(test_loop_counts(&t, late)->batch_status, IOB_ETIMEDOUT);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(ok), 0);
-  assert_int_equal(iob_batch_free(cancelled), 0);
-  assert_int_equal(iob_batch_free(late), 0);
-  assert_int_equal(iob_group_free(s.group), 0);
+  assert_code(iob_batch_free(ok), 0);
+  assert_code(iob_batch_free(cancelled), 0);
+  assert_code(iob_batch_free(late), 0);
+  assert_code(iob_group_free(s.group), 0);
 }
 
 /* A group reused: its callback starts a batch and adds it, and is called
@@ -628,10 +628,10 @@ static void start_again(iob_group *group, int status) {
     iob_config c = config_of(&iob_style_pool, 2, 10);
     c.data = &a->s;
     a->second = test_loop_start(a->t, &c, log_batch);
-    assert_int_equal(iob_group_add(group, a->second), 0);
-    assert_int_equal(iob_group_free(group), IOB_EBUSY);
+    assert_code(iob_group_add(group, a->second), 0);
+    assert_code(iob_group_free(group), IOB_EBUSY);
   } else {
-    assert_int_equal(iob_group_free(group), 0);
+    assert_code(iob_group_free(group), 0);
   }
 }
 
@@ -641,29 +641,29 @@ static void a_group_is_reusable_after_it_called_back(void **state) {
   test_loop_init(&t);
   a.t = &t;
   iob_group *g;
-  assert_int_equal(iob_group_create(&g, start_again, &a), 0);
+  assert_code(iob_group_create(&g, start_again, &a), 0);
   iob_config c = config_of(&iob_style_threads, 2, 10);
   c.data = &a.s;
   iob_batch *first = test_loop_start(&t, &c, log_batch);
-  assert_int_equal(iob_group_add(g, first), 0);
+  assert_code(iob_group_add(g, first), 0);
   test_loop_run(&t);
   a.s.log[a.s.n] = '\0';
   assert_string_equal(a.s.log, "bGbG");
   assert_int_equal(a.s.group_calls, 2);
   assert_int_equal(a.s.group_status, 0);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(first), 0);
-  assert_int_equal(iob_batch_free(a.second), 0);
+  assert_code(iob_batch_free(first), 0);
+  assert_code(iob_batch_free(a.second), 0);
 }
 
 static void free_batch_in_cb(iob_batch *batch, int status) {
   log_batch(batch, status);
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
 }
 
 static void a_group_may_be_freed_in_its_callback(void **state) {
   story s = {.free_in_cb = true};
-  assert_int_equal(iob_group_create(&s.group, log_group, &s), 0);
+  assert_code(iob_group_create(&s.group, log_group, &s), 0);
   test_loop t;
   test_loop_init(&t);
   const iob_style *style;
@@ -672,7 +672,7 @@ static void a_group_may_be_freed_in_its_callback(void **state) {
     c.data = &s;
     /* The batches free themselves too: the group needs nothing of them. */
     iob_batch *b = test_loop_start(&t, &c, free_batch_in_cb);
-    assert_int_equal(iob_group_add(s.group, b), 0);
+    assert_code(iob_group_add(s.group, b), 0);
   }
   test_loop_run(&t);
   assert_int_equal(s.group_calls, 1);
@@ -682,23 +682,23 @@ static void a_group_may_be_freed_in_its_callback(void **state) {
 
 static void a_batch_cancelled_before_start_can_join_a_group(void **state) {
   story s = {0};
-  assert_int_equal(iob_group_create(&s.group, log_group, &s), 0);
+  assert_code(iob_group_create(&s.group, log_group, &s), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 3, 1000);
   c.data = &s;
   iob_batch *b = test_loop_create(&t, &c, log_batch);
-  assert_int_equal(iob_batch_cancel(b), 0);
+  assert_code(iob_batch_cancel(b), 0);
   test_loop_start_created(&t, b);
   /* It has settled everything, but its callback is still to come. */
-  assert_int_equal(iob_group_add(s.group, b), 0);
+  assert_code(iob_group_add(s.group, b), 0);
   test_loop_run(&t);
   s.log[s.n] = '\0';
   assert_string_equal(s.log, "bG");
-  assert_int_equal(s.group_status, IOB_ECANCELED);
+  assert_code(s.group_status, IOB_ECANCELED);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_group_free(s.group), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_group_free(s.group), 0);
 }
 
 typedef struct add_elsewhere {
@@ -717,61 +717,61 @@ static void add_from_another_thread(void *arg) {
  * cancelled when it is freed. */
 static void batches_join_a_group_before_they_start(void **state) {
   story s = {0};
-  assert_int_equal(iob_group_create(&s.group, log_group, &s), 0);
+  assert_code(iob_group_create(&s.group, log_group, &s), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 2, 20);
   c.data = &s;
   iob_batch *runs = test_loop_create(&t, &c, log_batch);
   iob_batch *never;
-  assert_int_equal(iob_batch_create(&never, &c), 0);
-  assert_int_equal(iob_group_add(s.group, runs), 0);
-  assert_int_equal(iob_group_add(s.group, never), 0);
-  assert_int_equal(iob_group_add(s.group, never), IOB_EBUSY);
+  assert_code(iob_batch_create(&never, &c), 0);
+  assert_code(iob_group_add(s.group, runs), 0);
+  assert_code(iob_group_add(s.group, never), 0);
+  assert_code(iob_group_add(s.group, never), IOB_EBUSY);
   test_loop_start_created(&t, runs);
   test_loop_run(&t);
   assert_int_equal(s.group_calls, 0); /* "never" is still in it */
-  assert_int_equal(iob_batch_free(never), 0);
+  assert_code(iob_batch_free(never), 0);
   assert_int_equal(s.group_calls, 1);
-  assert_int_equal(s.group_status, IOB_ECANCELED);
+  assert_code(s.group_status, IOB_ECANCELED);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(runs), 0);
-  assert_int_equal(iob_group_free(s.group), 0);
+  assert_code(iob_batch_free(runs), 0);
+  assert_code(iob_group_free(s.group), 0);
 }
 
 static void a_group_refuses_what_it_cannot_take(void **state) {
   story s = {0}, s2 = {0};
   iob_group *g = (iob_group *)&g; /* must become NULL */
-  assert_int_equal(iob_group_create(NULL, log_group, &s), IOB_EINVAL);
-  assert_int_equal(iob_group_create(&g, NULL, &s), IOB_EINVAL);
+  assert_code(iob_group_create(NULL, log_group, &s), IOB_EINVAL);
+  assert_code(iob_group_create(&g, NULL, &s), IOB_EINVAL);
   assert_null(g);
-  assert_int_equal(iob_group_create(&s.group, log_group, &s), 0);
-  assert_int_equal(iob_group_create(&s2.group, log_group, &s2), 0);
+  assert_code(iob_group_create(&s.group, log_group, &s), 0);
+  assert_code(iob_group_create(&s2.group, log_group, &s2), 0);
 
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 2, 50);
   c.data = &s;
   iob_batch *b = test_loop_create(&t, &c, log_batch);
-  assert_int_equal(iob_group_add(NULL, b), IOB_EINVAL);
-  assert_int_equal(iob_group_add(s.group, NULL), IOB_EINVAL);
+  assert_code(iob_group_add(NULL, b), IOB_EINVAL);
+  assert_code(iob_group_add(s.group, NULL), IOB_EINVAL);
   test_loop_start_created(&t, b);
   add_elsewhere e = {.group = s.group, .batch = b, .ret = 1};
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, add_from_another_thread, &e), 0);
-  assert_int_equal(uv_thread_join(&tid), 0);
-  assert_int_equal(e.ret, IOB_EPERM);
-  assert_int_equal(iob_group_add(s.group, b), 0);
-  assert_int_equal(iob_group_add(s.group, b), IOB_EBUSY);
-  assert_int_equal(iob_group_add(s2.group, b), IOB_EBUSY);
-  assert_int_equal(iob_group_free(s.group), IOB_EBUSY);
-  assert_int_equal(iob_group_free(s2.group), 0); /* nothing in it */
+  assert_code(uv_thread_create(&tid, add_from_another_thread, &e), 0);
+  assert_code(uv_thread_join(&tid), 0);
+  assert_code(e.ret, IOB_EPERM);
+  assert_code(iob_group_add(s.group, b), 0);
+  assert_code(iob_group_add(s.group, b), IOB_EBUSY);
+  assert_code(iob_group_add(s2.group, b), IOB_EBUSY);
+  assert_code(iob_group_free(s.group), IOB_EBUSY);
+  assert_code(iob_group_free(s2.group), 0); /* nothing in it */
   test_loop_run(&t);
   assert_int_equal(s.group_calls, 1);
-  assert_int_equal(iob_group_add(s.group, b), IOB_EINVAL); /* finished */
+  assert_code(iob_group_add(s.group, b), IOB_EINVAL); /* finished */
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_group_free(s.group), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_group_free(s.group), 0);
 }
 
 /* Batches of one group on two loops, each run by a thread of its own: the
@@ -835,9 +835,9 @@ static void a_group_spans_batches_on_two_loops_in_two_threads(void **state) {
   for (int round = 0; round < 20; round++) {
     shared = (two_loops){0};
     iob_group *g;
-    assert_int_equal(iob_group_create(&g, lanes_ended, NULL), 0);
+    assert_code(iob_group_create(&g, lanes_ended, NULL), 0);
     uv_barrier_t added;
-    assert_int_equal(uv_barrier_init(&added, 2), 0);
+    assert_code(uv_barrier_init(&added, 2), 0);
     lane l[2] = {
         {.group = g,
          .added = &added,
@@ -847,9 +847,9 @@ static void a_group_spans_batches_on_two_loops_in_two_threads(void **state) {
     };
     uv_thread_t tid[2];
     for (int k = 0; k < 2; k++)
-      assert_int_equal(uv_thread_create(&tid[k], run_lane, &l[k]), 0);
+      assert_code(uv_thread_create(&tid[k], run_lane, &l[k]), 0);
     for (int k = 0; k < 2; k++)
-      assert_int_equal(uv_thread_join(&tid[k]), 0);
+      assert_code(uv_thread_join(&tid[k]), 0);
     uv_barrier_destroy(&added);
     assert_int_equal(l[0].add_ret, 0);
     assert_int_equal(l[1].add_ret, 0);
@@ -859,8 +859,8 @@ static void a_group_spans_batches_on_two_loops_in_two_threads(void **state) {
     int expected = l[0].status != 0 ? l[0].status : l[1].status;
     assert_int_equal(shared.group_status, expected);
     if (round % 4 == 3)
-      assert_int_equal(shared.group_status, IOB_ETIMEDOUT);
-    assert_int_equal(iob_group_free(g), 0);
+      assert_code(shared.group_status, IOB_ETIMEDOUT);
+    assert_code(iob_group_free(g), 0);
   }
 }
 
@@ -881,12 +881,12 @@ static void add_and_drop(iob_group *group, int status) {
     assert_int_equal(status, 0);
     iob_config c = config_of(&iob_style_loop, 1, 1);
     iob_batch *next;
-    assert_int_equal(iob_batch_create(&next, &c), 0);
-    assert_int_equal(iob_group_add(group, next), 0);
-    assert_int_equal(iob_batch_free(next), 0); /* calls back, nested */
+    assert_code(iob_batch_create(&next, &c), 0);
+    assert_code(iob_group_add(group, next), 0);
+    assert_code(iob_batch_free(next), 0); /* calls back, nested */
     assert_int_equal(n->calls, 2);
   } else {
-    assert_int_equal(status, IOB_ECANCELED);
+    assert_code(status, IOB_ECANCELED);
     n->inner_free = iob_group_free(group);
   }
 }
@@ -895,18 +895,18 @@ static void a_group_freed_in_a_nested_call_of_its_callback_is_freed_once(
     void **state) {
   nested n = {0};
   iob_group *g;
-  assert_int_equal(iob_group_create(&g, add_and_drop, &n), 0);
+  assert_code(iob_group_create(&g, add_and_drop, &n), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(&iob_style_loop, 2, 1);
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  assert_int_equal(iob_group_add(g, b), 0);
+  assert_code(iob_group_add(g, b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   assert_int_equal(n.calls, 2);
   assert_int_equal(n.inner_free, 0);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* Four loops on four threads end their batches of one group at once; the
@@ -923,7 +923,7 @@ static atomic_int freed_calls;
 
 static void free_when_all_ended(iob_group *group, int status) {
   assert_int_equal(status, 0);
-  assert_int_equal(iob_group_free(group), 0);
+  assert_code(iob_group_free(group), 0);
   atomic_fetch_add(&freed_calls, 1);
 }
 
@@ -955,15 +955,15 @@ static void a_group_freed_in_its_callback_outlives_batches_on_other_loops(
   int rounds = 200;
   for (int round = 0; round < rounds; round++) {
     iob_group *g;
-    assert_int_equal(iob_group_create(&g, free_when_all_ended, NULL), 0);
+    assert_code(iob_group_create(&g, free_when_all_ended, NULL), 0);
     uv_barrier_t added;
-    assert_int_equal(uv_barrier_init(&added, LOOPS), 0);
+    assert_code(uv_barrier_init(&added, LOOPS), 0);
     racer r = {.group = g, .added = &added};
     uv_thread_t tid[LOOPS];
     for (int k = 0; k < LOOPS; k++)
-      assert_int_equal(uv_thread_create(&tid[k], race_one_batch, &r), 0);
+      assert_code(uv_thread_create(&tid[k], race_one_batch, &r), 0);
     for (int k = 0; k < LOOPS; k++)
-      assert_int_equal(uv_thread_join(&tid[k]), 0);
+      assert_code(uv_thread_join(&tid[k]), 0);
     uv_barrier_destroy(&added);
   }
   assert_int_equal(atomic_load(&freed_calls), rounds);

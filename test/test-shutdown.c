@@ -97,20 +97,20 @@ static void open_app(app *a, uint64_t shutdown_ms) {
   *a = (app){.t0 = uv_hrtime()};
   test_loop_init(&a->t);
   uv_loop_t *loop = &a->t.loop;
-  assert_int_equal(uv_timer_init(loop, &a->ticker), 0);
-  assert_int_equal(uv_idle_init(loop, &a->idle), 0);
-  assert_int_equal(uv_tcp_init(loop, &a->listener), 0);
-  assert_int_equal(uv_timer_init(loop, &a->shutdown), 0);
+  assert_code(uv_timer_init(loop, &a->ticker), 0);
+  assert_code(uv_idle_init(loop, &a->idle), 0);
+  assert_code(uv_tcp_init(loop, &a->listener), 0);
+  assert_code(uv_timer_init(loop, &a->shutdown), 0);
   a->ticker.data = a->idle.data = a->listener.data = a->shutdown.data = a;
-  assert_int_equal(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
-  assert_int_equal(uv_idle_start(&a->idle, on_idle), 0);
+  assert_code(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
+  assert_code(uv_idle_start(&a->idle, on_idle), 0);
   struct sockaddr_in addr;
-  assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
-  assert_int_equal(uv_tcp_bind(&a->listener, (const struct sockaddr *)&addr, 0),
+  assert_code(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
+  assert_code(uv_tcp_bind(&a->listener, (const struct sockaddr *)&addr, 0),
                    0);
-  assert_int_equal(uv_listen((uv_stream_t *)&a->listener, 16, on_connection),
+  assert_code(uv_listen((uv_stream_t *)&a->listener, 16, on_connection),
                    0);
-  assert_int_equal(uv_timer_start(&a->shutdown, shut_down, shutdown_ms, 0), 0);
+  assert_code(uv_timer_start(&a->shutdown, shut_down, shutdown_ms, 0), 0);
 }
 
 static iob_batch *app_start(app *a, const iob_config *c, iob_batch_cb cb) {
@@ -128,7 +128,7 @@ static double run_app(app *a) {
 static void close_app(app *a, bool free_batches) {
   test_loop_close(&a->t);
   for (int k = 0; free_batches && k < a->nbatches; k++)
-    assert_int_equal(iob_batch_free(a->batches[k]), 0);
+    assert_code(iob_batch_free(a->batches[k]), 0);
 }
 
 /* For each style, a batch that runs well past the shutdown: on the loop,
@@ -153,7 +153,7 @@ the_shutdown_walk_cancels_every_batch_and_the_loop_closes(void **state) {
   open_app(&a, 100);
   size_t n = style_count();
   iob_rate *rate; /* half the batches share a rate, waiting for tokens */
-  assert_int_equal(iob_rate_create(&rate, 20, 2), 0);
+  assert_code(iob_rate_create(&rate, 20, 2), 0);
   for (size_t k = 0; k < n; k++) {
     iob_config c = long_config(iob_style_at(k));
     if (k % 2 == 1)
@@ -166,7 +166,7 @@ the_shutdown_walk_cancels_every_batch_and_the_loop_closes(void **state) {
   /* Each batch has four handles of its own: its timer, its wake-up, its
    * deadline's timer and its token timer (a rate's); the app has four. */
   assert_int_equal(a.ours, 4 * (int)n);
-  assert_int_equal(iob_rate_free(rate), 0);
+  assert_code(iob_rate_free(rate), 0);
   assert_int_equal(a.foreign, 4);
   assert_int_equal(a.closed, 4);
   assert_int_equal(a.unknown_batch, 0);
@@ -174,7 +174,7 @@ the_shutdown_walk_cancels_every_batch_and_the_loop_closes(void **state) {
   for (int k = 0; k < a.nbatches; k++) {
     const test_counts *c = test_loop_counts(&a.t, a.batches[k]);
     assert_int_equal(c->batch_calls, 1);
-    assert_int_equal(c->batch_status, IOB_ECANCELED);
+    assert_code(c->batch_status, IOB_ECANCELED);
     if (c->cancelled < 1)
       fail_msg("%s: the batch ended cancelled, none of its operations was "
                "(%.1f ms after the start)",
@@ -190,7 +190,7 @@ the_shutdown_walk_cancels_every_batch_and_the_loop_closes(void **state) {
  * that forgets them at shutdown would. */
 static void free_in_cb(iob_batch *batch, int status) {
   (void)status;
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
 }
 
 static void
@@ -205,7 +205,7 @@ the_shutdown_walk_works_with_batches_that_free_themselves(void **state) {
   run_app(&a);
   assert_int_equal(a.cancels_failed, 0);
   for (int k = 0; k < a.nbatches; k++)
-    assert_int_equal(a.t.batches[k].counts.batch_status, IOB_ECANCELED);
+    assert_code(a.t.batches[k].counts.batch_status, IOB_ECANCELED);
   close_app(&a, false);
 }
 
@@ -221,7 +221,7 @@ static void the_shutdown_walk_cancels_requests_over_tcp_in_flight(void **s) {
   char address[32];
   snprintf(address, sizeof(address), "127.0.0.1:%d", port);
   iob_tcp_target *target;
-  assert_int_equal(iob_tcp_target_create(&target, address), 0);
+  assert_code(iob_tcp_target_create(&target, address), 0);
   app a;
   open_app(&a, 100);
   const iob_style *style;
@@ -236,7 +236,7 @@ static void the_shutdown_walk_cancels_requests_over_tcp_in_flight(void **s) {
   assert_int_equal(a.cancels_failed, 0);
   for (int k = 0; k < a.nbatches; k++) {
     const test_counts *c = test_loop_counts(&a.t, a.batches[k]);
-    assert_int_equal(c->batch_status, IOB_ECANCELED);
+    assert_code(c->batch_status, IOB_ECANCELED);
     assert_int_equal(c->cancelled, 3);
   }
   assert_ms_between(ms, 99, 2000);
@@ -280,7 +280,7 @@ static void iob_handle_batch_names_only_iobounds_handles(void **state) {
   uv_timer_t foreign[4];
   void *data[4] = {NULL, &mine, b, (char *)b + 1};
   for (int k = 0; k < 4; k++) {
-    assert_int_equal(uv_timer_init(&t.loop, &foreign[k]), 0);
+    assert_code(uv_timer_init(&t.loop, &foreign[k]), 0);
     foreign[k].data = data[k];
     assert_null(iob_handle_batch((uv_handle_t *)&foreign[k]));
   }
@@ -303,7 +303,7 @@ static void iob_handle_batch_names_only_iobounds_handles(void **state) {
   uv_walk(&t.loop, count_handle, &n);
   assert_int_equal(n.ours + n.theirs, 0);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* ---- a walker that closes iobound's handles too -------------------------- */
@@ -326,7 +326,7 @@ a_walker_that_closes_iobounds_handles_leaves_a_pool_batch_whole(void **state) {
       const test_counts *n = &a.t.batches[0].counts;
       assert_int_equal(n->batch_calls, 1);
       if (cancels) {
-        assert_int_equal(n->batch_status, IOB_ECANCELED);
+        assert_code(n->batch_status, IOB_ECANCELED);
         assert_true(n->cancelled >= 4);
       } else {
         /* Nothing stopped it: every job ran its 300 ms. */
@@ -426,9 +426,9 @@ a_walker_closing_handles_before_the_jobs_call_back_is_harmless(void **state) {
     iob_config c = config_of(&iob_style_pool, 3, (uint64_t)round % 3);
     c.kind = &counted_kind;
     c.deadline_ms = 60000;
-    assert_int_equal(uv_check_init(&t.loop, &p.check), 0);
+    assert_code(uv_check_init(&t.loop, &p.check), 0);
     p.check.data = &p;
-    assert_int_equal(uv_check_start(&p.check, walk_when_all_ran), 0);
+    assert_code(uv_check_start(&p.check, walk_when_all_ran), 0);
     test_loop_start(&t, &c, free_in_cb);
     test_loop_run(&t);
     assert_int_equal(p.walked, 1);
@@ -452,7 +452,7 @@ static void close_all_now(uv_timer_t *timer) {
  * rescue that waits for the operations runs inside the settling of
  * another, and must go on settling the ones handed back with it. */
 static void cancel_from_on_op(iob_batch *b, uint32_t i, const iob_record *r) {
-  assert_int_equal(iob_batch_cancel(b), 0);
+  assert_code(iob_batch_cancel(b), 0);
 }
 
 static void a_cancel_ends_batches_whose_handles_someone_closed(void **state) {
@@ -463,8 +463,8 @@ static void a_cancel_ends_batches_whose_handles_someone_closed(void **state) {
     test_loop t;
     test_loop_init(&t);
     uv_timer_t walk;
-    assert_int_equal(uv_timer_init(&t.loop, &walk), 0);
-    assert_int_equal(uv_timer_start(&walk, close_all_now, 50, 0), 0);
+    assert_code(uv_timer_init(&t.loop, &walk), 0);
+    assert_code(uv_timer_start(&walk, close_all_now, 50, 0), 0);
     /* Six: the workers' private pool has four threads, so two wait on
      * its queue, and the cancel takes them off it. */
     iob_config c = config_of(styles[k / 2], 6, 300);
@@ -474,15 +474,15 @@ static void a_cancel_ends_batches_whose_handles_someone_closed(void **state) {
     test_loop_run(&t); /* returns at the walk */
     assert_int_equal(t.batches[0].counts.batch_calls, 0);
     uint64_t t0 = uv_hrtime();
-    assert_int_equal(iob_batch_cancel(b), 0);
+    assert_code(iob_batch_cancel(b), 0);
     test_loop_run(&t);
     print_message("%s%s: ended %.1f ms after the cancel\n",
                   iob_style_name(styles[k / 2]), on_op ? ", on_op too" : "",
                   MS(uv_hrtime() - t0));
     assert_int_equal(t.batches[0].counts.batch_calls, 1);
-    assert_int_equal(t.batches[0].counts.batch_status, IOB_ECANCELED);
+    assert_code(t.batches[0].counts.batch_status, IOB_ECANCELED);
     test_loop_close(&t);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 

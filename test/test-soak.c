@@ -55,7 +55,7 @@ static void next_batch(soak *s);
 
 static void on_done(iob_batch *batch, int status) {
   soak *s = iob_batch_data(batch);
-  assert_int_equal(iob_batch_free(batch), 0);
+  assert_code(iob_batch_free(batch), 0);
   if (--s->left == s->halfway)
     s->rss_mid = rss_kib();
   if (s->left > 0)
@@ -75,14 +75,14 @@ static void follow_up(iob_batch *batch, uint32_t index, const iob_record *r) {
   t.kind = s->config.kind;
   assert_true(iob_batch_submit(batch, &t) >= 4);
   if (++s->follow_ups == 4)
-    assert_int_equal(iob_batch_close(batch), 0);
+    assert_code(iob_batch_close(batch), 0);
 }
 
 static void next_batch(soak *s) {
   s->follow_ups = 0;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &s->config), 0);
-  assert_int_equal(iob_batch_start(b, s->loop, on_done), 0);
+  assert_code(iob_batch_create(&b, &s->config), 0);
+  assert_code(iob_batch_start(b, s->loop, on_done), 0);
 }
 
 static void batch_after_batch_leaves_nothing_behind(void **state) {
@@ -92,7 +92,7 @@ static void batch_after_batch_leaves_nothing_behind(void **state) {
     for (int j = 0; j < 4; j++) {
       bool open = j >= 2; /* then open batches, fed from on_op */
       uv_loop_t loop;
-      assert_int_equal(uv_loop_init(&loop), 0);
+      assert_code(uv_loop_init(&loop), 0);
       /* Threads cost a thread per operation: fewer batches of them. */
       int batches = iob_style_flags(style) & IOB_STYLE_THREAD_EACH ? 400
                     : open                                         ? 1000
@@ -110,7 +110,7 @@ static void batch_after_batch_leaves_nothing_behind(void **state) {
       next_batch(&s);
       assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
       assert_int_equal(s.left, 0);
-      assert_int_equal(uv_loop_close(&loop), 0);
+      assert_code(uv_loop_close(&loop), 0);
       long growth = rss_kib() - s.rss_mid;
       if (growth > 1024 && rss_means_something())
         fail_msg("%s/%s%s: RSS grew %ld KiB over the second half of %d "
@@ -140,7 +140,7 @@ static void keep_going(iob_batch *batch, uint32_t index, const iob_record *r) {
   t.duration_ms = l->left % 64 == 0; /* two timer lists, reused */
   assert_true(iob_batch_submit(batch, &t) >= 0);
   if (--l->left == 0)
-    assert_int_equal(iob_batch_close(batch), 0);
+    assert_code(iob_batch_close(batch), 0);
 }
 
 static void a_long_lived_open_batch_grows_by_its_records_only(void **state) {
@@ -164,7 +164,7 @@ static void a_long_lived_open_batch_grows_by_its_records_only(void **state) {
     fail_msg("RSS grew %ld KiB for %u operations: %.0f bytes each "
              "(expected under 256)",
              growth, total, growth * 1024.0 / total);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 int main(void) {

@@ -33,7 +33,7 @@ static void on_stat(uv_fs_t *req) {
 static double stat_latency_beside(const iob_style *style, iob_report *r) {
   char path[4096]; /* a file that is surely there: this test */
   size_t len = sizeof(path);
-  assert_int_equal(uv_exepath(path, &len), 0);
+  assert_code(uv_exepath(path, &len), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = config_of(style, OPERATIONS, DURATION_MS);
@@ -41,14 +41,14 @@ static double stat_latency_beside(const iob_style *style, iob_report *r) {
   stat_timing st = {.calls = 0};
   st.req.data = &st;
   st.sent = uv_hrtime();
-  assert_int_equal(uv_fs_stat(&t.loop, &st.req, path, on_stat), 0);
+  assert_code(uv_fs_stat(&t.loop, &st.req, path, on_stat), 0);
   test_loop_run(&t);
   assert_int_equal(st.calls, 1);
   assert_int_equal(st.status, 0);
   assert_int_equal(test_loop_counts(&t, b)->ok, OPERATIONS);
-  assert_int_equal(iob_batch_report(b, r), 0);
+  assert_code(iob_batch_report(b, r), 0);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   print_message("%-8s stat latency %7.2f ms, batch %7.1f ms\n",
                 iob_style_name(style), MS(st.latency_ns), MS(r->elapsed_ns));
   return MS(st.latency_ns);

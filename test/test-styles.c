@@ -85,7 +85,7 @@ static void cancel_the_marked(test_loop *t, void *arg) {
   (void)t;
   for (uint32_t i = 0; i < NSTEPS; i++)
     if (steps[i].cancel_alone)
-      assert_int_equal(iob_batch_cancel_op(arg, i), 0);
+      assert_code(iob_batch_cancel_op(arg, i), 0);
 }
 
 /* One open batch of every kind of operation a loop runs (a wait, a wait
@@ -108,7 +108,7 @@ static void run_scenario(const iob_style *style, const void *options) {
     task.duration_ms = steps[i].ms;
     assert_int_equal(iob_batch_submit(b, &task), (int)i);
   }
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_at(&t, 50, cancel_the_marked, b);
   test_loop_run(&t);
@@ -123,7 +123,7 @@ static void run_scenario(const iob_style *style, const void *options) {
       assert_ms_at_least(MS(r[i].finished_ns - r[i].started_ns), TIMEOUT_MS);
   }
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 2, &o), 0);
+  assert_code(iob_batch_outcome(b, 2, &o), 0);
   assert_int_equal(o.value, 2); /* kept from start() through its end */
   assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
   test_loop_close(&t);
@@ -156,7 +156,7 @@ static void check_public(iob_batch *b, uint32_t index, const iob_record *r) {
 
 static void cancel_fifth(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel_op(arg, 5), 0);
+  assert_code(iob_batch_cancel_op(arg, 5), 0);
 }
 
 /* Operations cancelled before the start, cancelled while in flight (on
@@ -177,7 +177,7 @@ static void every_record_an_application_sees_holds_a_public_status(
     c.durations_ms = ms; /* ...half end */
     c.on_op = check_public;
     iob_batch *b = test_loop_create(&t, &c, NULL);
-    assert_int_equal(iob_batch_cancel_op(b, 3), 0); /* before the start */
+    assert_code(iob_batch_cancel_op(b, 3), 0); /* before the start */
     test_loop_start_created(&t, b);
     test_loop_at(&t, 5, cancel_fifth, b);
     test_loop_run(&t);

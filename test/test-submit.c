@@ -70,14 +70,14 @@ static void what_is_submitted_before_the_start_runs_and_the_batch_ends_once_clos
   iob_task w = task_of(&iob_kind_wait, 20, NULL);
   for (int i = 0; i < 3; i++)
     submit_ok(b, &w, i);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_close(b), 0);
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   const test_counts *n = test_loop_counts(&t, b);
   assert_int_equal(n->ok, 3);
   assert_int_equal(n->batch_status, 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.count, 3);
   assert_ptr_equal(r.kind, &iob_kind_wait);
   assert_ms_below(MS(r.elapsed_ns), 500); /* the three overlap */
@@ -87,8 +87,8 @@ static void what_is_submitted_before_the_start_runs_and_the_batch_ends_once_clos
 
 static void close_it(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_close(arg), 0);
-  assert_int_equal(iob_batch_close(arg), 0); /* twice is harmless */
+  assert_code(iob_batch_close(arg), 0);
+  assert_code(iob_batch_close(arg), 0); /* twice is harmless */
 }
 
 static void an_open_batch_does_not_end_until_it_is_closed(void **state) {
@@ -124,14 +124,14 @@ static void next_link(iob_batch *b, uint32_t index, const iob_record *r) {
   chain *ch = iob_batch_data(b);
   assert_int_equal(r->status, 0);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, index, &o), 0);
+  assert_code(iob_batch_outcome(b, index, &o), 0);
   assert_ptr_equal(o.kind, &test_kind_later);
   assert_ptr_equal(o.data, ch);
   assert_int_equal(o.value, index);
   assert_string_equal(o.message, "link");
   ch->values += o.value;
   if (++ch->seen == ch->length) {
-    assert_int_equal(iob_batch_close(b), 0);
+    assert_code(iob_batch_close(b), 0);
     return;
   }
   iob_task t = task_of(&test_kind_later, 0, ch);
@@ -217,7 +217,7 @@ static void kinds_mix_in_one_batch_and_the_report_says_so(void **state) {
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_null(r.kind); /* mixed */
   assert_int_equal(r.count, 3);
   assert_int_equal(r.failed, 1);
@@ -225,7 +225,7 @@ static void kinds_mix_in_one_batch_and_the_report_says_so(void **state) {
   int statuses[] = {0, 0, IOB_EIO};
   for (uint32_t i = 0; i < 3; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     assert_ptr_equal(o.kind, kinds[i]);
     assert_ptr_equal(o.data, &marks[i]);
     assert_int_equal(o.status, statuses[i]);
@@ -276,7 +276,7 @@ static void data_matches_index(iob_batch *b, uint32_t index,
                                const iob_record *r) {
   assert_int_equal(r->status, 0);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, index, &o), 0);
+  assert_code(iob_batch_outcome(b, index, &o), 0);
   assert_non_null(o.data);
   assert_int_equal(*(uint32_t *)o.data, index);
 }
@@ -292,15 +292,15 @@ static void another_thread_submits_in_order_and_closes(const iob_style *s) {
   f.batch = test_loop_start(&t, &c, NULL);
   iob_batch_ref(f.batch);
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, feed, &f), 0);
+  assert_code(uv_thread_create(&tid, feed, &f), 0);
   test_loop_run(&t);
-  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_code(uv_thread_join(&tid), 0);
   for (int i = 0; i < FROM_THREAD; i++)
     assert_int_equal(f.indices[i], i);
   const test_counts *n = test_loop_counts(&t, f.batch);
   assert_int_equal(n->ok, FROM_THREAD);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(f.batch, &p), 0);
+  assert_code(iob_batch_progress(f.batch, &p), 0);
   assert_int_equal(p.done, FROM_THREAD);
   assert_int_equal(p.waiting, 0);
   test_loop_close(&t);
@@ -322,7 +322,7 @@ static void max_in_flight_holds_for_submitted_work(void **state) {
   test_loop_init(&t);
   iob_batch *b = run_waits(&t, NULL, 5, 20, 40);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.peak_in_flight, 5);
   assert_ms_between(MS(r.elapsed_ns), 155, 2000); /* four rounds of 40 */
   test_loop_close(&t);
@@ -331,9 +331,9 @@ static void max_in_flight_holds_for_submitted_work(void **state) {
 
 static void cancel_it(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel(arg), 0);
+  assert_code(iob_batch_cancel(arg), 0);
   iob_task w = task_of(&iob_kind_wait, 1, NULL);
-  assert_int_equal(iob_batch_submit(arg, &w), IOB_ESHUTDOWN);
+  assert_code(iob_batch_submit(arg, &w), IOB_ESHUTDOWN);
 }
 
 static void a_cancel_closes_an_open_batch_and_settles_what_waits(void **state) {
@@ -353,7 +353,7 @@ static void a_cancel_closes_an_open_batch_and_settles_what_waits(void **state) {
   assert_ms_below(MS(uv_hrtime() - t0), 2000);
   const test_counts *n = test_loop_counts(&t, b);
   assert_int_equal(n->cancelled, 6);
-  assert_int_equal(n->batch_status, IOB_ECANCELED);
+  assert_code(n->batch_status, IOB_ECANCELED);
   test_loop_close(&t);
   iob_batch_free(b);
 }
@@ -373,7 +373,7 @@ static void the_first_failure_cancels_the_rest_with_fail_fast(void **state) {
   test_loop_start_created(&t, b); /* not closed: the failure closes it */
   test_loop_run(&t);
   const test_counts *n = test_loop_counts(&t, b);
-  assert_int_equal(n->batch_status, IOB_EIO);
+  assert_code(n->batch_status, IOB_EIO);
   assert_int_equal(n->cancelled, 2);
   test_loop_close(&t);
   iob_batch_free(b);
@@ -393,7 +393,7 @@ static void a_deadline_ends_an_open_batch_never_closed(void **state) {
   assert_ms_between(MS(uv_hrtime() - t0), 90, 1500);
   const test_counts *n = test_loop_counts(&t, b);
   assert_int_equal(n->ok, 1);
-  assert_int_equal(n->batch_status, IOB_ETIMEDOUT);
+  assert_code(n->batch_status, IOB_ETIMEDOUT);
   test_loop_close(&t);
   iob_batch_free(b);
 }
@@ -417,8 +417,8 @@ static void a_timeout_stops_a_submitted_operation(void **state) {
   uint32_t n;
   const iob_record *r = iob_batch_records(b, &n);
   assert_int_equal(n, 3);
-  assert_int_equal(r[0].status, IOB_ETIMEDOUT);
-  assert_int_equal(r[1].status, IOB_ETIMEDOUT);
+  assert_code(r[0].status, IOB_ETIMEDOUT);
+  assert_code(r[1].status, IOB_ETIMEDOUT);
   assert_int_equal(r[2].status, 0);
   test_loop_close(&t);
   iob_batch_free(b);
@@ -429,49 +429,49 @@ static void a_timeout_stops_a_submitted_operation(void **state) {
 static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
   (void)state;
   iob_task w = task_of(&iob_kind_wait, 1, NULL);
-  assert_int_equal(iob_batch_submit(NULL, &w), IOB_EINVAL);
-  assert_int_equal(iob_batch_close(NULL), IOB_EINVAL);
+  assert_code(iob_batch_submit(NULL, &w), IOB_EINVAL);
+  assert_code(iob_batch_close(NULL), IOB_EINVAL);
 
   iob_config c;
   iob_config_init(&c);
   c.count = 1;
   iob_batch *fixed;
-  assert_int_equal(iob_batch_create(&fixed, &c), 0);
-  assert_int_equal(iob_batch_submit(fixed, &w), IOB_EINVAL); /* not open */
-  assert_int_equal(iob_batch_close(fixed), IOB_EINVAL);
+  assert_code(iob_batch_create(&fixed, &c), 0);
+  assert_code(iob_batch_submit(fixed, &w), IOB_EINVAL); /* not open */
+  assert_code(iob_batch_close(fixed), IOB_EINVAL);
   iob_batch_free(fixed);
 
   c = open_config(&iob_style_threads);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
-  assert_int_equal(iob_batch_submit(b, NULL), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_submit(b, NULL), IOB_EINVAL);
   iob_task t = w;
   t.kind = NULL;
-  assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
+  assert_code(iob_batch_submit(b, &t), IOB_EINVAL);
   t = w;
   t.input = "for a kind that takes none";
-  assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
+  assert_code(iob_batch_submit(b, &t), IOB_EINVAL);
   t = task_of(&test_kind_later, 1, NULL); /* start() only: a thread cannot run it */
-  assert_int_equal(iob_batch_submit(b, &t), IOB_ENOTSUP);
+  assert_code(iob_batch_submit(b, &t), IOB_ENOTSUP);
   t = task_of(&iob_kind_tcp, 1, NULL); /* its check() wants a target */
-  assert_int_equal(iob_batch_submit(b, &t), IOB_EINVAL);
+  assert_code(iob_batch_submit(b, &t), IOB_EINVAL);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_code(iob_batch_progress(b, &p), 0);
   assert_int_equal(p.waiting, 0); /* nothing was added */
   submit_ok(b, &w, 0);
-  assert_int_equal(iob_batch_close(b), 0);
-  assert_int_equal(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
+  assert_code(iob_batch_close(b), 0);
+  assert_code(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
   iob_batch_free(b);
 
   c = open_config(NULL);
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   t = task_of(&test_kind_later, 1, NULL);
   char longer[200];
   memset(longer, 'x', sizeof(longer) - 1);
   longer[sizeof(longer) - 1] = '\0';
   t.input = longer; /* refused by the kind's input_copy */
-  assert_int_equal(iob_batch_submit(b, &t), IOB_ERANGE);
-  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_code(iob_batch_submit(b, &t), IOB_ERANGE);
+  assert_code(iob_batch_progress(b, &p), 0);
   assert_int_equal(p.waiting, 0);
   assert_string_equal(iob_err_name(IOB_ESHUTDOWN), "IOB_ESHUTDOWN");
   iob_batch_free(b); /* never started: frees nothing twice */
@@ -519,12 +519,12 @@ static void a_submission_from_a_handler_inside_one_is_refused_not_hung(
   iob_task r = task_of(&raising, 5, NULL);
   r.input = "copied";
   submit_ok(b, &r, 0); /* the outer one is whole */
-  assert_int_equal(handler_submit, IOB_EPERM);
-  assert_int_equal(handler_close, IOB_EPERM);
+  assert_code(handler_submit, IOB_EPERM);
+  assert_code(handler_close, IOB_EPERM);
   iob_progress p;
-  assert_int_equal(iob_batch_progress(b, &p), 0);
+  assert_code(iob_batch_progress(b, &p), 0);
   assert_int_equal(p.waiting, 1); /* the handler's added nothing */
-  assert_int_equal(iob_batch_close(b), 0); /* and did not close it */
+  assert_code(iob_batch_close(b), 0); /* and did not close it */
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   assert_int_equal(test_loop_counts(&t, b)->ok, 1);
@@ -539,12 +539,12 @@ static void a_batch_freed_before_it_starts_frees_what_was_submitted(
   (void)state;
   iob_config c = open_config(NULL);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_task t = task_of(&test_kind_later, 1, NULL);
   t.input = "freed with the batch";
   for (int i = 0; i < 3000; i++) /* past the first chunk */
     submit_ok(b, &t, i);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void close_on_last(iob_batch *b, uint32_t index, const iob_record *r) {
@@ -564,8 +564,8 @@ static void a_finished_open_batch_takes_nothing_and_runs_once(void **state) {
   iob_batch *b = test_loop_start(&t, &c, NULL);
   test_loop_run(&t);
   iob_task w = task_of(&iob_kind_wait, 1, NULL);
-  assert_int_equal(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
-  assert_int_equal(iob_batch_close(b), 0);
+  assert_code(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
+  assert_code(iob_batch_close(b), 0);
   assert_int_equal(test_loop_counts(&t, b)->ok, 3);
   test_loop_close(&t);
   iob_batch_free(b);
@@ -580,7 +580,7 @@ static int destroy_file_target(void *target) {
 static void close_and_check(test_loop *t, void *arg) {
   (void)t;
   iob_file_target *target = ((void **)arg)[1];
-  assert_int_equal(iob_file_target_destroy(target), IOB_EBUSY);
+  assert_code(iob_file_target_destroy(target), IOB_EBUSY);
   iob_batch_close(((void **)arg)[0]);
 }
 
@@ -590,7 +590,7 @@ static void a_submitted_operations_target_is_in_use_while_the_batch_runs(
   char dir[] = "/tmp/iobound-submit-XXXXXX";
   assert_non_null(mkdtemp(dir));
   iob_file_target *target;
-  assert_int_equal(iob_file_target_create(&target, dir, NULL), 0);
+  assert_code(iob_file_target_create(&target, dir, NULL), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = open_config(NULL);
@@ -618,7 +618,7 @@ static iob_batch *child_of(uint32_t count, uint64_t ms, int open) {
   c.duration_ms = ms;
   c.open = open;
   iob_batch *child;
-  assert_int_equal(iob_batch_create(&child, &c), 0);
+  assert_code(iob_batch_create(&child, &c), 0);
   return child;
 }
 
@@ -637,7 +637,7 @@ static void a_child_batch_is_one_operation_that_settles_after_all_of_its_own(
   iob_batch_close(b);
   test_loop_run(&t);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
   assert_int_equal(o.status, 0);
   assert_ptr_equal(o.result, child);
   uint32_t n;
@@ -676,8 +676,8 @@ static void cancelling_the_parent_cancels_its_children_first(void **state) {
     uint32_t n;
     const iob_record *r = iob_batch_records(kids[k], &n);
     assert_int_equal(n, 2);
-    assert_int_equal(r[0].status, IOB_ECANCELED);
-    assert_int_equal(r[1].status, IOB_ECANCELED);
+    assert_code(r[0].status, IOB_ECANCELED);
+    assert_code(r[1].status, IOB_ECANCELED);
   }
   test_loop_close(&t);
   iob_batch_free(b);
@@ -698,12 +698,12 @@ static void a_parents_timeout_ends_its_child(void **state) {
   iob_batch_close(b);
   test_loop_run(&t);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-  assert_int_equal(o.status, IOB_ETIMEDOUT);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(o.status, IOB_ETIMEDOUT);
   uint32_t n;
   const iob_record *r = iob_batch_records(o.result, &n);
   assert_int_equal(n, 4);
-  assert_int_equal(r[3].status, IOB_ECANCELED);
+  assert_code(r[3].status, IOB_ECANCELED);
   test_loop_close(&t);
   iob_batch_free(b);
 }
@@ -723,11 +723,11 @@ static void a_missing_or_running_child_fails_its_operation(void **state) {
   test_loop_start_created(&t, b);
   test_loop_run(&t);
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, 0, &o), 0);
-  assert_int_equal(o.status, IOB_EINVAL);
+  assert_code(iob_batch_outcome(b, 0, &o), 0);
+  assert_code(o.status, IOB_EINVAL);
   assert_non_null(o.message);
-  assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
-  assert_int_equal(o.status, IOB_EBUSY);
+  assert_code(iob_batch_outcome(b, 1, &o), 0);
+  assert_code(o.status, IOB_EBUSY);
   test_loop_close(&t);
   iob_batch_free(b);
   /* (Its reference to itself went with the operation's input, when the
@@ -768,8 +768,8 @@ static void a_run_on_the_loop_keeps_its_slot_among_started_ones(void **state) {
 
 static void cancel_the_started_one(test_loop *t, void *arg) {
   (void)t;
-  assert_int_equal(iob_batch_cancel_op(arg, 0), 0);
-  assert_int_equal(iob_batch_cancel_op(arg, 1), 0);
+  assert_code(iob_batch_cancel_op(arg, 0), 0);
+  assert_code(iob_batch_cancel_op(arg, 1), 0);
 }
 
 /* Cancelling one operation in flight reaches it in an open batch too, in
@@ -798,7 +798,7 @@ static void cancelling_one_submitted_operation_reaches_it(void **state) {
                iob_err_name(r[0].status));
     /* (A wait on a thread ends when it ends: only the loop's stops.) */
     if (!threads)
-      assert_int_equal(r[1].status, IOB_ECANCELED);
+      assert_code(r[1].status, IOB_ECANCELED);
     if (!threads)
       assert_ms_below(MS(uv_hrtime() - t0), 2000);
     test_loop_close(&t);
@@ -876,7 +876,7 @@ static void queued_time_counts_the_wait_for_a_slot(const iob_style *s) {
   assert_ms_between(MS(r[2].queued_ns), 0, 20);
   assert_ms_at_least(MS(r[2].started_ns - r[2].queued_ns), 95);
   iob_latency l;
-  assert_int_equal(iob_batch_latency(b, &l), 0);
+  assert_code(iob_batch_latency(b, &l), 0);
   assert_ms_at_least(MS(l.queued.max_ns), 95);
   test_loop_close(&t);
   iob_batch_free(b);
@@ -917,7 +917,7 @@ static void an_arrival_the_submitter_gives_counts_from_then(void **state) {
   assert_ms_at_least(MS(r[0].started_ns - r[0].queued_ns), 140);
   assert_int_equal(r[1].queued_ns, 0); /* before the start: at the start */
   iob_latency l;
-  assert_int_equal(iob_batch_latency(b, &l), 0);
+  assert_code(iob_batch_latency(b, &l), 0);
   assert_ms_at_least(MS(l.total.max_ns), 169);
   test_loop_close(&t);
   iob_batch_free(b);
@@ -928,10 +928,10 @@ static void an_arrival_in_the_future_is_refused_and_adds_nothing(
   (void)state;
   iob_config c = open_config(NULL);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_task w = task_of(&iob_kind_wait, 1, NULL);
   w.arrival_ns = uv_hrtime() + 10 * 1000000000ull;
-  assert_int_equal(iob_batch_submit(b, &w), IOB_EINVAL);
+  assert_code(iob_batch_submit(b, &w), IOB_EINVAL);
   w.arrival_ns = uv_hrtime();
   submit_ok(b, &w, 0); /* the first index: nothing was added before */
   iob_batch_free(b);
@@ -942,11 +942,11 @@ static void a_batch_cancelled_before_it_starts_takes_nothing_more(
   (void)state;
   iob_config c = open_config(NULL);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_task w = task_of(&iob_kind_wait, 1, NULL);
   submit_ok(b, &w, 0);
-  assert_int_equal(iob_batch_cancel(b), 0);
-  assert_int_equal(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
+  assert_code(iob_batch_cancel(b), 0);
+  assert_code(iob_batch_submit(b, &w), IOB_ESHUTDOWN);
   iob_batch_free(b);
 }
 
@@ -956,18 +956,18 @@ static void a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for(
   static const iob_kind deep = {
       .name = "deep", .flags = IOB_KIND_WAITS, .stack_size = 8 << 20};
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 1, 0), 0);
+  assert_code(iob_workers_create(&pool, 1, 0), 0);
   iob_workers_options o;
   iob_workers_options_init(&o);
   o.pool = pool;
   iob_config c = open_config(&iob_style_workers);
   c.style_options = &o;
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   iob_task t = task_of(&deep, 1, NULL);
-  assert_int_equal(iob_batch_submit(b, &t), IOB_ENOTSUP);
+  assert_code(iob_batch_submit(b, &t), IOB_ENOTSUP);
   iob_batch_free(b);
-  assert_int_equal(iob_workers_free(pool), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* A kind with check() submitted from another thread while the loop takes
@@ -980,7 +980,7 @@ static void feed_mixed(void *arg) {
     iob_task t = task_of(&iob_kind_mixed, 0, NULL);
     t.target = &work;
     assert_true(iob_batch_submit(b, &t) >= 0);
-    assert_int_equal(iob_batch_cancel_op(b, 0), IOB_EPERM);
+    assert_code(iob_batch_cancel_op(b, 0), IOB_EPERM);
   }
   iob_batch_close(b);
   iob_batch_unref(b);
@@ -994,9 +994,9 @@ static void a_checked_kind_is_submitted_from_another_thread_safely(
   iob_config c = open_config(NULL);
   iob_batch *b = test_loop_start(&t, &c, NULL);
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, feed_mixed, iob_batch_ref(b)), 0);
+  assert_code(uv_thread_create(&tid, feed_mixed, iob_batch_ref(b)), 0);
   test_loop_run(&t);
-  assert_int_equal(uv_thread_join(&tid), 0);
+  assert_code(uv_thread_join(&tid), 0);
   assert_int_equal(test_loop_counts(&t, b)->ok, 500);
   test_loop_close(&t);
   iob_batch_free(b);
@@ -1097,7 +1097,7 @@ static void mixed_kinds_and_targets_run_in_every_loop_style(void **state) {
       assert_int_equal(atomic_load(&targets[j].wrong), 0);
     }
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, 1, &o), 0);
+    assert_code(iob_batch_outcome(b, 1, &o), 0);
     assert_string_equal(o.message, "mixed");
     test_loop_close(&t);
     iob_batch_free(b);

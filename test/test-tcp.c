@@ -39,7 +39,7 @@ static void check_outcomes(const iob_batch *b, const char *where) {
   const iob_record *rec = iob_batch_records(b, &n);
   for (uint32_t i = 0; i < n; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     assert_int_equal(o.status, rec[i].status);
     assert_null(o.result);
     if (o.status == 0) {
@@ -59,23 +59,23 @@ static iob_report run_requests(const char *where, const iob_style *style,
                                uint32_t count, uint64_t ms, int status,
                                uint32_t *matching) {
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  assert_code(iob_tcp_target_create(&t, where), 0);
   iob_config c = requests_to(t, style, count, ms);
   iob_batch *b = run_on_own_loop(&c, NULL);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_ptr_equal(r.kind, &iob_kind_tcp);
   const iob_record *rec = iob_batch_records(b, NULL);
   *matching = 0;
   for (uint32_t i = 0; i < count; i++) {
     *matching += rec[i].status == status;
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     if (o.status == 0) /* the MS of "done MS" */
       assert_int_equal(o.value, ms);
   }
   check_outcomes(b, where);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
   return r;
 }
@@ -118,25 +118,25 @@ static void thousands_of_requests_overlap_on_one_loop(void **state) {
 static void each_request_asks_for_its_own_duration(void **state) {
   uint32_t durations[4] = {10, 200, 50, 0};
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  assert_code(iob_tcp_target_create(&t, address), 0);
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     iob_config c = requests_to(t, styles[k], 4, 0); /* a target, reused */
     c.durations_ms = durations;
     iob_batch *b;
-    assert_int_equal(iob_run(&b, &c), 0);
+    assert_code(iob_run(&b, &c), 0);
     const iob_record *rec = iob_batch_records(b, NULL);
     for (int i = 0; i < 4; i++) {
       assert_int_equal(rec[i].status, 0);
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, (uint32_t)i, &o), 0);
+      assert_code(iob_batch_outcome(b, (uint32_t)i, &o), 0);
       assert_int_equal(o.value, durations[i]);
       /* The service's timer counts whole ms: it may answer within 1 ms
        * early, by the test's clock. */
       assert_ms_between(MS(rec[i].finished_ns - rec[i].started_ns),
                         durations[i] - 1.5, durations[i] + 300);
     }
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   iob_tcp_target_destroy(t);
 }
@@ -145,7 +145,7 @@ static void each_request_asks_for_its_own_duration(void **state) {
  * loop, each operation asking for its own duration. */
 static void one_target_serves_several_batches_at_once(void **state) {
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  assert_code(iob_tcp_target_create(&t, address), 0);
   test_loop loop;
   test_loop_init(&loop);
   iob_batch *b[2 * STYLES_MAX];
@@ -163,13 +163,13 @@ static void one_target_serves_several_batches_at_once(void **state) {
     assert_int_equal(test_loop_counts(&loop, b[k])->ok, 3);
     for (uint32_t i = 0; i < 3; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b[k], i, &o), 0);
+      assert_code(iob_batch_outcome(b[k], i, &o), 0);
       assert_int_equal(o.value, durations[k][i]); /* its own answer */
     }
   }
   test_loop_close(&loop);
   for (size_t k = 0; k < n; k++)
-    assert_int_equal(iob_batch_free(b[k]), 0);
+    assert_code(iob_batch_free(b[k]), 0);
   iob_tcp_target_destroy(t);
 }
 
@@ -177,11 +177,11 @@ static int destroy_tcp_target(void *t) { return iob_tcp_target_destroy(t); }
 
 static void a_target_in_use_refuses_to_be_destroyed(void **state) {
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  assert_code(iob_tcp_target_create(&t, address), 0);
   iob_config c = requests_to(t, NULL, 3, 20);
   check_target_busy_while_running(&c, destroy_tcp_target);
-  assert_int_equal(iob_tcp_target_destroy(t), 0);
-  assert_int_equal(iob_tcp_target_destroy(NULL), 0);
+  assert_code(iob_tcp_target_destroy(t), 0);
+  assert_code(iob_tcp_target_destroy(NULL), 0);
 }
 
 /* Two batches on one loop share a target; cancelling one midway settles
@@ -189,7 +189,7 @@ static void a_target_in_use_refuses_to_be_destroyed(void **state) {
 static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
     void **state) {
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  assert_code(iob_tcp_target_create(&t, address), 0);
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     test_loop loop;
@@ -202,7 +202,7 @@ static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
     test_loop_run(&loop);
     const test_counts *ca = test_loop_counts(&loop, a);
     const test_counts *cb = test_loop_counts(&loop, b);
-    assert_int_equal(ca->batch_status, IOB_ECANCELED);
+    assert_code(ca->batch_status, IOB_ECANCELED);
     /* On the loop every request stops; a thread's runs to its end. */
     if (styles[k] == &iob_style_loop)
       assert_int_equal(ca->cancelled, 10);
@@ -210,12 +210,12 @@ static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
     assert_int_equal(cb->ok, 10);
     for (uint32_t i = 0; i < 10; i++) {
       iob_outcome o;
-      assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+      assert_code(iob_batch_outcome(b, i, &o), 0);
       assert_int_equal(o.value, 150); /* its own duration, not the other's */
     }
     test_loop_close(&loop);
-    assert_int_equal(iob_batch_free(a), 0);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(a), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   iob_tcp_target_destroy(t);
 }
@@ -260,7 +260,7 @@ static void a_peer_that_never_answers_times_out_in_every_style(void **s) {
   char where[64];
   int fd = silent_peer(where, sizeof(where));
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  assert_code(iob_tcp_target_create(&t, where), 0);
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_config c = requests_to(t, style, 4, 100);
@@ -269,10 +269,10 @@ static void a_peer_that_never_answers_times_out_in_every_style(void **s) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     const iob_record *rec = iob_batch_records(b, NULL);
     for (int i = 0; i < 4; i++) {
-      assert_int_equal(rec[i].status, IOB_ETIMEDOUT);
+      assert_code(rec[i].status, IOB_ETIMEDOUT);
       assert_ms_between(MS(rec[i].finished_ns - rec[i].started_ns), 149, 900);
     }
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   iob_tcp_target_destroy(t);
   close(fd);
@@ -283,7 +283,7 @@ static void a_cancel_ends_requests_to_a_silent_peer_in_every_style(void **s) {
   char where[64];
   int fd = silent_peer(where, sizeof(where));
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, where), 0);
+  assert_code(iob_tcp_target_create(&t, where), 0);
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     iob_config c = requests_to(t, style, 4, 100);
@@ -294,10 +294,10 @@ static void a_cancel_ends_requests_to_a_silent_peer_in_every_style(void **s) {
     test_loop_run(&loop);
     test_loop_close(&loop);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 4);
     assert_ms_below(MS(r.elapsed_ns), 1500); /* a slice past the cancel */
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
   iob_tcp_target_destroy(t);
   close(fd);
@@ -336,8 +336,8 @@ static void on_rude_connection(uv_stream_t *listener, int status) {
   uv_tcp_t *c = &r->client[r->clients++];
   uv_tcp_init(listener->loop, c);
   c->data = r;
-  assert_int_equal(uv_accept(listener, (uv_stream_t *)c), 0);
-  assert_int_equal(
+  assert_code(uv_accept(listener, (uv_stream_t *)c), 0);
+  assert_code(
       uv_read_start((uv_stream_t *)c, on_rude_alloc, on_rude_read), 0);
 }
 
@@ -351,8 +351,8 @@ static int status_of_answer(const iob_style *style, const char *answer) {
   r.listener.data = &r;
   struct sockaddr_in any;
   uv_ip4_addr("127.0.0.1", 0, &any);
-  assert_int_equal(uv_tcp_bind(&r.listener, (struct sockaddr *)&any, 0), 0);
-  assert_int_equal(uv_listen((uv_stream_t *)&r.listener, 8,
+  assert_code(uv_tcp_bind(&r.listener, (struct sockaddr *)&any, 0), 0);
+  assert_code(uv_listen((uv_stream_t *)&r.listener, 8,
                              on_rude_connection),
                    0);
   struct sockaddr_storage addr;
@@ -363,7 +363,7 @@ static int status_of_answer(const iob_style *style, const char *answer) {
            ntohs(((struct sockaddr_in *)&addr)->sin_port));
 
   iob_tcp_target *target;
-  assert_int_equal(iob_tcp_target_create(&target, where), 0);
+  assert_code(iob_tcp_target_create(&target, where), 0);
   iob_config c = requests_to(target, style, 1, 5);
   iob_batch *b = test_loop_start(&t, &c, NULL);
   /* Run until the batch is over, then close the listener too. */
@@ -374,7 +374,7 @@ static int status_of_answer(const iob_style *style, const char *answer) {
   test_loop_close(&t);
   int status = iob_batch_records(b, NULL)[0].status;
   check_outcomes(b, where);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_tcp_target_destroy(target);
   return status;
 }
@@ -382,16 +382,16 @@ static int status_of_answer(const iob_style *style, const char *answer) {
 static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
-    assert_int_equal(status_of_answer(styles[k], "done 6\n"), UV_EPROTO);
-    assert_int_equal(status_of_answer(styles[k], "nope\n"), UV_EPROTO);
+    assert_code(status_of_answer(styles[k], "done 6\n"), UV_EPROTO);
+    assert_code(status_of_answer(styles[k], "nope\n"), UV_EPROTO);
     /* The service could not serve it: worth a retry (iob_retry). */
-    assert_int_equal(status_of_answer(styles[k], "error unavailable\n"),
+    assert_code(status_of_answer(styles[k], "error unavailable\n"),
                      UV_EIO);
-    assert_int_equal(
+    assert_code(
         status_of_answer(styles[k], "an answer far too long for any request\n"),
         UV_EPROTO);
     assert_int_equal(status_of_answer(styles[k], "done 5\n"), 0);
-    assert_int_equal(status_of_answer(styles[k], NULL), UV_EOF);
+    assert_code(status_of_answer(styles[k], NULL), UV_EOF);
   }
 }
 
@@ -399,7 +399,7 @@ static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
 
 static void cancel_mid_batch_closes_every_connection_at_once(void **s) {
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  assert_code(iob_tcp_target_create(&t, address), 0);
   iob_config c = requests_to(t, &iob_style_loop, 50, 5000);
   test_loop loop;
   test_loop_init(&loop);
@@ -408,32 +408,32 @@ static void cancel_mid_batch_closes_every_connection_at_once(void **s) {
   test_loop_run(&loop);
   test_loop_close(&loop);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(r.status, IOB_ECANCELED);
+  assert_code(iob_batch_report(b, &r), 0);
+  assert_code(r.status, IOB_ECANCELED);
   assert_int_equal(r.failed, 50);
   for (int i = 0; i < 50; i++)
-    assert_int_equal(iob_batch_records(b, NULL)[i].status, IOB_ECANCELED);
+    assert_code(iob_batch_records(b, NULL)[i].status, IOB_ECANCELED);
   assert_ms_between(MS(r.elapsed_ns), 99, 1000);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
 }
 
 static void requests_past_the_timeout_are_cut_off(void **state) {
   uint32_t durations[6] = {20, 2000, 20, 2000, 20, 2000};
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, address), 0);
+  assert_code(iob_tcp_target_create(&t, address), 0);
   iob_config c = requests_to(t, &iob_style_loop, 6, 0);
   c.durations_ms = durations;
   c.timeout_ms = 100;
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 6; i++)
     assert_int_equal(rec[i].status, durations[i] > 100 ? IOB_ETIMEDOUT : 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_ms_between(MS(r.elapsed_ns), 99, 1000);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
 }
 
@@ -441,17 +441,17 @@ static void the_first_refusal_stops_the_rest_when_failing_fast(void **s) {
   char nowhere[64];
   closed_address(nowhere, sizeof(nowhere));
   iob_tcp_target *t;
-  assert_int_equal(iob_tcp_target_create(&t, nowhere), 0);
+  assert_code(iob_tcp_target_create(&t, nowhere), 0);
   iob_config c = requests_to(t, &iob_style_loop, 100, 10);
   c.fail_fast = 1;
   c.max_in_flight = 10;
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(r.status, UV_ECONNREFUSED);
+  assert_code(iob_batch_report(b, &r), 0);
+  assert_code(r.status, UV_ECONNREFUSED);
   assert_int_equal(r.failed, 100);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   iob_tcp_target_destroy(t);
 }
 
@@ -537,36 +537,36 @@ static void bad_addresses_and_arguments_are_refused(void **state) {
                        "[]:80",     "1.2.3.4:-1",   "1.2.3.4:123456"};
   iob_tcp_target *t = (iob_tcp_target *)&t;
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-    assert_int_equal(iob_tcp_target_create(&t, bad[k]), IOB_EINVAL);
+    assert_code(iob_tcp_target_create(&t, bad[k]), IOB_EINVAL);
     assert_null(t);
   }
   struct sockaddr_storage addr;
-  assert_int_equal(iob_tcp_address_parse(NULL, &addr), IOB_EINVAL);
-  assert_int_equal(iob_tcp_address_parse("127.0.0.1:1", NULL), IOB_EINVAL);
-  assert_int_equal(iob_tcp_address_parse("[::1]:8080", &addr), 0);
+  assert_code(iob_tcp_address_parse(NULL, &addr), IOB_EINVAL);
+  assert_code(iob_tcp_address_parse("127.0.0.1:1", NULL), IOB_EINVAL);
+  assert_code(iob_tcp_address_parse("[::1]:8080", &addr), 0);
   assert_int_equal(addr.ss_family, AF_INET6);
-  assert_int_equal(iob_tcp_address_parse("localhost:8080", &addr), 0);
+  assert_code(iob_tcp_address_parse("localhost:8080", &addr), 0);
   assert_int_equal(addr.ss_family, AF_INET);
   assert_int_equal(ntohs(((struct sockaddr_in *)&addr)->sin_port), 8080);
-  assert_int_equal(iob_tcp_target_create(NULL, "127.0.0.1:1"), IOB_EINVAL);
-  assert_int_equal(iob_tcp_target_create(&t, NULL), IOB_EINVAL);
+  assert_code(iob_tcp_target_create(NULL, "127.0.0.1:1"), IOB_EINVAL);
+  assert_code(iob_tcp_target_create(&t, NULL), IOB_EINVAL);
 
-  assert_int_equal(iob_tcp_target_create(&t, "127.0.0.1:1"), 0);
+  assert_code(iob_tcp_target_create(&t, "127.0.0.1:1"), 0);
   iob_config c = requests_to(t, &iob_style_loop, 0, 100);
   iob_batch *b = (iob_batch *)&b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL); /* count 0 */
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL); /* count 0 */
   assert_null(b);
   c.count = 1;
   c.target = NULL; /* requests to nowhere, in every style */
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     c.style = style;
-    assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+    assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
     assert_null(b);
   }
   c.target = t;
   c.duration_ms = IOB_DURATION_MAX_MS + 1;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
   iob_tcp_target_destroy(t);
   iob_tcp_target_destroy(NULL);

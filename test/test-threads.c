@@ -18,7 +18,7 @@ static void threads_style_runs_ten_waits_in_about_one_wait_time(void **s) {
 static void a_thousand_threads_each_wait_once(void **state) {
   iob_config c = config_of(&iob_style_threads, 1000, 100);
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
   assert_int_equal(n, 1000);
@@ -28,13 +28,13 @@ static void a_thousand_threads_each_wait_once(void **state) {
     assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 100);
   }
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.workers_used, 1000);
   /* Creating a thousand threads takes a while (5 to 7 s under
    * ThreadSanitizer on a loaded two-core machine), but far less than the
    * sequential 100 s. */
   assert_ms_below(MS(r.elapsed_ns), 20000);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* ---- refusals, through the seam that creates threads -------------------- */
@@ -77,22 +77,22 @@ static void a_refused_thread_fails_the_batch_cleanly(void **state) {
   test_loop_run(&t);
   const test_counts *seen = test_loop_counts(&t, b);
   assert_int_equal(seen->batch_calls, 1);
-  assert_int_equal(seen->batch_status, IOB_EAGAIN);
+  assert_code(seen->batch_status, IOB_EAGAIN);
   assert_int_equal(seen->ok, 3);
   assert_int_equal(seen->cancelled, 6);
 
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 3; i++) /* the threads it got ran to the end */
     assert_int_equal(rec[i].status, 0);
-  assert_int_equal(rec[3].status, IOB_EAGAIN); /* the one refused */
+  assert_code(rec[3].status, IOB_EAGAIN); /* the one refused */
   for (int i = 4; i < 10; i++) /* the rest never started */
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
+    assert_code(rec[i].status, IOB_ECANCELED);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(r.status, IOB_EAGAIN);
+  assert_code(iob_batch_report(b, &r), 0);
+  assert_code(r.status, IOB_EAGAIN);
   assert_int_equal(r.failed, 7);
   assert_int_equal(r.threads, 3);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   test_loop_close(&t);
 }
 
@@ -100,12 +100,12 @@ static void refusing_the_very_first_thread_settles_everything(void **s) {
   allow = 0;
   iob_config c = config_of(&iob_style_threads, 5, 50);
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
-  assert_int_equal(r.status, IOB_EAGAIN);
+  assert_code(iob_batch_report(b, &r), 0);
+  assert_code(r.status, IOB_EAGAIN);
   assert_int_equal(r.failed, 5);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* A stack near SIZE_MAX, asked for by the config or declared by the kind,
@@ -124,14 +124,14 @@ static void a_stack_no_system_gives_is_a_refused_thread(void **s) {
     else
       c.kind = &greedy;
     iob_batch *b;
-    assert_int_equal(iob_run(&b, &c), 0);
+    assert_code(iob_run(&b, &c), 0);
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
-    assert_int_equal(r.status, IOB_EAGAIN);
+    assert_code(iob_batch_report(b, &r), 0);
+    assert_code(r.status, IOB_EAGAIN);
     assert_int_equal(r.failed, 3);
     assert_int_equal(r.threads, 0);
-    assert_int_equal(iob_batch_records(b, NULL)[0].status, IOB_EAGAIN);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_records(b, NULL)[0].status, IOB_EAGAIN);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -144,9 +144,9 @@ static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   o.adapt = 1;
   c.style_options = &o;
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.failed, 0);
   assert_int_equal(r.threads, 4);
@@ -156,7 +156,7 @@ static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   assert_int_equal(r.workers_used, 12);
   /* 12 waits, 4 at a time: 3 rounds. */
   assert_ms_at_least(MS(r.elapsed_ns), 150);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 int main(void) {

@@ -34,11 +34,11 @@ static void on_user_closed(uv_handle_t *handle) {
   user_op *u = handle->data;
   iob_op *op = u->op;
   const user_target *target = op->target;
-  assert_int_equal(iob_op_done(op, u->status), 0);
+  assert_code(iob_op_done(op, u->status), 0);
   /* A second settle of the same operation is refused (nothing has taken
    * its place: the batch has no limit). */
   if (target->settle_twice)
-    assert_int_equal(iob_op_done(op, 0), IOB_EINVAL);
+    assert_code(iob_op_done(op, 0), IOB_EINVAL);
 }
 
 static void on_user_timer(uv_timer_t *timer) {
@@ -61,7 +61,7 @@ static int user_start(iob_op *op) {
   ctx->started++;
   uv_loop_t *loop = iob_batch_loop(op->batch);
   uv_update_time(loop); /* libuv timers count from the loop's clock */
-  assert_int_equal(uv_timer_init(loop, &u->timer), 0);
+  assert_code(uv_timer_init(loop, &u->timer), 0);
   u->timer.data = u;
   return uv_timer_start(&u->timer, on_user_timer, 50, 0);
 }
@@ -89,7 +89,7 @@ static iob_report run_user(const iob_style *style, uint32_t count,
   iob_batch *b = run_on_own_loop(&c, &seen);
   assert_int_equal(seen.op_calls, count);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_ptr_equal(r.kind, &user_kind);
   assert_int_equal(r.failed, seen.failed);
   const iob_record *rec = iob_batch_records(b, NULL);
@@ -98,7 +98,7 @@ static iob_report run_user(const iob_style *style, uint32_t count,
     assert_true(rec[i].started_ns <= rec[i].finished_ns);
     assert_int_equal(rec[i].worker, 0);
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
   /* Every operation that settled was cleaned up, refused ones too. */
   assert_int_equal(ctx->cleanups, count);
   return r;
@@ -161,12 +161,12 @@ static const iob_kind settling_run_kind = {
 };
 
 static void settling_what_is_not_in_flight_is_refused(void **state) {
-  assert_int_equal(iob_op_done(NULL, 0), IOB_EINVAL);
+  assert_code(iob_op_done(NULL, 0), IOB_EINVAL);
   settled_from_run = 1;
   iob_config c = config_of(&iob_style_loop, 1, 0);
   c.kind = &settling_run_kind;
   iob_report r = report_of(&c);
-  assert_int_equal(settled_from_run, IOB_EINVAL);
+  assert_code(settled_from_run, IOB_EINVAL);
   assert_int_equal(r.failed, 0); /* and it ended as run() said */
   /* A second settle from start() is refused: see on_user_closed(). */
 }
@@ -188,9 +188,9 @@ static void on_foreign_timer(uv_timer_t *timer) {
   user_op *u = timer->data;
   foreign f = {.op = u->op, .done = 1, .stopping = 1};
   uv_thread_t tid;
-  assert_int_equal(uv_thread_create(&tid, settle_from_another_thread, &f), 0);
-  assert_int_equal(uv_thread_join(&tid), 0);
-  assert_int_equal(f.done, IOB_EPERM);
+  assert_code(uv_thread_create(&tid, settle_from_another_thread, &f), 0);
+  assert_code(uv_thread_join(&tid), 0);
+  assert_code(f.done, IOB_EPERM);
   assert_int_equal(f.stopping, 0); /* readable from any thread */
   u->status = 0;
   uv_close((uv_handle_t *)timer, on_user_closed);
@@ -200,7 +200,7 @@ static int foreign_start(iob_op *op) {
   user_op *u = op->state;
   u->op = op;
   uv_loop_t *loop = iob_batch_loop(op->batch);
-  assert_int_equal(uv_timer_init(loop, &u->timer), 0);
+  assert_code(uv_timer_init(loop, &u->timer), 0);
   u->timer.data = u;
   return uv_timer_start(&u->timer, on_foreign_timer, 1, 0);
 }
@@ -219,7 +219,7 @@ static void settling_from_another_thread_is_refused(void **state) {
   test_counts seen;
   iob_batch *b = run_on_own_loop(&c, &seen);
   assert_int_equal(seen.ok, 3); /* settled from the loop thread after all */
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* ---- blocking operations ------------------------------------------------ */
@@ -244,7 +244,7 @@ static void blocking_user_operations_run_on_threads(void **state) {
     c.kind = &sleepy_kind;
     c.target = &delay;
     iob_batch *b;
-    assert_int_equal(iob_run(&b, &c), 0);
+    assert_code(iob_run(&b, &c), 0);
     const iob_record *rec = iob_batch_records(b, NULL);
     for (int i = 0; i < 4; i++) {
       assert_int_not_equal(rec[i].worker, 0);
@@ -252,11 +252,11 @@ static void blocking_user_operations_run_on_threads(void **state) {
       assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 99);
     }
     iob_report r;
-    assert_int_equal(iob_batch_report(b, &r), 0);
+    assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 1);
     /* They overlapped (measured from their records). */
     assert_true(r.peak_in_flight >= 2);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 }
 
@@ -266,15 +266,15 @@ static void a_blocking_operation_on_the_loop_blocks_it(void **state) {
   c.kind = &sleepy_kind;
   c.target = &delay;
   iob_batch *b;
-  assert_int_equal(iob_run(&b, &c), 0);
+  assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 4; i++)
     assert_int_equal(rec[i].worker, 0); /* the loop's own thread */
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_int_equal(r.peak_in_flight, 1); /* one after another */
   assert_ms_at_least(MS(r.elapsed_ns), 4 * 30);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* ---- what each operation is given --------------------------------------- */
@@ -360,7 +360,7 @@ operations_get_the_target_their_state_and_their_duration(void **state) {
         else
           assert_true(probes[i].state_zeroed);
       }
-      assert_int_equal(iob_batch_free(b), 0);
+      assert_code(iob_batch_free(b), 0);
     }
   }
 }
@@ -377,15 +377,15 @@ static void a_kind_needs_a_function_its_style_can_call(void **state) {
   iob_config c = config_of(&iob_style_loop, 1, 0);
   const iob_kind nothing = {.name = "nothing"};
   c.kind = &nothing; /* neither start() nor run() */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
   assert_null(b);
   const iob_kind nameless = {.run = sleepy_run};
   c.kind = &nameless;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
   const iob_kind waits_and_starts = {
       .name = "both", .flags = IOB_KIND_WAITS, .start = user_start};
   c.kind = &waits_and_starts; /* the wait is iobound's: run() after it */
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
 
   /* start() alone: the loop styles only; a thread can only block. */
   c.kind = &user_kind;
@@ -394,7 +394,7 @@ static void a_kind_needs_a_function_its_style_can_call(void **state) {
     c.style = style;
     bool threads = iob_style_flags(style) & IOB_STYLE_ON_THREADS;
     assert_int_equal(iob_batch_create(&b, &c), threads ? IOB_ENOTSUP : 0);
-    assert_int_equal(iob_batch_free(b), 0);
+    assert_code(iob_batch_free(b), 0);
   }
 
   /* A kind's own check() speaks for it, with the configuration. */
@@ -402,11 +402,11 @@ static void a_kind_needs_a_function_its_style_can_call(void **state) {
       .name = "checked", .run = sleepy_run, .check = refuse_range};
   c.kind = &checked;
   c.target = NULL;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_EINVAL);
+  assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
   c.target = &c;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ERANGE);
+  assert_code(iob_batch_create(&b, &c), IOB_ERANGE);
   assert_null(b);
-  assert_int_equal(iob_run(&b, &c), IOB_ERANGE);
+  assert_code(iob_run(&b, &c), IOB_ERANGE);
   assert_null(b);
 }
 

@@ -105,18 +105,18 @@ static void a_kinds_run_hands_back_its_status_and_value(void **state) {
   assert_int_equal(seen.failed, 1);
   for (uint32_t i = 0; i < 5; i++) {
     iob_outcome o;
-    assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+    assert_code(iob_batch_outcome(b, i, &o), 0);
     assert_int_equal(o.status, i == 2 ? IOB_EIO : 0);
     assert_int_equal(o.value, i * 10u);
   }
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 /* ---- a shared pool ------------------------------------------------------- */
 
 static void a_shared_pool_serves_two_batches_at_once_on_one_loop(void **s) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 2, 0), 0);
+  assert_code(iob_workers_create(&pool, 2, 0), 0);
   assert_int_equal(iob_workers_threads(pool), 2);
   test_loop t;
   test_loop_init(&t);
@@ -128,7 +128,7 @@ static void a_shared_pool_serves_two_batches_at_once_on_one_loop(void **s) {
   for (int k = 0; k < 2; k++) {
     assert_int_equal(test_loop_counts(&t, b[k])->ok, 4);
     iob_report r;
-    assert_int_equal(iob_batch_report(b[k], &r), 0);
+    assert_code(iob_batch_report(b[k], &r), 0);
     assert_int_equal(r.threads, 2);
     assert_true(r.peak_in_flight <= 2);
     if (r.elapsed_ns > last_end)
@@ -140,8 +140,8 @@ static void a_shared_pool_serves_two_batches_at_once_on_one_loop(void **s) {
   assert_int_equal(threads_that_ran(b, 2), 2);
   test_loop_close(&t);
   for (int k = 0; k < 2; k++)
-    assert_int_equal(iob_batch_free(b[k]), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+    assert_code(iob_batch_free(b[k]), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* A loop on a thread of its own, running one batch on the shared pool.
@@ -185,13 +185,13 @@ static void loop_thread_main(void *arg) {
 
 static void a_shared_pool_serves_batches_on_two_loops_at_once(void **state) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 2, 0), 0);
+  assert_code(iob_workers_create(&pool, 2, 0), 0);
   loop_thread lt[2] = {{.pool = pool}, {.pool = pool}};
   uv_thread_t tid[2];
   for (int k = 0; k < 2; k++)
-    assert_int_equal(uv_thread_create(&tid[k], loop_thread_main, &lt[k]), 0);
+    assert_code(uv_thread_create(&tid[k], loop_thread_main, &lt[k]), 0);
   for (int k = 0; k < 2; k++)
-    assert_int_equal(uv_thread_join(&tid[k]), 0);
+    assert_code(uv_thread_join(&tid[k]), 0);
   uint64_t last_end = 0;
   for (int k = 0; k < 2; k++) {
     assert_int_equal(lt[k].create, 0);
@@ -201,7 +201,7 @@ static void a_shared_pool_serves_batches_on_two_loops_at_once(void **state) {
     assert_int_equal(lt[k].status, 0);
     assert_int_equal(lt[k].ok, 4);
     iob_report r;
-    assert_int_equal(iob_batch_report(lt[k].batch, &r), 0);
+    assert_code(iob_batch_report(lt[k].batch, &r), 0);
     assert_int_equal(r.threads, 2);
     if (r.elapsed_ns > last_end)
       last_end = r.elapsed_ns;
@@ -213,8 +213,8 @@ static void a_shared_pool_serves_batches_on_two_loops_at_once(void **state) {
   iob_batch *b[2] = {lt[0].batch, lt[1].batch};
   assert_int_equal(threads_that_ran(b, 2), 2);
   for (int k = 0; k < 2; k++)
-    assert_int_equal(iob_batch_free(lt[k].batch), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+    assert_code(iob_batch_free(lt[k].batch), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* Batch after batch on one loop, each freed in its callback, of jobs that
@@ -254,30 +254,30 @@ static void churn_main(void *arg) {
 
 static void batches_on_two_loops_come_and_go_on_one_pool(void **state) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 3, 0), 0);
+  assert_code(iob_workers_create(&pool, 3, 0), 0);
   churn ch[2] = {{.pool = pool, .close = 1}, {.pool = pool, .close = 1}};
   uv_thread_t tid[2];
   for (int k = 0; k < 2; k++)
-    assert_int_equal(uv_thread_create(&tid[k], churn_main, &ch[k]), 0);
+    assert_code(uv_thread_create(&tid[k], churn_main, &ch[k]), 0);
   for (int k = 0; k < 2; k++) {
-    assert_int_equal(uv_thread_join(&tid[k]), 0);
+    assert_code(uv_thread_join(&tid[k]), 0);
     assert_int_equal(ch[k].batches, 200);
     assert_int_equal(ch[k].clean, 200);
     assert_int_equal(ch[k].close, 0);
   }
-  assert_int_equal(iob_workers_free(pool), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 static void a_kind_that_fits_the_pools_stack_runs_on_it(void **state) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 1, 128 * 1024), 0);
+  assert_code(iob_workers_create(&pool, 1, 128 * 1024), 0);
   iob_config c = workers_config(pool, 3, 0);
   c.kind = &counting_kind; /* 128 KiB */
   test_counts seen;
   iob_batch *b = run_on_own_loop(&c, &seen);
   assert_int_equal(seen.op_calls, 3);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* ---- freeing a pool ------------------------------------------------------ */
@@ -290,25 +290,25 @@ static void free_the_pool(iob_batch *batch, int status) {
 
 static void a_pool_cannot_be_freed_while_a_batch_uses_it(void **state) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 2, 0), 0);
+  assert_code(iob_workers_create(&pool, 2, 0), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = workers_config(pool, 4, 20);
   c.data = pool;
   iob_batch *b = test_loop_start(&t, &c, free_the_pool);
-  assert_int_equal(iob_workers_free(pool), IOB_EBUSY);
+  assert_code(iob_workers_free(pool), IOB_EBUSY);
   freed_in_callback = 1;
   test_loop_run(&t);
   /* From the callback of the batch that used it last, it can go. */
   assert_int_equal(freed_in_callback, 0);
   assert_int_equal(test_loop_counts(&t, b)->ok, 4);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void a_pool_serves_batch_after_batch_until_freed(void **state) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 3, 0), 0);
+  assert_code(iob_workers_create(&pool, 3, 0), 0);
   iob_batch *b[3];
   for (int k = 0; k < 3; k++) {
     iob_config c = workers_config(pool, 6, 10);
@@ -317,8 +317,8 @@ static void a_pool_serves_batch_after_batch_until_freed(void **state) {
   /* The same three threads ran every batch. */
   assert_true(threads_that_ran(b, 3) <= 3);
   for (int k = 0; k < 3; k++)
-    assert_int_equal(iob_batch_free(b[k]), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+    assert_code(iob_batch_free(b[k]), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* ---- cancelling ---------------------------------------------------------- */
@@ -332,7 +332,7 @@ static void cancel_takes_queued_jobs_off_while_running_ones_finish(void **s) {
   test_loop_cancel_after(&t, b, 150);
   test_loop_run(&t);
   const test_counts *seen = test_loop_counts(&t, b);
-  assert_int_equal(seen->batch_status, IOB_ECANCELED);
+  assert_code(seen->batch_status, IOB_ECANCELED);
   assert_int_equal(seen->ok, 4);
   assert_int_equal(seen->cancelled, 4);
   const iob_record *rec = iob_batch_records(b, NULL);
@@ -342,7 +342,7 @@ static void cancel_takes_queued_jobs_off_while_running_ones_finish(void **s) {
     assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), 400);
   }
   for (int i = 4; i < 8; i++) { /* never ran: settled at the cancel */
-    assert_int_equal(rec[i].status, IOB_ECANCELED);
+    assert_code(rec[i].status, IOB_ECANCELED);
     assert_int_equal(rec[i].worker, 0);
     assert_true(rec[i].started_ns == rec[i].finished_ns);
     /* (The loop's clock, which times the cancel, may run a little
@@ -350,18 +350,18 @@ static void cancel_takes_queued_jobs_off_while_running_ones_finish(void **s) {
     assert_ms_between(MS(rec[i].finished_ns), 140, 400);
   }
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   assert_ms_between(MS(r.elapsed_ns), 400, 1500);
   assert_int_equal(r.workers_used, 4);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(iob_batch_free(b), 0);
 }
 
 static void cancel_leaves_the_jobs_of_other_batches_queued(void **state) {
   /* One thread: A0 runs, A1 A2 B0 B1 wait. Cancelling A takes A1 and A2
    * off; B's run after A0 as if A had never queued more. */
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 1, 0), 0);
+  assert_code(iob_workers_create(&pool, 1, 0), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config ca = workers_config(pool, 3, 200);
@@ -375,13 +375,13 @@ static void cancel_leaves_the_jobs_of_other_batches_queued(void **state) {
   assert_int_equal(test_loop_counts(&t, b)->ok, 2);
   assert_int_equal(test_loop_counts(&t, b)->batch_status, 0);
   iob_report r;
-  assert_int_equal(iob_batch_report(b, &r), 0);
+  assert_code(iob_batch_report(b, &r), 0);
   /* A0, then B0 and B1: 400 ms, not the 800 of all five. */
   assert_ms_between(MS(r.elapsed_ns), 400, 750);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(a), 0);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+  assert_code(iob_batch_free(a), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* The style's hook for iob_batch_cancel_op(), called as the core calls
@@ -418,14 +418,14 @@ static void cancel_ops_now(uv_timer_t *timer) {
 
 static void cancel_op_takes_one_queued_job_off(void **state) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 1, 0), 0);
+  assert_code(iob_workers_create(&pool, 1, 0), 0);
   test_loop t;
   test_loop_init(&t);
   iob_config c = workers_config(pool, 5, 100);
   one_off o = {.batch = test_loop_start(&t, &c, NULL)};
-  assert_int_equal(uv_timer_init(&t.loop, &o.timer), 0);
+  assert_code(uv_timer_init(&t.loop, &o.timer), 0);
   o.timer.data = &o;
-  assert_int_equal(uv_timer_start(&o.timer, cancel_ops_now, 50, 0), 0);
+  assert_code(uv_timer_start(&o.timer, cancel_ops_now, 50, 0), 0);
   test_loop_run(&t);
   const iob_record *rec = iob_batch_records(o.batch, NULL);
   for (uint32_t i = 0; i < 5; i++)
@@ -437,26 +437,26 @@ static void cancel_op_takes_one_queued_job_off(void **state) {
   assert_ms_below(MS(rec[4].started_ns - rec[2].finished_ns), 50);
   assert_int_equal(test_loop_counts(&t, o.batch)->batch_status, 0);
   test_loop_close(&t);
-  assert_int_equal(iob_batch_free(o.batch), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+  assert_code(iob_batch_free(o.batch), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* ---- bad input ----------------------------------------------------------- */
 
 static void a_pool_is_refused_bad_arguments(void **state) {
   iob_workers *pool = (iob_workers *)&pool;
-  assert_int_equal(iob_workers_create(NULL, 1, 0), IOB_EINVAL);
-  assert_int_equal(iob_workers_create(&pool, 0, 0), IOB_ERANGE);
+  assert_code(iob_workers_create(NULL, 1, 0), IOB_EINVAL);
+  assert_code(iob_workers_create(&pool, 0, 0), IOB_ERANGE);
   assert_null(pool);
   pool = (iob_workers *)&pool;
-  assert_int_equal(iob_workers_create(&pool, IOB_WORKERS_MAX + 1, 0),
+  assert_code(iob_workers_create(&pool, IOB_WORKERS_MAX + 1, 0),
                    IOB_ERANGE);
   assert_null(pool);
-  assert_int_equal(iob_workers_free(NULL), 0);
+  assert_code(iob_workers_free(NULL), 0);
   assert_int_equal(iob_workers_threads(NULL), 0);
   /* A stack no system gives: its thread is refused. */
   pool = (iob_workers *)&pool;
-  assert_int_equal(iob_workers_create(&pool, 1, SIZE_MAX), IOB_EAGAIN);
+  assert_code(iob_workers_create(&pool, 1, SIZE_MAX), IOB_EAGAIN);
   assert_null(pool);
 }
 
@@ -467,24 +467,24 @@ static void a_kind_that_cannot_block_is_refused_at_create(void **state) {
   iob_config c = workers_config(NULL, 1, 0);
   c.kind = &async_only;
   iob_batch *b = (iob_batch *)&b;
-  assert_int_equal(iob_batch_create(&b, &c), IOB_ENOTSUP);
+  assert_code(iob_batch_create(&b, &c), IOB_ENOTSUP);
   assert_null(b);
 }
 
 static void a_kind_needing_more_stack_than_the_pool_is_refused(void **s) {
   iob_workers *pool;
-  assert_int_equal(iob_workers_create(&pool, 1, 64 * 1024), 0);
+  assert_code(iob_workers_create(&pool, 1, 64 * 1024), 0);
   iob_config c = workers_config(pool, 2, 0);
   c.kind = &counting_kind; /* 128 KiB */
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(iob_batch_start(b, &loop, free_the_pool), IOB_ENOTSUP);
+  assert_code(uv_loop_init(&loop), 0);
+  assert_code(iob_batch_start(b, &loop, free_the_pool), IOB_ENOTSUP);
   /* Nothing started: nothing on the loop, and the pool is not in use. */
-  assert_int_equal(uv_loop_close(&loop), 0);
-  assert_int_equal(iob_batch_free(b), 0);
-  assert_int_equal(iob_workers_free(pool), 0);
+  assert_code(uv_loop_close(&loop), 0);
+  assert_code(iob_batch_free(b), 0);
+  assert_code(iob_workers_free(pool), 0);
 }
 
 /* ---- refused threads, through the seam that creates them ----------------- */
@@ -539,7 +539,7 @@ static int use_real_threads(void **state) {
 static void a_refused_thread_fails_create_and_leaves_no_thread(void **s) {
   allow = 2;
   iob_workers *pool = (iob_workers *)&pool;
-  assert_int_equal(iob_workers_create(&pool, 4, 0), IOB_EAGAIN);
+  assert_code(iob_workers_create(&pool, 4, 0), IOB_EAGAIN);
   assert_null(pool);
   assert_int_equal(atomic_load(&created), 2);
   assert_int_equal(atomic_load(&ended), 2); /* both joined */
@@ -549,12 +549,12 @@ static void a_refused_thread_fails_a_private_pools_start(void **state) {
   allow = 3;
   iob_config c = workers_config(NULL, 8, 10);
   iob_batch *b;
-  assert_int_equal(iob_batch_create(&b, &c), 0);
+  assert_code(iob_batch_create(&b, &c), 0);
   uv_loop_t loop;
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(iob_batch_start(b, &loop, free_the_pool), IOB_EAGAIN);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  assert_int_equal(iob_batch_free(b), 0);
+  assert_code(uv_loop_init(&loop), 0);
+  assert_code(iob_batch_start(b, &loop, free_the_pool), IOB_EAGAIN);
+  assert_code(uv_loop_close(&loop), 0);
+  assert_code(iob_batch_free(b), 0);
   assert_int_equal(atomic_load(&created), 3);
   assert_int_equal(atomic_load(&ended), 3);
 

@@ -101,7 +101,7 @@ static int attempt(iob_op *op) {
 static void retry_stop(iob_op *op) {
   retry_op *r = op->state;
   if (r->inner != NULL)
-    assert_int_equal(iob_op_stop_inner(r->inner), 0);
+    assert_code(iob_op_stop_inner(r->inner), 0);
 }
 
 /* Its input is the task to retry (borrowed). */
@@ -159,7 +159,7 @@ static iob_batch *run_tasks(const iob_style *style, uint64_t timeout_ms,
 
 static iob_outcome outcome(const iob_batch *b, uint32_t i) {
   iob_outcome o;
-  assert_int_equal(iob_batch_outcome(b, i, &o), 0);
+  assert_code(iob_batch_outcome(b, i, &o), 0);
   return o;
 }
 
@@ -178,7 +178,7 @@ static void a_wrapper_retries_its_inner_kind_until_it_answers(void **state) {
   assert_int_equal(ok.value, 3); /* two failures, then the answer */
   assert_string_equal(ok.message, "answered"); /* the inner's, kept */
   assert_int_equal(twice.starts, 3);
-  assert_int_equal(bad.status, IOB_EIO);
+  assert_code(bad.status, IOB_EIO);
   assert_int_equal(bad.value, 3);
   assert_string_equal(bad.message, "failed this time");
   assert_int_equal(always.starts, 3);
@@ -195,7 +195,7 @@ static void a_cancel_reaches_the_inner_operation(void **state) {
   iob_batch *b = run_tasks(NULL, 0, tasks, 1, 50);
   assert_ms_below(MS(uv_hrtime() - t0), 2000);
   iob_outcome o = outcome(b, 0);
-  assert_int_equal(o.status, IOB_ECANCELED);
+  assert_code(o.status, IOB_ECANCELED);
   assert_int_equal(o.value, 1); /* stopped: not tried again */
   assert_int_equal(slow.starts, 1);
   iob_batch_free(b);
@@ -207,7 +207,7 @@ static void a_timeout_reaches_the_inner_operation_too(void **state) {
   iob_task inner = task_of(&flaky, &slow, 10000, NULL);
   iob_task tasks[] = {task_of(&retry, NULL, 0, &inner)};
   iob_batch *b = run_tasks(NULL, 50, tasks, 1, 0);
-  assert_int_equal(outcome(b, 0).status, IOB_ETIMEDOUT);
+  assert_code(outcome(b, 0).status, IOB_ETIMEDOUT);
   iob_batch_free(b);
 }
 
@@ -240,7 +240,7 @@ static void a_blocking_wrapper_runs_its_inner_kind_on_threads(void **state) {
     assert_int_equal(r[0].status, 0);
     assert_ms_at_least(MS(r[0].finished_ns - r[0].started_ns), 19);
     assert_int_equal(r[1].status, 0);
-    assert_int_equal(r[2].status, IOB_ETIMEDOUT); /* cut at the timeout */
+    assert_code(r[2].status, IOB_ETIMEDOUT); /* cut at the timeout */
     assert_ms_below(MS(r[2].finished_ns - r[2].started_ns), 2000);
     iob_batch_free(b);
   }
@@ -257,22 +257,22 @@ static void bad_inner_operations_are_refused_at_once(void **state) {
   (void)state;
   iob_op op = {0};
   iob_task t = task_of(&flaky, NULL, 1, NULL);
-  assert_int_equal(iob_op_start_inner(NULL, &t, NULL, NULL, NULL),
+  assert_code(iob_op_start_inner(NULL, &t, NULL, NULL, NULL),
                    IOB_EINVAL);
-  assert_int_equal(iob_op_start_inner(&op, NULL, NULL, NULL, NULL),
+  assert_code(iob_op_start_inner(&op, NULL, NULL, NULL, NULL),
                    IOB_EINVAL);
-  assert_int_equal(iob_op_start_inner(&op, &t, NULL, NULL, NULL),
+  assert_code(iob_op_start_inner(&op, &t, NULL, NULL, NULL),
                    IOB_EINVAL); /* no callback */
   iob_task blocking = task_of(&iob_kind_cpu, NULL, 1, NULL);
   iob_op *inner = (iob_op *)&op;
-  assert_int_equal(
+  assert_code(
       iob_op_start_inner(&op, &blocking, never_called, NULL, &inner),
       IOB_ENOTSUP); /* no start() */
   assert_null(inner);
   iob_task none = task_of(NULL, NULL, 1, NULL);
-  assert_int_equal(iob_op_run_inner(&op, &none), IOB_EINVAL);
-  assert_int_equal(iob_op_run_inner(&op, &t), IOB_ENOTSUP); /* no run() */
-  assert_int_equal(iob_op_stop_inner(NULL), IOB_EINVAL);
+  assert_code(iob_op_run_inner(&op, &none), IOB_EINVAL);
+  assert_code(iob_op_run_inner(&op, &t), IOB_ENOTSUP); /* no run() */
+  assert_code(iob_op_stop_inner(NULL), IOB_EINVAL);
 }
 
 int main(void) {
