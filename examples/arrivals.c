@@ -50,8 +50,8 @@ static void on_due(uv_timer_t *timer) {
   uv_timer_start(timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
-int arrivals_start(arrivals *a, uv_loop_t *loop,
-                         iob_batch *batch, const iob_config *config) {
+int arrivals_start(arrivals *a, uv_loop_t *loop, iob_batch *batch,
+                   const iob_config *config) {
   int err = uv_timer_init(loop, &a->timer);
   if (err != 0)
     return err;

@@ -54,8 +54,8 @@ typedef struct client {
   /* A client of the page's port (--http) sends one HTTP request: its
    * first line, its header lines, an empty line. */
   bool http;
-  bool http_answered; /* its answer has begun: the rest is not read */
-  bool http_events;   /* that answer is a stream of events */
+  bool http_answered;  /* its answer has begun: the rest is not read */
+  bool http_events;    /* that answer is a stream of events */
   bool http_head_only; /* HEAD: the answer's head without its body */
   uint32_t http_lines; /* of its request so far */
   int http_status;     /* its verdict so far; 200: route, req */
@@ -115,7 +115,7 @@ struct server {
   unsigned long half_closed;              /* clients in that list */
   unsigned long running, done, cancelled; /* batches */
   uint32_t loop_threads; /* the loops of running loops-style batches */
-  uint64_t operations;                    /* of the running batches */
+  uint64_t operations;   /* of the running batches */
   /* Limits shared by all clients' batches, so that they take turns:
    * libuv's pool, whose jobs start in the order queued, the threads of
    * the threads style (--max-threads), and the server's own pool for the
@@ -282,8 +282,7 @@ static void on_op_settled(iob_batch *batch, uint32_t index,
   char json[192];
   snprintf(json, sizeof(json),
            "{\"op\":%" PRIu32 ",\"status\":\"%s\",\"queued_ms\":%.3f"
-           ",\"started_ms\":%.3f,\"finished_ms\":%.3f,\"worker\":%" PRIu32
-           "}",
+           ",\"started_ms\":%.3f,\"finished_ms\":%.3f,\"worker\":%" PRIu32 "}",
            index, iob_err_name(rec->status), (double)rec->queued_ns / 1e6,
            (double)rec->started_ns / 1e6, (double)rec->finished_ns / 1e6,
            rec->worker);
@@ -297,10 +296,10 @@ static uint32_t loop_threads_of(const iob_config *config) {
   if (!(iob_style_flags(config->style) & IOB_STYLE_LOOPS))
     return 0;
   uint32_t n = (uint32_t)uv_available_parallelism();
-  uint32_t at_once = config->max_in_flight != 0 &&
-                             config->max_in_flight < config->count
-                         ? config->max_in_flight
-                         : config->count;
+  uint32_t at_once =
+      config->max_in_flight != 0 && config->max_in_flight < config->count
+          ? config->max_in_flight
+          : config->count;
   return n < at_once ? n : at_once;
 }
 
@@ -360,29 +359,30 @@ static bool fits_caps(client *c, const iob_config *config) {
   if (loops != 0 && s->loop_threads + loops > s->opt.max_threads) {
     send_error(c, 503,
                "server busy: the loops style runs %" PRIu32
-                    " threads and %" PRIu32 " of --max-threads %" PRIu32
-                    " are in use by loops; try later, or another style",
-                    loops, s->loop_threads, s->opt.max_threads);
+               " threads and %" PRIu32 " of --max-threads %" PRIu32
+               " are in use by loops; try later, or another style",
+               loops, s->loop_threads, s->opt.max_threads);
     return false;
   }
   if ((iob_style_flags(config->style) & IOB_STYLE_THREAD_EACH) &&
       s->thread_turns == NULL) {
-    send_error(c, 503, "server busy: this server runs no threads "
-                       "(--max-threads 0); try another style");
+    send_error(c, 503,
+               "server busy: this server runs no threads "
+               "(--max-threads 0); try another style");
     return false;
   }
   if (config->style == &iob_style_workers && s->workers == NULL) {
-    send_error(c, 503, "server busy: this server has no workers "
-                       "(--workers 0); try another style");
+    send_error(c, 503,
+               "server busy: this server has no workers "
+               "(--workers 0); try another style");
     return false;
   }
   if (s->operations + config->count > s->opt.max_operations) {
     send_error(c, 503,
-               "server busy: this run has %" PRIu32
-                    " operations and %" PRIu64 " of %" PRIu32
-                    " are in use (--max-operations); try later, or a "
-                    "smaller COUNT",
-                    config->count, s->operations, s->opt.max_operations);
+               "server busy: this run has %" PRIu32 " operations and %" PRIu64
+               " of %" PRIu32 " are in use (--max-operations); try later, or a "
+               "smaller COUNT",
+               config->count, s->operations, s->opt.max_operations);
     return false;
   }
   return true;
@@ -623,10 +623,10 @@ static void on_http_line(client *c, const char *line, size_t len) {
   size_t error_size = sizeof(c->http_error);
   if (c->http_lines++ == 0) {
     c->http_status =
-        line == NULL ? 414
-                     : server_parse_http(line, len, &c->route,
-                                         &c->http_head_only, &c->req,
-                                         c->http_error, error_size);
+        line == NULL
+            ? 414
+            : server_parse_http(line, len, &c->route, &c->http_head_only,
+                                &c->req, c->http_error, error_size);
     if (line == NULL)
       snprintf(c->http_error, error_size,
                "the first line is too long (at most %d bytes)",
@@ -762,8 +762,8 @@ static void on_idle_check(uv_timer_t *timer) {
     log_line("client %lu idle for %" PRIu64 " ms; closing", c->id,
              now - c->active_ms);
     s->idle_closed++;
-    send_error(c, 408, "idle timeout: no request for %" PRIu64
-                       " ms (--idle-timeout)",
+    send_error(c, 408,
+               "idle timeout: no request for %" PRIu64 " ms (--idle-timeout)",
                s->opt.idle_timeout_ms);
     c->active_ms = now;
     connection_end(&c->conn);

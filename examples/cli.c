@@ -152,8 +152,7 @@ static size_t escape_byte(unsigned char ch, char out[5]) {
   return 1;
 }
 
-const char *cli_escape(const char *text, size_t len, char *out,
-                          size_t size) {
+const char *cli_escape(const char *text, size_t len, char *out, size_t size) {
   char one[5];
   size_t full = 0, n = 0;
   if (size == 0)
@@ -405,8 +404,7 @@ int cli_json_report(char *out, size_t size, const cli_json_batch *b) {
   const iob_latency *l = b->latency;
   char style[64], work[64], vs[32] = "null", arrival[48] = "";
   if (b->arrival_rate > 0)
-    snprintf(arrival, sizeof(arrival), ",\"arrival_rate\":%g",
-             b->arrival_rate);
+    snprintf(arrival, sizeof(arrival), ",\"arrival_rate\":%g", b->arrival_rate);
   char running[160], queued[200], total[200];
   if (isfinite(b->vs_sequential))
     snprintf(vs, sizeof(vs), "%.3f", b->vs_sequential);

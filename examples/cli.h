@@ -176,8 +176,8 @@ int cli_parse_listen(int argc, char **argv, cli_listen *listen, char *error,
 
 /** An option of a listening program's own: 0, or CLI_EX_USAGE with
  *  @p error filled in. */
-typedef int (*cli_extra_fn)(int opt, const char *value, void *arg,
-                            char *error, size_t size);
+typedef int (*cli_extra_fn)(int opt, const char *value, void *arg, char *error,
+                            size_t size);
 
 /**
  * The listening options with @p extra (may be NULL) before --help, into

@@ -83,15 +83,15 @@ static const cli_option options[] = {
      "all at once; a list runs each rate in turn and tabulates the p99 "
      "(decimals in increasing order, more than 0, at most 1e9); latency "
      "counts from when each was due"},
-  {OPT_FOR, "for", "S",
+    {OPT_FOR, "for", "S",
      "with --arrival-rate, for S seconds (a decimal; default 2), or give "
      "--count N"},
-  {OPT_ARRIVALS, "arrivals", "HOW",
+    {OPT_ARRIVALS, "arrivals", "HOW",
      "with --arrival-rate: even (default: evenly spaced) or poisson (at "
      "random, as independent clients arrive)"},
-  {OPT_SEED, "seed", "N",
+    {OPT_SEED, "seed", "N",
      "with --arrivals poisson, the random numbers' seed (default 1)"},
-  {OPT_RETRIES, "retries", "N",
+    {OPT_RETRIES, "retries", "N",
      "run a failed operation again up to N times, 0..99, if its failure "
      "may pass (a timeout, a lost connection, HTTP 429 or 5xx; default 0)"},
     {OPT_BACKOFF, "backoff", "MIN:MAX",
@@ -495,15 +495,15 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
   }
   case OPT_ARRIVALS:
     if ((k = parse_word(value, arrival_kinds)) < 0)
-      return cli_fail(error, size,
-                      "--arrivals takes even or poisson, not '%s'", value);
+      return cli_fail(error, size, "--arrivals takes even or poisson, not '%s'",
+                      value);
     o->poisson = k == 1;
     o->arrivals_given = true;
     break;
   case OPT_SEED:
     if (!cli_parse_uint(value, 0, UINT64_MAX, &o->seed))
-      return cli_fail(error, size,
-                      "--seed takes a whole number, not '%s'", value);
+      return cli_fail(error, size, "--seed takes a whole number, not '%s'",
+                      value);
     o->seed_given = true;
     break;
   case OPT_BURST:
@@ -662,10 +662,14 @@ static int apply(compare_opts *o, int opt, const char *value, char *error,
 
 int compare_parse(int argc, char **argv, compare_opts *o, char *error,
                   size_t error_size) {
-  *o = (compare_opts){
-      .action = CLI_RUN, .count = 10, .duration_ms = 200, .work = "wait",
-      .backoff_min_ms = 10, .backoff_max_ms = 1000,
-      .cpu_us = COMPARE_CPU_US_DEFAULT, .seed = 1};
+  *o = (compare_opts){.action = CLI_RUN,
+                      .count = 10,
+                      .duration_ms = 200,
+                      .work = "wait",
+                      .backoff_min_ms = 10,
+                      .backoff_max_ms = 1000,
+                      .cpu_us = COMPARE_CPU_US_DEFAULT,
+                      .seed = 1};
   for (const iob_style *s; o->nstyles < COMPARE_STYLES_MAX &&
                            (s = iob_style_at((size_t)o->nstyles));)
     o->styles[o->nstyles++] = s;
@@ -762,8 +766,7 @@ int compare_check_threads(const compare_opts *o, uint32_t available,
                       " more (ulimit -u, threads-max); add %s %" PRIu32
                       " (or less)",
                       iob_style_name(s), fixed, available,
-                      s == &iob_style_loops ? "--loops" : "--limit",
-                      available);
+                      s == &iob_style_loops ? "--loops" : "--limit", available);
     bool threads = (iob_style_flags(s) & IOB_STYLE_THREAD_EACH) ||
                    s == &iob_style_pool || fixed > 0;
     if (threads && available == 0) /* no number to suggest */

@@ -40,15 +40,17 @@ static void holders(const compare_opts *o, uint32_t slots, uint64_t d_ms,
                     char *out, size_t size) {
   char who[64];
   if (o->limit != 0 && slots == o->limit)
-    snprintf(who, sizeof(who), "with at most %" PRIu32 " in flight (--limit), it",
-             slots);
+    snprintf(who, sizeof(who),
+             "with at most %" PRIu32 " in flight (--limit), it", slots);
   else if (slots == 1)
     snprintf(who, sizeof(who), "one at a time, it");
   else
     snprintf(who, sizeof(who), "its %" PRIu32 " threads", slots);
-  snprintf(out, size, "%s %s at most %" PRIu32 " / %g s = %g operations a "
-           "second", who, slots == 1 || strchr(who, ',') ? "finishes" : "finish",
-           slots, (double)d_ms / 1000, slots * 1000.0 / (double)d_ms);
+  snprintf(out, size,
+           "%s %s at most %" PRIu32 " / %g s = %g operations a "
+           "second",
+           who, slots == 1 || strchr(who, ',') ? "finishes" : "finish", slots,
+           (double)d_ms / 1000, slots * 1000.0 / (double)d_ms);
 }
 
 void compare_arrive_lesson(const compare_opts *o, const compare_result *r,
@@ -74,10 +76,8 @@ void compare_arrive_lesson(const compare_opts *o, const compare_result *r,
     for (int q = 0; q < nrates && first_behind < 0; q++)
       if (!kept_up(&r[q * nstyles + s], d))
         first_behind = q;
-    const compare_result *at = &r[(first_behind < 0 ? nrates - 1
-                                                     : first_behind) *
-                                      nstyles +
-                                  s];
+    const compare_result *at =
+        &r[(first_behind < 0 ? nrates - 1 : first_behind) * nstyles + s];
     const char *name = iob_style_name(at->style);
     double p99 = at->latency_known ? ms(at->latency.total.p99_ns) : 0;
     if (first_behind < 0) {
@@ -159,8 +159,8 @@ static void put_escaped(FILE *f, const char *text) {
 
 enum { W = 760, H = 460, LEFT = 90, RIGHT = 130, TOP = 64, BOTTOM = 60 };
 
-int compare_arrive_svg(FILE *f, const compare_opts *o,
-                       const compare_result *r, int n, const char *title) {
+int compare_arrive_svg(FILE *f, const compare_opts *o, const compare_result *r,
+                       int n, const char *title) {
   static const char *const colors[] = {"#1b6ac9", "#d1495b", "#2e933c",
                                        "#edae49", "#7b4b94", "#00798c"};
   int nstyles = o->nstyles < n ? o->nstyles : n;
@@ -190,8 +190,8 @@ int compare_arrive_svg(FILE *f, const compare_opts *o,
           "font-size=\"12\">\n<title>",
           W, H, W, H);
   put_escaped(f, title);
-  fprintf(f, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
-          W, H);
+  fprintf(f, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W,
+          H);
   /* The title on two lines, broken at the last space that fits. */
   size_t len = strlen(title), cut = len;
   if (len > 95)
@@ -217,8 +217,7 @@ int compare_arrive_svg(FILE *f, const compare_opts *o,
               LEFT, LEFT + pw, Y(v), Y(v), LEFT - 6, Y(v) + 4, v);
     }
   for (int q = 0; q * nstyles < n; q++)
-    fprintf(f,
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
             X(r[q * nstyles].arrival_rate), TOP + ph + 18,
             r[q * nstyles].arrival_rate);
   fprintf(f,
@@ -236,8 +235,9 @@ int compare_arrive_svg(FILE *f, const compare_opts *o,
      * line, and both must show: each line is thinner than the one under
      * it, and every other one dashed. */
     const char *dash = s % 2 ? " stroke-dasharray=\"6 4\"" : "";
-    fprintf(f, "<g class=\"style\" data-style=\"%s\">\n<polyline fill=\"none\" "
-               "stroke=\"%s\" stroke-width=\"%.1f\"%s points=\"",
+    fprintf(f,
+            "<g class=\"style\" data-style=\"%s\">\n<polyline fill=\"none\" "
+            "stroke=\"%s\" stroke-width=\"%.1f\"%s points=\"",
             iob_style_name(r[s].style), color, 1.5 + 1.5 * (nstyles - 1 - s),
             dash);
     for (int k = s; k < n; k += nstyles)

@@ -43,9 +43,8 @@ static int start_pg(const compare_opts *o) {
            (double)o->duration_ms / 1000.0);
   int err = iob_pg_target_create(&pg, o->pg, query);
   if (err == IOB_EINVAL)
-    return cli_usage_error(COMPARE_NAME,
-                           "--pg takes a libpq connection string, not '%s'",
-                           o->pg);
+    return cli_usage_error(
+        COMPARE_NAME, "--pg takes a libpq connection string, not '%s'", o->pg);
   if (err != 0) {
     cli_error(COMPARE_NAME, "--pg: %s", iob_strerror(err));
     return CLI_EX_FAILED;
@@ -55,8 +54,7 @@ static int start_pg(const compare_opts *o) {
   return 0;
 #else
   cli_error(COMPARE_NAME,
-            "--work %s: iobound was built without PostgreSQL support",
-            o->work);
+            "--work %s: iobound was built without PostgreSQL support", o->work);
   return CLI_EX_FAILED;
 #endif
 }

@@ -35,11 +35,11 @@ static void on_tick(uv_timer_t *t) {
   iob_progress p;
   iob_batch_progress(r->batch, &p);
   char line[128];
-  int n = snprintf(line, sizeof(line),
-                   "%-10s %" PRIu32 " of %" PRIu32 " done, %" PRIu32
-                   " in flight",
-                   iob_style_name(r->style), p.done,
-                   p.done + p.in_flight + p.waiting, p.in_flight);
+  int n =
+      snprintf(line, sizeof(line),
+               "%-10s %" PRIu32 " of %" PRIu32 " done, %" PRIu32 " in flight",
+               iob_style_name(r->style), p.done,
+               p.done + p.in_flight + p.waiting, p.in_flight);
   fprintf(stderr, "\r%s%*s", line, r->width > n ? r->width - n : 0, "");
   r->width = n;
 }
@@ -67,9 +67,9 @@ static int run_style(const compare_opts *o, const iob_style *style, int k,
     config->open = 1;
     config->count = 0;
     r.arrive = (arrivals){.rate = o->arrival_rates[k],
-                                .count = compare_arrivals(o, k),
-                                .poisson = o->poisson,
-                                .seed = o->seed};
+                          .count = compare_arrivals(o, k),
+                          .poisson = o->poisson,
+                          .seed = o->seed};
   }
   /* A file takes as long as it takes: it has no duration to show. */
   config->duration_ms = config->kind == &iob_kind_file ? 0 : o->duration_ms;
@@ -83,9 +83,9 @@ static int run_style(const compare_opts *o, const iob_style *style, int k,
   config->data = &r;
 
   iob_rate *rate = NULL; /* a bucket of its own for each style's run */
-  int err = o->rate > 0 ? iob_rate_create(&rate, o->rate,
-                                          o->burst ? o->burst : 1)
-                        : 0;
+  int err = o->rate > 0
+                ? iob_rate_create(&rate, o->rate, o->burst ? o->burst : 1)
+                : 0;
   if (err != 0)
     return err;
   config->rate = rate;
@@ -100,8 +100,8 @@ static int run_style(const compare_opts *o, const iob_style *style, int k,
   if (o->hedge_ms != 0)
     hedge.delay_ms = o->hedge_ms;
   hedge.percentile = o->hedge_percentile;
-  config->hedge = o->hedge && compare_hedges(style, config->kind) ? &hedge
-                                                                  : NULL;
+  config->hedge =
+      o->hedge && compare_hedges(style, config->kind) ? &hedge : NULL;
   iob_breaker *breaker = NULL; /* likewise, one for each run */
   if (o->breaker && (err = iob_breaker_create(&breaker, NULL)) != 0) {
     iob_rate_free(rate);
@@ -275,8 +275,7 @@ static const char *work_words(const compare_opts *o) {
 
 /* "10 operations of 200 ms of waiting, 2 CPU cores", or with
  * --arrival-rate "... arriving 50 a second (evenly) for 2 s, ...". */
-static const char *run_title(const compare_opts *o, char *title,
-                             size_t size) {
+static const char *run_title(const compare_opts *o, char *title, size_t size) {
   unsigned cores = uv_available_parallelism();
   if (o->nrates == 0) {
     snprintf(title, size,
@@ -288,9 +287,9 @@ static const char *run_title(const compare_opts *o, char *title,
   size_t len = 0;
   for (int k = 0; k < o->nrates && len < sizeof(rates); k++)
     len += (size_t)snprintf(rates + len, sizeof(rates) - len, "%s%g",
-                            k == 0                 ? ""
-                            : k == o->nrates - 1   ? " or "
-                                                   : ", ",
+                            k == 0               ? ""
+                            : k == o->nrates - 1 ? " or "
+                                                 : ", ",
                             o->arrival_rates[k]);
   if (o->count_given && o->for_s == 0)
     snprintf(title, size,
@@ -359,8 +358,7 @@ static void print_table(const compare_opts *o, const result *r, int n) {
                         "(waiting in a queue included)"
                       : "ran",
              retries ? "; retries: attempts after the first, in all" : "",
-             o->breaker ? "; refused: failed at once by the open breaker"
-                        : "",
+             o->breaker ? "; refused: failed at once by the open breaker" : "",
              o->hedge ? "; hedges: second attempts, won: those first to "
                         "succeed (the loop styles only)"
                       : "");
@@ -422,8 +420,9 @@ static void print_json(const compare_opts *o, const result *r, int n) {
       out("%s%g", k ? "," : "", o->arrival_rates[k]);
     out("],\"law\":\"%s\",\"seed\":%" PRIu64 ",\"for_s\":%g},",
         o->poisson ? "poisson" : "even", o->seed,
-        o->count_given && o->for_s == 0 ? 0 : o->for_s > 0 ? o->for_s
-                                              : COMPARE_FOR_DEFAULT_S);
+        o->count_given && o->for_s == 0 ? 0
+        : o->for_s > 0                  ? o->for_s
+                                        : COMPARE_FOR_DEFAULT_S);
   }
   out("\"styles\":[");
   for (int k = 0; k < n; k++) {
@@ -432,8 +431,7 @@ static void print_json(const compare_opts *o, const result *r, int n) {
                         .report = &r[k].report,
                         .vs_sequential =
                             vs_sequential(&r[k], find_sequential(r, n, &r[k])),
-                        .latency = r[k].latency_known ? &r[k].latency
-                                                      : NULL,
+                        .latency = r[k].latency_known ? &r[k].latency : NULL,
                         .arrival_rate = r[k].arrival_rate};
     if (cli_json_report(line, sizeof(line), &b) < 0)
       snprintf(line, sizeof(line), "{}");
@@ -473,10 +471,9 @@ static void print_verdict(const compare_opts *o, const result *r, int n) {
   int len = snprintf(text, sizeof(text), "The %s style was fastest",
                      iob_style_name(best->style));
   if (base != NULL && best != base)
-    len +=
-        snprintf(text + len, sizeof(text) - (size_t)len,
-                 ", %.1fx faster than one after another",
-                 vs_sequential(best, base));
+    len += snprintf(text + len, sizeof(text) - (size_t)len,
+                    ", %.1fx faster than one after another",
+                    vs_sequential(best, base));
   if (cli_kind_blocks(best->report.kind))
     snprintf(text + len, sizeof(text) - (size_t)len,
              ". This work computes: however many operations overlap, only "
@@ -596,8 +593,8 @@ static bool write_timelines(const compare_opts *o, FILE **svg, FILE **trace,
   run_title(o, svg_title, sizeof(svg_title));
   /* Both are written even when the first fails: each says why. */
   bool svg_ok = write_output(*svg, o->svg_path, svg_titled, batches, n);
-  bool trace_ok = write_output(*trace, o->trace_path, iob_export_trace,
-                               batches, n);
+  bool trace_ok =
+      write_output(*trace, o->trace_path, iob_export_trace, batches, n);
   *svg = *trace = NULL;
   return svg_ok && trace_ok;
 }
@@ -689,9 +686,9 @@ int main(int argc, char **argv) {
   if ((o.svg_path && svg == NULL) || (o.trace_path && trace == NULL))
     rc = CLI_EX_CANTCREAT;
   /* -q means no progress unless asked for by name. */
-  bool progress = o.progress == COMPARE_PROGRESS_ALWAYS ||
-                  (o.progress == COMPARE_PROGRESS_AUTO && !o.quiet &&
-                   isatty(2));
+  bool progress =
+      o.progress == COMPARE_PROGRESS_ALWAYS ||
+      (o.progress == COMPARE_PROGRESS_AUTO && !o.quiet && isatty(2));
   if (rc == 0)
     rc = compare_work_start(&o);
   /* Every style runs (at each rate in turn); those that could not are
@@ -729,9 +726,9 @@ int main(int argc, char **argv) {
     nran = 0;
   if (started && nran > 0) {
     print_results(&o, results, batches, nran);
-    written = o.nrates > 1 ? write_sweep(&o, &svg, results, nran)
-                           : write_timelines(&o, &svg, &trace, batches,
-                                             (size_t)nran);
+    written = o.nrates > 1
+                  ? write_sweep(&o, &svg, results, nran)
+                  : write_timelines(&o, &svg, &trace, batches, (size_t)nran);
   }
   /* The results, then what kept a style from running. */
   written = results_written(true) && written;

@@ -64,18 +64,18 @@ typedef struct compare_opts {
   /* The kind of operation, by name: a built-in kind's (iob_kind_find)
    * or COMPARE_PG_KIND or COMPARE_HTTP_KIND. */
   const char *work;
-  uint32_t limit;         /* 0: none */
-  double rate;            /* operations a second; 0: none */
-  uint32_t burst;         /* with rate; 0: 1 */
-  uint32_t retries;       /* most retries of an operation; 0: none */
+  uint32_t limit;   /* 0: none */
+  double rate;      /* operations a second; 0: none */
+  uint32_t burst;   /* with rate; 0: 1 */
+  uint32_t retries; /* most retries of an operation; 0: none */
   uint32_t backoff_min_ms, backoff_max_ms; /* before a retry */
   bool backoff_given;
-  bool breaker;           /* a circuit breaker for each style's run */
-  bool hedge;             /* hedged requests, on the loop styles */
-  uint32_t hedge_ms;      /* their delay, or 0 for... */
+  bool breaker;            /* a circuit breaker for each style's run */
+  bool hedge;              /* hedged requests, on the loop styles */
+  uint32_t hedge_ms;       /* their delay, or 0 for... */
   double hedge_percentile; /* ...this percentile of the run's times */
-  uint64_t timeout_ms;    /* each operation's; 0: none */
-  unsigned int pool_size; /* 0: libuv's own choice */
+  uint64_t timeout_ms;     /* each operation's; 0: none */
+  unsigned int pool_size;  /* 0: libuv's own choice */
   compare_format format;
   compare_progress progress;
   bool quiet;
@@ -84,23 +84,23 @@ typedef struct compare_opts {
   const char *trace_path; /* NULL: no trace */
   const iob_style *styles[COMPARE_STYLES_MAX]; /* in the order asked for */
   int nstyles;
-  const char *target; /* --target HOST:PORT; NULL: start the slow service */
-  const char *pg;     /* --pg CONNINFO */
-  const char *url;    /* --url URL; NULL: the slow service's /wait/{ms} */
-  const char *dir;    /* --dir DIR for --work file; NULL: a new one */
+  const char *target;  /* --target HOST:PORT; NULL: start the slow service */
+  const char *pg;      /* --pg CONNINFO */
+  const char *url;     /* --url URL; NULL: the slow service's /wait/{ms} */
+  const char *dir;     /* --dir DIR for --work file; NULL: a new one */
   bool duration_given; /* --duration was given */
-  uint32_t cpu_us;    /* --cpu-us N for --work mixed */
+  uint32_t cpu_us;     /* --cpu-us N for --work mixed */
   bool cpu_us_given;
-  uint32_t loops;     /* --loops N for the loops style; 0: the cores */
-  bool count_given;   /* --count was given */
+  uint32_t loops;   /* --loops N for the loops style; 0: the cores */
+  bool count_given; /* --count was given */
   /* --arrival-rate: operations arrive at each of these rates a second in
    * turn, instead of all at once; nrates 0: all at once. */
   double arrival_rates[COMPARE_RATES_MAX];
   int nrates;
-  double for_s;       /* --for S: how long they arrive (0: not given) */
-  bool poisson;       /* --arrivals poisson: at random, not evenly */
+  double for_s;        /* --for S: how long they arrive (0: not given) */
+  bool poisson;        /* --arrivals poisson: at random, not evenly */
   bool arrivals_given; /* --arrivals was given */
-  uint64_t seed;      /* --seed, for --arrivals poisson */
+  uint64_t seed;       /* --seed, for --arrivals poisson */
   bool seed_given;
 } compare_opts;
 
@@ -204,7 +204,7 @@ void compare_arrive_table(const compare_opts *o, const compare_result *r,
 
 /** The same as an SVG picture: p99 against rate, a line a style.
  *  @return 0 or IOB_EIO (the stream's error). */
-int compare_arrive_svg(FILE *f, const compare_opts *o,
-                       const compare_result *r, int n, const char *title);
+int compare_arrive_svg(FILE *f, const compare_opts *o, const compare_result *r,
+                       int n, const char *title);
 
 #endif

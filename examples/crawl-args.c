@@ -38,15 +38,22 @@ static int number(const char *name, const char *v, uint64_t least,
 int crawl_parse(int argc, char **argv, crawl_args *a, char *error,
                 size_t size) {
   *a = (crawl_args){.max = 100, .limit = 8};
-  cli_options o = {.argc = argc, .argv = argv, .table = options,
-                   .error = error, .size = size};
+  cli_options o = {.argc = argc,
+                   .argv = argv,
+                   .table = options,
+                   .error = error,
+                   .size = size};
   int opt, err = 0;
   char *end;
   while (err == 0 && (opt = cli_next_option(&o)) != CLI_END) {
     const char *v = o.value;
     switch (opt) {
-    case START: a->start = v; break;
-    case MAX: err = number("max", v, 1, 1000000, &a->max, error, size); break;
+    case START:
+      a->start = v;
+      break;
+    case MAX:
+      err = number("max", v, 1, 1000000, &a->max, error, size);
+      break;
     case LIMIT:
       err = number("limit", v, 1, 10000, &a->limit, error, size);
       break;
@@ -60,18 +67,24 @@ int crawl_parse(int argc, char **argv, crawl_args *a, char *error,
       a->rate = strtod(v, &end);
       if (end == v || *end != '\0' ||
           !(a->rate >= IOB_RATE_MIN && a->rate <= IOB_RATE_MAX))
-        err = cli_fail(error, size, "--rate %s: not a rate from 0.001 to "
-                                    "1e9 a second", v);
+        err = cli_fail(error, size,
+                       "--rate %s: not a rate from 0.001 to "
+                       "1e9 a second",
+                       v);
       break;
-    case 'h': a->action = CLI_HELP; break;
-    default: return CLI_EX_USAGE; /* CLI_BAD: the message is in error */
+    case 'h':
+      a->action = CLI_HELP;
+      break;
+    default:
+      return CLI_EX_USAGE; /* CLI_BAD: the message is in error */
     }
   }
   if (err != 0 || a->action == CLI_HELP)
     return err;
   if (a->start == NULL || (strncmp(a->start, "http://", 7) != 0 &&
                            strncmp(a->start, "https://", 8) != 0))
-    return cli_fail(error, size, "--start URL is needed: an http:// or "
-                                 "https:// page");
+    return cli_fail(error, size,
+                    "--start URL is needed: an http:// or "
+                    "https:// page");
   return 0;
 }

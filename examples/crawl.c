@@ -73,10 +73,10 @@ static char *see(crawler *c, const char *url) {
 static void remove_dots(char *path) {
   char *out = path;
   const char *in = path;
-  while (*in != '\0') { /* at a '/' */
+  while (*in != '\0') {                    /* at a '/' */
     size_t len = 1 + strcspn(in + 1, "/"); /* "/segment" */
-    bool last = in[len] == '\0', dots = len == 3 && in[1] == '.' &&
-                                        in[2] == '.';
+    bool last = in[len] == '\0',
+         dots = len == 3 && in[1] == '.' && in[2] == '.';
     if (dots) /* the segment before it goes */
       while (out > path && *--out != '/')
         ;
@@ -95,8 +95,8 @@ static void remove_dots(char *path) {
 /* The absolute URL of `link` (len bytes) found on page `base`, in out: its
  * fragment gone, its path's dots resolved. False for a link to another
  * scheme (mailto:), to the page itself (#top), or too long. */
-static bool resolve(const char *base, const char *link, size_t len,
-                    char *out, size_t size) {
+static bool resolve(const char *base, const char *link, size_t len, char *out,
+                    size_t size) {
   size_t keep = strcspn(link, "#");
   len = keep < len ? keep : len;
   const char *colon = memchr(link, ':', len);
@@ -108,15 +108,15 @@ static bool resolve(const char *base, const char *link, size_t len,
   if (colon != NULL && memchr(link, '/', (size_t)(colon - link)) == NULL)
     n = strncmp(link, "http:", 5) == 0 || strncmp(link, "https:", 6) == 0
             ? snprintf(out, size, "%.*s", (int)len, link)
-            : -1; /* another scheme */
+            : -1;                                       /* another scheme */
   else if (len > 1 && link[0] == '/' && link[1] == '/') /* "//host/path" */
     n = snprintf(out, size, "%.*s%.*s", (int)(strcspn(base, ":") + 1), base,
                  (int)len, link);
   else if (link[0] == '/') /* the same host */
     n = snprintf(out, size, "%.*s%.*s", (int)slash, base, (int)len, link);
   else if (link[0] == '?') /* the same path */
-    n = snprintf(out, size, "%.*s%.*s", (int)strcspn(base, "?"), base,
-                 (int)len, link);
+    n = snprintf(out, size, "%.*s%.*s", (int)strcspn(base, "?"), base, (int)len,
+                 link);
   else { /* beside the page: after its path's last '/' */
     size_t dir = strcspn(base, "?");
     while (dir > slash && base[dir - 1] != '/')
@@ -271,8 +271,10 @@ int main(int argc, char **argv) {
   if (c.submitted == 0) { /* the first page refused: nothing to crawl */
     iob_batch_close(b);
     uv_run(loop, UV_RUN_DEFAULT);
-    return cli_usage_error("iobound-crawl", "--start %s: not a URL the "
-                                            "client takes", c.a.start);
+    return cli_usage_error("iobound-crawl",
+                           "--start %s: not a URL the "
+                           "client takes",
+                           c.a.start);
   }
   uv_run(loop, UV_RUN_DEFAULT);
   printf("pages %u, failed %u, retries %u, ms %.0f\n", c.settled, c.failed,

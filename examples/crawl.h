@@ -7,16 +7,15 @@
 
 typedef struct crawl_args {
   cli_action action;
-  const char *start;       /* the first page's URL, http:// or https:// */
-  uint32_t max, limit;     /* pages at most; requests in flight at most */
-  double rate;             /* requests a second at most; 0: no rate */
-  uint32_t retries;        /* retries of a page at most */
-  uint32_t hedge_ms;       /* a second attempt after this; 0: none */
+  const char *start;   /* the first page's URL, http:// or https:// */
+  uint32_t max, limit; /* pages at most; requests in flight at most */
+  double rate;         /* requests a second at most; 0: no rate */
+  uint32_t retries;    /* retries of a page at most */
+  uint32_t hedge_ms;   /* a second attempt after this; 0: none */
 } crawl_args;
 
 /* Read the command line. @return 0, or CLI_EX_USAGE with error filled. */
-int crawl_parse(int argc, char **argv, crawl_args *a, char *error,
-                size_t size);
+int crawl_parse(int argc, char **argv, crawl_args *a, char *error, size_t size);
 
 /* The options, as --help shows them. @return out. */
 const char *crawl_help(char *out, size_t size);

@@ -159,7 +159,8 @@ static int begin(client *c, const char *id) {
                  &(iob_http_request){.url = url});
   if (err == 0) /* the ID a parameter: never formatted into the SQL */
     err = submit(r->batch, &iob_kind_pg, s->db,
-                 &(iob_pg_query){.sql = s->sql, .nparams = 1,
+                 &(iob_pg_query){.sql = s->sql,
+                                 .nparams = 1,
                                  .params = (const char *const[]){r->id}});
   if (err == 0 && (err = iob_batch_close(r->batch)) == 0)
     err = iob_batch_start(r->batch, s->loop, on_request_done);
@@ -263,13 +264,17 @@ int main(int argc, char **argv) {
     return status;
 
   /* What every request shares: one limit, one pool, one client. */
-  service s = {.loop = uv_default_loop(), .url = a.url, .sql = a.sql,
+  service s = {.loop = uv_default_loop(),
+               .url = a.url,
+               .sql = a.sql,
                .fanout = a.fanout};
   iob_pg_pool_options po = {.max_connections = a.pool};
   iob_http_client_options ho = {.max_host_connections = a.limit};
   if (iob_pg_pool_create(&s.db, s.loop, a.pg, &po) != 0)
-    return cli_usage_error("iobound-fanout", "--pg %s: not a connection "
-                                             "string", a.pg);
+    return cli_usage_error("iobound-fanout",
+                           "--pg %s: not a connection "
+                           "string",
+                           a.pg);
   if (iob_limit_create(&s.limit, a.limit) != 0 ||
       iob_http_client_create(&s.http, s.loop, &ho) != 0)
     return CLI_EX_FAILED;
@@ -284,8 +289,8 @@ int main(int argc, char **argv) {
   int len = sizeof(a.addr), err;
   if ((err = uv_tcp_bind(&s.server, (struct sockaddr *)&a.addr, 0)) != 0 ||
       (err = uv_listen((uv_stream_t *)&s.server, 128, on_connection)) != 0 ||
-      (err = uv_tcp_getsockname(&s.server, (struct sockaddr *)&a.addr,
-                                &len)) != 0) {
+      (err = uv_tcp_getsockname(&s.server, (struct sockaddr *)&a.addr, &len)) !=
+          0) {
     cli_error("iobound-fanout", "cannot listen on %s: %s", a.listen,
               uv_strerror(err));
     return CLI_EX_FAILED;

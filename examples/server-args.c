@@ -512,7 +512,8 @@ int server_parse_http(const char *line, size_t len, http_route *route,
     len--;
   /* METHOD SP TARGET SP VERSION: a target holds no space. */
   const char *sp = memchr(line, ' ', len);
-  const char *sp2 = sp != NULL ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)) : NULL;
+  const char *sp2 =
+      sp != NULL ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)) : NULL;
   if (sp == NULL || sp2 == NULL || sp == line || sp2 == sp + 1 ||
       memchr(sp2 + 1, ' ', len - (size_t)(sp2 + 1 - line)) != NULL) {
     snprintf(error, error_size,
@@ -553,17 +554,18 @@ int server_parse_http(const char *line, size_t len, http_route *route,
   }
   /* "run " + the words + the tail must fit a request line. */
   size_t room = sizeof(words) - strlen("run ") - strlen(HTTP_RUN_TAIL);
-  long n = query == NULL
-               ? 0
-               : decode_query(query + 1, target_len - path_len - 1,
-                              words + 4, room);
+  long n = query == NULL ? 0
+                         : decode_query(query + 1, target_len - path_len - 1,
+                                        words + 4, room);
   if (n == -1) {
     snprintf(error, error_size, "a bad %%-escape in the query");
     return 400;
   }
   if (n == -2) {
-    snprintf(error, error_size, "the query is too long (at most %zu bytes "
-             "once decoded)", room - 1);
+    snprintf(error, error_size,
+             "the query is too long (at most %zu bytes "
+             "once decoded)",
+             room - 1);
     return 414;
   }
   memcpy(words, "run ", 4);

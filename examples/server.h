@@ -21,11 +21,11 @@
 #define SERVER_RATE_MAX 1000000      /* rate=R: arrivals a second */
 
 /* The server's caps across all clients, and their defaults (flags). */
-#define SERVER_CONNECTIONS_DEFAULT 1000   /* --max-connections */
-#define SERVER_IDLE_DEFAULT_MS 60000      /* --idle-timeout; 0: none */
+#define SERVER_CONNECTIONS_DEFAULT 1000    /* --max-connections */
+#define SERVER_IDLE_DEFAULT_MS 60000       /* --idle-timeout; 0: none */
 #define SERVER_HALF_CLOSE_DEFAULT_MS 60000 /* --half-close-timeout; 0: none */
-#define SERVER_THREADS_DEFAULT 1000       /* --max-threads */
-#define SERVER_OPERATIONS_DEFAULT 1000000 /* --max-operations */
+#define SERVER_THREADS_DEFAULT 1000        /* --max-threads */
+#define SERVER_OPERATIONS_DEFAULT 1000000  /* --max-operations */
 #define SERVER_WORKERS_DEFAULT IOB_WORKERS_DEFAULT /* --workers */
 /* Answers waiting for slow readers, all clients together: past it, the
  * client whose answer does not fit is dropped (each client's own bound
@@ -34,15 +34,15 @@
 
 /** What iobound-server is asked for on its command line. */
 typedef struct server_options {
-  cli_listen listen;        /* --host, --port, --help, --version */
-  uint32_t max_connections; /* clients at once; beyond: refused */
-  uint64_t idle_timeout_ms; /* a client with no batch running; 0: none */
+  cli_listen listen;              /* --host, --port, --help, --version */
+  uint32_t max_connections;       /* clients at once; beyond: refused */
+  uint64_t idle_timeout_ms;       /* a client with no batch running; 0: none */
   uint64_t half_close_timeout_ms; /* its answers out after its EOF; 0: none */
-  uint32_t max_threads;     /* threads-style threads, all batches */
-  uint32_t max_operations;  /* operations in all running batches */
-  uint32_t workers;         /* threads of the workers style's pool */
-  bool http;                /* --http PORT: the page, on that port too */
-  unsigned int http_port;   /* 0: the system picks one */
+  uint32_t max_threads;           /* threads-style threads, all batches */
+  uint32_t max_operations;        /* operations in all running batches */
+  uint32_t workers;               /* threads of the workers style's pool */
+  bool http;                      /* --http PORT: the page, on that port too */
+  unsigned int http_port;         /* 0: the system picks one */
 } server_options;
 
 /**
@@ -151,7 +151,5 @@ void http_send_json(connection *conn, const char *json, bool head_only);
 void http_start_events(connection *conn);
 /** One event of the stream: its name and its one line of data. */
 void http_send_event(connection *conn, const char *event, const char *data);
-
-
 
 #endif

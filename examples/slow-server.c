@@ -62,8 +62,8 @@ void slow_server_set_faults(slow_server *s, const slow_faults *faults) {
   s->faults = faults != NULL ? *faults : (slow_faults){0};
   if (s->faults.fail_status != 500)
     s->faults.fail_status = 503;
-  uint64_t seed = s->faults.seed != 0 ? s->faults.seed
-                                      : uv_hrtime() ^ (uint64_t)getpid();
+  uint64_t seed =
+      s->faults.seed != 0 ? s->faults.seed : uv_hrtime() ^ (uint64_t)getpid();
   s->draws = seed != 0 ? seed : 1; /* xorshift never leaves 0 */
 }
 

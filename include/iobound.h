@@ -51,10 +51,11 @@
 /* uv.h, included below, uses POSIX types (pthread_rwlock_t...) that a C
  * library hides under strict ISO C (-std=c11, not gnu11) unless POSIX is
  * asked for. Say so here rather than fail deep inside uv.h. */
-#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) &&                      \
+#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) &&                       \
     !defined(_DEFAULT_SOURCE) && !defined(_XOPEN_SOURCE) &&                    \
     (!defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200112L)
-#error "iobound.h (through uv.h) needs POSIX under strict ISO C: compile with -D_POSIX_C_SOURCE=200809L, or with -std=gnu11"
+#error                                                                         \
+    "iobound.h (through uv.h) needs POSIX under strict ISO C: compile with -D_POSIX_C_SOURCE=200809L, or with -std=gnu11"
 #endif
 
 #include <stddef.h>
@@ -531,8 +532,7 @@ typedef void (*iob_inner_cb)(iob_op *outer, int status, void *arg);
  *         open() returned; IOB_ENOMEM.
  */
 IOB_EXPORT int iob_op_start_inner(iob_op *outer, const iob_task *task,
-                                  iob_inner_cb done, void *arg,
-                                  iob_op **inner);
+                                  iob_inner_cb done, void *arg, iob_op **inner);
 
 /**
  * Tell an inner operation to stop (its kind's stop(), once; its
@@ -1349,8 +1349,7 @@ typedef void (*iob_group_cb)(iob_group *group, int status);
  * @param[in] data yours; read it back with iob_group_data().
  * @return 0; IOB_EINVAL; IOB_ENOMEM. On error *group is NULL.
  */
-IOB_EXPORT int iob_group_create(iob_group **group, iob_group_cb cb,
-                                void *data);
+IOB_EXPORT int iob_group_create(iob_group **group, iob_group_cb cb, void *data);
 
 /**
  * Add a batch to @p group: one not started yet (from the thread that
@@ -1524,10 +1523,10 @@ typedef struct iob_report {
    *  the workers' pool's size; or the most threads of its own the threads
    *  style had at once. */
   uint32_t threads;
-  uint32_t workers_used;   /**< distinct threads that ran an operation. */
-  uint32_t cores;          /**< CPU cores the machine offered. */
-  int status;              /**< the batch's status, as given to the cb. */
-  uint64_t elapsed_ns;     /**< start to the last operation's end. */
+  uint32_t workers_used; /**< distinct threads that ran an operation. */
+  uint32_t cores;        /**< CPU cores the machine offered. */
+  int status;            /**< the batch's status, as given to the cb. */
+  uint64_t elapsed_ns;   /**< start to the last operation's end. */
   /** CPU time the whole process used while the batch ran (user + sys). */
   uint64_t cpu_ns;
   /** Sum of the operations' own run times (finished - started). */
@@ -1600,8 +1599,7 @@ typedef struct iob_latency {
  *         batch without operations (an open batch closed empty);
  *         IOB_ENOMEM.
  */
-IOB_EXPORT int iob_batch_latency(const iob_batch *batch,
-                                 iob_latency *latency);
+IOB_EXPORT int iob_batch_latency(const iob_batch *batch, iob_latency *latency);
 
 /**
  * The per-operation records of a finished batch, indexed by operation.

@@ -29,7 +29,8 @@
 #define FOR_NS 500000000ull
 #define RUNS 5
 
-static const double rates[] = {1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6};
+static const double rates[] = {1e3, 2e3, 5e3, 1e4, 2e4,
+                               5e4, 1e5, 2e5, 5e5, 1e6};
 #define NRATES (sizeof(rates) / sizeof(rates[0]))
 
 /* ---- the arrivals, on a timer of the loop -------------------------------- */
@@ -114,8 +115,11 @@ static double run_iobound(double rate) {
     fprintf(stderr, "benchmark-arrivals: no batch\n");
     exit(1);
   }
-  gen g = {.rate = rate, .count = (uint64_t)(rate * FOR_NS / 1e9),
-           .arrive = iob_arrive, .done = iob_done, .data = b};
+  gen g = {.rate = rate,
+           .count = (uint64_t)(rate * FOR_NS / 1e9),
+           .arrive = iob_arrive,
+           .done = iob_done,
+           .data = b};
   gen_start(&g, &loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   /* Exact, from the records, as plain libuv's below: the histogram of
@@ -177,8 +181,11 @@ static double run_plain(double rate) {
   plain p = {.latency = malloc(n * sizeof(uint64_t))};
   if (p.latency == NULL)
     exit(1);
-  gen g = {.rate = rate, .count = n, .arrive = plain_arrive,
-           .done = plain_done, .data = &p};
+  gen g = {.rate = rate,
+           .count = n,
+           .arrive = plain_arrive,
+           .done = plain_done,
+           .data = &p};
   gen_start(&g, &loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   double p99 = p99_of(p.latency, p.n);

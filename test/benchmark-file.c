@@ -38,7 +38,7 @@ static char dir[256];
 
 typedef struct file_case {
   const iob_style *style;
-  bool beside; /* started after a pool batch of WAITS waits */
+  bool beside;  /* started after a pool batch of WAITS waits */
   bool no_ring; /* IOBOUND_IO_URING=0: the loop's files on libuv's pool */
   uint32_t count;
 } file_case;
@@ -168,7 +168,6 @@ static int measure(const file_case *cases, int ncases, file_result *out) {
   return 0;
 }
 
-
 /* ---- 1. writes that name their files, against the peers ------------------ */
 
 typedef struct workload {
@@ -219,8 +218,10 @@ static int iobound_writes(const void *in, void *out) {
   for (uint32_t i = 0; i < load->count; i++) {
     char *p = paths + (size_t)i * 320;
     snprintf(p, 320, "%s/f%" PRIu32, a->dir, i);
-    req[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .path = p,
-                                .data = data, .len = len,
+    req[i] = (iob_file_request){.mode = IOB_FILE_WRITE,
+                                .path = p,
+                                .data = data,
+                                .len = len,
                                 .flags = IOB_FILE_BORROW |
                                          (load->fsync ? IOB_FILE_FSYNC : 0)};
   }
@@ -311,9 +312,8 @@ static int write_once(writer *w, const workload *load, int run) {
   write_run a = {w, load, run_dir};
   write_result *r = &w->runs[run];
   memset(r, 0, sizeof(*r));
-  int err = w->style != NULL
-                ? bench_in_child(iobound_writes, &a, r, sizeof(*r))
-                : program_writes(&a, r);
+  int err = w->style != NULL ? bench_in_child(iobound_writes, &a, r, sizeof(*r))
+                             : program_writes(&a, r);
   remove_run_dir(run_dir, load->count);
   if (err != 0 || r->failed != 0) {
     fprintf(stderr, "benchmark-file: %s failed: %" PRIu32 " failed (%s)\n",
@@ -337,8 +337,8 @@ static int compare_writes(writer *ws, int n, const workload *load) {
   printf("\n== %" PRIu32 " writes of %" PRIu32 " KiB%s, each a new file, all "
          "at once: medians of %d runs ==\n",
          load->count, load->kib, load->fsync ? " with fsync" : "", RUNS);
-  printf("%-22s %10s %10s %12s %14s\n", "writer", "wall", "CPU",
-         "CPU/write", "vs io_uring");
+  printf("%-22s %10s %10s %12s %14s\n", "writer", "wall", "CPU", "CPU/write",
+         "vs io_uring");
   double base = 0;
   for (int k = 0; k < n; k++) {
     if (!ws[k].enabled) {
@@ -349,9 +349,8 @@ static int compare_writes(writer *ws, int n, const workload *load) {
     const write_result *m = &ws[k].runs[RUNS / 2];
     if (k == 0)
       base = m->wall_ms;
-    printf("%-22s %7.1f ms %7.1f ms %9.1f us %13.2fx\n", ws[k].name,
-           m->wall_ms, m->cpu_ms, m->cpu_ms * 1e3 / load->count,
-           m->wall_ms / base);
+    printf("%-22s %7.1f ms %7.1f ms %9.1f us %13.2fx\n", ws[k].name, m->wall_ms,
+           m->cpu_ms, m->cpu_ms * 1e3 / load->count, m->wall_ms / base);
   }
   printf("(vs io_uring: the writer's wall time over iobound's loop on "
          "io_uring; above 1, iobound is ahead)\n");
@@ -376,14 +375,17 @@ static int writes_against_peers(void) {
   node_head[1] = node_script;
   bool ring = strcmp(iob_file_engine(), "io_uring") == 0;
   writer ws[] = {
-      {.name = "iobound loop io_uring", .style = &iob_style_loop,
+      {.name = "iobound loop io_uring",
+       .style = &iob_style_loop,
        .enabled = ring},
-      {.name = "iobound loop pool", .style = &iob_style_loop, .no_ring = true,
+      {.name = "iobound loop pool",
+       .style = &iob_style_loop,
+       .no_ring = true,
        .enabled = true},
       {.name = "iobound pool", .style = &iob_style_pool, .enabled = true},
-      {.name = "iobound workers", .style = &iob_style_workers,
-       .enabled = true},
-      {.name = "node fs.promises", .argv_head = node_head,
+      {.name = "iobound workers", .style = &iob_style_workers, .enabled = true},
+      {.name = "node fs.promises",
+       .argv_head = node_head,
        .enabled = bench_on_path("node")},
       {.name = "go goroutines", .argv_head = go_head, .enabled = go},
   };
@@ -436,8 +438,8 @@ int main(int argc, char **argv) {
   }
   printf("benchmark-file: iobound %s, libuv %s, libuv's pool: %u threads, "
          "the loop's files: %s, files in %s\n",
-         iob_version(), uv_version_string(), iob_pool_size(),
-         iob_file_engine(), dir);
+         iob_version(), uv_version_string(), iob_pool_size(), iob_file_engine(),
+         dir);
   int rc = 1;
   if (writes_against_peers() != 0)
     goto out;

@@ -71,12 +71,12 @@ typedef struct run_result {
   uint32_t ok, failed;
   char error[160]; /* the first failure, in the peer's words */
   /* iobound's breakdown (iobound-http; op times for iobound-tcp too) */
-  double start_ms;     /* iob_batch_create + iob_batch_start */
+  double start_ms; /* iob_batch_create + iob_batch_start */
   double connect_p50, connect_p99, connect_max; /* iob_http_result */
-  double over_p50, over_p99, over_max; /* total_ms (or op time) - ms */
-  uint32_t reused;                     /* connect_ms == 0 */
-  uint32_t within_150, within_1000;    /* answered within 150 ms, 1 s */
-  double service_cpu_ms;               /* the slow service, this run */
+  double over_p50, over_p99, over_max;          /* total_ms (or op time) - ms */
+  uint32_t reused;                              /* connect_ms == 0 */
+  uint32_t within_150, within_1000; /* answered within 150 ms, 1 s */
+  double service_cpu_ms;            /* the slow service, this run */
 } run_result;
 
 typedef struct peer {
@@ -403,14 +403,13 @@ static int run_program(char *const argv[], run_result *r) {
   return err;
 }
 
-static char node_script[512], go_script[512], go_binary[600],
-    tokio_binary[700];
+static char node_script[512], go_script[512], go_binary[600], tokio_binary[700];
 
 static int run_node(const peer *p, const bench_case *bc, run_result *r) {
   char count[16];
   snprintf(count, sizeof(count), "%" PRIu32, bc->count);
-  char *argv[] = {"node", node_script, (char *)p->mode, (char *)bc->url, count,
-                  NULL};
+  char *argv[] = {"node",          node_script, (char *)p->mode,
+                  (char *)bc->url, count,       NULL};
   return run_program(argv, r);
 }
 
@@ -460,8 +459,7 @@ static int nginx_start(char dir[64], unsigned *port) {
 /* The CPU time (ms) of process pid and its children, from /proc. */
 static double tree_cpu_ms(pid_t pid) {
   char path[96];
-  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
-           (int)pid);
+  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
   FILE *f = fopen(path, "r");
   int pids[64], n = 0;
   pids[n++] = (int)pid;
@@ -476,7 +474,8 @@ static double tree_cpu_ms(pid_t pid) {
     char line[1024];
     if (st == NULL)
       continue;
-    const char *after = fgets(line, sizeof(line), st) ? strrchr(line, ')') : NULL;
+    const char *after =
+        fgets(line, sizeof(line), st) ? strrchr(line, ')') : NULL;
     unsigned long utime, stime;
     /* after the name: state ppid pgrp session tty tpgid flags minflt
      * cminflt majflt cmajflt utime stime */
@@ -515,7 +514,9 @@ static peer peers[] = {
     {.name = "node-http", .run = run_node, .mode = "http"},
     {.name = "go-http", .run = run_go},
     {.name = "tokio-hyper", .run = run_tokio},
-    {.name = "iobound-tcp", .style = &iob_style_loop, .run = run_iob_tcp,
+    {.name = "iobound-tcp",
+     .style = &iob_style_loop,
+     .run = run_iob_tcp,
      .tcp = true},
     {.name = "plain-tcp", .run = run_plain_tcp, .tcp = true},
 };
@@ -633,8 +634,9 @@ static summary summarise(const peer *p) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: benchmark-http [--count N] [--runs R (1..%d)] "
-                  "[--ms MS] [--only PEER,...] [--server service|nginx|both]\n",
+  fprintf(stderr,
+          "usage: benchmark-http [--count N] [--runs R (1..%d)] "
+          "[--ms MS] [--only PEER,...] [--server service|nginx|both]\n",
           MAX_RUNS);
 }
 
@@ -653,11 +655,11 @@ static bool report(const bench_case *bc) {
   /* The reference: iobound's better HTTP peer, by median. */
   const peer *best = NULL;
   for (size_t i = 0; i < BEST_HTTP; i++)
-    if (peers[i].runs > 0 &&
-        (best == NULL || summarise(&peers[i]).wall_med < summarise(best).wall_med))
+    if (peers[i].runs > 0 && (best == NULL || summarise(&peers[i]).wall_med <
+                                                  summarise(best).wall_med))
       best = &peers[i];
-  summary base = best != NULL ? summarise(best) : (summary){.wall_med = 1,
-                                                           .cpu_med = 1};
+  summary base =
+      best != NULL ? summarise(best) : (summary){.wall_med = 1, .cpu_med = 1};
   printf("\n  %-13s %9s %9s %9s %10s %8s %8s %9s %7s\n", "peer", "wall ms",
          "min ms", "CPU ms", "CPU us/req", "wall x", "CPU x", "svc CPU",
          "failed");
@@ -732,8 +734,7 @@ static bool report(const bench_case *bc) {
       bench_target(tcp.wall_med <= 1.10 * s.wall_med &&
                        tcp.cpu_med <= 1.10 * s.cpu_med,
                    "iobound-tcp within 10%% of %s: wall %.2fx, CPU %.2fx",
-                   p->name, s.wall_med / tcp.wall_med,
-                   s.cpu_med / tcp.cpu_med);
+                   p->name, s.wall_med / tcp.wall_med, s.cpu_med / tcp.cpu_med);
       continue;
     }
     bench_target(s.wall_med >= base.wall_med,
@@ -802,9 +803,8 @@ int main(int argc, char **argv) {
   snprintf(nginx_script, sizeof(nginx_script), "%s/nginx-server.sh",
            IOB_BENCH_SCRIPTS);
 
-  printf("benchmark-http: iobound %s, libuv %s, %s, %u cores\n",
-         iob_version(), uv_version_string(), curl_version(),
-         uv_available_parallelism());
+  printf("benchmark-http: iobound %s, libuv %s, %s, %u cores\n", iob_version(),
+         uv_version_string(), curl_version(), uv_available_parallelism());
 
   /* Descriptors: one a request in the client, one in the server, each
    * process under its own limit. */
@@ -842,9 +842,9 @@ int main(int argc, char **argv) {
         continue; /* not asked for: not said */
     }
     if (p->run == run_node)
-      p->why_not = !bench_on_path("node") ? "node not found"
+      p->why_not = !bench_on_path("node")           ? "node not found"
                    : access(node_script, R_OK) != 0 ? "no bench-node-http.js"
-                                                     : NULL;
+                                                    : NULL;
     else if (p->run == run_go)
       p->why_not = build_go(tmpdir);
     else if (p->run == run_tokio)

@@ -179,9 +179,9 @@ static bool build_go(void) {
 
 /* tokio's program, built offline (kept in the build directory). */
 static bool build_tokio(void) {
-  const char *why = bench_tokio_build(IOB_BENCH_SCRIPTS, IOB_BENCH_BUILD,
-                                      "bench-tokio-loops", tokio_binary,
-                                      sizeof(tokio_binary));
+  const char *why =
+      bench_tokio_build(IOB_BENCH_SCRIPTS, IOB_BENCH_BUILD, "bench-tokio-loops",
+                        tokio_binary, sizeof(tokio_binary));
   if (why != NULL)
     printf("  tokio: not run (%s)\n", why);
   return why == NULL;
@@ -300,8 +300,8 @@ int main(int argc, char **argv) {
   }
   bool counts_ok = tcp_counts[0] != '\0';
   for (const char *c = tcp_counts; *c != '\0'; c++)
-    counts_ok &= (*c >= '0' && *c <= '9') || (*c == ',' && c[1] >= '1' &&
-                                              c[1] <= '9');
+    counts_ok &=
+        (*c >= '0' && *c <= '9') || (*c == ',' && c[1] >= '1' && c[1] <= '9');
   if (count == 0 || !counts_ok || tcp_counts[0] == '0' || runs < 1 ||
       runs > RUNS_MAX) {
     usage();
@@ -321,7 +321,9 @@ int main(int argc, char **argv) {
     peer peers[] = {
         {.name = "iobound-loops", .style = &iob_style_loops, .enabled = true},
         {.name = "iobound-loop", .style = &iob_style_loop, .enabled = true},
-        {.name = "iobound-threads", .style = &iob_style_threads, .enabled = true},
+        {.name = "iobound-threads",
+         .style = &iob_style_threads,
+         .enabled = true},
         {.name = "go", .program = "go", .enabled = go},
         {.name = "tokio", .program = "tokio", .enabled = tokio},
     };
@@ -333,8 +335,8 @@ int main(int argc, char **argv) {
            WAIT_MS + (double)count * CPU_US / 1000.0 / cores);
     ok = run_case(MIXED, count, peers, sizeof(peers) / sizeof(peers[0]), runs);
   }
-  for (const char *c = tcp_counts; ok && *c != '\0' &&
-                                  (only == NULL || strcmp(only, "tcp") == 0);
+  for (const char *c = tcp_counts;
+       ok && *c != '\0' && (only == NULL || strcmp(only, "tcp") == 0);
        c += strcspn(c, ","), c += *c == ',') {
     uint32_t tcp_count = (uint32_t)strtoul(c, NULL, 10);
     unsigned long limit = fd_limit_raise();
@@ -358,8 +360,8 @@ int main(int argc, char **argv) {
                    "socket of another run)"
                  : "NOTE: no network namespace allowed here: each run has a "
                    "new service on a new port instead");
-    ok = run_case(TCP, tcp_count, peers, sizeof(peers) / sizeof(peers[0]),
-                  runs);
+    ok =
+        run_case(TCP, tcp_count, peers, sizeof(peers) / sizeof(peers[0]), runs);
   }
   if (go_binary[0] != '\0') {
     char cmd[700];

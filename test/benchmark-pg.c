@@ -26,8 +26,8 @@ typedef struct setup {
 
 static double run_once(const char *conninfo, const setup *s, uint32_t *failed) {
   iob_pg_target *t;
-  int err = (s->pooled ? iob_pg_target_create_pooled : iob_pg_target_create)(
-      &t, conninfo, "SELECT 1");
+  int err = (s->pooled ? iob_pg_target_create_pooled
+                       : iob_pg_target_create)(&t, conninfo, "SELECT 1");
   if (err != 0) {
     fprintf(stderr, "benchmark-pg: %s\n", iob_strerror(err));
     exit(1);
@@ -63,8 +63,8 @@ int main(void) {
     return 77;
   }
   char conninfo[512];
-  snprintf(conninfo, sizeof(conninfo),
-           "host=%s user=postgres dbname=postgres", dir);
+  snprintf(conninfo, sizeof(conninfo), "host=%s user=postgres dbname=postgres",
+           dir);
   enum { N = 12 };
   setup setups[N];
   size_t n = 0;
@@ -89,8 +89,8 @@ int main(void) {
   printf("%d queries of SELECT 1 on a local server (Unix socket), median of "
          "%d\n\n",
          QUERIES, ROUNDS);
-  printf("%-8s %11s %-16s %10s %14s\n", "style", "connections",
-         "connecting", "elapsed", "per query");
+  printf("%-8s %11s %-16s %10s %14s\n", "style", "connections", "connecting",
+         "elapsed", "per query");
   for (size_t k = 0; k < n; k++) {
     qsort(ms[k], ROUNDS, sizeof(double), by_value);
     double med = ms[k][ROUNDS / 2];

@@ -38,9 +38,14 @@ typedef enum policy {
   CASES
 } policy;
 
-static const char *const names[CASES] = {
-    "none",  "retry (no failure)", "breaker (closed)", "hedge (never due)",
-    "rate (1e9/s)", "retry + budget",  "waits, none",      "waits, retry"};
+static const char *const names[CASES] = {"none",
+                                         "retry (no failure)",
+                                         "breaker (closed)",
+                                         "hedge (never due)",
+                                         "rate (1e9/s)",
+                                         "retry + budget",
+                                         "waits, none",
+                                         "waits, retry"};
 
 typedef struct input {
   uint32_t count;
@@ -135,13 +140,11 @@ int main(int argc, char **argv) {
     best[p] = ns[p][0];
     median[p] = ns[p][runs / 2];
   }
-  printf("%-20s %12s %12s %12s\n", "policy", "ns/op best", "median",
-         "vs none");
+  printf("%-20s %12s %12s %12s\n", "policy", "ns/op best", "median", "vs none");
   for (int p = 0; p < CASES; p++) {
     double base = best[p >= WAITS ? WAITS : NONE];
-    printf("%-20s %12.1f %12.1f %+9.1f ns%s\n", names[p], best[p],
-           median[p], best[p] - base,
-           p == NONE || p == WAITS ? " (the base)" : "");
+    printf("%-20s %12.1f %12.1f %+9.1f ns%s\n", names[p], best[p], median[p],
+           best[p] - base, p == NONE || p == WAITS ? " (the base)" : "");
   }
   printf("\n");
   /* Not measurable: within 1%, or within the spread of the runs

@@ -214,8 +214,8 @@ static inline int bench_run_program(char *const argv[], void (*prepare)(void),
     fprintf(stderr, "%s gave no result (%s)\n", argv[0], out);
     return -1;
   }
-  snprintf(r->error, sizeof(r->error), "%.*s",
-           (int)strcspn(line + used, "\n"), line + used);
+  snprintf(r->error, sizeof(r->error), "%.*s", (int)strcspn(line + used, "\n"),
+           line + used);
   if (strcmp(r->error, "-") == 0)
     r->error[0] = '\0';
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
@@ -284,7 +284,8 @@ static inline const char *bench_tokio_build(const char *scripts,
   if (system(cmd) != 0)
     return "cargo build failed, offline, in the build directory";
   int n = snprintf(binary, size, "%s/target/release/%s", dir, name);
-  return n > 0 && (size_t)n < size ? NULL : "the build directory's path is too long";
+  return n > 0 && (size_t)n < size ? NULL
+                                   : "the build directory's path is too long";
 }
 
 #ifdef _GNU_SOURCE

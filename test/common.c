@@ -53,8 +53,7 @@ void test_assert_code(const char *what, int actual, int expected,
   char a[80], e[80]; /* iob_err_name() may reuse its buffer */
   snprintf(a, sizeof(a), "%s", iob_err_name(actual));
   snprintf(e, sizeof(e), "%s", iob_err_name(expected));
-  print_error("%s: %s (%d), expected %s (%d)\n", what, a, actual, e,
-              expected);
+  print_error("%s: %s (%d), expected %s (%d)\n", what, a, actual, e, expected);
   _fail(file, line);
 }
 

@@ -99,9 +99,9 @@ typedef struct test_counts {
 /* One batch started on a test_loop: its callbacks, and what they saw. */
 typedef struct test_loop_batch {
   iob_batch *batch;
-  iob_batch_cb cb; /* the test's own, called after counting; or NULL */
-  iob_op_cb on_op; /* the config's own, likewise */
-  uint32_t count;    /* an open batch's: room in op_seen, then its count */
+  iob_batch_cb cb;  /* the test's own, called after counting; or NULL */
+  iob_op_cb on_op;  /* the config's own, likewise */
+  uint32_t count;   /* an open batch's: room in op_seen, then its count */
   bool open;        /* submitted to (iob_config.open) */
   uint8_t *op_seen; /* per operation: callbacks (saturates at 255) */
   test_counts counts;

@@ -18,13 +18,13 @@ typedef struct http_conn {
 
 typedef struct http_response {
   int status;
-  bool closes;     /* "Connection: close" */
-  bool keep_alive; /* "Connection: keep-alive" */
-  char type[64];   /* Content-Type */
-  char allow[64];  /* Allow */
+  bool closes;          /* "Connection: close" */
+  bool keep_alive;      /* "Connection: keep-alive" */
+  char type[64];        /* Content-Type */
+  char allow[64];       /* Allow */
   char retry_after[16]; /* Retry-After, "" if none */
-  long length;     /* Content-Length, or -1 */
-  char body[512];  /* NUL-terminated (cut short past 511 bytes) */
+  long length;          /* Content-Length, or -1 */
+  char body[512];       /* NUL-terminated (cut short past 511 bytes) */
   size_t body_len;
 } http_response;
 

@@ -30,7 +30,7 @@ void pump_for(uint64_t ms) { WAIT_UNTIL(false, ms); }
 
 #define CHILDREN_MAX 64
 
-static int pids[CHILDREN_MAX];        /* started, not reaped */
+static int pids[CHILDREN_MAX];          /* started, not reaped */
 static char *buffers[2 * CHILDREN_MAX]; /* made, not freed */
 
 static void note(int *slots, size_t n, int old, int new) {

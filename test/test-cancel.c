@@ -743,8 +743,7 @@ static void try_bad_cancels(test_loop *t, void *arg) {
   assert_code(iob_batch_cancel_op(b, UINT32_MAX), IOB_EINVAL);
   elsewhere e = {.batch = b, .ret = 1};
   uv_thread_t tid;
-  assert_code(uv_thread_create(&tid, cancel_op_from_another_thread, &e),
-                   0);
+  assert_code(uv_thread_create(&tid, cancel_op_from_another_thread, &e), 0);
   assert_code(uv_thread_join(&tid), 0);
   assert_code(e.ret, IOB_EPERM);
 }
@@ -767,8 +766,7 @@ static void cancel_op_refuses_bad_arguments_and_other_threads(void **state) {
     assert_code(iob_batch_cancel_op(b, 0), 0);
     elsewhere e = {.batch = b, .ret = 1};
     uv_thread_t tid;
-    assert_code(uv_thread_create(&tid, cancel_op_from_another_thread, &e),
-                     0);
+    assert_code(uv_thread_create(&tid, cancel_op_from_another_thread, &e), 0);
     assert_code(uv_thread_join(&tid), 0);
     assert_int_equal(e.ret, 0);
     assert_code(iob_batch_cancel_op(b, 3), IOB_EINVAL);

@@ -136,8 +136,8 @@ static void every_flag_is_understood_in_both_spellings(void **state) {
 
 /* --arrival-rate and its companions: a list of rates, a count from
  * --for (2 s unless given) or --count, never both unless they agree. */
-static void arrivals_at_a_rate_are_parsed_and_contradictions_refused(
-    void **state) {
+static void
+arrivals_at_a_rate_are_parsed_and_contradictions_refused(void **state) {
   (void)state;
   compare_opts o;
   char err[256] = "";
@@ -186,14 +186,29 @@ static void arrivals_at_a_rate_are_parsed_and_contradictions_refused(
       {"--arrival-rate", "5,10", "--trace", "t.json", NULL},
   };
   static const char *const words[] = {
-      "--arrival-rate", "--arrival-rate", "--arrival-rate", "--arrival-rate",
-      "--arrival-rate", "--arrival-rate", "--arrival-rate", "at most 16",
-      "--for goes with --arrival-rate", "--arrivals goes with",
-      "--arrivals goes with", "increasing order", "increasing order",
+      "--arrival-rate",
+      "--arrival-rate",
+      "--arrival-rate",
+      "--arrival-rate",
+      "--arrival-rate",
+      "--arrival-rate",
+      "--arrival-rate",
+      "at most 16",
+      "--for goes with --arrival-rate",
+      "--arrivals goes with",
+      "--arrivals goes with",
+      "increasing order",
+      "increasing order",
       "more than a day",
-      "even or poisson", "--seed goes with --arrivals poisson", "--for takes",
-      "--for takes", "contradicts", "makes no operation",
-      "more than the", "--timeline draws one run", "--trace draws one run",
+      "even or poisson",
+      "--seed goes with --arrivals poisson",
+      "--for takes",
+      "--for takes",
+      "contradicts",
+      "makes no operation",
+      "more than the",
+      "--timeline draws one run",
+      "--trace draws one run",
   };
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     char *argv[9] = {"iobound-compare"};
@@ -281,8 +296,8 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
   }
 }
 
-static void a_list_of_styles_names_each_style_once_with_no_empty_item(
-    void **state) {
+static void
+a_list_of_styles_names_each_style_once_with_no_empty_item(void **state) {
   /* Each refused with what is wrong with it, and the list as given. */
   static const char *const bad[][2] = {
       {"", "--styles takes at least one style, not ''"},
@@ -324,8 +339,8 @@ static void a_list_of_styles_names_each_style_once_with_no_empty_item(
     assert_ptr_equal(o.styles[k], iob_style_at(style_count() - 1 - (size_t)k));
 }
 
-static void a_url_with_a_control_byte_is_refused_as_the_library_would(
-    void **state) {
+static void
+a_url_with_a_control_byte_is_refused_as_the_library_would(void **state) {
   compare_opts o;
   char err[256] = "";
   assert_int_equal(
@@ -412,29 +427,30 @@ static void too_many_threads_are_refused_with_the_limit_and_a_hint(void **s) {
   assert_int_equal(compare_check_threads(&o, 30000, err, sizeof(err)), 0);
   /* But the pool needs its own threads at its first use: libuv would
    * abort the process if the system refused one. */
-  assert_int_equal(PARSE(&o, err, "--styles", "pool", "--pool-size", "300"),
-                   0);
+  assert_int_equal(PARSE(&o, err, "--styles", "pool", "--pool-size", "300"), 0);
   assert_int_equal(compare_check_threads(&o, 100, err, sizeof(err)),
                    CLI_EX_USAGE);
   assert_non_null(strstr(err, "the pool style would start 300 threads"));
   assert_non_null(strstr(err, "about 100 more"));
   assert_non_null(strstr(err, "--pool-size 100"));
   /* The workers' pool and the loops start their threads too. */
-  assert_int_equal(PARSE(&o, err, "--styles", "workers", "--limit", "64",
-                         "--count", "100"), 0);
+  assert_int_equal(
+      PARSE(&o, err, "--styles", "workers", "--limit", "64", "--count", "100"),
+      0);
   assert_int_equal(compare_check_threads(&o, 16, err, sizeof(err)),
                    CLI_EX_USAGE);
   assert_non_null(strstr(err, "the workers style would start 64 threads"));
   assert_non_null(strstr(err, "--limit 16"));
-  assert_int_equal(PARSE(&o, err, "--styles", "loops", "--loops", "200",
-                         "--count", "1000"), 0);
+  assert_int_equal(
+      PARSE(&o, err, "--styles", "loops", "--loops", "200", "--count", "1000"),
+      0);
   assert_int_equal(compare_check_threads(&o, 50, err, sizeof(err)),
                    CLI_EX_USAGE);
   assert_non_null(strstr(err, "the loops style would start 200 threads"));
   assert_non_null(strstr(err, "--loops 50"));
   /* No more loops than operations: 3 need 3 threads. */
-  assert_int_equal(PARSE(&o, err, "--styles", "loops", "--loops", "200",
-                         "--count", "3"), 0);
+  assert_int_equal(
+      PARSE(&o, err, "--styles", "loops", "--loops", "200", "--count", "3"), 0);
   assert_int_equal(compare_check_threads(&o, 50, err, sizeof(err)), 0);
   /* With none to be had, there is no number to suggest. */
   assert_int_equal(PARSE(&o, err, "--styles", "loop,threads"), 0);
@@ -550,8 +566,7 @@ static void real_io_is_asked_for_with_work_and_target(void **state) {
   assert_null(o.dir);
   assert_int_equal(PARSE(&o, err, "--work", "file", "--dir", "/tmp"), 0);
   assert_string_equal(o.dir, "/tmp");
-  assert_int_equal(PARSE(&o, err, "--work", "file", "--dir", ""),
-                   CLI_EX_USAGE);
+  assert_int_equal(PARSE(&o, err, "--work", "file", "--dir", ""), CLI_EX_USAGE);
   assert_int_equal(PARSE(&o, err, "--dir", "/tmp"), CLI_EX_USAGE);
   assert_string_equal(err, "--dir goes with --work file");
   assert_non_null(strstr(compare_usage(), "--dir DIR"));
@@ -671,8 +686,7 @@ static void stderr_of(void (*print)(void), char *out, size_t size) {
 static void messages_show_every_byte_of_an_argument_as_text(void **state) {
   char text[256];
   stderr_of(say_dir_error, text, sizeof(text));
-  assert_string_equal(text,
-                      "prog: --dir a\\x1b[2J\\\\b\\xc3\\xa9: gone\n");
+  assert_string_equal(text, "prog: --dir a\\x1b[2J\\\\b\\xc3\\xa9: gone\n");
   stderr_of(say_url_error, text, sizeof(text));
   assert_string_equal(text, "prog: --url x\\x07\nTry 'prog --help'.\n");
 }
@@ -703,8 +717,10 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
   iob_percentiles ms = {1000000, 2000000, 12345600, 20000000, 30000000};
   iob_latency latency = {.count = 3, .running = ms, .queued = ms, .total = ms};
   latency.queued.p50_ns = 0;
-  cli_json_batch b = {.config = &config, .report = &report,
-                      .vs_sequential = 1.5, .latency = &latency};
+  cli_json_batch b = {.config = &config,
+                      .report = &report,
+                      .vs_sequential = 1.5,
+                      .latency = &latency};
   char line[1400];
   int n = cli_json_report(line, sizeof(line), &b);
   assert_string_equal(
@@ -748,7 +764,8 @@ int main(void) {
       cmocka_unit_test(every_flag_is_understood_in_both_spellings),
       cmocka_unit_test(the_lists_of_styles_and_kinds_are_asked_for_by_flags),
       cmocka_unit_test(bad_values_are_refused_with_a_message_naming_them),
-      cmocka_unit_test(arrivals_at_a_rate_are_parsed_and_contradictions_refused),
+      cmocka_unit_test(
+          arrivals_at_a_rate_are_parsed_and_contradictions_refused),
       cmocka_unit_test(
           a_list_of_styles_names_each_style_once_with_no_empty_item),
       cmocka_unit_test(

@@ -871,8 +871,8 @@ static void drop_last_reference(uv_timer_t *timer) {
   uv_close((uv_handle_t *)timer, NULL);
 }
 
-static void a_batch_whose_references_all_go_while_it_runs_ends_whole(
-    void **state) {
+static void
+a_batch_whose_references_all_go_while_it_runs_ends_whole(void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     orphan_calls = 0;

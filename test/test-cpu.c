@@ -18,8 +18,8 @@ static double machine_busy_ms(void) {
   unsigned long long user = 0, nice = 0, sys = 0, irq = 0, softirq = 0;
   if (f == NULL)
     return -1;
-  int n = fscanf(f, "cpu %llu %llu %llu %*u %*u %llu %llu", &user, &nice,
-                 &sys, &irq, &softirq);
+  int n = fscanf(f, "cpu %llu %llu %llu %*u %*u %llu %llu", &user, &nice, &sys,
+                 &irq, &softirq);
   fclose(f);
   if (n != 5)
     return -1;

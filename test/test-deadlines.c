@@ -86,7 +86,7 @@ static void the_earliest_deadline_comes_first_across_waits(void **state) {
   assert_true(add(f, 0, 0, 300 * MSEC)); /* due 300: the first, so earliest */
   assert_true(add(f, 1, 0, 100 * MSEC)); /* due 100: a new earliest */
   assert_false(add(f, 2, 1 * MSEC, 300 * MSEC)); /* behind item 0 */
-  assert_false(add(f, 3, 0, 200 * MSEC));      /* 200 is not earlier */
+  assert_false(add(f, 3, 0, 200 * MSEC));        /* 200 is not earlier */
   assert_true(iob__deadlines_first(&f->queue) == 100 * MSEC);
   uint32_t want[] = {1, 3, 0, 2};
   for (int k = 0; k < 4; k++)
@@ -102,8 +102,8 @@ static void a_wait_of_zero_is_due_at_its_start(void **state) {
   assert_int_equal(iob__deadlines_pop(&f->queue, 5 * MSEC), 7);
 }
 
-static void planning_one_wait_twice_makes_one_list_with_room_for_both(
-    void **state) {
+static void
+planning_one_wait_twice_makes_one_list_with_room_for_both(void **state) {
   fixture *f = *state;
   plan(f, 42, 1);
   plan(f, 42, 2);
@@ -198,16 +198,17 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
           the_earliest_deadline_comes_first_across_waits, setup, teardown),
-      cmocka_unit_test_setup_teardown(a_wait_of_zero_is_due_at_its_start,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(planning_one_wait_twice_makes_one_list_with_room_for_both, setup,
+      cmocka_unit_test_setup_teardown(a_wait_of_zero_is_due_at_its_start, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(
-          any_mix_of_waits_comes_out_when_due, setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          items_added_between_pops_keep_their_order, setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          a_gap_in_a_run_of_items_keeps_their_order, setup, teardown),
+          planning_one_wait_twice_makes_one_list_with_room_for_both, setup,
+          teardown),
+      cmocka_unit_test_setup_teardown(any_mix_of_waits_comes_out_when_due,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(items_added_between_pops_keep_their_order,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(a_gap_in_a_run_of_items_keeps_their_order,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

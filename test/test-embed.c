@@ -53,8 +53,8 @@ static void open_app(app *a) {
   assert_code(uv_timer_start(&a->ticker, on_tick, 10, 10), 0);
 }
 
-static void batch_finishes_beside_the_callers_handles_in_every_style(
-    void **state) {
+static void
+batch_finishes_beside_the_callers_handles_in_every_style(void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     app a;

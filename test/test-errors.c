@@ -206,9 +206,9 @@ static void pool_sizes_outside_one_to_1024_are_refused(void **state) {
 }
 
 static void every_error_has_a_name_and_words_of_its_own(void **state) {
-  const int codes[] = {IOB_EINVAL, IOB_ENOMEM,   IOB_E2BIG,  IOB_ERANGE,
-                       IOB_ENOTSUP, IOB_EBUSY,   IOB_EALREADY, IOB_EAGAIN,
-                       IOB_ECANCELED, IOB_ETIMEDOUT, IOB_EPERM, IOB_EIO};
+  const int codes[] = {IOB_EINVAL,    IOB_ENOMEM,    IOB_E2BIG,    IOB_ERANGE,
+                       IOB_ENOTSUP,   IOB_EBUSY,     IOB_EALREADY, IOB_EAGAIN,
+                       IOB_ECANCELED, IOB_ETIMEDOUT, IOB_EPERM,    IOB_EIO};
   size_t n = sizeof(codes) / sizeof(codes[0]);
   for (size_t i = 0; i < n; i++) {
     assert_true(codes[i] < 0);
@@ -224,7 +224,8 @@ static void every_error_has_a_name_and_words_of_its_own(void **state) {
   assert_string_equal(iob_strerror(IOB_ETIMEDOUT), "timed out");
   assert_string_equal(iob_strerror(IOB_EIO), "input/output error");
   /* Codes iobound does not define still read as libuv's. */
-  assert_string_equal(iob_strerror(UV_ECONNREFUSED), uv_strerror(UV_ECONNREFUSED));
+  assert_string_equal(iob_strerror(UV_ECONNREFUSED),
+                      uv_strerror(UV_ECONNREFUSED));
   assert_string_equal(iob_err_name(UV_ECONNREFUSED), "ECONNREFUSED");
   assert_string_equal(iob_strerror(0), "success");
   assert_string_equal(iob_err_name(0), "OK");

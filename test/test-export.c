@@ -220,8 +220,8 @@ static void assert_all_refused(int err, const iob_batch *const *batches,
 static void svg_draws_one_bar_and_one_label_per_operation(void **state) {
   fixture *f = *state;
   capture c;
-  assert_code(
-      iob_export_svg(capture_start(&c), f->batches, f->n, "Five waits"), 0);
+  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, "Five waits"),
+              0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
   assert_int_equal(count_of(svg, "class=\"op "), OPS * f->n);
@@ -267,8 +267,7 @@ svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
                                 iob__waits_for_slot(f->batches[k]));
       waiting += r.started_ns > r.queued_ns;
     }
-  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
-                   0);
+  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL), 0);
   svg = capture_end(&c);
   assert_true(count_of(svg, "<rect class=\"queued\"") <= waiting);
   free(svg);
@@ -315,8 +314,7 @@ static void svg_escapes_any_title(void **state) {
 static void svg_without_a_title_names_what_ran(void **state) {
   fixture *f = *state;
   capture c;
-  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL),
-                   0);
+  assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL), 0);
   char *svg = capture_end(&c);
   assert_non_null(strstr(svg, ">Timeline of 5 operations of 5 ms</text>"));
   free(svg);
@@ -450,7 +448,7 @@ static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
       continue;
     queued++; /* operation 0 too, if its launch took a nanosecond */
     assert_int_equal(e.ts_ns, 0); /* from the batch's start */
-    if (e.tid == 4) { /* operation 3 */
+    if (e.tid == 4) {             /* operation 3 */
       op3 = true;
       assert_true(e.dur_ns >= 150 * 1000000);
     }
@@ -497,9 +495,8 @@ static void captions_name_the_kind_and_the_label(void **state) {
   char *took = strstr(chart, "; half took ");
   assert_non_null(took);
   double p50, p99;
-  assert_int_equal(sscanf(took, "; half took %lf ms or less, 99%% %lf ms",
-                          &p50, &p99),
-                   2);
+  assert_int_equal(
+      sscanf(took, "; half took %lf ms or less, 99%% %lf ms", &p50, &p99), 2);
   test_assert_ms("the p50 in the caption", p50, 99, 400, __FILE__, __LINE__);
   test_assert_ms("the p99 in the caption", p99, 198, 800, __FILE__, __LINE__);
   free(chart);
@@ -579,8 +576,7 @@ static void trace_of_a_single_operation_is_complete(void **state) {
 static void chart_has_a_row_per_operation_within_the_width(void **state) {
   fixture *f = *state;
   capture c;
-  assert_code(iob_export_chart(capture_start(&c), f->batches, f->n, 60),
-                   0);
+  assert_code(iob_export_chart(capture_start(&c), f->batches, f->n, 60), 0);
   char *text = capture_end(&c);
   assert_true(lines_fit(text, 60));
   assert_int_equal(count_of(text, "\n  op "), OPS * f->n);
@@ -796,8 +792,7 @@ static void retried_attempts_and_their_backoffs_are_drawn(void **state) {
       trace_event e;
       if (parse_complete(line, "backoff", &e)) {
         backoffs++;
-        test_assert_ms("a backoff", MS(e.dur_ns), 19, 400, __FILE__,
-                       __LINE__);
+        test_assert_ms("a backoff", MS(e.dur_ns), 19, 400, __FILE__, __LINE__);
       } else if (parse_complete(line, "attempt", &e)) {
         attempts++;
         assert_in_range(e.tid, 1, 3); /* on the operation's track */

@@ -89,7 +89,8 @@ static void stop(service s) {
 
 static int dial(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons(port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
   return fd;
@@ -125,8 +126,8 @@ static void *watch(void *arg) {
       atomic_store(&most_nginx, n);
     PGresult *r = PQexec(db, "SELECT count(*) - 1 FROM pg_stat_activity "
                              "WHERE backend_type = 'client backend'");
-    int b = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0))
-                                                 : -1;
+    int b =
+        PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
     PQclear(r);
     if (b > atomic_load(&most_pg))
       atomic_store(&most_pg, b);
@@ -173,7 +174,8 @@ static void *ask(void *arg) {
       answers += buf[n] == '\n';
   close(fd);
   /* Answers come as requests end, in any order: each ID once, right. */
-  for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+  for (char *line = strtok(buf, "\n"); line != NULL;
+       line = strtok(NULL, "\n")) {
     int id = -1;
     sscanf(line, "{\"id\":%d", &id);
     if (id >= c->first && id < c->first + EACH && right(line, id))
@@ -186,8 +188,7 @@ static void *ask(void *arg) {
 
 static void twenty_clients_get_every_answer_within_the_limits(void **state) {
   (void)state;
-  service s = start("/wait/20?id={id}",
-                    "SELECT $1::int FROM pg_sleep(0.01)");
+  service s = start("/wait/20?id={id}", "SELECT $1::int FROM pg_sleep(0.01)");
   atomic_store(&watching, true);
   pthread_t watcher;
   pthread_create(&watcher, NULL, watch, NULL);
@@ -199,8 +200,8 @@ static void twenty_clients_get_every_answer_within_the_limits(void **state) {
   for (int k = 0; k < CLIENTS; k++) {
     pthread_join(c[k].thread, NULL);
     if (c[k].right != EACH)
-      fail_msg("client %d: %d right answers of %d; one was: %s", k,
-               c[k].right, EACH, c[k].wrong);
+      fail_msg("client %d: %d right answers of %d; one was: %s", k, c[k].right,
+               EACH, c[k].wrong);
   }
   atomic_store(&watching, false);
   pthread_join(watcher, NULL);
@@ -261,8 +262,8 @@ static void bad_command_lines_exit_64(void **state) {
       {"--bogus"},
   };
   for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++) {
-    char *args[12] = {(char *)fanout, "--url", "http://127.0.0.1/{id}",
-                      "--pg", conninfo};
+    char *args[12] = {(char *)fanout, "--url", "http://127.0.0.1/{id}", "--pg",
+                      conninfo};
     for (int j = 0; j < 2 && lines[k][j] != NULL; j++)
       args[5 + j] = lines[k][j];
     if (test_run_child(args) != 64)

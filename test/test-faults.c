@@ -287,7 +287,7 @@ static bool is_user(const iob_kind *k) {
 /* ---- scenarios ----------------------------------------------------------- */
 
 static pid_t service;
-static iob_tcp_target *tcp_target; /* the slow service, forked in main() */
+static iob_tcp_target *tcp_target;   /* the slow service, forked in main() */
 static iob_file_target *file_target; /* files of 4 KiB in file_dir */
 static char file_dir[64];
 
@@ -328,8 +328,8 @@ typedef struct variant {
   uint32_t max_in_flight;
   uint64_t timeout_ms;
   int fail_fast, on_op;
-  int open; /* an open batch: its operations submitted, then closed */
-  int rate; /* through `rate_limit`: its timer is allocated at start */
+  int open;  /* an open batch: its operations submitted, then closed */
+  int rate;  /* through `rate_limit`: its timer is allocated at start */
   int retry; /* under `retry_all` (not the kind whose results are ours) */
   int hedge; /* under `hedge_now`, where it applies (likewise) */
 } variant;
@@ -365,9 +365,8 @@ static const iob_hedge hedge_now = {.delay_ms = 0, .attempts = 2};
 /* Every failure but a stop is worth two more attempts, at once. */
 static int64_t retry_everything(const iob_outcome *o, void *arg) {
   (void)arg;
-  return o->status == IOB_ECANCELED || o->status == IOB_ETIMEDOUT
-             ? IOB_RETRY_NO
-             : 0;
+  return o->status == IOB_ECANCELED || o->status == IOB_ETIMEDOUT ? IOB_RETRY_NO
+                                                                  : 0;
 }
 
 static const iob_retry retry_all = {.attempts = 3,
@@ -484,8 +483,7 @@ static void check_outcome(const scenario *sc, const iob_batch *b, uint32_t i,
   uint32_t na;
   int err = iob_batch_attempts(b, i, &a, &na);
   if (err != 0 && !(hit && err == IOB_ENOMEM))
-    fail_msg("%s: operation %u's attempts: %s", sc->name, i,
-             iob_err_name(err));
+    fail_msg("%s: operation %u's attempts: %s", sc->name, i, iob_err_name(err));
   if (err == 0 && na != 0 && na < 2)
     fail_msg("%s: operation %u lists %u attempt", sc->name, i, na);
   if (c->kind == &iob_kind_tcp) {
@@ -832,7 +830,8 @@ static void
 a_large_batchs_readers_fail_cleanly_at_each_allocation(void **state) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
   for (int k = 0; k < 2; k++) {
-    variant large = {"600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0, 0, 0};
+    variant large = {
+        "600 waits, limit 300", 600, NULL, 2, 300, 0, 0, 0, 0, 0, 0, 0};
     scenario sc = scenario_of(styles[k], &iob_kind_wait, &large);
     iob_batch *b;
     assert_code(iob_run(&b, &sc.config), 0);
@@ -926,8 +925,8 @@ static void a_nested_batch_fails_cleanly_at_each_allocation(void **state) {
  * 0, or the code of the call that failed (nothing started then). */
 static int run_open_batch(iob_batch **b, uv_loop_t *loop,
                           const iob_style *style, seen *s, const iob_kind *kind,
-                          const void *target, const void *inputs,
-                          size_t stride, uint32_t n) {
+                          const void *target, const void *inputs, size_t stride,
+                          uint32_t n) {
   iob_config c;
   iob_config_init(&c);
   c.style = style;
@@ -959,8 +958,7 @@ static int run_open_batch(iob_batch **b, uv_loop_t *loop,
  * found no memory) or IOB_ENOMEM; nothing left on the loop. */
 static char http_url[96]; /* the slow service's GET /wait/1 */
 
-static void http_once(const iob_style *style, long n, bool persist,
-                      bool *hit) {
+static void http_once(const iob_style *style, long n, bool persist, bool *hit) {
   char name[80];
   snprintf(name, sizeof(name), "%s/http client%s", iob_style_name(style),
            persist ? ", persisting" : "");
@@ -974,8 +972,8 @@ static void http_once(const iob_style *style, long n, bool persist,
   fi_arm(n, persist);
   int err = iob_http_client_create(&client, &loop, NULL);
   if (err == 0)
-    err = run_open_batch(&b, &loop, style, &s, &iob_kind_http, client, &r, 0,
-                         3);
+    err =
+        run_open_batch(&b, &loop, style, &s, &iob_kind_http, client, &r, 0, 3);
   *hit = fi_disarm() > 0;
   alarm(0);
   if (err != 0 && (err != IOB_ENOMEM || !*hit))
@@ -1022,8 +1020,7 @@ static void an_http_client_fails_cleanly_at_each_allocation(void **state) {
  * pool's counts add up; nothing left on the loop. */
 static char pg_conninfo[600];
 
-static void pg_once(const iob_style *style, long n, bool persist,
-                    bool *hit) {
+static void pg_once(const iob_style *style, long n, bool persist, bool *hit) {
   char name[80];
   snprintf(name, sizeof(name), "%s/pg pool%s", iob_style_name(style),
            persist ? ", persisting" : "");
@@ -1035,8 +1032,10 @@ static void pg_once(const iob_style *style, long n, bool persist,
   static const char *const params[] = {"41"};
   iob_pg_query q[3];
   for (int i = 0; i < 3; i++)
-    q[i] = (iob_pg_query){.sql = "SELECT $1::int + 1", .params = params,
-                          .nparams = 1, .prepare = i == 1};
+    q[i] = (iob_pg_query){.sql = "SELECT $1::int + 1",
+                          .params = params,
+                          .nparams = 1,
+                          .prepare = i == 1};
   iob_pg_pool_options two = {.max_connections = 2};
   watch_allocation(name, n, persist);
   fi_arm(n, persist);
@@ -1065,8 +1064,8 @@ static void pg_once(const iob_style *style, long n, bool persist,
   if (pool != NULL) {
     assert_code(iob_pg_pool_counts(pool, &open, &idle), 0);
     if (open > 2 || idle > open)
-      fail_msg("%s: allocation %ld: %u open, %u idle, in a pool of 2", name,
-               n, open, idle);
+      fail_msg("%s: allocation %ld: %u open, %u idle, in a pool of 2", name, n,
+               open, idle);
   }
   assert_code(iob_pg_pool_destroy(pool), 0);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -1095,9 +1094,8 @@ static void a_pg_pool_fails_cleanly_at_each_allocation(void **state) {
 static void file_requests_once(const iob_style *style, long n, bool persist,
                                bool *hit) {
   char name[80], paths[3][96];
-  snprintf(name, sizeof(name), "%s/file requests (%s)%s",
-           iob_style_name(style), iob_file_engine(),
-           persist ? ", persisting" : "");
+  snprintf(name, sizeof(name), "%s/file requests (%s)%s", iob_style_name(style),
+           iob_file_engine(), persist ? ", persisting" : "");
   for (int i = 0; i < 3; i++)
     snprintf(paths[i], sizeof(paths[i]), "%s/named-%d", file_dir, i);
   FILE *f = fopen(paths[2], "w"); /* what the read reads */
@@ -1105,7 +1103,10 @@ static void file_requests_once(const iob_style *style, long n, bool persist,
   fputs("read me\n", f);
   assert_int_equal(fclose(f), 0);
   const iob_file_request r[3] = {
-      {.mode = IOB_FILE_WRITE, .path = paths[0], .data = "new\n", .len = 4,
+      {.mode = IOB_FILE_WRITE,
+       .path = paths[0],
+       .data = "new\n",
+       .len = 4,
        .flags = IOB_FILE_ATOMIC | IOB_FILE_FSYNC},
       {.mode = IOB_FILE_APPEND, .path = paths[1], .data = "more\n", .len = 5},
       {.mode = IOB_FILE_READ, .path = paths[2]},
@@ -1328,8 +1329,8 @@ int main(int argc, char **argv) {
   signal(SIGALRM, on_watchdog);
   if (argc > 1 && strcmp(argv[1], "pg") == 0)
     return pg_main();
-  if (argc > 1 && (sscanf(argv[1], "%u/%u", &part, &parts) != 2 ||
-                   parts == 0 || part == 0 || part > parts)) {
+  if (argc > 1 && (sscanf(argv[1], "%u/%u", &part, &parts) != 2 || parts == 0 ||
+                   part == 0 || part > parts)) {
     fprintf(stderr, "usage: test-faults [K/M | pg]\n"
                     "  K/M: part K of M (the styles K, K + M, ...)\n");
     return 64;

@@ -300,9 +300,7 @@ static void a_read_target_whose_files_went_away_fails_each_read(void **s) {
   iob_file_target_destroy(r); /* its files are gone already: fine */
 }
 
-static int destroy_file_target(void *t) {
-  return iob_file_target_destroy(t);
-}
+static int destroy_file_target(void *t) { return iob_file_target_destroy(t); }
 
 static void a_target_in_use_refuses_to_be_destroyed(void **state) {
   iob_file_target *w = target_of(dir, IOB_FILE_WRITE, 4, 0, 0);
@@ -332,7 +330,7 @@ static void bad_targets_and_arguments_are_refused(void **state) {
   assert_null(t);
   assert_code(iob_file_target_create(&t, "", &o), IOB_EINVAL);
   assert_code(iob_file_target_create(&t, "/nonexistent/iobound", &o),
-                   UV_ENOENT);
+              UV_ENOENT);
   assert_null(t);
 
   char file[128], under[160];
@@ -434,8 +432,8 @@ static iob_batch *run_requests(const iob_style *style,
                                const iob_file_request *r, uint32_t n) {
   test_loop t;
   test_loop_init(&t);
-  iob_batch *b = test_loop_run_tasks(&t, style, 0, &iob_kind_file, NULL, r,
-                                     sizeof(*r), n);
+  iob_batch *b =
+      test_loop_run_tasks(&t, style, 0, &iob_kind_file, NULL, r, sizeof(*r), n);
   test_loop_close(&t);
   return b;
 }
@@ -497,8 +495,10 @@ every_style_writes_appends_and_reads_the_files_requests_name(void **state) {
       for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "%s-%d", iob_style_name(style), i);
         snprintf(text[i], sizeof(text[i]), "line %d\n", i);
-        w[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .path = at(names[i]),
-                                  .data = text[i], .len = strlen(text[i]),
+        w[i] = (iob_file_request){.mode = IOB_FILE_WRITE,
+                                  .path = at(names[i]),
+                                  .data = text[i],
+                                  .len = strlen(text[i]),
                                   .flags = i % 2 ? IOB_FILE_ATOMIC : 0};
         w[i].flags |= i % 3 == 0 ? IOB_FILE_FSYNC : 0;
         w[i].path = strdup(w[i].path);
@@ -543,12 +543,14 @@ static void a_request_larger_than_a_chunk_is_written_and_read_whole(void **s) {
   for (size_t k = 0; k < len; k++)
     data[k] = (char)(k * 7 + k / 4096);
   for (int e = 0; use_engine(e); e++) {
-    iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("big"),
-                          .data = data, .len = len,
+    iob_file_request w = {.mode = IOB_FILE_WRITE,
+                          .path = at("big"),
+                          .data = data,
+                          .len = len,
                           .flags = IOB_FILE_BORROW | IOB_FILE_ATOMIC};
     assert_int_equal(run_one(&iob_style_loop, &w, NULL, 0), 0);
-    iob_file_request r = {.mode = IOB_FILE_READ, .path = at("big"),
-                          .max_read = len};
+    iob_file_request r = {
+        .mode = IOB_FILE_READ, .path = at("big"), .max_read = len};
     iob_batch *b = run_requests(&iob_style_loop, &r, 1);
     const iob_file_result *got = test_result_of(b, 0);
     assert_int_equal(got->len, len);
@@ -556,8 +558,7 @@ static void a_request_larger_than_a_chunk_is_written_and_read_whole(void **s) {
     assert_code(iob_batch_free(b), 0);
     r.max_read = len - 1; /* one byte short: too large */
     char why[256];
-    assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)),
-                     UV_EFBIG);
+    assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)), UV_EFBIG);
     assert_non_null(strstr(why, "cannot read"));
     assert_non_null(strstr(why, "over max_read"));
     empty_dir();
@@ -594,8 +595,10 @@ static void an_atomic_write_replaces_whole_or_leaves_the_old_file(void **s) {
     for (int threads = 0; threads < 2; threads++) {
       const iob_style *style = threads ? &iob_style_threads : &iob_style_loop;
       put(at("config"), "old\n");
-      iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("config"),
-                            .data = "new\n", .len = 4,
+      iob_file_request w = {.mode = IOB_FILE_WRITE,
+                            .path = at("config"),
+                            .data = "new\n",
+                            .len = 4,
                             .flags = IOB_FILE_ATOMIC | IOB_FILE_FSYNC,
                             .permissions = 0640};
       assert_int_equal(run_one(style, &w, NULL, 0), 0);
@@ -611,8 +614,8 @@ static void an_atomic_write_replaces_whole_or_leaves_the_old_file(void **s) {
       char why[256];
       int st2 = run_one(style, &w, why, sizeof(why));
       if (st2 != UV_EISDIR && st2 != UV_ENOTEMPTY)
-        fail_msg("an atomic write over a directory: %s (%s)",
-                 iob_err_name(st2), why);
+        fail_msg("an atomic write over a directory: %s (%s)", iob_err_name(st2),
+                 why);
       assert_non_null(strstr(why, "cannot rename"));
       assert_non_null(strstr(why, at("taken")));
       assert_string_equal(contents(at("taken/inside")), "kept\n");
@@ -628,12 +631,13 @@ static void a_new_file_refuses_a_name_that_is_taken(void **state) {
   for (int e = 0; use_engine(e); e++)
     for (unsigned atomic = 0; atomic <= IOB_FILE_ATOMIC; atomic++) {
       put(at("mine"), "mine\n");
-      iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("mine"),
-                            .data = "theirs\n", .len = 7,
+      iob_file_request w = {.mode = IOB_FILE_WRITE,
+                            .path = at("mine"),
+                            .data = "theirs\n",
+                            .len = 7,
                             .flags = IOB_FILE_NEW | atomic};
       char why[256];
-      assert_code(run_one(&iob_style_loop, &w, why, sizeof(why)),
-                       UV_EEXIST);
+      assert_code(run_one(&iob_style_loop, &w, why, sizeof(why)), UV_EEXIST);
       assert_non_null(strstr(why, atomic ? "cannot rename" : "cannot open"));
       assert_string_equal(contents(at("mine")), "mine\n");
       assert_int_equal(entries_in(dir), 1);
@@ -658,8 +662,10 @@ static void a_new_file_cancelled_halfway_is_removed(void **state) {
   for (int e = 0; use_engine(e); e++) {
     int cancelled = 0;
     for (int attempt = 0; attempt < 10 && cancelled == 0; attempt++) {
-      iob_file_request w = {.mode = IOB_FILE_WRITE, .path = at("part"),
-                            .data = data, .len = len,
+      iob_file_request w = {.mode = IOB_FILE_WRITE,
+                            .path = at("part"),
+                            .data = data,
+                            .len = len,
                             .flags = IOB_FILE_NEW | IOB_FILE_BORROW};
       test_loop t;
       test_loop_init(&t);
@@ -703,18 +709,20 @@ static void a_symbolic_link_is_refused_unless_followed(void **state) {
     put(at("real"), "real\n");
     assert_int_equal(symlink(at("real"), at("link")), 0);
     for (int mode = 0; mode < 3; mode++) {
-      iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("link"),
-                            .data = "x", .len = 1};
+      iob_file_request r = {.mode = (iob_file_mode)mode,
+                            .path = at("link"),
+                            .data = "x",
+                            .len = 1};
       char why[256];
-      assert_code(run_one(&iob_style_threads, &r, why, sizeof(why)),
-                       UV_ELOOP);
-      assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)),
-                       UV_ELOOP);
+      assert_code(run_one(&iob_style_threads, &r, why, sizeof(why)), UV_ELOOP);
+      assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)), UV_ELOOP);
       assert_non_null(strstr(why, "IOB_FILE_FOLLOW"));
     }
     assert_string_equal(contents(at("real")), "real\n");
-    iob_file_request r = {.mode = IOB_FILE_APPEND, .path = at("link"),
-                          .data = "more\n", .len = 5,
+    iob_file_request r = {.mode = IOB_FILE_APPEND,
+                          .path = at("link"),
+                          .data = "more\n",
+                          .len = 5,
                           .flags = IOB_FILE_FOLLOW};
     assert_int_equal(run_one(&iob_style_loop, &r, NULL, 0), 0);
     assert_string_equal(contents(at("real")), "real\nmore\n");
@@ -734,8 +742,10 @@ static void a_fifo_or_directory_fails_at_once_without_waiting(void **state) {
     const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
     for (int k = 0; k < 2; k++)
       for (int mode = 0; mode < 3; mode++) {
-        iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("fifo"),
-                              .data = "x", .len = 1};
+        iob_file_request r = {.mode = (iob_file_mode)mode,
+                              .path = at("fifo"),
+                              .data = "x",
+                              .len = 1};
         char why[256];
         assert_code(run_one(styles[k], &r, why, sizeof(why)), UV_EFTYPE);
         r.path = at("dir");
@@ -743,12 +753,14 @@ static void a_fifo_or_directory_fails_at_once_without_waiting(void **state) {
         assert_non_null(strstr(why, "cannot open"));
       }
     close(reader);
-    for (int mode = 0; mode < 3; mode += 2) { /* no reader: no one to wait for */
-      iob_file_request r = {.mode = (iob_file_mode)mode, .path = at("fifo"),
-                            .data = "x", .len = 1};
+    for (int mode = 0; mode < 3;
+         mode += 2) { /* no reader: no one to wait for */
+      iob_file_request r = {.mode = (iob_file_mode)mode,
+                            .path = at("fifo"),
+                            .data = "x",
+                            .len = 1};
       char why[256];
-      assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)),
-                       UV_ENXIO);
+      assert_code(run_one(&iob_style_loop, &r, why, sizeof(why)), UV_ENXIO);
       assert_non_null(strstr(why, "a FIFO no one reads"));
     }
     unlink(at("fifo"));
@@ -782,8 +794,10 @@ static double writes_beside_a_busy_pool(void) {
   char names[N][16];
   for (int i = 0; i < N; i++) {
     snprintf(names[i], sizeof(names[i]), "w%d", i);
-    w[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .data = data,
-                              .len = sizeof(data), .flags = IOB_FILE_BORROW,
+    w[i] = (iob_file_request){.mode = IOB_FILE_WRITE,
+                              .data = data,
+                              .len = sizeof(data),
+                              .flags = IOB_FILE_BORROW,
                               .path = strdup(at(names[i]))};
   }
   test_loop t;
@@ -792,14 +806,12 @@ static double writes_beside_a_busy_pool(void) {
   for (int k = 0; k < threads; k++) {
     blockers[k].work.data = &blockers[k];
     blockers[k].until_ms = uv_hrtime() / 1000000 + 400;
-    assert_code(uv_queue_work(&t.loop, &blockers[k].work, block_work,
-                                   block_done),
-                     0);
+    assert_code(
+        uv_queue_work(&t.loop, &blockers[k].work, block_work, block_done), 0);
   }
   uv_sleep(50); /* the pool's threads have taken them */
-  iob_batch *b =
-      test_loop_run_tasks(&t, &iob_style_loop, 0, &iob_kind_file, NULL, w,
-                          sizeof(w[0]), N);
+  iob_batch *b = test_loop_run_tasks(&t, &iob_style_loop, 0, &iob_kind_file,
+                                     NULL, w, sizeof(w[0]), N);
   const iob_record *rec = iob_batch_records(b, NULL);
   uint64_t last = 0;
   for (int i = 0; i < N; i++) {
@@ -817,8 +829,8 @@ static double writes_beside_a_busy_pool(void) {
 /* On io_uring, the loop style's files do not wait for libuv's pool: 16
  * writes finish while every pool thread is busy for 400 ms. On the pool,
  * they wait for it (the lesson docs/real-io.md tells). */
-static void the_loop_styles_files_do_not_wait_behind_the_pool_on_io_uring(
-    void **state) {
+static void
+the_loop_styles_files_do_not_wait_behind_the_pool_on_io_uring(void **state) {
   for (int e = 0; use_engine(e); e++) {
     double ms = writes_beside_a_busy_pool();
     bool ring = strcmp(iob_file_engine(), "io_uring") == 0;
@@ -826,17 +838,19 @@ static void the_loop_styles_files_do_not_wait_behind_the_pool_on_io_uring(
                   iob_file_engine(), ms);
     if (ring && ms > 250)
       fail_msg("on io_uring, writes waited for the pool: %.1f ms, expected "
-               "under 250 ms", ms);
+               "under 250 ms",
+               ms);
     if (!ring && ms < 300)
       fail_msg("on the pool, writes did not wait for it: %.1f ms, expected "
-               "300 ms or more", ms);
+               "300 ms or more",
+               ms);
   }
 }
 
 /* A cancel in the middle of atomic writes leaves every file whole, old
  * or new, and no temporary. */
-static void a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(
-    void **state) {
+static void
+a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(void **state) {
   enum { N = 64 };
   size_t len = 1 << 20;
   char *data = malloc(len);
@@ -848,7 +862,8 @@ static void a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(
     for (int i = 0; i < N; i++) {
       snprintf(names[i], sizeof(names[i]), "a%d", i);
       put(at(names[i]), "old");
-      w[i] = (iob_file_request){.mode = IOB_FILE_WRITE, .data = data,
+      w[i] = (iob_file_request){.mode = IOB_FILE_WRITE,
+                                .data = data,
                                 .len = len,
                                 .flags = IOB_FILE_ATOMIC | IOB_FILE_BORROW |
                                          IOB_FILE_FSYNC,
@@ -942,13 +957,17 @@ static void bad_requests_are_refused_at_submit_and_add_nothing(void **s) {
       {{.mode = IOB_FILE_WRITE, .path = p, .len = 3}, IOB_EINVAL},
       {{.mode = IOB_FILE_APPEND, .path = p, .flags = IOB_FILE_ATOMIC},
        IOB_EINVAL},
-      {{.mode = IOB_FILE_WRITE, .path = p,
+      {{.mode = IOB_FILE_WRITE,
+        .path = p,
         .flags = IOB_FILE_ATOMIC | IOB_FILE_FOLLOW},
        IOB_EINVAL},
       {{.mode = IOB_FILE_READ, .path = p, .flags = IOB_FILE_FSYNC}, IOB_EINVAL},
       {{.mode = IOB_FILE_WRITE, .path = long_path}, UV_ENAMETOOLONG},
-      {{.mode = IOB_FILE_WRITE, .path = p, .data = p,
-        .len = ((size_t)1 << 30) + 1, .flags = IOB_FILE_BORROW},
+      {{.mode = IOB_FILE_WRITE,
+        .path = p,
+        .data = p,
+        .len = ((size_t)1 << 30) + 1,
+        .flags = IOB_FILE_BORROW},
        IOB_ERANGE},
       {{.mode = IOB_FILE_READ, .path = p, .max_read = ((size_t)1 << 30) + 1},
        IOB_ERANGE},

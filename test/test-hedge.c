@@ -68,8 +68,8 @@ static iob_hedge hedge_of(uint32_t delay_ms, uint32_t attempts) {
   return h;
 }
 
-static iob_config tail_config(const iob_style *style, uint32_t count,
-                              tail *k, const iob_hedge *h) {
+static iob_config tail_config(const iob_style *style, uint32_t count, tail *k,
+                              const iob_hedge *h) {
   iob_config c = config_of(style, count, 0);
   c.kind = &tail_kind;
   c.target = k;
@@ -227,8 +227,7 @@ static void an_operations_own_hedge_replaces_the_batchs(void **state) {
     assert_code(iob_batch_outcome(b, 0, &o), 0);
     assert_int_equal(o.hedges, 1);
     assert_true(o.hedge_won);
-    test_assert_ms("the hedged one", op_ms(b, 0), 37, 250, __FILE__,
-                   __LINE__);
+    test_assert_ms("the hedged one", op_ms(b, 0), 37, 250, __FILE__, __LINE__);
     assert_code(iob_batch_outcome(b, 1, &o), 0);
     assert_int_equal(o.hedges, 0);
     test_assert_ms("the other", op_ms(b, 1), 290, 1000, __FILE__, __LINE__);
@@ -328,8 +327,8 @@ static void the_delay_may_be_a_percentile_of_the_batchs_times(void **state) {
 
 /* Every attempt failing fails the operation with the last one's words;
  * with a retry policy, it is hedged again on its retry. */
-static void failed_attempts_fail_the_operation_or_its_retry_hedges_again(
-    void **state) {
+static void
+failed_attempts_fail_the_operation_or_its_retry_hedges_again(void **state) {
   tail k = {.slow_ms = 100, .fast_ms = 10, .fails = true};
   iob_hedge h = hedge_of(30, 2);
   iob_config c = tail_config(&iob_style_loop, 1, &k, &h);

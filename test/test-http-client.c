@@ -62,8 +62,8 @@ static iob_http_request get(const char *url) {
 
 /* ---- requests and answers ------------------------------------------------ */
 
-static void each_request_is_its_own_and_its_answer_comes_back_whole(
-    void **state) {
+static void
+each_request_is_its_own_and_its_answer_comes_back_whole(void **state) {
   (void)state;
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
@@ -75,8 +75,11 @@ static void each_request_is_its_own_and_its_answer_comes_back_whole(
     static const char *const headers[] = {"X-Test: seven", NULL};
     static const char bytes[] = {'a', '\0', 'b'}; /* any bytes */
     iob_http_request r[3] = {
-        {.method = "POST", .url = url_to(base, "/echo"), .headers = headers,
-         .body = bytes, .body_len = sizeof(bytes)},
+        {.method = "POST",
+         .url = url_to(base, "/echo"),
+         .headers = headers,
+         .body = bytes,
+         .body_len = sizeof(bytes)},
         {.method = "PUT", .url = url_to(base, "/echo"), .body = "text"},
         get(url_to(base, "/answer")),
     };
@@ -131,8 +134,8 @@ static void a_client_keeps_its_connections_across_batches(void **state) {
           first = conn;
         if (conn != first)
           fail_msg("%s: batch %d, request %u came on connection %ld, not "
-                   "%ld: not kept", iob_style_name(styles[k]), round, i,
-                   conn, first);
+                   "%ld: not kept",
+                   iob_style_name(styles[k]), round, i, conn, first);
       }
       iob_batch_free(b);
     }
@@ -215,8 +218,8 @@ static void tls_is_verified_unless_told_otherwise(void **state) {
   }
 }
 
-static void redirects_are_answers_unless_followed_and_then_bounded(
-    void **state) {
+static void
+redirects_are_answers_unless_followed_and_then_bounded(void **state) {
   (void)state;
   iob_http_client_options follow = {.max_redirects = 3};
   const iob_http_client_options *options[] = {NULL, &follow};
@@ -246,8 +249,7 @@ static void redirects_are_answers_unless_followed_and_then_bounded(
   }
 }
 
-static void a_body_past_the_cap_fails_and_one_within_comes_whole(
-    void **state) {
+static void a_body_past_the_cap_fails_and_one_within_comes_whole(void **state) {
   (void)state;
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
@@ -256,7 +258,8 @@ static void a_body_past_the_cap_fails_and_one_within_comes_whole(
     test_loop t;
     test_loop_init(&t);
     iob_http_client_options small = {.max_body = 19999};
-    iob_http_client *tight = client_on(&t, &small), *roomy = client_on(&t, NULL);
+    iob_http_client *tight = client_on(&t, &small),
+                    *roomy = client_on(&t, NULL);
     iob_http_request r = get(url_to(base, "/big")); /* 20,000 bytes */
     iob_batch *b = run_requests(&t, style, tight, &r, 1, 0);
     test_failed_with(b, 0, UV_EMSGSIZE, "max_body");

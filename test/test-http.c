@@ -31,8 +31,7 @@ static pid_t failing_pid, refusing_pid;
 /* A service forked with `faults`, its base URL in base. Forked before
  * any test makes a thread: a child forked from a process with threads
  * may hang under ThreadSanitizer. */
-static int fork_service(const slow_faults *faults, char base[64],
-                        pid_t *pid) {
+static int fork_service(const slow_faults *faults, char base[64], pid_t *pid) {
   unsigned port;
   if (slow_server_fork_with("127.0.0.1", faults, &port, pid) != 0)
     return -1;
@@ -137,8 +136,7 @@ static void the_url_names_each_operations_index_and_duration(void **state) {
     assert_int_equal(o.status, 0);
     char body[32];
     snprintf(body, sizeof(body), "done %u\n", ms[i]);
-    assert_int_equal(((const iob_http_result *)o.result)->bytes,
-                     strlen(body));
+    assert_int_equal(((const iob_http_result *)o.result)->bytes, strlen(body));
   }
   iob_batch_free(b);
   iob_http_target_destroy(t);
@@ -199,8 +197,8 @@ static void an_answer_that_is_not_2xx_fails_with_its_code(void **state) {
  * budget of 60% more load (and a floor for the first) make all 40
  * succeed in every style, at about 17 retries (0.3 + 0.09 + 0.027...
  * of 40), within the budget. */
-static void retries_turn_a_service_failing_30_percent_into_all_successes(
-    void **state) {
+static void
+retries_turn_a_service_failing_30_percent_into_all_successes(void **state) {
   iob_http_target *t = target_of(failing, "/wait/{ms}", 0);
   iob_budget *budget;
   assert_code(iob_budget_create(&budget, 0.6, 2, 0), 0);
@@ -924,9 +922,7 @@ static void out_of_descriptors_is_emfile_not_a_refusal(void **state) {
   assert_int_equal(test_run_child(args), 0);
 }
 
-static int destroy_http_target(void *t) {
-  return iob_http_target_destroy(t);
-}
+static int destroy_http_target(void *t) { return iob_http_target_destroy(t); }
 
 static void a_target_in_use_refuses_to_be_destroyed(void **state) {
   iob_http_target *t = target_of(service, "/wait/{ms}", 0);

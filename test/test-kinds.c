@@ -209,7 +209,7 @@ static void check_every_settled_outcome(iob_batch *b, uint32_t i,
   iob_outcome o;
   assert_code(iob_batch_outcome(b, i, &o), 0);
   assert_int_equal(o.status, r->status);
-  assert_null(iob_batch_records(b, NULL)); /* running: not all final */
+  assert_null(iob_batch_records(b, NULL));   /* running: not all final */
   for (uint32_t j = 0; i <= 2 && j < i; j++) /* one at a time: in order */
     assert_code(iob_batch_outcome(b, j, &o), 0);
   if (i == 2)
@@ -315,8 +315,7 @@ static void a_cancel_from_inside_start_stops_that_operation_too(void **s) {
   target tg = {.magic = 42, .fail_index = -1, .never_ends = 1};
   for (uint64_t timeout = 0; timeout <= 5000; timeout += 5000) {
     stops_seen_cancel = 0;
-    iob_config c = kind_config(&iob_style_loop, &self_cancelling_kind, 4,
-                               &tg);
+    iob_config c = kind_config(&iob_style_loop, &self_cancelling_kind, 4, &tg);
     c.timeout_ms = timeout;
     iob_batch *b = run(&c);
     assert_int_equal(stops_seen_cancel, 2); /* 0, and 1 inside its start */
@@ -349,9 +348,8 @@ static void a_cancel_once_every_operation_settled_changes_nothing(void **s) {
 /* The most state a kind may ask for, for as many operations in flight as
  * memory cannot hold: iob_batch_start() fails, and leaves nothing on the
  * loop, which closes at once, without running. */
-static const iob_kind greedy_kind = {.name = "greedy",
-                                     .op_size = IOB_OP_SIZE_MAX,
-                                     .start = start_nothing};
+static const iob_kind greedy_kind = {
+    .name = "greedy", .op_size = IOB_OP_SIZE_MAX, .start = start_nothing};
 
 static void a_start_out_of_memory_leaves_nothing_on_the_loop(void **state) {
   iob_config c = kind_config(&iob_style_loop, &greedy_kind, 4096, NULL);
@@ -419,7 +417,6 @@ static void a_run_on_a_thread_sees_the_cancel_and_may_give_up(void **s) {
 }
 
 /* ---- what each style accepts ---------------------------------------------- */
-
 
 static void a_kind_a_style_cannot_run_is_refused_at_create(void **state) {
   const iob_kind nothing = {.name = "nothing"};
@@ -608,8 +605,7 @@ int main(void) {
       cmocka_unit_test(an_operation_past_its_timeout_is_told_why_it_stops),
       cmocka_unit_test(a_cancelled_operation_is_told_it_was_cancelled),
       cmocka_unit_test(a_cancel_from_inside_start_stops_that_operation_too),
-      cmocka_unit_test(
-          a_cancel_once_every_operation_settled_changes_nothing),
+      cmocka_unit_test(a_cancel_once_every_operation_settled_changes_nothing),
       cmocka_unit_test(a_start_out_of_memory_leaves_nothing_on_the_loop),
       cmocka_unit_test(settling_an_operation_not_begun_by_start_is_refused),
       cmocka_unit_test(a_run_on_a_thread_sees_the_cancel_and_may_give_up),

@@ -26,8 +26,8 @@ static void within(const char *what, double q, uint64_t p,
              (unsigned long long)p, (unsigned long long)exact);
 }
 
-static void check(const char *what, const iob_percentiles *p,
-                  uint64_t *times, uint32_t n) {
+static void check(const char *what, const iob_percentiles *p, uint64_t *times,
+                  uint32_t n) {
   qsort(times, n, sizeof(*times), by_value);
   within(what, 0.5, p->p50_ns, times, n);
   within(what, 0.9, p->p90_ns, times, n);

@@ -61,8 +61,8 @@ static void operations_spread_evenly_over_the_loops(void **state) {
   iob_batch_free(b);
 }
 
-static void the_loops_are_the_cores_unless_said_and_never_more_than_can_run(
-    void **state) {
+static void
+the_loops_are_the_cores_unless_said_and_never_more_than_can_run(void **state) {
   iob_config c = loops_config(64, 1, 0);
   iob_report r = report_of(&c);
   uint32_t cores = (uint32_t)uv_available_parallelism();
@@ -148,9 +148,8 @@ static void a_shared_limit_holds_across_two_batches_on_loops(void **state) {
   assert_int_equal(ra.failed + rb.failed, 0);
   assert_int_equal(iob_limit_in_use(limit), 0);
   /* 40 waits of 20 ms, 4 at a time: 10 rounds. */
-  assert_ms_at_least(MS(ra.elapsed_ns > rb.elapsed_ns ? ra.elapsed_ns
-                                                      : rb.elapsed_ns),
-                     190);
+  assert_ms_at_least(
+      MS(ra.elapsed_ns > rb.elapsed_ns ? ra.elapsed_ns : rb.elapsed_ns), 190);
   iob_batch_free(a);
   iob_batch_free(b);
   assert_code(iob_limit_free(limit), 0);
@@ -160,7 +159,7 @@ static void a_shared_limit_holds_across_two_batches_on_loops(void **state) {
 
 /* What a loop's thread saw, read after the batch. */
 typedef struct seen_by_kind {
-  uv_loop_t *callers;     /* the batch's own loop */
+  uv_loop_t *callers; /* the batch's own loop */
   atomic_int opens, closes;
   atomic_int open_on_callers; /* open() got the caller's loop */
   atomic_int start_on_callers, start_loop_mismatch, shared_mismatch;
@@ -259,8 +258,8 @@ static iob_batch *start_timers(test_loop *t, seen_by_kind *s, uint32_t count,
   return test_loop_start(t, &c, NULL);
 }
 
-static void a_kinds_functions_run_on_the_operations_loop_with_its_state(
-    void **state) {
+static void
+a_kinds_functions_run_on_the_operations_loop_with_its_state(void **state) {
   test_loop t;
   test_loop_init(&t);
   seen_by_kind s = {.callers = &t.loop};
@@ -274,7 +273,7 @@ static void a_kinds_functions_run_on_the_operations_loop_with_its_state(
   assert_int_equal(atomic_load(&s.open_on_callers), 0);
   assert_int_equal(atomic_load(&s.start_on_callers), 0);
   assert_int_equal(atomic_load(&s.start_loop_mismatch), 0);
-    assert_int_equal(n.ok, 39);
+  assert_int_equal(n.ok, 39);
   iob_outcome out;
   assert_code(iob_batch_outcome(b, 5, &out), 0);
   assert_code(out.status, UV_ECONNRESET);
@@ -285,8 +284,8 @@ static int called_back;
 
 static void count_call(iob_batch *b, int status) { called_back++; }
 
-static void a_loop_whose_open_fails_fails_the_start_and_leaves_nothing(
-    void **state) {
+static void
+a_loop_whose_open_fails_fails_the_start_and_leaves_nothing(void **state) {
   uv_loop_t loop;
   assert_code(uv_loop_init(&loop), 0);
   seen_by_kind s = {.callers = &loop};
@@ -318,8 +317,8 @@ static int refuse_second(uv_thread_t *tid, const uv_thread_options_t *options,
   return uv_thread_create_ex(tid, options, entry, arg);
 }
 
-static void a_refused_loop_thread_fails_the_start_and_leaves_nothing(
-    void **state) {
+static void
+a_refused_loop_thread_fails_the_start_and_leaves_nothing(void **state) {
   uv_loop_t loop;
   assert_code(uv_loop_init(&loop), 0);
   iob_config c = loops_config(10, 20, 2);
@@ -405,7 +404,7 @@ static void one_operation_is_cancelled_alone_on_its_loop(void **state) {
     test_loop_close(&t);
     const iob_record *r = iob_batch_records(b, NULL);
     for (uint32_t i = 0; i < 10; i++) {
-      int expected = i == 3 || i == 4 ? IOB_ECANCELED
+      int expected = i == 3 || i == 4  ? IOB_ECANCELED
                      : async && i == 5 ? UV_ECONNRESET
                                        : 0;
       assert_int_equal(r[i].status, expected);
@@ -417,8 +416,7 @@ static void one_operation_is_cancelled_alone_on_its_loop(void **state) {
   }
 }
 
-static void timeouts_cut_waits_short_and_stop_started_operations(
-    void **state) {
+static void timeouts_cut_waits_short_and_stop_started_operations(void **state) {
   static const uint32_t durations[6] = {10, 300, 10, 300, 10, 300};
   for (int async = 0; async < 2; async++) {
     seen_by_kind s = {0};
@@ -442,9 +440,7 @@ static void timeouts_cut_waits_short_and_stop_started_operations(
   }
 }
 
-static int fail_third_run(iob_op *op) {
-  return op->index == 2 ? UV_EPIPE : 0;
-}
+static int fail_third_run(iob_op *op) { return op->index == 2 ? UV_EPIPE : 0; }
 
 static const iob_kind wait_then_fail = {
     .name = "wait-then-fail",
@@ -519,8 +515,8 @@ static int note_run(iob_op *op) {
 static const iob_kind noting = {
     .name = "noting", .flags = IOB_KIND_WAITS, .run = note_run};
 
-static void run_runs_on_the_loops_threads_and_keeps_what_it_hands_back(
-    void **state) {
+static void
+run_runs_on_the_loops_threads_and_keeps_what_it_hands_back(void **state) {
   run_seen s = {.main = uv_thread_self()};
   iob_config c = loops_config(50, 5, 2);
   c.kind = &noting;
@@ -752,7 +748,8 @@ int main(void) {
           a_kinds_functions_run_on_the_operations_loop_with_its_state),
       cmocka_unit_test(
           a_loop_whose_open_fails_fails_the_start_and_leaves_nothing),
-      cmocka_unit_test(a_refused_loop_thread_fails_the_start_and_leaves_nothing),
+      cmocka_unit_test(
+          a_refused_loop_thread_fails_the_start_and_leaves_nothing),
       cmocka_unit_test(cancelling_settles_the_waits_of_every_loop_at_once),
       cmocka_unit_test(cancelling_stops_what_a_kind_started_on_every_loop),
       cmocka_unit_test(one_operation_is_cancelled_alone_on_its_loop),

@@ -19,7 +19,6 @@
 
 static unsigned port;
 
-
 static void a_wait_is_answered_done_ms_after_ms_ms(void **state) {
   const unsigned waits[] = {100, 5, 1500};
   const char *paths[] = {GET("/wait/100"), GET("/wait/5"), GET("/wait/1500")};

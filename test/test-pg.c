@@ -143,12 +143,11 @@ static void one_target_serves_several_batches_at_once(void **state) {
 
 /* Two batches on one loop share a target; cancelling one midway settles
  * its own queries only, and the other's all bring their rows. */
-static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
-    void **state) {
+static void
+cancelling_one_of_two_batches_on_a_target_spares_the_other(void **state) {
   iob_pg_target *t;
-  assert_code(iob_pg_target_create(
-                       &t, conninfo, "SELECT 1 FROM pg_sleep(0.3)"),
-                   0);
+  assert_code(iob_pg_target_create(&t, conninfo, "SELECT 1 FROM pg_sleep(0.3)"),
+              0);
   test_loop loop;
   test_loop_init(&loop);
   iob_config doomed = queries_to(t, &iob_style_loop, 4);
@@ -240,8 +239,8 @@ static double op_ms(const iob_batch *b, uint32_t i) {
 /* Each of the batch's `count` operations ended with `status` and a
  * message that has `says` in it (NULL: no message), after lo..hi ms. */
 static void expect_each(const iob_batch *b, const iob_style *style,
-                        uint32_t count, int status, const char *says,
-                        double lo, double hi) {
+                        uint32_t count, int status, const char *says, double lo,
+                        double hi) {
   outcome o;
   read_outcomes(b, &o);
   for (uint32_t i = 0; i < count; i++) {
@@ -289,8 +288,8 @@ static size_t every_style(const iob_style *styles[STYLES_MAX]) {
 /* Every style gives up on a server that never answers after
  * connect_timeout=2, as psql does, not at the operation's timeout (6 s
  * here, the safety net that ended them before), saying so. */
-static void a_silent_server_is_given_up_after_connect_timeout_in_every_style(
-    void **state) {
+static void
+a_silent_server_is_given_up_after_connect_timeout_in_every_style(void **state) {
   int port;
   int silent = test_loopback_socket(true, &port);
   char where[160];
@@ -322,8 +321,8 @@ static const iob_style *const both_ways[] = {&iob_style_loop,
  * hardly-at-all"), and PGCONNECT_TIMEOUT counts when the string has
  * none. (It is set before the batches start and unset once their loop
  * has closed: no thread reads the environment while it changes.) */
-static void connect_timeout_1_from_the_environment_waits_2_s_as_in_libpq(
-    void **state) {
+static void
+connect_timeout_1_from_the_environment_waits_2_s_as_in_libpq(void **state) {
   int port;
   int silent = test_loopback_socket(true, &port);
   char where[128];
@@ -363,7 +362,7 @@ typedef struct late_conn {
   uv_timer_t timer;
   uv_write_t write;
   char refusal[1 + 4 + sizeof(late_refusal)]; /* 'E', length, fields */
-  int open; /* handles not yet closed */
+  int open;                                   /* handles not yet closed */
 } late_conn;
 
 static void late_free(uv_handle_t *handle) {
@@ -423,8 +422,7 @@ static void late_server_start(late_server *s, uv_loop_t *loop) {
   assert_code(uv_tcp_bind(&s->tcp, (struct sockaddr *)&a, 0), 0);
   assert_code(uv_listen((uv_stream_t *)&s->tcp, 16, late_accept), 0);
   int len = sizeof(a);
-  assert_code(uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&a, &len),
-                   0);
+  assert_code(uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&a, &len), 0);
   s->port = ntohs(a.sin_port);
 }
 
@@ -479,8 +477,8 @@ static void each_host_gets_its_own_connect_timeout_as_in_libpq(void **state) {
 
 /* A connect_timeout that is not an integer fails the connection at once,
  * with libpq's words, as libpq's blocking connect does. */
-static void a_connect_timeout_that_is_no_integer_fails_with_libpqs_words(
-    void **state) {
+static void
+a_connect_timeout_that_is_no_integer_fails_with_libpqs_words(void **state) {
   int port;
   int silent = test_loopback_socket(true, &port);
   char where[160];
@@ -627,8 +625,8 @@ static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     outcome o;
-    run_queries(conninfo, "SELECT pg_sleep(10)", style, 8, 0,
-                stop_server_soon, &o);
+    run_queries(conninfo, "SELECT pg_sleep(10)", style, 8, 0, stop_server_soon,
+                &o);
     assert_int_equal(stopper_status, 0);
     assert_int_equal(o.report.failed, 8);
     int reset = 0;
@@ -670,12 +668,10 @@ static void bad_arguments_are_refused(void **state) {
   assert_code(iob_pg_target_create(&t, NULL, "SELECT 1"), IOB_EINVAL);
   assert_null(t);
   assert_code(iob_pg_target_create(&t, conninfo, NULL), IOB_EINVAL);
-  assert_code(iob_pg_target_create(NULL, conninfo, "SELECT 1"),
-                   IOB_EINVAL);
+  assert_code(iob_pg_target_create(NULL, conninfo, "SELECT 1"), IOB_EINVAL);
   /* libpq cannot parse it: refused before anything connects. */
   assert_code(iob_pg_target_create(&t, "host", "SELECT 1"), IOB_EINVAL);
-  assert_code(iob_pg_target_create(&t, "nosuchkey=1", "SELECT 1"),
-                   IOB_EINVAL);
+  assert_code(iob_pg_target_create(&t, "nosuchkey=1", "SELECT 1"), IOB_EINVAL);
   assert_null(t);
 
   assert_code(iob_pg_target_create(&t, conninfo, "SELECT 1"), 0);
@@ -735,10 +731,10 @@ static void pooled_connections_are_reused_within_a_batch(void **state) {
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     for (int pooled = 0; pooled < 2; pooled++) {
       iob_pg_target *t;
-      assert_int_equal(
-          (pooled ? iob_pg_target_create_pooled : iob_pg_target_create)(
-              &t, conninfo, "SELECT 1"),
-          0);
+      assert_int_equal((pooled
+                            ? iob_pg_target_create_pooled
+                            : iob_pg_target_create)(&t, conninfo, "SELECT 1"),
+                       0);
       iob_config c = queries_to(t, style, 40);
       c.max_in_flight = 4;
       long before = sessions();
@@ -756,8 +752,8 @@ static void pooled_connections_are_reused_within_a_batch(void **state) {
         uv_sleep(20);
       }
       print_message("%-10s %s: %ld connections for 40 queries in %.1f ms\n",
-                    iob_style_name(style), pooled ? "pooled" : "one each",
-                    made, MS(r.elapsed_ns));
+                    iob_style_name(style), pooled ? "pooled" : "one each", made,
+                    MS(r.elapsed_ns));
       if (pooled)
         assert_true(made >= 1 && made <= 4);
       else
@@ -792,9 +788,8 @@ static void end_pool(test_loop *t, iob_pg_pool *p) {
 
 static iob_pg_pool *pool_on(test_loop *t, uint32_t min, uint32_t max,
                             uint32_t idle_ms) {
-  iob_pg_pool_options o = {.min_connections = min,
-                           .max_connections = max,
-                           .idle_ms = idle_ms};
+  iob_pg_pool_options o = {
+      .min_connections = min, .max_connections = max, .idle_ms = idle_ms};
   iob_pg_pool *p;
   assert_code(iob_pg_pool_create(&p, &t->loop, conninfo, &o), 0);
   return p;
@@ -811,7 +806,8 @@ static void queries_take_parameters_and_return_rows_with_nulls(void **s) {
     static const char *const params[] = {"41", NULL, "1'); DROP TABLE x; --"};
     iob_pg_query q[2] = {
         {.sql = "SELECT $1::int + 1 AS n, $2::text AS nothing, $3::text AS t",
-         .params = params, .nparams = 3},
+         .params = params,
+         .nparams = 3},
         {.sql = "SELECT g FROM generate_series(1, 3) AS g"},
     };
     iob_batch *b = through_pool(&t, style, p, q, 2, 0);
@@ -821,7 +817,7 @@ static void queries_take_parameters_and_return_rows_with_nulls(void **s) {
     assert_string_equal(r->names[0], "n");
     assert_string_equal(r->names[2], "t");
     assert_string_equal(iob_pg_value(r, 0, 0), "42");
-    assert_null(iob_pg_value(r, 0, 1)); /* SQL NULL */
+    assert_null(iob_pg_value(r, 0, 1));                    /* SQL NULL */
     assert_string_equal(iob_pg_value(r, 0, 2), params[2]); /* only text */
     assert_null(iob_pg_value(r, 1, 0)); /* past the last row */
     r = rows_of_op(b, 1);
@@ -861,8 +857,8 @@ static int note_pids(const iob_batch *b, uint32_t count, long *pids, int *n) {
   return fresh;
 }
 
-static void a_pool_keeps_its_connections_across_batches_within_its_most(
-    void **s) {
+static void
+a_pool_keeps_its_connections_across_batches_within_its_most(void **s) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads,
                                &iob_style_pool};
   for (int k = 0; k < 3; k++) {
@@ -895,8 +891,7 @@ static void a_pool_keeps_its_connections_across_batches_within_its_most(
   }
 }
 
-static void idle_connections_past_the_least_close_after_their_time(
-    void **s) {
+static void idle_connections_past_the_least_close_after_their_time(void **s) {
   test_loop t;
   test_loop_init(&t);
   iob_pg_pool *p = pool_on(&t, 1, 3, 100);
@@ -918,8 +913,7 @@ static void idle_connections_past_the_least_close_after_their_time(
   end_pool(&t, p);
 }
 
-static void a_restarted_server_costs_new_connections_not_failures(
-    void **s) {
+static void a_restarted_server_costs_new_connections_not_failures(void **s) {
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
   for (int k = 0; k < 2; k++) {
     test_loop t;
@@ -959,12 +953,16 @@ static void prepared_statements_are_kept_by_each_connection(void **s) {
     static const char *const one[] = {"1"};
     iob_pg_query q[3] = {
         {.sql = "SELECT count(*) + $1::int FROM pg_prepared_statements",
-         .params = one, .nparams = 1, .prepare = 1},
+         .params = one,
+         .nparams = 1,
+         .prepare = 1},
         {.sql = "SELECT count(*) FROM pg_prepared_statements", .prepare = 1},
         {.sql = "SELECT count(*) + $1::int FROM pg_prepared_statements",
-         .params = one, .nparams = 1, .prepare = 1},
+         .params = one,
+         .nparams = 1,
+         .prepare = 1},
     };
-    const char *expect[] = {"2", "2", "3"}; /* 1 + 1, 2, 2 + 1 */
+    const char *expect[] = {"2", "2", "3"};   /* 1 + 1, 2, 2 + 1 */
     for (int round = 0; round < 3; round++) { /* three batches, one after
                                                * another */
       iob_batch *b = through_pool(&t, styles[k], p, &q[round], 1, 0);
@@ -1022,15 +1020,11 @@ static void bad_queries_and_pools_get_clear_codes(void **s) {
 
   iob_pg_pool *none = (iob_pg_pool *)&none;
   iob_pg_pool_options wrong = {.min_connections = 3, .max_connections = 2};
-  assert_code(iob_pg_pool_create(NULL, &t.loop, conninfo, NULL),
-                   IOB_EINVAL);
-  assert_code(iob_pg_pool_create(&none, &t.loop, NULL, NULL),
-                   IOB_EINVAL);
+  assert_code(iob_pg_pool_create(NULL, &t.loop, conninfo, NULL), IOB_EINVAL);
+  assert_code(iob_pg_pool_create(&none, &t.loop, NULL, NULL), IOB_EINVAL);
   assert_null(none);
-  assert_code(iob_pg_pool_create(&none, &t.loop, "host='", NULL),
-                   IOB_EINVAL);
-  assert_code(iob_pg_pool_create(&none, &t.loop, conninfo, &wrong),
-                   IOB_ERANGE);
+  assert_code(iob_pg_pool_create(&none, &t.loop, "host='", NULL), IOB_EINVAL);
+  assert_code(iob_pg_pool_create(&none, &t.loop, conninfo, &wrong), IOB_ERANGE);
   assert_code(iob_pg_pool_counts(NULL, NULL, NULL), IOB_EINVAL);
   assert_code(iob_pg_pool_destroy(NULL), 0);
   end_pool(&t, p);
@@ -1061,8 +1055,8 @@ static void exec_sql(const char *sql) {
  * the pool's other connections instead, and the pool holds no more than
  * the server allowed. With no other connection to wait for, the query
  * fails, saying why. */
-static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
-    void **s) {
+static void
+a_pool_above_what_the_server_allows_waits_for_what_it_has(void **s) {
   exec_sql("DROP ROLE IF EXISTS iob_two");
   exec_sql("DROP ROLE IF EXISTS iob_none");
   exec_sql("CREATE ROLE iob_two LOGIN CONNECTION LIMIT 2");
@@ -1090,8 +1084,8 @@ static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
       iob_outcome out;
       assert_code(iob_batch_outcome(b, i, &out), 0);
       if (out.status != 0)
-        fail_msg("%s: query %u failed: %s (%s)", iob_style_name(styles[k]),
-                 i, iob_err_name(out.status), out.message ? out.message : "");
+        fail_msg("%s: query %u failed: %s (%s)", iob_style_name(styles[k]), i,
+                 iob_err_name(out.status), out.message ? out.message : "");
     }
     long pids[N];
     int n = 0;
@@ -1128,8 +1122,8 @@ static void a_pool_above_what_the_server_allows_waits_for_what_it_has(
  * again: a function that fails every other call, called one query at a
  * time, fails each query's first attempt and passes its second, on the
  * loop and on threads; an error in the query (22012) is final. */
-static void a_serialization_failure_is_retried_and_a_query_error_is_not(
-    void **s) {
+static void
+a_serialization_failure_is_retried_and_a_query_error_is_not(void **s) {
   exec_sql("CREATE SEQUENCE IF NOT EXISTS iob_flaky_seq");
   exec_sql("CREATE OR REPLACE FUNCTION iob_flaky() RETURNS int AS $$ BEGIN "
            "IF nextval('iob_flaky_seq') % 2 = 1 THEN RAISE EXCEPTION "
@@ -1141,8 +1135,7 @@ static void a_serialization_failure_is_retried_and_a_query_error_is_not(
   p.backoff_min_ms = p.backoff_max_ms = 1;
   for (size_t k = 0; k < 2; k++) {
     iob_pg_target *t;
-    assert_code(iob_pg_target_create(&t, conninfo, "SELECT iob_flaky()"),
-                     0);
+    assert_code(iob_pg_target_create(&t, conninfo, "SELECT iob_flaky()"), 0);
     iob_config c = queries_to(t, styles[k], 6);
     c.retry = &p;
     c.max_in_flight = 1; /* so that the calls alternate */
@@ -1150,8 +1143,8 @@ static void a_serialization_failure_is_retried_and_a_query_error_is_not(
     iob_report r;
     assert_code(iob_batch_report(b, &r), 0);
     if (r.failed != 0 || r.retries != 6)
-      fail_msg("%s: %u failed, %u retries", iob_style_name(styles[k]),
-               r.failed, r.retries);
+      fail_msg("%s: %u failed, %u retries", iob_style_name(styles[k]), r.failed,
+               r.retries);
     assert_code(iob_batch_free(b), 0);
     iob_pg_target_destroy(t);
 
@@ -1217,8 +1210,8 @@ int main(int argc, char **argv) {
   };
   int failed = 0;
   if (strcmp(only, "on-server") != 0)
-    failed = cmocka_run_group_tests_name("without a server", serverless, NULL,
-                                         NULL);
+    failed =
+        cmocka_run_group_tests_name("without a server", serverless, NULL, NULL);
   if (strcmp(only, "without-server") == 0)
     return failed != 0;
   server_dir = getenv("IOB_PG_DIR");
@@ -1229,8 +1222,8 @@ int main(int argc, char **argv) {
           stderr);
     return failed != 0 ? 1 : 77;
   }
-  snprintf(conninfo, sizeof(conninfo),
-           "host=%s user=postgres dbname=postgres", server_dir);
+  snprintf(conninfo, sizeof(conninfo), "host=%s user=postgres dbname=postgres",
+           server_dir);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(queries_overlap_on_the_loop_and_on_threads),
       cmocka_unit_test(one_target_serves_several_batches_at_once),

@@ -43,8 +43,8 @@ static int pool_started_by_the_application(void) {
   return 0;
 }
 
-static void a_size_asked_after_the_application_used_the_pool_is_not_claimed(
-    void **state) {
+static void
+a_size_asked_after_the_application_used_the_pool_is_not_claimed(void **state) {
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);

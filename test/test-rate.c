@@ -45,8 +45,7 @@ static void a_rate_spaces_the_launches_in_every_style(void **state) {
 
 /* A burst of 5 at 20 a second: five start at once, the sixth 50 ms on,
  * the eighth 150 ms on. */
-static void a_burst_starts_at_once_then_the_rate_spaces_the_rest(
-    void **state) {
+static void a_burst_starts_at_once_then_the_rate_spaces_the_rest(void **state) {
   iob_rate *rate;
   assert_code(iob_rate_create(&rate, 20, 5), 0);
   iob_config c = config_of(&iob_style_loop, 8, 1);
@@ -132,8 +131,8 @@ static void an_operation_waiting_for_a_token_holds_no_permit(void **state) {
  * what had not launched is cancelled, and nothing of the rate's keeps the
  * loop running (test_loop_close() proves it). The rate serves a batch on
  * another loop after. */
-static void a_cancel_while_waiting_for_tokens_ends_the_batch_at_once(
-    void **state) {
+static void
+a_cancel_while_waiting_for_tokens_ends_the_batch_at_once(void **state) {
   iob_rate *rate;
   assert_code(iob_rate_create(&rate, 1, 1), 0);
   test_loop t;

@@ -47,8 +47,8 @@ static iob_outcome outcome_of(const iob_batch *b, uint32_t i) {
 
 /* Two failures, three attempts: every operation succeeds on its third,
  * in every style, and the report and outcomes count two retries each. */
-static void an_operation_that_fails_twice_succeeds_on_its_third_attempt(
-    void **state) {
+static void
+an_operation_that_fails_twice_succeeds_on_its_third_attempt(void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     test_flaky f = {.fails = 2, .status = IOB_EIO};
@@ -89,8 +89,8 @@ static void each_attempt_and_each_backoff_is_listed(void **state) {
       uint32_t n;
       assert_code(iob_batch_attempts(b, i, &a, &n), 0);
       if (n != 3)
-        fail_msg("%s: operation %u lists %u attempts", iob_style_name(style),
-                 i, n);
+        fail_msg("%s: operation %u lists %u attempts", iob_style_name(style), i,
+                 n);
       assert_code(a[0].status, IOB_EIO);
       assert_code(a[1].status, IOB_EIO);
       assert_int_equal(a[2].status, 0);
@@ -124,8 +124,8 @@ static void each_attempt_and_each_backoff_is_listed(void **state) {
 
 /* Ten failures, three attempts: the operation fails with its last
  * attempt's status and words. */
-static void attempts_bound_the_retries_and_the_last_failure_stays(
-    void **state) {
+static void
+attempts_bound_the_retries_and_the_last_failure_stays(void **state) {
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {
     test_flaky f = {.fails = 10, .status = UV_ECONNREFUSED};
@@ -174,8 +174,8 @@ static void the_backoff_is_drawn_between_its_bounds(void **state) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     const iob_record *r = iob_batch_records(b, NULL);
     assert_int_equal(r[0].status, 0);
-    test_assert_ms("three backoffs", MS(r[0].finished_ns - r[0].started_ns),
-                   59, 400, __FILE__, __LINE__);
+    test_assert_ms("three backoffs", MS(r[0].finished_ns - r[0].started_ns), 59,
+                   400, __FILE__, __LINE__);
     assert_code(iob_batch_free(b), 0);
   }
 }
@@ -197,8 +197,8 @@ static void a_classifier_says_what_is_retried_and_when(void **state) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     const iob_record *r = iob_batch_records(b, NULL);
     assert_int_equal(r[0].status, 0);
-    test_assert_ms("the pushback", MS(r[0].finished_ns - r[0].started_ns),
-                   80, 600, __FILE__, __LINE__);
+    test_assert_ms("the pushback", MS(r[0].finished_ns - r[0].started_ns), 80,
+                   600, __FILE__, __LINE__);
     assert_code(iob_batch_free(b), 0);
 
     test_flaky g = {.fails = 1, .status = UV_ECONNRESET};
@@ -222,8 +222,7 @@ static void a_cancel_ends_a_backoff_at_once(void **state) {
     iob_report r;
     assert_code(iob_batch_report(b, &r), 0);
     if (MS(r.elapsed_ns) > 600)
-      fail_msg("%s: ended %.1f ms in", iob_style_name(style),
-               MS(r.elapsed_ns));
+      fail_msg("%s: ended %.1f ms in", iob_style_name(style), MS(r.elapsed_ns));
     for (uint32_t i = 0; i < 3; i++)
       status_is(b, i, IOB_ECANCELED);
     assert_code(iob_batch_free(b), 0);
@@ -278,8 +277,8 @@ static void an_operation_cancelled_alone_in_its_backoff_settles(void **state) {
     test_loop_close(&t);
     const iob_record *r = iob_batch_records(b, NULL);
     status_is(b, 0, IOB_ECANCELED);
-    test_assert_ms("the cancelled one", MS(r[0].finished_ns), 55, 250,
-                   __FILE__, __LINE__);
+    test_assert_ms("the cancelled one", MS(r[0].finished_ns), 55, 250, __FILE__,
+                   __LINE__);
     assert_int_equal(r[1].status, 0);
     assert_int_equal(outcome_of(b, 1).retries, 1);
     assert_code(iob_batch_free(b), 0);
@@ -352,8 +351,9 @@ static void the_timeout_holds_after_a_failure_inside_start(void **state) {
     iob_batch *b = run_on_own_loop(&c, NULL);
     status_is(b, 0, IOB_ETIMEDOUT);
     const iob_record *r = iob_batch_records(b, NULL);
-    test_assert_ms("the timed-out retry", MS(r[0].finished_ns - r[0].started_ns),
-                   199, 1000, __FILE__, __LINE__);
+    test_assert_ms("the timed-out retry",
+                   MS(r[0].finished_ns - r[0].started_ns), 199, 1000, __FILE__,
+                   __LINE__);
     assert_code(iob_batch_free(b), 0);
   }
 }
@@ -430,8 +430,9 @@ static void an_attempts_own_timeout_retries_a_hung_attempt(void **state) {
     const iob_record *r = iob_batch_records(b, NULL);
     status_is(b, 0, 0);
     assert_int_equal(outcome_of(b, 0).retries, 2);
-    test_assert_ms(iob_style_name(style), MS(r[0].finished_ns - r[0].started_ns),
-                   200, 2000, __FILE__, __LINE__);
+    test_assert_ms(iob_style_name(style),
+                   MS(r[0].finished_ns - r[0].started_ns), 200, 2000, __FILE__,
+                   __LINE__);
     assert_code(iob_batch_free(b), 0);
 
     hanging forever = {.hang = 100};
@@ -443,8 +444,9 @@ static void an_attempts_own_timeout_retries_a_hung_attempt(void **state) {
     r = iob_batch_records(b, NULL);
     status_is(b, 1, IOB_ETIMEDOUT);
     assert_int_equal(outcome_of(b, 1).retries, 2);
-    test_assert_ms(iob_style_name(style), MS(r[1].finished_ns - r[1].started_ns),
-                   249, 2000, __FILE__, __LINE__);
+    test_assert_ms(iob_style_name(style),
+                   MS(r[1].finished_ns - r[1].started_ns), 249, 2000, __FILE__,
+                   __LINE__);
     assert_code(iob_batch_free(b), 0);
   }
 }
@@ -567,16 +569,16 @@ static void policies_that_cannot_be_met_are_refused(void **state) {
   assert_code(iob_budget_create(&g, -1, 1, 0), IOB_ERANGE);
   assert_code(iob_budget_create(&g, 0, 0, 0), IOB_ERANGE);
   assert_code(iob_budget_create(&g, 0.2, 1, 999), IOB_ERANGE);
-  assert_code(
-      iob_budget_create(&g, 0.2, 1, IOB_BUDGET_WINDOW_MAX_MS + 1), IOB_ERANGE);
+  assert_code(iob_budget_create(&g, 0.2, 1, IOB_BUDGET_WINDOW_MAX_MS + 1),
+              IOB_ERANGE);
   iob_budget_free(NULL);
   assert_int_equal(iob_budget_refused(NULL), 0);
 }
 
 /* The default judgement: what the other side may answer next time. */
 static void transient_failures_are_told_from_final_ones(void **state) {
-  int yes[] = {IOB_ETIMEDOUT, IOB_EIO, UV_ECONNREFUSED, UV_ECONNRESET,
-               UV_EPIPE, UV_EAI_AGAIN};
+  int yes[] = {IOB_ETIMEDOUT, IOB_EIO,  UV_ECONNREFUSED,
+               UV_ECONNRESET, UV_EPIPE, UV_EAI_AGAIN};
   int no[] = {0, IOB_ECANCELED, IOB_EINVAL, IOB_ENOMEM, IOB_ENOTSUP};
   for (size_t k = 0; k < sizeof(yes) / sizeof(*yes); k++) {
     iob_outcome o = {.status = yes[k]};
@@ -591,7 +593,8 @@ static void transient_failures_are_told_from_final_ones(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(an_operation_that_fails_twice_succeeds_on_its_third_attempt),
+      cmocka_unit_test(
+          an_operation_that_fails_twice_succeeds_on_its_third_attempt),
       cmocka_unit_test(attempts_bound_the_retries_and_the_last_failure_stays),
       cmocka_unit_test(each_attempt_and_each_backoff_is_listed),
       cmocka_unit_test(a_failure_that_is_not_transient_runs_once),

@@ -43,10 +43,10 @@
 #include "common.h"
 #include "server-proc.h"
 
-#define CROWD 1000       /* clients at once */
-#define CAP 1100         /* the server's --max-connections */
-#define PAST_CAP 100     /* idle connections beyond it */
-#define IDLE_MS 1500     /* the server's --idle-timeout */
+#define CROWD 1000   /* clients at once */
+#define CAP 1100     /* the server's --max-connections */
+#define PAST_CAP 100 /* idle connections beyond it */
+#define IDLE_MS 1500 /* the server's --idle-timeout */
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
@@ -145,8 +145,8 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     return;
   }
-  split_lines(c->partial, sizeof(c->partial), &c->len, buf->base,
-              (size_t)nread, take, c);
+  split_lines(c->partial, sizeof(c->partial), &c->len, buf->base, (size_t)nread,
+              take, c);
 }
 
 static void on_connected(uv_connect_t *req, int status) {
@@ -174,8 +174,8 @@ static void dial(client *c, int port, int rcvbuf, bool read) {
     assert_code(uv_recv_buffer_size((uv_handle_t *)&c->tcp, &rcvbuf), 0);
   c->tcp.data = c->connect.data = c;
   assert_code(uv_tcp_connect(&c->connect, &c->tcp,
-                                  (const struct sockaddr *)&addr, on_connected),
-                   0);
+                             (const struct sockaddr *)&addr, on_connected),
+              0);
 }
 
 static bool all_connected(const client *cs, int n) {
@@ -610,8 +610,8 @@ static void deaf_readers(int port, server_proc *p, client *control) {
   dial_all(cs, N, port, 4096, false);
   for (int k = 0; k < N; k++) {
     uv_buf_t buf = uv_buf_init(asks, sizeof(asks));
-    assert_code(
-        uv_write(&writes[k], (uv_stream_t *)&cs[k].tcp, &buf, 1, NULL), 0);
+    assert_code(uv_write(&writes[k], (uv_stream_t *)&cs[k].tcp, &buf, 1, NULL),
+                0);
   }
   pump_for(500);
   long rss = memory_kib(p, "VmRSS");
@@ -995,8 +995,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(the_server_fits_its_open_files_limit,
                                 server_proc_teardown),
       cmocka_unit_test_teardown(
-          a_failed_allocation_costs_one_client_not_the_listener, server_proc_teardown),
-      cmocka_unit_test_teardown(the_server_stands_every_attack, server_proc_teardown),
+          a_failed_allocation_costs_one_client_not_the_listener,
+          server_proc_teardown),
+      cmocka_unit_test_teardown(the_server_stands_every_attack,
+                                server_proc_teardown),
       cmocka_unit_test_teardown(a_log_nobody_reads_does_not_stop_the_server,
                                 server_proc_teardown),
   };

@@ -569,7 +569,8 @@ static void bad_http_requests_get_a_status_and_a_reason(void **state) {
       {"GET / HTTP/2.0", 505, "only HTTP/1.0 and HTTP/1.1 are spoken"},
       {"GET / HTTP/1.1 extra", 400,
        "the first line is not 'METHOD TARGET HTTP/1.1'"},
-      {"GET / HTTP/1.1 ", 400, "the first line is not 'METHOD TARGET HTTP/1.1'"},
+      {"GET / HTTP/1.1 ", 400,
+       "the first line is not 'METHOD TARGET HTTP/1.1'"},
       {"GET /a b HTTP/1.1", 400,
        "the first line is not 'METHOD TARGET HTTP/1.1'"},
       {"POST / HTTP/1.1", 405, "only GET and HEAD are answered"},
@@ -603,8 +604,8 @@ static void bad_http_requests_get_a_status_and_a_reason(void **state) {
     char err[256] = "";
     int status = http(cases[k].line, &route, &r, err);
     if (status != cases[k].status)
-      fail_msg("'%s': %d, not %d (%s)", cases[k].line, status,
-               cases[k].status, err);
+      fail_msg("'%s': %d, not %d (%s)", cases[k].line, status, cases[k].status,
+               err);
     assert_string_equal(err, cases[k].error);
   }
 }
@@ -662,12 +663,12 @@ static void only_this_servers_own_page_may_start_runs(void **state) {
     int status = server_check_http_header(cases[k].line, strlen(cases[k].line),
                                           cases[k].route, err, sizeof(err));
     if (status != cases[k].status)
-      fail_msg("'%s': %d, not %d (%s)", cases[k].line, status,
-               cases[k].status, err);
+      fail_msg("'%s': %d, not %d (%s)", cases[k].line, status, cases[k].status,
+               err);
   }
   char err[256];
-  assert_int_equal(server_check_http_header("Host: evil.example", 18,
-                                            HTTP_RUN, err, sizeof(err)),
+  assert_int_equal(server_check_http_header("Host: evil.example", 18, HTTP_RUN,
+                                            err, sizeof(err)),
                    403);
   assert_string_equal(err, "Host 'evil.example' is not an address of this "
                            "server's nor localhost: a name could lead "

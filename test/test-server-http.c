@@ -54,7 +54,8 @@ typedef struct exchange {
 
 static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
   exchange *x = h->data;
-  *buf = uv_buf_init(x->answer + x->len, (unsigned int)(ANSWER_MAX - 1 - x->len));
+  *buf =
+      uv_buf_init(x->answer + x->len, (unsigned int)(ANSWER_MAX - 1 - x->len));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -81,9 +82,9 @@ static void on_connected(uv_connect_t *req, int status) {
   x->connected = true;
   uv_read_start((uv_stream_t *)&x->tcp, on_alloc, on_read);
   if (x->request.len > 0)
-    assert_code(uv_write(&x->write, (uv_stream_t *)&x->tcp, &x->request,
-                              1, on_written),
-                     0);
+    assert_code(
+        uv_write(&x->write, (uv_stream_t *)&x->tcp, &x->request, 1, on_written),
+        0);
 }
 
 /* Connect to `port`, send `request` (kept by the caller), and start
@@ -98,8 +99,8 @@ static exchange *dial(int port, const char *request) {
   x->request = uv_buf_init((char *)request, (unsigned int)strlen(request));
   x->started_ns = uv_hrtime();
   assert_code(uv_tcp_connect(&x->connect, &x->tcp,
-                                  (const struct sockaddr *)&addr, on_connected),
-                   0);
+                             (const struct sockaddr *)&addr, on_connected),
+              0);
   return x;
 }
 
@@ -193,26 +194,24 @@ static void the_page_is_served_whole_and_may_fetch_nothing_elsewhere(void **s) {
   assert_true(strncmp(body, "<!doctype html>", 15) == 0);
   assert_non_null(strstr(body, "</html>\n"));
   /* Its own script and style, and connections back here: nothing else. */
-  assert_non_null(strstr(header(answer, "Content-Security-Policy"),
-                         "default-src 'none'"));
-  assert_non_null(strstr(header(answer, "Content-Security-Policy"),
-                         "connect-src 'self'"));
+  assert_non_null(
+      strstr(header(answer, "Content-Security-Policy"), "default-src 'none'"));
+  assert_non_null(
+      strstr(header(answer, "Content-Security-Policy"), "connect-src 'self'"));
   assert_null(strstr(body, "src="));
   assert_int_equal(count_of(body, "href="), count_of(body, "href=\"data:"));
   /* An HTTP/1.0 client is answered too, and the stats are JSON. */
-  assert_int_equal(ask(http, "GET / HTTP/1.0\r\n\r\n", answer, sizeof(answer),
-                       5000),
-                   200);
-  assert_int_equal(ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer,
-                       sizeof(answer), 5000),
-                   200);
+  assert_int_equal(
+      ask(http, "GET / HTTP/1.0\r\n\r\n", answer, sizeof(answer), 5000), 200);
+  assert_int_equal(
+      ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000),
+      200);
   assert_string_equal(header(answer, "Content-Type"), "application/json");
   assert_non_null(strstr(body_of(answer), "\"batches_running\":0,"));
   assert_non_null(header(answer, "Date"));
   /* HEAD: the head alone, with the length of what GET would send. */
-  assert_int_equal(ask(http, "HEAD / HTTP/1.1\r\n\r\n", answer,
-                       sizeof(answer), 5000),
-                   200);
+  assert_int_equal(
+      ask(http, "HEAD / HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000), 200);
   assert_string_equal(body_of(answer), "");
   assert_true(atol(header(answer, "Content-Length")) > 1000);
   server_down(&p);
@@ -243,25 +242,27 @@ static void a_run_streams_an_event_per_operation_then_the_report(void **s) {
   assert_non_null(report);
   assert_null(strstr(report, "event: op"));
   assert_int_equal(count_of(body, "event: "), 6);
-  assert_non_null(strstr(report, "\"count\":5,\"duration_ms\":100,\"limit\":2"));
+  assert_non_null(
+      strstr(report, "\"count\":5,\"duration_ms\":100,\"limit\":2"));
   assert_non_null(strstr(report, "\"status\":\"OK\"}\n\n"));
   assert_int_equal(body[strlen(body) - 1], '\n');
   /* Under limit=2, 5 waits of 100 ms take 3 rounds. */
   double elapsed = json_number(strstr(report, "\"elapsed_ms\""), "elapsed_ms");
-  test_assert_ms("5 waits of 100 ms, 2 at a time", elapsed, 299, 2000,
-                 __FILE__, __LINE__);
+  test_assert_ms("5 waits of 100 ms, 2 at a time", elapsed, 299, 2000, __FILE__,
+                 __LINE__);
   server_down(&p);
 }
 
 /* Sequential, 20 a second, 100 ms each: every arrival waits for the one
  * before, and its time queued counts from when it was due. */
-static void arrivals_at_a_rate_count_their_wait_from_when_each_was_due(
-    void **s) {
+static void
+arrivals_at_a_rate_count_their_wait_from_when_each_was_due(void **s) {
   server_proc p;
   int http;
   start_server(&p, &http);
   static char answer[ANSWER_MAX];
-  assert_int_equal(ask(http, "GET /run?sequential+5+100+rate=20 HTTP/1.1\r\n\r\n",
+  assert_int_equal(ask(http,
+                       "GET /run?sequential+5+100+rate=20 HTTP/1.1\r\n\r\n",
                        answer, sizeof(answer), 10000),
                    200);
   const char *body = body_of(answer);
@@ -298,7 +299,8 @@ static void a_line_client_may_ask_for_arrivals_at_a_rate(void **s) {
   WAIT_UNTIL(x->ended, 10000);
   assert_true(x->ended);
   assert_int_equal(count_of(x->answer, "\n"), 1);
-  assert_non_null(strstr(x->answer, "{\"style\":\"loop\",\"arrival_rate\":20,"));
+  assert_non_null(
+      strstr(x->answer, "{\"style\":\"loop\",\"arrival_rate\":20,"));
   assert_non_null(strstr(x->answer, "\"count\":3,"));
   assert_non_null(strstr(x->answer, "\"status\":\"OK\"}\n"));
   hang_up(x);
@@ -372,8 +374,7 @@ static void refusals_get_a_status_and_the_line_protocols_words(void **s) {
       {"GET / HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n", 403,
        "error Host 'evil.example:8080' is not an address of this server's "
        "nor localhost: a name could lead another site's page here\n"},
-      {"GET /run?loop+1+1 HTTP/1.1\r\nSec-Fetch-Site: cross-site\r\n\r\n",
-       403,
+      {"GET /run?loop+1+1 HTTP/1.1\r\nSec-Fetch-Site: cross-site\r\n\r\n", 403,
        "error a run starts from this server's page, not from another "
        "site's\n"},
       {"GET / HTTP/3\r\n\r\n", 505,
@@ -397,9 +398,9 @@ static void refusals_get_a_status_and_the_line_protocols_words(void **s) {
   /* A header line too long to judge (a browser's cookies) is skipped. */
   assert_int_equal(ask(http, long_header, answer, sizeof(answer), 5000), 200);
   /* Nothing was left running, and the busy refusal was counted. */
-  assert_int_equal(ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer,
-                       sizeof(answer), 5000),
-                   200);
+  assert_int_equal(
+      ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000),
+      200);
   assert_non_null(strstr(answer, "\"batches_running\":0,"));
   assert_non_null(strstr(answer, "\"refused_runs\":1,"));
   server_down(&p);
@@ -417,15 +418,13 @@ static void the_caps_are_told_in_http_on_the_pages_port(void **s) {
   WAIT_UNTIL(idle->connected, 5000);
   pump_for(50);
   static char answer[ANSWER_MAX];
-  assert_int_equal(ask(http, "GET / HTTP/1.1\r\n\r\n", answer, sizeof(answer),
-                       5000),
-                   503);
-  assert_string_equal(body_of(answer),
-                      "error too many connections (max 1)\n");
+  assert_int_equal(
+      ask(http, "GET / HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000), 503);
+  assert_string_equal(body_of(answer), "error too many connections (max 1)\n");
   WAIT_UNTIL(idle->ended, 10000);
   assert_true(idle->ended);
-  assert_int_equal(strncmp(idle->answer, "HTTP/1.1 408 Request Timeout\r\n", 30),
-                   0);
+  assert_int_equal(
+      strncmp(idle->answer, "HTTP/1.1 408 Request Timeout\r\n", 30), 0);
   assert_string_equal(body_of(idle->answer),
                       "error idle timeout: no request for 2000 ms "
                       "(--idle-timeout)\n");
@@ -445,8 +444,7 @@ static void on_trickle(uv_timer_t *t) {
   trickle *k = t->data;
   static uv_buf_t line = {.base = "X-Slow: y\r\n", .len = 11};
   if (!k->x->ended && uv_is_writable((uv_stream_t *)&k->x->tcp) &&
-      uv_write(&k->write, (uv_stream_t *)&k->x->tcp, &line, 1, on_written) ==
-          0)
+      uv_write(&k->write, (uv_stream_t *)&k->x->tcp, &line, 1, on_written) == 0)
     k->sent++;
 }
 
@@ -464,8 +462,8 @@ static void a_head_that_never_ends_is_cut_at_the_idle_timeout(void **s) {
   WAIT_UNTIL(k.x->ended, 10000);
   uv_close((uv_handle_t *)&k.timer, NULL);
   assert_true(k.x->ended);
-  assert_int_equal(
-      strncmp(k.x->answer, "HTTP/1.1 408 Request Timeout\r\n", 30), 0);
+  assert_int_equal(strncmp(k.x->answer, "HTTP/1.1 408 Request Timeout\r\n", 30),
+                   0);
   assert_true(k.sent >= 2);
   assert_ms_below((k.x->first_byte_ns - k.x->started_ns) / 1e6, 5000);
   hang_up(k.x);
@@ -492,9 +490,9 @@ static void a_client_that_leaves_mid_run_cancels_it(void **s) {
   /* The server looks every 250 ms, and two writes tell. */
   assert_ms_below((uv_hrtime() - left) / 1e6, 2000);
   static char answer[ANSWER_MAX];
-  assert_int_equal(ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer,
-                       sizeof(answer), 5000),
-                   200);
+  assert_int_equal(
+      ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000),
+      200);
   assert_non_null(strstr(answer, "\"batches_running\":0,"));
   assert_non_null(strstr(answer, "\"operations_running\":0,"));
   server_down(&p);
@@ -518,8 +516,8 @@ int main(int argc, char **argv) {
           teardown),
       cmocka_unit_test_setup_teardown(
           a_line_client_may_ask_for_arrivals_at_a_rate, setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          rate_runs_back_to_back_are_each_answered, setup, teardown),
+      cmocka_unit_test_setup_teardown(rate_runs_back_to_back_are_each_answered,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(
           refusals_get_a_status_and_the_line_protocols_words, setup, teardown),
       cmocka_unit_test_setup_teardown(

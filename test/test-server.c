@@ -44,7 +44,7 @@ typedef struct client {
   bool connected, eof, closed, reset;
   char partial[LINE_LEN]; /* the line being received */
   size_t len;
-  char lines[LINES_MAX][LINE_LEN]; /* lines other than "pong", the last 64 */
+  char lines[LINES_MAX][LINE_LEN];  /* lines other than "pong", the last 64 */
   int nlines;                       /* of them, all: lines[nlines % 64] next */
   int all_lines;                    /* every line, kept or not */
   char last[LINE_LEN];              /* the last line */
@@ -92,8 +92,8 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(s);
     return;
   }
-  split_lines(c->partial, sizeof(c->partial), &c->len, buf->base,
-              (size_t)nread, take, c);
+  split_lines(c->partial, sizeof(c->partial), &c->len, buf->base, (size_t)nread,
+              take, c);
 }
 
 /* Start connecting to the server (reading starts once connected). */
@@ -107,8 +107,8 @@ static client *dial(int port, int rcvbuf) {
   assert_code(uv_timer_init(&the_loop, &c->pinger), 0);
   c->tcp.data = c->connect.data = c->pinger.data = c;
   assert_code(uv_tcp_connect(&c->connect, &c->tcp,
-                                  (const struct sockaddr *)&addr, on_connected),
-                   0);
+                             (const struct sockaddr *)&addr, on_connected),
+              0);
   return c;
 }
 
@@ -773,8 +773,7 @@ static void client_connections_are_probed_with_tcp_keepalive(void **state) {
   assert_string_equal(ask(c, "ping"), "pong"); /* the server has it */
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  assert_code(uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len),
-                   0);
+  assert_code(uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len), 0);
   int client_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
   unsigned timer = 0;
   double due_s = 0;
@@ -1059,8 +1058,8 @@ static void idle_clients_are_told_why_and_closed(void **s) {
 /* --max-operations counts every client's running batches: a run that
  * would pass it is refused, naming it. --max-threads is shared: a run
  * that finds the threads taken waits its turn on them. */
-static void runs_share_the_threads_cap_and_past_the_operations_cap_are_refused(
-    void **s) {
+static void
+runs_share_the_threads_cap_and_past_the_operations_cap_are_refused(void **s) {
   server_proc p;
   open_loop();
   start_server_with(&p,
@@ -1156,8 +1155,8 @@ static void loops_batches_threads_count_against_max_threads(void **s) {
   client *a = connect_client(p.port), *b = connect_client(p.port);
   send_text(a, "run loops 4 300 limit=1\n"); /* one loop: limit 1 */
   WAIT_UNTIL(json_has(ask(b, "stats"), "\"batches_running\":1"), 5000);
-  assert_true(json_has(b->lines[(b->nlines - 1) % LINES_MAX],
-                       "\"threads_running\":1"));
+  assert_true(
+      json_has(b->lines[(b->nlines - 1) % LINES_MAX], "\"threads_running\":1"));
   assert_string_equal(ask(b, "run loops 1 1"),
                       "error server busy: the loops style runs 1 threads "
                       "and 1 of --max-threads 1 are in use by loops; try "

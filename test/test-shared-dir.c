@@ -219,8 +219,8 @@ static void prepared_name(int index, char *out, size_t size) {
  * prepared files and put something else under their names: file 1 becomes
  * a link to the secret, file 2 a FIFO, file 3 a directory. Each read fails
  * at once with a code and words for what it found, in every style. */
-static void reads_refuse_links_fifos_and_directories_put_in_their_place(
-    void **state) {
+static void
+reads_refuse_links_fifos_and_directories_put_in_their_place(void **state) {
   iob_file_options o;
   iob_file_options_init(&o);
   o.mode = IOB_FILE_READ;
@@ -264,8 +264,8 @@ static void reads_refuse_links_fifos_and_directories_put_in_their_place(
       iob_outcome out;
       assert_code(iob_batch_outcome(b, i, &out), 0);
       if (out.status != expected[i])
-        fail_msg("%s: file %u: %s, expected %s (%s)", iob_style_name(style),
-                 i, iob_err_name(out.status), iob_err_name(expected[i]),
+        fail_msg("%s: file %u: %s, expected %s (%s)", iob_style_name(style), i,
+                 iob_err_name(out.status), iob_err_name(expected[i]),
                  out.message ? out.message : "no message");
       if (i == 0) {
         assert_int_equal(out.value, 1024);
@@ -286,8 +286,8 @@ static void reads_refuse_links_fifos_and_directories_put_in_their_place(
  * put a link to the secret first: a plain write or append refuses the
  * link (UV_ELOOP), a new file refuses the taken name (UV_EEXIST), an
  * atomic write replaces the link itself; none writes the secret. */
-static void named_writes_never_go_through_a_link_another_user_planted(
-    void **state) {
+static void
+named_writes_never_go_through_a_link_another_user_planted(void **state) {
   char name[96];
   snprintf(name, sizeof(name), "%s/report.txt", shared);
   const struct {
@@ -306,19 +306,22 @@ static void named_writes_never_go_through_a_link_another_user_planted(
     for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
       assert_int_equal(symlink(secret, name), 0);
       assert_int_equal(lchown(name, attacker_uid, attacker_gid), 0);
-      iob_file_request r = {.mode = cases[j].mode, .flags = cases[j].flags,
-                            .path = name, .data = "overwritten\n", .len = 12};
+      iob_file_request r = {.mode = cases[j].mode,
+                            .flags = cases[j].flags,
+                            .path = name,
+                            .data = "overwritten\n",
+                            .len = 12};
       test_loop t;
       test_loop_init(&t);
-      iob_batch *b = test_loop_run_tasks(&t, styles[k], 0, &iob_kind_file,
-                                         NULL, &r, sizeof(r), 1);
+      iob_batch *b = test_loop_run_tasks(&t, styles[k], 0, &iob_kind_file, NULL,
+                                         &r, sizeof(r), 1);
       test_loop_close(&t);
       iob_outcome o;
       assert_code(iob_batch_outcome(b, 0, &o), 0);
       if (o.status != cases[j].want)
-        fail_msg("%s, case %zu: %s (%s), expected %s", iob_style_name(styles[k]),
-                 j, iob_err_name(o.status), o.message ? o.message : "",
-                 iob_err_name(cases[j].want));
+        fail_msg("%s, case %zu: %s (%s), expected %s",
+                 iob_style_name(styles[k]), j, iob_err_name(o.status),
+                 o.message ? o.message : "", iob_err_name(cases[j].want));
       assert_code(iob_batch_free(b), 0);
       assert_secret_intact();
       struct stat st;

@@ -891,8 +891,8 @@ static void add_and_drop(iob_group *group, int status) {
   }
 }
 
-static void a_group_freed_in_a_nested_call_of_its_callback_is_freed_once(
-    void **state) {
+static void
+a_group_freed_in_a_nested_call_of_its_callback_is_freed_once(void **state) {
   nested n = {0};
   iob_group *g;
   assert_code(iob_group_create(&g, add_and_drop, &n), 0);
@@ -949,8 +949,8 @@ static void race_one_batch(void *arg) {
     abort();
 }
 
-static void a_group_freed_in_its_callback_outlives_batches_on_other_loops(
-    void **state) {
+static void
+a_group_freed_in_its_callback_outlives_batches_on_other_loops(void **state) {
   atomic_store(&freed_calls, 0);
   int rounds = 200;
   for (int round = 0; round < rounds; round++) {

@@ -106,10 +106,8 @@ static void open_app(app *a, uint64_t shutdown_ms) {
   assert_code(uv_idle_start(&a->idle, on_idle), 0);
   struct sockaddr_in addr;
   assert_code(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
-  assert_code(uv_tcp_bind(&a->listener, (const struct sockaddr *)&addr, 0),
-                   0);
-  assert_code(uv_listen((uv_stream_t *)&a->listener, 16, on_connection),
-                   0);
+  assert_code(uv_tcp_bind(&a->listener, (const struct sockaddr *)&addr, 0), 0);
+  assert_code(uv_listen((uv_stream_t *)&a->listener, 16, on_connection), 0);
   assert_code(uv_timer_start(&a->shutdown, shut_down, shutdown_ms, 0), 0);
 }
 

@@ -20,7 +20,6 @@
 static pid_t service;
 static unsigned port;
 
-
 /* One request on a connection of its own; the response in *r. */
 static double ask(const char *request, http_response *r, bool head_only) {
   http_conn c;

@@ -46,8 +46,8 @@ typedef struct soak {
   uv_loop_t *loop;
   iob_config config;
   int follow_ups; /* an open batch's, submitted so far */
-  int left;     /* batches still to run */
-  long rss_mid; /* after the first half, once everything warmed up */
+  int left;       /* batches still to run */
+  long rss_mid;   /* after the first half, once everything warmed up */
   int halfway;
 } soak;
 

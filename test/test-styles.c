@@ -130,8 +130,7 @@ static void run_scenario(const iob_style *style, const void *options) {
   iob_batch_free(b);
 }
 
-static void the_loop_styles_end_the_same_operations_the_same_way(
-    void **state) {
+static void the_loop_styles_end_the_same_operations_the_same_way(void **state) {
   (void)state;
   run_scenario(&iob_style_loop, NULL);
   iob_loops_options one, two;
@@ -163,8 +162,8 @@ static void cancel_fifth(test_loop *t, void *arg) {
  * another thread's loop, under loops), timed out and ended: in every
  * style, on_op and the finished batch show only 0 or an error code,
  * never one of the core's markers for an operation in flight. */
-static void every_record_an_application_sees_holds_a_public_status(
-    void **state) {
+static void
+every_record_an_application_sees_holds_a_public_status(void **state) {
   (void)state;
   const iob_style *style;
   for (size_t k = 0; (style = iob_style_at(k)) != NULL; k++) {

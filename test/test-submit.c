@@ -60,7 +60,8 @@ static iob_batch *run_waits(test_loop *t, const iob_style *style,
 
 /* ---- submitting and closing ---------------------------------------------- */
 
-static void what_is_submitted_before_the_start_runs_and_the_batch_ends_once_closed(
+static void
+what_is_submitted_before_the_start_runs_and_the_batch_ends_once_closed(
     void **state) {
   (void)state;
   test_loop t;
@@ -167,8 +168,7 @@ static void follow_ups_submitted_from_on_op_run_as_a_chain(void **state) {
 
 /* ---- kinds mixed ------------------------------------------------------------ */
 
-typedef int (*exporter)(FILE *, const iob_batch *const *, size_t,
-                        const char *);
+typedef int (*exporter)(FILE *, const iob_batch *const *, size_t, const char *);
 
 static int export_trace(FILE *out, const iob_batch *const *b, size_t n,
                         const char *title) {
@@ -451,7 +451,8 @@ static void bad_submissions_get_clear_codes_and_add_nothing(void **state) {
   t = w;
   t.input = "for a kind that takes none";
   assert_code(iob_batch_submit(b, &t), IOB_EINVAL);
-  t = task_of(&test_kind_later, 1, NULL); /* start() only: a thread cannot run it */
+  t = task_of(&test_kind_later, 1,
+              NULL); /* start() only: a thread cannot run it */
   assert_code(iob_batch_submit(b, &t), IOB_ENOTSUP);
   t = task_of(&iob_kind_tcp, 1, NULL); /* its check() wants a target */
   assert_code(iob_batch_submit(b, &t), IOB_EINVAL);
@@ -504,8 +505,8 @@ static const iob_kind raising = {.name = "raising",
                                  .input_copy = copy_and_raise,
                                  .input_free = free};
 
-static void a_submission_from_a_handler_inside_one_is_refused_not_hung(
-    void **state) {
+static void
+a_submission_from_a_handler_inside_one_is_refused_not_hung(void **state) {
   (void)state;
   struct sigaction sa = {.sa_handler = submitting_handler}, old;
   sigemptyset(&sa.sa_mask);
@@ -523,7 +524,7 @@ static void a_submission_from_a_handler_inside_one_is_refused_not_hung(
   assert_code(handler_close, IOB_EPERM);
   iob_progress p;
   assert_code(iob_batch_progress(b, &p), 0);
-  assert_int_equal(p.waiting, 1); /* the handler's added nothing */
+  assert_int_equal(p.waiting, 1);     /* the handler's added nothing */
   assert_code(iob_batch_close(b), 0); /* and did not close it */
   test_loop_start_created(&t, b);
   test_loop_run(&t);
@@ -534,8 +535,8 @@ static void a_submission_from_a_handler_inside_one_is_refused_not_hung(
 }
 
 /* Unsubmitted input copies and large states go with a batch never run. */
-static void a_batch_freed_before_it_starts_frees_what_was_submitted(
-    void **state) {
+static void
+a_batch_freed_before_it_starts_frees_what_was_submitted(void **state) {
   (void)state;
   iob_config c = open_config(NULL);
   iob_batch *b;
@@ -584,8 +585,8 @@ static void close_and_check(test_loop *t, void *arg) {
   iob_batch_close(((void **)arg)[0]);
 }
 
-static void a_submitted_operations_target_is_in_use_while_the_batch_runs(
-    void **state) {
+static void
+a_submitted_operations_target_is_in_use_while_the_batch_runs(void **state) {
   (void)state;
   char dir[] = "/tmp/iobound-submit-XXXXXX";
   assert_non_null(mkdtemp(dir));
@@ -608,7 +609,6 @@ static void a_submitted_operations_target_is_in_use_while_the_batch_runs(
   rmdir(dir);
 }
 
-
 /* ---- nested batches ------------------------------------------------------- */
 
 static iob_batch *child_of(uint32_t count, uint64_t ms, int open) {
@@ -622,8 +622,8 @@ static iob_batch *child_of(uint32_t count, uint64_t ms, int open) {
   return child;
 }
 
-static void a_child_batch_is_one_operation_that_settles_after_all_of_its_own(
-    void **state) {
+static void
+a_child_batch_is_one_operation_that_settles_after_all_of_its_own(void **state) {
   (void)state;
   test_loop t;
   test_loop_init(&t);
@@ -734,7 +734,6 @@ static void a_missing_or_running_child_fails_its_operation(void **state) {
    * operation settled.) */
 }
 
-
 /* ---- what an attack found ----------------------------------------------------- */
 
 static int quick_run(iob_op *op) {
@@ -752,7 +751,8 @@ static void a_run_on_the_loop_keeps_its_slot_among_started_ones(void **state) {
   test_loop_init(&t);
   iob_config c = open_config(NULL);
   iob_batch *b = test_loop_create(&t, &c, NULL);
-  iob_task l = task_of(&test_kind_later, 30, NULL), q = task_of(&quick, 0, NULL);
+  iob_task l = task_of(&test_kind_later, 30, NULL),
+           q = task_of(&quick, 0, NULL);
   for (int i = 0; i < 15; i++)
     submit_ok(b, &l, i);
   submit_ok(b, &q, 15);
@@ -783,7 +783,8 @@ static void cancelling_one_submitted_operation_reaches_it(void **state) {
     test_loop_init(&t);
     iob_config c = open_config(style);
     iob_batch *b = test_loop_start(&t, &c, NULL);
-    iob_task slow = task_of(threads ? &test_kind_patient : &test_kind_later, 5000, NULL);
+    iob_task slow =
+        task_of(threads ? &test_kind_patient : &test_kind_later, 5000, NULL);
     /* A wait a thread sleeps cannot end early: short there. */
     iob_task w = task_of(&iob_kind_wait, threads ? 300 : 5000, NULL);
     submit_ok(b, &slow, 0);
@@ -819,8 +820,8 @@ static const iob_kind opens_and_cancels = {.name = "opens-and-cancels",
                                            .flags = IOB_KIND_WAITS,
                                            .open = cancelling_open};
 
-static void an_operation_whose_kind_opening_cancels_the_batch_never_runs(
-    void **state) {
+static void
+an_operation_whose_kind_opening_cancels_the_batch_never_runs(void **state) {
   (void)state;
   test_loop t;
   test_loop_init(&t);
@@ -882,7 +883,8 @@ static void queued_time_counts_the_wait_for_a_slot(const iob_style *s) {
   iob_batch_free(b);
 }
 
-static void an_open_batchs_queued_time_counts_the_wait_for_a_slot_in_every_style(
+static void
+an_open_batchs_queued_time_counts_the_wait_for_a_slot_in_every_style(
     void **state) {
   (void)state;
   for (size_t k = 0; iob_style_at(k) != NULL; k++)
@@ -923,8 +925,7 @@ static void an_arrival_the_submitter_gives_counts_from_then(void **state) {
   iob_batch_free(b);
 }
 
-static void an_arrival_in_the_future_is_refused_and_adds_nothing(
-    void **state) {
+static void an_arrival_in_the_future_is_refused_and_adds_nothing(void **state) {
   (void)state;
   iob_config c = open_config(NULL);
   iob_batch *b;
@@ -937,8 +938,8 @@ static void an_arrival_in_the_future_is_refused_and_adds_nothing(
   iob_batch_free(b);
 }
 
-static void a_batch_cancelled_before_it_starts_takes_nothing_more(
-    void **state) {
+static void
+a_batch_cancelled_before_it_starts_takes_nothing_more(void **state) {
   (void)state;
   iob_config c = open_config(NULL);
   iob_batch *b;
@@ -950,8 +951,8 @@ static void a_batch_cancelled_before_it_starts_takes_nothing_more(
   iob_batch_free(b);
 }
 
-static void a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for(
-    void **state) {
+static void
+a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for(void **state) {
   (void)state;
   static const iob_kind deep = {
       .name = "deep", .flags = IOB_KIND_WAITS, .stack_size = 8 << 20};
@@ -986,8 +987,8 @@ static void feed_mixed(void *arg) {
   iob_batch_unref(b);
 }
 
-static void a_checked_kind_is_submitted_from_another_thread_safely(
-    void **state) {
+static void
+a_checked_kind_is_submitted_from_another_thread_safely(void **state) {
   (void)state;
   test_loop t;
   test_loop_init(&t);
@@ -1001,7 +1002,6 @@ static void a_checked_kind_is_submitted_from_another_thread_safely(
   test_loop_close(&t);
   iob_batch_free(b);
 }
-
 
 /* ---- every loop style -------------------------------------------------------- */
 
@@ -1142,8 +1142,7 @@ int main(void) {
       cmocka_unit_test(an_arrival_in_the_future_is_refused_and_adds_nothing),
       cmocka_unit_test(
           a_shared_workers_pool_refuses_a_kind_it_has_no_stack_for),
-      cmocka_unit_test(
-          a_checked_kind_is_submitted_from_another_thread_safely),
+      cmocka_unit_test(a_checked_kind_is_submitted_from_another_thread_safely),
       cmocka_unit_test(mixed_kinds_and_targets_run_in_every_loop_style),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

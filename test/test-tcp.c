@@ -110,8 +110,7 @@ static void thousands_of_requests_overlap_on_one_loop(void **state) {
   assert_int_equal(ok, 2000);
   assert_int_equal(r.failed, 0);
   assert_true(r.peak_in_flight > 1000);
-  printf("2000 requests of 100 ms on one loop: %.1f ms\n",
-         MS(r.elapsed_ns));
+  printf("2000 requests of 100 ms on one loop: %.1f ms\n", MS(r.elapsed_ns));
   assert_ms_below(MS(r.elapsed_ns), 1000);
 }
 
@@ -186,8 +185,8 @@ static void a_target_in_use_refuses_to_be_destroyed(void **state) {
 
 /* Two batches on one loop share a target; cancelling one midway settles
  * its own requests only, and the other's all get their own answers. */
-static void cancelling_one_of_two_batches_on_a_target_spares_the_other(
-    void **state) {
+static void
+cancelling_one_of_two_batches_on_a_target_spares_the_other(void **state) {
   iob_tcp_target *t;
   assert_code(iob_tcp_target_create(&t, address), 0);
   const iob_style *styles[] = {&iob_style_loop, &iob_style_threads};
@@ -337,8 +336,7 @@ static void on_rude_connection(uv_stream_t *listener, int status) {
   uv_tcp_init(listener->loop, c);
   c->data = r;
   assert_code(uv_accept(listener, (uv_stream_t *)c), 0);
-  assert_code(
-      uv_read_start((uv_stream_t *)c, on_rude_alloc, on_rude_read), 0);
+  assert_code(uv_read_start((uv_stream_t *)c, on_rude_alloc, on_rude_read), 0);
 }
 
 /* One request, in `style`, to a service that gives `answer`. */
@@ -352,9 +350,7 @@ static int status_of_answer(const iob_style *style, const char *answer) {
   struct sockaddr_in any;
   uv_ip4_addr("127.0.0.1", 0, &any);
   assert_code(uv_tcp_bind(&r.listener, (struct sockaddr *)&any, 0), 0);
-  assert_code(uv_listen((uv_stream_t *)&r.listener, 8,
-                             on_rude_connection),
-                   0);
+  assert_code(uv_listen((uv_stream_t *)&r.listener, 8, on_rude_connection), 0);
   struct sockaddr_storage addr;
   int len = sizeof(addr);
   uv_tcp_getsockname(&r.listener, (struct sockaddr *)&addr, &len);
@@ -385,8 +381,7 @@ static void a_wrong_answer_or_a_hang_up_is_an_operations_error(void **s) {
     assert_code(status_of_answer(styles[k], "done 6\n"), UV_EPROTO);
     assert_code(status_of_answer(styles[k], "nope\n"), UV_EPROTO);
     /* The service could not serve it: worth a retry (iob_retry). */
-    assert_code(status_of_answer(styles[k], "error unavailable\n"),
-                     UV_EIO);
+    assert_code(status_of_answer(styles[k], "error unavailable\n"), UV_EIO);
     assert_code(
         status_of_answer(styles[k], "an answer far too long for any request\n"),
         UV_EPROTO);
@@ -522,8 +517,8 @@ static int run_out_of_descriptors(const char *where) {
   return 0;
 }
 
-static void running_out_of_descriptors_fails_operations_not_the_batch(
-    void **state) {
+static void
+running_out_of_descriptors_fails_operations_not_the_batch(void **state) {
   char *args[] = {(char *)self, "--out-of-descriptors", address, NULL};
   assert_int_equal(test_run_child(args), 0);
 }
@@ -531,10 +526,18 @@ static void running_out_of_descriptors_fails_operations_not_the_batch(
 /* ---- bad input ---------------------------------------------------------- */
 
 static void bad_addresses_and_arguments_are_refused(void **state) {
-  const char *bad[] = {"",          "127.0.0.1",    "127.0.0.1:",
-                       ":80",       "example.org:80", "127.0.0.1:65536",
-                       "1.2.3.4x:80", "[::1:80",      "::1:80x",
-                       "[]:80",     "1.2.3.4:-1",   "1.2.3.4:123456"};
+  const char *bad[] = {"",
+                       "127.0.0.1",
+                       "127.0.0.1:",
+                       ":80",
+                       "example.org:80",
+                       "127.0.0.1:65536",
+                       "1.2.3.4x:80",
+                       "[::1:80",
+                       "::1:80x",
+                       "[]:80",
+                       "1.2.3.4:-1",
+                       "1.2.3.4:123456"};
   iob_tcp_target *t = (iob_tcp_target *)&t;
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     assert_code(iob_tcp_target_create(&t, bad[k]), IOB_EINVAL);
@@ -599,8 +602,7 @@ int main(int argc, char **argv) {
           cancelling_one_of_two_batches_on_a_target_spares_the_other),
       cmocka_unit_test(a_refused_connection_lands_in_each_operations_status),
       cmocka_unit_test(a_peer_that_never_answers_times_out_in_every_style),
-      cmocka_unit_test(
-          a_cancel_ends_requests_to_a_silent_peer_in_every_style),
+      cmocka_unit_test(a_cancel_ends_requests_to_a_silent_peer_in_every_style),
       cmocka_unit_test(a_wrong_answer_or_a_hang_up_is_an_operations_error),
       cmocka_unit_test(cancel_mid_batch_closes_every_connection_at_once),
       cmocka_unit_test(requests_past_the_timeout_are_cut_off),

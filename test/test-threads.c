@@ -46,8 +46,7 @@ static bool once;
 static int attempts;
 static int created;
 
-static int refusing_create(uv_thread_t *tid,
-                           const uv_thread_options_t *options,
+static int refusing_create(uv_thread_t *tid, const uv_thread_options_t *options,
                            uv_thread_cb entry, void *arg) {
   attempts++;
   if (attempts == allow + 1 || (!once && attempts > allow))
@@ -85,7 +84,7 @@ static void a_refused_thread_fails_the_batch_cleanly(void **state) {
   for (int i = 0; i < 3; i++) /* the threads it got ran to the end */
     assert_int_equal(rec[i].status, 0);
   assert_code(rec[3].status, IOB_EAGAIN); /* the one refused */
-  for (int i = 4; i < 10; i++) /* the rest never started */
+  for (int i = 4; i < 10; i++)            /* the rest never started */
     assert_code(rec[i].status, IOB_ECANCELED);
   iob_report r;
   assert_code(iob_batch_report(b, &r), 0);

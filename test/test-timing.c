@@ -16,8 +16,8 @@ static void event_loop_runs_ten_waits_in_about_one_wait_time(void **state) {
   assert_true(r.speedup > 5.0);
 }
 
-static void thread_pool_runs_ten_waits_in_ceil_ten_over_pool_size_rounds(
-    void **state) {
+static void
+thread_pool_runs_ten_waits_in_ceil_ten_over_pool_size_rounds(void **state) {
   unsigned int p = iob_pool_size(); /* 4 unless UV_THREADPOOL_SIZE says */
   unsigned int rounds = (COUNT + p - 1) / p;
   iob_report r = run_report(&iob_style_pool, COUNT, WAIT_MS);

@@ -58,9 +58,8 @@ static void a_private_pool_runs_as_many_at_once_as_max_in_flight(void **s) {
 
 static void a_private_pool_has_four_threads_unless_told(void **state) {
   /* Eight operations queued at once, on four threads: two rounds. */
-  iob_report r = report_of(&(iob_config){.style = &iob_style_workers,
-                                         .count = 8,
-                                         .duration_ms = 100});
+  iob_report r = report_of(&(iob_config){
+      .style = &iob_style_workers, .count = 8, .duration_ms = 100});
   assert_int_equal(r.threads, IOB_WORKERS_DEFAULT);
   assert_int_equal(r.peak_in_flight, IOB_WORKERS_DEFAULT);
   assert_int_equal(r.workers_used, IOB_WORKERS_DEFAULT);
@@ -449,8 +448,7 @@ static void a_pool_is_refused_bad_arguments(void **state) {
   assert_code(iob_workers_create(&pool, 0, 0), IOB_ERANGE);
   assert_null(pool);
   pool = (iob_workers *)&pool;
-  assert_code(iob_workers_create(&pool, IOB_WORKERS_MAX + 1, 0),
-                   IOB_ERANGE);
+  assert_code(iob_workers_create(&pool, IOB_WORKERS_MAX + 1, 0), IOB_ERANGE);
   assert_null(pool);
   assert_code(iob_workers_free(NULL), 0);
   assert_int_equal(iob_workers_threads(NULL), 0);
@@ -506,8 +504,7 @@ static void counted_main(void *arg) {
   atomic_fetch_add(&ended, 1);
 }
 
-static int refusing_create(uv_thread_t *tid,
-                           const uv_thread_options_t *options,
+static int refusing_create(uv_thread_t *tid, const uv_thread_options_t *options,
                            uv_thread_cb entry, void *arg) {
   if (atomic_load(&created) >= allow)
     return UV_EAGAIN;

@@ -121,8 +121,8 @@ static const iob_kind once = {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static iob_task task_of(const iob_kind *kind, const void *target,
-                        uint32_t ms, const void *input) {
+static iob_task task_of(const iob_kind *kind, const void *target, uint32_t ms,
+                        const void *input) {
   iob_task t;
   iob_task_init(&t);
   t.kind = kind;
@@ -211,8 +211,8 @@ static void a_timeout_reaches_the_inner_operation_too(void **state) {
   iob_batch_free(b);
 }
 
-static void an_inner_kind_that_settles_inside_start_is_heard_after_it(
-    void **state) {
+static void
+an_inner_kind_that_settles_inside_start_is_heard_after_it(void **state) {
   (void)state;
   iob_task inner = task_of(&instant, NULL, 0, NULL);
   iob_task tasks[] = {task_of(&retry, NULL, 0, &inner)};
@@ -257,17 +257,14 @@ static void bad_inner_operations_are_refused_at_once(void **state) {
   (void)state;
   iob_op op = {0};
   iob_task t = task_of(&flaky, NULL, 1, NULL);
-  assert_code(iob_op_start_inner(NULL, &t, NULL, NULL, NULL),
-                   IOB_EINVAL);
-  assert_code(iob_op_start_inner(&op, NULL, NULL, NULL, NULL),
-                   IOB_EINVAL);
+  assert_code(iob_op_start_inner(NULL, &t, NULL, NULL, NULL), IOB_EINVAL);
+  assert_code(iob_op_start_inner(&op, NULL, NULL, NULL, NULL), IOB_EINVAL);
   assert_code(iob_op_start_inner(&op, &t, NULL, NULL, NULL),
-                   IOB_EINVAL); /* no callback */
+              IOB_EINVAL); /* no callback */
   iob_task blocking = task_of(&iob_kind_cpu, NULL, 1, NULL);
   iob_op *inner = (iob_op *)&op;
-  assert_code(
-      iob_op_start_inner(&op, &blocking, never_called, NULL, &inner),
-      IOB_ENOTSUP); /* no start() */
+  assert_code(iob_op_start_inner(&op, &blocking, never_called, NULL, &inner),
+              IOB_ENOTSUP); /* no start() */
   assert_null(inner);
   iob_task none = task_of(NULL, NULL, 1, NULL);
   assert_code(iob_op_run_inner(&op, &none), IOB_EINVAL);

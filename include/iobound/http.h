@@ -63,8 +63,7 @@ typedef struct iob_http_client_options {
  *         over IOB_HTTP_BODY_MAX; IOB_ENOMEM; IOB_EIO if libcurl cannot
  *         initialise.
  */
-IOB_EXPORT int iob_http_client_create(iob_http_client **client,
-                                      uv_loop_t *loop,
+IOB_EXPORT int iob_http_client_create(iob_http_client **client, uv_loop_t *loop,
                                       const iob_http_client_options *options);
 
 /**
@@ -86,8 +85,8 @@ IOB_EXPORT int iob_http_client_destroy(iob_http_client *client);
  * is required.
  */
 typedef struct iob_http_request {
-  const char *method; /**< NULL: GET, or POST with a body. */
-  const char *url;    /**< "{i}" and "{ms}" are not replaced here. */
+  const char *method;         /**< NULL: GET, or POST with a body. */
+  const char *url;            /**< "{i}" and "{ms}" are not replaced here. */
   const char *const *headers; /**< "Name: value", up to NULL. */
   const void *body;           /**< sent as it is; may hold any bytes. */
   size_t body_len;            /**< its length; 0 with a body: strlen. */
@@ -140,10 +139,10 @@ typedef struct iob_http_target iob_http_target;
 /** What one request got back: its iob_batch_outcome() result, also when
  *  it failed (an answer that is not 2xx comes whole). */
 typedef struct iob_http_result {
-  long code;          /**< the HTTP status code; 0 if none came back. */
-  uint64_t bytes;     /**< the response body's size. */
-  double connect_ms;  /**< time to connect (0 on a reused connection). */
-  double total_ms;    /**< the whole request, as libcurl measured it. */
+  long code;         /**< the HTTP status code; 0 if none came back. */
+  uint64_t bytes;    /**< the response body's size. */
+  double connect_ms; /**< time to connect (0 on a reused connection). */
+  double total_ms;   /**< the whole request, as libcurl measured it. */
   /** Through a client: the answer's body (NUL after it, not counted),
    *  else NULL (no client, or on_body took it). */
   char *body;

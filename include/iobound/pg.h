@@ -162,9 +162,9 @@ IOB_EXPORT int iob_pg_pool_counts(iob_pg_pool *pool, uint32_t *open,
  * iob_pg_target's query; with a pool as the target it is required.
  */
 typedef struct iob_pg_query {
-  const char *sql;            /**< one statement when it has params. */
-  const char *const *params;  /**< nparams of them, each text or NULL. */
-  uint32_t nparams;           /**< at most IOB_PG_PARAMS_MAX. */
+  const char *sql;           /**< one statement when it has params. */
+  const char *const *params; /**< nparams of them, each text or NULL. */
+  uint32_t nparams;          /**< at most IOB_PG_PARAMS_MAX. */
   /** Non-zero: a prepared statement, kept by each connection. The first
    *  time the SQL runs on a connection it is prepared there (named after
    *  the SQL), and from then executed prepared: the server parses and
@@ -188,8 +188,8 @@ typedef struct iob_pg_result {
 
 /** The value at @p row, @p column of @p result: NULL for SQL NULL, a
  *  NULL result, or a place past the last row or column. */
-IOB_EXPORT const char *iob_pg_value(const iob_pg_result *result,
-                                    uint32_t row, uint32_t column);
+IOB_EXPORT const char *iob_pg_value(const iob_pg_result *result, uint32_t row,
+                                    uint32_t column);
 
 /**
  * Free a target; NULL is a no-op.

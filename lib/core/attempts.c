@@ -11,8 +11,8 @@ iob__attempt_list iob__attempts_lost;
 
 void iob__attempt_began(iob_batch *b, iob__slot *s) {
   /* The first began when its record says (a burst's shared stamp). */
-  s->began_ns = s->op.attempt == 0 ? iob__rec(b, s->op.index)->started_ns
-                                   : iob__now(b);
+  s->began_ns =
+      s->op.attempt == 0 ? iob__rec(b, s->op.index)->started_ns : iob__now(b);
 }
 
 /* Drop the list: what it said is lost (iob_batch_attempts() says so). */
@@ -22,8 +22,8 @@ static void lose(iob__slot *s) {
   s->attempts_lost = true;
 }
 
-void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from,
-                       uint64_t to, int status, bool hedge) {
+void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from, uint64_t to,
+                       int status, bool hedge) {
   if (s->attempts_lost)
     return;
   /* Where the operation keeps its outcome holds the list once it

@@ -275,8 +275,7 @@ const iob_config *iob_batch_config(const iob_batch *batch) {
  * makes loop_thread, written before it, safe to read. */
 static bool on_loop_thread(const iob_batch *b) {
   uv_thread_t self = uv_thread_self();
-  return atomic_load_explicit(&b->state, memory_order_acquire) ==
-             IOB__ACTIVE &&
+  return atomic_load_explicit(&b->state, memory_order_acquire) == IOB__ACTIVE &&
          uv_thread_equal(&self, &b->loop_thread);
 }
 
@@ -285,7 +284,8 @@ int iob_batch_progress(const iob_batch *batch, iob_progress *progress) {
     return IOB_EINVAL;
   const iob__published *p = &batch->published;
   uint32_t failed = atomic_load_explicit(&p->failed, memory_order_acquire);
-  uint64_t both = atomic_load_explicit(&p->done_in_flight, memory_order_acquire);
+  uint64_t both =
+      atomic_load_explicit(&p->done_in_flight, memory_order_acquire);
   progress->done = (uint32_t)both;
   progress->in_flight = (uint32_t)(both >> 32);
   uint32_t count = batch->open ? atomic_load_explicit(&batch->submitted,
@@ -491,8 +491,7 @@ static int open_kind(iob_batch *b) {
   if (kind_per_loop(b))
     return 0;
   if (b->open)
-    return iob__kinds_open(b, &b->kinds, k, b->config.target,
-                           &b->kind_shared);
+    return iob__kinds_open(b, &b->kinds, k, b->config.target, &b->kind_shared);
   if (k->batch_size != 0 && (b->kind_shared = calloc(1, k->batch_size)) == NULL)
     return IOB_ENOMEM;
   return k->open != NULL ? k->open(b, b->config.target, b->kind_shared) : 0;
@@ -540,7 +539,6 @@ static int make_run_state(iob_batch *b) {
   return 0;
 }
 
-
 /* Operation i, not launched, settles as cancelled: never started. */
 static void settle_unlaunched(iob_batch *b, uint32_t i, uint64_t now) {
   *iob__rec(b, i) = (iob_record){now, now, now, IOB_ECANCELED, 0};
@@ -548,7 +546,6 @@ static void settle_unlaunched(iob_batch *b, uint32_t i, uint64_t now) {
   b->settled++;
   tell(b, i);
 }
-
 
 /* Operations cancelled alone before the batch started settle first,
  * before anything launches: an on_op that cancels another operation
@@ -599,8 +596,7 @@ int iob_batch_start(iob_batch *batch, uv_loop_t *loop, iob_batch_cb cb) {
   }
   if (batch->config.deadline_ms != 0) {
     uv_update_time(loop); /* the timer counts from the loop's clock */
-    uv_timer_start(&batch->deadline, on_deadline, batch->config.deadline_ms,
-                   0);
+    uv_timer_start(&batch->deadline, on_deadline, batch->config.deadline_ms, 0);
   }
   /* The run holds a reference of its own until its callback has
    * returned: whoever drops theirs meanwhile frees nothing that runs. */
@@ -1062,8 +1058,7 @@ static int kept_of(const iob_batch *batch, uint32_t index,
   bool finished = atomic_load_explicit(&batch->state, memory_order_acquire) ==
                   IOB__FINISHED;
   if (!finished && !on_loop_thread(batch))
-    return batch->open || index < batch->config.count ? IOB_EBUSY
-                                                        : IOB_EINVAL;
+    return batch->open || index < batch->config.count ? IOB_EBUSY : IOB_EINVAL;
   if (index >= batch->config.count)
     return IOB_EINVAL;
   if (!finished && !settled_already(batch, index))
@@ -1117,8 +1112,8 @@ int iob_batch_attempts(const iob_batch *batch, uint32_t index,
 const iob_kind *iob__batch_kind(const iob_batch *b) {
   if (!b->open)
     return b->config.kind;
-  const iob_kind *kind = b->config.count ? iob__task_at(b, 0)->kind
-                                         : b->config.kind;
+  const iob_kind *kind =
+      b->config.count ? iob__task_at(b, 0)->kind : b->config.kind;
   for (uint32_t i = 1; i < b->config.count; i++)
     if (iob__task_at(b, i)->kind != kind)
       return NULL;

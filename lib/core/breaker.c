@@ -16,7 +16,7 @@ struct iob_breaker {
   uv_mutex_t lock;
   iob_breaker_options o;
   iob_breaker_state state;
-  uint64_t opened_at; /* uv_hrtime() when it last opened */
+  uint64_t opened_at;  /* uv_hrtime() when it last opened */
   uint32_t probes_out; /* let through while half-open */
   uint64_t slice_ns, slice_at;
   uint32_t outcomes[SLICES], failures[SLICES];
@@ -26,8 +26,10 @@ struct iob_breaker {
 
 void iob_breaker_options_init(iob_breaker_options *o) {
   if (o != NULL)
-    *o = (iob_breaker_options){.failure_ratio = 0.5, .min_outcomes = 20,
-                               .window_ms = 10000, .open_ms = 5000,
+    *o = (iob_breaker_options){.failure_ratio = 0.5,
+                               .min_outcomes = 20,
+                               .window_ms = 10000,
+                               .open_ms = 5000,
                                .probes = 1};
 }
 

@@ -27,8 +27,8 @@ void iob__deadlines_free(iob__deadlines *d) {
 
 static void put_list(iob__deadlines *d, uint32_t list) {
   uint64_t wait = d->lists[list].wait_ns;
-  uint32_t k = (uint32_t)((wait * UINT64_C(0x9E3779B97F4A7C15)) >> 32) &
-               d->table_mask;
+  uint32_t k =
+      (uint32_t)((wait * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & d->table_mask;
   while (d->table[k] != 0)
     k = (k + 1) & d->table_mask;
   d->table[k] = list + 1;
@@ -72,8 +72,8 @@ int iob__deadlines_make_list(iob__deadlines *d, uint64_t wait_ns,
     if (err != 0)
       return err;
     list = d->nlists++;
-    d->lists[list] = (iob__dlist){.wait_ns = wait_ns, .head = NONE,
-                                  .tail = NONE, .heap_pos = NONE};
+    d->lists[list] = (iob__dlist){
+        .wait_ns = wait_ns, .head = NONE, .tail = NONE, .heap_pos = NONE};
     put_list(d, list);
   }
   d->lists[list].room += items;

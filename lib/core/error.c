@@ -18,26 +18,26 @@ const char *iob_version(void) {
  * documentation. Where libuv's own text would not do (it speaks of
  * sockets: "operation not supported on socket"), a plainer one. Other
  * codes get libuv's words. */
-#define IOB_ERRORS(X)                                                        \
-  X(IOB_EINVAL, "invalid argument")                                          \
-  X(IOB_ENOMEM, "not enough memory")                                         \
-  X(IOB_E2BIG, "too many or too large")                                      \
-  X(IOB_ERANGE, "value out of range")                                        \
-  X(IOB_ENOTSUP, "operation not supported")                                  \
-  X(IOB_EBUSY, "resource busy")                                              \
-  X(IOB_EALREADY, "already in progress")                                     \
-  X(IOB_EAGAIN, "resource temporarily unavailable")                          \
-  X(IOB_ECANCELED, "operation canceled")                                     \
-  X(IOB_ETIMEDOUT, "timed out")                                              \
-  X(IOB_EPERM, "operation not permitted")                                    \
-  X(IOB_EIO, "input/output error")                                          \
-  X(IOB_ESHUTDOWN, "shut down or closed: nothing more is taken")            \
-  X(IOB_EBREAKER, "a circuit breaker is open: the call was not made")       \
+#define IOB_ERRORS(X)                                                          \
+  X(IOB_EINVAL, "invalid argument")                                            \
+  X(IOB_ENOMEM, "not enough memory")                                           \
+  X(IOB_E2BIG, "too many or too large")                                        \
+  X(IOB_ERANGE, "value out of range")                                          \
+  X(IOB_ENOTSUP, "operation not supported")                                    \
+  X(IOB_EBUSY, "resource busy")                                                \
+  X(IOB_EALREADY, "already in progress")                                       \
+  X(IOB_EAGAIN, "resource temporarily unavailable")                            \
+  X(IOB_ECANCELED, "operation canceled")                                       \
+  X(IOB_ETIMEDOUT, "timed out")                                                \
+  X(IOB_EPERM, "operation not permitted")                                      \
+  X(IOB_EIO, "input/output error")                                             \
+  X(IOB_ESHUTDOWN, "shut down or closed: nothing more is taken")               \
+  X(IOB_EBREAKER, "a circuit breaker is open: the call was not made")          \
   X(IOB_ENODATA, "nothing to measure: no operations")
 
 const char *iob_strerror(int err) {
-#define X(code, text)                                                        \
-  if (err == code)                                                           \
+#define X(code, text)                                                          \
+  if (err == code)                                                             \
     return text;
   IOB_ERRORS(X)
 #undef X
@@ -50,8 +50,8 @@ const char *iob_strerror(int err) {
 }
 
 const char *iob_err_name(int err) {
-#define X(code, text)                                                        \
-  if (err == code)                                                           \
+#define X(code, text)                                                          \
+  if (err == code)                                                             \
     return #code;
   IOB_ERRORS(X)
 #undef X

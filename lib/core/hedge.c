@@ -63,8 +63,7 @@ void iob__hedge_note(iob_batch *b, const iob_hedge *p, uint64_t ns) {
       h = none;
     }
   }
-  atomic_fetch_add_explicit(&h[bucket_of(ns / 1000)], 1,
-                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&h[bucket_of(ns / 1000)], 1, memory_order_relaxed);
 }
 
 uint64_t iob__hedge_delay_ns(const iob_batch *b, const iob_hedge *p) {

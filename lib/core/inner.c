@@ -40,8 +40,9 @@ static iob__slot *make(iob_op *outer, const iob_task *task, void *shared) {
     return NULL;
   s->inner = (iob__inner *)((char *)s + at);
   void *state = k->op_size ? (char *)s + at + link : NULL;
-  s->op = (iob_op){outer->batch, task->target, state, outer->index,
-                   task->duration_ms, shared, task->input, task->data, 0};
+  s->op = (iob_op){outer->batch, task->target,      state,
+                   outer->index, task->duration_ms, shared,
+                   task->input,  task->data,        0};
   s->kind = k;
   s->inner->outer = iob__slot_of_op(outer);
   atomic_init(&s->stop, 0);
@@ -140,7 +141,7 @@ int iob__inner_done(iob__slot *s, int status) {
   iob__inner *in = s->inner;
   if (in->done == NULL)
     return IOB_EINVAL; /* run by iob_op_run_inner(): it returns instead */
-  if (in->starting) { /* iob_op_start_inner() calls back once it returns */
+  if (in->starting) {  /* iob_op_start_inner() calls back once it returns */
     in->settled_early = true;
     in->early_status = status;
     return 0;

@@ -19,10 +19,10 @@ struct iob__slot;
 
 struct iob_style {
   const char *name;
-  unsigned flags;     /* IOB_STYLE_* */
-  uint32_t limit;     /* a limit of its own (sequential: 1); 0: none */
-  size_t state_size;  /* zeroed memory at b->style_state while it runs */
-  size_t slot_size;   /* the style's part of each slot (iob__slot_style) */
+  unsigned flags;    /* IOB_STYLE_* */
+  uint32_t limit;    /* a limit of its own (sequential: 1); 0: none */
+  size_t state_size; /* zeroed memory at b->style_state while it runs */
+  size_t slot_size;  /* the style's part of each slot (iob__slot_style) */
   /* Its options (iob_config.style_options): their size, to copy them,
    * and its defaults; 0 and NULL for a style without. */
   size_t options_size;
@@ -85,8 +85,8 @@ typedef enum iob__phase {
 typedef struct iob__slot {
   iob_op op;
   const iob_kind *kind; /* the operation's */
-  atomic_int stop; /* 0, IOB_ECANCELED or IOB_ETIMEDOUT */
-  int status;      /* run()'s status, on a thread */
+  atomic_int stop;      /* 0, IOB_ECANCELED or IOB_ETIMEDOUT */
+  int status;           /* run()'s status, on a thread */
   /* Its place among the slots, set when they are made and never again
    * (any thread may read it); IOB__INNER_SLOT for an inner operation's. */
   uint32_t number;
@@ -105,7 +105,7 @@ typedef struct iob__slot {
   bool hedge_won;
   struct iob__slot *main;
   struct iob__tries *tries;
-  bool timed;         /* its timeout is in its runner's queue */
+  bool timed;          /* its timeout is in its runner's queue */
   uint64_t attempt_ns; /* when its attempt began (a thread's retries) */
   /* Its attempts so far (lib/core/attempts.c), when it runs more than
    * once, or none; when the current one began. */
@@ -132,7 +132,7 @@ typedef struct iob__kept {
   char *message;
   uint64_t value;
   void *result;
-  uint32_t retries; /* attempts after the first (iob_retry) */
+  uint32_t retries;     /* attempts after the first (iob_retry) */
   uint32_t hedges : 31; /* attempts beside a first one (iob_hedge) */
   uint32_t hedge_won : 1;
   /* Its attempts, when it ran more than once (2 or more); NULL; or
@@ -284,22 +284,22 @@ struct iob_batch {
   iob__place limit_place; /* waiting for a permit of config.shared_limit */
   iob__place rate_place;  /* waiting for a token of config.rate */
 
-  uint64_t t0;         /* uv_hrtime() at start: records count from here */
-  uint64_t end_ns;     /* when the last operation settled */
-  uint64_t cpu0_ns;    /* the process's CPU time at start */
-  uint64_t cpu_ns;     /* CPU time used while it ran */
-  iob__clock clock;    /* the loop thread's cached reading (iob__stamp) */
+  uint64_t t0;      /* uv_hrtime() at start: records count from here */
+  uint64_t end_ns;  /* when the last operation settled */
+  uint64_t cpu0_ns; /* the process's CPU time at start */
+  uint64_t cpu_ns;  /* CPU time used while it ran */
+  iob__clock clock; /* the loop thread's cached reading (iob__stamp) */
 
   uint32_t limit;     /* most operations in flight; count if unlimited */
   uint32_t next;      /* next operation to launch */
   uint32_t in_flight; /* launched and not yet settled */
   uint32_t settled;
   uint32_t failed;
-  uint32_t rate_waits; /* operations launched on a token they waited for */
+  uint32_t rate_waits;      /* operations launched on a token they waited for */
   uint32_t breaker_refused; /* settled by a breaker, never launched */
   uint32_t ahead; /* settled before their launch (iob_batch_cancel_op) */
   uint32_t cancel_at_start; /* marked by iob_batch_cancel_op() before it */
-  uint32_t threads; /* the style's threads, asked once it ended */
+  uint32_t threads;         /* the style's threads, asked once it ended */
   /* The measured peak, worked out of the records once (the exporters and
    * the application may each ask for a report): 0 until known, else peak
    * + 1. Atomic because a finished batch may be read from any thread. */
@@ -307,7 +307,7 @@ struct iob_batch {
   /* iob_batch_latency()'s answer once worked out (the records of a
    * finished batch never change), for the exporters' captions. */
   _Atomic(iob_latency *) percentiles;
-  bool launching; /* guards iob__launch_more() against re-entry */
+  bool launching;    /* guards iob__launch_more() against re-entry */
   bool launch_later; /* a launch gave the loop its turn: on_async() goes on */
   bool cancelled;
   bool ended;              /* every operation settled; finish() called */
@@ -341,7 +341,7 @@ struct iob_batch {
   size_t state_room;      /* op state a slot holds */
   iob__task *tasks[IOB__CHUNKS];
   iob__slot *slot_chunks[IOB__SLOT_CHUNKS]; /* an open batch's slots */
-  uint32_t free_cap;                   /* room in free_slots */
+  uint32_t free_cap;                        /* room in free_slots */
   iob__kinds kinds; /* an open batch's kinds opened, with their targets */
   /* The operation of another batch this one is (iob_kind_batch), while
    * it runs; NULL otherwise. */
@@ -399,8 +399,7 @@ static inline void iob__clock_fresh(iob__clock *c) { c->left = 0; }
 
 /* After the `launched`-th launch of a burst: whether its slice is over
  * (*until: 0 until the first reading of the clock). */
-static inline bool iob__launch_slice_over(uint32_t launched,
-                                          uint64_t *until) {
+static inline bool iob__launch_slice_over(uint32_t launched, uint64_t *until) {
   if (launched % IOB__LAUNCH_CHECK != 0)
     return false;
   uint64_t now = uv_hrtime();
@@ -414,7 +413,9 @@ static inline uint64_t iob__stamp(iob_batch *b) {
   return iob__clock_read(&b->clock, b->t0);
 }
 
-static inline void iob__stamp_fresh(iob_batch *b) { iob__clock_fresh(&b->clock); }
+static inline void iob__stamp_fresh(iob_batch *b) {
+  iob__clock_fresh(&b->clock);
+}
 
 /* Nanoseconds since the batch started, read now, from any thread. */
 static inline uint64_t iob__now(const iob_batch *b) {
@@ -510,7 +511,7 @@ void iob__wakeup(iob_batch *b);
 void iob__launch_more(iob_batch *b);
 
 /* The batch a handle embedded in it belongs to. */
-#define iob__batch_of(handle, member)                                         \
+#define iob__batch_of(handle, member)                                          \
   ((iob_batch *)((char *)(handle)-offsetof(iob_batch, member)))
 
 /* ---- open batches (submit.c) -------------------------------------------- */
@@ -609,7 +610,6 @@ void iob__breaker_note(iob_breaker *k, int status);
 
 /* A batch of the group ended with `status` (after its own callback). */
 void iob__group_ended(struct iob_group *g, int status);
-
 
 /* ---- slots (op.c) ---------------------------------------------------------- */
 
@@ -729,8 +729,8 @@ void iob__attempt_began(iob_batch *b, iob__slot *s);
  * (`hedge`: it began beside another). On the thread that runs the
  * operation. Without memory, the operation's list is lost, not the
  * operation. */
-void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from,
-                       uint64_t to, int status, bool hedge);
+void iob__attempt_note(iob_batch *b, iob__slot *s, uint64_t from, uint64_t to,
+                       int status, bool hedge);
 
 /* The slot's list of attempts moves to what its operation keeps (a list
  * of one is dropped: the record says as much). */
@@ -754,7 +754,7 @@ typedef struct iob__tries {
   iob__slot *at[IOB_HEDGE_MAX];
   uint64_t started_at[IOB_HEDGE_MAX]; /* ns since the batch started */
   uint32_t started, running;
-  uint32_t busy; /* stop_tries() walks them: the operation waits */
+  uint32_t busy;   /* stop_tries() walks them: the operation waits */
   bool decided;    /* one succeeded: the rest are being stopped */
   int status;      /* the winner's (0), else the last failure's */
   uint64_t due_ns; /* when the next attempt may start */

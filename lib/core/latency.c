@@ -33,8 +33,7 @@ static uint64_t bucket_top(uint32_t b) {
 }
 
 /* The time of the operation at rank ceil(q * n) (1..n). */
-static uint64_t at_rank(const uint32_t *h, uint32_t n, double q,
-                        uint64_t max) {
+static uint64_t at_rank(const uint32_t *h, uint32_t n, double q, uint64_t max) {
   uint64_t want = (uint64_t)(q * n);
   if ((double)want < q * n)
     want++;
@@ -66,8 +65,8 @@ static uint64_t time_of(const iob_record *r, int which, bool from_start) {
   }
 }
 
-static void measure(const iob_batch *b, uint32_t *h, int which,
-                    bool from_start, iob_percentiles *p) {
+static void measure(const iob_batch *b, uint32_t *h, int which, bool from_start,
+                    iob_percentiles *p) {
   uint32_t n = b->config.count;
   uint64_t max = 0;
   memset(h, 0, BUCKETS * sizeof(*h));
@@ -113,8 +112,8 @@ int iob__latency_of(const iob_batch *batch, const iob_latency **out) {
   /* (Readers of a finished batch may be on any threads: the first to
    * keep its answer wins, the others free theirs.) */
   iob_latency *none = NULL;
-  if (!atomic_compare_exchange_strong(&((iob_batch *)batch)->percentiles,
-                                      &none, l)) {
+  if (!atomic_compare_exchange_strong(&((iob_batch *)batch)->percentiles, &none,
+                                      l)) {
     free(l);
     l = none;
   }

@@ -18,8 +18,8 @@ struct iob_limit {
    * refused, reads them safely. The rest is the loop thread's alone. */
   atomic_uint users;
   _Atomic(uv_loop_t *) loop;
-  iob__line line;         /* batches waiting for a permit */
-  iob_batch *granted;     /* being given a permit by drain() */
+  iob__line line;     /* batches waiting for a permit */
+  iob_batch *granted; /* being given a permit by drain() */
   bool draining;
 };
 

@@ -73,8 +73,7 @@ static int slots_grow(iob_batch *b) {
   uint32_t at, k = iob__chunk(b->nslots, IOB__SLOT_CHUNK_SHIFT, &at);
   uint32_t n = (uint32_t)iob__chunk_size(k, IOB__SLOT_CHUNK_SHIFT);
   if (b->free_cap < b->nslots + n) {
-    uint32_t *stack =
-        realloc(b->free_slots, (b->nslots + n) * sizeof(*stack));
+    uint32_t *stack = realloc(b->free_slots, (b->nslots + n) * sizeof(*stack));
     if (stack == NULL)
       return IOB_ENOMEM;
     b->free_slots = stack;
@@ -137,8 +136,8 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
   }
   if (state != NULL)
     memset(state, 0, op_size);
-  s->op = (iob_op){b, target, state, i, iob__duration_ms(b, i), shared,
-                   input, data, 0};
+  s->op = (iob_op){b,      target, state, i, iob__duration_ms(b, i),
+                   shared, input,  data,  0};
   s->kind = kind;
   atomic_store_explicit(&s->stop, 0, memory_order_relaxed);
   s->status = 0;
@@ -159,8 +158,7 @@ void iob__slot_prepare(iob_batch *b, iob__slot *s, uint32_t i) {
 
 iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
   /* An open batch's operation has its slot set aside at launch. */
-  uint32_t k = b->open ? iob__task_at(b, i)->slot
-                       : b->free_slots[--b->nfree];
+  uint32_t k = b->open ? iob__task_at(b, i)->slot : b->free_slots[--b->nfree];
   iob__slot *s = iob__slot_at(b, k);
   iob__slot_prepare(b, s, i);
   if (!b->open)
@@ -169,7 +167,7 @@ iob__slot *iob__slot_take(iob_batch *b, uint32_t i) {
 }
 
 iob__slot *iob__slot_find(const iob_batch *b, uint32_t i) {
-  uint32_t k = b->open ? iob__task_at(b, i)->slot
+  uint32_t k = b->open              ? iob__task_at(b, i)->slot
                : b->slot_of != NULL ? b->slot_of[i]
                                     : NONE;
   return k == NONE ? NULL : iob__slot_at(b, k);
@@ -324,8 +322,7 @@ int iob_op_done(iob_op *op, int status) {
   uv_thread_t self = uv_thread_self();
   if (!uv_thread_equal(&self, &b->loop_thread))
     return IOB_EPERM;
-  return s->number == IOB__INNER_SLOT ? iob__inner_done(s, status)
-                                      : IOB_EINVAL;
+  return s->number == IOB__INNER_SLOT ? iob__inner_done(s, status) : IOB_EINVAL;
 }
 
 int iob_op_set_message(iob_op *op, const char *message) {
@@ -375,7 +372,8 @@ int64_t iob_op_remaining_ms(const iob_op *op) {
   uint64_t now = iob__now(b);
   int64_t left = -1;
   if (b->config.timeout_ms != 0)
-    left = ms_left(now - iob__rec(b, op->index)->started_ns, iob__timeout_ns(b));
+    left =
+        ms_left(now - iob__rec(b, op->index)->started_ns, iob__timeout_ns(b));
   if (b->config.deadline_ms != 0) { /* the batch's, counted from its start */
     int64_t batch_left = ms_left(now, b->config.deadline_ms * 1000000);
     if (left < 0 || batch_left < left)

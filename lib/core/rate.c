@@ -157,7 +157,7 @@ static void drain(iob_rate *r) {
     r->tokens -= 1;
     r->granted = b;
     iob__stamp_fresh(b);
-    iob__launch_more(b); /* may end the batch (never free it: its
+    iob__launch_more(b);   /* may end the batch (never free it: its
                           * callback comes from its handles' close) */
     if (r->granted == b) { /* it launched nothing: the token is back */
       r->granted = NULL;

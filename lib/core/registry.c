@@ -5,20 +5,13 @@
 #include "internal.h"
 
 static const iob_style *const styles[] = {
-    &iob_style_sequential,
-    &iob_style_loop,
-    &iob_style_pool,
-    &iob_style_threads,
-    &iob_style_workers,
-    &iob_style_loops,
+    &iob_style_sequential, &iob_style_loop,    &iob_style_pool,
+    &iob_style_threads,    &iob_style_workers, &iob_style_loops,
 };
 
 static const iob_kind *const kinds[] = {
-    &iob_kind_wait,
-    &iob_kind_cpu,
-    &iob_kind_mixed,
-    &iob_kind_tcp,
-    &iob_kind_file,
+    &iob_kind_wait, &iob_kind_cpu,  &iob_kind_mixed,
+    &iob_kind_tcp,  &iob_kind_file,
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

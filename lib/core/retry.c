@@ -10,8 +10,8 @@
 
 void iob_retry_init(iob_retry *retry) {
   if (retry != NULL)
-    *retry = (iob_retry){.attempts = 3, .backoff_min_ms = 10,
-                         .backoff_max_ms = 1000};
+    *retry = (iob_retry){
+        .attempts = 3, .backoff_min_ms = 10, .backoff_max_ms = 1000};
 }
 
 int iob_retry_check(const iob_retry *retry) {
@@ -56,7 +56,7 @@ struct iob_budget {
   double ratio;
   double floor; /* retries the window allows whatever the ratio */
   uint64_t slice_ns;
-  uint64_t slice_at;  /* the newest slice's number (time / slice_ns) */
+  uint64_t slice_at; /* the newest slice's number (time / slice_ns) */
   uint32_t requests[SLICES], retries[SLICES];
   _Atomic uint64_t refused;
 };
@@ -162,9 +162,12 @@ static uint64_t backoff_ns(const iob_retry *p, uint32_t n) {
 
 /* The attempt of slot s as its classifier sees it. */
 static iob_outcome outcome_of(const iob__slot *s, int status) {
-  return (iob_outcome){.status = status, .message = s->message,
-                       .value = s->value, .result = s->result,
-                       .kind = s->kind, .data = s->op.data,
+  return (iob_outcome){.status = status,
+                       .message = s->message,
+                       .value = s->value,
+                       .result = s->result,
+                       .kind = s->kind,
+                       .data = s->op.data,
                        .retries = s->op.attempt};
 }
 
@@ -184,8 +187,7 @@ static bool too_late(const iob_batch *b, uint32_t i, uint64_t due) {
   uint64_t timeout = iob__timeout_ns(b);
   if (timeout != 0 && due >= iob__rec(b, i)->started_ns + timeout)
     return true;
-  return b->config.deadline_ms != 0 &&
-         due >= b->config.deadline_ms * 1000000;
+  return b->config.deadline_ms != 0 && due >= b->config.deadline_ms * 1000000;
 }
 
 uint64_t iob__retry_after(iob_batch *b, iob__slot *s, int status) {

@@ -65,8 +65,7 @@ bool iob__submit_locked(void) { return locks_held != 0; }
 /* Is the calling thread the running batch's loop thread? */
 static bool on_loop(const iob_batch *b) {
   uv_thread_t self = uv_thread_self();
-  return atomic_load_explicit(&b->state, memory_order_acquire) ==
-             IOB__ACTIVE &&
+  return atomic_load_explicit(&b->state, memory_order_acquire) == IOB__ACTIVE &&
          uv_thread_equal(&self, &b->loop_thread);
 }
 

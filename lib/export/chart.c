@@ -56,8 +56,8 @@ static const char run_marks[] = {
     [IOB__OK] = '#', [IOB__FAILED] = 'x', [IOB__CANCELLED] = 'c'};
 
 /* Mark the columns from..to reaches, with symbol. */
-static void mark_span(char *cells, unsigned ncols, uint64_t span,
-                      uint64_t from, uint64_t to, char symbol) {
+static void mark_span(char *cells, unsigned ncols, uint64_t span, uint64_t from,
+                      uint64_t to, char symbol) {
   unsigned first = column_at(from, span, ncols);
   unsigned last = to > from ? column_before(to, span, ncols)
                             : first; /* an instant still shows */
@@ -75,8 +75,8 @@ void iob__chart_cells(char *cells, unsigned ncols, uint64_t span,
       mark(cells, column_at(queued, span, ncols),
            column_at(r->started_ns, span, ncols), '.');
     uint32_t na = 0;
-    const iob_attempt *a = b != NULL ? iob__attempts_of(b, first + i, &na)
-                                     : NULL;
+    const iob_attempt *a =
+        b != NULL ? iob__attempts_of(b, first + i, &na) : NULL;
     if (na == 0) {
       mark_span(cells, ncols, span, r->started_ns, r->finished_ns,
                 run_marks[iob__outcome_of(r->status)]);

@@ -162,10 +162,10 @@ void iob__describe_inputs(char *buf, size_t size, const iob_batch *b) {
    * have durations of their own, and may be of several kinds. */
   const iob_kind *kind = iob__batch_kind(b);
   bool wait = kind == &iob_kind_wait, named = kind != NULL && !wait;
-  int len = snprintf(buf, size, "%" PRIu32 "%s%s operation%s%s", c->count,
-                     named ? " " : "", named ? kind->name : "",
-                     c->count == 1 ? "" : "s",
-                     kind == NULL ? " of mixed kinds" : "");
+  int len =
+      snprintf(buf, size, "%" PRIu32 "%s%s operation%s%s", c->count,
+               named ? " " : "", named ? kind->name : "",
+               c->count == 1 ? "" : "s", kind == NULL ? " of mixed kinds" : "");
   if (len < 0 || (size_t)len >= size)
     return;
   if (c->durations_ms == NULL && !b->open && (wait || c->duration_ms != 0))

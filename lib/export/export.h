@@ -137,8 +137,8 @@ void iob__trace_op(FILE *out, unsigned pid, uint32_t i, const iob_record *r,
 
 /* The trace track of lane `lane` (1..IOB__LANES_MAX - 1) of operation
  * i's hedges: past any operation's. */
-#define IOB__HEDGE_TRACK(i, lane)                                            \
-  ((UINT32_C(1) << 31) + (uint32_t)(i) * IOB__LANES_MAX + (uint32_t)(lane))
+#define IOB__HEDGE_TRACK(i, lane)                                              \
+  ((UINT32_C(1) << 31) + (uint32_t)(i)*IOB__LANES_MAX + (uint32_t)(lane))
 
 /* Operation i's attempts in a finished batch, when it ran more than once;
  * else NULL and *n = 0. */

@@ -138,8 +138,8 @@ static double text_width(const char *text, double font_px) {
 
 /* ---- one operation ----------------------------------------------------- */
 
-static void describe_op(char *buf, size_t size, uint32_t i,
-                        const char *kind, const iob_record *r) {
+static void describe_op(char *buf, size_t size, uint32_t i, const char *kind,
+                        const iob_record *r) {
   char queued[32], start[32], end[32], ran[32], on[32], status[96] = "";
   iob__format_ms(queued, sizeof(queued), r->started_ns - r->queued_ns);
   iob__format_ms(start, sizeof(start), r->started_ns);
@@ -278,8 +278,7 @@ static void attempt_bars(FILE *out, const iob__svg_row *row, uint32_t i,
     backoff_line(out, row, i, last_end, r->finished_ns, mid);
   char tip[IOB__TEXT_MAX];
   describe_op(tip, sizeof(tip), i, row->kind, r);
-  run_bar(out, row, "op", r->finished_ns, r->finished_ns, y, h, r->status,
-          tip);
+  run_bar(out, row, "op", r->finished_ns, r->finished_ns, y, h, r->status, tip);
 }
 
 void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
@@ -298,8 +297,7 @@ void iob__svg_op(FILE *out, const iob__svg_row *row, uint32_t i,
   }
   char tip[IOB__TEXT_MAX];
   describe_op(tip, sizeof(tip), i, row->kind, r);
-  run_bar(out, row, "op", r->started_ns, r->finished_ns, y, h, r->status,
-          tip);
+  run_bar(out, row, "op", r->started_ns, r->finished_ns, y, h, r->status, tip);
   if (r->worker != 0 && r->status == 0)
     thread_label(out, x_start, y, w < 1.5 ? 1.5 : w, h, r->worker);
 }
@@ -373,8 +371,8 @@ static int survey(svg *s) {
 static const char *thread_fill(const svg *s, uint32_t worker) {
   if (worker == 0)
     return LOOP_FILL;
-  const uint32_t *at = bsearch(&worker, s->thread_ids, s->threads,
-                               sizeof(worker), cmp_u32);
+  const uint32_t *at =
+      bsearch(&worker, s->thread_ids, s->threads, sizeof(worker), cmp_u32);
   size_t rank = at != NULL ? (size_t)(at - s->thread_ids) : 0;
   return thread_fills[rank % THREAD_FILLS];
 }

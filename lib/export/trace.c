@@ -99,8 +99,7 @@ static void trace_attempts(FILE *out, unsigned pid, uint32_t i,
       track_name(out, pid, IOB__HEDGE_TRACK(i, named), i, what, NULL);
     }
     if (a[k].started_ns > last_end) {
-      fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%" PRIu32, pid,
-              i + 1);
+      fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%" PRIu32, pid, i + 1);
       put_span(out, last_end, a[k].started_ns);
       fprintf(out,
               ",\"name\":\"backoff\",\"cat\":\"backoff\",\"args\":{\"op\":"

@@ -107,7 +107,7 @@ typedef enum call_kind {
   C_MOVE, /* write or read a chunk; repeated */
   C_FSYNC,
   C_CLOSE,
-  C_RENAME, /* atomic: the temporary file takes the name */
+  C_RENAME,   /* atomic: the temporary file takes the name */
   C_OPEN_DIR, /* atomic and fsync: the rename itself made durable */
   C_FSYNC_DIR,
   C_CLOSE_DIR,
@@ -137,11 +137,11 @@ typedef struct file_op {
   int open_flags;
   unsigned perm;
   int rename_flags;
-  const char *src;   /* writing: the bytes, from src[done % wrap] */
+  const char *src; /* writing: the bytes, from src[done % wrap] */
   uint64_t wrap;
-  uint64_t size;     /* writing: the bytes; reading: the most */
+  uint64_t size;      /* writing: the bytes; reading: the most */
   bool reading, keep; /* keep: read into memory, handed back */
-  bool check;   /* opened a name that may exist: a regular file? */
+  bool check;         /* opened a name that may exist: a regular file? */
   bool fsync;
   bool remove;  /* a target's file: removed once written */
   bool unowned; /* created under a name of ours: removed on failure */
@@ -150,7 +150,7 @@ typedef struct file_op {
   int fd, dir_fd;
   uint64_t done;
   bool eof, created;
-  bool committed; /* an atomic write's file took its name: no going back */
+  bool committed;      /* an atomic write's file took its name: no going back */
   int status;          /* the first failure, or 0 */
   call_kind failed_at; /* and the call that failed */
   char *buf;
@@ -242,8 +242,11 @@ static bool next_call(file_op *f, call *c) {
   memset(c, 0, sizeof(*c));
   c->fd = f->fd;
   if (going && f->at < C_OPEN) {
-    *c = (call){.what = C_OPEN, .path = f->path, .flags = f->open_flags,
-                .perm = f->perm, .fd = -1};
+    *c = (call){.what = C_OPEN,
+                .path = f->path,
+                .flags = f->open_flags,
+                .perm = f->perm,
+                .fd = -1};
   } else if (going && f->check && f->at < C_STAT) {
     c->what = C_STAT;
   } else if (going && f->at <= C_MOVE && next_move(f, c)) {
@@ -253,10 +256,15 @@ static bool next_call(file_op *f, call *c) {
   } else if (f->fd >= 0) {
     c->what = C_CLOSE;
   } else if (f->status == 0 && f->final != NULL && f->at < C_RENAME) {
-    *c = (call){.what = C_RENAME, .path = f->path, .to = f->final,
-                .flags = f->rename_flags, .fd = -1};
+    *c = (call){.what = C_RENAME,
+                .path = f->path,
+                .to = f->final,
+                .flags = f->rename_flags,
+                .fd = -1};
   } else if (f->status == 0 && f->dir != NULL && f->at < C_OPEN_DIR) {
-    *c = (call){.what = C_OPEN_DIR, .path = f->dir, .fd = -1,
+    *c = (call){.what = C_OPEN_DIR,
+                .path = f->dir,
+                .fd = -1,
                 .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC};
   } else if (f->dir_fd >= 0) {
     c->what = f->status == 0 && f->at < C_FSYNC_DIR ? C_FSYNC_DIR : C_CLOSE_DIR;
@@ -339,8 +347,8 @@ static int64_t make_blocking(file_op *f, const call *c) {
       r = sys_result(open(c->path, c->flags, c->perm));
       break;
     case C_STAT:
-      r = sys_result(statx(c->fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE,
-                           &f->stx));
+      r = sys_result(
+          statx(c->fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE, &f->stx));
       break;
     case C_MOVE:
       r = sys_result(c->reading ? pread(c->fd, c->buf, c->len, (off_t)c->off)
@@ -409,8 +417,7 @@ static void explain(file_op *f) {
   /* An atomic write is named by the application's path; the temporary
    * it failed on, after it. */
   bool temporary = f->final != NULL && f->failed_at < C_RENAME;
-  const char *name = f->final != NULL && f->failed_at < C_OPEN_DIR
-                         ? f->final
+  const char *name = f->final != NULL && f->failed_at < C_OPEN_DIR  ? f->final
                      : f->dir != NULL && f->failed_at >= C_OPEN_DIR ? f->dir
                                                                     : f->path;
   size_t size = strlen(name) + strlen(f->path) + 160;
@@ -493,7 +500,9 @@ static int plan_target(file_op *f, const iob_file_target *t) {
  * directory to fsync after it. */
 static int plan_atomic(file_op *f, const iob_file_request *r) {
   const char *slash = strrchr(r->path, '/');
-  size_t dir_len = slash == NULL ? 1 : slash == r->path ? 1 : (size_t)(slash - r->path);
+  size_t dir_len = slash == NULL      ? 1
+                   : slash == r->path ? 1
+                                      : (size_t)(slash - r->path);
   const char *dir = slash == NULL ? "." : r->path;
   f->final = r->path; /* first: cleanup() frees the temporary's name */
   uint64_t bits;
@@ -535,7 +544,7 @@ static int plan_request(file_op *f, const iob_file_request *r) {
   f->path = (char *)(uintptr_t)r->path;
   /* A name that may exist might be a FIFO: opened without waiting for a
    * reader, then checked. A new one cannot be. */
-  bool new = r->flags & IOB_FILE_NEW;
+  bool new = r->flags &IOB_FILE_NEW;
   f->check = !new;
   f->unowned = new; /* made by its O_EXCL: removed if the write fails */
   f->open_flags = O_WRONLY | O_CREAT | O_CLOEXEC | nofollow |
@@ -594,9 +603,15 @@ static void remove_prepared(const iob_file_target *t, uint32_t n) {
  * is removed. */
 static int prepare(const iob_file_target *t) {
   for (uint32_t k = 0; k < t->files; k++) {
-    file_op f = {.fd = -1, .dir_fd = -1, .src = t->pattern, .wrap = t->chunk,
-                 .size = t->size, .fsync = t->fsync, .unowned = true,
-                 .open_flags = CREATE_FLAGS, .perm = 0600};
+    file_op f = {.fd = -1,
+                 .dir_fd = -1,
+                 .src = t->pattern,
+                 .wrap = t->chunk,
+                 .size = t->size,
+                 .fsync = t->fsync,
+                 .unowned = true,
+                 .open_flags = CREATE_FLAGS,
+                 .perm = 0600};
     f.path = f.path_room;
     read_path(t, k, f.path, sizeof(f.path_room));
     call c;
@@ -711,9 +726,8 @@ static int request_copy(const void *input, void **copy) {
   if (err != 0)
     return err;
   size_t path = strlen(r->path) + 1;
-  size_t data = r->mode != IOB_FILE_READ && !(r->flags & IOB_FILE_BORROW)
-                    ? r->len
-                    : 0;
+  size_t data =
+      r->mode != IOB_FILE_READ && !(r->flags & IOB_FILE_BORROW) ? r->len : 0;
   iob_file_request *c = malloc(sizeof(*c) + path + data);
   if (c == NULL)
     return IOB_ENOMEM;
@@ -771,9 +785,8 @@ typedef struct ring {
 
 /* The calls a ring must make, all since Linux 5.11. */
 static const int ring_ops[] = {
-    IORING_OP_OPENAT,   IORING_OP_STATX,    IORING_OP_READ,
-    IORING_OP_WRITE,    IORING_OP_FSYNC,    IORING_OP_CLOSE,
-    IORING_OP_RENAMEAT, IORING_OP_UNLINKAT,
+    IORING_OP_OPENAT, IORING_OP_STATX, IORING_OP_READ,     IORING_OP_WRITE,
+    IORING_OP_FSYNC,  IORING_OP_CLOSE, IORING_OP_RENAMEAT, IORING_OP_UNLINKAT,
 };
 
 static bool ring_supports_all(struct io_uring *u) {

@@ -132,8 +132,8 @@ static int request_copy(const void *input, void **out) {
   const iob_http_request *r = input;
   int err = check_request(r->url, r->method, r->headers);
   size_t body_len = r->body == NULL ? 0
-                    : r->body_len ? r->body_len
-                                  : strlen(r->body);
+                    : r->body_len   ? r->body_len
+                                    : strlen(r->body);
   if (err == 0 && body_len > IOB_HTTP_REQUEST_BODY_MAX)
     err = IOB_ERANGE;
   if (err != 0)
@@ -197,14 +197,14 @@ static int buf_add(buf *b, const char *data, size_t len) {
 
 /* An operation's state. */
 typedef struct http_op {
-  iob__http_xfer x; /* first: the easy handle and the op */
-  iob_http_client *client; /* the one it goes through */
-  char *url;               /* the target's, {i} and {ms} replaced */
+  iob__http_xfer x;           /* first: the easy handle and the op */
+  iob_http_client *client;    /* the one it goes through */
+  char *url;                  /* the target's, {i} and {ms} replaced */
   struct curl_slist *headers; /* its request's own */
   uint64_t bytes;
   bool keep; /* its body and headers go to its result */
   buf body, head;
-  int failed; /* why a callback of ours stopped libcurl; 0 if none did */
+  int failed;       /* why a callback of ours stopped libcurl; 0 if none did */
   int socket_errno; /* why socket() last failed for it; 0 if it did not */
   char error[CURL_ERROR_SIZE];
 } http_op;
@@ -347,8 +347,9 @@ static int request_options(iob_op *op, http_op *h, const iob_http_target *t) {
       return IOB_ENOMEM;
     h->headers = more;
   }
-  struct curl_slist *headers =
-      r && r->headers ? h->headers : t ? t->headers : NULL;
+  struct curl_slist *headers = r && r->headers ? h->headers
+                               : t             ? t->headers
+                                               : NULL;
   if (headers != NULL)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   if (t != NULL && t->no_reuse) {
@@ -677,7 +678,8 @@ static int http_run(iob_op *op) {
   curl_easy_setopt(h->x.easy, CURLOPT_XFERINFODATA, op);
   int64_t left = iob_op_remaining_ms(op);
   if (left >= 0)
-    curl_easy_setopt(h->x.easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+    curl_easy_setopt(h->x.easy, CURLOPT_TIMEOUT_MS,
+                     (long)(left > 0 ? left : 1));
   CURLcode rc = curl_easy_perform(h->x.easy);
   int status = finish(op, rc);
   if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT) {
@@ -708,7 +710,7 @@ static int http_check(const iob_config *c) {
   const iob_http_target *t = c->target;
   bool named = is_client(c->target) || t->client != NULL;
   return named && (iob_style_flags(c->style) & IOB_STYLE_LOOPS) ? IOB_ENOTSUP
-                                                                 : 0;
+                                                                : 0;
 }
 
 /* A batch that names no client makes its own, on its loop (the loop

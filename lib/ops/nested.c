@@ -30,8 +30,7 @@ static int nested_start(iob_op *op) {
     iob_op_set_message(op, "no batch to run: the task's input is NULL");
     return IOB_EINVAL;
   }
-  if (atomic_load_explicit(&child->state, memory_order_acquire) !=
-      IOB__CREATED)
+  if (atomic_load_explicit(&child->state, memory_order_acquire) != IOB__CREATED)
     return IOB_EBUSY; /* (perhaps its own parent: no cycle is made) */
   /* Handed back before it starts, so that a child that ends at once (a
    * cancel asked before) finds its result in place. */

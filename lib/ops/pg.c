@@ -64,7 +64,7 @@ struct iob_pg_pool {
   iob__users users; /* first: see target.h */
   uint32_t tag;     /* PG_POOL */
   char *conninfo;
-  uv_loop_t *loop; /* the loop styles': where its loop queries wait */
+  uv_loop_t *loop;  /* the loop styles': where its loop queries wait */
   uv_async_t *wake; /* on that loop: a thread gave one back */
   uv_mutex_t lock;
   uv_cond_t freed; /* a connection came back, or closed: threads wait */
@@ -79,7 +79,7 @@ struct iob_pg_pool {
   uint64_t ceiling_ns;
   uint64_t idle_ns; /* UINT64_MAX: never closes one for idling */
   bool check;
-  bool resuming; /* resume_waiters() runs */
+  bool resuming;       /* resume_waiters() runs */
   pg_op *first, *last; /* loop queries waiting for a connection */
 };
 
@@ -110,8 +110,8 @@ struct pg_op {
   pg_clock clock;
   int fd; /* the poll's: a duplicate of libpq's socket, ours to close */
   bool connecting;
-  int status; /* the first failure among the query's results */
-  bool said;  /* it has its message */
+  int status;     /* the first failure among the query's results */
+  bool said;      /* it has its message */
   bool preparing; /* its statement is being prepared, to run next */
 };
 
@@ -229,7 +229,7 @@ enum { TOOK, CONNECT, WAIT };
 /* Under the lock: the most connections the pool may have open now. */
 static uint32_t most_now(const iob_pg_pool *p, uint64_t now) {
   return p->ceiling != 0 && now - p->ceiling_ns < CEILING_NS ? p->ceiling
-                                                              : p->max;
+                                                             : p->max;
 }
 
 /* An idle connection (TOOK, *conn), or leave to connect a new one
@@ -241,8 +241,8 @@ static int pool_take(iob_pg_pool *p, PGconn **conn, uint64_t wait_ns) {
   uv_mutex_lock(&p->lock);
   int got = WAIT;
   for (int tries = 0; tries < 2 && got == WAIT; tries++) {
-    if (tries == 1 && (wait_ns == 0 ||
-                       uv_cond_timedwait(&p->freed, &p->lock, wait_ns) != 0))
+    if (tries == 1 &&
+        (wait_ns == 0 || uv_cond_timedwait(&p->freed, &p->lock, wait_ns) != 0))
       break;
     uint64_t now = uv_hrtime();
     sweep(p, now);
@@ -343,8 +343,12 @@ static int pool_make(iob_pg_pool **pool, uv_loop_t *loop, const char *conninfo,
   iob_pg_pool *p = calloc(1, sizeof(*p));
   if (p == NULL)
     return IOB_ENOMEM;
-  *p = (iob_pg_pool){.tag = PG_POOL, .loop = loop, .min = min, .max = max,
-                     .idle_ns = idle_ns, .check = check};
+  *p = (iob_pg_pool){.tag = PG_POOL,
+                     .loop = loop,
+                     .min = min,
+                     .max = max,
+                     .idle_ns = idle_ns,
+                     .check = check};
   if (uv_mutex_init(&p->lock) != 0) {
     free(p);
     return IOB_ENOMEM;
@@ -416,8 +420,8 @@ static int pg_open(iob_batch *batch, const void *target, void *shared) {
   const iob_pg_target *t = target;
   int err = 0;
   if (!is_pool(target) && t->pooled) {
-    bool threads = iob_style_flags(iob_batch_style(batch)) &
-                   IOB_STYLE_ON_THREADS;
+    bool threads =
+        iob_style_flags(iob_batch_style(batch)) & IOB_STYLE_ON_THREADS;
     err = pool_make(&s->own, threads ? NULL : iob_batch_loop(batch),
                     t->conninfo, 0, UINT32_MAX, UINT64_MAX, false, false);
   }
@@ -469,8 +473,8 @@ static int query_copy(const void *input, void **out) {
   for (uint32_t k = 0; k < q->nparams; k++)
     if ((params[k] = q->params[k]) != NULL)
       params[k] = w, w = stpcpy(w, q->params[k]) + 1;
-  *c = (iob_pg_query){.sql = w, .params = params, .nparams = q->nparams,
-                      .prepare = q->prepare};
+  *c = (iob_pg_query){
+      .sql = w, .params = params, .nparams = q->nparams, .prepare = q->prepare};
   strcpy(w, q->sql);
   *out = c;
   return 0;
@@ -555,8 +559,8 @@ static int send_it(PGconn *conn, const iob_op *op, bool *preparing) {
                                NULL, 0);
   if (q->nparams == 0) /* (several statements may go in one) */
     return PQsendQuery(conn, q->sql);
-  return PQsendQueryParams(conn, q->sql, (int)q->nparams, NULL, q->params,
-                           NULL, NULL, 0);
+  return PQsendQueryParams(conn, q->sql, (int)q->nparams, NULL, q->params, NULL,
+                           NULL, 0);
 }
 
 /* Its statement is prepared: keep that, and run it. 0, IOB_ENOMEM, or
@@ -566,8 +570,8 @@ static int send_prepared(PGconn *conn, const iob_op *op) {
   char name[24];
   if (!remember(conn, name_of(q->sql, name)))
     return IOB_ENOMEM;
-  return PQsendQueryPrepared(conn, name, (int)q->nparams, q->params, NULL,
-                             NULL, 0)
+  return PQsendQueryPrepared(conn, name, (int)q->nparams, q->params, NULL, NULL,
+                             0)
              ? 0
              : UV_ECONNRESET;
 }
@@ -758,8 +762,9 @@ static int judge(iob_op *op, bool *said, const PGresult *res,
   case PGRES_COPY_OUT:
   case PGRES_COPY_IN:
   case PGRES_COPY_BOTH:
-    explain(op, said, "the query began a COPY, which iob_kind_pg does not "
-                      "run: it sends no COPY data and reads none");
+    explain(op, said,
+            "the query began a COPY, which iob_kind_pg does not "
+            "run: it sends no COPY data and reads none");
     return IOB_ENOTSUP;
   default: {
     const char *message = PQresultErrorMessage(res);
@@ -1466,7 +1471,7 @@ static int64_t pg_retry(const iob_outcome *o) {
   const char *m = o->message != NULL ? strstr(o->message, "(SQLSTATE ") : NULL;
   if (m == NULL)
     return o->status == IOB_EIO ? IOB_RETRY_NO : iob_retry_transient(o);
-  static const char *const again[] = {"40001", "40P01", "08", "57P01",
+  static const char *const again[] = {"40001", "40P01", "08",   "57P01",
                                       "57P02", "57P03", "53300"};
   m += strlen("(SQLSTATE ");
   for (size_t k = 0; k < sizeof(again) / sizeof(*again); k++)

@@ -27,13 +27,11 @@ static inline iob__users *iob__users_of(const void *target) {
 }
 
 static inline void iob__target_hold(const void *target) {
-  atomic_fetch_add_explicit(&iob__users_of(target)->n, 1,
-                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&iob__users_of(target)->n, 1, memory_order_relaxed);
 }
 
 static inline void iob__target_release(const void *target) {
-  atomic_fetch_sub_explicit(&iob__users_of(target)->n, 1,
-                            memory_order_release);
+  atomic_fetch_sub_explicit(&iob__users_of(target)->n, 1, memory_order_release);
 }
 
 static inline bool iob__target_in_use(iob__users *u) {

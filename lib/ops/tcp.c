@@ -75,9 +75,8 @@ int iob_tcp_address_parse(const char *text, struct sockaddr_storage *addr) {
   /* uv_ip4_addr accepts a prefix ("1.2.3.4x"); insist on the whole. */
   if (strspn(host, "0123456789.") != strlen(host))
     return IOB_EINVAL;
-  return uv_ip4_addr(host, port, (struct sockaddr_in *)addr) == 0
-             ? 0
-             : IOB_EINVAL;
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)addr) == 0 ? 0
+                                                                  : IOB_EINVAL;
 }
 
 int iob_tcp_target_create(iob_tcp_target **target, const char *address) {
@@ -119,9 +118,8 @@ static int check_reply(const char *reply, size_t len, uint32_t ms) {
     return UV_EIO;
   char want[24];
   int n = snprintf(want, sizeof(want), "done %lu\n", (unsigned long)ms);
-  return n > 0 && len == (size_t)n && memcmp(reply, want, len) == 0
-             ? 0
-             : UV_EPROTO;
+  return n > 0 && len == (size_t)n && memcmp(reply, want, len) == 0 ? 0
+                                                                    : UV_EPROTO;
 }
 
 /* Say what went wrong with the exchange, in the operation's message. */
@@ -135,8 +133,7 @@ static void explain(iob_op *op, int status, const char *step) {
     snprintf(text, sizeof(text), "%s %s: the service answered with an error",
              step, t->name);
   else if (status == UV_EOF)
-    snprintf(text, sizeof(text), "%s %s: the service hung up", step,
-             t->name);
+    snprintf(text, sizeof(text), "%s %s: the service hung up", step, t->name);
   else
     snprintf(text, sizeof(text), "%s %s: %s", step, t->name,
              uv_strerror(status));
@@ -170,8 +167,8 @@ static void end(tcp_op *t, int status, const char *step) {
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   tcp_op *t = handle->data;
-  *buf = uv_buf_init(t->reply + t->got,
-                     (unsigned int)(sizeof(t->reply) - t->got));
+  *buf =
+      uv_buf_init(t->reply + t->got, (unsigned int)(sizeof(t->reply) - t->got));
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -183,7 +180,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   char *nl = memchr(t->reply + t->got, '\n', (size_t)nread);
   t->got += (size_t)nread;
   if (nl != NULL)
-    end(t, check_reply(t->reply, (size_t)(nl + 1 - t->reply), t->op->duration_ms),
+    end(t,
+        check_reply(t->reply, (size_t)(nl + 1 - t->reply), t->op->duration_ms),
         "reading from");
 }
 
@@ -201,8 +199,8 @@ static void on_connect(uv_connect_t *req, int status) {
     end(t, status, "connecting to");
     return;
   }
-  size_t len = format_request(t->op->duration_ms, t->request,
-                              sizeof(t->request));
+  size_t len =
+      format_request(t->op->duration_ms, t->request, sizeof(t->request));
   uv_buf_t buf = uv_buf_init(t->request, (unsigned int)len);
   int err = uv_write(&t->write, (uv_stream_t *)&t->tcp, &buf, 1, on_written);
   if (err != 0)
@@ -258,8 +256,7 @@ static int wait_for(int fd, short events, iob_op *op) {
   }
 }
 
-static int connect_to(int fd, const struct sockaddr_storage *addr,
-                      iob_op *op) {
+static int connect_to(int fd, const struct sockaddr_storage *addr, iob_op *op) {
   socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                               : sizeof(struct sockaddr_in);
   if (connect(fd, (const struct sockaddr *)addr, len) == 0)
@@ -294,8 +291,7 @@ static int send_all(int fd, const char *data, size_t len, iob_op *op) {
 }
 
 /* Read until a newline; its length, or a negative code. */
-static int read_line(int fd, char *buf, size_t size, size_t *len,
-                     iob_op *op) {
+static int read_line(int fd, char *buf, size_t size, size_t *len, iob_op *op) {
   size_t got = 0;
   while (got < size) {
     ssize_t n = recv(fd, buf + got, size - got, 0);
@@ -321,8 +317,8 @@ static int read_line(int fd, char *buf, size_t size, size_t *len,
 
 static int tcp_run(iob_op *op) {
   const iob_tcp_target *t = op->target;
-  int fd = socket(t->addr.ss_family,
-                  SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd =
+      socket(t->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     int err = sys_error();
     finish(op, err, "connecting to");

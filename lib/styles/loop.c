@@ -25,8 +25,11 @@ static const iob__runner_hooks hooks = {.on_timer = on_timer, .over = over};
 static int loop_start(iob_batch *b) {
   iob__runner *r = runner_of(b);
   /* (The timer is made once this returns, before any launch.) */
-  *r = (iob__runner){.b = b, .hooks = &hooks, .loop = b->loop,
-                     .timer = &b->timer, .clock = &b->clock};
+  *r = (iob__runner){.b = b,
+                     .hooks = &hooks,
+                     .loop = b->loop,
+                     .timer = &b->timer,
+                     .clock = &b->clock};
   return iob__runner_open(r);
 }
 
@@ -53,12 +56,12 @@ static int loop_op_done(iob_batch *b, iob__slot *s, int status) {
 }
 
 /* The two styles differ only by their name and the sequential limit. */
-#define LOOP_STYLE                                                            \
-  .state_size = sizeof(iob__runner), .slot_size = sizeof(iob__job),          \
-  .start = loop_start, .launch = loop_launch, .cancel = loop_cancel,          \
+#define LOOP_STYLE                                                             \
+  .state_size = sizeof(iob__runner), .slot_size = sizeof(iob__job),            \
+  .start = loop_start, .launch = loop_launch, .cancel = loop_cancel,           \
   .cancel_op = loop_cancel_op, .finish = loop_finish, .op_done = loop_op_done
 
 const iob_style iob_style_loop = {.name = "loop", LOOP_STYLE};
 
-const iob_style iob_style_sequential = {.name = "sequential", .limit = 1,
-                                        LOOP_STYLE};
+const iob_style iob_style_sequential = {
+    .name = "sequential", .limit = 1, LOOP_STYLE};

@@ -54,8 +54,8 @@ typedef struct shard {
   uv_loop_t loop;
   uv_async_t wake; /* from the batch's loop thread */
   uv_timer_t timer;
-  int open_err;   /* what its start-up ended with */
-  bool listening; /* its wake-up exists: it hears quit (set before post) */
+  int open_err;    /* what its start-up ended with */
+  bool listening;  /* its wake-up exists: it hears quit (set before post) */
   uint32_t number; /* its thread's number: its operations' worker */
 
   uv_mutex_t lock; /* the lists, quit, closed and the runner's running */
@@ -66,9 +66,9 @@ typedef struct shard {
   uint32_t in_flight; /* handed to it, not yet settled: the batch's */
   op_list taken;      /* taken from the outbox, to settle: the batch's */
 
-  op_list done;       /* the shard's: settled, not yet in the outbox */
-  op_list later;      /* the shard's: taken, to begin on the next turn */
-  iob__kinds kinds;   /* the kinds' states on this loop, with targets */
+  op_list done;     /* the shard's: settled, not yet in the outbox */
+  op_list later;    /* the shard's: taken, to begin on the next turn */
+  iob__kinds kinds; /* the kinds' states on this loop, with targets */
 } shard;
 
 typedef struct loops_state {
@@ -87,8 +87,7 @@ static shard *shard_of_runner(iob__runner *r) { return (shard *)r; }
 /* ---- lists through the hops ------------------------------------------------ */
 
 /* Append i; true if the list was empty. */
-static bool list_push(const iob_batch *b, hop *hops, op_list *l,
-                      uint32_t i) {
+static bool list_push(const iob_batch *b, hop *hops, op_list *l, uint32_t i) {
   H(b, hops, i)->next = NONE;
   bool was_empty = l->head == NONE;
   if (was_empty)
@@ -208,8 +207,8 @@ static void shard_close(shard *sh) {
   sh->closed = true;
   uv_mutex_unlock(&sh->lock);
   if (closed)
-    return; /* told twice */
-  iob__kinds_close(sh->b, &sh->kinds); /* what opened on this loop */
+    return;                             /* told twice */
+  iob__kinds_close(sh->b, &sh->kinds);  /* what opened on this loop */
   uv_walk(&sh->loop, close_walk, NULL); /* the wake-up and timer too */
 }
 
@@ -263,9 +262,13 @@ static void loop_end(uv_loop_t *loop) {
  * on this loop with its open(). */
 static int shard_open(shard *sh) {
   iob_batch *b = sh->b;
-  sh->run = (iob__runner){.b = b, .hooks = &hooks, .loop = &sh->loop,
-                          .timer = &sh->timer, .hopping = true,
-                          .hops = sh->hops, .kinds = &sh->kinds,
+  sh->run = (iob__runner){.b = b,
+                          .hooks = &hooks,
+                          .loop = &sh->loop,
+                          .timer = &sh->timer,
+                          .hopping = true,
+                          .hops = sh->hops,
+                          .kinds = &sh->kinds,
                           .lock = &sh->lock};
   int err = iob__runner_open(&sh->run);
   void *shared;
@@ -359,8 +362,13 @@ static void shards_end(loops_state *st) {
 
 /* Start one shard's thread; its start-up is waited for later. */
 static int shard_start(loops_state *st, shard *sh, iob_batch *b) {
-  *sh = (shard){.b = b, .hops = st->hops, .inbox = EMPTY, .stops = EMPTY,
-                .outbox = EMPTY, .done = EMPTY, .taken = EMPTY,
+  *sh = (shard){.b = b,
+                .hops = st->hops,
+                .inbox = EMPTY,
+                .stops = EMPTY,
+                .outbox = EMPTY,
+                .done = EMPTY,
+                .taken = EMPTY,
                 .later = EMPTY};
   int err = uv_mutex_init(&sh->lock);
   if (err != 0)

@@ -7,8 +7,8 @@
 
 #include "internal.h"
 
-#define POOL_DEFAULT 4  /* libuv's default */
-#define POOL_MAX 1024   /* libuv's MAX_THREADPOOL_SIZE */
+#define POOL_DEFAULT 4 /* libuv's default */
+#define POOL_MAX 1024  /* libuv's MAX_THREADPOOL_SIZE */
 
 /* The style's part of an operation's slot. */
 typedef struct pool_job {

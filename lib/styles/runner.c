@@ -172,8 +172,8 @@ static bool retry_later(iob__runner *r, iob__slot *s, int status) {
       !backoff_push(r, s->op.index, iob__now(b) + delay, 0))
     return false;
   if (!job_of(r, s)->hedged) /* (a hedged one's attempts note themselves) */
-    iob__attempt_note(b, s, s->began_ns,
-                      iob__rec(b, s->op.index)->finished_ns, status, false);
+    iob__attempt_note(b, s, s->began_ns, iob__rec(b, s->op.index)->finished_ns,
+                      status, false);
   job_of(r, s)->phase = JOB_BACKOFF;
   if (!r->in_timer)
     arm(r);
@@ -370,16 +370,14 @@ static void hedge_due(iob__runner *r, uint32_t i, uint32_t tag) {
   iob__tries *h = job->tries;
   const iob_hedge *p = iob__hedge_of(b, i);
   if (h == NULL || job->phase != JOB_STARTED || s->op.attempt + 1 != tag ||
-      h->decided || h->started >= p->attempts ||
-      atomic_load(&s->stop) != 0)
+      h->decided || h->started >= p->attempts || atomic_load(&s->stop) != 0)
     return;
   if ((p->budget != NULL && !iob__budget_pass(p->budget, false, true)) ||
       iob__make_room_to_keep(b) != 0)
     return;
   s->has_outcome = true; /* its count of hedges, at least */
   /* (Without memory for it, no more: asking again at once would spin.) */
-  if (try_start(r, s, h) && still_tries(r, i, s, h) &&
-      h->started < p->attempts)
+  if (try_start(r, s, h) && still_tries(r, i, s, h) && h->started < p->attempts)
     hedge_later(r, s);
 }
 
@@ -637,7 +635,7 @@ void iob__runner_launch(iob__runner *r, uint32_t i) {
 static bool due(iob__runner *r, uint32_t i) {
   iob_batch *b = r->b;
   if (!holds(r, i))
-    return false; /* over already: cancelled alone, or settled */
+    return false;            /* over already: cancelled alone, or settled */
   if (iob__is_async(b, i)) { /* its timeout */
     stop_job(r, iob__slot_find(b, i), IOB_ETIMEDOUT);
     return false;
@@ -736,8 +734,7 @@ void iob__runner_cancel(iob__runner *r) {
     ring_remove(at);
     ring_add(&r->started, at);
     iob__job *job = (iob__job *)((char *)at - offsetof(iob__job, started));
-    stop_job(r, (iob__slot *)((char *)job - b->slot_style_at),
-             IOB_ECANCELED);
+    stop_job(r, (iob__slot *)((char *)job - b->slot_style_at), IOB_ECANCELED);
   }
 }
 

@@ -69,7 +69,7 @@ struct iob__runner {
   /* Where an operation's in-flight status is: its hop's (its style hands
    * it between threads), else its record's. */
   bool hopping;
-  iob__hop *hops; /* a batch of count's hops; an open batch's are its
+  iob__hop *hops;    /* a batch of count's hops; an open batch's are its
                    * tasks' */
   iob__kinds *kinds; /* kinds opened on this loop; NULL: by the core */
   uv_mutex_t *lock;  /* guards `running` when others may read it */
@@ -77,11 +77,11 @@ struct iob__runner {
   /* The runner's own. */
   iob__clock own_clock;
   iob__deadlines queue;
-  uint64_t armed;    /* the deadline the timer is set for, or UINT64_MAX */
-  bool in_timer;     /* waits launched meanwhile wait in the pending range */
-  bool gathering;    /* over() may hold what settles until flush() */
-  bool cancelling;   /* the batch's cancel was heard here */
-  bool ended;        /* the batch ended (over() said so) */
+  uint64_t armed;  /* the deadline the timer is set for, or UINT64_MAX */
+  bool in_timer;   /* waits launched meanwhile wait in the pending range */
+  bool gathering;  /* over() may hold what settles until flush() */
+  bool cancelling; /* the batch's cancel was heard here */
+  bool ended;      /* the batch ended (over() said so) */
   uint32_t pending, pending_end;
   iob__ring started;
   /* start() operations backing off before a retry: a min-heap of when

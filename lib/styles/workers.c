@@ -208,8 +208,8 @@ uint32_t iob_workers_threads(const iob_workers *workers) {
  * (max_in_flight, or as many as libuv's pool has), no more than there are
  * operations, nor than a pool may have (the rest wait in its queue). */
 static uint32_t private_threads(const iob_batch *b) {
-  uint32_t n = b->config.max_in_flight ? b->config.max_in_flight
-                                       : IOB_WORKERS_DEFAULT;
+  uint32_t n =
+      b->config.max_in_flight ? b->config.max_in_flight : IOB_WORKERS_DEFAULT;
   if (n > b->config.count && !b->open) /* an open batch's may grow */
     n = b->config.count;
   return n < IOB_WORKERS_MAX ? n : IOB_WORKERS_MAX;
@@ -397,7 +397,7 @@ static const iob_workers_options defaults = {.style = &iob_style_workers};
 static int workers_check_kind(const iob_batch *b, const iob_kind *k) {
   const iob_workers_options *o = iob__style_options(b);
   return o->pool != NULL && o->pool->stack_size < k->stack_size ? IOB_ENOTSUP
-                                                                 : 0;
+                                                                : 0;
 }
 
 const iob_style iob_style_workers = {

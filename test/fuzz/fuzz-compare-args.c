@@ -146,8 +146,8 @@ static void check_ranges(const args *a, const compare_opts *o) {
                  o->progress == COMPARE_PROGRESS_ALWAYS ||
                  o->progress == COMPARE_PROGRESS_NEVER,
              "progress %d", (int)o->progress);
-  FUZZ_CHECK(o->nstyles >= 1 && o->nstyles <= COMPARE_STYLES_MAX,
-             "%d styles", o->nstyles);
+  FUZZ_CHECK(o->nstyles >= 1 && o->nstyles <= COMPARE_STYLES_MAX, "%d styles",
+             o->nstyles);
   for (int k = 0; k < o->nstyles; k++) {
     FUZZ_CHECK(o->styles[k] != NULL &&
                    iob_style_find(iob_style_name(o->styles[k])) == o->styles[k],
@@ -164,8 +164,8 @@ static void check_ranges(const args *a, const compare_opts *o) {
   bool http = strcmp(o->work, COMPARE_HTTP_KIND) == 0;
   bool tcp = iob_kind_find(o->work) == &iob_kind_tcp;
   bool file = iob_kind_find(o->work) == &iob_kind_file;
-  FUZZ_CHECK(iob_kind_find(o->work) != NULL || pg || http,
-             "unknown kind '%s'", o->work);
+  FUZZ_CHECK(iob_kind_find(o->work) != NULL || pg || http, "unknown kind '%s'",
+             o->work);
   if (o->url != NULL) {
     FUZZ_CHECK(http, "--url with --work %s", o->work);
     FUZZ_CHECK(points_into(a, o->url), "the URL is not an argument");
@@ -353,19 +353,21 @@ static void check_threads(const compare_opts *o) {
   uint32_t needed = o->limit != 0 && o->limit < o->count ? o->limit : o->count;
   /* The threads of the workers' private pool and of the loops, made when
    * their batch starts, written here from their documentation. */
-  uint32_t workers_threads = least(
-      least(o->limit ? o->limit : IOB_WORKERS_DEFAULT, IOB_WORKERS_MAX),
-      needed);
-  uint32_t loops_threads = least(
-      least(o->loops ? o->loops : (uint32_t)uv_available_parallelism(),
-            IOB_LOOPS_MAX),
-      needed);
+  uint32_t workers_threads =
+      least(least(o->limit ? o->limit : IOB_WORKERS_DEFAULT, IOB_WORKERS_MAX),
+            needed);
+  uint32_t loops_threads =
+      least(least(o->loops ? o->loops : (uint32_t)uv_available_parallelism(),
+                  IOB_LOOPS_MAX),
+            needed);
   unsigned pool_threads = o->pool_size != 0 ? o->pool_size : iob_pool_size();
   /* 0 is left out: no hint can make room where there is none. */
-  const uint32_t availables[] = {
-      1,      100,    needed > 1 ? needed - 1 : 1,
-      needed, pool_threads > 1 ? pool_threads - 1 : 1,
-      UINT32_MAX};
+  const uint32_t availables[] = {1,
+                                 100,
+                                 needed > 1 ? needed - 1 : 1,
+                                 needed,
+                                 pool_threads > 1 ? pool_threads - 1 : 1,
+                                 UINT32_MAX};
   for (size_t k = 0; k < sizeof(availables) / sizeof(availables[0]); k++) {
     uint32_t available = availables[k];
     char error[ERROR_SIZE];
@@ -445,8 +447,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rc = parse(&a, &o, error, ERROR_SIZE);
   FUZZ_CHECK(rc == 0 || rc == CLI_EX_USAGE, "returned %d", rc);
   int rc2 = parse(&a, &again, cut, SHORT_SIZE);
-  FUZZ_CHECK(rc2 == rc, "returned %d, then %d for the same arguments", rc,
-             rc2);
+  FUZZ_CHECK(rc2 == rc, "returned %d, then %d for the same arguments", rc, rc2);
   if (rc != 0) {
     fuzz_check_message(error, ERROR_SIZE, fuzz_strict());
     fuzz_check_truncated(error, cut, SHORT_SIZE);

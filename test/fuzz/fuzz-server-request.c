@@ -113,8 +113,8 @@ static void check_run(const request *r) {
   unsigned flags = iob_style_flags(c->style);
   if (cli_kind_blocks(c->kind))
     FUZZ_CHECK(flags & (IOB_STYLE_ON_THREADS | IOB_STYLE_LOOPS),
-               "work=%s on the loop (%s)",
-               c->kind->name, iob_style_name(c->style));
+               "work=%s on the loop (%s)", c->kind->name,
+               iob_style_name(c->style));
   uint32_t at_once = c->max_in_flight != 0 && c->max_in_flight < c->count
                          ? c->max_in_flight
                          : c->count;
@@ -129,8 +129,7 @@ static void check_run(const request *r) {
   FUZZ_CHECK(!r->poisson || r->rate != 0, "poisson arrivals without a rate");
   FUZZ_CHECK(r->rate == 0 || (uint64_t)c->count * 1000 <=
                                  (uint64_t)r->rate * SERVER_DURATION_MAX_MS,
-             "%" PRIu32 " arrivals at %" PRIu32 " a second", c->count,
-             r->rate);
+             "%" PRIu32 " arrivals at %" PRIu32 " a second", c->count, r->rate);
   FUZZ_CHECK(c->target == defaults.target &&
                  c->durations_ms == defaults.durations_ms &&
                  c->on_op == defaults.on_op &&
@@ -146,8 +145,7 @@ static void check_round_trip(const request *r) {
   char line[SERVER_LINE_MAX + 1];
   int n = snprintf(line, sizeof(line),
                    "run %s %" PRIu32 " %" PRIu64 " limit=%" PRIu32
-                   " timeout=%" PRIu64 " work=%s stream=%d rate=%" PRIu32
-                   "%s",
+                   " timeout=%" PRIu64 " work=%s stream=%d rate=%" PRIu32 "%s",
                    iob_style_name(c->style), c->count, c->duration_ms,
                    c->max_in_flight, c->timeout_ms, c->kind->name,
                    r->stream ? 1 : 0, r->rate,
@@ -176,8 +174,8 @@ static void check_http(const char *line, size_t len) {
   memset(error, 0xaa, sizeof(error));
   int status = server_parse_http(line, len, &route, &head_only, &r, error,
                                  sizeof(error));
-  FUZZ_CHECK(status == 200 || status == 400 || status == 404 ||
-                 status == 405 || status == 414 || status == 505,
+  FUZZ_CHECK(status == 200 || status == 400 || status == 404 || status == 405 ||
+                 status == 414 || status == 505,
              "HTTP status %d", status);
   if (status != 200) {
     fuzz_check_message(error, sizeof(error), true);
@@ -228,8 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t k = 0; k < len; k++) {
       unsigned char ch = (unsigned char)line[k];
       FUZZ_CHECK(rc == -1 || !((ch < 0x20 && ch != '\t') || ch == 0x7f),
-                 "a line with the control byte \\x%02x at %zu is taken", ch,
-                 k);
+                 "a line with the control byte \\x%02x at %zu is taken", ch, k);
     }
   if (rc != 0) {
     fuzz_check_message(error, ERROR_SIZE, whole_lines() || fuzz_strict());
