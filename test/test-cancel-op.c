@@ -112,7 +112,10 @@ cancelling_a_waiting_operation_settles_it_at_once_never_started(void **state) {
     assert_true(v->queued_ns == v->started_ns);
     assert_true(v->started_ns == v->finished_ns);
     assert_int_equal(v->worker, 0);
-    assert_ms_between(MS(v->finished_ns), 29, 100);
+    /* The cancel's timer of 30 ms fires late under valgrind beside other
+     * tests (264.6 ms in CI, 2026-12-08). */
+    assert_ms_between(MS(v->finished_ns), 29,
+                      test_under_valgrind() ? 1000 : 100);
     /* The counters moved at once: one waiting fewer, one more done. */
     assert_int_equal(s.after.waiting, s.before.waiting - 1);
     assert_int_equal(s.after.in_flight, s.before.in_flight);
