@@ -51,7 +51,8 @@ def mapped(path):
 
 def exported(library):
     """What the shared library defines for others: name -> version."""
-    out = subprocess.run(["nm", "-D", "--defined-only", str(library)],
+    out = subprocess.run(["nm", "-D", "--defined-only",
+                          "--with-symbol-versions", str(library)],
                          capture_output=True, text=True, check=True).stdout
     symbols = {}
     for line in out.splitlines():
@@ -59,7 +60,10 @@ def exported(library):
         if fields[-2] == "A":
             continue  # a version node's own name
         base, _, version = fields[-1].partition("@")
-        symbols[base] = version.lstrip("@")
+        # "@@NODE" is the default version, what programs link to; "@NODE"
+        # alone would be an old one that new programs cannot use
+        symbols[base] = version[1:] if version.startswith("@") else \
+            f"(not default) {version}"
     return symbols
 
 

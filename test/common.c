@@ -51,8 +51,11 @@ void test_assert_code(const char *what, int actual, int expected,
   if (actual == expected)
     return;
   char a[80], e[80]; /* iob_err_name() may reuse its buffer */
-  snprintf(a, sizeof(a), "%s", iob_err_name(actual));
-  snprintf(e, sizeof(e), "%s", iob_err_name(expected));
+  /* A value above 0 is no code (iob_batch_submit()'s index): a number. */
+  snprintf(a, sizeof(a), "%s",
+           actual > 0 ? "not a code" : iob_err_name(actual));
+  snprintf(e, sizeof(e), "%s",
+           expected > 0 ? "not a code" : iob_err_name(expected));
   print_error("%s: %s (%d), expected %s (%d)\n", what, a, actual, e, expected);
   _fail(file, line);
 }

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 HEADERS = """#include <stdatomic.h>
@@ -53,7 +54,11 @@ def blocks(path):
     lines = path.read_text().split("\n")
     k = 0
     while k < len(lines):
-        if lines[k].strip() == "```c":
+        fence = lines[k].strip()
+        if re.match(r"^(```|~~~)\s*[cC]\b", fence) and fence != "```c":
+            sys.exit(f"doc-blocks.py: {path}:{k + 1}: a C block opened with "
+                     f"'{fence}': write ```c, which this test reads")
+        if fence == "```c":
             note = ""
             if k > 0:
                 m = re.match(r"^<!-- c: (.*) -->$", lines[k - 1].strip())
@@ -61,7 +66,8 @@ def blocks(path):
             end = k + 1
             while end < len(lines) and lines[end].strip() != "```":
                 end += 1
-            yield k + 1, note, "\n".join(lines[k + 1:end])
+            # a block in a list item is indented with it
+            yield k + 1, note, textwrap.dedent("\n".join(lines[k + 1:end]))
             k = end
         k += 1
 
@@ -91,10 +97,36 @@ def split(code):
     return "\n".join(top), "\n".join(body)
 
 
+KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof"}
+
+
+def check_excerpt(where, code, quoted, source):
+    """Every function an excerpt defines is defined in its file, and every
+    one it calls is called there too. @return the failures."""
+    text = re.sub(r"/\*.*?\*/", " ", quoted.read_text(), flags=re.S)
+    code = re.sub(r"/\*.*?\*/", " ", code, flags=re.S)
+    failures = 0
+    defined = re.findall(r"^(?:static\s+)?[\w \*]+?\b(\w+)\([^;]*\{",
+                         code, flags=re.M)
+    for name in defined:
+        if not re.search(rf"^(?:static\s+)?[\w \*]+?\b{name}\([^;]*$",
+                         text, flags=re.M):
+            print(f"FAIL: {where}: {name}() is not defined in "
+                  f"{quoted.relative_to(source)}")
+            failures += 1
+    for name in set(re.findall(r"\b(\w+)\s*\(", code)) - KEYWORDS - \
+            set(defined):
+        if not re.search(rf"\b{name}\s*\(", text):
+            print(f"FAIL: {where}: {name}() is not called in "
+                  f"{quoted.relative_to(source)}")
+            failures += 1
+    return failures
+
+
 def compile_block(cc, source, given, code):
     top, body = split(code)
     unit = HEADERS + "\n" + given.replace("; ", ";\n") + "\n" + top + "\n"
-    if "int main(" not in code and body.strip():
+    if not re.search(r"^int main\(", code, flags=re.M) and body.strip():
         unit += "int doc_block(void);\nint doc_block(void) {\n" + body + \
             "\n  return 0;\n}\n"
     with tempfile.NamedTemporaryFile("w", suffix=".c", delete=False) as f:
@@ -128,15 +160,8 @@ def main():
                     print(f"FAIL: {where}: an excerpt of {quoted}, "
                           "which is not there")
                     failed += 1
-                else:  # the functions it shows are that file's
-                    text = quoted.read_text()
-                    for name in re.findall(
-                            r"^\s*(?:static\s+)?[\w \*]+?\b(\w+)\([^;]*\{",
-                            code, flags=re.M):
-                        if not re.search(rf"\b{name}\(", text):
-                            print(f"FAIL: {where}: {name}() is not in "
-                                  f"{quoted.relative_to(source)}")
-                            failed += 1
+                else:  # what it shows is that file's
+                    failed += check_excerpt(where, code, quoted, source)
                 counts["excerpt"] += 1
                 continue
             if note == "illustration":

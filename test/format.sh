@@ -17,12 +17,19 @@ if [ "$version" != 14 ]; then
 fi
 files=$(find lib include examples test -name '*.[ch]' | sort)
 # shellcheck disable=SC2086
-bad=$(clang-format --dry-run $files 2>&1 |
-  sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: warning: code should be clang-formatted.*/\1/p' |
+out=$(clang-format --dry-run --Werror $files 2>&1)
+rc=$?
+bad=$(echo "$out" |
+  sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' |
   sort -u)
 if [ -n "$bad" ]; then
   echo "FAIL: these files are not formatted (./run format formats them):"
   echo "$bad"
+  exit 1
+fi
+if [ $rc -ne 0 ]; then # its own error: a key it does not know, a crash
+  echo "FAIL: clang-format failed:"
+  echo "$out"
   exit 1
 fi
 echo "$(echo "$files" | wc -l) files, all formatted"
