@@ -131,6 +131,12 @@ static int ask(int port, const char *request, char *out, size_t size,
   return status;
 }
 
+/* GET /stats into `out`: it must be answered, 200. */
+static void stats_of(int http, char *out, size_t size) {
+  assert_int_equal(ask(http, "GET /stats HTTP/1.1\r\n\r\n", out, size, 5000),
+                   200);
+}
+
 static const char *body_of(const char *answer) {
   const char *at = strstr(answer, "\r\n\r\n");
   assert_non_null(at);
@@ -203,9 +209,7 @@ static void the_page_is_served_whole_and_may_fetch_nothing_elsewhere(void **s) {
   /* An HTTP/1.0 client is answered too, and the stats are JSON. */
   assert_int_equal(
       ask(http, "GET / HTTP/1.0\r\n\r\n", answer, sizeof(answer), 5000), 200);
-  assert_int_equal(
-      ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000),
-      200);
+  stats_of(http, answer, sizeof(answer));
   assert_string_equal(header(answer, "Content-Type"), "application/json");
   assert_non_null(strstr(body_of(answer), "\"batches_running\":0,"));
   assert_non_null(header(answer, "Date"));
@@ -398,9 +402,7 @@ static void refusals_get_a_status_and_the_line_protocols_words(void **s) {
   /* A header line too long to judge (a browser's cookies) is skipped. */
   assert_int_equal(ask(http, long_header, answer, sizeof(answer), 5000), 200);
   /* Nothing was left running, and the busy refusal was counted. */
-  assert_int_equal(
-      ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000),
-      200);
+  stats_of(http, answer, sizeof(answer));
   assert_non_null(strstr(answer, "\"batches_running\":0,"));
   assert_non_null(strstr(answer, "\"refused_runs\":1,"));
   server_down(&p);
@@ -490,9 +492,7 @@ static void a_client_that_leaves_mid_run_cancels_it(void **s) {
   /* The server looks every 250 ms, and two writes tell. */
   assert_ms_below((uv_hrtime() - left) / 1e6, 2000);
   static char answer[ANSWER_MAX];
-  assert_int_equal(
-      ask(http, "GET /stats HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000),
-      200);
+  stats_of(http, answer, sizeof(answer));
   assert_non_null(strstr(answer, "\"batches_running\":0,"));
   assert_non_null(strstr(answer, "\"operations_running\":0,"));
   server_down(&p);
