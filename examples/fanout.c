@@ -1,11 +1,9 @@
-/* iobound-fanout: a line service on libuv whose every request fans out to
- * K HTTP GETs and one PostgreSQL query at once. Each "get ID" line is an
- * open batch of its own (a task group) with a deadline of its own; every
- * batch of every client shares one limit, one HTTP client and one pool of
- * connections. A client that goes away cancels its requests; SIGINT ends
- * the service with nothing left on the loop. Each request is answered by
- * one JSON line: {"id":7,"ms":12.3,"http":[{"status":200,"bytes":7}],
- * "row":["7"],"error":null} */
+/* iobound-fanout: a line service on libuv. Each "get ID" fans out to K HTTP
+ * GETs and one PostgreSQL query, an open batch (a task group) with its own
+ * deadline; all batches share one limit, one HTTP client and one pool. A
+ * client that goes away cancels its requests; SIGINT leaves nothing on the
+ * loop. Each request is answered by one JSON line: {"id":7,"ms":12.3,
+ * "http":[{"status":200,"bytes":7}],"row":["7"],"error":null} */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +23,7 @@ typedef struct service {
   iob_config config; /* each request's batch: style, limit, deadline */
   const char *url, *sql;
   uint32_t fanout, requests; /* requests: in flight, of all clients */
+  struct client *clients;    /* connected, not yet closed */
   bool stopping;
 } service;
 
@@ -34,6 +33,7 @@ typedef struct client {
   char line[512];
   size_t len;
   struct request *requests; /* in flight; freed once none and closed */
+  struct client *next;      /* in the service's list */
   bool closed;
 } client;
 
@@ -98,11 +98,6 @@ static void answer(request *r, int status) {
 
 /* ---- requests -------------------------------------------------------------- */
 
-static void client_release(client *c) {
-  if (c->closed && c->requests == NULL)
-    free(c);
-}
-
 /* Stopping, once the last request called back: nothing stays on the loop. */
 static void maybe_end(service *s) {
   if (!s->stopping || s->requests != 0)
@@ -124,7 +119,8 @@ static void on_request_done(iob_batch *batch, int status) {
   iob_batch_unref(batch);
   free(r);
   s->requests--;
-  client_release(c); /* (freed if gone and this was its last) */
+  if (c->closed && c->requests == NULL) /* gone, and this its last */
+    free(c);
   maybe_end(s);
 }
 
@@ -190,9 +186,13 @@ static void on_line(client *c, char *line) {
 /* ---- clients --------------------------------------------------------------- */
 
 static void on_client_closed(uv_handle_t *h) {
-  client *c = h->data;
+  client *c = h->data, **at = &c->s->clients;
+  while (*at != c)
+    at = &(*at)->next;
+  *at = c->next;
   c->closed = true;
-  client_release(c);
+  if (c->requests == NULL)
+    free(c);
 }
 
 /* A client goes: its requests are cancelled (each still calls back). */
@@ -231,17 +231,13 @@ static void on_connection(uv_stream_t *server, int status) {
   if (c == NULL)
     return;
   c->s = s;
+  c->next = s->clients;
+  s->clients = c;
   uv_tcp_init(s->loop, &c->tcp);
   c->tcp.data = c;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
     client_close(c);
-}
-
-/* Every connection's TCP handle but the server's (uv_walk()). */
-static void close_client(uv_handle_t *h, void *arg) {
-  if (h->type == UV_TCP && h != (uv_handle_t *)&((service *)arg)->server)
-    client_close(h->data);
 }
 
 static void on_sigint(uv_signal_t *sig, int signum) {
@@ -250,7 +246,9 @@ static void on_sigint(uv_signal_t *sig, int signum) {
   s->stopping = true;
   uv_close((uv_handle_t *)&s->server, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
-  uv_walk(s->loop, close_client, s);
+  /* (Not uv_walk(): the HTTP client's connections are TCP handles too.) */
+  for (client *c = s->clients; c != NULL; c = c->next)
+    client_close(c);
   maybe_end(s);
 }
 
@@ -263,7 +261,6 @@ int main(int argc, char **argv) {
   if (status >= 0)
     return status;
 
-  /* What every request shares: one limit, one pool, one client. */
   service s = {.loop = uv_default_loop(),
                .url = a.url,
                .sql = a.sql,
@@ -271,9 +268,7 @@ int main(int argc, char **argv) {
   iob_pg_pool_options po = {.max_connections = a.pool};
   iob_http_client_options ho = {.max_host_connections = a.limit};
   if (iob_pg_pool_create(&s.db, s.loop, a.pg, &po) != 0)
-    return cli_usage_error("iobound-fanout",
-                           "--pg %s: not a connection "
-                           "string",
+    return cli_usage_error("iobound-fanout", "--pg %s: not a connection string",
                            a.pg);
   if (iob_limit_create(&s.limit, a.limit) != 0 ||
       iob_http_client_create(&s.http, s.loop, &ho) != 0)
