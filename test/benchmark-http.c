@@ -85,6 +85,7 @@ typedef struct peer {
   int (*run)(const struct peer *p, const bench_case *bc, run_result *r);
   const char *mode; /* node's: "fetch" or "http" */
   bool tcp;         /* the line protocol: the slow service only */
+  bool curl;        /* iobound with IOB_HTTP_LIBCURL=1: as before 0.5 */
   bool enabled;
   const char *why_not; /* when not enabled */
   int runs;
@@ -233,6 +234,8 @@ static int run_iobound(const bench_case *bc, const iob_style *style,
 }
 
 static int run_iob_http(const peer *p, const bench_case *bc, run_result *r) {
+  if (p->curl) /* (in a child of its own: for this run only) */
+    setenv("IOB_HTTP_LIBCURL", "1", 1);
   char url[160];
   snprintf(url, sizeof(url), "http://127.0.0.1:%u/wait/{ms}", bc->port);
   iob_http_options o = {.url = url};
@@ -510,6 +513,10 @@ static void nginx_stop(const char *dir, double *cpu_ms) {
 static peer peers[] = {
     {.name = "iobound-loop", .style = &iob_style_loop, .run = run_iob_http},
     {.name = "iobound-loops", .style = &iob_style_loops, .run = run_iob_http},
+    {.name = "iobound-curl",
+     .style = &iob_style_loops,
+     .run = run_iob_http,
+     .curl = true},
     {.name = "node-fetch", .run = run_node, .mode = "fetch"},
     {.name = "node-http", .run = run_node, .mode = "http"},
     {.name = "go-http", .run = run_go},
@@ -697,12 +704,12 @@ static bool report(const bench_case *bc) {
     printf("\n  %s, its median run: where the time goes\n", p->name);
     printf("    create + start of the batch   %8.1f ms\n", r->start_ms);
     if (!p->tcp)
-      printf("    connect (libcurl, from the transfer's start): median "
+      printf("    connect (from the transfer's start): median "
              "%.1f ms, p99 %.1f ms, max %.1f ms\n",
              r->connect_p50, r->connect_p99, r->connect_max);
     printf("    beyond the %" PRIu32 " ms wait (%s): median %.1f ms, p99 "
            "%.1f ms, max %.1f ms\n",
-           bc->ms, p->tcp ? "the op's own time" : "libcurl's total_ms",
+           bc->ms, p->tcp ? "the op's own time" : "the result's total_ms",
            r->over_p50, r->over_p99, r->over_max);
     printf("    answered within 150 ms of iob_batch_start: %" PRIu32
            " (%.1f%%), within 1 s: %" PRIu32 " (%.1f%%)\n",
@@ -719,6 +726,14 @@ static bool report(const bench_case *bc) {
                server, bc->ms);
   for (size_t i = BEST_HTTP; i < NPEERS && best != NULL; i++) {
     const peer *p = &peers[i];
+    if (p->runs > 0 && p->curl) { /* the old path, in the same run */
+      summary s = summarise(p);
+      bench_target(s.wall_med >= base.wall_med,
+                   "%s ahead of iobound through libcurl (as before 0.5) "
+                   "against %s: wall %.2fx (CPU %.2fx)",
+                   best->name, server, s.wall_med / base.wall_med,
+                   s.cpu_med / base.cpu_med);
+    }
     if (p->runs == 0 || is_iobound(p))
       continue;
     summary s = summarise(p);

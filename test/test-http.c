@@ -1,9 +1,10 @@
-/* HTTP requests on libcurl (iobound-http), against real servers on
- * loopback: the bundled slow service, which answers GET /wait/MS after MS
- * ms, started here; nginx, when the harness (nginx-test.sh) started one
- * and says where in IOB_TEST_NGINX_URL; and a peer of the test's own
- * that answers badly (a body without end, answers libcurl refuses, a
- * reset). Every style. */
+/* HTTP requests (iobound-http: plain http:// on libuv in the loop
+ * styles, libcurl on threads), against real servers on loopback: the
+ * bundled slow service, which answers GET /wait/MS after MS ms, started
+ * here; nginx, when the harness (nginx-test.sh) started one and says
+ * where in IOB_TEST_NGINX_URL; and a peer of the test's own that answers
+ * badly (a body without end, answers that cannot be taken, a reset).
+ * Every style. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -956,8 +957,10 @@ static void bad_targets_are_refused(void **state) {
   assert_code(iob_batch_create(&b, &c), IOB_EINVAL);
 }
 
-/* `test-http`: against the slow service; `test-http nginx`: against the
- * nginx the harness started, or skipped (77) when there is none. */
+/* `test-http`: against the slow service; `test-http libcurl`: the same,
+ * plain http:// through libcurl on the loop styles too (a part of the
+ * tests: what libcurl's path does on a loop); `test-http nginx`: against
+ * the nginx the harness started, or skipped (77) when there is none. */
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   self = argv[0];
@@ -973,6 +976,31 @@ int main(int argc, char **argv) {
         cmocka_unit_test(nginx_answers_every_style),
     };
     return cmocka_run_group_tests(nginx, NULL, NULL);
+  }
+  if (argc > 1 && strcmp(argv[1], "libcurl") == 0) {
+    /* The loop styles through libcurl, as https:// goes there (and plain
+     * http:// went before 0.5): its sockets and timers on the loop. */
+    setenv("IOB_HTTP_LIBCURL", "1", 1);
+    const struct CMUnitTest libcurl[] = {
+        cmocka_unit_test(requests_are_answered_in_every_style),
+        cmocka_unit_test(connections_are_reused_unless_told_not_to),
+        cmocka_unit_test(a_closed_port_is_refused_in_every_style),
+        cmocka_unit_test(timeouts_and_cancels_end_slow_requests),
+        cmocka_unit_test_teardown(
+            an_endless_body_ends_at_the_timeout_and_the_loop_keeps_its_timers,
+            peer_stop),
+        cmocka_unit_test_teardown(
+            an_endless_body_ends_at_the_deadline_and_the_loop_keeps_its_timers,
+            peer_stop),
+        cmocka_unit_test_teardown(
+            a_200_kb_header_line_is_a_bad_answer_not_out_of_memory, peer_stop),
+        cmocka_unit_test_teardown(
+            bad_chunked_encoding_is_a_bad_answer_not_a_reset, peer_stop),
+        cmocka_unit_test_teardown(
+            a_connection_the_server_resets_is_still_a_reset, peer_stop),
+        cmocka_unit_test(out_of_descriptors_is_emfile_not_a_refusal),
+    };
+    return cmocka_run_group_tests(libcurl, start_service, stop_service);
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(requests_are_answered_in_every_style),

@@ -1,8 +1,8 @@
 /*
- * iobound-http: HTTP(S) requests as an iobound kind of operation, on
- * libcurl, in a library of its own (libiobound-http, pkg-config
- * iobound-http) so that only the programs that call HTTP APIs load
- * libcurl.
+ * iobound-http: HTTP(S) requests as an iobound kind of operation, plain
+ * http:// on libuv and the rest on libcurl, in a library of its own
+ * (libiobound-http, pkg-config iobound-http) so that only the programs
+ * that call HTTP APIs load libcurl.
  */
 #ifndef IOBOUND_HTTP_H
 #define IOBOUND_HTTP_H
@@ -19,9 +19,11 @@ extern "C" {
  * or through an iob_http_target's options) shares its connections, kept
  * alive between requests and batches, and on the loop styles its HTTP/2
  * connections, on which requests to one origin multiplex. On the loop
- * styles it runs on the loop it was made on (libcurl's multi interface,
- * no thread); on the thread styles each request takes a connection cache
- * a finished request left, from any thread.
+ * styles it runs on the loop it was made on, no thread: plain http://
+ * over libuv TCP handles of its own (HTTP/1.1; an idle one is unref'd,
+ * and keeps no loop alive), the rest through libcurl's multi interface.
+ * On the thread styles each request takes a connection cache a finished
+ * request left, from any thread.
  */
 typedef struct iob_http_client iob_http_client;
 
@@ -55,8 +57,13 @@ typedef struct iob_http_client_options {
 
 /**
  * Make a client. On the loop styles it serves the batches that run on
- * @p loop (it puts a timer and an idle handle there, and a poll per
- * socket); @p loop may be NULL for a client of the thread styles only.
+ * @p loop (it puts two idle handles and a timer there, a TCP handle per
+ * plain http:// connection and a poll per libcurl socket); @p loop may be
+ * NULL for a client of the thread styles only. Plain http:// goes through
+ * libcurl too when, as the client is made, the environment sets
+ * IOB_HTTP_LIBCURL (to anything but "0") or names a proxy libcurl would
+ * use (http_proxy, all_proxy, ALL_PROXY), or @p options ask for
+ * redirects.
  * @param[out] client the client; NULL on error.
  * @param options copied; NULL for the defaults.
  * @return 0; IOB_EINVAL for a NULL @p client; IOB_ERANGE for a max_body
@@ -119,8 +126,10 @@ typedef struct iob_http_options {
    * (to compare what connecting costs); 0 (the default): connections are
    * kept alive and reused by the batch's later requests. (On the loop
    * styles a batch whose operations all start at once, without
-   * max_in_flight or a shared limit, keeps none: no later request could
-   * use one, and libcurl's cache would only cost time.)
+   * max_in_flight or a shared limit, keeps none of libcurl's: no later
+   * request could use one, and libcurl's cache would only cost time.
+   * Plain http:// connections, not libcurl's, are kept: one that answered
+   * takes a request launched after it.)
    */
   int no_reuse;
   /** Optional: the client the requests go through, whose connections
@@ -142,7 +151,7 @@ typedef struct iob_http_result {
   long code;         /**< the HTTP status code; 0 if none came back. */
   uint64_t bytes;    /**< the response body's size. */
   double connect_ms; /**< time to connect (0 on a reused connection). */
-  double total_ms;   /**< the whole request, as libcurl measured it. */
+  double total_ms;   /**< the whole request, from its start. */
   /** Through a client: the answer's body (NUL after it, not counted),
    *  else NULL (no client, or on_body took it). */
   char *body;
@@ -169,26 +178,30 @@ IOB_EXPORT const char *iob_http_header(const iob_http_result *result,
                                        const char *name, size_t *len);
 
 /**
- * HTTP requests on libcurl, one transfer per operation. On the loop styles
- * libcurl's multi interface driven by the batch's loop (a uv_poll_t per
- * socket, one timer and one idle handle: no thread, and the connections are
- * shared by the batch's requests; a body that keeps coming leaves the loop
- * its other timers); on the thread styles curl_easy_perform(), each finished
- * request's handle, with its connections, handed to the next request on any
- * thread unless its transfer failed (libcurl does not let threads share
- * connections while they transfer; they share the DNS cache). Statuses: 0
- * for a 2xx answer; UV_EIO for any other answer (the message says "HTTP 404
- * from" and the URL); UV_EIO for an answer libcurl cannot take, the message
- * saying what was wrong (bad chunked encoding, a header line over 100 KB,
- * over 300 KB of headers...); UV_ECONNREFUSED when no connection could be
- * made; UV_EMFILE (UV_ENFILE) when no socket could be opened for want of
- * file descriptors; UV_EAI_NONAME when the host name does not resolve;
- * UV_ECONNRESET when the connection broke (the server reset it); UV_EOF when
- * the server closed it without an answer; IOB_ETIMEDOUT, IOB_ECANCELED (on a
- * thread within a second of a cancel); IOB_ENOMEM; UV_EIO for other
- * failures, with libcurl's words as the message. Its value is the status
- * code and its result an iob_http_result the batch owns. duration_ms means
- * what the URL makes of it ({ms}): the kind waits for nothing itself.
+ * HTTP requests, one per operation. On the loop styles, plain http:// over
+ * libuv TCP handles of the client's, which keeps its connections by origin
+ * (HTTP/1.1, requests sent as libcurl sends them, answers read as it reads
+ * them; a request that met a kept connection the server had closed goes again
+ * on a new one, once), and the rest through libcurl's multi interface driven
+ * by the batch's loop (a uv_poll_t per socket, one timer and one idle handle);
+ * no thread either way, the connections shared by the batch's requests, and a
+ * body that keeps coming leaves the loop its other timers. On the thread
+ * styles curl_easy_perform(), each finished request's handle, with its
+ * connections, handed to the next request on any thread unless its transfer
+ * failed (libcurl does not let threads share connections while they transfer;
+ * they share the DNS cache). Statuses: 0 for a 2xx answer; UV_EIO for any
+ * other answer (the message says "HTTP 404 from" and the URL); UV_EIO for an
+ * answer that cannot be taken, the message saying what was wrong (bad chunked
+ * encoding, a header line over 100 KB, over 300 KB of headers, a body cut
+ * short...); UV_ECONNREFUSED when no connection could be made; UV_EMFILE
+ * (UV_ENFILE) when no socket could be opened for want of file descriptors;
+ * UV_EAI_NONAME when the host name does not resolve; UV_ECONNRESET when the
+ * connection broke (the server reset it); UV_EOF when the server closed it
+ * without an answer; IOB_ETIMEDOUT, IOB_ECANCELED (on a thread within a second
+ * of a cancel); IOB_ENOMEM; UV_EIO for other failures, with words that say
+ * what failed (libcurl's, through it). Its value is the status code and its
+ * result an iob_http_result the batch owns. duration_ms means what the URL
+ * makes of it ({ms}): the kind waits for nothing itself.
  *
  * Its target is an iob_http_target (one request for every operation, the
  * URL a template), or an iob_http_client (each operation's request its

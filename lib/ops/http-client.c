@@ -383,9 +383,25 @@ int iob__http_init(void) {
   return global_status == CURLE_OK ? 0 : IOB_EIO;
 }
 
+/* Whether plain http:// may go without libcurl: not when the
+ * environment asks for libcurl (IOB_HTTP_LIBCURL, set and not "0"), nor
+ * when it names a proxy libcurl would go through (http_proxy, all_proxy,
+ * ALL_PROXY; libcurl ignores HTTP_PROXY). */
+static bool native_allowed(void) {
+  static const char *const names[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+  const char *v = getenv("IOB_HTTP_LIBCURL");
+  if (v != NULL && *v != '\0' && strcmp(v, "0") != 0)
+    return false;
+  for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+    if ((v = getenv(names[k])) != NULL && *v != '\0')
+      return false;
+  return true;
+}
+
 void iob__http_client_free(iob_http_client *c) {
   if (c->g != NULL)
     glue_close(c->g);
+  iob__h1_client_free(c->h1);
   share_close(c);
   free(c->ca_file);
   free(c);
@@ -418,6 +434,9 @@ int iob__http_client_make(iob_http_client **client, uv_loop_t *loop,
     err = share_open(c);
   if (err == 0 && loop != NULL)
     err = glue_open(c, o->max_host_connections);
+  /* Redirects are libcurl's to follow. */
+  if (err == 0 && loop != NULL && o->max_redirects == 0 && native_allowed())
+    err = iob__h1_client_make(&c->h1, loop, o->max_host_connections);
   if (err != 0) {
     iob__http_client_free(c);
     return err;

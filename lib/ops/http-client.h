@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "http1.h"
 #include "iobound/http.h"
 #include "target.h"
 
@@ -33,6 +34,10 @@ struct iob_http_client {
   uint32_t tag;     /* IOB__HTTP_CLIENT */
   uv_loop_t *loop;  /* the loop styles': NULL for threads only */
   struct glue *g;   /* libcurl's multi handle on that loop, or NULL */
+  /* Plain http:// on that loop, without libcurl (http1.c); NULL for the
+   * thread styles only, or when IOB_HTTP_LIBCURL or a proxy in the
+   * environment sends every request through libcurl. */
+  iob__h1_client *h1;
   /* The thread styles: a DNS cache shared by the threads, and easy
    * handles that finished their transfer, each with the connections it
    * keeps. libcurl cannot share connections between threads transferring

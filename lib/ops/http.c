@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <sys/socket.h>
+#include <time.h>
 
 #include "http-client.h"
 
@@ -21,6 +22,7 @@ struct iob_http_target {
   uint32_t tag;     /* IOB__HTTP_TARGET */
   char *method, *url, *body;
   struct curl_slist *headers;
+  const char **lines; /* the same headers' text, up to NULL, for http1.c */
   int no_reuse;
   iob_http_client *client; /* held while the target lives, or NULL */
 };
@@ -81,6 +83,7 @@ static void target_free(void *p) {
   free(t->url);
   free(t->body);
   curl_slist_free_all(t->headers);
+  free(t->lines);
   free(t);
 }
 
@@ -115,6 +118,14 @@ int iob_http_target_create(iob_http_target **target,
     if (more != NULL)
       t->headers = more;
   }
+  size_t n = 0;
+  for (struct curl_slist *l = t->headers; l != NULL; l = l->next)
+    n++;
+  if (!failed && n > 0 && (t->lines = calloc(n + 1, sizeof(char *))) == NULL)
+    failed = true;
+  n = 0;
+  for (struct curl_slist *l = t->headers; !failed && l != NULL; l = l->next)
+    t->lines[n++] = l->data;
   if (failed) {
     target_free(t);
     return IOB_ENOMEM;
@@ -207,6 +218,10 @@ typedef struct http_op {
   int failed;       /* why a callback of ours stopped libcurl; 0 if none did */
   int socket_errno; /* why socket() last failed for it; 0 if it did not */
   char error[CURL_ERROR_SIZE];
+  /* Plain http:// on the loop, without libcurl (http1.c). */
+  bool native;
+  iob__h1_xfer h1;
+  iob__h1_sink sink;
 } http_op;
 
 /* The kind's part of a batch: the client it made for itself, if it named
@@ -359,29 +374,41 @@ static int request_options(iob_op *op, http_op *h, const iob_http_target *t) {
   return 0;
 }
 
-/* An easy handle for the operation, through client c, its options set:
- * `reuse` (reset) if given, else a new one. 0, IOB_EINVAL (no URL) or
- * IOB_ENOMEM. */
-static int make_easy(iob_op *op, iob_http_client *c, CURL *reuse) {
+/* What every request begins with, whichever way it goes: the client it
+ * goes through, whether its answer is kept, and its URL in *url (the
+ * request's, or the target's with {i} and {ms} replaced). 0, IOB_EINVAL
+ * (no URL) or IOB_ENOMEM. */
+static int begin(iob_op *op, iob_http_client *c, const char **url) {
   http_op *h = op->state;
   const iob_http_request *r = op->input;
   const iob_http_target *t = is_client(op->target) ? NULL : op->target;
   h->x.op = op;
   h->client = c;
   h->keep = c->max_body != 0 && (r == NULL || r->on_body == NULL);
-  const char *url = r != NULL ? r->url : NULL;
-  if (url == NULL && t != NULL)
-    url = h->url = url_of(t->url, op->index, op->duration_ms);
-  if (reuse != NULL)
-    curl_easy_reset(reuse); /* keeps its connections */
-  h->x.easy = reuse != NULL ? reuse : curl_easy_init();
-  if (url == NULL && t == NULL) {
+  *url = r != NULL ? r->url : NULL;
+  if (*url == NULL && t == NULL) {
     iob_op_set_message(op, "no URL: a client as the target needs an "
                            "iob_http_request with one as the input");
     return IOB_EINVAL;
   }
+  if (*url == NULL)
+    *url = h->url = url_of(t->url, op->index, op->duration_ms);
   /* An empty body kept is "", not NULL. */
-  if (url == NULL || h->x.easy == NULL || (h->keep && buf_add(&h->body, "", 0)))
+  if (*url == NULL || (h->keep && buf_add(&h->body, "", 0)))
+    return IOB_ENOMEM;
+  return 0;
+}
+
+/* An easy handle for the operation's request to url, its options set:
+ * `reuse` (reset) if given, else a new one. 0 or IOB_ENOMEM. */
+static int make_easy(iob_op *op, const char *url, CURL *reuse) {
+  http_op *h = op->state;
+  iob_http_client *c = h->client;
+  const iob_http_target *t = is_client(op->target) ? NULL : op->target;
+  if (reuse != NULL)
+    curl_easy_reset(reuse); /* keeps its connections */
+  h->x.easy = reuse != NULL ? reuse : curl_easy_init();
+  if (h->x.easy == NULL)
     return IOB_ENOMEM;
   CURL *e = h->x.easy;
   curl_easy_setopt(e, CURLOPT_URL, url);
@@ -406,6 +433,15 @@ static int make_easy(iob_op *op, iob_http_client *c, CURL *reuse) {
 }
 
 /* ---- what went wrong ----------------------------------------------------- */
+
+/* Words for a stop our own body callback asked for (h->failed), or
+ * NULL. */
+static const char *failed_words(const http_op *h) {
+  if (h->failed == UV_EMSGSIZE)
+    return "the answer's body is longer than the client's max_body";
+  return h->failed != 0 && h->failed != IOB_ENOMEM ? "on_body stopped it"
+                                                   : NULL;
+}
 
 /* The errno libcurl saved for the transfer's last failed system call, or
  * 0. It outlives the transfer (curl_easy_reset() keeps it). */
@@ -480,10 +516,7 @@ static int status_of(const http_op *h, CURLcode rc, const char **why) {
   case CURLE_ABORTED_BY_CALLBACK:
     return IOB_ECANCELED;
   case CURLE_WRITE_ERROR: /* a callback of ours said stop */
-    if (h->failed == UV_EMSGSIZE)
-      *why = "the answer's body is longer than the client's max_body";
-    else if (h->failed != IOB_ENOMEM)
-      *why = "on_body stopped it";
+    *why = failed_words(h);
     return h->failed != 0 ? h->failed : UV_EIO;
   case CURLE_TOO_MANY_REDIRECTS:
     *why = "more redirects than the client's max_redirects";
@@ -523,18 +556,32 @@ static void result_free(void *p) {
   free(r);
 }
 
-/* What came back, as the operation's result: its body and headers go
- * with it. Short of memory, the operation has none. */
-static void hand_back(iob_op *op, long code) {
+/* What came back, as the operation's result (`got`, with the body and
+ * headers kept): its body and headers go with it. Short of memory, the
+ * operation has none. */
+static void hand_back(iob_op *op, const iob_http_result *got) {
   http_op *h = op->state;
-  CURL *e = h->x.easy;
-  iob_http_result *r = calloc(1, sizeof(*r));
+  iob_http_result *r = malloc(sizeof(*r));
   if (r == NULL)
     return;
+  *r = *got;
+  r->bytes = h->bytes;
+  r->body = r->headers = NULL;
+  if (h->keep) {
+    r->body = h->body.data;
+    r->headers = h->head.data != NULL ? h->head.data : strdup("");
+    h->body = h->head = (buf){0};
+  }
+  if ((h->keep && r->headers == NULL) || iob_op_set_result(op, r) != 0)
+    result_free(r);
+}
+
+/* What libcurl measured of the transfer and got back. */
+static void curl_result(CURL *e, iob_http_result *r) {
   curl_off_t t[5] = {0};
   long version = 0;
-  r->code = code;
-  r->bytes = h->bytes;
+  *r = (iob_http_result){0};
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->code);
   curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &t[0]);
   curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &t[1]);
   curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &t[2]);
@@ -552,27 +599,15 @@ static void hand_back(iob_op *op, long code) {
   r->first_byte_ms = (double)t[3] / 1e3;
   r->total_ms = (double)t[4] / 1e3;
   r->http_version = version_of(version);
-  if (h->keep) {
-    r->body = h->body.data;
-    r->headers = h->head.data != NULL ? h->head.data : strdup("");
-    h->body = h->head = (buf){0};
-  }
-  if ((h->keep && r->headers == NULL) || iob_op_set_result(op, r) != 0)
-    result_free(r);
 }
 
-/* The transfer is over with rc: hand back what it got, and the status. */
-static int finish(iob_op *op, CURLcode rc) {
+/* The status of a request that got `code` (0: none) and ended with
+ * status, in words why; its value is the code. An answer that is not 2xx
+ * fails with UV_EIO. */
+static int conclude(iob_op *op, long code, int status, const char *why) {
   http_op *h = op->state;
-  long code = 0;
-  curl_easy_getinfo(h->x.easy, CURLINFO_RESPONSE_CODE, &code);
-  hand_back(op, code);
   iob_op_set_value(op, (uint64_t)code);
-  const char *why;
-  int status = status_of(h, rc, &why);
   if (status != 0) {
-    if (why == NULL)
-      why = h->error[0] ? h->error : curl_easy_strerror(rc);
     iob_op_set_message(op, why);
     return status;
   }
@@ -586,8 +621,24 @@ static int finish(iob_op *op, CURLcode rc) {
   return 0;
 }
 
+/* libcurl's transfer is over with rc: hand back what it got, and the
+ * status. */
+static int finish(iob_op *op, CURLcode rc) {
+  http_op *h = op->state;
+  iob_http_result got;
+  curl_result(h->x.easy, &got);
+  hand_back(op, &got);
+  const char *why;
+  int status = status_of(h, rc, &why);
+  if (status != 0 && why == NULL)
+    why = h->error[0] ? h->error : curl_easy_strerror(rc);
+  return conclude(op, got.code, status, why);
+}
+
 static void cleanup(iob_op *op) {
   http_op *h = op->state;
+  if (h->native)
+    iob__h1_xfer_free(&h->h1);
   if (h->x.easy != NULL)
     curl_easy_cleanup(h->x.easy);
   free(h->url);
@@ -625,7 +676,7 @@ const char *iob_http_header(const iob_http_result *r, const char *name,
   return NULL;
 }
 
-/* ---- the loop styles: the client's multi handle ------------------------- */
+/* ---- the loop styles: libcurl's transfers end --------------------------- */
 
 void iob__http_done(iob_op *op, CURLcode rc, int failed) {
   int status = finish(op, rc);
@@ -636,6 +687,99 @@ void iob__http_done(iob_op *op, CURLcode rc, int failed) {
   iob_op_done(op, status);
 }
 
+/* ---- the loop styles: plain http:// without libcurl (http1.c) ---------- */
+
+/* The answer's status and header lines, kept as libcurl's header
+ * callback keeps them (on_header()). */
+static int native_line(void *arg, const char *line, size_t len) {
+  http_op *h = arg;
+  if (!h->keep)
+    return 0;
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+    h->head.len = 0; /* a new answer */
+    if (h->head.data != NULL)
+      h->head.data[0] = '\0';
+    return 0;
+  }
+  h->failed = buf_add(&h->head, line, len);
+  if (h->failed == 0)
+    h->failed = buf_add(&h->head, "\r\n", 2);
+  return h->failed;
+}
+
+static int native_body(void *arg, const char *data, size_t len) {
+  http_op *h = arg;
+  if (on_body((char *)data, 1, len, h) != len)
+    return h->failed != 0 ? h->failed : UV_EIO;
+  /* on_body may have cancelled it: then no more of the answer. */
+  return h->h1.stopped ? IOB_ECANCELED : 0;
+}
+
+/* Retry-After, in seconds from now: a number, or a date. */
+static int64_t retry_after_of(const char *v) {
+  if (*v == '\0')
+    return 0;
+  if (strspn(v, "0123456789") == strlen(v))
+    return strlen(v) > 12 ? INT64_MAX / 1000 : strtoll(v, NULL, 10);
+  time_t at = curl_getdate(v, NULL), t = time(NULL);
+  return at > t ? (int64_t)(at - t) : 0;
+}
+
+static double ms_between(uint64_t from_ns, uint64_t to_ns) {
+  return to_ns > from_ns ? (double)(to_ns - from_ns) / 1e6 : 0;
+}
+
+static void native_done(iob__h1_xfer *x, int status) {
+  iob_op *op = x->arg;
+  http_op *h = op->state;
+  if (x->stopped) { /* from inside on_body: as any stop ends */
+    iob_op_done(op, iob_op_stopping(op));
+    return;
+  }
+  iob_http_result got = {
+      .code = x->p.code,
+      .http_version = x->p.code != 0 ? x->p.version : 0,
+      .retry_after_s = retry_after_of(x->p.retry_after),
+      .name_lookup_ms = ms_between(x->start_ns, x->name_ns),
+      .connect_ms = x->connect_ns ? ms_between(x->start_ns, x->connect_ns) : 0,
+      .first_byte_ms = ms_between(x->start_ns, x->first_ns),
+      .total_ms = ms_between(x->start_ns, x->end_ns),
+  };
+  hand_back(op, &got);
+  const char *why = status != 0 && status == h->failed ? failed_words(h) : NULL;
+  iob_op_done(op, conclude(op, got.code, status, why ? why : x->why));
+}
+
+/* The operation's request to url, as http1.c takes requests. */
+static iob__h1_request native_request(const iob_op *op, const char *url) {
+  const iob_http_request *r = op->input;
+  const iob_http_target *t = is_client(op->target) ? NULL : op->target;
+  iob__h1_request q = {.url = url, .fresh = t != NULL && t->no_reuse};
+  q.method = r && r->method ? r->method : t ? t->method : NULL;
+  q.headers = r && r->headers ? r->headers : t ? t->lines : NULL;
+  if (r != NULL && r->body != NULL) {
+    q.body = r->body;
+    q.body_len = r->body_len;
+  } else if (t != NULL && t->body != NULL) {
+    q.body = t->body;
+    q.body_len = strlen(t->body);
+  }
+  return q;
+}
+
+/* Begin request q on the client's connections. */
+static int native_start(iob_op *op, const iob__h1_request *q) {
+  http_op *h = op->state;
+  h->native = true;
+  h->sink = (iob__h1_sink){native_line, native_body, h};
+  h->h1.p.sink = &h->sink;
+  h->h1.done = native_done;
+  h->h1.arg = op;
+  return iob__h1_start(h->client->h1, &h->h1, q);
+}
+
+/* ---- the loop styles: libcurl's multi handle ---------------------------- */
+
 static int http_start(iob_op *op) {
   http_op *h = op->state;
   iob_http_client *c = client_of(op);
@@ -644,15 +788,24 @@ static int http_start(iob_op *op) {
                            "the thread styles): make one on this batch's");
     return IOB_ENOTSUP;
   }
-  int err = make_easy(op, c, NULL);
+  const char *url;
+  int err = begin(op, c, &url);
+  iob__h1_request q = native_request(op, url);
+  if (err == 0 && c->h1 != NULL && iob__h1_takes(&q))
+    return native_start(op, &q);
+  if (err == 0)
+    err = make_easy(op, url, NULL);
   return err != 0 ? err : iob__http_add(c, h->x.easy);
 }
 
-/* Told to stop: the transfer leaves the multi handle (its connection is
- * closed, or kept if it may be reused) and settles now. */
+/* Told to stop: the transfer ends (libcurl's leaves the multi handle, its
+ * connection closed, or kept if it may be reused) and settles now. */
 static void http_stop(iob_op *op) {
   http_op *h = op->state;
-  iob__http_remove(h->client, &h->x);
+  if (h->native && !iob__h1_stop(&h->h1))
+    return; /* stopped by its own on_body: it ends once that returns */
+  if (!h->native)
+    iob__http_remove(h->client, &h->x);
   iob_op_done(op, iob_op_stopping(op));
 }
 
@@ -669,7 +822,10 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c,
 static int http_run(iob_op *op) {
   http_op *h = op->state;
   iob_http_client *c = client_of(op);
-  int err = make_easy(op, c, iob__http_spare_take(c));
+  const char *url;
+  int err = begin(op, c, &url);
+  if (err == 0)
+    err = make_easy(op, url, iob__http_spare_take(c));
   if (err != 0)
     return err;
   curl_easy_setopt(h->x.easy, CURLOPT_SHARE, c->share);
