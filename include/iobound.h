@@ -556,9 +556,10 @@ IOB_EXPORT int iob_op_run_inner(iob_op *outer, const iob_task *task);
 /**
  * Say why operation @p op failed, in words for a person ("connection
  * refused by 127.0.0.1:5432"); the text is copied, and replaces an
- * earlier one. Read it with iob_batch_outcome(). Call it from start(),
- * stop() or run() (from run() on its own thread), before the operation
- * settles.
+ * earlier one. Read it with iob_batch_outcome(). Call it before the
+ * operation settles: from start(), stop(), or a callback of its own I/O
+ * on the loop thread (a libuv callback), or from run() on its own
+ * thread.
  * @return 0; IOB_EINVAL for NULL; IOB_ENOMEM (the message is then lost).
  */
 IOB_EXPORT int iob_op_set_message(iob_op *op, const char *message);
@@ -1385,7 +1386,8 @@ IOB_EXPORT void *iob_group_data(const iob_group *group);
 IOB_EXPORT int iob_group_free(iob_group *group);
 
 /** The threads of a pool of the workers style when the config does not
- *  say: as many as libuv's pool has by default. */
+ *  say: as many as libuv's pool has by default (its UV_THREADPOOL_SIZE
+ *  does not change this). */
 #define IOB_WORKERS_DEFAULT 4
 /** The most threads one pool of workers may have. */
 #define IOB_WORKERS_MAX 1024

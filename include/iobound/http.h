@@ -190,18 +190,19 @@ IOB_EXPORT const char *iob_http_header(const iob_http_result *result,
  * connections, handed to the next request on any thread unless its transfer
  * failed (libcurl does not let threads share connections while they transfer;
  * they share the DNS cache). Statuses: 0 for a 2xx answer; UV_EIO for any
- * other answer (the message says "HTTP 404 from" and the URL); UV_EIO for an
- * answer that cannot be taken, the message saying what was wrong (bad chunked
- * encoding, a header line over 100 KB, over 300 KB of headers, a body cut
- * short...); UV_ECONNREFUSED when no connection could be made; UV_EMFILE
- * (UV_ENFILE) when no socket could be opened for want of file descriptors;
- * UV_EAI_NONAME when the host name does not resolve; UV_ECONNRESET when the
- * connection broke (the server reset it); UV_EOF when the server closed it
- * without an answer; IOB_ETIMEDOUT, IOB_ECANCELED (on a thread within a second
- * of a cancel); IOB_ENOMEM; UV_EIO for other failures, with words that say
- * what failed (libcurl's, through it). Its value is the status code and its
- * result an iob_http_result the batch owns. duration_ms means what the URL
- * makes of it ({ms}): the kind waits for nothing itself.
+ * other answer (the message says "HTTP 404 from" and, for a target's URL of
+ * under 40 bytes, the URL, else "the server"); UV_EIO for an answer that
+ * cannot be taken, the message saying what was wrong (bad chunked encoding, a
+ * header line over 100 KB, over 300 KB of headers, a body cut short...);
+ * UV_ECONNREFUSED when no connection could be made; UV_EMFILE (UV_ENFILE) when
+ * no socket could be opened for want of file descriptors; UV_EAI_NONAME when
+ * the host name does not resolve; UV_ECONNRESET when the connection broke (the
+ * server reset it); UV_EOF when the server closed it without an answer;
+ * IOB_ETIMEDOUT, IOB_ECANCELED (on a thread within a second of a cancel);
+ * IOB_ENOMEM; UV_EIO for other failures, with words that say what failed
+ * (libcurl's, through it). Its value is the status code and its result an
+ * iob_http_result the batch owns. duration_ms means what the URL makes of it
+ * ({ms}): the kind waits for nothing itself.
  *
  * Its target is an iob_http_target (one request for every operation, the
  * URL a template), or an iob_http_client (each operation's request its

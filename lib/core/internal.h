@@ -13,8 +13,9 @@
 /* A concurrency style. The core owns everything common: the limit, the
  * counting, the slots, the end of the batch and its deferral; a style
  * supplies only how an operation runs. Optional members may be NULL.
- * Adding a style is one file with one of these, and its line in
- * registry.c. */
+ * Adding a style is one file with one of these, and a line in each of
+ * registry.c (its name), lib/meson.build (its file), iobound.h (its
+ * IOB_EXPORT) and lib/iobound.map (its symbol). */
 struct iob__slot;
 
 struct iob_style {

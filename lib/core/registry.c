@@ -1,5 +1,7 @@
 /* The styles and the kinds built into the library, by name: every lookup
- * and list reads these tables, so a new style or kind is one line here. */
+ * and list reads these tables, so a new style or kind is one line here
+ * (besides its file, its line in lib/meson.build and its declaration in
+ * iobound.h and lib/iobound.map). */
 #include <string.h>
 
 #include "internal.h"

@@ -205,7 +205,8 @@ uint32_t iob_workers_threads(const iob_workers *workers) {
 /* ---- the style ---------------------------------------------------------- */
 
 /* A private pool: a thread for each operation that may be in flight
- * (max_in_flight, or as many as libuv's pool has), no more than there are
+ * (max_in_flight, or IOB_WORKERS_DEFAULT: the 4 threads libuv's pool has
+ * unless UV_THREADPOOL_SIZE says otherwise), no more than there are
  * operations, nor than a pool may have (the rest wait in its queue). */
 static uint32_t private_threads(const iob_batch *b) {
   uint32_t n =
