@@ -40,7 +40,7 @@ size_t style_count(void) {
   size_t n = 0;
   while (iob_style_at(n) != NULL)
     n++;
-  assert_true(n <= STYLES_MAX);
+  assert_cmp(n, <=, STYLES_MAX);
   return n;
 }
 
@@ -57,6 +57,14 @@ void test_assert_code(const char *what, int actual, int expected,
   snprintf(e, sizeof(e), "%s",
            expected > 0 ? "not a code" : iob_err_name(expected));
   print_error("%s: %s (%d), expected %s (%d)\n", what, a, actual, e, expected);
+  _fail(file, line);
+}
+
+void test_assert_cmp(const char *what, bool holds, long double a, long double b,
+                     const char *file, int line) {
+  if (holds)
+    return;
+  print_error("%s: %.17Lg and %.17Lg\n", what, a, b);
   _fail(file, line);
 }
 
@@ -151,7 +159,7 @@ void test_loop_init(test_loop *t) {
 
 iob_batch *test_loop_create(test_loop *t, const iob_config *config,
                             iob_batch_cb cb) {
-  assert_true(t->nbatches < TEST_LOOP_BATCHES);
+  assert_cmp(t->nbatches, <, TEST_LOOP_BATCHES);
   test_loop_batch *e = &t->batches[t->nbatches];
   *e = (test_loop_batch){.cb = cb,
                          .on_op = config->on_op,
@@ -206,7 +214,7 @@ static void call_at(uv_timer_t *timer) {
 }
 
 void test_loop_at(test_loop *t, uint64_t ms, test_loop_fn fn, void *arg) {
-  assert_true(t->ntimers < TEST_LOOP_TIMERS);
+  assert_cmp(t->ntimers, <, TEST_LOOP_TIMERS);
   test_loop_timer *at = &t->timers[t->ntimers++];
   *at = (test_loop_timer){.t = t, .fn = fn, .arg = arg};
   assert_code(uv_timer_init(&t->loop, &at->timer), 0);
@@ -511,7 +519,7 @@ void check_target_busy_while_running(const iob_config *config,
 
 int test_loopback_socket(bool listens, int *port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
+  assert_cmp(fd, >=, 0);
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof(a);

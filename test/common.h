@@ -63,6 +63,21 @@ size_t style_count(void);
 void test_assert_code(const char *what, int actual, int expected,
                       const char *file, int line);
 
+/* Fail unless `a op b` (op one of == != < <= > >=), saying both sides and
+ * their values: "r.failed == 0: 3 and 0". Each side is evaluated once.
+ * Numbers of any type, compared as long double: exact for 64-bit
+ * integers on x86-64, and signed with unsigned as numbers, not as C's
+ * conversions would. */
+#define assert_cmp(a, op, b)                                                   \
+  do {                                                                         \
+    long double a_ = (long double)(a), b_ = (long double)(b);                  \
+    test_assert_cmp(#a " " #op " " #b, a_ op b_, a_, b_, __FILE__, __LINE__);  \
+  } while (0)
+
+/* What assert_cmp() calls. */
+void test_assert_cmp(const char *what, bool holds, long double a, long double b,
+                     const char *file, int line);
+
 /* ---- timing ------------------------------------------------------------- */
 
 /* Fail, saying what was measured and what was expected, unless

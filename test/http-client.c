@@ -16,7 +16,7 @@
 void http_connect(http_conn *c, unsigned port) {
   c->len = 0;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  assert_true(c->fd >= 0);
+  assert_cmp(c->fd, >=, 0);
   struct timeval tv = {.tv_sec = 10};
   assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)),
                    0);
@@ -131,7 +131,7 @@ void http_read(http_conn *c, http_response *r, bool head_only) {
   if (head_only)
     return;
   if (!chunked) {
-    assert_true(r->length >= 0);
+    assert_cmp(r->length, >=, 0);
     take_body(c, r, (size_t)r->length);
     return;
   }

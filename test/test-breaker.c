@@ -50,7 +50,7 @@ static void a_breaker_stops_calling_a_dead_backend(void **state) {
     assert_code(rec[9].status, UV_ECONNREFUSED);
     for (uint32_t i = 10; i < 40; i++) {
       assert_code(rec[i].status, IOB_EBREAKER);
-      assert_true(rec[i].finished_ns == rec[i].started_ns);
+      assert_cmp(rec[i].finished_ns, ==, rec[i].started_ns);
     }
     assert_int_equal(r.failed, 40);
     assert_int_equal(iob_breaker_state_of(breaker), IOB_BREAKER_OPEN);

@@ -37,7 +37,7 @@ static void assert_progress_adds_up(const iob_progress *p, uint32_t count) {
   if (p->waiting + p->in_flight + p->done != count)
     fail_msg("progress %u waiting + %u in flight + %u done, not %u", p->waiting,
              p->in_flight, p->done, count);
-  assert_true(p->failed <= p->done);
+  assert_cmp(p->failed, <=, p->done);
 }
 
 static void cancel_the_victim(test_loop *t, void *arg) {
@@ -109,8 +109,8 @@ cancelling_a_waiting_operation_settles_it_at_once_never_started(void **state) {
     /* Settled inside the call, as never started. */
     assert_int_equal(s.settled_in_call, 1);
     const iob_record *v = &s.victim_rec;
-    assert_true(v->queued_ns == v->started_ns);
-    assert_true(v->started_ns == v->finished_ns);
+    assert_cmp(v->queued_ns, ==, v->started_ns);
+    assert_cmp(v->started_ns, ==, v->finished_ns);
     assert_int_equal(v->worker, 0);
     /* The cancel's timer of 30 ms fires late under valgrind beside other
      * tests (264.6 ms in CI, 2026-12-08). */
@@ -164,13 +164,13 @@ static void cancelling_a_queued_pool_job_takes_it_off_the_pool(void **st) {
   run_solo(&s, &c, p + 1, 50);
   assert_int_equal(s.settled_in_call, 0); /* it comes back from libuv */
   const iob_record *v = &s.victim_rec;
-  assert_true(v->started_ns == v->finished_ns); /* never ran */
+  assert_cmp(v->started_ns, ==, v->finished_ns); /* never ran */
   assert_int_equal(v->worker, 0);
   assert_ms_between(MS(v->finished_ns), 49, 290);
   iob_report r = finish_solo(&s);
   /* Job p ran after the first p: 600 ms, not 600 for both. */
   assert_ms_between(MS(r.elapsed_ns), 599, 2000);
-  assert_true(r.peak_in_flight <= p);
+  assert_cmp(r.peak_in_flight, <=, p);
 }
 
 /* A pool of workers of one thread, shared: a batch on it runs one job
@@ -189,7 +189,7 @@ cancelling_a_queued_workers_job_takes_it_off_the_queue(void **state) {
   /* Off the queue at once, never run. */
   assert_int_equal(s.settled_in_call, 1);
   const iob_record *v = &s.victim_rec;
-  assert_true(v->started_ns == v->finished_ns);
+  assert_cmp(v->started_ns, ==, v->finished_ns);
   assert_int_equal(v->worker, 0);
   assert_ms_between(MS(v->finished_ns), 49, 190);
   assert_int_equal(s.after.in_flight, s.before.in_flight - 1);
@@ -290,8 +290,8 @@ static void cancelling_one_operation_before_start_marks_it(void **state) {
     assert_int_equal(p.done, 1);
     test_loop_run(&s.t);
     const iob_record *v = &s.victim_rec;
-    assert_true(v->queued_ns == v->started_ns);
-    assert_true(v->started_ns == v->finished_ns);
+    assert_cmp(v->queued_ns, ==, v->started_ns);
+    assert_cmp(v->started_ns, ==, v->finished_ns);
     assert_int_equal(v->worker, 0);
     finish_solo(&s);
   }
@@ -503,7 +503,7 @@ static void cancel_them_all(test_loop *t, void *arg) {
     iob_progress p;
     assert_code(iob_batch_progress(w->batch, &p), 0);
     assert_progress_adds_up(&p, w->count);
-    assert_true(p.done >= last.done);
+    assert_cmp(p.done, >=, last.done);
     last = p;
   }
 }

@@ -20,7 +20,7 @@ typedef struct watch {
 static void on_op(iob_batch *batch, uint32_t index, const iob_record *rec) {
   watch *w = iob_batch_data(batch);
   w->op_calls++;
-  assert_true(rec->started_ns <= rec->finished_ns);
+  assert_cmp(rec->started_ns, <=, rec->finished_ns);
   if (w->cancel_at != 0 && w->op_calls == w->cancel_at)
     assert_code(iob_batch_cancel(batch), 0);
 }
@@ -95,8 +95,8 @@ static void cancel_mid_run_takes_queued_jobs_off_the_pool(void **state) {
   }
   /* At most one job per pool thread ran (all of them, unless the pool
    * was slow to start, as under valgrind); the rest never did. */
-  assert_true(ran <= p);
-  assert_true(cancelled >= 6);
+  assert_cmp(ran, <=, p);
+  assert_cmp(cancelled, >=, 6);
   assert_int_equal(ran + cancelled, p + 6);
   assert_int_equal(counts_of(&w)->cancelled, cancelled);
   finish_watched(&w);

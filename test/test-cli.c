@@ -38,7 +38,7 @@ static char *every_style(char *out, size_t size, const char *sep,
     const iob_style *style = iob_style_at(reverse ? n - 1 - k : k);
     len += (size_t)snprintf(out + len, size - len, "%s%s", k ? sep : "",
                             iob_style_name(style));
-    assert_true(len < size);
+    assert_cmp(len, <, size);
   }
   return out;
 }
@@ -143,14 +143,14 @@ arrivals_at_a_rate_are_parsed_and_contradictions_refused(void **state) {
   char err[256] = "";
   assert_int_equal(PARSE(&o, err, "--arrival-rate", "50"), 0);
   assert_int_equal(o.nrates, 1);
-  assert_true(o.arrival_rates[0] == 50);
+  assert_cmp(o.arrival_rates[0], ==, 50);
   assert_int_equal(compare_arrivals(&o, 0), 100); /* 2 s by default */
   assert_false(o.poisson);
   assert_int_equal(PARSE(&o, err, "--arrival-rate=10,20.5,40", "--for", "3",
                          "--arrivals", "poisson", "--seed", "7"),
                    0);
   assert_int_equal(o.nrates, 3);
-  assert_true(o.arrival_rates[1] == 20.5);
+  assert_cmp(o.arrival_rates[1], ==, 20.5);
   assert_int_equal(compare_arrivals(&o, 1), 62); /* 61.5, rounded */
   assert_int_equal(o.count, 120); /* the most, for the thread checks */
   assert_true(o.poisson);
@@ -246,7 +246,7 @@ static void the_lists_of_styles_and_kinds_are_asked_for_by_flags(void **s) {
   const char *names[COMPARE_KINDS_MAX];
   size_t n = compare_kind_names(names, COMPARE_KINDS_MAX), k = 0;
   for (const iob_kind *kind; (kind = iob_kind_at(k)) != NULL; k++) {
-    assert_true(k < n);
+    assert_cmp(k, <, n);
     assert_string_equal(names[k], kind->name);
   }
 #if IOB_EXAMPLES_PG
@@ -290,7 +290,7 @@ static void bad_values_are_refused_with_a_message_naming_them(void **s) {
     char err[256] = "";
     int rc = PARSE(&o, err, (char *)bad[k][0], (char *)bad[k][1]);
     assert_int_equal(rc, CLI_EX_USAGE);
-    assert_true(strlen(err) > 0);
+    assert_cmp(strlen(err), >, 0);
     /* The message quotes what was wrong. */
     assert_non_null(strstr(err, bad[k][0][2] == 'b' ? "--bogus" : bad[k][1]));
   }
@@ -544,8 +544,8 @@ static void real_io_is_asked_for_with_work_and_target(void **state) {
   for (size_t k = 0; (kind = iob_kind_at(k)) != NULL; k++)
     if (!has_word(err, kind->name))
       fail_msg("'%s' does not name the kind %s", err, kind->name);
-  assert_true(has_word(err, COMPARE_PG_KIND) == IOB_EXAMPLES_PG);
-  assert_true(has_word(err, COMPARE_HTTP_KIND) == IOB_EXAMPLES_HTTP);
+  assert_cmp(has_word(err, COMPARE_PG_KIND), ==, IOB_EXAMPLES_PG);
+  assert_cmp(has_word(err, COMPARE_HTTP_KIND), ==, IOB_EXAMPLES_HTTP);
 
   /* http is iobound-http's: --url is its, and only http:// or https://. */
   assert_int_equal(PARSE(&o, err, "--work", "http"), 0);
@@ -581,7 +581,7 @@ static void numbers_are_whole_decimals_within_their_bounds(void **state) {
   assert_true(cli_parse_uint("0010", 1, 10, &n));
   assert_int_equal(n, 10);
   assert_true(cli_parse_uint("18446744073709551615", 0, UINT64_MAX, &n));
-  assert_true(n == UINT64_MAX);
+  assert_cmp(n, ==, UINT64_MAX);
   static const char *const bad[] = {"",
                                     "11",
                                     "+1",
@@ -670,9 +670,9 @@ static void stderr_of(void (*print)(void), char *out, size_t size) {
   FILE *tmp = tmpfile();
   assert_non_null(tmp);
   int saved = dup(2);
-  assert_true(saved >= 0);
+  assert_cmp(saved, >=, 0);
   fflush(stderr);
-  assert_true(dup2(fileno(tmp), 2) >= 0);
+  assert_cmp(dup2(fileno(tmp), 2), >=, 0);
   print();
   fflush(stderr);
   dup2(saved, 2);
@@ -743,7 +743,7 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
    * overlap is not passed off as a speed-up. */
   b.vs_sequential = NAN;
   b.latency = NULL; /* unknown: nulls too */
-  assert_true(cli_json_report(line, sizeof(line), &b) > 0);
+  assert_cmp(cli_json_report(line, sizeof(line), &b), >, 0);
   assert_non_null(strstr(line, "\"overlap\":1.250,\"vs_sequential\":null,"));
   assert_non_null(strstr(line, "\"p99_ms\":null,"));
   assert_non_null(strstr(line, "\"queued_max_ms\":null,"));
@@ -752,7 +752,7 @@ static void a_batch_is_one_line_of_json_with_every_key(void **state) {
    * refused, not cut. */
   iob_kind odd = {.name = "a\"b\\c\n"};
   report.kind = &odd;
-  assert_true(cli_json_report(line, sizeof(line), &b) > 0);
+  assert_cmp(cli_json_report(line, sizeof(line), &b), >, 0);
   assert_non_null(strstr(line, "\"work\":\"a\\\"b\\\\c\\u000a\""));
   assert_int_equal(cli_json_report(line, 40, &b), -1);
 }

@@ -170,8 +170,8 @@ a_cancel_asked_from_another_thread_before_start_starts_nothing(void **state) {
     assert_cancelled(&r, &c, 6);
     const iob_record *rec = records_of(&r);
     for (int i = 0; i < 6; i++) { /* none started */
-      assert_true(rec[i].queued_ns == rec[i].started_ns);
-      assert_true(rec[i].started_ns == rec[i].finished_ns);
+      assert_cmp(rec[i].queued_ns, ==, rec[i].started_ns);
+      assert_cmp(rec[i].started_ns, ==, rec[i].finished_ns);
       assert_int_equal(rec[i].worker, 0);
     }
     iob_report rep;
@@ -339,7 +339,7 @@ signals_that_cancel_while_batches_start_and_end_are_harmless(void **state) {
   assert_code(uv_thread_join(&tid), 0);
   assert_int_equal(ended, batches);
   assert_int_equal(signal_ret, 0);
-  assert_true(signals_seen > 0);
+  assert_cmp(signals_seen, >, 0);
   print_message("      %d batches, %u signals sent, %d seen, %d cancelled\n",
                 batches, s.sent, (int)signals_seen, cancelled);
 }
@@ -721,10 +721,10 @@ static void a_batch_past_its_deadline_ends_timed_out_on_the_loop(void **s) {
   for (int i = 0; i < 3; i++)
     assert_int_equal(rec[i].status, 0);
   assert_code(rec[3].status, IOB_ECANCELED);
-  assert_true(rec[3].finished_ns > rec[3].started_ns); /* it had started */
+  assert_cmp(rec[3].finished_ns, >, rec[3].started_ns); /* it had started */
   for (int i = 4; i < 6; i++) {
     assert_code(rec[i].status, IOB_ECANCELED);
-    assert_true(rec[i].started_ns == rec[i].finished_ns);
+    assert_cmp(rec[i].started_ns, ==, rec[i].finished_ns);
   }
   assert_ms_between(elapsed, 299, 800);
   assert_ms_below(r.ms, 800);
@@ -758,8 +758,8 @@ static void a_batch_past_its_deadline_ends_timed_out_on_threads(void **s) {
         cancelled++;
       }
     }
-    assert_true(finished >= 1);
-    assert_true(cancelled >= 4);
+    assert_cmp(finished, >=, 1);
+    assert_cmp(cancelled, >=, 4);
     if (styles[k] != &iob_style_pool) /* three at a time, all began */
       assert_int_equal(finished, 3);
     assert_int_equal(finished + cancelled, c.count);

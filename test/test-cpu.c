@@ -85,7 +85,7 @@ static void cpu_work_on_threads_runs_in_parallel_up_to_the_cores(void **s) {
   assert_ms_below(MS(threads.elapsed_ns), 0.8 * MS(loop.elapsed_ns));
   assert_ms_below(MS(pool.elapsed_ns), 0.8 * MS(loop.elapsed_ns));
   assert_ms_at_least(MS(threads.elapsed_ns), 400.0 / threads.cores * 0.95);
-  assert_true(threads.cores >= 2);
+  assert_cmp(threads.cores, >=, 2);
 }
 
 /* A loop per core computes on every core, as threads do. */

@@ -52,7 +52,7 @@ static bool add(fixture *f, uint32_t i, uint64_t start, uint64_t wait) {
 static void an_empty_queue_has_no_deadline_and_gives_nothing(void **state) {
   fixture *f = *state;
   ready(f);
-  assert_true(iob__deadlines_first(&f->queue) == UINT64_MAX);
+  assert_cmp(iob__deadlines_first(&f->queue), ==, UINT64_MAX);
   assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
 }
 
@@ -62,7 +62,7 @@ static void items_of_one_wait_come_out_in_the_order_they_went_in(void **s) {
   ready(f);
   for (uint32_t i = 0; i < 100; i++)
     add(f, i, i * MSEC, 50 * MSEC);
-  assert_true(iob__deadlines_first(&f->queue) == 50 * MSEC);
+  assert_cmp(iob__deadlines_first(&f->queue), ==, 50 * MSEC);
   for (uint32_t i = 0; i < 100; i++)
     assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), i);
   assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), IOB__NO_ITEM);
@@ -87,7 +87,7 @@ static void the_earliest_deadline_comes_first_across_waits(void **state) {
   assert_true(add(f, 1, 0, 100 * MSEC)); /* due 100: a new earliest */
   assert_false(add(f, 2, 1 * MSEC, 300 * MSEC)); /* behind item 0 */
   assert_false(add(f, 3, 0, 200 * MSEC));        /* 200 is not earlier */
-  assert_true(iob__deadlines_first(&f->queue) == 100 * MSEC);
+  assert_cmp(iob__deadlines_first(&f->queue), ==, 100 * MSEC);
   uint32_t want[] = {1, 3, 0, 2};
   for (int k = 0; k < 4; k++)
     assert_int_equal(iob__deadlines_pop(&f->queue, UINT64_MAX), want[k]);
@@ -98,7 +98,7 @@ static void a_wait_of_zero_is_due_at_its_start(void **state) {
   plan(f, 0, 1);
   ready(f);
   add(f, 7, 5 * MSEC, 0);
-  assert_true(iob__deadlines_first(&f->queue) == 5 * MSEC);
+  assert_cmp(iob__deadlines_first(&f->queue), ==, 5 * MSEC);
   assert_int_equal(iob__deadlines_pop(&f->queue, 5 * MSEC), 7);
 }
 
@@ -130,18 +130,18 @@ static void any_mix_of_waits_comes_out_when_due(void **state) {
     if (deadline[i] > last)
       last = deadline[i];
   }
-  assert_true(f->queue.nlists > 1000);
+  assert_cmp(f->queue.nlists, >, 1000);
   uint32_t out = 0;
   for (uint64_t now = 0; now <= last + MSEC; now += 7 * MSEC) {
     uint32_t i;
     while ((i = iob__deadlines_pop(&f->queue, now)) != IOB__NO_ITEM) {
-      assert_true(i < N);
-      assert_true(deadline[i] <= now);
+      assert_cmp(i, <, N);
+      assert_cmp(deadline[i], <=, now);
       deadline[i] = UINT64_MAX; /* each comes out once */
       out++;
     }
     /* Nothing due is left behind. */
-    assert_true(iob__deadlines_first(&f->queue) > now);
+    assert_cmp(iob__deadlines_first(&f->queue), >, now);
     for (uint32_t k = 0; k < N; k++)
       assert_true(deadline[k] == UINT64_MAX || deadline[k] > now);
   }
@@ -159,7 +159,7 @@ static void items_added_between_pops_keep_their_order(void **state) {
   add(f, 1, 0, 30 * MSEC);
   assert_int_equal(iob__deadlines_pop(&f->queue, 10 * MSEC), 0);
   add(f, 2, 10 * MSEC, 10 * MSEC); /* due 20: before item 1 */
-  assert_true(iob__deadlines_first(&f->queue) == 20 * MSEC);
+  assert_cmp(iob__deadlines_first(&f->queue), ==, 20 * MSEC);
   assert_int_equal(iob__deadlines_pop(&f->queue, 25 * MSEC), 2);
   assert_int_equal(iob__deadlines_pop(&f->queue, 25 * MSEC), IOB__NO_ITEM);
   assert_int_equal(iob__deadlines_pop(&f->queue, 30 * MSEC), 1);

@@ -269,7 +269,7 @@ svg_hatches_queued_time_only_where_an_operation_waited(void **state) {
     }
   assert_code(iob_export_svg(capture_start(&c), f->batches, f->n, NULL), 0);
   svg = capture_end(&c);
-  assert_true(count_of(svg, "<rect class=\"queued\"") <= waiting);
+  assert_cmp(count_of(svg, "<rect class=\"queued\""), <=, waiting);
   free(svg);
 }
 
@@ -328,7 +328,7 @@ static void svg_of_a_large_batch_is_aggregated_and_stays_small(void **s) {
   assert_code(iob_export_svg(capture_start(&c), batches, 2, NULL), 0);
   char *svg = capture_end(&c);
   assert_valid_svg(svg);
-  assert_true(c.size < 200 * 1024);
+  assert_cmp(c.size, <, 200 * 1024);
   /* The small batch keeps its bars; the large one is an area. */
   assert_int_equal(count_of(svg, "class=\"op "), OPS);
   assert_int_equal(count_of(svg, "class=\"in-flight running\""), 1);
@@ -391,7 +391,7 @@ static void trace_has_one_run_per_operation_with_its_own_times(void **s) {
         &iob_batch_records(f->batches[e.pid - 1], NULL)[e.tid - 1];
     assert_int_equal(e.ts_ns, r->started_ns);
     assert_int_equal(e.dur_ns, r->finished_ns - r->started_ns);
-    assert_true(strncmp(e.name, "run on ", 7) == 0);
+    assert_cmp(strncmp(e.name, "run on ", 7), ==, 0);
   }
   for (size_t k = 0; k < f->n; k++)
     for (uint32_t i = 0; i < OPS; i++) {
@@ -413,7 +413,7 @@ static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
   c.max_in_flight = 1;
   iob_batch *b = run_on_own_loop(&c, NULL);
   const iob_record *r = iob_batch_records(b, NULL);
-  assert_true(r[3].queued_ns >= 150 * 1000000); /* handed over late */
+  assert_cmp(r[3].queued_ns, >=, 150 * 1000000); /* handed over late */
   const iob_batch *one[] = {b};
   capture cap;
   assert_code(iob_export_svg(capture_start(&cap), one, 1, NULL), 0);
@@ -450,7 +450,7 @@ static void the_wait_for_a_slot_under_a_limit_is_drawn(void **state) {
     assert_int_equal(e.ts_ns, 0); /* from the batch's start */
     if (e.tid == 4) {             /* operation 3 */
       op3 = true;
-      assert_true(e.dur_ns >= 150 * 1000000);
+      assert_cmp(e.dur_ns, >=, 150 * 1000000);
     }
   }
   assert_true(op3 && queued >= 3);
@@ -523,7 +523,7 @@ trace_names_a_process_per_batch_and_a_track_per_operation(void **state) {
   assert_int_equal(count_of(json, "\"name\":\"process_name\""), f->n);
   assert_int_equal(count_of(json, "\"name\":\"thread_name\""), OPS * f->n);
   assert_non_null(strstr(json, "\"args\":{\"name\":\"pool: 5 operations"));
-  assert_true(count_of(json, "\"ph\":\"C\"") >= f->n);
+  assert_cmp(count_of(json, "\"ph\":\"C\""), >=, f->n);
   free(json);
 }
 
@@ -542,7 +542,7 @@ static void a_large_batch_is_sampled_in_the_trace_and_says_so(void **state) {
                                "operation in 3 (operations 0, 3, 6...)"));
   assert_non_null(strstr(json, "counts all 25000"));
   assert_int_equal(count_of(json, "\"name\":\"run on "), (25000 + 2) / 3);
-  assert_true(strlen(json) < 8 * 1024 * 1024);
+  assert_cmp(strlen(json), <, 8 * 1024 * 1024);
   free(json);
   iob_batch_free(b);
 
@@ -587,7 +587,7 @@ static void chart_has_a_row_per_operation_within_the_width(void **state) {
   for (const char *row = strstr(text, "\n  op "); row != NULL;
        row = strstr(row + 1, "\n  op ")) {
     const char *bar = strchr(row, '|');
-    assert_true(bar[strcspn(bar, "#\n")] == '#');
+    assert_cmp(bar[strcspn(bar, "#\n")], ==, '#');
   }
   free(text);
 }
@@ -677,7 +677,7 @@ static void exporters_report_a_read_only_stream(void **state) {
   fixture *f = *state;
   char path[] = "/tmp/iobound-export-XXXXXX";
   int fd = mkstemp(path);
-  assert_true(fd >= 0);
+  assert_cmp(fd, >=, 0);
   close(fd);
   FILE *read_only = fopen(path, "r");
   assert_non_null(read_only);
@@ -823,7 +823,7 @@ static void an_operation_cancelled_in_a_backoff_shows_where(void **state) {
   const iob_attempt *a;
   uint32_t n;
   assert_code(iob_batch_attempts(b, 0, &a, &n), 0);
-  assert_true(n >= 2);
+  assert_cmp(n, >=, 2);
   assert_code(iob_batch_records(b, NULL)[0].status, IOB_ECANCELED);
   bool in_backoff = a[n - 1].status == IOB_EIO;
 
@@ -854,15 +854,15 @@ static void slices_hold_the_mean_number_in_flight(void **state) {
   double v[3 * IOB__LAYERS];
   iob__slices(records, 2, 20, v, 2, false);
   assert_true(v[IOB__QUEUED] == 0.5 && v[IOB__OK] == 0.5);
-  assert_true(v[IOB__LAYERS + IOB__QUEUED] == 0);
-  assert_true(v[IOB__LAYERS + IOB__OK] == 0.5);
+  assert_cmp(v[IOB__LAYERS + IOB__QUEUED], ==, 0);
+  assert_cmp(v[IOB__LAYERS + IOB__OK], ==, 0.5);
   /* Many whole slices at once, and a failed run in its own layer. */
   const iob_record failed = {0, 0, 1000, IOB_ETIMEDOUT, 0};
   double many[11 * IOB__LAYERS];
   iob__slices(&failed, 1, 1000, many, 10, false);
   for (size_t k = 0; k < 10; k++) {
-    assert_true(many[k * IOB__LAYERS + IOB__FAILED] == 1);
-    assert_true(many[k * IOB__LAYERS + IOB__OK] == 0);
+    assert_cmp(many[k * IOB__LAYERS + IOB__FAILED], ==, 1);
+    assert_cmp(many[k * IOB__LAYERS + IOB__OK], ==, 0);
   }
 }
 

@@ -56,7 +56,7 @@ static service start(const char *url_path, const char *query) {
   int out[2];
   assert_int_equal(pipe(out), 0);
   service s = {.pid = fork()};
-  assert_true(s.pid >= 0);
+  assert_cmp(s.pid, >=, 0);
   if (s.pid == 0) {
     dup2(out[1], 1);
     execl(fanout, fanout, "--url", url, "--pg", conninfo, "--query", query,
@@ -209,8 +209,8 @@ static void twenty_clients_get_every_answer_within_the_limits(void **state) {
                 "PostgreSQL backends (pool %d)\n",
                 atomic_load(&most_nginx), LIMIT, atomic_load(&most_pg), POOL);
   assert_true(atomic_load(&most_nginx) > 0 && atomic_load(&most_pg) > 0);
-  assert_true(atomic_load(&most_nginx) <= LIMIT);
-  assert_true(atomic_load(&most_pg) <= POOL);
+  assert_cmp(atomic_load(&most_nginx), <=, LIMIT);
+  assert_cmp(atomic_load(&most_pg), <=, POOL);
   stop(s);
 }
 
@@ -238,7 +238,7 @@ static void a_client_that_goes_cancels_its_requests(void **state) {
   int held = 0;
   for (int k = 0; k < 100 && held < FANOUT; k++, uv_sleep(10))
     held = descriptors(s.pid) - before - 1; /* (less the client's) */
-  assert_true(held >= FANOUT); /* its GETs' connections, and perhaps PG's */
+  assert_cmp(held, >=, FANOUT); /* its GETs' connections, and perhaps PG's */
   close(fd);
   uint64_t t0 = uv_hrtime();
   while (descriptors(s.pid) > before + 1 && uv_hrtime() - t0 < 3000000000u)

@@ -1287,7 +1287,7 @@ each_refused_thread_is_survived_with_and_without_adapting(void **state) {
             strncat(sc.name, ", threads_adapt",
                     sizeof(sc.name) - strlen(sc.name) - 1);
           for (int k = 1; refuse_thread(&sc, k, once); k++)
-            assert_true(k <= 2 * COUNT_MAX);
+            assert_cmp(k, <=, 2 * COUNT_MAX);
         }
 }
 

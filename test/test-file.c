@@ -187,7 +187,7 @@ a_cancel_stops_file_operations_and_removes_their_files(void **state) {
      * the loop, 64 at once share the pool's threads and are nowhere near
      * done. */
     if (!(iob_style_flags(style) & IOB_STYLE_ON_THREADS))
-      assert_true(n->cancelled > 0);
+      assert_cmp(n->cancelled, >, 0);
     if (n->ok < 64)
       assert_code(n->batch_status, IOB_ECANCELED);
     assert_int_equal(n->ok + n->cancelled, 64);
@@ -214,7 +214,7 @@ static void operations_past_the_timeout_are_cut_off(void **state) {
     uint32_t ok = check_values(b, 32 * 1024 * 1024, IOB_ETIMEDOUT);
     printf("%-10s 1 ms timeout: %u of 3 timed out\n", iob_style_name(styles[k]),
            3 - ok);
-    assert_true(ok < 3);
+    assert_cmp(ok, <, 3);
     assert_code(iob_batch_free(b), 0);
     assert_int_equal(entries_in(dir), 0);
   }
@@ -246,7 +246,7 @@ static void a_directory_gone_fails_each_operation_with_a_message(void **s) {
       assert_code(iob_batch_outcome(b, i, &o), 0);
       assert_code(o.status, UV_ENOTDIR);
       assert_non_null(o.message);
-      assert_true(strncmp(o.message, prefix, strlen(prefix)) == 0);
+      assert_cmp(strncmp(o.message, prefix, strlen(prefix)), ==, 0);
       assert_non_null(strstr(o.message, ": not a directory"));
       assert_int_equal(o.value, 0);
     }
@@ -572,7 +572,7 @@ static void a_file_that_says_it_is_empty_is_read_to_its_end(void **state) {
     iob_file_request r = {.mode = IOB_FILE_READ, .path = "/proc/self/status"};
     iob_batch *b = run_requests(&iob_style_loop, &r, 1);
     const iob_file_result *got = test_result_of(b, 0);
-    assert_true(got->len > 100);
+    assert_cmp(got->len, >, 100);
     assert_non_null(strstr(got->data, "Name:"));
     assert_int_equal(strlen(got->data), got->len);
     assert_code(iob_batch_free(b), 0);
@@ -738,7 +738,7 @@ static void a_fifo_or_directory_fails_at_once_without_waiting(void **state) {
     assert_int_equal(mkdir(at("dir"), 0700), 0);
     /* A reader on the FIFO, so that an open for writing would succeed. */
     int reader = open(at("fifo"), O_RDONLY | O_NONBLOCK);
-    assert_true(reader >= 0);
+    assert_cmp(reader, >=, 0);
     const iob_style *styles[] = {&iob_style_loop, &iob_style_pool};
     for (int k = 0; k < 2; k++)
       for (int mode = 0; mode < 3; mode++) {
@@ -906,7 +906,7 @@ a_cancel_leaves_each_atomic_file_old_or_new_and_no_temporary(void **state) {
       cancelled += rec[i].status == IOB_ECANCELED;
       free((void *)w[i].path);
     }
-    assert_true(cancelled > 0);
+    assert_cmp(cancelled, >, 0);
     assert_int_equal(entries_in(dir), N); /* no temporary */
     assert_code(iob_batch_free(b), 0);
     empty_dir();

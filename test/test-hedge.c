@@ -135,10 +135,10 @@ static void both_attempts_of_a_hedged_operation_are_listed(void **state) {
       assert_int_equal(a[1].status, 0);
       test_assert_ms("the hedge's start", MS(a[1].started_ns - a[0].started_ns),
                      39, 300, __FILE__, __LINE__);
-      assert_true(a[0].started_ns >= rec[i].started_ns);
-      assert_true(a[1].started_ns < a[0].finished_ns); /* at once */
-      assert_true(a[0].finished_ns <= rec[i].finished_ns);
-      assert_true(a[1].finished_ns <= rec[i].finished_ns);
+      assert_cmp(a[0].started_ns, >=, rec[i].started_ns);
+      assert_cmp(a[1].started_ns, <, a[0].finished_ns); /* at once */
+      assert_cmp(a[0].finished_ns, <=, rec[i].finished_ns);
+      assert_cmp(a[1].finished_ns, <=, rec[i].finished_ns);
     }
     /* Drawn: the hedge in a lane below its first attempt, and on a track
      * of its own in the trace. */

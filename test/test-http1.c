@@ -181,7 +181,7 @@ static iob_batch *one_by_one(test_loop *t, iob_http_client *c,
 static iob_batch *gets(test_loop *t, iob_http_client *c, const char *url,
                        uint32_t n, uint32_t limit) {
   iob_http_request r[8];
-  assert_true(n <= 8);
+  assert_cmp(n, <=, 8);
   for (uint32_t i = 0; i < n; i++)
     r[i] = (iob_http_request){.url = url};
   return test_loop_run_tasks(t, &iob_style_loop, limit, &iob_kind_http, c, r,
@@ -254,7 +254,7 @@ static void answers_framed_every_way_come_back_whole(void **state) {
     /* one connection for them all: only the first made it */
     if ((i == 0) != (a->connect_ms > 0))
       fail_msg("request %u: connect_ms %.3f", i, a->connect_ms);
-    assert_true(a->first_byte_ms <= a->total_ms);
+    assert_cmp(a->first_byte_ms, <=, a->total_ms);
   }
   /* The interim answer's headers are not the answer's. */
   assert_non_null(iob_http_header(answer(b, 1), "X-Final", NULL));
@@ -373,7 +373,7 @@ static void bytes_after_an_answer_end_its_connection(void **state) {
   iob_batch *b = gets(&t, c, url_to(base, "/"), 2, 1);
   assert_string_equal(answer(b, 0)->body, "ok");
   assert_string_equal(answer(b, 1)->body, "ok");
-  assert_true(answer(b, 1)->connect_ms > 0);
+  assert_cmp(answer(b, 1)->connect_ms, >, 0);
   assert_int_equal(atomic_load(&the_peer.accepted), 2);
   iob_batch_free(b);
   end_client(&t, c);
@@ -403,7 +403,7 @@ kept_connections_gone_while_the_loop_slept_are_not_used(void **state) {
   b = gets(&t, c, url_to(base, "/"), 1, 1);
   const iob_http_result *a = answer(b, 0);
   assert_string_equal(a->body, "ok");
-  assert_true(a->connect_ms > 0);                       /* a new connection */
+  assert_cmp(a->connect_ms, >, 0);                      /* a new connection */
   assert_int_equal(atomic_load(&the_peer.requests), 4); /* each sent once */
   iob_batch_free(b);
   end_client(&t, c);

@@ -195,7 +195,7 @@ static void outcomes_are_in_hand_as_each_operation_settles(void **state) {
     c.data = &h;
     iob_batch *b = run(&c);
     assert_int_equal(h.seen, 9);
-    assert_true(h.busy_before > 0);
+    assert_cmp(h.busy_before, >, 0);
     assert_code(iob_batch_free(b), 0);
   }
 }
@@ -275,7 +275,7 @@ static void an_operation_past_its_timeout_is_told_why_it_stops(void **s) {
   const iob_record *r = iob_batch_records(b, NULL);
   for (int i = 0; i < 4; i++) {
     assert_code(r[i].status, IOB_ETIMEDOUT);
-    assert_true(r[i].finished_ns - r[i].started_ns >= 20 * 1000000);
+    assert_cmp(r[i].finished_ns - r[i].started_ns, >=, 20 * 1000000);
   }
   assert_code(iob_batch_free(b), 0);
 }
@@ -459,10 +459,10 @@ static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
   for (; (style = iob_style_at(n)) != NULL; n++) {
     const char *name = iob_style_name(style);
     assert_non_null(name);
-    assert_true(name[0] != '\0');
+    assert_cmp(name[0], !=, '\0');
     assert_ptr_equal(iob_style_find(name), style); /* no other has it */
   }
-  assert_true(n >= 1);
+  assert_cmp(n, >=, 1);
   assert_int_equal(n, style_count());
   assert_null(iob_style_at(n));
   assert_null(iob_style_at(SIZE_MAX));
@@ -484,13 +484,13 @@ static void styles_and_kinds_are_found_by_name_and_listed(void **state) {
   const iob_kind *kind;
   for (n = 0; (kind = iob_kind_at(n)) != NULL; n++) {
     assert_non_null(kind->name);
-    assert_true(kind->name[0] != '\0');
+    assert_cmp(kind->name[0], !=, '\0');
     assert_ptr_equal(iob_kind_find(kind->name), kind);
     /* Something to run: a wait, start() or run(). */
     assert_true((kind->flags & IOB_KIND_WAITS) || kind->start != NULL ||
                 kind->run != NULL);
   }
-  assert_true(n >= 1);
+  assert_cmp(n, >=, 1);
   assert_null(iob_kind_at(n));
   assert_null(iob_kind_at(SIZE_MAX));
   assert_ptr_equal(iob_kind_at(0), &iob_kind_wait); /* the default */

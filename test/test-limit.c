@@ -6,7 +6,7 @@ static iob_report run_limited(const iob_style *style, uint32_t count,
   iob_config c = config_of(style, count, ms);
   c.max_in_flight = limit;
   iob_report r = report_of(&c);
-  assert_true(r.peak_in_flight <= limit);
+  assert_cmp(r.peak_in_flight, <=, limit);
   return r;
 }
 

@@ -70,7 +70,7 @@ static int child(void) {
 static void a_low_thread_limit_is_refused_not_aborted(void **state) {
   fflush(NULL);
   pid_t pid = fork();
-  assert_true(pid >= 0);
+  assert_cmp(pid, >=, 0);
   if (pid == 0)
     _exit(child());
   int status;

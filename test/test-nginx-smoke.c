@@ -84,7 +84,7 @@ static void the_test_can_stop_nginx(void **state) {
   snprintf(cmd, sizeof(cmd), "'%s' stop '%s'", server, dir);
   assert_int_equal(system(cmd), 0);
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  assert_true(fd >= 0);
+  assert_cmp(fd, >=, 0);
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};

@@ -49,7 +49,7 @@ static void read_outcomes(const iob_batch *b, outcome *out) {
   assert_ptr_equal(out->report.kind, &iob_kind_pg);
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
-  assert_true(n <= 32);
+  assert_cmp(n, <=, 32);
   for (uint32_t i = 0; i < n; i++) {
     iob_outcome o;
     assert_code(iob_batch_outcome(b, i, &o), 0);
@@ -65,7 +65,7 @@ static void run_queries(const char *where, const char *query,
                         const iob_style *style, uint32_t count,
                         uint64_t timeout_ms, meanwhile_fn meanwhile,
                         outcome *out) {
-  assert_true(count <= 32);
+  assert_cmp(count, <=, 32);
   iob_pg_target *t;
   assert_code(iob_pg_target_create(&t, where, query), 0);
   iob_config c = queries_to(t, style, count);
@@ -97,7 +97,7 @@ static void queries_overlap_on_the_loop_and_on_threads(void **state) {
            iob_style_name(overlapping[k]), MS(o.report.elapsed_ns));
     /* Not 10 x 200 ms. */
     assert_ms_between(MS(o.report.elapsed_ns), 199, 2000);
-    assert_true(o.report.peak_in_flight >= 5);
+    assert_cmp(o.report.peak_in_flight, >=, 5);
   }
   /* One at a time: three queries take three times as long. */
   run_queries(conninfo, "SELECT pg_sleep(0.1)", &iob_style_sequential, 3, 0,
@@ -110,7 +110,7 @@ static void queries_overlap_on_the_loop_and_on_threads(void **state) {
   run_queries(conninfo, "SELECT pg_sleep(0.1)", &iob_style_pool, n, 0, NULL,
               &o);
   assert_int_equal(o.report.failed, 0);
-  assert_true(o.report.peak_in_flight <= iob_pool_size());
+  assert_cmp(o.report.peak_in_flight, <=, iob_pool_size());
   assert_ms_at_least(MS(o.report.elapsed_ns), 2 * 99);
 }
 
@@ -232,7 +232,7 @@ static void a_refused_tcp_connection_says_why_in_every_style(void **state) {
 static double op_ms(const iob_batch *b, uint32_t i) {
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
-  assert_true(i < n);
+  assert_cmp(i, <, n);
   return MS(rec[i].finished_ns - rec[i].started_ns);
 }
 
@@ -634,10 +634,10 @@ static void the_server_gone_mid_batch_fails_each_query_with_why(void **s) {
       /* Lost mid-query; or, if it had not connected yet, refused. */
       assert_true(o.status[i] == UV_ECONNRESET ||
                   o.status[i] == UV_ECONNREFUSED);
-      assert_true(strlen(o.message[i]) > 0);
+      assert_cmp(strlen(o.message[i]), >, 0);
       reset += o.status[i] == UV_ECONNRESET;
     }
-    assert_true(reset > 0);
+    assert_cmp(reset, >, 0);
     assert_ms_below(MS(o.report.elapsed_ns), 5000); /* not the 10 s asked */
     restart_server();
   }

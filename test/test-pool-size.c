@@ -47,7 +47,7 @@ static void
 a_size_asked_after_the_application_used_the_pool_is_not_claimed(void **state) {
   fflush(NULL);
   pid_t pid = fork();
-  assert_true(pid >= 0);
+  assert_cmp(pid, >=, 0);
   if (pid == 0)
     _exit(pool_started_by_the_application());
   int status;

@@ -13,7 +13,7 @@
 static double started_ms(const iob_batch *b, uint32_t i) {
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
-  assert_true(i < n);
+  assert_cmp(i, <, n);
   return MS(rec[i].started_ns);
 }
 

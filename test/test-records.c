@@ -9,8 +9,8 @@ static void check_records(const iob_batch *b, uint32_t count) {
   assert_non_null(rec);
   assert_int_equal(n, count);
   for (uint32_t i = 0; i < n; i++) {
-    assert_true(rec[i].queued_ns <= rec[i].started_ns);
-    assert_true(rec[i].started_ns <= rec[i].finished_ns);
+    assert_cmp(rec[i].queued_ns, <=, rec[i].started_ns);
+    assert_cmp(rec[i].started_ns, <=, rec[i].finished_ns);
     assert_int_equal(rec[i].status, 0);
   }
 }
@@ -32,7 +32,7 @@ static void records_are_consistent_in_every_style(void **state) {
     /* No operation ends after the batch does. */
     const iob_record *rec = iob_batch_records(b, NULL);
     for (int i = 0; i < 20; i++)
-      assert_true(rec[i].finished_ns <= r.elapsed_ns);
+      assert_cmp(rec[i].finished_ns, <=, r.elapsed_ns);
     assert_code(iob_batch_free(b), 0);
   }
 }
@@ -43,7 +43,7 @@ static void sequential_operations_never_overlap(void **state) {
   assert_code(iob_run(&b, &c), 0);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 1; i < 10; i++)
-    assert_true(rec[i].started_ns >= rec[i - 1].finished_ns);
+    assert_cmp(rec[i].started_ns, >=, rec[i - 1].finished_ns);
   assert_code(iob_batch_free(b), 0);
 }
 

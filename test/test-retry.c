@@ -94,15 +94,15 @@ static void each_attempt_and_each_backoff_is_listed(void **state) {
       assert_code(a[0].status, IOB_EIO);
       assert_code(a[1].status, IOB_EIO);
       assert_int_equal(a[2].status, 0);
-      assert_true(a[0].started_ns >= rec[i].started_ns);
+      assert_cmp(a[0].started_ns, >=, rec[i].started_ns);
       for (uint32_t j = 0; j < 3; j++) {
         assert_int_equal(a[j].hedge, 0);
-        assert_true(a[j].finished_ns >= a[j].started_ns);
+        assert_cmp(a[j].finished_ns, >=, a[j].started_ns);
       }
       for (uint32_t j = 1; j < 3; j++)
         test_assert_ms("a backoff", MS(a[j].started_ns - a[j - 1].finished_ns),
                        19, 400, __FILE__, __LINE__);
-      assert_true(a[2].finished_ns == rec[i].finished_ns);
+      assert_cmp(a[2].finished_ns, ==, rec[i].finished_ns);
     }
     assert_code(iob_batch_free(b), 0);
 
@@ -495,7 +495,7 @@ static void a_budget_bounds_the_retries_to_its_share(void **state) {
   uint32_t retries = ra.retries + rb.retries;
   if (retries > 20 || retries < 1)
     fail_msg("%u retries for 200 operations under a tenth", retries);
-  assert_true(iob_budget_refused(budget) >= 200 - retries);
+  assert_cmp(iob_budget_refused(budget), >=, 200 - retries);
   assert_int_equal(atomic_load(&f.attempts), 200 + retries);
   assert_code(iob_batch_free(a), 0);
   assert_code(iob_batch_free(b), 0);

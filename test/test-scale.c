@@ -100,7 +100,7 @@ static void assert_each_settled_once(const iob_batch *batch,
     if (seen.times[i] != 1)
       fail_msg("operation %u settled %u times", i, seen.times[i]);
     assert_int_equal(rec[i].status, 0);
-    assert_true(rec[i].queued_ns <= rec[i].started_ns);
+    assert_cmp(rec[i].queued_ns, <=, rec[i].started_ns);
     assert_ms_at_least(MS(rec[i].finished_ns - rec[i].started_ns), d);
   }
 }
@@ -116,8 +116,8 @@ every_one_of_a_million_waits_ends_once_in_the_order_it_started(void **state) {
     if (seen.order[k] != k)
       fail_msg("settlement %u was operation %u", k, seen.order[k]);
     if (k > 0) {
-      assert_true(rec[k - 1].started_ns <= rec[k].started_ns);
-      assert_true(rec[k - 1].finished_ns <= rec[k].finished_ns);
+      assert_cmp(rec[k - 1].started_ns, <=, rec[k].started_ns);
+      assert_cmp(rec[k - 1].finished_ns, <=, rec[k].finished_ns);
     }
   }
   assert_code(iob_batch_free(batch), 0);
@@ -160,7 +160,7 @@ static void a_million_mixed_waits_end_in_deadline_order(void **state) {
     uint32_t i = seen.order[k];
     uint64_t deadline = rec[i].started_ns + durations[i] * MS_NS;
     if (k > 0 && seen.turn[i] != seen.turn[seen.order[k - 1]]) {
-      assert_true(seen.turn[i] > seen.turn[seen.order[k - 1]]);
+      assert_cmp(seen.turn[i], >, seen.turn[seen.order[k - 1]]);
       before_deadline = deadline_max;
       before_finish = finish_max;
       turns++;
@@ -194,8 +194,8 @@ static void a_limit_holds_and_every_wait_still_ends_once(void **state) {
   assert_code(iob_batch_report(batch, &r), 0);
   assert_int_equal(r.count, COUNT);
   assert_int_equal(r.failed, 0);
-  assert_true(r.peak_in_flight <= LIMIT);
-  assert_true(r.peak_in_flight > 0);
+  assert_cmp(r.peak_in_flight, <=, LIMIT);
+  assert_cmp(r.peak_in_flight, >, 0);
   /* Twenty rounds of 5 ms: the batch cannot be shorter than that. */
   assert_ms_at_least(MS(r.elapsed_ns), (COUNT / LIMIT) * 5);
   assert_code(iob_batch_free(batch), 0);

@@ -197,7 +197,7 @@ static void the_page_is_served_whole_and_may_fetch_nothing_elsewhere(void **s) {
   assert_string_equal(header(answer, "Connection"), "close");
   const char *body = body_of(answer);
   assert_int_equal(atol(header(answer, "Content-Length")), strlen(body));
-  assert_true(strncmp(body, "<!doctype html>", 15) == 0);
+  assert_cmp(strncmp(body, "<!doctype html>", 15), ==, 0);
   assert_non_null(strstr(body, "</html>\n"));
   /* Its own script and style, and connections back here: nothing else. */
   assert_non_null(
@@ -217,7 +217,7 @@ static void the_page_is_served_whole_and_may_fetch_nothing_elsewhere(void **s) {
   assert_int_equal(
       ask(http, "HEAD / HTTP/1.1\r\n\r\n", answer, sizeof(answer), 5000), 200);
   assert_string_equal(body_of(answer), "");
-  assert_true(atol(header(answer, "Content-Length")) > 1000);
+  assert_cmp(atol(header(answer, "Content-Length")), >, 1000);
   server_down(&p);
 }
 
@@ -333,7 +333,7 @@ static void rate_runs_back_to_back_are_each_answered(void **s) {
   int busy = count_of(x->answer, "error a batch is already running");
   assert_int_equal(reports + busy, RUNS);
   assert_int_equal(count_of(x->answer, "\n"), RUNS);
-  assert_true(reports >= 2);
+  assert_cmp(reports, >=, 2);
   hang_up(x);
   server_down(&p);
 }
@@ -466,7 +466,7 @@ static void a_head_that_never_ends_is_cut_at_the_idle_timeout(void **s) {
   assert_true(k.x->ended);
   assert_int_equal(strncmp(k.x->answer, "HTTP/1.1 408 Request Timeout\r\n", 30),
                    0);
-  assert_true(k.sent >= 2);
+  assert_cmp(k.sent, >=, 2);
   assert_ms_below((k.x->first_byte_ns - k.x->started_ns) / 1e6, 5000);
   hang_up(k.x);
   server_down(&p);

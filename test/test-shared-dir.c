@@ -97,7 +97,7 @@ static void watch_and_plant(pid_t victim, plant what) {
 static pid_t start_attacker(plant what) {
   pid_t victim = getpid();
   pid_t pid = fork();
-  assert_true(pid >= 0);
+  assert_cmp(pid, >=, 0);
   if (pid == 0)
     watch_and_plant(victim, what);
   return pid;
@@ -212,7 +212,7 @@ static void prepared_name(int index, char *out, size_t size) {
       snprintf(out, size, "%s/%s", shared, e->d_name);
   }
   closedir(d);
-  assert_true(out[0] != '\0');
+  assert_cmp(out[0], !=, '\0');
 }
 
 /* In a directory without the sticky bit, anyone may remove the victim's
@@ -234,7 +234,7 @@ reads_refuse_links_fifos_and_directories_put_in_their_place(void **state) {
 
   pid_t victim = getpid();
   pid_t pid = fork();
-  assert_true(pid >= 0);
+  assert_cmp(pid, >=, 0);
   if (pid == 0) { /* the attacker swaps files 1..3 */
     become_attacker(victim);
     for (int k = 1; k < 4; k++)

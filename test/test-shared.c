@@ -75,7 +75,7 @@ static void sampled_over(uv_timer_t *t) {
 static int sampled_start(iob_op *op) {
   sampled_op *o = op->state;
   sample(current);
-  assert_true(iob_limit_in_use(current->limit) >= 1);
+  assert_cmp(iob_limit_in_use(current->limit), >=, 1);
   o->op = op;
   assert_code(uv_timer_init(iob_batch_loop(op->batch), &o->timer), 0);
   o->timer.data = o;
@@ -153,7 +153,7 @@ static void a_shared_limit_is_never_exceeded_across_batches(void **state) {
     assert_int_equal(n->failed, 0);
     iob_report r;
     assert_code(iob_batch_report(s.batches[k], &r), 0);
-    assert_true(r.peak_in_flight <= 5);
+    assert_cmp(r.peak_in_flight, <=, 5);
   }
   print_message("      %u samples, peak %u of 5 permits\n", s.samples, s.peak);
   assert_int_equal(s.over, 0);
@@ -179,7 +179,7 @@ static void max_in_flight_still_holds_under_a_shared_limit(void **state) {
   for (int k = 0; k < s.nbatches; k++) {
     iob_report r;
     assert_code(iob_batch_report(s.batches[k], &r), 0);
-    assert_true(r.peak_in_flight <= 2);
+    assert_cmp(r.peak_in_flight, <=, 2);
     assert_int_equal(r.failed, 0);
   }
   assert_int_equal(s.over, 0);
@@ -222,7 +222,7 @@ static void a_small_batch_gets_turns_beside_a_large_one(void **state) {
   /* Every other permit is the small one's: about 5 turns of 10 ms. */
   assert_ms_between(e.ms[1], 19, 400);
   assert_ms_between(e.ms[0], 999, 3000);
-  assert_true(e.ms[1] * 4 < e.ms[0]);
+  assert_cmp(e.ms[1] * 4, <, e.ms[0]);
   const iob_record *small = iob_batch_records(e.batches[1], NULL);
   for (int i = 0; i < 10; i++) /* none waited for the large one to end */
     assert_ms_below(MS(small[i].started_ns), 400);
@@ -256,7 +256,7 @@ static void a_batch_cancelled_while_queued_leaves_and_the_rest_go_on(void **s) {
   assert_int_equal(test_loop_counts(&t, b)->cancelled, 10);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (int i = 0; i < 10; i++) /* B never had a permit */
-    assert_true(rec[i].started_ns == rec[i].finished_ns);
+    assert_cmp(rec[i].started_ns, ==, rec[i].finished_ns);
   assert_int_equal(test_loop_counts(&t, a)->batch_status, 0);
   assert_int_equal(test_loop_counts(&t, a)->failed, 0);
   assert_int_equal(test_loop_counts(&t, cb)->batch_status, 0);
@@ -351,7 +351,7 @@ static void note_claim(iob_batch *batch, uint32_t index,
   (void)index;
   claims *c = the_claims;
   assert_int_equal(rec->status, 0);
-  assert_true(c->n < 64);
+  assert_cmp(c->n, <, 64);
   double end = MS(uv_hrtime() - c->t0);
   c->to[c->n] = end;
   c->from[c->n] = end - MS(rec->finished_ns - rec->queued_ns);
@@ -854,8 +854,8 @@ static void a_group_spans_batches_on_two_loops_in_two_threads(void **state) {
     assert_int_equal(l[0].add_ret, 0);
     assert_int_equal(l[1].add_ret, 0);
     assert_int_equal(atomic_load(&shared.group_calls), 1);
-    assert_true(shared.group_seq > l[0].ended_seq);
-    assert_true(shared.group_seq > l[1].ended_seq);
+    assert_cmp(shared.group_seq, >, l[0].ended_seq);
+    assert_cmp(shared.group_seq, >, l[1].ended_seq);
     int expected = l[0].status != 0 ? l[0].status : l[1].status;
     assert_int_equal(shared.group_status, expected);
     if (round % 4 == 3)

@@ -178,7 +178,7 @@ the_shutdown_walk_cancels_every_batch_and_the_loop_closes(void **state) {
                "(%.1f ms after the start)",
                iob_style_name(iob_batch_config(a.batches[k])->style), ms);
   }
-  assert_true(a.ticks >= 1); /* the app's handles ran beside the batches */
+  assert_cmp(a.ticks, >=, 1); /* the app's handles ran beside the batches */
   /* The waits on threads finish (300 ms); nothing waits 10 s. */
   assert_ms_between(ms, 99, 2000);
   close_app(&a, true);
@@ -325,7 +325,7 @@ a_walker_that_closes_iobounds_handles_leaves_a_pool_batch_whole(void **state) {
       assert_int_equal(n->batch_calls, 1);
       if (cancels) {
         assert_code(n->batch_status, IOB_ECANCELED);
-        assert_true(n->cancelled >= 4);
+        assert_cmp(n->cancelled, >=, 4);
       } else {
         /* Nothing stopped it: every job ran its 300 ms. */
         assert_int_equal(n->batch_status, 0);

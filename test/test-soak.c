@@ -73,7 +73,7 @@ static void follow_up(iob_batch *batch, uint32_t index, const iob_record *r) {
   iob_task t;
   iob_task_init(&t);
   t.kind = s->config.kind;
-  assert_true(iob_batch_submit(batch, &t) >= 4);
+  assert_cmp(iob_batch_submit(batch, &t), >=, 4);
   if (++s->follow_ups == 4)
     assert_code(iob_batch_close(batch), 0);
 }
@@ -138,7 +138,7 @@ static void keep_going(iob_batch *batch, uint32_t index, const iob_record *r) {
   iob_task t;
   iob_task_init(&t);
   t.duration_ms = l->left % 64 == 0; /* two timer lists, reused */
-  assert_true(iob_batch_submit(batch, &t) >= 0);
+  assert_cmp(iob_batch_submit(batch, &t), >=, 0);
   if (--l->left == 0)
     assert_code(iob_batch_close(batch), 0);
 }

@@ -155,13 +155,13 @@ static void follow_ups_submitted_from_on_op_run_as_a_chain(void **state) {
   submit_ok(b, &first, 0);
   test_loop_run(&t);
   assert_int_equal(ch.seen, 500);
-  assert_true(ch.values == 499u * 500u / 2);
+  assert_cmp(ch.values, ==, 499u * 500u / 2);
   uint32_t n;
   const iob_record *rec = iob_batch_records(b, &n);
   assert_non_null(rec);
   assert_int_equal(n, 500);
   for (uint32_t i = 1; i < n; i++) /* one after another */
-    assert_true(rec[i].started_ns >= rec[i - 1].finished_ns);
+    assert_cmp(rec[i].started_ns, >=, rec[i - 1].finished_ns);
   test_loop_close(&t);
   iob_batch_free(b);
 }
@@ -188,7 +188,7 @@ static char *export_text(exporter fn, const iob_batch *const *list) {
   assert_non_null(out);
   assert_int_equal(fn(out, list, 1, NULL), 0);
   long size = ftell(out);
-  assert_true(size > 0);
+  assert_cmp(size, >, 0);
   char *text = calloc(1, (size_t)size + 1);
   assert_non_null(text);
   rewind(out);
@@ -646,8 +646,8 @@ a_child_batch_is_one_operation_that_settles_after_all_of_its_own(void **state) {
   const iob_record *parent = iob_batch_records(b, NULL);
   for (uint32_t i = 0; i < n; i++) { /* the parent ran around them */
     assert_int_equal(kids[i].status, 0);
-    assert_true(parent[0].finished_ns - parent[0].started_ns >=
-                kids[i].finished_ns);
+    assert_cmp(parent[0].finished_ns - parent[0].started_ns, >=,
+               kids[i].finished_ns);
   }
   test_loop_close(&t);
   iob_batch_free(b); /* and with it, the child */
@@ -980,7 +980,7 @@ static void feed_mixed(void *arg) {
   for (int i = 0; i < 500; i++) {
     iob_task t = task_of(&iob_kind_mixed, 0, NULL);
     t.target = &work;
-    assert_true(iob_batch_submit(b, &t) >= 0);
+    assert_cmp(iob_batch_submit(b, &t), >=, 0);
     assert_code(iob_batch_cancel_op(b, 0), IOB_EPERM);
   }
   iob_batch_close(b);
@@ -1090,9 +1090,9 @@ static void mixed_kinds_and_targets_run_in_every_loop_style(void **state) {
     }
     for (int j = 0; j < 2; j++) {
       int opens = atomic_load(&targets[j].opens);
-      assert_true(opens >= 1);
+      assert_cmp(opens, >=, 1);
       /* Once in the batch; under loops, once on each loop that ran one. */
-      assert_true(opens <= (styles[k] == &iob_style_loops ? 2 : 1));
+      assert_cmp(opens, <=, (styles[k] == &iob_style_loops ? 2 : 1));
       assert_int_equal(atomic_load(&targets[j].closes), opens);
       assert_int_equal(atomic_load(&targets[j].wrong), 0);
     }

@@ -100,7 +100,7 @@ static void every_style_gets_its_answers_from_the_slow_service(void **s) {
   uint32_t n = 2 * iob_pool_size();
   r = run_requests(address, &iob_style_pool, n, 100, 0, &ok);
   assert_int_equal(ok, n);
-  assert_true(r.peak_in_flight <= iob_pool_size());
+  assert_cmp(r.peak_in_flight, <=, iob_pool_size());
   assert_ms_at_least(MS(r.elapsed_ns), 2 * 99);
 }
 
@@ -109,7 +109,7 @@ static void thousands_of_requests_overlap_on_one_loop(void **state) {
   iob_report r = run_requests(address, &iob_style_loop, 2000, 100, 0, &ok);
   assert_int_equal(ok, 2000);
   assert_int_equal(r.failed, 0);
-  assert_true(r.peak_in_flight > 1000);
+  assert_cmp(r.peak_in_flight, >, 1000);
   printf("2000 requests of 100 ms on one loop: %.1f ms\n", MS(r.elapsed_ns));
   assert_ms_below(MS(r.elapsed_ns), 1000);
 }
@@ -331,7 +331,7 @@ static void on_rude_read(uv_stream_t *c, ssize_t nread, const uv_buf_t *b) {
 static void on_rude_connection(uv_stream_t *listener, int status) {
   rude *r = listener->data;
   assert_int_equal(status, 0);
-  assert_true(r->clients < 8);
+  assert_cmp(r->clients, <, 8);
   uv_tcp_t *c = &r->client[r->clients++];
   uv_tcp_init(listener->loop, c);
   c->data = r;

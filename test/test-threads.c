@@ -149,7 +149,7 @@ static void an_adapting_batch_runs_on_with_the_threads_it_got(void **s) {
   assert_int_equal(r.status, 0);
   assert_int_equal(r.failed, 0);
   assert_int_equal(r.threads, 4);
-  assert_true(r.peak_in_flight <= 4);
+  assert_cmp(r.peak_in_flight, <=, 4);
   /* Every operation got its thread, and each thread was joined. */
   assert_int_equal(created, 12);
   assert_int_equal(r.workers_used, 12);

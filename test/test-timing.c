@@ -13,7 +13,7 @@ static void event_loop_runs_ten_waits_in_about_one_wait_time(void **state) {
   assert_int_equal(r.peak_in_flight, COUNT);
   assert_int_equal(r.threads, 0);
   assert_int_equal(r.workers_used, 0);
-  assert_true(r.speedup > 5.0);
+  assert_cmp(r.speedup, >, 5.0);
 }
 
 static void
@@ -26,7 +26,7 @@ thread_pool_runs_ten_waits_in_ceil_ten_over_pool_size_rounds(void **state) {
                     rounds * WAIT_MS + SEQUENTIAL_MS / 4);
   assert_int_equal(r.threads, p);
   assert_int_equal(r.peak_in_flight, p < COUNT ? p : COUNT);
-  assert_true(r.workers_used <= p);
+  assert_cmp(r.workers_used, <=, p);
 }
 
 static void sequential_takes_at_least_the_sum_of_the_waits(void **state) {

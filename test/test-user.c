@@ -94,8 +94,8 @@ static iob_report run_user(const iob_style *style, uint32_t count,
   assert_int_equal(r.failed, seen.failed);
   const iob_record *rec = iob_batch_records(b, NULL);
   for (uint32_t i = 0; i < count; i++) {
-    assert_true(rec[i].queued_ns <= rec[i].started_ns);
-    assert_true(rec[i].started_ns <= rec[i].finished_ns);
+    assert_cmp(rec[i].queued_ns, <=, rec[i].started_ns);
+    assert_cmp(rec[i].started_ns, <=, rec[i].finished_ns);
     assert_int_equal(rec[i].worker, 0);
   }
   assert_code(iob_batch_free(b), 0);
@@ -255,7 +255,7 @@ static void blocking_user_operations_run_on_threads(void **state) {
     assert_code(iob_batch_report(b, &r), 0);
     assert_int_equal(r.failed, 1);
     /* They overlapped (measured from their records). */
-    assert_true(r.peak_in_flight >= 2);
+    assert_cmp(r.peak_in_flight, >=, 2);
     assert_code(iob_batch_free(b), 0);
   }
 }

@@ -129,7 +129,7 @@ static void a_shared_pool_serves_two_batches_at_once_on_one_loop(void **s) {
     iob_report r;
     assert_code(iob_batch_report(b[k], &r), 0);
     assert_int_equal(r.threads, 2);
-    assert_true(r.peak_in_flight <= 2);
+    assert_cmp(r.peak_in_flight, <=, 2);
     if (r.elapsed_ns > last_end)
       last_end = r.elapsed_ns;
   }
@@ -314,7 +314,7 @@ static void a_pool_serves_batch_after_batch_until_freed(void **state) {
     b[k] = run_on_own_loop(&c, NULL);
   }
   /* The same three threads ran every batch. */
-  assert_true(threads_that_ran(b, 3) <= 3);
+  assert_cmp(threads_that_ran(b, 3), <=, 3);
   for (int k = 0; k < 3; k++)
     assert_code(iob_batch_free(b[k]), 0);
   assert_code(iob_workers_free(pool), 0);
@@ -343,7 +343,7 @@ static void cancel_takes_queued_jobs_off_while_running_ones_finish(void **s) {
   for (int i = 4; i < 8; i++) { /* never ran: settled at the cancel */
     assert_code(rec[i].status, IOB_ECANCELED);
     assert_int_equal(rec[i].worker, 0);
-    assert_true(rec[i].started_ns == rec[i].finished_ns);
+    assert_cmp(rec[i].started_ns, ==, rec[i].finished_ns);
     /* (The loop's clock, which times the cancel, may run a little
      * behind the batch's.) */
     assert_ms_between(MS(rec[i].finished_ns), 140, 400);
@@ -429,7 +429,7 @@ static void cancel_op_takes_one_queued_job_off(void **state) {
   const iob_record *rec = iob_batch_records(o.batch, NULL);
   for (uint32_t i = 0; i < 5; i++)
     assert_int_equal(rec[i].status, i == 3 ? IOB_ECANCELED : 0);
-  assert_true(rec[3].started_ns == rec[3].finished_ns);
+  assert_cmp(rec[3].started_ns, ==, rec[3].finished_ns);
   assert_int_equal(rec[3].worker, 0);
   assert_ms_between(MS(rec[3].finished_ns), 40, 100);
   /* The thread went from operation 2 straight to 4. */
