@@ -4,6 +4,7 @@
  * speaks its protocol (--target); queries that sleep on PostgreSQL
  * (--pg); HTTP GETs of the slow service or of any URL (--url); files in
  * a directory (--dir). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,15 +22,51 @@
 #include "iobound/http.h"
 #endif
 
+/* iobound-pg and iobound-http are loaded only for --work pg and http:
+ * with them come libpq and libcurl and the thirty libraries they bring,
+ * which took about 10 ms to load and map at every start (a program doing
+ * nothing starts in 1). They stay loaded until the program exits:
+ * libcurl's TLS library leaves exit handlers behind. */
+#if IOB_EXAMPLES_PG || IOB_EXAMPLES_HTTP
+typedef struct lazy_lib {
+  const char *soname;
+  void *handle;
+} lazy_lib;
+
+/* Symbol `name` of library l, loaded now if need be, into *to (a
+ * function pointer's or an object pointer's room); false, the reason
+ * said, if either is missing. */
+static bool load(lazy_lib *l, const char *name, void *to, size_t size) {
+  if (l->handle == NULL &&
+      (l->handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+    cli_error(COMPARE_NAME, "cannot load %s: %s", l->soname, dlerror());
+    return false;
+  }
+  void *p = dlsym(l->handle, name);
+  if (p == NULL) {
+    cli_error(COMPARE_NAME, "%s has no %s: %s", l->soname, name, dlerror());
+    return false;
+  }
+  memcpy(to, &p, size); /* (ISO C converts no object pointer to a function's) */
+  return true;
+}
+#endif
+
 static const iob_kind *kind;
 static const void *target; /* tcp or pg below, or NULL */
 static iob_mixed mixed;
 static iob_tcp_target *tcp;
 #if IOB_EXAMPLES_PG
 static iob_pg_target *pg;
+static lazy_lib pg_lib = {IOB_EXAMPLES_PG_SONAME, NULL};
+static int (*pg_create)(iob_pg_target **, const char *, const char *);
+static int (*pg_destroy)(iob_pg_target *);
 #endif
 #if IOB_EXAMPLES_HTTP
 static iob_http_target *http;
+static lazy_lib http_lib = {IOB_EXAMPLES_HTTP_SONAME, NULL};
+static int (*http_create)(iob_http_target **, const iob_http_options *);
+static int (*http_destroy)(iob_http_target *);
 #endif
 static pid_t service; /* the slow service we started; 0: none */
 static iob_file_target *files;
@@ -41,7 +78,13 @@ static int start_pg(const compare_opts *o) {
   char query[64];
   snprintf(query, sizeof(query), "SELECT pg_sleep(%.3f)",
            (double)o->duration_ms / 1000.0);
-  int err = iob_pg_target_create(&pg, o->pg, query);
+  const iob_kind *pg_kind;
+  if (!load(&pg_lib, "iob_pg_target_create", &pg_create, sizeof(pg_create)) ||
+      !load(&pg_lib, "iob_pg_target_destroy", &pg_destroy,
+            sizeof(pg_destroy)) ||
+      !load(&pg_lib, "iob_kind_pg", &pg_kind, sizeof(pg_kind)))
+    return CLI_EX_FAILED;
+  int err = pg_create(&pg, o->pg, query);
   if (err == IOB_EINVAL)
     return cli_usage_error(
         COMPARE_NAME, "--pg takes a libpq connection string, not '%s'", o->pg);
@@ -49,7 +92,7 @@ static int start_pg(const compare_opts *o) {
     cli_error(COMPARE_NAME, "--pg: %s", iob_strerror(err));
     return CLI_EX_FAILED;
   }
-  kind = &iob_kind_pg;
+  kind = pg_kind;
   target = pg;
   return 0;
 #else
@@ -87,8 +130,15 @@ static int start_http(const compare_opts *o) {
     snprintf(url, sizeof(url), "http://%s/wait/{ms}", address);
     where = url;
   }
+  const iob_kind *http_kind;
+  if (!load(&http_lib, "iob_http_target_create", &http_create,
+            sizeof(http_create)) ||
+      !load(&http_lib, "iob_http_target_destroy", &http_destroy,
+            sizeof(http_destroy)) ||
+      !load(&http_lib, "iob_kind_http", &http_kind, sizeof(http_kind)))
+    return CLI_EX_FAILED;
   iob_http_options options = {.url = where};
-  int err = iob_http_target_create(&http, &options);
+  int err = http_create(&http, &options);
   /* The parser refused what the library refuses of a URL; this is in
    * case the two ever part. */
   if (err == IOB_EINVAL)
@@ -98,7 +148,7 @@ static int start_http(const compare_opts *o) {
     cli_error(COMPARE_NAME, "--url %s: %s", where, iob_strerror(err));
     return CLI_EX_FAILED;
   }
-  kind = &iob_kind_http;
+  kind = http_kind;
   target = http;
   return 0;
 #else
@@ -230,11 +280,13 @@ void compare_work_stop(void) {
     rmdir(own_dir); /* empty: each operation removed its file */
   own_dir[0] = '\0';
 #if IOB_EXAMPLES_PG
-  iob_pg_target_destroy(pg);
+  if (pg != NULL)
+    pg_destroy(pg);
   pg = NULL;
 #endif
 #if IOB_EXAMPLES_HTTP
-  iob_http_target_destroy(http);
+  if (http != NULL)
+    http_destroy(http);
   http = NULL;
 #endif
   target = NULL;

@@ -1,7 +1,9 @@
 /* Every operation is reported once, with times that make sense. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
+#include "internal.h" /* a batch's records before it runs */
 
 static void check_records(const iob_batch *b, uint32_t count) {
   uint32_t n;
@@ -130,6 +132,24 @@ static void one_hundred_thousand_waits_all_complete_exactly_once(void **s) {
   assert_code(iob_batch_free(b), 0);
 }
 
+/* Three million operations: 96 MB of records, past the size from which
+ * the batch measures whether huge pages back them faster (batch.c). Each
+ * record starts as nothing happened, whatever pages back it, and the
+ * last byte is there. */
+static void records_of_millions_start_zeroed_whatever_backs_them(void **s) {
+  enum { N = 3000000 };
+  iob_config c = config_of(&iob_style_loop, N, 0);
+  iob_batch *b;
+  assert_code(iob_batch_create(&b, &c), 0);
+  const iob_record *rec = b->records;
+  static const iob_record zero;
+  for (uint32_t i = 0; i < N; i += 4093) /* a prime stride: every page */
+    if (memcmp(&rec[i], &zero, sizeof(zero)) != 0)
+      fail_msg("record %u is not zeroed", i);
+  assert_memory_equal(&rec[N - 1], &zero, sizeof(zero));
+  assert_code(iob_batch_free(b), 0);
+}
+
 /* The durations are the batch's own once it is created: the caller may
  * change or free its array, even to values no list was made for. */
 static void durations_are_copied_when_the_batch_is_made(void **state) {
@@ -170,6 +190,7 @@ int main(void) {
       cmocka_unit_test(zero_length_waits_finish_at_once),
       cmocka_unit_test(durations_are_copied_when_the_batch_is_made),
       cmocka_unit_test(one_hundred_thousand_waits_all_complete_exactly_once),
+      cmocka_unit_test(records_of_millions_start_zeroed_whatever_backs_them),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
