@@ -469,26 +469,34 @@ static int cancel_from_body(iob_op *op, const char *data, size_t len,
 }
 
 /* on_body cancels its own batch, in the middle of the answer being read:
- * the request ends cancelled, once, and its connection closes. */
+ * the request ends cancelled, once, and its connection closes; without
+ * libcurl and through it (IOB_HTTP_LIBCURL), where no transfer may leave
+ * the multi handle inside its callback. */
 static void on_body_may_cancel_its_own_request(void **state) {
   (void)state;
   static const char *const steps[] = {
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
       "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n",
       NULL};
-  static const char *const *conns[] = {steps};
-  const char *base = peer_start(conns, 1);
-  test_loop t;
-  test_loop_init(&t);
-  iob_http_client *c = client_on(&t, 0);
-  iob_http_request r = {.url = url_to(base, "/"), .on_body = cancel_from_body};
-  iob_batch *b = one_by_one(&t, c, &r, 1);
-  iob_outcome o;
-  assert_code(iob_batch_outcome(b, 0, &o), 0);
-  assert_code(o.status, IOB_ECANCELED);
-  assert_int_equal(tcp_handles(&t), 0); /* its connection closed */
-  iob_batch_free(b);
-  end_client(&t, c);
+  static const char *const *conns[] = {steps, steps};
+  const char *base = peer_start(conns, 2);
+  for (int libcurl = 0; libcurl < 2; libcurl++) {
+    if (libcurl)
+      setenv("IOB_HTTP_LIBCURL", "1", 1);
+    test_loop t;
+    test_loop_init(&t);
+    iob_http_client *c = client_on(&t, 0);
+    unsetenv("IOB_HTTP_LIBCURL");
+    iob_http_request r = {.url = url_to(base, "/"),
+                          .on_body = cancel_from_body};
+    iob_batch *b = one_by_one(&t, c, &r, 1);
+    iob_outcome o;
+    assert_code(iob_batch_outcome(b, 0, &o), 0);
+    assert_code(o.status, IOB_ECANCELED);
+    assert_int_equal(tcp_handles(&t), 0); /* its connection closed */
+    iob_batch_free(b);
+    end_client(&t, c);
+  }
 }
 
 /* Each on a connection of its own, which the peer then closes. */

@@ -100,7 +100,9 @@ typedef struct iob_http_request {
   /**
    * Optional: the answer's body as it comes, instead of kept in memory,
    * on the thread the operation runs on. Return 0 to go on, or a
-   * negative code to end the request with it.
+   * negative code to end the request with it. On the loop it may cancel
+   * its batch (iob_batch_cancel()): the request then ends as cancelled
+   * once on_body has returned.
    */
   int (*on_body)(iob_op *op, const char *data, size_t len, void *arg);
   void *arg; /**< on_body's. */

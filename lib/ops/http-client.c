@@ -40,6 +40,9 @@ typedef struct glue {
    * and 7.88 crashes running them again. */
   iob__http_xfer *doomed;
   bool own, all_at_once; /* the client's, copied: it may be gone */
+  /* Inside curl_multi_socket_action(), whose callbacks (the body's) may
+   * stop a transfer: it may not leave the multi handle then. */
+  int busy;
 } glue;
 
 /* A socket libcurl asked to watch. */
@@ -129,7 +132,9 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   if (events & UV_WRITABLE)
     flags |= CURL_CSELECT_OUT;
   int running;
+  g->busy++;
   curl_multi_socket_action(g->multi, w->fd, flags, &running);
+  g->busy--;
   /* libuv stopped the poll with the error. Should libcurl go on waiting
    * for the same events, it says nothing more of the socket: watch it
    * again, or the transfer would stall until its timeout. */
@@ -153,7 +158,9 @@ static void end_doomed(glue *g) {
 static void on_time(glue *g) {
   int running;
   end_doomed(g);
+  g->busy++;
   curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  g->busy--;
   check_done(g);
 }
 
@@ -285,6 +292,20 @@ int iob__http_add(iob_http_client *c, CURL *easy) {
   if (g->own && g->idle > 0)
     g->idle--; /* it may take one */
   return 0;
+}
+
+bool iob__http_stop_later(iob_http_client *c, iob__http_xfer *x) {
+  glue *g = c->g;
+  if (g->busy == 0)
+    return false;
+  x->stopped = true;
+  if (x->doomed == 0) {
+    x->doomed = IOB_ECANCELED; /* (any code: stopped says why) */
+    x->doomed_next = g->doomed;
+    g->doomed = x;
+  }
+  uv_idle_start(&g->soon, on_soon);
+  return true;
 }
 
 void iob__http_remove(iob_http_client *c, iob__http_xfer *x) {

@@ -27,6 +27,7 @@ typedef struct iob__http_xfer {
    * or 0. */
   int doomed;
   struct iob__http_xfer *doomed_next;
+  bool stopped; /* told to stop inside libcurl's callback: ends doomed */
 } iob__http_xfer;
 
 struct iob_http_client {
@@ -77,6 +78,12 @@ void iob__http_client_free(iob_http_client *c);
  * end comes to iob__http_done(); end one early. */
 int iob__http_add(iob_http_client *c, CURL *easy);
 void iob__http_remove(iob_http_client *c, iob__http_xfer *x);
+
+/* x is told to stop: if that is from inside libcurl's callbacks (its
+ * body's on_body cancelling it), where no transfer may leave the multi
+ * handle, it ends on the loop's next turn (doomed) and this returns true;
+ * else false, and the caller removes it now. */
+bool iob__http_stop_later(iob_http_client *c, iob__http_xfer *x);
 
 /* The kind's (http.c): the transfer of `op` ended with rc on the loop;
  * `failed` is the client's own failure (no memory to watch a socket), or

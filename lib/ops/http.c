@@ -276,9 +276,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
   const iob_http_request *r = h->x.op->input;
   if (r != NULL && r->on_body != NULL) {
     int err = r->on_body(h->x.op, data, len, r->arg);
-    if (err >= 0)
+    if (err >= 0 && !h->x.stopped) /* (it may have cancelled itself) */
       return len;
-    h->failed = err;
+    h->failed = err < 0 ? err : IOB_ECANCELED;
     return 0;
   }
   if (!h->keep)
@@ -679,6 +679,11 @@ const char *iob_http_header(const iob_http_result *r, const char *name,
 /* ---- the loop styles: libcurl's transfers end --------------------------- */
 
 void iob__http_done(iob_op *op, CURLcode rc, int failed) {
+  http_op *h = op->state;
+  if (h->x.stopped) { /* as any stop ends */
+    iob_op_done(op, iob_op_stopping(op));
+    return;
+  }
   int status = finish(op, rc);
   if (failed != 0) { /* the client's own failure */
     iob_op_set_message(op, "no memory to watch its socket");
@@ -804,6 +809,8 @@ static void http_stop(iob_op *op) {
   http_op *h = op->state;
   if (h->native && !iob__h1_stop(&h->h1))
     return; /* stopped by its own on_body: it ends once that returns */
+  if (!h->native && iob__http_stop_later(h->client, &h->x))
+    return; /* likewise, in libcurl's callback: on the next turn */
   if (!h->native)
     iob__http_remove(h->client, &h->x);
   iob_op_done(op, iob_op_stopping(op));
