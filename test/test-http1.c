@@ -163,6 +163,16 @@ static iob_http_client *client_on(test_loop *t, uint32_t max_host) {
   return c;
 }
 
+/* A client on t's loop, which sends every request through libcurl if
+ * `libcurl` (IOB_HTTP_LIBCURL, read as a client is made). */
+static iob_http_client *client_via(test_loop *t, bool libcurl) {
+  if (libcurl)
+    setenv("IOB_HTTP_LIBCURL", "1", 1);
+  iob_http_client *c = client_on(t, 0);
+  unsetenv("IOB_HTTP_LIBCURL");
+  return c;
+}
+
 static void end_client(test_loop *t, iob_http_client *c) {
   assert_code(iob_http_client_destroy(c), 0);
   test_loop_run(t);
@@ -268,12 +278,9 @@ static void answers_framed_every_way_come_back_whole(void **state) {
  * if `libcurl`; the connections it kept in *kept. */
 static void request_bytes(const iob_http_request *r, bool libcurl, char *out,
                           size_t size, int *kept) {
-  if (libcurl)
-    setenv("IOB_HTTP_LIBCURL", "1", 1);
   test_loop t;
   test_loop_init(&t);
-  iob_http_client *c = client_on(&t, 0);
-  unsetenv("IOB_HTTP_LIBCURL");
+  iob_http_client *c = client_via(&t, libcurl);
   iob_batch *b = one_by_one(&t, c, r, 1);
   answer(b, 0);
   last_request(out, size);
@@ -481,12 +488,9 @@ static void on_body_may_cancel_its_own_request(void **state) {
   static const char *const *conns[] = {steps, steps};
   const char *base = peer_start(conns, 2);
   for (int libcurl = 0; libcurl < 2; libcurl++) {
-    if (libcurl)
-      setenv("IOB_HTTP_LIBCURL", "1", 1);
     test_loop t;
     test_loop_init(&t);
-    iob_http_client *c = client_on(&t, 0);
-    unsetenv("IOB_HTTP_LIBCURL");
+    iob_http_client *c = client_via(&t, libcurl);
     iob_http_request r = {.url = url_to(base, "/"),
                           .on_body = cancel_from_body};
     iob_batch *b = one_by_one(&t, c, &r, 1);
@@ -568,12 +572,9 @@ static void iob_http_libcurl_sends_plain_http_through_libcurl(void **state) {
   static const char *const *conns[] = {steps, steps};
   const char *base = peer_start(conns, 2);
   for (int libcurl = 0; libcurl < 2; libcurl++) {
-    if (libcurl)
-      setenv("IOB_HTTP_LIBCURL", "1", 1);
     test_loop t;
     test_loop_init(&t);
-    iob_http_client *c = client_on(&t, 0);
-    unsetenv("IOB_HTTP_LIBCURL");
+    iob_http_client *c = client_via(&t, libcurl);
     iob_http_request r = {.url = url_to(base, "/")};
     iob_batch *b = one_by_one(&t, c, &r, 1);
     assert_string_equal(answer(b, 0)->body, "ok");
