@@ -178,7 +178,8 @@ void server_proc_listening(server_proc *p) {
              5000);
   assert_non_null(at);
   p->port = atoi(at + strlen("listening on 127.0.0.1:"));
-  assert_true(p->port > 0 && p->port < 65536);
+  assert_cmp(p->port, >, 0);
+  assert_cmp(p->port, <, 65536);
 }
 
 void server_proc_wait_exit(server_proc *p, uint64_t ms) {

@@ -406,7 +406,8 @@ static void check_counters(uv_timer_t *timer) {
   assert_code(iob_batch_progress(w->batch, &p), 0);
   assert_int_equal(p.waiting + p.in_flight + p.done, 30);
   assert_int_equal(p.in_flight, 10);
-  assert_true(p.done >= 10 && p.done < 30);
+  assert_cmp(p.done, >=, 10);
+  assert_cmp(p.done, <, 30);
   assert_int_equal(p.failed, 0);
   probe pr = {.batch = w->batch};
   uv_thread_t tid;

@@ -853,7 +853,8 @@ static void slices_hold_the_mean_number_in_flight(void **state) {
   const iob_record records[] = {{0, 5, 15, 0, 0}, {12, 12, 12, 0, 0}};
   double v[3 * IOB__LAYERS];
   iob__slices(records, 2, 20, v, 2, false);
-  assert_true(v[IOB__QUEUED] == 0.5 && v[IOB__OK] == 0.5);
+  assert_cmp(v[IOB__QUEUED], ==, 0.5);
+  assert_cmp(v[IOB__OK], ==, 0.5);
   assert_cmp(v[IOB__LAYERS + IOB__QUEUED], ==, 0);
   assert_cmp(v[IOB__LAYERS + IOB__OK], ==, 0.5);
   /* Many whole slices at once, and a failed run in its own layer. */

@@ -583,7 +583,8 @@ static void a_file_that_says_it_is_empty_is_read_to_its_end(void **state) {
       continue;
     b = run_requests(&iob_style_loop, &r, 1);
     got = test_result_of(b, 0);
-    assert_true(got->len > 0 && got->len < 200);
+    assert_cmp(got->len, >, 0);
+    assert_cmp(got->len, <, 200);
     assert_code(iob_batch_free(b), 0);
   }
 }
@@ -788,7 +789,8 @@ static double writes_beside_a_busy_pool(void) {
   enum { N = 16, BLOCKERS = 64 };
   const char *size = getenv("UV_THREADPOOL_SIZE");
   int threads = size != NULL ? atoi(size) : 4;
-  assert_true(threads > 0 && threads <= BLOCKERS);
+  assert_cmp(threads, >, 0);
+  assert_cmp(threads, <=, BLOCKERS);
   static char data[64 << 10];
   iob_file_request w[N];
   char names[N][16];

@@ -541,7 +541,8 @@ static bool peer_running;
 /* Start the peer; returns its URL. */
 static const char *peer_start(const peer_answer *answers, size_t n) {
   assert_false(peer_running);
-  assert_true(n > 0 && n <= PEER_ANSWERS);
+  assert_cmp(n, >, 0);
+  assert_cmp(n, <=, PEER_ANSWERS);
   peer *p = &the_peer;
   *p = (peer){.nanswers = n};
   memcpy(p->answers, answers, n * sizeof(*answers));

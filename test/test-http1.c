@@ -119,7 +119,8 @@ static void peer_main(void *arg) {
  * arrays, each up to NULL); returns its URL. */
 static const char *peer_start(const char *const *const *conns, int n) {
   assert_false(peer_running);
-  assert_true(n > 0 && n <= MAX_CONNS);
+  assert_cmp(n, >, 0);
+  assert_cmp(n, <=, MAX_CONNS);
   peer *p = &the_peer;
   *p = (peer){.nconns = n};
   for (int c = 0; c < n; c++)
@@ -559,7 +560,8 @@ static void a_host_name_is_resolved_and_its_addresses_tried(void **state) {
   iob_batch *b = one_by_one(&t, c, &r, 1);
   const iob_http_result *a = answer(b, 0);
   assert_string_equal(a->body, "ok");
-  assert_true(a->name_lookup_ms > 0 && a->name_lookup_ms <= a->connect_ms);
+  assert_cmp(a->name_lookup_ms, >, 0);
+  assert_cmp(a->name_lookup_ms, <=, a->connect_ms);
   iob_batch_free(b);
   end_client(&t, c);
 }

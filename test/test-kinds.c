@@ -536,16 +536,19 @@ static void an_operation_knows_how_long_it_has_left(void **state) {
   assert_code(iob_batch_free(b), 0);
   c.timeout_ms = 5000;
   b = run(&c);
-  assert_true(remaining_seen > 4000 && remaining_seen <= 5000);
+  assert_cmp(remaining_seen, >, 4000);
+  assert_cmp(remaining_seen, <=, 5000);
   assert_code(iob_batch_free(b), 0);
   /* The batch's deadline, when it comes first, and alone. */
   c.deadline_ms = 3000;
   b = run(&c);
-  assert_true(remaining_seen > 2000 && remaining_seen <= 3000);
+  assert_cmp(remaining_seen, >, 2000);
+  assert_cmp(remaining_seen, <=, 3000);
   assert_code(iob_batch_free(b), 0);
   c.timeout_ms = 0;
   b = run(&c);
-  assert_true(remaining_seen > 2000 && remaining_seen <= 3000);
+  assert_cmp(remaining_seen, >, 2000);
+  assert_cmp(remaining_seen, <=, 3000);
   assert_code(iob_batch_free(b), 0);
   assert_int_equal(iob_op_remaining_ms(NULL), -1);
 }

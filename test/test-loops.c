@@ -144,7 +144,8 @@ static void a_shared_limit_holds_across_two_batches_on_loops(void **state) {
   iob_report ra, rb;
   assert_code(iob_batch_report(a, &ra), 0);
   assert_code(iob_batch_report(b, &rb), 0);
-  assert_true(ra.peak_in_flight <= 4 && rb.peak_in_flight <= 4);
+  assert_cmp(ra.peak_in_flight, <=, 4);
+  assert_cmp(rb.peak_in_flight, <=, 4);
   assert_int_equal(ra.failed + rb.failed, 0);
   assert_int_equal(iob_limit_in_use(limit), 0);
   /* 40 waits of 20 ms, 4 at a time: 10 rounds. */

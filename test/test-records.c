@@ -58,7 +58,8 @@ static void pool_operations_run_on_pool_threads_not_the_loop(void **state) {
     assert_int_not_equal(rec[i].worker, 0);
   iob_report r;
   assert_code(iob_batch_report(b, &r), 0);
-  assert_true(r.workers_used >= 1 && r.workers_used <= r.threads);
+  assert_cmp(r.workers_used, >=, 1);
+  assert_cmp(r.workers_used, <=, r.threads);
   assert_code(iob_batch_free(b), 0);
 }
 

@@ -598,7 +598,8 @@ static void the_server_stands_every_attack(void **state) {
   print_message("attacks over in %.1f s; server RSS %ld KiB before, %ld KiB "
                 "after (peak %ld KiB)\n",
                 MS(uv_hrtime() - t0) / 1000, rss_before, rss_after, peak);
-  assert_true(rss_before > 0 && rss_after > 0);
+  assert_cmp(rss_before, >, 0);
+  assert_cmp(rss_after, >, 0);
   if (peak - rss_before > RSS_PEAK_MAX_KIB)
     fail_msg("server peak RSS %ld KiB above its start, expected less than "
              "%d KiB",

@@ -172,7 +172,8 @@ static void workers_batches_share_the_servers_pool(void **s) {
   send_text(a, "run workers 4 100\n");
   send_text(b, "run workers 4 100\n");
   WAIT_UNTIL(a->nlines > 0 && b->nlines > 0, 3000);
-  assert_true(a->nlines > 0 && b->nlines > 0);
+  assert_cmp(a->nlines, >, 0);
+  assert_cmp(b->nlines, >, 0);
   /* 8 waits of 100 ms on 2 threads: 400 ms for the last; each batch's
    * operations ran on those 2 threads, 2 at once at most. */
   double ea = json_number(a->lines[0], "elapsed_ms"),
@@ -247,7 +248,8 @@ static void pool_clients_take_turns(void **state) {
   send_text(a, "run pool 8 100\n");
   send_text(b, "run pool 8 100\n");
   WAIT_UNTIL(a->nlines > 0 && b->nlines > 0, 3000);
-  assert_true(a->nlines > 0 && b->nlines > 0);
+  assert_cmp(a->nlines, >, 0);
+  assert_cmp(b->nlines, >, 0);
   unsigned pool = iob_pool_size();
   assert_cmp(json_number(a->lines[0], "peak_in_flight"), <=, pool);
   assert_cmp(json_number(b->lines[0], "peak_in_flight"), <=, pool);

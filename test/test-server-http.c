@@ -29,7 +29,9 @@ static void start_server_with(server_proc *p, int *http,
              5000);
   assert_non_null(at);
   *http = atoi(at + strlen("page on http://127.0.0.1:"));
-  assert_true(*http > 0 && *http < 65536 && *http != p->port);
+  assert_cmp(*http, >, 0);
+  assert_cmp(*http, <, 65536);
+  assert_cmp(*http, !=, p->port);
 }
 
 static void start_server(server_proc *p, int *http) {

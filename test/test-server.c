@@ -25,7 +25,8 @@ static void check_loop_report(const char *line) {
   assert_int_equal(json_number(line, "failed"), 0);
   assert_true(json_has(line, "\"status\":\"OK\""));
   double elapsed = json_number(line, "elapsed_ms");
-  assert_true(elapsed >= 299 && elapsed < 1000);
+  assert_cmp(elapsed, >=, 299);
+  assert_cmp(elapsed, <, 1000);
   /* A thousand waits of 300 ms overlapped: the loop ran them at once. */
   assert_int_equal(json_number(line, "peak_in_flight"), 1000);
   /* The keys iobound-compare writes too (cli_json_report). */
